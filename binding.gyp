@@ -1,0 +1,34 @@
+{
+  "variables": {
+    # node-gyp rebuild -- -Dposix_ipc_sanitize=1 builds with AddressSanitizer
+    # and UBSan (scripts/test-asan.sh).
+    "posix_ipc_sanitize%": 0
+  },
+  "targets": [
+    {
+      "target_name": "posix_ipc",
+      "sources": [
+        "native/addon.cc",
+        "native/common/env_state.cc",
+        "native/fd.cc",
+        "native/shm.cc"
+      ],
+      "include_dirs": [
+        "native",
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra", "-pthread"],
+      "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17", "-pthread"],
+      "ldflags": ["-pthread"],
+      "libraries": ["-lrt"],
+      "conditions": [
+        ["posix_ipc_sanitize==1", {
+          "cflags": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,52 @@
+/**
+ * Loads the native addon and types its raw interface, once.
+ *
+ * Every function is a thin wrapper of one syscall: it returns a number >= 0 on
+ * success or -errno on failure, and never throws for a syscall failure. The
+ * public classes turn negative results into {@link IpcError}s (lib/errors.ts).
+ * @internal
+ * @packageDocumentation
+ */
+import * as path from 'node:path';
+
+/** The addon's functions, by the syscall each one wraps. @internal */
+export interface Binding {
+  /** close(2). */
+  close(fd: number): number;
+  /** fstat(2), returning st_size. */
+  fstatSize(fd: number): number;
+  /** fchmod(2). */
+  fchmod(fd: number, mode: number): number;
+  /** ftruncate(2). */
+  ftruncate(fd: number, length: number): number;
+  /** fcntl(F_GETFL) & O_ACCMODE. */
+  accessMode(fd: number): number;
+  /** fcntl(F_SETFD, FD_CLOEXEC), and environment teardown will close it. */
+  adoptFd(fd: number): number;
+  /** shm_open(3); the descriptor is close-on-exec. */
+  shmOpen(name: string, oflag: number, mode: number): number;
+  /** shm_unlink(3). */
+  shmUnlink(name: string): number;
+  /** memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when asked. */
+  memfdCreate(allowSealing: boolean): number;
+  /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL). */
+  sealSize(fd: number): number;
+  /** posix_fallocate(3) of [0, length). */
+  posixFallocate(fd: number, length: number): number;
+  /** mmap(2) of the whole object as one external ArrayBuffer (MAP_PRIVATE when readOnly). */
+  mmap(fd: number, length: number, readOnly: boolean): ArrayBuffer | number;
+  /** Detaches an ArrayBuffer made by mmap() and unmaps it. */
+  munmap(buffer: ArrayBuffer): number;
+}
+
+function load(): Binding {
+  // The sanitizer build (npm run test:asan) lives outside build/, so the test
+  // suite can run against it without disturbing the normal build.
+  const override = process.env.POSIX_IPC_ADDON;
+  if (override) return require(override) as Binding;
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => Binding;
+  return nodeGypBuild(path.join(__dirname, '..'));
+}
+
+/** @internal */
+export const binding: Binding = load();

@@ -1,0 +1,100 @@
+/**
+ * The error model shared by every object: syscall failures become
+ * {@link IpcError}s shaped like Node's own fs errors; bad arguments become
+ * `TypeError`/`RangeError` with Node's `ERR_INVALID_ARG_*` codes, thrown before
+ * any syscall; misuse of a closed handle has `code: 'ERR_IPC_CLOSED'`.
+ * @packageDocumentation
+ */
+import { constants } from 'node:os';
+import { getSystemErrorMap, inspect } from 'node:util';
+
+const systemErrors = getSystemErrorMap();
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [-n, name]));
+
+/**
+ * A failed syscall, shaped like the errors of Node's `fs` module:
+ * `EEXIST: file already exists, shm_open '/jobs'`.
+ */
+export class IpcError extends Error {
+  /** The errno name, e.g. `'EEXIST'`. */
+  readonly code: string;
+  /** The negated errno, as in Node (`-17` for EEXIST). */
+  readonly errno: number;
+  /** The libc function that failed, e.g. `'shm_open'`. */
+  readonly syscall: string;
+  /** The name of the object the call was about, when it has one. */
+  readonly path?: string;
+
+  /**
+   * @param errno - The negated errno that a binding function returned.
+   * @param syscall - The exact libc name of the failed call.
+   * @param path - The object's name, if any.
+   * @param description - Replaces the generic text (e.g. to name a kernel limit).
+   */
+  constructor(errno: number, syscall: string, path?: string | null, description?: string) {
+    const [code, text] = systemErrors.get(errno) ?? [errnoNames.get(errno) ?? `Unknown system error ${errno}`, 'unknown error'];
+    super(`${code}: ${description ?? text}, ${syscall}${path == null ? '' : ` '${path}'`}`);
+    this.name = 'IpcError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    if (path != null) this.path = path;
+  }
+}
+
+/**
+ * Returns `result` when it is a success (>= 0); throws the {@link IpcError}
+ * for it otherwise.
+ * @internal
+ */
+export function check(result: number, syscall: string, path?: string | null): number {
+  if (result >= 0) return result;
+  const err = new IpcError(result, syscall, path);
+  Error.captureStackTrace(err, check);
+  throw err;
+}
+
+/** An error that is not a syscall's: it carries a Node-style `code`. */
+export interface CodedError extends Error {
+  /** e.g. `'ERR_INVALID_ARG_TYPE'`, `'ERR_IPC_CLOSED'`. */
+  code: string;
+}
+
+function coded<E extends Error>(err: E, code: string): E & CodedError {
+  return Object.assign(err, { code });
+}
+
+function describe(value: unknown): string {
+  if (value == null) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name}`;
+  if (typeof value === 'object') {
+    const ctor = (value as object).constructor;
+    return ` Received ${ctor?.name ? `an instance of ${ctor.name}` : inspect(value, { depth: -1 })}`;
+  }
+  return ` Received type ${typeof value} (${inspect(value, { maxStringLength: 28 })})`;
+}
+
+/** `TypeError [ERR_INVALID_ARG_TYPE]`, worded like Node's. @internal */
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & CodedError {
+  return coded(new TypeError(`The "${name}" argument must be ${expected}.${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+/**
+ * `ERR_INVALID_ARG_VALUE`: a `RangeError` for a number out of range, a
+ * `TypeError` for a malformed value, as Node does. @internal
+ */
+export function invalidArgValue(name: string, value: unknown, reason: string, range = false): Error & CodedError {
+  const Ctor = range ? RangeError : TypeError;
+  const shown = inspect(value, { maxStringLength: 64 });
+  return coded(new Ctor(`The argument '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+/** Use of a handle after `close()`: `code: 'ERR_IPC_CLOSED'`. @internal */
+export function closedError(what: string): Error & CodedError {
+  return coded(new Error(`${what} is closed`), 'ERR_IPC_CLOSED');
+}
+
+/** An operation the handle's own state forbids, e.g. `ERR_IPC_READ_ONLY`. @internal */
+export function stateError(code: string, message: string): Error & CodedError {
+  return coded(new Error(message), code);
+}

@@ -1,0 +1,5 @@
+/**
+ * ESM entry point: the same exports as the CommonJS build.
+ * @packageDocumentation
+ */
+export * from './index.js';

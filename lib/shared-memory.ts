@@ -1,0 +1,282 @@
+/**
+ * POSIX shared memory (`shm_open`) and anonymous shared memory (`memfd_create`),
+ * mapped into this process as one zero-copy `ArrayBuffer`.
+ * @packageDocumentation
+ */
+import { constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { binding } from './binding';
+import { check, closedError, IpcError, stateError } from './errors';
+import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
+
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
+const { EEXIST, ENOENT, EINVAL } = osConstants.errno;
+
+/** Options of {@link SharedMemory.create}. */
+export interface SharedMemoryCreateOptions {
+  /** Permission bits, exact whatever the umask. Default `0o600`. */
+  mode?: number;
+  /**
+   * Fail with `EEXIST` when the name is taken (the default, `true`). With
+   * `false` an existing object is opened as it is, and `size` only applies when
+   * this call creates the object (or finds it still empty).
+   */
+  exclusive?: boolean;
+}
+
+/** Options of {@link SharedMemory.open} and {@link SharedMemory.fromFd}. */
+export interface SharedMemoryOpenOptions {
+  /**
+   * Open without write access. The view is still writable from JavaScript, but
+   * writes stay private to this process (copy-on-write) and never reach the
+   * object or other processes, so a stray write cannot crash the process.
+   * Default `false` (for `fromFd`: `true` exactly when the descriptor is O_RDONLY).
+   */
+  readOnly?: boolean;
+}
+
+/** Options of {@link SharedMemory.anonymous}. */
+export interface SharedMemoryAnonymousOptions {
+  /** Seal the size, so no process holding the descriptor can shrink or grow it. Default `false`. */
+  seal?: boolean;
+}
+
+// A safety net only: a handle that is garbage-collected without close() gives
+// its descriptor back. Its mapping lives as long as its ArrayBuffer does.
+const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
+
+function map(fd: number, size: number, readOnly: boolean, path: string | null): ArrayBuffer {
+  const result = binding.mmap(fd, size, readOnly);
+  if (typeof result === 'number') throw new IpcError(result, 'mmap', path);
+  return result;
+}
+
+/** Maps all of an object that already has its size; throws for an empty one. */
+function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuffer {
+  const size = check(binding.fstatSize(fd), 'fstat', path);
+  if (size === 0) {
+    throw new IpcError(-EINVAL, 'mmap', path, 'shared memory object has size 0 (its creator has not sized it yet)');
+  }
+  return map(fd, size, readOnly, path);
+}
+
+/** shm_open(O_CREAT) that also tells whether this call created the object. */
+function openOrCreate(path: string, mode: number): { fd: number; created: boolean } {
+  for (;;) {
+    const fd = binding.shmOpen(path, O_RDWR | O_CREAT | O_EXCL, mode);
+    if (fd !== -EEXIST) return { fd: check(fd, 'shm_open', path), created: true };
+    const existing = binding.shmOpen(path, O_RDWR, 0);
+    // ENOENT: it was unlinked between the two calls; try to create it again.
+    if (existing !== -ENOENT) return { fd: check(existing, 'shm_open', path), created: false };
+  }
+}
+
+/**
+ * A shared-memory object mapped into this process.
+ *
+ * `buffer` is an `ArrayBuffer` directly over the mapping (zero-copy). After
+ * `close()` that `ArrayBuffer` is detached: every view over it has
+ * `byteLength 0`, so no access can reach unmapped memory.
+ *
+ * @example
+ * ```ts
+ * using shm = SharedMemory.create('/jobs', 4096);
+ * new Int32Array(shm.buffer)[0] = 42;
+ * ```
+ */
+export class SharedMemory implements Disposable {
+  #fd: number;
+  #name: string | null;
+  #size: number;
+  #readOnly: boolean;
+  #buffer: ArrayBuffer | null;
+
+  private constructor(fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
+    this.#fd = fd;
+    this.#name = name;
+    this.#size = buffer.byteLength;
+    this.#readOnly = readOnly;
+    this.#buffer = buffer;
+    descriptors.register(this, fd, this);
+  }
+
+  /**
+   * Creates a named object (`shm_open` with `O_CREAT`), sizes it and maps it.
+   * The pages are reserved now (`posix_fallocate`), so a full `/dev/shm` fails
+   * here with `ENOSPC` rather than with SIGBUS later. On any failure nothing is
+   * left behind.
+   * @param name - `'/jobs'` or `'jobs'` (the same object).
+   * @param size - In bytes, at least 1.
+   */
+  static create(name: string, size: number, options?: SharedMemoryCreateOptions): SharedMemory {
+    const path = validateName(name);
+    validateSize(size, 'size');
+    const { mode = 0o600, exclusive = true } = validateOptions(options);
+    validateMode(mode);
+    validateBoolean(exclusive, 'options.exclusive');
+
+    const { fd, created } = exclusive
+      ? { fd: check(binding.shmOpen(path, O_RDWR | O_CREAT | O_EXCL, mode), 'shm_open', path), created: true }
+      : openOrCreate(path, mode);
+    try {
+      // shm_open applied the umask; make the mode exactly what was asked.
+      if (created) check(binding.fchmod(fd, mode), 'fchmod', path);
+      if (created || check(binding.fstatSize(fd), 'fstat', path) === 0) {
+        check(binding.posixFallocate(fd, size), 'posix_fallocate', path);
+      }
+      return new SharedMemory(fd, path, false, mapWhole(fd, false, path));
+    } catch (err) {
+      binding.close(fd);
+      if (created) binding.shmUnlink(path);
+      throw err;
+    }
+  }
+
+  /**
+   * Opens an existing named object and maps all of it (its size comes from
+   * `fstat`). Fails with `ENOENT` when there is no such object.
+   */
+  static open(name: string, options?: SharedMemoryOpenOptions): SharedMemory {
+    const path = validateName(name);
+    const { readOnly = false } = validateOptions(options);
+    validateBoolean(readOnly, 'options.readOnly');
+    const fd = check(binding.shmOpen(path, readOnly ? O_RDONLY : O_RDWR, 0), 'shm_open', path);
+    try {
+      return new SharedMemory(fd, path, readOnly, mapWhole(fd, readOnly, path));
+    } catch (err) {
+      binding.close(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * Creates anonymous shared memory (`memfd_create`): it has no name, and is
+   * shared by passing {@link SharedMemory.fd} to a child process or over a
+   * Unix socket. With `seal: true` its size is sealed: no process holding it
+   * can shrink it (which would crash every mapping with SIGBUS) or grow it.
+   */
+  static anonymous(size: number, options?: SharedMemoryAnonymousOptions): SharedMemory {
+    validateSize(size, 'size');
+    const { seal = false } = validateOptions(options);
+    validateBoolean(seal, 'options.seal');
+    const fd = check(binding.memfdCreate(seal), 'memfd_create');
+    try {
+      check(binding.posixFallocate(fd, size), 'posix_fallocate');
+      if (seal) check(binding.sealSize(fd), 'fcntl');
+      return new SharedMemory(fd, null, false, map(fd, size, false, null));
+    } catch (err) {
+      binding.close(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * Maps shared memory from a descriptor this process received, typically one
+   * a parent passed to a child (e.g. `fromFd(3)`). On success the handle owns
+   * the descriptor: it becomes close-on-exec and `close()` closes it. On failure
+   * the descriptor is left open.
+   */
+  static fromFd(fd: number, options?: SharedMemoryOpenOptions): SharedMemory {
+    validateFd(fd);
+    const opts = validateOptions(options);
+    const accessMode = check(binding.accessMode(fd), 'fcntl');
+    const readOnly = opts.readOnly ?? accessMode === O_RDONLY;
+    validateBoolean(readOnly, 'options.readOnly');
+    const buffer = mapWhole(fd, readOnly, null);
+    const adopted = binding.adoptFd(fd);
+    if (adopted < 0) {
+      binding.munmap(buffer);
+      check(adopted, 'fcntl');
+    }
+    return new SharedMemory(fd, null, readOnly, buffer);
+  }
+
+  /** Removes a named object (`shm_unlink`). Mappings stay valid until closed. */
+  static unlink(name: string): void {
+    const path = validateName(name);
+    check(binding.shmUnlink(path), 'shm_unlink', path);
+  }
+
+  /** The mapping, zero-copy. Throws `ERR_IPC_CLOSED` after `close()`. */
+  get buffer(): ArrayBuffer {
+    return this.#mapped();
+  }
+
+  /** Size of the mapping in bytes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The object's name with its leading '/', or `null` for anonymous memory. */
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** The descriptor (close-on-exec), or -1 after `close()`. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Whether writes through `buffer` stay private to this process. */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#buffer === null;
+  }
+
+  /**
+   * Changes the object's size and maps it anew; the old `buffer` is detached
+   * and `buffer` returns the new one. On failure nothing changes. Shrinking an
+   * object that other processes have mapped makes their accesses past the new
+   * end fail with SIGBUS: only shrink what you alone map.
+   */
+  resize(newSize: number): void {
+    const old = this.#mapped();
+    validateSize(newSize, 'newSize');
+    if (this.#readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot resize a read-only SharedMemory');
+    if (newSize === this.#size) return;
+    // Map first (mapping past the end of the file is allowed), then change the
+    // size: if either step fails, the object and the old mapping are intact.
+    const next = map(this.#fd, newSize, false, this.#name);
+    const grow = newSize > this.#size;
+    const result = grow ? binding.posixFallocate(this.#fd, newSize) : binding.ftruncate(this.#fd, newSize);
+    if (result < 0) {
+      binding.munmap(next);
+      throw new IpcError(result, grow ? 'posix_fallocate' : 'ftruncate', this.#name);
+    }
+    binding.munmap(old);
+    this.#buffer = next;
+    this.#size = newSize;
+  }
+
+  /**
+   * Detaches `buffer` (every view reads `byteLength 0`), unmaps it and closes
+   * the descriptor. Idempotent. The object itself stays until unlinked.
+   */
+  close(): void {
+    if (this.#buffer === null) return;
+    descriptors.unregister(this);
+    binding.munmap(this.#buffer);
+    binding.close(this.#fd);
+    this.#buffer = null;
+    this.#fd = -1;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Removes this object's name (see {@link SharedMemory.unlink}); nothing for anonymous memory. */
+  unlink(): void {
+    if (this.#name !== null) SharedMemory.unlink(this.#name);
+  }
+
+  #mapped(): ArrayBuffer {
+    if (this.#buffer === null) throw closedError('SharedMemory');
+    return this.#buffer;
+  }
+}

@@ -1,0 +1,17 @@
+// Module initialisation only: every kernel object registers its own functions.
+// The module is context-aware (Node-API modules always are): each environment,
+// main thread or Worker, gets its own EnvState.
+#include <napi.h>
+
+#include "common/env_state.h"
+#include "fd.h"
+#include "shm.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  posix_ipc::EnvState::Install(env);
+  posix_ipc::fd::Init(env, exports);
+  posix_ipc::shm::Init(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(posix_ipc, Init)

@@ -1,0 +1,53 @@
+// Per-environment state: what one JavaScript environment (the main thread or
+// a worker_threads Worker) has open in the kernel, so that tearing the
+// environment down closes it (better-sqlite3's Addon::Cleanup is the model).
+//
+// Everything here is touched only from the environment's own JavaScript
+// thread, so nothing needs a lock.
+#ifndef POSIX_IPC_COMMON_ENV_STATE_H_
+#define POSIX_IPC_COMMON_ENV_STATE_H_
+
+#include <napi.h>
+
+#include <cstddef>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace posix_ipc {
+
+class EnvState;
+
+// One mmap(2) region handed to JavaScript as an external ArrayBuffer. It is
+// owned by that ArrayBuffer's finalizer; `owner` is non-null exactly while the
+// region is still mapped and registered with its environment.
+struct Mapping {
+  void* addr;
+  size_t length;
+  EnvState* owner;
+};
+
+class EnvState {
+ public:
+  // Creates the state for `env` and registers the teardown hook.
+  static void Install(Napi::Env env);
+  static EnvState* Get(Napi::Env env);
+
+  void TrackFd(int fd) { fds_.insert(fd); }
+  void UntrackFd(int fd) { fds_.erase(fd); }
+
+  void TrackMapping(Mapping* m) { mappings_[m->addr] = m; }
+  Mapping* FindMapping(void* addr) const;
+  // Unmaps `m` and forgets it. The ArrayBuffer over it must be detached first.
+  static void Unmap(Mapping* m);
+
+ private:
+  // Environment teardown: unmaps and closes whatever JavaScript left open.
+  static void Cleanup(void* arg);
+
+  std::unordered_set<int> fds_;
+  std::unordered_map<void*, Mapping*> mappings_;
+};
+
+}  // namespace posix_ipc
+
+#endif  // POSIX_IPC_COMMON_ENV_STATE_H_

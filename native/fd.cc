@@ -1,0 +1,81 @@
+// Operations on descriptors that every kernel object shares: closing, sizing,
+// permissions, and adopting a descriptor inherited from a parent process.
+//
+// See: close(2), fstat(2), fchmod(2), ftruncate(2), fcntl(2).
+#include "fd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/env_state.h"
+#include "common/sys.h"
+
+namespace posix_ipc {
+namespace fd {
+namespace {
+
+int FdArg(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+// close(fd) -> 0 | -errno. EINTR counts as closed (see sys.h).
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  EnvState::Get(info.Env())->UntrackFd(fd);
+  int r = close(fd);
+  return Napi::Number::New(info.Env(), r == -1 && errno != EINTR ? -errno : 0);
+}
+
+// fstatSize(fd) -> st_size | -errno.
+Napi::Value FstatSize(const Napi::CallbackInfo& info) {
+  struct stat st;
+  int fd = FdArg(info, 0);
+  int r = RetryOnEintr([&] { return fstat(fd, &st); });
+  return Napi::Number::New(info.Env(), r < 0 ? r : static_cast<double>(st.st_size));
+}
+
+// fchmod(fd, mode) -> 0 | -errno. Sets the exact mode, whatever the umask was.
+Napi::Value Fchmod(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  return Napi::Number::New(info.Env(), RetryOnEintr([&] { return fchmod(fd, mode); }));
+}
+
+// ftruncate(fd, length) -> 0 | -errno.
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  off_t length = info[1].As<Napi::Number>().Int64Value();
+  return Napi::Number::New(info.Env(), RetryOnEintr([&] { return ftruncate(fd, length); }));
+}
+
+// accessMode(fd) -> O_RDONLY | O_WRONLY | O_RDWR | -errno.
+Napi::Value AccessMode(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  int r = RetryOnEintr([&] { return fcntl(fd, F_GETFL); });
+  return Napi::Number::New(info.Env(), r < 0 ? r : (r & O_ACCMODE));
+}
+
+// adoptFd(fd) -> 0 | -errno. Takes ownership of a descriptor this process
+// inherited: it becomes close-on-exec, so it goes no further than on purpose,
+// and environment teardown closes it.
+Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  int r = RetryOnEintr([&] { return fcntl(fd, F_SETFD, FD_CLOEXEC); });
+  if (r == 0) EnvState::Get(info.Env())->TrackFd(fd);
+  return Napi::Number::New(info.Env(), r);
+}
+
+}  // namespace
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
+  exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
+  exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
+  exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
+  exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
+}
+
+}  // namespace fd
+}  // namespace posix_ipc
