@@ -10,6 +10,7 @@
       "sources": [
         "native/addon.cc",
         "native/common/env_state.cc",
+        "native/errno_names.cc",
         "native/fd.cc",
         "native/shm.cc"
       ],

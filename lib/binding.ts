@@ -11,6 +11,8 @@ import * as path from 'node:path';
 
 /** The addon's functions, by the syscall each one wraps. @internal */
 export interface Binding {
+  /** strerrorname_np(3) and strerrordesc_np(3) of a positive errno; null if unknown. */
+  errnoName(errno: number): [name: string, description: string] | null;
   /** close(2). */
   close(fd: number): number;
   /** fstat(2), returning st_size. */

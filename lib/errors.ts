@@ -5,11 +5,18 @@
  * any syscall; misuse of a closed handle has `code: 'ERR_IPC_CLOSED'`.
  * @packageDocumentation
  */
-import { constants } from 'node:os';
 import { getSystemErrorMap, inspect } from 'node:util';
+import { binding } from './binding';
 
 const systemErrors = getSystemErrorMap();
-const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [-n, name]));
+
+/** [code, description]: libuv's words where it has them (as Node prints them), else libc's. */
+function describeErrno(errno: number): [string, string] {
+  const known = systemErrors.get(errno) ?? binding.errnoName(-errno);
+  if (known === null) return [`Unknown system error ${errno}`, 'unknown error'];
+  const [code, text] = known;
+  return [code, text.charAt(0).toLowerCase() + text.slice(1)];
+}
 
 /**
  * A failed syscall, shaped like the errors of Node's `fs` module:
@@ -23,7 +30,7 @@ export class IpcError extends Error {
   /** The libc function that failed, e.g. `'shm_open'`. */
   readonly syscall: string;
   /** The name of the object the call was about, when it has one. */
-  readonly path?: string;
+  declare readonly path?: string;
 
   /**
    * @param errno - The negated errno that a binding function returned.
@@ -32,7 +39,7 @@ export class IpcError extends Error {
    * @param description - Replaces the generic text (e.g. to name a kernel limit).
    */
   constructor(errno: number, syscall: string, path?: string | null, description?: string) {
-    const [code, text] = systemErrors.get(errno) ?? [errnoNames.get(errno) ?? `Unknown system error ${errno}`, 'unknown error'];
+    const [code, text] = describeErrno(errno);
     super(`${code}: ${description ?? text}, ${syscall}${path == null ? '' : ` '${path}'`}`);
     this.name = 'IpcError';
     this.code = code;
