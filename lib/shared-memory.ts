@@ -3,6 +3,7 @@
  * mapped into this process as one zero-copy `ArrayBuffer`.
  * @packageDocumentation
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
@@ -10,7 +11,10 @@ import { check, closedError, IpcError, stateError } from './errors';
 import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
-const { EEXIST, ENOENT, EINVAL } = osConstants.errno;
+const { EEXIST, ENOENT, EINVAL, EFBIG } = osConstants.errno;
+
+/** The largest ArrayBuffer this Node can put over a mapping (4 GiB on Node 20). */
+const MAX_SIZE = bufferConstants.MAX_LENGTH;
 
 /** Options of {@link SharedMemory.create}. */
 export interface SharedMemoryCreateOptions {
@@ -56,6 +60,9 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
   const size = check(binding.fstatSize(fd), 'fstat', path);
   if (size === 0) {
     throw new IpcError(-EINVAL, 'mmap', path, 'shared memory object has size 0 (its creator has not sized it yet)');
+  }
+  if (size > MAX_SIZE) {
+    throw new IpcError(-EFBIG, 'mmap', path, `shared memory object has ${size} bytes, more than the ${MAX_SIZE} an ArrayBuffer can hold in this Node`);
   }
   return map(fd, size, readOnly, path);
 }
@@ -110,7 +117,7 @@ export class SharedMemory implements Disposable {
    */
   static create(name: string, size: number, options?: SharedMemoryCreateOptions): SharedMemory {
     const path = validateName(name);
-    validateSize(size, 'size');
+    validateSize(size, 'size', MAX_SIZE);
     const { mode = 0o600, exclusive = true } = validateOptions(options);
     validateMode(mode);
     validateBoolean(exclusive, 'options.exclusive');
@@ -156,7 +163,7 @@ export class SharedMemory implements Disposable {
    * can shrink it (which would crash every mapping with SIGBUS) or grow it.
    */
   static anonymous(size: number, options?: SharedMemoryAnonymousOptions): SharedMemory {
-    validateSize(size, 'size');
+    validateSize(size, 'size', MAX_SIZE);
     const { seal = false } = validateOptions(options);
     validateBoolean(seal, 'options.seal');
     const fd = check(binding.memfdCreate(seal), 'memfd_create');
@@ -235,7 +242,7 @@ export class SharedMemory implements Disposable {
    */
   resize(newSize: number): void {
     const old = this.#mapped();
-    validateSize(newSize, 'newSize');
+    validateSize(newSize, 'newSize', MAX_SIZE);
     if (this.#readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot resize a read-only SharedMemory');
     if (newSize === this.#size) return;
     // Map first (mapping past the end of the file is allowed), then change the

@@ -10,6 +10,7 @@
 // JavaScript access can reach unmapped memory.
 #include "shm.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -76,6 +77,9 @@ Napi::Value PosixFallocate(const Napi::CallbackInfo& info) {
 
 void FinalizeMapping(napi_env, void*, void* hint) {
   auto* m = static_cast<Mapping*>(hint);
+  // Node also calls this from inside a napi_create_external_arraybuffer that
+  // fails (e.g. a length over its limit); Mmap() cleans up that case itself.
+  if (!m->adopted) return;
   EnvState::Unmap(m);
   delete m;
 }
@@ -97,13 +101,15 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, flags, fd, 0);
   if (addr == MAP_FAILED) return Result(env, -errno);
 
-  auto* m = new Mapping{addr, length, EnvState::Get(env)};
+  auto* m = new Mapping{addr, length, nullptr, false};
   napi_value ab;
   if (napi_create_external_arraybuffer(env, addr, length, FinalizeMapping, m, &ab) != napi_ok) {
     munmap(addr, length);
     delete m;
-    return env.Null();  // The pending JavaScript exception says why.
+    return Result(env, -ENOMEM);
   }
+  m->adopted = true;
+  m->owner = EnvState::Get(env);
   m->owner->TrackMapping(m);
   return Napi::Value(env, ab);
 }

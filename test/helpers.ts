@@ -23,6 +23,11 @@ export function leftoverObjects(): string[] {
   return readdirSync('/dev/shm').filter((n) => n.startsWith(`pipc-${process.pid}-`));
 }
 
+/** The addon file the suite runs against (the sanitizer build under test:asan). */
+export function addonPath(): string {
+  return process.env.POSIX_IPC_ADDON ?? path.join(__dirname, '..', 'build', 'Release', 'posix_ipc.node');
+}
+
 /** Path of a child-process script in test/fixtures. */
 export function fixture(name: string): string {
   return path.join(__dirname, 'fixtures', name);

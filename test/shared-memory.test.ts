@@ -1,11 +1,12 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IpcError, SharedMemory } from '../lib';
-import { fixture, leftoverObjects, openFds, run, runNode, uniqueName } from './helpers';
+import { addonPath, fixture, leftoverObjects, openFds, run, runNode, uniqueName } from './helpers';
 
 const made: string[] = [];
 
@@ -17,6 +18,7 @@ function name(): string {
 }
 
 const devShm = (n: string) => `/dev/shm${n}`;
+const { MAX_LENGTH } = bufferConstants;
 
 afterEach(() => {
   for (const n of made.splice(0)) rmSync(devShm(n), { force: true });
@@ -159,6 +161,25 @@ describe('SharedMemory.open', () => {
     expect(() => SharedMemory.open(n)).toThrow(/size 0/);
   });
 
+  test('an object larger than an ArrayBuffer can hold is EFBIG, not a crash', () => {
+    const n = name();
+    writeFileSync(devShm(n), '', { mode: 0o600 });
+    truncateSync(devShm(n), MAX_LENGTH * 2); // sparse: costs no memory
+    expect(() => SharedMemory.open(n)).toThrow(expect.objectContaining({ code: 'EFBIG', syscall: 'mmap', path: n }));
+    expect(() => SharedMemory.create(uniqueName(), MAX_LENGTH + 1)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  test('the binding survives a mapping over the ArrayBuffer limit (a JS exception, no double free)', async () => {
+    const code = `
+      const b = require(${JSON.stringify(addonPath())});
+      const fd = b.memfdCreate(false);
+      b.ftruncate(fd, 2 ** 33);
+      try { b.mmap(fd, 2 ** 33, false); } catch (err) { console.log(err.code); }
+    `;
+    const r = await run(process.execPath, ['-e', code]);
+    expect(r).toMatchObject({ code: 0, signal: null, stdout: 'ERR_BUFFER_TOO_LARGE\n' });
+  });
+
   test('an object unlinked before open is ENOENT; one unlinked after stays usable', () => {
     const n = name();
     const shm = SharedMemory.create(n, 64);
@@ -203,8 +224,7 @@ describe('read-only handles', () => {
       chmodSync(dir, 0o755);
       cpSync(path.join(__dirname, '..', 'dist'), path.join(dir, 'dist'), { recursive: true });
       cpSync(fixture('shm.js'), path.join(dir, 'shm.js'));
-      const addon = process.env.POSIX_IPC_ADDON ?? path.join(__dirname, '..', 'build', 'Release', 'posix_ipc.node');
-      cpSync(addon, path.join(dir, 'posix_ipc.node'));
+      cpSync(addonPath(), path.join(dir, 'posix_ipc.node'));
       const env = { ...process.env, POSIX_IPC_ADDON: path.join(dir, 'posix_ipc.node'), POSIX_IPC_DIST: path.join(dir, 'dist') };
       const asNobody = (n: string, readOnly: boolean) =>
         run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(dir, 'shm.js'), 'readByte', n, String(readOnly)], { env, cwd: dir });

@@ -29,9 +29,9 @@ export function validateInteger(value: unknown, name: string, min: number, max: 
   }
 }
 
-/** A size in bytes: a positive safe integer. */
-export function validateSize(value: unknown, name: string): asserts value is number {
-  validateInteger(value, name, 1, Number.MAX_SAFE_INTEGER);
+/** A size in bytes, from 1 to `max`. */
+export function validateSize(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): asserts value is number {
+  validateInteger(value, name, 1, max);
 }
 
 /** Permission bits, as for chmod(2). */

@@ -18,12 +18,14 @@ namespace posix_ipc {
 class EnvState;
 
 // One mmap(2) region handed to JavaScript as an external ArrayBuffer. It is
-// owned by that ArrayBuffer's finalizer; `owner` is non-null exactly while the
-// region is still mapped and registered with its environment.
+// owned by that ArrayBuffer's finalizer once `adopted` is set; `owner` is
+// non-null exactly while the region is still mapped and registered with its
+// environment.
 struct Mapping {
   void* addr;
   size_t length;
   EnvState* owner;
+  bool adopted;
 };
 
 class EnvState {
