@@ -1,0 +1,12 @@
+'use strict';
+// The tour's simplest child process (started with child_process.fork): it
+// says who it is, then echoes every message back until the parent hangs up.
+// When the parent disconnects, nothing keeps it alive and it exits.
+
+if (typeof process.send !== 'function') {
+  console.error('This is a child of the tour; run `posix-ipc tour` instead.');
+  process.exit(2);
+}
+
+process.send({ pid: process.pid, ppid: process.ppid });
+process.on('message', (message) => process.send(message));
