@@ -7,11 +7,11 @@ import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
-import { check, closedError, IpcError, stateError } from './errors';
+import { check, closedError, invalidArgValue, IpcError, stateError } from './errors';
 import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
-const { EEXIST, ENOENT, EINVAL, EFBIG } = osConstants.errno;
+const { EBUSY, EEXIST, ENOENT, EINVAL, EFBIG } = osConstants.errno;
 
 /** The largest ArrayBuffer this Node can put over a mapping (4 GiB on Node 20). */
 const MAX_SIZE = bufferConstants.MAX_LENGTH;
@@ -181,7 +181,8 @@ export class SharedMemory implements Disposable {
    * Maps shared memory from a descriptor this process received, typically one
    * a parent passed to a child (e.g. `fromFd(3)`). On success the handle owns
    * the descriptor: it becomes close-on-exec and `close()` closes it. On failure
-   * the descriptor is left open.
+   * the descriptor is left open. A descriptor that an open handle already owns
+   * is refused (`ERR_INVALID_ARG_VALUE`).
    */
   static fromFd(fd: number, options?: SharedMemoryOpenOptions): SharedMemory {
     validateFd(fd);
@@ -193,6 +194,7 @@ export class SharedMemory implements Disposable {
     const adopted = binding.adoptFd(fd);
     if (adopted < 0) {
       binding.munmap(buffer);
+      if (adopted === -EBUSY) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
       check(adopted, 'fcntl');
     }
     return new SharedMemory(fd, null, readOnly, buffer);

@@ -58,11 +58,14 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info) {
 
 // adoptFd(fd) -> 0 | -errno. Takes ownership of a descriptor this process
 // inherited: it becomes close-on-exec, so it goes no further than on purpose,
-// and environment teardown closes it.
+// and environment teardown closes it. -EBUSY when a handle already owns it:
+// two owners would close it twice, the second time maybe someone else's.
 Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);
+  EnvState* state = EnvState::Get(info.Env());
+  if (state->OwnsFd(fd)) return Napi::Number::New(info.Env(), -EBUSY);
   int r = RetryOnEintr([&] { return fcntl(fd, F_SETFD, FD_CLOEXEC); });
-  if (r == 0) EnvState::Get(info.Env())->TrackFd(fd);
+  if (r == 0) state->TrackFd(fd);
   return Napi::Number::New(info.Env(), r);
 }
 

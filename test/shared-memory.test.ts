@@ -296,6 +296,10 @@ describe('SharedMemory.anonymous and fromFd', () => {
     const fd2 = openSync(devShm(n), 'r');
     const ro = SharedMemory.fromFd(fd2);
     expect(ro).toMatchObject({ readOnly: true, size: 64, fd: fd2 });
+    // One owner per descriptor: a second would close it twice.
+    expect(() => SharedMemory.fromFd(fd2)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => SharedMemory.fromFd(shm.fd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(new Uint8Array(ro.buffer).byteLength).toBe(64);
     ro.close();
     expect(() => fstatSync(fd2)).toThrow(expect.objectContaining({ code: 'EBADF' }));
     shm.close();

@@ -35,6 +35,7 @@ class EnvState {
   static EnvState* Get(Napi::Env env);
 
   void TrackFd(int fd) { fds_.insert(fd); }
+  bool OwnsFd(int fd) const { return fds_.count(fd) != 0; }
   void UntrackFd(int fd) { fds_.erase(fd); }
 
   void TrackMapping(Mapping* m) { mappings_[m->addr] = m; }
