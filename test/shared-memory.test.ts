@@ -460,6 +460,29 @@ describe('close and lifetime', () => {
   });
 });
 
+describe('with worker_threads', () => {
+  test('posting buffer to a Worker, even in the transfer list, copies it: the mapping never moves', async () => {
+    const shm = SharedMemory.anonymous(4096);
+    new Uint8Array(shm.buffer)[0] = 42;
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.once('message', (ab) => {
+         parentPort.once('message', () => { new Uint8Array(ab)[1] = 1; parentPort.postMessage([ab.byteLength, new Uint8Array(ab)[0]]); });
+         parentPort.postMessage('got it');
+       });`,
+      { eval: true },
+    );
+    const next = () => new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    worker.postMessage(shm.buffer, [shm.buffer]);
+    expect(shm.buffer.byteLength).toBe(4096); // not detached here: not transferred
+    await next();
+    shm.close(); // unmapped here; the Worker's copy must not care
+    worker.postMessage('write');
+    expect(await next()).toEqual([4096, 42]);
+    await worker.terminate();
+  });
+});
+
 describe('between processes', () => {
   test('two processes doing 1,000,000 Atomics.add each end at exactly 2,000,000', async () => {
     const n = name();

@@ -1,0 +1,114 @@
+'use strict';
+// The interleaving harness. A suite hands it contenders; the harness runs
+// every contender once per repetition, back to back, alternating the order
+// between repetitions (rep 0: C, Node...; rep 1: ...Node, C), so slow drift
+// of the machine (turbo, neighbours, page cache) hits all contenders alike.
+// It then turns the samples into rows with statistics and ratios to the
+// suite's baseline, marks the best contender of each group, and checks the
+// suite's goal.
+//
+// A suite module exports:
+//   id, title           'shm-copy', 'SharedMemory bulk copy bandwidth'
+//   unit, higherIsBetter 'GB/s', true
+//   cases               [{ id: 'in', label: 'into shm' }, ...]: what one contender run measures
+//   goal (optional)     { group: 'Node', ratio: 0.8 }: the group's best vs the baseline, per case
+//   params({ quick })   -> plain object of sizes/iterations (goes into the JSON)
+//   prepare(params)     -> [{ id, label, group, baseline?, note?, run(rep) }]
+//                          exactly one contender has baseline: true; run(rep)
+//                          resolves with { <caseId>: number[] (samples in `unit`) }
+//   describe(params)    -> one line for the table heading (optional)
+
+const stats = require('./stats');
+
+/** Runs one suite for `reps` interleaved repetitions; returns its result object. */
+async function runSuite(suite, { reps, quick, progress = () => {} }) {
+  const params = suite.params({ quick });
+  const contenders = await suite.prepare(params);
+  const baselines = contenders.filter((c) => c.baseline);
+  if (baselines.length !== 1) throw new Error(`suite ${suite.id}: needs exactly one baseline contender`);
+  const baseline = baselines[0];
+
+  const runs = new Map(contenders.map((c) => [c.id, []]));
+  const orders = [];
+  const started = Date.now();
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
+    orders.push(order.map((c) => c.id));
+    for (const c of order) {
+      progress(`${suite.id}: rep ${rep + 1}/${reps}, ${c.label}`);
+      const result = await c.run(rep);
+      for (const { id } of suite.cases) {
+        const samples = result[id];
+        if (!Array.isArray(samples) || samples.length === 0 || !samples.every(Number.isFinite)) {
+          throw new Error(`suite ${suite.id}: contender ${c.id} gave no valid samples for case '${id}'`);
+        }
+      }
+      runs.get(c.id).push(result);
+    }
+  }
+
+  const rows = [];
+  for (const { id: caseId } of suite.cases) {
+    const repsOf = (c) => runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], suite.higherIsBetter), samples: r[caseId] }));
+    const baselineReps = repsOf(baseline);
+    const caseRows = contenders.map((c) => {
+      const cReps = c === baseline ? baselineReps : repsOf(c);
+      return {
+        case: caseId,
+        contender: c.id,
+        label: c.label,
+        group: c.group,
+        baseline: c === baseline,
+        best: false,
+        ...stats.aggregate(cReps),
+        ratio: c === baseline ? null : stats.ratios(cReps, baselineReps, suite.higherIsBetter),
+        reps: cReps,
+      };
+    });
+    // The best of each group is the one a headline compares: by the paired
+    // ratio to the baseline (the steadier measure on a noisy machine), or by
+    // p50 in the baseline's own group.
+    const groups = new Set(caseRows.map((r) => r.group));
+    for (const group of groups) {
+      const members = caseRows.filter((r) => r.group === group);
+      const score = members.every((r) => r.ratio) ? (r) => r.ratio.p50 : (r) => (suite.higherIsBetter ? r.p50 : -r.p50);
+      members.reduce((best, r) => (score(r) > score(best) ? r : best)).best = true;
+    }
+    rows.push(...caseRows);
+  }
+
+  let goal = null;
+  if (suite.goal) {
+    const { group, ratio } = suite.goal;
+    const results = suite.cases.map(({ id }) => {
+      const row = rows.find((r) => r.case === id && r.group === group && r.best);
+      return { case: id, contender: row.contender, ratio: row.ratio.p50, met: row.ratio.p50 >= ratio };
+    });
+    goal = {
+      group,
+      ratio,
+      text: `${group} >= ${ratio}x ${baseline.group} (best ${group} contender, median of per-rep ratios)`,
+      results,
+      met: results.every((r) => r.met),
+    };
+  }
+
+  return {
+    id: suite.id,
+    title: suite.title,
+    description: suite.describe ? suite.describe(params, reps) : suite.title,
+    unit: suite.unit,
+    higherIsBetter: suite.higherIsBetter,
+    params,
+    reps,
+    durationMs: Date.now() - started,
+    order: orders,
+    baseline: baseline.id,
+    contenders: contenders.map(({ id, label, group, baseline: b = false, note = null }) => ({ id, label, group, baseline: b, note })),
+    cases: suite.cases,
+    rows,
+    goal,
+  };
+}
+
+module.exports = { runSuite };

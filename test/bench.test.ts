@@ -1,0 +1,177 @@
+/**
+ * The benchmark runner (`npm run bench`, scripts/bench/index.js) as a real
+ * process in --quick mode: it exits 0, prints its table, writes well-formed
+ * JSON and cleans up. Timing and ratios are never asserted: numbers belong in
+ * the bench output, not in a test's verdict.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { run, type RunResult } from './helpers';
+
+const BENCH = path.join(__dirname, '..', 'scripts', 'bench', 'index.js');
+
+interface Ratio {
+  p50: number;
+  min: number;
+  max: number;
+  perRep: number[];
+}
+
+interface Row {
+  case: string;
+  contender: string;
+  label: string;
+  group: string;
+  baseline: boolean;
+  best: boolean;
+  p50: number;
+  p99: number;
+  min: number;
+  max: number;
+  ratio: Ratio | null;
+  reps: { n: number; p50: number; samples: number[] }[];
+}
+
+interface SuiteResult {
+  id: string;
+  unit: string;
+  reps: number;
+  baseline: string;
+  cases: { id: string; label: string }[];
+  rows: Row[];
+  goal: { group: string; ratio: number; met: boolean; results: { case: string; contender: string; ratio: number; met: boolean }[] };
+}
+
+interface Report {
+  pid: number;
+  options: { reps: number; quick: boolean };
+  placement: { cpus: number; noisy: boolean; noiseReasons: string[] };
+  cleanup: { leftoverShm: string[]; tmpDir: string | null; tmpDirRemoved: boolean };
+  suites: SuiteResult[];
+}
+
+const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+describe('npm run bench --quick', () => {
+  let dir: string;
+  let jsonPath: string;
+  let result: RunResult;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pipc-bench-test-'));
+    jsonPath = path.join(dir, 'results.json');
+    result = await run(process.execPath, [BENCH, '--quick', '--json', jsonPath]);
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const report = (): Report => JSON.parse(readFileSync(jsonPath, 'utf8')) as Report;
+  const shmCopy = (): SuiteResult => {
+    const suite = report().suites.find((s) => s.id === 'shm-copy');
+    if (!suite) throw new Error('no shm-copy suite in the JSON');
+    return suite;
+  };
+
+  test('exits 0 and writes only the --json file', () => {
+    // stderr is part of the expectation so that a failure shows it.
+    expect({ code: result.code, signal: result.signal, stderr: result.code === 0 ? '' : result.stderr }).toEqual({
+      code: 0,
+      signal: null,
+      stderr: '',
+    });
+    expect(readdirSync(dir)).toEqual(['results.json']);
+    expect(report()).toMatchObject({ options: { quick: true, reps: 3 } });
+  });
+
+  test('the shm-copy suite has a C baseline and Node contenders for both directions', () => {
+    const suite = shmCopy();
+    expect(suite).toMatchObject({ unit: 'GB/s', reps: 3, baseline: 'c-memcpy' });
+    expect(suite.cases.map((c) => c.id)).toEqual(['in', 'out']);
+    for (const caseId of ['in', 'out']) {
+      const rows = suite.rows.filter((r) => r.case === caseId);
+      const c = rows.filter((r) => r.baseline);
+      const node = rows.filter((r) => r.group === 'Node');
+      expect(c).toHaveLength(1);
+      expect(c[0]).toMatchObject({ contender: 'c-memcpy', group: 'C', ratio: null });
+      expect(node.length).toBeGreaterThanOrEqual(1);
+      expect(node.filter((r) => r.best)).toHaveLength(1);
+      for (const row of rows) {
+        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+          expect({ row: row.contender, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+        }
+        expect(row.min).toBeLessThanOrEqual(row.max);
+        expect(row.reps).toHaveLength(3);
+        for (const rep of row.reps) {
+          expect(rep.samples.length).toBe(rep.n);
+          expect(rep.samples.every(positiveFinite)).toBe(true);
+        }
+      }
+      for (const row of node) {
+        expect(row.ratio).not.toBeNull();
+        const ratio = row.ratio as Ratio;
+        expect([ratio.p50, ratio.min, ratio.max].every(positiveFinite)).toBe(true);
+        expect(ratio.perRep).toHaveLength(3);
+      }
+    }
+  });
+
+  test('the goal is evaluated per direction, as a ratio and a verdict', () => {
+    const { goal } = shmCopy();
+    expect(goal).toMatchObject({ group: 'Node', ratio: 0.8 });
+    expect(goal.results.map((r) => r.case)).toEqual(['in', 'out']);
+    for (const r of goal.results) {
+      expect(positiveFinite(r.ratio)).toBe(true);
+      expect(typeof r.met).toBe('boolean');
+    }
+    expect(typeof goal.met).toBe('boolean');
+  });
+
+  test('prints a table that names both contenders, the ratio and the placement', () => {
+    const out = result.stdout;
+    expect(out).toContain('shm-copy');
+    expect(out).toContain('C memcpy (baseline)');
+    expect(out).toMatch(/Node Uint8Array#set/);
+    expect(out).toMatch(/Node Buffer#copy/);
+    expect(out).toContain('into shm');
+    expect(out).toContain('out of shm');
+    expect(out).toMatch(/goal: Node >= 0\.8x C: into shm [\d.]+x (met|NOT met), out of shm [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/placement: \d+ CPUs? available/);
+    expect(out).toMatch(/noisy: (yes|no)/);
+    const { placement } = report();
+    expect(placement.cpus).toBeGreaterThanOrEqual(1);
+    expect(typeof placement.noisy).toBe('boolean');
+  });
+
+  test('leaves no shared-memory objects or temporary files behind', () => {
+    const { pid, cleanup } = report();
+    expect(cleanup).toMatchObject({ leftoverShm: [], tmpDirRemoved: true });
+    expect(cleanup.tmpDir).not.toBeNull();
+    expect(existsSync(cleanup.tmpDir as string)).toBe(false);
+    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-bench-${pid}-`))).toEqual([]);
+  });
+});
+
+describe('bench options', () => {
+  test('--help prints the usage and exits 0', async () => {
+    const r = await run(process.execPath, [BENCH, '--help']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/--reps N/);
+    expect(r.stdout).toMatch(/--quick/);
+    expect(r.stdout).toMatch(/--json PATH/);
+  });
+
+  test.each([
+    [['--reps', '0'], /--reps must be a positive integer/],
+    [['--reps'], /--reps needs a value/],
+    [['--frobnicate'], /unknown option '--frobnicate'/],
+    [['--suite', 'nope'], /unknown suite 'nope'/],
+  ])('%j is a usage error (exit 2)', async (args, message) => {
+    const r = await run(process.execPath, [BENCH, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/Usage:/);
+  });
+});
