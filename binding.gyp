@@ -15,7 +15,6 @@
         "native/shm.cc"
       ],
       "include_dirs": [
-        "native",
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -45,7 +45,7 @@ function load(): Binding {
   // The sanitizer build (npm run test:asan) lives outside build/, so the test
   // suite can run against it without disturbing the normal build.
   const override = process.env.POSIX_IPC_ADDON;
-  if (override) return require(override) as Binding;
+  if (override) return require(path.resolve(override)) as Binding;
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => Binding;
   return nodeGypBuild(path.join(__dirname, '..'));
 }
