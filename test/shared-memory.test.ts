@@ -385,8 +385,8 @@ describe('close and lifetime', () => {
     // check and the collection each get a task of their own.
     const nextTask = () => new Promise((resolve) => setImmediate(resolve));
     let collected = false;
-    for (let i = 0; i < 10 && !(collected && openFds().length === before.length); i++) {
-      await nextTask();
+    for (let i = 0; i < 50 && !(collected && openFds().length === before.length); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
       gc();
       await nextTask();
       collected = ref!.deref() === undefined;
