@@ -10,8 +10,10 @@
       "sources": [
         "native/addon.cc",
         "native/common/env_state.cc",
+        "native/common/fd_watcher.cc",
         "native/errno_names.cc",
         "native/fd.cc",
+        "native/mqueue.cc",
         "native/shm.cc"
       ],
       "include_dirs": [

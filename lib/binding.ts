@@ -39,7 +39,38 @@ export interface Binding {
   mmap(fd: number, length: number, readOnly: boolean): ArrayBuffer | number;
   /** Detaches an ArrayBuffer made by mmap() and unmaps it. */
   munmap(buffer: ArrayBuffer): number;
+
+  /** uv_poll_init(3) on `fd`; `onReady(status, events)` runs on the event loop. */
+  watchFd(fd: number, onReady: (status: number, events: number) => void): Watcher | number;
+  /** uv_poll_start with UV_READABLE | UV_WRITABLE. */
+  watcherStart(watcher: Watcher, events: number): number;
+  /** uv_poll_stop. */
+  watcherStop(watcher: Watcher): number;
+  /** uv_close; idempotent. */
+  watcherClose(watcher: Watcher): number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+
+  /** mq_open(3) with O_NONBLOCK | O_CLOEXEC added; maxMessages 0 means the system defaults. */
+  mqOpen(name: string, oflag: number, mode: number, maxMessages: number, messageSize: number): number;
+  /** mq_unlink(3). */
+  mqUnlink(name: string): number;
+  /** mq_getattr(3) into out = [maxmsg, msgsize, curmsgs]. */
+  mqGetattr(mqd: number, out: Float64Array): number;
+  /** mq_send(3), one non-blocking attempt (-EAGAIN when full). */
+  mqSend(mqd: number, data: Uint8Array, priority: number): number;
+  /** mq_send(3), waiting with poll(2) for at most timeoutMs (-1: no limit). */
+  mqSendSync(mqd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
+  /** mq_receive(3) into scratch, one non-blocking attempt; the length, or -EAGAIN when empty. */
+  mqReceive(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array): number;
+  /** mq_receive(3), waiting with poll(2) for at most timeoutMs (-1: no limit). */
+  mqReceiveSync(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
+  /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
+  readonly MQ_PRIO_MAX: number;
 }
+
+/** An opaque handle to a uv_poll watcher. @internal */
+export type Watcher = { readonly __watcher: unique symbol };
 
 function load(): Binding {
   // The sanitizer build (npm run test:asan) lives outside build/, so the test

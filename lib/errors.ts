@@ -105,3 +105,16 @@ export function closedError(what: string): Error & CodedError {
 export function stateError(code: string, message: string): Error & CodedError {
   return coded(new Error(message), code);
 }
+
+/**
+ * An operation given up through its `AbortSignal`, shaped like Node's own
+ * (`name: 'AbortError'`, `code: 'ABORT_ERR'`, the signal's reason as `cause`).
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+
+  constructor(options?: { cause?: unknown }) {
+    super('The operation was aborted', options);
+    this.name = 'AbortError';
+  }
+}

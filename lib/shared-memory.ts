@@ -8,10 +8,11 @@ import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError, stateError } from './errors';
+import { createOrOpen } from './internal/create-or-open';
 import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
-const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
-const { EBUSY, EEXIST, ENOENT, EINVAL, EFBIG } = osConstants.errno;
+const { O_RDONLY, O_RDWR } = fsConstants;
+const { EBUSY, EINVAL, EFBIG } = osConstants.errno;
 
 /** The largest ArrayBuffer this Node can put over a mapping (4 GiB on Node 20). */
 const MAX_SIZE = bufferConstants.MAX_LENGTH;
@@ -67,17 +68,6 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
   return map(fd, size, readOnly, path);
 }
 
-/** shm_open(O_CREAT) that also tells whether this call created the object. */
-function openOrCreate(path: string, mode: number): { fd: number; created: boolean } {
-  for (;;) {
-    const fd = binding.shmOpen(path, O_RDWR | O_CREAT | O_EXCL, mode);
-    if (fd !== -EEXIST) return { fd: check(fd, 'shm_open', path), created: true };
-    const existing = binding.shmOpen(path, O_RDWR, 0);
-    // ENOENT: it was unlinked between the two calls; try to create it again.
-    if (existing !== -ENOENT) return { fd: check(existing, 'shm_open', path), created: false };
-  }
-}
-
 /**
  * A shared-memory object mapped into this process.
  *
@@ -122,9 +112,7 @@ export class SharedMemory implements Disposable {
     validateMode(mode);
     validateBoolean(exclusive, 'options.exclusive');
 
-    const { fd, created } = exclusive
-      ? { fd: check(binding.shmOpen(path, O_RDWR | O_CREAT | O_EXCL, mode), 'shm_open', path), created: true }
-      : openOrCreate(path, mode);
+    const { fd, created } = createOrOpen((flags) => binding.shmOpen(path, O_RDWR | flags, mode), exclusive, 'shm_open', path);
     try {
       // shm_open applied the umask; make the mode exactly what was asked.
       if (created) check(binding.fchmod(fd, mode), 'fchmod', path);

@@ -4,14 +4,18 @@
 #include <napi.h>
 
 #include "common/env_state.h"
+#include "common/fd_watcher.h"
 #include "errno_names.h"
 #include "fd.h"
+#include "mqueue.h"
 #include "shm.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::EnvState::Install(env);
   posix_ipc::errno_names::Init(env, exports);
   posix_ipc::fd::Init(env, exports);
+  posix_ipc::fd_watcher::Init(env, exports);
+  posix_ipc::mqueue::Init(env, exports);
   posix_ipc::shm::Init(env, exports);
   return exports;
 }

@@ -63,3 +63,19 @@ export function validateName(value: unknown, name = 'name'): string {
   if (why !== null) throw invalidArgValue(name, value, `${why} (a POSIX IPC name)`);
   return `/${bare}`;
 }
+
+/** `timeoutMs`: undefined (no limit), or whole milliseconds up to about 24.8 days. */
+export function validateTimeout(value: unknown, name = 'options.timeoutMs'): asserts value is number | undefined {
+  if (value !== undefined) validateInteger(value, name, 0, 2 ** 31 - 1);
+}
+
+export function validateSignal(value: unknown, name = 'options.signal'): asserts value is AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+}
+
+/** The bytes of a message: a view of a Buffer, TypedArray or DataView (no copy), or a string as UTF-8. */
+export function toBytes(value: unknown, name = 'data'): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);
+}

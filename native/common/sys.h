@@ -7,7 +7,11 @@
 #ifndef POSIX_IPC_COMMON_SYS_H_
 #define POSIX_IPC_COMMON_SYS_H_
 
+#include <poll.h>
+#include <time.h>
+
 #include <cerrno>
+#include <cstdint>
 
 namespace posix_ipc {
 
@@ -22,6 +26,29 @@ inline auto RetryOnEintr(F f) -> decltype(f()) {
     r = f();
   } while (r == -1 && errno == EINTR);
   return r == -1 ? -errno : r;
+}
+
+// Waits until `fd` is ready for `events` (POLLIN / POLLOUT), for at most
+// `timeout_ms` milliseconds (-1: no limit). Returns 0 when ready, -ETIMEDOUT,
+// or -errno. A signal does not shorten or lengthen the wait: EINTR resumes it
+// with the time that is left. For the blocking *Sync variants only.
+inline int WaitForFd(int fd, short events, int64_t timeout_ms) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    int64_t left = -1;
+    if (timeout_ms >= 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      left = timeout_ms > spent ? timeout_ms - spent : 0;
+    }
+    struct pollfd pfd = {fd, events, 0};
+    int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
+    if (r > 0) return 0;
+    if (r == 0 && left >= 0 && left <= INT32_MAX) return -ETIMEDOUT;
+    if (r == -1 && errno != EINTR) return -errno;
+  }
 }
 
 }  // namespace posix_ipc

@@ -1,0 +1,136 @@
+/**
+ * Waiting for a pollable descriptor from the event loop: operations that would
+ * block (EAGAIN) queue up here, and a uv_poll watcher retries them when the
+ * descriptor becomes readable or writable. No thread is parked, and the watcher
+ * polls only while something waits.
+ * @internal
+ * @packageDocumentation
+ */
+import { binding, type Watcher } from '../binding';
+import { AbortError, check } from '../errors';
+
+/** What an attempt returns when it would block. */
+export const AGAIN: unique symbol = Symbol('EAGAIN');
+
+/** One non-blocking try: a result, AGAIN, or a thrown error. */
+export type Attempt<T> = () => T | typeof AGAIN;
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+interface Waiter {
+  attempt: Attempt<unknown>;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  done(): void;
+}
+
+export class Poller {
+  #watcher: Watcher | null;
+  // Kept here: the native side holds it weakly while not polling.
+  readonly #onReady = (status: number, events: number) => this.#ready(status, events);
+  readonly #waiting = new Map<number, Waiter[]>([[binding.UV_READABLE, []], [binding.UV_WRITABLE, []]]);
+  #events = 0;
+
+  constructor(fd: number, syscall: string, path: string | null) {
+    const watcher = binding.watchFd(fd, this.#onReady);
+    if (typeof watcher === 'number') check(watcher, syscall, path);
+    this.#watcher = watcher as Watcher;
+  }
+
+  /**
+   * Runs `attempt` now if nobody waits before it (FIFO per direction), else, or
+   * when it would block, once `events` (UV_READABLE or UV_WRITABLE) says so.
+   * `onTimeout` makes the error for `timeoutMs`.
+   */
+  wait<T>(events: number, attempt: Attempt<T>, options: WaitOptions, onTimeout: () => Error): Promise<T> {
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+    const queue = this.#waiting.get(events)!;
+    if (queue.length === 0) {
+      try {
+        const result = attempt();
+        if (result !== AGAIN) return Promise.resolve(result);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => settle(waiter, () => reject(new AbortError({ cause: signal!.reason })));
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs);
+      const waiter: Waiter = {
+        attempt,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        done: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      const settle = (w: Waiter, finish: () => void) => {
+        const at = queue.indexOf(w);
+        if (at === -1) return;
+        queue.splice(at, 1);
+        w.done();
+        finish();
+        this.#update();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      queue.push(waiter);
+      this.#update();
+    });
+  }
+
+  /** Rejects everything still waiting with `reason` and releases the watcher. */
+  close(reason: () => Error): void {
+    if (this.#watcher === null) return;
+    binding.watcherClose(this.#watcher);
+    this.#watcher = null;
+    for (const queue of this.#waiting.values()) {
+      for (const waiter of queue.splice(0)) {
+        waiter.done();
+        waiter.reject(reason());
+      }
+    }
+  }
+
+  #ready(status: number, events: number): void {
+    for (const [kind, queue] of this.#waiting) {
+      // An error status (e.g. EBADF) is retried like readiness: the attempt
+      // itself reports the descriptor's error with the right syscall name.
+      if (status === 0 && (events & kind) === 0) continue;
+      // Drain until EAGAIN: readiness can be spurious (another process may
+      // have taken the message first).
+      while (queue.length > 0) {
+        const waiter = queue[0];
+        let result: unknown;
+        try {
+          result = waiter.attempt();
+          if (result === AGAIN) break;
+        } catch (err) {
+          queue.shift();
+          waiter.done();
+          waiter.reject(err);
+          continue;
+        }
+        queue.shift();
+        waiter.done();
+        waiter.resolve(result);
+      }
+    }
+    this.#update();
+  }
+
+  /** Polls for exactly the directions somebody waits for; stops when none. */
+  #update(): void {
+    if (this.#watcher === null) return;
+    let wanted = 0;
+    for (const [kind, queue] of this.#waiting) if (queue.length > 0) wanted |= kind;
+    if (wanted === this.#events) return;
+    this.#events = wanted;
+    if (wanted === 0) binding.watcherStop(this.#watcher);
+    else binding.watcherStart(this.#watcher, wanted);
+  }
+}

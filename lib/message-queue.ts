@@ -1,0 +1,401 @@
+/**
+ * POSIX message queues (`mq_open`): kernel-managed queues of messages with
+ * priorities, addressed by name, between any processes.
+ * @packageDocumentation
+ */
+import { constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { binding } from './binding';
+import { check, closedError, invalidArgValue, IpcError } from './errors';
+import { createOrOpen } from './internal/create-or-open';
+import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import {
+  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+} from './internal/validate';
+
+const { O_RDONLY, O_WRONLY, O_RDWR } = fsConstants;
+const { EAGAIN, EBADF, EINVAL, EMFILE, EMSGSIZE, ENOENT, ENOSPC, ETIMEDOUT } = osConstants.errno;
+const ACCESS = { read: O_RDONLY, write: O_WRONLY, readwrite: O_RDWR } as const;
+
+/** Options of {@link MessageQueue.open}. */
+export interface MessageQueueOptions {
+  /** Create the queue if it does not exist. Default `false`. */
+  create?: boolean;
+  /** With `create`: fail with `EEXIST` if it exists. Default `false`. */
+  exclusive?: boolean;
+  /** With `create`: permission bits, exact whatever the umask. Default `0o600`. */
+  mode?: number;
+  /** With `create`: how many messages it holds (default: /proc/sys/fs/mqueue/msg_default). */
+  maxMessages?: number;
+  /** With `create`: the largest message in bytes (default: /proc/sys/fs/mqueue/msgsize_default). */
+  messageSize?: number;
+  /** Which operations this handle may do. Default `'readwrite'`. */
+  access?: 'read' | 'write' | 'readwrite';
+}
+
+/** A received message. */
+export interface Message {
+  /** The bytes, copied out of the kernel. */
+  data: Buffer;
+  /** Its priority: higher ones are received first. */
+  priority: number;
+}
+
+/** A queue's attributes (`mq_getattr`). */
+export interface MessageQueueAttributes {
+  maxMessages: number;
+  messageSize: number;
+  /** Messages in the queue right now. */
+  currentMessages: number;
+}
+
+/** Options of the waiting `send`/`receive`. */
+export interface MessageQueueWaitOptions {
+  /** Gives up with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
+
+function readNumber(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** RLIMIT_* soft limit from /proc/self/limits, e.g. 'Max msgqueue size'. */
+function softLimit(label: string): string {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(label));
+  return line?.slice(26).trim().split(/\s+/)[0] ?? 'unknown';
+}
+
+/** Names the kernel limit an mq_open(O_CREAT) failure ran into, and its value. */
+function explainOpenFailure(errno: number, maxMessages: number, messageSize: number): string | undefined {
+  const limits = '/proc/sys/fs/mqueue';
+  if (errno === -EINVAL) {
+    const msgMax = readNumber(`${limits}/msg_max`);
+    const sizeMax = readNumber(`${limits}/msgsize_max`);
+    if (msgMax !== undefined && maxMessages > msgMax) return `maxMessages ${maxMessages} exceeds ${limits}/msg_max (${msgMax})`;
+    if (sizeMax !== undefined && messageSize > sizeMax) return `messageSize ${messageSize} exceeds ${limits}/msgsize_max (${sizeMax})`;
+  }
+  if (errno === -ENOSPC) return `the system already has ${limits}/queues_max (${readNumber(`${limits}/queues_max`)}) queues`;
+  if (errno === -EMFILE) {
+    const bytes = maxMessages && messageSize ? `${maxMessages} x ${messageSize} bytes plus overhead` : 'its bytes';
+    return `the queue's ${bytes} would exceed RLIMIT_MSGQUEUE (${softLimit('Max msgqueue size')} bytes, ulimit -q), ` +
+      `or the RLIMIT_NOFILE descriptor limit (${softLimit('Max open files')}) is reached`;
+  }
+  return undefined;
+}
+
+/** The default size of one of the two attributes, when only the other was given. */
+function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
+  return readNumber(`/proc/sys/fs/mqueue/${attribute}`) ?? (attribute === 'msg_default' ? 10 : 8192);
+}
+
+/**
+ * A POSIX message queue. Messages come out highest priority first, FIFO
+ * within a priority. The waiting operations never block the event loop: the
+ * queue descriptor is watched with uv_poll, and no thread is parked.
+ *
+ * @example
+ * ```ts
+ * const q = MessageQueue.open('/jobs', { create: true });
+ * await q.send('resize image 42', 5);
+ * const { data, priority } = await q.receive();
+ * ```
+ */
+export class MessageQueue implements Disposable, AsyncIterable<Message> {
+  #fd: number;
+  #name: string;
+  #access: keyof typeof ACCESS;
+  #messageSize: number;
+  #maxMessages: number;
+  #poller: Poller | null;
+  #scratch: Buffer | null = null;
+  readonly #priority = new Uint32Array(1);
+
+  private constructor(fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
+    this.#fd = fd;
+    this.#name = name;
+    this.#access = access;
+    this.#maxMessages = attributes.maxMessages;
+    this.#messageSize = attributes.messageSize;
+    this.#poller = new Poller(fd, 'mq_open', name);
+    descriptors.register(this, fd, this);
+  }
+
+  /** The largest priority + 1 (`sysconf(_SC_MQ_PRIO_MAX)`, 32768 on Linux). */
+  static readonly PRIORITY_MAX: number = binding.MQ_PRIO_MAX;
+
+  /**
+   * Opens (`create: true`: creates) a queue. When creation fails on a kernel
+   * limit the error names it and its value; nothing is left half-created.
+   */
+  static open(name: string, options?: MessageQueueOptions): MessageQueue {
+    const path = validateName(name);
+    const opts = validateOptions(options);
+    const { create = false, exclusive = false, mode = 0o600, access = 'readwrite' } = opts;
+    validateBoolean(create, 'options.create');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateMode(mode);
+    if (!Object.hasOwn(ACCESS, access)) throw invalidArgValue('options.access', access, "must be 'read', 'write' or 'readwrite'");
+    let { maxMessages = 0, messageSize = 0 } = opts;
+    if (opts.maxMessages !== undefined) validateInteger(maxMessages, 'options.maxMessages', 1, 2 ** 31 - 1);
+    if (opts.messageSize !== undefined) validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
+    if (!create && (maxMessages || messageSize || exclusive)) {
+      throw invalidArgValue('options', options, 'sets maxMessages, messageSize or exclusive, which need create: true');
+    }
+    if (maxMessages || messageSize) {
+      maxMessages ||= systemDefault('msg_default');
+      messageSize ||= systemDefault('msgsize_default');
+    }
+
+    const open = (flags: number) => binding.mqOpen(path, ACCESS[access] | flags, mode, maxMessages, messageSize);
+    let opened: { fd: number; created: boolean };
+    try {
+      opened = create ? createOrOpen(open, exclusive, 'mq_open', path) : { fd: check(open(0), 'mq_open', path), created: false };
+    } catch (err) {
+      const why = err instanceof IpcError && create ? explainOpenFailure(err.errno, maxMessages, messageSize) : undefined;
+      if (why === undefined) throw err;
+      throw new IpcError((err as IpcError).errno, 'mq_open', path, why);
+    }
+    const { fd, created } = opened;
+    try {
+      // mq_open applied the umask; make the mode exactly what was asked.
+      if (created) check(binding.fchmod(fd, mode), 'fchmod', path);
+      return new MessageQueue(fd, path, access, MessageQueue.#getattr(fd, path));
+    } catch (err) {
+      binding.close(fd);
+      if (created) binding.mqUnlink(path);
+      throw err;
+    }
+  }
+
+  /** Removes a queue's name (`mq_unlink`); open handles keep working. */
+  static unlink(name: string): void {
+    const path = validateName(name);
+    check(binding.mqUnlink(path), 'mq_unlink', path);
+  }
+
+  /**
+   * The names of the queues in this IPC namespace, from the mqueue filesystem
+   * (usually mounted at /dev/mqueue). When none is mounted, says how to mount it.
+   */
+  static list(): string[] {
+    const mountPoint = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' - '))
+      .find(([, rest]) => rest?.startsWith('mqueue '))?.[0]
+      .split(' ')[4];
+    if (mountPoint === undefined) {
+      throw new IpcError(-ENOENT, 'scandir', '/dev/mqueue',
+        'no mqueue filesystem is mounted; mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue');
+    }
+    return readdirSync(mountPoint).map((n) => `/${n}`).sort();
+  }
+
+  static #getattr(fd: number, path: string): MessageQueueAttributes {
+    const out = new Float64Array(3);
+    check(binding.mqGetattr(fd, out), 'mq_getattr', path);
+    return { maxMessages: out[0], messageSize: out[1], currentMessages: out[2] };
+  }
+
+  /** The queue's name, with its leading '/'. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** `'read'`, `'write'` or `'readwrite'`. */
+  get access(): 'read' | 'write' | 'readwrite' {
+    return this.#access;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#poller === null;
+  }
+
+  /** The capacity in messages, as created. */
+  get maxMessages(): number {
+    return this.#maxMessages;
+  }
+
+  /** The largest message in bytes, as created. */
+  get messageSize(): number {
+    return this.#messageSize;
+  }
+
+  /** `{ maxMessages, messageSize, currentMessages }`, read from the kernel now. */
+  get attributes(): MessageQueueAttributes {
+    this.#open();
+    return MessageQueue.#getattr(this.#fd, this.#name);
+  }
+
+  /**
+   * Sends one message, waiting for room without blocking the event loop.
+   * @param data - Buffer, TypedArray, DataView or string (UTF-8). It is copied
+   *   when the send has to wait, so it may be reused at once.
+   * @param priority - 0 .. PRIORITY_MAX - 1; higher is received first.
+   */
+  send(data: string | ArrayBufferView, priority = 0, options?: MessageQueueWaitOptions): Promise<void> {
+    let bytes: Uint8Array;
+    let wait: WaitOptions;
+    try {
+      bytes = this.#message(data, priority);
+      wait = this.#waitOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let copied = false;
+    const attempt = () => {
+      const r = binding.mqSend(this.#fd, bytes, priority);
+      if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
+      if (!copied) {
+        bytes = Uint8Array.prototype.slice.call(bytes);
+        copied = true;
+      }
+      return AGAIN;
+    };
+    return this.#poller!.wait(binding.UV_WRITABLE, attempt, wait, () => this.#timedOut('mq_send', wait.timeoutMs!));
+  }
+
+  /** Sends if there is room now; `false` when the queue is full. */
+  trySend(data: string | ArrayBufferView, priority = 0): boolean {
+    const r = binding.mqSend(this.#fd, this.#message(data, priority), priority);
+    if (r === -EAGAIN) return false;
+    check(r, 'mq_send', this.#name);
+    return true;
+  }
+
+  /**
+   * Sends, blocking this thread until there is room (`mq_timedsend`): for
+   * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   */
+  sendSync(data: string | ArrayBufferView, priority = 0, options?: { timeoutMs?: number }): void {
+    const bytes = this.#message(data, priority);
+    const { timeoutMs } = validateOptions(options);
+    validateTimeout(timeoutMs);
+    const r = binding.mqSendSync(this.#fd, bytes, priority, timeoutMs ?? -1);
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedsend', timeoutMs!);
+    check(r, 'mq_timedsend', this.#name);
+  }
+
+  /** Receives the highest-priority message, waiting without blocking the event loop. */
+  receive(options?: MessageQueueWaitOptions): Promise<Message> {
+    let wait: WaitOptions;
+    try {
+      this.#readable();
+      wait = this.#waitOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const attempt = () => this.#take(binding.mqReceive(this.#fd, this.#scratch!, this.#priority), 'mq_receive') ?? AGAIN;
+    return this.#poller!.wait(binding.UV_READABLE, attempt, wait, () => this.#timedOut('mq_receive', wait.timeoutMs!));
+  }
+
+  /** Receives a message if there is one now; `null` when the queue is empty. */
+  tryReceive(): Message | null {
+    this.#readable();
+    return this.#take(binding.mqReceive(this.#fd, this.#scratch!, this.#priority), 'mq_receive');
+  }
+
+  /**
+   * Receives, blocking this thread until a message arrives (`mq_timedreceive`):
+   * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   */
+  receiveSync(options?: { timeoutMs?: number }): Message {
+    this.#readable();
+    const { timeoutMs } = validateOptions(options);
+    validateTimeout(timeoutMs);
+    const r = binding.mqReceiveSync(this.#fd, this.#scratch!, this.#priority, timeoutMs ?? -1);
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedreceive', timeoutMs!);
+    return this.#take(r, 'mq_timedreceive')!;
+  }
+
+  /**
+   * The messages as they arrive, until the queue is closed (the iteration
+   * ends) or `signal` aborts (it throws an `AbortError`).
+   */
+  async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<Message, void, undefined> {
+    for (;;) {
+      try {
+        yield await this.receive(options);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_IPC_CLOSED') return;
+        throw err;
+      }
+    }
+  }
+
+  /** `for await (const { data, priority } of queue)`: see {@link MessageQueue.messages}. */
+  [Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    return this.messages();
+  }
+
+  /**
+   * Closes the descriptor; pending `send`/`receive` calls reject with
+   * `ERR_IPC_CLOSED`. Idempotent. The queue itself stays until unlinked.
+   */
+  close(): void {
+    if (this.#poller === null) return;
+    this.#poller.close(() => closedError('MessageQueue'));
+    this.#poller = null;
+    descriptors.unregister(this);
+    binding.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Removes this queue's name (see {@link MessageQueue.unlink}). */
+  unlink(): void {
+    MessageQueue.unlink(this.#name);
+  }
+
+  #open(): void {
+    if (this.#poller === null) throw closedError('MessageQueue');
+  }
+
+  /** Checks a message before any syscall: open, writable, size, priority. */
+  #message(data: unknown, priority: unknown): Uint8Array {
+    this.#open();
+    const bytes = toBytes(data);
+    validateInteger(priority, 'priority', 0, MessageQueue.PRIORITY_MAX - 1);
+    if (this.#access === 'read') throw new IpcError(-EBADF, 'mq_send', this.#name, 'queue was opened with access: \'read\'');
+    if (bytes.byteLength > this.#messageSize) {
+      throw new IpcError(-EMSGSIZE, 'mq_send', this.#name, `message of ${bytes.byteLength} bytes exceeds messageSize ${this.#messageSize}`);
+    }
+    return bytes;
+  }
+
+  #readable(): void {
+    this.#open();
+    if (this.#access === 'write') throw new IpcError(-EBADF, 'mq_receive', this.#name, 'queue was opened with access: \'write\'');
+    this.#scratch ??= Buffer.allocUnsafe(this.#messageSize);
+  }
+
+  #waitOptions(options: MessageQueueWaitOptions | undefined): WaitOptions {
+    const { signal, timeoutMs } = validateOptions(options);
+    validateSignal(signal);
+    validateTimeout(timeoutMs);
+    return { signal, timeoutMs };
+  }
+
+  /** A received length to a Message (copied out of the scratch buffer); null for EAGAIN. */
+  #take(length: number, syscall: string): Message | null {
+    if (length === -EAGAIN) return null;
+    check(length, syscall, this.#name);
+    return { data: Buffer.from(this.#scratch!.subarray(0, length)), priority: this.#priority[0] };
+  }
+
+  #timedOut(syscall: string, timeoutMs: number): IpcError {
+    return new IpcError(-ETIMEDOUT, syscall, this.#name, `timed out after ${timeoutMs} ms`);
+  }
+}

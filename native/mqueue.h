@@ -1,0 +1,15 @@
+#ifndef POSIX_IPC_MQUEUE_H_
+#define POSIX_IPC_MQUEUE_H_
+
+#include <napi.h>
+
+namespace posix_ipc {
+namespace mqueue {
+
+// Registers POSIX message queue operations on the binding.
+void Init(Napi::Env env, Napi::Object exports);
+
+}  // namespace mqueue
+}  // namespace posix_ipc
+
+#endif  // POSIX_IPC_MQUEUE_H_
