@@ -3,7 +3,8 @@
  * and running real child processes.
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 let counter = 0;
@@ -43,18 +44,45 @@ export interface RunResult {
 /** Runs a real process to completion and collects its output. */
 export function run(command: string, args: string[], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+    const stdin = options.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'], ...options });
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    child.stdin?.end(options.input ?? '');
+    // A child may exit before reading its input: that is its business, not an error here.
+    child.stdin?.on('error', () => undefined).end(options.input ?? '');
   });
 }
 
 /** Runs a Node fixture script with the current Node binary. */
 export function runNode(script: string, args: string[] = [], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
   return run(process.execPath, [fixture(script), ...args], options);
+}
+
+/**
+ * Runs fixture scripts as another uid (nobody), from a copy of dist/, the addon
+ * and the fixtures that uid can read. CI runs as root, which bypasses
+ * permission checks and some kernel limits: tests of those must drop to
+ * another uid or they prove nothing. `prefix` runs before setpriv (e.g.
+ * ['unshare', '-i', 'sh', '-c', '...; exec "$0" "$@"']).
+ */
+export async function withOtherUser<T>(body: (runAs: (script: string, args: string[], prefix?: string[]) => Promise<RunResult>) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-uid-'));
+  try {
+    chmodSync(dir, 0o755);
+    cpSync(path.join(__dirname, '..', 'dist'), path.join(dir, 'dist'), { recursive: true });
+    cpSync(path.join(__dirname, 'fixtures'), path.join(dir, 'fixtures'), { recursive: true });
+    cpSync(addonPath(), path.join(dir, 'posix_ipc.node'));
+    const env = { ...process.env, POSIX_IPC_ADDON: path.join(dir, 'posix_ipc.node'), POSIX_IPC_DIST: path.join(dir, 'dist') };
+    const setpriv = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath];
+    return await body((script, args, prefix = []) => {
+      const argv = [...prefix, ...setpriv, path.join(dir, 'fixtures', script), ...args];
+      return run(argv[0], argv.slice(1), { env, cwd: dir });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,12 +1,11 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IpcError, SharedMemory } from '../lib';
-import { addonPath, fixture, leftoverObjects, openFds, run, runNode, uniqueName } from './helpers';
+import { addonPath, fixture, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 
@@ -217,18 +216,9 @@ describe('read-only handles', () => {
   });
 
   test('are what another uid gets from a 0644 object; read-write is EACCES; 0600 keeps it out', async () => {
-    // CI runs as root, which bypasses permission checks: the other side runs
-    // as nobody (setpriv), from a copy of the library it can read.
-    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-uid-'));
-    try {
-      chmodSync(dir, 0o755);
-      cpSync(path.join(__dirname, '..', 'dist'), path.join(dir, 'dist'), { recursive: true });
-      cpSync(fixture('shm.js'), path.join(dir, 'shm.js'));
-      cpSync(addonPath(), path.join(dir, 'posix_ipc.node'));
-      const env = { ...process.env, POSIX_IPC_ADDON: path.join(dir, 'posix_ipc.node'), POSIX_IPC_DIST: path.join(dir, 'dist') };
-      const asNobody = (n: string, readOnly: boolean) =>
-        run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(dir, 'shm.js'), 'readByte', n, String(readOnly)], { env, cwd: dir });
-
+    // CI runs as root, which bypasses permission checks: the other side runs as nobody.
+    await withOtherUser(async (runAs) => {
+      const asNobody = (n: string, readOnly: boolean) => runAs('shm.js', ['readByte', n, String(readOnly)]);
       const shared = name();
       const pub = SharedMemory.create(shared, 4096, { mode: 0o644 });
       new Uint8Array(pub.buffer)[0] = 77;
@@ -240,9 +230,7 @@ describe('read-only handles', () => {
       expect(JSON.parse((await asNobody(priv, true)).stdout).error).toMatchObject({ code: 'EACCES', syscall: 'shm_open', path: priv });
       pub.close();
       secret.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 

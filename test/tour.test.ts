@@ -5,6 +5,7 @@
  */
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { MessageQueue } from '../lib';
 import { run, type RunResult } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
@@ -29,6 +30,7 @@ describe('posix-ipc tour', () => {
     expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
     expect(result.stdout).toMatch(/^Chapter 1: Processes and threads$/m);
     expect(result.stdout).toMatch(/^Chapter 2: Shared memory$/m);
+    expect(result.stdout).toMatch(/^Chapter 3: Message queues$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -37,8 +39,9 @@ describe('posix-ipc tour', () => {
       pid: Number(m[1]),
       ppid: Number(m[2]),
     }));
-    // Five forks in chapter 1; named, anonymous and two ping-pong children in chapter 2.
-    expect(children.length).toBeGreaterThanOrEqual(9);
+    // Five forks in chapter 1; named, anonymous and two ping-pong children in
+    // chapter 2; a producer and two ping-pong children in chapter 3.
+    expect(children.length).toBeGreaterThanOrEqual(12);
     for (const child of children) {
       expect(child.pid).not.toBe(parent);
       expect(child.ppid).toBe(parent);
@@ -65,12 +68,125 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(new RegExp(`median time to first message: process ${duration}, thread ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`shared memory, Atomics spin: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
+    expect(result.stdout).toMatch(new RegExp(`message queues, sync: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster/);
   });
 
   test('leaves nothing behind in /dev/shm', () => {
     expect(result.stdout).toContain(`/dev/shm/posix-ipc-tour-${parent} exists: yes`);
     expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-tour-${parent}`))).toEqual([]);
+  });
+});
+
+describe('posix-ipc tour, message-queue chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'message-queue']);
+    parent = parentPid(result.stdout);
+  });
+
+  /** The jobs as the senders list them: `sent: urgent-1 (priority 9), ...`. */
+  function sentJobs(): Map<string, number> {
+    const jobs = new Map<string, number>();
+    for (const line of result.stdout.matchAll(/ sent: (.*)$/gm)) {
+      for (const job of line[1].matchAll(/([a-z]+-\d+) \(priority (\d+)\)/g)) {
+        expect(jobs.has(job[1])).toBe(false);
+        jobs.set(job[1], Number(job[2]));
+      }
+    }
+    return jobs;
+  }
+
+  /** The workers as they introduce themselves: `worker 1: pid 123 (ppid 100)`. */
+  function workers(): { pid: number; ppid: number }[] {
+    return [...result.stdout.matchAll(/^ +worker \d+: pid (\d+) \(ppid (\d+)\)/gm)].map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]) }));
+  }
+
+  /** The takes, in printed order: `#1  urgent-1  priority 9  from pid 100  worker pid 123: ...`. */
+  function takes(): { take: number; id: string; priority: number; from: number; worker: number; what: string }[] {
+    return [...result.stdout.matchAll(/^ +#(\d+) +(\S+) +priority (\d+) +from pid (\d+) +worker pid (\d+): (.+)$/gm)].map((m) => ({
+      take: Number(m[1]),
+      id: m[2],
+      priority: Number(m[3]),
+      from: Number(m[4]),
+      worker: Number(m[5]),
+      what: m[6],
+    }));
+  }
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 3: Message queues$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [12]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+  });
+
+  test('shows worker processes whose ppid is the parent pid', () => {
+    const list = workers();
+    expect(list.length).toBeGreaterThanOrEqual(2);
+    for (const worker of list) {
+      expect(worker.pid).not.toBe(parent);
+      expect(worker.ppid).toBe(parent);
+    }
+    expect(new Set(list.map((w) => w.pid)).size).toBe(list.length);
+    const producer = new RegExp(String.raw`child pid (\d+) \(ppid ${parent}\) sent: .*, and exited`).exec(result.stdout);
+    expect(producer).not.toBeNull();
+    expect(Number(producer![1])).not.toBe(parent);
+  });
+
+  test('prints the jobs in the order they left the queue: by priority, FIFO within one', () => {
+    const list = takes();
+    const sent = sentJobs();
+    expect(list.map((t) => t.take)).toEqual(list.map((_, i) => i + 1));
+    for (const [i, t] of list.entries()) {
+      if (t.id !== 'stop') expect(t.priority).toBe(sent.get(t.id));
+      if (i === 0) continue;
+      const before = list[i - 1];
+      expect(t.priority).toBeLessThanOrEqual(before.priority);
+      if (t.priority === before.priority && t.id !== 'stop') {
+        // Ids are numbered per priority in the order they were sent.
+        expect(Number(t.id.split('-')[1])).toBeGreaterThan(Number(before.id.split('-')[1]));
+      }
+    }
+    // The senders' order was not already the priority order: the kernel sorted.
+    const priorities = [...sent.values()];
+    expect(priorities).not.toEqual([...priorities].sort((a, b) => b - a));
+    expect(result.stdout).toContain('highest priority first: yes; first in, first out within a priority: yes');
+  });
+
+  test('has every job done exactly once, and one stop per worker', () => {
+    const list = takes();
+    const sent = sentJobs();
+    const workerPids = workers().map((w) => w.pid);
+    const jobs = list.filter((t) => t.id !== 'stop');
+    expect(jobs.map((t) => t.id).sort()).toEqual([...sent.keys()].sort());
+    for (const job of jobs) {
+      expect(workerPids).toContain(job.worker);
+      expect(job.what).toMatch(/^[\d,]+ primes below [\d,]+$/);
+    }
+    const stops = list.filter((t) => t.id === 'stop');
+    expect(stops.map((t) => t.priority)).toEqual(workerPids.map(() => 0));
+    expect(stops.map((t) => t.worker).sort()).toEqual([...workerPids].sort());
+  });
+
+  test('prints a measured round trip with a unit', () => {
+    expect(result.stdout).toMatch(new RegExp(`message queues, sync: +median round trip ${duration}, p99 ${duration}`));
+  });
+
+  test('unlinks every queue it made', () => {
+    const names = [...result.stdout.matchAll(/unlinked (\/posix-ipc-tour-mq-\d+\S*)/g)].map((m) => m[1]);
+    expect(names).toContain(`/posix-ipc-tour-mq-${parent}`);
+    for (const name of names) {
+      let error: unknown;
+      try {
+        MessageQueue.open(name).close();
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({ code: 'ENOENT', syscall: 'mq_open', path: name });
+    }
   });
 });
 
@@ -86,7 +202,7 @@ describe('posix-ipc command line', () => {
     const { code, stdout, stderr } = await run(process.execPath, [cli, ...args]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(stdout).toMatch(/^Usage: posix-ipc <command>/);
-    expect(stdout).toContain('processes, shared-memory');
+    expect(stdout).toContain('processes, shared-memory, message-queue');
   });
 
   test.each([
