@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, mkdte
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
 import { fixture, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
@@ -318,6 +319,41 @@ describe('asynchronous waits', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('with worker_threads', () => {
+  test('a Worker ended with receives pending closes its watchers and descriptors; nothing crashes', async () => {
+    const before = openFds();
+    const n = name();
+    MessageQueue.open(n, { create: true }).close();
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { MessageQueue } = require(workerData.dist);
+       const queues = [1, 2, 3].map(() => MessageQueue.open(workerData.name));
+       for (const q of queues) q.receive().then(() => parentPort.postMessage('got one'));
+       parentPort.postMessage('waiting');`,
+      { eval: true, workerData: { name: n, dist: path.join(__dirname, '..', 'dist') } },
+    );
+    await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    expect(await worker.terminate()).toBe(1);
+    expect(openFds()).toEqual(before);
+    // The queue is intact and nobody took anything.
+    const q = MessageQueue.open(n);
+    q.trySend('still here');
+    expect(q.attributes.currentMessages).toBe(1);
+    q.close();
+  });
+
+  test('process.exit() with receives pending exits at once', async () => {
+    const n = name();
+    MessageQueue.open(n, { create: true }).close();
+    const code = `const { MessageQueue } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const q = MessageQueue.open(${JSON.stringify(n)});
+      q.receive(); q.receive();
+      setTimeout(() => process.exit(7), 20);`;
+    const r = await run(process.execPath, ['-e', code], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 7, signal: null, stderr: '' });
   });
 });
 
