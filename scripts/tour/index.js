@@ -8,6 +8,7 @@ const { explain, heading } = require('./util');
 const chapters = [
   { name: 'processes', title: 'Processes and threads', file: './processes' },
   { name: 'shared-memory', title: 'Shared memory', file: './shared-memory' },
+  { name: 'message-queue', title: 'Message queues', file: './message-queue' },
 ];
 
 /** Runs every chapter, or only the one named `only`. */
