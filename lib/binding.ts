@@ -59,11 +59,11 @@ export interface Binding {
   mqGetattr(mqd: number, out: Float64Array): number;
   /** mq_send(3), one non-blocking attempt (-EAGAIN when full). */
   mqSend(mqd: number, data: Uint8Array, priority: number): number;
-  /** mq_send(3), waiting with poll(2) for at most timeoutMs (-1: no limit). */
+  /** mq_send(3), waiting with poll(2) until timeoutMs from now (-1: no limit); -ETIMEDOUT. */
   mqSendSync(mqd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
   /** mq_receive(3) into scratch, one non-blocking attempt; the length, or -EAGAIN when empty. */
   mqReceive(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array): number;
-  /** mq_receive(3), waiting with poll(2) for at most timeoutMs (-1: no limit). */
+  /** mq_receive(3), waiting with poll(2) until timeoutMs from now (-1: no limit); -ETIMEDOUT. */
   mqReceiveSync(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
   /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
   readonly MQ_PRIO_MAX: number;

@@ -272,16 +272,16 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Sends, blocking this thread until there is room (`mq_timedsend`): for
-   * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   * Sends, blocking this thread until there is room: for scripts and
+   * dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   sendSync(data: string | ArrayBufferView, priority = 0, options?: { timeoutMs?: number }): void {
     const bytes = this.#message(data, priority);
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
     const r = binding.mqSendSync(this.#fd, bytes, priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedsend', timeoutMs!);
-    check(r, 'mq_timedsend', this.#name);
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_send', timeoutMs!);
+    check(r, 'mq_send', this.#name);
   }
 
   /** Receives the highest-priority message, waiting without blocking the event loop. */
@@ -304,16 +304,16 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Receives, blocking this thread until a message arrives (`mq_timedreceive`):
-   * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   * Receives, blocking this thread until a message arrives: for scripts and
+   * dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   receiveSync(options?: { timeoutMs?: number }): Message {
     this.#readable();
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
     const r = binding.mqReceiveSync(this.#fd, this.#scratch!, this.#priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedreceive', timeoutMs!);
-    return this.#take(r, 'mq_timedreceive')!;
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_receive', timeoutMs!);
+    return this.#take(r, 'mq_receive')!;
   }
 
   /**

@@ -69,10 +69,12 @@ Napi::Value MqGetattr(const Napi::CallbackInfo& info) {
 int Send(mqd_t mqd, const Napi::Uint8Array& data, unsigned priority, bool wait, int64_t timeout_ms) {
   const char* bytes = reinterpret_cast<const char*>(data.Data());
   size_t length = data.ByteLength();
+  int64_t deadline = DeadlineAfter(timeout_ms);
   for (;;) {
     int r = RetryOnEintr([&] { return mq_send(mqd, bytes, length, priority); });
     if (r != -EAGAIN || !wait) return r;
-    r = WaitForFd(mqd, POLLOUT, timeout_ms);
+    // Another sender may fill the room first: retry until the deadline.
+    r = WaitForFd(mqd, POLLOUT, deadline);
     if (r < 0) return r;
   }
 }
@@ -82,12 +84,14 @@ int Send(mqd_t mqd, const Napi::Uint8Array& data, unsigned priority, bool wait, 
 ssize_t Receive(mqd_t mqd, Napi::Uint8Array scratch, uint32_t* priority, bool wait, int64_t timeout_ms) {
   char* bytes = reinterpret_cast<char*>(scratch.Data());
   size_t length = scratch.ByteLength();
+  int64_t deadline = DeadlineAfter(timeout_ms);
   for (;;) {
     unsigned prio = 0;
     ssize_t r = RetryOnEintr([&] { return mq_receive(mqd, bytes, length, &prio); });
     if (r >= 0) *priority = prio;
     if (r != -EAGAIN || !wait) return r;
-    int w = WaitForFd(mqd, POLLIN, timeout_ms);
+    // Another receiver may take the message first: retry until the deadline.
+    int w = WaitForFd(mqd, POLLIN, deadline);
     if (w < 0) return w;
   }
 }

@@ -167,13 +167,13 @@ describe('sending and receiving', () => {
     writer.close();
   });
 
-  test('sync variants wait with a timeout: ETIMEDOUT from mq_timedreceive / mq_timedsend', () => {
+  test('sync variants wait with a timeout: ETIMEDOUT', () => {
     const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 8 });
     expect(() => q.receiveSync({ timeoutMs: 30 })).toThrow(
-      expect.objectContaining({ code: 'ETIMEDOUT', errno: -110, syscall: 'mq_timedreceive', message: expect.stringContaining('timed out after 30 ms') }),
+      expect.objectContaining({ code: 'ETIMEDOUT', errno: -110, syscall: 'mq_receive', message: expect.stringContaining('timed out after 30 ms') }),
     );
     q.sendSync('a', 0, { timeoutMs: 0 });
-    expect(() => q.sendSync('b', 0, { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'mq_timedsend' }));
+    expect(() => q.sendSync('b', 0, { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'mq_send' }));
     expect(q.receiveSync({ timeoutMs: 0 }).data.toString()).toBe('a');
     q.close();
   });

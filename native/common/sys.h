@@ -28,25 +28,28 @@ inline auto RetryOnEintr(F f) -> decltype(f()) {
   return r == -1 ? -errno : r;
 }
 
-// Waits until `fd` is ready for `events` (POLLIN / POLLOUT), for at most
-// `timeout_ms` milliseconds (-1: no limit). Returns 0 when ready, -ETIMEDOUT,
-// or -errno. A signal does not shorten or lengthen the wait: EINTR resumes it
-// with the time that is left. For the blocking *Sync variants only.
-inline int WaitForFd(int fd, short events, int64_t timeout_ms) {
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
+inline int64_t MonotonicMs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+// The CLOCK_MONOTONIC time `timeout_ms` from now, or -1 (no limit) for a
+// negative timeout. Computed once per operation, so retries never extend it.
+inline int64_t DeadlineAfter(int64_t timeout_ms) { return timeout_ms < 0 ? -1 : MonotonicMs() + timeout_ms; }
+
+// Waits until `fd` is ready for `events` (POLLIN / POLLOUT) or `deadline`
+// (from DeadlineAfter) passes. Returns 0 when ready, -ETIMEDOUT, or -errno.
+// A signal does not end the wait early: EINTR resumes it. For the blocking
+// *Sync variants only.
+inline int WaitForFd(int fd, short events, int64_t deadline) {
   for (;;) {
-    int64_t left = -1;
-    if (timeout_ms >= 0) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      int64_t spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-      left = timeout_ms > spent ? timeout_ms - spent : 0;
-    }
+    int64_t left = deadline < 0 ? -1 : deadline - MonotonicMs();
+    if (deadline >= 0 && left <= 0) left = 0;
     struct pollfd pfd = {fd, events, 0};
     int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
     if (r > 0) return 0;
-    if (r == 0 && left >= 0 && left <= INT32_MAX) return -ETIMEDOUT;
+    if (r == 0 && deadline >= 0 && MonotonicMs() >= deadline) return -ETIMEDOUT;
     if (r == -1 && errno != EINTR) return -errno;
   }
 }

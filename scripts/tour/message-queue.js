@@ -3,16 +3,16 @@
 // processes, the kernel's limits on queues, and a round trip over two queues
 // compared with process.send.
 
-const { fork, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const { once } = require('node:events');
 const { readFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { MessageQueue } = require('../../dist');
-const { explain, fact, heading, now, since, duration, ratio, count, percentile, median, exited, withCleanup } = require('./util');
+const { sendPingPong, report } = require('./process-send');
+const { explain, fact, heading, now, ratio, count, median, exited, withCleanup } = require('./util');
 
 const CHILD = path.join(__dirname, 'message-queue-child.js');
-const ECHO = path.join(__dirname, 'processes-child.js');
 const LIMITS = '/proc/sys/fs/mqueue';
 
 // The job queue holds 10 messages (the usual /proc/sys/fs/mqueue/msg_max):
@@ -37,8 +37,6 @@ const JOBS = [
 // budget so that the chapter stays quick on a busy machine.
 const MQ_WARM_UP = 500;
 const MQ_ROUNDS = 5000;
-const SEND_WARM_UP = 200;
-const SEND_ROUNDS = 2000;
 const WARM_UP_BUDGET_NS = 0.3e9;
 const BUDGET_NS = 1e9;
 // How long the parent waits for a child before it calls the tour failed.
@@ -257,52 +255,6 @@ async function queuePingPong() {
   return samples;
 }
 
-/** Timed round trips of child.send() and the child's echo, one at a time. */
-function sendRoundTrips(child, rounds, budgetNs) {
-  return new Promise((resolve, reject) => {
-    const samples = [];
-    const stop = now() + BigInt(budgetNs);
-    let start;
-    const ping = () => {
-      start = now();
-      child.send(samples.length);
-    };
-    const finish = (err) => {
-      child.off('message', onMessage).off('exit', onExit);
-      if (err) reject(err);
-      else resolve(samples);
-    };
-    const onMessage = () => {
-      const end = now();
-      samples.push(Number(end - start));
-      if (samples.length < rounds && end < stop) ping();
-      else finish(null);
-    };
-    const onExit = () => finish(new Error(`child pid ${child.pid} exited during the ping-pong`));
-    child.on('message', onMessage).on('exit', onExit);
-    ping();
-  });
-}
-
-async function sendPingPong() {
-  const child = fork(ECHO);
-  const exit = exited(child);
-  try {
-    const [hello] = await once(child, 'message');
-    fact(`ping-pong over process.send: parent pid ${process.pid} <-> child pid ${hello.pid} (ppid ${hello.ppid})`);
-    await sendRoundTrips(child, SEND_WARM_UP, WARM_UP_BUDGET_NS);
-    return await sendRoundTrips(child, SEND_ROUNDS, BUDGET_NS);
-  } finally {
-    if (child.connected) child.disconnect();
-    await exit;
-  }
-}
-
-function report(what, samples) {
-  fact(`${`${what}:`.padEnd(29)} median round trip ${duration(median(samples))}, p99 ${duration(percentile(samples, 99))}` +
-    ` (${count(samples.length)} round trips)`);
-}
-
 async function run() {
   explain(`A message queue is a mailbox kept by the kernel. A process sends a message, up to
     messageSize bytes, with a priority; any process that opens the queue by name receives
@@ -345,7 +297,7 @@ async function run() {
     second queue, with sendSync and receiveSync on both sides. For comparison, the same
     ping-pong over process.send.`);
   const queue = await queuePingPong();
-  const send = await sendPingPong();
+  const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
   console.log();
   report('message queues, sync', queue);
   report('process.send, IPC channel', send);

@@ -40,9 +40,11 @@ async function startProcess() {
 async function startThread() {
   const start = now();
   const worker = new Worker(WORKER_SOURCE, { eval: true });
+  // Listen for the exit first: it may come in the same tick as the message.
+  const exit = once(worker, 'exit');
   const [hello] = await once(worker, 'message');
   const ns = since(start);
-  await once(worker, 'exit');
+  await exit;
   return { ...hello, ns };
 }
 

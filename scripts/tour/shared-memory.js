@@ -3,18 +3,17 @@
 // passed to a child as a descriptor, and a handoff ping-pong over shared
 // memory compared with process.send.
 
-const { fork, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
-const { once } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { SharedMemory } = require('../../dist');
 const { TURN, READY, STOP, readGreeting } = require('./shared-memory-child');
-const { explain, fact, heading, now, since, duration, ratio, count, percentile, median, exited, withCleanup } = require('./util');
+const { sendPingPong, report } = require('./process-send');
+const { explain, fact, heading, now, since, ratio, median, exited, withCleanup } = require('./util');
 
 const CHILD = path.join(__dirname, 'shared-memory-child.js');
-const ECHO = path.join(__dirname, 'processes-child.js');
 
 const SIZE = 4096;
 // Ping-pong: a warm-up (so V8 has optimized both loops), then the measured
@@ -22,8 +21,6 @@ const SIZE = 4096;
 // when both processes have to share one CPU.
 const SPIN_WARM_UP = 1000;
 const SPIN_ROUNDS = 20000;
-const SEND_WARM_UP = 200;
-const SEND_ROUNDS = 2000;
 const WARM_UP_BUDGET_NS = 0.3e9;
 const BUDGET_NS = 1.5e9;
 const STALL_NS = 10e9;
@@ -128,52 +125,6 @@ async function spinPingPong() {
   }
 }
 
-/** Timed round trips of child.send() and the child's echo, one at a time. */
-function sendRoundTrips(child, rounds, budgetNs) {
-  return new Promise((resolve, reject) => {
-    const samples = [];
-    const stop = now() + BigInt(budgetNs);
-    let start;
-    const ping = () => {
-      start = now();
-      child.send(samples.length);
-    };
-    const finish = (err) => {
-      child.off('message', onMessage).off('exit', onExit);
-      if (err) reject(err);
-      else resolve(samples);
-    };
-    const onMessage = () => {
-      const end = now();
-      samples.push(Number(end - start));
-      if (samples.length < rounds && end < stop) ping();
-      else finish(null);
-    };
-    const onExit = () => finish(new Error(`child pid ${child.pid} exited during the ping-pong`));
-    child.on('message', onMessage).on('exit', onExit);
-    ping();
-  });
-}
-
-async function sendPingPong() {
-  const child = fork(ECHO);
-  const exit = exited(child);
-  try {
-    const [hello] = await once(child, 'message');
-    fact(`ping-pong over process.send: parent pid ${process.pid} <-> child pid ${hello.pid} (ppid ${hello.ppid})`);
-    await sendRoundTrips(child, SEND_WARM_UP, WARM_UP_BUDGET_NS);
-    return await sendRoundTrips(child, SEND_ROUNDS, BUDGET_NS);
-  } finally {
-    if (child.connected) child.disconnect();
-    await exit;
-  }
-}
-
-function report(what, samples) {
-  fact(`${`${what}:`.padEnd(29)} median round trip ${duration(median(samples))}, p99 ${duration(percentile(samples, 99))}` +
-    ` (${count(samples.length)} round trips)`);
-}
-
 async function run() {
   explain(`Processes have separate memory, so to share bytes they ask the kernel for a
     shared-memory object and each maps it into its own address space: the same physical
@@ -200,7 +151,7 @@ async function run() {
     parent spins on in turn. That is one round trip. For comparison, the same ping-pong
     over process.send, Node's built-in channel between a parent and a child it forked.`);
   const spin = await spinPingPong();
-  const send = await sendPingPong();
+  const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
   console.log();
   report('shared memory, Atomics spin', spin);
   report('process.send, IPC channel', send);
