@@ -43,12 +43,33 @@ interface SuiteResult {
   goal: { group: string; ratio: number; met: boolean; results: { case: string; contender: string; ratio: number; met: boolean }[] };
 }
 
+interface Goal {
+  group: string;
+  contender?: string;
+  cases?: string[];
+  ratio: number;
+  direction: '>=' | '<=';
+  met: boolean;
+  results: { case: string; contender: string; ratio: number; met: boolean }[];
+}
+
+/** The mq suite: two units (one per case), several goals, time ratios for the round trip. */
+interface MqSuiteResult {
+  id: string;
+  reps: number;
+  baseline: string;
+  cases: { id: string; label: string; unit: string; higherIsBetter: boolean }[];
+  contenders: { id: string; label: string; group: string; baseline: boolean; note: string | null }[];
+  rows: (Row & { timeRatio?: Ratio | null })[];
+  goal: Goal[];
+}
+
 interface Report {
   pid: number;
   options: { reps: number; quick: boolean };
   placement: { cpus: number; noisy: boolean; noiseReasons: string[] };
-  cleanup: { leftoverShm: string[]; tmpDir: string | null; tmpDirRemoved: boolean };
-  suites: SuiteResult[];
+  cleanup: { leftoverShm: string[]; leftoverMq: string[]; tmpDir: string | null; tmpDirRemoved: boolean };
+  suites: (SuiteResult | MqSuiteResult)[];
 }
 
 const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
@@ -72,7 +93,12 @@ describe('npm run bench --quick', () => {
   const shmCopy = (): SuiteResult => {
     const suite = report().suites.find((s) => s.id === 'shm-copy');
     if (!suite) throw new Error('no shm-copy suite in the JSON');
-    return suite;
+    return suite as SuiteResult;
+  };
+  const mq = (): MqSuiteResult => {
+    const suite = report().suites.find((s) => s.id === 'mq');
+    if (!suite) throw new Error('no mq suite in the JSON');
+    return suite as MqSuiteResult;
   };
 
   test('exits 0 and writes only the --json file', () => {
@@ -145,9 +171,73 @@ describe('npm run bench --quick', () => {
     expect(typeof placement.noisy).toBe('boolean');
   });
 
-  test('leaves no shared-memory objects or temporary files behind', () => {
+  test('the mq suite has a C baseline and Node sync and async contenders for round trip and throughput', () => {
+    const suite = mq();
+    expect(suite).toMatchObject({ reps: 3, baseline: 'c-blocking' });
+    expect(suite.cases).toEqual([
+      expect.objectContaining({ id: 'rtt', unit: 'µs', higherIsBetter: false }),
+      expect.objectContaining({ id: 'throughput', unit: 'msg/s', higherIsBetter: true }),
+    ]);
+    expect(suite.contenders.map((c) => [c.id, c.group, c.baseline])).toEqual([
+      ['c-blocking', 'C', true],
+      ['node-sync', 'Node', false],
+      ['node-async', 'Node', false],
+    ]);
+    for (const c of suite.contenders) expect(c.note).toMatch(/placement \(unpinned\) round trip: same \d+, split \d+, moved \d+/);
+    for (const caseId of ['rtt', 'throughput']) {
+      const rows = suite.rows.filter((r) => r.case === caseId);
+      expect(rows.map((r) => r.contender)).toEqual(['c-blocking', 'node-sync', 'node-async']);
+      for (const row of rows) {
+        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+        }
+        expect(row.reps).toHaveLength(3);
+        for (const rep of row.reps) {
+          expect(rep.samples.length).toBe(rep.n);
+          expect(rep.samples.every(positiveFinite)).toBe(true);
+        }
+        if (row.baseline) {
+          expect(row.ratio).toBeNull();
+          continue;
+        }
+        const ratio = row.ratio as Ratio;
+        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
+        expect(ratio.perRep).toHaveLength(3);
+        if (caseId === 'rtt') {
+          // Node / C as a time ratio, next to the >1-is-better ratio.
+          const time = row.timeRatio as Ratio;
+          expect([time.p50, time.min, time.max].every(positiveFinite)).toBe(true);
+        } else {
+          expect(row.timeRatio).toBeUndefined();
+        }
+      }
+    }
+  });
+
+  test('the mq goals are evaluated and printed, one line each', () => {
+    const { goal } = mq();
+    expect(goal.map((g) => [g.contender, g.cases, g.direction, g.ratio])).toEqual([
+      ['node-sync', ['rtt'], '<=', 1.5],
+      ['node-sync', ['throughput'], '>=', 0.5],
+      ['node-async', ['throughput'], '>=', 0.3],
+    ]);
+    for (const g of goal) {
+      expect(g.results).toHaveLength(1);
+      expect(positiveFinite(g.results[0].ratio)).toBe(true);
+      expect(typeof g.met).toBe('boolean');
+    }
+    const out = result.stdout;
+    expect(out).toContain('C blocking (baseline)');
+    expect(out).toMatch(/round trip \(µs\)\s+\*? *Node sync/);
+    expect(out).toMatch(/one way \(msg\/s\)\s+\*? *Node async/);
+    expect(out).toMatch(/goal: Node sync <= 1\.5x C: round trip \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Node sync >= 0\.5x C: one way \(msg\/s\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Node async >= 0\.3x C: one way \(msg\/s\) [\d.]+x (met|NOT met)/);
+  });
+
+  test('leaves no shared-memory objects, message queues or temporary files behind', () => {
     const { pid, cleanup } = report();
-    expect(cleanup).toMatchObject({ leftoverShm: [], tmpDirRemoved: true });
+    expect(cleanup).toMatchObject({ leftoverShm: [], leftoverMq: [], tmpDirRemoved: true });
     expect(cleanup.tmpDir).not.toBeNull();
     expect(existsSync(cleanup.tmpDir as string)).toBe(false);
     expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-bench-${pid}-`))).toEqual([]);

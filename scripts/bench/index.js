@@ -72,6 +72,7 @@ async function main(argv) {
   const tmpDir = resources.tempDirPath();
   resources.cleanup();
   const leftovers = resources.leftoverShm();
+  const leftoverMq = resources.leftoverMq();
   const tmpDirRemoved = tmpDir === null || !fs.existsSync(tmpDir);
 
   const pkg = require('../../package.json');
@@ -85,7 +86,7 @@ async function main(argv) {
     durationMs: finishedAt - startedAt,
     options: { reps: opts.reps, quick: opts.quick, suites: opts.suites },
     placement: place,
-    cleanup: { shmPrefix: resources.SHM_PREFIX, leftoverShm: leftovers, tmpDir, tmpDirRemoved },
+    cleanup: { shmPrefix: resources.SHM_PREFIX, leftoverShm: leftovers, leftoverMq, tmpDir, tmpDirRemoved },
     suites: results,
   };
 
@@ -99,8 +100,9 @@ async function main(argv) {
   out.push(`results: ${files.join(', ')} (${((finishedAt - startedAt) / 1000).toFixed(1)} s)`);
   process.stdout.write(`${out.join('\n')}\n`);
 
-  if (leftovers.length > 0 || !tmpDirRemoved) {
-    fail(`cleanup incomplete: ${[...leftovers.map((n) => `/dev/shm/${n}`), ...(tmpDirRemoved ? [] : [tmpDir])].join(', ')}`, 1);
+  if (leftovers.length > 0 || leftoverMq.length > 0 || !tmpDirRemoved) {
+    const what = [...leftovers.map((n) => `/dev/shm/${n}`), ...leftoverMq.map((n) => `message queue ${n}`), ...(tmpDirRemoved ? [] : [tmpDir])];
+    fail(`cleanup incomplete: ${what.join(', ')}`, 1);
   }
 }
 

@@ -16,11 +16,13 @@ const CHILD_TIMEOUT_MS = 120_000;
 /**
  * Runs `file args...` to completion and resolves with the JSON object on the
  * last line of its stdout. Rejects on a non-zero exit, a signal, a timeout or
- * output that is not JSON.
+ * output that is not JSON. Aborting `signal` kills the child (for contenders
+ * that run as a pair of processes: when one fails, the other would wait
+ * forever for it).
  */
-function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TIMEOUT_MS } = {}) {
+function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TIMEOUT_MS, signal } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
     resources.trackChild(child);
     let stdout = '';
     let stderr = '';

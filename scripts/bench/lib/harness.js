@@ -10,8 +10,15 @@
 // A suite module exports:
 //   id, title           'shm-copy', 'SharedMemory bulk copy bandwidth'
 //   unit, higherIsBetter 'GB/s', true
-//   cases               [{ id: 'in', label: 'into shm' }, ...]: what one contender run measures
-//   goal (optional)     { group: 'Node', ratio: 0.8 }: the group's best vs the baseline, per case
+//   cases               [{ id: 'in', label: 'into shm' }, ...]: what one contender run measures;
+//                       a case may set its own unit and higherIsBetter (a suite that
+//                       measures both latency and throughput)
+//   goal (optional)     { group: 'Node', ratio: 0.8 }: the group's best vs the baseline, per case;
+//                       or { contender: 'node-sync', ...} for one contender, `cases: [ids]` to
+//                       limit it, or an array of such goals. `ratio` reads in the case's own
+//                       direction: contender/baseline >= ratio when higher is better, and
+//                       contender/baseline <= ratio (e.g. 1.5: at most 1.5x the time) when
+//                       lower is better.
 //   params({ quick })   -> plain object of sizes/iterations (goes into the JSON)
 //   prepare(params)     -> [{ id, label, group, baseline?, note?, run(rep) }]
 //                          exactly one contender has baseline: true; run(rep)
@@ -23,6 +30,7 @@ const stats = require('./stats');
 /** Runs one suite for `reps` interleaved repetitions; returns its result object. */
 async function runSuite(suite, { reps, quick, progress = () => {} }) {
   const params = suite.params({ quick });
+  const cases = suite.cases.map((c) => ({ unit: suite.unit, higherIsBetter: suite.higherIsBetter, ...c }));
   const contenders = await suite.prepare(params);
   const baselines = contenders.filter((c) => c.baseline);
   if (baselines.length !== 1) throw new Error(`suite ${suite.id}: needs exactly one baseline contender`);
@@ -37,7 +45,7 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
     for (const c of order) {
       progress(`${suite.id}: rep ${rep + 1}/${reps}, ${c.label}`);
       const result = await c.run(rep);
-      for (const { id } of suite.cases) {
+      for (const { id } of cases) {
         const samples = result[id];
         if (!Array.isArray(samples) || samples.length === 0 || !samples.every(Number.isFinite)) {
           throw new Error(`suite ${suite.id}: contender ${c.id} gave no valid samples for case '${id}'`);
@@ -48,8 +56,8 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
   }
 
   const rows = [];
-  for (const { id: caseId } of suite.cases) {
-    const repsOf = (c) => runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], suite.higherIsBetter), samples: r[caseId] }));
+  for (const { id: caseId, higherIsBetter } of cases) {
+    const repsOf = (c) => runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], higherIsBetter), samples: r[caseId] }));
     const baselineReps = repsOf(baseline);
     const caseRows = contenders.map((c) => {
       const cReps = c === baseline ? baselineReps : repsOf(c);
@@ -61,7 +69,9 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
         baseline: c === baseline,
         best: false,
         ...stats.aggregate(cReps),
-        ratio: c === baseline ? null : stats.ratios(cReps, baselineReps, suite.higherIsBetter),
+        ratio: c === baseline ? null : stats.ratios(cReps, baselineReps, higherIsBetter),
+        // For a time (lower is better) also contender / baseline: "1.4x C's time".
+        ...(!higherIsBetter && { timeRatio: c === baseline ? null : stats.ratios(cReps, baselineReps, true) }),
         reps: cReps,
       };
     });
@@ -71,27 +81,14 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
     const groups = new Set(caseRows.map((r) => r.group));
     for (const group of groups) {
       const members = caseRows.filter((r) => r.group === group);
-      const score = members.every((r) => r.ratio) ? (r) => r.ratio.p50 : (r) => (suite.higherIsBetter ? r.p50 : -r.p50);
+      const score = members.every((r) => r.ratio) ? (r) => r.ratio.p50 : (r) => (higherIsBetter ? r.p50 : -r.p50);
       members.reduce((best, r) => (score(r) > score(best) ? r : best)).best = true;
     }
     rows.push(...caseRows);
   }
 
-  let goal = null;
-  if (suite.goal) {
-    const { group, ratio } = suite.goal;
-    const results = suite.cases.map(({ id }) => {
-      const row = rows.find((r) => r.case === id && r.group === group && r.best);
-      return { case: id, contender: row.contender, ratio: row.ratio.p50, met: row.ratio.p50 >= ratio };
-    });
-    goal = {
-      group,
-      ratio,
-      text: `${group} >= ${ratio}x ${baseline.group} (best ${group} contender, median of per-rep ratios)`,
-      results,
-      met: results.every((r) => r.met),
-    };
-  }
+  const goals = suite.goal ? [suite.goal].flat().map((g) => evaluateGoal(g, cases, rows, baseline)) : [];
+  const goal = Array.isArray(suite.goal) ? goals : (goals[0] ?? null);
 
   return {
     id: suite.id,
@@ -105,9 +102,40 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
     order: orders,
     baseline: baseline.id,
     contenders: contenders.map(({ id, label, group, baseline: b = false, note = null }) => ({ id, label, group, baseline: b, note })),
-    cases: suite.cases,
+    cases,
     rows,
     goal,
+  };
+}
+
+/**
+ * One goal: the best contender of `group` (or the one `contender`) against
+ * the baseline, in each of its cases. For a lower-is-better case the
+ * reported ratio is the row's timeRatio (contender / baseline), so it reads
+ * as "1.4x C's round trip".
+ */
+function evaluateGoal(spec, cases, rows, baseline) {
+  const { group = null, contender = null, ratio } = spec;
+  const goalCases = spec.cases ? cases.filter((c) => spec.cases.includes(c.id)) : cases;
+  const results = goalCases.map(({ id, higherIsBetter }) => {
+    const row = rows.find((r) => r.case === id && (contender !== null ? r.contender === contender : r.group === group && r.best));
+    if (!row || !row.ratio) throw new Error(`goal ${JSON.stringify(spec)}: no contender row for case '${id}'`);
+    const value = higherIsBetter ? row.ratio.p50 : row.timeRatio.p50;
+    return { case: id, contender: row.contender, ratio: value, met: higherIsBetter ? value >= ratio : value <= ratio };
+  });
+  const who = contender !== null ? rows.find((r) => r.contender === contender).label : group;
+  const direction = goalCases.every((c) => c.higherIsBetter) ? '>=' : goalCases.every((c) => !c.higherIsBetter) ? '<=' : '>=/<=';
+  return {
+    group: group ?? rows.find((r) => r.contender === contender).group,
+    ...(contender !== null && { contender }),
+    ...(spec.cases && { cases: spec.cases }),
+    ratio,
+    direction,
+    text:
+      `${who} ${direction} ${ratio}x ${baseline.group}` +
+      (contender !== null ? '' : ` (best ${group} contender, median of per-rep ratios)`),
+    results,
+    met: results.every((r) => r.met),
   };
 }
 

@@ -1,7 +1,7 @@
 'use strict';
 // Everything a bench run creates outside its own memory, and its removal:
-// shared-memory names, one temporary directory (compiled C contenders), and
-// child processes. Cleanup runs on normal exit, on an uncaught error, and on
+// shared-memory and message-queue names, one temporary directory (compiled C
+// contenders), and child processes. Cleanup runs on normal exit, on an uncaught error, and on
 // SIGINT/SIGTERM/SIGHUP, so an interrupted run leaves nothing in /dev/shm or
 // the temp dir.
 //
@@ -16,6 +16,8 @@ const path = require('node:path');
 const SHM_PREFIX = `/posix-ipc-bench-${process.pid}-`;
 
 const names = new Set();
+const mqNames = new Set();
+const mqNamesHandedOut = new Set();
 const children = new Set();
 let tmpDir = null;
 let installed = false;
@@ -25,6 +27,17 @@ let counter = 0;
 function shmName(...parts) {
   const name = `${SHM_PREFIX}${[...parts, counter++].join('-')}`;
   names.add(name);
+  return name;
+}
+
+/**
+ * A fresh message-queue name, `/posix-ipc-bench-<pid>-<parts>-<n>`, unlinked
+ * at exit (suites unlink their queues after each run; this is the safety net).
+ */
+function mqName(...parts) {
+  const name = `${SHM_PREFIX}${[...parts, counter++].join('-')}`;
+  mqNames.add(name);
+  mqNamesHandedOut.add(name);
   return name;
 }
 
@@ -55,21 +68,39 @@ function leftoverShm() {
   }
 }
 
+/**
+ * Message queues this run named that still exist. There may be no mqueue
+ * filesystem to list, so each name is tried with mq_open.
+ */
+function leftoverMq() {
+  const { MessageQueue } = require('../../../dist');
+  return [...mqNamesHandedOut].filter((name) => {
+    try {
+      MessageQueue.open(name).close();
+      return true;
+    } catch (err) {
+      return err.code !== 'ENOENT';
+    }
+  });
+}
+
 /** Removes everything this run created. Synchronous and idempotent. */
 function cleanup() {
   for (const child of children) child.kill('SIGKILL');
   children.clear();
   // Required here, not at load time, so that --help and usage errors work
   // without a built library.
-  const { SharedMemory } = require('../../../dist');
-  for (const name of names) {
-    try {
-      SharedMemory.unlink(name);
-    } catch (err) {
-      if (err.code !== 'ENOENT') process.stderr.write(`bench: could not unlink ${name}: ${err.message}\n`);
+  const { SharedMemory, MessageQueue } = require('../../../dist');
+  for (const [set, unlink] of [[names, (n) => SharedMemory.unlink(n)], [mqNames, (n) => MessageQueue.unlink(n)]]) {
+    for (const name of set) {
+      try {
+        unlink(name);
+      } catch (err) {
+        if (err.code !== 'ENOENT') process.stderr.write(`bench: could not unlink ${name}: ${err.message}\n`);
+      }
     }
+    set.clear();
   }
-  names.clear();
   if (tmpDir !== null) {
     fs.rmSync(tmpDir, { recursive: true, force: true });
     tmpDir = null;
@@ -91,4 +122,4 @@ function install() {
   }
 }
 
-module.exports = { SHM_PREFIX, shmName, tempDir, tempDirPath, trackChild, leftoverShm, cleanup, install };
+module.exports = { SHM_PREFIX, shmName, mqName, tempDir, tempDirPath, trackChild, leftoverShm, leftoverMq, cleanup, install };

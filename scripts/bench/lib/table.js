@@ -29,31 +29,47 @@ function formatTable(headers, rows, align = headers.map((_, i) => (i < 2 ? 'l' :
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** The table of one suite result (see harness.js), with its goal line. */
+/**
+ * The table of one suite result (see harness.js), with its goal lines. When
+ * the cases have different units, each case label carries its unit; when a
+ * case is a time (lower is better) a column shows contender / baseline.
+ */
 function renderSuite(result) {
-  const caseLabel = new Map(result.cases.map((c) => [c.id, c.label]));
+  const caseOf = new Map(result.cases.map((c) => [c.id, c]));
+  const units = new Set(result.cases.map((c) => c.unit));
+  const mixed = units.size > 1;
+  const caseLabel = (id) => (mixed ? `${caseOf.get(id).label} (${caseOf.get(id).unit})` : caseOf.get(id).label);
+  const unit = mixed ? '' : ` ${[...units][0]}`;
+  const anyTime = result.rows.some((r) => r.timeRatio !== undefined);
   const base = result.contenders.find((c) => c.baseline);
-  const headers = ['case', 'contender', `p50 ${result.unit}`, `p99 ${result.unit}`, 'rep p50 min..max', `vs ${base.group}`, `vs ${base.group} min..max`];
-  const rows = result.rows.map((r) => [
-    caseLabel.get(r.case),
-    `${r.best && !r.baseline ? '* ' : '  '}${r.label}${r.baseline ? ' (baseline)' : ''}`,
-    num(r.p50),
-    num(r.p99),
-    `${num(r.min)}..${num(r.max)}`,
-    r.ratio ? times(r.ratio.p50) : '1',
-    r.ratio ? `${times(r.ratio.min)}..${times(r.ratio.max)}` : '',
-  ]);
+  const headers = ['case', 'contender', `p50${unit}`, `p99${unit}`, 'rep p50 min..max', `vs ${base.group}`, `vs ${base.group} min..max`];
+  if (anyTime) headers.push(`time / ${base.group}`);
+  const rows = result.rows.map((r) => {
+    const cells = [
+      caseLabel(r.case),
+      `${r.best && !r.baseline ? '* ' : '  '}${r.label}${r.baseline ? ' (baseline)' : ''}`,
+      num(r.p50),
+      num(r.p99),
+      `${num(r.min)}..${num(r.max)}`,
+      r.ratio ? times(r.ratio.p50) : '1',
+      r.ratio ? `${times(r.ratio.min)}..${times(r.ratio.max)}` : '',
+    ];
+    if (anyTime) cells.push(r.timeRatio ? times(r.timeRatio.p50) : r.timeRatio === null ? '1' : '');
+    return cells;
+  });
   const out = [`${result.id}: ${result.description}`, formatTable(headers, rows)];
   const notes = [];
   if (result.rows.some((r) => r.best && !r.baseline)) notes.push('* best of its group in that case');
-  notes.push(`p99 is the slow tail${result.higherIsBetter ? ' (99% of samples were faster)' : ''}`);
+  const higher = result.cases.some((c) => c.higherIsBetter);
+  notes.push(`p99 is the slow tail${higher ? ` (${mixed ? 'for rates, ' : ''}99% of samples were faster)` : ''}`);
   notes.push(`vs ${base.group}: ratio to the baseline's p50 in the same rep (>1 is better), median over reps`);
+  if (anyTime) notes.push(`time / ${base.group}: contender's time over the baseline's (<1 is better), median over reps`);
   out.push(notes.join('; '));
   for (const c of result.contenders) if (c.note) out.push(`  ${c.label}: ${c.note}`);
-  if (result.goal) {
-    const g = result.goal;
-    const parts = g.results.map((r) => `${caseLabel.get(r.case)} ${times(r.ratio)} ${r.met ? 'met' : 'NOT met'}`);
-    out.push(`goal: ${g.group} >= ${g.ratio}x ${base.group}: ${parts.join(', ')}`);
+  for (const g of [result.goal ?? []].flat()) {
+    const who = g.contender ? result.contenders.find((c) => c.id === g.contender).label : g.group;
+    const parts = g.results.map((r) => `${caseLabel(r.case)} ${times(r.ratio)} ${r.met ? 'met' : 'NOT met'}`);
+    out.push(`goal: ${who} ${g.direction ?? '>='} ${g.ratio}x ${base.group}: ${parts.join(', ')}`);
   }
   return out.join('\n');
 }

@@ -4,4 +4,5 @@
 
 module.exports = [
   require('./shm-copy'),
+  require('./mq'),
 ];

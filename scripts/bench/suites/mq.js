@@ -1,0 +1,213 @@
+'use strict';
+// Suite mq: POSIX message queues between two processes, 64-byte messages.
+//
+// Cases, both measured by every contender run:
+//   rtt         round trip: process A sends message i on q1, process B
+//               receives it and sends it back on q2, A receives the echo; one
+//               sample is one round trip in µs (lower is better)
+//   throughput  one way: a producer sends WARMUP + COUNT messages on one
+//               queue, a consumer receives them; one sample is the consumer's
+//               rate over CHUNK messages, in messages/s (higher is better)
+// Contenders, each a fresh pair of child processes per case and rep:
+//   C blocking (baseline)  mq.c: mq_send/mq_receive on blocking descriptors
+//   Node sync              mq-node.js sync: sendSync/receiveSync (poll(2) waits)
+//   Node async             mq-node.js async: await send()/receive() (uv_poll waits)
+// The suite creates the queues (fresh for every run, maxMessages 10 — the
+// default /proc/sys/fs/mqueue/msg_max, so no privileges are needed —
+// messageSize 64) before it starts the pair, and unlinks them when the pair
+// has finished or failed; resources.js unlinks them at exit or on a signal.
+// Both processes run unpinned; each reports the CPU it was on when its timed
+// part started and ended, its CPU migrations and its voluntary context
+// switches (sleeps) in that part, summarised in the contender's note. The
+// placement matters more than anything else here: on one CPU a round trip is
+// two context switches (a few µs); split over two vCPUs it is two cross-CPU
+// wake-ups, which cost tens of µs on a VM for C and Node alike.
+
+const path = require('node:path');
+
+const { compileC, compileCommand, runJson } = require('../lib/child');
+const { mqName } = require('../lib/resources');
+const stats = require('../lib/stats');
+const { MODES } = require('./mq-node');
+
+const C_SOURCE = path.join(__dirname, 'mq.c');
+const NODE_SCRIPT = path.join(__dirname, 'mq-node.js');
+const MESSAGE_SIZE = 64;
+const MAX_MESSAGES = 10;
+
+/** Creates a fresh queue for one run (the library is loaded by then). */
+function createQueue(name) {
+  const { MessageQueue } = require('../../../dist');
+  MessageQueue.open(name, { create: true, exclusive: true, maxMessages: MAX_MESSAGES, messageSize: MESSAGE_SIZE }).close();
+}
+
+function unlinkQueue(name) {
+  const { MessageQueue } = require('../../../dist');
+  try {
+    MessageQueue.unlink(name);
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
+}
+
+/**
+ * Runs the two processes of one case on fresh queues and resolves with both
+ * results; when either fails, the other is killed (it would wait forever),
+ * and the queues are unlinked in every case.
+ */
+async function runPair(queueCount, start) {
+  const names = Array.from({ length: queueCount }, (_, i) => mqName('mq', `q${i + 1}`));
+  const abort = new AbortController();
+  try {
+    for (const name of names) createQueue(name);
+    const [a, b] = start(names, abort.signal).map((p) =>
+      p.catch((err) => {
+        abort.abort();
+        throw err;
+      }),
+    );
+    return await Promise.all([a, b]);
+  } finally {
+    abort.abort();
+    for (const name of names) unlinkQueue(name);
+  }
+}
+
+function median(values) {
+  return values.length === 0 ? NaN : stats.median(values);
+}
+
+/**
+ * Where the two processes of one run were: 'same' CPU or 'split' over two
+ * when neither migrated during its timed part, else 'moved'.
+ */
+function placementOf({ a, b }) {
+  const stayed = (p) => p.migrations === 0 && p.cpuStart === p.cpuEnd;
+  if (!stayed(a) || !stayed(b)) return 'moved';
+  return a.cpuEnd === b.cpuEnd ? 'same' : 'split';
+}
+
+/**
+ * One line about where a contender's processes ran, over its runs so far:
+ * per case, how many runs had both sides on the same CPU, split over two CPUs
+ * or moving (with the per-rep sequence, to compare with the other contenders
+ * of the same rep, and the migrations of a moved run), and the median sleeps
+ * (voluntary context switches) per message of each side.
+ */
+function placementNote(runs, params) {
+  const part = (key, label, perMessage, sides) => {
+    const pairs = runs.map((r) => r[key]);
+    const kinds = pairs.map(placementOf);
+    const tally = ['same', 'split', 'moved'].map((k) => `${k} ${kinds.filter((x) => x === k).length}`).join(', ');
+    // A moved run shows its migrations (ping+pong): 1+0 is not 40+40.
+    const byRep = kinds.map((k, i) => (k === 'moved' ? `moved(${pairs[i].a.migrations}+${pairs[i].b.migrations})` : k));
+    const sleeps = (side) => median(pairs.map((p) => p[side].voluntarySwitches / perMessage)).toFixed(2);
+    return `${label}: ${tally} (by rep: ${byRep.join(' ')}), sleeps per message ${sides} ${sleeps('a')}/${sleeps('b')}`;
+  };
+  return [
+    part('rtt', 'round trip', params.rttCount, 'ping/pong'),
+    part('throughput', 'one way', params.throughputCount, 'producer/consumer'),
+  ].join('; ');
+}
+
+function checkVerified(out, label) {
+  if (out.verified !== true) throw new Error(`${label}: messages arrived out of order or with the wrong size`);
+  return out;
+}
+
+/**
+ * A contender: `command(role, q1, q2, warmup, count, chunk)` gives the
+ * executable and its arguments for one side.
+ */
+function contender({ id, label, group, baseline = false, note, command }, params) {
+  const runs = [];
+  const c = {
+    id,
+    label,
+    group,
+    baseline,
+    note,
+    async run() {
+      const { rttWarmup, rttCount, throughputWarmup, throughputCount, chunk } = params;
+      const spawnSide = (role, q1, q2, warmup, count, chunkSize, signal) => {
+        const [file, args] = command(role, q1, q2, String(warmup), String(count), String(chunkSize));
+        return runJson(file, args, { label: `${label} ${role}`, signal });
+      };
+      const [ping, pong] = await runPair(2, ([q1, q2], signal) => [
+        spawnSide('ping', q1, q2, rttWarmup, rttCount, 1, signal),
+        spawnSide('pong', q1, q2, rttWarmup, rttCount, 1, signal),
+      ]);
+      checkVerified(ping, `${label} ping`);
+      const [producer, consumer] = await runPair(1, ([q1], signal) => [
+        spawnSide('produce', q1, '-', throughputWarmup, throughputCount, chunk, signal),
+        spawnSide('consume', q1, '-', throughputWarmup, throughputCount, chunk, signal),
+      ]);
+      checkVerified(consumer, `${label} consume`);
+      runs.push({ rtt: { a: ping.placement, b: pong.placement }, throughput: { a: producer.placement, b: consumer.placement } });
+      c.note = `${note}\n    placement (unpinned) ${placementNote(runs, params)}`;
+      return {
+        rtt: ping.rtt_ns.map((ns) => ns / 1000),
+        throughput: consumer.chunk_ns.map((ns) => (chunk * 1e9) / ns),
+      };
+    },
+  };
+  return c;
+}
+
+module.exports = {
+  id: 'mq',
+  title: 'MessageQueue round trip and one-way throughput',
+  cases: [
+    { id: 'rtt', label: 'round trip', unit: 'µs', higherIsBetter: false },
+    { id: 'throughput', label: 'one way', unit: 'msg/s', higherIsBetter: true },
+  ],
+  goal: [
+    { contender: 'node-sync', cases: ['rtt'], ratio: 1.5 },
+    { contender: 'node-sync', cases: ['throughput'], ratio: 0.5 },
+    { contender: 'node-async', cases: ['throughput'], ratio: 0.3 },
+  ],
+
+  params({ quick }) {
+    const common = { messageSize: MESSAGE_SIZE, maxMessages: MAX_MESSAGES };
+    return quick
+      ? { ...common, rttWarmup: 200, rttCount: 1000, throughputWarmup: 1000, throughputCount: 10000, chunk: 1000 }
+      : { ...common, rttWarmup: 1000, rttCount: 10000, throughputWarmup: 10000, throughputCount: 200000, chunk: 10000 };
+  },
+
+  describe({ rttWarmup, rttCount, throughputWarmup, throughputCount, chunk, maxMessages, messageSize }, reps) {
+    return (
+      `${this.title}, ${messageSize}-byte messages, queues of ${maxMessages}, two processes per run (unpinned); ` +
+      `round trip over two queues: ${rttCount} timed after ${rttWarmup} warm-up; ` +
+      `one way: ${throughputCount} messages after ${throughputWarmup} warm-up, one msg/s sample per ${chunk}; ` +
+      `${reps} reps interleaved`
+    );
+  },
+
+  async prepare(params) {
+    const bin = compileC(C_SOURCE);
+    const c = contender(
+      {
+        id: 'c-blocking',
+        label: 'C blocking',
+        group: 'C',
+        baseline: true,
+        note: `mq_send(3)/mq_receive(3) on blocking descriptors; ${compileCommand(C_SOURCE)}`,
+        command: (role, ...args) => [bin, [role, ...args]],
+      },
+      params,
+    );
+    const node = Object.entries(MODES).map(([mode, { label, code }]) =>
+      contender(
+        {
+          id: `node-${mode}`,
+          label: `Node ${label}`,
+          group: 'Node',
+          note: code,
+          command: (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]],
+        },
+        params,
+      ),
+    );
+    return [c, ...node];
+  },
+};
