@@ -59,12 +59,14 @@ export interface Binding {
   mqGetattr(mqd: number, out: Float64Array): number;
   /** mq_send(3), one non-blocking attempt (-EAGAIN when full). */
   mqSend(mqd: number, data: Uint8Array, priority: number): number;
-  /** mq_send(3), waiting with poll(2) until timeoutMs from now (-1: no limit); -ETIMEDOUT. */
-  mqSendSync(mqd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
+  /** A blocking, close-on-exec descriptor for the same queue (reopened via /proc/self/fd). */
+  mqOpenBlocking(mqd: number): number;
+  /** mq_timedsend(3) on a blocking descriptor, timeoutMs from now (-1: no limit); -ETIMEDOUT. */
+  mqSendSync(blockingFd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
   /** mq_receive(3) into scratch, one non-blocking attempt; the length, or -EAGAIN when empty. */
   mqReceive(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array): number;
-  /** mq_receive(3), waiting with poll(2) until timeoutMs from now (-1: no limit); -ETIMEDOUT. */
-  mqReceiveSync(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
+  /** mq_timedreceive(3) on a blocking descriptor, timeoutMs from now (-1: no limit); -ETIMEDOUT. */
+  mqReceiveSync(blockingFd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
   /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
   readonly MQ_PRIO_MAX: number;
 }

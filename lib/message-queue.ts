@@ -115,6 +115,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   #messageSize: number;
   #maxMessages: number;
   #poller: Poller | null;
+  // Opened on the first *Sync call: the kernel hands messages straight to a
+  // thread blocked in mq_timedreceive, which beats polling and retrying.
+  #blocking = -1;
   #scratch: Buffer | null = null;
   readonly #priority = new Uint32Array(1);
 
@@ -272,16 +275,16 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Sends, blocking this thread until there is room: for scripts and
-   * dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   * Sends, blocking this thread until there is room (`mq_timedsend`): for
+   * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   sendSync(data: string | ArrayBufferView, priority = 0, options?: { timeoutMs?: number }): void {
     const bytes = this.#message(data, priority);
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
-    const r = binding.mqSendSync(this.#fd, bytes, priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_send', timeoutMs!);
-    check(r, 'mq_send', this.#name);
+    const r = binding.mqSendSync(this.#blockingFd(), bytes, priority, timeoutMs ?? -1);
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedsend', timeoutMs!);
+    check(r, 'mq_timedsend', this.#name);
   }
 
   /** Receives the highest-priority message, waiting without blocking the event loop. */
@@ -304,16 +307,16 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   /**
-   * Receives, blocking this thread until a message arrives: for scripts and
-   * dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   * Receives, blocking this thread until a message arrives (`mq_timedreceive`):
+   * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   receiveSync(options?: { timeoutMs?: number }): Message {
     this.#readable();
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
-    const r = binding.mqReceiveSync(this.#fd, this.#scratch!, this.#priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_receive', timeoutMs!);
-    return this.#take(r, 'mq_receive')!;
+    const r = binding.mqReceiveSync(this.#blockingFd(), this.#scratch!, this.#priority, timeoutMs ?? -1);
+    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedreceive', timeoutMs!);
+    return this.#take(r, 'mq_timedreceive')!;
   }
 
   /**
@@ -346,7 +349,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     this.#poller = null;
     descriptors.unregister(this);
     binding.close(this.#fd);
+    if (this.#blocking >= 0) binding.close(this.#blocking);
     this.#fd = -1;
+    this.#blocking = -1;
   }
 
   /** Same as `close()`, for `using`. */
@@ -361,6 +366,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
 
   #open(): void {
     if (this.#poller === null) throw closedError('MessageQueue');
+  }
+
+  #blockingFd(): number {
+    if (this.#blocking < 0) {
+      this.#blocking = check(binding.mqOpenBlocking(this.#fd), 'open', this.#name);
+      descriptors.register(this, this.#blocking, this);
+    }
+    return this.#blocking;
   }
 
   /** Checks a message before any syscall: open, writable, size, priority. */
@@ -392,7 +405,9 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   #take(length: number, syscall: string): Message | null {
     if (length === -EAGAIN) return null;
     check(length, syscall, this.#name);
-    return { data: Buffer.from(this.#scratch!.subarray(0, length)), priority: this.#priority[0] };
+    const data = Buffer.allocUnsafe(length);
+    this.#scratch!.copy(data, 0, 0, length);
+    return { data, priority: this.#priority[0] };
   }
 
   #timedOut(syscall: string, timeoutMs: number): IpcError {

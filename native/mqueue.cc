@@ -1,21 +1,24 @@
 // POSIX message queues.
 //
 // See: mq_open(3), mq_unlink(3), mq_getattr(3), mq_send(3), mq_receive(3),
-// mq_overview(7), poll(2).
+// mq_overview(7), proc(5) (/proc/self/fd).
 //
 // Every queue descriptor is opened O_NONBLOCK | O_CLOEXEC. On Linux an mqd_t is
 // a file descriptor that poll/epoll understand, so the asynchronous side waits
-// with uv_poll (fd_watcher) and never parks a thread. The *Sync variants wait
-// with poll(2) and then retry the non-blocking call: a blocking descriptor (or
-// toggling O_NONBLOCK with mq_setattr) would change the open file description
-// that other handles may share.
+// with uv_poll (fd_watcher) and never parks a thread. The *Sync variants block
+// in mq_timedsend/mq_timedreceive on a second, blocking descriptor for the same
+// queue (reopened through /proc/self/fd): there the kernel hands a message
+// straight to a sleeping receiver, one wake-up instead of poll-then-retry, and
+// the non-blocking descriptor's open file description is left alone.
 #include "mqueue.h"
 
 #include <fcntl.h>
 #include <mqueue.h>
-#include <poll.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include <cstdint>
 #include <string>
 
 #include "common/env_state.h"
@@ -63,61 +66,74 @@ Napi::Value MqGetattr(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r);
 }
 
-// mqSend(mqd, data: Uint8Array, priority, timeoutMs) -> 0 | -errno.
-// timeoutMs < 0 with wait == false: one attempt (-EAGAIN when full). With
-// wait: poll until there is room, for at most timeoutMs (-1: no limit).
-int Send(mqd_t mqd, const Napi::Uint8Array& data, unsigned priority, bool wait, int64_t timeout_ms) {
-  const char* bytes = reinterpret_cast<const char*>(data.Data());
-  size_t length = data.ByteLength();
-  int64_t deadline = DeadlineAfter(timeout_ms);
-  for (;;) {
-    int r = RetryOnEintr([&] { return mq_send(mqd, bytes, length, priority); });
-    if (r != -EAGAIN || !wait) return r;
-    // Another sender may fill the room first: retry until the deadline.
-    r = WaitForFd(mqd, POLLOUT, deadline);
-    if (r < 0) return r;
-  }
+// mqOpenBlocking(mqd) -> fd | -errno: a blocking, close-on-exec descriptor
+// for the same queue, with the same access mode. Works after mq_unlink too.
+Napi::Value MqOpenBlocking(const Napi::CallbackInfo& info) {
+  mqd_t mqd = MqdArg(info);
+  int flags = RetryOnEintr([&] { return fcntl(mqd, F_GETFL); });
+  if (flags < 0) return Result(info.Env(), flags);
+  std::string path = "/proc/self/fd/" + std::to_string(mqd);
+  int fd = RetryOnEintr([&] { return open(path.c_str(), (flags & O_ACCMODE) | O_CLOEXEC); });
+  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  return Result(info.Env(), fd);
 }
 
-// mqReceive, one attempt or waiting as for Send; returns the length, writes
-// the priority to out[0]. `scratch` must hold mq_msgsize bytes.
-ssize_t Receive(mqd_t mqd, Napi::Uint8Array scratch, uint32_t* priority, bool wait, int64_t timeout_ms) {
-  char* bytes = reinterpret_cast<char*>(scratch.Data());
-  size_t length = scratch.ByteLength();
-  int64_t deadline = DeadlineAfter(timeout_ms);
-  for (;;) {
-    unsigned prio = 0;
-    ssize_t r = RetryOnEintr([&] { return mq_receive(mqd, bytes, length, &prio); });
-    if (r >= 0) *priority = prio;
-    if (r != -EAGAIN || !wait) return r;
-    // Another receiver may take the message first: retry until the deadline.
-    int w = WaitForFd(mqd, POLLIN, deadline);
-    if (w < 0) return w;
+// The CLOCK_REALTIME time timeout_ms from now, as mq_timed* want it; null for
+// no limit. EINTR retries reuse it, so signals never extend the wait.
+const struct timespec* Deadline(int64_t timeout_ms, struct timespec* at) {
+  if (timeout_ms < 0) return nullptr;
+  clock_gettime(CLOCK_REALTIME, at);
+  at->tv_sec += timeout_ms / 1000;
+  at->tv_nsec += (timeout_ms % 1000) * 1000000;
+  if (at->tv_nsec >= 1000000000) {
+    at->tv_sec += 1;
+    at->tv_nsec -= 1000000000;
   }
+  return at;
 }
 
-// mqSend(mqd, data, priority) -> 0 | -errno (-EAGAIN when full).
+// mqSend(mqd, data: Uint8Array, priority) -> 0 | -errno (-EAGAIN when full).
 Napi::Value MqSend(const Napi::CallbackInfo& info) {
-  return Result(info.Env(), Send(MqdArg(info), info[1].As<Napi::Uint8Array>(), info[2].As<Napi::Number>().Uint32Value(), false, 0));
+  mqd_t mqd = MqdArg(info);
+  auto data = info[1].As<Napi::Uint8Array>();
+  unsigned priority = info[2].As<Napi::Number>().Uint32Value();
+  const char* bytes = reinterpret_cast<const char*>(data.Data());
+  return Result(info.Env(), RetryOnEintr([&] { return mq_send(mqd, bytes, data.ByteLength(), priority); }));
 }
 
-// mqSendSync(mqd, data, priority, timeoutMs) -> 0 | -errno (-ETIMEDOUT).
+// mqSendSync(blockingFd, data, priority, timeoutMs) -> 0 | -errno (-ETIMEDOUT).
+// timeoutMs < 0: no limit.
 Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
-  return Result(info.Env(), Send(MqdArg(info), info[1].As<Napi::Uint8Array>(), info[2].As<Napi::Number>().Uint32Value(), true,
-                                 info[3].As<Napi::Number>().Int64Value()));
+  mqd_t mqd = MqdArg(info);
+  auto data = info[1].As<Napi::Uint8Array>();
+  unsigned priority = info[2].As<Napi::Number>().Uint32Value();
+  struct timespec at;
+  const struct timespec* deadline = Deadline(info[3].As<Napi::Number>().Int64Value(), &at);
+  const char* bytes = reinterpret_cast<const char*>(data.Data());
+  return Result(info.Env(), RetryOnEintr([&] { return mq_timedsend(mqd, bytes, data.ByteLength(), priority, deadline); }));
 }
 
-// mqReceive(mqd, scratch, priorityOut: Uint32Array(1)) -> length | -errno (-EAGAIN when empty).
-Napi::Value MqReceive(const Napi::CallbackInfo& info) {
-  uint32_t* priority = info[2].As<Napi::Uint32Array>().Data();
-  return Result(info.Env(), Receive(MqdArg(info), info[1].As<Napi::Uint8Array>(), priority, false, 0));
+// One receive into `scratch` (which must hold mq_msgsize bytes): the length,
+// with the priority written to priorityOut[0].
+Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadline) {
+  mqd_t mqd = MqdArg(info);
+  auto scratch = info[1].As<Napi::Uint8Array>();
+  uint32_t* priority_out = info[2].As<Napi::Uint32Array>().Data();
+  char* bytes = reinterpret_cast<char*>(scratch.Data());
+  unsigned priority = 0;
+  ssize_t r = RetryOnEintr([&] { return mq_timedreceive(mqd, bytes, scratch.ByteLength(), &priority, deadline); });
+  if (r >= 0) *priority_out = priority;
+  return Result(info.Env(), static_cast<double>(r));
 }
 
-// mqReceiveSync(mqd, scratch, priorityOut, timeoutMs) -> length | -errno (-ETIMEDOUT).
+// mqReceive(mqd, scratch, priorityOut: Uint32Array(1)) -> length | -errno
+// (-EAGAIN when empty: mqd is non-blocking).
+Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr); }
+
+// mqReceiveSync(blockingFd, scratch, priorityOut, timeoutMs) -> length | -errno (-ETIMEDOUT).
 Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
-  uint32_t* priority = info[2].As<Napi::Uint32Array>().Data();
-  return Result(info.Env(), Receive(MqdArg(info), info[1].As<Napi::Uint8Array>(), priority, true,
-                                    info[3].As<Napi::Number>().Int64Value()));
+  struct timespec at;
+  return Receive(info, Deadline(info[3].As<Napi::Number>().Int64Value(), &at));
 }
 
 }  // namespace
@@ -126,6 +142,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mqOpen", Napi::Function::New(env, MqOpen, "mqOpen"));
   exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink, "mqUnlink"));
   exports.Set("mqGetattr", Napi::Function::New(env, MqGetattr, "mqGetattr"));
+  exports.Set("mqOpenBlocking", Napi::Function::New(env, MqOpenBlocking, "mqOpenBlocking"));
   exports.Set("mqSend", Napi::Function::New(env, MqSend, "mqSend"));
   exports.Set("mqSendSync", Napi::Function::New(env, MqSendSync, "mqSendSync"));
   exports.Set("mqReceive", Napi::Function::New(env, MqReceive, "mqReceive"));

@@ -167,15 +167,34 @@ describe('sending and receiving', () => {
     writer.close();
   });
 
-  test('sync variants wait with a timeout: ETIMEDOUT', () => {
+  test('sync variants wait with a timeout: ETIMEDOUT from mq_timedreceive / mq_timedsend', () => {
     const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 8 });
     expect(() => q.receiveSync({ timeoutMs: 30 })).toThrow(
-      expect.objectContaining({ code: 'ETIMEDOUT', errno: -110, syscall: 'mq_receive', message: expect.stringContaining('timed out after 30 ms') }),
+      expect.objectContaining({ code: 'ETIMEDOUT', errno: -110, syscall: 'mq_timedreceive', message: expect.stringContaining('timed out after 30 ms') }),
     );
     q.sendSync('a', 0, { timeoutMs: 0 });
-    expect(() => q.sendSync('b', 0, { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'mq_send' }));
+    expect(() => q.sendSync('b', 0, { timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'mq_timedsend' }));
     expect(q.receiveSync({ timeoutMs: 0 }).data.toString()).toBe('a');
     q.close();
+  });
+
+  test('sync variants work on an unlinked queue, and their timeout holds through a signal storm', async () => {
+    const n = name();
+    const q = MessageQueue.open(n, { create: true, maxMessages: 1, messageSize: 8 });
+    q.unlink();
+    q.sendSync('x', 1, { timeoutMs: 1000 });
+    expect(q.receiveSync({ timeoutMs: 1000 }).data.toString()).toBe('x');
+
+    q.close();
+    // A process that receives SIGUSR2 every millisecond (jest's sandbox cannot
+    // install signal handlers, so the storm runs in a child of its own).
+    const r = await runNode('mq.js', ['timeoutInStorm', n, '300']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.signals).toBeGreaterThan(10);
+    expect(out.error).toMatchObject({ code: 'ETIMEDOUT', syscall: 'mq_timedreceive' });
+    expect(out.took).toBeGreaterThanOrEqual(290);
+    expect(out.took).toBeLessThan(10000); // EINTR retries must not restart the clock forever
   });
 
   test('receiveSync blocks until another process sends', async () => {
@@ -481,6 +500,8 @@ describe('limits', () => {
       q.trySend('x');
       const pending = q.receive();
       await pending;
+      q.sendSync('y', 0, { timeoutMs: 100 });
+      q.receiveSync({ timeoutMs: 100 });
       void q.receive().catch(() => undefined);
       q.close();
       q.unlink();

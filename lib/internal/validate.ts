@@ -76,6 +76,7 @@ export function validateSignal(value: unknown, name = 'options.signal'): asserts
 /** The bytes of a message: a view of a Buffer, TypedArray or DataView (no copy), or a string as UTF-8. */
 export function toBytes(value: unknown, name = 'data'): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);
 }
