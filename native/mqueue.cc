@@ -110,7 +110,10 @@ Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
   struct timespec at;
   const struct timespec* deadline = Deadline(info[3].As<Napi::Number>().Int64Value(), &at);
   const char* bytes = reinterpret_cast<const char*>(data.Data());
-  return Result(info.Env(), RetryOnEintr([&] { return mq_timedsend(mqd, bytes, data.ByteLength(), priority, deadline); }));
+  // glibc declares the timeout nonnull: no deadline means plain mq_send.
+  return Result(info.Env(), RetryOnEintr([&] {
+    return deadline ? mq_timedsend(mqd, bytes, data.ByteLength(), priority, deadline) : mq_send(mqd, bytes, data.ByteLength(), priority);
+  }));
 }
 
 // One receive into `scratch` (which must hold mq_msgsize bytes): the length,
@@ -121,7 +124,10 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadl
   uint32_t* priority_out = info[2].As<Napi::Uint32Array>().Data();
   char* bytes = reinterpret_cast<char*>(scratch.Data());
   unsigned priority = 0;
-  ssize_t r = RetryOnEintr([&] { return mq_timedreceive(mqd, bytes, scratch.ByteLength(), &priority, deadline); });
+  // glibc declares the timeout nonnull: no deadline means plain mq_receive.
+  ssize_t r = RetryOnEintr([&] {
+    return deadline ? mq_timedreceive(mqd, bytes, scratch.ByteLength(), &priority, deadline) : mq_receive(mqd, bytes, scratch.ByteLength(), &priority);
+  });
   if (r >= 0) *priority_out = priority;
   return Result(info.Env(), static_cast<double>(r));
 }
