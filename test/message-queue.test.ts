@@ -443,7 +443,7 @@ describe('between processes', () => {
 });
 
 describe('limits', () => {
-  test('maxMessages over msg_max names the limit, for an unprivileged process; nothing is half-created', async () => {
+  test('maxMessages over msg_max and messageSize over msgsize_max name the limit (unprivileged); nothing is half-created', async () => {
     const msgMax = Number(readFileSync('/proc/sys/fs/mqueue/msg_max', 'utf8'));
     const prefix = name();
     await withOtherUser(async (runAs) => {
@@ -451,6 +451,11 @@ describe('limits', () => {
       expect(out.created).toBe(0);
       expect(out.error).toMatchObject({ code: 'EINVAL', syscall: 'mq_open', leftover: false });
       expect(out.error.message).toBe(`EINVAL: maxMessages ${msgMax + 1} exceeds /proc/sys/fs/mqueue/msg_max (${msgMax}), mq_open '${prefix}-0'`);
+
+      const sizeMax = Number(readFileSync('/proc/sys/fs/mqueue/msgsize_max', 'utf8'));
+      const big = JSON.parse((await runAs('mq.js', ['createUntilFailure', prefix, '1', String(sizeMax + 1)])).stdout);
+      expect(big.error).toMatchObject({ code: 'EINVAL', leftover: false });
+      expect(big.error.message).toContain(`messageSize ${sizeMax + 1} exceeds /proc/sys/fs/mqueue/msgsize_max (${sizeMax})`);
     });
   });
 
