@@ -13,8 +13,11 @@
         "native/common/fd_watcher.cc",
         "native/errno_names.cc",
         "native/fd.cc",
+        "native/fifo.cc",
         "native/mqueue.cc",
-        "native/shm.cc"
+        "native/pipe.cc",
+        "native/shm.cc",
+        "native/socket.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

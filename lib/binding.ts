@@ -23,8 +23,10 @@ export interface Binding {
   ftruncate(fd: number, length: number): number;
   /** fcntl(F_GETFL) & O_ACCMODE. */
   accessMode(fd: number): number;
-  /** fcntl(F_SETFD, FD_CLOEXEC), and environment teardown will close it. */
+  /** fcntl(F_SETFD, FD_CLOEXEC), and environment teardown will close it; -EBUSY if already owned. */
   adoptFd(fd: number): number;
+  /** Environment teardown will no longer close it (a net.Socket owns it now). */
+  releaseFd(fd: number): number;
   /** shm_open(3); the descriptor is close-on-exec. */
   shmOpen(name: string, oflag: number, mode: number): number;
   /** shm_unlink(3). */
@@ -69,6 +71,12 @@ export interface Binding {
   mqReceiveSync(blockingFd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
   /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
   readonly MQ_PRIO_MAX: number;
+
+  // --- pipe (native/pipe.cc) ---
+
+  // --- fifo (native/fifo.cc) ---
+
+  // --- socket (native/socket.cc) ---
 }
 
 /** An opaque handle to a uv_poll watcher. @internal */

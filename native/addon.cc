@@ -7,16 +7,22 @@
 #include "common/fd_watcher.h"
 #include "errno_names.h"
 #include "fd.h"
+#include "fifo.h"
 #include "mqueue.h"
+#include "pipe.h"
 #include "shm.h"
+#include "socket.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::EnvState::Install(env);
   posix_ipc::errno_names::Init(env, exports);
   posix_ipc::fd::Init(env, exports);
   posix_ipc::fd_watcher::Init(env, exports);
+  posix_ipc::fifo::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
+  posix_ipc::pipe::Init(env, exports);
   posix_ipc::shm::Init(env, exports);
+  posix_ipc::socket::Init(env, exports);
   return exports;
 }
 

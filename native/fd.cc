@@ -69,6 +69,13 @@ Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r);
 }
 
+// releaseFd(fd) -> 0. This environment no longer owns the descriptor (it was
+// handed to a net.Socket, which closes it): teardown must not close it.
+Napi::Value ReleaseFd(const Napi::CallbackInfo& info) {
+  EnvState::Get(info.Env())->UntrackFd(FdArg(info, 0));
+  return Napi::Number::New(info.Env(), 0);
+}
+
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -78,6 +85,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
+  exports.Set("releaseFd", Napi::Function::New(env, ReleaseFd, "releaseFd"));
 }
 
 }  // namespace fd

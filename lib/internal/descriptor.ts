@@ -1,0 +1,71 @@
+/**
+ * One owned descriptor: the base of the stream-like objects (pipe ends,
+ * sockets). It is close-on-exec from creation, closed by `close()` (idempotent),
+ * by `using`, by environment teardown, and as a safety net when the handle is
+ * garbage-collected. `toSocket()` hands it to a `net.Socket` for Node's stream
+ * semantics (backpressure included); the socket owns it from then on.
+ * @internal
+ * @packageDocumentation
+ */
+import { Socket } from 'node:net';
+import { binding } from '../binding';
+import { closedError } from '../errors';
+
+const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
+
+export abstract class OwnedDescriptor implements Disposable {
+  #fd: number;
+
+  /** @param fd - A descriptor the binding created (and tracks) or adopted. */
+  protected constructor(fd: number) {
+    this.#fd = fd;
+    descriptors.register(this, fd, this);
+  }
+
+  /** The descriptor (close-on-exec), or -1 once closed or handed to a stream. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Whether it was closed or handed to a stream. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the descriptor. Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.onClose();
+    descriptors.unregister(this);
+    binding.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** What a subclass releases before its descriptor closes (e.g. a watcher). */
+  protected onClose(): void {}
+
+  /** The open descriptor; `ERR_IPC_CLOSED` after close. */
+  protected get openFd(): number {
+    if (this.#fd < 0) throw closedError(this.constructor.name);
+    return this.#fd;
+  }
+
+  /**
+   * Moves the descriptor into a `net.Socket` (libuv makes it non-blocking);
+   * this handle is closed afterwards and the socket closes the descriptor.
+   */
+  protected toSocket(options: { readable: boolean; writable: boolean }): Socket {
+    const fd = this.openFd;
+    this.onClose();
+    const socket = new Socket({ fd, ...options });
+    descriptors.unregister(this);
+    binding.releaseFd(fd);
+    this.#fd = -1;
+    return socket;
+  }
+}
