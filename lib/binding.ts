@@ -27,6 +27,8 @@ export interface Binding {
   adoptFd(fd: number): number;
   /** Environment teardown will no longer close it (a net.Socket owns it now). */
   releaseFd(fd: number): number;
+  /** close_range(3, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from 3 up becomes close-on-exec. */
+  closeOnExecAll(): number;
   /** shm_open(3); the descriptor is close-on-exec. */
   shmOpen(name: string, oflag: number, mode: number): number;
   /** shm_unlink(3). */
@@ -73,6 +75,8 @@ export interface Binding {
   readonly MQ_PRIO_MAX: number;
 
   // --- pipe (native/pipe.cc) ---
+  /** pipe2(2) with O_CLOEXEC into out = [read end, write end]. */
+  pipe(out: Int32Array): number;
 
   // --- fifo (native/fifo.cc) ---
 

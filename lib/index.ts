@@ -8,3 +8,7 @@ export { SharedMemory } from './shared-memory';
 export type { SharedMemoryAnonymousOptions, SharedMemoryCreateOptions, SharedMemoryOpenOptions } from './shared-memory';
 export { MessageQueue } from './message-queue';
 export type { Message, MessageQueueAttributes, MessageQueueOptions, MessageQueueWaitOptions } from './message-queue';
+export { inherited, pipe, PipeEnd } from './pipe';
+export type { Direction } from './pipe';
+export { spawn } from './spawn';
+export type { Passable, SpawnOptions } from './spawn';

@@ -1,12 +1,15 @@
 // Operations on descriptors that every kernel object shares: closing, sizing,
 // permissions, and adopting a descriptor inherited from a parent process.
 //
-// See: close(2), fstat(2), fchmod(2), ftruncate(2), fcntl(2).
+// See: close(2), close_range(2), fstat(2), fchmod(2), ftruncate(2), fcntl(2).
 #include "fd.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include "common/env_state.h"
 #include "common/sys.h"
@@ -76,6 +79,28 @@ Napi::Value ReleaseFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
+// closeOnExecAll() -> 0 | -errno. Marks every descriptor from 3 up
+// close-on-exec, so a child gets only what is placed in it on purpose:
+// including descriptors this process itself inherited without the flag, which
+// Node would otherwise pass on to every child. libuv clears the flag on the
+// descriptors it places in a child deliberately.
+Napi::Value CloseOnExecAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return Napi::Number::New(env, 0);
+  if (errno != ENOSYS && errno != EINVAL) return Napi::Number::New(env, -errno);
+  // Kernels before 5.11: one descriptor at a time.
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return Napi::Number::New(env, -errno);
+  while (struct dirent* entry = readdir(dir)) {
+    int fd = atoi(entry->d_name);
+    if (fd < 3 || fd == dirfd(dir)) continue;
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  closedir(dir);
+  return Napi::Number::New(env, 0);
+}
+
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -86,6 +111,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
   exports.Set("releaseFd", Napi::Function::New(env, ReleaseFd, "releaseFd"));
+  exports.Set("closeOnExecAll", Napi::Function::New(env, CloseOnExecAll, "closeOnExecAll"));
 }
 
 }  // namespace fd
