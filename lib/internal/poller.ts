@@ -33,6 +33,7 @@ export class Poller {
   readonly #onReady = (status: number, events: number) => this.#ready(status, events);
   readonly #waiting = new Map<number, Waiter[]>([[binding.UV_READABLE, []], [binding.UV_WRITABLE, []]]);
   #events = 0;
+  #stopping: NodeJS.Immediate | null = null;
 
   constructor(fd: number, syscall: string, path: string | null) {
     const watcher = binding.watchFd(fd, this.#onReady);
@@ -88,6 +89,7 @@ export class Poller {
     if (this.#watcher === null) return;
     binding.watcherClose(this.#watcher);
     this.#watcher = null;
+    if (this.#stopping !== null) clearImmediate(this.#stopping);
     for (const queue of this.#waiting.values()) {
       for (const waiter of queue.splice(0)) {
         waiter.done();
@@ -123,14 +125,26 @@ export class Poller {
     this.#update();
   }
 
-  /** Polls for exactly the directions somebody waits for; stops when none. */
+  /**
+   * Polls for exactly the directions somebody waits for. When nobody waits,
+   * the watcher stays armed until the loop turns once more: a caller that
+   * waits again straight away (a receive loop) then costs no epoll_ctl calls.
+   */
   #update(): void {
     if (this.#watcher === null) return;
     let wanted = 0;
     for (const [kind, queue] of this.#waiting) if (queue.length > 0) wanted |= kind;
+    if (wanted === 0) {
+      this.#stopping ??= setImmediate(() => {
+        this.#stopping = null;
+        if (this.#watcher === null || this.#waiting.get(binding.UV_READABLE)!.length + this.#waiting.get(binding.UV_WRITABLE)!.length > 0) return;
+        this.#events = 0;
+        binding.watcherStop(this.#watcher);
+      });
+      return;
+    }
     if (wanted === this.#events) return;
     this.#events = wanted;
-    if (wanted === 0) binding.watcherStop(this.#watcher);
-    else binding.watcherStart(this.#watcher, wanted);
+    binding.watcherStart(this.#watcher, wanted);
   }
 }
