@@ -100,6 +100,12 @@ describe('npm run bench --quick', () => {
     if (!suite) throw new Error('no mq suite in the JSON');
     return suite as MqSuiteResult;
   };
+  // The pipe suite has the mq suite's shape: one unit per case, several goals.
+  const pipeSuite = (): MqSuiteResult => {
+    const suite = report().suites.find((s) => s.id === 'pipe');
+    if (!suite) throw new Error('no pipe suite in the JSON');
+    return suite as MqSuiteResult;
+  };
 
   test('exits 0 and writes only the --json file', () => {
     // stderr is part of the expectation so that a failure shows it.
@@ -233,6 +239,73 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/goal: Node sync <= 1\.5x C: round trip \(µs\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node sync >= 0\.5x C: one way \(msg\/s\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node async >= 0\.3x C: one way \(msg\/s\) [\d.]+x (met|NOT met)/);
+  });
+
+  test('the pipe suite has a C baseline, Node sync and async, and Node net as the reference, for every case', () => {
+    const suite = pipeSuite();
+    expect(suite).toMatchObject({ reps: 3, baseline: 'c-blocking' });
+    expect(suite.cases).toEqual([
+      expect.objectContaining({ id: 'rtt', unit: 'µs', higherIsBetter: false }),
+      expect.objectContaining({ id: 'small', unit: 'msg/s', higherIsBetter: true }),
+      expect.objectContaining({ id: 'bulk', unit: 'MB/s', higherIsBetter: true }),
+    ]);
+    const ids = ['c-blocking', 'node-sync', 'node-async', 'node-net-unix'];
+    expect(suite.contenders.map((c) => [c.id, c.group, c.baseline])).toEqual([
+      ['c-blocking', 'C', true],
+      ['node-sync', 'Node', false],
+      ['node-async', 'Node', false],
+      ['node-net-unix', 'reference', false],
+    ]);
+    for (const c of suite.contenders) expect(c.note).toMatch(/placement \(unpinned\) round trip: same \d+, split \d+, moved \d+/);
+    expect(suite.contenders.find((c) => c.id === 'node-sync')!.note).toMatch(/sync path: fs\.writeSync.*fs\.readSync/);
+    // The async pipe's round trip, next to Node net's from the same run.
+    expect(suite.contenders.find((c) => c.id === 'node-async')!.note).toMatch(
+      /round trip next to Node net Unix socket, same run: [\d.]+x its time .*\(p50 [\d.]+ µs vs [\d.]+ µs\)/,
+    );
+    for (const caseId of ['rtt', 'small', 'bulk']) {
+      const rows = suite.rows.filter((r) => r.case === caseId);
+      expect(rows.map((r) => r.contender)).toEqual(ids);
+      for (const row of rows) {
+        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+        }
+        expect(row.reps).toHaveLength(3);
+        for (const rep of row.reps) {
+          expect(rep.samples.length).toBe(rep.n);
+          expect(rep.samples.every(positiveFinite)).toBe(true);
+        }
+        if (row.baseline) {
+          expect(row.ratio).toBeNull();
+          continue;
+        }
+        const ratio = row.ratio as Ratio;
+        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
+        expect(ratio.perRep).toHaveLength(3);
+        if (caseId === 'rtt') expect(positiveFinite((row.timeRatio as Ratio).p50)).toBe(true);
+        else expect(row.timeRatio).toBeUndefined();
+      }
+    }
+  });
+
+  test('the pipe goals are evaluated and printed, one line each', () => {
+    const { goal } = pipeSuite();
+    expect(goal.map((g) => [g.contender, g.cases, g.direction, g.ratio])).toEqual([
+      ['node-sync', ['rtt'], '<=', 1.5],
+      ['node-sync', ['small', 'bulk'], '>=', 0.5],
+      ['node-async', ['small', 'bulk'], '>=', 0.5],
+    ]);
+    for (const g of goal) {
+      expect(g.results.map((r) => r.case)).toEqual(g.cases);
+      for (const r of g.results) expect(positiveFinite(r.ratio)).toBe(true);
+      expect(typeof g.met).toBe('boolean');
+    }
+    const out = result.stdout;
+    expect(out).toMatch(/^pipe: Pipe round trip and one-way throughput/m);
+    expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node net Unix socket/);
+    expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *Node async/);
+    expect(out).toMatch(/goal: Node sync <= 1\.5x C: round trip 64 B \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Node sync >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Node async >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);
   });
 
   test('leaves no shared-memory objects, message queues or temporary files behind', () => {

@@ -10,6 +10,7 @@ import { run, type RunResult } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
 const duration = String.raw`\d+(?:\.\d+)? (?:ns|µs|ms|s)\b`;
+const rate = String.raw`\d+(?:\.\d+)? (?:MB|GB)/s`;
 
 function parentPid(stdout: string): number {
   const match = /^parent pid (\d+) \(ppid \d+\)/m.exec(stdout);
@@ -31,6 +32,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 1: Processes and threads$/m);
     expect(result.stdout).toMatch(/^Chapter 2: Shared memory$/m);
     expect(result.stdout).toMatch(/^Chapter 3: Message queues$/m);
+    expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -40,8 +42,9 @@ describe('posix-ipc tour', () => {
       ppid: Number(m[2]),
     }));
     // Five forks in chapter 1; named, anonymous and two ping-pong children in
-    // chapter 2; a producer and two ping-pong children in chapter 3.
-    expect(children.length).toBeGreaterThanOrEqual(12);
+    // chapter 2; a producer and two ping-pong children in chapter 3; the
+    // descriptor, pipe-throughput and process.send children in chapter 4.
+    expect(children.length).toBeGreaterThanOrEqual(15);
     for (const child of children) {
       expect(child.pid).not.toBe(parent);
       expect(child.ppid).toBe(parent);
@@ -69,6 +72,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(new RegExp(`shared memory, Atomics spin: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`message queues, sync: +median round trip ${duration}, p99 ${duration}`));
+    expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid .* bytes: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster/);
   });
 
@@ -189,6 +193,64 @@ describe('posix-ipc tour, message-queue chapter', () => {
       }
       expect(error).toMatchObject({ code: 'ENOENT', syscall: 'mq_open', path: name });
     }
+  });
+});
+
+describe('posix-ipc tour, pipe chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'pipe']);
+    parent = parentPid(result.stdout);
+  });
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [123]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+  });
+
+  test('shows child processes whose ppid is the parent pid', () => {
+    const children = [...result.stdout.matchAll(/child pid (\d+) \(ppid (\d+)\)/g)].map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]) }));
+    // The descriptor child, the pipe-throughput child and the process.send child.
+    expect(children).toHaveLength(3);
+    for (const child of children) {
+      expect(child.pid).not.toBe(parent);
+      expect(child.ppid).toBe(parent);
+    }
+    expect(new Set(children.map((c) => c.pid)).size).toBe(3);
+  });
+
+  test('the child got exactly stdio and the write end at 3: nothing else of the parent leaked', () => {
+    const started = /^ +child pid (\d+) \(ppid \d+\) started with descriptors ([\d ]+) \(/m.exec(result.stdout);
+    expect(started).not.toBeNull();
+    expect(started![2]).toBe('0 1 2 3');
+    // It said so itself, through the pipe, from the same pid, about the same pipe the parent holds.
+    const pipeId = /^ +parent pid \d+ created a pipe, (pipe:\[\d+\]): read end fd \d+, write end fd \d+$/m.exec(result.stdout);
+    expect(pipeId).not.toBeNull();
+    expect(result.stdout).toContain(`parent read: "hello from pid ${started![1]} (ppid ${parent}), through my descriptor 3: ${pipeId![1]}, a write end"`);
+    expect(result.stdout).toMatch(/^ +parent pid \d+ also holds anonymous shared memory: fd \d+ \(\/memfd:/m);
+    expect(result.stdout).toContain('nothing else of the parent reached the child');
+  });
+
+  test('EOF waits for the last write end: none while the parent holds one, then at once', () => {
+    expect(result.stdout).toMatch(/later the parent has no EOF yet: its own write end, fd \d+, is still open$/m);
+    expect(result.stdout).toMatch(new RegExp(`^ +parent closed fd \\d+: EOF ${duration} later`, 'm'));
+  });
+
+  test('shows backpressure: the pipe fills, write() returns false, every byte arrives', () => {
+    const filled = /^ +nobody reads yet: write\(\) returned false after \d+ writes of [\d,]+ bytes \(([\d,]+) bytes\)$/m.exec(result.stdout);
+    expect(filled).not.toBeNull();
+    expect(result.stdout).toMatch(/^ +the pipe took [\d,]+ bytes/m);
+    expect(result.stdout).toContain(`the reader got all ${filled![1]} bytes, then EOF`);
+  });
+
+  test('prints the measured throughput with a unit, next to process.send', () => {
+    expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid \\d+ \\(ppid \\d+\\) wrote [\\d,]+ chunks, the parent read [\\d,]+ bytes: ${rate}$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +process\\.send: child pid \\d+ \\(ppid \\d+\\) sent [\\d,]+ strings, .*: ${rate}$`, 'm'));
+    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x as many bytes per second as/);
   });
 });
 

@@ -9,6 +9,7 @@ const chapters = [
   { name: 'processes', title: 'Processes and threads', file: './processes' },
   { name: 'shared-memory', title: 'Shared memory', file: './shared-memory' },
   { name: 'message-queue', title: 'Message queues', file: './message-queue' },
+  { name: 'pipe', title: 'Pipes: a one-way channel between parent and child', file: './pipe' },
 ];
 
 /** Runs every chapter, or only the one named `only`. */

@@ -5,4 +5,5 @@
 module.exports = [
   require('./shm-copy'),
   require('./mq'),
+  require('./pipe'),
 ];

@@ -1,0 +1,438 @@
+'use strict';
+// Node contenders of the pipe suite (run as child processes): byte streams
+// between two processes, either with the blocking sync path (fs.readSync /
+// fs.writeSync straight on the inherited descriptors) or with the event loop
+// (PipeEnd.stream(), a net.Socket; the same code also drives a Node `net`
+// Unix socket, the reference). It mirrors pipe.c role for role: same
+// messages (SIZE bytes, sequence number in the first four, checked at every
+// message's offset in the stream), same WARMUP untimed messages, same timing
+// points and the same placement record.
+//
+// Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
+//   MODE     sync | async
+//   ROLE     ping | pong | produce | consume (see pipe.c)
+//   IN, OUT  fd:N             a descriptor the suite placed here (spawn with fds)
+//            unix-listen:P    (async) listen on the Unix socket path P, take one connection
+//            unix-connect:P   (async) connect to P
+//            -                not used by this role
+//            IN and OUT may name the same socket: it is opened once.
+// Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
+// "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
+//
+// More channels are more endpoint kinds in ENDPOINTS (a FIFO: `path:P`,
+// fs.openSync for sync, the library's FIFO class for async); a channel with
+// message boundaries (a datagram socket) is another mode next to sync and async.
+
+const fs = require('node:fs');
+const net = require('node:net');
+const { once } = require('node:events');
+const { setTimeout: sleep } = require('node:timers/promises');
+
+const READ_BUFFER = 64 * 1024;
+// How long a connecting side retries while the listening side starts.
+const CONNECT_MS = 10_000;
+
+/** /proc/self/sched counters (CPU migrations, voluntary context switches). As in mq-node.js. */
+function schedCounts() {
+  const counts = { migrations: -1, voluntary: -1 };
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/self/sched', 'utf8');
+  } catch {
+    return counts;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s*:\s*(-?\d+)/.exec(line);
+    if (m?.[1] === 'se.nr_migrations') counts.migrations = Number(m[2]);
+    if (m?.[1] === 'nr_voluntary_switches') counts.voluntary = Number(m[2]);
+  }
+  return counts;
+}
+
+/** The CPU this process runs on now (field 39 of /proc/self/stat). */
+function currentCpu() {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[36]);
+}
+
+/** Where a role ran during its timed part: read outside the timed code. */
+class Placement {
+  start() {
+    this.before = schedCounts();
+    this.cpuStart = currentCpu();
+  }
+
+  end() {
+    const cpuEnd = currentCpu();
+    const after = schedCounts();
+    const delta = (k) => (after[k] < 0 || this.before[k] < 0 ? -1 : after[k] - this.before[k]);
+    return { cpuStart: this.cpuStart, cpuEnd, migrations: delta('migrations'), voluntarySwitches: delta('voluntary') };
+  }
+}
+
+/** A message: `size` bytes, sequence number in the first four (as in pipe.c). */
+function message(size) {
+  return Buffer.alloc(size, 0x5a);
+}
+
+/**
+ * Checks the sequence number at the start of every message in a stream of
+ * `size`-byte messages, fed in pieces of any length (as in pipe.c).
+ */
+class Verifier {
+  constructor(size) {
+    this.size = size;
+    this.pos = 0;
+    this.header = Buffer.alloc(4);
+    this.ok = true;
+  }
+
+  feed(buf, n) {
+    const { size } = this;
+    let i = 0;
+    while (i < n) {
+      const off = this.pos % size;
+      let step;
+      if (off === 0 && n - i >= 4) {
+        if (buf.readUInt32LE(i) !== (this.pos / size) >>> 0) this.ok = false;
+        step = Math.min(size, n - i);
+      } else if (off < 4) {
+        step = Math.min(4 - off, n - i);
+        buf.copy(this.header, off, i, i + step);
+        if (off + step === 4 && this.header.readUInt32LE(0) !== ((this.pos - off) / size) >>> 0) this.ok = false;
+      } else {
+        step = Math.min(size - off, n - i);
+      }
+      i += step;
+      this.pos += step;
+    }
+  }
+}
+
+/**
+ * The consumer's clock: once `startAt` bytes have arrived it starts, and each
+ * time another `step` bytes have, it records the bytes and the ns since the
+ * last mark (as in pipe.c).
+ */
+class Marks {
+  constructor(startAt, step, slots, where) {
+    Object.assign(this, { startAt, step, slots, where, got: 0, mark: 0, tMark: 0n, timing: false });
+    this.ns = [];
+    this.bytes = [];
+  }
+
+  add(n) {
+    this.got += n;
+    if (!this.timing) {
+      if (this.got >= this.startAt) {
+        this.where.start();
+        this.timing = true;
+        this.mark = this.got;
+        this.tMark = process.hrtime.bigint();
+      }
+    } else if (this.got - this.mark >= this.step && this.ns.length < this.slots) {
+      const t = process.hrtime.bigint();
+      this.ns.push(Number(t - this.tMark));
+      this.bytes.push(this.got - this.mark);
+      this.mark = this.got;
+      this.tMark = t;
+    }
+  }
+}
+
+/** Writes all of `buf` to the blocking descriptor `fd`. */
+function writeAll(fd, buf) {
+  for (let done = 0; done < buf.length;) done += fs.writeSync(fd, buf, done, buf.length - done, null);
+}
+
+/** Reads exactly `buf.length` bytes from the blocking descriptor `fd`. */
+function readExact(fd, buf) {
+  for (let done = 0; done < buf.length;) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, null);
+    if (n === 0) throw new Error('EOF before the last message');
+    done += n;
+  }
+}
+
+/**
+ * The roles, written out once per mode so that neither pays for the other:
+ * the sync loops make no promises at all, the async ones are driven by the
+ * streams' events. A sync endpoint is a descriptor number, an async one a
+ * net.Socket. Each returns the JSON result of the role.
+ */
+const MODES = {
+  sync: {
+    label: 'sync',
+    code: 'the sync path: fs.writeSync(end.fd, msg) / fs.readSync(end.fd, buf) on inherited(fd), blocking descriptors',
+
+    ping(input, output, size, warmup, count) {
+      const rtt = new Float64Array(count);
+      const msg = message(size);
+      const echo = Buffer.alloc(size);
+      const where = new Placement();
+      let verified = true;
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        const t0 = process.hrtime.bigint();
+        writeAll(output, msg);
+        readExact(input, echo);
+        const t1 = process.hrtime.bigint();
+        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
+        if (echo.readUInt32LE(0) !== i) verified = false;
+      }
+      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
+    },
+
+    pong(input, output, size, warmup, count) {
+      const msg = Buffer.alloc(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        readExact(input, msg);
+        writeAll(output, msg);
+      }
+      return { placement: where.end() };
+    },
+
+    produce(output, size, warmup, count) {
+      const msg = message(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        writeAll(output, msg);
+      }
+      return { placement: where.end() };
+    },
+
+    consume(input, size, warmup, count, chunk) {
+      const buf = Buffer.alloc(Math.max(size, READ_BUFFER));
+      const where = new Placement();
+      const verifier = new Verifier(size);
+      const marks = new Marks(warmup * size, chunk * size, count / chunk, where);
+      const all = (warmup + count) * size;
+      while (marks.got < all) {
+        const n = fs.readSync(input, buf, 0, Math.min(buf.length, all - marks.got), null);
+        if (n === 0) throw new Error('EOF before the last message');
+        verifier.feed(buf, n);
+        marks.add(n);
+      }
+      return { chunk_ns: marks.ns, chunk_bytes: marks.bytes, verified: verifier.ok, placement: where.end() };
+    },
+  },
+
+  async: {
+    label: 'async',
+    code: 'socket.write(msg) (await drain when it returns false) / socket.on(\'data\') on end.stream(), non-blocking + epoll',
+
+    ping(input, output, size, warmup, count) {
+      const rtt = new Float64Array(count);
+      const msg = message(size);
+      const echo = Buffer.alloc(size);
+      const where = new Placement();
+      let verified = true;
+      return new Promise((resolve, reject) => {
+        let i = 0;
+        let have = 0;
+        let t0 = 0n;
+        const send = () => {
+          if (i === warmup) where.start();
+          msg.writeUInt32LE(i, 0);
+          t0 = process.hrtime.bigint();
+          // One message is in flight at a time: msg is not touched again before its echo is back.
+          output.write(msg);
+        };
+        const onData = (d) => {
+          if (have + d.length > size) {
+            reject(new Error('more bytes came back than one echo'));
+            return;
+          }
+          d.copy(echo, have);
+          have += d.length;
+          if (have < size) return;
+          const t1 = process.hrtime.bigint();
+          if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
+          if (echo.readUInt32LE(0) !== i) verified = false;
+          have = 0;
+          if (++i < warmup + count) {
+            send();
+            return;
+          }
+          input.off('data', onData);
+          resolve({ rtt_ns: Array.from(rtt), verified, placement: where.end() });
+        };
+        input.on('data', onData);
+        input.once('end', () => reject(new Error('EOF before the last echo')));
+        send();
+      });
+    },
+
+    pong(input, output, size, warmup, count) {
+      const where = new Placement();
+      const all = (warmup + count) * size;
+      let got = 0;
+      let started = false;
+      return new Promise((resolve, reject) => {
+        const onData = (d) => {
+          if (!started && got >= warmup * size) {
+            where.start();
+            started = true;
+          }
+          got += d.length;
+          output.write(d);
+          if (got < all) return;
+          input.off('data', onData);
+          resolve({ placement: where.end() });
+        };
+        input.on('data', onData);
+        input.once('end', () => reject(new Error('EOF before the last message')));
+      });
+    },
+
+    async produce(output, size, warmup, count) {
+      const where = new Placement();
+      // A message is written when its callback runs; until then it is not reused.
+      const free = [];
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        const msg = free.pop() ?? message(size);
+        msg.writeUInt32LE(i, 0);
+        if (!output.write(msg, () => free.push(msg))) await once(output, 'drain');
+      }
+      return { placement: where.end() };
+    },
+
+    consume(input, size, warmup, count, chunk) {
+      const where = new Placement();
+      const verifier = new Verifier(size);
+      const marks = new Marks(warmup * size, chunk * size, count / chunk, where);
+      const all = (warmup + count) * size;
+      return new Promise((resolve, reject) => {
+        const onData = (d) => {
+          verifier.feed(d, d.length);
+          marks.add(d.length);
+          if (marks.got < all) return;
+          input.off('data', onData);
+          resolve({ chunk_ns: marks.ns, chunk_bytes: marks.bytes, verified: verifier.ok, placement: where.end() });
+        };
+        input.on('data', onData);
+        input.once('end', () => reject(new Error('EOF before the last message')));
+      });
+    },
+  },
+};
+
+/** A Unix-socket client that retries while the listening side is still starting. */
+async function connect(path) {
+  const deadline = Date.now() + CONNECT_MS;
+  for (;;) {
+    const socket = net.connect(path);
+    try {
+      await once(socket, 'connect');
+      return socket;
+    } catch (err) {
+      socket.destroy();
+      if (!['ENOENT', 'ECONNREFUSED'].includes(err.code) || Date.now() > deadline) throw err;
+      await sleep(5);
+    }
+  }
+}
+
+/** A Unix-socket server's one connection; it stops listening then. */
+async function accept(path) {
+  const server = net.createServer();
+  server.listen(path);
+  const [socket] = await once(server, 'connection');
+  server.close();
+  return socket;
+}
+
+/**
+ * What an endpoint argument opens, per mode: { io (what the role gets),
+ * close() (flushes and closes) }. Required here, so that the suite module
+ * can read MODES without the library.
+ */
+const ENDPOINTS = {
+  fd: {
+    sync(n) {
+      const end = require('../../../dist').inherited(n);
+      return { io: end.fd, close: () => end.close() };
+    },
+    async(n) {
+      return streamEndpoint(require('../../../dist').inherited(n).stream());
+    },
+  },
+  'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
+  'unix-connect': { async: async (path) => streamEndpoint(await connect(path)) },
+};
+
+/** A socket as an endpoint: closing ends it once everything written is flushed. */
+function streamEndpoint(socket) {
+  socket.on('error', (err) => {
+    process.stderr.write(`${err.stack || err}\n`);
+    process.exit(1);
+  });
+  return {
+    io: socket,
+    close: () => new Promise((resolve) => socket.end(() => resolve())).then(() => socket.destroy()),
+  };
+}
+
+async function openEndpoint(spec, mode) {
+  const colon = spec.indexOf(':');
+  const [kind, arg] = [spec.slice(0, colon), spec.slice(colon + 1)];
+  const open = ENDPOINTS[kind]?.[mode];
+  if (colon < 0 || !open) throw new Error(`endpoint '${spec}' is not usable in mode ${mode}`);
+  return open(kind === 'fd' ? Number(arg) : arg);
+}
+
+const ROLES = { ping: ['in', 'out'], pong: ['in', 'out'], produce: ['out'], consume: ['in'] };
+
+async function main(argv) {
+  if (argv.length !== 8 || !Object.hasOwn(MODES, argv[0]) || !Object.hasOwn(ROLES, argv[1])) {
+    process.stderr.write(`usage: pipe-node.js ${Object.keys(MODES).join('|')} ${Object.keys(ROLES).join('|')} IN OUT SIZE WARMUP COUNT CHUNK\n`);
+    return 2;
+  }
+  const [modeId, role, inSpec, outSpec] = argv;
+  const [size, warmup, count, chunk] = argv.slice(4).map(Number);
+  if (!(size >= 4 && warmup >= 0 && count > 0 && chunk > 0 && count % chunk === 0)) {
+    process.stderr.write('bad arguments\n');
+    return 2;
+  }
+  const specs = { in: inSpec, out: outSpec };
+  const opened = new Map();
+  try {
+    const ends = {};
+    for (const which of ROLES[role]) {
+      const spec = specs[which];
+      if (!opened.has(spec)) opened.set(spec, await openEndpoint(spec, modeId));
+      ends[which] = opened.get(spec).io;
+    }
+    const fn = MODES[modeId][role];
+    const args = [size, warmup, count, chunk];
+    const result = await (role === 'ping' || role === 'pong' ? fn(ends.in, ends.out, ...args) : fn(ends[ROLES[role][0]], ...args));
+    for (const end of opened.values()) await end.close();
+    opened.clear();
+    process.stdout.write(`${JSON.stringify({ ...result, mode: modeId, role })}\n`);
+    if (result.verified === false) {
+      process.stderr.write('verification failed: a message arrived out of order\n');
+      return 1;
+    }
+    return 0;
+  } finally {
+    for (const end of opened.values()) end.close();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (status) => (process.exitCode = status),
+    (err) => {
+      process.stderr.write(`${err.stack || err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+module.exports = { MODES };
