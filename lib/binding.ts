@@ -79,8 +79,64 @@ export interface Binding {
   pipe(out: Int32Array): number;
 
   // --- fifo (native/fifo.cc) ---
+  /** mkfifo(3) (mkfifoat at AT_FDCWD); the umask applies, fifoChmod makes the mode exact. */
+  mkfifo(path: string, mode: number): number;
+  /** fchmodat(2) with AT_SYMLINK_NOFOLLOW: never follows a symbolic link (EOPNOTSUPP on one). */
+  fifoChmod(path: string, mode: number): number;
+  /**
+   * open(2) of a FIFO with O_NONBLOCK | O_CLOEXEC, never through a final symbolic link (ELOOP) and
+   * never of anything else (EINVAL, typeOut[0] = its S_IFMT bits). access: O_RDONLY, O_WRONLY or O_RDWR.
+   */
+  fifoOpen(path: string, access: number, typeOut: Int32Array): number;
+  /** write(2), one call: bytes written or -errno (-EAGAIN when full, -EPIPE without a reader). */
+  fifoWrite(fd: number, data: Uint8Array): number;
+  /** poll(2) with a zero timeout: revents or -errno. */
+  fifoPoll(fd: number, events: number): number;
+  /** PIPE_BUF (4096): writes up to this size are atomic on a FIFO. */
+  readonly PIPE_BUF: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
 
   // --- socket (native/socket.cc) ---
+  /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
+  socketCreate(type: number): number;
+  /** socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK) into out = [a, b]. */
+  socketPair(type: number, out: Int32Array): number;
+  /** bind(2) to sun_path bytes (a leading NUL: abstract); mode >= 0 is fchmod'ed onto a path socket first. */
+  socketBind(fd: number, address: Uint8Array, mode: number): number;
+  /** The exact mode of a just-bound socket file (O_PATH | O_NOFOLLOW, checked S_ISSOCK). */
+  socketChmodPath(path: Uint8Array, mode: number): number;
+  /** listen(2). */
+  socketListen(fd: number, backlog: number): number;
+  /** accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK; -EAGAIN when nobody waits. */
+  socketAccept(fd: number): number;
+  /** connect(2) to sun_path bytes; -EAGAIN when the listener's backlog is full. */
+  socketConnect(fd: number, address: Uint8Array): number;
+  /** sendmsg(2) with MSG_NOSIGNAL | MSG_DONTWAIT, fds as SCM_RIGHTS, to as sun_path bytes; bytes sent. */
+  socketSend(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null): number;
+  /** recvmsg(2) with MSG_CMSG_CLOEXEC of one message (stream: a chunk); meta = [length, msg_flags, fd count, address bytes, end]. */
+  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array): Buffer | number;
+  /** getsockopt(SO_PEERCRED) into out = [pid, uid, gid]. */
+  socketPeerCredentials(fd: number, out: Int32Array): number;
+  /** getsockname(2) (peer: getpeername) into out; the sun_path byte count. */
+  socketAddress(fd: number, peer: boolean, out: Uint8Array): number;
+  /** getsockopt SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN into out. */
+  socketInfo(fd: number, out: Int32Array): number;
+  /** fcntl(F_DUPFD_CLOEXEC). */
+  socketDup(fd: number): number;
+  /** poll(2) for POLLOUT with a zero timeout: 1 when writable now, else 0. */
+  socketWritable(fd: number): number;
+  /** setsockopt(SO_SNDBUF) when bytes > 0, then getsockopt(SO_SNDBUF). */
+  socketSendBufferSize(fd: number, bytes: number): number;
+  readonly AF_UNIX: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOCK_SEQPACKET: number;
+  /** The most descriptors one message carries (253). */
+  readonly SCM_MAX_FD: number;
+  readonly MSG_TRUNC: number;
+  readonly MSG_CTRUNC: number;
 }
 
 /** An opaque handle to a uv_poll watcher. @internal */

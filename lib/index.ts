@@ -12,3 +12,8 @@ export { inherited, pipe, PipeEnd } from './pipe';
 export type { Direction } from './pipe';
 export { spawn } from './spawn';
 export type { Passable, SpawnOptions } from './spawn';
+export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';
+export type {
+  PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
+  UnixMessage, UnixSendOptions, UnixSocketType, UnixSocketWaitOptions,
+} from './unix-socket';

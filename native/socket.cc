@@ -1,10 +1,462 @@
-// TODO(issue 4): socket operations.
+// Unix-domain sockets: stream, sequenced-packet and datagram sockets bound to
+// a path or to Linux's abstract namespace, descriptor passing and peer
+// credentials.
+//
+// See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
+// connect(2), sendmsg(2), recvmsg(2), cmsg(3), getsockopt(2) (SO_PEERCRED,
+// SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2), fcntl(2) (F_DUPFD_CLOEXEC).
+//
+// Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted
+// ones come from accept4(SOCK_CLOEXEC | SOCK_NONBLOCK), and received
+// descriptors are installed close-on-exec by MSG_CMSG_CLOEXEC. sendmsg and
+// recvmsg also pass MSG_DONTWAIT, so a descriptor adopted from elsewhere (which
+// may be blocking, and whose open file description other processes share, so
+// it must not be switched to O_NONBLOCK) never blocks the event loop either.
+// The waits themselves happen in JavaScript, on uv_poll (fd_watcher).
 #include "socket.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/sockios.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "common/env_state.h"
+#include "common/sys.h"
+
+// Newer than some C libraries' headers: a pidfd the kernel attaches when the
+// receiving socket has SO_PASSPIDFD set (never by us, perhaps by whoever
+// handed us the socket).
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
 
 namespace posix_ipc {
 namespace socket {
+namespace {
 
-void Init(Napi::Env, Napi::Object) {}
+// The kernel's limit on descriptors in one message (include/net/scm.h); it is
+// not exported to user space. sendmsg with more fails with EINVAL.
+constexpr int kScmMaxFd = 253;
+
+// The largest chunk one receive takes from a stream socket (libuv reads 64 KiB
+// at a time; a stream socket that wants throughput is handed to net.Socket).
+constexpr size_t kMaxStreamChunk = 256 * 1024;
+
+Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
+
+int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
+
+// Fills `addr` from the bytes of sun_path that JavaScript built: a path, or a
+// NUL followed by an abstract name. Returns the address length, or -errno for
+// one that does not fit (JavaScript validates first; this is the last guard
+// against overrunning sun_path).
+int MakeAddress(Napi::Value value, struct sockaddr_un* addr, socklen_t* length) {
+  auto bytes = value.As<Napi::Uint8Array>();
+  size_t n = bytes.ByteLength();
+  bool abstract = n > 0 && bytes.Data()[0] == 0;
+  // A path needs room for its terminating NUL; an abstract name does not.
+  size_t max = abstract ? sizeof(addr->sun_path) : sizeof(addr->sun_path) - 1;
+  if (n == 0) return -EINVAL;
+  if (n > max) return -ENAMETOOLONG;
+  std::memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  std::memcpy(addr->sun_path, bytes.Data(), n);
+  *length = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 0 : 1));
+  return 0;
+}
+
+// socketCreate(type) -> fd | -errno. An unbound, unconnected AF_UNIX socket.
+Napi::Value SocketCreate(const Napi::CallbackInfo& info) {
+  int type = IntArg(info, 0);
+  int fd = RetryOnEintr([&] { return ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  return Result(info.Env(), fd);
+}
+
+// socketPair(type, out: Int32Array(2)) -> 0 | -errno. Two connected sockets.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int type = IntArg(info, 0);
+  int32_t* out = info[1].As<Napi::Int32Array>().Data();
+  int sv[2];
+  int r = RetryOnEintr([&] { return socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv); });
+  if (r == 0) {
+    EnvState* state = EnvState::Get(info.Env());
+    state->TrackFd(sv[0]);
+    state->TrackFd(sv[1]);
+    out[0] = sv[0];
+    out[1] = sv[1];
+  }
+  return Result(info.Env(), r);
+}
+
+// socketBind(fd, address, mode) -> 0 | -errno. For a path, mode >= 0 is
+// applied to the socket's inode before bind(2): the kernel creates the file
+// with that mode less the umask, so it is never more open than asked, not even
+// for an instant. (An abstract name has no file and no permissions.)
+Napi::Value SocketBind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  struct sockaddr_un addr;
+  socklen_t length;
+  int r = MakeAddress(info[1], &addr, &length);
+  if (r < 0) return Result(env, r);
+  int mode = IntArg(info, 2);
+  if (addr.sun_path[0] != 0 && mode >= 0) {
+    r = RetryOnEintr([&] { return fchmod(fd, static_cast<mode_t>(mode)); });
+    if (r < 0) return Result(env, r);
+  }
+  return Result(env, RetryOnEintr([&] { return bind(fd, reinterpret_cast<struct sockaddr*>(&addr), length); }));
+}
+
+// socketChmodPath(path: Uint8Array, mode) -> 0 | -errno. Sets the exact mode of
+// a socket file just bound, when the umask took bits the caller asked for. The
+// file is opened O_PATH | O_NOFOLLOW and checked to be a socket, and the mode is
+// set through that descriptor's /proc link, so a path swapped for a symlink or
+// another kind of file in the meantime is refused (-ELOOP, -ENOTSOCK).
+Napi::Value SocketChmodPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  std::string path(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  mode_t mode = static_cast<mode_t>(IntArg(info, 1));
+  int fd = RetryOnEintr([&] { return open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC); });
+  if (fd < 0) return Result(env, fd);
+  struct stat st;
+  int r = RetryOnEintr([&] { return fstat(fd, &st); });
+  if (r == 0 && !S_ISSOCK(st.st_mode)) r = -ENOTSOCK;
+  if (r == 0) {
+    std::string link = "/proc/self/fd/" + std::to_string(fd);
+    r = RetryOnEintr([&] { return chmod(link.c_str(), mode); });
+  }
+  close(fd);
+  return Result(env, r);
+}
+
+// socketListen(fd, backlog) -> 0 | -errno.
+Napi::Value SocketListen(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int backlog = IntArg(info, 1);
+  return Result(info.Env(), RetryOnEintr([&] { return listen(fd, backlog); }));
+}
+
+// socketAccept(fd) -> fd | -errno (-EAGAIN when nobody is waiting).
+Napi::Value SocketAccept(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int conn = RetryOnEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
+  if (conn >= 0) EnvState::Get(info.Env())->TrackFd(conn);
+  return Result(info.Env(), conn);
+}
+
+// socketConnect(fd, address) -> 0 | -errno. A Unix-domain connect never
+// returns EINPROGRESS: it succeeds at once, or fails (-EAGAIN when the
+// listener's backlog is full and the socket is non-blocking). It is not
+// retried on EINTR (a non-blocking connect does not sleep, so it cannot be
+// interrupted, and a retried connect could report EISCONN).
+Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  struct sockaddr_un addr;
+  socklen_t length;
+  int r = MakeAddress(info[1], &addr, &length);
+  if (r < 0) return Result(env, r);
+  r = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), length);
+  return Result(env, r == -1 ? -errno : 0);
+}
+
+// socketSend(fd, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
+// -> bytes sent | -errno (-EAGAIN when it would block). One sendmsg(2); the
+// descriptors travel as one SCM_RIGHTS message (on a stream socket, with the
+// first byte). MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
+Napi::Value SocketSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  auto data = info[1].As<Napi::Uint8Array>();
+  struct iovec iov = {data.Data(), data.ByteLength()};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+
+  struct sockaddr_un addr;
+  if (!info[3].IsNull() && !info[3].IsUndefined()) {
+    socklen_t length;
+    int r = MakeAddress(info[3], &addr, &length);
+    if (r < 0) return Result(env, r);
+    msg.msg_name = &addr;
+    msg.msg_namelen = length;
+  }
+
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd)];
+  } control;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) {
+    auto fds = info[2].As<Napi::Int32Array>();
+    size_t count = fds.ElementLength();
+    if (count > static_cast<size_t>(kScmMaxFd)) return Result(env, -EINVAL);
+    if (count > 0) {
+      std::memset(&control, 0, sizeof(control));
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+      std::memcpy(CMSG_DATA(cmsg), fds.Data(), sizeof(int) * count);
+    }
+  }
+  ssize_t n = RetryOnEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+  return Result(env, static_cast<double>(n));
+}
+
+// What socketReceive reports besides the bytes, in its meta argument.
+enum Meta { kLength, kFlags, kFdCount, kAddressLength, kEnd, kMetaSize };
+
+// socketReceive(fd, type, meta: Int32Array(kMetaSize), fdsOut: Int32Array(253),
+// addressOut: Uint8Array(108)) -> Buffer | -errno (-EAGAIN when nothing waits).
+//
+// Datagram and sequenced-packet sockets: the next message's exact length is
+// peeked first (MSG_PEEK | MSG_TRUNC, no control buffer, so no descriptor is
+// installed), so no message is ever cut short for want of room; the Buffer is
+// exactly that long. Stream sockets: what is queued (SIOCINQ), up to 256 KiB;
+// the kernel ends a read at a message that carries descriptors, so they arrive
+// with their own bytes.
+//
+// meta: [length (the message's full length; more than the Buffer only if
+// another reader raced us and MSG_TRUNC is set), msg_flags (MSG_CTRUNC also
+// when descriptors had to be closed here), descriptor count, sun_path bytes of
+// the sender's address (0: unnamed), 1 at end of stream].
+//
+// Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
+// caller: they are not tracked, so that SharedMemory.fromFd and the like can
+// adopt them.
+Napi::Value SocketReceive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  int type = IntArg(info, 1);
+  int32_t* meta = info[2].As<Napi::Int32Array>().Data();
+  auto fds_out = info[3].As<Napi::Int32Array>();
+  auto address_out = info[4].As<Napi::Uint8Array>();
+
+  size_t size;
+  if (type == SOCK_STREAM) {
+    int queued = 0;
+    int r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
+    if (r < 0) return Result(env, r);
+    if (queued == 0) {
+      // Nothing queued: a 1-byte peek (no control buffer, so no descriptor is
+      // installed) tells the end of the stream (0) from EAGAIN. Bytes that
+      // arrived in between are measured again, so that a message is not split
+      // after its first byte.
+      char byte;
+      ssize_t peeked = RetryOnEintr([&] { return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT); });
+      if (peeked < 0) return Result(env, static_cast<double>(peeked));
+      if (peeked > 0) {
+        r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
+        if (r < 0) return Result(env, r);
+      }
+    }
+    size = std::min(static_cast<size_t>(std::max(queued, 1)), kMaxStreamChunk);
+  } else {
+    ssize_t next = RetryOnEintr([&] { return recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); });
+    if (next < 0) return Result(env, static_cast<double>(next));
+    size = static_cast<size_t>(next);
+  }
+
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
+  // Out of memory for a huge datagram: JavaScript gets the RangeError that is
+  // pending, and the message stays queued.
+  if (env.IsExceptionPending()) return env.Undefined();
+  struct iovec iov = {size > 0 ? buffer.Data() : nullptr, size};
+  struct sockaddr_un from;
+  std::memset(&from, 0, sizeof(from));
+  union {
+    struct cmsghdr align;
+    // Room for the most descriptors one message can carry, plus credentials
+    // and a pidfd, which a socket set up elsewhere may have asked for.
+    char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd) + CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
+  } control;
+  struct msghdr msg = {};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof(from);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
+  int flags = MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == SOCK_STREAM ? 0 : MSG_TRUNC);
+  ssize_t n = RetryOnEintr([&] { return recvmsg(fd, &msg, flags); });
+  if (n < 0) return Result(env, static_cast<double>(n));
+
+  int count = 0;
+  int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
+  bool dropped = false;
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET) continue;
+    if (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) continue;
+    size_t in_message = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < in_message; i++) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      if (cmsg->cmsg_type == SCM_RIGHTS && count < max_fds) {
+        fds_out.Data()[count++] = received;
+      } else {
+        // Nobody asked for a pidfd, and there is no room for more than the
+        // kernel's own limit: close them rather than leak them.
+        close(received);
+        if (cmsg->cmsg_type == SCM_RIGHTS) dropped = true;
+      }
+    }
+  }
+
+  int end = 0;
+  if (n == 0 && count == 0) {
+    if (type == SOCK_STREAM) {
+      end = 1;
+    } else if (type == SOCK_SEQPACKET) {
+      // An empty message and the end of the stream both read as 0 bytes. Only
+      // a peer that has shut down can have ended it.
+      struct pollfd p = {fd, POLLRDHUP, 0};
+      if (RetryOnEintr([&] { return poll(&p, 1, 0); }) > 0 && (p.revents & (POLLRDHUP | POLLHUP))) end = 1;
+    }
+  }
+
+  size_t name_bytes = 0;
+  if (msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
+    name_bytes = std::min(static_cast<size_t>(msg.msg_namelen - offsetof(struct sockaddr_un, sun_path)),
+                          std::min(sizeof(from.sun_path), address_out.ByteLength()));
+    std::memcpy(address_out.Data(), from.sun_path, name_bytes);
+  }
+
+  meta[kLength] = static_cast<int32_t>(n);
+  meta[kFlags] = msg.msg_flags | (dropped ? MSG_CTRUNC : 0);
+  meta[kFdCount] = count;
+  meta[kAddressLength] = static_cast<int32_t>(name_bytes);
+  meta[kEnd] = end;
+  return buffer;
+}
+
+// socketPeerCredentials(fd, out: Int32Array(3)) -> 0 | -errno; out = [pid,
+// uid, gid] as the peer had them when it connected (or created the pair). An
+// unconnected socket reports pid 0 and uid/gid -1.
+Napi::Value SocketPeerCredentials(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int32_t* out = info[1].As<Napi::Int32Array>().Data();
+  struct ucred cred;
+  socklen_t length = sizeof(cred);
+  int r = RetryOnEintr([&] { return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length); });
+  if (r == 0) {
+    out[0] = cred.pid;
+    out[1] = static_cast<int32_t>(cred.uid);
+    out[2] = static_cast<int32_t>(cred.gid);
+  }
+  return Result(info.Env(), r);
+}
+
+// socketAddress(fd, peer, out: Uint8Array(108)) -> sun_path bytes | -errno:
+// getsockname(2), or getpeername(2) when peer is true. 0: unnamed.
+Napi::Value SocketAddress(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  bool peer = info[1].As<Napi::Boolean>().Value();
+  auto out = info[2].As<Napi::Uint8Array>();
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof(addr));
+  socklen_t length = sizeof(addr);
+  auto* sa = reinterpret_cast<struct sockaddr*>(&addr);
+  int r = RetryOnEintr([&] { return peer ? getpeername(fd, sa, &length) : getsockname(fd, sa, &length); });
+  if (r < 0) return Result(info.Env(), r);
+  size_t n = 0;
+  if (length > offsetof(struct sockaddr_un, sun_path)) {
+    n = std::min(static_cast<size_t>(length - offsetof(struct sockaddr_un, sun_path)),
+                 std::min(sizeof(addr.sun_path), out.ByteLength()));
+    std::memcpy(out.Data(), addr.sun_path, n);
+  }
+  return Result(info.Env(), static_cast<double>(n));
+}
+
+// socketInfo(fd, out: Int32Array(3)) -> 0 | -errno; out = [SO_DOMAIN, SO_TYPE,
+// SO_ACCEPTCONN]. -ENOTSOCK for a descriptor that is not a socket.
+Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int32_t* out = info[1].As<Napi::Int32Array>().Data();
+  const int options[] = {SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN};
+  for (int i = 0; i < 3; i++) {
+    int value = 0;
+    socklen_t length = sizeof(value);
+    int r = RetryOnEintr([&] { return getsockopt(fd, SOL_SOCKET, options[i], &value, &length); });
+    if (r < 0) return Result(info.Env(), r);
+    out[i] = value;
+  }
+  return Result(info.Env(), 0);
+}
+
+// socketDup(fd) -> fd | -errno: F_DUPFD_CLOEXEC. A second descriptor for the
+// same socket, so uv_poll can watch it while a net.Socket's libuv handle
+// watches the original (libuv allows one watcher per descriptor number).
+Napi::Value SocketDup(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int dup = RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); });
+  if (dup >= 0) EnvState::Get(info.Env())->TrackFd(dup);
+  return Result(info.Env(), dup);
+}
+
+// socketWritable(fd) -> 1 | 0 | -errno: whether poll(2) reports POLLOUT now,
+// without waiting.
+Napi::Value SocketWritable(const Napi::CallbackInfo& info) {
+  struct pollfd p = {IntArg(info, 0), POLLOUT, 0};
+  int r = RetryOnEintr([&] { return poll(&p, 1, 0); });
+  return Result(info.Env(), r < 0 ? r : (p.revents & POLLOUT) != 0);
+}
+
+// socketSendBufferSize(fd, bytes) -> SO_SNDBUF | -errno. bytes > 0 sets it
+// first (the kernel doubles it for its bookkeeping and caps it at
+// net.core.wmem_max); the result is the kernel's value.
+Napi::Value SocketSendBufferSize(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int bytes = IntArg(info, 1);
+  if (bytes > 0) {
+    int r = RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)); });
+    if (r < 0) return Result(info.Env(), r);
+  }
+  int value = 0;
+  socklen_t length = sizeof(value);
+  int r = RetryOnEintr([&] { return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, &length); });
+  return Result(info.Env(), r < 0 ? r : value);
+}
+
+}  // namespace
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("socketCreate", Napi::Function::New(env, SocketCreate, "socketCreate"));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
+  exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
+  exports.Set("socketChmodPath", Napi::Function::New(env, SocketChmodPath, "socketChmodPath"));
+  exports.Set("socketListen", Napi::Function::New(env, SocketListen, "socketListen"));
+  exports.Set("socketAccept", Napi::Function::New(env, SocketAccept, "socketAccept"));
+  exports.Set("socketConnect", Napi::Function::New(env, SocketConnect, "socketConnect"));
+  exports.Set("socketSend", Napi::Function::New(env, SocketSend, "socketSend"));
+  exports.Set("socketReceive", Napi::Function::New(env, SocketReceive, "socketReceive"));
+  exports.Set("socketPeerCredentials", Napi::Function::New(env, SocketPeerCredentials, "socketPeerCredentials"));
+  exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
+  exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));
+  exports.Set("socketDup", Napi::Function::New(env, SocketDup, "socketDup"));
+  exports.Set("socketWritable", Napi::Function::New(env, SocketWritable, "socketWritable"));
+  exports.Set("socketSendBufferSize", Napi::Function::New(env, SocketSendBufferSize, "socketSendBufferSize"));
+  exports.Set("AF_UNIX", Napi::Number::New(env, AF_UNIX));
+  exports.Set("SOCK_STREAM", Napi::Number::New(env, SOCK_STREAM));
+  exports.Set("SOCK_DGRAM", Napi::Number::New(env, SOCK_DGRAM));
+  exports.Set("SOCK_SEQPACKET", Napi::Number::New(env, SOCK_SEQPACKET));
+  exports.Set("SCM_MAX_FD", Napi::Number::New(env, kScmMaxFd));
+  exports.Set("MSG_TRUNC", Napi::Number::New(env, MSG_TRUNC));
+  exports.Set("MSG_CTRUNC", Napi::Number::New(env, MSG_CTRUNC));
+}
 
 }  // namespace socket
 }  // namespace posix_ipc

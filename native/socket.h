@@ -6,7 +6,9 @@
 namespace posix_ipc {
 namespace socket {
 
-// Registers this object's operations on the binding.
+// Registers the Unix-domain socket operations (native/socket.cc) on the
+// binding: creating, binding, listening, accepting and connecting sockets,
+// sendmsg/recvmsg with descriptor passing, and peer credentials.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace socket

@@ -1,0 +1,1117 @@
+/**
+ * Unix-domain sockets (`unix(7)`) beyond what `net` offers: datagram and
+ * sequenced-packet sockets that keep message boundaries, names in Linux's
+ * abstract namespace, descriptor passing (`SCM_RIGHTS`) and peer credentials
+ * (`SO_PEERCRED`), between any processes.
+ * @packageDocumentation
+ */
+import { once } from 'node:events';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { binding } from './binding';
+import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
+import { OwnedDescriptor } from './internal/descriptor';
+import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import {
+  toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+} from './internal/validate';
+
+const { EADDRINUSE, EAGAIN, EBUSY, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
+/** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
+const ETOOMANYREFS = 109;
+const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, UV_READABLE, UV_WRITABLE } = binding;
+
+/** The kind of a socket: a byte stream, or messages with their boundaries kept. */
+export type UnixSocketType = 'stream' | 'seqpacket' | 'dgram';
+
+/** Where a socket lives: a file path, or a name in Linux's abstract namespace (no file). */
+export type UnixAddress = { path: string; abstract?: undefined } | { abstract: string; path?: undefined };
+
+/** A received message (on a stream socket: a chunk of the stream). */
+export interface UnixMessage {
+  /** The bytes, exactly as sent on datagram and seqpacket sockets. */
+  data: Buffer;
+  /**
+   * Descriptors that came with it: close-on-exec, and the caller's to close
+   * (or to hand to e.g. `SharedMemory.fromFd`, `UnixSocket.fromFd`).
+   */
+  fds: number[];
+  /** The sender's address, on a datagram socket whose sender was bound. */
+  from?: UnixAddress;
+}
+
+/** A peer's credentials (`SO_PEERCRED`), as they were when it connected. */
+export interface PeerCredentials {
+  /** Its process id (0 when it is in a pid namespace this process cannot see). */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Options of the waiting operations. */
+export interface UnixSocketWaitOptions {
+  /** Gives up with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link UnixSocket.send} and {@link UnixSocket.trySend}. */
+export interface UnixSendOptions extends UnixSocketWaitOptions {
+  /** The destination, for a datagram socket that is not connected. */
+  to?: UnixAddress;
+  /**
+   * Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own
+   * copies; these stay open here, and must stay open until the send resolves.
+   */
+  fds?: readonly number[];
+}
+
+/** Options of {@link UnixSocket.datagram}: an address to bind, or none. */
+export interface UnixDatagramOptions {
+  /** Bind to this file path (at most 107 bytes). */
+  path?: string;
+  /** Bind to this name in the abstract namespace (at most 107 bytes, no file). */
+  abstract?: string;
+  /** With `path`: the socket file's permission bits, exact whatever the umask. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of {@link UnixSocket.listen}. */
+export interface UnixListenOptions {
+  path?: string;
+  abstract?: string;
+  /** Default `'stream'`. */
+  type?: 'stream' | 'seqpacket';
+  /** Connections the kernel queues before `accept`. Default 511 (capped at net.core.somaxconn). */
+  backlog?: number;
+  /** With `path`: the socket file's permission bits, exact whatever the umask. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of {@link UnixSocket.connect}. */
+export interface UnixConnectOptions extends UnixSocketWaitOptions {
+  path?: string;
+  abstract?: string;
+  /** Default `'stream'`. */
+  type?: UnixSocketType;
+}
+
+/** Options of {@link socketPair}. */
+export interface SocketPairOptions {
+  /** Default `'stream'`. */
+  type?: UnixSocketType;
+}
+
+const TYPES: Record<UnixSocketType, number> = { stream: SOCK_STREAM, seqpacket: SOCK_SEQPACKET, dgram: SOCK_DGRAM };
+
+/** sun_path holds 108 bytes: a path and its NUL, or a NUL and an abstract name. */
+const MAX_ADDRESS_BYTES = 107;
+
+/** An address as the binding wants it, and as errors name it. */
+interface Address {
+  /** The bytes of sun_path: the path, or a NUL and the abstract name. */
+  bytes: Buffer;
+  /** `'/tmp/s'`, or `'@name'` for an abstract name (as ss(8) shows it). */
+  label: string;
+  /** The path when it names a file. */
+  file: string | null;
+}
+
+function validateType(value: unknown, name: string, allowed: readonly UnixSocketType[]): UnixSocketType {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, value, `must be ${allowed.map((t) => `'${t}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`);
+  }
+  return value as UnixSocketType;
+}
+
+/** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
+function parseAddress(options: { path?: unknown; abstract?: unknown }, name: string, required: boolean): Address | null {
+  const { path, abstract } = options;
+  if (path !== undefined && abstract !== undefined) throw invalidArgValue(name, options, 'must set only one of path and abstract');
+  if (path === undefined && abstract === undefined) {
+    if (required) throw invalidArgValue(name, options, 'must set path or abstract');
+    return null;
+  }
+  const isPath = path !== undefined;
+  const value = isPath ? path : abstract;
+  const field = `${name}.${isPath ? 'path' : 'abstract'}`;
+  if (typeof value !== 'string') throw invalidArgType(field, 'of type string', value);
+  const bytes = Buffer.from(value);
+  const why =
+    bytes.length === 0 ? 'must not be empty' :
+    bytes.length > MAX_ADDRESS_BYTES ? `must be at most ${MAX_ADDRESS_BYTES} bytes (sun_path holds 108, ${isPath ? 'with the terminating NUL' : 'with the leading NUL'})` :
+    isPath && bytes.includes(0) ? 'must not contain NUL characters' :
+    null;
+  if (why !== null) throw invalidArgValue(field, value, why);
+  return isPath
+    ? { bytes, label: value, file: value }
+    : { bytes: Buffer.concat([Buffer.alloc(1), bytes]), label: `@${value}`, file: null };
+}
+
+/** A `to` option: `{ path }` or `{ abstract }`. */
+function parseDestination(value: unknown, name: string): Address {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
+  return parseAddress(value as { path?: unknown; abstract?: unknown }, name, true)!;
+}
+
+/** sun_path bytes from the kernel to a public address; undefined for an unnamed socket. */
+function decodeAddress(bytes: Uint8Array, length: number): UnixAddress | undefined {
+  if (length === 0) return undefined;
+  if (bytes[0] === 0) return { abstract: Buffer.from(bytes.buffer, bytes.byteOffset + 1, length - 1).toString() };
+  const end = bytes.subarray(0, length).indexOf(0);
+  return { path: Buffer.from(bytes.buffer, bytes.byteOffset, end === -1 ? length : end).toString() };
+}
+
+function labelOf(address: UnixAddress | undefined | null): string | null {
+  if (!address) return null;
+  return address.path ?? `@${address.abstract}`;
+}
+
+function validateFds(value: unknown, name: string): Int32Array | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  if (value.length > SCM_MAX_FD) {
+    throw invalidArgValue(name, `${value.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+  }
+  value.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
+  return value.length === 0 ? null : Int32Array.from(value as number[]);
+}
+
+function waitOptions(options: UnixSocketWaitOptions | undefined): WaitOptions {
+  const { signal, timeoutMs } = validateOptions(options);
+  validateSignal(signal);
+  validateTimeout(timeoutMs);
+  return { signal, timeoutMs };
+}
+
+function readNumber(file: string): number | string {
+  try {
+    return Number(readFileSync(file, 'utf8'));
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** RLIMIT_NOFILE's soft limit, from /proc/self/limits. */
+function openFilesLimit(): string {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return line?.slice(26).trim().split(/\s+/)[0] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown. */
+function currentUmask(): number {
+  try {
+    const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? parseInt(match[1], 8) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Binds `fd`. A socket file gets `mode` exactly: the kernel creates it with
+ * the mode set on the socket beforehand, less the umask (so never more open
+ * than asked), and only when the umask took some of the asked bits is the
+ * file chmod'ed to the rest.
+ */
+function bindTo(fd: number, address: Address, mode: number): void {
+  const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
+  if (r === -EADDRINUSE && address.file !== null) {
+    throw new IpcError(r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)');
+  }
+  check(r, 'bind', address.label);
+  const umask = address.file === null ? 0 : currentUmask();
+  if (umask === -1 || (mode & umask) !== 0) check(binding.socketChmodPath(address.bytes, mode), 'chmod', address.label);
+}
+
+function removeFile(file: string | null): void {
+  if (file === null) return;
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already gone (someone removed it); nothing to do.
+  }
+}
+
+/**
+ * One operation's ways of giving up (the caller's signal, its timeoutMs) as
+ * one internal signal, for operations made of several waits.
+ */
+class Cancel {
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.#fire(new AbortError({ cause: this.#signal!.reason }));
+  /** Why it gave up, once it did. */
+  reason: Error | null = null;
+
+  constructor(wait: WaitOptions, onTimeout: () => Error) {
+    this.#signal = wait.signal;
+    if (wait.signal?.aborted) {
+      this.#onAbort();
+      return;
+    }
+    wait.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The error to report for `err`, thrown by a wait that this cancellation ended. */
+  error(err: unknown): unknown {
+    return this.reason ?? err;
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  #fire(err: Error): void {
+    if (this.reason !== null) return;
+    this.reason = err;
+    this.dispose();
+    this.#controller.abort(err);
+  }
+}
+
+/** Resolves after `ms`, or rejects when `cancel` fires. */
+function sleep(ms: number, cancel: Cancel): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancel.reason);
+    };
+    const timer = setTimeout(() => {
+      cancel.signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    cancel.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Settles like `promise`, or rejects at once when `cancel` fires. */
+function unlessCancelled<T>(promise: Promise<T>, cancel: Cancel): Promise<T> {
+  if (cancel.reason !== null) return Promise.reject(cancel.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancel.reason);
+    cancel.signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cancel.signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        cancel.signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function timedOut(syscall: string, label: string | null, timeoutMs: number): IpcError {
+  return new IpcError(-ETIMEDOUT, syscall, label, `timed out after ${timeoutMs} ms`);
+}
+
+/** What one sendmsg attempt of a queued send came to. */
+type SendState = 'done' | 'full' | 'peer-full';
+
+/** A send waiting its turn (sends leave in the order they were made). */
+interface SendJob {
+  bytes: Uint8Array;
+  /** null once sent (a stream send that went out in parts). */
+  fds: Int32Array | null;
+  to: Address | null;
+  copied: boolean;
+  state: SendState;
+  cancel: Cancel;
+  settled: boolean;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+// Scratch space for receiving: JavaScript is single-threaded per environment,
+// and each Worker loads its own copy of this module.
+const receiveMeta = new Int32Array(5);
+const receiveFds = new Int32Array(SCM_MAX_FD);
+const receiveAddress = new Uint8Array(108);
+const addressScratch = new Uint8Array(108);
+
+const EMPTY = Buffer.alloc(0);
+const NUL_BYTE = Buffer.alloc(1);
+
+/** Makes a UnixSocket (its constructor is private to the module's own factories). */
+let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: string | null) => UnixSocket;
+
+/**
+ * A Unix-domain socket: a datagram (`'dgram'`) or sequenced-packet
+ * (`'seqpacket'`) socket that sends and receives whole messages, or a stream
+ * socket (`'stream'`) that can pass descriptors and then become a
+ * `net.Socket`. Any of them can carry descriptors (`fds`).
+ *
+ * Waiting operations never block the event loop and park no thread: the
+ * descriptor is non-blocking and watched with uv_poll only while something
+ * waits.
+ *
+ * @example
+ * ```ts
+ * using server = UnixSocket.listen({ path: '/tmp/jobs.sock', type: 'seqpacket' });
+ * // in another process:
+ * using client = await UnixSocket.connect({ path: '/tmp/jobs.sock', type: 'seqpacket' });
+ * using shm = SharedMemory.anonymous(4096);
+ * await client.send('job 42', { fds: [shm.fd] });
+ * // back here:
+ * using conn = await server.accept();
+ * const { data, fds } = (await conn.receive())!;
+ * using mapped = SharedMemory.fromFd(fds[0]);
+ * ```
+ */
+export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMessage> {
+  readonly #type: UnixSocketType;
+  readonly #label: string | null;
+  /** The socket file this object bound and removes on close. */
+  #file: string | null;
+  #poller: Poller | null;
+  readonly #sends: SendJob[] = [];
+  #pumping = false;
+  /** Pollers of the helper sockets that wait for a full receiver (see #waitForReceiver). */
+  readonly #helpers = new Set<Poller>();
+  #ended = false;
+
+  static {
+    makeSocket = (fd, type, label, file) => new UnixSocket(fd, type, label, file);
+  }
+
+  private constructor(fd: number, type: UnixSocketType, label: string | null, file: string | null) {
+    // The watcher first: if it cannot be made, the caller still owns fd.
+    const poller = new Poller(fd, 'socket', label);
+    super(fd);
+    this.#poller = poller;
+    this.#type = type;
+    this.#label = label;
+    this.#file = file;
+  }
+
+  /**
+   * A datagram socket (`SOCK_DGRAM`): bound to `path` or `abstract` to receive
+   * from anyone who knows the address, or unbound to only send (`to`). Each
+   * `send` is one message, received whole or not at all.
+   */
+  static datagram(options?: UnixDatagramOptions): UnixSocket {
+    const opts = validateOptions(options);
+    const address = parseAddress(opts, 'options', false);
+    const { mode = 0o600 } = opts;
+    validateMode(mode);
+    const fd = check(binding.socketCreate(SOCK_DGRAM), 'socket', address?.label);
+    let bound = false;
+    try {
+      if (address !== null) {
+        bindTo(fd, address, mode);
+        bound = true;
+      }
+      return new UnixSocket(fd, 'dgram', address?.label ?? null, address?.file ?? null);
+    } catch (err) {
+      binding.close(fd);
+      if (bound) removeFile(address!.file);
+      throw err;
+    }
+  }
+
+  /**
+   * A listening socket for `'stream'` (the default) or `'seqpacket'`
+   * connections at `path` or `abstract`. A path's socket file is created with
+   * `mode` (default `0o600`) and removed by `close()`; a stale file from a
+   * process that is gone makes this fail with `EADDRINUSE`.
+   */
+  static listen(options: UnixListenOptions): UnixSocketServer {
+    const opts = validateOptions(options);
+    const address = parseAddress(opts, 'options', true)!;
+    const { mode = 0o600, backlog = 511 } = opts;
+    const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket']) as 'stream' | 'seqpacket';
+    validateMode(mode);
+    validateInteger(backlog, 'options.backlog', 0, 2 ** 31 - 1);
+    const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
+    let bound = false;
+    try {
+      bindTo(fd, address, mode);
+      bound = true;
+      check(binding.socketListen(fd, backlog), 'listen', address.label);
+      return makeServer(fd, type, address);
+    } catch (err) {
+      binding.close(fd);
+      if (bound) removeFile(address.file);
+      throw err;
+    }
+  }
+
+  /**
+   * Connects to a listening socket (`'stream'`, the default, or
+   * `'seqpacket'`), or sets a datagram socket's peer (`'dgram'`: `send` needs
+   * no `to`, and only that peer's messages are received). When the listener's
+   * backlog is full this waits for room; the kernel has no readiness event for
+   * that, so this one wait retries on a timer (1 ms, doubling up to 100 ms).
+   */
+  static connect(options: UnixConnectOptions): Promise<UnixSocket> {
+    let address: Address;
+    let type: UnixSocketType;
+    let wait: WaitOptions;
+    try {
+      const opts = validateOptions(options);
+      address = parseAddress(opts, 'options', true)!;
+      type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
+      wait = waitOptions(opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return UnixSocket.#connect(address, type, wait);
+  }
+
+  static async #connect(address: Address, type: UnixSocketType, wait: WaitOptions): Promise<UnixSocket> {
+    if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
+    const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
+    const cancel = new Cancel(wait, () => timedOut('connect', address.label, wait.timeoutMs!));
+    try {
+      for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
+        const r = binding.socketConnect(fd, address.bytes);
+        if (r !== -EAGAIN) {
+          check(r, 'connect', address.label);
+          break;
+        }
+        // The listener's backlog is full: nothing to poll for, so wait a little.
+        await sleep(delay, cancel);
+      }
+      return new UnixSocket(fd, type, address.label, null);
+    } catch (err) {
+      binding.close(fd);
+      throw cancel.error(err);
+    } finally {
+      cancel.dispose();
+    }
+  }
+
+  /**
+   * Takes ownership of a Unix-domain socket descriptor this process received
+   * (from a message's `fds`, or inherited, e.g. `fromFd(3)`). It becomes
+   * close-on-exec and `close()` closes it. It is not switched to non-blocking
+   * (its open file description may be shared with other processes): every
+   * call passes MSG_DONTWAIT instead. Listening sockets are refused.
+   */
+  static fromFd(fd: number): UnixSocket {
+    validateFd(fd);
+    const info = new Int32Array(3);
+    const r = binding.socketInfo(fd, info);
+    if (r === -ENOTSOCK) throw invalidArgValue('fd', fd, 'is not a socket');
+    check(r, 'getsockopt');
+    const [domain, kind, listening] = info;
+    if (domain !== AF_UNIX) throw invalidArgValue('fd', fd, 'is not a Unix-domain socket');
+    const type = (Object.keys(TYPES) as UnixSocketType[]).find((t) => TYPES[t] === kind);
+    if (type === undefined) throw invalidArgValue('fd', fd, `has an unsupported socket type (${kind})`);
+    if (listening) throw invalidArgValue('fd', fd, 'is a listening socket');
+    const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
+    const adopted = binding.adoptFd(fd);
+    if (adopted === -EBUSY) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
+    check(adopted, 'fcntl', label);
+    try {
+      return new UnixSocket(fd, type, label, null);
+    } catch (err) {
+      binding.releaseFd(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * Passes descriptors over a plain `net.Socket` connected through a Unix
+   * stream socket (e.g. from `net.createServer().listen(path)`), with `data`
+   * (default: one NUL byte; a stream carries descriptors with at least one
+   * byte). Writes queued on the socket go first, and the message is never
+   * interleaved with any write: it waits until Node and libuv hold no bytes
+   * for the socket, then corks the socket until the message is out (later
+   * writes wait behind it). Writes made while the queue drains may go before
+   * it, so await it before writing what must follow. Calls on one socket go
+   * out in call order. Waits for room without blocking.
+   *
+   * Receiving descriptors on a `net.Socket` is not offered: libuv reads the
+   * socket on its own with read(2), and the kernel closes any descriptors a
+   * plain read meets. Receive them on a {@link UnixSocket} (e.g. connected
+   * with `UnixSocket.connect`), then call {@link UnixSocket.stream}.
+   */
+  static sendFds(socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions): Promise<void> {
+    let descriptors: Int32Array;
+    let bytes: Uint8Array;
+    let wait: WaitOptions;
+    try {
+      if (!(socket instanceof Socket)) throw invalidArgType('socket', 'an instance of net.Socket', socket);
+      const validated = validateFds(fds, 'fds');
+      if (validated === null) throw invalidArgValue('fds', fds, 'must hold at least one descriptor');
+      descriptors = validated;
+      bytes = data === undefined ? NUL_BYTE : Uint8Array.prototype.slice.call(toBytes(data));
+      if (bytes.byteLength === 0) throw invalidArgValue('data', data, 'must not be empty (a stream carries descriptors with at least one byte)');
+      wait = waitOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // One at a time per socket, in call order.
+    const previous = fdSends.get(socket) ?? Promise.resolve();
+    const cancel = new Cancel(wait, () => timedOut('sendmsg', null, wait.timeoutMs!));
+    const result = unlessCancelled(previous, cancel)
+      .then(() => UnixSocket.#sendOverNet(socket, descriptors, bytes, cancel))
+      .catch((err) => Promise.reject(cancel.error(err)))
+      .finally(() => cancel.dispose());
+    fdSends.set(socket, result.then(() => undefined, () => undefined));
+    return result;
+  }
+
+  static async #sendOverNet(socket: Socket, fds: Int32Array, bytes: Uint8Array, cancel: Cancel): Promise<void> {
+    type Handle = { fd?: number; writeQueueSize?: number } | null | undefined;
+    // Wait until neither Node nor libuv holds bytes for this socket: a
+    // sendmsg in the middle of a partly written buffer would corrupt the stream.
+    for (;;) {
+      const handle = (socket as unknown as { _handle: Handle })._handle;
+      if (socket.destroyed || !handle) throw closedError('net.Socket');
+      if (socket.connecting) {
+        await once(socket, 'connect', { signal: cancel.signal });
+        continue;
+      }
+      if (socket.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0) {
+        await unlessCancelled(new Promise<void>((resolve, reject) => socket.write(EMPTY, (err) => (err ? reject(err) : resolve()))), cancel);
+        continue;
+      }
+      const fd = handle.fd;
+      if (typeof fd !== 'number' || fd < 0) throw invalidArgValue('socket', socket, 'has no descriptor (not a Unix-domain stream socket?)');
+      const info = new Int32Array(3);
+      check(binding.socketInfo(fd, info), 'getsockopt');
+      if (info[0] !== AF_UNIX || info[1] !== SOCK_STREAM) throw invalidArgValue('socket', socket, 'is not a Unix-domain stream socket');
+      break;
+    }
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    // A second descriptor for the socket: uv_poll may watch it while the
+    // net.Socket's own libuv handle watches the first.
+    const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
+    const dup = check(binding.socketDup(fd), 'fcntl', label);
+    let sidecar: UnixSocket;
+    try {
+      sidecar = new UnixSocket(dup, 'stream', label, null);
+    } catch (err) {
+      binding.close(dup);
+      throw err;
+    }
+    socket.cork();
+    try {
+      await sidecar.send(bytes, { fds: Array.from(fds), signal: cancel.signal });
+    } finally {
+      sidecar.close();
+      socket.uncork();
+    }
+  }
+
+  /** `'stream'`, `'seqpacket'` or `'dgram'`. */
+  get type(): UnixSocketType {
+    return this.#type;
+  }
+
+  /** Whether a receive saw the end of the stream (connection-oriented sockets: the peer closed or shut down). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The address this socket is bound to (`getsockname`), or null when unnamed. */
+  get address(): UnixAddress | null {
+    return addressOf(this.openFd, false) ?? null;
+  }
+
+  /** The peer's address (`getpeername`), or null when it is unnamed or there is none. */
+  get remoteAddress(): UnixAddress | null {
+    return addressOf(this.openFd, true) ?? null;
+  }
+
+  /**
+   * The peer's `{ pid, uid, gid }` (`SO_PEERCRED`), as they were when it
+   * connected: on stream and seqpacket connections and on `socketPair()`
+   * sockets of any type. `ENOTCONN` otherwise (including datagram sockets
+   * connected with `connect`, for which the kernel records none).
+   */
+  get peerCredentials(): PeerCredentials {
+    const out = new Int32Array(3);
+    check(binding.socketPeerCredentials(this.openFd, out), 'getsockopt', this.#label);
+    if (out[0] === 0 && out[1] === -1) {
+      throw new IpcError(-ENOTCONN, 'getsockopt', this.#label,
+        'socket has no peer credentials (SO_PEERCRED): it is not connected, or is a datagram socket not made by socketPair()');
+    }
+    return { pid: out[0], uid: out[1] >>> 0, gid: out[2] >>> 0 };
+  }
+
+  /**
+   * The send buffer's size (`SO_SNDBUF`). A datagram or seqpacket message can
+   * be at most this minus 32 bytes (`EMSGSIZE` beyond).
+   */
+  get sendBufferSize(): number {
+    return check(binding.socketSendBufferSize(this.openFd, 0), 'getsockopt', this.#label);
+  }
+
+  /**
+   * Sets `SO_SNDBUF`, e.g. for larger datagrams. The kernel doubles the value
+   * (for its bookkeeping) and caps it at net.core.wmem_max; `sendBufferSize`
+   * says what it became.
+   */
+  setSendBufferSize(bytes: number): void {
+    const fd = this.openFd;
+    validateInteger(bytes, 'bytes', 1, 2 ** 30);
+    check(binding.socketSendBufferSize(fd, bytes), 'setsockopt', this.#label);
+  }
+
+  /**
+   * Sends one message (datagram, seqpacket) or all of `data` (stream), with
+   * `fds` if given, waiting for room without blocking the event loop: sends
+   * leave in the order they were made. A datagram socket that is not
+   * connected needs `to`. The data is copied when the send has to wait, so it
+   * may be reused at once.
+   *
+   * On a stream socket, descriptors need at least one byte of data to travel
+   * with, and a send given up (signal, timeout) after part of it went out
+   * leaves the stream cut in the middle of it.
+   */
+  send(data: string | ArrayBufferView, options?: UnixSendOptions): Promise<void> {
+    let job: SendJob;
+    try {
+      job = this.#sendJob(data, options, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') {
+      job.cancel.dispose();
+      return Promise.resolve();
+    }
+    if (this.#sends.length === 0 && job.cancel.reason === null) {
+      try {
+        job.state = this.#attempt(job);
+      } catch (err) {
+        job.cancel.dispose();
+        return Promise.reject(err);
+      }
+      if (job.state === 'done') {
+        job.cancel.dispose();
+        return Promise.resolve();
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+      if (job.cancel.reason !== null) {
+        job.settled = true;
+        reject(job.cancel.reason);
+        return;
+      }
+      job.cancel.signal.addEventListener('abort', () => this.#settle(job, job.cancel.reason), { once: true });
+      this.#sends.push(job);
+      if (!this.#pumping) void this.#pump();
+    });
+  }
+
+  /**
+   * Sends one message if there is room now: `false` when the socket (or a
+   * datagram's receiver) is full. Datagram and seqpacket sockets only (a
+   * stream could take part of the data).
+   */
+  trySend(data: string | ArrayBufferView, options?: Omit<UnixSendOptions, 'signal' | 'timeoutMs'>): boolean {
+    const job = this.#sendJob(data, options, false);
+    if (this.#type === 'stream') {
+      throw stateError('ERR_IPC_SOCKET_TYPE', 'trySend() is for datagram and seqpacket sockets (a stream may take part of the data): use send()');
+    }
+    return this.#attempt(job) === 'done';
+  }
+
+  /**
+   * Receives one message (stream: the next chunk, with the descriptors sent
+   * with it), waiting without blocking the event loop. Resolves `null` at the
+   * end of the stream (stream and seqpacket sockets whose peer closed).
+   *
+   * A message whose descriptors the kernel could not all install (MSG_CTRUNC,
+   * e.g. at the RLIMIT_NOFILE limit) or whose bytes were cut short (MSG_TRUNC)
+   * rejects with `ERR_IPC_TRUNCATED`; descriptors that did arrive with it are
+   * closed, and its bytes are on the error's `data`.
+   */
+  receive(options?: UnixSocketWaitOptions): Promise<UnixMessage | null> {
+    let wait: WaitOptions;
+    try {
+      this.openFd;
+      wait = waitOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#poller!.wait(UV_READABLE, () => this.#take(), wait, () => timedOut('recvmsg', this.#label, wait.timeoutMs!));
+  }
+
+  /**
+   * Receives a message if one is there now; `null` when none is (or at the
+   * end of the stream: see {@link UnixSocket.ended}).
+   */
+  tryReceive(): UnixMessage | null {
+    const message = this.#take();
+    return message === AGAIN ? null : message;
+  }
+
+  /**
+   * The messages as they arrive, until the end of the stream or `close()`
+   * (the iteration ends), or until `signal` aborts (it throws an `AbortError`).
+   */
+  async *messages(options?: { signal?: AbortSignal }): AsyncGenerator<UnixMessage, void, undefined> {
+    for (;;) {
+      let message: UnixMessage | null;
+      try {
+        message = await this.receive(options);
+      } catch (err) {
+        if ((err as CodedError).code === 'ERR_IPC_CLOSED') return;
+        throw err;
+      }
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /** `for await (const { data, fds } of socket)`: see {@link UnixSocket.messages}. */
+  [Symbol.asyncIterator](): AsyncGenerator<UnixMessage, void, undefined> {
+    return this.messages();
+  }
+
+  /**
+   * Hands a connected stream socket to a `net.Socket` (Node's stream
+   * semantics and backpressure); this handle is closed, and the `net.Socket`
+   * owns the descriptor from then on. Descriptors that arrive after this are
+   * lost (libuv reads with read(2), and the kernel closes them), so exchange
+   * them first.
+   */
+  stream(): Socket {
+    this.openFd;
+    if (this.#type !== 'stream') throw stateError('ERR_IPC_SOCKET_TYPE', `stream() needs a stream socket; this one is ${this.#type}`);
+    if (this.#sends.length > 0) throw stateError('ERR_IPC_BUSY', 'stream() with a send still pending would cut it: await it first');
+    return this.toSocket({ readable: true, writable: true });
+  }
+
+  /**
+   * Closes the socket; pending sends and receives reject with
+   * `ERR_IPC_CLOSED`. A socket file this object bound is removed. Idempotent.
+   */
+  override close(): void {
+    super.close();
+  }
+
+  protected override onClose(): void {
+    const closed = () => closedError('UnixSocket');
+    this.#poller?.close(closed);
+    this.#poller = null;
+    for (const helper of this.#helpers) helper.close(closed);
+    this.#helpers.clear();
+    for (const job of this.#sends.splice(0)) this.#settle(job, closed());
+    removeFile(this.#file);
+    this.#file = null;
+  }
+
+  /** Validates a send's arguments (before any syscall) into a job. */
+  #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
+    this.openFd;
+    const bytes = toBytes(data);
+    const opts = validateOptions(options);
+    const fds = validateFds(opts.fds, 'options.fds');
+    let to: Address | null = null;
+    if (opts.to !== undefined) {
+      if (this.#type !== 'dgram') throw invalidArgValue('options.to', opts.to, 'is only for datagram sockets');
+      to = parseDestination(opts.to, 'options.to');
+    }
+    if (this.#type === 'stream' && fds !== null && bytes.byteLength === 0) {
+      throw invalidArgValue('data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)');
+    }
+    const wait = waits ? waitOptions(opts) : {};
+    const label = to?.label ?? this.#label;
+    const cancel = new Cancel(wait, () => timedOut('sendmsg', label, wait.timeoutMs!));
+    return { bytes, fds, to, copied: false, state: 'full', cancel, settled: false, resolve: () => {}, reject: () => {} };
+  }
+
+  /** One sendmsg for `job`. */
+  #attempt(job: SendJob): SendState {
+    const fd = this.openFd;
+    const r = binding.socketSend(fd, job.bytes, job.fds, job.to?.bytes ?? null);
+    if (r === -EAGAIN) {
+      if (!job.copied) {
+        job.bytes = Uint8Array.prototype.slice.call(job.bytes);
+        job.copied = true;
+      }
+      // An unconnected datagram socket that has room itself, but whose
+      // receiver's queue is full (net.unix.max_dgram_qlen): poll(2) on this
+      // socket cannot wait for that receiver (it would report writable forever).
+      if (job.to !== null && binding.socketWritable(fd) === 1) return 'peer-full';
+      return 'full';
+    }
+    if (r < 0) throw this.#sendError(r, job);
+    if (r < job.bytes.byteLength) {
+      // Only a stream takes part of the data. The descriptors went with it.
+      job.bytes = job.copied ? job.bytes.subarray(r) : Uint8Array.prototype.slice.call(job.bytes, r);
+      job.copied = true;
+      job.fds = null;
+      return 'full';
+    }
+    return 'done';
+  }
+
+  /** Runs the queued sends, in order, one at a time. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    while (this.#sends.length > 0) {
+      const job = this.#sends[0];
+      try {
+        while (job.state !== 'done') {
+          if (job.state === 'full') {
+            const poller = this.#poller;
+            if (poller === null) throw closedError('UnixSocket');
+            job.state = await poller.wait(UV_WRITABLE, () => {
+              const state = this.#attempt(job);
+              return state === 'full' ? AGAIN : state;
+            }, { signal: job.cancel.signal }, () => new Error('unreachable'));
+          } else {
+            job.state = await this.#waitForReceiver(job);
+          }
+        }
+        this.#settle(job, null);
+      } catch (err) {
+        this.#settle(job, job.cancel.error(err));
+      }
+    }
+    // In the same synchronous step as the last check of the queue: a send
+    // made from a continuation of the last settled one must start a new pump.
+    this.#pumping = false;
+  }
+
+  /**
+   * Waits until the receiver of an unconnected datagram send has room, then
+   * sends. A helper datagram socket connected to the receiver is polled: for
+   * a connected datagram socket the kernel does report writability by the
+   * peer's queue (unix_dgram_poll), and wakes it when the peer reads.
+   */
+  async #waitForReceiver(job: SendJob): Promise<SendState> {
+    const to = job.to!;
+    const helper = check(binding.socketCreate(SOCK_DGRAM), 'socket', to.label);
+    let poller: Poller | null = null;
+    try {
+      const connected = binding.socketConnect(helper, to.bytes);
+      if (connected < 0) {
+        // Most likely the receiver went away: the send itself will say so.
+        const state = this.#attempt(job);
+        if (state === 'peer-full') throw new IpcError(-EAGAIN, 'sendmsg', to.label, `the receiver's queue is full, and waiting for it failed (connect: ${new IpcError(connected, 'connect').code})`);
+        return state;
+      }
+      poller = new Poller(helper, 'socket', to.label);
+      this.#helpers.add(poller);
+      return await poller.wait(UV_WRITABLE, () => {
+        const state = this.#attempt(job);
+        return state === 'peer-full' ? AGAIN : state;
+      }, { signal: job.cancel.signal }, () => new Error('unreachable'));
+    } finally {
+      if (poller !== null) {
+        this.#helpers.delete(poller);
+        poller.close(() => closedError('UnixSocket'));
+      }
+      binding.close(helper);
+    }
+  }
+
+  /** Settles a queued send once (err null: it went) and takes it off the queue. */
+  #settle(job: SendJob, err: unknown): void {
+    const at = this.#sends.indexOf(job);
+    if (at !== -1) this.#sends.splice(at, 1);
+    if (job.settled) return;
+    job.settled = true;
+    job.cancel.dispose();
+    if (err === null) job.resolve();
+    else job.reject(err);
+  }
+
+  #sendError(errno: number, job: SendJob): IpcError {
+    const label = job.to?.label ?? this.#label;
+    if (errno === -EMSGSIZE) {
+      const sndbuf = binding.socketSendBufferSize(this.openFd, 0);
+      return new IpcError(errno, 'sendmsg', label,
+        `message of ${job.bytes.byteLength} bytes exceeds what the send buffer allows (SO_SNDBUF ${sndbuf} bytes less 32; ` +
+        `the default is net.core.wmem_default ${readNumber('/proc/sys/net/core/wmem_default')}; ` +
+        `setSendBufferSize() raises it up to net.core.wmem_max ${readNumber('/proc/sys/net/core/wmem_max')})`);
+    }
+    if (errno === -ETOOMANYREFS) {
+      return new IpcError(errno, 'sendmsg', label,
+        `too many descriptors in flight: this user's descriptors queued in Unix sockets and not yet received exceed RLIMIT_NOFILE (${openFilesLimit()})`);
+    }
+    return new IpcError(errno, 'sendmsg', label);
+  }
+
+  /** One recvmsg: a message, null at the end of the stream, or AGAIN. */
+  #take(): UnixMessage | null | typeof AGAIN {
+    const fd = this.openFd;
+    const r = binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress);
+    if (r === -EAGAIN) return AGAIN;
+    if (typeof r === 'number') check(r, 'recvmsg', this.#label);
+    const buffer = r as Buffer;
+    const [length, flags, count, addressLength, end] = receiveMeta;
+    const fds = Array.from(receiveFds.subarray(0, count));
+    if (end) {
+      this.#ended = true;
+      return null;
+    }
+    if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
+      for (const received of fds) binding.close(received);
+      const data = buffer.subarray(0, Math.min(length, buffer.length));
+      const why = (flags & MSG_CTRUNC) !== 0
+        ? `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${openFilesLimit()}); the ${count} it did install were closed`
+        : `message of ${length} bytes was truncated to ${buffer.length} (MSG_TRUNC): another reader of this socket took the message it was sized for; its ${count} descriptors were closed`;
+      throw Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${this.#label === null ? '' : `, recvmsg '${this.#label}'`}`), { data });
+    }
+    const message: UnixMessage = { data: length < buffer.length ? buffer.subarray(0, length) : buffer, fds };
+    if (this.#type === 'dgram') {
+      const from = decodeAddress(receiveAddress, addressLength);
+      if (from !== undefined) message.from = from;
+    }
+    return message;
+  }
+}
+
+/** The `net.Socket`s with a sendFds in progress, and its promise. */
+const fdSends = new WeakMap<Socket, Promise<void>>();
+
+/** getsockname/getpeername as a public address; undefined when unnamed or not connected. */
+function addressOf(fd: number, peer: boolean): UnixAddress | undefined {
+  const n = binding.socketAddress(fd, peer, addressScratch);
+  if (n === -ENOTCONN) return undefined;
+  check(n, peer ? 'getpeername' : 'getsockname');
+  return decodeAddress(addressScratch, n);
+}
+
+let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address) => UnixSocketServer;
+
+/**
+ * A listening stream or seqpacket socket ({@link UnixSocket.listen}). Each
+ * `accept()` resolves with a connected {@link UnixSocket}.
+ */
+export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<UnixSocket> {
+  readonly #type: 'stream' | 'seqpacket';
+  readonly #address: Address;
+  #file: string | null;
+  #poller: Poller | null;
+
+  static {
+    makeServer = (fd, type, address) => new UnixSocketServer(fd, type, address);
+  }
+
+  private constructor(fd: number, type: 'stream' | 'seqpacket', address: Address) {
+    const poller = new Poller(fd, 'socket', address.label);
+    super(fd);
+    this.#poller = poller;
+    this.#type = type;
+    this.#address = address;
+    this.#file = address.file;
+  }
+
+  /** `'stream'` or `'seqpacket'`: the type of the connections it accepts. */
+  get type(): 'stream' | 'seqpacket' {
+    return this.#type;
+  }
+
+  /** Where it listens. */
+  get address(): UnixAddress {
+    return this.#address.file !== null ? { path: this.#address.file } : { abstract: this.#address.label.slice(1) };
+  }
+
+  /** Accepts the next connection, waiting without blocking the event loop. */
+  accept(options?: UnixSocketWaitOptions): Promise<UnixSocket> {
+    let wait: WaitOptions;
+    try {
+      this.openFd;
+      wait = waitOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut('accept4', this.#address.label, wait.timeoutMs!));
+  }
+
+  /** Accepts a connection if one is waiting now; `null` otherwise. */
+  tryAccept(): UnixSocket | null {
+    return this.#take();
+  }
+
+  /**
+   * The connections as they come, until `close()` (the iteration ends) or
+   * `signal` aborts (it throws an `AbortError`).
+   */
+  async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
+    for (;;) {
+      let socket: UnixSocket;
+      try {
+        socket = await this.accept(options);
+      } catch (err) {
+        if ((err as CodedError).code === 'ERR_IPC_CLOSED') return;
+        throw err;
+      }
+      yield socket;
+    }
+  }
+
+  /** `for await (const conn of server)`: see {@link UnixSocketServer.connections}. */
+  [Symbol.asyncIterator](): AsyncGenerator<UnixSocket, void, undefined> {
+    return this.connections();
+  }
+
+  /**
+   * Stops listening; pending `accept` calls reject with `ERR_IPC_CLOSED`, and
+   * the socket file is removed (as `net.Server` does). Accepted sockets stay
+   * open. Idempotent.
+   */
+  override close(): void {
+    super.close();
+  }
+
+  protected override onClose(): void {
+    this.#poller?.close(() => closedError('UnixSocketServer'));
+    this.#poller = null;
+    removeFile(this.#file);
+    this.#file = null;
+  }
+
+  #take(): UnixSocket | null {
+    const fd = this.openFd;
+    const conn = binding.socketAccept(fd);
+    if (conn === -EAGAIN) return null;
+    check(conn, 'accept4', this.#address.label);
+    try {
+      return makeSocket(conn, this.#type, this.#address.label, null);
+    } catch (err) {
+      binding.close(conn);
+      throw err;
+    }
+  }
+}
+
+/**
+ * Two connected sockets (`socketpair(2)`, close-on-exec): a two-way pipe of
+ * `'stream'` (the default), `'seqpacket'` or `'dgram'` type. Either end can be
+ * passed to a child process (`spawn(cmd, args, { fds: { 3: b } })`, then
+ * `UnixSocket.fromFd(3)` there) or over another socket.
+ */
+export function socketPair(options?: SocketPairOptions): [UnixSocket, UnixSocket] {
+  const opts = validateOptions(options);
+  const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
+  const out = new Int32Array(2);
+  check(binding.socketPair(TYPES[type], out), 'socketpair');
+  let first: UnixSocket | null = null;
+  try {
+    first = makeSocket(out[0], type, null, null);
+    return [first, makeSocket(out[1], type, null, null)];
+  } catch (err) {
+    if (first !== null) first.close();
+    else binding.close(out[0]);
+    binding.close(out[1]);
+    throw err;
+  }
+}
