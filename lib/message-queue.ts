@@ -9,6 +9,7 @@ import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import {
   toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -56,8 +57,6 @@ export interface MessageQueueWaitOptions {
   /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
   timeoutMs?: number;
 }
-
-const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
 
 function readNumber(file: string): number | undefined {
   try {
@@ -115,6 +114,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   #messageSize: number;
   #maxMessages: number;
   #poller: Poller | null;
+  #reclaim: Reclaim;
   // Opened on the first *Sync call: the kernel hands messages straight to a
   // thread blocked in mq_timedreceive, which beats polling and retrying.
   #blocking = -1;
@@ -128,7 +128,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     this.#maxMessages = attributes.maxMessages;
     this.#messageSize = attributes.messageSize;
     this.#poller = new Poller(fd, 'mq_open', name);
-    descriptors.register(this, fd, this);
+    this.#reclaim = reclaimOnCollect(this, { fds: [fd], poller: this.#poller });
   }
 
   /** The largest priority + 1 (`sysconf(_SC_MQ_PRIO_MAX)`, 32768 on Linux). */
@@ -347,7 +347,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     if (this.#poller === null) return;
     this.#poller.close(() => closedError('MessageQueue'));
     this.#poller = null;
-    descriptors.unregister(this);
+    forget(this);
     binding.close(this.#fd);
     if (this.#blocking >= 0) binding.close(this.#blocking);
     this.#fd = -1;
@@ -371,7 +371,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   #blockingFd(): number {
     if (this.#blocking < 0) {
       this.#blocking = check(binding.mqOpenBlocking(this.#fd), 'open', this.#name);
-      descriptors.register(this, this.#blocking, this);
+      this.#reclaim.fds.push(this.#blocking);
     }
     return this.#blocking;
   }

@@ -9,6 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
+import { forget, reclaimOnCollect } from './internal/reclaim';
 import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR } = fsConstants;
@@ -46,9 +47,6 @@ export interface SharedMemoryAnonymousOptions {
   seal?: boolean;
 }
 
-// A safety net only: a handle that is garbage-collected without close() gives
-// its descriptor back. Its mapping lives as long as its ArrayBuffer does.
-const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
 
 function map(fd: number, size: number, readOnly: boolean, path: string | null): ArrayBuffer {
   const result = binding.mmap(fd, size, readOnly);
@@ -94,7 +92,9 @@ export class SharedMemory implements Disposable {
     this.#size = buffer.byteLength;
     this.#readOnly = readOnly;
     this.#buffer = buffer;
-    descriptors.register(this, fd, this);
+    // A handle collected without close() gives its descriptor back; its
+    // mapping lives as long as its ArrayBuffer does.
+    reclaimOnCollect(this, { fds: [fd], poller: null });
   }
 
   /**
@@ -255,7 +255,7 @@ export class SharedMemory implements Disposable {
    */
   close(): void {
     if (this.#buffer === null) return;
-    descriptors.unregister(this);
+    forget(this);
     binding.munmap(this.#buffer);
     binding.close(this.#fd);
     this.#buffer = null;

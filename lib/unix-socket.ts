@@ -393,7 +393,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   private constructor(fd: number, type: UnixSocketType, label: string | null, file: string | null) {
     // The watcher first: if it cannot be made, the caller still owns fd.
     const poller = new Poller(fd, 'socket', label);
-    super(fd);
+    super(fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#label = label;
@@ -1007,7 +1007,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
 
   private constructor(fd: number, type: 'stream' | 'seqpacket', address: Address) {
     const poller = new Poller(fd, 'socket', address.label);
-    super(fd);
+    super(fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#address = address;

@@ -364,6 +364,14 @@ describe('with worker_threads', () => {
     q.close();
   });
 
+  test('handles collected without close() give back watcher and descriptor; reused fd numbers keep working', async () => {
+    const r = await run(process.execPath, ['--expose-gc', fixture('mq.js'), 'collectThenReuse', name(), '10'], { timeout: 60000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.echoes).toBe(10);
+    expect(out.fdsGrew).toBeLessThanOrEqual(0);
+  });
+
   test('process.exit() with receives pending exits at once', async () => {
     const n = name();
     MessageQueue.open(n, { create: true }).close();

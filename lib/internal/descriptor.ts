@@ -10,16 +10,20 @@
 import { Socket } from 'node:net';
 import { binding } from '../binding';
 import { closedError } from '../errors';
-
-const descriptors = new FinalizationRegistry<number>((fd) => binding.close(fd));
+import type { Poller } from './poller';
+import { forget, reclaimOnCollect } from './reclaim';
 
 export abstract class OwnedDescriptor implements Disposable {
   #fd: number;
 
-  /** @param fd - A descriptor the binding created (and tracks) or adopted. */
-  protected constructor(fd: number) {
+  /**
+   * @param fd - A descriptor the binding created (and tracks) or adopted.
+   * @param poller - Its watcher, if the subclass has one: closed first if the
+   *   handle is garbage-collected without close().
+   */
+  protected constructor(fd: number, poller: Poller | null = null) {
     this.#fd = fd;
-    descriptors.register(this, fd, this);
+    reclaimOnCollect(this, { fds: [fd], poller });
   }
 
   /** The descriptor (close-on-exec), or -1 once closed or handed to a stream. */
@@ -36,7 +40,7 @@ export abstract class OwnedDescriptor implements Disposable {
   close(): void {
     if (this.#fd < 0) return;
     this.onClose();
-    descriptors.unregister(this);
+    forget(this);
     binding.close(this.#fd);
     this.#fd = -1;
   }
@@ -63,7 +67,7 @@ export abstract class OwnedDescriptor implements Disposable {
     const fd = this.openFd;
     this.onClose();
     const socket = new Socket({ fd, ...options });
-    descriptors.unregister(this);
+    forget(this);
     binding.releaseFd(fd);
     this.#fd = -1;
     return socket;
