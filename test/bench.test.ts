@@ -59,9 +59,9 @@ interface MqSuiteResult {
   reps: number;
   baseline: string;
   cases: { id: string; label: string; unit: string; higherIsBetter: boolean }[];
-  contenders: { id: string; label: string; group: string; baseline: boolean; note: string | null }[];
-  rows: (Row & { timeRatio?: Ratio | null })[];
-  goal: Goal[];
+  contenders: { id: string; label: string; group: string; baseline: boolean; versus: string | null; note: string | null }[];
+  rows: (Row & { timeRatio?: Ratio | null; versus: string | null })[];
+  goal: (Goal & { against: string })[];
 }
 
 interface Report {
@@ -241,7 +241,7 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/goal: Node async >= 0\.3x C: one way \(msg\/s\) [\d.]+x (met|NOT met)/);
   });
 
-  test('the pipe suite has a C baseline, Node sync and async, and Node net as the reference, for every case', () => {
+  test('the pipe suite has a C baseline, Node sync and async, Node net as the reference, and datagram contenders, for every case', () => {
     const suite = pipeSuite();
     expect(suite).toMatchObject({ reps: 3, baseline: 'c-blocking' });
     expect(suite.cases).toEqual([
@@ -249,19 +249,31 @@ describe('npm run bench --quick', () => {
       expect.objectContaining({ id: 'small', unit: 'msg/s', higherIsBetter: true }),
       expect.objectContaining({ id: 'bulk', unit: 'MB/s', higherIsBetter: true }),
     ]);
-    const ids = ['c-blocking', 'node-sync', 'node-async', 'node-net-unix'];
-    expect(suite.contenders.map((c) => [c.id, c.group, c.baseline])).toEqual([
-      ['c-blocking', 'C', true],
-      ['node-sync', 'Node', false],
-      ['node-async', 'Node', false],
-      ['node-net-unix', 'reference', false],
-    ]);
+    // [id, group, baseline, versus]: each datagram contender is compared with
+    // the C contender doing the same work over the same socket.
+    const contenders: [string, string, boolean, string | null][] = [
+      ['c-blocking', 'C', true, null],
+      ['node-sync', 'Node', false, null],
+      ['node-async', 'Node', false, null],
+      ['node-net-unix', 'reference', false, null],
+      ['c-dgram', 'C', false, null],
+      ['node-dgram-async', 'Node', false, 'c-dgram'],
+      ['c-dgram-spin', 'spin', false, 'c-dgram'],
+      ['node-dgram-spin', 'spin', false, 'c-dgram-spin'],
+    ];
+    expect(suite.contenders.map((c) => [c.id, c.group, c.baseline, c.versus])).toEqual(contenders);
+    const ids = contenders.map(([id]) => id);
+    const note = (id: string) => suite.contenders.find((c) => c.id === id)!.note;
     for (const c of suite.contenders) expect(c.note).toMatch(/placement \(unpinned\) round trip: same \d+, split \d+, moved \d+/);
-    expect(suite.contenders.find((c) => c.id === 'node-sync')!.note).toMatch(/sync path: fs\.writeSync.*fs\.readSync/);
-    // The async pipe's round trip, next to Node net's from the same run.
-    expect(suite.contenders.find((c) => c.id === 'node-async')!.note).toMatch(
-      /round trip next to Node net Unix socket, same run: [\d.]+x its time .*\(p50 [\d.]+ µs vs [\d.]+ µs\)/,
-    );
+    expect(note('node-sync')).toMatch(/sync path: fs\.writeSync.*fs\.readSync/);
+    // The async round trips (pipe, datagram), next to Node net's from the same run.
+    for (const id of ['node-async', 'node-dgram-async']) {
+      expect(note(id)).toMatch(/round trip next to Node net Unix socket, same run: [\d.]+x its time .*\(p50 [\d.]+ µs vs [\d.]+ µs\)/);
+    }
+    // No sync path for sockets: it says so, and the spin is labelled as a busy-poll on both sides.
+    expect(note('node-dgram-async')).toMatch(/await sock\.send\(msg\) \/ await sock\.receive\(\).*no sync contender: UnixSocket has no blocking sendSync\/receiveSync/);
+    expect(note('node-dgram-spin')).toMatch(/^busy-poll, not a sync path .*trySend.*tryReceive/);
+    expect(note('c-dgram-spin')).toMatch(/^busy-poll: send\(2\)\/recv\(2\) with MSG_DONTWAIT/);
     for (const caseId of ['rtt', 'small', 'bulk']) {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(ids);
@@ -276,11 +288,17 @@ describe('npm run bench --quick', () => {
         }
         if (row.baseline) {
           expect(row.ratio).toBeNull();
+          expect(row.versus).toBeNull();
           continue;
         }
         const ratio = row.ratio as Ratio;
         expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
         expect(ratio.perRep).toHaveLength(3);
+        // Paired per rep with its versus (or the baseline), in the case's direction.
+        const against = rows.find((r) => r.contender === (contenders.find(([id]) => id === row.contender)![3] ?? 'c-blocking'))!;
+        expect(row.versus).toBe(against.contender);
+        const expected = row.reps.map((rep, i) => (caseId === 'rtt' ? against.reps[i].p50 / rep.p50 : rep.p50 / against.reps[i].p50));
+        ratio.perRep.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 9));
         if (caseId === 'rtt') expect(positiveFinite((row.timeRatio as Ratio).p50)).toBe(true);
         else expect(row.timeRatio).toBeUndefined();
       }
@@ -289,10 +307,11 @@ describe('npm run bench --quick', () => {
 
   test('the pipe goals are evaluated and printed, one line each', () => {
     const { goal } = pipeSuite();
-    expect(goal.map((g) => [g.contender, g.cases, g.direction, g.ratio])).toEqual([
-      ['node-sync', ['rtt'], '<=', 1.5],
-      ['node-sync', ['small', 'bulk'], '>=', 0.5],
-      ['node-async', ['small', 'bulk'], '>=', 0.5],
+    expect(goal.map((g) => [g.contender, g.cases, g.direction, g.ratio, g.against])).toEqual([
+      ['node-sync', ['rtt'], '<=', 1.5, 'C'],
+      ['node-sync', ['small', 'bulk'], '>=', 0.5, 'C'],
+      ['node-async', ['small', 'bulk'], '>=', 0.5, 'C'],
+      ['node-dgram-async', ['small', 'bulk'], '>=', 0.5, 'C dgram blocking'],
     ]);
     for (const g of goal) {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
@@ -300,12 +319,17 @@ describe('npm run bench --quick', () => {
       expect(typeof g.met).toBe('boolean');
     }
     const out = result.stdout;
-    expect(out).toMatch(/^pipe: Pipe round trip and one-way throughput/m);
+    expect(out).toMatch(/^pipe: Pipe round trip and one-way throughput, and the same over a datagram socket/m);
     expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node net Unix socket/);
     expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *Node async/);
+    expect(out).toMatch(/one way 64 B \(msg\/s\)\s+\*? *Node dgram async \(vs C dgram blocking\)/);
+    expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node dgram try-spin \(vs C dgram spin\)/);
     expect(out).toMatch(/goal: Node sync <= 1\.5x C: round trip 64 B \(µs\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node sync >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node async >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(
+      /goal: Node dgram async >= 0\.5x C dgram blocking: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/,
+    );
   });
 
   test('leaves no shared-memory objects, message queues or temporary files behind', () => {

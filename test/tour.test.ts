@@ -3,7 +3,7 @@
  * real process and its output is checked for what it claims to show. No
  * assertion is about how fast anything was.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { MessageQueue } from '../lib';
 import { run, type RunResult } from './helpers';
@@ -33,6 +33,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 2: Shared memory$/m);
     expect(result.stdout).toMatch(/^Chapter 3: Message queues$/m);
     expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
+    expect(result.stdout).toMatch(/^Chapter 5: Unix sockets: passing a descriptor to an unrelated process$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -43,8 +44,10 @@ describe('posix-ipc tour', () => {
     }));
     // Five forks in chapter 1; named, anonymous and two ping-pong children in
     // chapter 2; a producer and two ping-pong children in chapter 3; the
-    // descriptor, pipe-throughput and process.send children in chapter 4.
-    expect(children.length).toBeGreaterThanOrEqual(15);
+    // descriptor, pipe-throughput and process.send children in chapter 4; the
+    // datagram and process.send ping-pong children in chapter 5 (its visitor
+    // is a "process", not a child: its ppid is not the parent's).
+    expect(children.length).toBeGreaterThanOrEqual(17);
     for (const child of children) {
       expect(child.pid).not.toBe(parent);
       expect(child.ppid).toBe(parent);
@@ -73,6 +76,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`message queues, sync: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid .* bytes: ${rate}$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster/);
   });
 
@@ -251,6 +255,112 @@ describe('posix-ipc tour, pipe chapter', () => {
     expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid \\d+ \\(ppid \\d+\\) wrote [\\d,]+ chunks, the parent read [\\d,]+ bytes: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`^ +process\\.send: child pid \\d+ \\(ppid \\d+\\) sent [\\d,]+ strings, .*: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x as many bytes per second as/);
+  });
+});
+
+describe('posix-ipc tour, unix-socket chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'unix-socket']);
+    parent = parentPid(result.stdout);
+  });
+
+  /** `process pid 123 (ppid 1, session 123) connected`: the visitor, as it describes itself. */
+  function visitor(): { pid: number; ppid: number; sid: number } {
+    const m = /^ +process pid (\d+) \(ppid (\d+), session (\d+)\) connected; its stdin, stdout and stderr: (.*)$/m.exec(result.stdout);
+    expect(m).not.toBeNull();
+    expect(m![4]).toBe('all /dev/null');
+    return { pid: Number(m![1]), ppid: Number(m![2]), sid: Number(m![3]) };
+  }
+
+  function socketPath(): string {
+    const m = /^ +parent pid \d+ listens on (\/\S+) \(seqpacket\)$/m.exec(result.stdout);
+    expect(m).not.toBeNull();
+    return m![1];
+  }
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 5: Unix sockets: passing a descriptor to an unrelated process$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [1234]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+  });
+
+  test('listens on a 0600 socket in a 0700 directory of its own', () => {
+    const file = socketPath();
+    expect(path.basename(path.dirname(file))).toMatch(new RegExp(`^posix-ipc-tour-${parent}-`));
+    expect(result.stdout).toMatch(/^ +the socket file is srw------- \(0600\), its directory drwx------ \(0700\): only .* may connect$/m);
+  });
+
+  test('the visitor is no child of the parent: another session, another parent, only /dev/null inherited', () => {
+    const v = visitor();
+    expect(v.pid).not.toBe(parent);
+    expect(v.ppid).not.toBe(parent);
+    expect(v.sid).toBe(v.pid);
+    expect(result.stdout).not.toContain(`child pid ${v.pid}`);
+  });
+
+  test("the kernel's peerCredentials match what the visitor says, both ways", () => {
+    const v = visitor();
+    const says = /^ +it says: +"I am pid (\d+), uid (\d+)"$/m.exec(result.stdout);
+    const kernel = /^ +the kernel says \(peerCredentials\): pid (\d+), uid (\d+), gid (\d+): it told the truth$/m.exec(result.stdout);
+    expect(says).not.toBeNull();
+    expect(kernel).not.toBeNull();
+    expect([Number(says![1]), Number(kernel![1])]).toEqual([v.pid, v.pid]);
+    expect([Number(says![2]), Number(kernel![2]), Number(kernel![3])]).toEqual([process.getuid!(), process.getuid!(), process.getgid!()]);
+    expect(result.stdout).toContain(`it asked the kernel in turn who listens: pid ${parent}, uid ${process.getuid!()}, gid ${process.getgid!()}: the parent`);
+  });
+
+  test('the memfd arrives under another number, the visitor writes into it, the parent reads it', () => {
+    const v = visitor();
+    const sent = /^ +parent pid \d+ created 4096 bytes of anonymous memory: its fd (\d+) -> \/memfd:posix-ipc \(deleted\), inode (\d+)$/m.exec(result.stdout);
+    expect(sent).not.toBeNull();
+    const [fd, inode] = [sent![1], sent![2]];
+    expect(result.stdout).toMatch(new RegExp(`^ +parent sent "[^"]+" with fds: \\[${fd}\\]$`, 'm'));
+    const got = new RegExp(`^ +process pid ${v.pid} got the message "[^"]+", and with it the descriptor as its fd (\\d+) -> /memfd:posix-ipc \\(deleted\\)$`, 'm').exec(result.stdout);
+    expect(got).not.toBeNull();
+    const theirs = got![1];
+    const greeting = `hello from pid ${v.pid}, through my descriptor ${theirs}`;
+    expect(result.stdout).toContain(`wrote "${greeting}"`);
+    expect(result.stdout).toContain(`parent pid ${parent} reads its own mapping: "${greeting}"`);
+    // Both tables, as /proc shows them: the same inode under each process's own number.
+    expect(result.stdout).toMatch(new RegExp(`^ +/proc/${v.pid}/fd/${theirs} +-> /memfd:posix-ipc \\(deleted\\), inode ${inode}$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +/proc/${parent}/fd/${fd} +-> /memfd:posix-ipc \\(deleted\\), inode ${inode} \\(the parent's\\)$`, 'm'));
+    expect(result.stdout).toContain(`one memfd: descriptor ${fd} in one table, descriptor ${theirs} in the other`);
+  });
+
+  test('cleans up: the visitor exits when the parent hangs up, the socket file and directory are gone', () => {
+    const v = visitor();
+    expect(result.stdout).toMatch(new RegExp(`^ +parent hung up: process pid ${v.pid} saw the end of the stream and exited ${duration} later$`, 'm'));
+    const file = socketPath();
+    expect(result.stdout).toContain(`removed the socket file (${file} exists: no)`);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(path.dirname(file))).toBe(false);
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${v.pid}/cmdline`, 'utf8');
+    } catch {
+      // Gone, as it should be.
+    }
+    expect(cmdline).not.toContain('unix-socket-child.js');
+  });
+
+  test('datagrams keep their boundaries, a stream does not', () => {
+    expect(result.stdout).toMatch(/^ +dgram socketPair: +3 sends "one" "two" "three", 3 receives: "one" "two" "three"$/m);
+    expect(result.stdout).toMatch(/^ +stream socketPair: +3 sends "one" "two" "three", 1 receive: "onetwothree"$/m);
+  });
+
+  test('measures a datagram round trip with a child, next to process.send', () => {
+    const children = [...result.stdout.matchAll(/child pid (\d+) \(ppid (\d+)\)/g)].map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]) }));
+    // The datagram echo child and the process.send child.
+    expect(children).toHaveLength(2);
+    for (const child of children) expect(child.ppid).toBe(parent);
+    expect(result.stdout).toMatch(new RegExp(`^ +ping-pong over a datagram socketPair: parent pid ${parent} <-> child pid \\d+ \\(ppid ${parent}\\)$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
+    expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
+    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a datagram round trip)/);
   });
 });
 

@@ -10,6 +10,7 @@ const chapters = [
   { name: 'shared-memory', title: 'Shared memory', file: './shared-memory' },
   { name: 'message-queue', title: 'Message queues', file: './message-queue' },
   { name: 'pipe', title: 'Pipes: a one-way channel between parent and child', file: './pipe' },
+  { name: 'unix-socket', title: 'Unix sockets: passing a descriptor to an unrelated process', file: './unix-socket' },
 ];
 
 /** Runs every chapter, or only the one named `only`. */

@@ -12,6 +12,7 @@ const path = require('node:path');
 const resources = require('./resources');
 
 const CHILD_TIMEOUT_MS = 120_000;
+const DIST = path.join(__dirname, '..', '..', '..', 'dist');
 
 /**
  * Runs `file args...` to completion and resolves with the JSON object on the
@@ -19,10 +20,17 @@ const CHILD_TIMEOUT_MS = 120_000;
  * output that is not JSON. Aborting `signal` kills the child (for contenders
  * that run as a pair of processes: when one fails, the other would wait
  * forever for it).
+ *
+ * `fds` places descriptors in the child, `{ 3: end, 4: 17 }` (a number or
+ * anything with an `fd`, e.g. a PipeEnd or a UnixSocket): the child is then
+ * started with the library's spawn, which passes exactly those (and stdio)
+ * and nothing else of this process.
  */
-function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TIMEOUT_MS, signal } = {}) {
+function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TIMEOUT_MS, signal, fds } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const options = { stdio: ['ignore', 'pipe', 'pipe'], signal };
+    // Required here, so that --help and usage errors work without a built library.
+    const child = fds && Object.keys(fds).length > 0 ? require(DIST).spawn(file, args, { ...options, fds }) : spawn(file, args, options);
     resources.trackChild(child);
     let stdout = '';
     let stderr = '';
@@ -33,11 +41,10 @@ function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TI
       clearTimeout(timer);
       reject(new Error(`${label}: ${err.message}`));
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code, how) => {
       clearTimeout(timer);
       if (code !== 0) {
-        const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-        reject(new Error(`${label} ${how}${stderr ? `:\n${stderr.trimEnd()}` : ''}`));
+        reject(new Error(`${label} ${how ? `was killed by ${how}` : `exited with status ${code}`}${stderr ? `:\n${stderr.trimEnd()}` : ''}`));
         return;
       }
       const last = stdout.trimEnd().split('\n').pop() ?? '';
@@ -48,6 +55,27 @@ function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TI
       }
     });
   });
+}
+
+/**
+ * Runs the processes of one contender run together: `start(signal)` starts
+ * them and returns their promises (runJson's). Resolves with all results;
+ * when one fails, `signal` aborts, which kills the others (a side whose peer
+ * is gone would wait forever), and the first failure is thrown.
+ */
+async function runTogether(start) {
+  const abort = new AbortController();
+  try {
+    const sides = start(abort.signal).map((p) =>
+      p.catch((err) => {
+        abort.abort();
+        throw err;
+      }),
+    );
+    return await Promise.all(sides);
+  } finally {
+    abort.abort();
+  }
 }
 
 /** The compiler: $CC, else `cc`. */
@@ -94,4 +122,4 @@ function compileCommand(source) {
   return [compiler(), ...CFLAGS, '-o', '<tmp>/' + path.basename(source, '.c'), path.basename(source), ...LDLIBS].join(' ');
 }
 
-module.exports = { runJson, compileC, compileCommand, compilerInfo };
+module.exports = { runJson, runTogether, compileC, compileCommand, compilerInfo };

@@ -20,9 +20,12 @@
 //                       contender/baseline <= ratio (e.g. 1.5: at most 1.5x the time) when
 //                       lower is better.
 //   params({ quick })   -> plain object of sizes/iterations (goes into the JSON)
-//   prepare(params)     -> [{ id, label, group, baseline?, note?, run(rep) }]
+//   prepare(params)     -> [{ id, label, group, baseline?, versus?, note?, run(rep) }]
 //                          exactly one contender has baseline: true; run(rep)
-//                          resolves with { <caseId>: number[] (samples in `unit`) }
+//                          resolves with { <caseId>: number[] (samples in `unit`) };
+//                          `versus` names another contender to take the ratios
+//                          against instead of the baseline (like for like: a Node
+//                          contender next to the C one that uses the same channel)
 //   describe(params)    -> one line for the table heading (optional)
 
 const stats = require('./stats');
@@ -35,6 +38,15 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
   const baselines = contenders.filter((c) => c.baseline);
   if (baselines.length !== 1) throw new Error(`suite ${suite.id}: needs exactly one baseline contender`);
   const baseline = baselines[0];
+  const byId = new Map(contenders.map((c) => [c.id, c]));
+  for (const c of contenders) {
+    if (c.versus === undefined) continue;
+    if (c.baseline || c.versus === c.id || !byId.has(c.versus)) {
+      throw new Error(`suite ${suite.id}: contender ${c.id} has versus '${c.versus}', which is not another contender${c.baseline ? ' (the baseline takes none)' : ''}`);
+    }
+  }
+  /** The contender whose p50s `c`'s ratios are taken against (null for the baseline). */
+  const againstOf = (c) => (c === baseline ? null : (byId.get(c.versus) ?? baseline));
 
   const runs = new Map(contenders.map((c) => [c.id, []]));
   const orders = [];
@@ -57,37 +69,41 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
 
   const rows = [];
   for (const { id: caseId, higherIsBetter } of cases) {
-    const repsOf = (c) => runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], higherIsBetter), samples: r[caseId] }));
-    const baselineReps = repsOf(baseline);
+    const summaries = new Map(contenders.map((c) => [c.id, runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], higherIsBetter), samples: r[caseId] }))]));
     const caseRows = contenders.map((c) => {
-      const cReps = c === baseline ? baselineReps : repsOf(c);
+      const cReps = summaries.get(c.id);
+      const against = againstOf(c);
+      const againstReps = against === null ? null : summaries.get(against.id);
       return {
         case: caseId,
         contender: c.id,
         label: c.label,
         group: c.group,
         baseline: c === baseline,
+        versus: against === null ? null : against.id,
         best: false,
         ...stats.aggregate(cReps),
-        ratio: c === baseline ? null : stats.ratios(cReps, baselineReps, higherIsBetter),
+        ratio: against === null ? null : stats.ratios(cReps, againstReps, higherIsBetter),
         // For a time (lower is better) also contender / baseline: "1.4x C's time".
-        ...(!higherIsBetter && { timeRatio: c === baseline ? null : stats.ratios(cReps, baselineReps, true) }),
+        ...(!higherIsBetter && { timeRatio: against === null ? null : stats.ratios(cReps, againstReps, true) }),
         reps: cReps,
       };
     });
     // The best of each group is the one a headline compares: by the paired
-    // ratio to the baseline (the steadier measure on a noisy machine), or by
-    // p50 in the baseline's own group.
+    // ratio (the steadier measure on a noisy machine) when every member is
+    // compared with the same contender, else by p50 (in the baseline's own
+    // group, and where members have different versus).
     const groups = new Set(caseRows.map((r) => r.group));
     for (const group of groups) {
       const members = caseRows.filter((r) => r.group === group);
-      const score = members.every((r) => r.ratio) ? (r) => r.ratio.p50 : (r) => (higherIsBetter ? r.p50 : -r.p50);
+      const paired = members.every((r) => r.ratio && r.versus === members[0].versus);
+      const score = paired ? (r) => r.ratio.p50 : (r) => (higherIsBetter ? r.p50 : -r.p50);
       members.reduce((best, r) => (score(r) > score(best) ? r : best)).best = true;
     }
     rows.push(...caseRows);
   }
 
-  const goals = suite.goal ? [suite.goal].flat().map((g) => evaluateGoal(g, cases, rows, baseline)) : [];
+  const goals = suite.goal ? [suite.goal].flat().map((g) => evaluateGoal(g, cases, rows, baseline, byId)) : [];
   const goal = Array.isArray(suite.goal) ? goals : (goals[0] ?? null);
 
   return {
@@ -101,7 +117,7 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
     durationMs: Date.now() - started,
     order: orders,
     baseline: baseline.id,
-    contenders: contenders.map(({ id, label, group, baseline: b = false, note = null }) => ({ id, label, group, baseline: b, note })),
+    contenders: contenders.map(({ id, label, group, baseline: b = false, versus = null, note = null }) => ({ id, label, group, baseline: b, versus, note })),
     cases,
     rows,
     goal,
@@ -110,11 +126,11 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
 
 /**
  * One goal: the best contender of `group` (or the one `contender`) against
- * the baseline, in each of its cases. For a lower-is-better case the
- * reported ratio is the row's timeRatio (contender / baseline), so it reads
- * as "1.4x C's round trip".
+ * the baseline (or the contender's versus), in each of its cases. For a
+ * lower-is-better case the reported ratio is the row's timeRatio
+ * (contender / baseline), so it reads as "1.4x C's round trip".
  */
-function evaluateGoal(spec, cases, rows, baseline) {
+function evaluateGoal(spec, cases, rows, baseline, byId) {
   const { group = null, contender = null, ratio } = spec;
   const goalCases = spec.cases ? cases.filter((c) => spec.cases.includes(c.id)) : cases;
   const results = goalCases.map(({ id, higherIsBetter }) => {
@@ -124,6 +140,8 @@ function evaluateGoal(spec, cases, rows, baseline) {
     return { case: id, contender: row.contender, ratio: value, met: higherIsBetter ? value >= ratio : value <= ratio };
   });
   const who = contender !== null ? rows.find((r) => r.contender === contender).label : group;
+  const versus = contender !== null ? byId.get(contender)?.versus : undefined;
+  const against = versus !== undefined ? byId.get(versus).label : baseline.group;
   const direction = goalCases.every((c) => c.higherIsBetter) ? '>=' : goalCases.every((c) => !c.higherIsBetter) ? '<=' : '>=/<=';
   return {
     group: group ?? rows.find((r) => r.contender === contender).group,
@@ -131,8 +149,9 @@ function evaluateGoal(spec, cases, rows, baseline) {
     ...(spec.cases && { cases: spec.cases }),
     ratio,
     direction,
+    against,
     text:
-      `${who} ${direction} ${ratio}x ${baseline.group}` +
+      `${who} ${direction} ${ratio}x ${against}` +
       (contender !== null ? '' : ` (best ${group} contender, median of per-rep ratios)`),
     results,
     met: results.every((r) => r.met),

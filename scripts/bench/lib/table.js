@@ -42,12 +42,15 @@ function renderSuite(result) {
   const unit = mixed ? '' : ` ${[...units][0]}`;
   const anyTime = result.rows.some((r) => r.timeRatio !== undefined);
   const base = result.contenders.find((c) => c.baseline);
+  const labelOf = (id) => result.contenders.find((c) => c.id === id)?.label ?? id;
+  // A row compared with another contender than the baseline names it.
+  const versusOf = (r) => (r.versus && r.versus !== base.id ? ` (vs ${labelOf(r.versus)})` : '');
   const headers = ['case', 'contender', `p50${unit}`, `p99${unit}`, 'rep p50 min..max', `vs ${base.group}`, `vs ${base.group} min..max`];
   if (anyTime) headers.push(`time / ${base.group}`);
   const rows = result.rows.map((r) => {
     const cells = [
       caseLabel(r.case),
-      `${r.best && !r.baseline ? '* ' : '  '}${r.label}${r.baseline ? ' (baseline)' : ''}`,
+      `${r.best && !r.baseline ? '* ' : '  '}${r.label}${r.baseline ? ' (baseline)' : versusOf(r)}`,
       num(r.p50),
       num(r.p99),
       `${num(r.min)}..${num(r.max)}`,
@@ -62,14 +65,15 @@ function renderSuite(result) {
   if (result.rows.some((r) => r.best && !r.baseline)) notes.push('* best of its group in that case');
   const higher = result.cases.some((c) => c.higherIsBetter);
   notes.push(`p99 is the slow tail${higher ? ` (${mixed ? 'for rates, ' : ''}99% of samples were faster)` : ''}`);
-  notes.push(`vs ${base.group}: ratio to the baseline's p50 in the same rep (>1 is better), median over reps`);
-  if (anyTime) notes.push(`time / ${base.group}: contender's time over the baseline's (<1 is better), median over reps`);
+  const named = result.rows.some((r) => versusOf(r) !== '');
+  notes.push(`vs ${base.group}: ratio to the baseline's p50${named ? ' (or to the contender named in "(vs ...)")' : ''} in the same rep (>1 is better), median over reps`);
+  if (anyTime) notes.push(`time / ${base.group}: contender's time over the baseline's${named ? ' (or that contender\'s)' : ''} (<1 is better), median over reps`);
   out.push(notes.join('; '));
   for (const c of result.contenders) if (c.note) out.push(`  ${c.label}: ${c.note}`);
   for (const g of [result.goal ?? []].flat()) {
     const who = g.contender ? result.contenders.find((c) => c.id === g.contender).label : g.group;
     const parts = g.results.map((r) => `${caseLabel(r.case)} ${times(r.ratio)} ${r.met ? 'met' : 'NOT met'}`);
-    out.push(`goal: ${who} ${g.direction ?? '>='} ${g.ratio}x ${base.group}: ${parts.join(', ')}`);
+    out.push(`goal: ${who} ${g.direction ?? '>='} ${g.ratio}x ${g.against ?? base.group}: ${parts.join(', ')}`);
   }
   return out.join('\n');
 }

@@ -13,48 +13,9 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...]} (consume),
 // and every role {"placement":{...}}.
 
-const fs = require('node:fs');
+const { Placement } = require('../lib/placement-node');
 
 const MESSAGE_SIZE = 64;
-
-/** /proc/self/sched counters (CPU migrations, voluntary context switches). */
-function schedCounts() {
-  const counts = { migrations: -1, voluntary: -1 };
-  let text = '';
-  try {
-    text = fs.readFileSync('/proc/self/sched', 'utf8');
-  } catch {
-    return counts;
-  }
-  for (const line of text.split('\n')) {
-    const m = /^(\S+)\s*:\s*(-?\d+)/.exec(line);
-    if (m?.[1] === 'se.nr_migrations') counts.migrations = Number(m[2]);
-    if (m?.[1] === 'nr_voluntary_switches') counts.voluntary = Number(m[2]);
-  }
-  return counts;
-}
-
-/** The CPU this process runs on now (field 39 of /proc/self/stat). */
-function currentCpu() {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  // The command name (field 2) may hold spaces; count fields after its ')'.
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[36]);
-}
-
-/** Where a role ran during its timed part: read outside the timed code. */
-class Placement {
-  start() {
-    this.before = schedCounts();
-    this.cpuStart = currentCpu();
-  }
-
-  end() {
-    const cpuEnd = currentCpu();
-    const after = schedCounts();
-    const delta = (k) => (after[k] < 0 || this.before[k] < 0 ? -1 : after[k] - this.before[k]);
-    return { cpuStart: this.cpuStart, cpuEnd, migrations: delta('migrations'), voluntarySwitches: delta('voluntary') };
-  }
-}
 
 /** The message: 64 bytes, sequence number in the first four (as in mq.c). */
 function message() {

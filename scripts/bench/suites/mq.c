@@ -14,7 +14,7 @@
 //            it takes the time every CHUNK messages; prints {"chunk_ns":[...], ...}
 // Every role prints one JSON line with its placement (the CPU it ran on when
 // the timed part started and ended, CPU migrations and voluntary context
-// switches during it, from /proc/self/sched).
+// switches during it, from /proc/self/sched; bench.h).
 //
 // The queues exist already (the suite creates them, 64-byte messages); they
 // are opened here without O_NONBLOCK, so mq_send waits for room and
@@ -24,25 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench.h"
 
 #define MESSAGE_SIZE 64
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
 
 static mqd_t open_queue(const char* name, int access) {
   mqd_t q = mq_open(name, access | O_CLOEXEC);
@@ -67,65 +56,6 @@ static void receive_message(mqd_t q, char* buf, size_t size) {
     }
     if (errno != EINTR) die("mq_receive");
   }
-}
-
-static uint32_t sequence(const char* msg) {
-  uint32_t seq;
-  memcpy(&seq, msg, sizeof seq);
-  return seq;
-}
-
-static void set_sequence(char* msg, uint32_t seq) { memcpy(msg, &seq, sizeof seq); }
-
-// One counter from /proc/self/sched ("se.nr_migrations", "nr_voluntary_switches"),
-// or -1 when the kernel does not provide it.
-struct sched_counts {
-  long migrations;
-  long voluntary;
-};
-
-static struct sched_counts read_sched(void) {
-  struct sched_counts c = {-1, -1};
-  FILE* f = fopen("/proc/self/sched", "re");
-  if (f == NULL) return c;
-  char line[256];
-  while (fgets(line, sizeof line, f) != NULL) {
-    char key[64];
-    long value;
-    if (sscanf(line, "%63s : %ld", key, &value) != 2) continue;
-    if (strcmp(key, "se.nr_migrations") == 0) c.migrations = value;
-    if (strcmp(key, "nr_voluntary_switches") == 0) c.voluntary = value;
-  }
-  fclose(f);
-  return c;
-}
-
-struct placement {
-  int cpu_start, cpu_end;
-  struct sched_counts before, after;
-};
-
-static void placement_start(struct placement* p) {
-  p->before = read_sched();
-  p->cpu_start = sched_getcpu();
-}
-
-static void placement_end(struct placement* p) {
-  p->cpu_end = sched_getcpu();
-  p->after = read_sched();
-}
-
-static long delta(long after, long before) { return after < 0 || before < 0 ? -1 : after - before; }
-
-static void print_placement(const struct placement* p) {
-  printf("\"placement\":{\"cpuStart\":%d,\"cpuEnd\":%d,\"migrations\":%ld,\"voluntarySwitches\":%ld}", p->cpu_start,
-         p->cpu_end, delta(p->after.migrations, p->before.migrations), delta(p->after.voluntary, p->before.voluntary));
-}
-
-static void print_array(const char* key, const uint64_t* v, long n) {
-  printf("\"%s\":[", key);
-  for (long i = 0; i < n; i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
-  printf("]");
 }
 
 int main(int argc, char** argv) {
@@ -166,11 +96,7 @@ int main(int argc, char** argv) {
       if (sequence(buf) != (uint32_t)i) verified = 0;
     }
     placement_end(&where);
-    printf("{");
-    print_array("rtt_ns", rtt, count);
-    printf(",\"verified\":%s,", verified ? "true" : "false");
-    print_placement(&where);
-    printf("}\n");
+    print_round_trips(rtt, count, verified, &where);
     return verified ? 0 : 1;
   }
 
@@ -187,9 +113,7 @@ int main(int argc, char** argv) {
       send_message(out, buf);
     }
     placement_end(&where);
-    printf("{");
-    print_placement(&where);
-    printf("}\n");
+    print_placement_line(&where);
     return 0;
   }
 
@@ -201,9 +125,7 @@ int main(int argc, char** argv) {
       send_message(out, msg);
     }
     placement_end(&where);
-    printf("{");
-    print_placement(&where);
-    printf("}\n");
+    print_placement_line(&where);
     return 0;
   }
 

@@ -25,9 +25,9 @@
 
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson } = require('../lib/child');
+const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
+const { placementNote } = require('../lib/placement-node');
 const { mqName } = require('../lib/resources');
-const stats = require('../lib/stats');
 const { MODES } = require('./mq-node');
 
 const C_SOURCE = path.join(__dirname, 'mq.c');
@@ -57,56 +57,19 @@ function unlinkQueue(name) {
  */
 async function runPair(queueCount, start) {
   const names = Array.from({ length: queueCount }, (_, i) => mqName('mq', `q${i + 1}`));
-  const abort = new AbortController();
   try {
     for (const name of names) createQueue(name);
-    const [a, b] = start(names, abort.signal).map((p) =>
-      p.catch((err) => {
-        abort.abort();
-        throw err;
-      }),
-    );
-    return await Promise.all([a, b]);
+    return await runTogether((signal) => start(names, signal));
   } finally {
-    abort.abort();
     for (const name of names) unlinkQueue(name);
   }
 }
 
-function median(values) {
-  return values.length === 0 ? NaN : stats.median(values);
-}
-
-/**
- * Where the two processes of one run were: 'same' CPU or 'split' over two
- * when neither migrated during its timed part, else 'moved'.
- */
-function placementOf({ a, b }) {
-  const stayed = (p) => p.migrations === 0 && p.cpuStart === p.cpuEnd;
-  if (!stayed(a) || !stayed(b)) return 'moved';
-  return a.cpuEnd === b.cpuEnd ? 'same' : 'split';
-}
-
-/**
- * One line about where a contender's processes ran, over its runs so far:
- * per case, how many runs had both sides on the same CPU, split over two CPUs
- * or moving (with the per-rep sequence, to compare with the other contenders
- * of the same rep, and the migrations of a moved run), and the median sleeps
- * (voluntary context switches) per message of each side.
- */
-function placementNote(runs, params) {
-  const part = (key, label, perMessage, sides) => {
-    const pairs = runs.map((r) => r[key]);
-    const kinds = pairs.map(placementOf);
-    const tally = ['same', 'split', 'moved'].map((k) => `${k} ${kinds.filter((x) => x === k).length}`).join(', ');
-    // A moved run shows its migrations (ping+pong): 1+0 is not 40+40.
-    const byRep = kinds.map((k, i) => (k === 'moved' ? `moved(${pairs[i].a.migrations}+${pairs[i].b.migrations})` : k));
-    const sleeps = (side) => median(pairs.map((p) => p[side].voluntarySwitches / perMessage)).toFixed(2);
-    return `${label}: ${tally} (by rep: ${byRep.join(' ')}), sleeps per message ${sides} ${sleeps('a')}/${sleeps('b')}`;
-  };
+/** The contender's note on where its processes ran, over its runs so far (lib/placement-node.js). */
+function placementNotes(runs, params) {
   return [
-    part('rtt', 'round trip', params.rttCount, 'ping/pong'),
-    part('throughput', 'one way', params.throughputCount, 'producer/consumer'),
+    placementNote('round trip', runs.map((r) => r.rtt), params.rttCount, 'ping/pong'),
+    placementNote('one way', runs.map((r) => r.throughput), params.throughputCount, 'producer/consumer'),
   ].join('; ');
 }
 
@@ -144,7 +107,7 @@ function contender({ id, label, group, baseline = false, note, command }, params
       ]);
       checkVerified(consumer, `${label} consume`);
       runs.push({ rtt: { a: ping.placement, b: pong.placement }, throughput: { a: producer.placement, b: consumer.placement } });
-      c.note = `${note}\n    placement (unpinned) ${placementNote(runs, params)}`;
+      c.note = `${note}\n    placement (unpinned) ${placementNotes(runs, params)}`;
       return {
         rtt: ping.rtt_ns.map((ns) => ns / 1000),
         throughput: consumer.chunk_ns.map((ns) => (chunk * 1e9) / ns),

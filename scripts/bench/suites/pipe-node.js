@@ -3,13 +3,15 @@
 // between two processes, either with the blocking sync path (fs.readSync /
 // fs.writeSync straight on the inherited descriptors) or with the event loop
 // (PipeEnd.stream(), a net.Socket; the same code also drives a Node `net`
-// Unix socket, the reference). It mirrors pipe.c role for role: same
-// messages (SIZE bytes, sequence number in the first four, checked at every
-// message's offset in the stream), same WARMUP untimed messages, same timing
-// points and the same placement record.
+// Unix socket, the reference); and messages over a datagram socket
+// (UnixSocket), with the event loop or with a trySend/tryReceive busy-poll.
+// It mirrors pipe.c role for role: same messages (SIZE bytes, sequence
+// number in the first four, checked at every message's offset in the
+// stream; a datagram must also be SIZE bytes whole), same WARMUP untimed
+// messages, same timing points and the same placement record.
 //
 // Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
-//   MODE     sync | async
+//   MODE     sync | async | dgram | dgram-spin
 //   ROLE     ping | pong | produce | consume (see pipe.c)
 //   IN, OUT  fd:N             a descriptor the suite placed here (spawn with fds)
 //            unix-listen:P    (async) listen on the Unix socket path P, take one connection
@@ -21,54 +23,17 @@
 //
 // More channels are more endpoint kinds in ENDPOINTS (a FIFO: `path:P`,
 // fs.openSync for sync, the library's FIFO class for async); a channel with
-// message boundaries (a datagram socket) is another mode next to sync and async.
+// message boundaries is a mode (dgram, dgram-spin).
 
 const fs = require('node:fs');
 const net = require('node:net');
 const { once } = require('node:events');
 const { setTimeout: sleep } = require('node:timers/promises');
+const { Placement } = require('../lib/placement-node');
 
 const READ_BUFFER = 64 * 1024;
 // How long a connecting side retries while the listening side starts.
 const CONNECT_MS = 10_000;
-
-/** /proc/self/sched counters (CPU migrations, voluntary context switches). As in mq-node.js. */
-function schedCounts() {
-  const counts = { migrations: -1, voluntary: -1 };
-  let text = '';
-  try {
-    text = fs.readFileSync('/proc/self/sched', 'utf8');
-  } catch {
-    return counts;
-  }
-  for (const line of text.split('\n')) {
-    const m = /^(\S+)\s*:\s*(-?\d+)/.exec(line);
-    if (m?.[1] === 'se.nr_migrations') counts.migrations = Number(m[2]);
-    if (m?.[1] === 'nr_voluntary_switches') counts.voluntary = Number(m[2]);
-  }
-  return counts;
-}
-
-/** The CPU this process runs on now (field 39 of /proc/self/stat). */
-function currentCpu() {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[36]);
-}
-
-/** Where a role ran during its timed part: read outside the timed code. */
-class Placement {
-  start() {
-    this.before = schedCounts();
-    this.cpuStart = currentCpu();
-  }
-
-  end() {
-    const cpuEnd = currentCpu();
-    const after = schedCounts();
-    const delta = (k) => (after[k] < 0 || this.before[k] < 0 ? -1 : after[k] - this.before[k]);
-    return { cpuStart: this.cpuStart, cpuEnd, migrations: delta('migrations'), voluntarySwitches: delta('voluntary') };
-  }
-}
 
 /** A message: `size` bytes, sequence number in the first four (as in pipe.c). */
 function message(size) {
@@ -154,17 +119,57 @@ function readExact(fd, buf) {
   }
 }
 
-/**
- * The roles, written out once per mode so that neither pays for the other:
- * the sync loops make no promises at all, the async ones are driven by the
- * streams' events. A sync endpoint is a descriptor number, an async one a
- * net.Socket. Each returns the JSON result of the role.
- */
-const MODES = {
-  sync: {
-    label: 'sync',
-    code: 'the sync path: fs.writeSync(end.fd, msg) / fs.readSync(end.fd, buf) on inherited(fd), blocking descriptors',
+/** Reads one message of `buf.length` bytes from the blocking descriptor `fd` into `buf`, and returns `buf`. */
+function readMessage(fd, buf) {
+  readExact(fd, buf);
+  return buf;
+}
 
+/** Whether `data` is message `seq`: `size` bytes, its sequence number first. */
+function isMessage(data, size, seq) {
+  return data.length === size && data.readUInt32LE(0) === seq >>> 0;
+}
+
+/** A consumer's state: the checks, the clock, and how many bytes make all the messages. */
+function consumer(size, warmup, count, chunk) {
+  const where = new Placement();
+  return { where, verifier: new Verifier(size), marks: new Marks(warmup * size, chunk * size, count / chunk, where), all: (warmup + count) * size };
+}
+
+/** A consumer's JSON result. */
+function consumed(verifier, marks, where) {
+  return { chunk_ns: marks.ns, chunk_bytes: marks.bytes, verified: verifier.ok, placement: where.end() };
+}
+
+/** Counts one received datagram, which must be one whole message. */
+function takeMessage(verifier, marks, data, size) {
+  if (data.length !== size) throw new Error(`a message of ${data.length} bytes, expected ${size}`);
+  verifier.feed(data, size);
+  marks.add(size);
+}
+
+/** Sends one datagram, retrying at once while the socket is full (the busy-poll). */
+function sendSpin(sock, msg) {
+  while (!sock.trySend(msg));
+}
+
+/** Receives one datagram, retrying at once while none is there (the busy-poll). */
+function receiveSpin(sock) {
+  for (;;) {
+    const m = sock.tryReceive();
+    if (m !== null) return m;
+  }
+}
+
+/**
+ * ping, pong and produce of a mode whose calls return when they are done
+ * (blocking or spinning): `send(output, msg)` sends one message,
+ * `receive(input, buf)` returns the next one (in `buf`, or in a buffer of its
+ * own). No promises anywhere; each process runs one mode, so the calls
+ * through `send` and `receive` stay monomorphic.
+ */
+function blockingRoles(send, receive) {
+  return {
     ping(input, output, size, warmup, count) {
       const rtt = new Float64Array(count);
       const msg = message(size);
@@ -175,22 +180,21 @@ const MODES = {
         if (i === warmup) where.start();
         msg.writeUInt32LE(i, 0);
         const t0 = process.hrtime.bigint();
-        writeAll(output, msg);
-        readExact(input, echo);
+        send(output, msg);
+        const got = receive(input, echo);
         const t1 = process.hrtime.bigint();
         if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (echo.readUInt32LE(0) !== i) verified = false;
+        if (!isMessage(got, size, i)) verified = false;
       }
       return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
     },
 
     pong(input, output, size, warmup, count) {
-      const msg = Buffer.alloc(size);
+      const buf = Buffer.alloc(size);
       const where = new Placement();
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
-        readExact(input, msg);
-        writeAll(output, msg);
+        send(output, receive(input, buf));
       }
       return { placement: where.end() };
     },
@@ -201,24 +205,37 @@ const MODES = {
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
         msg.writeUInt32LE(i, 0);
-        writeAll(output, msg);
+        send(output, msg);
       }
       return { placement: where.end() };
     },
+  };
+}
+
+/**
+ * The roles, written out per kind of mode so that none pays for another: the
+ * sync and spin loops make no promises at all (blockingRoles), the async ones
+ * are driven by the streams' events, the dgram ones await every call. A sync
+ * endpoint is a descriptor number, an async one a net.Socket, a dgram one a
+ * UnixSocket. Each returns the JSON result of the role.
+ */
+const MODES = {
+  sync: {
+    label: 'sync',
+    code: 'the sync path: fs.writeSync(end.fd, msg) / fs.readSync(end.fd, buf) on inherited(fd), blocking descriptors',
+
+    ...blockingRoles(writeAll, readMessage),
 
     consume(input, size, warmup, count, chunk) {
       const buf = Buffer.alloc(Math.max(size, READ_BUFFER));
-      const where = new Placement();
-      const verifier = new Verifier(size);
-      const marks = new Marks(warmup * size, chunk * size, count / chunk, where);
-      const all = (warmup + count) * size;
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
       while (marks.got < all) {
         const n = fs.readSync(input, buf, 0, Math.min(buf.length, all - marks.got), null);
         if (n === 0) throw new Error('EOF before the last message');
         verifier.feed(buf, n);
         marks.add(n);
       }
-      return { chunk_ns: marks.ns, chunk_bytes: marks.bytes, verified: verifier.ok, placement: where.end() };
+      return consumed(verifier, marks, where);
     },
   },
 
@@ -304,21 +321,83 @@ const MODES = {
     },
 
     consume(input, size, warmup, count, chunk) {
-      const where = new Placement();
-      const verifier = new Verifier(size);
-      const marks = new Marks(warmup * size, chunk * size, count / chunk, where);
-      const all = (warmup + count) * size;
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
       return new Promise((resolve, reject) => {
         const onData = (d) => {
           verifier.feed(d, d.length);
           marks.add(d.length);
           if (marks.got < all) return;
           input.off('data', onData);
-          resolve({ chunk_ns: marks.ns, chunk_bytes: marks.bytes, verified: verifier.ok, placement: where.end() });
+          resolve(consumed(verifier, marks, where));
         };
         input.on('data', onData);
         input.once('end', () => reject(new Error('EOF before the last message')));
       });
+    },
+  },
+
+  dgram: {
+    label: 'dgram async',
+    code: 'await sock.send(msg) / await sock.receive() on UnixSocket.fromFd(fd), one end of a datagram socketPair; uv_poll waits',
+
+    async ping(input, output, size, warmup, count) {
+      const rtt = new Float64Array(count);
+      const msg = message(size);
+      const where = new Placement();
+      let verified = true;
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        const t0 = process.hrtime.bigint();
+        await output.send(msg);
+        const echo = await input.receive();
+        const t1 = process.hrtime.bigint();
+        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
+        if (!isMessage(echo.data, size, i)) verified = false;
+      }
+      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
+    },
+
+    async pong(input, output, size, warmup, count) {
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        await output.send((await input.receive()).data);
+      }
+      return { placement: where.end() };
+    },
+
+    async produce(output, size, warmup, count) {
+      const msg = message(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        // Sent, or copied to wait for room: msg may be reused either way.
+        await output.send(msg);
+      }
+      return { placement: where.end() };
+    },
+
+    async consume(input, size, warmup, count, chunk) {
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+      while (marks.got < all) takeMessage(verifier, marks, (await input.receive()).data, size);
+      return consumed(verifier, marks, where);
+    },
+  },
+
+  'dgram-spin': {
+    label: 'dgram spin',
+    code:
+      'busy-poll, not a sync path (UnixSocket has no blocking sendSync/receiveSync): while (!sock.trySend(msg)); ' +
+      'while ((m = sock.tryReceive()) === null); burns a CPU per side while it waits',
+
+    ...blockingRoles(sendSpin, (sock) => receiveSpin(sock).data),
+
+    consume(input, size, warmup, count, chunk) {
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+      while (marks.got < all) takeMessage(verifier, marks, receiveSpin(input).data, size);
+      return consumed(verifier, marks, where);
     },
   },
 };
@@ -362,10 +441,18 @@ const ENDPOINTS = {
     async(n) {
       return streamEndpoint(require('../../../dist').inherited(n).stream());
     },
+    dgram: datagramEndpoint,
+    'dgram-spin': datagramEndpoint,
   },
   'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
   'unix-connect': { async: async (path) => streamEndpoint(await connect(path)) },
 };
+
+/** A datagram socket the suite placed at descriptor `n`, adopted by the library. */
+function datagramEndpoint(n) {
+  const sock = require('../../../dist').UnixSocket.fromFd(n);
+  return { io: sock, close: () => sock.close() };
+}
 
 /** A socket as an endpoint: closing ends it once everything written is flushed. */
 function streamEndpoint(socket) {

@@ -1,62 +1,82 @@
 // C baseline of the pipe suite: byte streams between two processes with the
 // plain blocking calls, the work the Node contenders do with inherited pipe
-// ends.
+// ends; and the same roles over a datagram socket, one message per call.
 //
-// See: pipe(7), read(2), write(2), clock_gettime(2), sched_getcpu(3),
-// proc(5) (/proc/self/sched).
+// See: pipe(7), unix(7), read(2), write(2), send(2), recv(2), fcntl(2),
+// getsockopt(2) (SO_TYPE); bench.h for the clock and the placement record.
 //
-// Usage: pipe ROLE IN OUT SIZE WARMUP COUNT CHUNK
+// Usage: pipe MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
+//   MODE     stream      read(2)/write(2) on blocking descriptors (pipes)
+//            dgram       send(2)/recv(2) on a SOCK_DGRAM socket, made blocking
+//                        here (the suite's socketPair is non-blocking): one
+//                        message per call, each checked to be SIZE bytes whole
+//            dgram-spin  the same with MSG_DONTWAIT, retried at once on EAGAIN:
+//                        a busy-poll that burns the CPU while it waits (the
+//                        like-for-like partner of Node's trySend/tryReceive)
 //   IN, OUT  where to read and where to write: fd:N, a descriptor the suite
 //            placed in this process (spawn with fds), or - when the role does
-//            not use it. (A FIFO contender would add path:P, opened here.)
+//            not use it; both may name the same socket. (A FIFO contender
+//            would add path:P, opened here.)
 //   ping     writes message i (SIZE bytes) to OUT, reads its echo from IN,
 //            WARMUP untimed then COUNT timed round trips; prints {"rtt_ns":[...], ...}
 //   pong     reads SIZE bytes from IN and writes them back to OUT,
 //            WARMUP + COUNT times
 //   produce  writes WARMUP + COUNT messages of SIZE bytes to OUT, then closes it
 //   consume  reads IN until WARMUP + COUNT messages have arrived, as much as
-//            is there per read(2) (up to 64 KiB or SIZE, whichever is more);
-//            once WARMUP messages' worth has arrived it takes the time each time
-//            another CHUNK messages' worth has; prints {"chunk_ns":[...],
+//            is there per read(2) (up to 64 KiB or SIZE, whichever is more;
+//            a datagram mode receives one message per call); once WARMUP
+//            messages' worth has arrived it takes the time each time another
+//            CHUNK messages' worth has; prints {"chunk_ns":[...],
 //            "chunk_bytes":[...], ...}
 // Every role prints one JSON line with its placement (the CPU it ran on when
 // the timed part started and ended, CPU migrations and voluntary context
 // switches during it, from /proc/self/sched).
 //
-// The descriptors are blocking (pipe2 without O_NONBLOCK): write waits for
-// room and read for data in the kernel. A pipe has no message boundaries, so
-// every message carries its sequence number in its first four bytes and the
-// reader checks each one at its offset in the stream (SIZE bytes apart),
-// wherever the reads happen to split it.
+// The pipes are blocking (pipe2 without O_NONBLOCK): write waits for room and
+// read for data in the kernel. A pipe has no message boundaries, so every
+// message carries its sequence number in its first four bytes and the reader
+// checks each one at its offset in the stream (SIZE bytes apart), wherever
+// the reads happen to split it. A datagram arrives whole or not at all; the
+// same check then sees one message per receive.
 #include <errno.h>
-#include <sched.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "bench.h"
 
 #define READ_BUFFER (64 * 1024)
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+enum mode { STREAM, DGRAM, DGRAM_SPIN };
+static enum mode mode;
 
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
-
-// The descriptor an IN or OUT argument names, or -1 for "-".
+// The descriptor an IN or OUT argument names, or -1 for "-". A datagram mode
+// checks that it is a datagram socket and makes it blocking (dgram) or
+// leaves it as it is (dgram-spin: every call passes MSG_DONTWAIT).
 static int endpoint(const char* spec) {
   if (strcmp(spec, "-") == 0) return -1;
   if (strncmp(spec, "fd:", 3) == 0) {
     char* end;
-    long fd = strtol(spec + 3, &end, 10);
-    if (*end == '\0' && fd >= 0 && fd < 1024) return (int)fd;
+    long n = strtol(spec + 3, &end, 10);
+    if (*end == '\0' && n >= 0 && n < 1024) {
+      int fd = (int)n;
+      if (mode == STREAM) return fd;
+      int type;
+      socklen_t len = sizeof type;
+      if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) die("getsockopt(SO_TYPE)");
+      if (type != SOCK_DGRAM) {
+        fprintf(stderr, "%s is not a datagram socket\n", spec);
+        exit(2);
+      }
+      int flags = fcntl(fd, F_GETFL);
+      if (flags < 0) die("fcntl(F_GETFL)");
+      if (mode == DGRAM && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) die("fcntl(F_SETFL)");
+      return fd;
+    }
   }
   fprintf(stderr, "bad endpoint '%s' (expected fd:N or -)\n", spec);
   exit(2);
@@ -91,12 +111,47 @@ static void read_exact(int fd, char* buf, size_t n) {
   for (size_t done = 0; done < n;) done += read_some(fd, buf + done, n - done);
 }
 
-static void set_sequence(char* msg, uint32_t seq) { memcpy(msg, &seq, sizeof seq); }
+// Whether a failed datagram call is tried again: after a signal, and when
+// spinning, while the socket is full or empty.
+static int again(void) { return errno == EINTR || (mode == DGRAM_SPIN && errno == EAGAIN); }
 
-static uint32_t sequence(const char* msg) {
-  uint32_t seq;
-  memcpy(&seq, msg, sizeof seq);
-  return seq;
+static void send_datagram(int fd, const char* buf, size_t n) {
+  int flags = mode == DGRAM_SPIN ? MSG_DONTWAIT : 0;
+  for (;;) {
+    ssize_t w = send(fd, buf, n, flags);
+    if (w == (ssize_t)n) return;
+    if (w >= 0) {
+      fprintf(stderr, "send: %zd of %zu bytes\n", w, n);
+      exit(1);
+    }
+    if (!again()) die("send");
+  }
+}
+
+// Receives one datagram, which must be `n` bytes (MSG_TRUNC: recv returns
+// the real length, so a longer one is caught too).
+static void receive_datagram(int fd, char* buf, size_t n) {
+  int flags = MSG_TRUNC | (mode == DGRAM_SPIN ? MSG_DONTWAIT : 0);
+  for (;;) {
+    ssize_t r = recv(fd, buf, n, flags);
+    if (r == (ssize_t)n) return;
+    if (r >= 0) {
+      fprintf(stderr, "recv: a message of %zd bytes, expected %zu\n", r, n);
+      exit(1);
+    }
+    if (!again()) die("recv");
+  }
+}
+
+// One message of SIZE bytes out, in the mode's way.
+static void send_message(int fd, const char* msg, size_t size) {
+  if (mode == STREAM) write_all(fd, msg, size);
+  else send_datagram(fd, msg, size);
+}
+
+static void receive_message(int fd, char* buf, size_t size) {
+  if (mode == STREAM) read_exact(fd, buf, size);
+  else receive_datagram(fd, buf, size);
 }
 
 // Checks the sequence number at the start of every message in a stream of
@@ -124,69 +179,25 @@ static void verify(struct verifier* v, const char* p, size_t n) {
   }
 }
 
-// Counters from /proc/self/sched ("se.nr_migrations", "nr_voluntary_switches"),
-// or -1 when the kernel does not provide them.
-struct sched_counts {
-  long migrations;
-  long voluntary;
-};
-
-static struct sched_counts read_sched(void) {
-  struct sched_counts c = {-1, -1};
-  FILE* f = fopen("/proc/self/sched", "re");
-  if (f == NULL) return c;
-  char line[256];
-  while (fgets(line, sizeof line, f) != NULL) {
-    char key[64];
-    long value;
-    if (sscanf(line, "%63s : %ld", key, &value) != 2) continue;
-    if (strcmp(key, "se.nr_migrations") == 0) c.migrations = value;
-    if (strcmp(key, "nr_voluntary_switches") == 0) c.voluntary = value;
-  }
-  fclose(f);
-  return c;
-}
-
-struct placement {
-  int cpu_start, cpu_end;
-  struct sched_counts before, after;
-};
-
-static void placement_start(struct placement* p) {
-  p->before = read_sched();
-  p->cpu_start = sched_getcpu();
-}
-
-static void placement_end(struct placement* p) {
-  p->cpu_end = sched_getcpu();
-  p->after = read_sched();
-}
-
-static long delta(long after, long before) { return after < 0 || before < 0 ? -1 : after - before; }
-
-static void print_placement(const struct placement* p) {
-  printf("\"placement\":{\"cpuStart\":%d,\"cpuEnd\":%d,\"migrations\":%ld,\"voluntarySwitches\":%ld}", p->cpu_start,
-         p->cpu_end, delta(p->after.migrations, p->before.migrations), delta(p->after.voluntary, p->before.voluntary));
-}
-
-static void print_array(const char* key, const uint64_t* v, long n) {
-  printf("\"%s\":[", key);
-  for (long i = 0; i < n; i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
-  printf("]");
-}
-
 int main(int argc, char** argv) {
-  if (argc != 8) {
-    fprintf(stderr, "usage: %s ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
+  if (argc != 9) {
+    fprintf(stderr, "usage: %s stream|dgram|dgram-spin ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
     return 2;
   }
-  const char* role = argv[1];
-  int in = endpoint(argv[2]);
-  int out = endpoint(argv[3]);
-  long size = strtol(argv[4], NULL, 10);
-  long warmup = strtol(argv[5], NULL, 10);
-  long count = strtol(argv[6], NULL, 10);
-  long chunk = strtol(argv[7], NULL, 10);
+  if (strcmp(argv[1], "stream") == 0) mode = STREAM;
+  else if (strcmp(argv[1], "dgram") == 0) mode = DGRAM;
+  else if (strcmp(argv[1], "dgram-spin") == 0) mode = DGRAM_SPIN;
+  else {
+    fprintf(stderr, "unknown mode '%s'\n", argv[1]);
+    return 2;
+  }
+  const char* role = argv[2];
+  int in = endpoint(argv[3]);
+  int out = endpoint(argv[4]);
+  long size = strtol(argv[5], NULL, 10);
+  long warmup = strtol(argv[6], NULL, 10);
+  long count = strtol(argv[7], NULL, 10);
+  long chunk = strtol(argv[8], NULL, 10);
   if (size < 4 || warmup < 0 || count <= 0 || chunk <= 0 || count % chunk != 0) {
     fprintf(stderr, "bad arguments\n");
     return 2;
@@ -206,31 +217,25 @@ int main(int argc, char** argv) {
       if (i == warmup) placement_start(&where);
       set_sequence(msg, (uint32_t)i);
       uint64_t t0 = now_ns();
-      write_all(out, msg, (size_t)size);
-      read_exact(in, echo, (size_t)size);
+      send_message(out, msg, (size_t)size);
+      receive_message(in, echo, (size_t)size);
       uint64_t t1 = now_ns();
       if (i >= warmup) rtt[i - warmup] = t1 - t0;
       if (sequence(echo) != (uint32_t)i) verified = 0;
     }
     placement_end(&where);
-    printf("{");
-    print_array("rtt_ns", rtt, count);
-    printf(",\"verified\":%s,", verified ? "true" : "false");
-    print_placement(&where);
-    printf("}\n");
+    print_round_trips(rtt, count, verified, &where);
     return verified ? 0 : 1;
   }
 
   if (strcmp(role, "pong") == 0 && in >= 0 && out >= 0) {
     for (long i = 0; i < total; i++) {
       if (i == warmup) placement_start(&where);
-      read_exact(in, msg, (size_t)size);
-      write_all(out, msg, (size_t)size);
+      receive_message(in, msg, (size_t)size);
+      send_message(out, msg, (size_t)size);
     }
     placement_end(&where);
-    printf("{");
-    print_placement(&where);
-    printf("}\n");
+    print_placement_line(&where);
     return 0;
   }
 
@@ -238,13 +243,11 @@ int main(int argc, char** argv) {
     for (long i = 0; i < total; i++) {
       if (i == warmup) placement_start(&where);
       set_sequence(msg, (uint32_t)i);
-      write_all(out, msg, (size_t)size);
+      send_message(out, msg, (size_t)size);
     }
     placement_end(&where);
     if (close(out) != 0) die("close");
-    printf("{");
-    print_placement(&where);
-    printf("}\n");
+    print_placement_line(&where);
     return 0;
   }
 
@@ -263,8 +266,9 @@ int main(int argc, char** argv) {
     int timing = 0;
     long samples = 0;
     while (got < all) {
-      size_t want = all - got < buffer_size ? (size_t)(all - got) : buffer_size;
-      size_t n = read_some(in, buf, want);
+      size_t n = (size_t)size;
+      if (mode == STREAM) n = read_some(in, buf, all - got < buffer_size ? (size_t)(all - got) : buffer_size);
+      else receive_datagram(in, buf, n);
       verify(&v, buf, n);
       got += n;
       if (!timing) {

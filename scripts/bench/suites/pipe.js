@@ -11,25 +11,41 @@
 //          messages' worth of bytes, in messages/s (higher is better)
 //   bulk   the same with 64 KiB chunks, in MB/s (10^6 bytes/s)
 // Contenders, each a fresh pair of child processes per case and rep:
-//   C blocking (baseline)  pipe.c: read(2)/write(2) on blocking descriptors
+//   C blocking (baseline)  pipe.c stream: read(2)/write(2) on blocking descriptors
 //   Node sync              pipe-node.js sync: fs.readSync/fs.writeSync on the
 //                          inherited descriptors (the sync path)
 //   Node async             pipe-node.js async: PipeEnd.stream() (net.Socket)
 //   Node net (reference)   pipe-node.js async over a Node `net` Unix stream
 //                          socket instead of two pipes: the event-loop channel
 //                          Node users already have, next to which the async
-//                          pipe's round trip is reported
+//                          round trips (pipe, datagram) are reported
+//   C dgram blocking       pipe.c dgram: send(2)/recv(2) on a blocking
+//                          SOCK_DGRAM socketpair, one message per call
+//   Node dgram async       pipe-node.js dgram: await send()/receive() on
+//                          UnixSocket.fromFd; compared with C dgram blocking.
+//                          UnixSocket has no blocking sync path (no
+//                          sendSync/receiveSync), so there is no Node dgram
+//                          sync contender; instead:
+//   C dgram spin           pipe.c dgram-spin: MSG_DONTWAIT, retried at once
+//   Node dgram try-spin    pipe-node.js dgram-spin: trySend/tryReceive retried
+//                          at once; compared with C dgram spin (busy-polls both:
+//                          each side burns a CPU while it waits, like for like)
+//
+// A contender's ratios are to the suite's baseline (C blocking over pipes),
+// or, when it names one (`versus`), to the C contender that does the same
+// work over the same channel: Node dgram async vs C dgram blocking, Node
+// try-spin vs C spin, C spin vs C dgram blocking.
 //
 // The two processes of a run are connected by a channel (CHANNELS below).
 // For `pipe` the suite creates fresh pipes with the library and places their
 // ends in the two processes at fd 3 (and 4) with the library's spawn({ fds });
 // it closes its own copies as soon as both run (else no EOF could come), and
-// again when the pair has finished or failed. For `unix-stream` side B listens
-// on a path in the run's temp dir and side A connects. A FIFO contender is a
-// `fifo` channel (mkfifo, endpoints `path:P`) plus that endpoint kind in
-// pipe-node.js and pipe.c; a datagram-socket contender is a channel plus a
-// mode of pipe-node.js (it has message boundaries); either is one more entry
-// in CONTENDERS.
+// again when the pair has finished or failed. For `unix-dgram` it creates a
+// datagram socketPair and places one end in each process at fd 3 (both ways
+// over one socket). For `unix-stream` side B listens on a path in the run's
+// temp dir and side A connects. A FIFO contender is a `fifo` channel
+// (mkfifo, endpoints `path:P`) plus that endpoint kind in pipe-node.js and
+// pipe.c, and one more entry in the contender list.
 //
 // Both processes run unpinned; each reports the CPU it was on when its timed
 // part started and ended, its CPU migrations and its voluntary context
@@ -40,7 +56,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { compileC, compileCommand } = require('../lib/child');
+const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
+const { placementNote } = require('../lib/placement-node');
 const resources = require('../lib/resources');
 const stats = require('../lib/stats');
 const { MODES } = require('./pipe-node');
@@ -50,7 +67,6 @@ const C_SOURCE = path.join(__dirname, 'pipe.c');
 const NODE_SCRIPT = path.join(__dirname, 'pipe-node.js');
 const SMALL = 64;
 const BULK = 64 * 1024;
-const CHILD_TIMEOUT_MS = 120_000;
 
 let sockets = 0;
 
@@ -81,6 +97,22 @@ const CHANNELS = {
       };
     },
   },
+  'unix-dgram': {
+    open(twoWay) {
+      const { socketPair } = require(DIST);
+      const [a, b] = socketPair({ type: 'dgram' });
+      const closeAll = () => {
+        a.close();
+        b.close();
+      };
+      return {
+        a: { out: 'fd:3', in: twoWay ? 'fd:3' : '-', fds: { 3: a } },
+        b: { in: 'fd:3', out: twoWay ? 'fd:3' : '-', fds: { 3: b } },
+        spawned: closeAll,
+        close: closeAll,
+      };
+    },
+  },
   'unix-stream': {
     open() {
       const file = path.join(resources.tempDir(), `pipe-suite-${sockets++}.sock`);
@@ -96,59 +128,18 @@ const CHANNELS = {
 };
 
 /**
- * Like lib/child.js runJson, but started with the library's spawn, which
- * places `fds` in the child (and nothing else of this process): resolves with
- * the JSON object on the last line of its stdout; rejects on a non-zero exit,
- * a signal, a timeout or output that is not JSON. Aborting `signal` kills it.
- */
-function runJsonWithFds(file, args, { label, fds, signal }) {
-  return new Promise((resolve, reject) => {
-    const { spawn } = require(DIST);
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], fds, signal });
-    resources.trackChild(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${label}: ${err.message}`));
-    });
-    child.on('close', (code, how) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        reject(new Error(`${label} ${how ? `was killed by ${how}` : `exited with status ${code}`}${stderr ? `:\n${stderr.trimEnd()}` : ''}`));
-        return;
-      }
-      const last = stdout.trimEnd().split('\n').pop() ?? '';
-      try {
-        resolve(JSON.parse(last));
-      } catch {
-        reject(new Error(`${label} printed no JSON result; stdout was:\n${stdout}`));
-      }
-    });
-  });
-}
-
-/**
  * Runs the two sides of one case on a fresh channel and resolves with both
  * results; when either fails, the other is killed (it would wait forever).
  */
 async function runPair(channel, twoWay, start) {
   const link = CHANNELS[channel].open(twoWay);
-  const abort = new AbortController();
   try {
-    const sides = start(link, abort.signal).map((p) =>
-      p.catch((err) => {
-        abort.abort();
-        throw err;
-      }),
-    );
-    link.spawned();
-    return await Promise.all(sides);
+    return await runTogether((signal) => {
+      const sides = start(link, signal);
+      link.spawned();
+      return sides;
+    });
   } finally {
-    abort.abort();
     link.close();
   }
 }
@@ -157,27 +148,12 @@ function median(values) {
   return values.length === 0 ? NaN : stats.median(values);
 }
 
-/** 'same' CPU or 'split' over two when neither side migrated in its timed part, else 'moved' (as in mq.js). */
-function placementOf({ a, b }) {
-  const stayed = (p) => p.migrations === 0 && p.cpuStart === p.cpuEnd;
-  if (!stayed(a) || !stayed(b)) return 'moved';
-  return a.cpuEnd === b.cpuEnd ? 'same' : 'split';
-}
-
-/** One line about where a contender's processes ran, per case, over its runs so far (as in mq.js). */
-function placementNote(runs, params) {
-  const part = (key, label, perMessage, sides) => {
-    const pairs = runs.map((r) => r[key]);
-    const kinds = pairs.map(placementOf);
-    const tally = ['same', 'split', 'moved'].map((k) => `${k} ${kinds.filter((x) => x === k).length}`).join(', ');
-    const byRep = kinds.map((k, i) => (k === 'moved' ? `moved(${pairs[i].a.migrations}+${pairs[i].b.migrations})` : k));
-    const sleeps = (side) => median(pairs.map((p) => p[side].voluntarySwitches / perMessage)).toFixed(2);
-    return `${label}: ${tally} (by rep: ${byRep.join(' ')}), sleeps per message ${sides} ${sleeps('a')}/${sleeps('b')}`;
-  };
+/** One line about where a contender's processes ran, per case, over its runs so far (lib/placement-node.js). */
+function placementNotes(runs, params) {
   return [
-    part('rtt', 'round trip', params.rttCount, 'ping/pong'),
-    part('small', `one way ${SMALL} B`, params.smallCount, 'producer/consumer'),
-    part('bulk', 'one way 64 KiB', params.bulkCount, 'producer/consumer'),
+    placementNote('round trip', runs.map((r) => r.rtt), params.rttCount, 'ping/pong'),
+    placementNote(`one way ${SMALL} B`, runs.map((r) => r.small), params.smallCount, 'producer/consumer'),
+    placementNote('one way 64 KiB', runs.map((r) => r.bulk), params.bulkCount, 'producer/consumer'),
   ].join(';\n      ');
 }
 
@@ -197,24 +173,25 @@ function rates(out, per) {
  * are connected. Its round-trip medians per rep are kept in `rttByRep` for
  * comparisons between contenders.
  */
-function contender({ id, label, group, baseline = false, code, channel, command }, params) {
+function contender({ id, label, group, baseline = false, versus, code, channel, command }, params) {
   const runs = [];
   const rttByRep = [];
   const side = (role, end, size, warmup, count, chunk, signal) => {
     const [file, args] = command(role, end.in, end.out, ...[size, warmup, count, chunk].map(String));
-    return runJsonWithFds(file, args, { label: `${label} ${role}`, fds: end.fds, signal });
+    return runJson(file, args, { label: `${label} ${role}`, fds: end.fds, signal });
   };
   return {
     id,
     label,
     group,
     baseline,
+    ...(versus && { versus }),
     channel,
     code,
     rttByRep,
     runs,
     get note() {
-      return runs.length === 0 ? code : `${code}\n    placement (unpinned) ${placementNote(runs, params)}`;
+      return runs.length === 0 ? code : `${code}\n    placement (unpinned) ${placementNotes(runs, params)}`;
     },
     async run() {
       const p = params;
@@ -265,7 +242,7 @@ function compareRoundTrip(c, reference) {
 
 module.exports = {
   id: 'pipe',
-  title: 'Pipe round trip and one-way throughput',
+  title: 'Pipe round trip and one-way throughput, and the same over a datagram socket',
   cases: [
     { id: 'rtt', label: 'round trip 64 B', unit: 'µs', higherIsBetter: false },
     { id: 'small', label: 'one way 64 B', unit: 'msg/s', higherIsBetter: true },
@@ -275,6 +252,7 @@ module.exports = {
     { contender: 'node-sync', cases: ['rtt'], ratio: 1.5 },
     { contender: 'node-sync', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-async', cases: ['small', 'bulk'], ratio: 0.5 },
+    { contender: 'node-dgram-async', cases: ['small', 'bulk'], ratio: 0.5 },
   ],
 
   params({ quick }) {
@@ -286,7 +264,8 @@ module.exports = {
   describe({ rttWarmup, rttCount, smallWarmup, smallCount, smallChunk, bulkWarmup, bulkCount, bulkChunk }, reps) {
     return (
       `${this.title}, two processes per run (unpinned), blocking pipes for C and Node sync, the event loop for Node async and net; ` +
-      `round trip over two pipes: ${rttCount} timed after ${rttWarmup} warm-up; ` +
+      `a datagram socketPair for C dgram (blocking or spinning) and Node dgram (event loop or trySend/tryReceive spin); ` +
+      `round trip over two pipes or one socket: ${rttCount} timed after ${rttWarmup} warm-up; ` +
       `one way ${SMALL} B: ${smallCount} messages after ${smallWarmup} warm-up, one msg/s sample per ${smallChunk}; ` +
       `one way 64 KiB: ${bulkCount} chunks after ${bulkWarmup} warm-up, one MB/s sample per ${bulkChunk}; ` +
       `${reps} reps interleaved`
@@ -295,6 +274,7 @@ module.exports = {
 
   async prepare(params) {
     const bin = compileC(C_SOURCE);
+    const c = (mode) => (role, ...args) => [bin, [mode, role, ...args]];
     const node = (mode) => (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]];
     const spec = [
       {
@@ -304,7 +284,7 @@ module.exports = {
         baseline: true,
         channel: 'pipe',
         code: `read(2)/write(2) on blocking pipe descriptors; ${compileCommand(C_SOURCE)}`,
-        command: (role, ...args) => [bin, [role, ...args]],
+        command: c('stream'),
       },
       { id: 'node-sync', label: 'Node sync', group: 'Node', channel: 'pipe', code: MODES.sync.code, command: node('sync') },
       { id: 'node-async', label: 'Node async', group: 'Node', channel: 'pipe', code: MODES.async.code, command: node('async') },
@@ -316,9 +296,46 @@ module.exports = {
         code: `reference, not a pipe: net.createServer().listen(path) / net.connect(path), the async code above`,
         command: node('async'),
       },
+      {
+        id: 'c-dgram',
+        label: 'C dgram blocking',
+        group: 'C',
+        channel: 'unix-dgram',
+        code: 'send(2)/recv(2) on a SOCK_DGRAM socketpair end made blocking (fcntl), one whole message per call',
+        command: c('dgram'),
+      },
+      {
+        id: 'node-dgram-async',
+        label: 'Node dgram async',
+        group: 'Node',
+        versus: 'c-dgram',
+        channel: 'unix-dgram',
+        code: `${MODES.dgram.code}; no sync contender: UnixSocket has no blocking sendSync/receiveSync (only trySend/tryReceive, spun below)`,
+        command: node('dgram'),
+      },
+      {
+        id: 'c-dgram-spin',
+        label: 'C dgram spin',
+        group: 'spin',
+        versus: 'c-dgram',
+        channel: 'unix-dgram',
+        code: 'busy-poll: send(2)/recv(2) with MSG_DONTWAIT, retried at once on EAGAIN; burns a CPU per side while it waits',
+        command: c('dgram-spin'),
+      },
+      {
+        id: 'node-dgram-spin',
+        label: 'Node dgram try-spin',
+        group: 'spin',
+        versus: 'c-dgram-spin',
+        channel: 'unix-dgram',
+        code: MODES['dgram-spin'].code,
+        command: node('dgram-spin'),
+      },
     ];
     const contenders = spec.map((s) => contender(s, params));
-    compareRoundTrip(contenders.find((c) => c.id === 'node-async'), contenders.find((c) => c.id === 'node-net-unix'));
+    const byId = (id) => contenders.find((x) => x.id === id);
+    compareRoundTrip(byId('node-async'), byId('node-net-unix'));
+    compareRoundTrip(byId('node-dgram-async'), byId('node-net-unix'));
     return contenders;
   },
 };

@@ -20,30 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "bench.h"
 
 // Tells the compiler that the memory behind `p` may be read and written by
 // code it cannot see, so it can neither drop a copy into it nor merge two
 // copies into one.
 static inline void escape(void* p) { __asm__ volatile("" : : "r"(p) : "memory"); }
-
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
-
-static void print_array(const char* key, const uint64_t* v, long n) {
-  printf("\"%s\":[", key);
-  for (long i = 0; i < n; i++) printf("%s%llu", i ? "," : "", (unsigned long long)v[i]);
-  printf("]");
-}
 
 int main(int argc, char** argv) {
   if (argc != 5) {
