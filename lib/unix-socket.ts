@@ -966,7 +966,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       const data = buffer.subarray(0, Math.min(length, buffer.length));
       const why = (flags & MSG_CTRUNC) !== 0
         ? `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${openFilesLimit()}); the ${count} it did install were closed`
-        : `message of ${length} bytes was truncated to ${buffer.length} (MSG_TRUNC): another reader of this socket took the message it was sized for; its ${count} descriptors were closed`;
+        : `message of ${length} bytes was truncated to ${buffer.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
       throw Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${this.#label === null ? '' : `, recvmsg '${this.#label}'`}`), { data });
     }
     const message: UnixMessage = { data: length < buffer.length ? buffer.subarray(0, length) : buffer, fds };

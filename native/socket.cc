@@ -26,9 +26,11 @@
 #include <linux/sockios.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/env_state.h"
 #include "common/sys.h"
@@ -51,6 +53,28 @@ constexpr int kScmMaxFd = 253;
 // The largest chunk one receive takes from a stream socket (libuv reads 64 KiB
 // at a time; a stream socket that wants throughput is handed to net.Socket).
 constexpr size_t kMaxStreamChunk = 256 * 1024;
+
+// The largest datagram or sequenced packet a sender can make: its SO_SNDBUF
+// less 32 bytes, and SO_SNDBUF is at most net.core.wmem_max (read once).
+size_t MaxMessageSize() {
+  static const size_t size = [] {
+    long wmem_max = 0;
+    if (FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "r")) {
+      if (std::fscanf(f, "%ld", &wmem_max) != 1) wmem_max = 0;
+      std::fclose(f);
+    }
+    // SO_SNDBUF doubles what is asked, up to twice wmem_max.
+    return std::clamp(static_cast<size_t>(wmem_max) * 2, kMaxStreamChunk, static_cast<size_t>(64) << 20);
+  }();
+  return size;
+}
+
+// Where datagrams land first: one per thread (each Worker has its own), so a
+// receive is a single recvmsg and the message is then copied out exactly.
+uint8_t* ReceiveScratch() {
+  thread_local std::vector<uint8_t> scratch(MaxMessageSize());
+  return scratch.data();
+}
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
@@ -223,15 +247,15 @@ enum Meta { kLength, kFlags, kFdCount, kAddressLength, kEnd, kMetaSize };
 // socketReceive(fd, type, meta: Int32Array(kMetaSize), fdsOut: Int32Array(253),
 // addressOut: Uint8Array(108)) -> Buffer | -errno (-EAGAIN when nothing waits).
 //
-// Datagram and sequenced-packet sockets: the next message's exact length is
-// peeked first (MSG_PEEK | MSG_TRUNC, no control buffer, so no descriptor is
-// installed), so no message is ever cut short for want of room; the Buffer is
-// exactly that long. Stream sockets: what is queued (SIOCINQ), up to 256 KiB;
-// the kernel ends a read at a message that carries descriptors, so they arrive
-// with their own bytes.
+// Datagram and sequenced-packet sockets: one recvmsg into a per-thread scratch
+// buffer as large as any message a sender can make (MaxMessageSize), then the
+// Buffer is a copy of exactly the message. Stream sockets: what is queued
+// (SIOCINQ), up to 256 KiB; the kernel ends a read at a message that carries
+// descriptors, so they arrive with their own bytes.
 //
 // meta: [length (the message's full length; more than the Buffer only if
-// another reader raced us and MSG_TRUNC is set), msg_flags (MSG_CTRUNC also
+// MSG_TRUNC is set: a sender forced its SO_SNDBUF past net.core.wmem_max
+// after this process started), msg_flags (MSG_CTRUNC also
 // when descriptors had to be closed here), descriptor count, sun_path bytes of
 // the sender's address (0: unnamed), 1 at end of stream].
 //
@@ -266,16 +290,20 @@ Napi::Value SocketReceive(const Napi::CallbackInfo& info) {
     }
     size = std::min(static_cast<size_t>(std::max(queued, 1)), kMaxStreamChunk);
   } else {
-    ssize_t next = RetryOnEintr([&] { return recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); });
-    if (next < 0) return Result(env, static_cast<double>(next));
-    size = static_cast<size_t>(next);
+    size = MaxMessageSize();
   }
 
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
-  // Out of memory for a huge datagram: JavaScript gets the RangeError that is
-  // pending, and the message stays queued.
-  if (env.IsExceptionPending()) return env.Undefined();
-  struct iovec iov = {size > 0 ? buffer.Data() : nullptr, size};
+  // A stream chunk is read straight into its Buffer; a message into scratch.
+  Napi::Buffer<uint8_t> buffer;
+  uint8_t* target;
+  if (type == SOCK_STREAM) {
+    buffer = Napi::Buffer<uint8_t>::New(env, size);
+    if (env.IsExceptionPending()) return env.Undefined();
+    target = buffer.Data();
+  } else {
+    target = ReceiveScratch();
+  }
+  struct iovec iov = {target, size};
   struct sockaddr_un from;
   std::memset(&from, 0, sizeof(from));
   union {
@@ -335,6 +363,14 @@ Napi::Value SocketReceive(const Napi::CallbackInfo& info) {
     std::memcpy(address_out.Data(), from.sun_path, name_bytes);
   }
 
+  if (type != SOCK_STREAM) {
+    buffer = Napi::Buffer<uint8_t>::Copy(env, target, std::min(static_cast<size_t>(n), size));
+    // Out of memory for a huge message: JavaScript gets the pending RangeError.
+    if (env.IsExceptionPending()) {
+      for (int i = 0; i < count; i++) close(fds_out.Data()[i]);
+      return env.Undefined();
+    }
+  }
   meta[kLength] = static_cast<int32_t>(n);
   meta[kFlags] = msg.msg_flags | (dropped ? MSG_CTRUNC : 0);
   meta[kFdCount] = count;
