@@ -17,3 +17,5 @@ export type {
   PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
   UnixMessage, UnixSendOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
+export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
+export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';

@@ -99,6 +99,9 @@ export class Poller {
   }
 
   #ready(status: number, events: number): void {
+    // After an error status libuv has stopped the handle itself: re-arm it
+    // below if anyone still waits.
+    if (status < 0) this.#events = 0;
     for (const [kind, queue] of this.#waiting) {
       // An error status (e.g. EBADF) is retried like readiness: the attempt
       // itself reports the descriptor's error with the right syscall name.
