@@ -111,12 +111,18 @@ export interface Binding {
   socketListen(fd: number, backlog: number): number;
   /** accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK; -EAGAIN when nobody waits. */
   socketAccept(fd: number): number;
+  /** accept4 as socketAccept, blocking this thread with ppoll(2) until a connection or timeoutMs (< 0: none); -ETIMEDOUT. */
+  socketAcceptSync(fd: number, timeoutMs: number): number;
   /** connect(2) to sun_path bytes; -EAGAIN when the listener's backlog is full. */
   socketConnect(fd: number, address: Uint8Array): number;
   /** sendmsg(2) with MSG_NOSIGNAL | MSG_DONTWAIT, fds as SCM_RIGHTS, to as sun_path bytes; bytes sent. */
   socketSend(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null): number;
+  /** socketSend until all of data went (a stream: in parts), blocking this thread with ppoll(2) up to timeoutMs (< 0: none); -ETIMEDOUT. */
+  socketSendSync(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null, timeoutMs: number): number;
   /** recvmsg(2) with MSG_CMSG_CLOEXEC of one message (stream: a chunk); meta = [length, msg_flags, fd count, address bytes, end]. */
   socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array): Buffer | number;
+  /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
+  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number): Buffer | number;
   /** getsockopt(SO_PEERCRED) into out = [pid, uid, gid]. */
   socketPeerCredentials(fd: number, out: Int32Array): number;
   /** getsockname(2) (peer: getpeername) into out; the sun_path byte count. */

@@ -68,6 +68,20 @@ export interface UnixSendOptions extends UnixSocketWaitOptions {
   fds?: readonly number[];
 }
 
+/** Options of the blocking variants ({@link UnixSocket.receiveSync}, {@link UnixSocketServer.acceptSync}). */
+export interface UnixSocketSyncOptions {
+  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link UnixSocket.sendSync}. */
+export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
+  /** The destination, for a datagram socket that is not connected. */
+  to?: UnixAddress;
+  /** Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own copies; these stay open here. */
+  fds?: readonly number[];
+}
+
 /** Options of {@link UnixSocket.datagram}: an address to bind, or none. */
 export interface UnixDatagramOptions {
   /** Bind to this file path (at most 107 bytes). */
@@ -184,6 +198,14 @@ function waitOptions(options: UnixSocketWaitOptions | undefined): WaitOptions {
   validateSignal(signal);
   validateTimeout(timeoutMs);
   return { signal, timeoutMs };
+}
+
+/** The timeout of a *Sync call (-1: none); a `signal` is refused, as nothing can run to abort it. */
+function syncTimeout(opts: { signal?: unknown; timeoutMs?: unknown }): number {
+  if (opts.signal !== undefined) throw invalidArgValue('options.signal', opts.signal, 'is not supported by blocking calls (nothing runs to abort them): use timeoutMs');
+  const { timeoutMs } = opts;
+  validateTimeout(timeoutMs);
+  return timeoutMs ?? -1;
 }
 
 function readNumber(file: string): number | string {
@@ -385,6 +407,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** Pollers of the helper sockets that wait for a full receiver (see #waitForReceiver). */
   readonly #helpers = new Set<Poller>();
   #ended = false;
+  /** receive() calls not yet settled (receiveSync would jump their queue). */
+  #receiving = 0;
 
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(fd, type, label, file);
@@ -729,6 +753,34 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   }
 
   /**
+   * Sends as {@link UnixSocket.send} does (one whole message on datagram and
+   * seqpacket sockets, all of `data` on a stream, `fds` if given), blocking
+   * this thread until there is room: for dedicated processes and scripts.
+   * Throws `ETIMEDOUT` (`syscall: 'sendmsg'`) after `timeoutMs`, counted once
+   * from the call: signals and spurious wake-ups do not extend it. On a
+   * stream socket, a send that times out after part of it went leaves the
+   * stream cut in the middle of it.
+   *
+   * Throws `ERR_IPC_BUSY` while a `send()` is pending on this socket: sends
+   * leave in the order they were made, and this one would overtake it.
+   */
+  sendSync(data: string | ArrayBufferView, options?: UnixSendSyncOptions): void {
+    const opts = validateOptions(options);
+    const job = this.#sendJob(data, { to: opts.to, fds: opts.fds }, false);
+    const timeoutMs = syncTimeout(opts);
+    if (this.#sends.length > 0) {
+      throw stateError('ERR_IPC_BUSY', `sendSync() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`);
+    }
+    if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') return;
+    const r = binding.socketSendSync(this.openFd, job.bytes, job.fds, job.to?.bytes ?? null, timeoutMs);
+    if (r === -ETIMEDOUT) throw timedOut('sendmsg', job.to?.label ?? this.#label, timeoutMs);
+    if (r === -EAGAIN && job.to !== null) {
+      throw new IpcError(r, 'sendmsg', job.to.label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)");
+    }
+    if (r < 0) throw this.#sendError(r, job);
+  }
+
+  /**
    * Receives one message (stream: the next chunk, with the descriptors sent
    * with it), waiting without blocking the event loop. Resolves `null` at the
    * end of the stream (stream and seqpacket sockets whose peer closed).
@@ -746,7 +798,30 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#poller!.wait(UV_READABLE, () => this.#take(), wait, () => timedOut('recvmsg', this.#label, wait.timeoutMs!));
+    this.#receiving++;
+    return this.#poller!.wait(UV_READABLE, () => this.#take(), wait, () => timedOut('recvmsg', this.#label, wait.timeoutMs!))
+      .finally(() => this.#receiving--);
+  }
+
+  /**
+   * Receives one message as {@link UnixSocket.receive} does (whole messages,
+   * descriptors close-on-exec, `ERR_IPC_TRUNCATED`, `null` at the end of the
+   * stream), blocking this thread until one is there: for dedicated processes
+   * and scripts (a Worker that blocks holds up only itself). Throws
+   * `ETIMEDOUT` (`syscall: 'recvmsg'`) after `timeoutMs`, counted once from
+   * the call: signals and spurious wake-ups do not extend it.
+   *
+   * Throws `ERR_IPC_BUSY` while a `receive()` (or a `messages()` loop) is
+   * pending on this socket: it would take the message that one waits for.
+   */
+  receiveSync(options?: UnixSocketSyncOptions): UnixMessage | null {
+    this.openFd;
+    const timeoutMs = syncTimeout(validateOptions(options));
+    if (this.#receiving > 0) {
+      throw stateError('ERR_IPC_BUSY', `receiveSync() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`);
+    }
+    const message = this.#take(timeoutMs);
+    return message === AGAIN ? null : message;
   }
 
   /**
@@ -948,11 +1023,18 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     return new IpcError(errno, 'sendmsg', label);
   }
 
-  /** One recvmsg: a message, null at the end of the stream, or AGAIN. */
-  #take(): UnixMessage | null | typeof AGAIN {
+  /**
+   * One recvmsg: a message, null at the end of the stream, or AGAIN. With
+   * `syncTimeoutMs` (-1: none) it blocks this thread until there is
+   * something to take, and never returns AGAIN.
+   */
+  #take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
     const fd = this.openFd;
-    const r = binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress);
+    const r = syncTimeoutMs === undefined
+      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress)
+      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, syncTimeoutMs);
     if (r === -EAGAIN) return AGAIN;
+    if (r === -ETIMEDOUT) throw timedOut('recvmsg', this.#label, syncTimeoutMs!);
     if (typeof r === 'number') check(r, 'recvmsg', this.#label);
     const buffer = r as Buffer;
     const [length, flags, count, addressLength, end] = receiveMeta;
@@ -1000,6 +1082,8 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   readonly #address: Address;
   #file: string | null;
   #poller: Poller | null;
+  /** accept() calls not yet settled (acceptSync would jump their queue). */
+  #accepting = 0;
 
   static {
     makeServer = (fd, type, address) => new UnixSocketServer(fd, type, address);
@@ -1033,7 +1117,24 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut('accept4', this.#address.label, wait.timeoutMs!));
+    this.#accepting++;
+    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut('accept4', this.#address.label, wait.timeoutMs!))
+      .finally(() => this.#accepting--);
+  }
+
+  /**
+   * Accepts the next connection, blocking this thread until one comes: for
+   * dedicated processes and scripts. Throws `ETIMEDOUT` (`syscall:
+   * 'accept4'`) after `timeoutMs`, counted once from the call. Throws
+   * `ERR_IPC_BUSY` while an `accept()` (or a `connections()` loop) is pending.
+   */
+  acceptSync(options?: UnixSocketSyncOptions): UnixSocket {
+    this.openFd;
+    const timeoutMs = syncTimeout(validateOptions(options));
+    if (this.#accepting > 0) {
+      throw stateError('ERR_IPC_BUSY', `acceptSync() with ${this.#accepting} accept() pending on this server would jump their queue: await them (or abort them) first`);
+    }
+    return this.#take(timeoutMs)!;
   }
 
   /** Accepts a connection if one is waiting now; `null` otherwise. */
@@ -1079,10 +1180,12 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     this.#file = null;
   }
 
-  #take(): UnixSocket | null {
+  /** One accept4: a connection, or null when none waits; with `syncTimeoutMs` (-1: none), blocks for one. */
+  #take(syncTimeoutMs?: number): UnixSocket | null {
     const fd = this.openFd;
-    const conn = binding.socketAccept(fd);
+    const conn = syncTimeoutMs === undefined ? binding.socketAccept(fd) : binding.socketAcceptSync(fd, syncTimeoutMs);
     if (conn === -EAGAIN) return null;
+    if (conn === -ETIMEDOUT) throw timedOut('accept4', this.#address.label, syncTimeoutMs!);
     check(conn, 'accept4', this.#address.label);
     try {
       return makeSocket(conn, this.#type, this.#address.label, null);

@@ -4,7 +4,8 @@
 //
 // See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
 // connect(2), sendmsg(2), recvmsg(2), cmsg(3), getsockopt(2) (SO_PEERCRED,
-// SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2), fcntl(2) (F_DUPFD_CLOEXEC).
+// SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2), ppoll(2), clock_gettime(2)
+// (CLOCK_MONOTONIC), fcntl(2) (F_DUPFD_CLOEXEC).
 //
 // Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted
 // ones come from accept4(SOCK_CLOEXEC | SOCK_NONBLOCK), and received
@@ -12,7 +13,11 @@
 // recvmsg also pass MSG_DONTWAIT, so a descriptor adopted from elsewhere (which
 // may be blocking, and whose open file description other processes share, so
 // it must not be switched to O_NONBLOCK) never blocks the event loop either.
-// The waits themselves happen in JavaScript, on uv_poll (fd_watcher).
+// The asynchronous waits happen in JavaScript, on uv_poll (fd_watcher). The
+// *Sync variants, for dedicated processes and scripts, wait here instead: the
+// same non-blocking attempt, and on EAGAIN a ppoll(2) of the calling thread
+// until the descriptor is ready or one CLOCK_MONOTONIC deadline, computed once,
+// has passed, so that neither EINTR nor a spurious wake-up extends it.
 #include "socket.h"
 
 #include <fcntl.h>
@@ -21,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/sockios.h>
@@ -79,6 +85,61 @@ uint8_t* ReceiveScratch() {
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
+
+// When a *Sync call gives up: a CLOCK_MONOTONIC time (a wall-clock change must
+// not move it), computed once per call so that retries after EINTR and
+// spurious wake-ups wait only for what is left of it.
+struct Deadline {
+  bool forever;
+  struct timespec at;
+};
+
+// timeout_ms < 0: no deadline.
+Deadline DeadlineIn(int64_t timeout_ms) {
+  Deadline d = {timeout_ms < 0, {0, 0}};
+  if (!d.forever) {
+    clock_gettime(CLOCK_MONOTONIC, &d.at);
+    d.at.tv_sec += timeout_ms / 1000;
+    d.at.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (d.at.tv_nsec >= 1000000000) {
+      d.at.tv_sec++;
+      d.at.tv_nsec -= 1000000000;
+    }
+  }
+  return d;
+}
+
+Deadline DeadlineArg(const Napi::CallbackInfo& info, size_t i) { return DeadlineIn(info[i].As<Napi::Number>().Int64Value()); }
+
+// Blocks the calling thread until poll(2) reports `events` (or an error or
+// hang-up, which the next attempt reports) on fd: 0, -ETIMEDOUT once the
+// deadline has passed, or -errno. EINTR waits again for what is left.
+int WaitFor(int fd, short events, const Deadline& deadline) {
+  for (;;) {
+    struct timespec left;
+    struct timespec* timeout = nullptr;
+    if (!deadline.forever) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      left.tv_sec = deadline.at.tv_sec - now.tv_sec;
+      left.tv_nsec = deadline.at.tv_nsec - now.tv_nsec;
+      if (left.tv_nsec < 0) {
+        left.tv_sec--;
+        left.tv_nsec += 1000000000;
+      }
+      // Past the deadline: one last look that does not wait.
+      if (left.tv_sec < 0) left = {0, 0};
+      timeout = &left;
+    }
+    struct pollfd p = {fd, events, 0};
+    int r = ppoll(&p, 1, timeout, nullptr);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r == 0) return -ETIMEDOUT;
+    if (p.revents & POLLNVAL) return -EBADF;
+    return 0;
+  }
+}
 
 // Fills `addr` from the bytes of sun_path that JavaScript built: a path, or a
 // NUL followed by an abstract name. Returns the address length, or -errno for
@@ -173,11 +234,26 @@ Napi::Value SocketListen(const Napi::CallbackInfo& info) {
 }
 
 // socketAccept(fd) -> fd | -errno (-EAGAIN when nobody is waiting).
-Napi::Value SocketAccept(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0);
+int AcceptOnce(Napi::Env env, int fd) {
   int conn = RetryOnEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
-  if (conn >= 0) EnvState::Get(info.Env())->TrackFd(conn);
-  return Result(info.Env(), conn);
+  if (conn >= 0) EnvState::Get(env)->TrackFd(conn);
+  return conn;
+}
+
+Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.Env(), AcceptOnce(info.Env(), IntArg(info, 0))); }
+
+// socketAcceptSync(fd, timeoutMs) -> fd | -errno (-ETIMEDOUT): blocks the
+// calling thread until a connection comes or the deadline passes (timeoutMs
+// < 0: never). A wake-up whose connection another process took waits again.
+Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  Deadline deadline = DeadlineArg(info, 1);
+  for (;;) {
+    int conn = AcceptOnce(info.Env(), fd);
+    if (conn != -EAGAIN) return Result(info.Env(), conn);
+    int waited = WaitFor(fd, POLLIN, deadline);
+    if (waited < 0) return Result(info.Env(), waited);
+  }
 }
 
 // socketConnect(fd, address) -> 0 | -errno. A Unix-domain connect never
@@ -196,49 +272,143 @@ Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   return Result(env, r == -1 ? -errno : 0);
 }
 
-// socketSend(fd, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
-// -> bytes sent | -errno (-EAGAIN when it would block). One sendmsg(2); the
-// descriptors travel as one SCM_RIGHTS message (on a stream socket, with the
-// first byte). MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
-Napi::Value SocketSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = IntArg(info, 0);
-  auto data = info[1].As<Napi::Uint8Array>();
-  struct iovec iov = {data.Data(), data.ByteLength()};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-
+// One outgoing message as sendmsg(2) wants it, built from the JavaScript
+// arguments (data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
+// at info[first...]. It points into data's bytes, which stay put: the sync
+// variant runs JavaScript no more until it returns.
+struct Outgoing {
+  struct msghdr msg;
+  struct iovec iov;
   struct sockaddr_un addr;
-  if (!info[3].IsNull() && !info[3].IsUndefined()) {
-    socklen_t length;
-    int r = MakeAddress(info[3], &addr, &length);
-    if (r < 0) return Result(env, r);
-    msg.msg_name = &addr;
-    msg.msg_namelen = length;
-  }
-
   union {
     struct cmsghdr align;
     char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd)];
   } control;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    auto fds = info[2].As<Napi::Int32Array>();
+};
+
+// Fills `out`: 0, or -errno for a bad address or too many descriptors.
+int PrepareSend(const Napi::CallbackInfo& info, size_t first, Outgoing* out) {
+  auto data = info[first].As<Napi::Uint8Array>();
+  std::memset(&out->msg, 0, sizeof(out->msg));
+  out->iov = {data.Data(), data.ByteLength()};
+  out->msg.msg_iov = &out->iov;
+  out->msg.msg_iovlen = 1;
+
+  Napi::Value to = info[first + 2];
+  if (!to.IsNull() && !to.IsUndefined()) {
+    socklen_t length;
+    int r = MakeAddress(to, &out->addr, &length);
+    if (r < 0) return r;
+    out->msg.msg_name = &out->addr;
+    out->msg.msg_namelen = length;
+  }
+
+  Napi::Value fds_value = info[first + 1];
+  if (!fds_value.IsNull() && !fds_value.IsUndefined()) {
+    auto fds = fds_value.As<Napi::Int32Array>();
     size_t count = fds.ElementLength();
-    if (count > static_cast<size_t>(kScmMaxFd)) return Result(env, -EINVAL);
+    if (count > static_cast<size_t>(kScmMaxFd)) return -EINVAL;
     if (count > 0) {
-      std::memset(&control, 0, sizeof(control));
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      std::memset(&out->control, 0, sizeof(out->control));
+      out->msg.msg_control = out->control.bytes;
+      out->msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&out->msg);
       cmsg->cmsg_level = SOL_SOCKET;
       cmsg->cmsg_type = SCM_RIGHTS;
       cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
       std::memcpy(CMSG_DATA(cmsg), fds.Data(), sizeof(int) * count);
     }
   }
-  ssize_t n = RetryOnEintr([&] { return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
-  return Result(env, static_cast<double>(n));
+  return 0;
+}
+
+// One sendmsg(2) that never blocks: bytes sent | -errno (-EAGAIN when full).
+// MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
+ssize_t SendOnce(int fd, struct msghdr* msg) {
+  return RetryOnEintr([&] { return sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+}
+
+// socketSend(fd, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
+// -> bytes sent | -errno (-EAGAIN when it would block). One sendmsg(2); the
+// descriptors travel as one SCM_RIGHTS message (on a stream socket, with the
+// first byte).
+Napi::Value SocketSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Outgoing out;
+  int r = PrepareSend(info, 1, &out);
+  if (r < 0) return Result(env, r);
+  return Result(env, static_cast<double>(SendOnce(IntArg(info, 0), &out.msg)));
+}
+
+// socketSendSync(fd, data, fds, to, timeoutMs) -> bytes sent | -errno
+// (-ETIMEDOUT). Blocks the calling thread until all of data has gone (a
+// stream may take it in parts; the descriptors go with the first) or the
+// deadline passes (timeoutMs < 0: never).
+//
+// An unconnected datagram socket whose receiver's queue is full
+// (net.unix.max_dgram_qlen) reports itself writable all along, so poll(2) on
+// it cannot wait for that receiver: a helper datagram socket connected to the
+// receiver is polled instead, for which the kernel reports writability by the
+// receiver's queue (unix_dgram_poll), as JavaScript's async send does.
+Napi::Value SocketSendSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  Outgoing out;
+  int r = PrepareSend(info, 1, &out);
+  if (r < 0) return Result(env, r);
+  Deadline deadline = DeadlineArg(info, 4);
+
+  size_t total = out.iov.iov_len;
+  size_t sent = 0;
+  int helper = -1;
+  ssize_t result;
+  for (;;) {
+    ssize_t n = SendOnce(fd, &out.msg);
+    if (n >= 0) {
+      sent += static_cast<size_t>(n);
+      if (sent >= total) {
+        result = static_cast<ssize_t>(sent);
+        break;
+      }
+      // Only a stream takes part of the data; the descriptors went with it.
+      out.iov.iov_base = static_cast<uint8_t*>(out.iov.iov_base) + n;
+      out.iov.iov_len -= static_cast<size_t>(n);
+      out.msg.msg_control = nullptr;
+      out.msg.msg_controllen = 0;
+      continue;
+    }
+    if (n != -EAGAIN) {
+      result = n;
+      break;
+    }
+    int wait_fd = fd;
+    if (out.msg.msg_name != nullptr) {
+      struct pollfd p = {fd, POLLOUT, 0};
+      if (RetryOnEintr([&] { return poll(&p, 1, 0); }) > 0 && (p.revents & POLLOUT)) {
+        if (helper < 0) {
+          helper = RetryOnEintr([] { return ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+          if (helper >= 0 && connect(helper, static_cast<struct sockaddr*>(out.msg.msg_name), out.msg.msg_namelen) < 0) {
+            close(helper);
+            helper = -1;
+          }
+          if (helper < 0) {
+            // Most likely the receiver went away (or is connected elsewhere):
+            // the send itself says so, or reports the full queue as EAGAIN.
+            result = SendOnce(fd, &out.msg);
+            break;
+          }
+        }
+        wait_fd = helper;
+      }
+    }
+    int waited = WaitFor(wait_fd, POLLOUT, deadline);
+    if (waited < 0) {
+      result = waited;
+      break;
+    }
+  }
+  if (helper >= 0) close(helper);
+  return Result(env, static_cast<double>(result));
 }
 
 // What socketReceive reports besides the bytes, in its meta argument.
@@ -262,7 +432,7 @@ enum Meta { kLength, kFlags, kFdCount, kAddressLength, kEnd, kMetaSize };
 // Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
 // caller: they are not tracked, so that SharedMemory.fromFd and the like can
 // adopt them.
-Napi::Value SocketReceive(const Napi::CallbackInfo& info) {
+Napi::Value Receive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
   int type = IntArg(info, 1);
@@ -379,6 +549,27 @@ Napi::Value SocketReceive(const Napi::CallbackInfo& info) {
   return buffer;
 }
 
+Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info); }
+
+bool IsAgain(Napi::Value r) { return r.IsNumber() && r.As<Napi::Number>().Int32Value() == -EAGAIN; }
+
+// socketReceiveSync(fd, type, meta, fdsOut, addressOut, timeoutMs) -> as
+// socketReceive, or -ETIMEDOUT: blocks the calling thread until a message (or
+// the end of the stream, or an error) is there, or the deadline passes
+// (timeoutMs < 0: never). POLLIN wakes it; so do POLLHUP and POLLERR, which
+// the receive then reports. A wake-up with nothing to take (another process
+// took the message first) waits again for what is left of the deadline.
+Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  Deadline deadline = DeadlineArg(info, 5);
+  for (;;) {
+    Napi::Value r = Receive(info);
+    if (!IsAgain(r)) return r;
+    int waited = WaitFor(fd, POLLIN, deadline);
+    if (waited < 0) return Result(info.Env(), waited);
+  }
+}
+
 // socketPeerCredentials(fd, out: Int32Array(3)) -> 0 | -errno; out = [pid,
 // uid, gid] as the peer had them when it connected (or created the pair). An
 // unconnected socket reports pid 0 and uid/gid -1.
@@ -477,8 +668,11 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketListen", Napi::Function::New(env, SocketListen, "socketListen"));
   exports.Set("socketAccept", Napi::Function::New(env, SocketAccept, "socketAccept"));
   exports.Set("socketConnect", Napi::Function::New(env, SocketConnect, "socketConnect"));
+  exports.Set("socketAcceptSync", Napi::Function::New(env, SocketAcceptSync, "socketAcceptSync"));
   exports.Set("socketSend", Napi::Function::New(env, SocketSend, "socketSend"));
+  exports.Set("socketSendSync", Napi::Function::New(env, SocketSendSync, "socketSendSync"));
   exports.Set("socketReceive", Napi::Function::New(env, SocketReceive, "socketReceive"));
+  exports.Set("socketReceiveSync", Napi::Function::New(env, SocketReceiveSync, "socketReceiveSync"));
   exports.Set("socketPeerCredentials", Napi::Function::New(env, SocketPeerCredentials, "socketPeerCredentials"));
   exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));

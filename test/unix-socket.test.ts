@@ -4,7 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { AbortError, IpcError, pipe, SharedMemory } from '../lib';
+import { AbortError, IpcError, pipe, SharedMemory, spawn as spawnWithFds } from '../lib';
 import { socketPair, UnixSocket, type UnixMessage, type UnixSocketType } from '../lib';
 import { fixture, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
@@ -925,5 +925,177 @@ describe('lifetime', () => {
       void conn.receive().catch(() => undefined);
       for (const s of [client, conn, server]) s.close();
     }
+  });
+});
+
+describe('blocking variants (sendSync, receiveSync, acceptSync)', () => {
+  /** Waits for a child's exit and its stdout, one JSON value per line. */
+  function outputOf(child: ReturnType<typeof spawnWithFds>): Promise<{ code: number | null; lines: unknown[]; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr, lines: stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) })));
+  }
+
+  test('a round trip with a child over a datagram pair passed with spawn, descriptors both ways', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const child = spawnWithFds(process.execPath, [fixture('unix-socket.js'), 'syncPeer'], { fds: { 3: b }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = outputOf(child);
+    b.close();
+    // Both sides block: the child runs on its own.
+    a.sendSync('ping', { timeoutMs: LONG });
+    expect(text(a.receiveSync({ timeoutMs: LONG }))).toBe('echo:ping');
+
+    const file = path.join(dir, `f${counter++}`);
+    writeFileSync(file, 'contents of the file');
+    const fd = openSync(file, 'r');
+    a.sendSync('read this', { fds: [fd], timeoutMs: LONG });
+    closeSync(fd);
+    expect(JSON.parse(text(a.receiveSync({ timeoutMs: LONG })))).toEqual({ told: 'read this', read: 'contents of the file', cloexec: true, fds: 1 });
+
+    a.sendSync(`file:${file}`);
+    const m = a.receiveSync({ timeoutMs: LONG })!;
+    expect([m.data.toString(), m.fds.length]).toEqual(['here', 1]);
+    expect(fdFlags(m.fds[0]) & O_CLOEXEC).toBe(O_CLOEXEC);
+    const buffer = Buffer.alloc(64);
+    expect(buffer.toString('utf8', 0, readSync(m.fds[0], buffer, 0, 64, 0))).toBe('contents of the file');
+    closeSync(m.fds[0]);
+
+    // The async side meets the sync side too.
+    await a.send('async');
+    expect(text(await a.receive({ timeoutMs: LONG }))).toBe('echo:async');
+    a.sendSync('bye');
+    expect(await done).toEqual({ code: 0, stderr: '', lines: [{ bye: true, answered: 4 }] });
+    a.close();
+  });
+
+  test('receiveSync in a child returns null at the end of the stream (seqpacket)', async () => {
+    const [a, b] = socketPair({ type: 'seqpacket' });
+    const child = spawnWithFds(process.execPath, [fixture('unix-socket.js'), 'syncPeer'], { fds: { 3: b }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = outputOf(child);
+    b.close();
+    await a.send('one');
+    expect(text(await a.receive({ timeoutMs: LONG }))).toBe('echo:one');
+    a.close();
+    expect(await done).toEqual({ code: 0, stderr: '', lines: [{ ended: true, answered: 1 }] });
+  });
+
+  test.each(['stream', 'seqpacket'] as const)('end of stream is null on %s, after what came before it', (type) => {
+    const [a, b] = socketPair({ type });
+    b.sendSync('last words');
+    b.close();
+    expect(text(a.receiveSync({ timeoutMs: LONG }))).toBe('last words');
+    expect(a.receiveSync({ timeoutMs: LONG })).toBeNull();
+    expect(a.ended).toBe(true);
+    a.close();
+  });
+
+  test('timeouts reject with ETIMEDOUT naming the syscall, and do not come early', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    let start = Date.now();
+    expect(() => b.receiveSync({ timeoutMs: 50 })).toThrow(expect.objectContaining({
+      name: 'IpcError', code: 'ETIMEDOUT', errno: -110, syscall: 'recvmsg', message: 'ETIMEDOUT: timed out after 50 ms, recvmsg',
+    }));
+    expect(Date.now() - start).toBeGreaterThanOrEqual(49);
+    expect(() => b.receiveSync({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+
+    while (a.trySend(Buffer.alloc(1000)));
+    start = Date.now();
+    expect(() => a.sendSync('x', { timeoutMs: 50 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'sendmsg' }));
+    expect(Date.now() - start).toBeGreaterThanOrEqual(49);
+    // Room again: it goes at once.
+    b.receiveSync();
+    a.sendSync('x', { timeoutMs: 50 });
+
+    const name = abstractName();
+    const server = UnixSocket.listen({ abstract: name });
+    expect(() => server.acceptSync({ timeoutMs: 30 })).toThrow(expect.objectContaining({
+      code: 'ETIMEDOUT', syscall: 'accept4', path: `@${name}`, message: `ETIMEDOUT: timed out after 30 ms, accept4 '@${name}'`,
+    }));
+    for (const s of [a, b, server]) s.close();
+  });
+
+  test('an unconnected datagram sendSync waits for a full receiver, up to its timeout', () => {
+    const name = abstractName();
+    const receiver = UnixSocket.datagram({ abstract: name });
+    const sender = UnixSocket.datagram();
+    while (sender.trySend(Buffer.alloc(10), { to: { abstract: name } }));
+    const start = Date.now();
+    expect(() => sender.sendSync('x', { to: { abstract: name }, timeoutMs: 100 })).toThrow(expect.objectContaining({
+      code: 'ETIMEDOUT', syscall: 'sendmsg', path: `@${name}`,
+    }));
+    expect(Date.now() - start).toBeGreaterThanOrEqual(99);
+    receiver.tryReceive();
+    sender.sendSync('x', { to: { abstract: name }, timeoutMs: 100 });
+    receiver.close();
+    expect(() => sender.sendSync('x', { to: { abstract: name }, timeoutMs: 100 })).toThrow(expect.objectContaining({ code: 'ECONNREFUSED', syscall: 'sendmsg' }));
+    sender.close();
+  });
+
+  test('timeouts hold through a signal storm (in a child)', async () => {
+    const r = await runNode('unix-socket.js', ['syncTimeoutsInStorm', '300']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.signals).toBeGreaterThan(10);
+    for (const [op, syscall] of [['receive', 'recvmsg'], ['send', 'sendmsg'], ['accept', 'accept4']]) {
+      expect(out[op].error).toMatchObject({ code: 'ETIMEDOUT', syscall });
+      expect(out[op].took).toBeGreaterThanOrEqual(290);
+      expect(out[op].took).toBeLessThan(10000); // EINTR must not restart the clock
+    }
+  });
+
+  test('acceptSync takes a connection; connections made with it carry messages', async () => {
+    const name = abstractName();
+    const server = UnixSocket.listen({ abstract: name, type: 'seqpacket' });
+    const connecting = UnixSocket.connect({ abstract: name, type: 'seqpacket' });
+    const conn = server.acceptSync({ timeoutMs: LONG });
+    const client = await connecting;
+    client.sendSync('hi');
+    expect(text(conn.receiveSync({ timeoutMs: LONG }))).toBe('hi');
+    expect(fdFlags(conn.fd) & (O_NONBLOCK | O_CLOEXEC)).toBe(O_NONBLOCK | O_CLOEXEC);
+    for (const s of [client, conn, server]) s.close();
+  });
+
+  test('refused while an async operation of the same direction is pending', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const pending = a.receive({ timeoutMs: LONG });
+    expect(() => a.receiveSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    // The other direction is free.
+    a.sendSync('to b');
+    b.sendSync('to a');
+    expect(text(await pending)).toBe('to a');
+    b.sendSync('again');
+    expect(text(a.receiveSync({ timeoutMs: 10 }))).toBe('again');
+
+    while (a.trySend(Buffer.alloc(1000)));
+    const queued = a.send('queued', { timeoutMs: LONG });
+    expect(() => a.sendSync('overtaker', { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    while (b.tryReceive() !== null);
+    await queued;
+
+    const server = UnixSocket.listen({ abstract: abstractName() });
+    const accepting = server.accept().catch((err) => err.code);
+    expect(() => server.acceptSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    server.close();
+    expect(await accepting).toBe('ERR_IPC_CLOSED');
+    a.close();
+    b.close();
+  });
+
+  test('arguments are validated before any syscall', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    expect(() => a.receiveSync({ timeoutMs: -1 })).toThrow(RangeError);
+    expect(() => a.sendSync('x', { timeoutMs: 1.5 })).toThrow(RangeError);
+    expect(() => a.sendSync('x', { signal: new AbortController().signal } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => a.sendSync('x', { fds: ['3'] as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const [c, d] = socketPair({ type: 'seqpacket' });
+    expect(() => c.sendSync('x', { to: { abstract: 'x' } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    c.close();
+    d.close();
+    a.close();
+    expect(() => a.receiveSync()).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(() => a.sendSync('x')).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    b.close();
   });
 });
