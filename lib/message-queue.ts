@@ -8,6 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
+import { procNumber, softLimit } from './internal/limits';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import {
@@ -58,30 +59,16 @@ export interface MessageQueueWaitOptions {
   timeoutMs?: number;
 }
 
-function readNumber(file: string): number | undefined {
-  try {
-    return Number(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** RLIMIT_* soft limit from /proc/self/limits, e.g. 'Max msgqueue size'. */
-function softLimit(label: string): string {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(label));
-  return line?.slice(26).trim().split(/\s+/)[0] ?? 'unknown';
-}
-
 /** Names the kernel limit an mq_open(O_CREAT) failure ran into, and its value. */
 function explainOpenFailure(errno: number, maxMessages: number, messageSize: number): string | undefined {
   const limits = '/proc/sys/fs/mqueue';
   if (errno === -EINVAL) {
-    const msgMax = readNumber(`${limits}/msg_max`);
-    const sizeMax = readNumber(`${limits}/msgsize_max`);
+    const msgMax = procNumber(`${limits}/msg_max`);
+    const sizeMax = procNumber(`${limits}/msgsize_max`);
     if (msgMax !== undefined && maxMessages > msgMax) return `maxMessages ${maxMessages} exceeds ${limits}/msg_max (${msgMax})`;
     if (sizeMax !== undefined && messageSize > sizeMax) return `messageSize ${messageSize} exceeds ${limits}/msgsize_max (${sizeMax})`;
   }
-  if (errno === -ENOSPC) return `the system already has ${limits}/queues_max (${readNumber(`${limits}/queues_max`)}) queues`;
+  if (errno === -ENOSPC) return `the system already has ${limits}/queues_max (${procNumber(`${limits}/queues_max`)}) queues`;
   if (errno === -EMFILE) {
     const bytes = maxMessages && messageSize ? `${maxMessages} x ${messageSize} bytes plus overhead` : 'its bytes';
     return `the queue's ${bytes} would exceed RLIMIT_MSGQUEUE (${softLimit('Max msgqueue size')} bytes, ulimit -q), ` +
@@ -92,7 +79,7 @@ function explainOpenFailure(errno: number, maxMessages: number, messageSize: num
 
 /** The default size of one of the two attributes, when only the other was given. */
 function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
-  return readNumber(`/proc/sys/fs/mqueue/${attribute}`) ?? (attribute === 'msg_default' ? 10 : 8192);
+  return procNumber(`/proc/sys/fs/mqueue/${attribute}`) ?? (attribute === 'msg_default' ? 10 : 8192);
 }
 
 /**

@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
 import { OwnedDescriptor } from './internal/descriptor';
+import { procNumber, softLimit } from './internal/limits';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
   toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
@@ -206,24 +207,6 @@ function syncTimeout(opts: { signal?: unknown; timeoutMs?: unknown }): number {
   const { timeoutMs } = opts;
   validateTimeout(timeoutMs);
   return timeoutMs ?? -1;
-}
-
-function readNumber(file: string): number | string {
-  try {
-    return Number(readFileSync(file, 'utf8'));
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** RLIMIT_NOFILE's soft limit, from /proc/self/limits. */
-function openFilesLimit(): string {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    return line?.slice(26).trim().split(/\s+/)[0] ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown. */
@@ -1013,12 +996,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       const sndbuf = binding.socketSendBufferSize(this.openFd, 0);
       return new IpcError(errno, 'sendmsg', label,
         `message of ${job.bytes.byteLength} bytes exceeds what the send buffer allows (SO_SNDBUF ${sndbuf} bytes less 32; ` +
-        `the default is net.core.wmem_default ${readNumber('/proc/sys/net/core/wmem_default')}; ` +
-        `setSendBufferSize() raises it up to net.core.wmem_max ${readNumber('/proc/sys/net/core/wmem_max')})`);
+        `the default is net.core.wmem_default ${procNumber('/proc/sys/net/core/wmem_default') ?? 'unknown'}; ` +
+        `setSendBufferSize() raises it up to net.core.wmem_max ${procNumber('/proc/sys/net/core/wmem_max') ?? 'unknown'})`);
     }
     if (errno === -ETOOMANYREFS) {
       return new IpcError(errno, 'sendmsg', label,
-        `too many descriptors in flight: this user's descriptors queued in Unix sockets and not yet received exceed RLIMIT_NOFILE (${openFilesLimit()})`);
+        `too many descriptors in flight: this user's descriptors queued in Unix sockets and not yet received exceed RLIMIT_NOFILE (${softLimit('Max open files')})`);
     }
     return new IpcError(errno, 'sendmsg', label);
   }
@@ -1047,7 +1030,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       for (const received of fds) binding.close(received);
       const data = buffer.subarray(0, Math.min(length, buffer.length));
       const why = (flags & MSG_CTRUNC) !== 0
-        ? `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${openFilesLimit()}); the ${count} it did install were closed`
+        ? `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${softLimit('Max open files')}); the ${count} it did install were closed`
         : `message of ${length} bytes was truncated to ${buffer.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
       throw Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${this.#label === null ? '' : `, recvmsg '${this.#label}'`}`), { data });
     }

@@ -260,6 +260,9 @@ describe('npm run bench --quick', () => {
       ['node-dgram-async', 'Node', false, 'c-dgram'],
       ['c-dgram-spin', 'spin', false, 'c-dgram'],
       ['node-dgram-spin', 'spin', false, 'c-dgram-spin'],
+      ['c-fifo', 'C', false, null],
+      ['node-fifo-sync', 'Node', false, 'c-fifo'],
+      ['node-fifo-async', 'Node', false, 'c-fifo'],
     ];
     expect(suite.contenders.map((c) => [c.id, c.group, c.baseline, c.versus])).toEqual(contenders);
     const ids = contenders.map(([id]) => id);
@@ -267,13 +270,17 @@ describe('npm run bench --quick', () => {
     for (const c of suite.contenders) expect(c.note).toMatch(/placement \(unpinned\) round trip: same \d+, split \d+, moved \d+/);
     expect(note('node-sync')).toMatch(/sync path: fs\.writeSync.*fs\.readSync/);
     // The async round trips (pipe, datagram), next to Node net's from the same run.
-    for (const id of ['node-async', 'node-dgram-async']) {
+    for (const id of ['node-async', 'node-dgram-async', 'node-fifo-async']) {
       expect(note(id)).toMatch(/round trip next to Node net Unix socket, same run: [\d.]+x its time .*\(p50 [\d.]+ µs vs [\d.]+ µs\)/);
     }
     // No sync path for sockets: it says so, and the spin is labelled as a busy-poll on both sides.
     expect(note('node-dgram-async')).toMatch(/await sock\.send\(msg\) \/ await sock\.receive\(\).*no sync contender: UnixSocket has no blocking sendSync\/receiveSync/);
     expect(note('node-dgram-spin')).toMatch(/^busy-poll, not a sync path .*trySend.*tryReceive/);
     expect(note('c-dgram-spin')).toMatch(/^busy-poll: send\(2\)\/recv\(2\) with MSG_DONTWAIT/);
+    // FIFOs: blocking opens for C and Node sync, the library's Fifo streams for Node async.
+    expect(note('c-fifo')).toMatch(/^blocking open\(2\) of the FIFO paths, then read\(2\)\/write\(2\)/);
+    expect(note('node-fifo-sync')).toMatch(/^fs\.openSync\(path\) \(blocking open: .*EAGAIN\), then fs\.writeSync\/fs\.readSync/);
+    expect(note('node-fifo-async')).toMatch(/^await Fifo\.openReader\(path\) \/ Fifo\.openWriter\(path\), then \.stream\(\)/);
     for (const caseId of ['rtt', 'small', 'bulk']) {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(ids);
@@ -312,6 +319,9 @@ describe('npm run bench --quick', () => {
       ['node-sync', ['small', 'bulk'], '>=', 0.5, 'C'],
       ['node-async', ['small', 'bulk'], '>=', 0.5, 'C'],
       ['node-dgram-async', ['small', 'bulk'], '>=', 0.5, 'C dgram blocking'],
+      ['node-fifo-sync', ['rtt'], '<=', 1.5, 'C FIFO blocking'],
+      ['node-fifo-sync', ['small', 'bulk'], '>=', 0.5, 'C FIFO blocking'],
+      ['node-fifo-async', ['small', 'bulk'], '>=', 0.5, 'C FIFO blocking'],
     ]);
     for (const g of goal) {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
@@ -324,6 +334,12 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *Node async/);
     expect(out).toMatch(/one way 64 B \(msg\/s\)\s+\*? *Node dgram async \(vs C dgram blocking\)/);
     expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node dgram try-spin \(vs C dgram spin\)/);
+    expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node FIFO sync \(vs C FIFO blocking\)/);
+    expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *Node FIFO async \(vs C FIFO blocking\)/);
+    expect(out).toMatch(/goal: Node FIFO sync <= 1\.5x C FIFO blocking: round trip 64 B \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(
+      /goal: Node FIFO async >= 0\.5x C FIFO blocking: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/,
+    );
     expect(out).toMatch(/goal: Node sync <= 1\.5x C: round trip 64 B \(µs\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node sync >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Node async >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/);

@@ -34,6 +34,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 3: Message queues$/m);
     expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
     expect(result.stdout).toMatch(/^Chapter 5: Unix sockets: passing a descriptor to an unrelated process$/m);
+    expect(result.stdout).toMatch(/^Chapter 6: FIFOs: a named pipe, one server and several clients$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -46,8 +47,9 @@ describe('posix-ipc tour', () => {
     // chapter 2; a producer and two ping-pong children in chapter 3; the
     // descriptor, pipe-throughput and process.send children in chapter 4; the
     // datagram and process.send ping-pong children in chapter 5 (its visitor
-    // is a "process", not a child: its ppid is not the parent's).
-    expect(children.length).toBeGreaterThanOrEqual(17);
+    // is a "process", not a child: its ppid is not the parent's); the shell
+    // writer, three clients, the FifoServer and process.send children in chapter 6.
+    expect(children.length).toBeGreaterThanOrEqual(23);
     for (const child of children) {
       expect(child.pid).not.toBe(parent);
       expect(child.ppid).toBe(parent);
@@ -77,6 +79,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(new RegExp(`message queues, sync: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid .* bytes: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration}`));
+    expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster/);
   });
 
@@ -361,6 +364,102 @@ describe('posix-ipc tour, unix-socket chapter', () => {
     expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a datagram round trip)/);
+  });
+});
+
+describe('posix-ipc tour, fifo chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'fifo']);
+    parent = parentPid(result.stdout);
+  });
+
+  function tempDir(): string {
+    const m = /^ +parent pid \d+ called mkfifo\('(\/\S+)\/jobs\.fifo'\); ls -ln (\/\S+):$/m.exec(result.stdout);
+    expect(m).not.toBeNull();
+    expect(m![2]).toBe(m![1]);
+    return m![1];
+  }
+
+  /** `client A: child pid 123 (ppid 100), reply FIFO posix-ipc-123-0.fifo: replies to 1 (served #4), ...`. */
+  function clients(): { letter: string; pid: number; ppid: number; fifo: string; replies: { seq: number; served: number }[] }[] {
+    return [...result.stdout.matchAll(/^ +client ([A-Z]): child pid (\d+) \(ppid (\d+)\), reply FIFO (\S+): replies to (.+)$/gm)].map((m) => ({
+      letter: m[1],
+      pid: Number(m[2]),
+      ppid: Number(m[3]),
+      fifo: m[4],
+      replies: [...m[5].matchAll(/(\d+) \(served #(\d+)\)/g)].map((r) => ({ seq: Number(r[1]), served: Number(r[2]) })),
+    }));
+  }
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 6: FIFOs: a named pipe, one server and several clients$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [12345]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+  });
+
+  test('makes the FIFO 0600 (type p) in a 0700 directory of its own', () => {
+    expect(path.basename(tempDir())).toMatch(new RegExp(`^posix-ipc-tour-${parent}-`));
+    expect(result.stdout).toMatch(/^ +prw------- 1 \d+ \d+ 0 jobs\.fifo \(0600\)$/m);
+    expect(result.stdout).toMatch(/^ +drwx------ \d+ \d+ \d+ \d+ \. \(0700\)$/m);
+    expect(result.stdout).toMatch(/^ +prw------- 1 \d+ \d+ 0 calc\.fifo \(0600\)$/m);
+  });
+
+  test('a shell child writes into the FIFO by its path, the parent reads it to EOF', () => {
+    const shell = /^ +child pid (\d+) \(ppid (\d+)\), the shell, opened the FIFO/m.exec(result.stdout);
+    expect(shell).not.toBeNull();
+    expect(Number(shell![2])).toBe(parent);
+    expect(result.stdout).toContain(`parent read: "hello from pid ${shell![1]} (ppid ${parent})"`);
+    expect(result.stdout).toContain('parent read: "two lines, one open: both end up in the FIFO"');
+    expect(result.stdout).toContain('jobs.fifo exists: no');
+  });
+
+  test('three client processes each get the replies to their own requests, through their own reply FIFO', () => {
+    const list = clients();
+    expect(list).toHaveLength(3);
+    expect(new Set(list.map((c) => c.pid)).size).toBe(3);
+    const served: number[] = [];
+    for (const c of list) {
+      expect(c.pid).not.toBe(parent);
+      expect(c.ppid).toBe(parent);
+      expect(c.fifo).toBe(`posix-ipc-${c.pid}-0.fifo`);
+      expect(c.replies.map((r) => r.seq)).toEqual([1, 2, 3]);
+      served.push(...c.replies.map((r) => r.served));
+      expect(result.stdout).toMatch(new RegExp(`^ +prw------- 1 \\d+ \\d+ 0 ${c.fifo} \\(0600\\)$`, 'm'));
+    }
+    expect(served.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // The server's reading order, per client: each client's requests in the order it wrote them.
+    const order = /^ +the server read them in this order: ((?:[A-Z]\d ?)+) \(/m.exec(result.stdout);
+    expect(order).not.toBeNull();
+    const takes = order![1].trim().split(' ');
+    expect(takes).toHaveLength(9);
+    for (const c of list) expect(takes.filter((t) => t[0] === c.letter)).toEqual([`${c.letter}1`, `${c.letter}2`, `${c.letter}3`]);
+    expect(result.stdout).toContain('all in flight at once');
+    expect(result.stdout).toContain('matched to its request: yes; undeliverable or garbled lines: 0');
+  });
+
+  test('cleans up: reply FIFOs, the request FIFO and the directory are gone', () => {
+    const dir = tempDir();
+    expect(result.stdout).toContain('removed its reply FIFO: none left');
+    expect(result.stdout).toMatch(new RegExp(`^ +server\\.close\\(\\) ${duration}: calc\\.fifo exists: no; \\S+ now holds 0 files$`, 'm'));
+    expect(result.stdout).toContain(`parent removed ${dir}: exists: no`);
+    expect(existsSync(dir)).toBe(false);
+    for (const c of clients()) expect(existsSync(path.join(dir, c.fifo))).toBe(false);
+  });
+
+  test('measures a request/reply round trip with a FifoServer child, next to process.send', () => {
+    const children = [...result.stdout.matchAll(/child pid (\d+) \(ppid (\d+)\)/g)].map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]) }));
+    // The shell, three clients, the FifoServer child and the process.send child.
+    expect(children).toHaveLength(6);
+    for (const child of children) expect(child.ppid).toBe(parent);
+    expect(new Set(children.map((c) => c.pid)).size).toBe(6);
+    expect(result.stdout).toMatch(new RegExp(`^ +request/reply over FIFOs: parent pid ${parent} \\(FifoClient\\) <-> child pid \\d+ \\(ppid ${parent}\\) \\(FifoServer\\)$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
+    expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
+    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a FIFO request\/reply)/);
   });
 });
 

@@ -11,6 +11,7 @@ const chapters = [
   { name: 'message-queue', title: 'Message queues', file: './message-queue' },
   { name: 'pipe', title: 'Pipes: a one-way channel between parent and child', file: './pipe' },
   { name: 'unix-socket', title: 'Unix sockets: passing a descriptor to an unrelated process', file: './unix-socket' },
+  { name: 'fifo', title: 'FIFOs: a named pipe, one server and several clients', file: './fifo' },
 ];
 
 /** Runs every chapter, or only the one named `only`. */

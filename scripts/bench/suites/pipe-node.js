@@ -16,14 +16,24 @@
 //   IN, OUT  fd:N             a descriptor the suite placed here (spawn with fds)
 //            unix-listen:P    (async) listen on the Unix socket path P, take one connection
 //            unix-connect:P   (async) connect to P
+//            path:P           a FIFO: sync opens it with a blocking fs.openSync
+//                             (O_RDONLY for IN, O_WRONLY for OUT), async with
+//                             Fifo.openReader / Fifo.openWriter, then .stream()
 //            -                not used by this role
 //            IN and OUT may name the same socket: it is opened once.
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 //
-// More channels are more endpoint kinds in ENDPOINTS (a FIFO: `path:P`,
-// fs.openSync for sync, the library's FIFO class for async); a channel with
-// message boundaries is a mode (dgram, dgram-spin).
+// More channels are more endpoint kinds in ENDPOINTS (a FIFO is `path:P`);
+// a channel with message boundaries is a mode (dgram, dgram-spin). Endpoints
+// open in the order of ROLES: ping opens OUT before IN, pong IN before OUT,
+// so that blocking FIFO opens (sync) meet their partners' instead of waiting
+// for each other.
+//
+// Why sync FIFOs are opened with fs.openSync and not Fifo.openReader/
+// openWriter: a Fifo's descriptor is always O_NONBLOCK (and Node.js cannot
+// clear that flag), so fs.readSync on an empty FIFO throws EAGAIN instead of
+// waiting; the sync contender needs a blocking descriptor, like C's.
 
 const fs = require('node:fs');
 const net = require('node:net');
@@ -444,6 +454,17 @@ const ENDPOINTS = {
     dgram: datagramEndpoint,
     'dgram-spin': datagramEndpoint,
   },
+  path: {
+    sync(file, which) {
+      const fd = fs.openSync(file, which === 'in' ? fs.constants.O_RDONLY : fs.constants.O_WRONLY);
+      return { io: fd, close: () => fs.closeSync(fd) };
+    },
+    async async(file, which) {
+      const { Fifo } = require('../../../dist');
+      const fifo = which === 'in' ? await Fifo.openReader(file) : await Fifo.openWriter(file, { timeoutMs: CONNECT_MS });
+      return streamEndpoint(fifo.stream());
+    },
+  },
   'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
   'unix-connect': { async: async (path) => streamEndpoint(await connect(path)) },
 };
@@ -466,15 +487,15 @@ function streamEndpoint(socket) {
   };
 }
 
-async function openEndpoint(spec, mode) {
+async function openEndpoint(spec, mode, which) {
   const colon = spec.indexOf(':');
   const [kind, arg] = [spec.slice(0, colon), spec.slice(colon + 1)];
   const open = ENDPOINTS[kind]?.[mode];
   if (colon < 0 || !open) throw new Error(`endpoint '${spec}' is not usable in mode ${mode}`);
-  return open(kind === 'fd' ? Number(arg) : arg);
+  return open(kind === 'fd' ? Number(arg) : arg, which);
 }
 
-const ROLES = { ping: ['in', 'out'], pong: ['in', 'out'], produce: ['out'], consume: ['in'] };
+const ROLES = { ping: ['out', 'in'], pong: ['in', 'out'], produce: ['out'], consume: ['in'] };
 
 async function main(argv) {
   if (argv.length !== 8 || !Object.hasOwn(MODES, argv[0]) || !Object.hasOwn(ROLES, argv[1])) {
@@ -493,7 +514,7 @@ async function main(argv) {
     const ends = {};
     for (const which of ROLES[role]) {
       const spec = specs[which];
-      if (!opened.has(spec)) opened.set(spec, await openEndpoint(spec, modeId));
+      if (!opened.has(spec)) opened.set(spec, await openEndpoint(spec, modeId, which));
       ends[which] = opened.get(spec).io;
     }
     const fn = MODES[modeId][role];

@@ -15,8 +15,11 @@
 //                        like-for-like partner of Node's trySend/tryReceive)
 //   IN, OUT  where to read and where to write: fd:N, a descriptor the suite
 //            placed in this process (spawn with fds), or - when the role does
-//            not use it; both may name the same socket. (A FIFO contender
-//            would add path:P, opened here.)
+//            not use it; both may name the same socket; or path:P, a FIFO
+//            opened here with a blocking open(2) (O_RDONLY for IN, O_WRONLY
+//            for OUT; stream mode only). A blocking open of a FIFO waits for
+//            the other side, so ping opens OUT before IN and pong IN before
+//            OUT: each open meets its partner's.
 //   ping     writes message i (SIZE bytes) to OUT, reads its echo from IN,
 //            WARMUP untimed then COUNT timed round trips; prints {"rtt_ns":[...], ...}
 //   pong     reads SIZE bytes from IN and writes them back to OUT,
@@ -54,11 +57,19 @@
 enum mode { STREAM, DGRAM, DGRAM_SPIN };
 static enum mode mode;
 
-// The descriptor an IN or OUT argument names, or -1 for "-". A datagram mode
+// The descriptor an IN or OUT argument names (opened with `access` for a
+// path:P FIFO), or -1 for "-". A datagram mode
 // checks that it is a datagram socket and makes it blocking (dgram) or
 // leaves it as it is (dgram-spin: every call passes MSG_DONTWAIT).
-static int endpoint(const char* spec) {
+static int endpoint(const char* spec, int access) {
   if (strcmp(spec, "-") == 0) return -1;
+  if (strncmp(spec, "path:", 5) == 0 && mode == STREAM) {
+    int fd;
+    do fd = open(spec + 5, access | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) die("open");
+    return fd;
+  }
   if (strncmp(spec, "fd:", 3) == 0) {
     char* end;
     long n = strtol(spec + 3, &end, 10);
@@ -78,7 +89,7 @@ static int endpoint(const char* spec) {
       return fd;
     }
   }
-  fprintf(stderr, "bad endpoint '%s' (expected fd:N or -)\n", spec);
+  fprintf(stderr, "bad endpoint '%s' (expected fd:N, path:P in stream mode, or -)\n", spec);
   exit(2);
 }
 
@@ -192,8 +203,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* role = argv[2];
-  int in = endpoint(argv[3]);
-  int out = endpoint(argv[4]);
+  // ping opens OUT first, every other role IN first (see path:P above).
+  int ping_first = strcmp(role, "ping") == 0;
+  int out = ping_first ? endpoint(argv[4], O_WRONLY) : -1;
+  int in = endpoint(argv[3], O_RDONLY);
+  if (!ping_first) out = endpoint(argv[4], O_WRONLY);
   long size = strtol(argv[5], NULL, 10);
   long warmup = strtol(argv[6], NULL, 10);
   long count = strtol(argv[7], NULL, 10);

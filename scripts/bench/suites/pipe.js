@@ -27,6 +27,13 @@
 //                          sendSync/receiveSync), so there is no Node dgram
 //                          sync contender; instead:
 //   C dgram spin           pipe.c dgram-spin: MSG_DONTWAIT, retried at once
+//   C FIFO blocking        pipe.c stream over two FIFOs (path:P): blocking
+//                          open(2), then read(2)/write(2), as for pipes
+//   Node FIFO sync         pipe-node.js sync over the FIFOs: fs.openSync
+//                          (blocking; a Fifo's descriptor is always non-blocking),
+//                          fs.readSync/writeSync; compared with C FIFO blocking
+//   Node FIFO async        pipe-node.js async: Fifo.openReader/openWriter, then
+//                          .stream(); compared with C FIFO blocking
 //   Node dgram try-spin    pipe-node.js dgram-spin: trySend/tryReceive retried
 //                          at once; compared with C dgram spin (busy-polls both:
 //                          each side burns a CPU while it waits, like for like)
@@ -43,9 +50,10 @@
 // again when the pair has finished or failed. For `unix-dgram` it creates a
 // datagram socketPair and places one end in each process at fd 3 (both ways
 // over one socket). For `unix-stream` side B listens on a path in the run's
-// temp dir and side A connects. A FIFO contender is a `fifo` channel
-// (mkfifo, endpoints `path:P`) plus that endpoint kind in pipe-node.js and
-// pipe.c, and one more entry in the contender list.
+// temp dir and side A connects. For `fifo` the suite makes fresh FIFOs
+// (mkfifo, 0600) in the run's temp dir, one per direction, and passes their
+// paths (`path:P`); each side opens them itself, and the suite removes them
+// when the run is over.
 //
 // Both processes run unpinned; each reports the CPU it was on when its timed
 // part started and ended, its CPU migrations and its voluntary context
@@ -69,6 +77,7 @@ const SMALL = 64;
 const BULK = 64 * 1024;
 
 let sockets = 0;
+let fifos = 0;
 
 /**
  * How the two sides of a run are connected. open(twoWay) makes a fresh
@@ -110,6 +119,24 @@ const CHANNELS = {
         b: { in: 'fd:3', out: twoWay ? 'fd:3' : '-', fds: { 3: b } },
         spawned: closeAll,
         close: closeAll,
+      };
+    },
+  },
+  fifo: {
+    open(twoWay) {
+      const { mkfifo } = require(DIST);
+      const there = path.join(resources.tempDir(), `pipe-suite-${fifos}-there.fifo`);
+      const back = twoWay ? path.join(resources.tempDir(), `pipe-suite-${fifos}-back.fifo`) : null;
+      fifos++;
+      const files = [there, back].filter(Boolean);
+      for (const file of files) mkfifo(file);
+      return {
+        a: { out: `path:${there}`, in: back ? `path:${back}` : '-', fds: {} },
+        b: { in: `path:${there}`, out: back ? `path:${back}` : '-', fds: {} },
+        spawned() {},
+        close: () => {
+          for (const file of files) fs.rmSync(file, { force: true });
+        },
       };
     },
   },
@@ -242,7 +269,7 @@ function compareRoundTrip(c, reference) {
 
 module.exports = {
   id: 'pipe',
-  title: 'Pipe round trip and one-way throughput, and the same over a datagram socket',
+  title: 'Pipe round trip and one-way throughput, and the same over a datagram socket and over FIFOs',
   cases: [
     { id: 'rtt', label: 'round trip 64 B', unit: 'µs', higherIsBetter: false },
     { id: 'small', label: 'one way 64 B', unit: 'msg/s', higherIsBetter: true },
@@ -253,6 +280,9 @@ module.exports = {
     { contender: 'node-sync', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-async', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-dgram-async', cases: ['small', 'bulk'], ratio: 0.5 },
+    { contender: 'node-fifo-sync', cases: ['rtt'], ratio: 1.5 },
+    { contender: 'node-fifo-sync', cases: ['small', 'bulk'], ratio: 0.5 },
+    { contender: 'node-fifo-async', cases: ['small', 'bulk'], ratio: 0.5 },
   ],
 
   params({ quick }) {
@@ -265,7 +295,8 @@ module.exports = {
     return (
       `${this.title}, two processes per run (unpinned), blocking pipes for C and Node sync, the event loop for Node async and net; ` +
       `a datagram socketPair for C dgram (blocking or spinning) and Node dgram (event loop or trySend/tryReceive spin); ` +
-      `round trip over two pipes or one socket: ${rttCount} timed after ${rttWarmup} warm-up; ` +
+      `two FIFOs (mkfifo) for C FIFO and Node FIFO sync (blocking opens) and async (Fifo streams); ` +
+      `round trip over two pipes, two FIFOs or one socket: ${rttCount} timed after ${rttWarmup} warm-up; ` +
       `one way ${SMALL} B: ${smallCount} messages after ${smallWarmup} warm-up, one msg/s sample per ${smallChunk}; ` +
       `one way 64 KiB: ${bulkCount} chunks after ${bulkWarmup} warm-up, one MB/s sample per ${bulkChunk}; ` +
       `${reps} reps interleaved`
@@ -331,11 +362,40 @@ module.exports = {
         code: MODES['dgram-spin'].code,
         command: node('dgram-spin'),
       },
+      {
+        id: 'c-fifo',
+        label: 'C FIFO blocking',
+        group: 'C',
+        channel: 'fifo',
+        code: 'blocking open(2) of the FIFO paths, then read(2)/write(2), the C blocking code above',
+        command: c('stream'),
+      },
+      {
+        id: 'node-fifo-sync',
+        label: 'Node FIFO sync',
+        group: 'Node',
+        versus: 'c-fifo',
+        channel: 'fifo',
+        code:
+          'fs.openSync(path) (blocking open: a Fifo\'s descriptor is always O_NONBLOCK, so fs.readSync on it would throw EAGAIN), ' +
+          'then fs.writeSync/fs.readSync as in Node sync',
+        command: node('sync'),
+      },
+      {
+        id: 'node-fifo-async',
+        label: 'Node FIFO async',
+        group: 'Node',
+        versus: 'c-fifo',
+        channel: 'fifo',
+        code: 'await Fifo.openReader(path) / Fifo.openWriter(path), then .stream(): the Node async code above',
+        command: node('async'),
+      },
     ];
     const contenders = spec.map((s) => contender(s, params));
     const byId = (id) => contenders.find((x) => x.id === id);
     compareRoundTrip(byId('node-async'), byId('node-net-unix'));
     compareRoundTrip(byId('node-dgram-async'), byId('node-net-unix'));
+    compareRoundTrip(byId('node-fifo-async'), byId('node-net-unix'));
     return contenders;
   },
 };
