@@ -258,6 +258,7 @@ describe('npm run bench --quick', () => {
       ['node-net-unix', 'reference', false, null],
       ['c-dgram', 'C', false, null],
       ['node-dgram-async', 'Node', false, 'c-dgram'],
+      ['node-dgram-sync', 'Node', false, 'c-dgram'],
       ['c-dgram-spin', 'spin', false, 'c-dgram'],
       ['node-dgram-spin', 'spin', false, 'c-dgram-spin'],
       ['c-fifo', 'C', false, null],
@@ -273,9 +274,10 @@ describe('npm run bench --quick', () => {
     for (const id of ['node-async', 'node-dgram-async', 'node-fifo-async']) {
       expect(note(id)).toMatch(/round trip next to Node net Unix socket, same run: [\d.]+x its time .*\(p50 [\d.]+ µs vs [\d.]+ µs\)/);
     }
-    // No sync path for sockets: it says so, and the spin is labelled as a busy-poll on both sides.
-    expect(note('node-dgram-async')).toMatch(/await sock\.send\(msg\) \/ await sock\.receive\(\).*no sync contender: UnixSocket has no blocking sendSync\/receiveSync/);
-    expect(note('node-dgram-spin')).toMatch(/^busy-poll, not a sync path .*trySend.*tryReceive/);
+    // Datagrams: the event loop, the blocking sync calls, and a spin labelled as a busy-poll on both sides.
+    expect(note('node-dgram-async')).toMatch(/await sock\.send\(msg\) \/ await sock\.receive\(\)/);
+    expect(note('node-dgram-sync')).toMatch(/^sock\.sendSync\(msg\) \/ sock\.receiveSync\(\)/);
+    expect(note('node-dgram-spin')).toMatch(/^busy-poll: .*trySend.*tryReceive/);
     expect(note('c-dgram-spin')).toMatch(/^busy-poll: send\(2\)\/recv\(2\) with MSG_DONTWAIT/);
     // FIFOs: blocking opens for C and Node sync, the library's Fifo streams for Node async.
     expect(note('c-fifo')).toMatch(/^blocking open\(2\) of the FIFO paths, then read\(2\)\/write\(2\)/);
@@ -318,6 +320,8 @@ describe('npm run bench --quick', () => {
       ['node-sync', ['rtt'], '<=', 1.5, 'C'],
       ['node-sync', ['small', 'bulk'], '>=', 0.5, 'C'],
       ['node-async', ['small', 'bulk'], '>=', 0.5, 'C'],
+      ['node-dgram-sync', ['rtt'], '<=', 1.5, 'C dgram blocking'],
+      ['node-dgram-sync', ['small', 'bulk'], '>=', 0.5, 'C dgram blocking'],
       ['node-dgram-async', ['small', 'bulk'], '>=', 0.5, 'C dgram blocking'],
       ['node-fifo-sync', ['rtt'], '<=', 1.5, 'C FIFO blocking'],
       ['node-fifo-sync', ['small', 'bulk'], '>=', 0.5, 'C FIFO blocking'],

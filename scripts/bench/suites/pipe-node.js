@@ -11,7 +11,7 @@
 // messages, same timing points and the same placement record.
 //
 // Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
-//   MODE     sync | async | dgram | dgram-spin
+//   MODE     sync | async | dgram | dgram-sync | dgram-spin
 //   ROLE     ping | pong | produce | consume (see pipe.c)
 //   IN, OUT  fd:N             a descriptor the suite placed here (spawn with fds)
 //            unix-listen:P    (async) listen on the Unix socket path P, take one connection
@@ -25,7 +25,7 @@
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 //
 // More channels are more endpoint kinds in ENDPOINTS (a FIFO is `path:P`);
-// a channel with message boundaries is a mode (dgram, dgram-spin). Endpoints
+// a channel with message boundaries is a mode (dgram, dgram-sync, dgram-spin). Endpoints
 // open in the order of ROLES: ping opens OUT before IN, pong IN before OUT,
 // so that blocking FIFO opens (sync) meet their partners' instead of waiting
 // for each other.
@@ -396,10 +396,23 @@ const MODES = {
     },
   },
 
+  'dgram-sync': {
+    label: 'dgram sync',
+    code: 'sock.sendSync(msg) / sock.receiveSync() on UnixSocket.fromFd(fd): one native call each (poll(2), then sendmsg/recvmsg)',
+
+    ...blockingRoles((sock, msg) => sock.sendSync(msg), (sock) => sock.receiveSync().data),
+
+    consume(input, size, warmup, count, chunk) {
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+      while (marks.got < all) takeMessage(verifier, marks, input.receiveSync().data, size);
+      return consumed(verifier, marks, where);
+    },
+  },
+
   'dgram-spin': {
     label: 'dgram spin',
     code:
-      'busy-poll, not a sync path (UnixSocket has no blocking sendSync/receiveSync): while (!sock.trySend(msg)); ' +
+      'busy-poll: while (!sock.trySend(msg)); ' +
       'while ((m = sock.tryReceive()) === null); burns a CPU per side while it waits',
 
     ...blockingRoles(sendSpin, (sock) => receiveSpin(sock).data),
@@ -452,6 +465,7 @@ const ENDPOINTS = {
       return streamEndpoint(require('../../../dist').inherited(n).stream());
     },
     dgram: datagramEndpoint,
+    'dgram-sync': datagramEndpoint,
     'dgram-spin': datagramEndpoint,
   },
   path: {

@@ -23,9 +23,6 @@
 //                          SOCK_DGRAM socketpair, one message per call
 //   Node dgram async       pipe-node.js dgram: await send()/receive() on
 //                          UnixSocket.fromFd; compared with C dgram blocking.
-//                          UnixSocket has no blocking sync path (no
-//                          sendSync/receiveSync), so there is no Node dgram
-//                          sync contender; instead:
 //   C dgram spin           pipe.c dgram-spin: MSG_DONTWAIT, retried at once
 //   C FIFO blocking        pipe.c stream over two FIFOs (path:P): blocking
 //                          open(2), then read(2)/write(2), as for pipes
@@ -34,6 +31,7 @@
 //                          fs.readSync/writeSync; compared with C FIFO blocking
 //   Node FIFO async        pipe-node.js async: Fifo.openReader/openWriter, then
 //                          .stream(); compared with C FIFO blocking
+//   Node dgram sync        pipe-node.js dgram-sync: sendSync/receiveSync
 //   Node dgram try-spin    pipe-node.js dgram-spin: trySend/tryReceive retried
 //                          at once; compared with C dgram spin (busy-polls both:
 //                          each side burns a CPU while it waits, like for like)
@@ -279,6 +277,8 @@ module.exports = {
     { contender: 'node-sync', cases: ['rtt'], ratio: 1.5 },
     { contender: 'node-sync', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-async', cases: ['small', 'bulk'], ratio: 0.5 },
+    { contender: 'node-dgram-sync', cases: ['rtt'], ratio: 1.5 },
+    { contender: 'node-dgram-sync', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-dgram-async', cases: ['small', 'bulk'], ratio: 0.5 },
     { contender: 'node-fifo-sync', cases: ['rtt'], ratio: 1.5 },
     { contender: 'node-fifo-sync', cases: ['small', 'bulk'], ratio: 0.5 },
@@ -294,7 +294,7 @@ module.exports = {
   describe({ rttWarmup, rttCount, smallWarmup, smallCount, smallChunk, bulkWarmup, bulkCount, bulkChunk }, reps) {
     return (
       `${this.title}, two processes per run (unpinned), blocking pipes for C and Node sync, the event loop for Node async and net; ` +
-      `a datagram socketPair for C dgram (blocking or spinning) and Node dgram (event loop or trySend/tryReceive spin); ` +
+      `a datagram socketPair for C dgram (blocking or spinning) and Node dgram (sendSync/receiveSync, the event loop, or trySend/tryReceive spin); ` +
       `two FIFOs (mkfifo) for C FIFO and Node FIFO sync (blocking opens) and async (Fifo streams); ` +
       `round trip over two pipes, two FIFOs or one socket: ${rttCount} timed after ${rttWarmup} warm-up; ` +
       `one way ${SMALL} B: ${smallCount} messages after ${smallWarmup} warm-up, one msg/s sample per ${smallChunk}; ` +
@@ -341,8 +341,17 @@ module.exports = {
         group: 'Node',
         versus: 'c-dgram',
         channel: 'unix-dgram',
-        code: `${MODES.dgram.code}; no sync contender: UnixSocket has no blocking sendSync/receiveSync (only trySend/tryReceive, spun below)`,
+        code: MODES.dgram.code,
         command: node('dgram'),
+      },
+      {
+        id: 'node-dgram-sync',
+        label: 'Node dgram sync',
+        group: 'Node',
+        versus: 'c-dgram',
+        channel: 'unix-dgram',
+        code: MODES['dgram-sync'].code,
+        command: node('dgram-sync'),
       },
       {
         id: 'c-dgram-spin',
