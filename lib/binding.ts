@@ -29,6 +29,11 @@ export interface Binding {
   releaseFd(fd: number): number;
   /** close_range(3, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from 3 up becomes close-on-exec. */
   closeOnExecAll(): number;
+  /** poll(2) with a zero timeout: revents or -errno. */
+  pollNow(fd: number, events: number): number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
   /** shm_open(3); the descriptor is close-on-exec. */
   shmOpen(name: string, oflag: number, mode: number): number;
   /** shm_unlink(3). */
@@ -90,13 +95,8 @@ export interface Binding {
   fifoOpen(path: string, access: number, typeOut: Int32Array): number;
   /** write(2), one call: bytes written or -errno (-EAGAIN when full, -EPIPE without a reader). */
   fifoWrite(fd: number, data: Uint8Array): number;
-  /** poll(2) with a zero timeout: revents or -errno. */
-  fifoPoll(fd: number, events: number): number;
   /** PIPE_BUF (4096): writes up to this size are atomic on a FIFO. */
   readonly PIPE_BUF: number;
-  readonly POLLIN: number;
-  readonly POLLOUT: number;
-  readonly POLLERR: number;
 
   // --- socket (native/socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
@@ -131,8 +131,6 @@ export interface Binding {
   socketInfo(fd: number, out: Int32Array): number;
   /** fcntl(F_DUPFD_CLOEXEC). */
   socketDup(fd: number): number;
-  /** poll(2) for POLLOUT with a zero timeout: 1 when writable now, else 0. */
-  socketWritable(fd: number): number;
   /** setsockopt(SO_SNDBUF) when bytes > 0, then getsockopt(SO_SNDBUF). */
   socketSendBufferSize(fd: number, bytes: number): number;
   readonly AF_UNIX: number;

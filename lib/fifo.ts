@@ -792,7 +792,7 @@ export class FifoClient implements Disposable {
     // A write end polls POLLERR once no reader is left. That is the only
     // event a write end reports for POLLIN, so this wait is quiet until then.
     const gone = () => {
-      const revents = binding.fifoPoll(this.#fd, binding.POLLOUT);
+      const revents = binding.pollNow(this.#fd, binding.POLLOUT);
       return revents < 0 || (revents & binding.POLLERR) !== 0 ? true : AGAIN;
     };
     this.#poller!.wait(binding.UV_READABLE, gone, { signal: watch.signal }, () => new Error('unused')).then(
@@ -814,7 +814,7 @@ export class FifoClient implements Disposable {
    */
   #serverGone(): void {
     if (this.#poller === null) return;
-    const unread = binding.fifoPoll(this.#replyFd, binding.POLLIN);
+    const unread = binding.pollNow(this.#replyFd, binding.POLLIN);
     if (unread > 0 && (unread & binding.POLLIN) !== 0) {
       setImmediate(() => this.#serverGone());
       return;

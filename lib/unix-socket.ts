@@ -904,7 +904,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       // An unconnected datagram socket that has room itself, but whose
       // receiver's queue is full (net.unix.max_dgram_qlen): poll(2) on this
       // socket cannot wait for that receiver (it would report writable forever).
-      if (job.to !== null && binding.socketWritable(fd) === 1) return 'peer-full';
+      if (job.to !== null) {
+        const revents = binding.pollNow(fd, binding.POLLOUT);
+        if (revents > 0 && (revents & binding.POLLOUT) !== 0) return 'peer-full';
+      }
       return 'full';
     }
     if (r < 0) throw this.#sendError(r, job);

@@ -1,11 +1,12 @@
 // Operations on descriptors that every kernel object shares: closing, sizing,
 // permissions, and adopting a descriptor inherited from a parent process.
 //
-// See: close(2), close_range(2), fstat(2), fchmod(2), ftruncate(2), fcntl(2).
+// See: close(2), close_range(2), fstat(2), fchmod(2), ftruncate(2), fcntl(2), poll(2).
 #include "fd.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +102,16 @@ Napi::Value CloseOnExecAll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// pollNow(fd, events) -> revents | -errno: poll(2) without waiting, for a
+// state that has no event of its own to wait for (a FIFO write end that lost
+// its reader reports POLLERR; a datagram socket whose receiver is full is not
+// POLLOUT).
+Napi::Value PollNow(const Napi::CallbackInfo& info) {
+  struct pollfd p = {FdArg(info, 0), static_cast<short>(info[1].As<Napi::Number>().Int32Value()), 0};
+  int r = RetryOnEintr([&] { return poll(&p, 1, 0); });
+  return Napi::Number::New(info.Env(), r < 0 ? r : p.revents);
+}
+
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -112,6 +123,10 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
   exports.Set("releaseFd", Napi::Function::New(env, ReleaseFd, "releaseFd"));
   exports.Set("closeOnExecAll", Napi::Function::New(env, CloseOnExecAll, "closeOnExecAll"));
+  exports.Set("pollNow", Napi::Function::New(env, PollNow, "pollNow"));
+  exports.Set("POLLIN", Napi::Number::New(env, POLLIN));
+  exports.Set("POLLOUT", Napi::Number::New(env, POLLOUT));
+  exports.Set("POLLERR", Napi::Number::New(env, POLLERR));
 }
 
 }  // namespace fd

@@ -136,16 +136,6 @@ Napi::Value FifoWrite(const Napi::CallbackInfo& info) {
   return Result(info.Env(), static_cast<double>(RetryOnEintr([&] { return write(fd, bytes, length); })));
 }
 
-// fifoPoll(fd, events) -> revents | -errno: poll(2) without waiting. On a
-// write end, POLLERR means that no reader is left.
-Napi::Value FifoPoll(const Napi::CallbackInfo& info) {
-  struct pollfd p = {};
-  p.fd = info[0].As<Napi::Number>().Int32Value();
-  p.events = static_cast<short>(info[1].As<Napi::Number>().Int32Value());
-  int r = RetryOnEintr([&] { return poll(&p, 1, 0); });
-  return Result(info.Env(), r < 0 ? r : p.revents);
-}
-
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -153,11 +143,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fifoChmod", Napi::Function::New(env, FifoChmod, "fifoChmod"));
   exports.Set("fifoOpen", Napi::Function::New(env, FifoOpen, "fifoOpen"));
   exports.Set("fifoWrite", Napi::Function::New(env, FifoWrite, "fifoWrite"));
-  exports.Set("fifoPoll", Napi::Function::New(env, FifoPoll, "fifoPoll"));
   exports.Set("PIPE_BUF", Napi::Number::New(env, PIPE_BUF));
-  exports.Set("POLLIN", Napi::Number::New(env, POLLIN));
-  exports.Set("POLLOUT", Napi::Number::New(env, POLLOUT));
-  exports.Set("POLLERR", Napi::Number::New(env, POLLERR));
 }
 
 }  // namespace fifo

@@ -634,14 +634,6 @@ Napi::Value SocketDup(const Napi::CallbackInfo& info) {
   return Result(info.Env(), dup);
 }
 
-// socketWritable(fd) -> 1 | 0 | -errno: whether poll(2) reports POLLOUT now,
-// without waiting.
-Napi::Value SocketWritable(const Napi::CallbackInfo& info) {
-  struct pollfd p = {IntArg(info, 0), POLLOUT, 0};
-  int r = RetryOnEintr([&] { return poll(&p, 1, 0); });
-  return Result(info.Env(), r < 0 ? r : (p.revents & POLLOUT) != 0);
-}
-
 // socketSendBufferSize(fd, bytes) -> SO_SNDBUF | -errno. bytes > 0 sets it
 // first (the kernel doubles it for its bookkeeping and caps it at
 // net.core.wmem_max); the result is the kernel's value.
@@ -677,7 +669,6 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));
   exports.Set("socketDup", Napi::Function::New(env, SocketDup, "socketDup"));
-  exports.Set("socketWritable", Napi::Function::New(env, SocketWritable, "socketWritable"));
   exports.Set("socketSendBufferSize", Napi::Function::New(env, SocketSendBufferSize, "socketSendBufferSize"));
   exports.Set("AF_UNIX", Napi::Number::New(env, AF_UNIX));
   exports.Set("SOCK_STREAM", Napi::Number::New(env, SOCK_STREAM));
