@@ -14,6 +14,7 @@ import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcErr
 import { OwnedDescriptor } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
+import { retryUntil } from './internal/retry';
 import { validateMode, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
@@ -37,7 +38,6 @@ const FILE_TYPES = new Map<number, string>([
  * fifo`, `read < fifo`), which waits inside the kernel for a writer and only
  * shows up as a successful O_WRONLY | O_NONBLOCK open.
  */
-const FIRST_RETRY_MS = 1;
 const MAX_RETRY_MS = 50;
 
 /** Which way this process uses a FIFO end. */
@@ -85,47 +85,18 @@ function openNow(path: string, access: number): number {
  * ENXIO (and ENOENT with `whileMissing`: the FIFO is not made yet) end the wait.
  */
 function openWhenRead(path: string, access: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, whileMissing = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortError({ cause: signal.reason }));
-      return;
+  const attempt = () => {
+    let fd: number;
+    try {
+      fd = tryOpen(path, access);
+    } catch (err) {
+      if (whileMissing && (err as IpcError).code === 'ENOENT') return AGAIN;
+      throw err;
     }
-    let done = false;
-    let delay = FIRST_RETRY_MS;
-    let retry: NodeJS.Timeout | undefined;
-    const finish = (settle: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(retry);
-      clearTimeout(deadline);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    const deadline = timeoutMs === undefined ? undefined : setTimeout(() => {
-      finish(() => reject(new IpcError(-ETIMEDOUT, 'open', path, `timed out after ${timeoutMs} ms waiting for a reader`)));
-    }, timeoutMs);
-    const attempt = () => {
-      let fd: number;
-      try {
-        fd = tryOpen(path, access);
-      } catch (err) {
-        if (!whileMissing || (err as IpcError).code !== 'ENOENT') {
-          finish(() => reject(err));
-          return;
-        }
-        fd = -ENXIO;
-      }
-      if (fd !== -ENXIO) {
-        finish(() => resolve(fd));
-        return;
-      }
-      retry = setTimeout(attempt, delay);
-      delay = Math.min(delay * 2, MAX_RETRY_MS);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    attempt();
-  });
+    return fd === -ENXIO ? AGAIN : fd;
+  };
+  return retryUntil(attempt, MAX_RETRY_MS, { signal, timeoutMs },
+    () => new IpcError(-ETIMEDOUT, 'open', path, `timed out after ${timeoutMs} ms waiting for a reader`));
 }
 
 /**

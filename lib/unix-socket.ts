@@ -13,6 +13,7 @@ import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
 import { OwnedDescriptor } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
+import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
   toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
@@ -288,21 +289,6 @@ class Cancel {
   }
 }
 
-/** Resolves after `ms`, or rejects when `cancel` fires. */
-function sleep(ms: number, cancel: Cancel): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(cancel.reason);
-    };
-    const timer = setTimeout(() => {
-      cancel.signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    cancel.signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Settles like `promise`, or rejects at once when `cancel` fires. */
 function unlessCancelled<T>(promise: Promise<T>, cancel: Cancel): Promise<T> {
   if (cancel.reason !== null) return Promise.reject(cancel.reason);
@@ -484,23 +470,16 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   static async #connect(address: Address, type: UnixSocketType, wait: WaitOptions): Promise<UnixSocket> {
     if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
     const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
-    const cancel = new Cancel(wait, () => timedOut('connect', address.label, wait.timeoutMs!));
     try {
-      for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
+      // While the listener's backlog is full there is nothing to poll for.
+      await retryUntil(() => {
         const r = binding.socketConnect(fd, address.bytes);
-        if (r !== -EAGAIN) {
-          check(r, 'connect', address.label);
-          break;
-        }
-        // The listener's backlog is full: nothing to poll for, so wait a little.
-        await sleep(delay, cancel);
-      }
+        return r === -EAGAIN ? AGAIN : check(r, 'connect', address.label);
+      }, 100, wait, () => timedOut('connect', address.label, wait.timeoutMs!));
       return new UnixSocket(fd, type, address.label, null);
     } catch (err) {
       binding.close(fd);
-      throw cancel.error(err);
-    } finally {
-      cancel.dispose();
+      throw err;
     }
   }
 
