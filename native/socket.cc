@@ -65,7 +65,7 @@ constexpr size_t kMaxStreamChunk = 256 * 1024;
 size_t MaxMessageSize() {
   static const size_t size = [] {
     long wmem_max = 0;
-    if (FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "r")) {
+    if (FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "re")) {
       if (std::fscanf(f, "%ld", &wmem_max) != 1) wmem_max = 0;
       std::fclose(f);
     }
