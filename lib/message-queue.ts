@@ -10,7 +10,7 @@ import { check, closedError, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { procNumber, softLimit } from './internal/limits';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
-import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
+import { OwnedDescriptor } from './internal/descriptor';
 import {
   toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -86,6 +86,8 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  * A POSIX message queue. Messages come out highest priority first, FIFO
  * within a priority. The waiting operations never block the event loop: the
  * queue descriptor is watched with uv_poll, and no thread is parked.
+ * `close()` rejects pending `send`/`receive` calls with `ERR_IPC_CLOSED`; the
+ * queue itself stays until unlinked.
  *
  * @example
  * ```ts
@@ -94,14 +96,12 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  * const { data, priority } = await q.receive();
  * ```
  */
-export class MessageQueue implements Disposable, AsyncIterable<Message> {
-  #fd: number;
+export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
   #name: string;
   #access: keyof typeof ACCESS;
   #messageSize: number;
   #maxMessages: number;
   #poller: Poller | null;
-  #reclaim: Reclaim;
   // Opened on the first *Sync call: the kernel hands messages straight to a
   // thread blocked in mq_timedreceive, which beats polling and retrying.
   #blocking = -1;
@@ -109,13 +109,13 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   readonly #priority = new Uint32Array(1);
 
   private constructor(fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
-    this.#fd = fd;
+    const poller = new Poller(fd, 'mq_open', name);
+    super(fd, poller);
+    this.#poller = poller;
     this.#name = name;
     this.#access = access;
     this.#maxMessages = attributes.maxMessages;
     this.#messageSize = attributes.messageSize;
-    this.#poller = new Poller(fd, 'mq_open', name);
-    this.#reclaim = reclaimOnCollect(this, { fds: [fd], poller: this.#poller });
   }
 
   /** The largest priority + 1 (`sysconf(_SC_MQ_PRIO_MAX)`, 32768 on Linux). */
@@ -204,11 +204,6 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     return this.#access;
   }
 
-  /** Whether `close()` was called. */
-  get closed(): boolean {
-    return this.#poller === null;
-  }
-
   /** The capacity in messages, as created. */
   get maxMessages(): number {
     return this.#maxMessages;
@@ -222,7 +217,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   /** `{ maxMessages, messageSize, currentMessages }`, read from the kernel now. */
   get attributes(): MessageQueueAttributes {
     this.#open();
-    return MessageQueue.#getattr(this.#fd, this.#name);
+    return MessageQueue.#getattr(this.fd, this.#name);
   }
 
   /**
@@ -242,7 +237,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     }
     let copied = false;
     const attempt = () => {
-      const r = binding.mqSend(this.#fd, bytes, priority);
+      const r = binding.mqSend(this.fd, bytes, priority);
       if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
       if (!copied) {
         bytes = Uint8Array.prototype.slice.call(bytes);
@@ -255,7 +250,7 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
 
   /** Sends if there is room now; `false` when the queue is full. */
   trySend(data: string | ArrayBufferView, priority = 0): boolean {
-    const r = binding.mqSend(this.#fd, this.#message(data, priority), priority);
+    const r = binding.mqSend(this.fd, this.#message(data, priority), priority);
     if (r === -EAGAIN) return false;
     check(r, 'mq_send', this.#name);
     return true;
@@ -283,14 +278,14 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const attempt = () => this.#take(binding.mqReceive(this.#fd, this.#scratch!, this.#priority), 'mq_receive') ?? AGAIN;
+    const attempt = () => this.#take(binding.mqReceive(this.fd, this.#scratch!, this.#priority), 'mq_receive') ?? AGAIN;
     return this.#poller!.wait(binding.UV_READABLE, attempt, wait, () => this.#timedOut('mq_receive', wait.timeoutMs!));
   }
 
   /** Receives a message if there is one now; `null` when the queue is empty. */
   tryReceive(): Message | null {
     this.#readable();
-    return this.#take(binding.mqReceive(this.#fd, this.#scratch!, this.#priority), 'mq_receive');
+    return this.#take(binding.mqReceive(this.fd, this.#scratch!, this.#priority), 'mq_receive');
   }
 
   /**
@@ -326,24 +321,12 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
     return this.messages();
   }
 
-  /**
-   * Closes the descriptor; pending `send`/`receive` calls reject with
-   * `ERR_IPC_CLOSED`. Idempotent. The queue itself stays until unlinked.
-   */
-  close(): void {
-    if (this.#poller === null) return;
-    this.#poller.close(() => closedError('MessageQueue'));
+  /** On close: pending `send`/`receive` calls reject with `ERR_IPC_CLOSED`. */
+  protected override onClose(): void {
+    this.#poller!.close(() => closedError('MessageQueue'));
     this.#poller = null;
-    forget(this);
-    binding.close(this.#fd);
     if (this.#blocking >= 0) binding.close(this.#blocking);
-    this.#fd = -1;
     this.#blocking = -1;
-  }
-
-  /** Same as `close()`, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   /** Removes this queue's name (see {@link MessageQueue.unlink}). */
@@ -352,13 +335,13 @@ export class MessageQueue implements Disposable, AsyncIterable<Message> {
   }
 
   #open(): void {
-    if (this.#poller === null) throw closedError('MessageQueue');
+    void this.openFd;
   }
 
   #blockingFd(): number {
     if (this.#blocking < 0) {
-      this.#blocking = check(binding.mqOpenBlocking(this.#fd), 'open', this.#name);
-      this.#reclaim.fds.push(this.#blocking);
+      this.#blocking = check(binding.mqOpenBlocking(this.fd), 'open', this.#name);
+      this.reclaimAlso(this.#blocking);
     }
     return this.#blocking;
   }

@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
-import { forget, reclaimOnCollect } from './internal/reclaim';
+import { OwnedDescriptor } from './internal/descriptor';
 import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR } = fsConstants;
@@ -79,22 +79,20 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
  * new Int32Array(shm.buffer)[0] = 42;
  * ```
  */
-export class SharedMemory implements Disposable {
-  #fd: number;
+export class SharedMemory extends OwnedDescriptor {
   #name: string | null;
   #size: number;
   #readOnly: boolean;
   #buffer: ArrayBuffer | null;
 
   private constructor(fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
-    this.#fd = fd;
+    // A handle collected without close() gives its descriptor back; its
+    // mapping lives as long as its ArrayBuffer does.
+    super(fd);
     this.#name = name;
     this.#size = buffer.byteLength;
     this.#readOnly = readOnly;
     this.#buffer = buffer;
-    // A handle collected without close() gives its descriptor back; its
-    // mapping lives as long as its ArrayBuffer does.
-    reclaimOnCollect(this, { fds: [fd], poller: null });
   }
 
   /**
@@ -209,19 +207,9 @@ export class SharedMemory implements Disposable {
     return this.#name;
   }
 
-  /** The descriptor (close-on-exec), or -1 after `close()`. */
-  get fd(): number {
-    return this.#fd;
-  }
-
   /** Whether writes through `buffer` stay private to this process. */
   get readOnly(): boolean {
     return this.#readOnly;
-  }
-
-  /** Whether `close()` was called. */
-  get closed(): boolean {
-    return this.#buffer === null;
   }
 
   /**
@@ -237,9 +225,9 @@ export class SharedMemory implements Disposable {
     if (newSize === this.#size) return;
     // Map first (mapping past the end of the file is allowed), then change the
     // size: if either step fails, the object and the old mapping are intact.
-    const next = map(this.#fd, newSize, false, this.#name);
+    const next = map(this.fd, newSize, false, this.#name);
     const grow = newSize > this.#size;
-    const result = grow ? binding.posixFallocate(this.#fd, newSize) : binding.ftruncate(this.#fd, newSize);
+    const result = grow ? binding.posixFallocate(this.fd, newSize) : binding.ftruncate(this.fd, newSize);
     if (result < 0) {
       binding.munmap(next);
       throw new IpcError(result, grow ? 'posix_fallocate' : 'ftruncate', this.#name);
@@ -250,21 +238,12 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * Detaches `buffer` (every view reads `byteLength 0`), unmaps it and closes
-   * the descriptor. Idempotent. The object itself stays until unlinked.
+   * On close: `buffer` is detached (every view reads `byteLength 0`) and
+   * unmapped before the descriptor closes. The object stays until unlinked.
    */
-  close(): void {
-    if (this.#buffer === null) return;
-    forget(this);
-    binding.munmap(this.#buffer);
-    binding.close(this.#fd);
+  protected override onClose(): void {
+    binding.munmap(this.#buffer!);
     this.#buffer = null;
-    this.#fd = -1;
-  }
-
-  /** Same as `close()`, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   /** Removes this object's name (see {@link SharedMemory.unlink}); nothing for anonymous memory. */

@@ -1,6 +1,6 @@
 /**
- * One owned descriptor: the base of the stream-like objects (pipe ends,
- * sockets). It is close-on-exec from creation, closed by `close()` (idempotent),
+ * One owned descriptor: the base of every handle (shared memory, queues, pipe
+ * ends, FIFOs, sockets). It is close-on-exec from creation, closed by `close()` (idempotent),
  * by `using`, by environment teardown, and as a safety net when the handle is
  * garbage-collected. `toSocket()` hands it to a `net.Socket` for Node's stream
  * semantics (backpressure included); the socket owns it from then on.
@@ -11,10 +11,11 @@ import { Socket } from 'node:net';
 import { binding } from '../binding';
 import { closedError } from '../errors';
 import type { Poller } from './poller';
-import { forget, reclaimOnCollect } from './reclaim';
+import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
 
 export abstract class OwnedDescriptor implements Disposable {
   #fd: number;
+  readonly #reclaim: Reclaim;
 
   /**
    * @param fd - A descriptor the binding created (and tracks) or adopted.
@@ -23,7 +24,7 @@ export abstract class OwnedDescriptor implements Disposable {
    */
   protected constructor(fd: number, poller: Poller | null = null) {
     this.#fd = fd;
-    reclaimOnCollect(this, { fds: [fd], poller });
+    this.#reclaim = reclaimOnCollect(this, { fds: [fd], poller });
   }
 
   /** The descriptor (close-on-exec), or -1 once closed or handed to a stream. */
@@ -48,6 +49,11 @@ export abstract class OwnedDescriptor implements Disposable {
   /** Same as `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** A second descriptor the subclass closes in onClose(), given back too if the handle is collected. */
+  protected reclaimAlso(fd: number): void {
+    this.#reclaim.fds.push(fd);
   }
 
   /** What a subclass releases before its descriptor closes (e.g. a watcher). */
