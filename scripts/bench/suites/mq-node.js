@@ -13,18 +13,11 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...]} (consume),
 // and every role {"placement":{...}}.
 
+const { isMessage, message, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const MESSAGE_SIZE = 64;
 
-/** The message: 64 bytes, sequence number in the first four (as in mq.c). */
-function message() {
-  return Buffer.alloc(MESSAGE_SIZE, 0x5a);
-}
-
-function isMessage(data, seq) {
-  return data.length === MESSAGE_SIZE && data.readUInt32LE(0) === seq;
-}
 
 /**
  * The roles, written out once per mode so that neither pays for the other:
@@ -39,7 +32,7 @@ const MODES = {
     // Round trips: message i out on q1, its echo back on q2.
     ping(q1, q2, warmup, count) {
       const rtt = new Float64Array(count);
-      const msg = message();
+      const msg = message(MESSAGE_SIZE);
       const where = new Placement();
       let verified = true;
       for (let i = 0; i < warmup + count; i++) {
@@ -50,7 +43,7 @@ const MODES = {
         const echo = q2.receiveSync();
         const t1 = process.hrtime.bigint();
         if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(echo.data, i)) verified = false;
+        if (!isMessage(echo.data, MESSAGE_SIZE, i)) verified = false;
       }
       return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
     },
@@ -65,7 +58,7 @@ const MODES = {
     },
 
     produce(q1, warmup, count) {
-      const msg = message();
+      const msg = message(MESSAGE_SIZE);
       const where = new Placement();
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
@@ -85,7 +78,7 @@ const MODES = {
           where.start();
           t0 = process.hrtime.bigint();
         }
-        if (!isMessage(q1.receiveSync().data, i)) verified = false;
+        if (!isMessage(q1.receiveSync().data, MESSAGE_SIZE, i)) verified = false;
         const done = i + 1 - warmup;
         if (done > 0 && done % chunk === 0) {
           const t1 = process.hrtime.bigint();
@@ -103,7 +96,7 @@ const MODES = {
 
     async ping(q1, q2, warmup, count) {
       const rtt = new Float64Array(count);
-      const msg = message();
+      const msg = message(MESSAGE_SIZE);
       const where = new Placement();
       let verified = true;
       for (let i = 0; i < warmup + count; i++) {
@@ -114,7 +107,7 @@ const MODES = {
         const echo = await q2.receive();
         const t1 = process.hrtime.bigint();
         if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(echo.data, i)) verified = false;
+        if (!isMessage(echo.data, MESSAGE_SIZE, i)) verified = false;
       }
       return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
     },
@@ -129,7 +122,7 @@ const MODES = {
     },
 
     async produce(q1, warmup, count) {
-      const msg = message();
+      const msg = message(MESSAGE_SIZE);
       const where = new Placement();
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
@@ -149,7 +142,7 @@ const MODES = {
           where.start();
           t0 = process.hrtime.bigint();
         }
-        if (!isMessage((await q1.receive()).data, i)) verified = false;
+        if (!isMessage((await q1.receive()).data, MESSAGE_SIZE, i)) verified = false;
         const done = i + 1 - warmup;
         if (done > 0 && done % chunk === 0) {
           const t1 = process.hrtime.bigint();
@@ -201,14 +194,6 @@ async function main(argv) {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (status) => (process.exitCode = status),
-    (err) => {
-      process.stderr.write(`${err.stack || err}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runAsScript(module, main);
 
 module.exports = { MODES };

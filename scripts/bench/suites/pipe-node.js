@@ -39,16 +39,13 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { once } = require('node:events');
 const { setTimeout: sleep } = require('node:timers/promises');
+const { isMessage, message, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const READ_BUFFER = 64 * 1024;
 // How long a connecting side retries while the listening side starts.
 const CONNECT_MS = 10_000;
 
-/** A message: `size` bytes, sequence number in the first four (as in pipe.c). */
-function message(size) {
-  return Buffer.alloc(size, 0x5a);
-}
 
 /**
  * Checks the sequence number at the start of every message in a stream of
@@ -135,10 +132,6 @@ function readMessage(fd, buf) {
   return buf;
 }
 
-/** Whether `data` is message `seq`: `size` bytes, its sequence number first. */
-function isMessage(data, size, seq) {
-  return data.length === size && data.readUInt32LE(0) === seq >>> 0;
-}
 
 /** A consumer's state: the checks, the clock, and how many bytes make all the messages. */
 function consumer(size, warmup, count, chunk) {
@@ -547,14 +540,6 @@ async function main(argv) {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (status) => (process.exitCode = status),
-    (err) => {
-      process.stderr.write(`${err.stack || err}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runAsScript(module, main);
 
 module.exports = { MODES };

@@ -1,0 +1,28 @@
+'use strict';
+// What every Node contender script shares: its messages (as the C contenders
+// make them: `size` bytes of 0x5a, the sequence number in the first four) and
+// how it runs as a child process.
+
+/** A message of `size` bytes; the caller writes its sequence number at offset 0. */
+function message(size) {
+  return Buffer.alloc(size, 0x5a);
+}
+
+/** Whether `data` is message `seq`: `size` bytes, its sequence number first. */
+function isMessage(data, size, seq) {
+  return data.length === size && data.readUInt32LE(0) === seq >>> 0;
+}
+
+/** Runs `main(argv)` when `mod` is the entry point; its result is the exit code. */
+function runAsScript(mod, main) {
+  if (require.main !== mod) return;
+  main(process.argv.slice(2)).then(
+    (status) => (process.exitCode = status),
+    (err) => {
+      process.stderr.write(`${err.stack || err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+module.exports = { isMessage, message, runAsScript };
