@@ -60,6 +60,9 @@ export interface Binding {
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
 
+  /** Stops a wait started on its own thread (native/common/waiter.cc): its callback will not run, a late result is undone. */
+  waitCancel(handle: WaitHandle): number;
+
   /** mq_open(3) with O_NONBLOCK | O_CLOEXEC added; maxMessages 0 means the system defaults. */
   mqOpen(name: string, oflag: number, mode: number, maxMessages: number, messageSize: number): number;
   /** mq_unlink(3). */
@@ -97,6 +100,14 @@ export interface Binding {
   fifoWrite(fd: number, data: Uint8Array): number;
   /** PIPE_BUF (4096): writes up to this size are atomic on a FIFO. */
   readonly PIPE_BUF: number;
+
+  // --- futex (native/futex.cc) ---
+  /** FUTEX_WAIT_BITSET (shared) on its own thread, in slices; done(0 woken | 1 not equal | -ETIMEDOUT | -errno). */
+  futexWait(array: Int32Array, index: number, expected: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  /** FUTEX_WAIT_BITSET on this thread up to timeoutMs (< 0: none): 0 woken, 1 not equal, -ETIMEDOUT, -errno. */
+  futexWaitSync(array: Int32Array, index: number, expected: number, timeoutMs: number): number;
+  /** FUTEX_WAKE (shared): how many woke. */
+  futexWake(array: Int32Array, index: number, count: number): number;
 
   // --- socket (native/socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
@@ -145,6 +156,9 @@ export interface Binding {
 
 /** An opaque handle to a uv_poll watcher. @internal */
 export type Watcher = { readonly __watcher: unique symbol };
+
+/** An opaque handle to a wait running on its own thread. @internal */
+export type WaitHandle = { readonly __wait: unique symbol };
 
 function load(): Binding {
   // The sanitizer build (npm run test:asan) lives outside build/, so the test

@@ -19,3 +19,5 @@ export type {
 } from './unix-socket';
 export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
 export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';
+export { futex } from './futex';
+export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';

@@ -5,9 +5,11 @@
 
 #include "common/env_state.h"
 #include "common/fd_watcher.h"
+#include "common/waiter.h"
 #include "errno_names.h"
 #include "fd.h"
 #include "fifo.h"
+#include "futex.h"
 #include "mqueue.h"
 #include "pipe.h"
 #include "shm.h"
@@ -18,7 +20,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::errno_names::Init(env, exports);
   posix_ipc::fd::Init(env, exports);
   posix_ipc::fd_watcher::Init(env, exports);
+  posix_ipc::waiter::Init(env, exports);
   posix_ipc::fifo::Init(env, exports);
+  posix_ipc::futex::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
   posix_ipc::shm::Init(env, exports);

@@ -10,12 +10,16 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
 namespace posix_ipc {
 
 class EnvState;
+namespace waiter {
+struct Hub;
+}
 
 // One mmap(2) region handed to JavaScript as an external ArrayBuffer. It is
 // owned by that ArrayBuffer's finalizer once `adopted` is set; `owner` is
@@ -42,6 +46,9 @@ class EnvState {
   Mapping* FindMapping(void* addr) const;
   // Unmaps `m` and forgets it. The ArrayBuffer over it must be detached first.
   static void Unmap(Mapping* m);
+
+  // Where this environment's wait threads report (common/waiter).
+  std::shared_ptr<waiter::Hub> waiter_hub;
 
  private:
   // Environment teardown: unmaps and closes whatever JavaScript left open.

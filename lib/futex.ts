@@ -1,0 +1,102 @@
+/**
+ * Futex wait/wake on shared memory, across processes.
+ *
+ * V8's `Atomics.wait`/`Atomics.notify` cannot do this: they accept only a
+ * `SharedArrayBuffer`, and their waiter list lives inside one process. These
+ * use the kernel's shared futexes (futex(2) without FUTEX_PRIVATE_FLAG), keyed
+ * by the physical page, so any process that maps the same {@link SharedMemory}
+ * meets on the same word. `wait()` runs on a dedicated thread, never on the
+ * event loop or libuv's pool.
+ * @packageDocumentation
+ */
+import { binding } from './binding';
+import { check, invalidArgType, invalidArgValue } from './errors';
+import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/thread-wait';
+import { validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+
+/** How a futex wait ended. */
+export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+/** Options of {@link futex.wait}. */
+export interface FutexWaitOptions {
+  /** Give up after this many milliseconds: resolves `'timed-out'`. Default: no limit. */
+  timeoutMs?: number;
+  /** Rejects the wait with an `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link futex.waitSync}. */
+export interface FutexWaitSyncOptions {
+  /** Give up after this many milliseconds: returns `'timed-out'`. Default: no limit. */
+  timeoutMs?: number;
+}
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const RESULTS: readonly FutexWaitResult[] = ['ok', 'not-equal'];
+const waits = new ThreadWaits();
+
+function validateWord(array: unknown, index: unknown): asserts array is Int32Array {
+  if (!(array instanceof Int32Array)) throw invalidArgType('array', 'an instance of Int32Array', array);
+  validateInteger(index, 'index', 0, INT32_MAX);
+  if (index >= array.length) {
+    throw invalidArgValue('index', index, `must be less than the array's length (${array.length}${array.length === 0 ? ': is its memory closed?' : ''})`, true);
+  }
+}
+
+function validateWait(array: unknown, index: unknown, expected: unknown): asserts array is Int32Array {
+  validateWord(array, index);
+  validateInteger(expected, 'expected', INT32_MIN, INT32_MAX);
+}
+
+function toResult(r: number): FutexWaitResult {
+  return r === TIMED_OUT ? 'timed-out' : RESULTS[check(r, 'futex')];
+}
+
+/**
+ * Cross-process futexes on an `Int32Array` over a {@link SharedMemory} view.
+ *
+ * @example
+ * const word = new Int32Array(shm.buffer, 0, 1);
+ * // waiter (any process mapping shm):
+ * while (Atomics.load(word, 0) === 0) await futex.wait(word, 0, 0);
+ * // waker:
+ * Atomics.store(word, 0, 1); futex.wake(word, 0);
+ */
+export const futex = {
+  /**
+   * Sleeps while `array[index] === expected`, until a {@link futex.wake} on
+   * the same word (from any process), the timeout, or the signal. Resolves
+   * `'ok'` when woken (spurious wakes are possible: recheck the value),
+   * `'not-equal'` when the value already differed (also when it changed
+   * between the 20 ms slices the wait runs in), `'timed-out'`.
+   */
+  wait(array: Int32Array, index: number, expected: number, options?: FutexWaitOptions): Promise<FutexWaitResult> {
+    validateWait(array, index, expected);
+    const { timeoutMs, signal } = validateOptions(options);
+    validateTimeout(timeoutMs);
+    validateSignal(signal);
+    const opts: ThreadWaitOptions = { timeoutMs, signal };
+    return waits
+      .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
+      .then(toResult);
+  },
+
+  /**
+   * {@link futex.wait}, blocking this thread: for dedicated processes and
+   * scripts. Signals delivered meanwhile do not end it early.
+   */
+  waitSync(array: Int32Array, index: number, expected: number, options?: FutexWaitSyncOptions): FutexWaitResult {
+    validateWait(array, index, expected);
+    const { timeoutMs } = validateOptions(options);
+    validateTimeout(timeoutMs);
+    return toResult(binding.futexWaitSync(array, index, expected, timeoutMs ?? -1));
+  },
+
+  /** Wakes up to `count` waiters on `array[index]`, in any process; returns how many woke. */
+  wake(array: Int32Array, index: number, count = 1): number {
+    validateWord(array, index);
+    validateInteger(count, 'count', 1, INT32_MAX);
+    return check(binding.futexWake(array, index, count), 'futex');
+  },
+} as const;

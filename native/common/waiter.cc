@@ -1,0 +1,230 @@
+// See: pthread_create(3), pthread_sigmask(3), clock_gettime(2), uv_async_send
+// (libuv docs: "Async handle"), napi_add_async_cleanup_hook.
+//
+// Each environment has one Hub: a uv_async_t that wait threads signal when
+// they finish, and the list of finished waits. The Hub outlives its
+// environment for as long as any wait thread holds it: a thread that finishes
+// after teardown finds `alive` false, undoes its result itself and touches
+// nothing of JavaScript's.
+#include "waiter.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "env_state.h"
+
+namespace posix_ipc {
+namespace waiter {
+
+struct Hub;
+
+namespace {
+
+struct Pending {
+  std::unique_ptr<Wait> wait;
+  std::shared_ptr<Hub> hub;
+  std::atomic<bool> cancelled{false};
+  bool has_deadline = false;
+  timespec deadline{};
+  int result = 0;  // Written by the thread before it hands the wait to the Hub.
+  // JavaScript thread only. Empty once delivered or cancelled, so a Pending
+  // freed on its own thread never deletes a reference of a dead environment.
+  Napi::FunctionReference callback;
+};
+
+bool NotBefore(const timespec& a, const timespec& b) {
+  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
+}
+
+}  // namespace
+
+struct Hub {
+  std::mutex mu;
+  bool alive = true;                              // Under mu.
+  std::vector<std::shared_ptr<Pending>> done;     // Under mu.
+  uv_async_t async;                               // uv_async_send under mu.
+  napi_env env = nullptr;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  std::unordered_set<std::shared_ptr<Pending>> outstanding;  // JavaScript thread only.
+  std::shared_ptr<Hub> self;  // Keeps the Hub until uv_close has finished.
+
+  // A pending wait keeps the process alive, as a pending read does.
+  void Track(const std::shared_ptr<Pending>& p) {
+    outstanding.insert(p);
+    uv_ref(reinterpret_cast<uv_handle_t*>(&async));
+  }
+  void Untrack(const std::shared_ptr<Pending>& p) {
+    p->callback.Reset();
+    outstanding.erase(p);
+    if (outstanding.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
+  }
+};
+
+namespace {
+
+struct Box {
+  std::shared_ptr<Pending> pending;
+};
+
+void* Run(void* arg) {
+  std::shared_ptr<Pending> p = std::move(static_cast<Box*>(arg)->pending);
+  delete static_cast<Box*>(arg);
+  int r = -ECANCELED;
+  while (!p->cancelled.load(std::memory_order_acquire)) {
+    timespec end = MonotonicAfter(kSliceMs);
+    bool last = p->has_deadline && NotBefore(end, p->deadline);
+    if (last) end = p->deadline;
+    r = p->wait->Slice(end);
+    if (r != -ETIMEDOUT || last) break;
+  }
+  if (r == -ECANCELED) return nullptr;
+  p->result = r;
+  Hub* hub = p->hub.get();
+  {
+    std::lock_guard<std::mutex> lock(hub->mu);
+    if (hub->alive) {
+      hub->done.push_back(p);
+      uv_async_send(&hub->async);
+      return nullptr;
+    }
+  }
+  if (r >= 0) p->wait->Undo(r);
+  return nullptr;
+}
+
+void OnAsync(uv_async_t* handle) {
+  Hub* hub = static_cast<Hub*>(handle->data);
+  std::vector<std::shared_ptr<Pending>> batch;
+  {
+    std::lock_guard<std::mutex> lock(hub->mu);
+    batch.swap(hub->done);
+  }
+  Napi::Env env(hub->env);
+  Napi::HandleScope scope(env);
+  for (auto& p : batch) {
+    if (p->callback.IsEmpty()) {
+      // JavaScript gave up first: give back what the wait took.
+      if (p->result >= 0) p->wait->Undo(p->result);
+      continue;
+    }
+    Napi::Function callback = p->callback.Value();
+    hub->Untrack(p);
+    callback.MakeCallback(env.Global(), {Napi::Number::New(env, p->result)});
+    if (env.IsExceptionPending()) {
+      Napi::Error err = env.GetAndClearPendingException();
+      napi_fatal_exception(env, err.Value());
+    }
+  }
+}
+
+void OnHubClosed(uv_handle_t* handle) {
+  Hub* hub = static_cast<Hub*>(handle->data);
+  napi_remove_async_cleanup_hook(hub->hook);
+  hub->self.reset();  // May free the Hub; nothing follows.
+}
+
+// Environment teardown: no JavaScript runs any more. Waits still running are
+// told to stop; whatever finished but was not delivered is given back.
+void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  Hub* hub = static_cast<Hub*>(arg);
+  std::vector<std::shared_ptr<Pending>> batch;
+  {
+    std::lock_guard<std::mutex> lock(hub->mu);
+    hub->alive = false;
+    batch.swap(hub->done);
+  }
+  for (auto& p : batch) {
+    if (p->result >= 0) p->wait->Undo(p->result);
+  }
+  for (auto& p : hub->outstanding) {
+    p->cancelled.store(true, std::memory_order_release);
+    p->callback.Reset();
+  }
+  hub->outstanding.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&hub->async), OnHubClosed);
+}
+
+void OnBoxFinalized(napi_env, Box* box) { delete box; }
+
+// waitCancel(handle) -> 0.
+Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  const std::shared_ptr<Pending>& p = info[0].As<Napi::External<Box>>().Data()->pending;
+  if (!p->callback.IsEmpty()) {
+    p->cancelled.store(true, std::memory_order_release);
+    p->hub->Untrack(p);
+  }
+  return Napi::Number::New(info.Env(), 0);
+}
+
+}  // namespace
+
+timespec MonotonicAfter(double ms) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  long long ns = static_cast<long long>(ms * 1e6);
+  t.tv_sec += ns / 1000000000;
+  t.tv_nsec += ns % 1000000000;
+  if (t.tv_nsec >= 1000000000) {
+    t.tv_sec += 1;
+    t.tv_nsec -= 1000000000;
+  }
+  return t;
+}
+
+Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, Napi::Function callback) {
+  std::shared_ptr<Hub> hub = EnvState::Get(env)->waiter_hub;
+  auto p = std::make_shared<Pending>();
+  p->wait = std::move(wait);
+  p->hub = hub;
+  if (timeout_ms >= 0) {
+    p->has_deadline = true;
+    p->deadline = MonotonicAfter(timeout_ms);
+  }
+  p->callback = Napi::Persistent(callback);
+
+  // The thread blocks every signal, so signals reach the threads that handle
+  // them and never interrupt a wait.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  auto* arg = new Box{p};
+  int r = pthread_create(&thread, &attr, Run, arg);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    delete arg;
+    p->callback.Reset();
+    return Napi::Number::New(env, -r);
+  }
+  hub->Track(p);
+  return Napi::External<Box>::New(env, new Box{p}, OnBoxFinalized);
+}
+
+void Init(Napi::Env env, Napi::Object exports) {
+  auto hub = std::make_shared<Hub>();
+  hub->env = env;
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_async_init(loop, &hub->async, OnAsync);
+  hub->async.data = hub.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(&hub->async));
+  hub->self = hub;
+  napi_add_async_cleanup_hook(env, OnTeardown, hub.get(), &hub->hook);
+  EnvState::Get(env)->waiter_hub = hub;
+  exports.Set("waitCancel", Napi::Function::New(env, Cancel, "waitCancel"));
+}
+
+}  // namespace waiter
+}  // namespace posix_ipc

@@ -1,0 +1,57 @@
+// Waits the kernel cannot report through a pollable descriptor (semaphores,
+// futexes, robust mutexes, file locks) run on a dedicated thread each, never on
+// libuv's pool: four parked pool threads would hang every fs call in the
+// process (fs-ext #49/#79). node-pty waits for child exits the same way.
+//
+// A wait runs in bounded slices, so a cancelled wait (close, AbortSignal,
+// environment teardown) ends within one slice without anybody joining it.
+// Whether a wait's result is used is decided in exactly one place, on the
+// JavaScript thread: a result that arrives after JavaScript gave up is handed
+// back through Wait::Undo (a token posted again, a wake passed on), so nothing
+// is lost.
+#ifndef POSIX_IPC_COMMON_WAITER_H_
+#define POSIX_IPC_COMMON_WAITER_H_
+
+#include <napi.h>
+
+#include <ctime>
+#include <memory>
+
+namespace posix_ipc {
+namespace waiter {
+
+// One slice is at most this long: the bound on how long a cancelled wait's
+// thread lingers (it holds its kernel object, never the environment).
+constexpr long kSliceMs = 20;
+
+class Wait {
+ public:
+  virtual ~Wait() = default;
+  // Runs on the wait's thread. Waits until `slice_end` (CLOCK_MONOTONIC,
+  // absolute) at most; returns a result >= 0 when the wait is over,
+  // -ETIMEDOUT when the slice passed without one (the next slice follows unless
+  // the deadline passed), or another -errno to end the wait with that error.
+  virtual int Slice(const timespec& slice_end) = 0;
+  // Gives back what a Slice that returned `result` >= 0 took, when nobody is
+  // left to receive it. Runs on the JavaScript thread, or on the wait's thread
+  // once the environment is gone; must not block.
+  virtual void Undo(int /*result*/) {}
+};
+
+// Starts `wait` on a thread of its own. `timeout_ms` < 0 waits without a
+// deadline. `callback(result)` runs on the JavaScript thread once: result >= 0,
+// -ETIMEDOUT when the deadline passed, or another -errno. Returns an External
+// for waitCancel(), or -errno (as a Number) when no thread could be started.
+Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, Napi::Function callback);
+
+// Exports waitCancel(handle): the callback will not run; a result that arrives
+// anyway is undone.
+void Init(Napi::Env env, Napi::Object exports);
+
+// CLOCK_MONOTONIC now + ms.
+timespec MonotonicAfter(double ms);
+
+}  // namespace waiter
+}  // namespace posix_ipc
+
+#endif  // POSIX_IPC_COMMON_WAITER_H_

@@ -1,0 +1,15 @@
+#ifndef POSIX_IPC_FUTEX_H_
+#define POSIX_IPC_FUTEX_H_
+
+#include <napi.h>
+
+namespace posix_ipc {
+namespace futex {
+
+// Registers this object's operations on the binding.
+void Init(Napi::Env env, Napi::Object exports);
+
+}  // namespace futex
+}  // namespace posix_ipc
+
+#endif  // POSIX_IPC_FUTEX_H_
