@@ -1,0 +1,223 @@
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { AbortError, SharedMemory, futex } from '../lib';
+import { fsReadLatency, leftoverObjects, openFds, run, runNode, uniqueName } from './helpers';
+
+const made: string[] = [];
+const open: SharedMemory[] = [];
+
+/** A fresh shared word pair [futex, arrivals] in a named SharedMemory. */
+function shared(): { name: string; word: Int32Array; shm: SharedMemory } {
+  const name = uniqueName();
+  made.push(name);
+  const shm = SharedMemory.create(name, 4096);
+  open.push(shm);
+  return { name, word: new Int32Array(shm.buffer, 0, 2), shm };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once `n` processes announced (word 1) that they are about to wait. */
+async function arrivals(word: Int32Array, n: number): Promise<void> {
+  while (Atomics.load(word, 1) < n) await sleep(5);
+}
+
+afterEach(() => {
+  for (const shm of open.splice(0)) shm.close();
+  for (const name of made.splice(0)) {
+    try {
+      SharedMemory.unlink(name);
+    } catch {
+      // already gone
+    }
+  }
+  expect(leftoverObjects()).toEqual([]);
+});
+
+describe('futex arguments', () => {
+  test('bad arguments fail before any syscall, with Node codes', () => {
+    const { word } = shared();
+    expect(() => futex.wait(new Uint32Array(2) as unknown as Int32Array, 0, 0)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => futex.wake([0] as unknown as Int32Array, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => futex.waitSync(word, 2, 0)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => futex.waitSync(word, -1, 0)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => futex.waitSync(word, 0, 2 ** 31)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => futex.waitSync(word, 0, 0, { timeoutMs: -1 })).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => futex.wait(word, 0, 0, { signal: {} as AbortSignal })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => futex.wake(word, 0, 0)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+  });
+
+  test('a view of closed memory has length 0: a RangeError that says so, not a crash', () => {
+    const { word, shm } = shared();
+    shm.close();
+    expect(() => futex.wake(word, 0)).toThrow(/is its memory closed/);
+    expect(() => futex.waitSync(word, 0, 0, { timeoutMs: 1 })).toThrow(expect.objectContaining({ name: 'RangeError' }));
+  });
+});
+
+describe('futex in one process', () => {
+  test('not-equal at once when the value differs; timed-out after the timeout', async () => {
+    const { word } = shared();
+    Atomics.store(word, 0, 5);
+    expect(futex.waitSync(word, 0, 4)).toBe('not-equal');
+    await expect(futex.wait(word, 0, 4)).resolves.toBe('not-equal');
+    const start = Date.now();
+    expect(futex.waitSync(word, 0, 5, { timeoutMs: 30 })).toBe('timed-out');
+    await expect(futex.wait(word, 0, 5, { timeoutMs: 30 })).resolves.toBe('timed-out');
+    expect(Date.now() - start).toBeGreaterThanOrEqual(59);
+    expect(futex.wake(word, 0)).toBe(0); // nobody waits
+  });
+
+  test('wake(count) wakes at most count waiters and says how many', async () => {
+    const { word } = shared();
+    const waits = [1, 2, 3].map(() => futex.wait(word, 0, 0, { timeoutMs: 20000 }));
+    // A wait is on its way into the kernel: count wakes until all three woke.
+    let woken = 0;
+    while (woken < 3) {
+      const n = futex.wake(word, 0, 2);
+      expect(n).toBeLessThanOrEqual(2);
+      woken += n;
+      await sleep(5);
+    }
+    expect(await Promise.all(waits)).toEqual(['ok', 'ok', 'ok']);
+    expect(futex.wake(word, 0, 5)).toBe(0);
+  });
+
+  test('AbortSignal: aborted before or during a wait rejects with AbortError', async () => {
+    const { word } = shared();
+    const ac = new AbortController();
+    const pending = futex.wait(word, 0, 0, { signal: ac.signal });
+    ac.abort('enough');
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: 'enough' });
+    await expect(futex.wait(word, 0, 0, { signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
+  });
+
+  test('a wake that reaches an abandoned wait is passed on: no lost wake-up', async () => {
+    const { word } = shared();
+    // The kernel wakes in arrival order, and a wait re-queues every 20 ms
+    // slice: all of this happens inside the abandoned wait's first slice, so it
+    // is first in line, its thread still asleep when the wake comes.
+    for (let round = 0; round < 10; round++) {
+      const ac = new AbortController();
+      const abandoned = futex.wait(word, 0, 0, { signal: ac.signal }).catch((err: Error) => err.name);
+      await sleep(4);
+      const second = futex.wait(word, 0, 0, { timeoutMs: 5000 });
+      await sleep(4);
+      ac.abort();
+      futex.wake(word, 0, 1);
+      expect(await abandoned).toBe('AbortError');
+      expect(await second).toBe('ok');
+    }
+  });
+
+  test('closing the memory under a pending wait ends it with EFAULT, without a crash', async () => {
+    const { word, shm } = shared();
+    const pending = futex.wait(word, 0, 0, { timeoutMs: 5000 });
+    await sleep(10);
+    shm.close();
+    await expect(pending).rejects.toMatchObject({ code: 'EFAULT', syscall: 'futex' });
+  });
+});
+
+describe('futex between processes', () => {
+  test('a process sleeping in waitSync is woken by another process', async () => {
+    const { name, word } = shared();
+    const waiter = runNode('futex.js', ['waitSync', name, '0', '20000']);
+    await arrivals(word, 1);
+    await sleep(50);
+    Atomics.store(word, 0, 1);
+    let woken = 0;
+    while (woken === 0) {
+      woken = futex.wake(word, 0);
+      await sleep(5);
+    }
+    const r = await waiter;
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: 'ok', error: null, value: 1 });
+  });
+
+  test('await wait() here is woken by wake() in another process', async () => {
+    const { name, word } = shared();
+    const pending = futex.wait(word, 0, 0, { timeoutMs: 20000 });
+    const r = await runNode('futex.js', ['wake', name, '100']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ woken: 1 });
+    expect(await pending).toBe('ok');
+    expect(Atomics.load(word, 0)).toBe(1);
+  });
+
+  test("V8's Atomics.wait/notify do not work across processes on this memory; futex does", async () => {
+    const { name, word } = shared();
+    const waiter = runNode('futex.js', ['waitSync', name, '0', '20000']);
+    await arrivals(word, 1);
+    await sleep(50);
+    // Atomics.wait refuses memory that is not a SharedArrayBuffer, and
+    // Atomics.notify wakes nobody in another process.
+    const r = await runNode('futex.js', ['atomics', name]);
+    expect(JSON.parse(r.stdout)).toEqual({ waitError: expect.objectContaining({ name: 'TypeError' }), notified: 0 });
+    await sleep(50);
+    let woken = 0;
+    while (woken === 0) {
+      woken = futex.wake(word, 0);
+      await sleep(5);
+    }
+    expect(JSON.parse((await waiter).stdout)).toMatchObject({ result: 'ok' });
+  });
+
+  test('timeouts hold while signals arrive every millisecond', async () => {
+    const { name } = shared();
+    const r = await runNode('futex.js', ['storm', name, '200']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ syncError: null, result: 'timed-out' });
+    expect(out.signals).toBeGreaterThan(10);
+    expect(out.syncTook).toBeGreaterThanOrEqual(199);
+    expect(out.asyncTook).toBeGreaterThanOrEqual(199);
+    expect(out.syncTook).toBeLessThan(10000);
+  });
+});
+
+describe('futex waits and the event loop', () => {
+  test('64 pending waits park no pool thread: fs stays prompt; one wake each', async () => {
+    const { word } = shared();
+    const baseline = await fsReadLatency();
+    const waits = Array.from({ length: 64 }, () => futex.wait(word, 0, 0, { timeoutMs: 30000 }));
+    expect(await fsReadLatency()).toBeLessThan(2 * baseline);
+    Atomics.store(word, 0, 1);
+    let woken = 0;
+    while (woken < 64) {
+      woken += futex.wake(word, 0, 64);
+      await sleep(5);
+    }
+    // Woken, or found the value changed when a 20 ms slice began again.
+    expect((await Promise.all(waits)).every((r) => r === 'ok' || r === 'not-equal')).toBe(true);
+  });
+
+  test('a Worker ended with waits pending terminates promptly; nothing crashes', async () => {
+    const { name } = shared();
+    const before = openFds();
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { SharedMemory, futex } = require(workerData.dist);
+       const shm = SharedMemory.open(workerData.name);
+       const word = new Int32Array(shm.buffer, 0, 1);
+       for (let i = 0; i < 8; i++) futex.wait(word, 0, 0).then(() => parentPort.postMessage('woke'));
+       parentPort.postMessage('waiting');`,
+      { eval: true, workerData: { name, dist: path.join(__dirname, '..', 'dist') } },
+    );
+    await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    const start = Date.now();
+    expect(await worker.terminate()).toBe(1);
+    console.log(`worker.terminate() with 8 futex waits pending: ${Date.now() - start} ms`);
+    await sleep(50); // the waits' threads end within a slice
+    expect(openFds()).toEqual(before);
+  });
+
+  test('process.exit() with waits pending exits at once', async () => {
+    const { name } = shared();
+    const start = Date.now();
+    const r = await run(process.execPath, [path.join(__dirname, 'fixtures', 'futex.js'), 'exitWithWaits', name], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 7, signal: null, stderr: '' });
+    expect(Date.now() - start).toBeLessThan(5000);
+  });
+});
