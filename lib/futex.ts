@@ -76,6 +76,8 @@ export const futex = {
     const { timeoutMs, signal } = validateOptions(options);
     validateTimeout(timeoutMs);
     validateSignal(signal);
+    // The value already differs: no thread needed (the kernel would say the same).
+    if (!signal?.aborted && Atomics.load(array, index) !== expected) return Promise.resolve('not-equal');
     const opts: ThreadWaitOptions = { timeoutMs, signal };
     return waits
       .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
