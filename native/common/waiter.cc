@@ -116,10 +116,15 @@ void OnAsync(uv_async_t* handle) {
     }
     Napi::Function callback = p->callback.Value();
     hub->Untrack(p);
-    callback.MakeCallback(env.Global(), {Napi::Number::New(env, p->result)});
+    napi_value arg = Napi::Number::New(env, p->result);
+    // The C call: node-addon-api's MakeCallback aborts the process on any
+    // failure, and a Worker being terminated fails every call into it.
+    if (napi_make_callback(env, nullptr, env.Global(), callback, 1, &arg, nullptr) == napi_ok) continue;
     if (env.IsExceptionPending()) {
-      Napi::Error err = env.GetAndClearPendingException();
-      napi_fatal_exception(env, err.Value());
+      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    } else if (p->result >= 0) {
+      // JavaScript can no longer run here, so nobody received the result.
+      p->wait->Undo(p->result);
     }
   }
 }
