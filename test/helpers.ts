@@ -3,7 +3,8 @@
  * and running real child processes.
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -85,4 +86,28 @@ export async function withOtherUser<T>(body: (runAs: (script: string, args: stri
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A probe of libuv's pool, for tests that must show they park none of its
+ * threads: `median()` is the median time, in ms over `rounds`, of four
+ * concurrent fs.promises.readFile calls of a 256 KiB file (four parked pool
+ * threads would make them hang outright). `close()` removes the file.
+ */
+export function readFileProbe(): { median(rounds?: number): Promise<number>; close(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-fs-'));
+  const file = path.join(dir, 'data');
+  writeFileSync(file, Buffer.alloc(256 * 1024, 7));
+  return {
+    async median(rounds = 40) {
+      const times: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const start = process.hrtime.bigint();
+        await Promise.all([readFile(file), readFile(file), readFile(file), readFile(file)]);
+        times.push(Number(process.hrtime.bigint() - start) / 1e6);
+      }
+      return times.sort((a, b) => a - b)[rounds >> 1];
+    },
+    close: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

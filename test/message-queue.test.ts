@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
-import { fixture, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fixture, openFds, readFileProbe, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 
@@ -311,24 +310,13 @@ describe('asynchronous waits', () => {
   });
 
   test('16 pending receives park no thread: fs stays prompt, and they resolve from another process', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-fs-'));
-    const file = path.join(dir, 'data');
-    writeFileSync(file, Buffer.alloc(256 * 1024, 7));
-    const timeReads = async () => {
-      const times: number[] = [];
-      for (let i = 0; i < 40; i++) {
-        const start = process.hrtime.bigint();
-        await Promise.all([readFile(file), readFile(file), readFile(file), readFile(file)]);
-        times.push(Number(process.hrtime.bigint() - start));
-      }
-      return times.sort((a, b) => a - b)[times.length >> 1];
-    };
+    const probe = readFileProbe();
     try {
-      const baseline = await timeReads();
+      const baseline = await probe.median();
       const names = Array.from({ length: 16 }, () => name());
       const queues = names.map((n) => MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 64 }));
       const pending = queues.map((q) => q.receive({ timeoutMs: 30000 }));
-      const during = await timeReads();
+      const during = await probe.median();
       // Four pool threads parked on these waits would make readFile hang outright.
       expect(during).toBeLessThan(2 * baseline);
       const r = await runNode('mq.js', ['sendEach', ...names]);
@@ -336,7 +324,7 @@ describe('asynchronous waits', () => {
       expect((await Promise.all(pending)).map((m) => m.data.toString())).toEqual(names.map((n) => `to ${n}`));
       for (const q of queues) q.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      probe.close();
     }
   });
 });

@@ -1,10 +1,9 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fixture, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fixture, openFds, readFileProbe, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 const dist = path.join(__dirname, '..', 'dist');
@@ -456,23 +455,12 @@ describe('between processes', () => {
 
 describe('threads', () => {
   test('64 pending acquires park no pool thread: fs.promises.readFile stays prompt; one release(64) resolves them', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-fs-'));
-    const file = path.join(dir, 'data');
-    writeFileSync(file, Buffer.alloc(256 * 1024, 7));
-    const timeReads = async () => {
-      const times: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const start = process.hrtime.bigint();
-        await Promise.all([readFile(file), readFile(file), readFile(file), readFile(file)]);
-        times.push(Number(process.hrtime.bigint() - start) / 1e6);
-      }
-      return times.sort((a, b) => a - b)[times.length >> 1];
-    };
+    const probe = readFileProbe();
     const s = Semaphore.open(name(), { create: true });
     try {
-      const baseline = await timeReads();
+      const baseline = await probe.median(20);
       const pending = Array.from({ length: 64 }, () => s.acquire({ timeoutMs: 60000 }));
-      const during = await timeReads();
+      const during = await probe.median(20);
       console.log(`readFile x4 median: ${baseline.toFixed(2)} ms alone, ${during.toFixed(2)} ms with 64 acquires pending`);
       // Four pool threads parked on these waits would make readFile hang outright.
       expect(during).toBeLessThan(Math.max(10 * baseline, 5));
@@ -482,7 +470,7 @@ describe('threads', () => {
       expect(s.value).toBe(0);
     } finally {
       s.close();
-      rmSync(dir, { recursive: true, force: true });
+      probe.close();
     }
   });
 
