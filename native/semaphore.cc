@@ -93,12 +93,12 @@ int CreateNamed(const std::string& path, mode_t mode, unsigned value, std::share
   int fd = mkostemp(&temp[0], O_CLOEXEC);
   if (fd < 0) return -errno;
   // glibc's sem_open writes a copy of a sem_t too: it holds no addresses.
-  sem_t initial;
+  sem_t initial{};
   sem_init(&initial, 1, value);
   int r = RetryOnEintr([&] { return fchmod(fd, mode); });
   if (r == 0) {
     ssize_t n = RetryOnEintr([&] { return write(fd, &initial, sizeof initial); });
-    r = n < 0 ? static_cast<int>(n) : n != sizeof initial ? -ENOSPC : Map(fd, 0, out);
+    r = n < 0 ? static_cast<int>(n) : n != static_cast<ssize_t>(sizeof initial) ? -ENOSPC : Map(fd, 0, out);
   }
   if (r == 0) r = RetryOnEintr([&] { return link(temp.c_str(), path.c_str()); });
   if (r < 0) out->reset();
