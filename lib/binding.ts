@@ -152,7 +152,37 @@ export interface Binding {
   readonly SCM_MAX_FD: number;
   readonly MSG_TRUNC: number;
   readonly MSG_CTRUNC: number;
+
+  // --- semaphore (native/semaphore.cc) ---
+  /**
+   * sem_open(3) as glibc does it, but close-on-exec throughout: create (EEXIST when taken; mode exact
+   * from birth) or open /dev/shm/sem.<name>, mapped by the handle. `name` has its leading '/'.
+   */
+  semOpen(name: string, create: boolean, mode: number, value: number): SemHandle | number;
+  /** mmap(2) of its own of the pages of shared memory `fd` holding the sem_t at `offset`; sem_init(3) with pshared = 1 when value >= 0. */
+  semInside(fd: number, offset: number, value: number): SemHandle | number;
+  /** The handle lets go of its semaphore (sem_close or munmap once no wait uses it either). Idempotent. */
+  semClose(handle: SemHandle): number;
+  /** sem_unlink(3). */
+  semUnlink(name: string): number;
+  /** sem_trywait(3): 0, or -EAGAIN when the value is 0. -EBADF once closed, as for every sem call. */
+  semTryWait(handle: SemHandle): number;
+  /** sem_clockwait(3) (CLOCK_MONOTONIC) on this thread up to timeoutMs (< 0: sem_wait, no limit); 0 or -ETIMEDOUT. */
+  semWaitSync(handle: SemHandle, timeoutMs: number): number;
+  /** sem_clockwait on its own thread, in slices; done(0 | -ETIMEDOUT | -errno). A token taken too late is posted back. */
+  semWait(handle: SemHandle, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  /** sem_post(3) n times: n, or -errno (-EOVERFLOW at SEM_VALUE_MAX; earlier posts stay). */
+  semPost(handle: SemHandle, n: number): number;
+  /** sem_getvalue(3). */
+  semGetValue(handle: SemHandle): number;
+  readonly SEM_VALUE_MAX: number;
+  /** sizeof(sem_t) and alignof(sem_t). */
+  readonly SEM_SIZE: number;
+  readonly SEM_ALIGN: number;
 }
+
+/** An opaque handle to a semaphore (native/semaphore.cc). @internal */
+export type SemHandle = { readonly __sem: unique symbol };
 
 /** An opaque handle to a uv_poll watcher. @internal */
 export type Watcher = { readonly __watcher: unique symbol };

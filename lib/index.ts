@@ -21,3 +21,5 @@ export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
 export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';
 export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
+export { Semaphore } from './semaphore';
+export type { SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreInsideOptions, SemaphoreOpenOptions } from './semaphore';

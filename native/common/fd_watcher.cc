@@ -14,6 +14,8 @@
 
 #include <uv.h>
 
+#include "callback.h"
+
 namespace posix_ipc {
 namespace fd_watcher {
 namespace {
@@ -65,13 +67,8 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   Napi::HandleScope scope(env);
   // Held strongly while polling, so it is there; checked all the same.
   if (w->callback.IsEmpty() || w->callback.Value().IsEmpty()) return;
-  w->callback.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
-  // The JavaScript side catches its own errors; anything that still escapes
-  // goes to 'uncaughtException', as it would from any other event.
-  if (env.IsExceptionPending()) {
-    Napi::Error err = env.GetAndClearPendingException();
-    napi_fatal_exception(env, err.Value());
-  }
+  // The JavaScript side catches its own errors.
+  CallIntoJs(env, w->callback.Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
 }
 
 Watch* WatchOf(const Napi::CallbackInfo& info) {

@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "callback.h"
 #include "env_state.h"
 
 namespace posix_ipc {
@@ -116,11 +117,9 @@ void OnAsync(uv_async_t* handle) {
     }
     Napi::Function callback = p->callback.Value();
     hub->Untrack(p);
-    callback.MakeCallback(env.Global(), {Napi::Number::New(env, p->result)});
-    if (env.IsExceptionPending()) {
-      Napi::Error err = env.GetAndClearPendingException();
-      napi_fatal_exception(env, err.Value());
-    }
+    // When JavaScript can no longer run here (a Worker being terminated),
+    // nobody received the result: give it back.
+    if (!CallIntoJs(env, callback, {Napi::Number::New(env, p->result)}) && p->result >= 0) p->wait->Undo(p->result);
   }
 }
 
