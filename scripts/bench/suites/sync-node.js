@@ -164,17 +164,17 @@ async function main(argv) {
   const prim = PRIMS[primId];
   const shm = lib.SharedMemory.open(name);
   const views = { i32: new Int32Array(shm.buffer), u64: new BigUint64Array(shm.buffer) };
+  // Pong attaches once ping has initialised the primitives.
+  if (role === 'pong') {
+    while (Atomics.load(views.i32, AT.READY / 4) !== 1) await new Promise((resolve) => setImmediate(resolve));
+  }
   const objects = prim.open(lib, shm, role !== 'pong');
   prim.setup?.[role]?.(objects);
   let result;
   if (role === 'solo') {
     result = await solo(prim.solo[mode], objects, warmup, count, chunk);
   } else {
-    if (role === 'ping') {
-      Atomics.store(views.i32, AT.READY / 4, 1);
-    } else {
-      while (Atomics.load(views.i32, AT.READY / 4) !== 1) await new Promise((resolve) => setImmediate(resolve));
-    }
+    if (role === 'ping') Atomics.store(views.i32, AT.READY / 4, 1);
     result = await handoff(prim, mode, role, objects, views, warmup, count);
   }
   process.stdout.write(`${JSON.stringify({ ...result, prim: primId, mode, role })}\n`);
