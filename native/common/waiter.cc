@@ -73,6 +73,13 @@ struct Box {
   std::shared_ptr<Pending> pending;
 };
 
+// What JavaScript holds for waitCancel(). Weak: a wait that is over is freed
+// (and with it whatever its Wait holds, a descriptor say) when its thread and
+// the Hub are done with it, not whenever the garbage collector gets to this.
+struct Handle {
+  std::weak_ptr<Pending> pending;
+};
+
 void* Run(void* arg) {
   std::shared_ptr<Pending> p = std::move(static_cast<Box*>(arg)->pending);
   delete static_cast<Box*>(arg);
@@ -90,7 +97,9 @@ void* Run(void* arg) {
   {
     std::lock_guard<std::mutex> lock(hub->mu);
     if (hub->alive) {
-      hub->done.push_back(p);
+      // Handed over, not shared: once delivered, the wait is freed on the
+      // JavaScript thread (see OnAsync), never a moment later here.
+      hub->done.push_back(std::move(p));
       uv_async_send(&hub->async);
       return nullptr;
     }
@@ -116,6 +125,9 @@ void OnAsync(uv_async_t* handle) {
     }
     Napi::Function callback = p->callback.Value();
     hub->Untrack(p);
+    // What the wait holds (a descriptor, say) is given back before JavaScript
+    // sees the result: nothing it can observe lingers.
+    p->wait.reset();
     callback.MakeCallback(env.Global(), {Napi::Number::New(env, p->result)});
     if (env.IsExceptionPending()) {
       Napi::Error err = env.GetAndClearPendingException();
@@ -151,12 +163,12 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
   uv_close(reinterpret_cast<uv_handle_t*>(&hub->async), OnHubClosed);
 }
 
-void OnBoxFinalized(napi_env, Box* box) { delete box; }
+void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
 // waitCancel(handle) -> 0.
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  const std::shared_ptr<Pending>& p = info[0].As<Napi::External<Box>>().Data()->pending;
-  if (!p->callback.IsEmpty()) {
+  std::shared_ptr<Pending> p = info[0].As<Napi::External<Handle>>().Data()->pending.lock();
+  if (p && !p->callback.IsEmpty()) {
     p->cancelled.store(true, std::memory_order_release);
     p->hub->Untrack(p);
   }
@@ -209,7 +221,7 @@ Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, 
     return Napi::Number::New(env, -r);
   }
   hub->Track(p);
-  return Napi::External<Box>::New(env, new Box{p}, OnBoxFinalized);
+  return Napi::External<Handle>::New(env, new Handle{p}, OnHandleFinalized);
 }
 
 void Init(Napi::Env env, Napi::Object exports) {
