@@ -448,7 +448,7 @@ describe('with other implementations', () => {
     expect(await pythonTry(p, 'flock', 'w')).toBe('locked');
   });
 
-  test('flock(1) from util-linux and kind: \'flock\' exclude each other', async () => {
+  test('flock(1) from util-linux, Python\'s fcntl.flock and kind: \'flock\' exclude each other', async () => {
     const p = file();
     const shell = await holder('flock', [p, '-c', 'echo locked; cat >/dev/null']);
     expect(free(p, { kind: 'flock', mode: 'shared' })).toBe(false);
@@ -457,6 +457,7 @@ describe('with other implementations', () => {
     expect(await state(pending)).toBe('pending');
     await shell.release();
     using mine = await pending;
+    expect(await pythonTry(p, 'flock', 'r')).toBe('busy'); // Python's fcntl.flock too
     expect(await run('flock', ['-n', p, 'true'])).toMatchObject({ code: 1 });
     expect(await run('flock', ['-n', '-s', p, 'true'])).toMatchObject({ code: 1 });
     mine.release();
