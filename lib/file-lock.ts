@@ -283,6 +283,8 @@ export class FileLock implements Disposable {
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
       );
       if (free === TIMED_OUT) throw timedOut('ofd', path, wait.timeoutMs);
+      // Released by code that ran before this continuation: fd may be someone else's now.
+      if (this.#fd !== fd) throw closedError('FileLock');
       // The range was free a moment ago; someone may have been quicker: try again.
     }
     this.#mode = 'exclusive';

@@ -225,6 +225,7 @@ describe('what conflicts', () => {
     expect(free(p, { start: 99, length: 2 })).toBe(false);
     expect(free(p, { start: 200, length: 1 })).toBe(true);
     using tail = tryLockFile(p, { start: 1000 })!;
+    expect(tail).toMatchObject({ start: 1000, length: 0 });
     expect(free(p, { start: 2 ** 40, length: 1 })).toBe(false);
     expect(free(p, { start: 500, length: 500 })).toBe(true);
     expect(free(p, { mode: 'shared' })).toBe(false);
@@ -319,6 +320,7 @@ describe('giving up', () => {
     const p = file();
     using held = await lockFile(p);
     using heldFlock = await lockFile(p, { kind: 'flock' });
+    expect([held.kind, heldFlock.kind]).toEqual(['ofd', 'flock']);
     const before = openFds();
     await expect(lockFile(p, { timeoutMs: 30 })).rejects.toMatchObject({ name: 'IpcError', code: 'ETIMEDOUT', errno: -110, syscall: 'fcntl', path: p });
     await expect(lockFile(p, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -443,6 +445,7 @@ describe('with other implementations', () => {
     expect(free(p, { kind: 'flock' })).toBe(true);
     await py.release();
     using mine = await lockFile(p, { mode: 'shared' });
+    expect(mine.mode).toBe('shared');
     expect(await pythonTry(p, 'posix', 'w')).toBe('busy');
     expect(await pythonTry(p, 'posix', 'r')).toBe('locked');
     expect(await pythonTry(p, 'flock', 'w')).toBe('locked');
