@@ -15,6 +15,7 @@
         "native/errno_names.cc",
         "native/fd.cc",
         "native/fifo.cc",
+        "native/flock.cc",
         "native/futex.cc",
         "native/mqueue.cc",
         "native/pipe.cc",

@@ -109,6 +109,24 @@ export interface Binding {
   /** FUTEX_WAKE (shared): how many woke. */
   futexWake(array: Int32Array, index: number, count: number): number;
 
+  // --- file lock (native/flock.cc) ---
+  /** open(2) with O_CLOEXEC | O_NOCTTY | O_NONBLOCK added (a FIFO never blocks the open). */
+  fileLockOpen(path: string, flags: number, mode: number): number;
+  /** fcntl(F_DUPFD_CLOEXEC): the same open file description, so the same locks. */
+  fileLockDup(fd: number): number;
+  /** One F_OFD_SETLK (kind 0) or flock(LOCK_NB) (kind 1) setting the range to type: 0, -EAGAIN when held elsewhere, -errno. */
+  fileLock(fd: number, kind: number, start: number, length: number, type: number): number;
+  /**
+   * fileLock retried with backoff (1 to 10 ms) on its own thread, through a duplicate of fd; done(0 | -ETIMEDOUT | -errno);
+   * a late grant is unlocked. probe (OFD only): F_OFD_GETLK until the lock could be set, without setting it.
+   */
+  fileLockWait(fd: number, kind: number, start: number, length: number, type: number, probe: boolean, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  /** fileLock on this thread: timeoutMs < 0 blocks in the kernel (F_OFD_SETLKW, flock), else polls with backoff until then; -ETIMEDOUT. */
+  fileLockSync(fd: number, kind: number, start: number, length: number, type: number, timeoutMs: number): number;
+  readonly F_RDLCK: number;
+  readonly F_WRLCK: number;
+  readonly F_UNLCK: number;
+
   // --- socket (native/socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
   socketCreate(type: number): number;

@@ -15,7 +15,7 @@ import { OwnedDescriptor } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
 import { retryUntil } from './internal/retry';
-import { validateMode, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import { validateMode, validateOptions, validatePath, validateSignal, validateTimeout } from './internal/validate';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
 const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENXIO, EOPNOTSUPP, EPIPE, ETIMEDOUT } = osConstants.errno;
@@ -49,14 +49,6 @@ export interface FifoOpenWriterOptions {
   signal?: AbortSignal;
   /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: wait as long as it takes. */
   timeoutMs?: number;
-}
-
-/** A filesystem path: a non-empty string without NUL. */
-function validatePath(value: unknown, name = 'path'): string {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  if (value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
-  if (value.includes('\0')) throw invalidArgValue(name, value, 'must not contain NUL characters');
-  return value;
 }
 
 /**

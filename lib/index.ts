@@ -23,3 +23,5 @@ export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
 export { Semaphore } from './semaphore';
 export type { SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreInsideOptions, SemaphoreOpenOptions } from './semaphore';
+export { FileLock, lockFile, lockFileSync, tryLockFile } from './file-lock';
+export type { FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions } from './file-lock';

@@ -9,6 +9,7 @@
 #include "errno_names.h"
 #include "fd.h"
 #include "fifo.h"
+#include "flock.h"
 #include "futex.h"
 #include "mqueue.h"
 #include "pipe.h"
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::fd_watcher::Init(env, exports);
   posix_ipc::waiter::Init(env, exports);
   posix_ipc::fifo::Init(env, exports);
+  posix_ipc::file_lock::Init(env, exports);
   posix_ipc::futex::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);

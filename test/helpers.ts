@@ -3,7 +3,7 @@
  * and running real child processes.
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -15,9 +15,20 @@ export function uniqueName(): string {
   return `/pipc-${process.pid}-${counter++}`;
 }
 
-/** The descriptors this process has open, from /proc/self/fd. */
+/**
+ * The descriptors this process has open, from /proc/self/fd. The listing's
+ * own descriptor shows up in it, under whatever number was free, and is
+ * closed by the time readlink looks: it is left out.
+ */
 export function openFds(): string[] {
-  return readdirSync('/proc/self/fd').sort();
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      readlinkSync(`/proc/self/fd/${fd}`);
+      return true;
+    } catch {
+      return false;
+    }
+  }).sort();
 }
 
 /** Entries in /dev/shm that this jest worker made and did not remove. */

@@ -43,6 +43,14 @@ export function validateFd(value: unknown, name = 'fd'): asserts value is number
   validateInteger(value, name, 0, 2 ** 31 - 1);
 }
 
+/** A filesystem path: a non-empty string without NUL. */
+export function validatePath(value: unknown, name = 'path'): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (value.length === 0) throw invalidArgValue(name, value, 'must not be empty');
+  if (value.includes('\0')) throw invalidArgValue(name, value, 'must not contain NUL characters');
+  return value;
+}
+
 /**
  * Normalises a POSIX IPC object name: one leading '/', then 1 to 255 bytes
  * with no '/' and no NUL, and not '.' or '..'. A name given without the

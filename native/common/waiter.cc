@@ -74,6 +74,13 @@ struct Box {
   std::shared_ptr<Pending> pending;
 };
 
+// What JavaScript holds for waitCancel(). Weak: a wait that is over is freed
+// (and with it whatever its Wait holds, a descriptor say) when its thread and
+// the Hub are done with it, not whenever the garbage collector gets to this.
+struct Handle {
+  std::weak_ptr<Pending> pending;
+};
+
 void* Run(void* arg) {
   std::shared_ptr<Pending> p = std::move(static_cast<Box*>(arg)->pending);
   delete static_cast<Box*>(arg);
@@ -91,7 +98,9 @@ void* Run(void* arg) {
   {
     std::lock_guard<std::mutex> lock(hub->mu);
     if (hub->alive) {
-      hub->done.push_back(p);
+      // Handed over, not shared: once delivered, the wait is freed on the
+      // JavaScript thread (see OnAsync), never a moment later here.
+      hub->done.push_back(std::move(p));
       uv_async_send(&hub->async);
       return nullptr;
     }
@@ -117,8 +126,11 @@ void OnAsync(uv_async_t* handle) {
     }
     Napi::Function callback = p->callback.Value();
     hub->Untrack(p);
-    // When JavaScript can no longer run here (a Worker being terminated),
-    // nobody received the result: give it back.
+    // What a failed wait holds (a descriptor, say) is given back before
+    // JavaScript sees the failure: nothing it can observe lingers. A result
+    // stays undoable until JavaScript has it: when it can no longer run here
+    // (a Worker being terminated), nobody received it.
+    if (p->result < 0) p->wait.reset();
     if (!CallIntoJs(env, callback, {Napi::Number::New(env, p->result)}) && p->result >= 0) p->wait->Undo(p->result);
   }
 }
@@ -150,12 +162,12 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
   uv_close(reinterpret_cast<uv_handle_t*>(&hub->async), OnHubClosed);
 }
 
-void OnBoxFinalized(napi_env, Box* box) { delete box; }
+void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
 // waitCancel(handle) -> 0.
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  const std::shared_ptr<Pending>& p = info[0].As<Napi::External<Box>>().Data()->pending;
-  if (!p->callback.IsEmpty()) {
+  std::shared_ptr<Pending> p = info[0].As<Napi::External<Handle>>().Data()->pending.lock();
+  if (p && !p->callback.IsEmpty()) {
     p->cancelled.store(true, std::memory_order_release);
     p->hub->Untrack(p);
   }
@@ -208,7 +220,7 @@ Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, 
     return Napi::Number::New(env, -r);
   }
   hub->Track(p);
-  return Napi::External<Box>::New(env, new Box{p}, OnBoxFinalized);
+  return Napi::External<Handle>::New(env, new Handle{p}, OnHandleFinalized);
 }
 
 void Init(Napi::Env env, Napi::Object exports) {

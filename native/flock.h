@@ -1,0 +1,15 @@
+#ifndef POSIX_IPC_FLOCK_H_
+#define POSIX_IPC_FLOCK_H_
+
+#include <napi.h>
+
+namespace posix_ipc {
+namespace file_lock {
+
+// Registers this object's operations on the binding.
+void Init(Napi::Env env, Napi::Object exports);
+
+}  // namespace file_lock
+}  // namespace posix_ipc
+
+#endif  // POSIX_IPC_FLOCK_H_
