@@ -18,6 +18,7 @@
         "native/futex.cc",
         "native/mqueue.cc",
         "native/pipe.cc",
+        "native/ring.cc",
         "native/shm.cc",
         "native/socket.cc"
       ],

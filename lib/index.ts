@@ -21,3 +21,5 @@ export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
 export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';
 export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
+export { Channel } from './channel';
+export type { ChannelCreateOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions } from './channel';

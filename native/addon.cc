@@ -12,6 +12,7 @@
 #include "futex.h"
 #include "mqueue.h"
 #include "pipe.h"
+#include "ring_addon.h"
 #include "shm.h"
 #include "socket.h"
 
@@ -25,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::futex::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
+  posix_ipc::ring::Init(env, exports);
   posix_ipc::shm::Init(env, exports);
   posix_ipc::socket::Init(env, exports);
   return exports;
