@@ -8,7 +8,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
 import { binding, type ChannelHandle } from './binding';
-import { closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AbortError, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
@@ -275,19 +275,20 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateSignal(signal);
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+      const timedOut = () => new IpcError(-ETIMEDOUT, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
+      // Sends complete in call order: each waits for the one before it
+      // (within its own deadline and signal), then for room.
+      const turn = this.#sending;
       this.#sendsPending++;
-      const done = this.#sending.then(() => this.#sendWaiting(bytes, signal, deadline, timeoutMs));
-      this.#sending = done.then(
-        () => undefined,
-        () => undefined,
-      );
+      const done = queued(turn, signal, deadline, timedOut).then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
+      this.#sending = Promise.allSettled([turn, done]).then(() => undefined);
       return done.finally(() => this.#sendsPending--);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timeoutMs: number | undefined): Promise<void> {
+  async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
     while (!this.trySend(bytes)) {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
       const handle = this.#producer();
@@ -297,7 +298,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       } catch (err) {
         throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT ? this.#error((err as IpcError).errno, 'send', bytes) : err;
       }
-      if (r === TIMED_OUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
+      if (r === TIMED_OUT) throw timedOut();
     }
   }
 
@@ -547,6 +548,26 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   get lane(): number {
     return this.#producing ? this.#meta[LANE] : -1;
   }
+}
+
+/**
+ * Resolves when `turn` does, unless `deadline` (performance.now() time) or
+ * `signal` comes first: then rejects with `timedOut()` or an AbortError.
+ */
+function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+  if (deadline === undefined && signal === undefined) return turn;
+  if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+  return new Promise<void>((resolve, reject) => {
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
+    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now()));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void turn.then(() => finish(resolve));
+  });
 }
 
 function corrupt(label: string, why: string): Error {
