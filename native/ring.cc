@@ -350,7 +350,7 @@ napi_value Deliver(napi_env env, Channel* ch, const Target& target, int64_t leng
     // Not consumed: peek finds it again (and checks it again).
     return Int(env, -EMSGSIZE);
   }
-  memcpy(target.data, payload, n);
+  if (n != 0) memcpy(target.data, payload, n);  // An empty target may have no data pointer.
   pipc_ring_release(&ch->ring, &ch->c);
   return Int(env, length);
 }

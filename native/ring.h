@@ -419,7 +419,7 @@ static inline int pipc_ring_send(const pipc_ring* r, pipc_ring_producer* p, cons
                                  uint32_t* sleeping) {
   int64_t at = pipc_ring_reserve(r, p, length);
   if (at < 0) return (int)at;
-  memcpy(p->ring + at, data, length);
+  if (length != 0) memcpy(p->ring + at, data, length); /* data may be NULL when empty */
   *sleeping = pipc_ring_commit(r, p, length);
   return 0;
 }
