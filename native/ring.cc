@@ -527,6 +527,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
       pipc_ring_unlock(ch->lock_fd, PIPC_RING_LANE_LOCK(ch->p.index));
     }
     if (ch->consumer) {
+      pipc_ring_flush(&ch->ring, &ch->c);
       pipc_ring_release_consumer(&ch->ring);
       pipc_ring_unlock(ch->lock_fd, PIPC_RING_CONSUMER_LOCK);
     }

@@ -144,6 +144,7 @@ typedef struct pipc_ring_producer {
 /* The consumer's private state of one lane. */
 typedef struct pipc_ring_cursor {
   uint64_t head;           /* authoritative: only the consumer writes lane->head */
+  uint64_t published;      /* the head last stored into lane->head */
   uint64_t tail_cache;     /* last tail read from the lane */
   uint32_t dead_reported;  /* producer_state already reported dead (0: none) */
   uint32_t own;            /* this handle is also the lane's producer */
@@ -498,6 +499,7 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
       return PIPC_RING_CORRUPT;
     }
     c->cursors[i].head = head;
+    c->cursors[i].published = head;
     c->cursors[i].tail_cache = head;
     c->cursors[i].dead_reported = 0;
   }
@@ -519,6 +521,29 @@ static inline void pipc_ring_release_consumer(const pipc_ring* r) {
 }
 
 /*
+ * Stores the consumer's head of lane `i` for the producer, and wakes the
+ * producer if it waits for room. The store is a full barrier (xchg), against
+ * the producer's `waiting` flag as in pipc_ring_commit.
+ */
+static inline void pipc_ring_publish(const pipc_ring* r, pipc_ring_consumer* c, uint32_t i) {
+  pipc_ring_cursor* cur = &c->cursors[i];
+  pipc_ring_lane* lane = &r->lanes[i];
+  cur->published = cur->head;
+  __atomic_exchange_n(&lane->head, cur->head, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&lane->waiting, __ATOMIC_RELAXED) != 0 && __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
+    __atomic_fetch_add(&lane->space, 1u, __ATOMIC_RELEASE);
+    pipc_ring_futex_wake(&lane->space);
+  }
+}
+
+/* Publishes every lane's head that moved since it was last published. */
+static inline void pipc_ring_flush(const pipc_ring* r, pipc_ring_consumer* c) {
+  for (uint32_t i = 0; i < r->lane_count; i++) {
+    if (c->cursors[i].head != c->cursors[i].published) pipc_ring_publish(r, c, i);
+  }
+}
+
+/*
  * The next message of lane `i`: its length (>= 0) with its payload at
  * *payload (offset in the lane's ring) and c->release_to set, -EAGAIN when
  * the lane is empty, or CORRUPT. Padding records are skipped.
@@ -533,7 +558,11 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
       available = tail - cur->head;
       if (available > r->capacity || (tail & 7u) != 0) return PIPC_RING_CORRUPT;
       cur->tail_cache = tail;
-      if (available == 0) return -EAGAIN;
+      if (available == 0) {
+        /* Caught up: the producer gets all the room back now. */
+        if (cur->head != cur->published) pipc_ring_publish(r, c, i);
+        return -EAGAIN;
+      }
     }
     uint64_t offset = cur->head & r->mask;
     const uint32_t* record = (const uint32_t*)(ring + offset);
@@ -575,15 +604,19 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
   return -EAGAIN;
 }
 
-/* Consumes the message pipc_ring_peek found, and wakes its producer if it waits for space. */
+/*
+ * Consumes the message pipc_ring_peek found. While the consumer is behind, the
+ * head is published in batches (a quarter of the ring), since a head stored
+ * per message would move its cache line to a producer that checks for room
+ * and back, for every message. It is published at once when the consumer has
+ * read everything it knows of, or when the producer waits for room.
+ */
 static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) {
-  pipc_ring_lane* lane = &r->lanes[c->current];
-  c->cursors[c->current].head = c->release_to;
-  /* A full barrier, as in pipc_ring_commit, against the producer's waiting flag. */
-  __atomic_exchange_n(&lane->head, c->release_to, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&lane->waiting, __ATOMIC_RELAXED) != 0 && __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
-    __atomic_fetch_add(&lane->space, 1u, __ATOMIC_RELEASE);
-    pipc_ring_futex_wake(&lane->space);
+  pipc_ring_cursor* cur = &c->cursors[c->current];
+  cur->head = c->release_to;
+  if (cur->head == cur->tail_cache || cur->head - cur->published >= r->capacity / 4 ||
+      __atomic_load_n(&r->lanes[c->current].waiting, __ATOMIC_RELAXED) != 0) {
+    pipc_ring_publish(r, c, c->current);
   }
 }
 
