@@ -20,6 +20,7 @@
         "native/mqueue.cc",
         "native/pipe.cc",
         "native/semaphore.cc",
+        "native/ring.cc",
         "native/shm.cc",
         "native/socket.cc"
       ],

@@ -126,6 +126,45 @@ export interface Binding {
   readonly F_RDLCK: number;
   readonly F_WRLCK: number;
   readonly F_UNLCK: number;
+  // --- channel (native/ring.cc) ---
+  /** Formats a fresh segment (native/ring.h): header, magic last. */
+  channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
+  /** Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta = [lockFd, lanes, capacity, maxMessage, ...]. */
+  channelAttach(fd: number, size: number, meta: Float64Array): ChannelHandle | number;
+  /** Claims a free lane (F_OFD_SETLK; -EBUSY): the doorbell-ringing socket's descriptor; meta[4] = lane. */
+  channelClaimLane(channel: ChannelHandle): number;
+  /** Attaches as the consumer (F_OFD_SETLK; -EBUSY): the bound doorbell socket's descriptor. */
+  channelClaimConsumer(channel: ChannelHandle): number;
+  /** One send: 1 sent, 0 full, -errno (-EMSGSIZE, -EBADMSG corrupt). */
+  channelSend(channel: ChannelHandle, data: Uint8Array): number;
+  /** Sends, sleeping on the lane's futex in slices while full: 1, -ETIMEDOUT, -EOWNERDEAD (consumer gone), -errno. */
+  channelSendSync(channel: ChannelHandle, data: Uint8Array, timeoutMs: number): number;
+  /** Waits for room for `length` bytes on its own thread: done(0) to try again, -EOWNERDEAD, -ETIMEDOUT, -errno. */
+  channelWaitSpace(channel: ChannelHandle, length: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */
+  channelReceive(channel: ChannelHandle, target: Uint8Array | null): Buffer | number;
+  /** The event loop's attempt: a copy, or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
+  channelReceiveArmed(channel: ChannelHandle): Buffer | number;
+  /** One receive as a view: the length, meta[6] = offset in the segment; consumed at the next receive. */
+  channelReceiveView(channel: ChannelHandle): number;
+  /** Spins spinNs, then sleeps on the bell futex in slices: as channelReceive, or -ETIMEDOUT, -EOWNERDEAD (a producer died). */
+  channelReceiveSync(channel: ChannelHandle, target: Uint8Array | null, spinNs: number, timeoutMs: number): Buffer | number;
+  /** Up to max copies, or -errno. */
+  channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
+  /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
+  channelReserve(channel: ChannelHandle, length: number): number;
+  /** Publishes the reserved record with `length` bytes. */
+  channelCommit(channel: ChannelHandle, length: number): number;
+  /** -EOWNERDEAD (and rings its own doorbell) when a producer died and nothing is left to read; else 0. */
+  channelProbe(channel: ChannelHandle): number;
+  /** Marks this handle's sides closed and unlocks them; the descriptors are the caller's to close. */
+  channelClose(channel: ChannelHandle): number;
+  readonly CHANNEL_HEADER_SIZE: number;
+  readonly CHANNEL_LANE_SIZE: number;
+  /** -EBADMSG: the segment breaks the protocol. */
+  readonly CHANNEL_CORRUPT: number;
+  /** -EOWNERDEAD: the peer a wait depends on is gone. */
+  readonly CHANNEL_PEER_DEAD: number;
 
   // --- socket (native/socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
@@ -204,6 +243,9 @@ export type SemHandle = { readonly __sem: unique symbol };
 
 /** An opaque handle to a uv_poll watcher. @internal */
 export type Watcher = { readonly __watcher: unique symbol };
+
+/** An opaque handle to an attached channel (native/ring.cc). @internal */
+export type ChannelHandle = { readonly __channel: unique symbol };
 
 /** An opaque handle to a wait running on its own thread. @internal */
 export type WaitHandle = { readonly __wait: unique symbol };

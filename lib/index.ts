@@ -25,3 +25,5 @@ export { Semaphore } from './semaphore';
 export type { SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreInsideOptions, SemaphoreOpenOptions } from './semaphore';
 export { FileLock, lockFile, lockFileSync, tryLockFile } from './file-lock';
 export type { FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions } from './file-lock';
+export { Channel } from './channel';
+export type { ChannelCreateOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions } from './channel';

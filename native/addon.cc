@@ -14,6 +14,7 @@
 #include "mqueue.h"
 #include "pipe.h"
 #include "semaphore.h"
+#include "ring_addon.h"
 #include "shm.h"
 #include "socket.h"
 
@@ -29,6 +30,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::mqueue::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
   posix_ipc::semaphore::Init(env, exports);
+  posix_ipc::ring::Init(env, exports);
   posix_ipc::shm::Init(env, exports);
   posix_ipc::socket::Init(env, exports);
   return exports;

@@ -35,6 +35,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
     expect(result.stdout).toMatch(/^Chapter 5: Unix sockets: passing a descriptor to an unrelated process$/m);
     expect(result.stdout).toMatch(/^Chapter 6: FIFOs: a named pipe, one server and several clients$/m);
+    expect(result.stdout).toMatch(/^Chapter 7: Channel: a ring of messages in shared memory$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -460,6 +461,33 @@ describe('posix-ipc tour, fifo chapter', () => {
     expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a FIFO request\/reply)/);
+  });
+});
+
+describe('posix-ipc tour, channel chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'channel']);
+    parent = parentPid(result.stdout);
+  });
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 7: Channel: a ring of messages in shared memory$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [123456]:/m);
+  });
+
+  test('ping-pongs with a child per mode, then prints one table against process.send', () => {
+    for (const mode of ['sync', 'async']) {
+      expect(result.stdout).toMatch(new RegExp(`^ +${mode} ping-pong over two Channels: parent pid ${parent} <-> child pid \\d+ \\(ppid ${parent}\\)$`, 'm'));
+    }
+    expect(result.stdout).toMatch(/^ +how +median +p99 +round trips +vs process\.send$/m);
+    for (const how of [String.raw`Channel, sync \(spin, then futex\)`, String.raw`Channel, async \(event loop\)`]) {
+      expect(result.stdout).toMatch(new RegExp(`^ +${how} +${duration} +${duration} +[\\d,]+ +\\d+(?:\\.\\d)?x (?:faster|slower)$`, 'm'));
+    }
+    expect(result.stdout).toMatch(new RegExp(`^ +process\\.send \\(JSON over a socket\\) +${duration} +${duration} +[\\d,]+ +1x$`, 'm'));
   });
 });
 

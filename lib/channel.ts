@@ -1,0 +1,575 @@
+/**
+ * Channel: messages through a lock-free ring in shared memory, between
+ * processes, without a syscall per message. One consumer; one producer, or
+ * several (each gets a lane of its own). The format is in
+ * docs/channel-format.md; C programs join with native/ring.h.
+ * @packageDocumentation
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { constants as osConstants } from 'node:os';
+import { binding, type ChannelHandle } from './binding';
+import { AbortError, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AGAIN, Poller } from './internal/poller';
+import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
+import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { toBytes, validateInteger, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import { SharedMemory } from './shared-memory';
+
+const { EAGAIN, EBUSY, EMSGSIZE, ETIMEDOUT } = osConstants.errno;
+/** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone. */
+const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD } = binding;
+
+const MIN_CAPACITY = 64;
+const MAX_CAPACITY = 2 ** 30;
+const MAX_PRODUCERS = 1024;
+const DEFAULT_CAPACITY = 2 ** 20;
+const DEFAULT_SPIN_NS = 50_000;
+/** How often an event-loop consumer that waits checks that its producers live. */
+const PROBE_MS = 50;
+
+// Slots of the meta array native/ring.cc fills.
+const LOCK_FD = 0;
+const LANES = 1;
+const CAPACITY = 2;
+const MAX_MESSAGE = 3;
+const LANE = 4;
+const NEEDED = 5;
+const OFFSET = 6;
+const META_SIZE = 7;
+
+/** Options of {@link Channel.create}. */
+export interface ChannelCreateOptions {
+  /**
+   * Bytes of ring per producer: a power of two from 64 to 2^30. Default 1 MiB.
+   * A message takes its length rounded up to 8, plus 8 bytes; the largest is
+   * `capacity / 2 - 8` bytes ({@link Channel.maxMessageSize}).
+   */
+  capacity?: number;
+  /** How many producers can be attached at once (one lane each). Default 1. */
+  producers?: number;
+  /** Permission bits of a named channel, exact whatever the umask. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of {@link Channel.sendSync}. */
+export interface ChannelSendSyncOptions {
+  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Channel.receiveSync}. */
+export interface ChannelReceiveSyncOptions {
+  /** Spin this long (nanoseconds) before sleeping. Default 50,000 (50 µs); 0 sleeps at once. */
+  spinNs?: number;
+  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+/** Options of the waiting {@link Channel.send} and {@link Channel.receive}. */
+export interface ChannelWaitOptions {
+  /** Gives up with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
+  timeoutMs?: number;
+}
+
+/**
+ * Room for one message, reserved in the ring ({@link Channel.reserve}).
+ * Nothing is visible to the consumer until `commit()`; a slot never committed
+ * (abandoned, replaced by the next send or reserve, or its process killed)
+ * is never delivered.
+ */
+export interface ChannelSlot {
+  /** A writable view straight into the ring, `length` bytes. Valid until commit, the next send or reserve, or close. */
+  readonly data: Buffer;
+  /** Publishes the first `length` bytes of `data` (default: all of them) as one message. */
+  commit(length?: number): void;
+}
+
+const EMPTY = Object.freeze({});
+
+function validateCapacity(capacity: unknown): asserts capacity is number {
+  validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
+  if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
+}
+
+/**
+ * A channel: a segment of shared memory with one lock-free ring per producer
+ * and one consumer. Each side attaches when it first sends or receives; a
+ * handle may do both. Messages are delivered once, in order per producer.
+ *
+ * @example
+ * ```ts
+ * // server
+ * using ch = Channel.create('/jobs', { producers: 4 });
+ * for await (const msg of ch) handle(msg);
+ * // each client
+ * using ch = Channel.open('/jobs');
+ * ch.sendSync(Buffer.from('hello'));
+ * ```
+ */
+export class Channel implements Disposable, AsyncIterable<Buffer> {
+  #memory: SharedMemory;
+  #handle: ChannelHandle | null;
+  readonly #meta = new Float64Array(META_SIZE);
+  readonly #reclaim: Reclaim;
+  readonly #waits = new ThreadWaits();
+  readonly #label: string;
+  #producing = false;
+  #consuming = false;
+  #doorbell = -1;
+  #poller: Poller | null = null;
+  #probe: NodeJS.Timeout | null = null;
+  #receiving = 0;
+  #sending: Promise<void> = Promise.resolve();
+  #sendsPending = 0;
+  #slot: ChannelSlot | null = null;
+
+  private constructor(memory: SharedMemory) {
+    const handle = binding.channelAttach(memory.fd, memory.size, this.#meta);
+    if (typeof handle === 'number') {
+      if (handle === CHANNEL_CORRUPT) throw corrupt(memory.name ?? 'anonymous channel', 'it is not a channel (bad or truncated header)');
+      throw new IpcError(handle, 'mmap', memory.name);
+    }
+    this.#memory = memory;
+    this.#handle = handle;
+    this.#label = memory.name ?? `anonymous channel (fd ${memory.fd})`;
+    this.#reclaim = reclaimOnCollect(this, { fds: [this.#meta[LOCK_FD]], poller: null });
+  }
+
+  /**
+   * Creates a named channel (a POSIX shared-memory object, `shm_open`), or
+   * with no name an anonymous one (`memfd_create`, size sealed) to hand to a
+   * child through {@link Channel.fd} and {@link Channel.fromFd}. Fails with
+   * `EEXIST` when the name is taken; nothing is left behind on failure.
+   */
+  static create(name: string, options?: ChannelCreateOptions): Channel;
+  static create(options?: ChannelCreateOptions): Channel;
+  static create(nameOrOptions?: string | ChannelCreateOptions, maybeOptions?: ChannelCreateOptions): Channel {
+    const named = typeof nameOrOptions === 'string';
+    const path = named ? validateName(nameOrOptions) : null;
+    const options = named ? maybeOptions : nameOrOptions;
+    const { capacity = DEFAULT_CAPACITY, producers = 1, mode = 0o600 } = validateOptions(options);
+    validateCapacity(capacity);
+    validateInteger(producers, 'options.producers', 1, MAX_PRODUCERS);
+    const size = binding.CHANNEL_HEADER_SIZE + producers * (binding.CHANNEL_LANE_SIZE + capacity);
+    if (size > bufferConstants.MAX_LENGTH) {
+      throw invalidArgValue('options', { capacity, producers }, `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`, true);
+    }
+    const memory = path === null ? SharedMemory.anonymous(size, { seal: true }) : SharedMemory.create(path, size, { mode });
+    try {
+      binding.channelFormat(memory.buffer, capacity, producers);
+      return new Channel(memory);
+    } catch (err) {
+      memory.close();
+      if (path !== null) SharedMemory.unlink(path);
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a named channel. A segment that is not a channel, or whose header
+   * makes no sense, fails with `ERR_IPC_CORRUPT`.
+   */
+  static open(name: string): Channel {
+    return Channel.#attach(SharedMemory.open(validateName(name)));
+  }
+
+  /**
+   * Attaches to an anonymous (or any) channel through a descriptor this
+   * process inherited, e.g. `Channel.fromFd(3)` in a child given
+   * `fds: { 3: ch }` by {@link spawn}. The handle owns the descriptor from
+   * then on, also when attaching fails (it is closed then).
+   */
+  static fromFd(fd: number): Channel {
+    return Channel.#attach(SharedMemory.fromFd(fd, { readOnly: false }));
+  }
+
+  /** Removes a named channel's name (`shm_unlink`); attached handles keep working. */
+  static unlink(name: string): void {
+    SharedMemory.unlink(name);
+  }
+
+  static #attach(memory: SharedMemory): Channel {
+    try {
+      return new Channel(memory);
+    } catch (err) {
+      memory.close();
+      throw err;
+    }
+  }
+
+  /** The shared memory's descriptor (close-on-exec), to pass to a child; -1 once closed. */
+  get fd(): number {
+    return this.#memory.fd;
+  }
+
+  /** The name with its leading '/', or `null` for an anonymous channel. */
+  get name(): string | null {
+    return this.#memory.name;
+  }
+
+  /** Bytes of ring per producer. */
+  get capacity(): number {
+    return this.#meta[CAPACITY];
+  }
+
+  /** How many producers can be attached at once. */
+  get producers(): number {
+    return this.#meta[LANES];
+  }
+
+  /** The largest message in bytes: `capacity / 2 - 8`. */
+  get maxMessageSize(): number {
+    return this.#meta[MAX_MESSAGE];
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#handle === null;
+  }
+
+  /**
+   * Sends one message if there is room: `true`, or `false` when the ring is
+   * full. No syscall, unless the consumer is asleep. The first send attaches
+   * this handle as a producer: `ERR_IPC_BUSY` when every lane is taken.
+   * `data`: a Buffer, TypedArray or DataView (copied), or a string (UTF-8).
+   */
+  trySend(data: Uint8Array | ArrayBufferView | string): boolean {
+    const handle = this.#producer();
+    if (this.#slot !== null) this.#slot = null;
+    const r = binding.channelSend(handle, data instanceof Uint8Array ? data : toBytes(data));
+    if (r === 1) return true;
+    if (r === 0) return false;
+    throw this.#error(r, 'send', data);
+  }
+
+  /**
+   * Sends one message, blocking this thread while the ring is full: for
+   * dedicated processes and scripts. Throws `ETIMEDOUT` after `timeoutMs`,
+   * and `ERR_IPC_PEER_DEAD` when the consumer is gone (closed, or died)
+   * while it waits.
+   */
+  sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
+    const bytes = toBytes(data);
+    const { timeoutMs } = options === undefined ? EMPTY as ChannelSendSyncOptions : validateOptions(options);
+    validateTimeout(timeoutMs);
+    const handle = this.#producer();
+    if (this.#slot !== null) this.#slot = null;
+    const r = binding.channelSendSync(handle, bytes, timeoutMs ?? -1);
+    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
+    if (r < 0) throw this.#error(r, 'send', bytes);
+  }
+
+  /**
+   * Sends one message, waiting for room without blocking the event loop (on a
+   * thread of its own, never libuv's pool). Sends complete in call order.
+   * Rejects `ETIMEDOUT`, `AbortError`, `ERR_IPC_PEER_DEAD` (the consumer is
+   * gone), `ERR_IPC_CLOSED`.
+   */
+  send(data: Uint8Array | ArrayBufferView | string, options?: ChannelWaitOptions): Promise<void> {
+    try {
+      const bytes = toBytes(data);
+      const { signal, timeoutMs } = validateOptions(options);
+      validateTimeout(timeoutMs);
+      validateSignal(signal);
+      if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
+      const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+      const timedOut = () => new IpcError(-ETIMEDOUT, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
+      // Sends complete in call order: each waits for the one before it
+      // (within its own deadline and signal), then for room.
+      const turn = this.#sending;
+      this.#sendsPending++;
+      const done = queued(turn, signal, deadline, timedOut).then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
+      this.#sending = Promise.allSettled([turn, done]).then(() => undefined);
+      return done.finally(() => this.#sendsPending--);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+    while (!this.trySend(bytes)) {
+      const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
+      const handle = this.#producer();
+      let r: number;
+      try {
+        r = await this.#waits.run((t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left }, 'futex', this.name);
+      } catch (err) {
+        throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT ? this.#error((err as IpcError).errno, 'send', bytes) : err;
+      }
+      if (r === TIMED_OUT) throw timedOut();
+    }
+  }
+
+  /**
+   * Reserves room for a message of `length` bytes and returns a writable view
+   * straight into the ring, or `null` when the ring is full: write the message
+   * in place, then `slot.commit()`. Zero-copy for large messages.
+   */
+  reserve(length: number): ChannelSlot | null {
+    const handle = this.#producer();
+    validateInteger(length, 'length', 0, this.maxMessageSize);
+    const at = binding.channelReserve(handle, length);
+    if (at === -EAGAIN) return null;
+    if (at < 0) throw this.#error(at, 'send', length);
+    const slot: ChannelSlot = {
+      data: Buffer.from(this.#memory.buffer, at, length),
+      commit: (committed = length) => {
+        validateInteger(committed, 'length', 0, length);
+        const current = this.#producer();
+        if (this.#slot !== slot) throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
+        this.#slot = null;
+        binding.channelCommit(current, committed);
+      },
+    };
+    this.#slot = slot;
+    return slot;
+  }
+
+  /**
+   * Takes the next message if there is one: a copy in a new Buffer, or `null`.
+   * No syscall. The first receive attaches this handle as the consumer:
+   * `ERR_IPC_BUSY` when another one is attached.
+   */
+  tryReceive(): Buffer | null {
+    const r = binding.channelReceive(this.#consumer(), null);
+    if (typeof r !== 'number') return r;
+    if (r === -EAGAIN) return null;
+    throw this.#error(r, 'receive');
+  }
+
+  /**
+   * Copies the next message into `target` without allocating: its length, or
+   * `null` when there is none. A message longer than `target` stays in the
+   * ring and throws `EMSGSIZE` (saying how long it is).
+   */
+  tryReceiveInto(target: Uint8Array): number | null {
+    const handle = this.#consumer();
+    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    const r = binding.channelReceive(handle, target) as number;
+    if (r >= 0) return r;
+    if (r === -EAGAIN) return null;
+    throw this.#error(r, 'receive', target);
+  }
+
+  /**
+   * Zero-copy receive: the next message as a Buffer *over the ring itself*,
+   * or `null`. The view is valid only until the next receive of any kind on
+   * this handle (or close): then its bytes are given back to the producer and
+   * will be overwritten. Copy what you keep.
+   */
+  tryReceiveView(): Buffer | null {
+    const r = binding.channelReceiveView(this.#consumer());
+    if (r >= 0) return Buffer.from(this.#memory.buffer, this.#meta[OFFSET], r);
+    if (r === -EAGAIN) return null;
+    throw this.#error(r, 'receive');
+  }
+
+  /**
+   * Takes up to `max` messages at once (copies), in one native call; maybe
+   * none.
+   */
+  receiveMany(max: number): Buffer[] {
+    const handle = this.#consumer();
+    validateInteger(max, 'max', 1, 2 ** 31 - 1);
+    const r = binding.channelReceiveMany(handle, max);
+    if (typeof r === 'number') throw this.#error(r, 'receive');
+    return r;
+  }
+
+  /**
+   * Takes the next message, blocking this thread until one comes: it spins for
+   * `spinNs`, then sleeps on a futex (the producer wakes it only because it
+   * said it sleeps: no syscall per message otherwise). For dedicated
+   * low-latency processes. Throws `ETIMEDOUT`, or `ERR_IPC_PEER_DEAD` when a
+   * producer died and everything it committed was received.
+   */
+  receiveSync(options?: ChannelReceiveSyncOptions): Buffer {
+    return this.#receiveSync(null, options) as Buffer;
+  }
+
+  /** {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length. */
+  receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number {
+    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    return this.#receiveSync(target, options) as number;
+  }
+
+  #receiveSync(target: Uint8Array | null, options: ChannelReceiveSyncOptions | undefined): Buffer | number {
+    const handle = this.#consumer();
+    let spinNs = DEFAULT_SPIN_NS;
+    let timeoutMs: number | undefined;
+    if (options !== undefined) {
+      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = validateOptions(options));
+      validateInteger(spinNs, 'options.spinNs', 0, Number.MAX_SAFE_INTEGER);
+      validateTimeout(timeoutMs);
+    }
+    const r = binding.channelReceiveSync(handle, target, spinNs, timeoutMs ?? -1);
+    if (typeof r !== 'number' || r >= 0) return r;
+    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no message within ${timeoutMs} ms`);
+    throw this.#error(r, 'receive', target);
+  }
+
+  /**
+   * Takes the next message (a copy), waiting on the event loop: the consumer
+   * says it sleeps, and the first producer to publish rings a doorbell (an
+   * abstract Unix datagram socket watched with uv_poll). Rejects `ETIMEDOUT`,
+   * `AbortError`, `ERR_IPC_CLOSED`, and `ERR_IPC_PEER_DEAD` when a producer
+   * died and everything it committed was received (checked every 50 ms).
+   */
+  receive(options?: ChannelWaitOptions): Promise<Buffer> {
+    try {
+      const handle = this.#consumer();
+      const { signal, timeoutMs } = validateOptions(options);
+      validateTimeout(timeoutMs);
+      validateSignal(signal);
+      this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
+      this.#receiving++;
+      this.#probe ??= setInterval(() => {
+        if (this.#handle !== null) binding.channelProbe(this.#handle);
+      }, PROBE_MS).unref();
+      const attempt = () => {
+        const r = binding.channelReceiveArmed(handle);
+        if (typeof r !== 'number') return r;
+        if (r === -EAGAIN) return AGAIN;
+        throw this.#error(r, 'receive');
+      };
+      const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
+      return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {
+        if (--this.#receiving === 0 && this.#probe !== null) {
+          clearInterval(this.#probe);
+          this.#probe = null;
+        }
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Receives messages as they come, on the event loop (see
+   * {@link Channel.receive}). The iteration ends when the channel is closed;
+   * it throws `ERR_IPC_PEER_DEAD` when a producer died.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      let msg: Buffer;
+      try {
+        msg = await this.receive();
+      } catch (err) {
+        if (this.#handle === null) return;
+        throw err;
+      }
+      yield msg;
+    }
+  }
+
+  /**
+   * Detaches (peers see a goodbye, not a death), rejects pending waits with
+   * `ERR_IPC_CLOSED`, closes the descriptors and unmaps. Views from
+   * `tryReceiveView`/`reserve` read `byteLength 0` afterwards. Idempotent.
+   */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
+    this.#slot = null;
+    binding.channelClose(handle);
+    forget(this);
+    this.#waits.cancelAll(() => closedError('Channel'));
+    this.#poller?.close(() => closedError('Channel'));
+    if (this.#probe !== null) clearInterval(this.#probe);
+    this.#probe = null;
+    for (const fd of this.#reclaim.fds) binding.close(fd);
+    this.#memory.close();
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Removes this channel's name (see {@link Channel.unlink}); nothing for an anonymous one. */
+  unlink(): void {
+    this.#memory.unlink();
+  }
+
+  #live(): ChannelHandle {
+    if (this.#handle === null) throw closedError('Channel');
+    return this.#handle;
+  }
+
+  #producer(): ChannelHandle {
+    const handle = this.#handle;
+    if (handle !== null && this.#producing) return handle;
+    const fd = binding.channelClaimLane(this.#live());
+    if (fd < 0) {
+      if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
+      throw this.#error(fd, 'socket');
+    }
+    this.#reclaim.fds.push(fd);
+    this.#producing = true;
+    return handle!;
+  }
+
+  #consumer(): ChannelHandle {
+    const handle = this.#handle;
+    if (handle !== null && this.#consuming) return handle;
+    const fd = binding.channelClaimConsumer(this.#live());
+    if (fd < 0) {
+      if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `${this.#label} already has a consumer`);
+      throw this.#error(fd, 'bind');
+    }
+    this.#reclaim.fds.push(fd);
+    this.#doorbell = fd;
+    this.#consuming = true;
+    return handle!;
+  }
+
+  /** The error for a negative result of a ring operation. */
+  #error(r: number, syscall: string, data?: unknown): Error {
+    if (r === CHANNEL_CORRUPT) return corrupt(this.#label, 'a peer wrote nonsense indices or lengths into it');
+    if (r === CHANNEL_PEER_DEAD) {
+      return stateError('ERR_IPC_PEER_DEAD', syscall === 'send'
+        ? `The consumer of ${this.#label} is gone (it closed or died)`
+        : `A producer of ${this.#label} died; everything it committed was received`);
+    }
+    if (r === -EMSGSIZE && syscall === 'send') {
+      const length = typeof data === 'number' ? data : toBytes(data).byteLength;
+      return new IpcError(r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`);
+    }
+    if (r === -EMSGSIZE) {
+      return new IpcError(r, syscall, this.name, `message of ${this.#meta[NEEDED]} bytes does not fit the ${(data as Uint8Array).byteLength}-byte target`);
+    }
+    return new IpcError(r, syscall, this.name);
+  }
+
+  /** The lane this handle sends on, once it sent (for diagnostics and tests); -1 before. */
+  get lane(): number {
+    return this.#producing ? this.#meta[LANE] : -1;
+  }
+}
+
+/**
+ * Resolves when `turn` does, unless `deadline` (performance.now() time) or
+ * `signal` comes first: then rejects with `timedOut()` or an AbortError.
+ */
+function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+  if (deadline === undefined && signal === undefined) return turn;
+  if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+  return new Promise<void>((resolve, reject) => {
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
+    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now()));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void turn.then(() => finish(resolve));
+  });
+}
+
+function corrupt(label: string, why: string): Error {
+  return stateError('ERR_IPC_CORRUPT', `${label} is corrupt: ${why}`);
+}

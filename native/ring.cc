@@ -1,0 +1,571 @@
+// Channel: the shared-memory ring of native/ring.h, for JavaScript.
+//
+// See: mmap(2), fcntl(2) (F_OFD_SETLK), futex(2), socket(2), bind(2),
+// recv(2), getrandom(2), clock_gettime(2).
+//
+// Each handle maps the segment itself (a second mapping of the same pages as
+// the SharedMemory that owns the object), held through a shared_ptr: a wait
+// thread keeps it mapped until it is done, whatever JavaScript closes in the
+// meantime. Each handle also has an open file description of its own for its
+// liveness lock (ring.h); the descriptors are tracked by the environment and
+// returned to JavaScript, which closes them like any other.
+//
+// Hot path: one call per message, no allocation besides the Buffer of a
+// copying receive; the pending-view and sleeping bookkeeping is here, not in
+// JavaScript.
+#include "ring.h"
+
+#include <sys/mman.h>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/env_state.h"
+#include "common/sys.h"
+#include "common/waiter.h"
+#include "ring_addon.h"
+
+namespace posix_ipc {
+namespace ring {
+namespace {
+
+// The longest a sleeping side sleeps before it checks that its peer is still
+// there: dead peers are reported within a few slices.
+constexpr long kSliceMs = 20;
+
+// meta[] slots shared with JavaScript (lib/channel.ts reads them by name).
+enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kMetaSize };
+
+struct Segment {
+  void* addr;
+  size_t length;
+  ~Segment() { munmap(addr, length); }
+};
+
+struct Channel {
+  std::shared_ptr<Segment> segment;
+  pipc_ring ring{};
+  int lock_fd = -1;
+  int send_fd = -1;      // producer: an unbound datagram socket to ring the doorbell with
+  int doorbell_fd = -1;  // consumer: the bound doorbell
+  uint8_t doorbell_name[PIPC_RING_DOORBELL_BYTES] = {};
+  bool closed = false;
+  bool producer = false;
+  bool consumer = false;
+  bool view_pending = false;
+  pipc_ring_producer p{};
+  pipc_ring_consumer c{};
+  std::vector<pipc_ring_cursor> cursors;
+  double* meta = nullptr;
+  Napi::Reference<Napi::Float64Array> meta_ref;
+};
+
+Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
+
+Channel* ChannelArg(const Napi::CallbackInfo& info) {
+  return info[0].As<Napi::External<Channel>>().Data();
+}
+
+void Finalize(napi_env, Channel* ch) { delete ch; }
+
+timespec Earlier(const timespec& a, const timespec& b) {
+  return (a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)) ? a : b;
+}
+
+bool Passed(const timespec& deadline) {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
+}
+
+int64_t NowNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+// channelFormat(buffer, capacity, lanes) -> 0 | -EINVAL. The creator's
+// mapping, before anybody else can know the object is there.
+Napi::Value Format(const Napi::CallbackInfo& info) {
+  auto buffer = info[0].As<Napi::ArrayBuffer>();
+  uint64_t capacity = info[1].As<Napi::Number>().Int64Value();
+  uint32_t lanes = info[2].As<Napi::Number>().Uint32Value();
+  return Result(info.Env(), pipc_ring_format(buffer.Data(), buffer.ByteLength(), capacity, lanes));
+}
+
+// channelAttach(fd, size, meta) -> External | -errno (-EBADMSG: not a valid
+// channel). Maps the object, checks its header, and opens the handle's own
+// open file description (meta[kLockFd]) for its liveness lock.
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  auto meta = info[2].As<Napi::Float64Array>();
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) return Result(env, -errno);
+  auto segment = std::shared_ptr<Segment>(new Segment{addr, size});
+  auto ch = std::make_unique<Channel>();
+  int r = pipc_ring_attach(&ch->ring, addr, size);
+  if (r < 0) return Result(env, r);
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  int lock_fd = RetryOnEintr([&] { return open(path.c_str(), O_RDWR | O_CLOEXEC); });
+  if (lock_fd < 0) return Result(env, lock_fd);
+  EnvState::Get(env)->TrackFd(lock_fd);
+  ch->segment = std::move(segment);
+  ch->lock_fd = lock_fd;
+  ch->cursors.resize(ch->ring.lane_count);
+  ch->c.cursors = ch->cursors.data();
+  ch->meta = meta.Data();
+  ch->meta_ref = Napi::Persistent(meta);
+  ch->meta[kLockFd] = lock_fd;
+  ch->meta[kLanes] = ch->ring.lane_count;
+  ch->meta[kCapacity] = static_cast<double>(ch->ring.capacity);
+  ch->meta[kMaxMessage] = static_cast<double>(ch->ring.max_message);
+  return Napi::External<Channel>::New(env, ch.release(), Finalize);
+}
+
+int NewSocket(Napi::Env env) {
+  int fd = RetryOnEintr([] { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+  if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
+  return fd;
+}
+
+// channelClaimLane(ch) -> the doorbell-ringing socket | -errno (-EBUSY: every
+// lane is taken). meta[kLane] is the lane.
+Napi::Value ClaimLane(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  int sock = NewSocket(env);
+  if (sock < 0) return Result(env, sock);
+  int lane = pipc_ring_claim_lane(&ch->ring, ch->lock_fd, &ch->p);
+  if (lane < 0) {
+    EnvState::Get(env)->UntrackFd(sock);
+    close(sock);
+    return Result(env, lane);
+  }
+  ch->producer = true;
+  ch->send_fd = sock;
+  ch->cursors[lane].own = 1;
+  ch->meta[kLane] = lane;
+  return Result(env, sock);
+}
+
+// A doorbell bound to a fresh random abstract name; the name goes to `name`.
+int BindDoorbell(Napi::Env env, uint8_t name[PIPC_RING_DOORBELL_BYTES]) {
+  int fd = NewSocket(env);
+  if (fd < 0) return fd;
+  static const char hex[] = "0123456789abcdef";
+  for (int attempt = 0; attempt < 8; attempt++) {
+    uint8_t random[PIPC_RING_DOORBELL_BYTES / 2];
+    if (getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) break;
+    for (unsigned i = 0; i < sizeof random; i++) {
+      name[2 * i] = hex[random[i] >> 4];
+      name[2 * i + 1] = hex[random[i] & 15];
+    }
+    sockaddr_un addr;
+    socklen_t len = pipc_ring_doorbell_name_address(name, &addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0) return fd;
+    if (errno != EADDRINUSE) break;
+  }
+  int err = -errno;
+  EnvState::Get(env)->UntrackFd(fd);
+  close(fd);
+  return err;
+}
+
+// channelClaimConsumer(ch) -> the doorbell's descriptor | -errno (-EBUSY:
+// another consumer is attached).
+Napi::Value ClaimConsumer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  uint8_t name[PIPC_RING_DOORBELL_BYTES];
+  int fd = BindDoorbell(env, name);
+  if (fd < 0) return Result(env, fd);
+  int r = pipc_ring_claim_consumer(&ch->ring, ch->lock_fd, &ch->c, name);
+  if (r < 0) {
+    EnvState::Get(env)->UntrackFd(fd);
+    close(fd);
+    return Result(env, r);
+  }
+  if (ch->producer) ch->cursors[ch->p.index].own = 1;
+  ch->consumer = true;
+  ch->doorbell_fd = fd;
+  memcpy(ch->doorbell_name, name, sizeof name);
+  return Result(env, fd);
+}
+
+// One attempt: 0 sent, -EAGAIN full, -errno.
+int SendOnce(Channel* ch, const uint8_t* data, size_t length) {
+  uint32_t sleeping = 0;
+  int r = pipc_ring_send(&ch->ring, &ch->p, data, length, &sleeping);
+  if (r == 0 && sleeping != 0) pipc_ring_wake_consumer(&ch->ring, sleeping, ch->send_fd);
+  return r;
+}
+
+// The hot calls below use Node-API directly: node-addon-api would look the
+// typed array up twice and wrap every value, which costs as much as the ring
+// operation itself. Arguments are (channel, data|target): a valid External
+// and Uint8Array, guaranteed by lib/channel.ts.
+// A receive's target: none (deliver a new Buffer), or a Uint8Array's bytes.
+struct Target {
+  bool given;
+  uint8_t* data;
+  size_t length;
+};
+
+Target TargetOf(napi_env env, napi_value value) {
+  Target t{false, nullptr, 0};
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_null) return t;
+  void* data;
+  napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr);
+  t.given = true;
+  t.data = static_cast<uint8_t*>(data);
+  return t;
+}
+
+// Fetches (channel, data|target|null).
+Channel* HotArgs(napi_env env, napi_callback_info info, Target* second) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void* ch;
+  napi_get_value_external(env, argv[0], &ch);
+  if (second != nullptr) *second = TargetOf(env, argv[1]);
+  return static_cast<Channel*>(ch);
+}
+
+napi_value Int(napi_env env, int64_t value) {
+  napi_value out;
+  napi_create_int64(env, value, &out);
+  return out;
+}
+
+// channelSend(ch, data) -> 1 sent | 0 full | -errno.
+napi_value Send(napi_env env, napi_callback_info info) {
+  Target data;
+  Channel* ch = HotArgs(env, info, &data);
+  int r = SendOnce(ch, data.data, data.length);
+  return Int(env, r == 0 ? 1 : r == -EAGAIN ? 0 : r);
+}
+
+// Waits, a slice at a time, for space for `length` bytes and checks the
+// consumer each slice: 1, -ETIMEDOUT, -EOWNERDEAD, -EBADMSG.
+int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64_t need, int fd, bool self_consumer,
+              const timespec& slice_end) {
+  int r = pipc_ring_wait_space(&ring, lane, tail, need, &slice_end);
+  if (r != 0) return r;
+  if (!self_consumer && pipc_ring_consumer_gone(&ring, fd)) return PIPC_RING_PEER_DEAD;
+  return -ETIMEDOUT;
+}
+
+// channelSendSync(ch, data, timeoutMs) -> 1 | -ETIMEDOUT | -EOWNERDEAD | -errno.
+// Blocks this thread; timeoutMs < 0 waits without a limit.
+Napi::Value SendSync(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  auto data = info[1].As<Napi::Uint8Array>();
+  double timeout_ms = info[2].As<Napi::Number>().DoubleValue();
+  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  for (;;) {
+    int r = SendOnce(ch, data.Data(), data.ByteLength());
+    if (r != -EAGAIN) return Result(info.Env(), r == 0 ? 1 : r);
+    uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.ByteLength());
+    for (;;) {
+      if (timeout_ms >= 0 && Passed(deadline)) return Result(info.Env(), -ETIMEDOUT);
+      timespec end = waiter::MonotonicAfter(kSliceMs);
+      if (timeout_ms >= 0) end = Earlier(end, deadline);
+      r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, end);
+      if (r == 1) break;
+      if (r != -ETIMEDOUT) return Result(info.Env(), r);
+    }
+  }
+}
+
+// A producer's wait for space on its own thread. It owns a duplicate of the
+// lock descriptor (same open file description) and a reference to the
+// mapping, so closing the handle meanwhile cannot pull either from under it.
+class SpaceWait : public waiter::Wait {
+ public:
+  SpaceWait(const Channel* ch, uint64_t need, int fd)
+      : segment_(ch->segment), ring_(ch->ring), lane_(ch->p.lane), tail_(ch->p.tail), need_(need), fd_(fd),
+        self_consumer_(ch->consumer) {}
+  ~SpaceWait() override { close(fd_); }
+
+  int Slice(const timespec& slice_end) override {
+    int r = WaitSpace(ring_, lane_, tail_, need_, fd_, self_consumer_, slice_end);
+    return r == 1 ? 0 : r;
+  }
+
+ private:
+  std::shared_ptr<Segment> segment_;
+  pipc_ring ring_;
+  pipc_ring_lane* lane_;
+  uint64_t tail_;
+  uint64_t need_;
+  int fd_;
+  bool self_consumer_;
+};
+
+// channelWaitSpace(ch, length, timeoutMs, done(result)) -> handle | -errno.
+// done(0) when there may be space now: try again.
+Napi::Value WaitSpaceAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
+  int fd = RetryOnEintr([&] { return fcntl(ch->lock_fd, F_DUPFD_CLOEXEC, 0); });
+  if (fd < 0) return Result(env, fd);
+  auto wait = std::make_unique<SpaceWait>(ch, need, fd);
+  return waiter::Start(env, std::move(wait), info[2].As<Napi::Number>().DoubleValue(), info[3].As<Napi::Function>());
+}
+
+// Finds the next message (after releasing a view handed out before): its
+// length with *offset from the segment's base, -EAGAIN, or -errno.
+int64_t Peek(Channel* ch, uint64_t* offset) {
+  if (ch->view_pending) {
+    ch->view_pending = false;
+    pipc_ring_release(&ch->ring, &ch->c);
+  }
+  return pipc_ring_peek(&ch->ring, &ch->c, offset);
+}
+
+// Delivers the message Peek found as JavaScript wants it: a copy in a new
+// Buffer, or copied into the target (the length; -EMSGSIZE and the message
+// stays when it does not fit, meta[kNeeded] says how many bytes).
+napi_value Deliver(napi_env env, Channel* ch, const Target& target, int64_t length, uint64_t offset) {
+  const uint8_t* payload = ch->ring.base + offset;
+  size_t n = static_cast<size_t>(length);
+  if (!target.given) {
+    napi_value copy;
+    void* unused;
+    if (napi_create_buffer_copy(env, n, payload, &unused, &copy) != napi_ok) return Int(env, -ENOMEM);
+    pipc_ring_release(&ch->ring, &ch->c);
+    return copy;
+  }
+  if (n > target.length) {
+    ch->meta[kNeeded] = static_cast<double>(length);
+    // Not consumed: peek finds it again (and checks it again).
+    return Int(env, -EMSGSIZE);
+  }
+  if (n != 0) memcpy(target.data, payload, n);  // An empty target may have no data pointer.
+  pipc_ring_release(&ch->ring, &ch->c);
+  return Int(env, length);
+}
+
+// Whether a message can be read now. Peeking moves no head, but it does move
+// the scan's bookkeeping, which a pending view still needs: that is kept.
+bool Ready(Channel* ch) {
+  if (ch->view_pending) return true;
+  pipc_ring_consumer saved = ch->c;
+  uint64_t offset;
+  bool ready = pipc_ring_peek(&ch->ring, &ch->c, &offset) != -EAGAIN;
+  ch->c = saved;
+  return ready;
+}
+
+// The event-loop consumer's attempt: receive; else announce "asleep on the
+// doorbell", drain the doorbell, re-check, and check the producers.
+int64_t PeekArmed(Channel* ch, uint64_t* offset) {
+  int64_t length = Peek(ch, offset);
+  if (length != -EAGAIN) {
+    pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
+    return length;
+  }
+  char drain[16];
+  while (recv(ch->doorbell_fd, drain, sizeof drain, MSG_DONTWAIT) >= 0) {
+  }
+  pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
+  length = pipc_ring_peek(&ch->ring, &ch->c, offset);
+  if (length == -EAGAIN) {
+    int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
+    if (dead == 0) return -EAGAIN;  // Asleep: a producer rings the doorbell.
+    length = dead;
+  }
+  pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
+  return length;
+}
+
+// channelReceive(ch, target|null) -> Buffer | length | -errno (-EAGAIN: empty).
+napi_value Receive(napi_env env, napi_callback_info info) {
+  Target target;
+  Channel* ch = HotArgs(env, info, &target);
+  uint64_t offset;
+  int64_t length = Peek(ch, &offset);
+  if (length < 0) return Int(env, length);
+  return Deliver(env, ch, target, length, offset);
+}
+
+// channelReceiveArmed(ch) -> Buffer | -errno: the event loop's attempt (see PeekArmed).
+napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
+  Channel* ch = HotArgs(env, info, nullptr);
+  uint64_t offset;
+  int64_t length = PeekArmed(ch, &offset);
+  if (length < 0) return Int(env, length);
+  return Deliver(env, ch, Target{false, nullptr, 0}, length, offset);
+}
+
+// channelReceiveView(ch) -> length | -errno; meta[kOffset] is where the
+// payload starts in the segment. It is consumed at the next receive.
+Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  uint64_t offset;
+  int64_t length = Peek(ch, &offset);
+  if (length >= 0) {
+    ch->view_pending = true;
+    ch->meta[kOffset] = static_cast<double>(offset);
+  }
+  return Result(info.Env(), static_cast<double>(length));
+}
+
+// channelReceiveSync(ch, target|null, spinNs, timeoutMs) -> Buffer | length |
+// -ETIMEDOUT | -EOWNERDEAD | -errno. Spins up to spinNs, then sleeps on the
+// bell in slices, checking the producers each slice. timeoutMs < 0: no limit.
+Napi::Value ReceiveSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  double spin_ns = info[2].As<Napi::Number>().DoubleValue();
+  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
+  uint64_t offset;
+  int64_t length = Peek(ch, &offset);
+  if (length == -EAGAIN && spin_ns > 0) {
+    int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
+    do {
+      for (int i = 0; i < 64 && length == -EAGAIN; i++) {
+        pipc_ring_cpu_relax();
+        length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+      }
+    } while (length == -EAGAIN && NowNs() < spin_end);
+  }
+  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  while (length == -EAGAIN) {
+    uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
+    length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+    if (length != -EAGAIN) break;
+    int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
+    if (dead != 0) {
+      length = dead;
+      break;
+    }
+    if (timeout_ms >= 0 && Passed(deadline)) {
+      length = -ETIMEDOUT;
+      break;
+    }
+    timespec end = waiter::MonotonicAfter(kSliceMs);
+    if (timeout_ms >= 0) end = Earlier(end, deadline);
+    pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
+    pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
+    length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+  }
+  pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
+  if (length < 0) return Result(env, static_cast<double>(length));
+  return Napi::Value(env, Deliver(env, ch, TargetOf(env, info[1]), length, offset));
+}
+
+// channelReceiveMany(ch, max) -> Buffer[] (copies, maybe none) | -errno.
+Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+  Napi::Array out = Napi::Array::New(env);
+  Target none{false, nullptr, 0};
+  for (uint32_t n = 0; n < max; n++) {
+    uint64_t offset;
+    int64_t length = Peek(ch, &offset);
+    if (length == -EAGAIN) break;
+    if (length < 0) return Result(env, static_cast<double>(length));
+    out.Set(n, Napi::Value(env, Deliver(env, ch, none, length, offset)));
+  }
+  return out;
+}
+
+// channelReserve(ch, length) -> payload offset in the segment | -errno
+// (-EAGAIN: full, -EMSGSIZE: never fits).
+Napi::Value Reserve(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  int64_t at = pipc_ring_reserve(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
+  if (at >= 0) at += ch->p.ring - ch->ring.base;
+  return Result(info.Env(), static_cast<double>(at));
+}
+
+// channelCommit(ch, length) -> 0. length is at most what was reserved (lib/channel.ts checks).
+Napi::Value Commit(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  uint32_t sleeping = pipc_ring_commit(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
+  if (sleeping != 0) pipc_ring_wake_consumer(&ch->ring, sleeping, ch->send_fd);
+  return Result(info.Env(), 0);
+}
+
+// channelProbe(ch) -> 0 | -EOWNERDEAD. For an event-loop consumer waiting on
+// its doorbell: when a producer died with nothing left to read, rings its own
+// doorbell, so that the waiting attempt runs and reports it.
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  if (Ready(ch) || pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 0) == 0) return Result(info.Env(), 0);
+  sockaddr_un addr;
+  socklen_t len = pipc_ring_doorbell_name_address(ch->doorbell_name, &addr);
+  char byte = 0;
+  sendto(ch->doorbell_fd, &byte, 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr), len);
+  return Result(info.Env(), PIPC_RING_PEER_DEAD);
+}
+
+// channelClose(ch) -> 0. Says goodbye on each side this handle took, so the
+// peers see a close rather than a death, and unlocks. JavaScript then closes
+// the descriptors; the mapping goes with the last reference to it.
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Channel* ch = ChannelArg(info);
+  if (!ch->closed) {
+    ch->closed = true;
+    if (ch->view_pending) {
+      ch->view_pending = false;
+      pipc_ring_release(&ch->ring, &ch->c);
+    }
+    if (ch->producer) {
+      pipc_ring_release_lane(&ch->p);
+      pipc_ring_unlock(ch->lock_fd, PIPC_RING_LANE_LOCK(ch->p.index));
+    }
+    if (ch->consumer) {
+      pipc_ring_flush(&ch->ring, &ch->c);
+      pipc_ring_release_consumer(&ch->ring);
+      pipc_ring_unlock(ch->lock_fd, PIPC_RING_CONSUMER_LOCK);
+    }
+    ch->meta_ref.Reset();
+  }
+  return Result(info.Env(), 0);
+}
+
+Napi::Value Raw(Napi::Env env, napi_callback cb, const char* name) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  return Napi::Value(env, fn);
+}
+
+}  // namespace
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("channelFormat", Napi::Function::New(env, Format, "channelFormat"));
+  exports.Set("channelAttach", Napi::Function::New(env, Attach, "channelAttach"));
+  exports.Set("channelClaimLane", Napi::Function::New(env, ClaimLane, "channelClaimLane"));
+  exports.Set("channelClaimConsumer", Napi::Function::New(env, ClaimConsumer, "channelClaimConsumer"));
+  exports.Set("channelSend", Raw(env, Send, "channelSend"));
+  exports.Set("channelSendSync", Napi::Function::New(env, SendSync, "channelSendSync"));
+  exports.Set("channelWaitSpace", Napi::Function::New(env, WaitSpaceAsync, "channelWaitSpace"));
+  exports.Set("channelReceive", Raw(env, Receive, "channelReceive"));
+  exports.Set("channelReceiveArmed", Raw(env, ReceiveArmed, "channelReceiveArmed"));
+  exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
+  exports.Set("channelReceiveSync", Napi::Function::New(env, ReceiveSync, "channelReceiveSync"));
+  exports.Set("channelReceiveMany", Napi::Function::New(env, ReceiveMany, "channelReceiveMany"));
+  exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
+  exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
+  exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));
+  exports.Set("channelClose", Napi::Function::New(env, Close, "channelClose"));
+  exports.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, PIPC_RING_HEADER_SIZE));
+  exports.Set("CHANNEL_LANE_SIZE", Napi::Number::New(env, PIPC_RING_LANE_SIZE));
+  exports.Set("CHANNEL_CORRUPT", Napi::Number::New(env, PIPC_RING_CORRUPT));
+  exports.Set("CHANNEL_PEER_DEAD", Napi::Number::New(env, PIPC_RING_PEER_DEAD));
+}
+
+}  // namespace ring
+}  // namespace posix_ipc

@@ -1,0 +1,427 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Channel, SharedMemory, spawn } from '../lib';
+import { fixture, leftoverObjects, openFds, run, uniqueName } from './helpers';
+
+const made: string[] = [];
+
+/** A fresh channel name that afterEach unlinks if the test left it behind. */
+function name(): string {
+  const n = uniqueName();
+  made.push(n);
+  return n;
+}
+
+afterEach(() => {
+  for (const n of made.splice(0)) {
+    try {
+      Channel.unlink(n);
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Header, lane table, rings: the offsets of docs/channel-format.md. */
+const HEADER = 256;
+const LANE = 256;
+const TAIL = 0;
+const HEAD = 64;
+
+/** A child running test/fixtures/channel.js, with its JSON lines as they come. */
+function child(args: string[], fds: Record<number, { fd: number }> = {}): { proc: ChildProcess; next: () => Promise<Record<string, unknown>>; exit: Promise<[number | null, string | null]> } {
+  const proc = spawn(process.execPath, [fixture('channel.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
+  return {
+    proc,
+    exit,
+    next: async () => JSON.parse((await lines.next()).value as string),
+  };
+}
+
+/** The message a fixture producer sends: "<pid>:<i>:" padded with 'x'. */
+function parse(msg: Buffer): { pid: number; i: number } {
+  const [pid, i] = msg.toString().split(':');
+  return { pid: Number(pid), i: Number(i) };
+}
+
+describe('Channel.create / open', () => {
+  test('named: exact mode 0600 under umask 0, EEXIST, open, unlink; nothing left behind', () => {
+    const n = name();
+    const fdsBefore = openFds();
+    const old = process.umask(0);
+    let ch: Channel;
+    try {
+      ch = Channel.create(n, { capacity: 4096 });
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(`/dev/shm${n}`).mode & 0o777).toBe(0o600);
+    expect(ch).toMatchObject({ name: n, capacity: 4096, producers: 1, maxMessageSize: 2040, closed: false });
+    expect(() => Channel.create(n)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'shm_open', path: n }));
+    const other = Channel.open(n);
+    expect(other).toMatchObject({ capacity: 4096, producers: 1 });
+    other.close();
+    ch.close();
+    ch.close();
+    expect(ch.closed).toBe(true);
+    Channel.unlink(n);
+    expect(leftoverObjects()).toEqual([]);
+    expect(openFds()).toEqual(fdsBefore);
+    expect(() => Channel.open(n)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'shm_open' }));
+  });
+
+  test('mode is exact; producers sizes the lane table', () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 64, producers: 3, mode: 0o640 });
+    expect(statSync(`/dev/shm${n}`)).toMatchObject({ size: HEADER + 3 * (LANE + 64) });
+    expect(statSync(`/dev/shm${n}`).mode & 0o777).toBe(0o640);
+    expect(ch.maxMessageSize).toBe(24);
+    ch.close();
+  });
+
+  test('bad options fail before any syscall', () => {
+    for (const capacity of [0, 32, 100, 2 ** 31, 1.5]) {
+      expect(() => Channel.create({ capacity })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+    expect(() => Channel.create({ producers: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Channel.create({ capacity: '64' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => Channel.create({ capacity: 2 ** 30, producers: 8 })).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => Channel.create('a/b')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(leftoverObjects()).toEqual([]);
+  });
+
+  test('a segment that is not a channel is ERR_IPC_CORRUPT, and nothing stays open', () => {
+    const n = name();
+    const fdsBefore = openFds();
+    const shm = SharedMemory.create(n, 100);
+    expect(() => Channel.open(n)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
+    shm.close();
+    expect(openFds()).toEqual(fdsBefore);
+  });
+});
+
+describe('sending and receiving in one process', () => {
+  test('in order, full is false, wraps with every length; Buffer, TypedArray, DataView, string', () => {
+    const ch = Channel.create({ capacity: 256 });
+    expect(ch.tryReceive()).toBeNull();
+    let sent = 0;
+    while (ch.trySend(`m${sent}`)) sent++;
+    expect(sent).toBe(16); // 16-byte records in 256 bytes
+    for (let i = 0; i < sent; i++) expect(ch.tryReceive()!.toString()).toBe(`m${i}`);
+    expect(ch.tryReceive()).toBeNull();
+    // Every length up to the largest, around the ring many times (padding records at the end).
+    for (let i = 0; i < 2000; i++) {
+      const length = i % (ch.maxMessageSize + 1);
+      expect(ch.trySend(Buffer.alloc(length, i & 0xff))).toBe(true);
+      expect(ch.tryReceive()).toEqual(Buffer.alloc(length, i & 0xff));
+    }
+    expect(ch.trySend(new Uint16Array([0x6968]))).toBe(true);
+    expect(ch.trySend(new DataView(new TextEncoder().encode('xyz').buffer, 0, 2))).toBe(true);
+    expect(ch.receiveMany(10).map(String)).toEqual(['hi', 'xy']);
+    expect(ch.receiveMany(10)).toEqual([]);
+    ch.close();
+  });
+
+  test('a message over maxMessageSize is EMSGSIZE; a target too small keeps the message', () => {
+    const ch = Channel.create({ capacity: 64 });
+    expect(() => ch.trySend(Buffer.alloc(25))).toThrow(expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining('message of 25 bytes exceeds maxMessageSize 24') }));
+    expect(ch.trySend('0123456789')).toBe(true);
+    expect(() => ch.tryReceiveInto(Buffer.alloc(4))).toThrow(expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining('message of 10 bytes does not fit the 4-byte target') }));
+    const target = Buffer.alloc(16);
+    expect(ch.tryReceiveInto(target)).toBe(10);
+    expect(target.subarray(0, 10).toString()).toBe('0123456789');
+    expect(ch.tryReceiveInto(target)).toBeNull();
+    expect(() => ch.tryReceiveInto('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    ch.close();
+  });
+
+  test('a view is the ring itself, valid until the next receive; close detaches it', () => {
+    const ch = Channel.create({ capacity: 64 });
+    ch.trySend('first');
+    while (ch.trySend('fill'));
+    const view = ch.tryReceiveView()!;
+    expect(view.toString()).toBe('first');
+    // Not consumed yet: the producer cannot reuse its room.
+    expect(ch.trySend('fill')).toBe(false);
+    expect(ch.receiveMany(10).map(String)).toEqual(['fill', 'fill', 'fill']);
+    expect(ch.trySend('fill')).toBe(true);
+    const again = ch.tryReceiveView()!;
+    ch.close();
+    expect(again.byteLength).toBe(0);
+  });
+
+  test('reserve/commit: zero-copy, shorter commits, stale and abandoned slots are never delivered', () => {
+    const ch = Channel.create({ capacity: 256 });
+    const slot = ch.reserve(100)!;
+    expect(slot.data.byteLength).toBe(100);
+    slot.data.write('in place');
+    expect(ch.tryReceive()).toBeNull(); // not committed yet
+    slot.commit(8);
+    expect(ch.tryReceive()!.toString()).toBe('in place');
+    expect(() => slot.commit()).toThrow(expect.objectContaining({ code: 'ERR_IPC_SLOT_STALE' }));
+    const abandoned = ch.reserve(10)!;
+    abandoned.data.write('abandoned!');
+    ch.trySend('sent');
+    expect(() => abandoned.commit()).toThrow(expect.objectContaining({ code: 'ERR_IPC_SLOT_STALE' }));
+    expect(ch.receiveMany(5).map(String)).toEqual(['sent']);
+    expect(() => ch.reserve(121)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    while (ch.trySend('fill'));
+    expect(ch.reserve(8)).toBeNull();
+    ch.close();
+  });
+
+  test('one consumer; one producer per lane; use after close is ERR_IPC_CLOSED', async () => {
+    const n = name();
+    const a = Channel.create(n, { capacity: 64, producers: 2 });
+    const b = Channel.open(n);
+    const c = Channel.open(n);
+    a.tryReceive();
+    expect(() => b.tryReceive()).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    a.trySend('a');
+    b.trySend('b');
+    expect([a.lane, b.lane].sort()).toEqual([0, 1]);
+    expect(() => c.trySend('c')).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY', message: expect.stringContaining('All 2 producer lanes') }));
+    b.close();
+    expect(c.trySend('c')).toBe(true); // b's lane is free again
+    expect(a.receiveMany(10).map(String).sort()).toEqual(['a', 'b', 'c']);
+    a.close();
+    for (const call of [() => a.trySend('x'), () => a.tryReceive(), () => a.reserve(1), () => a.receiveSync()]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    }
+    await expect(a.receive()).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    await expect(a.send('x')).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    c.close();
+  });
+
+  test('sync waits time out; a consumer that closed makes a waiting producer fail', () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 64, producers: 2 });
+    expect(() => ch.receiveSync({ timeoutMs: 20, spinNs: 1000 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'futex' }));
+    while (ch.trySend('fill'));
+    expect(() => ch.sendSync('more', { timeoutMs: 20 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    expect(() => ch.receiveSync({ spinNs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    const producer = Channel.open(n);
+    while (producer.trySend('fill'));
+    ch.close(); // the consumer says goodbye
+    expect(() => producer.sendSync('more', { timeoutMs: 5000 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_PEER_DEAD' }));
+    producer.close();
+  });
+});
+
+describe('between processes', () => {
+  test('an anonymous channel passed to a child: every message once, in order', async () => {
+    const ch = Channel.create({ capacity: 1024 });
+    const producer = child(['produce', '3', '5000', '40', 'close'], { 3: ch });
+    const seen: number[] = [];
+    const target = Buffer.alloc(64);
+    while (seen.length < 5000) {
+      const length = ch.receiveSyncInto(target, { timeoutMs: 20000 });
+      expect(length).toBe(40);
+      seen.push(parse(target.subarray(0, length)).i);
+    }
+    expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    expect(await producer.exit).toEqual([0, null]);
+    // A producer that closed is not dead: the consumer just waits.
+    expect(() => ch.receiveSync({ timeoutMs: 50 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    ch.close();
+  });
+
+  test('a C producer (native/ring.h) and a Node consumer', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-channel-'));
+    try {
+      const exe = path.join(dir, 'channel-producer');
+      const include = path.join(__dirname, '..', 'native');
+      expect(await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', `-I${include}`, '-o', exe, fixture('channel-producer.c'), '-lrt'])).toMatchObject({ code: 0, stderr: '' });
+      const n = name();
+      const ch = Channel.create(n, { capacity: 128 });
+      ch.tryReceive();
+      const producer = run(exe, [n, '3000']);
+      const got: string[] = [];
+      for await (const msg of ch) {
+        got.push(msg.toString());
+        if (got.length === 3000) break;
+      }
+      expect(got).toEqual(Array.from({ length: 3000 }, (_, i) => `c:${i}`));
+      expect(await producer).toMatchObject({ code: 0, stderr: '' });
+      ch.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('MPSC: four producer processes, each message once, in order per producer', async () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 512, producers: 4 });
+    ch.tryReceive();
+    const producers = [0, 1, 2, 3].map(() => child(['produce', n, '2000', String(8 + Math.floor(Math.random() * 60)), 'close']));
+    const next = new Map<number, number>();
+    for (let got = 0; got < 8000; got++) {
+      const { pid, i } = parse(await ch.receive({ timeoutMs: 20000 }));
+      expect(i).toBe(next.get(pid) ?? 0);
+      next.set(pid, i + 1);
+    }
+    expect([...next.values()]).toEqual([2000, 2000, 2000, 2000]);
+    for (const p of producers) expect(await p.exit).toEqual([0, null]);
+    expect(ch.tryReceive()).toBeNull();
+    ch.close();
+  });
+
+  test('a producer killed between reserve and commit: what it committed arrives, the rest never; its death is reported', async () => {
+    const ch = Channel.create({ capacity: 4096 });
+    const producer = child(['produce', '3', '100', '20', 'reserve-kill'], { 3: ch });
+    for (let i = 0; i < 100; i++) expect(parse(ch.receiveSync({ timeoutMs: 20000 })).i).toBe(i);
+    expect(() => ch.receiveSync({ timeoutMs: 20000 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_PEER_DEAD' }));
+    expect(await producer.exit).toEqual([null, 'SIGKILL']);
+    // Reported once; afterwards an ordinary wait.
+    expect(() => ch.receiveSync({ timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    // The dead producer's lane is free for the next one.
+    const next = child(['produce', '3', '1', '8', 'close'], { 3: ch });
+    expect(parse(await ch.receive({ timeoutMs: 20000 })).i).toBe(0);
+    expect(await next.exit).toEqual([0, null]);
+    ch.close();
+  });
+
+  test('an event-loop consumer learns that its producer was killed', async () => {
+    const ch = Channel.create({ capacity: 4096 });
+    const producer = child(['produce', '3', '5', '20', 'kill'], { 3: ch });
+    const got: number[] = [];
+    await expect((async () => {
+      for await (const msg of ch) got.push(parse(msg).i);
+    })()).rejects.toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(await producer.exit).toEqual([null, 'SIGKILL']);
+    ch.close();
+  });
+
+  test('a consumer killed: a producer waiting for room (async and sync) gets ERR_IPC_PEER_DEAD', async () => {
+    const ch = Channel.create({ capacity: 64 });
+    const consumer = child(['consumeThenDie', '3'], { 3: ch });
+    expect(await consumer.next()).toEqual({ ready: true });
+    while (ch.trySend('fill'));
+    const waiting = ch.send('more', { timeoutMs: 20000 });
+    consumer.proc.stdin!.end();
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
+    expect(await consumer.exit).toEqual([null, 'SIGKILL']);
+    ch.close();
+
+    const again = Channel.create({ capacity: 64 });
+    again.tryReceive();
+    const blocked = child(['sendBlocked', '3'], { 3: again });
+    expect(await blocked.next()).toEqual({ full: true });
+    again.close();
+    expect(await blocked.next()).toMatchObject({ error: { code: 'ERR_IPC_PEER_DEAD' } });
+  });
+
+  test('async: receive waits on the event loop, send waits for room, abort and timeout', async () => {
+    const ch = Channel.create({ capacity: 64 });
+    const later = ch.receive({ timeoutMs: 20000 });
+    setTimeout(() => ch.trySend('later'), 20);
+    expect((await later).toString()).toBe('later');
+    await expect(ch.receive({ timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recv' });
+    const ac = new AbortController();
+    const aborted = ch.receive({ signal: ac.signal });
+    ac.abort();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    while (ch.trySend('fill'));
+    const sends = [ch.send('one', { timeoutMs: 20000 }), ch.send('two', { timeoutMs: 20000 })];
+    await expect(ch.send('x', { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const got: string[] = [];
+    while (got.length < 6) got.push((await ch.receive({ timeoutMs: 20000 })).toString());
+    await Promise.all(sends);
+    got.push(...ch.receiveMany(10).map(String));
+    expect(got.filter((m) => m !== 'fill')).toEqual(['one', 'two']);
+    ch.close();
+  });
+});
+
+describe('hostile peers', () => {
+  /** A tiny deterministic PRNG, so a failure can be replayed. */
+  function prng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return (s >>> 0) / 2 ** 32;
+    };
+  }
+
+  test('fuzz: random bytes in the header, lane table and ring: messages or ERR_IPC_CORRUPT, never a crash or a hang', () => {
+    const n = name();
+    const random = prng(0xc0ffee);
+    const outcomes = new Map<string, number>();
+    for (let iteration = 0; iteration < 3000; iteration++) {
+      const ch = Channel.create(n, { capacity: 256, producers: 2 });
+      const raw = SharedMemory.open(n);
+      const bytes = new Uint8Array(raw.buffer);
+      for (let i = 0; i < 6; i++) ch.trySend(Buffer.alloc(Math.floor(random() * 60), 'a'));
+      // Scribble where it hurts most: header fields, indices, record headers.
+      const region = random();
+      const [from, to] = region < 0.2 ? [0, HEADER] : region < 0.6 ? [HEADER, HEADER + 2 * LANE] : [HEADER + 2 * LANE, bytes.length];
+      const count = 1 + Math.floor(random() * 8);
+      for (let i = 0; i < count; i++) bytes[from + Math.floor(random() * (to - from))] = Math.floor(random() * 256);
+      let outcome: string;
+      try {
+        const reader = region < 0.2 ? Channel.open(n) : ch;
+        let got = 0;
+        while (reader.tryReceive() !== null) {
+          if (++got > 1000) throw new Error('an endless stream out of a 256-byte ring');
+        }
+        reader.trySend('after');
+        reader.receiveMany(100);
+        if (reader !== ch) reader.close();
+        outcome = 'ok';
+      } catch (err) {
+        outcome = (err as { code: string }).code;
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      raw.close();
+      ch.close();
+      Channel.unlink(n);
+    }
+    expect([...outcomes.keys()].sort()).toEqual(expect.arrayContaining(['ERR_IPC_CORRUPT', 'ok']));
+    for (const outcome of outcomes.keys()) expect(['ok', 'ERR_IPC_CORRUPT', 'ERR_IPC_BUSY']).toContain(outcome);
+  });
+
+  test('the indices themselves: a tail behind the head, past the capacity, misaligned', () => {
+    const n = name();
+    const lane = HEADER;
+    for (const [field, value] of [[TAIL, -8n], [TAIL, 1024n], [TAIL, 3n], [HEAD, 1024n], [HEAD, 5n]] as const) {
+      const ch = Channel.create(n, { capacity: 256 });
+      ch.trySend('x');
+      const view = new DataView(SharedMemory.open(n).buffer);
+      view.setBigUint64(lane + field, BigInt.asUintN(64, value), true);
+      const use = field === TAIL ? () => ch.tryReceive() : () => { while (ch.trySend('y')); };
+      expect(use).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
+      ch.close();
+      Channel.unlink(n);
+    }
+  });
+
+  test('a child scribbles over the segment while this process sends and receives', async () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 1024 });
+    const scribbler = child(['scribble', n, '1500']);
+    expect(await scribbler.next()).toEqual({ scribbling: true });
+    const outcomes = new Set<string>();
+    const end = Date.now() + 1000;
+    while (Date.now() < end) {
+      try {
+        for (let i = 0; i < 50; i++) ch.trySend(Buffer.alloc(i, 1));
+        ch.receiveMany(100);
+        outcomes.add('ok');
+      } catch (err) {
+        outcomes.add((err as { code: string }).code);
+      }
+    }
+    expect(await scribbler.exit).toEqual([0, null]);
+    for (const outcome of outcomes) expect(['ok', 'ERR_IPC_CORRUPT']).toContain(outcome);
+    ch.close();
+  });
+});
