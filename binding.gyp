@@ -17,6 +17,7 @@
         "native/fifo.cc",
         "native/futex.cc",
         "native/mqueue.cc",
+        "native/mutex.cc",
         "native/pipe.cc",
         "native/shm.cc",
         "native/socket.cc"

@@ -21,3 +21,5 @@ export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
 export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';
 export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
+export { Mutex } from './mutex';
+export type { MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions } from './mutex';

@@ -11,6 +11,7 @@
 #include "fifo.h"
 #include "futex.h"
 #include "mqueue.h"
+#include "mutex.h"
 #include "pipe.h"
 #include "shm.h"
 #include "socket.h"
@@ -24,6 +25,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::fifo::Init(env, exports);
   posix_ipc::futex::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
+  posix_ipc::mutex::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
   posix_ipc::shm::Init(env, exports);
   posix_ipc::socket::Init(env, exports);
