@@ -180,6 +180,17 @@ int Acquired(Mapping* m, int e, bool after_wait) {
   return e == EOWNERDEAD ? kOwnerDied : kLocked;
 }
 
+// glibc's pthread_mutex_trylock takes a free, not-recoverable mutex and then
+// reports ENOTRECOVERABLE without releasing it (it compares the word's old
+// value, 0, with our TID), so every later locker would find it held by this
+// thread. Release the word as its lll_unlock would have: nobody can hold a
+// not-recoverable mutex legitimately, and it was never put on our robust list.
+void ReleaseIfOurs(Mapping* m) {
+  uint32_t* word = m->word();
+  if ((__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) != static_cast<uint32_t>(Tid())) return;
+  if ((__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) != 0) Futex(word, FUTEX_WAKE, 1, nullptr);
+}
+
 // Sleeps on the lock word until it may be takeable: free, or its owner died.
 // It never takes the lock itself (the JavaScript thread must own it).
 class MutexWait : public waiter::Wait {
@@ -269,7 +280,9 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
   Mapping* m = Get(info[0]);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   bool after_wait = info[1].As<Napi::Boolean>().Value();
-  return Result(info.Env(), Acquired(m, pthread_mutex_trylock(&m->record->mutex), after_wait));
+  int e = pthread_mutex_trylock(&m->record->mutex);
+  if (e == ENOTRECOVERABLE) ReleaseIfOurs(m);
+  return Result(info.Env(), Acquired(m, e, after_wait));
 }
 
 // mutexLockSync(handle, timeoutMs) -> as mutexTryLock, or -ETIMEDOUT. Blocks
