@@ -18,6 +18,7 @@
         "native/flock.cc",
         "native/futex.cc",
         "native/mqueue.cc",
+        "native/mutex.cc",
         "native/pipe.cc",
         "native/semaphore.cc",
         "native/ring.cc",

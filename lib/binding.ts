@@ -165,6 +165,29 @@ export interface Binding {
   readonly CHANNEL_CORRUPT: number;
   /** -EOWNERDEAD: the peer a wait depends on is gone. */
   readonly CHANNEL_PEER_DEAD: number;
+  // --- mutex (native/mutex.cc) ---
+  /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
+  mutexTmpfile(mode: number): number;
+  /** linkat(2) of that file (via /proc/self/fd) as /dev/shm/<name>; -EEXIST when taken. */
+  mutexPublish(fd: number, name: string): number;
+  /** mmap(2) of the MUTEX_SIZE-byte record at offset; init: pthread_mutex_init (-EEXIST if one is there), else -EINVAL if none is. */
+  mutexMap(fd: number, offset: number, init: boolean): MutexHandle | number;
+  /** Drops the handle's mapping (unmapped once no wait uses it, never while this thread holds the mutex). */
+  mutexClose(handle: MutexHandle): number;
+  /** pthread_mutex_trylock(3p): 0 locked, 1 locked with its owner dead, -EBUSY, -EDEADLK (this thread holds it), -ENOTRECOVERABLE. */
+  mutexTryLock(handle: MutexHandle, afterWait: boolean): number;
+  /** pthread_mutex_clocklock(3) (CLOCK_MONOTONIC) on this thread, timeoutMs < 0: pthread_mutex_lock; as mutexTryLock, or -ETIMEDOUT. */
+  mutexLockSync(handle: MutexHandle, timeoutMs: number): number;
+  /** pthread_mutex_unlock(3p); -EPERM when this handle does not hold it. */
+  mutexUnlock(handle: MutexHandle): number;
+  /** pthread_mutex_consistent(3); -EINVAL when the mutex is not inconsistent. */
+  mutexConsistent(handle: MutexHandle): number;
+  /** The pid recorded by the holder; 0 when the lock word has no owner. */
+  mutexOwnerPid(handle: MutexHandle): number;
+  /** Sleeps on the lock word (FUTEX_WAIT, shared) on its own thread until it may be takeable; done(0 woken | 1 changed | -ETIMEDOUT | -errno). Never locks. */
+  mutexWait(handle: MutexHandle, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  /** Bytes a mutex record takes in shared memory. */
+  readonly MUTEX_SIZE: number;
 
   // --- socket (native/socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
@@ -246,6 +269,8 @@ export type Watcher = { readonly __watcher: unique symbol };
 
 /** An opaque handle to an attached channel (native/ring.cc). @internal */
 export type ChannelHandle = { readonly __channel: unique symbol };
+/** An opaque handle to a mapped mutex record (native/mutex.cc). @internal */
+export type MutexHandle = { readonly __mutex: unique symbol };
 
 /** An opaque handle to a wait running on its own thread. @internal */
 export type WaitHandle = { readonly __wait: unique symbol };

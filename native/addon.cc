@@ -12,6 +12,7 @@
 #include "flock.h"
 #include "futex.h"
 #include "mqueue.h"
+#include "mutex.h"
 #include "pipe.h"
 #include "semaphore.h"
 #include "ring_addon.h"
@@ -28,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::file_lock::Init(env, exports);
   posix_ipc::futex::Init(env, exports);
   posix_ipc::mqueue::Init(env, exports);
+  posix_ipc::mutex::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
   posix_ipc::semaphore::Init(env, exports);
   posix_ipc::ring::Init(env, exports);

@@ -35,7 +35,8 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
     expect(result.stdout).toMatch(/^Chapter 5: Unix sockets: passing a descriptor to an unrelated process$/m);
     expect(result.stdout).toMatch(/^Chapter 6: FIFOs: a named pipe, one server and several clients$/m);
-    expect(result.stdout).toMatch(/^Chapter 7: Channel: a ring of messages in shared memory$/m);
+    expect(result.stdout).toMatch(/^Chapter 7: Mutexes: a deadlock between two processes, and its fix$/m);
+    expect(result.stdout).toMatch(/^Chapter 8: Channel: a ring of messages in shared memory$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -464,6 +465,53 @@ describe('posix-ipc tour, fifo chapter', () => {
   });
 });
 
+describe('posix-ipc tour, deadlock chapter', () => {
+  let result: RunResult;
+  let parent: number;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'deadlock']);
+    parent = parentPid(result.stdout);
+  });
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 7: Mutexes: a deadlock between two processes, and its fix$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [123456]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+  });
+
+  test('two child processes lock A and B in opposite orders; the owner pids show the cycle', () => {
+    const a = new RegExp(String.raw`^ +child pid (\d+) \(ppid ${parent}\) locked A, and now wants B$`, 'm').exec(result.stdout);
+    const b = new RegExp(String.raw`^ +child pid (\d+) \(ppid ${parent}\) locked B, and now wants A$`, 'm').exec(result.stdout);
+    expect(a).not.toBeNull();
+    expect(b).not.toBeNull();
+    const [holderA, holderB] = [a![1], b![1]];
+    expect(holderA).not.toBe(holderB);
+    expect(result.stdout).toContain(`parent pid ${parent} asks who holds what: A is held by pid ${holderA}, B by pid ${holderB}`);
+    expect(result.stdout).toContain(`so pid ${holderA} waits for pid ${holderB}, which waits for pid ${holderA}: a cycle`);
+  });
+
+  test('a timeout reveals the deadlock, and giving up breaks it', () => {
+    const gaveUp = new RegExp(`^ +child pid (\\d+): lock\\(B, \\{ timeoutMs: 500 \\}\\) gave up with ETIMEDOUT after ${duration}, and unlocked A$`, 'm').exec(result.stdout);
+    expect(gaveUp).not.toBeNull();
+    expect(result.stdout).toMatch(new RegExp(`^ +child pid \\d+: lock\\(A, \\{ timeoutMs: 1500 \\}\\) got A after ${duration}, as soon as pid ${gaveUp![1]} let go of it$`, 'm'));
+    expect(result.stdout).toContain('after both children exited: A is held by nobody, B by nobody');
+  });
+
+  test('with one lock order, two children each finish all their rounds', () => {
+    const done = [...result.stdout.matchAll(new RegExp(`^ +child pid (\\d+) \\(ppid (\\d+)\\) took A then B 5 times; its longest wait was ${duration}$`, 'gm'))];
+    expect(done).toHaveLength(2);
+    for (const d of done) expect(Number(d[2])).toBe(parent);
+    expect(result.stdout).toContain('both finished: with one agreed order there is no cycle, so no deadlock');
+  });
+
+  test('unlinks both mutexes', () => {
+    expect(result.stdout).toContain('parent closed and unlinked both mutexes');
+    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-tour-${parent}-`))).toEqual([]);
+  });
+});
+
 describe('posix-ipc tour, channel chapter', () => {
   let result: RunResult;
   let parent: number;
@@ -475,8 +523,8 @@ describe('posix-ipc tour, channel chapter', () => {
 
   test('runs only this chapter and exits 0 without complaint', () => {
     expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
-    expect(result.stdout).toMatch(/^Chapter 7: Channel: a ring of messages in shared memory$/m);
-    expect(result.stdout).not.toMatch(/^Chapter [123456]:/m);
+    expect(result.stdout).toMatch(/^Chapter 8: Channel: a ring of messages in shared memory$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [1234567]:/m);
   });
 
   test('ping-pongs with a child per mode, then prints one table against process.send', () => {

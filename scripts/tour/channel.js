@@ -1,5 +1,5 @@
 'use strict';
-// Chapter 7: Channel, a ring of messages in shared memory. The same ping-pong
+// Chapter 8: Channel, a ring of messages in shared memory. The same ping-pong
 // between a parent and a child three ways: Channel in sync mode (spin, then a
 // futex), Channel in async mode (the event loop, woken by a doorbell), and
 // process.send, laid out as one table.

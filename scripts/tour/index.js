@@ -12,6 +12,7 @@ const chapters = [
   { name: 'pipe', title: 'Pipes: a one-way channel between parent and child', file: './pipe' },
   { name: 'unix-socket', title: 'Unix sockets: passing a descriptor to an unrelated process', file: './unix-socket' },
   { name: 'fifo', title: 'FIFOs: a named pipe, one server and several clients', file: './fifo' },
+  { name: 'deadlock', title: 'Mutexes: a deadlock between two processes, and its fix', file: './deadlock' },
   { name: 'channel', title: 'Channel: a ring of messages in shared memory', file: './channel' },
 ];
 

@@ -1,0 +1,468 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
+import { AbortError, IpcError, Mutex, SharedMemory } from '../lib';
+import { fixture, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+
+const made: string[] = [];
+const children: ChildProcess[] = [];
+const dist = path.join(__dirname, '..', 'dist');
+
+/** A fresh name that afterEach unlinks if the test left it behind. */
+function name(): string {
+  const n = uniqueName();
+  made.push(n);
+  return n;
+}
+
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const n of made.splice(0)) {
+    try {
+      Mutex.unlink(n);
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Starts a fixture command whose JSON lines we read one at a time. */
+function start(...args: string[]): { child: ChildProcess; next: () => Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, [fixture('mutex.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    child,
+    next: async () => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`fixture ${args[0]} ended without output`);
+      return JSON.parse(value as string);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Mutex.open', () => {
+  test('creates 0600 under umask 000 and the asked mode under umask 077; exclusive create of a taken name is EEXIST', () => {
+    const n = name();
+    const old = process.umask(0);
+    let m: Mutex;
+    try {
+      m = Mutex.open(n, { create: true });
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(`/dev/shm${n}`).mode & 0o777).toBe(0o600);
+    expect(statSync(`/dev/shm${n}`).size).toBe(Mutex.SIZE);
+    expect(m).toMatchObject({ name: n, closed: false, held: false, ownerPid: null });
+    expect(() => Mutex.open(n, { create: true, exclusive: true })).toThrow(
+      expect.objectContaining({ code: 'EEXIST', syscall: 'linkat', path: n, message: `EEXIST: file already exists, linkat '${n}'` }),
+    );
+    // create without exclusive opens the existing mutex: the same lock.
+    const again = Mutex.open(n, { create: true });
+    expect(m.tryLock()).toEqual({ ownerDied: false });
+    expect(again.tryLock()).toBe(false);
+    m.close();
+    again.close();
+
+    const n2 = name();
+    process.umask(0o077);
+    try {
+      Mutex.open(n2, { create: true, mode: 0o640 }).close();
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(`/dev/shm${n2}`).mode & 0o777).toBe(0o640);
+  });
+
+  test('a missing name is ENOENT; what is not a mutex is EINVAL; bad arguments fail before any syscall', () => {
+    const n = name();
+    expect(() => Mutex.open(n)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'shm_open', path: n }));
+    SharedMemory.create(n, 4096).close();
+    expect(() => Mutex.open(n)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap', path: n, message: `EINVAL: no initialised mutex at offset 0, mmap '${n}'` }));
+    expect(() => Mutex.open(n, { create: true })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => Mutex.open(n, { exclusive: true })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Mutex.open(n, { create: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => Mutex.open(n, { create: true, mode: 0o1000 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Mutex.open('a/b')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Mutex.unlink(name())).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'shm_unlink' }));
+  });
+
+  test('no descriptor, mapping or /dev/shm entry is left behind, on success and failure paths', () => {
+    const before = openFds();
+    const n = name();
+    for (let i = 0; i < 20; i++) {
+      const m = Mutex.open(n, { create: true, exclusive: true });
+      expect(() => Mutex.open(n, { create: true, exclusive: true })).toThrow(IpcError);
+      m.lockSync();
+      m.close();
+      Mutex.unlink(n);
+      expect(() => Mutex.open(n)).toThrow(IpcError);
+    }
+    expect(openFds()).toEqual(before);
+    expect(leftoverObjects()).toEqual([]);
+    // Every mapping goes with its handle.
+    const kept = Array.from({ length: 5 }, () => Mutex.open(n, { create: true }));
+    // By inode: a mapping made before the name existed shows /dev/shm/#<inode> (deleted).
+    const inode = String(statSync(`/dev/shm${n}`).ino);
+    const mapped = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.split(/\s+/)[4] === inode).length;
+    expect(mapped()).toBe(5);
+    for (const m of kept) m.close();
+    expect(mapped()).toBe(0);
+  });
+
+  test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {
+    const priv = name();
+    const pub = name();
+    Mutex.open(priv, { create: true }).close();
+    Mutex.open(pub, { create: true, mode: 0o666 }).close();
+    await withOtherUser(async (runAs) => {
+      const open = async (n: string) => JSON.parse((await runAs('mutex.js', ['open', n])).stdout);
+      expect((await open(priv)).error).toMatchObject({ code: 'EACCES', syscall: 'shm_open', path: priv });
+      expect(await open(pub)).toEqual({ ok: true, tryLock: { ownerDied: false } });
+    });
+  });
+});
+
+describe('Mutex.inside', () => {
+  test('init: true initialises once (EEXIST after); attach where none was initialised is EINVAL', () => {
+    using shm = SharedMemory.anonymous(4096 * 2);
+    expect(() => Mutex.inside(shm, 64)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'EINVAL: no initialised mutex at offset 64, mmap' }));
+    const a = Mutex.inside(shm, 4096 + 64, { init: true });
+    expect(() => Mutex.inside(shm, 4096 + 64, { init: true })).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'pthread_mutex_init' }));
+    const b = Mutex.inside(shm, 4096 + 64);
+    expect(a.name).toBeNull();
+    expect(a.tryLock()).toEqual({ ownerDied: false });
+    expect(b.tryLock()).toBe(false);
+    // The mutex has its own mapping: closing the memory's handle does not touch it.
+    shm.close();
+    a.unlock();
+    expect(b.tryLock()).toEqual({ ownerDied: false });
+    b.close();
+    a.close();
+  });
+
+  test('offsets are multiples of 8 that leave Mutex.SIZE bytes; read-only or closed memory is refused', () => {
+    const n = name();
+    const shm = SharedMemory.create(n, 256);
+    expect(() => Mutex.inside(shm, 4, { init: true })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Mutex.inside(shm, 256 - Mutex.SIZE + 8, { init: true })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => Mutex.inside({} as never, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => Mutex.inside(shm, 0, { init: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    Mutex.inside(shm, 256 - Mutex.SIZE, { init: true }).close();
+    const ro = SharedMemory.open(n, { readOnly: true });
+    expect(() => Mutex.inside(ro, 256 - Mutex.SIZE)).toThrow(expect.objectContaining({ code: 'ERR_IPC_READ_ONLY' }));
+    ro.close();
+    shm.close();
+    expect(() => Mutex.inside(shm, 0)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    SharedMemory.unlink(n);
+  });
+});
+
+describe('in one process', () => {
+  test('tryLock, ownerPid, held; unlock by a handle that does not hold it is EPERM; lockSync of a held lock is EDEADLK', () => {
+    const n = name();
+    const a = Mutex.open(n, { create: true });
+    const b = Mutex.open(n);
+    expect(a.tryLock()).toEqual({ ownerDied: false });
+    expect(a).toMatchObject({ held: true, ownerPid: process.pid });
+    expect(b).toMatchObject({ held: false, ownerPid: process.pid });
+    expect(a.tryLock()).toBe(false);
+    expect(b.tryLock()).toBe(false);
+    expect(() => b.unlock()).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'pthread_mutex_unlock', path: n, message: `EPERM: this handle does not hold the mutex, pthread_mutex_unlock '${n}'` }));
+    expect(() => b.markConsistent()).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'pthread_mutex_consistent' }));
+    expect(() => a.markConsistent()).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'pthread_mutex_consistent' }));
+    for (const m of [a, b]) {
+      expect(() => m.lockSync({ timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'EDEADLK', syscall: 'pthread_mutex_clocklock' }));
+    }
+    a.unlock();
+    expect(a).toMatchObject({ held: false, ownerPid: null });
+    expect(() => a.unlock()).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(b.lockSync()).toEqual({ ownerDied: false });
+    b.unlock();
+    a.close();
+    b.close();
+  });
+
+  test('lock() waits for the holder; timeouts are ETIMEDOUT; AbortSignal; bad options reject before waiting', async () => {
+    const n = name();
+    const a = Mutex.open(n, { create: true });
+    const b = Mutex.open(n);
+    a.lockSync();
+    await expect(b.lock({ timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT', errno: -110, syscall: 'pthread_mutex_lock', path: n, message: `ETIMEDOUT: timed out after 30 ms, pthread_mutex_lock '${n}'` });
+    await expect(b.lock({ timeoutMs: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const reason = new Error('changed my mind');
+    await expect(b.lock({ signal: AbortSignal.abort(reason) })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    const ac = new AbortController();
+    const aborted = b.lock({ signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    await expect(b.lock({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(b.lock({ signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    let got = false;
+    const waiting = b.lock().then((r) => {
+      got = true;
+      return r;
+    });
+    await sleep(50);
+    expect(got).toBe(false);
+    a.unlock();
+    expect(await waiting).toEqual({ ownerDied: false });
+    expect(b.held).toBe(true);
+    b.unlock();
+    a.close();
+    b.close();
+  });
+
+  test('async tasks of one process take turns, on one handle or several; withLock unlocks when fn throws', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const other = Mutex.open(n);
+    let inside = 0;
+    let most = 0;
+    const task = (h: Mutex, i: number) => h.withLock(async () => {
+      most = Math.max(most, ++inside);
+      await sleep(2);
+      inside--;
+      return i;
+    });
+    const results = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => task(i % 2 ? m : other, i)));
+    expect(results).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(most).toBe(1);
+
+    const boom = new Error('boom');
+    await expect(m.withLock(() => {
+      throw boom;
+    })).rejects.toBe(boom);
+    expect(m.held).toBe(false);
+    expect(m.tryLock()).toEqual({ ownerDied: false });
+    m.unlock();
+    await expect(m.withLock('no' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    m.close();
+    other.close();
+  });
+
+  test('close() releases a lock this handle holds and rejects pending lock() with ERR_IPC_CLOSED; use after close', async () => {
+    const n = name();
+    const a = Mutex.open(n, { create: true });
+    const b = Mutex.open(n);
+    a.lockSync();
+    const pending = b.lock();
+    b.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED', message: 'Mutex is closed' });
+    a.close();
+    expect(a.closed).toBe(true);
+    expect(() => a.close()).not.toThrow();
+    for (const use of [() => a.tryLock(), () => a.unlock(), () => a.lockSync(), () => a.ownerPid, () => a.markConsistent()]) {
+      expect(use).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    }
+    await expect(a.lock()).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    using c = Mutex.open(n);
+    expect(c.tryLock()).toEqual({ ownerDied: false });
+  });
+});
+
+describe('between processes', () => {
+  test('4 processes add 100,000 each to a non-atomic counter under a mutex inside shared memory: exactly 400,000', async () => {
+    const n = name();
+    const shm = SharedMemory.create(n, 4096);
+    Mutex.inside(shm, 0, { init: true }).close();
+    const results = await Promise.all([1, 2, 3, 4].map(() => runNode('mutex.js', ['count', n, '100000'])));
+    for (const r of results) expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(new Int32Array(shm.buffer, 64, 1)[0]).toBe(400000);
+    shm.close();
+    SharedMemory.unlink(n);
+  });
+
+  test('a holder SIGKILLed mid critical section: the waiting lock() gets ownerDied; markConsistent makes it usable again', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const { child, next } = start('hold', n);
+    expect(await next()).toEqual({ locked: child.pid, ownerPid: child.pid });
+    expect(m.ownerPid).toBe(child.pid);
+    const waiting = m.lock({ timeoutMs: 30000 });
+    await sleep(100);
+    const killed = process.hrtime.bigint();
+    child.kill('SIGKILL');
+    expect(await waiting).toEqual({ ownerDied: true });
+    const delayMs = Number(process.hrtime.bigint() - killed) / 1e6;
+    process.stdout.write(`mutex: owner death seen by the waiting lock() ${delayMs.toFixed(2)} ms after SIGKILL\n`);
+    expect(delayMs).toBeLessThan(1000);
+    expect(m.ownerPid).toBe(process.pid);
+    m.markConsistent();
+    m.unlock();
+    const r = await runNode('mutex.js', ['tryEverything', n]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      tryLock: { ownerDied: false },
+      lockSync: expect.objectContaining({ code: 'EDEADLK' }),
+      lock: { ownerDied: false },
+    });
+    m.close();
+  });
+
+  test('without markConsistent, after unlock everyone gets ENOTRECOVERABLE, in every process and every way', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const { child, next } = start('hold', n);
+    await next();
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    // Nobody waited: the next locker finds the mark the kernel left.
+    expect(m.ownerPid).toBeNull();
+    expect(m.tryLock()).toEqual({ ownerDied: true });
+    m.unlock();
+    const unrecoverable = expect.objectContaining({ code: 'ENOTRECOVERABLE' });
+    for (let i = 0; i < 2; i++) {
+      expect(() => m.tryLock()).toThrow(unrecoverable);
+      expect(() => m.lockSync({ timeoutMs: 100 })).toThrow(unrecoverable);
+      await expect(m.lock({ timeoutMs: 100 })).rejects.toMatchObject({ code: 'ENOTRECOVERABLE', syscall: 'pthread_mutex_trylock', path: n });
+    }
+    const r = await runNode('mutex.js', ['tryEverything', n]);
+    expect(JSON.parse(r.stdout)).toEqual({ tryLock: unrecoverable, lockSync: unrecoverable, lock: unrecoverable });
+    m.close();
+  });
+
+  test('a waiter in another process gets ownerDied, repairs, and the mutex works normally after', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const holder = start('hold', n);
+    await holder.next();
+    const waiter = start('waitThenUnlock', n, 'repair');
+    await waiter.next();
+    await sleep(100);
+    holder.child.kill('SIGKILL');
+    expect(await waiter.next()).toEqual({ ownerDied: true });
+    expect(m.lockSync({ timeoutMs: 5000 })).toEqual({ ownerDied: false });
+    m.unlock();
+    m.close();
+  });
+
+  test('a stopped holder is never robbed: waiters time out; after SIGCONT and unlock the waiter gets it', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const { child, next } = start('hold', n);
+    await next();
+    child.kill('SIGSTOP');
+    await expect(m.lock({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(() => m.lockSync({ timeoutMs: 300 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'pthread_mutex_clocklock', message: `ETIMEDOUT: timed out after 300 ms, pthread_mutex_clocklock '${n}'` }));
+    expect(m.tryLock()).toBe(false);
+    expect(m.ownerPid).toBe(child.pid);
+    const waiting = m.lock({ timeoutMs: 30000 });
+    child.kill('SIGCONT');
+    child.stdin!.write('unlock\n');
+    expect(await next()).toEqual({ unlocked: child.pid });
+    expect(await waiting).toEqual({ ownerDied: false });
+    m.unlock();
+    m.close();
+  });
+
+  test('in a signal storm, timeouts still hold and an unlock still wakes the waiter', async () => {
+    const r = await runNode('mutex.js', ['storm', name(), '1000']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.signals).toBeGreaterThan(10);
+    for (const t of [out.asyncTimeout, out.syncTimeout]) {
+      expect(t.error).toMatchObject({ code: 'ETIMEDOUT' });
+      expect(t.took).toBeGreaterThanOrEqual(199);
+      expect(t.took).toBeLessThan(10000); // EINTR must not restart the clock
+    }
+    expect(out.result).toEqual({ ownerDied: false });
+  });
+});
+
+describe('waits, threads and teardown', () => {
+  test('64 pending lock() park no pool thread: fs stays prompt; all 64 get the lock in turn when the holder unlocks', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-fs-'));
+    const file = path.join(dir, 'data');
+    writeFileSync(file, Buffer.alloc(256 * 1024, 7));
+    const n = name();
+    const handles = Array.from({ length: 64 }, (_, i) => Mutex.open(n, { create: i === 0 }));
+    try {
+      const { child, next } = start('hold', n);
+      await next();
+      const order: number[] = [];
+      const pending = handles.map((h, i) => h.lock({ timeoutMs: 60000 }).then((r) => {
+        order.push(i);
+        h.unlock();
+        return r;
+      }));
+      await sleep(100);
+      // Four pool threads parked on these waits would make readFile hang.
+      const reads = Promise.all(Array.from({ length: 16 }, () => readFile(file)));
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise((resolve) => (timer = setTimeout(resolve, 10000, 'hung')));
+      expect(await Promise.race([reads.then(() => 'read'), hung])).toBe('read');
+      clearTimeout(timer);
+      expect(order).toEqual([]);
+      child.stdin!.write('unlock\n');
+      expect(await Promise.all(pending)).toEqual(handles.map(() => ({ ownerDied: false })));
+      expect([...order].sort((a, b) => a - b)).toEqual(handles.map((_, i) => i));
+    } finally {
+      for (const h of handles) h.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('worker.terminate() with lock() pending completes; a Worker that ends holding the lock is an owner that died', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    m.lockSync();
+    const source = `const { parentPort, workerData } = require('node:worker_threads');
+      const { Mutex } = require(workerData.dist);
+      const m = Mutex.open(workerData.name);
+      if (workerData.hold) { m.lockSync(); parentPort.postMessage('holding'); }
+      else { for (let i = 0; i < 3; i++) m.lock().then(() => parentPort.postMessage('got it')); parentPort.postMessage('waiting'); }`;
+    const pendingWorker = new Worker(source, { eval: true, workerData: { name: n, dist, hold: false } });
+    expect(await once(pendingWorker, 'message')).toEqual(['waiting']);
+    expect(await pendingWorker.terminate()).toBe(1);
+    m.unlock();
+
+    const holding = new Worker(source, { eval: true, workerData: { name: n, dist, hold: true } });
+    expect(await once(holding, 'message')).toEqual(['holding']);
+    expect(m.ownerPid).toBe(process.pid);
+    const waiting = m.lock({ timeoutMs: 30000 });
+    await holding.terminate();
+    expect(await waiting).toEqual({ ownerDied: true });
+    m.markConsistent();
+    m.unlock();
+    m.close();
+  });
+
+  test('a handle collected while it holds the lock keeps it, mapped, until its process ends: then the owner died', async () => {
+    const n = name();
+    const other = name();
+    const m = Mutex.open(n, { create: true });
+    Mutex.open(other, { create: true }).close();
+    const r = await run(process.execPath, ['--expose-gc', fixture('mutex.js'), 'collectWhileHeld', n, other], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ collected: true, tryLock: false });
+    expect(out.ownerPid).toBeGreaterThan(0);
+    expect(m.tryLock()).toEqual({ ownerDied: true });
+    m.markConsistent();
+    m.unlock();
+    m.close();
+  });
+
+  test('process.exit() with lock() pending exits at once; aborted and closed waits let the process end by itself', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    m.lockSync();
+    const exited = await run(process.execPath, [fixture('mutex.js'), 'pendingThenExit', n], { timeout: 20000 });
+    expect(exited).toMatchObject({ code: 7, signal: null, stderr: '' });
+    const ended = await run(process.execPath, [fixture('mutex.js'), 'abortThenExit', n], { timeout: 20000 });
+    expect(ended).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(ended.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ aborted: 'AbortError' }, { closed: 'ERR_IPC_CLOSED' }]);
+    // Neither took the lock: it is still ours.
+    expect(m.ownerPid).toBe(process.pid);
+    m.unlock();
+    m.close();
+  });
+});
