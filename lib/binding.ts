@@ -123,6 +123,22 @@ export interface Binding {
   socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array): Buffer | number;
   /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
   socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number): Buffer | number;
+  /**
+   * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
+   * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).
+   */
+  socketReceiveInto(fd: number, type: number, target: Uint8Array, meta: Int32Array, timeoutMs: number | null): number;
+  /**
+   * sendmmsg(2) of datas[start..] (at most SOCKET_BATCH_MAX), fds[i] as message i's SCM_RIGHTS, all to `to`; messages
+   * sent (some went: how many) or -errno. timeoutMs null: one try (-EAGAIN); else blocks until all went (-ETIMEDOUT).
+   */
+  socketSendMany(fd: number, datas: Uint8Array[], fds: (Int32Array | null)[] | null, to: Uint8Array | null, start: number, timeoutMs: number | null): number;
+  /**
+   * recvmmsg(2) with MSG_CMSG_CLOEXEC of up to max messages of up to messageSize bytes: their bytes back to back.
+   * meta = [count, then per message the 5 fields of socketReceive]; fds one message's after another's; addressOut
+   * 108 bytes per message. timeoutMs as for socketReceiveInto (a wait is for the first message).
+   */
+  socketReceiveMany(fd: number, type: number, max: number, messageSize: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number | null): Buffer | number;
   /** getsockopt(SO_PEERCRED) into out = [pid, uid, gid]. */
   socketPeerCredentials(fd: number, out: Int32Array): number;
   /** getsockname(2) (peer: getpeername) into out; the sun_path byte count. */
@@ -141,6 +157,8 @@ export interface Binding {
   readonly SCM_MAX_FD: number;
   readonly MSG_TRUNC: number;
   readonly MSG_CTRUNC: number;
+  /** The most messages one socketSendMany or socketReceiveMany call takes (UIO_MAXIOV, 1024). */
+  readonly SOCKET_BATCH_MAX: number;
 }
 
 /** An opaque handle to a uv_poll watcher. @internal */
