@@ -119,10 +119,13 @@ export interface Binding {
   socketSend(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null): number;
   /** socketSend until all of data went (a stream: in parts), blocking this thread with ppoll(2) up to timeoutMs (< 0: none); -ETIMEDOUT. */
   socketSendSync(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null, timeoutMs: number): number;
-  /** recvmsg(2) with MSG_CMSG_CLOEXEC of one message (stream: a chunk); meta = [length, msg_flags, fd count, address bytes, end]. */
-  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array): Buffer | number;
+  /**
+   * recvmsg(2) with MSG_CMSG_CLOEXEC of one message into scratch (its bytes; over scratch's length with MSG_TRUNC),
+   * or of a stream's chunk (a Buffer); meta = [length, msg_flags, fd count, address bytes, end].
+   */
+  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array): Buffer | number;
   /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
-  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number): Buffer | number;
+  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number): Buffer | number;
   /**
    * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
    * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).
@@ -159,6 +162,8 @@ export interface Binding {
   readonly MSG_CTRUNC: number;
   /** The most messages one socketSendMany or socketReceiveMany call takes (UIO_MAXIOV, 1024). */
   readonly SOCKET_BATCH_MAX: number;
+  /** The largest datagram or seqpacket message a sender can make here (twice net.core.wmem_max, from 256 KiB to 64 MiB). */
+  readonly MAX_MESSAGE_SIZE: number;
 }
 
 /** An opaque handle to a uv_poll watcher. @internal */

@@ -427,6 +427,11 @@ interface SendJob {
 const receiveMeta = new Int32Array(5);
 const receiveFds = new Int32Array(SCM_MAX_FD);
 const receiveAddress = new Uint8Array(108);
+/**
+ * Where a message lands first, as large as any a sender can make; made on
+ * first use (its pages are touched only as far as messages reach).
+ */
+let messageScratch: Buffer | null = null;
 /** Scratch of receiveMany, grown to the largest batch asked for. */
 const batchScratch = { max: 0, meta: new Int32Array(0), fds: new Int32Array(0), addresses: new Uint8Array(0) };
 /** The most bytes one receiveMany batch may take (max × messageSize). */
@@ -447,6 +452,13 @@ const addressScratch = new Uint8Array(108);
 
 const EMPTY = Buffer.alloc(0);
 const NUL_BYTE = Buffer.alloc(1);
+
+/** The first `length` bytes of `scratch`, as a Buffer of their own. */
+function copyOut(scratch: Buffer, length: number): Buffer {
+  const data = Buffer.allocUnsafe(length);
+  scratch.copy(data, 0, 0, length);
+  return data;
+}
 
 /** A send not yet tried. */
 function newJob(bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions): SendJob {
@@ -1324,25 +1336,27 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   #take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
     const fd = this.openFd;
+    const scratch = messageScratch ??= Buffer.allocUnsafeSlow(binding.MAX_MESSAGE_SIZE);
     const r = syncTimeoutMs === undefined
-      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress)
-      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, syncTimeoutMs);
-    if (typeof r === 'number') return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
+      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch)
+      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs);
+    if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
     const [length, flags, count, addressLength, end] = receiveMeta;
     const fds = count === 0 ? [] : Array.from(receiveFds.subarray(0, count));
     if (end) {
       this.#ended = true;
       return null;
     }
+    // A message is copied out of the scratch (small ones into Node's Buffer pool).
+    const data = typeof r === 'number' ? copyOut(scratch, Math.min(length, scratch.length)) : r.subarray(0, length);
     if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
       for (const received of fds) binding.close(received);
-      const data = r.subarray(0, Math.min(length, r.length));
       const why = (flags & MSG_CTRUNC) !== 0
         ? descriptorsDropped(count)
-        : `message of ${length} bytes was truncated to ${r.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
+        : `message of ${length} bytes was truncated to ${data.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
       throw truncated(why, this.#label, 'recvmsg', data);
     }
-    const message: UnixMessage = { data: length < r.length ? r.subarray(0, length) : r, fds };
+    const message: UnixMessage = { data, fds };
     if (addressLength > 0 && this.#type === 'dgram') {
       const from = decodeAddress(receiveAddress, addressLength);
       if (from !== undefined) message.from = from;

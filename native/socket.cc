@@ -77,13 +77,6 @@ size_t MaxMessageSize() {
   return size;
 }
 
-// Where datagrams land first: one per thread (each Worker has its own), so a
-// receive is a single recvmsg and the message is then copied out exactly.
-uint8_t* ReceiveScratch() {
-  thread_local std::vector<uint8_t> scratch(MaxMessageSize());
-  return scratch.data();
-}
-
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
@@ -157,10 +150,18 @@ ssize_t UntilReady(int fd, short events, const Deadline& deadline, Attempt attem
   }
 }
 
-// The wait of a call that takes `timeoutMs: number | null` at info[i]: null
-// (or undefined) makes one try that never blocks; a number blocks the thread
-// up to that many milliseconds (< 0: no limit).
+// Whether a call that takes `timeoutMs: number | null` at info[i] waits:
+// null (or undefined) makes one try that never blocks; a number blocks the
+// thread up to that many milliseconds (< 0: no limit).
 bool Waits(const Napi::CallbackInfo& info, size_t i) { return !info[i].IsNull() && !info[i].IsUndefined(); }
+
+// `attempt` once, or as UntilReady runs it, as the timeoutMs at info[i] says.
+template <typename Attempt>
+ssize_t AttemptOrWait(const Napi::CallbackInfo& info, size_t i, int fd, short events, Attempt attempt) {
+  if (!Waits(info, i)) return attempt();
+  Deadline deadline = DeadlineArg(info, i);
+  return UntilReady(fd, events, deadline, attempt);
+}
 
 // Fills `addr` from the bytes of sun_path that JavaScript built: a path, or a
 // NUL followed by an abstract name. Returns the address length, or -errno for
@@ -634,24 +635,20 @@ void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta
   meta[kEnd] = end;
 }
 
-// Closes the descriptors a receive reported in meta, when its result cannot
-// reach JavaScript.
-void CloseReceived(const int32_t* meta, const int32_t* fds) {
-  for (int i = 0; i < meta[kFdCount]; i++) close(fds[i]);
-}
-
 // socketReceive(fd, type, meta: Int32Array(kMetaSize), fdsOut: Int32Array(253),
-// addressOut: Uint8Array(108)) -> Buffer | -errno (-EAGAIN when nothing waits).
-// socketReceiveSync(fd, type, meta, fdsOut, addressOut, timeoutMs) -> the same,
+// addressOut: Uint8Array(108), scratch: Uint8Array(MAX_MESSAGE_SIZE)) -> Buffer
+// (stream) | bytes (message sockets) | -errno (-EAGAIN when nothing waits).
+// socketReceiveSync(fd, type, meta, fdsOut, addressOut, scratch, timeoutMs) -> the same,
 // or -ETIMEDOUT: blocks the calling thread until a message (or the end of the
 // stream, or an error) is there, or the deadline passes (timeoutMs < 0:
 // never). POLLIN wakes it; so do POLLHUP and POLLERR, which the receive then
 // reports. A wake-up with nothing to take (another process took the message
 // first) waits again for what is left of the deadline.
 //
-// Datagram and sequenced-packet sockets: one recvmsg into a per-thread scratch
-// buffer as large as any message a sender can make (MaxMessageSize), then the
-// Buffer is a copy of exactly the message. Stream sockets: what is queued
+// Datagram and sequenced-packet sockets: one recvmsg into JavaScript's scratch
+// buffer, as large as any message a sender can make (MaxMessageSize), which
+// JavaScript then copies out exactly (into Node's Buffer pool for small
+// messages: no allocation here). Stream sockets: what is queued
 // (SIOCINQ), up to 256 KiB; the kernel ends a read at a message that carries
 // descriptors, so they arrive with their own bytes. meta as for Finish; a
 // length over the Buffer's only if MSG_TRUNC is set (a sender forced its
@@ -663,6 +660,7 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
   int32_t* meta = info[2].As<Napi::Int32Array>().Data();
   auto fds_out = info[3].As<Napi::Int32Array>();
   auto address_out = info[4].As<Napi::Uint8Array>();
+  auto scratch = info[5].As<Napi::Uint8Array>();
   if (address_out.ByteLength() < kAddressBytes) return Result(env, -EINVAL);
 
   Napi::Buffer<uint8_t> buffer;
@@ -694,8 +692,8 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
       if (env.IsExceptionPending()) return -ENOMEM;
       target = buffer.Data();
     } else {
-      size = MaxMessageSize();
-      target = ReceiveScratch();
+      size = scratch.ByteLength();
+      target = scratch.Data();
     }
     PrepareReceive(&slot, target, size, true, &msg);
     return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
@@ -705,22 +703,14 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
   if (n < 0) return Result(env, static_cast<double>(n));
   int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
   Finish(fd, type, msg, n, meta, fds_out.Data(), max_fds, address_out.Data());
-
-  if (type != SOCK_STREAM) {
-    buffer = Napi::Buffer<uint8_t>::Copy(env, ReceiveScratch(), std::min(static_cast<size_t>(n), size));
-    // Out of memory for a huge message: JavaScript gets the pending RangeError.
-    if (env.IsExceptionPending()) {
-      CloseReceived(meta, fds_out.Data());
-      return env.Undefined();
-    }
-  }
+  if (type != SOCK_STREAM) return Result(env, static_cast<double>(n));
   return buffer;
 }
 
 Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr); }
 
 Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
-  Deadline deadline = DeadlineArg(info, 5);
+  Deadline deadline = DeadlineArg(info, 6);
   return Receive(info, &deadline);
 }
 
@@ -742,13 +732,7 @@ Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
     PrepareReceive(&slot, target.Data(), target.ByteLength(), false, &msg);
     return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
   };
-  ssize_t n;
-  if (Waits(info, 4)) {
-    Deadline deadline = DeadlineArg(info, 4);
-    n = UntilReady(fd, POLLIN, deadline, attempt);
-  } else {
-    n = attempt();
-  }
+  ssize_t n = AttemptOrWait(info, 4, fd, POLLIN, attempt);
   if (n >= 0) Finish(fd, type, msg, n, meta, nullptr, 0, nullptr);
   return Result(info.Env(), static_cast<double>(n));
 }
@@ -803,13 +787,7 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
     }
     return RetryOnEintr([&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
   };
-  ssize_t n;
-  if (Waits(info, 7)) {
-    Deadline deadline = DeadlineArg(info, 7);
-    n = UntilReady(fd, POLLIN, deadline, attempt);
-  } else {
-    n = attempt();
-  }
+  ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
   if (n < 0) return Result(env, static_cast<double>(n));
 
   meta[0] = static_cast<int32_t>(n);
@@ -949,6 +927,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MSG_TRUNC", Napi::Number::New(env, MSG_TRUNC));
   exports.Set("MSG_CTRUNC", Napi::Number::New(env, MSG_CTRUNC));
   exports.Set("SOCKET_BATCH_MAX", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
+  exports.Set("MAX_MESSAGE_SIZE", Napi::Number::New(env, static_cast<double>(MaxMessageSize())));
 }
 
 }  // namespace socket
