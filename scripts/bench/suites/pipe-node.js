@@ -11,7 +11,7 @@
 // messages, same timing points and the same placement record.
 //
 // Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
-//   MODE     sync | async | async-batch | dgram | dgram-sync | dgram-spin |
+//   MODE     sync | sync-batch | async | async-batch | dgram | dgram-sync | dgram-spin |
 //            dgram-batch | dgram-batch-sync (the batch modes hand over BATCH
 //            messages per call one way; their round trips go one message at a
 //            time) | dgram-into | dgram-into-sync (receiveInto: no allocation)
@@ -120,6 +120,19 @@ class Marks {
 /** Writes all of `buf` to the blocking descriptor `fd`. */
 function writeAll(fd, buf) {
   for (let done = 0; done < buf.length;) done += fs.writeSync(fd, buf, done, buf.length - done, null);
+}
+
+/** Writes all of `bufs` to the blocking descriptor `fd`: one writev(2), unless the kernel takes only part. */
+function writevAll(fd, bufs) {
+  let n = fs.writevSync(fd, bufs);
+  for (const buf of bufs) {
+    if (n >= buf.length) {
+      n -= buf.length;
+      continue;
+    }
+    writeAll(fd, buf.subarray(n));
+    n = 0;
+  }
 }
 
 /** Reads exactly `buf.length` bytes from the blocking descriptor `fd`. */
@@ -297,6 +310,16 @@ const MODES = {
       }
       return consumed(verifier, marks, where);
     },
+  },
+
+  'sync-batch': {
+    label: 'sync batch',
+    code: `the sync path, producing ${BATCH} messages per fs.writevSync(fd, messages) (one writev(2)); round trip and consumer as in Node sync`,
+
+    ping: (...args) => MODES.sync.ping(...args),
+    pong: (...args) => MODES.sync.pong(...args),
+    consume: (...args) => MODES.sync.consume(...args),
+    produce: batchProducer(writevAll),
   },
 
   async: {
@@ -607,6 +630,9 @@ const ENDPOINTS = {
     async(n) {
       return streamEndpoint(require('../../../dist').inherited(n).stream());
     },
+    'sync-batch'(n) {
+      return ENDPOINTS.fd.sync(n);
+    },
     'async-batch'(n) {
       return ENDPOINTS.fd.async(n);
     },
@@ -627,6 +653,9 @@ const ENDPOINTS = {
       const { Fifo } = require('../../../dist');
       const fifo = which === 'in' ? await Fifo.openReader(file) : await Fifo.openWriter(file, { timeoutMs: CONNECT_MS });
       return streamEndpoint(fifo.stream());
+    },
+    'sync-batch'(file, which) {
+      return ENDPOINTS.path.sync(file, which);
     },
     'async-batch'(file, which) {
       return ENDPOINTS.path.async(file, which);

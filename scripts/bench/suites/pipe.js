@@ -35,6 +35,9 @@
 //   Node dgram try-spin    pipe-node.js dgram-spin: trySend/tryReceive retried
 //                          at once; compared with C dgram spin (busy-polls both:
 //                          each side burns a CPU while it waits, like for like)
+//   Node sync batch,       pipe-node.js sync-batch over the pipes or FIFOs: the
+//   Node FIFO sync batch   sync path, producing BATCH (64) messages per
+//                          fs.writevSync (one writev)
 //   Node async batch,      pipe-node.js async-batch over the pipes or FIFOs:
 //   Node FIFO async batch  write() per message, flushed BATCH (64) at a time
 //                          with cork()/uncork() (one writev); compared with C
@@ -330,6 +333,8 @@ module.exports = {
     const bin = compileC(C_SOURCE);
     const c = (mode) => (role, ...args) => [bin, [mode, role, ...args]];
     const node = (mode) => (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]];
+    // A Node contender over the datagram socketPair, next to C dgram blocking.
+    const dgram = (id, label, group, mode) => ({ id, label, group, versus: 'c-dgram', channel: 'unix-dgram', code: MODES[mode].code, command: node(mode) });
     const spec = [
       {
         id: 'c-blocking',
@@ -341,15 +346,9 @@ module.exports = {
         command: c('stream'),
       },
       { id: 'node-sync', label: 'Node sync', group: 'Node sync', channel: 'pipe', code: MODES.sync.code, command: node('sync') },
+      { id: 'node-sync-batch', label: 'Node sync batch', group: 'Node sync', channel: 'pipe', code: MODES['sync-batch'].code, command: node('sync-batch') },
       { id: 'node-async', label: 'Node async', group: 'Node async', channel: 'pipe', code: MODES.async.code, command: node('async') },
-      {
-        id: 'node-async-batch',
-        label: 'Node async batch',
-        group: 'Node async',
-        channel: 'pipe',
-        code: MODES['async-batch'].code,
-        command: node('async-batch'),
-      },
+      { id: 'node-async-batch', label: 'Node async batch', group: 'Node async', channel: 'pipe', code: MODES['async-batch'].code, command: node('async-batch') },
       {
         id: 'c-batch',
         label: 'C batch',
@@ -374,60 +373,12 @@ module.exports = {
         code: 'send(2)/recv(2) on a SOCK_DGRAM socketpair end made blocking (fcntl), one whole message per call',
         command: c('dgram'),
       },
-      {
-        id: 'node-dgram-async',
-        label: 'Node dgram async',
-        group: 'Node dgram async',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES.dgram.code,
-        command: node('dgram'),
-      },
-      {
-        id: 'node-dgram-async-batch',
-        label: 'Node dgram async batch',
-        group: 'Node dgram async',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES['dgram-batch'].code,
-        command: node('dgram-batch'),
-      },
-      {
-        id: 'node-dgram-async-into',
-        label: 'Node dgram async into',
-        group: 'Node dgram async',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES['dgram-into'].code,
-        command: node('dgram-into'),
-      },
-      {
-        id: 'node-dgram-sync',
-        label: 'Node dgram sync',
-        group: 'Node dgram sync',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES['dgram-sync'].code,
-        command: node('dgram-sync'),
-      },
-      {
-        id: 'node-dgram-sync-batch',
-        label: 'Node dgram sync batch',
-        group: 'Node dgram sync',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES['dgram-batch-sync'].code,
-        command: node('dgram-batch-sync'),
-      },
-      {
-        id: 'node-dgram-sync-into',
-        label: 'Node dgram sync into',
-        group: 'Node dgram sync',
-        versus: 'c-dgram',
-        channel: 'unix-dgram',
-        code: MODES['dgram-into-sync'].code,
-        command: node('dgram-into-sync'),
-      },
+      dgram('node-dgram-async', 'Node dgram async', 'Node dgram async', 'dgram'),
+      dgram('node-dgram-async-batch', 'Node dgram async batch', 'Node dgram async', 'dgram-batch'),
+      dgram('node-dgram-async-into', 'Node dgram async into', 'Node dgram async', 'dgram-into'),
+      dgram('node-dgram-sync', 'Node dgram sync', 'Node dgram sync', 'dgram-sync'),
+      dgram('node-dgram-sync-batch', 'Node dgram sync batch', 'Node dgram sync', 'dgram-batch-sync'),
+      dgram('node-dgram-sync-into', 'Node dgram sync into', 'Node dgram sync', 'dgram-into-sync'),
       {
         id: 'c-dgram-batch',
         label: 'C dgram batch',
@@ -477,6 +428,10 @@ module.exports = {
         command: node('sync'),
       },
       {
+        id: 'node-fifo-sync-batch', label: 'Node FIFO sync batch', group: 'Node FIFO sync', versus: 'c-fifo', channel: 'fifo',
+        code: 'fs.openSync(path) as in Node FIFO sync, then the Node sync batch code above', command: node('sync-batch'),
+      },
+      {
         id: 'node-fifo-async',
         label: 'Node FIFO async',
         group: 'Node FIFO async',
@@ -486,13 +441,8 @@ module.exports = {
         command: node('async'),
       },
       {
-        id: 'node-fifo-async-batch',
-        label: 'Node FIFO async batch',
-        group: 'Node FIFO async',
-        versus: 'c-fifo',
-        channel: 'fifo',
-        code: 'Fifo.openReader/openWriter, then .stream(): the Node async batch code above',
-        command: node('async-batch'),
+        id: 'node-fifo-async-batch', label: 'Node FIFO async batch', group: 'Node FIFO async', versus: 'c-fifo', channel: 'fifo',
+        code: 'Fifo.openReader/openWriter, then .stream(): the Node async batch code above', command: node('async-batch'),
       },
     ];
     const contenders = spec.map((s) => contender(s, params));
