@@ -1158,7 +1158,7 @@ describe('batches (sendMany, receiveMany) and receiveInto', () => {
     closeSync(fd);
     const replies: string[] = [];
     while (replies.length < 40) for (const m of (await a.receiveMany(64, { timeoutMs: LONG }))!) replies.push(m.data.toString());
-    expect(replies).toEqual(messages.map((m, i) => (i === 7 ? 'fds:3' : `echo:m${i}`)));
+    expect(replies).toEqual(messages.map((_, i) => (i === 7 ? 'fds:3' : `echo:m${i}`)));
     a.sendManySync(['bye']);
     expect(await exited).toBe(0);
     const out = JSON.parse(stdout);
