@@ -810,6 +810,8 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
   size_t at = 0;
   for (ssize_t i = 0; i < n; i++) {
     size_t length = std::min(static_cast<size_t>(batch.msgs[i].msg_len), message_size);
+    // An empty batch's Buffer may have no data pointer at all.
+    if (length == 0) continue;
     std::memcpy(buffer.Data() + at, batch.data.get() + i * message_size, length);
     at += length;
   }
