@@ -210,10 +210,29 @@ export interface Binding {
   socketSend(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null): number;
   /** socketSend until all of data went (a stream: in parts), blocking this thread with ppoll(2) up to timeoutMs (< 0: none); -ETIMEDOUT. */
   socketSendSync(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null, timeoutMs: number): number;
-  /** recvmsg(2) with MSG_CMSG_CLOEXEC of one message (stream: a chunk); meta = [length, msg_flags, fd count, address bytes, end]. */
-  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array): Buffer | number;
+  /**
+   * recvmsg(2) with MSG_CMSG_CLOEXEC of one message into scratch (its bytes; over scratch's length with MSG_TRUNC),
+   * or of a stream's chunk (a Buffer); meta = [length, msg_flags, fd count, address bytes, end].
+   */
+  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array): Buffer | number;
   /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
-  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number): Buffer | number;
+  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number): Buffer | number;
+  /**
+   * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
+   * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).
+   */
+  socketReceiveInto(fd: number, type: number, target: Uint8Array, meta: Int32Array, timeoutMs: number | null): number;
+  /**
+   * sendmmsg(2) of datas[start..] (at most SOCKET_BATCH_MAX), fds[i] as message i's SCM_RIGHTS, all to `to`; messages
+   * sent (some went: how many) or -errno. timeoutMs null: one try (-EAGAIN); else blocks until all went (-ETIMEDOUT).
+   */
+  socketSendMany(fd: number, datas: Uint8Array[], fds: (Int32Array | null)[] | null, to: Uint8Array | null, start: number, timeoutMs: number | null): number;
+  /**
+   * recvmmsg(2) with MSG_CMSG_CLOEXEC of up to max messages of up to messageSize bytes: their bytes back to back.
+   * meta = [count, then per message the 5 fields of socketReceive]; fds one message's after another's; addressOut
+   * 108 bytes per message. timeoutMs as for socketReceiveInto (a wait is for the first message).
+   */
+  socketReceiveMany(fd: number, type: number, max: number, messageSize: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number | null): Buffer | number;
   /** getsockopt(SO_PEERCRED) into out = [pid, uid, gid]. */
   socketPeerCredentials(fd: number, out: Int32Array): number;
   /** getsockname(2) (peer: getpeername) into out; the sun_path byte count. */
@@ -232,6 +251,10 @@ export interface Binding {
   readonly SCM_MAX_FD: number;
   readonly MSG_TRUNC: number;
   readonly MSG_CTRUNC: number;
+  /** The most messages one socketSendMany or socketReceiveMany call takes (UIO_MAXIOV, 1024). */
+  readonly SOCKET_BATCH_MAX: number;
+  /** The largest datagram or seqpacket message a sender can make here (twice net.core.wmem_max, from 256 KiB to 64 MiB). */
+  readonly MAX_MESSAGE_SIZE: number;
 
   // --- semaphore (native/semaphore.cc) ---
   /**

@@ -15,7 +15,8 @@ export type { Passable, SpawnOptions } from './spawn';
 export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';
 export type {
   PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
-  UnixMessage, UnixSendOptions, UnixSendSyncOptions, UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
+  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions, UnixSendSyncOptions,
+  UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
 export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
 export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
 import { OwnedDescriptor } from './internal/descriptor';
@@ -22,7 +23,7 @@ import {
 const { EADDRINUSE, EAGAIN, EBUSY, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
 const ETOOMANYREFS = 109;
-const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, UV_READABLE, UV_WRITABLE } = binding;
+const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE, UV_WRITABLE } = binding;
 
 /** The kind of a socket: a byte stream, or messages with their boundaries kept. */
 export type UnixSocketType = 'stream' | 'seqpacket' | 'dgram';
@@ -82,6 +83,27 @@ export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
   to?: UnixAddress;
   /** Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own copies; these stay open here. */
   fds?: readonly number[];
+}
+
+/**
+ * One message of {@link UnixSocket.sendMany}: its bytes, or its bytes and the
+ * descriptors to pass with it (`SCM_RIGHTS`, at most 253).
+ */
+export type UnixOutgoingMessage = string | ArrayBufferView | { data: string | ArrayBufferView; fds?: readonly number[] };
+
+/** Options of {@link UnixSocket.receiveMany} and {@link UnixSocket.tryReceiveMany}. */
+export interface UnixReceiveManyOptions extends UnixSocketWaitOptions {
+  /**
+   * The largest message expected, in bytes (default 65536): the room each
+   * message of the batch gets. A longer one is cut (`ERR_IPC_TRUNCATED`).
+   */
+  messageSize?: number;
+}
+
+/** Options of {@link UnixSocket.receiveManySync}. */
+export interface UnixReceiveManySyncOptions extends UnixSocketSyncOptions {
+  /** As for {@link UnixReceiveManyOptions.messageSize}. */
+  messageSize?: number;
 }
 
 /** Options of {@link UnixSocket.datagram}: an address to bind, or none. */
@@ -193,6 +215,63 @@ function validateFds(value: unknown, name: string): Int32Array | null {
   }
   value.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
   return value.length === 0 ? null : Int32Array.from(value as number[]);
+}
+
+/** sendMany's messages as the binding takes them, validated before any syscall. */
+function validateMessages(value: unknown, name: string): SendBatch {
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  const datas: Uint8Array[] = [];
+  let fds: (Int32Array | null)[] | null = null;
+  for (let i = 0; i < value.length; i++) {
+    const message: unknown = value[i];
+    if (message instanceof Uint8Array) {
+      datas.push(message);
+    } else if (typeof message === 'string' || ArrayBuffer.isView(message)) {
+      datas.push(toBytes(message, `${name}[${i}]`));
+    } else if (message !== null && typeof message === 'object') {
+      const { data, fds: own } = message as { data?: unknown; fds?: unknown };
+      datas.push(toBytes(data, `${name}[${i}].data`));
+      const descriptors = validateFds(own, `${name}[${i}].fds`);
+      if (descriptors !== null) {
+        fds ??= new Array<Int32Array | null>(value.length).fill(null);
+        fds[i] = descriptors;
+      }
+    } else {
+      throw invalidArgType(`${name}[${i}]`, 'of type string or object, or an instance of Buffer, TypedArray or DataView', message);
+    }
+  }
+  return { datas, fds, sent: 0 };
+}
+
+/** `receiveMany`'s batch size and per-message room, validated before any syscall. */
+function validateBatch(max: unknown, options: { messageSize?: unknown }): { max: number; messageSize: number } {
+  validateInteger(max, 'max', 1, SOCKET_BATCH_MAX);
+  const { messageSize = 65536 } = options;
+  validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
+  if (max * messageSize > MAX_BATCH_BYTES) {
+    throw invalidArgValue('options.messageSize', messageSize, `times max (${max}) must be at most ${MAX_BATCH_BYTES} bytes (the room one batch takes)`, true);
+  }
+  return { max, messageSize };
+}
+
+/** The view a receiveInto call fills: any ArrayBufferView, at least one byte. */
+function validateTarget(value: unknown): Uint8Array {
+  if (!ArrayBuffer.isView(value)) throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', value);
+  if (value.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
+  return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * `ERR_IPC_TRUNCATED` for a message cut short (MSG_TRUNC) or whose
+ * descriptors were dropped (MSG_CTRUNC): `why` says which, `data` what came.
+ */
+function truncated(why: string, label: string | null, syscall: string, data: Uint8Array): Error {
+  return Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${label === null ? '' : `, ${syscall} '${label}'`}`), { data });
+}
+
+/** Why descriptors were dropped (MSG_CTRUNC) when there was room for them all. */
+function descriptorsDropped(installed: number): string {
+  return `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${softLimit('Max open files')}); the ${installed} it did install were closed`;
 }
 
 function waitOptions(options: UnixSocketWaitOptions | undefined): WaitOptions {
@@ -315,15 +394,29 @@ function timedOut(syscall: string, label: string | null, timeoutMs: number): Ipc
 /** What one sendmsg attempt of a queued send came to. */
 type SendState = 'done' | 'full' | 'peer-full';
 
-/** A send waiting its turn (sends leave in the order they were made). */
+/** The messages of a sendMany, and how many of them went. */
+interface SendBatch {
+  datas: Uint8Array[];
+  /** Each message's descriptors; null when none has any. */
+  fds: (Int32Array | null)[] | null;
+  sent: number;
+}
+
+/** A send, and while it waits, its turn (sends leave in the order they were made). */
 interface SendJob {
+  /** One message (send); empty for a batch. */
   bytes: Uint8Array;
   /** null once sent (a stream send that went out in parts). */
   fds: Int32Array | null;
+  /** sendMany's messages; null for one message. */
+  batch: SendBatch | null;
   to: Address | null;
+  wait: WaitOptions;
+  /** Whether what is still to go is this job's own copy. */
   copied: boolean;
   state: SendState;
-  cancel: Cancel;
+  /** Made once the send has to wait. */
+  cancel: Cancel | null;
   settled: boolean;
   resolve(): void;
   reject(err: unknown): void;
@@ -334,10 +427,69 @@ interface SendJob {
 const receiveMeta = new Int32Array(5);
 const receiveFds = new Int32Array(SCM_MAX_FD);
 const receiveAddress = new Uint8Array(108);
+/**
+ * Where a message lands first, as large as any a sender can make; made on
+ * first use (its pages are touched only as far as messages reach).
+ */
+let messageScratch: Buffer | null = null;
+/** Scratch of receiveMany, grown to the largest batch asked for. */
+const batchScratch = { max: 0, meta: new Int32Array(0), fds: new Int32Array(0), addresses: new Uint8Array(0) };
+/** The most bytes one receiveMany batch may take (max × messageSize). */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** What socketReceive and the others report per message, in order, in their meta. */
+const META_FIELDS = 5;
+
+function batchScratchFor(max: number): typeof batchScratch {
+  if (batchScratch.max < max) {
+    batchScratch.max = max;
+    batchScratch.meta = new Int32Array(1 + max * META_FIELDS);
+    batchScratch.fds = new Int32Array(max * SCM_MAX_FD);
+    batchScratch.addresses = new Uint8Array(max * 108);
+  }
+  return batchScratch;
+}
 const addressScratch = new Uint8Array(108);
 
 const EMPTY = Buffer.alloc(0);
 const NUL_BYTE = Buffer.alloc(1);
+
+/** The first `length` bytes of `scratch`, as a Buffer of their own. */
+function copyOut(scratch: Buffer, length: number): Buffer {
+  const data = Buffer.allocUnsafe(length);
+  scratch.copy(data, 0, 0, length);
+  return data;
+}
+
+/** A send not yet tried. */
+function newJob(bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions): SendJob {
+  return { bytes, fds, batch, to, wait, copied: false, state: 'full', cancel: null, settled: false, resolve: () => {}, reject: () => {} };
+}
+
+/** A send that waits keeps its own copy of what is still to go: the caller may reuse its buffers at once. */
+function keepCopy(job: SendJob): void {
+  if (job.copied) return;
+  job.copied = true;
+  const { batch } = job;
+  if (batch === null) {
+    job.bytes = Uint8Array.prototype.slice.call(job.bytes);
+    return;
+  }
+  for (let i = batch.sent; i < batch.datas.length; i++) batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
+}
+
+/**
+ * What a send that met EAGAIN waits for: room in the socket ('full'), or, for
+ * an unconnected datagram socket that has room itself, room in its receiver's
+ * queue (net.unix.max_dgram_qlen; 'peer-full'): poll(2) on this socket cannot
+ * wait for that receiver (it would report writable forever).
+ */
+function full(fd: number, job: SendJob): SendState {
+  if (job.to !== null) {
+    const revents = binding.pollNow(fd, binding.POLLOUT);
+    if (revents > 0 && (revents & binding.POLLOUT) !== 0) return 'peer-full';
+  }
+  return 'full';
+}
 
 /** Makes a UnixSocket (its constructor is private to the module's own factories). */
 let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: string | null) => UnixSocket;
@@ -671,34 +823,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     } catch (err) {
       return Promise.reject(err);
     }
-    if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') {
-      job.cancel.dispose();
-      return Promise.resolve();
-    }
-    if (this.#sends.length === 0 && job.cancel.reason === null) {
-      try {
-        job.state = this.#attempt(job);
-      } catch (err) {
-        job.cancel.dispose();
-        return Promise.reject(err);
-      }
-      if (job.state === 'done') {
-        job.cancel.dispose();
-        return Promise.resolve();
-      }
-    }
-    return new Promise<void>((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-      if (job.cancel.reason !== null) {
-        job.settled = true;
-        reject(job.cancel.reason);
-        return;
-      }
-      job.cancel.signal.addEventListener('abort', () => this.#settle(job, job.cancel.reason), { once: true });
-      this.#sends.push(job);
-      if (!this.#pumping) void this.#pump();
-    });
+    if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') return Promise.resolve();
+    return this.#queue(job);
   }
 
   /**
@@ -730,16 +856,68 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const opts = validateOptions(options);
     const job = this.#sendJob(data, { to: opts.to, fds: opts.fds }, false);
     const timeoutMs = syncTimeout(opts);
-    if (this.#sends.length > 0) {
-      throw stateError('ERR_IPC_BUSY', `sendSync() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`);
-    }
+    this.#notSending('sendSync');
     if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') return;
     const r = binding.socketSendSync(this.openFd, job.bytes, job.fds, job.to?.bytes ?? null, timeoutMs);
-    if (r === -ETIMEDOUT) throw timedOut('sendmsg', job.to?.label ?? this.#label, timeoutMs);
-    if (r === -EAGAIN && job.to !== null) {
-      throw new IpcError(r, 'sendmsg', job.to.label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)");
+    if (r < 0) throw this.#sendError(r, job, timeoutMs);
+  }
+
+  /**
+   * Sends several messages with one sendmmsg(2) call per 1024 of them, in
+   * order, waiting for room without blocking the event loop: for datagram
+   * and seqpacket sockets (each entry is one message), never streams. An
+   * entry is the data (`string`, `Buffer`, any view) or `{ data, fds }` to
+   * pass descriptors with that message. All go to `options.to` (or the
+   * peer). Resolves when all have gone; the messages still to go are copied
+   * when it has to wait, so the buffers may be reused at once. It queues
+   * with `send()` calls, in call order.
+   *
+   * On failure, the messages before the failing one have gone: the error's
+   * `sent` says how many.
+   */
+  sendMany(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds'>): Promise<void> {
+    let job: SendJob;
+    try {
+      job = this.#sendManyJob(messages, options, true, 'sendMany');
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (r < 0) throw this.#sendError(r, job);
+    if (job.batch!.datas.length === 0) return Promise.resolve();
+    return this.#queue(job);
+  }
+
+  /**
+   * Sends as many of `messages` as there is room for now, in order (see
+   * {@link UnixSocket.sendMany}), and returns how many went: 0 when the
+   * socket (or a datagram's receiver) is full.
+   */
+  trySendMany(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds' | 'signal' | 'timeoutMs'>): number {
+    const job = this.#sendManyJob(messages, options, false, 'trySendMany');
+    if (job.batch!.datas.length > 0) this.#attempt(job);
+    return job.batch!.sent;
+  }
+
+  /**
+   * Sends as {@link UnixSocket.sendMany} does, blocking this thread until all
+   * have gone: for dedicated processes and scripts. Throws `ETIMEDOUT`
+   * (`syscall: 'sendmmsg'`, with `sent`) after `timeoutMs`, counted once from
+   * the call. Throws `ERR_IPC_BUSY` while a `send()` is pending.
+   */
+  sendManySync(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendSyncOptions, 'fds'>): void {
+    const opts = validateOptions(options);
+    const job = this.#sendManyJob(messages, { to: opts.to }, false, 'sendManySync');
+    const timeoutMs = syncTimeout(opts);
+    this.#notSending('sendManySync');
+    const batch = job.batch!;
+    const fd = this.openFd;
+    // The binding waits at most for one chunk of SOCKET_BATCH_MAX messages.
+    const deadline = timeoutMs < 0 ? -1 : performance.now() + timeoutMs;
+    while (batch.sent < batch.datas.length) {
+      const left = deadline < 0 ? -1 : Math.max(0, Math.ceil(deadline - performance.now()));
+      const r = binding.socketSendMany(fd, batch.datas, batch.fds, job.to?.bytes ?? null, batch.sent, left);
+      if (r < 0) throw this.#sendError(r, job, timeoutMs);
+      batch.sent += r;
+    }
   }
 
   /**
@@ -753,16 +931,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * closed, and its bytes are on the error's `data`.
    */
   receive(options?: UnixSocketWaitOptions): Promise<UnixMessage | null> {
-    let wait: WaitOptions;
-    try {
-      this.openFd;
-      wait = waitOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.#receiving++;
-    return this.#poller!.wait(UV_READABLE, () => this.#take(), wait, () => timedOut('recvmsg', this.#label, wait.timeoutMs!))
-      .finally(() => this.#receiving--);
+    return this.#whenReadable(options, 'recvmsg', () => () => this.#take());
   }
 
   /**
@@ -777,12 +946,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * pending on this socket: it would take the message that one waits for.
    */
   receiveSync(options?: UnixSocketSyncOptions): UnixMessage | null {
-    this.openFd;
-    const timeoutMs = syncTimeout(validateOptions(options));
-    if (this.#receiving > 0) {
-      throw stateError('ERR_IPC_BUSY', `receiveSync() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`);
-    }
-    const message = this.#take(timeoutMs);
+    const message = this.#take(this.#receiveTimeout(options, 'receiveSync'));
     return message === AGAIN ? null : message;
   }
 
@@ -795,6 +959,79 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     return message === AGAIN ? null : message;
   }
 
+  /**
+   * Receives the next message (stream: the next bytes, up to its length)
+   * straight into `buffer`, waiting without blocking the event loop, and
+   * resolves with its length: nothing is allocated. Resolves `null` at the
+   * end of the stream. It takes no descriptors and tells no sender: use
+   * `receive()` for those.
+   *
+   * Rejects with `ERR_IPC_TRUNCATED` when a message did not fit (MSG_TRUNC:
+   * the rest of it is lost; `err.data` is the part in `buffer`), or came with
+   * descriptors (MSG_CTRUNC: they were closed; `err.data` is the message).
+   */
+  receiveInto(buffer: ArrayBufferView, options?: UnixSocketWaitOptions): Promise<number | null> {
+    return this.#whenReadable(options, 'recvmsg', () => {
+      const target = validateTarget(buffer);
+      return () => this.#takeInto(target, null);
+    });
+  }
+
+  /** {@link UnixSocket.receiveInto} if a message is there now: its length, or `null` (none now, or the end of the stream). */
+  tryReceiveInto(buffer: ArrayBufferView): number | null {
+    this.openFd;
+    const r = this.#takeInto(validateTarget(buffer), null);
+    return r === AGAIN ? null : r;
+  }
+
+  /**
+   * {@link UnixSocket.receiveInto}, blocking this thread as
+   * {@link UnixSocket.receiveSync} does (`timeoutMs`, `ERR_IPC_BUSY`).
+   */
+  receiveIntoSync(buffer: ArrayBufferView, options?: UnixSocketSyncOptions): number | null {
+    const target = validateTarget(buffer);
+    const r = this.#takeInto(target, this.#receiveTimeout(options, 'receiveIntoSync'));
+    return r === AGAIN ? null : r;
+  }
+
+  /**
+   * Receives up to `max` (at most 1024) messages with one recvmmsg(2) call,
+   * waiting without blocking the event loop until there is at least one:
+   * datagram and seqpacket sockets. Each is a {@link UnixMessage} with its
+   * own `fds` and (datagram) `from`; their `data` are views of one Buffer
+   * per batch. Resolves `null` at the end of the stream (seqpacket; the
+   * messages before it come first, and `ended` becomes true).
+   *
+   * Each message gets `options.messageSize` bytes of room (default 65536). A
+   * longer one, or one whose descriptors the kernel could not install,
+   * rejects with `ERR_IPC_TRUNCATED` once the batch is in: `err.data` holds
+   * the first such message's bytes (its descriptors closed), `err.messages`
+   * the batch's whole messages, in order (their descriptors are yours).
+   */
+  receiveMany(max: number, options?: UnixReceiveManyOptions): Promise<UnixMessage[] | null> {
+    return this.#whenReadable(options, 'recvmmsg', () => {
+      const batch = this.#batchOf(max, validateOptions(options), 'receiveMany');
+      return () => this.#takeMany(batch, null);
+    });
+  }
+
+  /** {@link UnixSocket.receiveMany} of what is there now: `[]` when nothing is (or at the end of the stream: see `ended`). */
+  tryReceiveMany(max: number, options?: Pick<UnixReceiveManyOptions, 'messageSize'>): UnixMessage[] {
+    const r = this.#takeMany(this.#batchOf(max, validateOptions(options), 'tryReceiveMany'), null);
+    return r === AGAIN || r === null ? [] : r;
+  }
+
+  /**
+   * {@link UnixSocket.receiveMany}, blocking this thread until at least one
+   * message is there, as {@link UnixSocket.receiveSync} does (`timeoutMs`,
+   * `ERR_IPC_BUSY`); `null` at the end of the stream.
+   */
+  receiveManySync(max: number, options?: UnixReceiveManySyncOptions): UnixMessage[] | null {
+    const opts = validateOptions(options);
+    const batch = this.#batchOf(max, opts, 'receiveManySync');
+    const r = this.#takeMany(batch, this.#receiveTimeout(opts, 'receiveManySync'));
+    return r === AGAIN ? null : r;
+  }
   /**
    * The messages as they arrive, until the end of the stream or `close()`
    * (the iteration ends), or until `signal` aborts (it throws an `AbortError`).
@@ -857,38 +1094,83 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const bytes = toBytes(data);
     const opts = validateOptions(options);
     const fds = validateFds(opts.fds, 'options.fds');
-    let to: Address | null = null;
-    if (opts.to !== undefined) {
-      if (this.#type !== 'dgram') throw invalidArgValue('options.to', opts.to, 'is only for datagram sockets');
-      to = parseDestination(opts.to, 'options.to');
-    }
+    const to = this.#destination(opts.to);
     if (this.#type === 'stream' && fds !== null && bytes.byteLength === 0) {
       throw invalidArgValue('data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)');
     }
-    const wait = waits ? waitOptions(opts) : {};
-    const label = to?.label ?? this.#label;
-    const cancel = new Cancel(wait, () => timedOut('sendmsg', label, wait.timeoutMs!));
-    return { bytes, fds, to, copied: false, state: 'full', cancel, settled: false, resolve: () => {}, reject: () => {} };
+    return newJob(bytes, fds, null, to, waits ? waitOptions(opts) : {});
   }
 
-  /** One sendmsg for `job`. */
+  /** Validates sendMany's arguments (before any syscall) into a job. */
+  #sendManyJob(messages: unknown, options: Omit<UnixSendOptions, 'fds'> | undefined, waits: boolean, method: string): SendJob {
+    this.openFd;
+    if (this.#type === 'stream') {
+      throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`);
+    }
+    const batch = validateMessages(messages, 'messages');
+    const opts = validateOptions(options) as UnixSendOptions;
+    if (opts.fds !== undefined) throw invalidArgValue('options.fds', opts.fds, 'is not taken: pass each message\'s descriptors with it, as { data, fds }');
+    return newJob(EMPTY, null, batch, this.#destination(opts.to), waits ? waitOptions(opts) : {});
+  }
+
+  /** A `to` option as an address (datagram sockets only); null when unset. */
+  #destination(to: unknown): Address | null {
+    if (to === undefined) return null;
+    if (this.#type !== 'dgram') throw invalidArgValue('options.to', to, 'is only for datagram sockets');
+    return parseDestination(to, 'options.to');
+  }
+
+  /** Throws `ERR_IPC_BUSY` for a blocking send while a `send()` waits: it would overtake it. */
+  #notSending(method: string): void {
+    if (this.#sends.length > 0) {
+      throw stateError('ERR_IPC_BUSY', `${method}() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`);
+    }
+  }
+
+  /** Sends `job` now if nothing waits before it and there is room, else queues it (with its own copy of the data). */
+  #queue(job: SendJob): Promise<void> {
+    const { wait } = job;
+    if (this.#sends.length === 0 && !wait.signal?.aborted) {
+      try {
+        job.state = this.#attempt(job);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (job.state === 'done') return Promise.resolve();
+    }
+    keepCopy(job);
+    const label = job.to?.label ?? this.#label;
+    const cancel = new Cancel(wait, () => timedOut(job.batch === null ? 'sendmsg' : 'sendmmsg', label, wait.timeoutMs!));
+    job.cancel = cancel;
+    return new Promise<void>((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+      if (cancel.reason !== null) {
+        job.settled = true;
+        reject(cancel.reason);
+        return;
+      }
+      cancel.signal.addEventListener('abort', () => this.#settle(job, cancel.reason), { once: true });
+      this.#sends.push(job);
+      if (!this.#pumping) void this.#pump();
+    });
+  }
+
+  /** One sendmsg (or sendmmsg calls while they make progress) for `job`. */
   #attempt(job: SendJob): SendState {
     const fd = this.openFd;
-    const r = binding.socketSend(fd, job.bytes, job.fds, job.to?.bytes ?? null);
-    if (r === -EAGAIN) {
-      if (!job.copied) {
-        job.bytes = Uint8Array.prototype.slice.call(job.bytes);
-        job.copied = true;
+    const { batch } = job;
+    if (batch !== null) {
+      for (;;) {
+        const r = binding.socketSendMany(fd, batch.datas, batch.fds, job.to?.bytes ?? null, batch.sent, null);
+        if (r === -EAGAIN) return full(fd, job);
+        if (r < 0) throw this.#sendError(r, job);
+        batch.sent += r;
+        if (batch.sent === batch.datas.length) return 'done';
       }
-      // An unconnected datagram socket that has room itself, but whose
-      // receiver's queue is full (net.unix.max_dgram_qlen): poll(2) on this
-      // socket cannot wait for that receiver (it would report writable forever).
-      if (job.to !== null) {
-        const revents = binding.pollNow(fd, binding.POLLOUT);
-        if (revents > 0 && (revents & binding.POLLOUT) !== 0) return 'peer-full';
-      }
-      return 'full';
     }
+    const r = binding.socketSend(fd, job.bytes, job.fds, job.to?.bytes ?? null);
+    if (r === -EAGAIN) return full(fd, job);
     if (r < 0) throw this.#sendError(r, job);
     if (r < job.bytes.byteLength) {
       // Only a stream takes part of the data. The descriptors went with it.
@@ -913,14 +1195,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
             job.state = await poller.wait(UV_WRITABLE, () => {
               const state = this.#attempt(job);
               return state === 'full' ? AGAIN : state;
-            }, { signal: job.cancel.signal }, () => new Error('unreachable'));
+            }, { signal: job.cancel!.signal }, () => new Error('unreachable'));
           } else {
             job.state = await this.#waitForReceiver(job);
           }
         }
         this.#settle(job, null);
       } catch (err) {
-        this.#settle(job, job.cancel.error(err));
+        this.#settle(job, job.cancel!.error(err));
       }
     }
     // In the same synchronous step as the last check of the queue: a send
@@ -951,7 +1233,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       return await poller.wait(UV_WRITABLE, () => {
         const state = this.#attempt(job);
         return state === 'peer-full' ? AGAIN : state;
-      }, { signal: job.cancel.signal }, () => new Error('unreachable'));
+      }, { signal: job.cancel!.signal }, () => new Error('unreachable'));
     } finally {
       if (poller !== null) {
         this.#helpers.delete(poller);
@@ -967,25 +1249,84 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     if (at !== -1) this.#sends.splice(at, 1);
     if (job.settled) return;
     job.settled = true;
-    job.cancel.dispose();
+    job.cancel?.dispose();
     if (err === null) job.resolve();
     else job.reject(err);
   }
 
-  #sendError(errno: number, job: SendJob): IpcError {
+  /**
+   * The error of a failed send: `timeoutMs` names a sync call's limit
+   * (ETIMEDOUT); a batch's error says how many messages went (`sent`).
+   */
+  #sendError(errno: number, job: SendJob, timeoutMs = -1): IpcError {
+    const { batch } = job;
+    const syscall = batch === null ? 'sendmsg' : 'sendmmsg';
     const label = job.to?.label ?? this.#label;
-    if (errno === -EMSGSIZE) {
+    let err: IpcError;
+    if (errno === -ETIMEDOUT) {
+      err = timedOut(syscall, label, timeoutMs);
+    } else if (errno === -EAGAIN && job.to !== null) {
+      err = new IpcError(errno, syscall, label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)");
+    } else if (errno === -EMSGSIZE) {
       const sndbuf = binding.socketSendBufferSize(this.openFd, 0);
-      return new IpcError(errno, 'sendmsg', label,
-        `message of ${job.bytes.byteLength} bytes exceeds what the send buffer allows (SO_SNDBUF ${sndbuf} bytes less 32; ` +
+      const size = batch === null ? job.bytes.byteLength : batch.datas[batch.sent].byteLength;
+      err = new IpcError(errno, syscall, label,
+        `message of ${size} bytes exceeds what the send buffer allows (SO_SNDBUF ${sndbuf} bytes less 32; ` +
         `the default is net.core.wmem_default ${procNumber('/proc/sys/net/core/wmem_default') ?? 'unknown'}; ` +
         `setSendBufferSize() raises it up to net.core.wmem_max ${procNumber('/proc/sys/net/core/wmem_max') ?? 'unknown'})`);
-    }
-    if (errno === -ETOOMANYREFS) {
-      return new IpcError(errno, 'sendmsg', label,
+    } else if (errno === -ETOOMANYREFS) {
+      err = new IpcError(errno, syscall, label,
         `too many descriptors in flight: this user's descriptors queued in Unix sockets and not yet received exceed RLIMIT_NOFILE (${softLimit('Max open files')})`);
+    } else {
+      err = new IpcError(errno, syscall, label);
     }
-    return new IpcError(errno, 'sendmsg', label);
+    return batch === null ? err : Object.assign(err, { sent: batch.sent });
+  }
+
+  /**
+   * A receive that waits on the event loop: `prepare` validates (its error
+   * rejects) and returns the attempt, which `syscall`'s timeout names.
+   */
+  #whenReadable<T>(options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN): Promise<T> {
+    let wait: WaitOptions;
+    let attempt: () => T | typeof AGAIN;
+    try {
+      this.openFd;
+      wait = waitOptions(options);
+      attempt = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#receiving++;
+    return this.#poller!.wait(UV_READABLE, attempt, wait, () => timedOut(syscall, this.#label, wait.timeoutMs!))
+      .finally(() => this.#receiving--);
+  }
+
+  /** The timeout of a blocking receive (-1: none); `ERR_IPC_BUSY` while a receive() waits (it would jump the queue). */
+  #receiveTimeout(options: UnixSocketSyncOptions | undefined, method: string): number {
+    this.openFd;
+    const timeoutMs = syncTimeout(validateOptions(options));
+    if (this.#receiving > 0) {
+      throw stateError('ERR_IPC_BUSY', `${method}() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`);
+    }
+    return timeoutMs;
+  }
+
+  /** receiveMany's batch, validated; message sockets only. */
+  #batchOf(max: unknown, options: { messageSize?: unknown }, method: string): { max: number; messageSize: number } {
+    this.openFd;
+    if (this.#type === 'stream') {
+      throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use receive()`);
+    }
+    return validateBatch(max, options);
+  }
+
+  /** The result of a receive that failed (timeoutMs: a blocking call's limit); AGAIN for EAGAIN. */
+  #receiveFailed(r: number, syscall: string, timeoutMs: number | null): typeof AGAIN {
+    if (r === -EAGAIN) return AGAIN;
+    if (r === -ETIMEDOUT && timeoutMs !== null) throw timedOut(syscall, this.#label, timeoutMs);
+    check(r, syscall, this.#label);
+    return AGAIN;
   }
 
   /**
@@ -995,33 +1336,95 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   #take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
     const fd = this.openFd;
+    const scratch = messageScratch ??= Buffer.allocUnsafeSlow(binding.MAX_MESSAGE_SIZE);
     const r = syncTimeoutMs === undefined
-      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress)
-      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, syncTimeoutMs);
-    if (r === -EAGAIN) return AGAIN;
-    if (r === -ETIMEDOUT) throw timedOut('recvmsg', this.#label, syncTimeoutMs!);
-    if (typeof r === 'number') check(r, 'recvmsg', this.#label);
-    const buffer = r as Buffer;
+      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch)
+      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs);
+    if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
     const [length, flags, count, addressLength, end] = receiveMeta;
-    const fds = Array.from(receiveFds.subarray(0, count));
+    const fds = count === 0 ? [] : Array.from(receiveFds.subarray(0, count));
     if (end) {
       this.#ended = true;
       return null;
     }
+    // A message is copied out of the scratch (small ones into Node's Buffer pool).
+    const data = typeof r === 'number' ? copyOut(scratch, Math.min(length, scratch.length)) : r.subarray(0, length);
     if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
       for (const received of fds) binding.close(received);
-      const data = buffer.subarray(0, Math.min(length, buffer.length));
       const why = (flags & MSG_CTRUNC) !== 0
-        ? `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${softLimit('Max open files')}); the ${count} it did install were closed`
-        : `message of ${length} bytes was truncated to ${buffer.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
-      throw Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${this.#label === null ? '' : `, recvmsg '${this.#label}'`}`), { data });
+        ? descriptorsDropped(count)
+        : `message of ${length} bytes was truncated to ${data.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
+      throw truncated(why, this.#label, 'recvmsg', data);
     }
-    const message: UnixMessage = { data: length < buffer.length ? buffer.subarray(0, length) : buffer, fds };
-    if (this.#type === 'dgram') {
+    const message: UnixMessage = { data, fds };
+    if (addressLength > 0 && this.#type === 'dgram') {
       const from = decodeAddress(receiveAddress, addressLength);
       if (from !== undefined) message.from = from;
     }
     return message;
+  }
+
+  /** One recvmsg into `target`: its length, null at the end of the stream, or AGAIN; timeoutMs as for the binding. */
+  #takeInto(target: Uint8Array, timeoutMs: number | null): number | null | typeof AGAIN {
+    const r = binding.socketReceiveInto(this.openFd, TYPES[this.#type], target, receiveMeta, timeoutMs);
+    if (r < 0) return this.#receiveFailed(r, 'recvmsg', timeoutMs);
+    const flags = receiveMeta[1];
+    if (receiveMeta[4]) {
+      this.#ended = true;
+      return null;
+    }
+    if ((flags & MSG_TRUNC) !== 0) {
+      throw truncated(`message of ${r} bytes did not fit the ${target.byteLength}-byte buffer (MSG_TRUNC): the rest of it is lost`, this.#label, 'recvmsg', target);
+    }
+    if ((flags & MSG_CTRUNC) !== 0) {
+      throw truncated('descriptors came with the message, and receiveInto takes none (MSG_CTRUNC): they were closed; receive() takes them', this.#label, 'recvmsg', target.subarray(0, r));
+    }
+    return r;
+  }
+
+  /**
+   * One recvmmsg: the messages, null at the end of the stream (before any
+   * message of the batch), or AGAIN; timeoutMs as for the binding.
+   */
+  #takeMany({ max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null): UnixMessage[] | null | typeof AGAIN {
+    const scratch = batchScratchFor(max);
+    const r = binding.socketReceiveMany(this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs);
+    if (typeof r === 'number') return this.#receiveFailed(r, 'recvmmsg', timeoutMs);
+    const { meta } = scratch;
+    const messages: UnixMessage[] = [];
+    let at = 0;
+    let fdsAt = 0;
+    let cut: Error | null = null;
+    for (let i = 0, n = meta[0]; i < n; i++) {
+      const base = 1 + i * META_FIELDS;
+      const length = meta[base];
+      const flags = meta[base + 1];
+      const count = meta[base + 2];
+      if (meta[base + 4]) {
+        this.#ended = true;
+        break;
+      }
+      const data = r.subarray(at, at + Math.min(length, messageSize));
+      at += data.length;
+      const fds = count === 0 ? [] : Array.from(scratch.fds.subarray(fdsAt, fdsAt + count));
+      fdsAt += count;
+      if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
+        for (const received of fds) binding.close(received);
+        cut ??= truncated((flags & MSG_CTRUNC) !== 0
+          ? descriptorsDropped(count)
+          : `message of ${length} bytes was cut to messageSize ${messageSize} (MSG_TRUNC); its ${count} descriptors were closed`, this.#label, 'recvmmsg', data);
+        continue;
+      }
+      const message: UnixMessage = { data, fds };
+      const addressLength = meta[base + 3];
+      if (addressLength > 0 && this.#type === 'dgram') {
+        const from = decodeAddress(scratch.addresses.subarray(i * 108), addressLength);
+        if (from !== undefined) message.from = from;
+      }
+      messages.push(message);
+    }
+    if (cut !== null) throw Object.assign(cut, { messages });
+    return messages.length === 0 && this.#ended ? null : messages;
   }
 }
 

@@ -3,9 +3,9 @@
 // credentials.
 //
 // See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
-// connect(2), sendmsg(2), recvmsg(2), cmsg(3), getsockopt(2) (SO_PEERCRED,
-// SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2), ppoll(2), clock_gettime(2)
-// (CLOCK_MONOTONIC), fcntl(2) (F_DUPFD_CLOEXEC).
+// connect(2), sendmsg(2), recvmsg(2), sendmmsg(2), recvmmsg(2), cmsg(3),
+// getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2),
+// ppoll(2), clock_gettime(2) (CLOCK_MONOTONIC), fcntl(2) (F_DUPFD_CLOEXEC).
 //
 // Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted
 // ones come from accept4(SOCK_CLOEXEC | SOCK_NONBLOCK), and received
@@ -35,6 +35,8 @@
 #include <cstdio>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -73,13 +75,6 @@ size_t MaxMessageSize() {
     return std::clamp(static_cast<size_t>(wmem_max) * 2, kMaxStreamChunk, static_cast<size_t>(64) << 20);
   }();
   return size;
-}
-
-// Where datagrams land first: one per thread (each Worker has its own), so a
-// receive is a single recvmsg and the message is then copied out exactly.
-uint8_t* ReceiveScratch() {
-  thread_local std::vector<uint8_t> scratch(MaxMessageSize());
-  return scratch.data();
 }
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
@@ -139,6 +134,33 @@ int WaitFor(int fd, short events, const Deadline& deadline) {
     if (p.revents & POLLNVAL) return -EBADF;
     return 0;
   }
+}
+
+// Runs `attempt`, one try that never blocks, until it gives anything but
+// -EAGAIN, blocking the calling thread in between until poll(2) reports
+// `events` on fd: the last try's result, or -ETIMEDOUT (or -errno) from the
+// wait once the deadline has passed.
+template <typename Attempt>
+ssize_t UntilReady(int fd, short events, const Deadline& deadline, Attempt attempt) {
+  for (;;) {
+    ssize_t r = attempt();
+    if (r != -EAGAIN) return r;
+    int waited = WaitFor(fd, events, deadline);
+    if (waited < 0) return waited;
+  }
+}
+
+// Whether a call that takes `timeoutMs: number | null` at info[i] waits:
+// null (or undefined) makes one try that never blocks; a number blocks the
+// thread up to that many milliseconds (< 0: no limit).
+bool Waits(const Napi::CallbackInfo& info, size_t i) { return !info[i].IsNull() && !info[i].IsUndefined(); }
+
+// `attempt` once, or as UntilReady runs it, as the timeoutMs at info[i] says.
+template <typename Attempt>
+ssize_t AttemptOrWait(const Napi::CallbackInfo& info, size_t i, int fd, short events, Attempt attempt) {
+  if (!Waits(info, i)) return attempt();
+  Deadline deadline = DeadlineArg(info, i);
+  return UntilReady(fd, events, deadline, attempt);
 }
 
 // Fills `addr` from the bytes of sun_path that JavaScript built: a path, or a
@@ -248,12 +270,7 @@ Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.En
 Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   Deadline deadline = DeadlineArg(info, 1);
-  for (;;) {
-    int conn = AcceptOnce(info.Env(), fd);
-    if (conn != -EAGAIN) return Result(info.Env(), conn);
-    int waited = WaitFor(fd, POLLIN, deadline);
-    if (waited < 0) return Result(info.Env(), waited);
-  }
+  return Result(info.Env(), static_cast<double>(UntilReady(fd, POLLIN, deadline, [&] { return AcceptOnce(info.Env(), fd); })));
 }
 
 // socketConnect(fd, address) -> 0 | -errno. A Unix-domain connect never
@@ -272,6 +289,49 @@ Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   return Result(env, r == -1 ? -errno : 0);
 }
 
+// The most messages one sendmmsg(2) or recvmmsg(2) call takes here: the
+// kernel's own limit per call (UIO_MAXIOV). JavaScript calls again for more.
+constexpr size_t kMaxBatch = 1024;
+
+// The control data of one outgoing message: SCM_RIGHTS with up to kScmMaxFd
+// descriptors.
+union SendControl {
+  struct cmsghdr align;
+  char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd)];
+};
+
+// Sets msg's destination from `to` (sun_path bytes, or null/undefined: the
+// peer) in addr: 0, or -errno for an address that does not fit.
+int AttachAddress(Napi::Value to, struct msghdr* msg, struct sockaddr_un* addr) {
+  if (to.IsNull() || to.IsUndefined()) return 0;
+  socklen_t length;
+  int r = MakeAddress(to, addr, &length);
+  if (r < 0) return r;
+  msg->msg_name = addr;
+  msg->msg_namelen = length;
+  return 0;
+}
+
+// Attaches the descriptors of `fds_value` (an Int32Array, or null/undefined:
+// none) to msg as one SCM_RIGHTS message held in control: 0, or -EINVAL for
+// more than the kernel takes.
+int AttachFds(Napi::Value fds_value, struct msghdr* msg, SendControl* control) {
+  if (fds_value.IsNull() || fds_value.IsUndefined()) return 0;
+  auto fds = fds_value.As<Napi::Int32Array>();
+  size_t count = fds.ElementLength();
+  if (count > static_cast<size_t>(kScmMaxFd)) return -EINVAL;
+  if (count == 0) return 0;
+  std::memset(control, 0, sizeof(*control));
+  msg->msg_control = control->bytes;
+  msg->msg_controllen = CMSG_SPACE(sizeof(int) * count);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  std::memcpy(CMSG_DATA(cmsg), fds.Data(), sizeof(int) * count);
+  return 0;
+}
+
 // One outgoing message as sendmsg(2) wants it, built from the JavaScript
 // arguments (data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
 // at info[first...]. It points into data's bytes, which stay put: the sync
@@ -280,10 +340,7 @@ struct Outgoing {
   struct msghdr msg;
   struct iovec iov;
   struct sockaddr_un addr;
-  union {
-    struct cmsghdr align;
-    char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd)];
-  } control;
+  SendControl control;
 };
 
 // Fills `out`: 0, or -errno for a bad address or too many descriptors.
@@ -293,39 +350,52 @@ int PrepareSend(const Napi::CallbackInfo& info, size_t first, Outgoing* out) {
   out->iov = {data.Data(), data.ByteLength()};
   out->msg.msg_iov = &out->iov;
   out->msg.msg_iovlen = 1;
-
-  Napi::Value to = info[first + 2];
-  if (!to.IsNull() && !to.IsUndefined()) {
-    socklen_t length;
-    int r = MakeAddress(to, &out->addr, &length);
-    if (r < 0) return r;
-    out->msg.msg_name = &out->addr;
-    out->msg.msg_namelen = length;
-  }
-
-  Napi::Value fds_value = info[first + 1];
-  if (!fds_value.IsNull() && !fds_value.IsUndefined()) {
-    auto fds = fds_value.As<Napi::Int32Array>();
-    size_t count = fds.ElementLength();
-    if (count > static_cast<size_t>(kScmMaxFd)) return -EINVAL;
-    if (count > 0) {
-      std::memset(&out->control, 0, sizeof(out->control));
-      out->msg.msg_control = out->control.bytes;
-      out->msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&out->msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
-      std::memcpy(CMSG_DATA(cmsg), fds.Data(), sizeof(int) * count);
-    }
-  }
-  return 0;
+  int r = AttachAddress(info[first + 2], &out->msg, &out->addr);
+  if (r < 0) return r;
+  return AttachFds(info[first + 1], &out->msg, &out->control);
 }
 
 // One sendmsg(2) that never blocks: bytes sent | -errno (-EAGAIN when full).
 // MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
 ssize_t SendOnce(int fd, struct msghdr* msg) {
   return RetryOnEintr([&] { return sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+}
+
+// What WaitForRoom returns when it cannot wait: the caller tries once more,
+// and that try reports what happened.
+constexpr int kLastTry = 1;
+
+// Blocks the calling thread after a send of `msg` on fd failed with EAGAIN,
+// until it may go: 0 (try again), -errno (-ETIMEDOUT: the deadline passed),
+// or kLastTry.
+//
+// An unconnected datagram socket whose receiver's queue is full
+// (net.unix.max_dgram_qlen) reports itself writable all along, so poll(2) on
+// it cannot wait for that receiver: a helper datagram socket connected to the
+// receiver is polled instead, for which the kernel reports writability by the
+// receiver's queue (unix_dgram_poll), as JavaScript's async send does. It is
+// made on the first wait and kept in *helper, which the caller closes. When
+// it cannot be made (most likely the receiver went away, or is connected
+// elsewhere), the result is kLastTry: that send says so, or reports the full
+// queue as EAGAIN.
+int WaitForRoom(int fd, const struct msghdr& msg, int* helper, const Deadline& deadline) {
+  int wait_fd = fd;
+  if (msg.msg_name != nullptr) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (RetryOnEintr([&] { return poll(&p, 1, 0); }) > 0 && (p.revents & POLLOUT)) {
+      if (*helper < 0) {
+        int made = RetryOnEintr([] { return ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+        if (made >= 0 && connect(made, static_cast<struct sockaddr*>(msg.msg_name), msg.msg_namelen) < 0) {
+          close(made);
+          made = -1;
+        }
+        if (made < 0) return kLastTry;
+        *helper = made;
+      }
+      wait_fd = *helper;
+    }
+  }
+  return WaitFor(wait_fd, POLLOUT, deadline);
 }
 
 // socketSend(fd, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null)
@@ -343,13 +413,8 @@ Napi::Value SocketSend(const Napi::CallbackInfo& info) {
 // socketSendSync(fd, data, fds, to, timeoutMs) -> bytes sent | -errno
 // (-ETIMEDOUT). Blocks the calling thread until all of data has gone (a
 // stream may take it in parts; the descriptors go with the first) or the
-// deadline passes (timeoutMs < 0: never).
-//
-// An unconnected datagram socket whose receiver's queue is full
-// (net.unix.max_dgram_qlen) reports itself writable all along, so poll(2) on
-// it cannot wait for that receiver: a helper datagram socket connected to the
-// receiver is polled instead, for which the kernel reports writability by the
-// receiver's queue (unix_dgram_poll), as JavaScript's async send does.
+// deadline passes (timeoutMs < 0: never); a full receiver is waited for as
+// WaitForRoom explains.
 Napi::Value SocketSendSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
@@ -381,27 +446,11 @@ Napi::Value SocketSendSync(const Napi::CallbackInfo& info) {
       result = n;
       break;
     }
-    int wait_fd = fd;
-    if (out.msg.msg_name != nullptr) {
-      struct pollfd p = {fd, POLLOUT, 0};
-      if (RetryOnEintr([&] { return poll(&p, 1, 0); }) > 0 && (p.revents & POLLOUT)) {
-        if (helper < 0) {
-          helper = RetryOnEintr([] { return ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
-          if (helper >= 0 && connect(helper, static_cast<struct sockaddr*>(out.msg.msg_name), out.msg.msg_namelen) < 0) {
-            close(helper);
-            helper = -1;
-          }
-          if (helper < 0) {
-            // Most likely the receiver went away (or is connected elsewhere):
-            // the send itself says so, or reports the full queue as EAGAIN.
-            result = SendOnce(fd, &out.msg);
-            break;
-          }
-        }
-        wait_fd = helper;
-      }
+    int waited = WaitForRoom(fd, out.msg, &helper, deadline);
+    if (waited == kLastTry) {
+      result = SendOnce(fd, &out.msg);
+      break;
     }
-    int waited = WaitFor(wait_fd, POLLOUT, deadline);
     if (waited < 0) {
       result = waited;
       break;
@@ -411,92 +460,139 @@ Napi::Value SocketSendSync(const Napi::CallbackInfo& info) {
   return Result(env, static_cast<double>(result));
 }
 
-// What socketReceive reports besides the bytes, in its meta argument.
-enum Meta { kLength, kFlags, kFdCount, kAddressLength, kEnd, kMetaSize };
-
-// socketReceive(fd, type, meta: Int32Array(kMetaSize), fdsOut: Int32Array(253),
-// addressOut: Uint8Array(108)) -> Buffer | -errno (-EAGAIN when nothing waits).
+// socketSendMany(fd, datas: Uint8Array[], fds: (Int32Array | null)[] | null,
+// to: Uint8Array | null, start, timeoutMs: number | null) -> messages sent |
+// -errno. sendmmsg(2) of datas[start...], at most kMaxBatch of them: each one
+// message (datagram and seqpacket sockets), with fds[i] as its own
+// SCM_RIGHTS, all to `to` (or the peer).
 //
-// Datagram and sequenced-packet sockets: one recvmsg into a per-thread scratch
-// buffer as large as any message a sender can make (MaxMessageSize), then the
-// Buffer is a copy of exactly the message. Stream sockets: what is queued
-// (SIOCINQ), up to 256 KiB; the kernel ends a read at a message that carries
-// descriptors, so they arrive with their own bytes.
-//
-// meta: [length (the message's full length; more than the Buffer only if
-// MSG_TRUNC is set: a sender forced its SO_SNDBUF past net.core.wmem_max
-// after this process started), msg_flags (MSG_CTRUNC also
-// when descriptors had to be closed here), descriptor count, sun_path bytes of
-// the sender's address (0: unnamed), 1 at end of stream].
-//
-// Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
-// caller: they are not tracked, so that SharedMemory.fromFd and the like can
-// adopt them.
-Napi::Value Receive(const Napi::CallbackInfo& info) {
+// timeoutMs null: one try that never blocks (-EAGAIN when not even the first
+// message fits). A number: blocks the calling thread until all have gone or
+// the deadline passes (< 0: never), waiting for room as WaitForRoom explains.
+// When some went and then the next could not (an error, the deadline), the
+// result is how many went; a call for the rest reports why.
+Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
-  int type = IntArg(info, 1);
-  int32_t* meta = info[2].As<Napi::Int32Array>().Data();
-  auto fds_out = info[3].As<Napi::Int32Array>();
-  auto address_out = info[4].As<Napi::Uint8Array>();
+  auto datas = info[1].As<Napi::Array>();
+  Napi::Value fds_value = info[2];
+  bool with_fds = !fds_value.IsNull() && !fds_value.IsUndefined();
+  uint32_t start = info[4].As<Napi::Number>().Uint32Value();
+  uint32_t length = datas.Length();
+  if (start >= length) return Result(env, 0);
+  size_t count = std::min(static_cast<size_t>(length - start), kMaxBatch);
 
-  size_t size;
-  if (type == SOCK_STREAM) {
-    int queued = 0;
-    int r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
-    if (r < 0) return Result(env, r);
-    if (queued == 0) {
-      // Nothing queued: a 1-byte peek (no control buffer, so no descriptor is
-      // installed) tells the end of the stream (0) from EAGAIN. Bytes that
-      // arrived in between are measured again, so that a message is not split
-      // after its first byte.
-      char byte;
-      ssize_t peeked = RetryOnEintr([&] { return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT); });
-      if (peeked < 0) return Result(env, static_cast<double>(peeked));
-      if (peeked > 0) {
-        r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
-        if (r < 0) return Result(env, r);
-      }
+  struct sockaddr_un addr;
+  struct msghdr common = {};
+  int r = AttachAddress(info[3], &common, &addr);
+  if (r < 0) return Result(env, r);
+  std::vector<struct mmsghdr> msgs(count);
+  std::vector<struct iovec> iovs(count);
+  std::vector<SendControl> controls(with_fds ? count : 0);
+  Napi::Array fds_list = with_fds ? fds_value.As<Napi::Array>() : Napi::Array();
+  for (size_t i = 0; i < count; i++) {
+    auto data = datas.Get(static_cast<uint32_t>(start + i)).As<Napi::Uint8Array>();
+    iovs[i] = {data.Data(), data.ByteLength()};
+    struct msghdr& msg = msgs[i].msg_hdr;
+    msg = common;
+    msg.msg_iov = &iovs[i];
+    msg.msg_iovlen = 1;
+    if (with_fds) {
+      r = AttachFds(fds_list.Get(static_cast<uint32_t>(start + i)), &msg, &controls[i]);
+      if (r < 0) return Result(env, r);
     }
-    size = std::min(static_cast<size_t>(std::max(queued, 1)), kMaxStreamChunk);
-  } else {
-    size = MaxMessageSize();
   }
 
-  // A stream chunk is read straight into its Buffer; a message into scratch.
-  Napi::Buffer<uint8_t> buffer;
-  uint8_t* target;
-  if (type == SOCK_STREAM) {
-    buffer = Napi::Buffer<uint8_t>::New(env, size);
-    if (env.IsExceptionPending()) return env.Undefined();
-    target = buffer.Data();
-  } else {
-    target = ReceiveScratch();
+  bool waits = Waits(info, 5);
+  Deadline deadline = waits ? DeadlineArg(info, 5) : Deadline{};
+  size_t sent = 0;
+  int helper = -1;
+  ssize_t failed = 0;
+  auto send_rest = [&] {
+    return RetryOnEintr([&] { return sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(count - sent), MSG_NOSIGNAL | MSG_DONTWAIT); });
+  };
+  while (sent < count) {
+    int n = send_rest();
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n != -EAGAIN || !waits) {
+      failed = n;
+      break;
+    }
+    int waited = WaitForRoom(fd, msgs[sent].msg_hdr, &helper, deadline);
+    if (waited == kLastTry) {
+      n = send_rest();
+      if (n > 0) sent += static_cast<size_t>(n);
+      else failed = n;
+      break;
+    }
+    if (waited < 0) {
+      failed = waited;
+      break;
+    }
   }
-  struct iovec iov = {target, size};
+  if (helper >= 0) close(helper);
+  return Result(env, static_cast<double>(sent > 0 ? static_cast<ssize_t>(sent) : failed));
+}
+
+// What a receive reports besides the bytes, per message, in its meta
+// argument: [length (the message's full length; more than what arrived only
+// with MSG_TRUNC), msg_flags (MSG_CTRUNC also when descriptors had to be
+// closed here), descriptor count, sun_path bytes of the sender's address (0:
+// unnamed), 1 at end of stream].
+enum Meta { kLength, kFlags, kFdCount, kAddressLength, kEnd, kMetaSize };
+
+// The room for the sender's address that a receive reports (sun_path).
+constexpr size_t kAddressBytes = sizeof(((struct sockaddr_un*)nullptr)->sun_path);
+
+// Where one message is received: its bytes go to a target the caller
+// provides, its control data and sender's address here.
+struct Slot {
+  struct iovec iov;
   struct sockaddr_un from;
-  std::memset(&from, 0, sizeof(from));
   union {
     struct cmsghdr align;
     // Room for the most descriptors one message can carry, plus credentials
     // and a pidfd, which a socket set up elsewhere may have asked for.
     char bytes[CMSG_SPACE(sizeof(int) * kScmMaxFd) + CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
   } control;
-  struct msghdr msg = {};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof(from);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.bytes;
-  msg.msg_controllen = sizeof(control.bytes);
-  int flags = MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == SOCK_STREAM ? 0 : MSG_TRUNC);
-  ssize_t n = RetryOnEintr([&] { return recvmsg(fd, &msg, flags); });
-  if (n < 0) return Result(env, static_cast<double>(n));
+};
 
+// Sets up msg to receive into target (size bytes) through slot; the sender's
+// address only when want_from. Called before every try: recvmsg(2) changes msg.
+void PrepareReceive(Slot* slot, void* target, size_t size, bool want_from, struct msghdr* msg) {
+  std::memset(msg, 0, sizeof(*msg));
+  slot->iov = {target, size};
+  msg->msg_iov = &slot->iov;
+  msg->msg_iovlen = 1;
+  if (want_from) {
+    slot->from.sun_family = AF_UNIX;
+    msg->msg_name = &slot->from;
+    msg->msg_namelen = sizeof(slot->from);
+  }
+  msg->msg_control = slot->control.bytes;
+  msg->msg_controllen = sizeof(slot->control.bytes);
+}
+
+// The flags of every receive: never blocks, installs descriptors
+// close-on-exec, and on message sockets reports a message's full length.
+int ReceiveFlags(int type) { return MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == SOCK_STREAM ? 0 : MSG_TRUNC); }
+
+// After a receive of n >= 0 bytes into msg: puts the descriptors into fds_out
+// (up to max_fds; pidfds and any beyond are closed, and a closed SCM_RIGHTS
+// descriptor sets MSG_CTRUNC), the sender's sun_path into address_out (when
+// not null, kAddressBytes of room), tells the end of a stream, and fills
+// meta[0..kMetaSize).
+//
+// Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
+// caller: they are not tracked, so that SharedMemory.fromFd and the like can
+// adopt them.
+void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds, uint8_t* address_out) {
   int count = 0;
-  int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
   bool dropped = false;
-  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET) continue;
     if (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) continue;
     size_t in_message = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -504,10 +600,10 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
       int received;
       std::memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
       if (cmsg->cmsg_type == SCM_RIGHTS && count < max_fds) {
-        fds_out.Data()[count++] = received;
+        fds_out[count++] = received;
       } else {
-        // Nobody asked for a pidfd, and there is no room for more than the
-        // kernel's own limit: close them rather than leak them.
+        // Nobody asked for a pidfd, and there is no room for more than asked
+        // for: close them rather than leak them.
         close(received);
         if (cmsg->cmsg_type == SCM_RIGHTS) dropped = true;
       }
@@ -515,7 +611,7 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
   }
 
   int end = 0;
-  if (n == 0 && count == 0) {
+  if (n == 0 && count == 0 && !dropped) {
     if (type == SOCK_STREAM) {
       end = 1;
     } else if (type == SOCK_SEQPACKET) {
@@ -527,47 +623,199 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
   }
 
   size_t name_bytes = 0;
-  if (msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
-    name_bytes = std::min(static_cast<size_t>(msg.msg_namelen - offsetof(struct sockaddr_un, sun_path)),
-                          std::min(sizeof(from.sun_path), address_out.ByteLength()));
-    std::memcpy(address_out.Data(), from.sun_path, name_bytes);
+  if (address_out != nullptr && msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
+    name_bytes = std::min(static_cast<size_t>(msg.msg_namelen - offsetof(struct sockaddr_un, sun_path)), kAddressBytes);
+    std::memcpy(address_out, static_cast<const struct sockaddr_un*>(msg.msg_name)->sun_path, name_bytes);
   }
 
-  if (type != SOCK_STREAM) {
-    buffer = Napi::Buffer<uint8_t>::Copy(env, target, std::min(static_cast<size_t>(n), size));
-    // Out of memory for a huge message: JavaScript gets the pending RangeError.
-    if (env.IsExceptionPending()) {
-      for (int i = 0; i < count; i++) close(fds_out.Data()[i]);
-      return env.Undefined();
-    }
-  }
   meta[kLength] = static_cast<int32_t>(n);
   meta[kFlags] = msg.msg_flags | (dropped ? MSG_CTRUNC : 0);
   meta[kFdCount] = count;
   meta[kAddressLength] = static_cast<int32_t>(name_bytes);
   meta[kEnd] = end;
+}
+
+// socketReceive(fd, type, meta: Int32Array(kMetaSize), fdsOut: Int32Array(253),
+// addressOut: Uint8Array(108), scratch: Uint8Array(MAX_MESSAGE_SIZE)) -> Buffer
+// (stream) | bytes (message sockets) | -errno (-EAGAIN when nothing waits).
+// socketReceiveSync(fd, type, meta, fdsOut, addressOut, scratch, timeoutMs) -> the same,
+// or -ETIMEDOUT: blocks the calling thread until a message (or the end of the
+// stream, or an error) is there, or the deadline passes (timeoutMs < 0:
+// never). POLLIN wakes it; so do POLLHUP and POLLERR, which the receive then
+// reports. A wake-up with nothing to take (another process took the message
+// first) waits again for what is left of the deadline.
+//
+// Datagram and sequenced-packet sockets: one recvmsg into JavaScript's scratch
+// buffer, as large as any message a sender can make (MaxMessageSize), which
+// JavaScript then copies out exactly (into Node's Buffer pool for small
+// messages: no allocation here). Stream sockets: what is queued
+// (SIOCINQ), up to 256 KiB; the kernel ends a read at a message that carries
+// descriptors, so they arrive with their own bytes. meta as for Finish; a
+// length over the Buffer's only if MSG_TRUNC is set (a sender forced its
+// SO_SNDBUF past net.core.wmem_max after this process started).
+Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  int type = IntArg(info, 1);
+  int32_t* meta = info[2].As<Napi::Int32Array>().Data();
+  auto fds_out = info[3].As<Napi::Int32Array>();
+  auto address_out = info[4].As<Napi::Uint8Array>();
+  auto scratch = info[5].As<Napi::Uint8Array>();
+  if (address_out.ByteLength() < kAddressBytes) return Result(env, -EINVAL);
+
+  Napi::Buffer<uint8_t> buffer;
+  Slot slot;
+  struct msghdr msg;
+  size_t size = 0;
+  auto attempt = [&]() -> ssize_t {
+    // A stream chunk is read straight into its Buffer; a message into scratch.
+    uint8_t* target;
+    if (type == SOCK_STREAM) {
+      int queued = 0;
+      int r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
+      if (r < 0) return r;
+      if (queued == 0) {
+        // Nothing queued: a 1-byte peek (no control buffer, so no descriptor
+        // is installed) tells the end of the stream (0) from EAGAIN. Bytes
+        // that arrived in between are measured again, so that a message is
+        // not split after its first byte.
+        char byte;
+        ssize_t peeked = RetryOnEintr([&] { return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT); });
+        if (peeked < 0) return peeked;
+        if (peeked > 0) {
+          r = RetryOnEintr([&] { return ioctl(fd, SIOCINQ, &queued); });
+          if (r < 0) return r;
+        }
+      }
+      size = std::min(static_cast<size_t>(std::max(queued, 1)), kMaxStreamChunk);
+      buffer = Napi::Buffer<uint8_t>::New(env, size);
+      if (env.IsExceptionPending()) return -ENOMEM;
+      target = buffer.Data();
+    } else {
+      size = scratch.ByteLength();
+      target = scratch.Data();
+    }
+    PrepareReceive(&slot, target, size, true, &msg);
+    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
+  };
+  ssize_t n = deadline == nullptr ? attempt() : UntilReady(fd, POLLIN, *deadline, attempt);
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (n < 0) return Result(env, static_cast<double>(n));
+  int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
+  Finish(fd, type, msg, n, meta, fds_out.Data(), max_fds, address_out.Data());
+  if (type != SOCK_STREAM) return Result(env, static_cast<double>(n));
   return buffer;
 }
 
-Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info); }
+Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr); }
 
-bool IsAgain(Napi::Value r) { return r.IsNumber() && r.As<Napi::Number>().Int32Value() == -EAGAIN; }
-
-// socketReceiveSync(fd, type, meta, fdsOut, addressOut, timeoutMs) -> as
-// socketReceive, or -ETIMEDOUT: blocks the calling thread until a message (or
-// the end of the stream, or an error) is there, or the deadline passes
-// (timeoutMs < 0: never). POLLIN wakes it; so do POLLHUP and POLLERR, which
-// the receive then reports. A wake-up with nothing to take (another process
-// took the message first) waits again for what is left of the deadline.
 Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
+  Deadline deadline = DeadlineArg(info, 6);
+  return Receive(info, &deadline);
+}
+
+// socketReceiveInto(fd, type, target: Uint8Array, meta: Int32Array(kMetaSize),
+// timeoutMs: number | null) -> bytes | -errno. One recvmsg(2) straight into
+// target: no allocation, no sender's address. Descriptors that came with the
+// message are closed (MSG_CTRUNC in meta's flags). On a message socket, a
+// length in meta over target's size means the message was cut (MSG_TRUNC).
+// timeoutMs null: never blocks (-EAGAIN when nothing waits); a number: blocks
+// the calling thread as socketReceiveSync does.
+Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
-  Deadline deadline = DeadlineArg(info, 5);
-  for (;;) {
-    Napi::Value r = Receive(info);
-    if (!IsAgain(r)) return r;
-    int waited = WaitFor(fd, POLLIN, deadline);
-    if (waited < 0) return Result(info.Env(), waited);
+  int type = IntArg(info, 1);
+  auto target = info[2].As<Napi::Uint8Array>();
+  int32_t* meta = info[3].As<Napi::Int32Array>().Data();
+  Slot slot;
+  struct msghdr msg;
+  auto attempt = [&]() -> ssize_t {
+    PrepareReceive(&slot, target.Data(), target.ByteLength(), false, &msg);
+    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
+  };
+  ssize_t n = AttemptOrWait(info, 4, fd, POLLIN, attempt);
+  if (n >= 0) Finish(fd, type, msg, n, meta, nullptr, 0, nullptr);
+  return Result(info.Env(), static_cast<double>(n));
+}
+
+// Where recvmmsg(2) lands, one per thread (each Worker has its own): grown to
+// the largest batch asked for. The data is allocated without being touched,
+// so pages no message reached are never made resident.
+struct Batch {
+  std::unique_ptr<uint8_t[]> data;
+  size_t data_size = 0;
+  std::vector<Slot> slots;
+  std::vector<struct mmsghdr> msgs;
+};
+
+// socketReceiveMany(fd, type, max, messageSize, meta: Int32Array(1 + max *
+// kMetaSize), fdsOut: Int32Array, addressOut: Uint8Array(max * 108),
+// timeoutMs: number | null) -> Buffer | -errno. One recvmmsg(2) of up to max
+// (at most kMaxBatch) messages of up to messageSize bytes each; meta[0] is how
+// many came, and meta[1 + i * kMetaSize...] describes message i as Finish
+// does (its descriptors follow those of the messages before it in fdsOut, its
+// address is at addressOut[i * 108]). The Buffer holds the messages' bytes
+// back to back, each cut to messageSize. timeoutMs as for socketReceiveInto:
+// with a number, it waits for the first message only.
+Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+  int type = IntArg(info, 1);
+  size_t max = std::min(static_cast<size_t>(info[2].As<Napi::Number>().Uint32Value()), kMaxBatch);
+  size_t message_size = info[3].As<Napi::Number>().Uint32Value();
+  auto meta_array = info[4].As<Napi::Int32Array>();
+  auto fds_out = info[5].As<Napi::Int32Array>();
+  auto address_out = info[6].As<Napi::Uint8Array>();
+  if (max == 0 || meta_array.ElementLength() < 1 + max * kMetaSize || address_out.ByteLength() < max * kAddressBytes) {
+    return Result(env, -EINVAL);
   }
+  int32_t* meta = meta_array.Data();
+
+  thread_local Batch batch;
+  if (batch.data_size < max * message_size) {
+    batch.data.reset(new (std::nothrow) uint8_t[max * message_size]);
+    batch.data_size = batch.data ? max * message_size : 0;
+    if (!batch.data) return Result(env, -ENOMEM);
+  }
+  if (batch.slots.size() < max) {
+    batch.slots.resize(max);
+    batch.msgs.resize(max);
+  }
+  auto attempt = [&]() -> ssize_t {
+    for (size_t i = 0; i < max; i++) {
+      PrepareReceive(&batch.slots[i], batch.data.get() + i * message_size, message_size, type == SOCK_DGRAM, &batch.msgs[i].msg_hdr);
+      batch.msgs[i].msg_len = 0;
+    }
+    return RetryOnEintr([&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
+  };
+  ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
+  if (n < 0) return Result(env, static_cast<double>(n));
+
+  meta[0] = static_cast<int32_t>(n);
+  size_t total = 0;
+  int fds_at = 0;
+  int fds_room = static_cast<int>(fds_out.ElementLength());
+  for (ssize_t i = 0; i < n; i++) {
+    int32_t* m = meta + 1 + i * kMetaSize;
+    ssize_t length = batch.msgs[i].msg_len;
+    Finish(fd, type, batch.msgs[i].msg_hdr, length, m, fds_out.Data() + fds_at, std::min(kScmMaxFd, fds_room - fds_at),
+           address_out.Data() + i * kAddressBytes);
+    fds_at += m[kFdCount];
+    total += std::min(static_cast<size_t>(length), message_size);
+  }
+  auto buffer = Napi::Buffer<uint8_t>::New(env, total);
+  if (env.IsExceptionPending()) {
+    for (int i = 0; i < fds_at; i++) close(fds_out.Data()[i]);
+    return env.Undefined();
+  }
+  size_t at = 0;
+  for (ssize_t i = 0; i < n; i++) {
+    size_t length = std::min(static_cast<size_t>(batch.msgs[i].msg_len), message_size);
+    // An empty batch's Buffer may have no data pointer at all.
+    if (length == 0) continue;
+    std::memcpy(buffer.Data() + at, batch.data.get() + i * message_size, length);
+    at += length;
+  }
+  return buffer;
 }
 
 // socketPeerCredentials(fd, out: Int32Array(3)) -> 0 | -errno; out = [pid,
@@ -665,6 +913,9 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketSendSync", Napi::Function::New(env, SocketSendSync, "socketSendSync"));
   exports.Set("socketReceive", Napi::Function::New(env, SocketReceive, "socketReceive"));
   exports.Set("socketReceiveSync", Napi::Function::New(env, SocketReceiveSync, "socketReceiveSync"));
+  exports.Set("socketReceiveInto", Napi::Function::New(env, SocketReceiveInto, "socketReceiveInto"));
+  exports.Set("socketSendMany", Napi::Function::New(env, SocketSendMany, "socketSendMany"));
+  exports.Set("socketReceiveMany", Napi::Function::New(env, SocketReceiveMany, "socketReceiveMany"));
   exports.Set("socketPeerCredentials", Napi::Function::New(env, SocketPeerCredentials, "socketPeerCredentials"));
   exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));
@@ -677,6 +928,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, kScmMaxFd));
   exports.Set("MSG_TRUNC", Napi::Number::New(env, MSG_TRUNC));
   exports.Set("MSG_CTRUNC", Napi::Number::New(env, MSG_CTRUNC));
+  exports.Set("SOCKET_BATCH_MAX", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
+  exports.Set("MAX_MESSAGE_SIZE", Napi::Number::New(env, static_cast<double>(MaxMessageSize())));
 }
 
 }  // namespace socket

@@ -1099,3 +1099,246 @@ describe('blocking variants (sendSync, receiveSync, acceptSync)', () => {
     b.close();
   });
 });
+
+describe('batches (sendMany, receiveMany) and receiveInto', () => {
+  /** A regular file to pass as a descriptor; the caller closes it. */
+  function someFd(): number {
+    const file = path.join(dir, `f${counter++}`);
+    writeFileSync(file, 'x');
+    return openSync(file, 'r');
+  }
+
+  test.each(['dgram', 'seqpacket'] as const)('%s: messages in order, each whole with its own descriptors (close-on-exec), up to max per call', async (type) => {
+    const before = openFds();
+    const [a, b] = socketPair({ type });
+    const fd = someFd();
+    await a.sendMany(['one', Buffer.from('two'), new Uint16Array([0x6874, 0x6572]), { data: 'four', fds: [fd, fd] }, { data: 'five' }]);
+    closeSync(fd);
+    const first = await b.receiveMany(3, { timeoutMs: LONG });
+    expect(first!.map((m) => m.data.toString())).toEqual(['one', 'two', 'thre']);
+    expect(first!.map((m) => m.fds)).toEqual([[], [], []]);
+    const rest = b.receiveManySync(10, { timeoutMs: LONG })!;
+    expect(rest.map((m) => m.data.toString())).toEqual(['four', 'five']);
+    expect(rest[0].fds).toHaveLength(2);
+    for (const received of rest[0].fds) {
+      expect(fdFlags(received) & O_CLOEXEC).toBe(O_CLOEXEC);
+      closeSync(received);
+    }
+    expect(b.tryReceiveMany(10)).toEqual([]);
+    expect(a.trySendMany([])).toBe(0);
+    a.close();
+    b.close();
+    expect(openFds()).toEqual(before);
+  });
+
+  test('a datagram batch says who sent each message; sendMany to an address', async () => {
+    const name = abstractName();
+    const receiver = UnixSocket.datagram({ abstract: name });
+    const sender = UnixSocket.datagram({ abstract: `${name}-from` });
+    const anonymous = UnixSocket.datagram();
+    await sender.sendMany(['a', 'b'], { to: { abstract: name } });
+    anonymous.sendManySync(['c'], { to: { abstract: name } });
+    const got = await receiver.receiveMany(5);
+    expect(got!.map((m) => [m.data.toString(), m.from])).toEqual([
+      ['a', { abstract: `${name}-from` }], ['b', { abstract: `${name}-from` }], ['c', undefined],
+    ]);
+    for (const s of [receiver, sender, anonymous]) s.close();
+  });
+
+  test('a child answers batches with batches (receiveManySync / sendManySync), descriptors included', async () => {
+    const [a, b] = socketPair({ type: 'seqpacket' });
+    const child = spawnWithFds(process.execPath, [fixture('unix-socket.js'), 'batchPeer'], { fds: { 3: b }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    b.close();
+    const fd = someFd();
+    const messages = Array.from({ length: 40 }, (_, i) => (i === 7 ? { data: 'with fds', fds: [fd, fd, fd] } : `m${i}`));
+    await a.sendMany(messages);
+    closeSync(fd);
+    const replies: string[] = [];
+    while (replies.length < 40) for (const m of (await a.receiveMany(64, { timeoutMs: LONG }))!) replies.push(m.data.toString());
+    expect(replies).toEqual(messages.map((_, i) => (i === 7 ? 'fds:3' : `echo:m${i}`)));
+    a.sendManySync(['bye']);
+    expect(await exited).toBe(0);
+    const out = JSON.parse(stdout);
+    expect(out.answered).toBe(40);
+    expect(out.batches).toBeGreaterThan(1);
+    expect(await a.receiveMany(4, { timeoutMs: LONG })).toBeNull();
+    expect(a.ended).toBe(true);
+    a.close();
+  });
+
+  test('sendMany waits for room on the event loop, copies what waits, and keeps call order with send()', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    // More than SO_SNDBUF holds: most of them wait.
+    const buffers = Array.from({ length: 50 }, (_, i) => Buffer.from(`batch ${i}`.padEnd(10000)));
+    const batch = a.sendMany(buffers, { timeoutMs: LONG });
+    const after = a.send('after');
+    expect(a.trySendMany(['no room'])).toBe(0);
+    for (const buffer of buffers) buffer.fill(0x2a); // the caller's to reuse at once
+    const got: string[] = [];
+    while (got.length < 51) for (const m of (await b.receiveMany(16, { timeoutMs: LONG }))!) got.push(m.data.toString().trimEnd());
+    await Promise.all([batch, after]);
+    expect(got).toEqual([...buffers.map((_, i) => `batch ${i}`), 'after']);
+    a.close();
+    b.close();
+  });
+
+  test('trySendMany sends what fits now; sendManySync waits up to its timeout, and the error says how many went', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    // More than SO_SNDBUF holds.
+    const messages = Array.from({ length: 1000 }, (_, i) => `m${i}`.padEnd(1000));
+    const sent = a.trySendMany(messages);
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(1000);
+    expect(a.trySendMany(['more'])).toBe(0);
+    let err: unknown;
+    try {
+      a.sendManySync(['x', 'y'], { timeoutMs: 30 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ name: 'IpcError', code: 'ETIMEDOUT', syscall: 'sendmmsg', sent: 0 });
+    const taken = b.receiveManySync(1024, { messageSize: 1000 })!;
+    expect(taken.map((m) => m.data.toString())).toEqual(messages.slice(0, sent));
+    a.sendManySync(messages.slice(sent, sent + 3));
+    expect(b.tryReceiveMany(10).map((m) => m.data.toString())).toEqual(messages.slice(sent, sent + 3));
+    a.close();
+    b.close();
+  });
+
+  test('a message the kernel refuses ends the batch: the ones before it went (err.sent)', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const huge = Buffer.alloc(a.sendBufferSize + 1);
+    await expect(a.sendMany(['ok 1', 'ok 2', huge, 'never'])).rejects.toMatchObject({ code: 'EMSGSIZE', syscall: 'sendmmsg', sent: 2 });
+    expect(() => a.sendManySync([huge])).toThrow(expect.objectContaining({ code: 'EMSGSIZE', sent: 0, message: expect.stringContaining('SO_SNDBUF') }));
+    expect(b.tryReceiveMany(10).map((m) => m.data.toString())).toEqual(['ok 1', 'ok 2']);
+    a.close();
+    b.close();
+  });
+
+  test('an unconnected datagram sendMany waits for a full receiver; sendManySync up to its timeout', async () => {
+    const name = abstractName();
+    const receiver = UnixSocket.datagram({ abstract: name });
+    const sender = UnixSocket.datagram();
+    const to = { abstract: name };
+    const messages = Array.from({ length: 30 }, (_, i) => `m${i}`);
+    const sending = sender.sendMany(messages, { to, timeoutMs: LONG });
+    await turns();
+    expect(() => sender.sendManySync(['x'], { to, timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    const got: string[] = [];
+    while (got.length < 30) for (const m of (await receiver.receiveMany(8, { timeoutMs: LONG }))!) got.push(m.data.toString());
+    await sending;
+    expect(got).toEqual(messages);
+    while (sender.trySendMany(['fill'], { to }) === 1);
+    expect(() => sender.sendManySync(['late'], { to, timeoutMs: 50 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'sendmmsg', path: `@${name}` }));
+    receiver.close();
+    sender.close();
+  });
+
+  test('receiveMany: a message longer than messageSize is ERR_IPC_TRUNCATED after the batch is in, with the whole ones on err.messages', async () => {
+    const before = openFds();
+    const [a, b] = socketPair({ type: 'seqpacket' });
+    const fd = someFd();
+    a.sendManySync(['short', { data: 'much too long', fds: [fd] }, 'tiny']);
+    closeSync(fd);
+    let err: Error & { data?: Buffer; messages?: UnixMessage[] } = new Error('none');
+    try {
+      await b.receiveMany(8, { messageSize: 5 });
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err).toMatchObject({ code: 'ERR_IPC_TRUNCATED', message: expect.stringContaining('cut to messageSize 5 (MSG_TRUNC)') });
+    expect(err.data!.toString()).toBe('much ');
+    expect(err.messages!.map((m) => m.data.toString())).toEqual(['short', 'tiny']);
+    a.close();
+    b.close();
+    expect(openFds()).toEqual(before);
+  });
+
+  test('receiveInto: straight into the caller\'s buffer, on every socket type; null at the end of the stream', async () => {
+    for (const type of TYPES) {
+      const [a, b] = socketPair({ type });
+      const buffer = Buffer.alloc(16);
+      expect(b.tryReceiveInto(buffer)).toBeNull();
+      const waiting = b.receiveInto(buffer, { timeoutMs: LONG });
+      await a.send('hello');
+      expect(await waiting).toBe(5);
+      expect(buffer.toString('utf8', 0, 5)).toBe('hello');
+      a.sendSync('world');
+      const view = new Uint32Array(4);
+      expect(b.receiveIntoSync(view, { timeoutMs: LONG })).toBe(5);
+      expect(Buffer.from(view.buffer).toString('utf8', 0, 5)).toBe('world');
+      if (type !== 'dgram') {
+        a.close();
+        expect(b.receiveIntoSync(buffer, { timeoutMs: LONG })).toBeNull();
+        expect(b.ended).toBe(true);
+      }
+      a.close();
+      b.close();
+    }
+  });
+
+  test('receiveInto: a message that does not fit, or brings descriptors, is ERR_IPC_TRUNCATED; the descriptors are closed', async () => {
+    const before = openFds();
+    const [a, b] = socketPair({ type: 'dgram' });
+    a.sendSync('twelve bytes');
+    const small = Buffer.alloc(6);
+    expect(() => b.receiveIntoSync(small)).toThrow(expect.objectContaining({
+      code: 'ERR_IPC_TRUNCATED', data: small, message: expect.stringContaining('message of 12 bytes did not fit the 6-byte buffer (MSG_TRUNC)'),
+    }));
+    expect(small.toString()).toBe('twelve');
+    const fd = someFd();
+    a.sendSync('fds', { fds: [fd, fd] });
+    closeSync(fd);
+    await expect(b.receiveInto(Buffer.alloc(8))).rejects.toMatchObject({ code: 'ERR_IPC_TRUNCATED', data: Buffer.from('fds'), message: expect.stringContaining('MSG_CTRUNC') });
+    a.sendSync('next');
+    expect(b.tryReceiveInto(small)).toBe(4);
+    a.close();
+    b.close();
+    expect(openFds()).toEqual(before);
+  });
+
+  test('timeouts name the syscall; blocking receives are refused while a receive() waits', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    expect(() => b.receiveIntoSync(Buffer.alloc(4), { timeoutMs: 20 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'recvmsg' }));
+    expect(() => b.receiveManySync(4, { timeoutMs: 20 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT', syscall: 'recvmmsg' }));
+    await expect(b.receiveMany(4, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recvmmsg' });
+    const controller = new AbortController();
+    const aborted = b.receiveInto(Buffer.alloc(4), { signal: controller.signal });
+    controller.abort();
+    await expect(aborted).rejects.toBeInstanceOf(AbortError);
+    const pending = b.receiveMany(4, { timeoutMs: LONG });
+    expect(() => b.receiveManySync(4, { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    expect(() => b.receiveIntoSync(Buffer.alloc(4), { timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
+    a.sendSync('done');
+    expect((await pending)!.map((m) => m.data.toString())).toEqual(['done']);
+    a.close();
+    b.close();
+  });
+
+  test('arguments are validated before any syscall; streams take no batches; closed sockets none at all', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    await expect(a.sendMany('x' as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(a.sendMany([1] as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"messages[0]"') });
+    await expect(a.sendMany([{ data: 'x', fds: ['3'] }] as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(a.sendMany(['x'], { fds: [1] } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(() => a.sendManySync(['x'], { timeoutMs: -2 })).toThrow(RangeError);
+    await expect(a.receiveMany(0)).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
+    expect(() => a.tryReceiveMany(1025)).toThrow(RangeError);
+    expect(() => a.receiveManySync(1024, { messageSize: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('67108864 bytes') }));
+    await expect(a.receiveInto('x' as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    expect(() => a.tryReceiveInto(Buffer.alloc(0))).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    // Nothing was sent or taken by any of that.
+    expect(b.tryReceiveMany(4)).toEqual([]);
+
+    const [s, t] = socketPair({ type: 'stream' });
+    await expect(s.sendMany(['x'])).rejects.toMatchObject({ code: 'ERR_IPC_SOCKET_TYPE' });
+    expect(() => s.receiveManySync(4)).toThrow(expect.objectContaining({ code: 'ERR_IPC_SOCKET_TYPE' }));
+    for (const sock of [a, b, s, t]) sock.close();
+    await expect(a.sendMany(['x'])).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    expect(() => a.tryReceiveMany(1)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(() => a.receiveIntoSync(Buffer.alloc(1))).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+  });
+});

@@ -11,7 +11,10 @@
 // messages, same timing points and the same placement record.
 //
 // Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
-//   MODE     sync | async | dgram | dgram-sync | dgram-spin
+//   MODE     sync | sync-batch | async | async-batch | dgram | dgram-sync | dgram-spin |
+//            dgram-batch | dgram-batch-sync (the batch modes hand over BATCH
+//            messages per call one way; their round trips go one message at a
+//            time) | dgram-into | dgram-into-sync (receiveInto: no allocation)
 //   ROLE     ping | pong | produce | consume (see pipe.c)
 //   IN, OUT  fd:N             a descriptor the suite placed here (spawn with fds)
 //            unix-listen:P    (async) listen on the Unix socket path P, take one connection
@@ -43,6 +46,8 @@ const { isMessage, message, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const READ_BUFFER = 64 * 1024;
+// Messages per batch in the batch modes (as BATCH in pipe.c).
+const BATCH = 64;
 // How long a connecting side retries while the listening side starts.
 const CONNECT_MS = 10_000;
 
@@ -115,6 +120,19 @@ class Marks {
 /** Writes all of `buf` to the blocking descriptor `fd`. */
 function writeAll(fd, buf) {
   for (let done = 0; done < buf.length;) done += fs.writeSync(fd, buf, done, buf.length - done, null);
+}
+
+/** Writes all of `bufs` to the blocking descriptor `fd`: one writev(2), unless the kernel takes only part. */
+function writevAll(fd, bufs) {
+  let n = fs.writevSync(fd, bufs);
+  for (const buf of bufs) {
+    if (n >= buf.length) {
+      n -= buf.length;
+      continue;
+    }
+    writeAll(fd, buf.subarray(n));
+    n = 0;
+  }
 }
 
 /** Reads exactly `buf.length` bytes from the blocking descriptor `fd`. */
@@ -216,6 +234,58 @@ function blockingRoles(send, receive) {
 }
 
 /**
+ * A producer that hands over its messages BATCH at a time:
+ * `sendBatch(output, messages)` sends or writes them in order, and may
+ * return a promise (then awaited; the messages are not reused before it
+ * settles). The last batch may be shorter.
+ */
+function batchProducer(sendBatch) {
+  return async function produce(output, size, warmup, count) {
+    const batch = Array.from({ length: BATCH }, () => message(size));
+    const where = new Placement();
+    const total = warmup + count;
+    for (let i = 0; i < total; i += BATCH) {
+      const n = Math.min(BATCH, total - i);
+      const messages = n === BATCH ? batch : batch.slice(0, n);
+      for (let k = 0; k < n; k++) messages[k].writeUInt32LE(i + k, 0);
+      // Outside the timed part, as at message `warmup` in the other modes.
+      if (i <= warmup && warmup < i + n) where.start();
+      const sent = sendBatch(output, messages);
+      if (sent !== undefined) await sent;
+    }
+    return { placement: where.end() };
+  };
+}
+
+/** A datagram consumer that takes up to BATCH messages per call: `receiveBatch(input, size)` returns (or resolves) them. */
+function batchConsumer(receiveBatch) {
+  return async function consume(input, size, warmup, count, chunk) {
+    const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+    while (marks.got < all) {
+      const got = receiveBatch(input, size);
+      for (const m of got instanceof Promise ? await got : got) takeMessage(verifier, marks, m.data, size);
+    }
+    return consumed(verifier, marks, where);
+  };
+}
+
+/** Checks that a receiveInto filled `buf` exactly (`n` bytes), and returns it. */
+function filled(buf, n) {
+  if (n !== buf.length) throw new Error(`a message of ${n} bytes, expected ${buf.length}`);
+  return buf;
+}
+
+/** Receives one datagram straight into `buf` (no allocation) and returns `buf`. */
+function receiveIntoSync(sock, buf) {
+  return filled(buf, sock.receiveIntoSync(buf));
+}
+
+/** The same, waiting on the event loop. */
+async function receiveInto(sock, buf) {
+  return filled(buf, await sock.receiveInto(buf));
+}
+
+/**
  * The roles, written out per kind of mode so that none pays for another: the
  * sync and spin loops make no promises at all (blockingRoles), the async ones
  * are driven by the streams' events, the dgram ones await every call. A sync
@@ -240,6 +310,16 @@ const MODES = {
       }
       return consumed(verifier, marks, where);
     },
+  },
+
+  'sync-batch': {
+    label: 'sync batch',
+    code: `the sync path, producing ${BATCH} messages per fs.writevSync(fd, messages) (one writev(2)); round trip and consumer as in Node sync`,
+
+    ping: (...args) => MODES.sync.ping(...args),
+    pong: (...args) => MODES.sync.pong(...args),
+    consume: (...args) => MODES.sync.consume(...args),
+    produce: batchProducer(writevAll),
   },
 
   async: {
@@ -339,6 +419,28 @@ const MODES = {
     },
   },
 
+  'async-batch': {
+    label: 'async batch',
+    code:
+      `socket.write(msg) per message as in Node async, flushed ${BATCH} at a time: cork(), ${BATCH} writes, uncork() ` +
+      '(one writev(2) per batch; the next batch once the last write\'s callback ran); round trip and consumer as in Node async',
+
+    ping: (...args) => MODES.async.ping(...args),
+    pong: (...args) => MODES.async.pong(...args),
+    consume: (...args) => MODES.async.consume(...args),
+
+    // The stream copies nothing: the batch is reused once its last write's
+    // callback has run (the writes complete in order), which also bounds
+    // what the stream holds to one batch.
+    produce: batchProducer((output, messages) => new Promise((resolve, reject) => {
+      output.cork();
+      const last = messages.length - 1;
+      for (let k = 0; k < last; k++) output.write(messages[k]);
+      output.write(messages[last], (err) => (err ? reject(err) : resolve()));
+      output.uncork();
+    })),
+  },
+
   dgram: {
     label: 'dgram async',
     code: 'await sock.send(msg) / await sock.receive() on UnixSocket.fromFd(fd), one end of a datagram socketPair; uv_poll waits',
@@ -402,6 +504,77 @@ const MODES = {
     },
   },
 
+  'dgram-batch': {
+    label: 'dgram batch async',
+    code:
+      `await sock.sendMany(${BATCH} messages) / await sock.receiveMany(${BATCH}): one sendmmsg/recvmmsg per batch, uv_poll waits; ` +
+      'round trip as Node dgram async (one message in flight: nothing to batch)',
+
+    ping: (...args) => MODES.dgram.ping(...args),
+    pong: (...args) => MODES.dgram.pong(...args),
+
+    produce: batchProducer((output, messages) => output.sendMany(messages)),
+    consume: batchConsumer((input, size) => input.receiveMany(BATCH, { messageSize: size })),
+  },
+
+  'dgram-batch-sync': {
+    label: 'dgram batch sync',
+    code:
+      `sock.sendManySync(${BATCH} messages) / sock.receiveManySync(${BATCH}): one sendmmsg/recvmmsg per batch (poll(2) when it must wait); ` +
+      'round trip as Node dgram sync (one message in flight: nothing to batch)',
+
+    ping: (...args) => MODES['dgram-sync'].ping(...args),
+    pong: (...args) => MODES['dgram-sync'].pong(...args),
+
+    produce: batchProducer((output, messages) => output.sendManySync(messages)),
+    consume: batchConsumer((input, size) => input.receiveManySync(BATCH, { messageSize: size })),
+  },
+
+  'dgram-into': {
+    label: 'dgram into async',
+    code: 'await sock.send(msg) / await sock.receiveInto(buf): each message received straight into one reused buffer (no allocation); uv_poll waits',
+
+    // The ping of Node dgram async, receiving each echo into one buffer.
+    ping(input, output, size, warmup, count) {
+      const buf = Buffer.alloc(size);
+      const into = { receive: async () => ({ data: await receiveInto(input, buf) }) };
+      return MODES.dgram.ping(into, output, size, warmup, count);
+    },
+
+    async pong(input, output, size, warmup, count) {
+      const where = new Placement();
+      const buf = Buffer.alloc(size);
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        await output.send(await receiveInto(input, buf));
+      }
+      return { placement: where.end() };
+    },
+
+    produce: (...args) => MODES.dgram.produce(...args),
+
+    async consume(input, size, warmup, count, chunk) {
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+      const buf = Buffer.alloc(size);
+      while (marks.got < all) takeMessage(verifier, marks, await receiveInto(input, buf), size);
+      return consumed(verifier, marks, where);
+    },
+  },
+
+  'dgram-into-sync': {
+    label: 'dgram into sync',
+    code: 'sock.sendSync(msg) / sock.receiveIntoSync(buf): each message received straight into one reused buffer (no allocation)',
+
+    ...blockingRoles((sock, msg) => sock.sendSync(msg), receiveIntoSync),
+
+    consume(input, size, warmup, count, chunk) {
+      const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
+      const buf = Buffer.alloc(size);
+      while (marks.got < all) takeMessage(verifier, marks, receiveIntoSync(input, buf), size);
+      return consumed(verifier, marks, where);
+    },
+  },
+
   'dgram-spin': {
     label: 'dgram spin',
     code:
@@ -457,9 +630,19 @@ const ENDPOINTS = {
     async(n) {
       return streamEndpoint(require('../../../dist').inherited(n).stream());
     },
+    'sync-batch'(n) {
+      return ENDPOINTS.fd.sync(n);
+    },
+    'async-batch'(n) {
+      return ENDPOINTS.fd.async(n);
+    },
     dgram: datagramEndpoint,
     'dgram-sync': datagramEndpoint,
     'dgram-spin': datagramEndpoint,
+    'dgram-batch': datagramEndpoint,
+    'dgram-batch-sync': datagramEndpoint,
+    'dgram-into': datagramEndpoint,
+    'dgram-into-sync': datagramEndpoint,
   },
   path: {
     sync(file, which) {
@@ -470,6 +653,12 @@ const ENDPOINTS = {
       const { Fifo } = require('../../../dist');
       const fifo = which === 'in' ? await Fifo.openReader(file) : await Fifo.openWriter(file, { timeoutMs: CONNECT_MS });
       return streamEndpoint(fifo.stream());
+    },
+    'sync-batch'(file, which) {
+      return ENDPOINTS.path.sync(file, which);
+    },
+    'async-batch'(file, which) {
+      return ENDPOINTS.path.async(file, which);
     },
   },
   'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
@@ -542,4 +731,4 @@ async function main(argv) {
 
 runAsScript(module, main);
 
-module.exports = { MODES };
+module.exports = { BATCH, MODES };

@@ -2,7 +2,8 @@
 // plain blocking calls, the work the Node contenders do with inherited pipe
 // ends; and the same roles over a datagram socket, one message per call.
 //
-// See: pipe(7), unix(7), read(2), write(2), send(2), recv(2), fcntl(2),
+// See: pipe(7), unix(7), read(2), write(2), send(2), recv(2), sendmmsg(2),
+// recvmmsg(2), fcntl(2),
 // getsockopt(2) (SO_TYPE); bench.h for the clock and the placement record.
 //
 // Usage: pipe MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
@@ -13,6 +14,13 @@
 //            dgram-spin  the same with MSG_DONTWAIT, retried at once on EAGAIN:
 //                        a busy-poll that burns the CPU while it waits (the
 //                        like-for-like partner of Node's trySend/tryReceive)
+//            stream-batch  stream, but produce writes BATCH messages per
+//                        write(2) (one buffer of BATCH * SIZE bytes)
+//            dgram-batch dgram, but produce sends BATCH messages per
+//                        sendmmsg(2) and consume takes up to BATCH per
+//                        recvmmsg(2) (MSG_WAITFORONE): the C side of Node's
+//                        sendMany/receiveMany. Round trips (ping, pong) go one
+//                        message per call in every mode.
 //   IN, OUT  where to read and where to write: fd:N, a descriptor the suite
 //            placed in this process (spawn with fds), or - when the role does
 //            not use it; both may name the same socket; or path:P, a FIFO
@@ -53,9 +61,13 @@
 #include "bench.h"
 
 #define READ_BUFFER (64 * 1024)
+// Messages per call in the batch modes (as BATCH in pipe-node.js).
+#define BATCH 64
 
-enum mode { STREAM, DGRAM, DGRAM_SPIN };
+enum mode { STREAM, DGRAM, DGRAM_SPIN, STREAM_BATCH, DGRAM_BATCH };
 static enum mode mode;
+
+static int is_stream(void) { return mode == STREAM || mode == STREAM_BATCH; }
 
 // The descriptor an IN or OUT argument names (opened with `access` for a
 // path:P FIFO), or -1 for "-". A datagram mode
@@ -63,7 +75,7 @@ static enum mode mode;
 // leaves it as it is (dgram-spin: every call passes MSG_DONTWAIT).
 static int endpoint(const char* spec, int access) {
   if (strcmp(spec, "-") == 0) return -1;
-  if (strncmp(spec, "path:", 5) == 0 && mode == STREAM) {
+  if (strncmp(spec, "path:", 5) == 0 && is_stream()) {
     int fd;
     do fd = open(spec + 5, access | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
@@ -75,7 +87,7 @@ static int endpoint(const char* spec, int access) {
     long n = strtol(spec + 3, &end, 10);
     if (*end == '\0' && n >= 0 && n < 1024) {
       int fd = (int)n;
-      if (mode == STREAM) return fd;
+      if (is_stream()) return fd;
       int type;
       socklen_t len = sizeof type;
       if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) die("getsockopt(SO_TYPE)");
@@ -85,7 +97,7 @@ static int endpoint(const char* spec, int access) {
       }
       int flags = fcntl(fd, F_GETFL);
       if (flags < 0) die("fcntl(F_GETFL)");
-      if (mode == DGRAM && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) die("fcntl(F_SETFL)");
+      if (mode != DGRAM_SPIN && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) die("fcntl(F_SETFL)");
       return fd;
     }
   }
@@ -156,13 +168,65 @@ static void receive_datagram(int fd, char* buf, size_t n) {
 
 // One message of SIZE bytes out, in the mode's way.
 static void send_message(int fd, const char* msg, size_t size) {
-  if (mode == STREAM) write_all(fd, msg, size);
+  if (is_stream()) write_all(fd, msg, size);
   else send_datagram(fd, msg, size);
 }
 
 static void receive_message(int fd, char* buf, size_t size) {
-  if (mode == STREAM) read_exact(fd, buf, size);
+  if (is_stream()) read_exact(fd, buf, size);
   else receive_datagram(fd, buf, size);
+}
+
+// Points msgs[0..n) at n messages of `size` bytes back to back in `buf`.
+static void point_batch(struct mmsghdr* msgs, struct iovec* iov, char* buf, size_t size, long n) {
+  memset(msgs, 0, sizeof(*msgs) * (size_t)n);
+  for (long k = 0; k < n; k++) {
+    iov[k].iov_base = buf + k * size;
+    iov[k].iov_len = size;
+    msgs[k].msg_hdr.msg_iov = &iov[k];
+    msgs[k].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+// Produces messages first..first+n-1 (n <= BATCH) from `batch` (BATCH
+// messages of `size` bytes back to back) in one call: write(2) of them all,
+// or sendmmsg(2) of one datagram each.
+static void send_batch(int fd, char* batch, size_t size, long first, long n) {
+  for (long k = 0; k < n; k++) set_sequence(batch + k * size, (uint32_t)(first + k));
+  if (mode == STREAM_BATCH) {
+    write_all(fd, batch, size * (size_t)n);
+    return;
+  }
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  point_batch(msgs, iov, batch, size, n);
+  for (long sent = 0; sent < n;) {
+    int r = sendmmsg(fd, msgs + sent, (unsigned)(n - sent), 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die("sendmmsg");
+    }
+    sent += r;
+  }
+}
+
+// Receives up to BATCH datagrams into `buf` (BATCH * size bytes), waiting for
+// the first only; each must be `size` bytes whole. Returns how many came.
+static long receive_batch(int fd, char* buf, size_t size) {
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  point_batch(msgs, iov, buf, size, BATCH);
+  int r;
+  do r = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) die("recvmmsg");
+  for (int k = 0; k < r; k++) {
+    if (msgs[k].msg_len != size || (msgs[k].msg_hdr.msg_flags & MSG_TRUNC)) {
+      fprintf(stderr, "recvmmsg: a message of %u bytes, expected %zu\n", msgs[k].msg_len, size);
+      exit(1);
+    }
+  }
+  return r;
 }
 
 // Checks the sequence number at the start of every message in a stream of
@@ -192,12 +256,14 @@ static void verify(struct verifier* v, const char* p, size_t n) {
 
 int main(int argc, char** argv) {
   if (argc != 9) {
-    fprintf(stderr, "usage: %s stream|dgram|dgram-spin ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
+    fprintf(stderr, "usage: %s stream|dgram|dgram-spin|stream-batch|dgram-batch ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "stream") == 0) mode = STREAM;
   else if (strcmp(argv[1], "dgram") == 0) mode = DGRAM;
   else if (strcmp(argv[1], "dgram-spin") == 0) mode = DGRAM_SPIN;
+  else if (strcmp(argv[1], "stream-batch") == 0) mode = STREAM_BATCH;
+  else if (strcmp(argv[1], "dgram-batch") == 0) mode = DGRAM_BATCH;
   else {
     fprintf(stderr, "unknown mode '%s'\n", argv[1]);
     return 2;
@@ -253,6 +319,22 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (strcmp(role, "produce") == 0 && out >= 0 && (mode == STREAM_BATCH || mode == DGRAM_BATCH)) {
+    char* batch = malloc((size_t)size * BATCH);
+    if (batch == NULL) die("malloc");
+    memset(batch, 0x5A, (size_t)size * BATCH);
+    for (long i = 0; i < total; i += BATCH) {
+      long n = total - i < BATCH ? total - i : BATCH;
+      // Outside the timed part, as at message `warmup` one at a time.
+      if (i <= warmup && warmup < i + n) placement_start(&where);
+      send_batch(out, batch, (size_t)size, i, n);
+    }
+    placement_end(&where);
+    if (close(out) != 0) die("close");
+    print_placement_line(&where);
+    return 0;
+  }
+
   if (strcmp(role, "produce") == 0 && out >= 0) {
     for (long i = 0; i < total; i++) {
       if (i == warmup) placement_start(&where);
@@ -267,6 +349,7 @@ int main(int argc, char** argv) {
 
   if (strcmp(role, "consume") == 0 && in >= 0) {
     size_t buffer_size = (size_t)size > READ_BUFFER ? (size_t)size : READ_BUFFER;
+    if (mode == DGRAM_BATCH) buffer_size = (size_t)size * BATCH;
     char* buf = malloc(buffer_size);
     long slots = count / chunk;
     uint64_t* chunk_ns = malloc(sizeof(uint64_t) * (size_t)slots);
@@ -281,7 +364,8 @@ int main(int argc, char** argv) {
     long samples = 0;
     while (got < all) {
       size_t n = (size_t)size;
-      if (mode == STREAM) n = read_some(in, buf, all - got < buffer_size ? (size_t)(all - got) : buffer_size);
+      if (is_stream()) n = read_some(in, buf, all - got < buffer_size ? (size_t)(all - got) : buffer_size);
+      else if (mode == DGRAM_BATCH) n = (size_t)size * (size_t)receive_batch(in, buf, (size_t)size);
       else receive_datagram(in, buf, n);
       verify(&v, buf, n);
       got += n;
