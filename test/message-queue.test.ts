@@ -451,7 +451,10 @@ describe('limits', () => {
 
   test('RLIMIT_MSGQUEUE is named with its value (it binds root too)', async () => {
     const prefix = name();
-    const r = await run('prlimit', ['--msgqueue=100000', process.execPath, fixture('mq.js'), 'createUntilFailure', prefix, '10', '8192']);
+    // The limit counts every queue of the user, system-wide: a user namespace
+    // of its own (and an IPC namespace) starts the count at zero, whatever
+    // else runs as root meanwhile.
+    const r = await run('unshare', ['-Uri', 'prlimit', '--msgqueue=100000', process.execPath, fixture('mq.js'), 'createUntilFailure', prefix, '10', '8192']);
     const out = JSON.parse(r.stdout);
     expect(out.created).toBe(1);
     expect(out.error).toMatchObject({ code: 'EMFILE', syscall: 'mq_open', leftover: false });
