@@ -6,4 +6,5 @@ module.exports = [
   require('./shm-copy'),
   require('./mq'),
   require('./pipe'),
+  require('./channel'),
 ];
