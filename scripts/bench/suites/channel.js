@@ -143,10 +143,7 @@ function checkVerified(out, label) {
 function contender(spec, params) {
   const { id, label, group, baseline = false, versus, code, link, command, solo, cpus = null, fast = false } = spec;
   const runs = [];
-  const counts = (caseId) => {
-    const p = caseId.startsWith('rtt') ? params.rtt : fast ? params.fast : params.slow;
-    return SIZES[caseId] === SMALL ? p.small : p.bulk;
-  };
+  const counts = (caseId) => (fast ? params.fast : params.slow)[caseId];
   const runCase = async (caseId) => {
     const kind = caseId.startsWith('rtt') ? 'rtt' : 'tput';
     const size = SIZES[caseId];
@@ -219,31 +216,54 @@ module.exports = {
     { group: 'Channel batch', cases: ['tput64'], versus: 'c-ring', ratio: 0.3 },
   ],
 
+  // Per case, for the spinning contenders (fast) and the others (slow): how
+  // many messages are timed after how many warm-up ones, and per how many one
+  // throughput sample is taken. The slow ones get fewer, so that a run stays
+  // bearable (process.send json takes milliseconds per 64 KiB round trip).
   params({ quick }) {
     const common = { capacity: CAPACITY, messageSizes: [SMALL, BULK] };
     return quick
       ? {
           ...common,
-          rtt: { small: { warmup: 200, count: 1000 }, bulk: { warmup: 20, count: 200 } },
-          fast: { small: { warmup: 10000, count: 200000, chunk: 20000 }, bulk: { warmup: 100, count: 1000, chunk: 100 } },
-          slow: { small: { warmup: 500, count: 5000, chunk: 500 }, bulk: { warmup: 10, count: 100, chunk: 10 } },
+          fast: {
+            rtt64: { warmup: 200, count: 1000 },
+            rtt64k: { warmup: 20, count: 200 },
+            tput64: { warmup: 10000, count: 200000, chunk: 20000 },
+            tput64k: { warmup: 100, count: 1000, chunk: 100 },
+          },
+          slow: {
+            rtt64: { warmup: 100, count: 500 },
+            rtt64k: { warmup: 10, count: 50 },
+            tput64: { warmup: 500, count: 5000, chunk: 500 },
+            tput64k: { warmup: 10, count: 100, chunk: 10 },
+          },
         }
       : {
           ...common,
-          rtt: { small: { warmup: 2000, count: 20000 }, bulk: { warmup: 200, count: 2000 } },
-          fast: { small: { warmup: 100000, count: 4000000, chunk: 200000 }, bulk: { warmup: 1000, count: 20000, chunk: 1000 } },
-          slow: { small: { warmup: 5000, count: 100000, chunk: 5000 }, bulk: { warmup: 100, count: 2000, chunk: 100 } },
+          fast: {
+            rtt64: { warmup: 10000, count: 100000 },
+            rtt64k: { warmup: 1000, count: 10000 },
+            tput64: { warmup: 100000, count: 4000000, chunk: 200000 },
+            tput64k: { warmup: 1000, count: 20000, chunk: 1000 },
+          },
+          slow: {
+            rtt64: { warmup: 1000, count: 10000 },
+            rtt64k: { warmup: 100, count: 1000 },
+            tput64: { warmup: 5000, count: 100000, chunk: 5000 },
+            tput64k: { warmup: 100, count: 2000, chunk: 100 },
+          },
         };
   },
 
-  describe({ rtt, fast, slow }, reps) {
+  describe({ fast, slow }, reps) {
     const cpus = spinCpus();
+    const counts = (p) =>
+      `round trip ${p.rtt64.count} / ${p.rtt64k.count} timed after ${p.rtt64.warmup} / ${p.rtt64k.warmup}, ` +
+      `one way ${p.tput64.count} / ${p.tput64k.count} after ${p.tput64.warmup} / ${p.tput64k.warmup}, one sample per ${p.tput64.chunk} / ${p.tput64k.chunk}`;
     return (
-      `Channel round trip and one-way throughput, 64 B and 64 KiB messages, two processes per run ` +
+      `Channel round trip and one-way throughput, 64 B / 64 KiB messages, two processes per run ` +
       `(spinning contenders pinned ${cpus ? `to CPUs ${cpus[0]} and ${cpus[1]}` : 'nowhere: fewer than two CPUs allowed'}, the rest unpinned), ` +
-      `rings of ${CAPACITY / 1024} KiB; round trip: ${rtt.small.count} (64 B) / ${rtt.bulk.count} (64 KiB) timed after ${rtt.small.warmup} / ${rtt.bulk.warmup} warm-up; ` +
-      `one way, spinning contenders: ${fast.small.count} / ${fast.bulk.count} messages, one sample per ${fast.small.chunk} / ${fast.bulk.chunk}; ` +
-      `the others: ${slow.small.count} / ${slow.bulk.count}, one sample per ${slow.small.chunk} / ${slow.bulk.chunk}; ${reps} reps interleaved`
+      `rings of ${CAPACITY / 1024} KiB; spinning contenders: ${counts(fast)}; the others: ${counts(slow)}; ${reps} reps interleaved`
     );
   },
 
