@@ -218,11 +218,9 @@ struct Target {
 
 Target TargetOf(napi_env env, napi_value value) {
   Target t{false, nullptr, 0};
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type == napi_null) return t;
   void* data;
-  napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr);
+  // Fails (napi_invalid_arg) for null: no target.
+  if (napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr) != napi_ok) return Target{false, nullptr, 0};
   t.given = true;
   t.data = static_cast<uint8_t*>(data);
   return t;

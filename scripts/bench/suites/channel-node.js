@@ -129,11 +129,13 @@ const MODES = {
   sync: {
     label: 'sync',
     code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSyncInto(buf): one native call per message; spins 50 µs, then sleeps on a futex',
-    roles() {
-      let buf = null;
+    roles(size) {
+      // Into one buffer of the message's size: nothing allocated per message
+      // (a longer message would throw EMSGSIZE, a shorter one fails the check).
+      const buf = Buffer.alloc(size);
       const receive = (ch) => {
-        buf ??= Buffer.alloc(ch.maxMessageSize);
-        return buf.subarray(0, ch.receiveSyncInto(buf));
+        const n = ch.receiveSyncInto(buf);
+        return n === size ? buf : buf.subarray(0, n);
       };
       return {
         ...blockingRoles((ch, msg) => ch.sendSync(msg), receive),
@@ -258,7 +260,7 @@ async function main(argv) {
   const input = inName === '-' ? null : Channel.open(inName);
   const output = outName === '-' ? null : Channel.open(outName);
   try {
-    const fn = MODES[modeId].roles()[role];
+    const fn = MODES[modeId].roles(size)[role];
     const args = [size, warmup, count, chunk];
     const result = await (role === 'ping' || role === 'pong' ? fn(input, output, ...args) : fn(input ?? output, ...args));
     process.stdout.write(`${JSON.stringify({ ...result, mode: modeId, role })}\n`);

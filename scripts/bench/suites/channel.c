@@ -86,6 +86,7 @@ static void box_receive(struct mailbox* box, char* buf, size_t size, uint64_t se
 // --- ring: native/ring.h ----------------------------------------------------
 
 struct ring_end {
+  int fd;  // the segment's descriptor: its open file description holds the liveness lock
   pipc_ring ring;
   pipc_ring_producer p;
   pipc_ring_consumer c;
@@ -96,6 +97,7 @@ static void ring_open(struct ring_end* e, const char* name, int consumer) {
   int fd;
   uint64_t size;
   void* base = map_segment(name, &fd, &size);
+  e->fd = fd;
   int r = pipc_ring_attach(&e->ring, base, size);
   if (r < 0 || e->ring.lane_count != 1) {
     fprintf(stderr, "%s: not a one-lane channel\n", name);
@@ -117,12 +119,17 @@ static void ring_open(struct ring_end* e, const char* name, int consumer) {
 }
 
 static void ring_send(struct ring_end* e, const char* msg, size_t size) {
-  for (;;) {
+  for (unsigned long spins = 1;; spins++) {
     uint32_t sleeping;
     int r = pipc_ring_send(&e->ring, &e->p, msg, size, &sleeping);
     if (r == 0) return;  // Nobody sleeps here: every side spins.
     if (r != -EAGAIN) {
       fprintf(stderr, "pipc_ring_send: %s\n", strerror(-r));
+      exit(1);
+    }
+    // Full for a long while: a consumer that died would leave this spinning forever.
+    if (spins % (1ul << 22) == 0 && pipc_ring_consumer_gone(&e->ring, e->fd)) {
+      fprintf(stderr, "pipc_ring_send: the consumer is gone\n");
       exit(1);
     }
     pipc_ring_cpu_relax();

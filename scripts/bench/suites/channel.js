@@ -232,10 +232,10 @@ module.exports = {
             tput64k: { warmup: 100, count: 1000, chunk: 100 },
           },
           slow: {
-            rtt64: { warmup: 100, count: 500 },
-            rtt64k: { warmup: 10, count: 50 },
-            tput64: { warmup: 500, count: 5000, chunk: 500 },
-            tput64k: { warmup: 10, count: 100, chunk: 10 },
+            rtt64: { warmup: 50, count: 300 },
+            rtt64k: { warmup: 5, count: 20 },
+            tput64: { warmup: 500, count: 3000, chunk: 500 },
+            tput64k: { warmup: 10, count: 50, chunk: 10 },
           },
         }
       : {

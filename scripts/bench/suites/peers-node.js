@@ -47,7 +47,8 @@ function seqOf(data) {
 
 /**
  * The other side (child process or worker thread): `port` has on('message')
- * and send(msg). It echoes (rtt) or consumes and reports (oneway).
+ * and send(msg). It echoes (rtt) or consumes and reports (oneway), and on
+ * 'done' sends its report.
  */
 function otherSide(port, { kind, size, warmup, count, chunk }) {
   const where = new Placement();
@@ -57,11 +58,15 @@ function otherSide(port, { kind, size, warmup, count, chunk }) {
   let verified = true;
   port.on('message', (m) => {
     if (m === 'done') {
+      // The parent ends this side once it has the report: closing here could lose it.
       port.send({ placement: where.end(), ...(kind === 'oneway' && { chunk_ns: ns, chunk_bytes: ns.map(() => chunk * size), verified }) });
-      port.close();
       return;
     }
-    if (i === warmup) where.start();
+    if (i === warmup) {
+      where.start();
+      // Without warm-up the clock starts at the first message (else after the last warm-up one).
+      if (warmup === 0) t0 = process.hrtime.bigint();
+    }
     if (kind === 'rtt') {
       port.send(m);
     } else {
@@ -101,17 +106,25 @@ async function start(mode, params) {
       throw err;
     });
     await once(worker, 'online');
-    return { send: (m) => worker.postMessage(m), next, close: () => once(worker, 'exit') };
+    return { send: (m) => worker.postMessage(m), next, close: () => worker.terminate() };
   }
   const child = fork(__filename, ['child', JSON.stringify(params)], { serialization: MODES[mode].serialization, stdio: 'inherit' });
   child.on('message', deliver);
   await next(); // 'ready'
-  return { send: (m) => child.send(m), next, close: () => once(child, 'exit') };
+  const exit = once(child, 'exit');
+  return {
+    send: (m) => child.send(m),
+    next,
+    close: () => {
+      child.disconnect();
+      return exit;
+    },
+  };
 }
 
 async function main(argv) {
   if (argv[0] === 'child') {
-    const port = { on: (e, f) => process.on(e, f), send: (m) => process.send(m), close: () => process.disconnect() };
+    const port = { on: (e, f) => process.on(e, f), send: (m) => process.send(m) };
     otherSide(port, JSON.parse(argv[1]));
     process.send('ready');
     return 0;
@@ -168,7 +181,7 @@ async function main(argv) {
 }
 
 if (!isMainThread) {
-  otherSide({ on: (e, f) => parentPort.on(e, f), send: (m) => parentPort.postMessage(m), close: () => parentPort.close() }, workerData);
+  otherSide({ on: (e, f) => parentPort.on(e, f), send: (m) => parentPort.postMessage(m) }, workerData);
 } else {
   runAsScript(module, main);
 }
