@@ -155,7 +155,7 @@ export interface Binding {
   channelReserve(channel: ChannelHandle, length: number): number;
   /** Publishes the reserved record with `length` bytes. */
   channelCommit(channel: ChannelHandle, length: number): number;
-  /** -EOWNERDEAD (and rings its own doorbell) when a producer died and nothing is left to read; else 0. */
+  /** -EOWNERDEAD or -EBADMSG (and rings its own doorbell) when a producer died and nothing is left to read, or a lane's tail makes no sense; else 0. */
   channelProbe(channel: ChannelHandle): number;
   /** Marks this handle's sides closed and unlocks them; the descriptors are the caller's to close. */
   channelClose(channel: ChannelHandle): number;

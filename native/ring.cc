@@ -400,7 +400,7 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
   pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
   length = pipc_ring_peek(&ch->ring, &ch->c, offset);
   if (length == -EAGAIN) {
-    int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
+    int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
     if (dead == 0) return -EAGAIN;  // Asleep: a producer rings the doorbell.
     length = dead;
   }
@@ -468,7 +468,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
       if (length != -EAGAIN) break;
-      int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
+      int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
       if (dead != 0) {
         length = dead;
         break;
@@ -523,17 +523,19 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-// channelProbe(ch) -> 0 | -EOWNERDEAD. For an event-loop consumer waiting on
-// its doorbell: when a producer died with nothing left to read, rings its own
-// doorbell, so that the waiting attempt runs and reports it.
+// channelProbe(ch) -> 0 | -EOWNERDEAD | -EBADMSG. For an event-loop consumer
+// waiting on its doorbell: when a producer died with nothing left to read, or
+// a lane's tail makes no sense, rings its own doorbell, so that the waiting
+// attempt runs and reports it.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
-  if (Ready(ch) || pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 0) == 0) return Result(info.Env(), 0);
+  int idle = Ready(ch) ? 0 : pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 0);
+  if (idle == 0) return Result(info.Env(), 0);
   sockaddr_un addr;
   socklen_t len = pipc_ring_doorbell_name_address(ch->doorbell_name, &addr);
   char byte = 0;
   sendto(ch->doorbell_fd, &byte, 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr), len);
-  return Result(info.Env(), PIPC_RING_PEER_DEAD);
+  return Result(info.Env(), idle);
 }
 
 // channelClose(ch) -> 0. Says goodbye on each side this handle took, so the

@@ -614,11 +614,12 @@ static inline int pipc_ring_check_tail(const pipc_ring* r, pipc_ring_cursor* cur
  * the lane is empty, or CORRUPT. Padding records are skipped.
  *
  * The record header at the head says whether there is a record: the
- * producer's tail is not read for each message. It is read, and checked,
- * when the lane is found empty after having moved, and when the records
- * read since the last check go more than a quarter ring past it: a producer
- * writing nonsense makes the consumer read at most that much before
- * ERR_IPC_CORRUPT, never endlessly.
+ * producer's tail is not read for each message, not even when the lane is
+ * empty (reading it would pull the line the producer stores its next tail
+ * in). It is read, and checked, when the records read since the last check
+ * go more than a quarter ring past it (a producer writing nonsense makes the
+ * consumer read at most about that much before ERR_IPC_CORRUPT, never
+ * endlessly), and before the consumer sleeps (pipc_ring_check_idle).
  */
 static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer* c, uint32_t i, uint64_t* payload) {
   pipc_ring_cursor* cur = &c->cursors[i];
@@ -630,7 +631,6 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
     uint32_t length = (uint32_t)word;
     uint64_t contiguous = r->capacity - offset;
     if (kind == PIPC_RING_KIND_NONE) {
-      if (cur->head != cur->tail_cache && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
       /* Caught up: the producer gets all the room back now. */
       if (cur->head != cur->published) pipc_ring_publish(r, c, i);
       return -EAGAIN;
@@ -698,11 +698,17 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
 }
 
 /*
- * For a consumer with nothing to read: whether a producer died (its lane says
- * ACTIVE but nobody holds its lock) and was not reported yet. PEER_DEAD (and
- * it counts as reported when `report`), or 0.
+ * For a consumer with nothing to read, before it sleeps: whether a lane's
+ * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail, for
+ * the lanes whose head moved since their tail was last checked), or a
+ * producer died (its lane says ACTIVE but nobody holds its lock) and was not
+ * reported yet (PEER_DEAD, and it counts as reported when `report`), or 0.
  */
-static inline int pipc_ring_producer_died(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
+static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
+  for (uint32_t i = 0; i < r->lane_count; i++) {
+    pipc_ring_cursor* cur = &c->cursors[i];
+    if (cur->head != cur->tail_cache && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
+  }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
     if (cur->own) continue; /* Our own lock looks free to us. */

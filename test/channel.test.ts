@@ -399,12 +399,24 @@ describe('hostile peers', () => {
       ch.trySend('x');
       const view = new DataView(SharedMemory.open(n).buffer);
       view.setBigUint64(lane + field, BigInt.asUintN(64, value), true);
-      // The consumer polls record headers, not the tail: it checks the tail when the lane runs dry.
-      const use = field === TAIL ? () => { while (ch.tryReceive() !== null); } : () => { while (ch.trySend('y')); };
+      // The consumer polls record headers, not the tail: it checks the tail before it sleeps.
+      const use = field === TAIL ? () => { while (ch.tryReceive() !== null); ch.receiveSync({ spinNs: 0, timeoutMs: 50 }); } : () => { while (ch.trySend('y')); };
       expect(use).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
       ch.close();
       Channel.unlink(n);
     }
+  });
+
+  test('a nonsense tail is found by an event-loop receive before it waits', async () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 256 });
+    ch.trySend('x');
+    expect(ch.tryReceive()!.toString()).toBe('x');
+    const raw = SharedMemory.open(n);
+    new DataView(raw.buffer).setBigUint64(HEADER + TAIL, 4096n, true);
+    raw.close();
+    await expect(ch.receive({ timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ERR_IPC_CORRUPT' });
+    ch.close();
   });
 
   test('a segment of format version 1 (before per-record commits) is ERR_IPC_CORRUPT', () => {

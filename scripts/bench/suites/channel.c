@@ -137,7 +137,7 @@ static void ring_send(struct ring_end* e, const char* msg, size_t size) {
 }
 
 static void ring_receive(struct ring_end* e, char* buf, size_t size) {
-  uint64_t offset;
+  uint64_t offset = 0;
   int64_t length;
   while ((length = pipc_ring_peek(&e->ring, &e->c, &offset)) == -EAGAIN) pipc_ring_cpu_relax();
   if (length != (int64_t)size) {
@@ -148,35 +148,24 @@ static void ring_receive(struct ring_end* e, char* buf, size_t size) {
   pipc_ring_release(&e->ring, &e->c);
 }
 
-// --- the roles, over either ---------------------------------------------------
+// --- the ends, over either -------------------------------------------------------
 
 enum mode { SPIN, RING };
 
-struct end {
-  enum mode mode;
-  struct mailbox* box;
-  struct ring_end ring;
-};
-
-static void send_message(struct end* e, const char* msg, size_t size, uint64_t seq) {
-  if (e->mode == SPIN) {
-    box_send(e->box, msg, size, seq);
-  } else {
-    ring_send(&e->ring, msg, size);
-  }
+static void spin_send(void* out, const char* msg, size_t size, uint64_t seq) { box_send(out, msg, size, seq); }
+static void spin_receive(void* in, char* buf, size_t size, uint64_t seq) { box_receive(in, buf, size, seq); }
+static void ring_send_io(void* out, const char* msg, size_t size, uint64_t seq) {
+  (void)seq;
+  ring_send(out, msg, size);
+}
+static void ring_receive_io(void* in, char* buf, size_t size, uint64_t seq) {
+  (void)seq;
+  ring_receive(in, buf, size);
 }
 
-static void receive_message(struct end* e, char* buf, size_t size, uint64_t seq) {
-  if (e->mode == SPIN) {
-    box_receive(e->box, buf, size, seq);
-  } else {
-    ring_receive(&e->ring, buf, size);
-  }
-}
-
-// Opens IN or OUT: the mailbox of one direction, or a ring end.
-static void open_end(struct end* e, enum mode mode, const char* name, size_t size, int direction, int consumer) {
-  e->mode = mode;
+// Opens IN or OUT: the mailbox of one direction (0: ping to pong, producer to
+// consumer; 1: back), or a ring end (the consumer's, or a producer's).
+static void* open_end(enum mode mode, const char* name, size_t size, int direction, int consumer) {
   if (mode == SPIN) {
     uint64_t length;
     uint8_t* base = map_segment(name, NULL, &length);
@@ -184,10 +173,12 @@ static void open_end(struct end* e, enum mode mode, const char* name, size_t siz
       fprintf(stderr, "%s: %llu bytes, too small for two mailboxes of %zu\n", name, (unsigned long long)length, size);
       exit(1);
     }
-    e->box = (struct mailbox*)(base + (size_t)direction * mailbox_size(size));
-  } else {
-    ring_open(&e->ring, name, consumer);
+    return base + (size_t)direction * mailbox_size(size);
   }
+  struct ring_end* e = calloc(1, sizeof *e);
+  if (e == NULL) die("calloc");
+  ring_open(e, name, consumer);
+  return e;
 }
 
 int main(int argc, char** argv) {
@@ -205,94 +196,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
-  long total = warmup + count;
-  char* msg = malloc((size_t)size);
-  char* buf = malloc((size_t)size);
-  if (msg == NULL || buf == NULL) die("malloc");
-  memset(msg, 0x5A, (size_t)size);
-  memset(buf, 0, (size_t)size);
-  struct placement where;
-  struct end in, out;
-
-  if (strcmp(role, "ping") == 0) {
-    uint64_t* rtt = malloc(sizeof(uint64_t) * (size_t)count);
-    if (rtt == NULL) die("malloc");
-    open_end(&out, mode, argv[4], (size_t)size, 0, 0);
-    open_end(&in, mode, argv[3], (size_t)size, 1, 1);
-    int verified = 1;
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      set_sequence(msg, (uint32_t)i);
-      uint64_t t0 = now_ns();
-      send_message(&out, msg, (size_t)size, (uint64_t)i);
-      receive_message(&in, buf, (size_t)size, (uint64_t)i);
-      uint64_t t1 = now_ns();
-      if (i >= warmup) rtt[i - warmup] = t1 - t0;
-      if (sequence(buf) != (uint32_t)i) verified = 0;
-    }
-    placement_end(&where);
-    print_round_trips(rtt, count, verified, &where);
-    return verified ? 0 : 1;
-  }
-
-  if (strcmp(role, "pong") == 0) {
-    open_end(&in, mode, argv[3], (size_t)size, 0, 1);
-    open_end(&out, mode, argv[4], (size_t)size, 1, 0);
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      receive_message(&in, buf, (size_t)size, (uint64_t)i);
-      send_message(&out, buf, (size_t)size, (uint64_t)i);
-    }
-    placement_end(&where);
-    print_placement_line(&where);
-    return 0;
-  }
-
-  if (strcmp(role, "produce") == 0) {
-    open_end(&out, mode, argv[4], (size_t)size, 0, 0);
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      set_sequence(msg, (uint32_t)i);
-      send_message(&out, msg, (size_t)size, (uint64_t)i);
-    }
-    placement_end(&where);
-    print_placement_line(&where);
-    return 0;
-  }
-
-  if (strcmp(role, "consume") == 0) {
-    open_end(&in, mode, argv[3], (size_t)size, 0, 1);
-    uint64_t* chunks = malloc(sizeof(uint64_t) * (size_t)(count / chunk));
-    uint64_t* bytes = malloc(sizeof(uint64_t) * (size_t)(count / chunk));
-    if (chunks == NULL || bytes == NULL) die("malloc");
-    int verified = 1;
-    uint64_t t0 = 0;
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) {
-        placement_start(&where);
-        t0 = now_ns();
-      }
-      receive_message(&in, buf, (size_t)size, (uint64_t)i);
-      if (sequence(buf) != (uint32_t)i) verified = 0;
-      long done = i + 1 - warmup;
-      if (done > 0 && done % chunk == 0) {
-        uint64_t t1 = now_ns();
-        chunks[done / chunk - 1] = t1 - t0;
-        bytes[done / chunk - 1] = (uint64_t)chunk * (uint64_t)size;
-        t0 = t1;
-      }
-    }
-    placement_end(&where);
-    printf("{");
-    print_array("chunk_ns", chunks, count / chunk);
-    printf(",");
-    print_array("chunk_bytes", bytes, count / chunk);
-    printf(",\"verified\":%s,", verified ? "true" : "false");
-    print_placement(&where);
-    printf("}\n");
-    return verified ? 0 : 1;
-  }
-
-  fprintf(stderr, "unknown role '%s'\n", role);
-  return 2;
+  struct bench_io io = {mode == SPIN ? spin_send : ring_send_io, mode == SPIN ? spin_receive : ring_receive_io, NULL, NULL};
+  // Ping sends on OUT (mailbox 0) and hears back on IN (mailbox 1); pong the
+  // other way round; a producer uses OUT, a consumer IN (mailbox 0).
+  int ping = strcmp(role, "ping") == 0, pong = strcmp(role, "pong") == 0;
+  if (strcmp(argv[4], "-") != 0) io.out = open_end(mode, argv[4], (size_t)size, pong ? 1 : 0, 0);
+  if (strcmp(argv[3], "-") != 0) io.in = open_end(mode, argv[3], (size_t)size, ping ? 1 : 0, 1);
+  return bench_run_role(role, &io, (size_t)size, warmup, count, chunk);
 }
