@@ -151,6 +151,8 @@ export interface Binding {
   channelReceiveSync(channel: ChannelHandle, target: Uint8Array | null, spinNs: number, timeoutMs: number): Buffer | number;
   /** Up to max copies, or -errno. */
   channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
+  /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
+  channelReceiveManyInto(channel: ChannelHandle, target: Uint8Array, lengths: Uint32Array): number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
   /** Publishes the reserved record with `length` bytes. */

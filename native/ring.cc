@@ -506,6 +506,40 @@ Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// channelReceiveManyInto(ch, target, lengths) -> how many messages | -errno.
+// Copies messages back to back into target, their lengths into lengths (a
+// Uint32Array), until either is full or the ring is empty. A message that
+// does not fit what is left stays; one that does not fit an empty target is
+// -EMSGSIZE (meta[kNeeded] says how long). An error after some messages
+// were taken is left for the next call. A hot call, in Node-API directly.
+napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
+  napi_value rest[2];
+  Channel* ch = HotArgs(env, info, rest);
+  Target target = TargetOf(env, rest[0]);
+  size_t slots;
+  void* lengths_data;
+  napi_get_typedarray_info(env, rest[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
+  uint32_t* lengths = static_cast<uint32_t*>(lengths_data);
+  size_t used = 0;
+  uint32_t n = 0;
+  while (n < slots) {
+    uint64_t offset;
+    int64_t length = Peek(ch, &offset);
+    if (length == -EAGAIN) break;
+    if (length < 0) return Int(env, n > 0 ? n : length);
+    if (static_cast<uint64_t>(length) > target.length - used) {
+      if (n > 0) break;
+      ch->meta[kNeeded] = static_cast<double>(length);
+      return Int(env, -EMSGSIZE);
+    }
+    if (length != 0) memcpy(target.data + used, ch->ring.base + offset, static_cast<size_t>(length));
+    pipc_ring_release(&ch->ring, &ch->c);
+    lengths[n++] = static_cast<uint32_t>(length);
+    used += static_cast<size_t>(length);
+  }
+  return Int(env, n);
+}
+
 // channelReserve(ch, length) -> payload offset in the segment | -errno
 // (-EAGAIN: full, -EMSGSIZE: never fits).
 Napi::Value Reserve(const Napi::CallbackInfo& info) {
@@ -584,6 +618,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
   exports.Set("channelReceiveSync", Raw(env, ReceiveSync, "channelReceiveSync"));
   exports.Set("channelReceiveMany", Napi::Function::New(env, ReceiveMany, "channelReceiveMany"));
+  exports.Set("channelReceiveManyInto", Raw(env, ReceiveManyInto, "channelReceiveManyInto"));
   exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
   exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
   exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));

@@ -141,6 +141,29 @@ describe('sending and receiving in one process', () => {
     ch.close();
   });
 
+  test('receiveManyInto: messages back to back in one buffer, lengths in another; what does not fit stays', () => {
+    const ch = Channel.create({ capacity: 1024 });
+    const lengths = new Uint32Array(3);
+    expect(ch.receiveManyInto(Buffer.alloc(16), lengths)).toBe(0);
+    for (const m of ['one', '', 'three', 'four', 'a longer fifth']) ch.trySend(m);
+    const target = Buffer.alloc(12);
+    // 'one', '', 'three' fill the lengths; then 'four' and not 'a longer fifth' (8 bytes left after it).
+    expect(ch.receiveManyInto(target, lengths)).toBe(3);
+    expect([...lengths]).toEqual([3, 0, 5]);
+    expect(target.subarray(0, 8).toString()).toBe('onethree');
+    expect(ch.receiveManyInto(target, lengths)).toBe(1);
+    expect(lengths[0]).toBe(4);
+    expect(target.subarray(0, 4).toString()).toBe('four');
+    // Too long for the whole target: EMSGSIZE, and it stays.
+    expect(() => ch.receiveManyInto(target, lengths)).toThrow(expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining('message of 14 bytes does not fit the 12-byte target') }));
+    expect(ch.receiveManyInto(Buffer.alloc(14), lengths)).toBe(1);
+    expect(ch.tryReceive()).toBeNull();
+    expect(() => ch.receiveManyInto(target, [1] as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => ch.receiveManyInto('x' as never, lengths)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    ch.close();
+    expect(() => ch.receiveManyInto(target, lengths)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+  });
+
   test('a view is the ring itself, valid until the next receive; close detaches it', () => {
     const ch = Channel.create({ capacity: 64 });
     ch.trySend('first');

@@ -1,122 +1,75 @@
 'use strict';
 // Node contenders of the channel suite (run as child processes): Channel, the
-// shared-memory ring, with each of its APIs. It mirrors channel.c role for
-// role: same channels (created by the suite, opened here by name), same
-// messages (SIZE bytes of 0x5a, the sequence number in the first four,
-// checked by the receiving side), same WARMUP untimed messages, same timing
-// points and the same placement record.
+// shared-memory ring, with its calls that return when they are done
+// (spinning, or blocking in sync mode). The async contender (await send() /
+// receive()) is pipe-node.js's dgram mode over `channel:NAME` endpoints.
+// Ping, pong and produce are pipe-node.js's blockingRoles; the consumer is
+// here, lean enough for tens of millions of messages a second: a sequence
+// check and a clock mark every CHUNK messages, as channel.c (bench.h) does.
+// Same channels (created by the suite, opened here by name), same messages
+// (SIZE bytes of 0x5a, the sequence number in the first four), same WARMUP
+// untimed messages and the same placement record as channel.c.
 //
 // Usage: node channel-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
-//   MODE  sync       trySend (spin while full) or sendSync / receiveSyncInto
+//   MODE  sync       trySend (ping, spinning while full) or sendSync / receiveSyncInto
 //                    (spins 50 µs, then sleeps on a futex): one call per message
-//         async      await send() / for await (the event loop, woken by the doorbell)
 //         zero-copy  reserve() + commit() / tryReceiveView(), spinning while full or empty
-//         batch      trySend per message / receiveMany(BATCH), spinning while empty
-//   ROLE  ping | pong | produce | consume (see channel.c)
+//         batch      trySend per message / receiveManyInto(target, lengths): up to
+//                    BATCH messages back to back per call, nothing allocated; spinning
+//   ROLE  ping | pong | produce | consume (see bench.h)
 //   IN, OUT  channel names (- when the role does not use it)
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 
-const { message, runAsScript } = require('../lib/contender-node');
+const { runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
+const { blockingRoles } = require('./pipe-node');
 
 const BATCH = 1024;
 
 /**
- * The consumer's clock over `count` timed messages after `warmup`: one mark
- * every `chunk` messages (as in channel.c). `tick(i)` after message i.
+ * A consumer's checks and clock, as bench.h's: each message's length and
+ * sequence number, and the time after the WARMUP-th and then every CHUNK
+ * messages. `take(data, i)` for message i (its bytes at data[at..at+length)).
  */
-function clock(warmup, count, chunk, size) {
-  const ns = [];
-  const bytes = [];
-  const where = new Placement();
-  let t0 = 0n;
-  return {
-    where,
-    tick(i) {
-      if (i + 1 === warmup) {
-        where.start();
-        t0 = process.hrtime.bigint();
-        return;
-      }
-      const done = i + 1 - warmup;
-      if (done > 0 && done % chunk === 0) {
-        const t1 = process.hrtime.bigint();
-        ns.push(Number(t1 - t0));
-        bytes.push(chunk * size);
-        t0 = t1;
-      }
-    },
-    result(verified) {
-      return { chunk_ns: ns, chunk_bytes: bytes, verified, placement: where.end() };
-    },
-  };
+class Tally {
+  constructor(size, warmup, count, chunk) {
+    Object.assign(this, { size, warmup, count, chunk, ns: [], verified: true, t0: 0n, where: new Placement() });
+    if (warmup === 0) this.start();
+  }
+
+  start() {
+    this.where.start();
+    this.t0 = process.hrtime.bigint();
+  }
+
+  take(data, at, length, i) {
+    if (length !== this.size || (data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24)) !== (i | 0)) this.verified = false;
+    const done = i + 1 - this.warmup;
+    if (done === 0) {
+      this.start();
+    } else if (done > 0 && done % this.chunk === 0) {
+      const t1 = process.hrtime.bigint();
+      this.ns.push(Number(t1 - this.t0));
+      this.t0 = t1;
+    }
+  }
+
+  result() {
+    return { chunk_ns: this.ns, chunk_bytes: this.ns.map(() => this.chunk * this.size), verified: this.verified, placement: this.where.end() };
+  }
 }
 
-/** The sequence number at the start of `data` (a Buffer). */
-function seqOf(data) {
-  return data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24);
-}
-
-/**
- * ping, pong, produce and consume of a mode whose calls return when they are
- * done (spinning or blocking): `send(ch, msg)` sends, `receive(ch)` returns
- * the next message (a Buffer, valid until the next receive). No promises; one
- * mode per process, so the calls through `send` and `receive` stay
- * monomorphic. Warm-up starts the clock before message `warmup` (as
- * channel.c), so a consume with warmup 0 is timed from its first message.
- */
-function blockingRoles(send, receive) {
-  return {
-    ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const where = new Placement();
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        const t0 = process.hrtime.bigint();
-        send(output, msg);
-        const echo = receive(input);
-        const t1 = process.hrtime.bigint();
-        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (echo.length !== size || seqOf(echo) !== (i | 0)) verified = false;
-      }
-      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-    },
-
-    pong(input, output, size, warmup, count) {
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        send(output, receive(input));
-      }
-      return { placement: where.end() };
-    },
-
-    produce(output, size, warmup, count) {
-      const msg = message(size);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        send(output, msg);
-      }
-      return { placement: where.end() };
-    },
-
-    consume(input, size, warmup, count, chunk) {
-      const c = clock(warmup, count, chunk, size);
-      if (warmup === 0) c.tick(-1);
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        const data = receive(input);
-        if (data.length !== size || seqOf(data) !== (i | 0)) verified = false;
-        c.tick(i);
-      }
-      return c.result(verified);
-    },
+/** The consumer of a mode whose `receive(ch, buf)` returns the next message. */
+function consumer(receive) {
+  return (input, size, warmup, count, chunk) => {
+    const buf = Buffer.alloc(size);
+    const tally = new Tally(size, warmup, count, chunk);
+    for (let i = 0; i < warmup + count; i++) {
+      const data = receive(input, buf);
+      tally.take(data, 0, data.length, i);
+    }
+    return tally.result();
   };
 }
 
@@ -125,22 +78,26 @@ function trySendSpin(ch, msg) {
   while (!ch.trySend(msg));
 }
 
+/** The roles of a mode: `send(ch, msg)`, `receive(ch, buf)` -> the message (in buf, or a view, or a copy). */
+function roles(send, receive) {
+  return { ...blockingRoles(send, receive), consume: consumer(receive) };
+}
+
+/**
+ * The modes. A function makes each mode's roles, so that a process builds
+ * only its own: the calls through `send` and `receive` stay monomorphic.
+ */
 const MODES = {
   sync: {
     label: 'sync',
-    code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSyncInto(buf): one native call per message; spins 50 µs, then sleeps on a futex',
-    roles(size) {
-      // Into one buffer of the message's size: nothing allocated per message
-      // (a longer message would throw EMSGSIZE, a shorter one fails the check).
-      const buf = Buffer.alloc(size);
-      const receive = (ch) => {
+    code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSyncInto(buf): one native call per message, nothing allocated; spins 50 µs, then sleeps on a futex',
+    roles() {
+      // Into the caller's buffer of the message's size: a longer message would throw EMSGSIZE, a shorter one fails the check.
+      const receive = (ch, buf) => {
         const n = ch.receiveSyncInto(buf);
-        return n === size ? buf : buf.subarray(0, n);
+        return n === buf.length ? buf : buf.subarray(0, n);
       };
-      return {
-        ...blockingRoles((ch, msg) => ch.sendSync(msg), receive),
-        ping: blockingRoles(trySendSpin, receive).ping,
-      };
+      return { ...roles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
     },
   },
 
@@ -159,83 +116,34 @@ const MODES = {
         while ((view = ch.tryReceiveView()) === null);
         return view;
       };
-      return blockingRoles(send, receive);
+      return roles(send, receive);
     },
   },
 
   batch: {
     label: 'batch',
-    code: `ch.trySend(msg) per message / ch.receiveMany(${BATCH}): up to ${BATCH} messages (copies) per native call; both spin`,
+    code: `ch.trySend(msg) per message / ch.receiveManyInto(target, lengths): up to ${BATCH} messages copied back to back into one buffer per native call, nothing allocated; both spin`,
     roles() {
-      let got = [];
-      let next = 0;
-      const receive = (ch) => {
-        while (next === got.length) {
-          got = ch.receiveMany(BATCH);
-          next = 0;
-        }
-        return got[next++];
+      const one = new Uint32Array(1);
+      // Ping and pong: a batch of at most one, into the caller's buffer.
+      const receive = (ch, buf) => {
+        while (ch.receiveManyInto(buf, one) === 0);
+        return one[0] === buf.length ? buf : buf.subarray(0, one[0]);
       };
-      return blockingRoles(trySendSpin, receive);
-    },
-  },
-
-  async: {
-    label: 'async',
-    code: 'await ch.send(msg) / for await (const msg of ch): the event loop, woken by the doorbell when the consumer sleeps',
-    roles() {
       return {
-        async ping(input, output, size, warmup, count) {
-          const rtt = new Float64Array(count);
-          const msg = message(size);
-          const where = new Placement();
-          let verified = true;
-          for (let i = 0; i < warmup + count; i++) {
-            if (i === warmup) where.start();
-            msg.writeUInt32LE(i, 0);
-            const t0 = process.hrtime.bigint();
-            await output.send(msg);
-            const echo = await input.receive();
-            const t1 = process.hrtime.bigint();
-            if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-            if (echo.length !== size || seqOf(echo) !== (i | 0)) verified = false;
+        ...blockingRoles(trySendSpin, receive),
+        consume(input, size, warmup, count, chunk) {
+          const target = Buffer.alloc(BATCH * size);
+          const lengths = new Uint32Array(BATCH);
+          const tally = new Tally(size, warmup, count, chunk);
+          for (let i = 0; i < warmup + count;) {
+            const n = input.receiveManyInto(target, lengths);
+            for (let k = 0, at = 0; k < n; k++, i++) {
+              tally.take(target, at, lengths[k], i);
+              at += lengths[k];
+            }
           }
-          return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-        },
-
-        async pong(input, output, size, warmup, count) {
-          const where = new Placement();
-          let i = 0;
-          for await (const msg of input) {
-            if (i === warmup) where.start();
-            await output.send(msg);
-            if (++i === warmup + count) break;
-          }
-          return { placement: where.end() };
-        },
-
-        async produce(output, size, warmup, count) {
-          const msg = message(size);
-          const where = new Placement();
-          for (let i = 0; i < warmup + count; i++) {
-            if (i === warmup) where.start();
-            msg.writeUInt32LE(i, 0);
-            await output.send(msg);
-          }
-          return { placement: where.end() };
-        },
-
-        async consume(input, size, warmup, count, chunk) {
-          const c = clock(warmup, count, chunk, size);
-          if (warmup === 0) c.tick(-1);
-          let verified = true;
-          let i = 0;
-          for await (const data of input) {
-            if (data.length !== size || seqOf(data) !== (i | 0)) verified = false;
-            c.tick(i);
-            if (++i === warmup + count) break;
-          }
-          return c.result(verified);
+          return tally.result();
         },
       };
     },
@@ -260,9 +168,8 @@ async function main(argv) {
   const input = inName === '-' ? null : Channel.open(inName);
   const output = outName === '-' ? null : Channel.open(outName);
   try {
-    const fn = MODES[modeId].roles(size)[role];
-    const args = [size, warmup, count, chunk];
-    const result = await (role === 'ping' || role === 'pong' ? fn(input, output, ...args) : fn(input ?? output, ...args));
+    const fn = MODES[modeId].roles()[role];
+    const result = role === 'ping' || role === 'pong' ? fn(input, output, size, warmup, count) : fn(input ?? output, size, warmup, count, chunk);
     process.stdout.write(`${JSON.stringify({ ...result, mode: modeId, role })}\n`);
     if (result.verified === false) {
       process.stderr.write('verification failed: a message arrived out of order or with the wrong size\n');

@@ -17,7 +17,7 @@
 //   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
 //   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
 //   Channel batch       channel-node.js batch: trySend / receiveMany
-//   Channel async       channel-node.js async: await send() / for await
+//   Channel async       pipe-node.js dgram on channel:NAME endpoints: await send() / receive()
 //   Node net            pipe-node.js async over a Unix stream socket (net)
 //   process.send        peers-node.js: json and advanced serialization
 //   worker postMessage  peers-node.js worker (in-process, two threads)
@@ -272,7 +272,10 @@ module.exports = {
     const cpus = spinCpus();
     const c = (mode) => (role, ends, ...numbers) => [bin, [mode, role, ends.in, ends.out, ...numbers]];
     const node = (mode) => (role, ends, ...numbers) => [process.execPath, [CHANNEL_SCRIPT, mode, role, ends.in, ends.out, ...numbers]];
-    const pipeNode = (mode) => (role, ends, ...numbers) => [process.execPath, [PIPE_SCRIPT, mode, role, ends.in, ends.out, ...numbers]];
+    const pipeNode = (mode, kind = null) => (role, ends, ...numbers) => {
+      const end = (name) => (kind === null || name === '-' ? name : `${kind}:${name}`);
+      return [process.execPath, [PIPE_SCRIPT, mode, role, end(ends.in), end(ends.out), ...numbers]];
+    };
     const peers = (mode) => (kind, ...numbers) => [process.execPath, [PEERS_SCRIPT, mode, kind, ...numbers]];
     const specs = [
       {
@@ -309,7 +312,15 @@ module.exports = {
         command: node('zero-copy'),
       },
       { id: 'channel-batch', label: 'Channel batch', group: 'Channel batch', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.batch.code, command: node('batch') },
-      { id: 'channel-async', label: 'Channel async', group: 'Channel async', versus: 'c-ring', link: 'ring', code: CHANNEL_MODES.async.code, command: node('async') },
+      {
+        id: 'channel-async',
+        label: 'Channel async',
+        group: 'Channel async',
+        versus: 'c-ring',
+        link: 'ring',
+        code: 'await ch.send(msg) / await ch.receive() (pipe-node.js dgram roles on Channel.open(name)): the event loop, woken by the doorbell when the consumer sleeps',
+        command: pipeNode('dgram', 'channel'),
+      },
       {
         id: 'node-net',
         label: 'Node net Unix socket',
