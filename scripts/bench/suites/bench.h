@@ -116,6 +116,20 @@ static inline void print_round_trips(const uint64_t* rtt, long count, int verifi
 
 // --- The roles of a message contender ----------------------------------------
 
+// Reads the arguments SIZE WARMUP COUNT CHUNK at arg[0..3]; 0, or 2 (the exit
+// status for bad arguments) after saying so.
+static inline int bench_counts(char** arg, long* size, long* warmup, long* count, long* chunk) {
+  *size = strtol(arg[0], NULL, 10);
+  *warmup = strtol(arg[1], NULL, 10);
+  *count = strtol(arg[2], NULL, 10);
+  *chunk = strtol(arg[3], NULL, 10);
+  if (*size < 4 || *warmup < 0 || *count <= 0 || *chunk <= 0 || *count % *chunk != 0) {
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+  }
+  return 0;
+}
+
 // How a contender moves messages, for bench_run_role: send message `seq`
 // (SIZE bytes at msg) on `out`, receive the next one into buf from `in`.
 // Each waits as its contender does (blocks, or spins).

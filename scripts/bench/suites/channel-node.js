@@ -21,7 +21,7 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 
-const { runAsScript } = require('../lib/contender-node');
+const { printResult, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 const { blockingRoles } = require('./pipe-node');
 
@@ -170,12 +170,7 @@ async function main(argv) {
   try {
     const fn = MODES[modeId].roles()[role];
     const result = role === 'ping' || role === 'pong' ? fn(input, output, size, warmup, count) : fn(input ?? output, size, warmup, count, chunk);
-    process.stdout.write(`${JSON.stringify({ ...result, mode: modeId, role })}\n`);
-    if (result.verified === false) {
-      process.stderr.write('verification failed: a message arrived out of order or with the wrong size\n');
-      return 1;
-    }
-    return 0;
+    return printResult(result, { mode: modeId, role });
   } finally {
     input?.close();
     output?.close();

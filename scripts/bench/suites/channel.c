@@ -188,14 +188,8 @@ int main(int argc, char** argv) {
   }
   enum mode mode = strcmp(argv[1], "spin") == 0 ? SPIN : RING;
   const char* role = argv[2];
-  long size = strtol(argv[5], NULL, 10);
-  long warmup = strtol(argv[6], NULL, 10);
-  long count = strtol(argv[7], NULL, 10);
-  long chunk = strtol(argv[8], NULL, 10);
-  if (size < 4 || warmup < 0 || count <= 0 || chunk <= 0 || count % chunk != 0) {
-    fprintf(stderr, "bad arguments\n");
-    return 2;
-  }
+  long size, warmup, count, chunk;
+  if (bench_counts(argv + 5, &size, &warmup, &count, &chunk) != 0) return 2;
   struct bench_io io = {mode == SPIN ? spin_send : ring_send_io, mode == SPIN ? spin_receive : ring_receive_io, NULL, NULL};
   // Ping sends on OUT (mailbox 0) and hears back on IN (mailbox 1); pong the
   // other way round; a producer uses OUT, a consumer IN (mailbox 0).

@@ -286,7 +286,7 @@ module.exports = {
         link: 'spin',
         cpus,
         fast: true,
-        code: `a one-message mailbox in shared memory (a flag per side on its own cache line, memcpy in and out), both sides spinning; ${compileCommand(C_SOURCE)} -I native`,
+        code: `a one-message mailbox in shared memory (a flag per side on its own cache line, memcpy in and out), both sides spinning; ${compileCommand(C_SOURCE)} -iquote native`,
         command: c('spin'),
       },
       {
