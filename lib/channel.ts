@@ -441,8 +441,16 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateSignal(signal);
       this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
       this.#receiving++;
+      // The probe stops itself at a tick with no receive pending, rather than
+      // after each receive: a timer made and cleared per message costs more
+      // than the message.
       this.#probe ??= setInterval(() => {
-        if (this.#handle !== null) binding.channelProbe(this.#handle);
+        if (this.#receiving === 0) {
+          clearInterval(this.#probe!);
+          this.#probe = null;
+        } else if (this.#handle !== null) {
+          binding.channelProbe(this.#handle);
+        }
       }, PROBE_MS).unref();
       const attempt = () => {
         const r = binding.channelReceiveArmed(handle);
@@ -452,10 +460,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       };
       const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
       return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {
-        if (--this.#receiving === 0 && this.#probe !== null) {
-          clearInterval(this.#probe);
-          this.#probe = null;
-        }
+        this.#receiving--;
       });
     } catch (err) {
       return Promise.reject(err);

@@ -394,9 +394,11 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
     pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
     return length;
   }
+  // One ring taken (a producer rings once per announced sleep): one syscall,
+  // not a second one to find the socket empty. Should another ring be
+  // queued, the doorbell stays readable and the next attempt takes it.
   char drain[16];
-  while (recv(ch->doorbell_fd, drain, sizeof drain, MSG_DONTWAIT) >= 0) {
-  }
+  recv(ch->doorbell_fd, drain, sizeof drain, MSG_DONTWAIT);
   pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
   length = pipc_ring_peek(&ch->ring, &ch->c, offset);
   if (length == -EAGAIN) {
