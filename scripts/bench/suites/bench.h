@@ -152,6 +152,12 @@ struct bench_io {
 //            "chunk_bytes":[...], "verified":...}
 static inline int bench_run_role(const char* role, const struct bench_io* io, size_t size, long warmup, long count,
                                  long chunk) {
+  int ping = strcmp(role, "ping") == 0, pong = strcmp(role, "pong") == 0;
+  int produce = strcmp(role, "produce") == 0, consume = strcmp(role, "consume") == 0;
+  if (!ping && !pong && !produce && !consume) {
+    fprintf(stderr, "unknown role '%s'\n", role);
+    return 2;
+  }
   long total = warmup + count;
   char* msg = malloc(size);
   char* buf = calloc(1, size);
@@ -159,12 +165,6 @@ static inline int bench_run_role(const char* role, const struct bench_io* io, si
   uint64_t* bytes = malloc(sizeof(uint64_t) * (size_t)count);
   if (msg == NULL || buf == NULL || times == NULL || bytes == NULL) die("malloc");
   memset(msg, 0x5A, size);
-  int ping = strcmp(role, "ping") == 0, pong = strcmp(role, "pong") == 0;
-  int produce = strcmp(role, "produce") == 0, consume = strcmp(role, "consume") == 0;
-  if (!ping && !pong && !produce && !consume) {
-    fprintf(stderr, "unknown role '%s'\n", role);
-    return 2;
-  }
   struct placement where;
   int verified = 1;
   uint64_t t0 = 0;
@@ -209,6 +209,10 @@ static inline int bench_run_role(const char* role, const struct bench_io* io, si
   } else {
     print_placement_line(&where);
   }
+  free(msg);
+  free(buf);
+  free(times);
+  free(bytes);
   return verified ? 0 : 1;
 }
 
