@@ -151,11 +151,13 @@ export interface Binding {
   channelReceiveSync(channel: ChannelHandle, target: Uint8Array | null, spinNs: number, timeoutMs: number): Buffer | number;
   /** Up to max copies, or -errno. */
   channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
+  /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
+  channelReceiveManyInto(channel: ChannelHandle, target: Uint8Array, lengths: Uint32Array): number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
   /** Publishes the reserved record with `length` bytes. */
   channelCommit(channel: ChannelHandle, length: number): number;
-  /** -EOWNERDEAD (and rings its own doorbell) when a producer died and nothing is left to read; else 0. */
+  /** -EOWNERDEAD or -EBADMSG (and rings its own doorbell) when a producer died and nothing is left to read, or a lane's tail makes no sense; else 0. */
   channelProbe(channel: ChannelHandle): number;
   /** Marks this handle's sides closed and unlocks them; the descriptors are the caller's to close. */
   channelClose(channel: ChannelHandle): number;

@@ -379,6 +379,22 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   }
 
   /**
+   * Copies up to `lengths.length` messages back to back into `target` in one
+   * native call, allocating nothing: how many (maybe 0). Message `i` is
+   * `lengths[i]` bytes long and starts where message `i - 1` ended. A message
+   * that does not fit in what is left of `target` stays for the next call;
+   * one that does not fit an empty `target` throws `EMSGSIZE`.
+   */
+  receiveManyInto(target: Uint8Array, lengths: Uint32Array): number {
+    const handle = this.#consumer();
+    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+    const r = binding.channelReceiveManyInto(handle, target, lengths);
+    if (r < 0) throw this.#error(r, 'receive', target);
+    return r;
+  }
+
+  /**
    * Takes the next message, blocking this thread until one comes: it spins for
    * `spinNs`, then sleeps on a futex (the producer wakes it only because it
    * said it sleeps: no syscall per message otherwise). For dedicated
@@ -425,8 +441,16 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateSignal(signal);
       this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
       this.#receiving++;
+      // The probe stops itself at a tick with no receive pending, rather than
+      // after each receive: a timer made and cleared per message costs more
+      // than the message.
       this.#probe ??= setInterval(() => {
-        if (this.#handle !== null) binding.channelProbe(this.#handle);
+        if (this.#receiving === 0) {
+          clearInterval(this.#probe!);
+          this.#probe = null;
+        } else if (this.#handle !== null) {
+          binding.channelProbe(this.#handle);
+        }
       }, PROBE_MS).unref();
       const attempt = () => {
         const r = binding.channelReceiveArmed(handle);
@@ -436,10 +460,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       };
       const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
       return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {
-        if (--this.#receiving === 0 && this.#probe !== null) {
-          clearInterval(this.#probe);
-          this.#probe = null;
-        }
+        this.#receiving--;
       });
     } catch (err) {
       return Promise.reject(err);

@@ -218,30 +218,45 @@ struct Target {
 
 Target TargetOf(napi_env env, napi_value value) {
   Target t{false, nullptr, 0};
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type == napi_null) return t;
   void* data;
-  napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr);
+  // Fails (napi_invalid_arg) for null: no target.
+  if (napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr) != napi_ok) return Target{false, nullptr, 0};
   t.given = true;
   t.data = static_cast<uint8_t*>(data);
   return t;
 }
 
-// Fetches (channel, data|target|null).
-Channel* HotArgs(napi_env env, napi_callback_info info, Target* second) {
-  size_t argc = 2;
-  napi_value argv[2];
+// Fetches the channel and the arguments after it into rest[].
+template <size_t N>
+Channel* HotArgs(napi_env env, napi_callback_info info, napi_value (&rest)[N]) {
+  size_t argc = N + 1;
+  napi_value argv[N + 1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   void* ch;
   napi_get_value_external(env, argv[0], &ch);
-  if (second != nullptr) *second = TargetOf(env, argv[1]);
+  for (size_t i = 0; i < N; i++) rest[i] = argv[i + 1];
   return static_cast<Channel*>(ch);
 }
 
+// Fetches (channel, data|target|null).
+Channel* HotArgs(napi_env env, napi_callback_info info, Target* second) {
+  napi_value rest[1];
+  Channel* ch = HotArgs(env, info, rest);
+  if (second != nullptr) *second = TargetOf(env, rest[0]);
+  return ch;
+}
+
+double DoubleOf(napi_env env, napi_value value) {
+  double out;
+  napi_get_value_double(env, value, &out);
+  return out;
+}
+
+// Results are lengths (below 2^30) or -errno: an int32 is a small integer to
+// V8, made without allocating.
 napi_value Int(napi_env env, int64_t value) {
   napi_value out;
-  napi_create_int64(env, value, &out);
+  napi_create_int32(env, static_cast<int32_t>(value), &out);
   return out;
 }
 
@@ -264,24 +279,29 @@ int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64
 }
 
 // channelSendSync(ch, data, timeoutMs) -> 1 | -ETIMEDOUT | -EOWNERDEAD | -errno.
-// Blocks this thread; timeoutMs < 0 waits without a limit.
-Napi::Value SendSync(const Napi::CallbackInfo& info) {
-  Channel* ch = ChannelArg(info);
-  auto data = info[1].As<Napi::Uint8Array>();
-  double timeout_ms = info[2].As<Napi::Number>().DoubleValue();
+// Blocks this thread; timeoutMs < 0 waits without a limit. A hot call, in
+// Node-API directly like channelSend.
+napi_value SendSync(napi_env env, napi_callback_info info) {
+  napi_value rest[2];
+  Channel* ch = HotArgs(env, info, rest);
+  Target data = TargetOf(env, rest[0]);
+  int r = SendOnce(ch, data.data, data.length);
+  if (r != -EAGAIN) return Int(env, r == 0 ? 1 : r);
+  // Full: only now is the clock read.
+  double timeout_ms = DoubleOf(env, rest[1]);
   timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (;;) {
-    int r = SendOnce(ch, data.Data(), data.ByteLength());
-    if (r != -EAGAIN) return Result(info.Env(), r == 0 ? 1 : r);
-    uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.ByteLength());
+    uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
     for (;;) {
-      if (timeout_ms >= 0 && Passed(deadline)) return Result(info.Env(), -ETIMEDOUT);
+      if (timeout_ms >= 0 && Passed(deadline)) return Int(env, -ETIMEDOUT);
       timespec end = waiter::MonotonicAfter(kSliceMs);
       if (timeout_ms >= 0) end = Earlier(end, deadline);
       r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, end);
       if (r == 1) break;
-      if (r != -ETIMEDOUT) return Result(info.Env(), r);
+      if (r != -ETIMEDOUT) return Int(env, r);
     }
+    r = SendOnce(ch, data.data, data.length);
+    if (r != -EAGAIN) return Int(env, r == 0 ? 1 : r);
   }
 }
 
@@ -374,13 +394,15 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
     pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
     return length;
   }
+  // One ring taken (a producer rings once per announced sleep): one syscall,
+  // not a second one to find the socket empty. Should another ring be
+  // queued, the doorbell stays readable and the next attempt takes it.
   char drain[16];
-  while (recv(ch->doorbell_fd, drain, sizeof drain, MSG_DONTWAIT) >= 0) {
-  }
+  recv(ch->doorbell_fd, drain, sizeof drain, MSG_DONTWAIT);
   pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
   length = pipc_ring_peek(&ch->ring, &ch->c, offset);
   if (length == -EAGAIN) {
-    int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
+    int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
     if (dead == 0) return -EAGAIN;  // Asleep: a producer rings the doorbell.
     length = dead;
   }
@@ -423,45 +445,50 @@ Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
 // channelReceiveSync(ch, target|null, spinNs, timeoutMs) -> Buffer | length |
 // -ETIMEDOUT | -EOWNERDEAD | -errno. Spins up to spinNs, then sleeps on the
 // bell in slices, checking the producers each slice. timeoutMs < 0: no limit.
-Napi::Value ReceiveSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Channel* ch = ChannelArg(info);
-  double spin_ns = info[2].As<Napi::Number>().DoubleValue();
-  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
+// A hot call, in Node-API directly.
+napi_value ReceiveSync(napi_env env, napi_callback_info info) {
+  napi_value rest[3];
+  Channel* ch = HotArgs(env, info, rest);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
-  if (length == -EAGAIN && spin_ns > 0) {
-    int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
-    do {
-      for (int i = 0; i < 64 && length == -EAGAIN; i++) {
-        pipc_ring_cpu_relax();
-        length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+  if (length == -EAGAIN) {
+    double spin_ns = DoubleOf(env, rest[1]);
+    if (spin_ns > 0) {
+      int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
+      do {
+        for (int i = 0; i < 64 && length == -EAGAIN; i++) {
+          pipc_ring_cpu_relax();
+          length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+        }
+      } while (length == -EAGAIN && NowNs() < spin_end);
+    }
+  }
+  if (length == -EAGAIN) {
+    double timeout_ms = DoubleOf(env, rest[2]);
+    timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+    while (length == -EAGAIN) {
+      uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
+      length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
+      if (length != -EAGAIN) break;
+      int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
+      if (dead != 0) {
+        length = dead;
+        break;
       }
-    } while (length == -EAGAIN && NowNs() < spin_end);
-  }
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  while (length == -EAGAIN) {
-    uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
-    length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
-    if (length != -EAGAIN) break;
-    int dead = pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 1);
-    if (dead != 0) {
-      length = dead;
-      break;
+      if (timeout_ms >= 0 && Passed(deadline)) {
+        length = -ETIMEDOUT;
+        break;
+      }
+      timespec end = waiter::MonotonicAfter(kSliceMs);
+      if (timeout_ms >= 0) end = Earlier(end, deadline);
+      pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
+      pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
+      length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
     }
-    if (timeout_ms >= 0 && Passed(deadline)) {
-      length = -ETIMEDOUT;
-      break;
-    }
-    timespec end = waiter::MonotonicAfter(kSliceMs);
-    if (timeout_ms >= 0) end = Earlier(end, deadline);
-    pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
     pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
-    length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
   }
-  pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
-  if (length < 0) return Result(env, static_cast<double>(length));
-  return Napi::Value(env, Deliver(env, ch, TargetOf(env, info[1]), length, offset));
+  if (length < 0) return Int(env, length);
+  return Deliver(env, ch, TargetOf(env, rest[0]), length, offset);
 }
 
 // channelReceiveMany(ch, max) -> Buffer[] (copies, maybe none) | -errno.
@@ -481,6 +508,40 @@ Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// channelReceiveManyInto(ch, target, lengths) -> how many messages | -errno.
+// Copies messages back to back into target, their lengths into lengths (a
+// Uint32Array), until either is full or the ring is empty. A message that
+// does not fit what is left stays; one that does not fit an empty target is
+// -EMSGSIZE (meta[kNeeded] says how long). An error after some messages
+// were taken is left for the next call. A hot call, in Node-API directly.
+napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
+  napi_value rest[2];
+  Channel* ch = HotArgs(env, info, rest);
+  Target target = TargetOf(env, rest[0]);
+  size_t slots;
+  void* lengths_data;
+  napi_get_typedarray_info(env, rest[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
+  uint32_t* lengths = static_cast<uint32_t*>(lengths_data);
+  size_t used = 0;
+  uint32_t n = 0;
+  while (n < slots) {
+    uint64_t offset;
+    int64_t length = Peek(ch, &offset);
+    if (length == -EAGAIN) break;
+    if (length < 0) return Int(env, n > 0 ? n : length);
+    if (static_cast<uint64_t>(length) > target.length - used) {
+      if (n > 0) break;
+      ch->meta[kNeeded] = static_cast<double>(length);
+      return Int(env, -EMSGSIZE);
+    }
+    if (length != 0) memcpy(target.data + used, ch->ring.base + offset, static_cast<size_t>(length));
+    pipc_ring_release(&ch->ring, &ch->c);
+    lengths[n++] = static_cast<uint32_t>(length);
+    used += static_cast<size_t>(length);
+  }
+  return Int(env, n);
+}
+
 // channelReserve(ch, length) -> payload offset in the segment | -errno
 // (-EAGAIN: full, -EMSGSIZE: never fits).
 Napi::Value Reserve(const Napi::CallbackInfo& info) {
@@ -498,17 +559,19 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-// channelProbe(ch) -> 0 | -EOWNERDEAD. For an event-loop consumer waiting on
-// its doorbell: when a producer died with nothing left to read, rings its own
-// doorbell, so that the waiting attempt runs and reports it.
+// channelProbe(ch) -> 0 | -EOWNERDEAD | -EBADMSG. For an event-loop consumer
+// waiting on its doorbell: when a producer died with nothing left to read, or
+// a lane's tail makes no sense, rings its own doorbell, so that the waiting
+// attempt runs and reports it.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
-  if (Ready(ch) || pipc_ring_producer_died(&ch->ring, &ch->c, ch->lock_fd, 0) == 0) return Result(info.Env(), 0);
+  int idle = Ready(ch) ? 0 : pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 0);
+  if (idle == 0) return Result(info.Env(), 0);
   sockaddr_un addr;
   socklen_t len = pipc_ring_doorbell_name_address(ch->doorbell_name, &addr);
   char byte = 0;
   sendto(ch->doorbell_fd, &byte, 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr), len);
-  return Result(info.Env(), PIPC_RING_PEER_DEAD);
+  return Result(info.Env(), idle);
 }
 
 // channelClose(ch) -> 0. Says goodbye on each side this handle took, so the
@@ -550,13 +613,14 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelClaimLane", Napi::Function::New(env, ClaimLane, "channelClaimLane"));
   exports.Set("channelClaimConsumer", Napi::Function::New(env, ClaimConsumer, "channelClaimConsumer"));
   exports.Set("channelSend", Raw(env, Send, "channelSend"));
-  exports.Set("channelSendSync", Napi::Function::New(env, SendSync, "channelSendSync"));
+  exports.Set("channelSendSync", Raw(env, SendSync, "channelSendSync"));
   exports.Set("channelWaitSpace", Napi::Function::New(env, WaitSpaceAsync, "channelWaitSpace"));
   exports.Set("channelReceive", Raw(env, Receive, "channelReceive"));
   exports.Set("channelReceiveArmed", Raw(env, ReceiveArmed, "channelReceiveArmed"));
   exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
-  exports.Set("channelReceiveSync", Napi::Function::New(env, ReceiveSync, "channelReceiveSync"));
+  exports.Set("channelReceiveSync", Raw(env, ReceiveSync, "channelReceiveSync"));
   exports.Set("channelReceiveMany", Napi::Function::New(env, ReceiveMany, "channelReceiveMany"));
+  exports.Set("channelReceiveManyInto", Raw(env, ReceiveManyInto, "channelReceiveManyInto"));
   exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
   exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
   exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));

@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #define PIPC_RING_MAGIC 0x52435049u /* "IPCR" in memory order */
-#define PIPC_RING_VERSION 1u
+#define PIPC_RING_VERSION 2u
 #define PIPC_RING_HEADER_SIZE 256u
 #define PIPC_RING_LANE_SIZE 256u
 #define PIPC_RING_RECORD_HEADER 8u
@@ -47,9 +47,11 @@
 #define PIPC_RING_MAX_CAPACITY (1u << 30)
 #define PIPC_RING_MAX_LANES 1024u
 
-/* Record kinds (second word of a record header). */
-#define PIPC_RING_KIND_MESSAGE 0u
-#define PIPC_RING_KIND_PAD 1u
+/* Record kinds (second word of a record header). A record header is stored
+   as one 64-bit word, last: until it says MESSAGE or PAD, nothing is there. */
+#define PIPC_RING_KIND_NONE 0u
+#define PIPC_RING_KIND_MESSAGE 1u
+#define PIPC_RING_KIND_PAD 2u
 
 /* Low two bits of a state word; the bits above are a generation. */
 #define PIPC_RING_NONE 0u
@@ -145,7 +147,7 @@ typedef struct pipc_ring_producer {
 typedef struct pipc_ring_cursor {
   uint64_t head;           /* authoritative: only the consumer writes lane->head */
   uint64_t published;      /* the head last stored into lane->head */
-  uint64_t tail_cache;     /* last tail read from the lane */
+  uint64_t tail_cache;     /* last tail read from the lane (checked against the records now and then) */
   uint32_t dead_reported;  /* producer_state already reported dead (0: none) */
   uint32_t own;            /* this handle is also the lane's producer */
 } pipc_ring_cursor;
@@ -311,6 +313,43 @@ static inline int pipc_ring_consumer_gone(const pipc_ring* r, int fd) {
   return pipc_ring_dead_state(fd, PIPC_RING_CONSUMER_LOCK, &r->header->consumer_state) ? PIPC_RING_PEER_DEAD : 0;
 }
 
+/* --- Records ---------------------------------------------------------------- */
+
+/* A record header as the one 64-bit word it is stored as (length first in memory). */
+static inline uint64_t pipc_ring_record_word(uint32_t kind, uint64_t length) {
+  return (uint64_t)kind << 32 | (uint32_t)length;
+}
+
+static inline uint64_t* pipc_ring_record_at(uint8_t* ring, const pipc_ring* r, uint64_t position) {
+  return (uint64_t*)(ring + (position & r->mask));
+}
+
+/*
+ * Where a new producer starts: the lane's tail, moved past records that a
+ * producer which died between storing a record's header and its tail had
+ * committed (a padding record and the message after it at most). The
+ * header at a producer's tail is otherwise always NONE.
+ */
+static inline uint64_t pipc_ring_committed_tail(const pipc_ring* r, uint8_t* ring, uint64_t tail) {
+  if ((tail & 7u) != 0) return tail; /* Nonsense: the caller's checks say so. */
+  for (int i = 0; i < 2; i++) {
+    uint64_t word = __atomic_load_n(pipc_ring_record_at(ring, r, tail), __ATOMIC_ACQUIRE);
+    uint32_t kind = (uint32_t)(word >> 32);
+    uint64_t contiguous = r->capacity - (tail & r->mask);
+    uint64_t size;
+    if (kind == PIPC_RING_KIND_PAD) {
+      size = contiguous;
+    } else if (kind == PIPC_RING_KIND_MESSAGE && (uint32_t)word <= r->max_message) {
+      size = pipc_ring_record_size((uint32_t)word);
+      if (size > contiguous) break;
+    } else {
+      break;
+    }
+    tail += size;
+  }
+  return tail;
+}
+
 /* --- Producer -------------------------------------------------------------- */
 
 /*
@@ -326,16 +365,18 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     if (locked == -EBUSY) continue;
     if (locked < 0) return locked;
     pipc_ring_lane* lane = &r->lanes[i];
-    uint64_t tail = __atomic_load_n(&lane->tail, __ATOMIC_ACQUIRE);
+    uint8_t* ring = r->data + (uint64_t)i * r->capacity;
     uint64_t head = __atomic_load_n(&lane->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = pipc_ring_committed_tail(r, ring, __atomic_load_n(&lane->tail, __ATOMIC_ACQUIRE));
     if (tail - head > r->capacity || (tail & 7u) != 0 || (head & 7u) != 0) {
       pipc_ring_unlock(fd, PIPC_RING_LANE_LOCK(i));
       return PIPC_RING_CORRUPT;
     }
+    __atomic_store_n(&lane->tail, tail, __ATOMIC_RELEASE);
     uint32_t state = __atomic_load_n(&lane->producer_state, __ATOMIC_RELAXED);
     __atomic_store_n(&lane->producer_state, pipc_ring_next_state(state, PIPC_RING_ACTIVE), __ATOMIC_RELEASE);
     p->lane = lane;
-    p->ring = r->data + (uint64_t)i * r->capacity;
+    p->ring = ring;
     p->index = i;
     p->tail = tail;
     p->head_cache = head;
@@ -364,11 +405,14 @@ static inline int pipc_ring_has_space(const pipc_ring* r, pipc_ring_producer* p,
   return used + need <= r->capacity;
 }
 
-/* The bytes a record of `length` needs at the tail, a padding record included. */
+/*
+ * The bytes a record of `length` needs at the tail: a padding record
+ * included, and the next record's header, which the commit clears.
+ */
 static inline uint64_t pipc_ring_needed(const pipc_ring* r, const pipc_ring_producer* p, uint64_t length) {
   uint64_t record = pipc_ring_record_size(length);
   uint64_t contiguous = r->capacity - (p->tail & r->mask);
-  return record <= contiguous ? record : contiguous + record;
+  return (record <= contiguous ? record : contiguous + record) + PIPC_RING_RECORD_HEADER;
 }
 
 /*
@@ -383,15 +427,10 @@ static inline int64_t pipc_ring_reserve(const pipc_ring* r, pipc_ring_producer* 
   int space = pipc_ring_has_space(r, p, need);
   if (space <= 0) return space == 0 ? -EAGAIN : space;
   uint64_t at = p->tail;
-  uint64_t offset = at & r->mask;
-  uint64_t contiguous = r->capacity - offset;
-  if (pipc_ring_record_size(length) > contiguous) {
-    /* Not enough room before the end: a padding record fills it. */
-    uint32_t* pad = (uint32_t*)(p->ring + offset);
-    __atomic_store_n(&pad[0], (uint32_t)(contiguous - PIPC_RING_RECORD_HEADER), __ATOMIC_RELAXED);
-    __atomic_store_n(&pad[1], PIPC_RING_KIND_PAD, __ATOMIC_RELAXED);
-    at += contiguous;
-  }
+  uint64_t contiguous = r->capacity - (at & r->mask);
+  /* Not enough room before the end: the message goes to the start, and the
+     commit writes a padding record over the rest. */
+  if (pipc_ring_record_size(length) > contiguous) at += contiguous;
   p->reserved = at;
   return (int64_t)((at & r->mask) + PIPC_RING_RECORD_HEADER);
 }
@@ -400,17 +439,30 @@ static inline int64_t pipc_ring_reserve(const pipc_ring* r, pipc_ring_producer* 
  * Publishes the reserved record with `length` bytes (at most what was
  * reserved) and returns the consumer's sleeping bits seen right after: when
  * nonzero, call pipc_ring_wake_consumer().
+ *
+ * Order: the next record's header is cleared (NONE), then this record's
+ * header is stored (release; the padding record's after it, when the
+ * message wrapped), then the tail. The header is what the consumer polls,
+ * so a consumer that keeps up touches no line of the producer's but the
+ * record's own. A producer that dies before the header never delivers the
+ * message; one that dies after it but before the tail is repaired by the
+ * next producer of the lane (pipc_ring_committed_tail).
  */
 static inline uint32_t pipc_ring_commit(const pipc_ring* r, pipc_ring_producer* p, uint64_t length) {
-  uint32_t* record = (uint32_t*)(p->ring + (p->reserved & r->mask));
-  __atomic_store_n(&record[0], (uint32_t)length, __ATOMIC_RELAXED);
-  __atomic_store_n(&record[1], PIPC_RING_KIND_MESSAGE, __ATOMIC_RELAXED);
-  uint64_t tail = p->reserved + pipc_ring_record_size(length);
+  uint64_t start = p->tail;
+  uint64_t at = p->reserved;
+  uint64_t tail = at + pipc_ring_record_size(length);
   p->reserved = UINT64_MAX;
   p->tail = tail;
-  /* A full barrier (xchg), so the load of `sleeping` cannot pass the store:
-     either the consumer sees the new tail when it re-checks before sleeping,
-     or this sees its sleeping bit. */
+  __atomic_store_n(pipc_ring_record_at(p->ring, r, tail), 0, __ATOMIC_RELAXED);
+  __atomic_store_n(pipc_ring_record_at(p->ring, r, at), pipc_ring_record_word(PIPC_RING_KIND_MESSAGE, length), __ATOMIC_RELEASE);
+  if (at != start) {
+    uint64_t pad = at - start - PIPC_RING_RECORD_HEADER;
+    __atomic_store_n(pipc_ring_record_at(p->ring, r, start), pipc_ring_record_word(PIPC_RING_KIND_PAD, pad), __ATOMIC_RELEASE);
+  }
+  /* A full barrier (xchg), so the load of `sleeping` cannot pass the header
+     stores: either the consumer sees the record when it re-checks before
+     sleeping, or this sees its sleeping bit. */
   __atomic_exchange_n(&p->lane->tail, tail, __ATOMIC_SEQ_CST);
   return __atomic_load_n(&r->header->sleeping, __ATOMIC_RELAXED);
 }
@@ -544,39 +596,61 @@ static inline void pipc_ring_flush(const pipc_ring* r, pipc_ring_consumer* c) {
 }
 
 /*
+ * Checks the lane's tail against the consumer's head: aligned, and at most a
+ * ring ahead of it or behind it (behind: the producer stored a record's
+ * header and not yet its tail, and the consumer already took the record).
+ * Updates the cursor's tail_cache; 0 or CORRUPT.
+ */
+static inline int pipc_ring_check_tail(const pipc_ring* r, pipc_ring_cursor* cur, uint32_t i) {
+  uint64_t tail = __atomic_load_n(&r->lanes[i].tail, __ATOMIC_ACQUIRE);
+  if ((tail - cur->head > r->capacity && cur->head - tail > r->capacity) || (tail & 7u) != 0) return PIPC_RING_CORRUPT;
+  cur->tail_cache = tail;
+  return 0;
+}
+
+/*
  * The next message of lane `i`: its length (>= 0) with its payload at
  * *payload (offset in the lane's ring) and c->release_to set, -EAGAIN when
  * the lane is empty, or CORRUPT. Padding records are skipped.
+ *
+ * The record header at the head says whether there is a record: the
+ * producer's tail is not read for each message, not even when the lane is
+ * empty (reading it would pull the line the producer stores its next tail
+ * in). It is read, and checked, when the records read since the last check
+ * go more than a quarter ring past it (a producer writing nonsense makes the
+ * consumer read at most about that much before ERR_IPC_CORRUPT, never
+ * endlessly), and before the consumer sleeps (pipc_ring_check_idle).
  */
 static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer* c, uint32_t i, uint64_t* payload) {
   pipc_ring_cursor* cur = &c->cursors[i];
-  const uint8_t* ring = r->data + (uint64_t)i * r->capacity;
+  uint8_t* ring = r->data + (uint64_t)i * r->capacity;
   for (;;) {
-    uint64_t available = cur->tail_cache - cur->head;
-    if (available == 0) {
-      uint64_t tail = __atomic_load_n(&r->lanes[i].tail, __ATOMIC_ACQUIRE);
-      available = tail - cur->head;
-      if (available > r->capacity || (tail & 7u) != 0) return PIPC_RING_CORRUPT;
-      cur->tail_cache = tail;
-      if (available == 0) {
-        /* Caught up: the producer gets all the room back now. */
-        if (cur->head != cur->published) pipc_ring_publish(r, c, i);
-        return -EAGAIN;
-      }
-    }
     uint64_t offset = cur->head & r->mask;
-    const uint32_t* record = (const uint32_t*)(ring + offset);
-    uint32_t length = __atomic_load_n(&record[0], __ATOMIC_RELAXED);
-    uint32_t kind = __atomic_load_n(&record[1], __ATOMIC_RELAXED);
+    uint64_t word = __atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_ACQUIRE);
+    uint32_t kind = (uint32_t)(word >> 32);
+    uint32_t length = (uint32_t)word;
     uint64_t contiguous = r->capacity - offset;
+    if (kind == PIPC_RING_KIND_NONE) {
+      /* Caught up: the producer gets all the room back now. */
+      if (cur->head != cur->published) pipc_ring_publish(r, c, i);
+      return -EAGAIN;
+    }
+    uint64_t size;
     if (kind == PIPC_RING_KIND_PAD) {
-      if (contiguous > available) return PIPC_RING_CORRUPT;
-      cur->head += contiguous;
+      size = contiguous;
+    } else if (kind == PIPC_RING_KIND_MESSAGE && length <= r->max_message) {
+      size = pipc_ring_record_size(length);
+      if (size > contiguous) return PIPC_RING_CORRUPT;
+    } else {
+      return PIPC_RING_CORRUPT;
+    }
+    /* How far this record reaches past the tail last checked (negative: not past it). */
+    int64_t beyond = (int64_t)(cur->head + size - cur->tail_cache);
+    if (beyond > (int64_t)(r->capacity / 4) && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
+    if (kind == PIPC_RING_KIND_PAD) {
+      cur->head += size;
       continue;
     }
-    if (kind != PIPC_RING_KIND_MESSAGE || length > r->max_message) return PIPC_RING_CORRUPT;
-    uint64_t size = pipc_ring_record_size(length);
-    if (size > available || size > contiguous) return PIPC_RING_CORRUPT;
     *payload = offset + PIPC_RING_RECORD_HEADER;
     c->current = i;
     c->release_to = cur->head + size;
@@ -609,23 +683,32 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
  * head is published in batches (a quarter of the ring), since a head stored
  * per message would move its cache line to a producer that checks for room
  * and back, for every message. It is published at once when the consumer has
- * read everything it knows of, or when the producer waits for room.
+ * read everything there is (the next record's header says NONE), or when the
+ * producer waits for room.
  */
 static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) {
-  pipc_ring_cursor* cur = &c->cursors[c->current];
+  uint32_t i = c->current;
+  pipc_ring_cursor* cur = &c->cursors[i];
   cur->head = c->release_to;
-  if (cur->head == cur->tail_cache || cur->head - cur->published >= r->capacity / 4 ||
-      __atomic_load_n(&r->lanes[c->current].waiting, __ATOMIC_RELAXED) != 0) {
-    pipc_ring_publish(r, c, c->current);
+  uint8_t* ring = r->data + (uint64_t)i * r->capacity;
+  if (cur->head - cur->published >= r->capacity / 4 || __atomic_load_n(&r->lanes[i].waiting, __ATOMIC_RELAXED) != 0 ||
+      (uint32_t)(__atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_RELAXED) >> 32) == PIPC_RING_KIND_NONE) {
+    pipc_ring_publish(r, c, i);
   }
 }
 
 /*
- * For a consumer with nothing to read: whether a producer died (its lane says
- * ACTIVE but nobody holds its lock) and was not reported yet. PEER_DEAD (and
- * it counts as reported when `report`), or 0.
+ * For a consumer with nothing to read, before it sleeps: whether a lane's
+ * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail, for
+ * the lanes whose head moved since their tail was last checked), or a
+ * producer died (its lane says ACTIVE but nobody holds its lock) and was not
+ * reported yet (PEER_DEAD, and it counts as reported when `report`), or 0.
  */
-static inline int pipc_ring_producer_died(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
+static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
+  for (uint32_t i = 0; i < r->lane_count; i++) {
+    pipc_ring_cursor* cur = &c->cursors[i];
+    if (cur->head != cur->tail_cache && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
+  }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
     if (cur->own) continue; /* Our own lock looks free to us. */

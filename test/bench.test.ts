@@ -27,6 +27,7 @@ interface Row {
   best: boolean;
   p50: number;
   p99: number;
+  p999: number;
   min: number;
   max: number;
   ratio: Ratio | null;
@@ -83,7 +84,7 @@ describe('npm run bench --quick', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'pipc-bench-test-'));
     jsonPath = path.join(dir, 'results.json');
     result = await run(process.execPath, [BENCH, '--quick', '--json', jsonPath]);
-  });
+  }, 300_000); // every suite, each contender a few processes per case and rep, on a shared VM
 
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -107,14 +108,14 @@ describe('npm run bench --quick', () => {
     return suite as MqSuiteResult;
   };
 
-  test('exits 0 and writes only the --json file', () => {
+  test('exits 0 and writes only the --json file and its chart', () => {
     // stderr is part of the expectation so that a failure shows it.
     expect({ code: result.code, signal: result.signal, stderr: result.code === 0 ? '' : result.stderr }).toEqual({
       code: 0,
       signal: null,
       stderr: '',
     });
-    expect(readdirSync(dir)).toEqual(['results.json']);
+    expect(readdirSync(dir).sort()).toEqual(['results.json', 'results.svg']);
     expect(report()).toMatchObject({ options: { quick: true, reps: 3 } });
   });
 
@@ -374,6 +375,109 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(
       /goal: Node dgram async >= 0\.5x C: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met), one way 64 KiB \(MB\/s\) [\d.]+x (met|NOT met)/,
     );
+  });
+
+  test('the channel suite: C spin and C ring, every Channel mode, Node\'s channels and the library\'s sockets, four cases', () => {
+    const suite = report().suites.find((s) => s.id === 'channel') as MqSuiteResult | undefined;
+    if (!suite) throw new Error('no channel suite in the JSON');
+    expect(suite).toMatchObject({ reps: 3, baseline: 'c-spin' });
+    expect(suite.cases).toEqual([
+      expect.objectContaining({ id: 'rtt64', unit: 'µs', higherIsBetter: false }),
+      expect.objectContaining({ id: 'rtt64k', unit: 'µs', higherIsBetter: false }),
+      expect.objectContaining({ id: 'tput64', unit: 'msg/s', higherIsBetter: true }),
+      expect.objectContaining({ id: 'tput64k', unit: 'MB/s', higherIsBetter: true }),
+    ]);
+    // [id, group, versus]: the Channel contenders next to the same protocol in C.
+    const contenders: [string, string, string | null][] = [
+      ['c-spin', 'C', null],
+      ['c-ring', 'C', null],
+      ['channel-sync', 'Channel sync', 'c-ring'],
+      ['channel-zero-copy', 'Channel batch', 'c-ring'],
+      ['channel-batch', 'Channel batch', 'c-ring'],
+      ['channel-async', 'Channel async', 'c-ring'],
+      ['node-net', 'Node', null],
+      ['send-json', 'Node', null],
+      ['send-advanced', 'Node', null],
+      ['worker', 'Node', null],
+      ['dgram-async', 'posix-ipc', null],
+      ['dgram-sync', 'posix-ipc', null],
+    ];
+    expect(suite.contenders.map((c) => [c.id, c.group, c.versus])).toEqual(contenders);
+    const note = (id: string) => suite.contenders.find((c) => c.id === id)!.note!;
+    // Spinning pairs pinned to two CPUs (when there are two), C and Node alike; the others unpinned.
+    const pinned = (readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1] ?? '').match(/[-,]/) !== null;
+    for (const id of ['c-spin', 'c-ring', 'channel-sync', 'channel-zero-copy', 'channel-batch']) {
+      expect(note(id)).toMatch(pinned ? /placement \(pinned to CPUs \d+\/\d+\) rtt64: same \d+, split \d+/ : /placement \(unpinned\)/);
+    }
+    for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync']) expect(note(id)).toMatch(/placement \(unpinned\) rtt64: /);
+    expect(note('channel-sync')).toMatch(/receiveSyncInto/);
+    expect(note('channel-zero-copy')).toMatch(/reserve.*tryReceiveView/);
+    expect(note('channel-batch')).toMatch(/receiveMany/);
+    for (const caseId of ['rtt64', 'rtt64k', 'tput64', 'tput64k']) {
+      const rows = suite.rows.filter((r) => r.case === caseId);
+      expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
+      for (const row of rows) {
+        for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
+          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+        }
+        expect(row.reps).toHaveLength(3);
+        if (!row.baseline) expect((row.ratio as Ratio).perRep).toHaveLength(3);
+      }
+    }
+    const out = result.stdout;
+    expect(out).toMatch(/^channel: Channel round trip and one-way throughput/m);
+    expect(out).toMatch(/p50\s+p99\s+p99\.9/);
+    expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Channel sync \(vs C ring\)/);
+    expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *process\.send advanced/);
+  });
+
+  test('the channel goals are evaluated against the contenders they name, and printed', () => {
+    const suite = report().suites.find((s) => s.id === 'channel') as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
+    expect(suite.goal.map((g) => [g.contender ?? g.group, g.cases, g.direction, g.versus ?? null, g.ratio ?? null, g.value ?? null])).toEqual([
+      ['channel-sync', ['rtt64', 'rtt64k'], '<=', 'c-spin', 1.5, null],
+      ['channel-sync', ['rtt64'], '<=', 'send-json', 0.02, null],
+      ['channel-sync', ['rtt64'], '<=', 'send-advanced', 0.02, null],
+      ['channel-sync', ['rtt64'], '<=', 'node-net', 0.02, null],
+      ['channel-async', ['rtt64'], '<=', 'node-net', 1, null],
+      ['channel-async', ['rtt64k'], '<=', 'node-net', 0.5, null],
+      ['channel-sync', ['tput64'], '>=', null, null, 20e6],
+      ['Channel batch', ['tput64'], '>=', 'c-ring', 0.3, null],
+    ]);
+    const rows = (report().suites.find((s) => s.id === 'channel') as MqSuiteResult).rows;
+    for (const g of suite.goal) {
+      expect(g.results.map((r) => r.case)).toEqual(g.cases);
+      for (const r of g.results as { case: string; contender: string; ratio?: number; value?: number; met: boolean }[]) {
+        const row = rows.find((x) => x.case === r.case && x.contender === r.contender)!;
+        if (g.value !== undefined) {
+          expect(r.value).toBe(row.p50);
+          expect(r.met).toBe(row.p50 >= g.value);
+        } else {
+          // Paired per rep with the named contender: this contender's p50 over its p50, median over reps.
+          const other = rows.find((x) => x.case === r.case && x.contender === g.versus)!;
+          const perRep = row.reps.map((rep, i) => rep.p50 / other.reps[i].p50).sort((a, b) => a - b);
+          expect(r.ratio).toBeCloseTo(perRep[1], 9);
+          expect(r.met).toBe(g.direction === '<=' ? r.ratio! <= g.ratio : r.ratio! >= g.ratio);
+        }
+      }
+      expect(g.met).toBe(g.results.every((r) => r.met));
+    }
+    const out = result.stdout;
+    expect(out).toMatch(/goal: Channel sync <= 1\.5x C spin: round trip 64 B \(µs\) [\d.]+x (met|NOT met), round trip 64 KiB \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Channel async <= 0\.5x Node net Unix socket: round trip 64 KiB \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Channel sync >= 20000000: one way 64 B \(msg\/s\) \d+ (met|NOT met)/);
+    expect(out).toMatch(/goal: Channel batch >= 0\.3x C ring: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met)/);
+  });
+
+  test('the chart has a panel per suite and case, a bar per contender', () => {
+    const svg = readFileSync(path.join(dir, 'results.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg.trimEnd()).toMatch(/<\/svg>$/);
+    const { suites } = report();
+    const panels = suites.reduce((n, s) => n + s.cases.length, 0);
+    const bars = suites.reduce((n, s) => n + s.rows.length, 0);
+    expect(svg.match(/class="title"/g)).toHaveLength(panels);
+    expect(svg.match(/<rect [^>]*class="bar/g)).toHaveLength(bars);
+    expect(svg).toContain('channel: round trip 64 B (µs, p50, log scale, lower is better)');
   });
 
   test('leaves no shared-memory objects, message queues or temporary files behind', () => {

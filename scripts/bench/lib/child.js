@@ -103,11 +103,13 @@ const LDLIBS = ['-lrt'];
 
 /**
  * Compiles one C source file into this run's temporary directory with the
- * system compiler (`cc -O2 ... -lrt`) and returns the executable's path.
+ * system compiler (`cc -O2 ... -lrt`, `-iquote` each of `includeDirs`: only
+ * `#include "..."` looks there, so native/mqueue.h cannot shadow <mqueue.h>)
+ * and returns the executable's path.
  */
-function compileC(source, name = path.basename(source, '.c')) {
+function compileC(source, name = path.basename(source, '.c'), includeDirs = []) {
   const out = path.join(resources.tempDir(), name);
-  const args = [...CFLAGS, '-o', out, source, ...LDLIBS];
+  const args = [...CFLAGS, ...includeDirs.flatMap((dir) => ['-iquote', dir]), '-o', out, source, ...LDLIBS];
   try {
     execFileSync(compiler(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {

@@ -13,6 +13,17 @@ function isMessage(data, size, seq) {
   return data.length === size && data.readUInt32LE(0) === seq >>> 0;
 }
 
+/**
+ * Prints a role's JSON line (`result` and `extra`, e.g. the mode and role)
+ * and returns the exit status: 1 when the messages failed their checks.
+ */
+function printResult(result, extra) {
+  process.stdout.write(`${JSON.stringify({ ...result, ...extra })}\n`);
+  if (result.verified !== false) return 0;
+  process.stderr.write('verification failed: a message arrived out of order or with the wrong size\n');
+  return 1;
+}
+
 /** Runs `main(argv)` when `mod` is the entry point; its result is the exit code. */
 function runAsScript(mod, main) {
   if (require.main !== mod) return;
@@ -25,4 +36,4 @@ function runAsScript(mod, main) {
   );
 }
 
-module.exports = { isMessage, message, runAsScript };
+module.exports = { isMessage, message, printResult, runAsScript };

@@ -18,7 +18,11 @@
 //                       limit it, or an array of such goals. `ratio` reads in the case's own
 //                       direction: contender/baseline >= ratio when higher is better, and
 //                       contender/baseline <= ratio (e.g. 1.5: at most 1.5x the time) when
-//                       lower is better.
+//                       lower is better. `versus: id` takes the ratio against that
+//                       contender instead (paired per rep, like the rows' ratios);
+//                       `value` instead of `ratio` is an absolute bar for the p50, in the
+//                       case's unit and direction ({ contender, cases, value: 20e6 }:
+//                       at least 20 million msg/s).
 //   params({ quick })   -> plain object of sizes/iterations (goes into the JSON)
 //   prepare(params)     -> [{ id, label, group, baseline?, versus?, note?, run(rep) }]
 //                          exactly one contender has baseline: true; run(rep)
@@ -126,33 +130,44 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
 
 /**
  * One goal: the best contender of `group` (or the one `contender`) against
- * the baseline (or the contender's versus), in each of its cases. For a
- * lower-is-better case the reported ratio is the row's timeRatio
- * (contender / baseline), so it reads as "1.4x C's round trip".
+ * the baseline (or the goal's `versus`, else the contender's versus), in each
+ * of its cases. For a lower-is-better case the reported ratio is
+ * contender / other (the row's timeRatio), so it reads as "1.4x C's round
+ * trip". A goal with `value` compares the p50 itself with that bar.
  */
 function evaluateGoal(spec, cases, rows, baseline, byId) {
-  const { group = null, contender = null, ratio } = spec;
+  const { group = null, contender = null, ratio, value } = spec;
+  if (spec.versus !== undefined && !byId.has(spec.versus)) throw new Error(`goal ${JSON.stringify(spec)}: versus names no contender`);
   const goalCases = spec.cases ? cases.filter((c) => spec.cases.includes(c.id)) : cases;
   const results = goalCases.map(({ id, higherIsBetter }) => {
     const row = rows.find((r) => r.case === id && (contender !== null ? r.contender === contender : r.group === group && r.best));
-    if (!row || !row.ratio) throw new Error(`goal ${JSON.stringify(spec)}: no contender row for case '${id}'`);
-    const value = higherIsBetter ? row.ratio.p50 : row.timeRatio.p50;
-    return { case: id, contender: row.contender, ratio: value, met: higherIsBetter ? value >= ratio : value <= ratio };
+    if (!row || (!row.ratio && value === undefined && spec.versus === undefined)) throw new Error(`goal ${JSON.stringify(spec)}: no contender row for case '${id}'`);
+    if (value !== undefined) {
+      return { case: id, contender: row.contender, value: row.p50, met: higherIsBetter ? row.p50 >= value : row.p50 <= value };
+    }
+    let v;
+    if (spec.versus !== undefined) {
+      const other = rows.find((r) => r.case === id && r.contender === spec.versus);
+      // contender / other for both directions: ">= 0.3x" for rates, "<= 1.5x" for times.
+      v = stats.median(row.reps.map((rep, i) => rep.p50 / other.reps[i].p50));
+    } else {
+      v = higherIsBetter ? row.ratio.p50 : row.timeRatio.p50;
+    }
+    return { case: id, contender: row.contender, ratio: v, met: higherIsBetter ? v >= ratio : v <= ratio };
   });
   const who = contender !== null ? rows.find((r) => r.contender === contender).label : group;
-  const versus = contender !== null ? byId.get(contender)?.versus : undefined;
+  const versus = spec.versus ?? (contender !== null ? byId.get(contender)?.versus : undefined);
   const against = versus !== undefined ? byId.get(versus).label : baseline.group;
   const direction = goalCases.every((c) => c.higherIsBetter) ? '>=' : goalCases.every((c) => !c.higherIsBetter) ? '<=' : '>=/<=';
+  const bar = value !== undefined ? `${value}` : `${ratio}x ${against}`;
   return {
     group: group ?? rows.find((r) => r.contender === contender).group,
     ...(contender !== null && { contender }),
     ...(spec.cases && { cases: spec.cases }),
-    ratio,
+    ...(value !== undefined ? { value } : { ratio, against }),
+    ...(spec.versus !== undefined && { versus: spec.versus }),
     direction,
-    against,
-    text:
-      `${who} ${direction} ${ratio}x ${against}` +
-      (contender !== null ? '' : ` (best ${group} contender, median of per-rep ratios)`),
+    text: `${who} ${direction} ${bar}` + (contender !== null ? '' : ` (best ${group} contender${value !== undefined ? '' : ', median of per-rep ratios'})`),
     results,
     met: results.every((r) => r.met),
   };

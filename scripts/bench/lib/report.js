@@ -1,10 +1,14 @@
 'use strict';
-// Writing results as JSON. Without --json a run goes to
+// Writing results as JSON, and next to each JSON file the SVG chart of the
+// run (lib/chart.js, same name ending in .svg). Without --json a run goes to
 // bench-results/bench-<timestamp>.json and bench-results/latest.json at the
-// repository root (bench-results/ is gitignored); with --json PATH only to PATH.
+// repository root (bench-results/ is gitignored); with --json PATH only to
+// PATH (and PATH's .svg).
 
 const fs = require('node:fs');
 const path = require('node:path');
+
+const { renderChart } = require('./chart');
 
 const RESULTS_DIR = path.join(__dirname, '..', '..', '..', 'bench-results');
 
@@ -20,19 +24,23 @@ function writeAtomically(file, text) {
   fs.renameSync(tmp, file);
 }
 
-/** Writes `result`; returns the paths written. */
-function writeResults(result, { json = null, startedAt }) {
-  const text = `${JSON.stringify(result, null, 2)}\n`;
-  if (json !== null) {
-    const file = path.resolve(json);
-    writeAtomically(file, text);
-    return [file];
-  }
-  const file = path.join(RESULTS_DIR, `bench-${stamp(startedAt)}.json`);
-  const latest = path.join(RESULTS_DIR, 'latest.json');
-  writeAtomically(file, text);
-  writeAtomically(latest, text);
-  return [file, latest];
+/** The chart's file for a JSON file: `x.json` -> `x.svg`, anything else gets `.svg` added. */
+function chartPath(file) {
+  return file.endsWith('.json') ? `${file.slice(0, -'.json'.length)}.svg` : `${file}.svg`;
 }
 
-module.exports = { writeResults, RESULTS_DIR };
+/** Writes `result` and its chart; returns the paths written. */
+function writeResults(result, { json = null, startedAt }) {
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  const svg = renderChart(result);
+  const files = json !== null ? [path.resolve(json)] : [path.join(RESULTS_DIR, `bench-${stamp(startedAt)}.json`), path.join(RESULTS_DIR, 'latest.json')];
+  const written = [];
+  for (const file of files) {
+    writeAtomically(file, text);
+    writeAtomically(chartPath(file), svg);
+    written.push(file, chartPath(file));
+  }
+  return written;
+}
+
+module.exports = { writeResults, chartPath, RESULTS_DIR };

@@ -2,14 +2,16 @@
 // Statistics over samples and repetitions.
 //
 // Within one repetition a contender produces many samples (e.g. one GB/s value
-// per copy); it is summarised by its median (p50) and its tail (p99). Across
-// repetitions the reported p50 is the median of the per-rep p50s, p99 the
-// median of the per-rep p99s, and min/max the range of the per-rep p50s: on a
+// per copy); it is summarised by its median (p50) and its tails (p99, p99.9).
+// Across repetitions the reported p50 is the median of the per-rep p50s, p99
+// and p99.9 the medians of the per-rep ones, and min/max the range of the
+// per-rep p50s: on a
 // noisy machine the range across reps is the honest error bar.
 //
-// "p99" is always the bad tail: for a higher-is-better unit (GB/s) it is the
-// value that 99 % of samples beat, for a lower-is-better unit (ns) the value
-// that 99 % of samples stay under.
+// "p99" (and "p99.9") is always the bad tail: for a higher-is-better unit
+// (GB/s) it is the value that 99 % of samples beat, for a lower-is-better unit
+// (ns) the value that 99 % of samples stay under. With fewer than 1000
+// samples p99.9 is close to the worst sample.
 
 /** Linear-interpolated percentile of an ascending array, p in [0, 100]. */
 function percentile(sorted, p) {
@@ -31,18 +33,20 @@ function summarize(samples, higherIsBetter) {
     n: sorted.length,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, higherIsBetter ? 1 : 99),
+    p999: percentile(sorted, higherIsBetter ? 0.1 : 99.9),
     min: sorted[0],
     max: sorted[sorted.length - 1],
     mean: sorted.reduce((s, v) => s + v, 0) / sorted.length,
   };
 }
 
-/** Combines per-rep summaries: median p50 and p99, range of the p50s. */
+/** Combines per-rep summaries: median p50, p99 and p99.9, range of the p50s. */
 function aggregate(reps) {
   const p50s = reps.map((r) => r.p50);
   return {
     p50: median(p50s),
     p99: median(reps.map((r) => r.p99)),
+    p999: median(reps.map((r) => r.p999)),
     min: Math.min(...p50s),
     max: Math.max(...p50s),
   };

@@ -45,7 +45,7 @@ function renderSuite(result) {
   const labelOf = (id) => result.contenders.find((c) => c.id === id)?.label ?? id;
   // A row compared with another contender than the baseline names it.
   const versusOf = (r) => (r.versus && r.versus !== base.id ? ` (vs ${labelOf(r.versus)})` : '');
-  const headers = ['case', 'contender', `p50${unit}`, `p99${unit}`, 'rep p50 min..max', `vs ${base.group}`, `vs ${base.group} min..max`];
+  const headers = ['case', 'contender', `p50${unit}`, `p99${unit}`, `p99.9${unit}`, 'rep p50 min..max', `vs ${base.group}`, `vs ${base.group} min..max`];
   if (anyTime) headers.push(`time / ${base.group}`);
   const rows = result.rows.map((r) => {
     const cells = [
@@ -53,6 +53,7 @@ function renderSuite(result) {
       `${r.best && !r.baseline ? '* ' : '  '}${r.label}${r.baseline ? ' (baseline)' : versusOf(r)}`,
       num(r.p50),
       num(r.p99),
+      num(r.p999),
       `${num(r.min)}..${num(r.max)}`,
       r.ratio ? times(r.ratio.p50) : '1',
       r.ratio ? `${times(r.ratio.min)}..${times(r.ratio.max)}` : '',
@@ -64,7 +65,7 @@ function renderSuite(result) {
   const notes = [];
   if (result.rows.some((r) => r.best && !r.baseline)) notes.push('* best of its group in that case');
   const higher = result.cases.some((c) => c.higherIsBetter);
-  notes.push(`p99 is the slow tail${higher ? ` (${mixed ? 'for rates, ' : ''}99% of samples were faster)` : ''}`);
+  notes.push(`p99 and p99.9 are the slow tail${higher ? ` (${mixed ? 'for rates, ' : ''}99% / 99.9% of samples were faster)` : ''}`);
   const named = result.rows.some((r) => versusOf(r) !== '');
   notes.push(`vs ${base.group}: ratio to the baseline's p50${named ? ' (or to the contender named in "(vs ...)")' : ''} in the same rep (>1 is better), median over reps`);
   if (anyTime) notes.push(`time / ${base.group}: contender's time over the baseline's${named ? ' (or that contender\'s)' : ''} (<1 is better), median over reps`);
@@ -72,6 +73,11 @@ function renderSuite(result) {
   for (const c of result.contenders) if (c.note) out.push(`  ${c.label}: ${c.note}`);
   for (const g of [result.goal ?? []].flat()) {
     const who = g.contender ? result.contenders.find((c) => c.id === g.contender).label : g.group;
+    if (g.value !== undefined) {
+      const parts = g.results.map((r) => `${caseLabel(r.case)} ${num(r.value)} ${r.met ? 'met' : 'NOT met'}`);
+      out.push(`goal: ${who} ${g.direction} ${num(g.value)}: ${parts.join(', ')}`);
+      continue;
+    }
     const parts = g.results.map((r) => `${caseLabel(r.case)} ${times(r.ratio)} ${r.met ? 'met' : 'NOT met'}`);
     out.push(`goal: ${who} ${g.direction ?? '>='} ${g.ratio}x ${g.against ?? base.group}: ${parts.join(', ')}`);
   }

@@ -7,4 +7,5 @@ module.exports = [
   require('./mq'),
   require('./pipe'),
   require('./sync'),
+  require('./channel'),
 ];

@@ -13,7 +13,7 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...]} (consume),
 // and every role {"placement":{...}}.
 
-const { isMessage, message, runAsScript } = require('../lib/contender-node');
+const { isMessage, message, printResult, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const MESSAGE_SIZE = 64;
@@ -182,12 +182,7 @@ async function main(argv) {
   try {
     const mode = MODES[modeId];
     const result = await (q2 === null ? mode[role](q1, warmup, count, chunk) : mode[role](q1, q2, warmup, count));
-    process.stdout.write(`${JSON.stringify({ ...result, mode: modeId, role })}\n`);
-    if (result.verified === false) {
-      process.stderr.write('verification failed: a message arrived out of order or with the wrong size\n');
-      return 1;
-    }
-    return 0;
+    return printResult(result, { mode: modeId, role });
   } finally {
     q1.close();
     q2?.close();

@@ -39,16 +39,22 @@ static mqd_t open_queue(const char* name, int access) {
   return q;
 }
 
-static void send_message(mqd_t q, const char* msg) {
-  while (mq_send(q, msg, MESSAGE_SIZE, 0) != 0) {
+// The queue descriptors ride in bench_io's pointers.
+static mqd_t queue_of(void* end) { return (mqd_t)(intptr_t)end; }
+
+static void send_message(void* out, const char* msg, size_t size, uint64_t seq) {
+  (void)seq;
+  while (mq_send(queue_of(out), msg, size, 0) != 0) {
     if (errno != EINTR) die("mq_send");
   }
 }
 
-// Receives one message into `buf` (which holds the queue's mq_msgsize bytes).
-static void receive_message(mqd_t q, char* buf, size_t size) {
+// Receives one message into `buf`: SIZE bytes, the queue's mq_msgsize (the
+// suite creates the queues with 64-byte messages).
+static void receive_message(void* in, char* buf, size_t size, uint64_t seq) {
+  (void)seq;
   for (;;) {
-    ssize_t n = mq_receive(q, buf, size, NULL);
+    ssize_t n = mq_receive(queue_of(in), buf, size, NULL);
     if (n == MESSAGE_SIZE) return;
     if (n >= 0) {
       fprintf(stderr, "mq_receive: got %zd bytes, expected %d\n", n, MESSAGE_SIZE);
@@ -71,96 +77,21 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
-  long total = warmup + count;
-  char msg[MESSAGE_SIZE];
-  memset(msg, 0x5A, sizeof msg);
-  struct placement where;
-
-  if (strcmp(role, "ping") == 0) {
-    mqd_t out = open_queue(argv[2], O_WRONLY);
-    mqd_t in = open_queue(argv[3], O_RDONLY);
+  struct bench_io io = {send_message, receive_message, NULL, NULL};
+  // ping: Q1 out, Q2 back; pong: the other way; produce: Q1 out; consume: Q1 in.
+  int ping = strcmp(role, "ping") == 0, pong = strcmp(role, "pong") == 0;
+  int produce = strcmp(role, "produce") == 0, consume = strcmp(role, "consume") == 0;
+  if (ping || produce) io.out = (void*)(intptr_t)open_queue(argv[2], O_WRONLY);
+  if (ping) io.in = (void*)(intptr_t)open_queue(argv[3], O_RDONLY);
+  if (pong || consume) io.in = (void*)(intptr_t)open_queue(argv[2], O_RDONLY);
+  if (pong) io.out = (void*)(intptr_t)open_queue(argv[3], O_WRONLY);
+  if (io.in != NULL) {
     struct mq_attr attr;
-    if (mq_getattr(in, &attr) != 0) die("mq_getattr");
-    char* buf = malloc((size_t)attr.mq_msgsize);
-    uint64_t* rtt = malloc(sizeof(uint64_t) * (size_t)count);
-    if (buf == NULL || rtt == NULL) die("malloc");
-    int verified = 1;
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      set_sequence(msg, (uint32_t)i);
-      uint64_t t0 = now_ns();
-      send_message(out, msg);
-      receive_message(in, buf, (size_t)attr.mq_msgsize);
-      uint64_t t1 = now_ns();
-      if (i >= warmup) rtt[i - warmup] = t1 - t0;
-      if (sequence(buf) != (uint32_t)i) verified = 0;
+    if (mq_getattr(queue_of(io.in), &attr) != 0) die("mq_getattr");
+    if (attr.mq_msgsize != MESSAGE_SIZE) {
+      fprintf(stderr, "mq_msgsize is %ld, expected %d\n", attr.mq_msgsize, MESSAGE_SIZE);
+      return 1;
     }
-    placement_end(&where);
-    print_round_trips(rtt, count, verified, &where);
-    return verified ? 0 : 1;
   }
-
-  if (strcmp(role, "pong") == 0) {
-    mqd_t in = open_queue(argv[2], O_RDONLY);
-    mqd_t out = open_queue(argv[3], O_WRONLY);
-    struct mq_attr attr;
-    if (mq_getattr(in, &attr) != 0) die("mq_getattr");
-    char* buf = malloc((size_t)attr.mq_msgsize);
-    if (buf == NULL) die("malloc");
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      receive_message(in, buf, (size_t)attr.mq_msgsize);
-      send_message(out, buf);
-    }
-    placement_end(&where);
-    print_placement_line(&where);
-    return 0;
-  }
-
-  if (strcmp(role, "produce") == 0) {
-    mqd_t out = open_queue(argv[2], O_WRONLY);
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) placement_start(&where);
-      set_sequence(msg, (uint32_t)i);
-      send_message(out, msg);
-    }
-    placement_end(&where);
-    print_placement_line(&where);
-    return 0;
-  }
-
-  if (strcmp(role, "consume") == 0) {
-    mqd_t in = open_queue(argv[2], O_RDONLY);
-    struct mq_attr attr;
-    if (mq_getattr(in, &attr) != 0) die("mq_getattr");
-    char* buf = malloc((size_t)attr.mq_msgsize);
-    uint64_t* chunks = malloc(sizeof(uint64_t) * (size_t)(count / chunk));
-    if (buf == NULL || chunks == NULL) die("malloc");
-    int verified = 1;
-    uint64_t t0 = 0;
-    for (long i = 0; i < total; i++) {
-      if (i == warmup) {
-        placement_start(&where);
-        t0 = now_ns();
-      }
-      receive_message(in, buf, (size_t)attr.mq_msgsize);
-      if (sequence(buf) != (uint32_t)i) verified = 0;
-      long done = i + 1 - warmup;
-      if (done > 0 && done % chunk == 0) {
-        uint64_t t1 = now_ns();
-        chunks[done / chunk - 1] = t1 - t0;
-        t0 = t1;
-      }
-    }
-    placement_end(&where);
-    printf("{");
-    print_array("chunk_ns", chunks, count / chunk);
-    printf(",\"verified\":%s,", verified ? "true" : "false");
-    print_placement(&where);
-    printf("}\n");
-    return verified ? 0 : 1;
-  }
-
-  fprintf(stderr, "unknown role '%s'\n", role);
-  return 2;
+  return bench_run_role(role, &io, MESSAGE_SIZE, warmup, count, chunk);
 }

@@ -22,6 +22,8 @@
 //            path:P           a FIFO: sync opens it with a blocking fs.openSync
 //                             (O_RDONLY for IN, O_WRONLY for OUT), async with
 //                             Fifo.openReader / Fifo.openWriter, then .stream()
+//            channel:NAME     (dgram) a Channel, opened by name: the channel suite's
+//                             async contender runs the dgram roles on it
 //            -                not used by this role
 //            IN and OUT may name the same socket: it is opened once.
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
@@ -167,6 +169,15 @@ function takeMessage(verifier, marks, data, size) {
   if (data.length !== size) throw new Error(`a message of ${data.length} bytes, expected ${size}`);
   verifier.feed(data, size);
   marks.add(size);
+}
+
+/**
+ * The bytes of a received message: a UnixSocket's is `{ data, ... }`, a
+ * Channel's (the channel suite's async contender, endpoint `channel:NAME`)
+ * the Buffer itself.
+ */
+function dataOf(m) {
+  return m.data ?? m;
 }
 
 /** Sends one datagram, retrying at once while the socket is full (the busy-poll). */
@@ -458,7 +469,7 @@ const MODES = {
         const echo = await input.receive();
         const t1 = process.hrtime.bigint();
         if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(echo.data, size, i)) verified = false;
+        if (!isMessage(dataOf(echo), size, i)) verified = false;
       }
       return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
     },
@@ -467,7 +478,7 @@ const MODES = {
       const where = new Placement();
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
-        await output.send((await input.receive()).data);
+        await output.send(dataOf(await input.receive()));
       }
       return { placement: where.end() };
     },
@@ -486,7 +497,7 @@ const MODES = {
 
     async consume(input, size, warmup, count, chunk) {
       const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
-      while (marks.got < all) takeMessage(verifier, marks, (await input.receive()).data, size);
+      while (marks.got < all) takeMessage(verifier, marks, dataOf(await input.receive()), size);
       return consumed(verifier, marks, where);
     },
   },
@@ -661,6 +672,13 @@ const ENDPOINTS = {
       return ENDPOINTS.path.async(file, which);
     },
   },
+  // A Channel by name, for the channel suite: the dgram roles' await send() / receive().
+  channel: {
+    dgram(name) {
+      const ch = require('../../../dist').Channel.open(name);
+      return { io: ch, close: () => ch.close() };
+    },
+  },
   'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
   'unix-connect': { async: async (path) => streamEndpoint(await connect(path)) },
 };
@@ -731,4 +749,4 @@ async function main(argv) {
 
 runAsScript(module, main);
 
-module.exports = { BATCH, MODES };
+module.exports = { BATCH, MODES, blockingRoles };

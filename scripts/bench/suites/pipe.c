@@ -274,14 +274,8 @@ int main(int argc, char** argv) {
   int out = ping_first ? endpoint(argv[4], O_WRONLY) : -1;
   int in = endpoint(argv[3], O_RDONLY);
   if (!ping_first) out = endpoint(argv[4], O_WRONLY);
-  long size = strtol(argv[5], NULL, 10);
-  long warmup = strtol(argv[6], NULL, 10);
-  long count = strtol(argv[7], NULL, 10);
-  long chunk = strtol(argv[8], NULL, 10);
-  if (size < 4 || warmup < 0 || count <= 0 || chunk <= 0 || count % chunk != 0) {
-    fprintf(stderr, "bad arguments\n");
-    return 2;
-  }
+  long size, warmup, count, chunk;
+  if (bench_counts(argv + 5, &size, &warmup, &count, &chunk) != 0) return 2;
   long total = warmup + count;
   char* msg = malloc((size_t)size);
   if (msg == NULL) die("malloc");

@@ -454,3 +454,6 @@ module.exports = {
     return contenders;
   },
 };
+
+// The channel suite runs its socket contenders over the same channels.
+module.exports.runPair = runPair;

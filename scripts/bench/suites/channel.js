@@ -1,0 +1,358 @@
+'use strict';
+// Suite channel: Channel, the shared-memory ring, next to C and to the
+// channels Node users have.
+//
+// Cases, all measured by every contender run, each with a fresh pair of
+// processes (and fresh channels) per case and rep:
+//   rtt64, rtt64k    round trip: process A sends message i (64 B or 64 KiB),
+//                    process B receives it and sends it back, A receives the
+//                    echo; one sample is one round trip in µs (lower is better)
+//   tput64, tput64k  one way: a producer sends WARMUP + COUNT messages, a
+//                    consumer receives them; one sample is the consumer's rate
+//                    over CHUNK messages: msg/s for 64 B, MB/s for 64 KiB
+// Contenders:
+//   C spin (baseline)   channel.c spin: a one-message mailbox in shared memory,
+//                       two flags and the payload, both sides spinning: the floor
+//   C ring              channel.c ring: the Channel's protocol through native/ring.h
+//   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
+//   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
+//   Channel batch       channel-node.js batch: trySend / receiveMany
+//   Channel async       pipe-node.js dgram on channel:NAME endpoints: await send() / receive()
+//   Node net            pipe-node.js async over a Unix stream socket (net)
+//   process.send        peers-node.js: json and advanced serialization
+//   worker postMessage  peers-node.js worker (in-process, two threads)
+//   UnixSocket dgram    pipe-node.js dgram / dgram-sync: the library's own
+//                       datagram socketPair, async and sync
+// The Channel contenders' ratios are against C ring (the same protocol in C);
+// the others' against C spin. The goals name what they compare with.
+//
+// Placement: the spinning contenders (C spin, C ring, Channel sync, zero-copy,
+// batch) run their two processes pinned to two different CPUs (taskset -c),
+// both C and Node alike: two spinners sharing one CPU only measure the
+// scheduler. The contenders that sleep run unpinned, as in the other suites.
+// Every contender's note says where its processes ran and how often they slept.
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
+const { placementNote } = require('../lib/placement-node');
+const resources = require('../lib/resources');
+const { runPair } = require('./pipe');
+const { MODES: CHANNEL_MODES } = require('./channel-node');
+const { MODES: PEER_MODES } = require('./peers-node');
+const { MODES: PIPE_MODES } = require('./pipe-node');
+
+const DIST = path.join(__dirname, '..', '..', '..', 'dist');
+const C_SOURCE = path.join(__dirname, 'channel.c');
+const CHANNEL_SCRIPT = path.join(__dirname, 'channel-node.js');
+const PEERS_SCRIPT = path.join(__dirname, 'peers-node.js');
+const PIPE_SCRIPT = path.join(__dirname, 'pipe-node.js');
+const NATIVE = path.join(__dirname, '..', '..', '..', 'native');
+const SMALL = 64;
+const BULK = 64 * 1024;
+const CAPACITY = 1 << 20;
+const SIZES = { rtt64: SMALL, rtt64k: BULK, tput64: SMALL, tput64k: BULK };
+
+/** The two CPUs a spinning pair is pinned to, or null when fewer than two are allowed. */
+function spinCpus() {
+  const allowed = /^Cpus_allowed_list:\s*(.*)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  const cpus = allowed.split(',').flatMap((part) => {
+    const [lo, hi = lo] = part.split('-').map(Number);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  });
+  return cpus.length >= 2 && cpus.every(Number.isInteger) ? cpus.slice(0, 2) : null;
+}
+
+/**
+ * Fresh shared memory for one run: `kind` 'ring' makes `count` channels
+ * (Channel.create, closed again: the contenders open them by name), 'spin'
+ * one plain segment for both mailboxes. Resolves with start(names)'s result
+ * and unlinks the names in every case.
+ */
+async function withSegments(kind, count, start) {
+  const { Channel, SharedMemory } = require(DIST);
+  const names = Array.from({ length: count }, (_, i) => resources.shmName('channel', kind, i));
+  try {
+    for (const name of names) {
+      if (kind === 'ring') Channel.create(name, { capacity: CAPACITY }).close();
+      else SharedMemory.create(name, 4 * BULK).close();
+    }
+    return await start(names);
+  } finally {
+    for (const name of names) {
+      try {
+        SharedMemory.unlink(name);
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err;
+      }
+    }
+  }
+}
+
+/**
+ * How a contender's processes are connected, per case: `pair(caseId, spawn)`
+ * resolves with [sideA, sideB] results, where `spawn(side, ends, signal)`
+ * starts one side (a: ping or produce, b: pong or consume) with its endpoint
+ * arguments `ends` ({ in, out }) and descriptors `fds`.
+ */
+const LINKS = {
+  // Two channels for a round trip (ping sends on the first, pong on the second), one for one way.
+  ring: (rtt, start) =>
+    withSegments('ring', rtt ? 2 : 1, ([there, back]) =>
+      runTogether((signal) => [
+        start('a', { in: back ?? '-', out: there, fds: {} }, signal),
+        start('b', { in: there, out: back ?? '-', fds: {} }, signal),
+      ]),
+    ),
+  // One segment with both mailboxes.
+  spin: (rtt, start) =>
+    withSegments('spin', 1, ([seg]) =>
+      runTogether((signal) => [
+        start('a', { in: rtt ? seg : '-', out: seg, fds: {} }, signal),
+        start('b', { in: seg, out: rtt ? seg : '-', fds: {} }, signal),
+      ]),
+    ),
+  // The pipe suite's channels (a socketPair, a Unix stream socket).
+  'unix-dgram': (rtt, start) => runPair('unix-dgram', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
+  'unix-stream': (rtt, start) => runPair('unix-stream', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
+};
+
+const ROLES = { a: { rtt: 'ping', tput: 'produce' }, b: { rtt: 'pong', tput: 'consume' } };
+
+/** The sample arrays of one case from its two sides' results. */
+function samples(caseId, a, b) {
+  if (caseId.startsWith('rtt')) return a.rtt_ns.map((ns) => ns / 1000);
+  const per = caseId === 'tput64' ? SMALL : 1e6;
+  return b.chunk_ns.map((ns, i) => (b.chunk_bytes[i] / per / ns) * 1e9);
+}
+
+function checkVerified(out, label) {
+  if (out.verified !== true) throw new Error(`${label}: messages arrived out of order or with the wrong size`);
+  return out;
+}
+
+/**
+ * A contender. Two-process contenders give `link` (a LINKS key) and
+ * `command(role, ends, size, warmup, count, chunk)` -> [file, args] for one
+ * side; `cpus` pins side a and side b to one CPU each. A contender that starts
+ * its other side itself (peers-node.js) gives `solo(kind, size, ...)` instead.
+ * `fast` contenders get the long one-way runs (params.fast), the others the
+ * short ones (params.slow): the same statistics in a bearable time.
+ */
+function contender(spec, params) {
+  const { id, label, group, baseline = false, versus, code, link, command, solo, cpus = null, fast = false } = spec;
+  const runs = [];
+  const counts = (caseId) => (fast ? params.fast : params.slow)[caseId];
+  const runCase = async (caseId) => {
+    const kind = caseId.startsWith('rtt') ? 'rtt' : 'tput';
+    const size = SIZES[caseId];
+    const { warmup, count, chunk = 1 } = counts(caseId);
+    const numbers = [size, warmup, count, chunk].map(String);
+    if (solo) {
+      const out = await runJson(...solo(kind === 'rtt' ? 'rtt' : 'oneway', ...numbers), { label: `${label} ${caseId}` });
+      checkVerified(out, `${label} ${caseId}`);
+      return [out, out, out.placement];
+    }
+    const start = (side, ends, signal) => {
+      let [file, args] = command(ROLES[side][kind], ends, ...numbers);
+      if (cpus) [file, args] = ['taskset', ['-c', String(cpus[side === 'a' ? 0 : 1]), file, ...args]];
+      return runJson(file, args, { label: `${label} ${ROLES[side][kind]} ${caseId}`, fds: ends.fds, signal });
+    };
+    const [a, b] = await LINKS[link](kind === 'rtt', start);
+    checkVerified(kind === 'rtt' ? a : b, `${label} ${caseId}`);
+    return [a, b, { a: a.placement, b: b.placement }];
+  };
+  return {
+    id,
+    label,
+    group,
+    baseline,
+    ...(versus && { versus }),
+    get note() {
+      const where = cpus ? `pinned to CPUs ${cpus[0]}/${cpus[1]}` : 'unpinned';
+      if (runs.length === 0) return code;
+      const parts = Object.keys(SIZES).map((caseId) =>
+        placementNote(caseId, runs.map((r) => r[caseId]), counts(caseId).count, caseId.startsWith('rtt') ? 'ping/pong' : 'producer/consumer'),
+      );
+      return `${code}\n    placement (${where}) ${parts.join(';\n      ')}`;
+    },
+    async run() {
+      const result = {};
+      const placements = {};
+      for (const caseId of Object.keys(SIZES)) {
+        const [a, b, placement] = await runCase(caseId);
+        result[caseId] = samples(caseId, a, b);
+        placements[caseId] = placement;
+      }
+      runs.push(placements);
+      return result;
+    },
+  };
+}
+
+module.exports = {
+  id: 'channel',
+  title: 'Channel (shared-memory ring) round trip and one-way throughput, next to C, process.send, net, worker postMessage and the library\'s own sockets',
+  cases: [
+    { id: 'rtt64', label: 'round trip 64 B', unit: 'µs', higherIsBetter: false },
+    { id: 'rtt64k', label: 'round trip 64 KiB', unit: 'µs', higherIsBetter: false },
+    { id: 'tput64', label: 'one way 64 B', unit: 'msg/s', higherIsBetter: true },
+    { id: 'tput64k', label: 'one way 64 KiB', unit: 'MB/s', higherIsBetter: true },
+  ],
+  goal: [
+    // Sync mode within 1.5x of the C floor, at both sizes.
+    { contender: 'channel-sync', cases: ['rtt64', 'rtt64k'], versus: 'c-spin', ratio: 1.5 },
+    // ... and at least 50x faster than what Node has (1/50 of their round trip), at 64 B.
+    { contender: 'channel-sync', cases: ['rtt64'], versus: 'send-json', ratio: 0.02 },
+    { contender: 'channel-sync', cases: ['rtt64'], versus: 'send-advanced', ratio: 0.02 },
+    { contender: 'channel-sync', cases: ['rtt64'], versus: 'node-net', ratio: 0.02 },
+    // Async mode: an event-loop wake like net's, and less copying for big messages.
+    { contender: 'channel-async', cases: ['rtt64'], versus: 'node-net', ratio: 1.0 },
+    { contender: 'channel-async', cases: ['rtt64k'], versus: 'node-net', ratio: 0.5 },
+    // Throughput: 20 million 64-byte messages/s with one call per message ...
+    { contender: 'channel-sync', cases: ['tput64'], value: 20e6 },
+    // ... and 0.3x the C ring with the batch or the zero-copy API (the better of the two).
+    { group: 'Channel batch', cases: ['tput64'], versus: 'c-ring', ratio: 0.3 },
+  ],
+
+  // Per case, for the spinning contenders (fast) and the others (slow): how
+  // many messages are timed after how many warm-up ones, and per how many one
+  // throughput sample is taken. The slow ones get fewer, so that a run stays
+  // bearable (process.send json takes milliseconds per 64 KiB round trip).
+  params({ quick }) {
+    const common = { capacity: CAPACITY, messageSizes: [SMALL, BULK] };
+    return quick
+      ? {
+          ...common,
+          fast: {
+            rtt64: { warmup: 200, count: 1000 },
+            rtt64k: { warmup: 20, count: 200 },
+            tput64: { warmup: 10000, count: 200000, chunk: 20000 },
+            tput64k: { warmup: 100, count: 1000, chunk: 100 },
+          },
+          slow: {
+            rtt64: { warmup: 50, count: 300 },
+            rtt64k: { warmup: 5, count: 20 },
+            tput64: { warmup: 500, count: 3000, chunk: 500 },
+            tput64k: { warmup: 10, count: 50, chunk: 10 },
+          },
+        }
+      : {
+          ...common,
+          fast: {
+            rtt64: { warmup: 10000, count: 100000 },
+            rtt64k: { warmup: 1000, count: 10000 },
+            tput64: { warmup: 100000, count: 4000000, chunk: 200000 },
+            tput64k: { warmup: 1000, count: 20000, chunk: 1000 },
+          },
+          slow: {
+            rtt64: { warmup: 1000, count: 10000 },
+            rtt64k: { warmup: 100, count: 1000 },
+            tput64: { warmup: 5000, count: 100000, chunk: 5000 },
+            tput64k: { warmup: 100, count: 2000, chunk: 100 },
+          },
+        };
+  },
+
+  describe({ fast, slow }, reps) {
+    const cpus = spinCpus();
+    const counts = (p) =>
+      `round trip ${p.rtt64.count} / ${p.rtt64k.count} timed after ${p.rtt64.warmup} / ${p.rtt64k.warmup}, ` +
+      `one way ${p.tput64.count} / ${p.tput64k.count} after ${p.tput64.warmup} / ${p.tput64k.warmup}, one sample per ${p.tput64.chunk} / ${p.tput64k.chunk}`;
+    return (
+      `Channel round trip and one-way throughput, 64 B / 64 KiB messages, two processes per run ` +
+      `(spinning contenders pinned ${cpus ? `to CPUs ${cpus[0]} and ${cpus[1]}` : 'nowhere: fewer than two CPUs allowed'}, the rest unpinned), ` +
+      `rings of ${CAPACITY / 1024} KiB; spinning contenders: ${counts(fast)}; the others: ${counts(slow)}; ${reps} reps interleaved`
+    );
+  },
+
+  async prepare(params) {
+    const bin = compileC(C_SOURCE, 'channel', [NATIVE]);
+    const cpus = spinCpus();
+    const c = (mode) => (role, ends, ...numbers) => [bin, [mode, role, ends.in, ends.out, ...numbers]];
+    const node = (mode) => (role, ends, ...numbers) => [process.execPath, [CHANNEL_SCRIPT, mode, role, ends.in, ends.out, ...numbers]];
+    const pipeNode = (mode, kind = null) => (role, ends, ...numbers) => {
+      const end = (name) => (kind === null || name === '-' ? name : `${kind}:${name}`);
+      return [process.execPath, [PIPE_SCRIPT, mode, role, end(ends.in), end(ends.out), ...numbers]];
+    };
+    const peers = (mode) => (kind, ...numbers) => [process.execPath, [PEERS_SCRIPT, mode, kind, ...numbers]];
+    const specs = [
+      {
+        id: 'c-spin',
+        label: 'C spin',
+        group: 'C',
+        baseline: true,
+        link: 'spin',
+        cpus,
+        fast: true,
+        code: `a one-message mailbox in shared memory (a flag per side on its own cache line, memcpy in and out), both sides spinning; ${compileCommand(C_SOURCE)} -iquote native`,
+        command: c('spin'),
+      },
+      {
+        id: 'c-ring',
+        label: 'C ring',
+        group: 'C',
+        link: 'ring',
+        cpus,
+        fast: true,
+        code: 'native/ring.h: pipc_ring_send / spin on pipc_ring_peek, memcpy out, pipc_ring_release: the Channel\'s protocol in C',
+        command: c('ring'),
+      },
+      { id: 'channel-sync', label: 'Channel sync', group: 'Channel sync', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.sync.code, command: node('sync') },
+      {
+        id: 'channel-zero-copy',
+        label: 'Channel zero-copy',
+        group: 'Channel batch',
+        versus: 'c-ring',
+        link: 'ring',
+        cpus,
+        fast: true,
+        code: CHANNEL_MODES['zero-copy'].code,
+        command: node('zero-copy'),
+      },
+      { id: 'channel-batch', label: 'Channel batch', group: 'Channel batch', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.batch.code, command: node('batch') },
+      {
+        id: 'channel-async',
+        label: 'Channel async',
+        group: 'Channel async',
+        versus: 'c-ring',
+        link: 'ring',
+        code: 'await ch.send(msg) / await ch.receive() (pipe-node.js dgram roles on Channel.open(name)): the event loop, woken by the doorbell when the consumer sleeps',
+        command: pipeNode('dgram', 'channel'),
+      },
+      {
+        id: 'node-net',
+        label: 'Node net Unix socket',
+        group: 'Node',
+        link: 'unix-stream',
+        code: `net.createServer().listen(path) / net.connect(path): ${PIPE_MODES.async.code}`,
+        command: pipeNode('async'),
+      },
+      ...Object.entries(PEER_MODES).map(([mode, { label }]) => ({
+        id: mode,
+        label,
+        group: 'Node',
+        code: `peers-node.js ${mode}: ${label}${mode === 'worker' ? ' (in-process: a worker thread; its note reports the main thread and the worker as a/b)' : ' to a forked child'}`,
+        solo: peers(mode),
+      })),
+      {
+        id: 'dgram-async',
+        label: 'UnixSocket dgram async',
+        group: 'posix-ipc',
+        link: 'unix-dgram',
+        code: PIPE_MODES.dgram.code,
+        command: pipeNode('dgram'),
+      },
+      {
+        id: 'dgram-sync',
+        label: 'UnixSocket dgram sync',
+        group: 'posix-ipc',
+        link: 'unix-dgram',
+        code: PIPE_MODES['dgram-sync'].code,
+        command: pipeNode('dgram-sync'),
+      },
+    ];
+    return specs.map((s) => contender(s, params));
+  },
+};
