@@ -31,9 +31,9 @@ export function openFds(): string[] {
   }).sort();
 }
 
-/** Entries in /dev/shm that this jest worker made and did not remove. */
+/** Entries in /dev/shm that this jest worker made and did not remove (named semaphores are `sem.<name>`). */
 export function leftoverObjects(): string[] {
-  return readdirSync('/dev/shm').filter((n) => n.startsWith(`pipc-${process.pid}-`));
+  return readdirSync('/dev/shm').filter((n) => n.startsWith(`pipc-${process.pid}-`) || n.startsWith(`sem.pipc-${process.pid}-`));
 }
 
 /** The addon file the suite runs against (the sanitizer build under test:asan). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fixture, fsReadLatency, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fixture, fsReadLatency, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 const dist = path.join(__dirname, '..', 'dist');
@@ -13,11 +13,6 @@ function name(): string {
   const n = uniqueName();
   made.push(n);
   return n;
-}
-
-/** The named semaphores and segments of this jest worker in /dev/shm. */
-function leftovers(): string[] {
-  return readdirSync('/dev/shm').filter((f) => f.startsWith(`sem.pipc-${process.pid}-`) || f.startsWith(`pipc-${process.pid}-`));
 }
 
 afterEach(() => {
@@ -30,7 +25,7 @@ afterEach(() => {
       }
     }
   }
-  expect(leftovers()).toEqual([]);
+  expect(leftoverObjects()).toEqual([]);
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -103,7 +98,7 @@ describe('Semaphore.open', () => {
     for (const [which, options, errorName, code] of bad) {
       expect(() => Semaphore.open(which as string, options as never)).toThrow(expect.objectContaining({ name: errorName, code }));
     }
-    expect(leftovers()).toEqual([]);
+    expect(leftoverObjects()).toEqual([]);
     // The longest name there can be works.
     const longest = `/pipc-${process.pid}-${'y'.repeat(251 - `pipc-${process.pid}-`.length)}`;
     made.push(longest);

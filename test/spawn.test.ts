@@ -71,12 +71,18 @@ describe('spawn()', () => {
              lib.SharedMemory.create(name, 4096, { exclusive: false }),
              lib.SharedMemory.anonymous(4096, { seal: true }),
              lib.MessageQueue.open(name, { create: true }),
+             lib.Semaphore.open(name, { create: true, initial: 1 }),
+             lib.Mutex.open(name + '-mutex', { create: true }),
+             lib.Channel.create({ capacity: 4096 }),
+             ...lib.socketPair({ type: 'seqpacket' }),
            ];
            const { readEnd, writeEnd } = lib.pipe();
            made.push(readEnd, writeEnd);
            for (const m of made) m.close();
            lib.SharedMemory.unlink(name);
            lib.MessageQueue.unlink(name);
+           lib.Semaphore.unlink(name);
+           lib.Mutex.unlink(name + '-mutex');
            if (++rounds % 50 === 0) await new Promise((r) => setImmediate(r));
          }
          parentPort.postMessage(rounds);
@@ -94,12 +100,17 @@ describe('spawn()', () => {
         seen.set(s, (seen.get(s) ?? 0) + 1);
       }
     };
-    await Promise.all([lane(), lane(), lane(), lane()]);
-    worker.postMessage('stop');
-    const [rounds] = await once(worker, 'message');
-    await worker.terminate();
-    readEnd.close();
-    writeEnd.close();
+    let rounds: number;
+    try {
+      await Promise.all([lane(), lane(), lane(), lane()]);
+      worker.postMessage('stop');
+      [rounds] = await once(worker, 'message');
+    } finally {
+      // Even when a lane fails (or jest gives up), the churn must not outlive the test.
+      await worker.terminate();
+      readEnd.close();
+      writeEnd.close();
+    }
     expect(rounds).toBeGreaterThan(0);
     expect(Object.fromEntries(seen)).toEqual({ '0 1 2 3': total });
   });
