@@ -1,0 +1,146 @@
+/**
+ * Every wait that runs on a dedicated thread (lib/internal/thread-wait.ts) at
+ * once: semaphores, mutexes, futexes and file locks. None may take one of
+ * libuv's four pool threads, and none may hold up a Worker's end or the
+ * process's exit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
+import { fsReadLatency, leftoverObjects, run, uniqueName } from './helpers';
+
+const dist = path.join(__dirname, '..', 'dist');
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'pipc-waits-'));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  expect(leftoverObjects()).toEqual([]);
+});
+
+/**
+ * Code (for a Worker or a child process) that takes a semaphore, a mutex, a
+ * futex word and a file lock, then leaves `n` waits of each kind pending on
+ * them; `lib` is the library, `ready()` runs once they are all pending.
+ */
+function pendingWaits(n: number, names: { sem: string; mutex: string; shm: string; file: string }): string {
+  return `
+    const sem = lib.Semaphore.open(${JSON.stringify(names.sem)});
+    const mutex = lib.Mutex.open(${JSON.stringify(names.mutex)});
+    const shm = lib.SharedMemory.open(${JSON.stringify(names.shm)});
+    const word = new Int32Array(shm.buffer, 0, 1);
+    for (let i = 0; i < ${n}; i++) {
+      sem.acquire().catch(() => {});
+      mutex.lock().catch(() => {});
+      lib.futex.wait(word, 0, 0).catch(() => {});
+      lib.lockFile(${JSON.stringify(names.file)}).catch(() => {});
+    }`;
+}
+
+/** Makes the objects, held by this process so that every wait must wait. */
+function held() {
+  const names = { sem: uniqueName(), mutex: uniqueName(), shm: uniqueName(), file: path.join(dir, 'lock') };
+  const sem = Semaphore.open(names.sem, { create: true, initial: 0 });
+  const mutex = Mutex.open(names.mutex, { create: true });
+  mutex.lockSync();
+  const shm = SharedMemory.create(names.shm, 4096);
+  return {
+    names,
+    sem,
+    mutex,
+    shm,
+    async file() {
+      return lockFile(names.file, { create: true });
+    },
+    close() {
+      sem.close();
+      mutex.close();
+      shm.close();
+      Semaphore.unlink(names.sem);
+      Mutex.unlink(names.mutex);
+      SharedMemory.unlink(names.shm);
+    },
+  };
+}
+
+test('64 pending waits of every kind at once park no pool thread: fs stays prompt, and they all end', async () => {
+  const h = held();
+  const fileLock = await h.file();
+  try {
+    const baseline = await fsReadLatency();
+    const word = new Int32Array(h.shm.buffer, 0, 1);
+    // A second handle, so that lock() waits rather than queueing behind this one.
+    const other = Mutex.open(h.names.mutex);
+    const waits = [
+      ...Array.from({ length: 64 }, () => h.sem.acquire({ timeoutMs: 30000 })),
+      ...Array.from({ length: 64 }, () => other.lock({ timeoutMs: 30000 }).then(() => other.unlock())),
+      ...Array.from({ length: 64 }, () => futex.wait(word, 0, 0, { timeoutMs: 30000 })),
+      ...Array.from({ length: 64 }, () => lockFile(h.names.file, { timeoutMs: 30000 }).then((l) => l.release())),
+    ];
+    const during = await fsReadLatency();
+    console.log(`4 x readFile median: ${(baseline / 1e6).toFixed(2)} ms alone, ${(during / 1e6).toFixed(2)} ms with 256 thread waits pending`);
+    // Four pool threads parked on these waits would make readFile hang outright.
+    expect(during).toBeLessThan(2 * baseline);
+    h.sem.release(64);
+    h.mutex.unlock();
+    Atomics.store(word, 0, 1);
+    futex.wake(word, 0, 64);
+    fileLock.release();
+    const results = await Promise.allSettled(waits);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    other.close();
+  } finally {
+    fileLock.release();
+    h.close();
+  }
+});
+
+test('worker.terminate() with waits of every kind pending returns promptly, and nothing is taken from others', async () => {
+  const h = held();
+  const fileLock = await h.file();
+  try {
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const lib = require(workerData.dist);
+       ${pendingWaits(8, h.names)}
+       parentPort.postMessage('waiting');`,
+      { eval: true, workerData: { dist } },
+    );
+    await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    const start = Date.now();
+    expect(await worker.terminate()).toBe(1);
+    const took = Date.now() - start;
+    console.log(`worker.terminate() with 32 thread waits pending: ${took} ms`);
+    expect(took).toBeLessThan(1000);
+    // What the Worker waited for is still here for this process to give and take.
+    h.sem.release();
+    expect(h.sem.tryAcquire()).toBe(true);
+    h.mutex.unlock();
+    expect(h.mutex.tryLock()).toEqual({ ownerDied: false });
+  } finally {
+    fileLock.release();
+    h.close();
+  }
+});
+
+test('process.exit() with waits of every kind pending exits at once', async () => {
+  const h = held();
+  const fileLock = await h.file();
+  try {
+    const code = `const lib = require(${JSON.stringify(dist)});
+      ${pendingWaits(4, h.names)}
+      setTimeout(() => process.exit(7), 50);`;
+    const start = Date.now();
+    const r = await run(process.execPath, ['-e', code], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 7, signal: null, stderr: '' });
+    console.log(`process.exit() with 16 thread waits pending: ${Date.now() - start} ms in all`);
+  } finally {
+    fileLock.release();
+    h.close();
+  }
+});
