@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, FileLock, IpcError, lockFile, lockFileSync, tryLockFile } from '../lib';
-import { fixture, openFds, run, runNode, withOtherUser } from './helpers';
+import { fixture, openFds, run, runNode, threadWaitsSettled, withOtherUser } from './helpers';
 
 let dir: string;
 let counter = 0;
@@ -14,8 +14,9 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'pipc-lock-'));
 });
 
-afterAll(() => {
+afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
+  await threadWaitsSettled();
 });
 
 /** A fresh lock file (created empty unless `create` is false). */

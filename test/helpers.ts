@@ -120,3 +120,13 @@ export async function fsReadLatency(): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Resolves once the threads of waits that were given up (cancelled, or of a
+ * Worker that ended) have finished their slice (20 ms) and closed what they
+ * held, such as the duplicate descriptor of a file-lock wait. For the end of a
+ * test file: the next file in the same jest worker compares /proc/self/fd.
+ */
+export function threadWaitsSettled(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 100));
+}

@@ -417,7 +417,8 @@ describe('waits, threads and teardown', () => {
     const source = `const { parentPort, workerData } = require('node:worker_threads');
       const { Mutex } = require(workerData.dist);
       const m = Mutex.open(workerData.name);
-      if (workerData.hold) { m.lockSync(); parentPort.postMessage('holding'); }
+      // The holder stays alive (a timer) until terminate(): ending by itself would also be a death.
+      if (workerData.hold) { m.lockSync(); setInterval(() => {}, 1000); parentPort.postMessage('holding'); }
       else { for (let i = 0; i < 3; i++) m.lock().then(() => parentPort.postMessage('got it')); parentPort.postMessage('waiting'); }`;
     const pendingWorker = new Worker(source, { eval: true, workerData: { name: n, dist, hold: false } });
     expect(await once(pendingWorker, 'message')).toEqual(['waiting']);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
-import { fsReadLatency, leftoverObjects, run, uniqueName } from './helpers';
+import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, uniqueName } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 let dir: string;
@@ -22,6 +22,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
   expect(leftoverObjects()).toEqual([]);
 });
+
+afterAll(threadWaitsSettled);
 
 /**
  * Code (for a Worker or a child process) that takes a semaphore, a mutex, a
