@@ -85,6 +85,8 @@ export interface Binding {
   // --- pipe (native/pipe.cc) ---
   /** pipe2(2) with O_CLOEXEC into out = [read end, write end]. */
   pipe(out: Int32Array): number;
+  /** fcntl(F_SETPIPE_SZ, bytes) when bytes > 0, then fcntl(F_GETPIPE_SZ): the capacity in bytes. */
+  pipeSize(fd: number, bytes: number): number;
 
   // --- fifo (native/fifo.cc) ---
   /** mkfifo(3) (mkfifoat at AT_FDCWD); the umask applies, fifoChmod makes the mode exact. */

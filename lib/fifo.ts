@@ -11,7 +11,8 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { OwnedDescriptor } from './internal/descriptor';
+import { OwnedDescriptor, type StreamOptions } from './internal/descriptor';
+import { pipeSize, setPipeSize } from './internal/pipe-size';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
 import { retryUntil } from './internal/retry';
@@ -249,14 +250,34 @@ export class Fifo extends OwnedDescriptor {
   }
 
   /**
+   * The FIFO's capacity in bytes (`F_GETPIPE_SZ`; 65536 by default on Linux).
+   * It belongs to the FIFO while any end is open, and starts again from the
+   * default once every end has closed.
+   */
+  get pipeSize(): number {
+    return pipeSize(this.openFd, this.#path);
+  }
+
+  /**
+   * Sets the FIFO's capacity (`F_SETPIPE_SZ`, for every end open now) to at
+   * least `bytes`, as {@link PipeEnd.setPipeSize} does for a pipe, with the
+   * same limits (/proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE).
+   */
+  setPipeSize(bytes: number): void {
+    setPipeSize(this.openFd, bytes, 'bytes', this.#path);
+  }
+
+  /**
    * Hands the descriptor to a `net.Socket`: a Readable for a reader (`'end'`
    * when the last writer closes), a Writable for a writer (backpressure
    * included; when the last reader is gone, a write fails with an `'error'`
    * event of code `EPIPE`, never a signal). The socket owns the descriptor
    * from then on; this handle is closed (`ERR_IPC_CLOSED` on a second call).
+   * `options.onread` (a reader) reads into one buffer of yours, as for
+   * {@link PipeEnd.stream}.
    */
-  stream(): Socket {
-    return this.toSocket({ readable: this.#direction === 'read', writable: this.#direction === 'write' });
+  stream(options?: StreamOptions): Socket {
+    return this.toSocket({ readable: this.#direction === 'read', writable: this.#direction === 'write' }, options);
   }
 }
 

@@ -9,7 +9,8 @@ export type { SharedMemoryAnonymousOptions, SharedMemoryCreateOptions, SharedMem
 export { MessageQueue } from './message-queue';
 export type { Message, MessageQueueAttributes, MessageQueueOptions, MessageQueueWaitOptions } from './message-queue';
 export { inherited, pipe, PipeEnd } from './pipe';
-export type { Direction } from './pipe';
+export type { Direction, PipeOptions } from './pipe';
+export type { StreamOptions } from './internal/descriptor';
 export { spawn } from './spawn';
 export type { Passable, SpawnOptions } from './spawn';
 export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';

@@ -8,8 +8,9 @@ import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, invalidArgValue } from './errors';
-import { OwnedDescriptor } from './internal/descriptor';
-import { validateFd } from './internal/validate';
+import { OwnedDescriptor, type StreamOptions } from './internal/descriptor';
+import { MAX_PIPE_SIZE, pipeSize, setPipeSize } from './internal/pipe-size';
+import { validateFd, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_WRONLY } = fsConstants;
 const { EBUSY } = osConstants.errno;
@@ -37,21 +38,61 @@ export class PipeEnd extends OwnedDescriptor {
   }
 
   /**
+   * The pipe's capacity in bytes (`F_GETPIPE_SZ`): how much a writer can put
+   * in before it has to wait for the reader (65536 by default on Linux).
+   * `EBADF` for an end that is not a pipe (an inherited socket).
+   */
+  get pipeSize(): number {
+    return pipeSize(this.openFd);
+  }
+
+  /**
+   * Sets the pipe's capacity (`F_SETPIPE_SZ`, for both ends: the pipe is one
+   * kernel object) to at least `bytes`; the kernel rounds up to a
+   * power-of-two number of pages, which `pipeSize` then reports. A larger pipe
+   * lets a writer run further ahead of a slow or sleeping reader, so both
+   * sides wake up less often. Without CAP_SYS_RESOURCE it is `EPERM` past
+   * /proc/sys/fs/pipe-max-size (1 MiB by default) or once the user's pipes
+   * use /proc/sys/fs/pipe-user-pages-soft pages; below what the pipe holds it
+   * is `EBUSY`.
+   */
+  setPipeSize(bytes: number): void {
+    setPipeSize(this.openFd, bytes, 'bytes');
+  }
+
+  /**
    * Hands the descriptor to a `net.Socket`: a Readable for a read end (EOF when
    * every write end is closed), a Writable for a write end (with backpressure:
    * `write()` returns false while the pipe is full; EPIPE is an 'error' event,
    * never a crash). The socket owns the descriptor from then on; this handle
    * is closed. The descriptor becomes non-blocking, for every process sharing
    * it: pass an end to children or stream it here, not both.
+   *
+   * With `options.onread` (a read end), every read goes into one buffer of
+   * yours instead of a new 64 KiB Buffer per read: no allocation, and with a
+   * buffer as large as the pipe ({@link PipeEnd.setPipeSize}), one read(2)
+   * takes all that is there.
    */
-  stream(): Socket {
-    return this.toSocket({ readable: this.#direction !== 'write', writable: this.#direction !== 'read' });
+  stream(options?: StreamOptions): Socket {
+    return this.toSocket({ readable: this.#direction !== 'write', writable: this.#direction !== 'read' }, options);
   }
+}
+
+/** Options of {@link pipe}. */
+export interface PipeOptions {
+  /**
+   * The pipe's capacity in bytes, as {@link PipeEnd.setPipeSize} sets it
+   * (default: the kernel's, 65536). Bounded by /proc/sys/fs/pipe-max-size
+   * without CAP_SYS_RESOURCE.
+   */
+  size?: number;
 }
 
 /**
  * Creates a pipe: `readEnd` receives what is written to `writeEnd`. Both ends
- * are close-on-exec from creation.
+ * are close-on-exec from creation. With `size`, the pipe gets that capacity
+ * before it is returned (if the kernel refuses, both ends are closed and the
+ * error thrown).
  *
  * @example
  * ```ts
@@ -59,10 +100,20 @@ export class PipeEnd extends OwnedDescriptor {
  * const child = spawn('cat', [], { stdio: ['inherit', 'inherit', 'inherit'], fds: { 3: readEnd } });
  * ```
  */
-export function pipe(): { readEnd: PipeEnd; writeEnd: PipeEnd } {
+export function pipe(options?: PipeOptions): { readEnd: PipeEnd; writeEnd: PipeEnd } {
+  const { size } = validateOptions(options);
+  if (size !== undefined) validateSize(size, 'options.size', MAX_PIPE_SIZE);
   const out = new Int32Array(2);
   check(binding.pipe(out), 'pipe2');
-  return { readEnd: new PipeEnd(out[0], 'read'), writeEnd: new PipeEnd(out[1], 'write') };
+  const ends = { readEnd: new PipeEnd(out[0], 'read'), writeEnd: new PipeEnd(out[1], 'write') };
+  try {
+    if (size !== undefined) setPipeSize(out[1], size, 'options.size');
+  } catch (err) {
+    ends.readEnd.close();
+    ends.writeEnd.close();
+    throw err;
+  }
+  return ends;
 }
 
 /**

@@ -17,7 +17,11 @@
 // *Sync variants, for dedicated processes and scripts, wait here instead: the
 // same non-blocking attempt, and on EAGAIN a ppoll(2) of the calling thread
 // until the descriptor is ready or one CLOCK_MONOTONIC deadline, computed once,
-// has passed, so that neither EINTR nor a spurious wake-up extends it.
+// has passed, so that neither EINTR nor a spurious wake-up extends it. (A
+// socket cannot be made blocking for one call: O_NONBLOCK belongs to the open
+// file description, which every duplicate and other processes share, and
+// SO_RCVTIMEO to the socket; so a receive that must wait costs a ppoll on top
+// of the receive, and UntilReady saves the failed attempt where it can.)
 #include "socket.h"
 
 #include <fcntl.h>
@@ -136,17 +140,48 @@ int WaitFor(int fd, short events, const Deadline& deadline) {
   }
 }
 
+// The descriptor on which this thread's last blocking call found nothing at
+// its first try, and how many calls have waited on it first since.
+struct WaitFirst {
+  int fd = -1;
+  unsigned calls = 0;
+};
+thread_local WaitFirst wait_first_on;
+
+// How often a descriptor that is waited on first is tried first again.
+constexpr unsigned kProbeEvery = 16;
+
 // Runs `attempt`, one try that never blocks, until it gives anything but
 // -EAGAIN, blocking the calling thread in between until poll(2) reports
 // `events` on fd: the last try's result, or -ETIMEDOUT (or -errno) from the
 // wait once the deadline has passed.
+//
+// A request and its answer (a round trip) ask for the answer before it can be
+// there, so each blocking call would make a try that fails, a ppoll, and the
+// try again. When this thread's last blocking call on fd found nothing at its
+// first try, this one waits first: a ppoll and one try, the same outcome
+// (ppoll reports a descriptor that is ready at once, and one whose deadline
+// has passed as -ETIMEDOUT, as the wait after a failed try would). Every
+// kProbeEvery-th call tries first again, and one that finds something there
+// (a reader of a stream of messages) goes back to one try per message.
 template <typename Attempt>
 ssize_t UntilReady(int fd, short events, const Deadline& deadline, Attempt attempt) {
+  bool wait = wait_first_on.fd == fd && ++wait_first_on.calls % kProbeEvery != 0;
+  bool tried_first = !wait;
   for (;;) {
+    if (wait) {
+      int waited = WaitFor(fd, events, deadline);
+      if (waited < 0) return waited;
+    }
     ssize_t r = attempt();
+    if (tried_first) {
+      // Only a try made before any wait says whether fd keeps us waiting.
+      if (r == -EAGAIN) wait_first_on = {fd, 0};
+      else if (wait_first_on.fd == fd) wait_first_on.fd = -1;
+      tried_first = false;
+    }
     if (r != -EAGAIN) return r;
-    int waited = WaitFor(fd, events, deadline);
-    if (waited < 0) return waited;
+    wait = true;
   }
 }
 

@@ -276,6 +276,16 @@ describe('npm run bench --quick', () => {
       ['node-fifo-sync-batch', 'Node FIFO sync', false, 'c-fifo'],
       ['node-fifo-async', 'Node FIFO async', false, 'c-fifo'],
       ['node-fifo-async-batch', 'Node FIFO async', false, 'c-fifo'],
+      // Larger kernel buffers, in the same groups; C with the same settings apart.
+      ['node-async-sized', 'Node async', false, null],
+      ['node-async-batch-sized', 'Node async', false, null],
+      ['node-fifo-async-sized', 'Node FIFO async', false, 'c-fifo'],
+      ['node-fifo-async-batch-sized', 'Node FIFO async', false, 'c-fifo'],
+      ['node-dgram-async-sized', 'Node dgram async', false, 'c-dgram'],
+      ['node-dgram-async-into-sized', 'Node dgram async', false, 'c-dgram'],
+      ['c-sized', 'C sized', false, null],
+      ['c-fifo-sized', 'C sized', false, 'c-fifo'],
+      ['c-dgram-sized', 'C sized', false, 'c-dgram'],
     ];
     expect(suite.contenders.map((c) => [c.id, c.group, c.baseline, c.versus])).toEqual(contenders);
     const ids = contenders.map(([id]) => id);
@@ -295,6 +305,13 @@ describe('npm run bench --quick', () => {
     expect(note('c-fifo')).toMatch(/^blocking open\(2\) of the FIFO paths, then read\(2\)\/write\(2\)/);
     expect(note('node-fifo-sync')).toMatch(/^fs\.openSync\(path\) \(blocking open: .*EAGAIN\), then fs\.writeSync\/fs\.readSync/);
     expect(note('node-fifo-async')).toMatch(/^await Fifo\.openReader\(path\) \/ Fifo\.openWriter\(path\), then \.stream\(\)/);
+    // Sized buffers: each note says what it set, and C's the same.
+    for (const id of ['node-async-sized', 'node-fifo-async-batch-sized']) {
+      expect(note(id)).toMatch(/each side sets the pipe's capacity to 1048576 bytes .*one reused 1048576-byte buffer \(end\.stream\(\{ onread/);
+    }
+    expect(note('node-dgram-async-into-sized')).toMatch(/each side asks for SO_SNDBUF 4194304 \(sock\.setSendBufferSize/);
+    expect(note('c-sized')).toMatch(/^what C gains from the same setting: .*F_SETPIPE_SZ/);
+    expect(note('c-dgram-sized')).toMatch(/SO_SNDBUF 4194304 \(setsockopt/);
     // Batches: the Node ways and what C gains from the same batching.
     expect(note('node-dgram-sync-batch')).toMatch(/^sock\.sendManySync\(64 messages\) \/ sock\.receiveManySync\(64\)/);
     expect(note('node-dgram-async-batch')).toMatch(/^await sock\.sendMany\(64 messages\) \/ await sock\.receiveMany\(64\)/);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { setMaxListeners } from 'node:events';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once, setMaxListeners } from 'node:events';
+import { chmodSync, writeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,6 +220,44 @@ describe('opening', () => {
         { ok: 'through the fallback' },
       ],
     });
+  });
+});
+
+describe('capacity', () => {
+  test('setPipeSize on one end is the FIFO\'s: the other end sees it; it lasts while an end is open; errors name the path', async () => {
+    const before = openFds();
+    const file = at('sized');
+    mkfifo(file);
+    const reader = await Fifo.openReader(file);
+    const writer = await Fifo.openWriter(file);
+    expect(reader.pipeSize).toBe(65536);
+    writer.setPipeSize(300_000);
+    expect(reader.pipeSize).toBe(524288); // rounded up to a power-of-two number of pages
+    expect(writeSync(writer.fd, Buffer.alloc(100 * 1024))).toBe(100 * 1024);
+    expect(() => reader.setPipeSize(4096)).toThrow(expect.objectContaining({ code: 'EBUSY', syscall: 'fcntl', path: file }));
+    writer.close();
+    expect(reader.pipeSize).toBe(524288);
+    reader.close();
+    const again = await Fifo.openReader(file);
+    expect(again.pipeSize).toBe(65536); // a FIFO's pipe is made anew when it is opened again
+    expect(() => again.setPipeSize(0)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    again.close();
+    expect(() => again.pipeSize).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(openFds()).toEqual(before);
+  });
+
+  test('a reader streams with onread into one buffer', async () => {
+    const file = at('onread');
+    mkfifo(file);
+    const reader = await Fifo.openReader(file);
+    const writer = (await Fifo.openWriter(file)).stream();
+    const buffer = Buffer.alloc(1024);
+    let text = '';
+    const stream = reader.stream({ onread: { buffer, callback: (n, buf) => void (text += buf.toString('utf8', 0, n)) } });
+    writer.end('through one buffer');
+    await once(stream, 'end');
+    expect(text).toBe('through one buffer');
+    stream.destroy();
   });
 });
 

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { inherited, pipe, SharedMemory, spawn } from '../lib';
-import { fixture, openFds } from './helpers';
+import { fixture, openFds, withOtherUser } from './helpers';
+
+const PIPE_MAX_SIZE = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
 
 const flagsOf = (fd: number) => parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1], 8);
 
@@ -98,6 +100,112 @@ describe('pipe()', () => {
     expect(Buffer.from(shm.buffer, 0, 20).toString()).toBe('written by the child');
     await once(child, 'exit');
     shm.close();
+  });
+});
+
+describe('pipe capacity', () => {
+  test('pipe({ size }) sets it for both ends, rounded up to a power-of-two number of pages; setPipeSize grows and shrinks it', () => {
+    const { readEnd, writeEnd } = pipe({ size: 100_000 });
+    expect(writeEnd.pipeSize).toBe(131072);
+    expect(readEnd.pipeSize).toBe(131072);
+    readEnd.setPipeSize(PIPE_MAX_SIZE);
+    expect(writeEnd.pipeSize).toBe(PIPE_MAX_SIZE);
+    writeEnd.setPipeSize(1);
+    expect(readEnd.pipeSize).toBe(4096);
+    readEnd.close();
+    writeEnd.close();
+    const plain = pipe();
+    expect(plain.readEnd.pipeSize).toBe(65536); // the kernel's default for a new pipe
+    plain.readEnd.close();
+    plain.writeEnd.close();
+  });
+
+  test('a larger pipe takes more before a writer waits; shrinking below what it holds is EBUSY', () => {
+    const { readEnd, writeEnd } = pipe({ size: 256 * 1024 });
+    // A blocking write end: 200 KiB would wait forever in a 64 KiB pipe.
+    expect(writeSync(writeEnd.fd, Buffer.alloc(200 * 1024))).toBe(200 * 1024);
+    expect(() => writeEnd.setPipeSize(65536)).toThrow(expect.objectContaining({
+      code: 'EBUSY', syscall: 'fcntl', message: 'EBUSY: the pipe holds more data than a capacity of 65536 bytes can take (F_SETPIPE_SZ), fcntl',
+    }));
+    expect(readEnd.pipeSize).toBe(256 * 1024);
+    readEnd.close();
+    writeEnd.close();
+  });
+
+  test('bad sizes are refused before any syscall, and nothing leaks', () => {
+    const before = openFds();
+    expect(() => pipe({ size: 0 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'options.size'") }));
+    expect(() => pipe({ size: 2 ** 31 + 1 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => pipe({ size: '1' as never })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => pipe(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const { readEnd, writeEnd } = pipe();
+    expect(() => readEnd.setPipeSize(1.5)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'bytes'") }));
+    readEnd.close();
+    writeEnd.close();
+    expect(() => readEnd.pipeSize).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(() => readEnd.setPipeSize(4096)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(openFds()).toEqual(before);
+  });
+
+  test('a descriptor that is not a pipe says so', () => {
+    const end = inherited(openSync('/dev/null', 'r'));
+    expect(() => end.pipeSize).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'fcntl', message: 'EBADF: not a pipe or FIFO (F_GETPIPE_SZ), fcntl' }));
+    expect(() => end.setPipeSize(4096)).toThrow(expect.objectContaining({ code: 'EBADF', message: expect.stringContaining('not a pipe or FIFO (F_SETPIPE_SZ)') }));
+    end.close();
+  });
+
+  test('another uid: past /proc/sys/fs/pipe-max-size is EPERM naming the limit, both ends closed; up to it works', async () => {
+    await withOtherUser(async (runAs) => {
+      const r = await runAs('pipe.js', ['sizeLimit', String(PIPE_MAX_SIZE)]);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toEqual({
+        atLimit: PIPE_MAX_SIZE,
+        past: expect.objectContaining({
+          code: 'EPERM', syscall: 'fcntl',
+          message: `EPERM: pipe size ${PIPE_MAX_SIZE + 1} exceeds /proc/sys/fs/pipe-max-size (${PIPE_MAX_SIZE}) for a process without CAP_SYS_RESOURCE, fcntl`,
+        }),
+        setPast: expect.objectContaining({ code: 'EPERM', message: expect.stringContaining('/proc/sys/fs/pipe-max-size') }),
+        leaked: [],
+      });
+    });
+  });
+});
+
+describe('stream({ onread })', () => {
+  test('every read goes into the one buffer given, up to its length; EOF still ends the stream', async () => {
+    const { readEnd, writeEnd } = pipe({ size: 256 * 1024 });
+    const buffer = Buffer.alloc(256 * 1024);
+    const reads: number[] = [];
+    let sum = 0;
+    const reader = readEnd.stream({
+      onread: {
+        buffer,
+        callback: (n, buf) => {
+          expect(buf).toBe(buffer);
+          reads.push(n);
+          for (let i = 0; i < n; i++) sum += buf[i];
+        },
+      },
+    });
+    expect(readEnd.closed).toBe(true);
+    // Written before the reader's first look: one read takes it all.
+    writeSync(writeEnd.fd, Buffer.alloc(200 * 1024, 1));
+    writeEnd.close();
+    await once(reader, 'end');
+    expect(reads).toEqual([200 * 1024]);
+    expect(sum).toBe(200 * 1024);
+    reader.destroy();
+  });
+
+  test('a bad onread, or one on a write end, is refused and the handle stays open', () => {
+    const { readEnd, writeEnd } = pipe();
+    expect(() => readEnd.stream({ onread: { buffer: 'no' as never, callback: () => {} } })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => readEnd.stream({ onread: { buffer: Buffer.alloc(1), callback: 1 as never } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => readEnd.stream({ onread: null as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => writeEnd.stream({ onread: { buffer: Buffer.alloc(1), callback: () => {} } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(readEnd.closed || writeEnd.closed).toBe(false);
+    readEnd.close();
+    writeEnd.close();
   });
 });
 

@@ -991,6 +991,22 @@ describe('blocking variants (sendSync, receiveSync, acceptSync)', () => {
     a.close();
   });
 
+  test('after a call that had to wait (the next one waits first), messages that are there come at once, even with timeoutMs 0', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const buffer = Buffer.alloc(8);
+    // Nothing there: waited and timed out, twice, so the next calls on b wait first.
+    expect(() => b.receiveSync({ timeoutMs: 5 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    expect(() => b.receiveIntoSync(buffer, { timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    for (let i = 0; i < 40; i++) a.sendSync(`m${i}`);
+    for (let i = 0; i < 40; i += 2) {
+      expect(text(b.receiveSync({ timeoutMs: 0 }))).toBe(`m${i}`);
+      expect(buffer.toString('utf8', 0, b.receiveIntoSync(buffer, { timeoutMs: 0 })!)).toBe(`m${i + 1}`);
+    }
+    expect(() => b.receiveSync({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    a.close();
+    b.close();
+  });
+
   test('timeouts reject with ETIMEDOUT naming the syscall, and do not come early', () => {
     const [a, b] = socketPair({ type: 'dgram' });
     let start = Date.now();

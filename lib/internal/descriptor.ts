@@ -9,9 +9,26 @@
  */
 import { Socket } from 'node:net';
 import { binding } from '../binding';
-import { closedError } from '../errors';
+import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
+import { validateOptions } from './validate';
+
+/** Options of `stream()` on a pipe end or a FIFO. */
+export interface StreamOptions {
+  /**
+   * `net.Socket`'s `onread`, for a read end: each read(2) goes straight into
+   * `buffer` (one buffer, reused: up to its length per read, no allocation per
+   * read), and `callback(bytes, buffer)` gets what arrived, instead of
+   * `'data'` events; returning `false` from it pauses reading until
+   * `resume()`. `buffer` may be a function that returns the buffer to use.
+   * The bytes are only valid until the callback returns.
+   */
+  onread?: {
+    buffer: Uint8Array | (() => Uint8Array);
+    callback: (bytes: number, buffer: Uint8Array) => boolean | void;
+  };
+}
 
 export abstract class OwnedDescriptor implements Disposable {
   #fd: number;
@@ -68,11 +85,21 @@ export abstract class OwnedDescriptor implements Disposable {
   /**
    * Moves the descriptor into a `net.Socket` (libuv makes it non-blocking);
    * this handle is closed afterwards and the socket closes the descriptor.
+   * `stream` is validated first (nothing is moved when it is refused).
    */
-  protected toSocket(options: { readable: boolean; writable: boolean }): Socket {
+  protected toSocket(options: { readable: boolean; writable: boolean }, stream?: StreamOptions): Socket {
     const fd = this.openFd;
+    const { onread } = validateOptions(stream);
+    if (onread !== undefined) {
+      if (onread === null || typeof onread !== 'object') throw invalidArgType('options.onread', 'of type object', onread);
+      if (!(onread.buffer instanceof Uint8Array) && typeof onread.buffer !== 'function') {
+        throw invalidArgType('options.onread.buffer', 'an instance of Uint8Array or a function', onread.buffer);
+      }
+      if (typeof onread.callback !== 'function') throw invalidArgType('options.onread.callback', 'of type function', onread.callback);
+      if (!options.readable) throw invalidArgValue('options.onread', onread, 'needs a descriptor open for reading');
+    }
     this.onClose();
-    const socket = new Socket({ fd, ...options });
+    const socket = new Socket({ fd, ...options, ...(onread && { onread }) });
     forget(this);
     binding.releaseFd(fd);
     this.#fd = -1;

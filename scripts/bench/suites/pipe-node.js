@@ -10,7 +10,7 @@
 // stream; a datagram must also be SIZE bytes whole), same WARMUP untimed
 // messages, same timing points and the same placement record.
 //
-// Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
+// Usage: node pipe-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK [BUFFER]
 //   MODE     sync | sync-batch | async | async-batch | dgram | dgram-sync | dgram-spin |
 //            dgram-batch | dgram-batch-sync (the batch modes hand over BATCH
 //            messages per call one way; their round trips go one message at a
@@ -26,6 +26,12 @@
 //                             async contender runs the dgram roles on it
 //            -                not used by this role
 //            IN and OUT may name the same socket: it is opened once.
+//   BUFFER   (async and dgram modes; default: the kernel's sizes) bytes of
+//            kernel buffer each side asks for: a pipe or FIFO end sets the
+//            pipe's capacity (setPipeSize), and a consumer reads into one
+//            reused buffer of BUFFER bytes (stream({ onread })) instead of a
+//            new 64 KiB Buffer per read; a datagram socket sets SO_SNDBUF
+//            (setSendBufferSize)
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 //
@@ -117,6 +123,19 @@ class Marks {
       this.tMark = t;
     }
   }
+}
+
+/**
+ * Where a stream endpoint opened with `onread` (a consumer given BUFFER)
+ * delivers what it read: its socket -> { fn(buf, n) }, set by `listen`.
+ */
+const sinks = new WeakMap();
+
+/** Calls `fn(buf, n)` with what arrives on `socket`: its 'data' events, or its onread reads. */
+function listen(socket, fn) {
+  const sink = sinks.get(socket);
+  if (sink) sink.fn = fn;
+  else socket.on('data', fn);
 }
 
 /** Writes all of `buf` to the blocking descriptor `fd`. */
@@ -417,14 +436,16 @@ const MODES = {
     consume(input, size, warmup, count, chunk) {
       const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
       return new Promise((resolve, reject) => {
-        const onData = (d) => {
-          verifier.feed(d, d.length);
-          marks.add(d.length);
+        let done = false;
+        const onData = (d, n = d.length) => {
+          if (done) return;
+          verifier.feed(d, n);
+          marks.add(n);
           if (marks.got < all) return;
-          input.off('data', onData);
+          done = true;
           resolve(consumed(verifier, marks, where));
         };
-        input.on('data', onData);
+        listen(input, onData);
         input.once('end', () => reject(new Error('EOF before the last message')));
       });
     },
@@ -638,14 +659,14 @@ const ENDPOINTS = {
       const end = require('../../../dist').inherited(n);
       return { io: end.fd, close: () => end.close() };
     },
-    async(n) {
-      return streamEndpoint(require('../../../dist').inherited(n).stream());
+    async(n, which, tuning) {
+      return sizedStream(require('../../../dist').inherited(n), tuning);
     },
     'sync-batch'(n) {
       return ENDPOINTS.fd.sync(n);
     },
-    'async-batch'(n) {
-      return ENDPOINTS.fd.async(n);
+    'async-batch'(n, which, tuning) {
+      return ENDPOINTS.fd.async(n, which, tuning);
     },
     dgram: datagramEndpoint,
     'dgram-sync': datagramEndpoint,
@@ -660,16 +681,16 @@ const ENDPOINTS = {
       const fd = fs.openSync(file, which === 'in' ? fs.constants.O_RDONLY : fs.constants.O_WRONLY);
       return { io: fd, close: () => fs.closeSync(fd) };
     },
-    async async(file, which) {
+    async async(file, which, tuning) {
       const { Fifo } = require('../../../dist');
       const fifo = which === 'in' ? await Fifo.openReader(file) : await Fifo.openWriter(file, { timeoutMs: CONNECT_MS });
-      return streamEndpoint(fifo.stream());
+      return sizedStream(fifo, tuning);
     },
     'sync-batch'(file, which) {
       return ENDPOINTS.path.sync(file, which);
     },
-    'async-batch'(file, which) {
-      return ENDPOINTS.path.async(file, which);
+    'async-batch'(file, which, tuning) {
+      return ENDPOINTS.path.async(file, which, tuning);
     },
   },
   // A Channel by name, for the channel suite: the dgram roles' await send() / receive().
@@ -683,10 +704,26 @@ const ENDPOINTS = {
   'unix-connect': { async: async (path) => streamEndpoint(await connect(path)) },
 };
 
-/** A datagram socket the suite placed at descriptor `n`, adopted by the library. */
-function datagramEndpoint(n) {
+/** A datagram socket the suite placed at descriptor `n`, adopted by the library; SO_SNDBUF set to BUFFER if given. */
+function datagramEndpoint(n, which, { buffer }) {
   const sock = require('../../../dist').UnixSocket.fromFd(n);
+  if (buffer > 0) sock.setSendBufferSize(buffer);
   return { io: sock, close: () => sock.close() };
+}
+
+/**
+ * A pipe end or Fifo as a stream. With BUFFER: the pipe's capacity set to it
+ * first, and a consumer's reads go into one reused buffer of BUFFER bytes
+ * (onread) instead of a new Buffer per read.
+ */
+function sizedStream(end, { buffer, reader }) {
+  if (!(buffer > 0)) return streamEndpoint(end.stream());
+  end.setPipeSize(buffer);
+  if (!reader) return streamEndpoint(end.stream());
+  const sink = { fn: null };
+  const socket = end.stream({ onread: { buffer: Buffer.allocUnsafe(buffer), callback: (n, buf) => sink.fn(buf, n) } });
+  sinks.set(socket, sink);
+  return streamEndpoint(socket);
 }
 
 /** A socket as an endpoint: closing ends it once everything written is flushed. */
@@ -701,24 +738,26 @@ function streamEndpoint(socket) {
   };
 }
 
-async function openEndpoint(spec, mode, which) {
+/** Opens an endpoint; `tuning` is { buffer (BUFFER, 0 for none), reader (the consumer's IN) }. */
+async function openEndpoint(spec, mode, which, tuning) {
   const colon = spec.indexOf(':');
   const [kind, arg] = [spec.slice(0, colon), spec.slice(colon + 1)];
   const open = ENDPOINTS[kind]?.[mode];
   if (colon < 0 || !open) throw new Error(`endpoint '${spec}' is not usable in mode ${mode}`);
-  return open(kind === 'fd' ? Number(arg) : arg, which);
+  if (tuning.buffer > 0 && open.length < 3) throw new Error(`BUFFER is not used in mode ${mode} with endpoint '${spec}'`);
+  return open(kind === 'fd' ? Number(arg) : arg, which, tuning);
 }
 
 const ROLES = { ping: ['out', 'in'], pong: ['in', 'out'], produce: ['out'], consume: ['in'] };
 
 async function main(argv) {
-  if (argv.length !== 8 || !Object.hasOwn(MODES, argv[0]) || !Object.hasOwn(ROLES, argv[1])) {
-    process.stderr.write(`usage: pipe-node.js ${Object.keys(MODES).join('|')} ${Object.keys(ROLES).join('|')} IN OUT SIZE WARMUP COUNT CHUNK\n`);
+  if ((argv.length !== 8 && argv.length !== 9) || !Object.hasOwn(MODES, argv[0]) || !Object.hasOwn(ROLES, argv[1])) {
+    process.stderr.write(`usage: pipe-node.js ${Object.keys(MODES).join('|')} ${Object.keys(ROLES).join('|')} IN OUT SIZE WARMUP COUNT CHUNK [BUFFER]\n`);
     return 2;
   }
   const [modeId, role, inSpec, outSpec] = argv;
-  const [size, warmup, count, chunk] = argv.slice(4).map(Number);
-  if (!(size >= 4 && warmup >= 0 && count > 0 && chunk > 0 && count % chunk === 0)) {
+  const [size, warmup, count, chunk, buffer = 0] = argv.slice(4).map(Number);
+  if (!(size >= 4 && warmup >= 0 && count > 0 && chunk > 0 && count % chunk === 0 && buffer >= 0)) {
     process.stderr.write('bad arguments\n');
     return 2;
   }
@@ -728,7 +767,7 @@ async function main(argv) {
     const ends = {};
     for (const which of ROLES[role]) {
       const spec = specs[which];
-      if (!opened.has(spec)) opened.set(spec, await openEndpoint(spec, modeId, which));
+      if (!opened.has(spec)) opened.set(spec, await openEndpoint(spec, modeId, which, { buffer, reader: role === 'consume' }));
       ends[which] = opened.get(spec).io;
     }
     const fn = MODES[modeId][role];

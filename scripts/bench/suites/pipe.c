@@ -4,9 +4,9 @@
 //
 // See: pipe(7), unix(7), read(2), write(2), send(2), recv(2), sendmmsg(2),
 // recvmmsg(2), fcntl(2),
-// getsockopt(2) (SO_TYPE); bench.h for the clock and the placement record.
+// getsockopt(2) (SO_TYPE), setsockopt(2) (SO_SNDBUF), fcntl(2) (F_SETPIPE_SZ); bench.h for the clock and the placement record.
 //
-// Usage: pipe MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
+// Usage: pipe MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK [BUFFER]
 //   MODE     stream      read(2)/write(2) on blocking descriptors (pipes)
 //            dgram       send(2)/recv(2) on a SOCK_DGRAM socket, made blocking
 //                        here (the suite's socketPair is non-blocking): one
@@ -28,6 +28,10 @@
 //            for OUT; stream mode only). A blocking open of a FIFO waits for
 //            the other side, so ping opens OUT before IN and pong IN before
 //            OUT: each open meets its partner's.
+//   BUFFER   bytes of kernel buffer each side asks for (default: the
+//            kernel's sizes): a stream endpoint sets its pipe's capacity
+//            (F_SETPIPE_SZ) and consume reads up to BUFFER bytes per read(2);
+//            a datagram endpoint sets SO_SNDBUF
 //   ping     writes message i (SIZE bytes) to OUT, reads its echo from IN,
 //            WARMUP untimed then COUNT timed round trips; prints {"rtt_ns":[...], ...}
 //   pong     reads SIZE bytes from IN and writes them back to OUT,
@@ -69,6 +73,19 @@ static enum mode mode;
 
 static int is_stream(void) { return mode == STREAM || mode == STREAM_BATCH; }
 
+// BUFFER, or 0 for the kernel's sizes.
+static long buffer;
+
+// Asks for BUFFER bytes of kernel buffer on fd: the pipe's capacity, or the
+// datagram socket's SO_SNDBUF.
+static void size_buffer(int fd) {
+  if (buffer <= 0) return;
+  int bytes = (int)buffer;
+  if (is_stream() ? fcntl(fd, F_SETPIPE_SZ, bytes) < 0 : setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) {
+    die(is_stream() ? "fcntl(F_SETPIPE_SZ)" : "setsockopt(SO_SNDBUF)");
+  }
+}
+
 // The descriptor an IN or OUT argument names (opened with `access` for a
 // path:P FIFO), or -1 for "-". A datagram mode
 // checks that it is a datagram socket and makes it blocking (dgram) or
@@ -80,6 +97,7 @@ static int endpoint(const char* spec, int access) {
     do fd = open(spec + 5, access | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) die("open");
+    size_buffer(fd);
     return fd;
   }
   if (strncmp(spec, "fd:", 3) == 0) {
@@ -87,6 +105,7 @@ static int endpoint(const char* spec, int access) {
     long n = strtol(spec + 3, &end, 10);
     if (*end == '\0' && n >= 0 && n < 1024) {
       int fd = (int)n;
+      size_buffer(fd);
       if (is_stream()) return fd;
       int type;
       socklen_t len = sizeof type;
@@ -255,8 +274,8 @@ static void verify(struct verifier* v, const char* p, size_t n) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 9) {
-    fprintf(stderr, "usage: %s stream|dgram|dgram-spin|stream-batch|dgram-batch ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
+  if (argc != 9 && argc != 10) {
+    fprintf(stderr, "usage: %s stream|dgram|dgram-spin|stream-batch|dgram-batch ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK [BUFFER]\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "stream") == 0) mode = STREAM;
@@ -268,6 +287,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "unknown mode '%s'\n", argv[1]);
     return 2;
   }
+  buffer = argc == 10 ? strtol(argv[9], NULL, 10) : 0;
   const char* role = argv[2];
   // ping opens OUT first, every other role IN first (see path:P above).
   int ping_first = strcmp(role, "ping") == 0;
@@ -276,6 +296,10 @@ int main(int argc, char** argv) {
   if (!ping_first) out = endpoint(argv[4], O_WRONLY);
   long size, warmup, count, chunk;
   if (bench_counts(argv + 5, &size, &warmup, &count, &chunk) != 0) return 2;
+  if (buffer < 0 || buffer > (1L << 30)) {
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+  }
   long total = warmup + count;
   char* msg = malloc((size_t)size);
   if (msg == NULL) die("malloc");
@@ -343,6 +367,7 @@ int main(int argc, char** argv) {
 
   if (strcmp(role, "consume") == 0 && in >= 0) {
     size_t buffer_size = (size_t)size > READ_BUFFER ? (size_t)size : READ_BUFFER;
+    if ((size_t)buffer > buffer_size) buffer_size = (size_t)buffer;
     if (mode == DGRAM_BATCH) buffer_size = (size_t)size * BATCH;
     char* buf = malloc(buffer_size);
     long slots = count / chunk;

@@ -55,6 +55,16 @@
 //                          sendmmsg(2)/recvmmsg(2)), shown next to the
 //                          straightforward C contenders, which stay the ones
 //                          every Node contender is compared with
+//   Node async 1 MiB pipe, the same modes given BUFFER (see pipe-node.js): each
+//   ... batch 1 MiB pipe,  side sets the pipe's capacity to PIPE_SIZE
+//   Node FIFO async (...)  (setPipeSize; the default pipe-max-size, so any user
+//                          may) and the consumer reads into one reused buffer
+//                          of that size (stream({ onread })); group Node async
+//                          / Node FIFO async, compared with the plain C contender
+//   Node dgram async (into) each side asks for SO_SNDBUF DGRAM_BUFFER
+//   4 MiB SO_SNDBUF        (setSendBufferSize; capped at net.core.wmem_max)
+//   C 1 MiB pipe, C FIFO   pipe.c with the same BUFFER: what C gains from the
+//   1 MiB, C dgram 4 MiB   same setting, group `C sized`
 //
 // A contender's ratios are to the suite's baseline (C blocking over pipes),
 // or, when it names one (`versus`), to the C contender that does the same
@@ -95,6 +105,12 @@ const C_SOURCE = path.join(__dirname, 'pipe.c');
 const NODE_SCRIPT = path.join(__dirname, 'pipe-node.js');
 const SMALL = 64;
 const BULK = 64 * 1024;
+// The pipe capacity the sized contenders ask for: /proc/sys/fs/pipe-max-size's
+// default, the most an unprivileged process may set.
+const PIPE_SIZE = 1024 * 1024;
+// The SO_SNDBUF the sized datagram contenders ask for (the kernel doubles it,
+// up to twice net.core.wmem_max).
+const DGRAM_BUFFER = 4 * 1024 * 1024;
 
 let sockets = 0;
 let fifos = 0;
@@ -191,6 +207,15 @@ async function runPair(channel, twoWay, start) {
   }
 }
 
+/** A number from a /proc file, or 'unknown'. */
+function readNumber(file) {
+  try {
+    return Number(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return 'unknown';
+  }
+}
+
 function median(values) {
   return values.length === 0 ? NaN : stats.median(values);
 }
@@ -215,16 +240,17 @@ function rates(out, per) {
 }
 
 /**
- * A contender: `command(role, in, out, size, warmup, count, chunk)` gives the
- * executable and its arguments for one side; `channel` names how the sides
- * are connected. Its round-trip medians per rep are kept in `rttByRep` for
+ * A contender: `command(role, in, out, size, warmup, count, chunk[, buffer])`
+ * gives the executable and its arguments for one side (`buffer`: BUFFER of
+ * pipe.c and pipe-node.js, when the contender sets one); `channel` names how
+ * the sides are connected. Its round-trip medians per rep are kept in `rttByRep` for
  * comparisons between contenders.
  */
-function contender({ id, label, group, baseline = false, versus, code, channel, command }, params) {
+function contender({ id, label, group, baseline = false, versus, code, channel, command, buffer }, params) {
   const runs = [];
   const rttByRep = [];
   const side = (role, end, size, warmup, count, chunk, signal) => {
-    const [file, args] = command(role, end.in, end.out, ...[size, warmup, count, chunk].map(String));
+    const [file, args] = command(role, end.in, end.out, ...[size, warmup, count, chunk, ...(buffer ? [buffer] : [])].map(String));
     return runJson(file, args, { label: `${label} ${role}`, fds: end.fds, signal });
   };
   return {
@@ -335,6 +361,15 @@ module.exports = {
     const node = (mode) => (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]];
     // A Node contender over the datagram socketPair, next to C dgram blocking.
     const dgram = (id, label, group, mode) => ({ id, label, group, versus: 'c-dgram', channel: 'unix-dgram', code: MODES[mode].code, command: node(mode) });
+    const wmemMax = readNumber('/proc/sys/net/core/wmem_max');
+    const pipeSized = `each side sets the pipe's capacity to ${PIPE_SIZE} bytes (setPipeSize on the PipeEnd or Fifo: /proc/sys/fs/pipe-max-size ` +
+      `is ${readNumber('/proc/sys/fs/pipe-max-size')} here), and the consumer reads into one reused ${PIPE_SIZE}-byte buffer ` +
+      `(end.stream({ onread: { buffer, callback } })) instead of a new 64 KiB Buffer per read`;
+    const dgramSized = `each side asks for SO_SNDBUF ${DGRAM_BUFFER} (sock.setSendBufferSize; the kernel doubles it, up to twice ` +
+      `net.core.wmem_max = ${wmemMax} here)`;
+    const sized = (s, what) => ({ ...s, buffer: s.channel === 'unix-dgram' ? DGRAM_BUFFER : PIPE_SIZE, code: `${s.code}; ${what}` });
+    const pipeSizedNode = (id, label, group, versus, channel, mode) =>
+      sized({ id, label, group, ...(versus && { versus }), channel, code: MODES[mode].code, command: node(mode) }, pipeSized);
     const spec = [
       {
         id: 'c-blocking',
@@ -444,6 +479,25 @@ module.exports = {
         id: 'node-fifo-async-batch', label: 'Node FIFO async batch', group: 'Node FIFO async', versus: 'c-fifo', channel: 'fifo',
         code: 'Fifo.openReader/openWriter, then .stream(): the Node async batch code above', command: node('async-batch'),
       },
+      // With larger kernel buffers, as a user who wants throughput would set them.
+      pipeSizedNode('node-async-sized', 'Node async 1 MiB pipe', 'Node async', null, 'pipe', 'async'),
+      pipeSizedNode('node-async-batch-sized', 'Node async batch 1 MiB pipe', 'Node async', null, 'pipe', 'async-batch'),
+      pipeSizedNode('node-fifo-async-sized', 'Node FIFO async 1 MiB', 'Node FIFO async', 'c-fifo', 'fifo', 'async'),
+      pipeSizedNode('node-fifo-async-batch-sized', 'Node FIFO async batch 1 MiB', 'Node FIFO async', 'c-fifo', 'fifo', 'async-batch'),
+      sized(dgram('node-dgram-async-sized', 'Node dgram async 4 MiB SO_SNDBUF', 'Node dgram async', 'dgram'), dgramSized),
+      sized(dgram('node-dgram-async-into-sized', 'Node dgram async into 4 MiB SO_SNDBUF', 'Node dgram async', 'dgram-into'), dgramSized),
+      sized(
+        { id: 'c-sized', label: 'C 1 MiB pipe', group: 'C sized', channel: 'pipe', code: 'what C gains from the same setting: C blocking', command: c('stream') },
+        `each side sets the pipe's capacity to ${PIPE_SIZE} bytes (F_SETPIPE_SZ), the consumer reads up to ${PIPE_SIZE} bytes per read(2)`,
+      ),
+      sized(
+        { id: 'c-fifo-sized', label: 'C FIFO 1 MiB', group: 'C sized', versus: 'c-fifo', channel: 'fifo', code: 'what C gains from the same setting: C FIFO blocking', command: c('stream') },
+        `each side sets the FIFO's capacity to ${PIPE_SIZE} bytes (F_SETPIPE_SZ), the consumer reads up to ${PIPE_SIZE} bytes per read(2)`,
+      ),
+      sized(
+        { id: 'c-dgram-sized', label: 'C dgram 4 MiB SO_SNDBUF', group: 'C sized', versus: 'c-dgram', channel: 'unix-dgram', code: 'what C gains from the same setting: C dgram blocking', command: c('dgram') },
+        `each side asks for SO_SNDBUF ${DGRAM_BUFFER} (setsockopt; doubled, up to twice net.core.wmem_max = ${wmemMax} here)`,
+      ),
     ];
     const contenders = spec.map((s) => contender(s, params));
     const byId = (id) => contenders.find((x) => x.id === id);
