@@ -5,26 +5,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel, SharedMemory, spawn } from '../lib';
-import { fixture, leftoverObjects, openFds, run, uniqueName } from './helpers';
-
-const made: string[] = [];
+import { fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
-function name(): string {
-  const n = uniqueName();
-  made.push(n);
-  return n;
-}
-
-afterEach(() => {
-  for (const n of made.splice(0)) {
-    try {
-      Channel.unlink(n);
-    } catch {
-      // already gone
-    }
-  }
-});
+const name = namesUnlinkedAfterEach(Channel.unlink);
 
 /** Header, lane table, rings: the offsets of docs/channel-format.md. */
 const HEADER = 256;

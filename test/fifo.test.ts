@@ -253,7 +253,7 @@ describe('capacity', () => {
     const writer = (await Fifo.openWriter(file)).stream();
     const buffer = Buffer.alloc(1024);
     let text = '';
-    const stream = reader.stream({ onread: { buffer, callback: (n, buf) => void (text += buf.toString('utf8', 0, n)) } });
+    const stream = reader.stream({ onread: { buffer, callback: (n) => void (text += buffer.toString('utf8', 0, n)) } });
     writer.end('through one buffer');
     await once(stream, 'end');
     expect(text).toBe('through one buffer');

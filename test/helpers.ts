@@ -31,6 +31,32 @@ export function openFds(): string[] {
   }).sort();
 }
 
+/**
+ * Unique names for one test file's objects: the returned `name()` hands out a
+ * fresh name (or registers the `exact` one given), and after each test every
+ * such name is removed with each of `unlinkers` (a name a test already
+ * removed, or never made, is skipped).
+ */
+export function namesUnlinkedAfterEach(...unlinkers: Array<(name: string) => void>): (exact?: string) => string {
+  const made: string[] = [];
+  afterEach(() => {
+    for (const n of made.splice(0)) {
+      for (const unlink of unlinkers) {
+        try {
+          unlink(n);
+        } catch {
+          // never made, or already gone
+        }
+      }
+    }
+  });
+  return (exact) => {
+    const n = exact ?? uniqueName();
+    made.push(n);
+    return n;
+  };
+}
+
 /** Entries in /dev/shm that this jest worker made and did not remove (named semaphores are `sem.<name>`). */
 export function leftoverObjects(): string[] {
   return readdirSync('/dev/shm').filter((n) => n.startsWith(`pipc-${process.pid}-`) || n.startsWith(`sem.pipc-${process.pid}-`));

@@ -4,26 +4,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
-import { fixture, fsReadLatency, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
-
-const made: string[] = [];
+import { fixture, fsReadLatency, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
 /** A fresh queue name that afterEach unlinks if the test left it behind. */
-function name(): string {
-  const n = uniqueName();
-  made.push(n);
-  return n;
-}
-
-afterEach(() => {
-  for (const n of made.splice(0)) {
-    try {
-      MessageQueue.unlink(n);
-    } catch {
-      // already gone
-    }
-  }
-});
+const name = namesUnlinkedAfterEach(MessageQueue.unlink);
 
 /** The descriptor this process holds for queue `n`, from /proc/self/fd. */
 function descriptorOf(n: string): string {

@@ -7,28 +7,16 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Mutex, SharedMemory } from '../lib';
-import { fixture, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
-const made: string[] = [];
 const children: ChildProcess[] = [];
 const dist = path.join(__dirname, '..', 'dist');
 
 /** A fresh name that afterEach unlinks if the test left it behind. */
-function name(): string {
-  const n = uniqueName();
-  made.push(n);
-  return n;
-}
+const name = namesUnlinkedAfterEach(Mutex.unlink);
 
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const n of made.splice(0)) {
-    try {
-      Mutex.unlink(n);
-    } catch {
-      // already gone
-    }
-  }
 });
 
 /** Starts a fixture command whose JSON lines we read one at a time. */

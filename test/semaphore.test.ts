@@ -1,30 +1,16 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fixture, fsReadLatency, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
-const made: string[] = [];
 const dist = path.join(__dirname, '..', 'dist');
 
 /** A fresh semaphore (and SharedMemory) name that afterEach unlinks if the test left it behind. */
-function name(): string {
-  const n = uniqueName();
-  made.push(n);
-  return n;
-}
+const name = namesUnlinkedAfterEach(Semaphore.unlink, SharedMemory.unlink);
 
 afterEach(() => {
-  for (const n of made.splice(0)) {
-    for (const unlink of [Semaphore.unlink, SharedMemory.unlink]) {
-      try {
-        unlink(n);
-      } catch {
-        // never made, or already gone
-      }
-    }
-  }
   expect(leftoverObjects()).toEqual([]);
 });
 
@@ -101,7 +87,7 @@ describe('Semaphore.open', () => {
     expect(leftoverObjects()).toEqual([]);
     // The longest name there can be works.
     const longest = `/pipc-${process.pid}-${'y'.repeat(251 - `pipc-${process.pid}-`.length)}`;
-    made.push(longest);
+    name(longest);
     Semaphore.open(longest, { create: true }).close();
   });
 
@@ -389,7 +375,8 @@ describe('between processes', () => {
     const lock = Semaphore.open(n, { create: true, initial: 1 });
     const ready = Semaphore.open(`${n}-ready`, { create: true });
     const go = Semaphore.open(`${n}-go`, { create: true });
-    made.push(`${n}-ready`, `${n}-go`);
+    name(`${n}-ready`);
+    name(`${n}-go`);
     const shm = SharedMemory.create(n, 4096);
     try {
       const runs = Array.from({ length: children }, () => runNode('semaphore.js', ['count', n, n, String(iterations), mode]));
