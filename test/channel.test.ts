@@ -141,6 +141,34 @@ describe('sending and receiving in one process', () => {
     ch.close();
   });
 
+
+  test('the same buffer again (its bytes are remembered natively): new contents, other buffers in between, small, detached', () => {
+    const ch = Channel.create({ capacity: 1024 });
+    const a = new Uint8Array(4); // small enough to start on V8's heap
+    const b = Buffer.from('bbbb');
+    const into = Buffer.alloc(8);
+    const other = Buffer.alloc(8);
+    for (const [data, fill] of [[a, 1], [a, 2], [b, 0], [a, 3]] as const) {
+      if (fill !== 0) data.fill(fill);
+      expect(ch.trySend(data)).toBe(true);
+      ch.sendSync(data);
+    }
+    const got: string[] = [];
+    for (const target of [into, into, other, into, other, other, into, into]) {
+      const n = target === into ? ch.tryReceiveInto(target)! : ch.receiveSyncInto(target, { timeoutMs: 0 });
+      got.push(target.subarray(0, n).toString('hex'));
+    }
+    expect(got).toEqual(['01010101', '01010101', '02020202', '02020202', '62626262', '62626262', '03030303', '03030303']);
+    // A detached buffer reads 0 bytes long: sent as the empty message it now is, never its old bytes.
+    structuredClone(a.buffer, { transfer: [a.buffer] });
+    expect(ch.trySend(a)).toBe(true);
+    expect(ch.tryReceiveInto(into)).toBe(0);
+    structuredClone(into.buffer, { transfer: [into.buffer] });
+    expect(ch.trySend('x')).toBe(true);
+    expect(() => ch.tryReceiveInto(into)).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+    expect(ch.tryReceive()!.toString()).toBe('x');
+    ch.close();
+  });
   test('receiveManyInto: messages back to back in one buffer, lengths in another; what does not fit stays', () => {
     const ch = Channel.create({ capacity: 1024 });
     const lengths = new Uint32Array(3);
