@@ -299,8 +299,8 @@ export interface ChannelCalls {
   sendSync(timeoutMs: number, data?: Uint8Array): number | undefined;
   /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */
   receive(target?: Uint8Array | null): Buffer | number;
-  /** The event loop's attempt: a copy, or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
-  receiveArmed(): Buffer | number;
+  /** The event loop's attempt: as receive (target not remembered), or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
+  receiveArmed(target: Uint8Array | null): Buffer | number;
   /** Spins spinNs, then sleeps on the bell futex in slices: as receive, or -ETIMEDOUT, -EOWNERDEAD (a producer died). */
   receiveSync(spinNs: number, timeoutMs: number, target?: Uint8Array | null): Buffer | number;
   /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */

@@ -449,6 +449,20 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * died and everything it committed was received (checked every 50 ms).
    */
   receive(options?: ChannelWaitOptions): Promise<Buffer> {
+    return this.#receiveWaiting(null, options) as Promise<Buffer>;
+  }
+
+  /**
+   * {@link Channel.receive} into `target`, as {@link Channel.tryReceiveInto}:
+   * resolves with the length, allocating nothing. A message longer than
+   * `target` stays in the ring and rejects with `EMSGSIZE`.
+   */
+  receiveInto(target: Uint8Array, options?: ChannelWaitOptions): Promise<number> {
+    if (!(target instanceof Uint8Array)) return Promise.reject(invalidArgType('target', 'an instance of Buffer or Uint8Array', target));
+    return this.#receiveWaiting(target, options) as Promise<number>;
+  }
+
+  #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number> {
     try {
       const calls = this.#consumer();
       const { signal, timeoutMs } = validateOptions(options);
@@ -468,10 +482,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         }
       }, PROBE_MS).unref();
       const attempt = () => {
-        const r = calls.receiveArmed();
-        if (typeof r !== 'number') return r;
+        const r = calls.receiveArmed(target);
+        if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
-        throw this.#error(r, 'receive');
+        throw this.#error(r, 'receive', target);
       };
       const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
       return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {

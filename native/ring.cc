@@ -435,15 +435,19 @@ napi_value Receive(napi_env env, napi_callback_info info) {
   return Deliver(env, ch, target, length, offset);
 }
 
-// receiveArmed() -> Buffer | -errno: the event loop's attempt (see PeekArmed).
+// receiveArmed(target|null) -> Buffer | length | -errno: the event loop's
+// attempt (see PeekArmed), delivering as receive() does. The target is not
+// remembered: an attempt per wake-up is no hot call.
 napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[1];
   HotArgs(env, info, &ch, argv);
+  Target unremembered{false, nullptr, 0};
+  Target target = BytesArg(env, argv[0], &unremembered);
   uint64_t offset;
   int64_t length = PeekArmed(ch, &offset);
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, Target{false, nullptr, 0}, length, offset);
+  return Deliver(env, ch, target, length, offset);
 }
 
 // channelReceiveView(ch) -> length | -errno; meta[kOffset] is where the

@@ -390,6 +390,22 @@ describe('between processes', () => {
     expect(got.filter((m) => m !== 'fill')).toEqual(['one', 'two']);
     ch.close();
   });
+
+  test('async receiveInto: waits on the event loop, fills the target, keeps a message too long for it', async () => {
+    const ch = Channel.create({ capacity: 256 });
+    const target = Buffer.alloc(8);
+    const later = ch.receiveInto(target, { timeoutMs: 20000 });
+    setTimeout(() => ch.trySend('later'), 20);
+    expect(await later).toBe(5);
+    expect(target.subarray(0, 5).toString()).toBe('later');
+    ch.trySend('much too long');
+    await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'EMSGSIZE', message: expect.stringContaining('message of 13 bytes does not fit the 8-byte target') });
+    expect((await ch.receive()).toString()).toBe('much too long');
+    await expect(ch.receiveInto(target, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recv' });
+    await expect(ch.receiveInto('x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    ch.close();
+    await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+  });
 });
 
 describe('hostile peers', () => {
