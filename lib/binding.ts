@@ -295,6 +295,8 @@ export interface ChannelCalls {
   readonly handle: ChannelHandle;
   /** One send: undefined sent, 0 full, -errno (-EMSGSIZE, -EBADMSG corrupt). */
   send(data?: Uint8Array): number | undefined;
+  /** The first count messages packed back to back in source (message i is lengths[i] bytes), as many as fit: how many were sent, or -errno (-EMSGSIZE) for the first. */
+  sendManyFrom(source: Uint8Array, lengths: Uint32Array, count: number): number;
   /** Sends, sleeping on the lane's futex in slices while full: undefined, -ETIMEDOUT, -EOWNERDEAD (consumer gone), -errno. */
   sendSync(timeoutMs: number, data?: Uint8Array): number | undefined;
   /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */

@@ -258,6 +258,27 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   }
 
   /**
+   * Sends the first `count` (default: all) messages packed back to back in
+   * `source` in one native call, as many as there is room for: how many were
+   * sent (maybe 0). Message `i` is `lengths[i]` bytes long and starts where
+   * message `i - 1` ended; each arrives as a message of its own, as from
+   * {@link Channel.trySend}. The mirror of {@link Channel.receiveManyInto}.
+   */
+  trySendMany(source: Uint8Array, lengths: Uint32Array, count: number = lengths?.length): number {
+    const calls = this.#producer();
+    if (!(source instanceof Uint8Array)) throw invalidArgType('source', 'an instance of Buffer or Uint8Array', source);
+    if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+    validateInteger(count, 'count', 0, lengths.length);
+    let total = 0;
+    for (let i = 0; i < count; i++) total += lengths[i];
+    if (total > source.byteLength) throw invalidArgValue('lengths', lengths, `must add up to at most the ${source.byteLength} bytes of source (they add up to ${total})`, true);
+    if (this.#slot !== null) this.#slot = null;
+    const r = calls.sendManyFrom(source, lengths, count);
+    if (r < 0) throw this.#error(r, 'send', lengths[0]);
+    return r;
+  }
+
+  /**
    * Sends one message, blocking this thread while the ring is full: for
    * dedicated processes and scripts. Throws `ETIMEDOUT` after `timeoutMs`,
    * and `ERR_IPC_PEER_DEAD` when the consumer is gone (closed, or died)

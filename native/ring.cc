@@ -281,6 +281,42 @@ napi_value Send(napi_env env, napi_callback_info info) {
   return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
 }
 
+// sendManyFrom(source, lengths, count) -> how many were sent | -errno.
+// Sends the first `count` messages packed back to back in source (message i
+// is lengths[i] bytes), as many as there is room for, and wakes a sleeping
+// consumer once, at the end. An error after some messages were sent is left
+// for the next call. lib/channel.ts checks that count <= lengths.length and
+// that the lengths fit in source; this checks the latter again.
+napi_value SendManyFrom(napi_env env, napi_callback_info info) {
+  Channel* ch;
+  napi_value argv[3];
+  HotArgs(env, info, &ch, argv);
+  Target unremembered{false, nullptr, 0};
+  Target source = BytesArg(env, argv[0], &unremembered);
+  size_t slots;
+  void* lengths_data;
+  napi_get_typedarray_info(env, argv[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
+  const uint32_t* lengths = static_cast<const uint32_t*>(lengths_data);
+  uint32_t count;
+  napi_get_value_uint32(env, argv[2], &count);
+  if (count > slots) count = static_cast<uint32_t>(slots);
+  size_t used = 0;
+  uint32_t n = 0;
+  uint32_t sleeping = 0;
+  int r = 0;
+  for (; n < count; n++) {
+    size_t length = lengths[n];
+    if (length > source.length - used) break;
+    uint32_t seen = 0;
+    r = pipc_ring_send(&ch->ring, &ch->p, source.data + used, length, &seen);
+    if (r < 0) break;
+    sleeping |= seen;
+    used += length;
+  }
+  if (sleeping != 0) pipc_ring_wake_consumer(&ch->ring, sleeping, ch->send_fd);
+  return Int(env, n == 0 && r < 0 && r != -EAGAIN ? r : n);
+}
+
 // Waits, a slice at a time, for space for `length` bytes and checks the
 // consumer each slice: 1, -ETIMEDOUT, -EOWNERDEAD, -EBADMSG.
 int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64_t need, int fd, bool self_consumer,
@@ -624,8 +660,8 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-// channelCalls(ch) -> { handle, send, sendSync, receive, receiveArmed,
-// receiveSync, receiveManyInto }: the hot calls, bound to this channel. The
+// channelCalls(ch) -> { handle, send, sendManyFrom, sendSync, receive,
+// receiveArmed, receiveSync, receiveManyInto }: the hot calls, bound to this channel. The
 // object holds the handle too, so the channel outlives its calls.
 Napi::Value Calls(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -636,6 +672,7 @@ Napi::Value Calls(const Napi::CallbackInfo& info) {
     const char* name;
     napi_callback cb;
   } hot[] = {{"send", Send},
+             {"sendManyFrom", SendManyFrom},
              {"sendSync", SendSync},
              {"receive", Receive},
              {"receiveArmed", ReceiveArmed},

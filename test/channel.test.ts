@@ -142,6 +142,27 @@ describe('sending and receiving in one process', () => {
   });
 
 
+  test('trySendMany: messages packed back to back, as many as fit, each a message of its own', () => {
+    const ch = Channel.create({ capacity: 256 });
+    const source = Buffer.from('abcdefghij');
+    expect(ch.trySendMany(source, new Uint32Array([1, 2, 3, 0, 4]))).toBe(5);
+    expect(ch.receiveMany(10).map(String)).toEqual(['a', 'bc', 'def', '', 'ghij']);
+    // 16-byte records in 256 bytes less 8: 15 fit, the rest is left.
+    const lengths = new Uint32Array(20).fill(1);
+    const many = Buffer.alloc(20, 'x');
+    expect(ch.trySendMany(many, lengths)).toBe(15);
+    expect(ch.trySendMany(many, lengths)).toBe(0);
+    expect(ch.receiveMany(100)).toHaveLength(15);
+    expect(ch.trySendMany(source, new Uint32Array([3, 3, 3]), 2)).toBe(2);
+    expect(ch.receiveMany(10).map(String)).toEqual(['abc', 'def']);
+    expect(() => ch.trySendMany(source, new Uint32Array([8, 8]))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', name: 'RangeError' }));
+    expect(() => ch.trySendMany(source, new Uint32Array([1]), 2)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', name: 'RangeError' }));
+    expect(() => ch.trySendMany(source, [1] as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => ch.trySendMany(Buffer.alloc(200), new Uint32Array([200]))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+    expect(ch.tryReceive()).toBeNull();
+    ch.close();
+  });
+
   test('the same buffer again (its bytes are remembered natively): new contents, other buffers in between, small, detached', () => {
     const ch = Channel.create({ capacity: 1024 });
     const a = new Uint8Array(4); // small enough to start on V8's heap

@@ -16,7 +16,7 @@
 //   C ring              channel.c ring: the Channel's protocol through native/ring.h
 //   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
 //   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
-//   Channel batch       channel-node.js batch: trySend / receiveMany
+//   Channel batch       channel-node.js batch: trySendMany / receiveManyInto
 //   Channel async       pipe-node.js dgram on channel:NAME endpoints: await send() / receive()
 //   Channel async into  pipe-node.js dgram-into on channel:NAME: await send() / receiveInto(buf)
 //   Node net            pipe-node.js async over a Unix stream socket (net)
