@@ -281,6 +281,23 @@ napi_value Send(napi_env env, napi_callback_info info) {
   return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
 }
 
+// Messages packed back to back: their bytes (not remembered) and their
+// lengths (a Uint32Array of `slots`).
+struct Packed {
+  Target bytes;
+  uint32_t* lengths;
+  size_t slots;
+};
+
+Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
+  Target unremembered{false, nullptr, 0};
+  Packed packed{BytesArg(env, bytes, &unremembered), nullptr, 0};
+  void* lengths;
+  napi_get_typedarray_info(env, lengths_array, nullptr, &packed.slots, &lengths, nullptr, nullptr);
+  packed.lengths = static_cast<uint32_t*>(lengths);
+  return packed;
+}
+
 // sendManyFrom(source, lengths, count) -> how many were sent | -errno.
 // Sends the first `count` messages packed back to back in source (message i
 // is lengths[i] bytes), as many as there is room for, and wakes a sleeping
@@ -291,12 +308,10 @@ napi_value SendManyFrom(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[3];
   HotArgs(env, info, &ch, argv);
-  Target unremembered{false, nullptr, 0};
-  Target source = BytesArg(env, argv[0], &unremembered);
-  size_t slots;
-  void* lengths_data;
-  napi_get_typedarray_info(env, argv[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
-  const uint32_t* lengths = static_cast<const uint32_t*>(lengths_data);
+  Packed packed = PackedArgs(env, argv[0], argv[1]);
+  const Target& source = packed.bytes;
+  const uint32_t* lengths = packed.lengths;
+  size_t slots = packed.slots;
   uint32_t count;
   napi_get_value_uint32(env, argv[2], &count);
   if (count > slots) count = static_cast<uint32_t>(slots);
@@ -577,12 +592,10 @@ napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value rest[2];
   HotArgs(env, info, &ch, rest);
-  Target unremembered{false, nullptr, 0};
-  Target target = BytesArg(env, rest[0], &unremembered);
-  size_t slots;
-  void* lengths_data;
-  napi_get_typedarray_info(env, rest[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
-  uint32_t* lengths = static_cast<uint32_t*>(lengths_data);
+  Packed packed = PackedArgs(env, rest[0], rest[1]);
+  const Target& target = packed.bytes;
+  uint32_t* lengths = packed.lengths;
+  size_t slots = packed.slots;
   size_t used = 0;
   uint32_t n = 0;
   while (n < slots) {
