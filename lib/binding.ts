@@ -133,28 +133,18 @@ export interface Binding {
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
   /** Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta = [lockFd, lanes, capacity, maxMessage, ...]. */
   channelAttach(fd: number, size: number, meta: Float64Array): ChannelHandle | number;
+  /** The hot calls, bound to this channel (see ChannelCalls). */
+  channelCalls(channel: ChannelHandle): ChannelCalls;
   /** Claims a free lane (F_OFD_SETLK; -EBUSY): the doorbell-ringing socket's descriptor; meta[4] = lane. */
   channelClaimLane(channel: ChannelHandle): number;
   /** Attaches as the consumer (F_OFD_SETLK; -EBUSY): the bound doorbell socket's descriptor. */
   channelClaimConsumer(channel: ChannelHandle): number;
-  /** One send: 1 sent, 0 full, -errno (-EMSGSIZE, -EBADMSG corrupt). */
-  channelSend(channel: ChannelHandle, data: Uint8Array): number;
-  /** Sends, sleeping on the lane's futex in slices while full: 1, -ETIMEDOUT, -EOWNERDEAD (consumer gone), -errno. */
-  channelSendSync(channel: ChannelHandle, data: Uint8Array, timeoutMs: number): number;
   /** Waits for room for `length` bytes on its own thread: done(0) to try again, -EOWNERDEAD, -ETIMEDOUT, -errno. */
   channelWaitSpace(channel: ChannelHandle, length: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
-  /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */
-  channelReceive(channel: ChannelHandle, target: Uint8Array | null): Buffer | number;
-  /** The event loop's attempt: a copy, or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
-  channelReceiveArmed(channel: ChannelHandle): Buffer | number;
   /** One receive as a view: the length, meta[6] = offset in the segment; consumed at the next receive. */
   channelReceiveView(channel: ChannelHandle): number;
-  /** Spins spinNs, then sleeps on the bell futex in slices: as channelReceive, or -ETIMEDOUT, -EOWNERDEAD (a producer died). */
-  channelReceiveSync(channel: ChannelHandle, target: Uint8Array | null, spinNs: number, timeoutMs: number): Buffer | number;
   /** Up to max copies, or -errno. */
   channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
-  /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
-  channelReceiveManyInto(channel: ChannelHandle, target: Uint8Array, lengths: Uint32Array): number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
   /** Publishes the reserved record with `length` bytes. */
@@ -296,6 +286,31 @@ export type Watcher = { readonly __watcher: unique symbol };
 
 /** An opaque handle to an attached channel (native/ring.cc). @internal */
 export type ChannelHandle = { readonly __channel: unique symbol };
+
+/**
+ * The hot calls of one channel (native/ring.cc), bound to it. A left-out
+ * data or target argument means the Uint8Array given last time, which the
+ * caller saw unchanged (same object, same byteLength). @internal
+ */
+export interface ChannelCalls {
+  /** Keeps the channel alive as long as its calls. */
+  readonly handle: ChannelHandle;
+  /** One send: undefined sent, 0 full, -errno (-EMSGSIZE, -EBADMSG corrupt). */
+  send(data?: Uint8Array): number | undefined;
+  /** The first count messages packed back to back in source (message i is lengths[i] bytes), as many as fit: how many were sent, or -errno (-EMSGSIZE) for the first. */
+  sendManyFrom(source: Uint8Array, lengths: Uint32Array, count: number): number;
+  /** Sends, sleeping on the lane's futex in slices while full: undefined, -ETIMEDOUT, -EOWNERDEAD (consumer gone), -errno. */
+  sendSync(timeoutMs: number, data?: Uint8Array): number | undefined;
+  /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */
+  receive(target?: Uint8Array | null): Buffer | number;
+  /** The event loop's attempt: as receive (target not remembered), or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
+  receiveArmed(target: Uint8Array | null): Buffer | number;
+  /** Spins spinNs, then sleeps on the bell futex in slices: as receive, or -ETIMEDOUT, -EOWNERDEAD (a producer died). */
+  receiveSync(spinNs: number, timeoutMs: number, target?: Uint8Array | null): Buffer | number;
+  /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
+  receiveManyInto(target: Uint8Array, lengths: Uint32Array): number;
+}
+
 /** An opaque handle to a mapped mutex record (native/mutex.cc). @internal */
 export type MutexHandle = { readonly __mutex: unique symbol };
 

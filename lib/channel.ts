@@ -7,7 +7,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
-import { binding, type ChannelHandle } from './binding';
+import { binding, type ChannelCalls, type ChannelHandle } from './binding';
 import { AbortError, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
@@ -18,6 +18,10 @@ import { SharedMemory } from './shared-memory';
 const { EAGAIN, EBUSY, EMSGSIZE, ETIMEDOUT } = osConstants.errno;
 /** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone. */
 const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD } = binding;
+// Calls made per message, taken off the binding once: the binding object has
+// so many properties that V8 keeps it as a dictionary. (The other hot calls
+// are bound to their channel: binding.channelCalls.)
+const { channelReceiveView, channelReserve, channelCommit } = binding;
 
 const MIN_CAPACITY = 64;
 const MAX_CAPACITY = 2 ** 30;
@@ -111,6 +115,7 @@ function validateCapacity(capacity: unknown): asserts capacity is number {
 export class Channel implements Disposable, AsyncIterable<Buffer> {
   #memory: SharedMemory;
   #handle: ChannelHandle | null;
+  #calls: ChannelCalls | null;
   readonly #meta = new Float64Array(META_SIZE);
   readonly #reclaim: Reclaim;
   readonly #waits = new ThreadWaits();
@@ -124,6 +129,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #sending: Promise<void> = Promise.resolve();
   #sendsPending = 0;
   #slot: ChannelSlot | null = null;
+  // The Uint8Arrays last handed to the binding to send from and to receive
+  // into, and their byteLength then: native/ring.cc remembers where their
+  // bytes are, and the argument is left out for "the same one again".
+  #sent: Uint8Array | null = null;
+  #sentLength = 0;
+  #received: Uint8Array | null = null;
+  #receivedLength = 0;
 
   private constructor(memory: SharedMemory) {
     const handle = binding.channelAttach(memory.fd, memory.size, this.#meta);
@@ -133,6 +145,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     this.#memory = memory;
     this.#handle = handle;
+    this.#calls = binding.channelCalls(handle);
     this.#label = memory.name ?? `anonymous channel (fd ${memory.fd})`;
     this.#reclaim = reclaimOnCollect(this, { fds: [this.#meta[LOCK_FD]], poller: null });
   }
@@ -236,12 +249,33 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `data`: a Buffer, TypedArray or DataView (copied), or a string (UTF-8).
    */
   trySend(data: Uint8Array | ArrayBufferView | string): boolean {
-    const handle = this.#producer();
+    const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = binding.channelSend(handle, data instanceof Uint8Array ? data : toBytes(data));
-    if (r === 1) return true;
+    const r = data === this.#sent && data.byteLength === this.#sentLength ? calls.send() : calls.send(this.#remember(toBytes(data)));
+    if (r === undefined) return true;
     if (r === 0) return false;
     throw this.#error(r, 'send', data);
+  }
+
+  /**
+   * Sends the first `count` (default: all) messages packed back to back in
+   * `source` in one native call, as many as there is room for: how many were
+   * sent (maybe 0). Message `i` is `lengths[i]` bytes long and starts where
+   * message `i - 1` ended; each arrives as a message of its own, as from
+   * {@link Channel.trySend}. The mirror of {@link Channel.receiveManyInto}.
+   */
+  trySendMany(source: Uint8Array, lengths: Uint32Array, count: number = lengths?.length): number {
+    const calls = this.#producer();
+    if (!(source instanceof Uint8Array)) throw invalidArgType('source', 'an instance of Buffer or Uint8Array', source);
+    if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+    validateInteger(count, 'count', 0, lengths.length);
+    let total = 0;
+    for (let i = 0; i < count; i++) total += lengths[i];
+    if (total > source.byteLength) throw invalidArgValue('lengths', lengths, `must add up to at most the ${source.byteLength} bytes of source (they add up to ${total})`, true);
+    if (this.#slot !== null) this.#slot = null;
+    const r = calls.sendManyFrom(source, lengths, count);
+    if (r < 0) throw this.#error(r, 'send', lengths[0]);
+    return r;
   }
 
   /**
@@ -254,9 +288,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const bytes = toBytes(data);
     const { timeoutMs } = options === undefined ? EMPTY as ChannelSendSyncOptions : validateOptions(options);
     validateTimeout(timeoutMs);
-    const handle = this.#producer();
+    const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = binding.channelSendSync(handle, bytes, timeoutMs ?? -1);
+    const r = bytes === this.#sent && bytes.byteLength === this.#sentLength ? calls.sendSync(timeoutMs ?? -1) : calls.sendSync(timeoutMs ?? -1, this.#remember(bytes));
+    if (r === undefined) return;
     if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
     if (r < 0) throw this.#error(r, 'send', bytes);
   }
@@ -291,7 +326,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
     while (!this.trySend(bytes)) {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const handle = this.#producer();
+      const { handle } = this.#producer();
       let r: number;
       try {
         r = await this.#waits.run((t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left }, 'futex', this.name);
@@ -308,19 +343,19 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * in place, then `slot.commit()`. Zero-copy for large messages.
    */
   reserve(length: number): ChannelSlot | null {
-    const handle = this.#producer();
+    const { handle } = this.#producer();
     validateInteger(length, 'length', 0, this.maxMessageSize);
-    const at = binding.channelReserve(handle, length);
+    const at = channelReserve(handle, length);
     if (at === -EAGAIN) return null;
     if (at < 0) throw this.#error(at, 'send', length);
     const slot: ChannelSlot = {
       data: Buffer.from(this.#memory.buffer, at, length),
       commit: (committed = length) => {
         validateInteger(committed, 'length', 0, length);
-        const current = this.#producer();
+        const current = this.#producer().handle;
         if (this.#slot !== slot) throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
         this.#slot = null;
-        binding.channelCommit(current, committed);
+        channelCommit(current, committed);
       },
     };
     this.#slot = slot;
@@ -333,7 +368,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `ERR_IPC_BUSY` when another one is attached.
    */
   tryReceive(): Buffer | null {
-    const r = binding.channelReceive(this.#consumer(), null);
+    const r = this.#consumer().receive(null);
     if (typeof r !== 'number') return r;
     if (r === -EAGAIN) return null;
     throw this.#error(r, 'receive');
@@ -345,9 +380,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * ring and throws `EMSGSIZE` (saying how long it is).
    */
   tryReceiveInto(target: Uint8Array): number | null {
-    const handle = this.#consumer();
+    const calls = this.#consumer();
     if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
-    const r = binding.channelReceive(handle, target) as number;
+    const r = (this.#same(target) ? calls.receive() : calls.receive(this.#into(target))) as number;
     if (r >= 0) return r;
     if (r === -EAGAIN) return null;
     throw this.#error(r, 'receive', target);
@@ -360,7 +395,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * will be overwritten. Copy what you keep.
    */
   tryReceiveView(): Buffer | null {
-    const r = binding.channelReceiveView(this.#consumer());
+    const r = channelReceiveView(this.#consumer().handle);
     if (r >= 0) return Buffer.from(this.#memory.buffer, this.#meta[OFFSET], r);
     if (r === -EAGAIN) return null;
     throw this.#error(r, 'receive');
@@ -371,7 +406,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * none.
    */
   receiveMany(max: number): Buffer[] {
-    const handle = this.#consumer();
+    const { handle } = this.#consumer();
     validateInteger(max, 'max', 1, 2 ** 31 - 1);
     const r = binding.channelReceiveMany(handle, max);
     if (typeof r === 'number') throw this.#error(r, 'receive');
@@ -386,10 +421,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * one that does not fit an empty `target` throws `EMSGSIZE`.
    */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number {
-    const handle = this.#consumer();
+    const calls = this.#consumer();
     if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
     if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
-    const r = binding.channelReceiveManyInto(handle, target, lengths);
+    const r = calls.receiveManyInto(target, lengths);
     if (r < 0) throw this.#error(r, 'receive', target);
     return r;
   }
@@ -412,7 +447,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   }
 
   #receiveSync(target: Uint8Array | null, options: ChannelReceiveSyncOptions | undefined): Buffer | number {
-    const handle = this.#consumer();
+    const calls = this.#consumer();
     let spinNs = DEFAULT_SPIN_NS;
     let timeoutMs: number | undefined;
     if (options !== undefined) {
@@ -420,7 +455,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateInteger(spinNs, 'options.spinNs', 0, Number.MAX_SAFE_INTEGER);
       validateTimeout(timeoutMs);
     }
-    const r = binding.channelReceiveSync(handle, target, spinNs, timeoutMs ?? -1);
+    const timeout = timeoutMs ?? -1;
+    const r = target === null ? calls.receiveSync(spinNs, timeout, null) : this.#same(target) ? calls.receiveSync(spinNs, timeout) : calls.receiveSync(spinNs, timeout, this.#into(target));
     if (typeof r !== 'number' || r >= 0) return r;
     if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no message within ${timeoutMs} ms`);
     throw this.#error(r, 'receive', target);
@@ -434,8 +470,22 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * died and everything it committed was received (checked every 50 ms).
    */
   receive(options?: ChannelWaitOptions): Promise<Buffer> {
+    return this.#receiveWaiting(null, options) as Promise<Buffer>;
+  }
+
+  /**
+   * {@link Channel.receive} into `target`, as {@link Channel.tryReceiveInto}:
+   * resolves with the length, allocating nothing. A message longer than
+   * `target` stays in the ring and rejects with `EMSGSIZE`.
+   */
+  receiveInto(target: Uint8Array, options?: ChannelWaitOptions): Promise<number> {
+    if (!(target instanceof Uint8Array)) return Promise.reject(invalidArgType('target', 'an instance of Buffer or Uint8Array', target));
+    return this.#receiveWaiting(target, options) as Promise<number>;
+  }
+
+  #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number> {
     try {
-      const handle = this.#consumer();
+      const calls = this.#consumer();
       const { signal, timeoutMs } = validateOptions(options);
       validateTimeout(timeoutMs);
       validateSignal(signal);
@@ -453,10 +503,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         }
       }, PROBE_MS).unref();
       const attempt = () => {
-        const r = binding.channelReceiveArmed(handle);
-        if (typeof r !== 'number') return r;
+        const r = calls.receiveArmed(target);
+        if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
-        throw this.#error(r, 'receive');
+        throw this.#error(r, 'receive', target);
       };
       const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
       return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {
@@ -494,6 +544,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const handle = this.#handle;
     if (handle === null) return;
     this.#handle = null;
+    this.#calls = null;
     this.#slot = null;
     binding.channelClose(handle);
     forget(this);
@@ -515,14 +566,34 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     this.#memory.unlink();
   }
 
+  /** `data` for the binding, remembered as the last Uint8Array sent from. */
+  #remember(data: Uint8Array): Uint8Array {
+    this.#sent = data;
+    this.#sentLength = data.byteLength;
+    return data;
+  }
+
+  /** Whether `target` is the Uint8Array received into last, unchanged (the binding knows where its bytes are). */
+  #same(target: Uint8Array): boolean {
+    return target === this.#received && target.byteLength === this.#receivedLength;
+  }
+
+  /** `target` for the binding, remembered as the last Uint8Array received into. */
+  #into(target: Uint8Array): Uint8Array {
+    this.#received = target;
+    this.#receivedLength = target.byteLength;
+    return target;
+  }
+
   #live(): ChannelHandle {
     if (this.#handle === null) throw closedError('Channel');
     return this.#handle;
   }
 
-  #producer(): ChannelHandle {
-    const handle = this.#handle;
-    if (handle !== null && this.#producing) return handle;
+  /** This handle's calls, attached as a producer (claiming a lane the first time). */
+  #producer(): ChannelCalls {
+    const calls = this.#calls;
+    if (calls !== null && this.#producing) return calls;
     const fd = binding.channelClaimLane(this.#live());
     if (fd < 0) {
       if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
@@ -530,12 +601,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     this.#reclaim.fds.push(fd);
     this.#producing = true;
-    return handle!;
+    return calls!;
   }
 
-  #consumer(): ChannelHandle {
-    const handle = this.#handle;
-    if (handle !== null && this.#consuming) return handle;
+  /** This handle's calls, attached as the consumer (claiming the role the first time). */
+  #consumer(): ChannelCalls {
+    const calls = this.#calls;
+    if (calls !== null && this.#consuming) return calls;
     const fd = binding.channelClaimConsumer(this.#live());
     if (fd < 0) {
       if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `${this.#label} already has a consumer`);
@@ -544,7 +616,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     this.#reclaim.fds.push(fd);
     this.#doorbell = fd;
     this.#consuming = true;
-    return handle!;
+    return calls!;
   }
 
   /** The error for a negative result of a ring operation. */

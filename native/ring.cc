@@ -45,6 +45,14 @@ struct Segment {
   ~Segment() { munmap(addr, length); }
 };
 
+// A receive's target or a send's data: none (a receive delivers a new
+// Buffer), or a Uint8Array's bytes.
+struct Target {
+  bool given;
+  uint8_t* data;
+  size_t length;
+};
+
 struct Channel {
   std::shared_ptr<Segment> segment;
   pipc_ring ring{};
@@ -61,6 +69,10 @@ struct Channel {
   std::vector<pipc_ring_cursor> cursors;
   double* meta = nullptr;
   Napi::Reference<Napi::Float64Array> meta_ref;
+  // The Uint8Arrays last sent from and received into (BytesArg): JavaScript
+  // leaves the argument out for "the same one again".
+  Target sent{false, nullptr, 0};
+  Target received{false, nullptr, 0};
 };
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
@@ -209,41 +221,39 @@ int SendOnce(Channel* ch, const uint8_t* data, size_t length) {
 // typed array up twice and wrap every value, which costs as much as the ring
 // operation itself. Arguments are (channel, data|target): a valid External
 // and Uint8Array, guaranteed by lib/channel.ts.
-// A receive's target: none (deliver a new Buffer), or a Uint8Array's bytes.
-struct Target {
-  bool given;
-  uint8_t* data;
-  size_t length;
-};
+// The hot calls below are bound to their channel (its pointer is the
+// function's data: no External to unwrap) and use Node-API directly:
+// node-addon-api would look each typed array up twice and wrap every value,
+// which costs as much as the ring operation itself. Their arguments are
+// checked by lib/channel.ts.
 
-Target TargetOf(napi_env env, napi_value value) {
+// Fetches the channel and up to N arguments; returns how many were passed.
+template <size_t N>
+size_t HotArgs(napi_env env, napi_callback_info info, Channel** ch, napi_value (&argv)[N]) {
+  size_t argc = N;
+  void* data;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  *ch = static_cast<Channel*>(data);
+  return argc;
+}
+
+// The bytes of an argument: a Uint8Array (remembered in *last), null (none),
+// or, when the argument was left out (nullptr), *last: the Uint8Array given
+// before, which JavaScript saw unchanged (the same object with the same
+// byteLength). Leaving it out spares napi_get_typedarray_info per message.
+Target BytesArg(napi_env env, napi_value value, Target* last) {
+  if (value == nullptr) return *last;
   Target t{false, nullptr, 0};
   void* data;
-  // Fails (napi_invalid_arg) for null: no target.
-  if (napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr) != napi_ok) return Target{false, nullptr, 0};
+  // Fails (napi_invalid_arg) for null: no target. For a small typed array
+  // kept on V8's heap this moves its bytes off it, for good: where they are
+  // stays valid while the array lives and keeps its byteLength (a detached
+  // one reads 0).
+  if (napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr) != napi_ok) return t;
   t.given = true;
   t.data = static_cast<uint8_t*>(data);
+  *last = t;
   return t;
-}
-
-// Fetches the channel and the arguments after it into rest[].
-template <size_t N>
-Channel* HotArgs(napi_env env, napi_callback_info info, napi_value (&rest)[N]) {
-  size_t argc = N + 1;
-  napi_value argv[N + 1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  void* ch;
-  napi_get_value_external(env, argv[0], &ch);
-  for (size_t i = 0; i < N; i++) rest[i] = argv[i + 1];
-  return static_cast<Channel*>(ch);
-}
-
-// Fetches (channel, data|target|null).
-Channel* HotArgs(napi_env env, napi_callback_info info, Target* second) {
-  napi_value rest[1];
-  Channel* ch = HotArgs(env, info, rest);
-  if (second != nullptr) *second = TargetOf(env, rest[0]);
-  return ch;
 }
 
 double DoubleOf(napi_env env, napi_value value) {
@@ -260,12 +270,66 @@ napi_value Int(napi_env env, int64_t value) {
   return out;
 }
 
-// channelSend(ch, data) -> 1 sent | 0 full | -errno.
+// send([data]) -> undefined sent | 0 full | -errno. Nothing to make for
+// the usual outcome.
 napi_value Send(napi_env env, napi_callback_info info) {
-  Target data;
-  Channel* ch = HotArgs(env, info, &data);
+  Channel* ch;
+  napi_value argv[1];
+  size_t argc = HotArgs(env, info, &ch, argv);
+  Target data = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->sent);
   int r = SendOnce(ch, data.data, data.length);
-  return Int(env, r == 0 ? 1 : r == -EAGAIN ? 0 : r);
+  return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
+}
+
+// Messages packed back to back: their bytes (not remembered) and their
+// lengths (a Uint32Array of `slots`).
+struct Packed {
+  Target bytes;
+  uint32_t* lengths;
+  size_t slots;
+};
+
+Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
+  Target unremembered{false, nullptr, 0};
+  Packed packed{BytesArg(env, bytes, &unremembered), nullptr, 0};
+  void* lengths;
+  napi_get_typedarray_info(env, lengths_array, nullptr, &packed.slots, &lengths, nullptr, nullptr);
+  packed.lengths = static_cast<uint32_t*>(lengths);
+  return packed;
+}
+
+// sendManyFrom(source, lengths, count) -> how many were sent | -errno.
+// Sends the first `count` messages packed back to back in source (message i
+// is lengths[i] bytes), as many as there is room for, and wakes a sleeping
+// consumer once, at the end. An error after some messages were sent is left
+// for the next call. lib/channel.ts checks that count <= lengths.length and
+// that the lengths fit in source; this checks the latter again.
+napi_value SendManyFrom(napi_env env, napi_callback_info info) {
+  Channel* ch;
+  napi_value argv[3];
+  HotArgs(env, info, &ch, argv);
+  Packed packed = PackedArgs(env, argv[0], argv[1]);
+  const Target& source = packed.bytes;
+  const uint32_t* lengths = packed.lengths;
+  size_t slots = packed.slots;
+  uint32_t count;
+  napi_get_value_uint32(env, argv[2], &count);
+  if (count > slots) count = static_cast<uint32_t>(slots);
+  size_t used = 0;
+  uint32_t n = 0;
+  uint32_t sleeping = 0;
+  int r = 0;
+  for (; n < count; n++) {
+    size_t length = lengths[n];
+    if (length > source.length - used) break;
+    uint32_t seen = 0;
+    r = pipc_ring_send(&ch->ring, &ch->p, source.data + used, length, &seen);
+    if (r < 0) break;
+    sleeping |= seen;
+    used += length;
+  }
+  if (sleeping != 0) pipc_ring_wake_consumer(&ch->ring, sleeping, ch->send_fd);
+  return Int(env, n == 0 && r < 0 && r != -EAGAIN ? r : n);
 }
 
 // Waits, a slice at a time, for space for `length` bytes and checks the
@@ -278,17 +342,17 @@ int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64
   return -ETIMEDOUT;
 }
 
-// channelSendSync(ch, data, timeoutMs) -> 1 | -ETIMEDOUT | -EOWNERDEAD | -errno.
-// Blocks this thread; timeoutMs < 0 waits without a limit. A hot call, in
-// Node-API directly like channelSend.
+// sendSync(timeoutMs[, data]) -> undefined | -ETIMEDOUT | -EOWNERDEAD |
+// -errno. Blocks this thread; timeoutMs < 0 waits without a limit.
 napi_value SendSync(napi_env env, napi_callback_info info) {
-  napi_value rest[2];
-  Channel* ch = HotArgs(env, info, rest);
-  Target data = TargetOf(env, rest[0]);
+  Channel* ch;
+  napi_value argv[2];
+  size_t argc = HotArgs(env, info, &ch, argv);
+  Target data = BytesArg(env, argc > 1 ? argv[1] : nullptr, &ch->sent);
   int r = SendOnce(ch, data.data, data.length);
-  if (r != -EAGAIN) return Int(env, r == 0 ? 1 : r);
+  if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   // Full: only now is the clock read.
-  double timeout_ms = DoubleOf(env, rest[1]);
+  double timeout_ms = DoubleOf(env, argv[0]);
   timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (;;) {
     uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
@@ -301,7 +365,7 @@ napi_value SendSync(napi_env env, napi_callback_info info) {
       if (r != -ETIMEDOUT) return Int(env, r);
     }
     r = SendOnce(ch, data.data, data.length);
-    if (r != -EAGAIN) return Int(env, r == 0 ? 1 : r);
+    if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   }
 }
 
@@ -410,23 +474,31 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
   return length;
 }
 
-// channelReceive(ch, target|null) -> Buffer | length | -errno (-EAGAIN: empty).
+// receive([target|null]) -> Buffer | length | -errno (-EAGAIN: empty).
 napi_value Receive(napi_env env, napi_callback_info info) {
-  Target target;
-  Channel* ch = HotArgs(env, info, &target);
+  Channel* ch;
+  napi_value argv[1];
+  size_t argc = HotArgs(env, info, &ch, argv);
+  Target target = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->received);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length < 0) return Int(env, length);
   return Deliver(env, ch, target, length, offset);
 }
 
-// channelReceiveArmed(ch) -> Buffer | -errno: the event loop's attempt (see PeekArmed).
+// receiveArmed(target|null) -> Buffer | length | -errno: the event loop's
+// attempt (see PeekArmed), delivering as receive() does. The target is not
+// remembered: an attempt per wake-up is no hot call.
 napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
-  Channel* ch = HotArgs(env, info, nullptr);
+  Channel* ch;
+  napi_value argv[1];
+  HotArgs(env, info, &ch, argv);
+  Target unremembered{false, nullptr, 0};
+  Target target = BytesArg(env, argv[0], &unremembered);
   uint64_t offset;
   int64_t length = PeekArmed(ch, &offset);
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, Target{false, nullptr, 0}, length, offset);
+  return Deliver(env, ch, target, length, offset);
 }
 
 // channelReceiveView(ch) -> length | -errno; meta[kOffset] is where the
@@ -442,17 +514,19 @@ Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
   return Result(info.Env(), static_cast<double>(length));
 }
 
-// channelReceiveSync(ch, target|null, spinNs, timeoutMs) -> Buffer | length |
+// receiveSync(spinNs, timeoutMs[, target|null]) -> Buffer | length |
 // -ETIMEDOUT | -EOWNERDEAD | -errno. Spins up to spinNs, then sleeps on the
 // bell in slices, checking the producers each slice. timeoutMs < 0: no limit.
-// A hot call, in Node-API directly.
 napi_value ReceiveSync(napi_env env, napi_callback_info info) {
+  Channel* ch;
   napi_value rest[3];
-  Channel* ch = HotArgs(env, info, rest);
+  size_t argc = HotArgs(env, info, &ch, rest);
+  // Taken now, whatever the outcome: JavaScript counts on a given target being remembered.
+  Target target = BytesArg(env, argc > 2 ? rest[2] : nullptr, &ch->received);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length == -EAGAIN) {
-    double spin_ns = DoubleOf(env, rest[1]);
+    double spin_ns = DoubleOf(env, rest[0]);
     if (spin_ns > 0) {
       int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
       do {
@@ -464,7 +538,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     }
   }
   if (length == -EAGAIN) {
-    double timeout_ms = DoubleOf(env, rest[2]);
+    double timeout_ms = DoubleOf(env, rest[1]);
     timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
     while (length == -EAGAIN) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
@@ -488,7 +562,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
   }
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, TargetOf(env, rest[0]), length, offset);
+  return Deliver(env, ch, target, length, offset);
 }
 
 // channelReceiveMany(ch, max) -> Buffer[] (copies, maybe none) | -errno.
@@ -508,20 +582,20 @@ Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// channelReceiveManyInto(ch, target, lengths) -> how many messages | -errno.
+// receiveManyInto(target, lengths) -> how many messages | -errno.
 // Copies messages back to back into target, their lengths into lengths (a
 // Uint32Array), until either is full or the ring is empty. A message that
 // does not fit what is left stays; one that does not fit an empty target is
 // -EMSGSIZE (meta[kNeeded] says how long). An error after some messages
-// were taken is left for the next call. A hot call, in Node-API directly.
+// were taken is left for the next call.
 napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
+  Channel* ch;
   napi_value rest[2];
-  Channel* ch = HotArgs(env, info, rest);
-  Target target = TargetOf(env, rest[0]);
-  size_t slots;
-  void* lengths_data;
-  napi_get_typedarray_info(env, rest[1], nullptr, &slots, &lengths_data, nullptr, nullptr);
-  uint32_t* lengths = static_cast<uint32_t*>(lengths_data);
+  HotArgs(env, info, &ch, rest);
+  Packed packed = PackedArgs(env, rest[0], rest[1]);
+  const Target& target = packed.bytes;
+  uint32_t* lengths = packed.lengths;
+  size_t slots = packed.slots;
   size_t used = 0;
   uint32_t n = 0;
   while (n < slots) {
@@ -599,10 +673,30 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-Napi::Value Raw(Napi::Env env, napi_callback cb, const char* name) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  return Napi::Value(env, fn);
+// channelCalls(ch) -> { handle, send, sendManyFrom, sendSync, receive,
+// receiveArmed, receiveSync, receiveManyInto }: the hot calls, bound to this channel. The
+// object holds the handle too, so the channel outlives its calls.
+Napi::Value Calls(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Channel* ch = ChannelArg(info);
+  Napi::Object calls = Napi::Object::New(env);
+  calls.Set("handle", info[0]);
+  static const struct {
+    const char* name;
+    napi_callback cb;
+  } hot[] = {{"send", Send},
+             {"sendManyFrom", SendManyFrom},
+             {"sendSync", SendSync},
+             {"receive", Receive},
+             {"receiveArmed", ReceiveArmed},
+             {"receiveSync", ReceiveSync},
+             {"receiveManyInto", ReceiveManyInto}};
+  for (const auto& h : hot) {
+    napi_value fn;
+    napi_create_function(env, h.name, NAPI_AUTO_LENGTH, h.cb, ch, &fn);
+    calls.Set(h.name, Napi::Value(env, fn));
+  }
+  return calls;
 }
 
 }  // namespace
@@ -610,17 +704,12 @@ Napi::Value Raw(Napi::Env env, napi_callback cb, const char* name) {
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelFormat", Napi::Function::New(env, Format, "channelFormat"));
   exports.Set("channelAttach", Napi::Function::New(env, Attach, "channelAttach"));
+  exports.Set("channelCalls", Napi::Function::New(env, Calls, "channelCalls"));
   exports.Set("channelClaimLane", Napi::Function::New(env, ClaimLane, "channelClaimLane"));
   exports.Set("channelClaimConsumer", Napi::Function::New(env, ClaimConsumer, "channelClaimConsumer"));
-  exports.Set("channelSend", Raw(env, Send, "channelSend"));
-  exports.Set("channelSendSync", Raw(env, SendSync, "channelSendSync"));
   exports.Set("channelWaitSpace", Napi::Function::New(env, WaitSpaceAsync, "channelWaitSpace"));
-  exports.Set("channelReceive", Raw(env, Receive, "channelReceive"));
-  exports.Set("channelReceiveArmed", Raw(env, ReceiveArmed, "channelReceiveArmed"));
   exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
-  exports.Set("channelReceiveSync", Raw(env, ReceiveSync, "channelReceiveSync"));
   exports.Set("channelReceiveMany", Napi::Function::New(env, ReceiveMany, "channelReceiveMany"));
-  exports.Set("channelReceiveManyInto", Raw(env, ReceiveManyInto, "channelReceiveManyInto"));
   exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
   exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
   exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));

@@ -412,6 +412,7 @@ describe('npm run bench --quick', () => {
       ['channel-zero-copy', 'Channel batch', 'c-ring'],
       ['channel-batch', 'Channel batch', 'c-ring'],
       ['channel-async', 'Channel async', 'c-ring'],
+      ['channel-async-into', 'Channel async', 'c-ring'],
       ['node-net', 'Node', null],
       ['send-json', 'Node', null],
       ['send-advanced', 'Node', null],
@@ -455,8 +456,8 @@ describe('npm run bench --quick', () => {
       ['channel-sync', ['rtt64'], '<=', 'send-json', 0.02, null],
       ['channel-sync', ['rtt64'], '<=', 'send-advanced', 0.02, null],
       ['channel-sync', ['rtt64'], '<=', 'node-net', 0.02, null],
-      ['channel-async', ['rtt64'], '<=', 'node-net', 1, null],
-      ['channel-async', ['rtt64k'], '<=', 'node-net', 0.5, null],
+      ['Channel async', ['rtt64'], '<=', 'node-net', 1, null],
+      ['Channel async', ['rtt64k'], '<=', 'node-net', 0.5, null],
       ['channel-sync', ['tput64'], '>=', null, null, 20e6],
       ['Channel batch', ['tput64'], '>=', 'c-ring', 0.3, null],
     ]);

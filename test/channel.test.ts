@@ -125,6 +125,55 @@ describe('sending and receiving in one process', () => {
     ch.close();
   });
 
+
+  test('trySendMany: messages packed back to back, as many as fit, each a message of its own', () => {
+    const ch = Channel.create({ capacity: 256 });
+    const source = Buffer.from('abcdefghij');
+    expect(ch.trySendMany(source, new Uint32Array([1, 2, 3, 0, 4]))).toBe(5);
+    expect(ch.receiveMany(10).map(String)).toEqual(['a', 'bc', 'def', '', 'ghij']);
+    // 16-byte records in 256 bytes less 8: 15 fit, the rest is left.
+    const lengths = new Uint32Array(20).fill(1);
+    const many = Buffer.alloc(20, 'x');
+    expect(ch.trySendMany(many, lengths)).toBe(15);
+    expect(ch.trySendMany(many, lengths)).toBe(0);
+    expect(ch.receiveMany(100)).toHaveLength(15);
+    expect(ch.trySendMany(source, new Uint32Array([3, 3, 3]), 2)).toBe(2);
+    expect(ch.receiveMany(10).map(String)).toEqual(['abc', 'def']);
+    expect(() => ch.trySendMany(source, new Uint32Array([8, 8]))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', name: 'RangeError' }));
+    expect(() => ch.trySendMany(source, new Uint32Array([1]), 2)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', name: 'RangeError' }));
+    expect(() => ch.trySendMany(source, [1] as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => ch.trySendMany(Buffer.alloc(200), new Uint32Array([200]))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+    expect(ch.tryReceive()).toBeNull();
+    ch.close();
+  });
+
+  test('the same buffer again (its bytes are remembered natively): new contents, other buffers in between, small, detached', () => {
+    const ch = Channel.create({ capacity: 1024 });
+    const a = new Uint8Array(4); // small enough to start on V8's heap
+    const b = Buffer.from('bbbb');
+    const into = Buffer.alloc(8);
+    const other = Buffer.alloc(8);
+    for (const [data, fill] of [[a, 1], [a, 2], [b, 0], [a, 3]] as const) {
+      if (fill !== 0) data.fill(fill);
+      expect(ch.trySend(data)).toBe(true);
+      ch.sendSync(data);
+    }
+    const got: string[] = [];
+    for (const target of [into, into, other, into, other, other, into, into]) {
+      const n = target === into ? ch.tryReceiveInto(target)! : ch.receiveSyncInto(target, { timeoutMs: 0 });
+      got.push(target.subarray(0, n).toString('hex'));
+    }
+    expect(got).toEqual(['01010101', '01010101', '02020202', '02020202', '62626262', '62626262', '03030303', '03030303']);
+    // A detached buffer reads 0 bytes long: sent as the empty message it now is, never its old bytes.
+    structuredClone(a.buffer, { transfer: [a.buffer] });
+    expect(ch.trySend(a)).toBe(true);
+    expect(ch.tryReceiveInto(into)).toBe(0);
+    structuredClone(into.buffer, { transfer: [into.buffer] });
+    expect(ch.trySend('x')).toBe(true);
+    expect(() => ch.tryReceiveInto(into)).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+    expect(ch.tryReceive()!.toString()).toBe('x');
+    ch.close();
+  });
   test('receiveManyInto: messages back to back in one buffer, lengths in another; what does not fit stays', () => {
     const ch = Channel.create({ capacity: 1024 });
     const lengths = new Uint32Array(3);
@@ -345,6 +394,22 @@ describe('between processes', () => {
     got.push(...ch.receiveMany(10).map(String));
     expect(got.filter((m) => m !== 'fill')).toEqual(['one', 'two']);
     ch.close();
+  });
+
+  test('async receiveInto: waits on the event loop, fills the target, keeps a message too long for it', async () => {
+    const ch = Channel.create({ capacity: 256 });
+    const target = Buffer.alloc(8);
+    const later = ch.receiveInto(target, { timeoutMs: 20000 });
+    setTimeout(() => ch.trySend('later'), 20);
+    expect(await later).toBe(5);
+    expect(target.subarray(0, 5).toString()).toBe('later');
+    ch.trySend('much too long');
+    await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'EMSGSIZE', message: expect.stringContaining('message of 13 bytes does not fit the 8-byte target') });
+    expect((await ch.receive()).toString()).toBe('much too long');
+    await expect(ch.receiveInto(target, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recv' });
+    await expect(ch.receiveInto('x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    ch.close();
+    await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
   });
 });
 

@@ -14,14 +14,15 @@
 //   MODE  sync       trySend (ping, spinning while full) or sendSync / receiveSyncInto
 //                    (spins 50 µs, then sleeps on a futex): one call per message
 //         zero-copy  reserve() + commit() / tryReceiveView(), spinning while full or empty
-//         batch      trySend per message / receiveManyInto(target, lengths): up to
-//                    BATCH messages back to back per call, nothing allocated; spinning
+//         batch      trySendMany(source, lengths) / receiveManyInto(target, lengths): up
+//                    to BATCH messages back to back per call, nothing allocated; spinning
+//                    (ping and pong: trySend / receiveManyInto, one message at a time)
 //   ROLE  ping | pong | produce | consume (see bench.h)
 //   IN, OUT  channel names (- when the role does not use it)
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 
-const { printResult, runAsScript } = require('../lib/contender-node');
+const { message, printResult, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 const { blockingRoles } = require('./pipe-node');
 
@@ -122,7 +123,7 @@ const MODES = {
 
   batch: {
     label: 'batch',
-    code: `ch.trySend(msg) per message / ch.receiveManyInto(target, lengths): up to ${BATCH} messages copied back to back into one buffer per native call, nothing allocated; both spin`,
+    code: `ch.trySendMany(source, lengths) / ch.receiveManyInto(target, lengths): up to ${BATCH} messages packed back to back in one buffer per native call, nothing allocated; both spin (round trips: trySend / receiveManyInto, one message at a time)`,
     roles() {
       const one = new Uint32Array(1);
       // Ping and pong: a batch of at most one, into the caller's buffer.
@@ -132,6 +133,27 @@ const MODES = {
       };
       return {
         ...blockingRoles(trySendSpin, receive),
+        produce(output, size, warmup, count) {
+          const source = Buffer.concat(Array.from({ length: BATCH }, () => message(size)));
+          const lengths = new Uint32Array(BATCH).fill(size);
+          const where = new Placement();
+          let started = false;
+          for (let i = 0; i < warmup + count;) {
+            const n = Math.min(BATCH, warmup + count - i);
+            for (let k = 0; k < n; k++) source.writeUInt32LE((i + k) >>> 0, k * size);
+            // The placement record starts with the batch that reaches past the warm-up.
+            if (!started && i + n > warmup) {
+              where.start();
+              started = true;
+            }
+            // What did not fit goes again, from where it stopped, spinning while full.
+            for (let sent = 0; sent < n;) {
+              sent += output.trySendMany(sent === 0 ? source : source.subarray(sent * size), sent === 0 ? lengths : lengths.subarray(sent), n - sent);
+            }
+            i += n;
+          }
+          return { placement: where.end() };
+        },
         consume(input, size, warmup, count, chunk) {
           const target = Buffer.alloc(BATCH * size);
           const lengths = new Uint32Array(BATCH);

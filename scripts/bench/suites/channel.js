@@ -16,8 +16,9 @@
 //   C ring              channel.c ring: the Channel's protocol through native/ring.h
 //   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
 //   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
-//   Channel batch       channel-node.js batch: trySend / receiveMany
+//   Channel batch       channel-node.js batch: trySendMany / receiveManyInto
 //   Channel async       pipe-node.js dgram on channel:NAME endpoints: await send() / receive()
+//   Channel async into  pipe-node.js dgram-into on channel:NAME: await send() / receiveInto(buf)
 //   Node net            pipe-node.js async over a Unix stream socket (net)
 //   process.send        peers-node.js: json and advanced serialization
 //   worker postMessage  peers-node.js worker (in-process, two threads)
@@ -207,9 +208,9 @@ module.exports = {
     { contender: 'channel-sync', cases: ['rtt64'], versus: 'send-json', ratio: 0.02 },
     { contender: 'channel-sync', cases: ['rtt64'], versus: 'send-advanced', ratio: 0.02 },
     { contender: 'channel-sync', cases: ['rtt64'], versus: 'node-net', ratio: 0.02 },
-    // Async mode: an event-loop wake like net's, and less copying for big messages.
-    { contender: 'channel-async', cases: ['rtt64'], versus: 'node-net', ratio: 1.0 },
-    { contender: 'channel-async', cases: ['rtt64k'], versus: 'node-net', ratio: 0.5 },
+    // Async mode (receive() or receiveInto(), the better): an event-loop wake like net's, and less copying for big messages.
+    { group: 'Channel async', cases: ['rtt64'], versus: 'node-net', ratio: 1.0 },
+    { group: 'Channel async', cases: ['rtt64k'], versus: 'node-net', ratio: 0.5 },
     // Throughput: 20 million 64-byte messages/s with one call per message ...
     { contender: 'channel-sync', cases: ['tput64'], value: 20e6 },
     // ... and 0.3x the C ring with the batch or the zero-copy API (the better of the two).
@@ -320,6 +321,15 @@ module.exports = {
         link: 'ring',
         code: 'await ch.send(msg) / await ch.receive() (pipe-node.js dgram roles on Channel.open(name)): the event loop, woken by the doorbell when the consumer sleeps',
         command: pipeNode('dgram', 'channel'),
+      },
+      {
+        id: 'channel-async-into',
+        label: 'Channel async into',
+        group: 'Channel async',
+        versus: 'c-ring',
+        link: 'ring',
+        code: 'await ch.send(msg) / await ch.receiveInto(buf) (pipe-node.js dgram-into roles on Channel.open(name)): as Channel async, each message received into one reused buffer (no allocation)',
+        command: pipeNode('dgram-into', 'channel'),
       },
       {
         id: 'node-net',

@@ -693,11 +693,15 @@ const ENDPOINTS = {
       return ENDPOINTS.path.async(file, which, tuning);
     },
   },
-  // A Channel by name, for the channel suite: the dgram roles' await send() / receive().
+  // A Channel by name, for the channel suite: the dgram roles' await send() / receive(),
+  // and dgram-into's await receiveInto(buf).
   channel: {
     dgram(name) {
       const ch = require('../../../dist').Channel.open(name);
       return { io: ch, close: () => ch.close() };
+    },
+    'dgram-into'(name) {
+      return ENDPOINTS.channel.dgram(name);
     },
   },
   'unix-listen': { async: async (path) => streamEndpoint(await accept(path)) },
