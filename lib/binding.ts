@@ -15,6 +15,8 @@ export interface Binding {
   errnoName(errno: number): [name: string, description: string] | null;
   /** close(2). */
   close(fd: number): number;
+  /** fcntl(F_DUPFD_CLOEXEC): the same open file description under a new, tracked number. */
+  dupFd(fd: number): number;
   /** fstat(2), returning st_size. */
   fstatSize(fd: number): number;
   /** fchmod(2). */
@@ -114,8 +116,6 @@ export interface Binding {
   // --- file lock (native/flock.cc) ---
   /** open(2) with O_CLOEXEC | O_NOCTTY | O_NONBLOCK added (a FIFO never blocks the open). */
   fileLockOpen(path: string, flags: number, mode: number): number;
-  /** fcntl(F_DUPFD_CLOEXEC): the same open file description, so the same locks. */
-  fileLockDup(fd: number): number;
   /** One F_OFD_SETLK (kind 0) or flock(LOCK_NB) (kind 1) setting the range to type: 0, -EAGAIN when held elsewhere, -errno. */
   fileLock(fd: number, kind: number, start: number, length: number, type: number): number;
   /**
@@ -233,8 +233,6 @@ export interface Binding {
   socketAddress(fd: number, peer: boolean, out: Uint8Array): number;
   /** getsockopt SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN into out. */
   socketInfo(fd: number, out: Int32Array): number;
-  /** fcntl(F_DUPFD_CLOEXEC). */
-  socketDup(fd: number): number;
   /** setsockopt(SO_SNDBUF) when bytes > 0, then getsockopt(SO_SNDBUF). */
   socketSendBufferSize(fd: number, bytes: number): number;
   readonly AF_UNIX: number;

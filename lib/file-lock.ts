@@ -117,7 +117,7 @@ function parseRequest(target: unknown, options: FileLockOptions | undefined): Re
  * locks.
  */
 function openFor(req: Request): number {
-  if (req.path === null) return check(binding.fileLockDup(req.target), 'fcntl');
+  if (req.path === null) return check(binding.dupFd(req.target), 'fcntl');
   // flock(2) needs no write access: like flock(1), it locks files this
   // process may only read, and directories. An OFD lock is opened read-write,
   // so that a shared one can be upgraded, unless this process may only read

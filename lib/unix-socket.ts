@@ -733,7 +733,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     // A second descriptor for the socket: uv_poll may watch it while the
     // net.Socket's own libuv handle watches the first.
     const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
-    const dup = check(binding.socketDup(fd), 'fcntl', label);
+    const dup = check(binding.dupFd(fd), 'fcntl', label);
     let sidecar: UnixSocket;
     try {
       sidecar = new UnixSocket(dup, 'stream', label, null);

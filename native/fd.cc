@@ -60,6 +60,19 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? r : (r & O_ACCMODE));
 }
 
+// dupFd(fd) -> fd | -errno: F_DUPFD_CLOEXEC, a second number for the same
+// open file description (so the same file locks, the same socket), tracked
+// for environment teardown. Sockets use it so that uv_poll can watch a
+// descriptor while a net.Socket's libuv handle watches the original (libuv
+// allows one watcher per number); file locks, to hold a caller's description
+// under a number the caller cannot close.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int dup = RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); });
+  if (dup >= 0) EnvState::Get(info.Env())->TrackFd(dup);
+  return Napi::Number::New(info.Env(), dup);
+}
+
 // adoptFd(fd) -> 0 | -errno. Takes ownership of a descriptor this process
 // inherited: it becomes close-on-exec, so it goes no further than on purpose,
 // and environment teardown closes it. -EBUSY when a handle already owns it:
@@ -116,6 +129,7 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
   exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));

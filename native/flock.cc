@@ -174,16 +174,6 @@ Napi::Value FileLockOpen(const Napi::CallbackInfo& info) {
   return Result(info.Env(), fd);
 }
 
-// fileLockDup(fd) -> fd | -errno: F_DUPFD_CLOEXEC, the same open file
-// description (so the same locks) under a number the caller cannot close.
-// Tracked for environment teardown.
-Napi::Value FileLockDup(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int dup = RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); });
-  if (dup >= 0) EnvState::Get(info.Env())->TrackFd(dup);
-  return Result(info.Env(), dup);
-}
-
 // fileLock(fd, kind, start, length, type) -> 0 | -EAGAIN | -errno: one
 // non-blocking F_OFD_SETLK or flock(LOCK_NB); also unlocks (F_UNLCK).
 Napi::Value FileLock(const Napi::CallbackInfo& info) {
@@ -219,7 +209,6 @@ Napi::Value FileLockSync(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileLockOpen", Napi::Function::New(env, FileLockOpen, "fileLockOpen"));
-  exports.Set("fileLockDup", Napi::Function::New(env, FileLockDup, "fileLockDup"));
   exports.Set("fileLock", Napi::Function::New(env, FileLock, "fileLock"));
   exports.Set("fileLockWait", Napi::Function::New(env, FileLockWait, "fileLockWait"));
   exports.Set("fileLockSync", Napi::Function::New(env, FileLockSync, "fileLockSync"));

@@ -245,6 +245,17 @@ static inline int pipc_ring_attach(pipc_ring* r, void* base, uint64_t size) {
 
 /* --- Liveness: open-file-description locks on the segment's file --------- */
 
+/* The one-byte range at `byte`, for a lock of `type`. */
+static inline struct flock pipc_ring_byte(uint32_t byte, short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  return fl;
+}
+
 /*
  * Takes the write lock on `byte` for the open file description of `fd`
  * without waiting: 0, -EBUSY when another open file description holds it.
@@ -252,34 +263,19 @@ static inline int pipc_ring_attach(pipc_ring* r, void* base, uint64_t size) {
  * /proc/self/fd/N again): descriptors that share one share its locks.
  */
 static inline int pipc_ring_lock(int fd, uint32_t byte) {
-  struct flock fl;
-  memset(&fl, 0, sizeof fl);
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = pipc_ring_byte(byte, F_WRLCK);
   if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return 0;
   return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
 static inline int pipc_ring_unlock(int fd, uint32_t byte) {
-  struct flock fl;
-  memset(&fl, 0, sizeof fl);
-  fl.l_type = F_UNLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = pipc_ring_byte(byte, F_UNLCK);
   return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -errno;
 }
 
 /* 1 when another open file description holds `byte`, 0 when nobody does. */
 static inline int pipc_ring_lock_held(int fd, uint32_t byte) {
-  struct flock fl;
-  memset(&fl, 0, sizeof fl);
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = byte;
-  fl.l_len = 1;
+  struct flock fl = pipc_ring_byte(byte, F_WRLCK);
   if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -errno;
   return fl.l_type != F_UNLCK;
 }

@@ -907,16 +907,6 @@ Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-// socketDup(fd) -> fd | -errno: F_DUPFD_CLOEXEC. A second descriptor for the
-// same socket, so uv_poll can watch it while a net.Socket's libuv handle
-// watches the original (libuv allows one watcher per descriptor number).
-Napi::Value SocketDup(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0);
-  int dup = RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); });
-  if (dup >= 0) EnvState::Get(info.Env())->TrackFd(dup);
-  return Result(info.Env(), dup);
-}
-
 // socketSendBufferSize(fd, bytes) -> SO_SNDBUF | -errno. bytes > 0 sets it
 // first (the kernel doubles it for its bookkeeping and caps it at
 // net.core.wmem_max); the result is the kernel's value.
@@ -954,7 +944,6 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPeerCredentials", Napi::Function::New(env, SocketPeerCredentials, "socketPeerCredentials"));
   exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));
-  exports.Set("socketDup", Napi::Function::New(env, SocketDup, "socketDup"));
   exports.Set("socketSendBufferSize", Napi::Function::New(env, SocketSendBufferSize, "socketSendBufferSize"));
   exports.Set("AF_UNIX", Napi::Number::New(env, AF_UNIX));
   exports.Set("SOCK_STREAM", Napi::Number::New(env, SOCK_STREAM));
