@@ -7,6 +7,7 @@
 //   node channel-child.js async   for await: sleeps in the event loop
 
 const { Channel } = require('../../dist');
+const { runChild } = require('./util');
 
 // However long a child waits for its parent: should the parent die, the child
 // gives up rather than lingering.
@@ -34,7 +35,4 @@ async function main(mode) {
   pong.close();
 }
 
-main(process.argv[2]).catch((err) => {
-  process.stderr.write(`${err.stack}\n`);
-  process.exit(1);
-});
+runChild(module, main);

@@ -13,6 +13,7 @@
 //                    its stdin ends (the parent closes it, or dies)
 
 const { FifoClient, FifoServer } = require('../../dist');
+const { runChild } = require('./util');
 
 // Neither role ever outlives the tour by much: each gives up after this long.
 const LIFETIME_MS = 10000;
@@ -52,9 +53,4 @@ function main(role, ...args) {
   return undefined;
 }
 
-if (require.main === module) {
-  Promise.resolve(main(...process.argv.slice(2))).catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+runChild(module, main);

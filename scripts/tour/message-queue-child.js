@@ -11,6 +11,7 @@
 //                                       until it receives "stop"
 
 const { MessageQueue } = require('../../dist');
+const { runChild } = require('./util');
 
 // However long a child waits for its parent: should the parent die, the child
 // gives up rather than lingering.
@@ -101,9 +102,4 @@ async function main(role, ...args) {
   process.exitCode = 2;
 }
 
-if (require.main === module) {
-  main(...process.argv.slice(2)).catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+runChild(module, main);

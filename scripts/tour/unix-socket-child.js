@@ -17,6 +17,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { SharedMemory, UnixSocket } = require('../../dist');
+const { runChild } = require('./util');
 
 // Neither role ever outlives the tour by much: each gives up after this long.
 const LIFETIME_MS = 10000;
@@ -112,11 +113,6 @@ function main(role, ...args) {
   return undefined;
 }
 
-if (require.main === module) {
-  Promise.resolve(main(...process.argv.slice(2))).catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+runChild(module, main);
 
 module.exports = { readGreeting };

@@ -105,6 +105,20 @@ async function withCleanup(body, cleanup) {
   }
 }
 
+/**
+ * Runs a chapter's child process: `main(...argv)` when `mod` is the script
+ * node was started with; an error is printed and sets exit status 1.
+ */
+function runChild(mod, main) {
+  if (require.main !== mod) return;
+  Promise.resolve()
+    .then(() => main(...process.argv.slice(2)))
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+}
+
 module.exports = {
-  explain, fact, heading, now, since, duration, ratio, count, percentile, median, exited, withCleanup,
+  explain, fact, heading, now, since, duration, ratio, count, percentile, median, exited, withCleanup, runChild,
 };
