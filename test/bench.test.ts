@@ -75,6 +75,18 @@ interface Report {
 
 const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
 
+/** A row's statistics are positive and finite, and it kept the samples of each of its 3 reps. */
+function expectWellFormed(row: Row, caseId?: string): void {
+  for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+    expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+  }
+  expect(row.reps).toHaveLength(3);
+  for (const rep of row.reps) {
+    expect(rep.samples.length).toBe(rep.n);
+    expect(rep.samples.every(positiveFinite)).toBe(true);
+  }
+}
+
 describe('npm run bench --quick', () => {
   let dir: string;
   let jsonPath: string;
@@ -132,15 +144,8 @@ describe('npm run bench --quick', () => {
       expect(node.length).toBeGreaterThanOrEqual(1);
       expect(node.filter((r) => r.best)).toHaveLength(1);
       for (const row of rows) {
-        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
-          expect({ row: row.contender, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
-        }
+        expectWellFormed(row);
         expect(row.min).toBeLessThanOrEqual(row.max);
-        expect(row.reps).toHaveLength(3);
-        for (const rep of row.reps) {
-          expect(rep.samples.length).toBe(rep.n);
-          expect(rep.samples.every(positiveFinite)).toBe(true);
-        }
       }
       for (const row of node) {
         expect(row.ratio).not.toBeNull();
@@ -195,14 +200,7 @@ describe('npm run bench --quick', () => {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(['c-blocking', 'node-sync', 'node-async']);
       for (const row of rows) {
-        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
-          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
-        }
-        expect(row.reps).toHaveLength(3);
-        for (const rep of row.reps) {
-          expect(rep.samples.length).toBe(rep.n);
-          expect(rep.samples.every(positiveFinite)).toBe(true);
-        }
+        expectWellFormed(row, caseId);
         if (row.baseline) {
           expect(row.ratio).toBeNull();
           continue;
@@ -323,14 +321,7 @@ describe('npm run bench --quick', () => {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(ids);
       for (const row of rows) {
-        for (const key of ['p50', 'p99', 'min', 'max'] as const) {
-          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
-        }
-        expect(row.reps).toHaveLength(3);
-        for (const rep of row.reps) {
-          expect(rep.samples.length).toBe(rep.n);
-          expect(rep.samples.every(positiveFinite)).toBe(true);
-        }
+        expectWellFormed(row, caseId);
         if (row.baseline) {
           expect(row.ratio).toBeNull();
           expect(row.versus).toBeNull();

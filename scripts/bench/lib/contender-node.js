@@ -1,7 +1,9 @@
 'use strict';
 // What every Node contender script shares: its messages (as the C contenders
 // make them: `size` bytes of 0x5a, the sequence number in the first four) and
-// how it runs as a child process.
+// the loops of their ping, pong and produce roles; how it runs as a child process.
+
+const { Placement } = require('./placement-node');
 
 /** A message of `size` bytes; the caller writes its sequence number at offset 0. */
 function message(size) {
@@ -24,6 +26,106 @@ function printResult(result, extra) {
   return 1;
 }
 
+/**
+ * ping, pong and produce of a contender whose calls return when they are
+ * done (blocking or spinning), as the C contenders' bench_run_role:
+ * `send(output, msg)` sends one message, `receive(input, buf)` returns the
+ * next one's bytes (in `buf`, or in a buffer of its own). No promises
+ * anywhere; each process runs one mode, so the calls through `send` and
+ * `receive` stay monomorphic.
+ */
+function blockingRoles(send, receive) {
+  return {
+    ping(input, output, size, warmup, count) {
+      const rtt = new Float64Array(count);
+      const msg = message(size);
+      const echo = Buffer.alloc(size);
+      const where = new Placement();
+      let verified = true;
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        const t0 = process.hrtime.bigint();
+        send(output, msg);
+        const got = receive(input, echo);
+        const t1 = process.hrtime.bigint();
+        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
+        if (!isMessage(got, size, i)) verified = false;
+      }
+      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
+    },
+
+    pong(input, output, size, warmup, count) {
+      const buf = Buffer.alloc(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        send(output, receive(input, buf));
+      }
+      return { placement: where.end() };
+    },
+
+    produce(output, size, warmup, count) {
+      const msg = message(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        send(output, msg);
+      }
+      return { placement: where.end() };
+    },
+  };
+}
+
+/**
+ * The same roles for calls that return promises (the event loop waits):
+ * every send and receive is awaited; `msg` is reused once its send settled.
+ */
+function awaitingRoles(send, receive) {
+  return {
+    async ping(input, output, size, warmup, count) {
+      const rtt = new Float64Array(count);
+      const msg = message(size);
+      const echo = Buffer.alloc(size);
+      const where = new Placement();
+      let verified = true;
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        const t0 = process.hrtime.bigint();
+        await send(output, msg);
+        const got = await receive(input, echo);
+        const t1 = process.hrtime.bigint();
+        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
+        if (!isMessage(got, size, i)) verified = false;
+      }
+      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
+    },
+
+    async pong(input, output, size, warmup, count) {
+      const buf = Buffer.alloc(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        await send(output, await receive(input, buf));
+      }
+      return { placement: where.end() };
+    },
+
+    async produce(output, size, warmup, count) {
+      const msg = message(size);
+      const where = new Placement();
+      for (let i = 0; i < warmup + count; i++) {
+        if (i === warmup) where.start();
+        msg.writeUInt32LE(i, 0);
+        await send(output, msg);
+      }
+      return { placement: where.end() };
+    },
+  };
+}
+
 /** Runs `main(argv)` when `mod` is the entry point; its result is the exit code. */
 function runAsScript(mod, main) {
   if (require.main !== mod) return;
@@ -36,4 +138,4 @@ function runAsScript(mod, main) {
   );
 }
 
-module.exports = { isMessage, message, printResult, runAsScript };
+module.exports = { awaitingRoles, blockingRoles, isMessage, message, printResult, runAsScript };

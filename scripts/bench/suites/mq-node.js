@@ -13,60 +13,23 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...]} (consume),
 // and every role {"placement":{...}}.
 
-const { isMessage, message, printResult, runAsScript } = require('../lib/contender-node');
+const { awaitingRoles, blockingRoles, isMessage, printResult, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const MESSAGE_SIZE = 64;
 
-
 /**
- * The roles, written out once per mode so that neither pays for the other:
- * the sync loops make no promises at all, the async ones await every call.
- * Each returns the JSON result of the role.
+ * The roles per mode: ping, pong and produce are the shared loops
+ * (lib/contender-node.js: the sync ones make no promises at all, the async
+ * ones await every call); consume counts msg/s per chunk. Each returns the
+ * JSON result of the role.
  */
 const MODES = {
   sync: {
     label: 'sync',
     code: 'q.sendSync(msg) / q.receiveSync()',
 
-    // Round trips: message i out on q1, its echo back on q2.
-    ping(q1, q2, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(MESSAGE_SIZE);
-      const where = new Placement();
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        const t0 = process.hrtime.bigint();
-        q1.sendSync(msg);
-        const echo = q2.receiveSync();
-        const t1 = process.hrtime.bigint();
-        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(echo.data, MESSAGE_SIZE, i)) verified = false;
-      }
-      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-    },
-
-    pong(q1, q2, warmup, count) {
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        q2.sendSync(q1.receiveSync().data);
-      }
-      return { placement: where.end() };
-    },
-
-    produce(q1, warmup, count) {
-      const msg = message(MESSAGE_SIZE);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        q1.sendSync(msg);
-      }
-      return { placement: where.end() };
-    },
+    ...blockingRoles((q, msg) => q.sendSync(msg), (q) => q.receiveSync().data),
 
     consume(q1, warmup, count, chunk) {
       const chunks = new Float64Array(count / chunk);
@@ -94,43 +57,7 @@ const MODES = {
     label: 'async',
     code: 'await q.send(msg) / await q.receive()',
 
-    async ping(q1, q2, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(MESSAGE_SIZE);
-      const where = new Placement();
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        const t0 = process.hrtime.bigint();
-        await q1.send(msg);
-        const echo = await q2.receive();
-        const t1 = process.hrtime.bigint();
-        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(echo.data, MESSAGE_SIZE, i)) verified = false;
-      }
-      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-    },
-
-    async pong(q1, q2, warmup, count) {
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        await q2.send((await q1.receive()).data);
-      }
-      return { placement: where.end() };
-    },
-
-    async produce(q1, warmup, count) {
-      const msg = message(MESSAGE_SIZE);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        await q1.send(msg);
-      }
-      return { placement: where.end() };
-    },
+    ...awaitingRoles((q, msg) => q.send(msg), async (q) => (await q.receive()).data),
 
     async consume(q1, warmup, count, chunk) {
       const chunks = new Float64Array(count / chunk);
@@ -181,7 +108,14 @@ async function main(argv) {
   const q2 = a2 === null ? null : MessageQueue.open(name2, { access: a2 });
   try {
     const mode = MODES[modeId];
-    const result = await (q2 === null ? mode[role](q1, warmup, count, chunk) : mode[role](q1, q2, warmup, count));
+    // ping sends on q1 and hears the echo on q2; pong the other way round.
+    const run = {
+      ping: () => mode.ping(q2, q1, MESSAGE_SIZE, warmup, count),
+      pong: () => mode.pong(q1, q2, MESSAGE_SIZE, warmup, count),
+      produce: () => mode.produce(q1, MESSAGE_SIZE, warmup, count),
+      consume: () => mode.consume(q1, warmup, count, chunk),
+    };
+    const result = await run[role]();
     return printResult(result, { mode: modeId, role });
   } finally {
     q1.close();

@@ -50,7 +50,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { once } = require('node:events');
 const { setTimeout: sleep } = require('node:timers/promises');
-const { isMessage, message, runAsScript } = require('../lib/contender-node');
+const { awaitingRoles, blockingRoles, message, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const READ_BUFFER = 64 * 1024;
@@ -210,57 +210,6 @@ function receiveSpin(sock) {
     const m = sock.tryReceive();
     if (m !== null) return m;
   }
-}
-
-/**
- * ping, pong and produce of a mode whose calls return when they are done
- * (blocking or spinning): `send(output, msg)` sends one message,
- * `receive(input, buf)` returns the next one (in `buf`, or in a buffer of its
- * own). No promises anywhere; each process runs one mode, so the calls
- * through `send` and `receive` stay monomorphic.
- */
-function blockingRoles(send, receive) {
-  return {
-    ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const echo = Buffer.alloc(size);
-      const where = new Placement();
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        const t0 = process.hrtime.bigint();
-        send(output, msg);
-        const got = receive(input, echo);
-        const t1 = process.hrtime.bigint();
-        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(got, size, i)) verified = false;
-      }
-      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-    },
-
-    pong(input, output, size, warmup, count) {
-      const buf = Buffer.alloc(size);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        send(output, receive(input, buf));
-      }
-      return { placement: where.end() };
-    },
-
-    produce(output, size, warmup, count) {
-      const msg = message(size);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        send(output, msg);
-      }
-      return { placement: where.end() };
-    },
-  };
 }
 
 /**
@@ -477,44 +426,8 @@ const MODES = {
     label: 'dgram async',
     code: 'await sock.send(msg) / await sock.receive() on UnixSocket.fromFd(fd), one end of a datagram socketPair; uv_poll waits',
 
-    async ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const where = new Placement();
-      let verified = true;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        const t0 = process.hrtime.bigint();
-        await output.send(msg);
-        const echo = await input.receive();
-        const t1 = process.hrtime.bigint();
-        if (i >= warmup) rtt[i - warmup] = Number(t1 - t0);
-        if (!isMessage(dataOf(echo), size, i)) verified = false;
-      }
-      return { rtt_ns: Array.from(rtt), verified, placement: where.end() };
-    },
-
-    async pong(input, output, size, warmup, count) {
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        await output.send(dataOf(await input.receive()));
-      }
-      return { placement: where.end() };
-    },
-
-    async produce(output, size, warmup, count) {
-      const msg = message(size);
-      const where = new Placement();
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        msg.writeUInt32LE(i, 0);
-        // Sent, or copied to wait for room: msg may be reused either way.
-        await output.send(msg);
-      }
-      return { placement: where.end() };
-    },
+    // Sent, or copied to wait for room: msg may be reused either way.
+    ...awaitingRoles((output, msg) => output.send(msg), async (input) => dataOf(await input.receive())),
 
     async consume(input, size, warmup, count, chunk) {
       const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
@@ -566,24 +479,7 @@ const MODES = {
     label: 'dgram into async',
     code: 'await sock.send(msg) / await sock.receiveInto(buf): each message received straight into one reused buffer (no allocation); uv_poll waits',
 
-    // The ping of Node dgram async, receiving each echo into one buffer.
-    ping(input, output, size, warmup, count) {
-      const buf = Buffer.alloc(size);
-      const into = { receive: async () => ({ data: await receiveInto(input, buf) }) };
-      return MODES.dgram.ping(into, output, size, warmup, count);
-    },
-
-    async pong(input, output, size, warmup, count) {
-      const where = new Placement();
-      const buf = Buffer.alloc(size);
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) where.start();
-        await output.send(await receiveInto(input, buf));
-      }
-      return { placement: where.end() };
-    },
-
-    produce: (...args) => MODES.dgram.produce(...args),
+    ...awaitingRoles((output, msg) => output.send(msg), receiveInto),
 
     async consume(input, size, warmup, count, chunk) {
       const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);
