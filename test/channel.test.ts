@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel, SharedMemory, spawn } from '../lib';
-import { fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run } from './helpers';
+import { fixture, leftoverObjects, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);
@@ -56,7 +56,7 @@ describe('Channel.create / open', () => {
     expect(ch.closed).toBe(true);
     Channel.unlink(n);
     expect(leftoverObjects()).toEqual([]);
-    expect(openFds()).toEqual(fdsBefore);
+    expect(fdsOpenedSince(fdsBefore)).toEqual([]);
     expect(() => Channel.open(n)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'shm_open' }));
   });
 
@@ -86,7 +86,7 @@ describe('Channel.create / open', () => {
     const shm = SharedMemory.create(n, 100);
     expect(() => Channel.open(n)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
     shm.close();
-    expect(openFds()).toEqual(fdsBefore);
+    expect(fdsOpenedSince(fdsBefore)).toEqual([]);
   });
 });
 

@@ -32,6 +32,15 @@ export function openFds(): string[] {
 }
 
 /**
+ * The descriptors open now that were not open at `before` (an {@link openFds}
+ * listing): a leak check. Descriptors that closed meanwhile are not leaks:
+ * a garbage collection during the test may reclaim earlier tests' handles.
+ */
+export function fdsOpenedSince(before: string[]): string[] {
+  return openFds().filter((fd) => !before.includes(fd));
+}
+
+/**
  * Unique names for one test file's objects: the returned `name()` hands out a
  * fresh name (or registers the `exact` one given), and after each test every
  * such name is removed with each of `unlinkers` (a name a test already

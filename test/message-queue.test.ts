@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
-import { fixture, fsReadLatency, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
+import { fixture, fsReadLatency, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run, runNode, withOtherUser } from './helpers';
 
 /** A fresh queue name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(MessageQueue.unlink);
@@ -322,7 +322,7 @@ describe('with worker_threads', () => {
     );
     await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
     expect(await worker.terminate()).toBe(1);
-    expect(openFds()).toEqual(before);
+    expect(fdsOpenedSince(before)).toEqual([]);
     // The queue is intact and nobody took anything.
     const q = MessageQueue.open(n);
     q.trySend('still here');
@@ -489,6 +489,6 @@ describe('limits', () => {
       q.unlink();
       expect(() => MessageQueue.open(n)).toThrow(IpcError);
     }
-    expect(openFds()).toEqual(before);
+    expect(fdsOpenedSince(before)).toEqual([]);
   });
 });
