@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, SharedMemory, futex } from '../lib';
-import { fsReadLatency, leftoverObjects, fdsOpenedSince, openFds, run, runNode, uniqueName } from './helpers';
+import { fsReadLatency, leftoverObjects, fdsOpenedSince, openFds, run, runNode, threadWaitsStarted, uniqueName } from './helpers';
 
 const made: string[] = [];
 const open: SharedMemory[] = [];
@@ -182,6 +182,7 @@ describe('futex waits and the event loop', () => {
     const { word } = shared();
     const baseline = await fsReadLatency();
     const waits = Array.from({ length: 64 }, () => futex.wait(word, 0, 0, { timeoutMs: 30000 }));
+    await threadWaitsStarted();
     expect(await fsReadLatency()).toBeLessThan(2 * baseline);
     Atomics.store(word, 0, 1);
     let woken = 0;

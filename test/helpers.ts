@@ -157,6 +157,15 @@ export async function fsReadLatency(): Promise<number> {
 }
 
 /**
+ * Resolves once waits just started are all up on their threads and asleep in
+ * the kernel (starting a few hundred threads takes a while under ASan): what
+ * fs latency is then measured against is the waits, not their start.
+ */
+export function threadWaitsStarted(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 200));
+}
+
+/**
  * Resolves once the threads of waits that were given up (cancelled, or of a
  * Worker that ended) have finished their slice (20 ms) and closed what they
  * held, such as the duplicate descriptor of a file-lock wait. For the end of a

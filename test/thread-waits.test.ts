@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
-import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, uniqueName } from './helpers';
+import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 let dir: string;
@@ -84,6 +84,7 @@ test('64 pending waits of every kind at once park no pool thread: fs stays promp
       ...Array.from({ length: 64 }, () => futex.wait(word, 0, 0, { timeoutMs: 30000 })),
       ...Array.from({ length: 64 }, () => lockFile(h.names.file, { timeoutMs: 30000 }).then((l) => l.release())),
     ];
+    await threadWaitsStarted();
     const during = await fsReadLatency();
     console.log(`4 x readFile median: ${(baseline / 1e6).toFixed(2)} ms alone, ${(during / 1e6).toFixed(2)} ms with 256 thread waits pending`);
     // Four pool threads parked on these waits would make readFile hang outright.
