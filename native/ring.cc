@@ -217,10 +217,6 @@ int SendOnce(Channel* ch, const uint8_t* data, size_t length) {
   return r;
 }
 
-// The hot calls below use Node-API directly: node-addon-api would look the
-// typed array up twice and wrap every value, which costs as much as the ring
-// operation itself. Arguments are (channel, data|target): a valid External
-// and Uint8Array, guaranteed by lib/channel.ts.
 // The hot calls below are bound to their channel (its pointer is the
 // function's data: no External to unwrap) and use Node-API directly:
 // node-addon-api would look each typed array up twice and wrap every value,
