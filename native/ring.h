@@ -280,9 +280,16 @@ static inline int pipc_ring_lock_held(int fd, uint32_t byte) {
   return fl.l_type != F_UNLCK;
 }
 
-/* The next generation of a state word, in state `st`. */
-static inline uint32_t pipc_ring_next_state(uint32_t old, uint32_t st) {
-  return ((old >> 2) + 1u) << 2 | st;
+/* A new holder of the role of `state` says ACTIVE, under the next generation. */
+static inline void pipc_ring_say_active(uint32_t* state) {
+  uint32_t old = __atomic_load_n(state, __ATOMIC_RELAXED);
+  __atomic_store_n(state, ((old >> 2) + 1u) << 2 | PIPC_RING_ACTIVE, __ATOMIC_RELEASE);
+}
+
+/* The holder says goodbye (CLOSED, same generation): peers will not take it for a death. */
+static inline void pipc_ring_say_closed(uint32_t* state) {
+  uint32_t old = __atomic_load_n(state, __ATOMIC_RELAXED);
+  __atomic_store_n(state, (old & ~3u) | PIPC_RING_CLOSED, __ATOMIC_RELEASE);
 }
 
 /*
@@ -369,8 +376,7 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
       return PIPC_RING_CORRUPT;
     }
     __atomic_store_n(&lane->tail, tail, __ATOMIC_RELEASE);
-    uint32_t state = __atomic_load_n(&lane->producer_state, __ATOMIC_RELAXED);
-    __atomic_store_n(&lane->producer_state, pipc_ring_next_state(state, PIPC_RING_ACTIVE), __ATOMIC_RELEASE);
+    pipc_ring_say_active(&lane->producer_state);
     p->lane = lane;
     p->ring = ring;
     p->index = i;
@@ -384,8 +390,7 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
 
 /* Says goodbye: the consumer will not take this for a death. The caller then unlocks or closes fd. */
 static inline void pipc_ring_release_lane(pipc_ring_producer* p) {
-  uint32_t state = __atomic_load_n(&p->lane->producer_state, __ATOMIC_RELAXED);
-  __atomic_store_n(&p->lane->producer_state, (state & ~3u) | PIPC_RING_CLOSED, __ATOMIC_RELEASE);
+  pipc_ring_say_closed(&p->lane->producer_state);
 }
 
 /*
@@ -557,15 +562,13 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
     __atomic_store_n(&r->header->doorbell[i], doorbell[i], __ATOMIC_RELAXED);
   }
   __atomic_store_n(&r->header->sleeping, 0u, __ATOMIC_RELAXED);
-  uint32_t state = __atomic_load_n(&r->header->consumer_state, __ATOMIC_RELAXED);
-  __atomic_store_n(&r->header->consumer_state, pipc_ring_next_state(state, PIPC_RING_ACTIVE), __ATOMIC_RELEASE);
+  pipc_ring_say_active(&r->header->consumer_state);
   return 0;
 }
 
 /* Says goodbye; the caller then unlocks or closes fd. */
 static inline void pipc_ring_release_consumer(const pipc_ring* r) {
-  uint32_t state = __atomic_load_n(&r->header->consumer_state, __ATOMIC_RELAXED);
-  __atomic_store_n(&r->header->consumer_state, (state & ~3u) | PIPC_RING_CLOSED, __ATOMIC_RELEASE);
+  pipc_ring_say_closed(&r->header->consumer_state);
 }
 
 /*

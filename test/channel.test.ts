@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel, SharedMemory, spawn } from '../lib';
-import { fixture, leftoverObjects, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, Fifo, FifoClient, FifoServer, IpcError, mkfifo } from '../lib';
-import { fixture, fdsOpenedSince, openFds, run, runNode, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, openFds, run, runNode, until, withOtherUser } from './helpers';
 
 let dir: string;
 /** What afterEach undoes even when a test failed half-way: children, servers, clients. */
@@ -82,11 +82,6 @@ function start(command: string, args: string[]): { done: Promise<{ code: number 
     child.on('error', reject).on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return { done, pid: child.pid! };
-}
-
-/** Waits until `predicate` holds, checking every few milliseconds (no timing assertion: jest's timeout bounds it). */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 describe('mkfifo', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, FileLock, IpcError, lockFile, lockFileSync, tryLockFile } from '../lib';
-import { fixture, fdsOpenedSince, openFds, run, runNode, threadWaitsSettled, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, openFds, run, runNode, threadWaitsSettled, until, withOtherUser } from './helpers';
 
 let dir: string;
 let counter = 0;
@@ -43,7 +43,7 @@ async function state(promise: Promise<unknown>): Promise<string> {
 
 /** A wait thread closes its duplicate descriptor within one 20 ms slice of being told to stop. */
 async function fdsSettle(before: string[]): Promise<string[]> {
-  for (let i = 0; i < 100 && fdsOpenedSince(before).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => fdsOpenedSince(before).length === 0, 1000);
   return fdsOpenedSince(before);
 }
 

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, SharedMemory, futex } from '../lib';
-import { fsReadLatency, leftoverObjects, fdsOpenedSince, openFds, run, runNode, threadWaitsStarted, uniqueName } from './helpers';
+import { fdsOpenedSince, fsReadLatency, leftoverObjects, openFds, run, runNode, threadWaitsStarted, uniqueName } from './helpers';
 
 const made: string[] = [];
 const open: SharedMemory[] = [];

@@ -157,6 +157,20 @@ export async function fsReadLatency(): Promise<number> {
 }
 
 /**
+ * Checks `predicate` every 5 ms until it holds or `timeoutMs` passed: whether
+ * it held. No timing assertion of its own; without a limit, jest's timeout
+ * bounds it.
+ */
+export async function until(predicate: () => boolean, timeoutMs = Infinity): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (predicate()) return true;
+    if (performance.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
  * Resolves once waits just started are all up on their threads and asleep in
  * the kernel (starting a few hundred threads takes a while under ASan): what
  * fs latency is then measured against is the waits, not their start.

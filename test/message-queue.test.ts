@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
-import { fixture, fsReadLatency, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run, runNode, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, fsReadLatency, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
 /** A fresh queue name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(MessageQueue.unlink);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Mutex, SharedMemory } from '../lib';
-import { fixture, leftoverObjects, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run, runNode, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
 const children: ChildProcess[] = [];
 const dist = path.join(__dirname, '..', 'dist');

@@ -1,7 +1,7 @@
 import { openSync, readFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { inherited, pipe, SharedMemory, spawn } from '../lib';
-import { fixture, fdsOpenedSince, openFds, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, openFds, withOtherUser } from './helpers';
 
 const PIPE_MAX_SIZE = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
 

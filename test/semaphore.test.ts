@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, fdsOpenedSince, openFds, run, runNode, threadWaitsStarted, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, threadWaitsStarted, until, withOtherUser } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 
@@ -15,12 +15,6 @@ afterEach(() => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every few ms until it holds or 5 s pass; returns whether it held. */
-async function eventually(condition: () => boolean): Promise<boolean> {
-  for (const end = Date.now() + 5000; Date.now() < end; await sleep(5)) if (condition()) return true;
-  return condition();
-}
 
 /** Spins (blocking this thread) until `condition` holds or 5 s pass. */
 function spinUntil(condition: () => boolean): boolean {
@@ -206,7 +200,7 @@ describe('tokens', () => {
     await sleep(50);
     expect(done).toBe(0);
     s.release();
-    await expect(eventually(() => done === 1)).resolves.toBe(true);
+    await expect(until(() => done === 1, 5000)).resolves.toBe(true);
     s.release();
     await Promise.all(waits);
     expect(s.value).toBe(0);
@@ -244,7 +238,7 @@ describe('tokens', () => {
     expect(spinUntil(() => s.value === 0)).toBe(true);
     ac.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
-    await expect(eventually(() => s.value === 1)).resolves.toBe(true);
+    await expect(until(() => s.value === 1, 5000)).resolves.toBe(true);
 
     s.acquireSync();
     const closing = s.acquire();
@@ -252,7 +246,7 @@ describe('tokens', () => {
     expect(spinUntil(() => s.value === 0)).toBe(true);
     s.close();
     await expect(closing).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
-    await expect(eventually(() => observer.value === 1)).resolves.toBe(true);
+    await expect(until(() => observer.value === 1, 5000)).resolves.toBe(true);
     observer.close();
   });
 
@@ -504,7 +498,7 @@ describe('threads', () => {
     s.release();
     expect(spinUntil(() => s.value === 0)).toBe(true);
     expect(await worker.terminate()).toBe(1);
-    await expect(eventually(() => s.value === 1)).resolves.toBe(true);
+    await expect(until(() => s.value === 1, 5000)).resolves.toBe(true);
     s.close();
   });
 

@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IpcError, SharedMemory } from '../lib';
-import { addonPath, fixture, leftoverObjects, fdsOpenedSince, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { addonPath, fdsOpenedSince, fixture, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
-import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName } from './helpers';
+import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName, until } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 let dir: string;
@@ -124,12 +124,7 @@ test('worker.terminate() with waits of every kind pending returns promptly, and 
     // A Worker's wait thread lingers up to one 20 ms slice: it may take the
     // token first, and then must post it back.
     h.sem.release();
-    let taken = h.sem.tryAcquire();
-    for (let i = 0; i < 50 && !taken; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      taken = h.sem.tryAcquire();
-    }
-    expect(taken).toBe(true);
+    expect(await until(() => h.sem.tryAcquire(), 100)).toBe(true);
     h.mutex.unlock();
     expect(h.mutex.tryLock()).toEqual({ ownerDied: false });
   } finally {

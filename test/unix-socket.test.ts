@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, pipe, SharedMemory, spawn as spawnWithFds } from '../lib';
 import { socketPair, UnixSocket, type UnixMessage, type UnixSocketType } from '../lib';
-import { fixture, fdsOpenedSince, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
