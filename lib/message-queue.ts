@@ -174,6 +174,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   /**
    * The names of the queues in this IPC namespace, from the mqueue filesystem
    * (usually mounted at /dev/mqueue). When none is mounted, says how to mount it.
+   * A mount shows the queues of the IPC namespace that mounted it (after
+   * `unshare --ipc`, mount a fresh one).
    */
   static list(): string[] {
     const mountPoint = readFileSync('/proc/self/mountinfo', 'utf8')
