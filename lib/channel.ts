@@ -90,8 +90,6 @@ export interface ChannelSlot {
   commit(length?: number): void;
 }
 
-const EMPTY = Object.freeze({});
-
 function validateCapacity(capacity: unknown): asserts capacity is number {
   validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
   if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
@@ -130,8 +128,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #sendsPending = 0;
   #slot: ChannelSlot | null = null;
   // The Uint8Arrays last handed to the binding to send from and to receive
-  // into, and their byteLength then: native/ring.cc remembers where their
-  // bytes are, and the argument is left out for "the same one again".
+  // into, and their length then: native/ring.cc remembers where their
+  // bytes are, and the argument is left out for "the same one again". (A
+  // Uint8Array's length is its byteLength, 0 once detached; V8 reads
+  // `length` inline but calls the `byteLength` getter, ~8 ns a message.)
   #sent: Uint8Array | null = null;
   #sentLength = 0;
   #received: Uint8Array | null = null;
@@ -249,9 +249,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `data`: a Buffer, TypedArray or DataView (copied), or a string (UTF-8).
    */
   trySend(data: Uint8Array | ArrayBufferView | string): boolean {
+    const bytes = this.#unchanged(data) ? null : toBytes(data);
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = data === this.#sent && data.byteLength === this.#sentLength ? calls.send() : calls.send(this.#remember(toBytes(data)));
+    const r = bytes === null ? calls.send() : calls.send(this.#remember(bytes));
     if (r === undefined) return true;
     if (r === 0) return false;
     throw this.#error(r, 'send', data);
@@ -265,13 +266,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * {@link Channel.trySend}. The mirror of {@link Channel.receiveManyInto}.
    */
   trySendMany(source: Uint8Array, lengths: Uint32Array, count: number = lengths?.length): number {
-    const calls = this.#producer();
     if (!(source instanceof Uint8Array)) throw invalidArgType('source', 'an instance of Buffer or Uint8Array', source);
     if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
     validateInteger(count, 'count', 0, lengths.length);
     let total = 0;
     for (let i = 0; i < count; i++) total += lengths[i];
     if (total > source.byteLength) throw invalidArgValue('lengths', lengths, `must add up to at most the ${source.byteLength} bytes of source (they add up to ${total})`, true);
+    const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = calls.sendManyFrom(source, lengths, count);
     if (r < 0) throw this.#error(r, 'send', lengths[0]);
@@ -285,15 +286,19 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * while it waits.
    */
   sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
-    const bytes = toBytes(data);
-    const { timeoutMs } = options === undefined ? EMPTY as ChannelSendSyncOptions : validateOptions(options);
-    validateTimeout(timeoutMs);
+    const bytes = this.#unchanged(data) ? null : toBytes(data);
+    let timeout = -1;
+    if (options !== undefined) {
+      const { timeoutMs } = validateOptions(options);
+      validateTimeout(timeoutMs);
+      timeout = timeoutMs ?? -1;
+    }
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = bytes === this.#sent && bytes.byteLength === this.#sentLength ? calls.sendSync(timeoutMs ?? -1) : calls.sendSync(timeoutMs ?? -1, this.#remember(bytes));
+    const r = bytes === null ? calls.sendSync(timeout) : calls.sendSync(timeout, this.#remember(bytes));
     if (r === undefined) return;
-    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
-    if (r < 0) throw this.#error(r, 'send', bytes);
+    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeout} ms`);
+    if (r < 0) throw this.#error(r, 'send', data);
   }
 
   /**
@@ -343,8 +348,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * in place, then `slot.commit()`. Zero-copy for large messages.
    */
   reserve(length: number): ChannelSlot | null {
-    const { handle } = this.#producer();
     validateInteger(length, 'length', 0, this.maxMessageSize);
+    const { handle } = this.#producer();
     const at = channelReserve(handle, length);
     if (at === -EAGAIN) return null;
     if (at < 0) throw this.#error(at, 'send', length);
@@ -380,8 +385,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * ring and throws `EMSGSIZE` (saying how long it is).
    */
   tryReceiveInto(target: Uint8Array): number | null {
-    const calls = this.#consumer();
     if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    const calls = this.#consumer();
     const r = (this.#same(target) ? calls.receive() : calls.receive(this.#into(target))) as number;
     if (r >= 0) return r;
     if (r === -EAGAIN) return null;
@@ -406,8 +411,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * none.
    */
   receiveMany(max: number): Buffer[] {
-    const { handle } = this.#consumer();
     validateInteger(max, 'max', 1, 2 ** 31 - 1);
+    const { handle } = this.#consumer();
     const r = binding.channelReceiveMany(handle, max);
     if (typeof r === 'number') throw this.#error(r, 'receive');
     return r;
@@ -421,9 +426,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * one that does not fit an empty `target` throws `EMSGSIZE`.
    */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number {
-    const calls = this.#consumer();
     if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
     if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+    const calls = this.#consumer();
     const r = calls.receiveManyInto(target, lengths);
     if (r < 0) throw this.#error(r, 'receive', target);
     return r;
@@ -447,7 +452,6 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   }
 
   #receiveSync(target: Uint8Array | null, options: ChannelReceiveSyncOptions | undefined): Buffer | number {
-    const calls = this.#consumer();
     let spinNs = DEFAULT_SPIN_NS;
     let timeoutMs: number | undefined;
     if (options !== undefined) {
@@ -455,6 +459,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateInteger(spinNs, 'options.spinNs', 0, Number.MAX_SAFE_INTEGER);
       validateTimeout(timeoutMs);
     }
+    const calls = this.#consumer();
     const timeout = timeoutMs ?? -1;
     const r = target === null ? calls.receiveSync(spinNs, timeout, null) : this.#same(target) ? calls.receiveSync(spinNs, timeout) : calls.receiveSync(spinNs, timeout, this.#into(target));
     if (typeof r !== 'number' || r >= 0) return r;
@@ -485,10 +490,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number> {
     try {
-      const calls = this.#consumer();
       const { signal, timeoutMs } = validateOptions(options);
       validateTimeout(timeoutMs);
       validateSignal(signal);
+      const calls = this.#consumer();
       this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
       this.#receiving++;
       // The probe stops itself at a tick with no receive pending, rather than
@@ -569,19 +574,25 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   /** `data` for the binding, remembered as the last Uint8Array sent from. */
   #remember(data: Uint8Array): Uint8Array {
     this.#sent = data;
-    this.#sentLength = data.byteLength;
+    this.#sentLength = data.length;
     return data;
+  }
+
+  /** Whether `data` is the Uint8Array sent from last, unchanged (the binding knows where its bytes are). */
+  #unchanged(data: unknown): boolean {
+    const sent = this.#sent;
+    return data === sent && sent !== null && sent.length === this.#sentLength;
   }
 
   /** Whether `target` is the Uint8Array received into last, unchanged (the binding knows where its bytes are). */
   #same(target: Uint8Array): boolean {
-    return target === this.#received && target.byteLength === this.#receivedLength;
+    return target === this.#received && target.length === this.#receivedLength;
   }
 
   /** `target` for the binding, remembered as the last Uint8Array received into. */
   #into(target: Uint8Array): Uint8Array {
     this.#received = target;
-    this.#receivedLength = target.byteLength;
+    this.#receivedLength = target.length;
     return target;
   }
 

@@ -126,6 +126,27 @@ describe('sending and receiving in one process', () => {
   });
 
 
+  test('bad arguments throw before the handle takes a role: the lane and the consumer stay free for others', async () => {
+    const n = name();
+    const a = Channel.create(n);
+    const b = Channel.open(n);
+    const bad = { code: 'ERR_INVALID_ARG_TYPE' };
+    expect(() => a.trySend(42 as never)).toThrow(expect.objectContaining(bad));
+    expect(() => a.sendSync({} as never)).toThrow(expect.objectContaining(bad));
+    expect(() => a.trySendMany('x' as never, new Uint32Array(1))).toThrow(expect.objectContaining(bad));
+    expect(() => a.reserve(-1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => a.tryReceiveInto('x' as never)).toThrow(expect.objectContaining(bad));
+    expect(() => a.receiveManyInto(Buffer.alloc(8), [1] as never)).toThrow(expect.objectContaining(bad));
+    expect(() => a.receiveMany(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => a.receiveSync({ spinNs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    await expect(a.receive({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    // Neither role was taken by a: b can take both.
+    expect(b.trySend('x')).toBe(true);
+    expect(b.tryReceive()?.toString()).toBe('x');
+    a.close();
+    b.close();
+  });
+
   test('trySendMany: messages packed back to back, as many as fit, each a message of its own', () => {
     const ch = Channel.create({ capacity: 256 });
     const source = Buffer.from('abcdefghij');
