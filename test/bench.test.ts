@@ -417,8 +417,13 @@ describe('npm run bench --quick', () => {
     const pinned = (readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1] ?? '').match(/[-,]/) !== null;
     for (const id of ['c-spin', 'c-ring', 'channel-sync', 'channel-zero-copy', 'channel-batch']) {
       expect(note(id)).toMatch(pinned ? /placement \(pinned to CPUs \d+\/\d+\) rtt64: same \d+, split \d+/ : /placement \(unpinned\)/);
+      // ... with the placement probe around each of the three runs: a cache line's round trip between the two CPUs, in ns.
+      if (pinned) expect(note(id)).toMatch(/rtt64: .*cache-line round trip between the CPUs before\/after \(ns, by rep\): [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d*;/);
     }
-    for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync']) expect(note(id)).toMatch(/placement \(unpinned\) rtt64: /);
+    for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync']) {
+      expect(note(id)).toMatch(/placement \(unpinned\) rtt64: /);
+      expect(note(id)).not.toMatch(/cache-line/);
+    }
     expect(note('channel-sync')).toMatch(/receiveSyncInto/);
     expect(note('channel-zero-copy')).toMatch(/reserve.*tryReceiveView/);
     expect(note('channel-batch')).toMatch(/receiveMany/);

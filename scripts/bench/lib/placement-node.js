@@ -70,8 +70,9 @@ function placementOf({ a, b }) {
  * split over two CPUs or moving (with the per-rep sequence, to compare with
  * the other contenders of the same rep, and the migrations of a moved run),
  * and the median sleeps (voluntary context switches) per message of each
- * side. `pairs` holds one { a, b } record pair per run; `sides` names them
- * ('ping/pong').
+ * side. `pairs` holds one { a, b } record pair per run (with `lineRttNs`,
+ * [before, after], when the suite probed the placement around it); `sides`
+ * names them ('ping/pong').
  */
 function placementNote(label, pairs, perMessage, sides) {
   const kinds = pairs.map(placementOf);
@@ -79,7 +80,9 @@ function placementNote(label, pairs, perMessage, sides) {
   // A moved run shows its migrations (a+b): 1+0 is not 40+40.
   const byRep = kinds.map((k, i) => (k === 'moved' ? `moved(${pairs[i].a.migrations}+${pairs[i].b.migrations})` : k));
   const sleeps = (side) => median(pairs.map((p) => p[side].voluntarySwitches / perMessage)).toFixed(2);
-  return `${label}: ${tally} (by rep: ${byRep.join(' ')}), sleeps per message ${sides} ${sleeps('a')}/${sleeps('b')}`;
+  // Pinned pairs of the channel suite: a cache line's round trip between their CPUs before/after each run.
+  const bounce = pairs.every((p) => p.lineRttNs) ? `, cache-line round trip between the CPUs before/after (ns, by rep): ${pairs.map((p) => p.lineRttNs.join('/')).join(' ')}` : '';
+  return `${label}: ${tally} (by rep: ${byRep.join(' ')}), sleeps per message ${sides} ${sleeps('a')}/${sleeps('b')}${bounce}`;
 }
 
 module.exports = { Placement, placementOf, placementNote };

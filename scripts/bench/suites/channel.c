@@ -27,6 +27,13 @@
 //            "chunk_bytes":[...], ...}
 // Every message carries its sequence number in its first four bytes, which
 // the receiving side checks; every role prints its placement (bench.h).
+//
+// Usage: channel bounce CPU_A CPU_B
+//   The placement probe: one cache line bounced between a process pinned to
+//   CPU_A and a child pinned to CPU_B, 100,000 round trips; prints
+//   {"line_rtt_ns":N}, the mean round trip. The suite runs it before and
+//   after each spinning run: the hypervisor moves the vCPUs, and a line
+//   crossing between them costs some minutes 4x what it costs in others.
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -181,9 +189,46 @@ static void* open_end(enum mode mode, const char* name, size_t size, int directi
   return e;
 }
 
+// --- bounce: the placement probe ----------------------------------------------
+
+static void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
+}
+
+static int bounce(int cpu_a, int cpu_b) {
+  enum { ROUND_TRIPS = 100000 };
+  uint64_t* line = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (line == MAP_FAILED) die("mmap");
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  if (child == 0) {
+    pin(cpu_b);
+    for (uint64_t i = 0; i < ROUND_TRIPS; i++) {
+      while (__atomic_load_n(line, __ATOMIC_ACQUIRE) != 2 * i + 1) pipc_ring_cpu_relax();
+      __atomic_store_n(line, 2 * i + 2, __ATOMIC_RELEASE);
+    }
+    _exit(0);
+  }
+  pin(cpu_a);
+  uint64_t t0 = now_ns();
+  for (uint64_t i = 0; i < ROUND_TRIPS; i++) {
+    __atomic_store_n(line, 2 * i + 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(line, __ATOMIC_ACQUIRE) != 2 * i + 2) pipc_ring_cpu_relax();
+  }
+  uint64_t t1 = now_ns();
+  int status;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) die("waitpid");
+  printf("{\"line_rtt_ns\":%llu}\n", (unsigned long long)((t1 - t0) / ROUND_TRIPS));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && strcmp(argv[1], "bounce") == 0) return bounce(atoi(argv[2]), atoi(argv[3]));
   if (argc != 9 || (strcmp(argv[1], "spin") != 0 && strcmp(argv[1], "ring") != 0)) {
-    fprintf(stderr, "usage: %s spin|ring ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n", argv[0]);
+    fprintf(stderr, "usage: %s spin|ring ping|pong|produce|consume IN OUT SIZE WARMUP COUNT CHUNK\n       %s bounce CPU_A CPU_B\n", argv[0], argv[0]);
     return 2;
   }
   enum mode mode = strcmp(argv[1], "spin") == 0 ? SPIN : RING;

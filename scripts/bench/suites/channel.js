@@ -31,7 +31,12 @@
 // batch) run their two processes pinned to two different CPUs (taskset -c),
 // both C and Node alike: two spinners sharing one CPU only measure the
 // scheduler. The contenders that sleep run unpinned, as in the other suites.
-// Every contender's note says where its processes ran and how often they slept.
+// Every contender's note says where its processes ran and how often they slept,
+// and for the pinned pairs what a cache line took to go from one CPU to the
+// other and back right before and right after each run (channel.c bounce):
+// the hypervisor moves the vCPUs, and that round trip is 80 ns in some
+// minutes and 370 in others here. A run whose before and after differ
+// straddled two placements; compare contenders whose runs saw the same.
 //
 // Capacity: every ring contender (C ring and each Channel mode) gets the same
 // rings per case: 1 MiB (the default) for the round trips, 16 MiB for one
@@ -151,7 +156,7 @@ function checkVerified(out, label) {
  * short ones (params.slow): the same statistics in a bearable time.
  */
 function contender(spec, params) {
-  const { id, label, group, baseline = false, versus, code, link, command, solo, cpus = null, fast = false } = spec;
+  const { id, label, group, baseline = false, versus, code, link, command, solo, cpus = null, bounce = null, fast = false } = spec;
   const runs = [];
   const counts = (caseId) => (fast ? params.fast : params.slow)[caseId];
   const runCase = async (caseId) => {
@@ -169,9 +174,11 @@ function contender(spec, params) {
       if (cpus) [file, args] = ['taskset', ['-c', String(cpus[side === 'a' ? 0 : 1]), file, ...args]];
       return runJson(file, args, { label: `${label} ${ROLES[side][kind]} ${caseId}`, fds: ends.fds, signal });
     };
+    const before = cpus && bounce ? await bounce() : null;
     const [a, b] = await LINKS[link](kind === 'rtt', start);
     checkVerified(kind === 'rtt' ? a : b, `${label} ${caseId}`);
-    return [a, b, { a: a.placement, b: b.placement }];
+    const lineRttNs = before === null ? {} : { lineRttNs: [before, await bounce()] };
+    return [a, b, { a: a.placement, b: b.placement, ...lineRttNs }];
   };
   return {
     id,
@@ -280,6 +287,7 @@ module.exports = {
   async prepare(params) {
     const bin = compileC(C_SOURCE, 'channel', [NATIVE]);
     const cpus = spinCpus();
+    const bounce = async () => (await runJson(bin, ['bounce', String(cpus[0]), String(cpus[1])], { label: 'cache-line bounce' })).line_rtt_ns;
     const c = (mode) => (role, ends, ...numbers) => [bin, [mode, role, ends.in, ends.out, ...numbers]];
     const node = (mode) => (role, ends, ...numbers) => [process.execPath, [CHANNEL_SCRIPT, mode, role, ends.in, ends.out, ...numbers]];
     const pipeNode = (mode, kind = null) => (role, ends, ...numbers) => {
@@ -372,6 +380,7 @@ module.exports = {
         command: pipeNode('dgram-sync'),
       },
     ];
-    return specs.map((s) => contender(s, params));
+    // The pinned pairs also probe the placement around each run.
+    return specs.map((s) => contender(s.cpus ? { ...s, bounce } : s, params));
   },
 };
