@@ -410,6 +410,10 @@ describe('npm run bench --quick', () => {
       ['worker', 'Node', null],
       ['dgram-async', 'posix-ipc', null],
       ['dgram-sync', 'posix-ipc', null],
+      ['pipe-sync', 'posix-ipc', null],
+      ['pipe-async', 'posix-ipc', null],
+      ['mq-sync', 'posix-ipc', null],
+      ['mq-async', 'posix-ipc', null],
     ];
     expect(suite.contenders.map((c) => [c.id, c.group, c.versus])).toEqual(contenders);
     const note = (id: string) => suite.contenders.find((c) => c.id === id)!.note!;
@@ -420,13 +424,15 @@ describe('npm run bench --quick', () => {
       // ... with the placement probe around each of the three runs: a cache line's round trip between the two CPUs, in ns.
       if (pinned) expect(note(id)).toMatch(/rtt64: .*cache-line round trip between the CPUs before\/after \(ns, by rep\): [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d*;/);
     }
-    for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync']) {
+    for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync', 'pipe-sync', 'mq-async']) {
       expect(note(id)).toMatch(/placement \(unpinned\) rtt64: /);
       expect(note(id)).not.toMatch(/cache-line/);
     }
     expect(note('channel-sync')).toMatch(/receiveSyncInto/);
     expect(note('channel-zero-copy')).toMatch(/reserve.*tryReceiveView/);
     expect(note('channel-batch')).toMatch(/receiveMany/);
+    // A 64 KiB message goes through a queue as pieces of what msgsize_max allows.
+    expect(note('mq-sync')).toMatch(/64 KiB messages as pieces of msgsize_max \(\d+ bytes here\)/);
     for (const caseId of ['rtt64', 'rtt64k', 'tput64', 'tput64k']) {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));

@@ -24,6 +24,12 @@
 //   worker postMessage  peers-node.js worker (in-process, two threads)
 //   UnixSocket dgram    pipe-node.js dgram / dgram-sync: the library's own
 //                       datagram socketPair, async and sync
+//   pipe                pipe-node.js sync / async over the library's pipe()
+//   MessageQueue        mq-node.js sync / async: the library's POSIX queues
+//                       (maxMessages 10); a message longer than
+//                       /proc/sys/fs/mqueue/msgsize_max (8 KiB by default,
+//                       over which only CAP_SYS_RESOURCE may go) goes as
+//                       pieces of that size, as a user's would
 // The Channel contenders' ratios are against C ring (the same protocol in C);
 // the others' against C spin. The goals name what they compare with.
 //
@@ -57,12 +63,14 @@ const { runPair } = require('./pipe');
 const { MODES: CHANNEL_MODES } = require('./channel-node');
 const { MODES: PEER_MODES } = require('./peers-node');
 const { MODES: PIPE_MODES } = require('./pipe-node');
+const { MODES: MQ_MODES } = require('./mq-node');
 
 const DIST = path.join(__dirname, '..', '..', '..', 'dist');
 const C_SOURCE = path.join(__dirname, 'channel.c');
 const CHANNEL_SCRIPT = path.join(__dirname, 'channel-node.js');
 const PEERS_SCRIPT = path.join(__dirname, 'peers-node.js');
 const PIPE_SCRIPT = path.join(__dirname, 'pipe-node.js');
+const MQ_SCRIPT = path.join(__dirname, 'mq-node.js');
 const NATIVE = path.join(__dirname, '..', '..', '..', 'native');
 const SMALL = 64;
 const BULK = 64 * 1024;
@@ -106,20 +114,45 @@ async function withSegments(kind, count, capacity, start) {
 }
 
 /**
- * How a contender's processes are connected, per case: `pair(caseId, spawn)`
- * resolves with [sideA, sideB] results, where `spawn(side, ends, signal)`
- * starts one side (a: ping or produce, b: pong or consume) with its endpoint
- * arguments `ends` ({ in, out }) and descriptors `fds`.
+ * Fresh message queues for one run (`count` of them, for `size`-byte
+ * messages: of at most msgsize_max bytes each), unlinked in every case;
+ * resolves with start(names)'s result.
+ */
+async function withQueues(count, size, start) {
+  const { MessageQueue } = require(DIST);
+  const max = Number(fs.readFileSync('/proc/sys/fs/mqueue/msgsize_max', 'utf8'));
+  const names = Array.from({ length: count }, (_, i) => resources.mqName('channel', 'mq', i));
+  try {
+    for (const name of names) MessageQueue.open(name, { create: true, exclusive: true, maxMessages: 10, messageSize: Math.min(size, max) }).close();
+    return await start(names);
+  } finally {
+    for (const name of names) {
+      try {
+        MessageQueue.unlink(name);
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err;
+      }
+    }
+  }
+}
+
+/** Both sides over named channels: ping sends on the first and hears back on the second; one way uses the first only. */
+const overNames = (start) => ([there, back]) =>
+  runTogether((signal) => [
+    start('a', { in: back ?? '-', out: there, fds: {} }, signal),
+    start('b', { in: there, out: back ?? '-', fds: {} }, signal),
+  ]);
+
+/**
+ * How a contender's processes are connected, per case: `link(rtt, spawn,
+ * size)` resolves with [sideA, sideB] results, where `spawn(side, ends,
+ * signal)` starts one side (a: ping or produce, b: pong or consume) with its
+ * endpoint arguments `ends` ({ in, out }) and descriptors `fds`.
  */
 const LINKS = {
-  // Two channels for a round trip (ping sends on the first, pong on the second), one for one way.
-  ring: (rtt, start) =>
-    withSegments('ring', rtt ? 2 : 1, rtt ? CAPACITY.rtt : CAPACITY.tput, ([there, back]) =>
-      runTogether((signal) => [
-        start('a', { in: back ?? '-', out: there, fds: {} }, signal),
-        start('b', { in: there, out: back ?? '-', fds: {} }, signal),
-      ]),
-    ),
+  // Two channels for a round trip, one for one way.
+  ring: (rtt, start) => withSegments('ring', rtt ? 2 : 1, rtt ? CAPACITY.rtt : CAPACITY.tput, overNames(start)),
+  mq: (rtt, start, size) => withQueues(rtt ? 2 : 1, size, overNames(start)),
   // One segment with both mailboxes.
   spin: (rtt, start) =>
     withSegments('spin', 1, 0, ([seg]) =>
@@ -128,7 +161,8 @@ const LINKS = {
         start('b', { in: seg, out: rtt ? seg : '-', fds: {} }, signal),
       ]),
     ),
-  // The pipe suite's channels (a socketPair, a Unix stream socket).
+  // The pipe suite's channels (pipes, a socketPair, a Unix stream socket).
+  pipe: (rtt, start) => runPair('pipe', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
   'unix-dgram': (rtt, start) => runPair('unix-dgram', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
   'unix-stream': (rtt, start) => runPair('unix-stream', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
 };
@@ -175,7 +209,7 @@ function contender(spec, params) {
       return runJson(file, args, { label: `${label} ${ROLES[side][kind]} ${caseId}`, fds: ends.fds, signal });
     };
     const before = cpus && bounce ? await bounce() : null;
-    const [a, b] = await LINKS[link](kind === 'rtt', start);
+    const [a, b] = await LINKS[link](kind === 'rtt', start, size);
     checkVerified(kind === 'rtt' ? a : b, `${label} ${caseId}`);
     const lineRttNs = before === null ? {} : { lineRttNs: [before, await bounce()] };
     return [a, b, { a: a.placement, b: b.placement, ...lineRttNs }];
@@ -295,6 +329,11 @@ module.exports = {
       return [process.execPath, [PIPE_SCRIPT, mode, role, end(ends.in), end(ends.out), ...numbers]];
     };
     const peers = (mode) => (kind, ...numbers) => [process.execPath, [PEERS_SCRIPT, mode, kind, ...numbers]];
+    // mq-node.js takes the queue ping (or the producer) sends on first, then the one it hears back on.
+    const mqNode = (mode) => (role, ends, size, ...numbers) => {
+      const [q1, q2] = role === 'ping' || role === 'produce' ? [ends.out, ends.in] : [ends.in, ends.out];
+      return [process.execPath, [MQ_SCRIPT, mode, role, q1, q2, ...numbers, size]];
+    };
     const specs = [
       {
         id: 'c-spin',
@@ -379,6 +418,22 @@ module.exports = {
         code: PIPE_MODES['dgram-sync'].code,
         command: pipeNode('dgram-sync'),
       },
+      ...['sync', 'async'].map((mode) => ({
+        id: `pipe-${mode}`,
+        label: `pipe ${mode}`,
+        group: 'posix-ipc',
+        link: 'pipe',
+        code: `pipe(): ${PIPE_MODES[mode].code}`,
+        command: pipeNode(mode),
+      })),
+      ...['sync', 'async'].map((mode) => ({
+        id: `mq-${mode}`,
+        label: `MessageQueue ${mode}`,
+        group: 'posix-ipc',
+        link: 'mq',
+        code: `${MQ_MODES[mode].code} (mq-node.js), maxMessages 10; 64 KiB messages as pieces of msgsize_max (${fs.readFileSync('/proc/sys/fs/mqueue/msgsize_max', 'utf8').trim()} bytes here), a queue message each`,
+        command: mqNode(mode),
+      })),
     ];
     // The pinned pairs also probe the placement around each run.
     return specs.map((s) => contender(s.cpus ? { ...s, bounce } : s, params));
