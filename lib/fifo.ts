@@ -688,7 +688,8 @@ export class FifoClient implements Disposable {
       ({ signal, timeoutMs } = validateOptions(options));
       validateSignal(signal);
       validateTimeout(timeoutMs);
-      id = this.#nextId++;
+      // The id is taken once the request is known to be good.
+      id = this.#nextId;
       let text: string;
       try {
         text = JSON.stringify({ id, reply: this.#replyPath, data });
@@ -700,6 +701,7 @@ export class FifoClient implements Disposable {
         throw new IpcError(-EMSGSIZE, 'write', this.#requestPath,
           `request of ${bytes.length} bytes exceeds PIPE_BUF (${binding.PIPE_BUF}), the most a FIFO writes atomically`);
       }
+      this.#nextId++;
     } catch (err) {
       return Promise.reject(err);
     }

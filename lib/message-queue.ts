@@ -275,8 +275,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   receive(options?: MessageQueueWaitOptions): Promise<Message> {
     let wait: WaitOptions;
     try {
-      this.#readable();
       wait = this.#waitOptions(options);
+      this.#readable();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -295,9 +295,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   receiveSync(options?: { timeoutMs?: number }): Message {
-    this.#readable();
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
+    this.#readable();
     const r = binding.mqReceiveSync(this.#blockingFd(), this.#scratch!, this.#priority, timeoutMs ?? -1);
     if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedreceive', timeoutMs!);
     return this.#take(r, 'mq_timedreceive')!;

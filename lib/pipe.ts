@@ -5,15 +5,13 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
-import { check, invalidArgValue } from './errors';
-import { OwnedDescriptor, type StreamOptions } from './internal/descriptor';
+import { check } from './errors';
+import { OwnedDescriptor, validateAdoptable, type StreamOptions } from './internal/descriptor';
 import { MAX_PIPE_SIZE, pipeSize, setPipeSize } from './internal/pipe-size';
-import { validateFd, validateOptions, validateSize } from './internal/validate';
+import { validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_WRONLY } = fsConstants;
-const { EBUSY } = osConstants.errno;
 
 /** Which way data goes through a descriptor, from this process's side. */
 export type Direction = 'read' | 'write' | 'both';
@@ -123,10 +121,8 @@ export function pipe(options?: PipeOptions): { readEnd: PipeEnd; writeEnd: PipeE
  * A descriptor an open handle already owns is refused.
  */
 export function inherited(fd: number): PipeEnd {
-  validateFd(fd);
+  validateAdoptable(fd);
   const mode = check(binding.accessMode(fd), 'fcntl');
-  const adopted = binding.adoptFd(fd);
-  if (adopted === -EBUSY) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
-  check(adopted, 'fcntl');
+  check(binding.adoptFd(fd), 'fcntl');
   return new PipeEnd(fd, mode === O_RDONLY ? 'read' : mode === O_WRONLY ? 'write' : 'both');
 }

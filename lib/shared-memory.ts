@@ -7,13 +7,13 @@ import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
-import { check, closedError, invalidArgValue, IpcError, stateError } from './errors';
+import { check, closedError, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
-import { OwnedDescriptor } from './internal/descriptor';
-import { validateBoolean, validateFd, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
+import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { validateBoolean, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR } = fsConstants;
-const { EBUSY, EINVAL, EFBIG } = osConstants.errno;
+const { EINVAL, EFBIG } = osConstants.errno;
 
 /** The largest ArrayBuffer this Node can put over a mapping (4 GiB on Node 20). */
 const MAX_SIZE = bufferConstants.MAX_LENGTH;
@@ -171,16 +171,14 @@ export class SharedMemory extends OwnedDescriptor {
    * is refused (`ERR_INVALID_ARG_VALUE`).
    */
   static fromFd(fd: number, options?: SharedMemoryOpenOptions): SharedMemory {
-    validateFd(fd);
+    validateAdoptable(fd);
     const opts = validateOptions(options);
-    const accessMode = check(binding.accessMode(fd), 'fcntl');
-    const readOnly = opts.readOnly ?? accessMode === O_RDONLY;
-    validateBoolean(readOnly, 'options.readOnly');
+    if (opts.readOnly !== undefined) validateBoolean(opts.readOnly, 'options.readOnly');
+    const readOnly = opts.readOnly ?? check(binding.accessMode(fd), 'fcntl') === O_RDONLY;
     const buffer = mapWhole(fd, readOnly, null);
     const adopted = binding.adoptFd(fd);
     if (adopted < 0) {
       binding.munmap(buffer);
-      if (adopted === -EBUSY) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
       check(adopted, 'fcntl');
     }
     return new SharedMemory(fd, null, readOnly, buffer);

@@ -6,7 +6,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions as NodeSpawnOptions, type StdioOptions } from 'node:child_process';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue } from './errors';
-import { validateInteger, validateOptions } from './internal/validate';
+import { validateInteger, validateOptions, validatePath } from './internal/validate';
 
 /** Anything with a descriptor: PipeEnd, SharedMemory, a socket... or a plain number. */
 export type Passable = number | { readonly fd: number };
@@ -33,6 +33,14 @@ const MAX_CHILD_FD = 1023;
  * execs at once; no JavaScript runs in between.
  */
 export function spawn(command: string, args: readonly string[] = [], options?: SpawnOptions): ChildProcess {
+  // Checked here, before close_range below; Node checks them again, and the
+  // options it knows (cwd, env, ...), after it.
+  validatePath(command, 'command');
+  if (!Array.isArray(args)) throw invalidArgType('args', 'an instance of Array', args);
+  args.forEach((arg, i) => {
+    if (typeof arg !== 'string') throw invalidArgType(`args[${i}]`, 'of type string', arg);
+    if (arg.includes('\0')) throw invalidArgValue(`args[${i}]`, arg, 'must not contain NUL characters');
+  });
   const { fds = {}, stdio = 'pipe', ...rest } = validateOptions(options);
   if (fds === null || typeof fds !== 'object') throw invalidArgType('options.fds', 'of type object', fds);
   const base: StdioOptions = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;

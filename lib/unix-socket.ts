@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { OwnedDescriptor } from './internal/descriptor';
+import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
@@ -20,7 +20,7 @@ import {
   toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
 
-const { EADDRINUSE, EAGAIN, EBUSY, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
+const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
 const ETOOMANYREFS = 109;
 const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE, UV_WRITABLE } = binding;
@@ -643,7 +643,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * call passes MSG_DONTWAIT instead. Listening sockets are refused.
    */
   static fromFd(fd: number): UnixSocket {
-    validateFd(fd);
+    validateAdoptable(fd);
     const info = new Int32Array(3);
     const r = binding.socketInfo(fd, info);
     if (r === -ENOTSOCK) throw invalidArgValue('fd', fd, 'is not a socket');
@@ -654,9 +654,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     if (type === undefined) throw invalidArgValue('fd', fd, `has an unsupported socket type (${kind})`);
     if (listening) throw invalidArgValue('fd', fd, 'is a listening socket');
     const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
-    const adopted = binding.adoptFd(fd);
-    if (adopted === -EBUSY) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
-    check(adopted, 'fcntl', label);
+    check(binding.adoptFd(fd), 'fcntl', label);
     try {
       return new UnixSocket(fd, type, label, null);
     } catch (err) {

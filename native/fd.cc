@@ -86,6 +86,13 @@ Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r);
 }
 
+// ownsFd(fd) -> boolean: whether a handle of this environment owns the
+// descriptor (adoptFd would say -EBUSY). No syscall: adopting callers ask it
+// before they look at the descriptor at all.
+Napi::Value OwnsFd(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), EnvState::Get(info.Env())->OwnsFd(FdArg(info, 0)));
+}
+
 // releaseFd(fd) -> 0. This environment no longer owns the descriptor (it was
 // handed to a net.Socket, which closes it): teardown must not close it.
 Napi::Value ReleaseFd(const Napi::CallbackInfo& info) {
@@ -135,6 +142,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
+  exports.Set("ownsFd", Napi::Function::New(env, OwnsFd, "ownsFd"));
   exports.Set("releaseFd", Napi::Function::New(env, ReleaseFd, "releaseFd"));
   exports.Set("closeOnExecAll", Napi::Function::New(env, CloseOnExecAll, "closeOnExecAll"));
   exports.Set("pollNow", Napi::Function::New(env, PollNow, "pollNow"));

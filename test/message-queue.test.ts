@@ -138,12 +138,15 @@ describe('sending and receiving', () => {
     q.close();
   });
 
-  test('access limits what a handle may do, with a clear error', () => {
+  test('access limits what a handle may do, with a clear error', async () => {
     const n = name();
     const reader = MessageQueue.open(n, { create: true, access: 'read' });
     const writer = MessageQueue.open(n, { access: 'write' });
     expect(() => reader.trySend('x')).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'mq_send', message: expect.stringContaining("access: 'read'") }));
     expect(() => writer.tryReceive()).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'mq_receive' }));
+    // A bad argument is told first, as for any call.
+    expect(() => writer.receiveSync({ timeoutMs: -1 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    await expect(writer.receive({ timeoutMs: -1 })).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
     writer.trySend('ok');
     expect(reader.tryReceive()!.data.toString()).toBe('ok');
     reader.close();

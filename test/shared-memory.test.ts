@@ -287,6 +287,8 @@ describe('SharedMemory.anonymous and fromFd', () => {
     // One owner per descriptor: a second would close it twice.
     expect(() => SharedMemory.fromFd(fd2)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => SharedMemory.fromFd(shm.fd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    // Arguments are checked before the descriptor is looked at (no fcntl: not EBADF).
+    expect(() => SharedMemory.fromFd(1_000_000, { readOnly: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(new Uint8Array(ro.buffer).byteLength).toBe(64);
     ro.close();
     expect(() => fstatSync(fd2)).toThrow(expect.objectContaining({ code: 'EBADF' }));

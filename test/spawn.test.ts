@@ -17,6 +17,23 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Runs test/fixtures/pipe.js COMMAND in a middle process that inherits fd 20
+ * without close-on-exec (Node marks fds 0-15 close-on-exec at startup, and
+ * those after up to the first gap: 16-19 are left closed), and resolves with
+ * what it prints.
+ */
+async function middle(command: string): Promise<unknown> {
+  const stdio: ('ignore' | 'pipe' | 'inherit')[] = ['ignore', 'pipe', 'inherit'];
+  while (stdio.length < 20) stdio.push('ignore');
+  stdio.push('pipe');
+  const child = nodeSpawn(process.execPath, [fixture('pipe.js'), command, lister], { stdio });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await once(child, 'close');
+  return JSON.parse(out);
+}
+
 /** What descriptors a child started with `fds` has. */
 async function childSees(fds: Record<number, number | { fd: number }>): Promise<string> {
   const child = spawn(lister, [], { stdio: ['ignore', 'pipe', 'inherit'], fds });
@@ -40,12 +57,18 @@ describe('spawn()', () => {
   });
 
   test('descriptors the parent itself inherited without close-on-exec do not reach the child', async () => {
-    // The middle process starts with fd 3 inherited (not close-on-exec), then spawns the lister.
-    const middle = nodeSpawn(process.execPath, [fixture('pipe.js'), 'spawnLister', lister], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
-    let out = '';
-    middle.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await once(middle, 'close');
-    expect(JSON.parse(out)).toEqual({ seen: '0 1 2' });
+    // The middle process spawns the lister: without the close-on-exec step it would see 20.
+    expect(await middle('spawnLister')).toEqual({ seen: '0 1 2' });
+  });
+
+  test('bad command or args throw before inherited descriptors are made close-on-exec', async () => {
+    expect(await middle('badSpawns')).toEqual({
+      codes: ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE'],
+      before: false,
+      afterBad: false,
+      // A good spawn does mark it: the check can tell.
+      afterGood: true,
+    });
   });
 
   test('validates fds before spawning anything', () => {

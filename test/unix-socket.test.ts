@@ -869,7 +869,7 @@ describe('lifetime', () => {
     expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ aborted: 'AbortError', timed: 'ETIMEDOUT' }, { closed: 'ERR_IPC_CLOSED' }]);
   });
 
-  test('fromFd adopts a Unix socket; refuses other descriptors, owned ones and listening sockets', () => {
+  test('fromFd adopts a Unix socket; refuses other descriptors, owned ones and listening sockets', async () => {
     const [a, b] = socketPair({ type: 'dgram' });
     const file = openSync(__filename, 'r');
     expect(() => UnixSocket.fromFd(file)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('is not a socket') }));
@@ -877,8 +877,14 @@ describe('lifetime', () => {
     expect(() => UnixSocket.fromFd(a.fd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('already belongs') }));
     expect(() => UnixSocket.fromFd(-1)).toThrow(expect.objectContaining({ name: 'RangeError' }));
     const server = UnixSocket.listen({ abstract: abstractName() });
-    expect(() => UnixSocket.fromFd(server.fd)).toThrow(expect.objectContaining({ message: expect.stringContaining('is a listening socket') }));
+    expect(() => UnixSocket.fromFd(server.fd)).toThrow(expect.objectContaining({ message: expect.stringContaining('already belongs') }));
     server.close();
+    // A listening socket nobody here owns: net's, by its libuv handle's descriptor.
+    const netServer = createServer();
+    await new Promise<void>((resolve) => netServer.listen(`\0${abstractName()}`, resolve));
+    const listeningFd = (netServer as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(() => UnixSocket.fromFd(listeningFd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('is a listening socket') }));
+    await new Promise((resolve) => netServer.close(resolve));
     a.close();
     b.close();
   });

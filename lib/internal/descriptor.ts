@@ -12,7 +12,7 @@ import { binding } from '../binding';
 import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
-import { validateOptions } from './validate';
+import { validateFd, validateOptions } from './validate';
 
 /** Options of `stream()` on a pipe end or a FIFO. */
 export interface StreamOptions {
@@ -28,6 +28,17 @@ export interface StreamOptions {
     buffer: Uint8Array | (() => Uint8Array);
     callback: (bytes: number, buffer: Uint8Array) => boolean | void;
   };
+}
+
+/**
+ * A descriptor a caller hands over for a handle to own (`fromFd`,
+ * `inherited`): a descriptor number no open handle of this environment owns
+ * yet (two owners would close it twice, the second time maybe someone
+ * else's). Asked before any syscall: a refused descriptor is not even looked at.
+ */
+export function validateAdoptable(fd: unknown): asserts fd is number {
+  validateFd(fd);
+  if (binding.ownsFd(fd)) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
 }
 
 export abstract class OwnedDescriptor implements Disposable {
