@@ -11,7 +11,7 @@
  */
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue } from './errors';
-import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/thread-wait';
+import { TIMED_OUT, waitsOnMemory, type ThreadWaitOptions } from './internal/thread-wait';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 
 /** How a futex wait ended. */
@@ -34,7 +34,6 @@ export interface FutexWaitSyncOptions {
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const RESULTS: readonly FutexWaitResult[] = ['ok', 'not-equal'];
-const waits = new ThreadWaits();
 
 function validateWord(array: unknown, index: unknown): asserts array is Int32Array {
   if (!(array instanceof Int32Array)) throw invalidArgType('array', 'an instance of Int32Array', array);
@@ -79,7 +78,7 @@ export const futex = {
     // The value already differs: no thread needed (the kernel would say the same).
     if (!signal?.aborted && Atomics.load(array, index) !== expected) return Promise.resolve('not-equal');
     const opts: ThreadWaitOptions = { timeoutMs, signal };
-    return waits
+    return waitsOnMemory(array.buffer)
       .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
       .then(toResult);
   },

@@ -10,6 +10,7 @@ import { binding } from './binding';
 import { check, closedError, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { waitsOnMemory } from './internal/thread-wait';
 import { validateBoolean, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 
 const { O_RDONLY, O_RDWR } = fsConstants;
@@ -230,6 +231,7 @@ export class SharedMemory extends OwnedDescriptor {
       binding.munmap(next);
       throw new IpcError(result, grow ? 'posix_fallocate' : 'ftruncate', this.#name);
     }
+    SharedMemory.#endWaits(old, 'resize() mapped it anew');
     binding.munmap(old);
     this.#buffer = next;
     this.#size = newSize;
@@ -240,8 +242,14 @@ export class SharedMemory extends OwnedDescriptor {
    * unmapped before the descriptor closes. The object stays until unlinked.
    */
   protected override onClose(): void {
+    SharedMemory.#endWaits(this.#buffer!, 'it was closed');
     binding.munmap(this.#buffer!);
     this.#buffer = null;
+  }
+
+  /** Pending futex waits on `buffer` reject with ERR_IPC_CLOSED before it is unmapped. */
+  static #endWaits(buffer: ArrayBuffer, why: string): void {
+    waitsOnMemory(buffer).cancelAll(() => stateError('ERR_IPC_CLOSED', `The SharedMemory mapping this futex word is in is gone: ${why}`));
   }
 
   /** Removes this object's name (see {@link SharedMemory.unlink}); nothing for anonymous memory. */

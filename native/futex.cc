@@ -10,6 +10,7 @@
 #include "futex.h"
 
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,9 +49,32 @@ int Wake(int32_t* addr, int count) {
   return r < 0 ? -errno : static_cast<int>(r);
 }
 
+// An asynchronous wait outlives the JavaScript call that starts it, and the
+// memory it waits on may be unmapped meanwhile (SharedMemory close() or
+// resize(), a Worker's end): its thread would then wait on, and Undo wake,
+// whatever gets mapped at that address next. So the thread uses a mapping of
+// its own: a second mapping of the word's page (mremap with old_size 0, which
+// shared mappings allow), the same futex to the kernel (shared futexes are
+// keyed by the page, not the address), unmapped when the wait is destroyed.
+// Memory that is not a shared mapping (a SharedArrayBuffer, a read-only
+// handle's private mapping) is waited on in place: the array the caller keeps
+// alive holds it.
 class FutexWait : public waiter::Wait {
  public:
-  FutexWait(int32_t* addr, int32_t expected) : addr_(addr), expected_(expected) {}
+  FutexWait(int32_t* addr, int32_t expected) : addr_(addr), expected_(expected) {
+    uintptr_t page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    uintptr_t at = reinterpret_cast<uintptr_t>(addr);
+    void* page = reinterpret_cast<void*>(at & ~(page_size - 1));
+    void* alias = mremap(page, 0, page_size, MREMAP_MAYMOVE);
+    if (alias == MAP_FAILED) return;
+    alias_ = alias;
+    alias_size_ = page_size;
+    addr_ = reinterpret_cast<int32_t*>(static_cast<char*>(alias) + (at & (page_size - 1)));
+  }
+
+  ~FutexWait() override {
+    if (alias_ != nullptr) munmap(alias_, alias_size_);
+  }
 
   int Slice(const timespec& slice_end) override { return WaitUntil(addr_, expected_, &slice_end); }
 
@@ -63,6 +87,8 @@ class FutexWait : public waiter::Wait {
  private:
   int32_t* addr_;
   int32_t expected_;
+  void* alias_ = nullptr;
+  size_t alias_size_ = 0;
 };
 
 int32_t* Address(const Napi::CallbackInfo& info) {

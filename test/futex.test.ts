@@ -110,12 +110,37 @@ describe('futex in one process', () => {
     }
   });
 
-  test('closing the memory under a pending wait ends it with EFAULT, without a crash', async () => {
+  test('closing or resizing the memory under a pending wait ends it with ERR_IPC_CLOSED, at once', async () => {
     const { word, shm } = shared();
     const pending = futex.wait(word, 0, 0, { timeoutMs: 5000 });
     await sleep(10);
+    const t0 = performance.now();
     shm.close();
-    await expect(pending).rejects.toMatchObject({ code: 'EFAULT', syscall: 'futex' });
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED', message: expect.stringContaining('closed') });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const other = shared();
+    const resized = futex.wait(other.word, 0, 0, { timeoutMs: 5000 });
+    await sleep(10);
+    other.shm.resize(8192);
+    await expect(resized).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED', message: expect.stringContaining('resize()') });
+    other.shm.close();
+  });
+
+  test('a wait whose memory was unmapped never waits on what is mapped there next', async () => {
+    // The old bug: the thread kept the raw address; a new mapping at the same
+    // place made it wait on unrelated memory (a wake there resolved it 'ok',
+    // and without one it never settled).
+    for (let i = 0; i < 20; i++) {
+      const { word, shm } = shared();
+      const pending = futex.wait(word, 0, 0, { timeoutMs: 5000 });
+      await sleep(2);
+      shm.close();
+      const next = SharedMemory.anonymous(4096); // likely at the same address
+      const woken = futex.wake(new Int32Array(next.buffer, 0, 1), 0, 1);
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+      expect(woken).toBe(0); // nobody waits on the new memory
+      next.close();
+    }
   });
 });
 

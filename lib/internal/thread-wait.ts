@@ -85,3 +85,16 @@ export class ThreadWaits {
     for (const cancel of [...this.#cancels]) cancel(reason());
   }
 }
+
+const onMemory = new WeakMap<ArrayBufferLike, ThreadWaits>();
+
+/**
+ * The pending waits on words of `buffer` (futexes on memory the caller
+ * passes), so that whoever unmaps it (SharedMemory close() and resize()) can
+ * end them first.
+ */
+export function waitsOnMemory(buffer: ArrayBufferLike): ThreadWaits {
+  let waits = onMemory.get(buffer);
+  if (waits === undefined) onMemory.set(buffer, (waits = new ThreadWaits()));
+  return waits;
+}
