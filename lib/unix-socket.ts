@@ -303,7 +303,8 @@ function currentUmask(): number {
  * Binds `fd`. A socket file gets `mode` exactly: the kernel creates it with
  * the mode set on the socket beforehand, less the umask (so never more open
  * than asked), and only when the umask took some of the asked bits is the
- * file chmod'ed to the rest.
+ * file chmod'ed to the rest. Bound, or nothing left behind: a file whose
+ * chmod failed is removed again.
  */
 function bindTo(fd: number, address: Address, mode: number): void {
   const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
@@ -312,7 +313,10 @@ function bindTo(fd: number, address: Address, mode: number): void {
   }
   check(r, 'bind', address.label);
   const umask = address.file === null ? 0 : currentUmask();
-  if (umask === -1 || (mode & umask) !== 0) check(binding.socketChmodPath(address.bytes, mode), 'chmod', address.label);
+  if (umask !== -1 && (mode & umask) === 0) return;
+  const chmod = binding.socketChmodPath(address.bytes, mode);
+  if (chmod < 0) removeFile(address.file);
+  check(chmod, 'chmod', address.label);
 }
 
 function removeFile(file: string | null): void {

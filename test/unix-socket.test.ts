@@ -271,6 +271,13 @@ describe('datagram sockets', () => {
     }
   });
 
+  test('a socket file whose chmod fails is removed again: nothing left to make the next bind EADDRINUSE', async () => {
+    // /proc unmounted in a private mount namespace: the umask cannot be read and the chmod (through /proc/self/fd) fails.
+    const r = await run('unshare', ['--mount', process.execPath, fixture('unix-socket.js'), 'bindWhereChmodFails', dir]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ listen: 'ENOENT chmod', listenLeft: false, datagram: 'ENOENT chmod', datagramLeft: false });
+  });
+
   test('connected to a peer: send needs no `to`, remoteAddress names it; unconnected without `to` is ENOTCONN', async () => {
     const p = sockPath();
     const server = UnixSocket.datagram({ path: p });
