@@ -9,6 +9,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
 import { AbortError, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { validateAdoptable } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
@@ -192,10 +193,20 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * Attaches to an anonymous (or any) channel through a descriptor this
    * process inherited, e.g. `Channel.fromFd(3)` in a child given
    * `fds: { 3: ch }` by {@link spawn}. The handle owns the descriptor from
-   * then on, also when attaching fails (it is closed then).
+   * then on, also when attaching fails (it is closed then: cannot be mapped,
+   * or not a channel). A bad number, or one an open handle owns, is refused
+   * as it is and stays as it was.
    */
   static fromFd(fd: number): Channel {
-    return Channel.#attach(SharedMemory.fromFd(fd, { readOnly: false }));
+    validateAdoptable(fd);
+    let memory: SharedMemory;
+    try {
+      memory = SharedMemory.fromFd(fd, { readOnly: false });
+    } catch (err) {
+      binding.close(fd);
+      throw err;
+    }
+    return Channel.#attach(memory);
   }
 
   /** Removes a named channel's name (`shm_unlink`); attached handles keep working. */

@@ -88,6 +88,27 @@ describe('Channel.create / open', () => {
     shm.close();
     expect(fdsOpenedSince(fdsBefore)).toEqual([]);
   });
+
+  test('fromFd owns the descriptor it is given, also when attaching fails; a bad or owned one stays as it was', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-chfd-'));
+    try {
+      const { openSync, fstatSync, writeFileSync: write } = require('node:fs') as typeof import('node:fs');
+      write(path.join(dir, 'empty'), '');
+      write(path.join(dir, 'small'), Buffer.alloc(100));
+      const empty = openSync(path.join(dir, 'empty'), 'r+');
+      expect(() => Channel.fromFd(empty)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' })); // cannot be mapped
+      expect(() => fstatSync(empty)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      const small = openSync(path.join(dir, 'small'), 'r+');
+      expect(() => Channel.fromFd(small)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' })); // not a channel
+      expect(() => fstatSync(small)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      const ch = Channel.create({ capacity: 64 });
+      expect(() => Channel.fromFd(ch.fd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('already belongs') }));
+      expect(ch.trySend('still mine')).toBe(true);
+      ch.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('sending and receiving in one process', () => {
