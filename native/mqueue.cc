@@ -92,13 +92,21 @@ const struct timespec* Deadline(int64_t timeout_ms, struct timespec* at) {
   return at;
 }
 
+// The attempts that must not wait (trySend/tryReceive, and the event loop's
+// tries) pass a deadline long past rather than count on O_NONBLOCK: a process
+// the descriptor was passed to shares its open file description and may have
+// cleared the flag. Full or empty is then ETIMEDOUT at once, reported as EAGAIN.
+const struct timespec kPast = {0, 0};
+
+int NowOrEagain(int r) { return r == -ETIMEDOUT ? -EAGAIN : r; }
+
 // mqSend(mqd, data: Uint8Array, priority) -> 0 | -errno (-EAGAIN when full).
 Napi::Value MqSend(const Napi::CallbackInfo& info) {
   mqd_t mqd = MqdArg(info);
   auto data = info[1].As<Napi::Uint8Array>();
   unsigned priority = info[2].As<Napi::Number>().Uint32Value();
   const char* bytes = reinterpret_cast<const char*>(data.Data());
-  return Result(info.Env(), RetryOnEintr([&] { return mq_send(mqd, bytes, data.ByteLength(), priority); }));
+  return Result(info.Env(), NowOrEagain(RetryOnEintr([&] { return mq_timedsend(mqd, bytes, data.ByteLength(), priority, &kPast); })));
 }
 
 // mqSendSync(blockingFd, data, priority, timeoutMs) -> 0 | -errno (-ETIMEDOUT).
@@ -129,12 +137,13 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadl
     return deadline ? mq_timedreceive(mqd, bytes, scratch.ByteLength(), &priority, deadline) : mq_receive(mqd, bytes, scratch.ByteLength(), &priority);
   });
   if (r >= 0) *priority_out = priority;
+  if (deadline == &kPast) r = NowOrEagain(static_cast<int>(r));
   return Result(info.Env(), static_cast<double>(r));
 }
 
 // mqReceive(mqd, scratch, priorityOut: Uint32Array(1)) -> length | -errno
-// (-EAGAIN when empty: mqd is non-blocking).
-Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr); }
+// (-EAGAIN when empty, whatever the descriptor's O_NONBLOCK says).
+Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, &kPast); }
 
 // mqReceiveSync(blockingFd, scratch, priorityOut, timeoutMs) -> length | -errno (-ETIMEDOUT).
 Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {

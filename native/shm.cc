@@ -27,10 +27,13 @@ namespace {
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // shmOpen(name, oflag, mode) -> fd | -errno. glibc opens with O_CLOEXEC and
-// O_NOFOLLOW, so the descriptor never leaks into exec'd children.
+// O_NOFOLLOW, so the descriptor never leaks into exec'd children. O_NONBLOCK
+// too: what sits at /dev/shm/<name> need not be shared memory, and opening a
+// FIFO planted there read-only would wait for a writer (it then fails at
+// mmap). It changes nothing for the memory.
 Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  int oflag = info[1].As<Napi::Number>().Int32Value();
+  int oflag = info[1].As<Napi::Number>().Int32Value() | O_NONBLOCK;
   mode_t mode = info[2].As<Napi::Number>().Uint32Value();
   int fd = RetryOnEintr([&] { return shm_open(name.c_str(), oflag, mode); });
   if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);

@@ -291,7 +291,14 @@ Napi::Value SocketListen(const Napi::CallbackInfo& info) {
 }
 
 // socketAccept(fd) -> fd | -errno (-EAGAIN when nobody is waiting).
+//
+// The listening socket is this library's, made non-blocking, but a process it
+// was passed to shares its open file description and may have cleared
+// O_NONBLOCK, and accept4 has no per-call flag (unlike MSG_DONTWAIT): it is
+// set again first, as libuv does, so that an accept never blocks.
 int AcceptOnce(Napi::Env env, int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   int conn = RetryOnEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
   if (conn >= 0) EnvState::Get(env)->TrackFd(conn);
   return conn;

@@ -153,6 +153,20 @@ describe('sending and receiving', () => {
     writer.close();
   });
 
+  test('a process that shares the descriptor and makes it blocking cannot make a try or the event loop wait', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 8 });
+    // The child clears O_NONBLOCK on the open file description it shares with q.
+    const child = await run('python3', ['-c', 'import os; os.set_blocking(3, True); print(os.get_blocking(3))'], { stdio: ['pipe', 'pipe', 'pipe', q.fd] });
+    expect(child).toMatchObject({ code: 0, stdout: 'True\n' });
+    expect(q.tryReceive()).toBeNull(); // blocked for good before
+    await expect(q.receive({ timeoutMs: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(q.trySend('a')).toBe(true);
+    expect(q.trySend('b')).toBe(false);
+    await expect(q.send('c', 0, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(q.tryReceive()!.data.toString()).toBe('a');
+    q.close();
+  });
+
   test('sync variants wait with a timeout: ETIMEDOUT from mq_timedreceive / mq_timedsend', () => {
     const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 8 });
     expect(() => q.receiveSync({ timeoutMs: 30 })).toThrow(

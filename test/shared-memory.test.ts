@@ -250,6 +250,13 @@ describe('SharedMemory.anonymous and fromFd', () => {
     shm.close();
   });
 
+  test('a FIFO planted where a name should be fails to open at once, read-only too (it does not wait for a writer)', async () => {
+    const n = name();
+    expect(await run('mkfifo', ['-m', '600', devShm(n)])).toMatchObject({ code: 0 });
+    expect(() => SharedMemory.open(n, { readOnly: true })).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }));
+    expect(() => SharedMemory.open(n)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }));
+  });
+
   test('sealed memory cannot be resized by us or by a process it was passed to', async () => {
     const shm = SharedMemory.anonymous(4096, { seal: true });
     expect(() => shm.resize(8192)).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'posix_fallocate' }));

@@ -271,6 +271,15 @@ describe('datagram sockets', () => {
     }
   });
 
+  test('a listening socket made blocking by a process it was passed to still never blocks an accept', async () => {
+    const server = UnixSocket.listen({ abstract: abstractName() });
+    const child = await run('python3', ['-c', 'import os; os.set_blocking(3, True); print(os.get_blocking(3))'], { stdio: ['pipe', 'pipe', 'pipe', server.fd] });
+    expect(child).toMatchObject({ code: 0, stdout: 'True\n' });
+    expect(server.tryAccept()).toBeNull(); // blocked for good before
+    await expect(server.accept({ timeoutMs: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    server.close();
+  });
+
   test('a socket file whose chmod fails is removed again: nothing left to make the next bind EADDRINUSE', async () => {
     // /proc unmounted in a private mount namespace: the umask cannot be read and the chmod (through /proc/self/fd) fails.
     const r = await run('unshare', ['--mount', process.execPath, fixture('unix-socket.js'), 'bindWhereChmodFails', dir]);
