@@ -1,6 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
 import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, threadWaitsStarted, until, withOtherUser } from './helpers';
@@ -21,6 +24,40 @@ function spinUntil(condition: () => boolean): boolean {
   for (const end = Date.now() + 5000; Date.now() < end; ) if (condition()) return true;
   return false;
 }
+
+describe('a process killed with SIGKILL', () => {
+  /** Starts fixture `hold` and resolves once it said it holds a token (or, `wait`, that it is about to wait for one). */
+  async function holder(n: string, wait: 'no' | 'wait'): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [fixture('semaphore.js'), 'hold', n, wait], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = await once(createInterface({ input: child.stdout! }), 'line');
+    expect(JSON.parse(line as string)).toEqual(wait === 'wait' ? { waiting: true } : { held: true });
+    return child;
+  }
+
+  test('holding a token takes it along: a semaphore is not robust (a Mutex is)', async () => {
+    const n = name();
+    const s = Semaphore.open(n, { create: true, initial: 1 });
+    const child = await holder(n, 'no');
+    expect(s.value).toBe(0);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await expect(s.acquire({ timeoutMs: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(s.value).toBe(0);
+    s.close();
+  });
+
+  test('waiting for a token takes none: the next release goes to whoever is left', async () => {
+    const n = name();
+    const s = Semaphore.open(n, { create: true, initial: 0 });
+    const child = await holder(n, 'wait');
+    await sleep(50); // inside acquireSync by now
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    s.release();
+    expect(s.tryAcquire()).toBe(true);
+    s.close();
+  });
+});
 
 describe('Semaphore.open', () => {
   test('creates /dev/shm/sem.<name> 0600 under umask 000 with its initial value; opens it again by name', () => {

@@ -271,6 +271,19 @@ describe('datagram sockets', () => {
     }
   });
 
+  test.each(['stream', 'seqpacket'] as const)('%s: a peer killed with SIGKILL, data of ours unread: receive rejects ECONNRESET, send EPIPE', async (type) => {
+    const [a, b] = socketPair({ type });
+    const child = spawnWithFds('sleep', ['60'], { stdio: 'ignore', fds: { 3: b } });
+    b.close();
+    await a.send('never read');
+    const pending = a.receive();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGKILL');
+    await expect(pending).rejects.toMatchObject({ code: 'ECONNRESET', syscall: 'recvmsg' });
+    await expect(a.send('more')).rejects.toMatchObject({ code: 'EPIPE' });
+    a.close();
+  });
+
   test('a listening socket made blocking by a process it was passed to still never blocks an accept', async () => {
     const server = UnixSocket.listen({ abstract: abstractName() });
     const child = await run('python3', ['-c', 'import os; os.set_blocking(3, True); print(os.get_blocking(3))'], { stdio: ['pipe', 'pipe', 'pipe', server.fd] });
