@@ -101,16 +101,36 @@ describe('spawn()', () => {
            ];
            const { readEnd, writeEnd } = lib.pipe();
            made.push(readEnd, writeEnd);
+           // Sockets that listen, connect and accept; both ends of a FIFO; a
+           // file lock; a named channel with a producer and a consumer (its
+           // lock descriptors and doorbell socket).
+           // A name per round: a child forked meanwhile holds the last one's
+           // listening socket until its exec, so the name may still be taken.
+           const abstract = 'pipc-churn-' + process.pid + '-' + rounds;
+           const server = lib.UnixSocket.listen({ abstract });
+           const client = await lib.UnixSocket.connect({ abstract });
+           made.push(server, client, await server.accept());
+           const fifo = workerData.dir + '/churn.fifo';
+           lib.mkfifo(fifo);
+           const reader = await lib.Fifo.openReader(fifo);
+           made.push(reader, await lib.Fifo.openWriter(fifo));
+           made.push(await lib.lockFile(workerData.dir + '/churn.lock', { create: true }));
+           const ch = lib.Channel.create(name + '-ch', { capacity: 4096 });
+           ch.trySend('x');
+           ch.tryReceive();
+           made.push(ch);
            for (const m of made) m.close();
+           require('node:fs').rmSync(fifo);
            lib.SharedMemory.unlink(name);
            lib.MessageQueue.unlink(name);
            lib.Semaphore.unlink(name);
            lib.Mutex.unlink(name + '-mutex');
+           lib.Channel.unlink(name + '-ch');
            if (++rounds % 50 === 0) await new Promise((r) => setImmediate(r));
          }
          parentPort.postMessage(rounds);
        })();`,
-      { eval: true, workerData: { dist: path.join(__dirname, '..', 'dist') } },
+      { eval: true, workerData: { dist: path.join(__dirname, '..', 'dist'), dir } },
     );
     const { readEnd, writeEnd } = pipe();
     const seen = new Map<string, number>();
@@ -124,10 +144,12 @@ describe('spawn()', () => {
       }
     };
     let rounds: number;
+    // Listening from the start: a churn that fails rejects this at once.
+    const stopped = once(worker, 'message');
     try {
-      await Promise.all([lane(), lane(), lane(), lane()]);
+      await Promise.race([Promise.all([lane(), lane(), lane(), lane()]), stopped]);
       worker.postMessage('stop');
-      [rounds] = await once(worker, 'message');
+      [rounds] = await stopped;
     } finally {
       // Even when a lane fails (or jest gives up), the churn must not outlive the test.
       await worker.terminate();
