@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel, SharedMemory, spawn } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, withOtherUser } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);
@@ -87,6 +87,22 @@ describe('Channel.create / open', () => {
     expect(() => Channel.open(n)).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
     shm.close();
     expect(fdsOpenedSince(fdsBefore)).toEqual([]);
+  });
+
+  test('another uid: a 0600 channel is EACCES to it, one made 0666 takes its messages', async () => {
+    const priv = name();
+    const pub = name();
+    const mine = Channel.create(priv);
+    const shared = Channel.create(pub, { mode: 0o666 });
+    await withOtherUser(async (runAs) => {
+      const send = async (n: string) => JSON.parse((await runAs('channel.js', ['sendOne', n, 'from nobody'])).stdout);
+      expect((await send(priv)).error).toMatchObject({ code: 'EACCES', syscall: 'shm_open', path: priv });
+      expect(await send(pub)).toEqual({ ok: true });
+    });
+    expect(shared.tryReceive()!.toString()).toBe('from nobody');
+    expect(mine.tryReceive()).toBeNull();
+    mine.close();
+    shared.close();
   });
 
   test('fromFd owns the descriptor it is given, also when attaching fails; a bad or owned one stays as it was', () => {
