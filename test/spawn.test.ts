@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { pipe, SharedMemory, spawn } from '../lib';
+import { Channel, MessageQueue, Mutex, pipe, Semaphore, SharedMemory, spawn } from '../lib';
 import { fixture, run } from './helpers';
 
 let dir: string;
@@ -151,10 +151,19 @@ describe('spawn()', () => {
       worker.postMessage('stop');
       [rounds] = await stopped;
     } finally {
-      // Even when a lane fails (or jest gives up), the churn must not outlive the test.
+      // Even when a lane fails (or jest gives up), the churn must not outlive
+      // the test, nor what a round it broke off had made.
       await worker.terminate();
       readEnd.close();
       writeEnd.close();
+      const churned = `/pipc-${process.pid}-churn`;
+      for (const unlink of [() => SharedMemory.unlink(churned), () => MessageQueue.unlink(churned), () => Semaphore.unlink(churned), () => Mutex.unlink(`${churned}-mutex`), () => Channel.unlink(`${churned}-ch`)]) {
+        try {
+          unlink();
+        } catch {
+          // not made, or already gone
+        }
+      }
     }
     expect(rounds).toBeGreaterThan(0);
     expect(Object.fromEntries(seen)).toEqual({ '0 1 2 3': total });
