@@ -89,6 +89,14 @@ describe('Channel.create / open', () => {
     expect(fdsOpenedSince(fdsBefore)).toEqual([]);
   });
 
+  test('a full /dev/shm fails at create time with ENOSPC and leaves nothing behind', async () => {
+    // A private mount namespace with a 1 MiB tmpfs on /dev/shm; the channel needs 16 MiB and some.
+    const script = 'mount -t tmpfs -o size=1m none /dev/shm && exec "$0" "$@"';
+    const r = await run('unshare', ['-Urm', 'sh', '-c', script, process.execPath, fixture('channel.js'), 'create', '/big', String(16 << 20)], { env: process.env });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/big' }), devShm: [] });
+  });
+
   test('another uid: a 0600 channel is EACCES to it, one made 0666 takes its messages', async () => {
     const priv = name();
     const pub = name();

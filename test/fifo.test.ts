@@ -591,6 +591,14 @@ describe('FifoServer and FifoClient', () => {
     // Writing to a FIFO nobody reads is EPIPE too, and this process lives on.
     await expect(client.request('echo')).rejects.toMatchObject({ code: 'EPIPE', syscall: 'write' });
     client.close();
+    // The killed server left its request FIFO: a new server there is EEXIST until it is removed.
+    expect(() => listen(requestPath, (request: string) => request)).toThrow(expect.objectContaining({ code: 'EEXIST', path: requestPath }));
+    rmSync(requestPath);
+    const next = listen(requestPath, (request: string) => request);
+    const again = await connect(requestPath, { replyDir: dir, timeoutMs: 20000 });
+    expect(await again.request('back')).toBe('back');
+    again.close();
+    await next.close();
   });
 
   test('a client that dies: its reply fails as a clientError, and the server goes on', async () => {
