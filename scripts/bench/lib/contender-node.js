@@ -26,6 +26,11 @@ function printResult(result, extra) {
   return 1;
 }
 
+/** What a ping role starts with: its round-trip times, the message it sends, a buffer for the echo, its placement. */
+function pingState(size, count) {
+  return { rtt: new Float64Array(count), msg: message(size), echo: Buffer.alloc(size), where: new Placement() };
+}
+
 /**
  * ping, pong and produce of a contender whose calls return when they are
  * done (blocking or spinning), as the C contenders' bench_run_role:
@@ -37,10 +42,7 @@ function printResult(result, extra) {
 function blockingRoles(send, receive) {
   return {
     ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const echo = Buffer.alloc(size);
-      const where = new Placement();
+      const { rtt, msg, echo, where } = pingState(size, count);
       let verified = true;
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
@@ -85,10 +87,7 @@ function blockingRoles(send, receive) {
 function awaitingRoles(send, receive) {
   return {
     async ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const echo = Buffer.alloc(size);
-      const where = new Placement();
+      const { rtt, msg, echo, where } = pingState(size, count);
       let verified = true;
       for (let i = 0; i < warmup + count; i++) {
         if (i === warmup) where.start();
@@ -138,4 +137,4 @@ function runAsScript(mod, main) {
   );
 }
 
-module.exports = { awaitingRoles, blockingRoles, isMessage, message, printResult, runAsScript };
+module.exports = { awaitingRoles, blockingRoles, isMessage, message, pingState, printResult, runAsScript };

@@ -36,9 +36,9 @@ const MESSAGE_SIZE = 64;
 const MAX_MESSAGES = 10;
 
 /** Creates a fresh queue for one run (the library is loaded by then). */
-function createQueue(name) {
+function createQueue(name, messageSize) {
   const { MessageQueue } = require('../../../dist');
-  MessageQueue.open(name, { create: true, exclusive: true, maxMessages: MAX_MESSAGES, messageSize: MESSAGE_SIZE }).close();
+  MessageQueue.open(name, { create: true, exclusive: true, maxMessages: MAX_MESSAGES, messageSize }).close();
 }
 
 function unlinkQueue(name) {
@@ -51,18 +51,26 @@ function unlinkQueue(name) {
 }
 
 /**
- * Runs the two processes of one case on fresh queues and resolves with both
- * results; when either fails, the other is killed (it would wait forever),
- * and the queues are unlinked in every case.
+ * Fresh queues for one run (`count` of them, maxMessages 10, for messages of
+ * `messageSize` bytes), unlinked in every case; resolves with start(names)'s
+ * result. The channel suite runs its MessageQueue contenders on them too.
  */
-async function runPair(queueCount, start) {
-  const names = Array.from({ length: queueCount }, (_, i) => mqName('mq', `q${i + 1}`));
+async function withQueues(count, messageSize, start) {
+  const names = Array.from({ length: count }, (_, i) => mqName('mq', `q${i + 1}`));
   try {
-    for (const name of names) createQueue(name);
-    return await runTogether((signal) => start(names, signal));
+    for (const name of names) createQueue(name, messageSize);
+    return await start(names);
   } finally {
     for (const name of names) unlinkQueue(name);
   }
+}
+
+/**
+ * Runs the two processes of one case on fresh queues and resolves with both
+ * results; when either fails, the other is killed (it would wait forever).
+ */
+function runPair(queueCount, start) {
+  return withQueues(queueCount, MESSAGE_SIZE, (names) => runTogether((signal) => start(names, signal)));
 }
 
 /** The contender's note on where its processes ran, over its runs so far (lib/placement-node.js). */
@@ -174,3 +182,5 @@ module.exports = {
     return [c, ...node];
   },
 };
+
+module.exports.withQueues = withQueues;

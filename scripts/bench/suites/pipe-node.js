@@ -50,7 +50,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { once } = require('node:events');
 const { setTimeout: sleep } = require('node:timers/promises');
-const { awaitingRoles, blockingRoles, message, runAsScript } = require('../lib/contender-node');
+const { awaitingRoles, blockingRoles, message, pingState, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
 
 const READ_BUFFER = 64 * 1024;
@@ -306,10 +306,7 @@ const MODES = {
     code: 'socket.write(msg) (await drain when it returns false) / socket.on(\'data\') on end.stream(), non-blocking + epoll',
 
     ping(input, output, size, warmup, count) {
-      const rtt = new Float64Array(count);
-      const msg = message(size);
-      const echo = Buffer.alloc(size);
-      const where = new Placement();
+      const { rtt, msg, echo, where } = pingState(size, count);
       let verified = true;
       return new Promise((resolve, reject) => {
         let i = 0;
