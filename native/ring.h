@@ -39,13 +39,15 @@
 #include <unistd.h>
 
 #define PIPC_RING_MAGIC 0x52435049u /* "IPCR" in memory order */
-#define PIPC_RING_VERSION 2u
+#define PIPC_RING_VERSION 3u
 #define PIPC_RING_HEADER_SIZE 256u
-#define PIPC_RING_LANE_SIZE 256u
+#define PIPC_RING_LANE_SIZE 512u
 #define PIPC_RING_RECORD_HEADER 8u
 #define PIPC_RING_MIN_CAPACITY 64u
 #define PIPC_RING_MAX_CAPACITY (1u << 30)
 #define PIPC_RING_MAX_LANES 1024u
+/* The largest message a lane's slot holds (lane_size - 256 - its word). */
+#define PIPC_RING_SLOT_MAX 248u
 
 /* Record kinds (second word of a record header). A record header is stored
    as one 64-bit word, last: until it says MESSAGE or PAD, nothing is there. */
@@ -104,12 +106,16 @@ typedef struct pipc_ring_lane {
   uint8_t line0_pad[52];
   /* Line 1: the consumer. */
   uint64_t head;           /* bytes ever consumed (monotonic) */
-  uint8_t line1_pad[56];
+  uint32_t slot_taken;     /* sequence number of the last slot message consumed */
+  uint8_t line1_pad[52];
   /* Line 2: a producer waiting for space. */
   uint32_t waiting;        /* 1 while the producer waits; cleared by the waker */
   uint32_t space;          /* futex word: the consumer adds 1 before FUTEX_WAKE */
   uint8_t line2_pad[56];
   uint8_t reserved[64];
+  /* Lines 4-7: the slot, one small message at a time (the producer's). */
+  uint64_t slot;           /* sequence number << 32 | length, stored after the data */
+  uint8_t slot_data[PIPC_RING_SLOT_MAX];
 } pipc_ring_lane;
 
 #if defined(__cplusplus)
@@ -141,6 +147,8 @@ typedef struct pipc_ring_producer {
   uint64_t tail;           /* authoritative: only this producer writes lane->tail */
   uint64_t head_cache;     /* last head read from the lane */
   uint64_t reserved;       /* position of the reserved record, or UINT64_MAX */
+  uint32_t slot_seq;       /* sequence number of the last slot message */
+  uint32_t slot_skips;     /* sends since head was last read for the slot */
 } pipc_ring_producer;
 
 /* The consumer's private state of one lane. */
@@ -150,13 +158,15 @@ typedef struct pipc_ring_cursor {
   uint64_t tail_cache;     /* last tail read from the lane (checked against the records now and then) */
   uint32_t dead_reported;  /* producer_state already reported dead (0: none) */
   uint32_t own;            /* this handle is also the lane's producer */
+  uint32_t slot_taken;     /* authoritative: only the consumer writes lane->slot_taken */
 } pipc_ring_cursor;
 
 typedef struct pipc_ring_consumer {
   pipc_ring_cursor* cursors; /* lane_count entries, owned by the caller */
   uint32_t next;             /* where the round-robin scan starts */
   uint32_t current;          /* lane of the message found by pipc_ring_peek */
-  uint64_t release_to;       /* its head once consumed */
+  uint32_t from_slot;        /* that message is in the lane's slot, not its ring */
+  uint64_t release_to;       /* its head once consumed (a ring record) */
 } pipc_ring_consumer;
 
 static inline uint64_t pipc_ring_record_size(uint64_t length) {
@@ -371,7 +381,9 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     uint8_t* ring = r->data + (uint64_t)i * r->capacity;
     uint64_t head = __atomic_load_n(&lane->head, __ATOMIC_ACQUIRE);
     uint64_t tail = pipc_ring_committed_tail(r, ring, __atomic_load_n(&lane->tail, __ATOMIC_ACQUIRE));
-    if (tail - head > r->capacity || (tail & 7u) != 0 || (head & 7u) != 0) {
+    uint32_t slot_seq = (uint32_t)(__atomic_load_n(&lane->slot, __ATOMIC_ACQUIRE) >> 32);
+    uint32_t slot_taken = __atomic_load_n(&lane->slot_taken, __ATOMIC_ACQUIRE);
+    if (tail - head > r->capacity || (tail & 7u) != 0 || (head & 7u) != 0 || slot_seq - slot_taken > 1u) {
       pipc_ring_unlock(fd, PIPC_RING_LANE_LOCK(i));
       return PIPC_RING_CORRUPT;
     }
@@ -383,6 +395,8 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     p->tail = tail;
     p->head_cache = head;
     p->reserved = UINT64_MAX;
+    p->slot_seq = slot_seq;
+    p->slot_skips = 0;
     return (int)i;
   }
   return -EBUSY;
@@ -468,9 +482,43 @@ static inline uint32_t pipc_ring_commit(const pipc_ring* r, pipc_ring_producer* 
   return __atomic_load_n(&r->header->sleeping, __ATOMIC_RELAXED);
 }
 
-/* reserve + copy + commit. Same results as pipc_ring_reserve, 0 when sent; *sleeping as from commit. */
+/*
+ * Whether the next small message may go to the lane's slot: the consumer
+ * took the last slot message, and every record of the ring (its head is the
+ * producer's tail). So a slot message never overtakes a record, and the
+ * consumer, which reads a lane's next record header before its slot, takes
+ * it before any record that follows it. While the ring holds records the
+ * consumer's head is read again every 16th send only: a producer streaming
+ * into the ring does not pull the consumer's line for each message.
+ */
+static inline int pipc_ring_slot_free(const pipc_ring* r, pipc_ring_producer* p) {
+  if (p->tail != p->head_cache) {
+    if (++p->slot_skips < 16u) return 0;
+    p->slot_skips = 0;
+    uint64_t head = __atomic_load_n(&p->lane->head, __ATOMIC_ACQUIRE);
+    if (p->tail - head > r->capacity || (head & 7u) != 0) return 0; /* Nonsense: has_space reports it. */
+    p->head_cache = head;
+    if (head != p->tail) return 0;
+  }
+  return __atomic_load_n(&p->lane->slot_taken, __ATOMIC_ACQUIRE) == p->slot_seq;
+}
+
+/*
+ * Sends a message of `length` bytes: to the slot when it is free and the
+ * message fits (like a mailbox, the same few lines for every message of a
+ * conversation), else to the ring (reserve + copy + commit). Same results
+ * as pipc_ring_reserve, 0 when sent; *sleeping as from commit.
+ */
 static inline int pipc_ring_send(const pipc_ring* r, pipc_ring_producer* p, const void* data, uint64_t length,
                                  uint32_t* sleeping) {
+  if (length <= PIPC_RING_SLOT_MAX && length <= r->max_message && p->reserved == UINT64_MAX && pipc_ring_slot_free(r, p)) {
+    if (length != 0) memcpy(p->lane->slot_data, data, length);
+    p->slot_seq++;
+    /* A full barrier, as in pipc_ring_commit. */
+    __atomic_exchange_n(&p->lane->slot, (uint64_t)p->slot_seq << 32 | length, __ATOMIC_SEQ_CST);
+    *sleeping = __atomic_load_n(&r->header->sleeping, __ATOMIC_RELAXED);
+    return 0;
+  }
   int64_t at = pipc_ring_reserve(r, p, length);
   if (at < 0) return (int)at;
   if (length != 0) memcpy(p->ring + at, data, length); /* data may be NULL when empty */
@@ -547,7 +595,9 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
   if (locked < 0) return locked;
   for (uint32_t i = 0; i < r->lane_count; i++) {
     uint64_t head = __atomic_load_n(&r->lanes[i].head, __ATOMIC_ACQUIRE);
-    if ((head & 7u) != 0) {
+    uint32_t slot_taken = __atomic_load_n(&r->lanes[i].slot_taken, __ATOMIC_ACQUIRE);
+    uint32_t slot_seq = (uint32_t)(__atomic_load_n(&r->lanes[i].slot, __ATOMIC_ACQUIRE) >> 32);
+    if ((head & 7u) != 0 || slot_seq - slot_taken > 1u) {
       pipc_ring_unlock(fd, PIPC_RING_CONSUMER_LOCK);
       return PIPC_RING_CORRUPT;
     }
@@ -555,9 +605,11 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
     c->cursors[i].published = head;
     c->cursors[i].tail_cache = head;
     c->cursors[i].dead_reported = 0;
+    c->cursors[i].slot_taken = slot_taken;
   }
   c->next = 0;
   c->current = 0;
+  c->from_slot = 0;
   for (unsigned i = 0; i < PIPC_RING_DOORBELL_BYTES; i++) {
     __atomic_store_n(&r->header->doorbell[i], doorbell[i], __ATOMIC_RELAXED);
   }
@@ -622,10 +674,23 @@ static inline int pipc_ring_check_tail(const pipc_ring* r, pipc_ring_cursor* cur
  */
 static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer* c, uint32_t i, uint64_t* payload) {
   pipc_ring_cursor* cur = &c->cursors[i];
+  pipc_ring_lane* lane = &r->lanes[i];
   uint8_t* ring = r->data + (uint64_t)i * r->capacity;
   for (;;) {
     uint64_t offset = cur->head & r->mask;
     uint64_t word = __atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_ACQUIRE);
+    /* The slot after the record header: the producer fills the slot only
+       when the ring is empty, so a slot message comes before any record
+       there is, and is visible here once a record after it is. */
+    uint64_t slot = __atomic_load_n(&lane->slot, __ATOMIC_ACQUIRE);
+    uint32_t seq = (uint32_t)(slot >> 32);
+    if (seq != cur->slot_taken) {
+      if (seq != cur->slot_taken + 1u || (uint32_t)slot > PIPC_RING_SLOT_MAX) return PIPC_RING_CORRUPT;
+      *payload = (uint64_t)(lane->slot_data - r->base);
+      c->current = i;
+      c->from_slot = 1;
+      return (uint32_t)slot;
+    }
     uint32_t kind = (uint32_t)(word >> 32);
     uint32_t length = (uint32_t)word;
     uint64_t contiguous = r->capacity - offset;
@@ -650,8 +715,9 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
       cur->head += size;
       continue;
     }
-    *payload = offset + PIPC_RING_RECORD_HEADER;
+    *payload = (uint64_t)(ring - r->base) + offset + PIPC_RING_RECORD_HEADER;
     c->current = i;
+    c->from_slot = 0;
     c->release_to = cur->head + size;
     return length;
   }
@@ -668,10 +734,7 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
     int64_t length = pipc_ring_peek_lane(r, c, i, payload);
     if (++i == r->lane_count) i = 0;
     if (length == -EAGAIN) continue;
-    if (length >= 0) {
-      c->next = i;
-      *payload += (uint64_t)(r->data - r->base) + (uint64_t)c->current * r->capacity;
-    }
+    if (length >= 0) c->next = i;
     return length;
   }
   return -EAGAIN;
@@ -688,6 +751,12 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
 static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) {
   uint32_t i = c->current;
   pipc_ring_cursor* cur = &c->cursors[i];
+  if (c->from_slot) {
+    /* The producer may fill the slot again once it sees this. */
+    c->from_slot = 0;
+    __atomic_store_n(&r->lanes[i].slot_taken, ++cur->slot_taken, __ATOMIC_RELEASE);
+    return;
+  }
   cur->head = c->release_to;
   uint8_t* ring = r->data + (uint64_t)i * r->capacity;
   if (cur->head - cur->published >= r->capacity / 4 || __atomic_load_n(&r->lanes[i].waiting, __ATOMIC_RELAXED) != 0 ||
@@ -698,15 +767,13 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
 
 /*
  * For a consumer with nothing to read, before it sleeps: whether a lane's
- * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail, for
- * the lanes whose head moved since their tail was last checked), or a
+ * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail), or a
  * producer died (its lane says ACTIVE but nobody holds its lock) and was not
  * reported yet (PEER_DEAD, and it counts as reported when `report`), or 0.
  */
 static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
   for (uint32_t i = 0; i < r->lane_count; i++) {
-    pipc_ring_cursor* cur = &c->cursors[i];
-    if (cur->head != cur->tail_cache && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
+    if (pipc_ring_check_tail(r, &c->cursors[i], i) < 0) return PIPC_RING_CORRUPT;
   }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
