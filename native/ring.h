@@ -1,7 +1,8 @@
 /*
  * The posix-ipc Channel: a segment of shared memory holding one lock-free
- * single-producer/single-consumer ring ("lane") per producer, read by one
- * consumer. This header is the whole protocol, in plain C11 with GCC/Clang
+ * single-producer/single-consumer ring ("lane") per producer, each with a
+ * slot beside it for one small message at a time, read by one consumer.
+ * This header is the whole protocol, in plain C11 with GCC/Clang
  * __atomic builtins: the Node addon (native/ring.cc) and C programs include
  * it alike. The layout is documented in docs/channel-format.md.
  *
@@ -660,9 +661,10 @@ static inline int pipc_ring_check_tail(const pipc_ring* r, pipc_ring_cursor* cur
 }
 
 /*
- * The next message of lane `i`: its length (>= 0) with its payload at
- * *payload (offset in the lane's ring) and c->release_to set, -EAGAIN when
- * the lane is empty, or CORRUPT. Padding records are skipped.
+ * The next message of lane `i`, from its slot or its ring: its length (>= 0)
+ * with its payload at *payload (offset from the segment's base) and
+ * c->from_slot / c->release_to set for pipc_ring_release, -EAGAIN when the
+ * lane is empty, or CORRUPT. Padding records are skipped.
  *
  * The record header at the head says whether there is a record: the
  * producer's tail is not read for each message, not even when the lane is
@@ -725,8 +727,7 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
 
 /*
  * The next message of any lane, scanning round-robin so that no producer
- * starves the others. As pipc_ring_peek_lane; *payload is then an offset from
- * the segment's base.
+ * starves the others. As pipc_ring_peek_lane.
  */
 static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, uint64_t* payload) {
   uint32_t i = c->next;
@@ -741,7 +742,8 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
 }
 
 /*
- * Consumes the message pipc_ring_peek found. While the consumer is behind, the
+ * Consumes the message pipc_ring_peek found: a slot message by storing
+ * slot_taken, a ring record by moving the head. While the consumer is behind, the
  * head is published in batches (a quarter of the ring), since a head stored
  * per message would move its cache line to a producer that checks for room
  * and back, for every message. It is published at once when the consumer has

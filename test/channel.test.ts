@@ -409,6 +409,35 @@ describe('between processes', () => {
     ch.close();
   });
 
+  test('slot and ring mixed: bursts and lulls, small and large messages, every one once and in order', async () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 4096 });
+    const raw = SharedMemory.open(n);
+    const lane = new DataView(raw.buffer, HEADER, LANE);
+    const count = 20000;
+    const producer = child(['mixed', n, String(count)]);
+    const target = Buffer.alloc(512);
+    let pid = 0;
+    for (let i = 0; i < count; i++) {
+      // Spinning, sleeping and polling receives alike.
+      let length: number | null;
+      if (i % 3 === 2) while ((length = ch.tryReceiveInto(target)) === null);
+      else length = ch.receiveSyncInto(target, { timeoutMs: 20000, spinNs: i % 3 === 0 ? 50000 : 0 });
+      const msg = target.subarray(0, length!).toString();
+      pid ||= parse(target.subarray(0, length!)).pid;
+      const head = `${pid}:${i}:`;
+      if (msg !== head.padEnd(Math.max((i * 37) % 301, head.length), 'x')) throw new Error(`message ${i}: ${JSON.stringify(msg.slice(0, 40))}`);
+    }
+    expect(await producer.next()).toEqual({ pid });
+    expect(await producer.exit).toEqual([0, null]);
+    // Both ways were taken, many times.
+    expect(lane.getUint32(SLOT + 4, true)).toBeGreaterThan(20);
+    expect(lane.getBigUint64(TAIL, true)).toBeGreaterThan(100000n);
+    expect(ch.tryReceive()).toBeNull();
+    raw.close();
+    ch.close();
+  });
+
   test('a C producer (native/ring.h) and a Node consumer', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-channel-'));
     try {
