@@ -1,7 +1,7 @@
 /*
  * The posix-ipc Channel: a segment of shared memory holding one lock-free
  * single-producer/single-consumer ring ("lane") per producer, each with a
- * slot beside it for one small message at a time, read by one consumer.
+ * mailbox beside it for one small message at a time, read by one consumer.
  * This header is the whole protocol, in plain C11 with GCC/Clang
  * __atomic builtins: the Node addon (native/ring.cc) and C programs include
  * it alike. The layout is documented in docs/channel-format.md.
@@ -47,8 +47,8 @@
 #define PIPC_RING_MIN_CAPACITY 64u
 #define PIPC_RING_MAX_CAPACITY (1u << 30)
 #define PIPC_RING_MAX_LANES 1024u
-/* The largest message a lane's slot holds (lane_size - 256 - its word). */
-#define PIPC_RING_SLOT_MAX 248u
+/* The largest message a lane's mailbox holds (lane_size - 256 - its word). */
+#define PIPC_RING_BOX_MAX 248u
 
 /* Record kinds (second word of a record header). A record header is stored
    as one 64-bit word, last: until it says MESSAGE or PAD, nothing is there. */
@@ -107,16 +107,16 @@ typedef struct pipc_ring_lane {
   uint8_t line0_pad[52];
   /* Line 1: the consumer. */
   uint64_t head;           /* bytes ever consumed (monotonic) */
-  uint32_t slot_taken;     /* sequence number of the last slot message consumed */
+  uint32_t box_taken;      /* sequence number of the last mailbox message consumed */
   uint8_t line1_pad[52];
   /* Line 2: a producer waiting for space. */
   uint32_t waiting;        /* 1 while the producer waits; cleared by the waker */
   uint32_t space;          /* futex word: the consumer adds 1 before FUTEX_WAKE */
   uint8_t line2_pad[56];
   uint8_t reserved[64];
-  /* Lines 4-7: the slot, one small message at a time (the producer's). */
-  uint64_t slot;           /* sequence number << 32 | length, stored after the data */
-  uint8_t slot_data[PIPC_RING_SLOT_MAX];
+  /* Lines 4-7: the mailbox, one small message at a time (the producer's). */
+  uint64_t box;            /* sequence number << 32 | length, stored after the data */
+  uint8_t box_data[PIPC_RING_BOX_MAX];
 } pipc_ring_lane;
 
 #if defined(__cplusplus)
@@ -148,8 +148,9 @@ typedef struct pipc_ring_producer {
   uint64_t tail;           /* authoritative: only this producer writes lane->tail */
   uint64_t head_cache;     /* last head read from the lane */
   uint64_t reserved;       /* position of the reserved record, or UINT64_MAX */
-  uint32_t slot_seq;       /* sequence number of the last slot message */
-  uint32_t slot_skips;     /* sends since head was last read for the slot */
+  uint32_t box_seq;        /* sequence number of the last mailbox message */
+  uint32_t box_skips;      /* sends since head was last read for the mailbox */
+  uint32_t box_wait;       /* sends between two such reads: 1, doubling to 16 */
 } pipc_ring_producer;
 
 /* The consumer's private state of one lane. */
@@ -159,14 +160,15 @@ typedef struct pipc_ring_cursor {
   uint64_t tail_cache;     /* last tail read from the lane (checked against the records now and then) */
   uint32_t dead_reported;  /* producer_state already reported dead (0: none) */
   uint32_t own;            /* this handle is also the lane's producer */
-  uint32_t slot_taken;     /* authoritative: only the consumer writes lane->slot_taken */
+  uint32_t box_taken;      /* authoritative: only the consumer writes lane->box_taken */
+  uint32_t tail_checked;   /* tail_cache was read from the lane since attaching */
 } pipc_ring_cursor;
 
 typedef struct pipc_ring_consumer {
   pipc_ring_cursor* cursors; /* lane_count entries, owned by the caller */
   uint32_t next;             /* where the round-robin scan starts */
   uint32_t current;          /* lane of the message found by pipc_ring_peek */
-  uint32_t from_slot;        /* that message is in the lane's slot, not its ring */
+  uint32_t from_box;         /* that message is in the lane's mailbox, not its ring */
   uint64_t release_to;       /* its head once consumed (a ring record) */
 } pipc_ring_consumer;
 
@@ -382,9 +384,9 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     uint8_t* ring = r->data + (uint64_t)i * r->capacity;
     uint64_t head = __atomic_load_n(&lane->head, __ATOMIC_ACQUIRE);
     uint64_t tail = pipc_ring_committed_tail(r, ring, __atomic_load_n(&lane->tail, __ATOMIC_ACQUIRE));
-    uint32_t slot_seq = (uint32_t)(__atomic_load_n(&lane->slot, __ATOMIC_ACQUIRE) >> 32);
-    uint32_t slot_taken = __atomic_load_n(&lane->slot_taken, __ATOMIC_ACQUIRE);
-    if (tail - head > r->capacity || (tail & 7u) != 0 || (head & 7u) != 0 || slot_seq - slot_taken > 1u) {
+    uint32_t box_seq = (uint32_t)(__atomic_load_n(&lane->box, __ATOMIC_ACQUIRE) >> 32);
+    uint32_t box_taken = __atomic_load_n(&lane->box_taken, __ATOMIC_ACQUIRE);
+    if (tail - head > r->capacity || (tail & 7u) != 0 || (head & 7u) != 0 || box_seq - box_taken > 1u) {
       pipc_ring_unlock(fd, PIPC_RING_LANE_LOCK(i));
       return PIPC_RING_CORRUPT;
     }
@@ -396,8 +398,9 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     p->tail = tail;
     p->head_cache = head;
     p->reserved = UINT64_MAX;
-    p->slot_seq = slot_seq;
-    p->slot_skips = 0;
+    p->box_seq = box_seq;
+    p->box_skips = 0;
+    p->box_wait = 1;
     return (int)i;
   }
   return -EBUSY;
@@ -480,44 +483,50 @@ static inline uint32_t pipc_ring_commit(const pipc_ring* r, pipc_ring_producer* 
      stores: either the consumer sees the record when it re-checks before
      sleeping, or this sees its sleeping bit. */
   __atomic_exchange_n(&p->lane->tail, tail, __ATOMIC_SEQ_CST);
-  return __atomic_load_n(&r->header->sleeping, __ATOMIC_RELAXED);
+  return __atomic_load_n(&r->header->sleeping, __ATOMIC_SEQ_CST);
 }
 
 /*
- * Whether the next small message may go to the lane's slot: the consumer
- * took the last slot message, and every record of the ring (its head is the
- * producer's tail). So a slot message never overtakes a record, and the
- * consumer, which reads a lane's next record header before its slot, takes
- * it before any record that follows it. While the ring holds records the
- * consumer's head is read again every 16th send only: a producer streaming
- * into the ring does not pull the consumer's line for each message.
+ * Whether the next small message may go to the lane's mailbox: the consumer
+ * took the last mailbox message, and every record of the ring (its head is
+ * the producer's tail). So a mailbox message never overtakes a record, and
+ * the consumer, which reads a lane's next record header before its mailbox,
+ * takes it before any record that follows it. While the ring may hold
+ * records, the consumer's head is read again at the next send, then after 2,
+ * 4, 8 and every 16 sends: a conversation that fell back to the ring returns
+ * at once, and a producer streaming into the ring does not pull the
+ * consumer's line for each message.
  */
-static inline int pipc_ring_slot_free(const pipc_ring* r, pipc_ring_producer* p) {
+static inline int pipc_ring_box_free(const pipc_ring* r, pipc_ring_producer* p) {
   if (p->tail != p->head_cache) {
-    if (++p->slot_skips < 16u) return 0;
-    p->slot_skips = 0;
+    if (++p->box_skips < p->box_wait) return 0;
+    p->box_skips = 0;
     uint64_t head = __atomic_load_n(&p->lane->head, __ATOMIC_ACQUIRE);
     if (p->tail - head > r->capacity || (head & 7u) != 0) return 0; /* Nonsense: has_space reports it. */
     p->head_cache = head;
-    if (head != p->tail) return 0;
+    if (head != p->tail) {
+      if (p->box_wait < 16u) p->box_wait *= 2;
+      return 0;
+    }
+    p->box_wait = 1;
   }
-  return __atomic_load_n(&p->lane->slot_taken, __ATOMIC_ACQUIRE) == p->slot_seq;
+  return __atomic_load_n(&p->lane->box_taken, __ATOMIC_ACQUIRE) == p->box_seq;
 }
 
 /*
- * Sends a message of `length` bytes: to the slot when it is free and the
- * message fits (like a mailbox, the same few lines for every message of a
- * conversation), else to the ring (reserve + copy + commit). Same results
+ * Sends a message of `length` bytes: to the mailbox when it is free and the
+ * message fits (the same few lines for every message of a conversation),
+ * else to the ring (reserve + copy + commit). Same results
  * as pipc_ring_reserve, 0 when sent; *sleeping as from commit.
  */
 static inline int pipc_ring_send(const pipc_ring* r, pipc_ring_producer* p, const void* data, uint64_t length,
                                  uint32_t* sleeping) {
-  if (length <= PIPC_RING_SLOT_MAX && length <= r->max_message && p->reserved == UINT64_MAX && pipc_ring_slot_free(r, p)) {
-    if (length != 0) memcpy(p->lane->slot_data, data, length);
-    p->slot_seq++;
-    /* A full barrier, as in pipc_ring_commit. */
-    __atomic_exchange_n(&p->lane->slot, (uint64_t)p->slot_seq << 32 | length, __ATOMIC_SEQ_CST);
-    *sleeping = __atomic_load_n(&r->header->sleeping, __ATOMIC_RELAXED);
+  if (length <= PIPC_RING_BOX_MAX && length <= r->max_message && p->reserved == UINT64_MAX && pipc_ring_box_free(r, p)) {
+    if (length != 0) memcpy(p->lane->box_data, data, length);
+    p->box_seq++;
+    /* As in pipc_ring_commit. */
+    __atomic_exchange_n(&p->lane->box, (uint64_t)p->box_seq << 32 | length, __ATOMIC_SEQ_CST);
+    *sleeping = __atomic_load_n(&r->header->sleeping, __ATOMIC_SEQ_CST);
     return 0;
   }
   int64_t at = pipc_ring_reserve(r, p, length);
@@ -575,7 +584,7 @@ static inline int pipc_ring_wait_space(const pipc_ring* r, pipc_ring_lane* lane,
                                        const struct timespec* deadline) {
   uint32_t seq = __atomic_load_n(&lane->space, __ATOMIC_ACQUIRE);
   __atomic_exchange_n(&lane->waiting, 1u, __ATOMIC_SEQ_CST);
-  uint64_t head = __atomic_load_n(&lane->head, __ATOMIC_ACQUIRE);
+  uint64_t head = __atomic_load_n(&lane->head, __ATOMIC_SEQ_CST);
   uint64_t used = tail - head;
   if (used > r->capacity || (head & 7u) != 0) return PIPC_RING_CORRUPT;
   if (used + need <= r->capacity) return 1;
@@ -596,9 +605,9 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
   if (locked < 0) return locked;
   for (uint32_t i = 0; i < r->lane_count; i++) {
     uint64_t head = __atomic_load_n(&r->lanes[i].head, __ATOMIC_ACQUIRE);
-    uint32_t slot_taken = __atomic_load_n(&r->lanes[i].slot_taken, __ATOMIC_ACQUIRE);
-    uint32_t slot_seq = (uint32_t)(__atomic_load_n(&r->lanes[i].slot, __ATOMIC_ACQUIRE) >> 32);
-    if ((head & 7u) != 0 || slot_seq - slot_taken > 1u) {
+    uint32_t box_taken = __atomic_load_n(&r->lanes[i].box_taken, __ATOMIC_ACQUIRE);
+    uint32_t box_seq = (uint32_t)(__atomic_load_n(&r->lanes[i].box, __ATOMIC_ACQUIRE) >> 32);
+    if ((head & 7u) != 0 || box_seq - box_taken > 1u) {
       pipc_ring_unlock(fd, PIPC_RING_CONSUMER_LOCK);
       return PIPC_RING_CORRUPT;
     }
@@ -606,11 +615,12 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
     c->cursors[i].published = head;
     c->cursors[i].tail_cache = head;
     c->cursors[i].dead_reported = 0;
-    c->cursors[i].slot_taken = slot_taken;
+    c->cursors[i].box_taken = box_taken;
+    c->cursors[i].tail_checked = 0;
   }
   c->next = 0;
   c->current = 0;
-  c->from_slot = 0;
+  c->from_box = 0;
   for (unsigned i = 0; i < PIPC_RING_DOORBELL_BYTES; i++) {
     __atomic_store_n(&r->header->doorbell[i], doorbell[i], __ATOMIC_RELAXED);
   }
@@ -634,7 +644,7 @@ static inline void pipc_ring_publish(const pipc_ring* r, pipc_ring_consumer* c, 
   pipc_ring_lane* lane = &r->lanes[i];
   cur->published = cur->head;
   __atomic_exchange_n(&lane->head, cur->head, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&lane->waiting, __ATOMIC_RELAXED) != 0 && __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
+  if (__atomic_load_n(&lane->waiting, __ATOMIC_SEQ_CST) != 0 && __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
     __atomic_fetch_add(&lane->space, 1u, __ATOMIC_RELEASE);
     pipc_ring_futex_wake(&lane->space);
   }
@@ -657,13 +667,14 @@ static inline int pipc_ring_check_tail(const pipc_ring* r, pipc_ring_cursor* cur
   uint64_t tail = __atomic_load_n(&r->lanes[i].tail, __ATOMIC_ACQUIRE);
   if ((tail - cur->head > r->capacity && cur->head - tail > r->capacity) || (tail & 7u) != 0) return PIPC_RING_CORRUPT;
   cur->tail_cache = tail;
+  cur->tail_checked = 1;
   return 0;
 }
 
 /*
- * The next message of lane `i`, from its slot or its ring: its length (>= 0)
+ * The next message of lane `i`, from its mailbox or its ring: its length (>= 0)
  * with its payload at *payload (offset from the segment's base) and
- * c->from_slot / c->release_to set for pipc_ring_release, -EAGAIN when the
+ * c->from_box / c->release_to set for pipc_ring_release, -EAGAIN when the
  * lane is empty, or CORRUPT. Padding records are skipped.
  *
  * The record header at the head says whether there is a record: the
@@ -681,17 +692,17 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
   for (;;) {
     uint64_t offset = cur->head & r->mask;
     uint64_t word = __atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_ACQUIRE);
-    /* The slot after the record header: the producer fills the slot only
-       when the ring is empty, so a slot message comes before any record
-       there is, and is visible here once a record after it is. */
-    uint64_t slot = __atomic_load_n(&lane->slot, __ATOMIC_ACQUIRE);
-    uint32_t seq = (uint32_t)(slot >> 32);
-    if (seq != cur->slot_taken) {
-      if (seq != cur->slot_taken + 1u || (uint32_t)slot > PIPC_RING_SLOT_MAX) return PIPC_RING_CORRUPT;
-      *payload = (uint64_t)(lane->slot_data - r->base);
+    /* The mailbox after the record header: the producer fills the mailbox
+       only when the ring is empty, so a mailbox message comes before any
+       record there is, and is visible here once a record after it is. */
+    uint64_t box = __atomic_load_n(&lane->box, __ATOMIC_ACQUIRE);
+    uint32_t seq = (uint32_t)(box >> 32);
+    if (seq != cur->box_taken) {
+      if (seq != cur->box_taken + 1u || (uint32_t)box > PIPC_RING_BOX_MAX) return PIPC_RING_CORRUPT;
+      *payload = (uint64_t)(lane->box_data - r->base);
       c->current = i;
-      c->from_slot = 1;
-      return (uint32_t)slot;
+      c->from_box = 1;
+      return (uint32_t)box;
     }
     uint32_t kind = (uint32_t)(word >> 32);
     uint32_t length = (uint32_t)word;
@@ -719,7 +730,7 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
     }
     *payload = (uint64_t)(ring - r->base) + offset + PIPC_RING_RECORD_HEADER;
     c->current = i;
-    c->from_slot = 0;
+    c->from_box = 0;
     c->release_to = cur->head + size;
     return length;
   }
@@ -742,8 +753,8 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
 }
 
 /*
- * Consumes the message pipc_ring_peek found: a slot message by storing
- * slot_taken, a ring record by moving the head. While the consumer is behind, the
+ * Consumes the message pipc_ring_peek found: a mailbox message by storing
+ * box_taken, a ring record by moving the head. While the consumer is behind, the
  * head is published in batches (a quarter of the ring), since a head stored
  * per message would move its cache line to a producer that checks for room
  * and back, for every message. It is published at once when the consumer has
@@ -753,10 +764,10 @@ static inline int64_t pipc_ring_peek(const pipc_ring* r, pipc_ring_consumer* c, 
 static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) {
   uint32_t i = c->current;
   pipc_ring_cursor* cur = &c->cursors[i];
-  if (c->from_slot) {
-    /* The producer may fill the slot again once it sees this. */
-    c->from_slot = 0;
-    __atomic_store_n(&r->lanes[i].slot_taken, ++cur->slot_taken, __ATOMIC_RELEASE);
+  if (c->from_box) {
+    /* The producer may fill the mailbox again once it sees this. */
+    c->from_box = 0;
+    __atomic_store_n(&r->lanes[i].box_taken, ++cur->box_taken, __ATOMIC_RELEASE);
     return;
   }
   cur->head = c->release_to;
@@ -769,13 +780,15 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
 
 /*
  * For a consumer with nothing to read, before it sleeps: whether a lane's
- * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail), or a
+ * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail, for
+ * the lanes not checked since attaching or whose head moved since), or a
  * producer died (its lane says ACTIVE but nobody holds its lock) and was not
  * reported yet (PEER_DEAD, and it counts as reported when `report`), or 0.
  */
 static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
   for (uint32_t i = 0; i < r->lane_count; i++) {
-    if (pipc_ring_check_tail(r, &c->cursors[i], i) < 0) return PIPC_RING_CORRUPT;
+    pipc_ring_cursor* cur = &c->cursors[i];
+    if ((!cur->tail_checked || cur->head != cur->tail_cache) && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
   }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
@@ -796,6 +809,9 @@ static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c
 static inline uint32_t pipc_ring_announce_sleep(const pipc_ring* r, uint32_t how) {
   uint32_t bell = __atomic_load_n(&r->header->bell, __ATOMIC_ACQUIRE);
   __atomic_fetch_or(&r->header->sleeping, how, __ATOMIC_SEQ_CST);
+  /* The peek that follows loads with acquire order only: the fence keeps
+     those loads after the store of the bit (C11, and AArch64 without LSE). */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   return bell;
 }
 

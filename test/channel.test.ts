@@ -15,21 +15,9 @@ const HEADER = 256;
 const LANE = 512;
 const TAIL = 0;
 const HEAD = 64;
-const SLOT_TAKEN = 72;
-const SLOT = 256; // its word: length (4 bytes), sequence number (4); then the data
-const SLOT_MAX = 248;
-
-/**
- * Puts `producer`'s lane into ring mode: the first message goes to the slot,
- * the second (the slot still taken) to the ring; once `consumer` took both,
- * the producer still counts that record as unconsumed, so its next messages
- * go to the ring (it looks at the consumer's head again every 16th send).
- */
-function ringMode(producer: Channel, consumer: Channel): void {
-  producer.trySend('p1');
-  producer.trySend('p2');
-  expect(consumer.receiveMany(2).map(String)).toEqual(['p1', 'p2']);
-}
+const BOX_TAKEN = 72;
+const BOX = 256; // the mailbox's word: length (4 bytes), sequence number (4); then the data
+const BOX_MAX = 248;
 
 /** A child running test/fixtures/channel.js, with its JSON lines as they come. */
 function child(args: string[], fds: Record<number, { fd: number }> = {}): { proc: ChildProcess; next: () => Promise<Record<string, unknown>>; exit: Promise<[number | null, string | null]> } {
@@ -156,12 +144,12 @@ describe('sending and receiving in one process', () => {
     expect(ch.tryReceive()).toBeNull();
     let sent = 0;
     while (ch.trySend(`m${sent}`)) sent++;
-    // The first in the lane's slot, then 16-byte records in 256 bytes, less the 8 kept for the next record's header.
+    // The first in the lane's mailbox, then 16-byte records in 256 bytes, less the 8 kept for the next record's header.
     expect(sent).toBe(16);
     for (let i = 0; i < sent; i++) expect(ch.tryReceive()!.toString()).toBe(`m${i}`);
     expect(ch.tryReceive()).toBeNull();
     // Every length up to the largest, around the ring many times (padding records at the end),
-    // with a second message sent before the first is taken: the slot and the ring, or the ring
+    // with a second message sent before the first is taken: the mailbox and the ring, or the ring
     // alone, in order. The second may not fit behind a long first one until that is taken.
     for (let i = 0; i < 2000; i++) {
       const length = i % (ch.maxMessageSize + 1);
@@ -288,7 +276,7 @@ describe('sending and receiving in one process', () => {
 
   test('a view is the ring itself, valid until the next receive; close detaches it', () => {
     const ch = Channel.create({ capacity: 64 });
-    ch.trySend('first'); // to the slot
+    ch.trySend('first'); // to the mailbox
     ch.trySend('second'); // to the ring
     while (ch.trySend('fill'));
     for (const expected of ['first', 'second']) {
@@ -296,7 +284,7 @@ describe('sending and receiving in one process', () => {
       expect(view.toString()).toBe(expected);
       // The segment's own bytes, not a copy.
       expect(view.buffer.byteLength).toBe(HEADER + LANE + 64);
-      // Not consumed yet: the producer can reuse neither the slot nor the ring's room.
+      // Not consumed yet: the producer can reuse neither the mailbox nor the ring's room.
       expect(ch.trySend('fill')).toBe(false);
     }
     expect(ch.receiveMany(10).map(String)).toEqual(['fill', 'fill']);
@@ -306,7 +294,7 @@ describe('sending and receiving in one process', () => {
     expect(again.byteLength).toBe(0);
   });
 
-  test('the lane\'s slot: a conversation of small messages reuses it (the ring stays put); what comes while it is taken goes to the ring behind it', () => {
+  test('the lane\'s mailbox: a conversation of small messages reuses it (the ring stays put); what comes while it is taken goes to the ring behind it', () => {
     const n = name();
     const ch = Channel.create(n, { capacity: 1024 });
     const raw = SharedMemory.open(n);
@@ -316,19 +304,28 @@ describe('sending and receiving in one process', () => {
       expect(ch.tryReceive()!.toString()).toBe(`ping ${i}`);
     }
     expect(lane.getBigUint64(TAIL, true)).toBe(0n);
-    expect(lane.getUint32(SLOT + 4, true)).toBe(100);
-    expect(lane.getUint32(SLOT_TAKEN, true)).toBe(100);
-    // The slot is taken until received: b and c go to the ring, and arrive after a.
+    expect(lane.getUint32(BOX + 4, true)).toBe(100);
+    expect(lane.getUint32(BOX_TAKEN, true)).toBe(100);
+    // The mailbox is taken until received: b and c go to the ring, and arrive after a.
     for (const m of ['a', 'b', 'c']) expect(ch.trySend(m)).toBe(true);
-    expect(lane.getUint32(SLOT + 4, true)).toBe(101);
+    expect(lane.getUint32(BOX + 4, true)).toBe(101);
     expect(lane.getBigUint64(TAIL, true)).toBe(32n);
     expect(ch.receiveMany(10).map(String)).toEqual(['a', 'b', 'c']);
-    // Longer than the slot holds: the ring, although the slot is free.
-    const long = Buffer.alloc(SLOT_MAX + 1, 'l');
+    // The conversation goes on: the producer looks at the consumer's head again and is back in the mailbox.
+    for (let i = 0; i < 10; i++) {
+      expect(ch.trySend(`pong ${i}`)).toBe(true);
+      expect(ch.tryReceive()!.toString()).toBe(`pong ${i}`);
+    }
+    expect(lane.getUint32(BOX + 4, true)).toBeGreaterThanOrEqual(110);
+    expect(lane.getBigUint64(TAIL, true)).toBeLessThanOrEqual(48n);
+    // Longer than the mailbox holds: the ring, although the mailbox is free.
+    const seq = lane.getUint32(BOX + 4, true);
+    const tail = lane.getBigUint64(TAIL, true);
+    const long = Buffer.alloc(BOX_MAX + 1, 'l');
     expect(ch.trySend(long)).toBe(true);
     expect(ch.tryReceive()).toEqual(long);
-    expect(lane.getUint32(SLOT + 4, true)).toBe(101);
-    expect(lane.getBigUint64(TAIL, true)).toBe(32n + 8n + 256n);
+    expect(lane.getUint32(BOX + 4, true)).toBe(seq);
+    expect(lane.getBigUint64(TAIL, true)).toBe(tail + 8n + 256n);
     raw.close();
     ch.close();
   });
@@ -409,7 +406,7 @@ describe('between processes', () => {
     ch.close();
   });
 
-  test('slot and ring mixed: bursts and lulls, small and large messages, every one once and in order', async () => {
+  test('mailbox and ring mixed: bursts and lulls, small and large messages, every one once and in order', async () => {
     const n = name();
     const ch = Channel.create(n, { capacity: 4096 });
     const raw = SharedMemory.open(n);
@@ -431,7 +428,7 @@ describe('between processes', () => {
     expect(await producer.next()).toEqual({ pid });
     expect(await producer.exit).toEqual([0, null]);
     // Both ways were taken, many times.
-    expect(lane.getUint32(SLOT + 4, true)).toBeGreaterThan(20);
+    expect(lane.getUint32(BOX + 4, true)).toBeGreaterThan(20);
     expect(lane.getBigUint64(TAIL, true)).toBeGreaterThan(100000n);
     expect(ch.tryReceive()).toBeNull();
     raw.close();
@@ -629,13 +626,13 @@ describe('hostile peers', () => {
     }
   });
 
-  test('the slot: a sequence number that skips, a length past the slot, a taken count ahead of it', () => {
+  test('the mailbox: a sequence number that skips, a length past the mailbox, a taken count ahead of it', () => {
     const n = name();
-    for (const [what, field, value] of [['skips', SLOT + 4, 2], ['too long', SLOT, SLOT_MAX + 1], ['taken ahead', SLOT_TAKEN, 2]] as const) {
+    for (const [what, field, value] of [['skips', BOX + 4, 2], ['too long', BOX, BOX_MAX + 1], ['taken ahead', BOX_TAKEN, 2]] as const) {
       const ch = Channel.create(n, { capacity: 256 });
       const raw = SharedMemory.open(n);
       const lane = new DataView(raw.buffer, HEADER, LANE);
-      if (what === 'too long') lane.setUint32(SLOT + 4, 1, true);
+      if (what === 'too long') lane.setUint32(BOX + 4, 1, true);
       lane.setUint32(field, value, true);
       // Read by the consumer at every receive; the sequence numbers also by a producer taking the lane.
       expect(() => ch.tryReceive()).toThrow(expect.objectContaining({ code: 'ERR_IPC_CORRUPT' }));
@@ -649,14 +646,14 @@ describe('hostile peers', () => {
     }
   });
 
-  test('a producer that died while filling the slot delivers nothing; one that died after its word delivers it, and the next producer waits for the slot', () => {
+  test('a producer that died while filling the mailbox delivers nothing; one that died after its word delivers it, and the next producer waits for the mailbox', () => {
     const n = name();
     const consumer = Channel.create(n, { capacity: 256 });
     const raw = SharedMemory.open(n);
     const lane = new DataView(raw.buffer, HEADER, LANE);
-    const slot = new Uint8Array(raw.buffer, HEADER + SLOT + 8, SLOT_MAX);
+    const box = new Uint8Array(raw.buffer, HEADER + BOX + 8, BOX_MAX);
     // Died before its word: the bytes are there, the message is not.
-    slot.set(Buffer.from('partial'));
+    box.set(Buffer.from('partial'));
     expect(consumer.tryReceive()).toBeNull();
     // Died after it (as close() without goodbye would look to the consumer: its word stays).
     const dying = Channel.open(n);
@@ -664,7 +661,7 @@ describe('hostile peers', () => {
     dying.close();
     const next = Channel.open(n);
     expect(next.trySend('after')).toBe(true);
-    expect(lane.getUint32(SLOT + 4, true)).toBe(1); // 'after' went to the ring: the slot was still taken
+    expect(lane.getUint32(BOX + 4, true)).toBe(1); // 'after' went to the ring: the mailbox was still taken
     expect(consumer.receiveMany(10).map(String)).toEqual(['last words', 'after']);
     expect(next.trySend('again')).toBe(true);
     expect(consumer.tryReceive()!.toString()).toBe('again');
@@ -685,7 +682,7 @@ describe('hostile peers', () => {
     ch.close();
   });
 
-  test('a segment of format version 2 (before the slot) is ERR_IPC_CORRUPT', () => {
+  test('a segment of format version 2 (before the mailbox) is ERR_IPC_CORRUPT', () => {
     const n = name();
     Channel.create(n, { capacity: 256 }).close();
     const raw = SharedMemory.open(n);
@@ -697,22 +694,22 @@ describe('hostile peers', () => {
   });
 
   test.each([
-    ['a message', 64, [], 16],
-    ['a padding record and the message after it', 64, [16, 8], 16],
+    // Longer than the mailbox holds, so that they go to the ring.
+    ['a message', 1024, [], 300],
+    ['a padding record and the message after it', 1024, [300, 300, 300], 300],
   ])('a producer that died after committing %s, before storing its tail: the consumer gets it, the next producer continues after it', (_what, capacity, before, length) => {
     const n = name();
     const consumer = Channel.create(n, { capacity });
     const raw = SharedMemory.open(n);
     const lane = new DataView(raw.buffer, HEADER, LANE);
     const dying = Channel.open(n);
-    ringMode(dying, consumer); // a record of 16 bytes
     for (const [i, size] of before.entries()) {
       dying.trySend(Buffer.alloc(size, i));
       expect(consumer.tryReceive()).toEqual(Buffer.alloc(size, i));
     }
     const tailBefore = lane.getBigUint64(TAIL, true);
     expect(dying.trySend(Buffer.alloc(length, 'd'))).toBe(true);
-    expect(lane.getBigUint64(TAIL, true)).toBe(tailBefore + (before.length === 0 ? 24n : 32n));
+    expect(lane.getBigUint64(TAIL, true)).toBe(tailBefore + (before.length === 0 ? 312n : 88n + 312n));
     // As if it died after storing the record's header (the commit), before its tail.
     lane.setBigUint64(TAIL, tailBefore, true);
     dying.close();

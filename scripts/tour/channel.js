@@ -61,8 +61,8 @@ async function run() {
   explain(`A Channel is a ring of messages in shared memory: the producer copies a message in and
     moves an index, the consumer copies it out and moves another. No syscall, no kernel buffer:
     a message costs one call into the addon on each side. (A small message sent while the
-    consumer has caught up goes to a one-message slot beside the ring instead: a conversation
-    then reuses the same few cache lines, like a mailbox.) Only a consumer that ran out of
+    consumer has caught up goes to a one-message mailbox beside the ring instead: a conversation
+    then reuses the same few cache lines.) Only a consumer that ran out of
     messages and went to sleep costs the producer a syscall, to wake it: in sync mode a futex
     (after spinning a little first), in async mode a doorbell, a socket the event loop watches.`);
 
