@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel, SharedMemory, spawn } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);
@@ -93,11 +93,9 @@ describe('Channel.create / open', () => {
   });
 
   test('a full /dev/shm fails at create time with ENOSPC and leaves nothing behind', async () => {
-    // A private mount namespace with a 1 MiB tmpfs on /dev/shm; the channel needs 16 MiB and some.
-    const script = 'mount -t tmpfs -o size=1m none /dev/shm && exec "$0" "$@"';
-    const r = await run('unshare', ['-Urm', 'sh', '-c', script, process.execPath, fixture('channel.js'), 'create', '/big', String(16 << 20)], { env: process.env });
-    expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/big' }), devShm: [] });
+    // A 1 MiB /dev/shm; the channel needs 16 MiB and some.
+    const out = await runWithSmallDevShm('channel.js', ['create', '/big', String(16 << 20)], '1m');
+    expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/big' }), devShm: [] });
   });
 
   test('another uid: a 0600 channel is EACCES to it, one made 0666 takes its messages', async () => {

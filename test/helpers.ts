@@ -110,6 +110,21 @@ export function runNode(script: string, args: string[] = [], options: SpawnOptio
 }
 
 /**
+ * Runs `node <fixture> ...args` in a user and mount namespace of its own whose
+ * /dev/shm is a tmpfs of `size` (mount's size=, e.g. '1m'), with a file
+ * `filler` taking all of it first when `full`: how a process meets a /dev/shm
+ * without room. Resolves with the fixture's JSON line (it must write nothing
+ * to stderr).
+ */
+export async function runWithSmallDevShm(script: string, args: string[], size: string, full = false): Promise<Record<string, unknown>> {
+  const fill = full ? ' && (cat /dev/zero > /dev/shm/filler 2>/dev/null; true)' : '';
+  const setup = `mount -t tmpfs -o size=${size} none /dev/shm${fill} && exec "$0" "$@"`;
+  const r = await run('unshare', ['-Urm', 'sh', '-c', setup, process.execPath, fixture(script), ...args], { env: process.env });
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/**
  * Runs fixture scripts as another uid (nobody), from a copy of dist/, the addon
  * and the fixtures that uid can read. CI runs as root, which bypasses
  * permission checks and some kernel limits: tests of those must drop to

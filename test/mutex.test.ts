@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Mutex, SharedMemory } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, withOtherUser } from './helpers';
 
 const children: ChildProcess[] = [];
 const dist = path.join(__dirname, '..', 'dist');
@@ -103,6 +103,11 @@ describe('Mutex.open', () => {
     expect(mapped()).toBe(5);
     for (const m of kept) m.close();
     expect(mapped()).toBe(0);
+  });
+
+  test('a full /dev/shm fails with ENOSPC and leaves nothing behind', async () => {
+    const out = await runWithSmallDevShm('mutex.js', ['createInFull', '/full'], '64k', true);
+    expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/full' }), devShm: ['filler'] });
   });
 
   test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, threadWaitsStarted, until, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, threadWaitsStarted, until, withOtherUser } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 
@@ -151,6 +151,11 @@ describe('Semaphore.open', () => {
     const s = Semaphore.open(pub);
     expect(s.value).toBe(1); // the other uid's release
     s.close();
+  });
+
+  test('a full /dev/shm fails with ENOSPC and leaves nothing behind', async () => {
+    const out = await runWithSmallDevShm('semaphore.js', ['createInFull', '/full'], '64k', true);
+    expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'sem_open', path: '/full' }), devShm: ['filler'] });
   });
 
   test('C programs using sem_open(3) meet the same semaphore', async () => {

@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IpcError, SharedMemory } from '../lib';
-import { addonPath, fdsOpenedSince, fixture, leftoverObjects, openFds, run, runNode, uniqueName, withOtherUser } from './helpers';
+import { addonPath, fdsOpenedSince, fixture, leftoverObjects, openFds, run, runNode, runWithSmallDevShm, uniqueName, withOtherUser } from './helpers';
 
 const made: string[] = [];
 
@@ -112,13 +112,7 @@ describe('SharedMemory.create', () => {
   });
 
   test('a full /dev/shm fails at create time with ENOSPC and leaves nothing behind', async () => {
-    // A private mount namespace with a 1 MiB tmpfs on /dev/shm.
-    const script = `mount -t tmpfs -o size=1m none /dev/shm && exec "$0" "$@"`;
-    const r = await run('unshare', ['-Urm', 'sh', '-c', script, process.execPath, fixture('shm.js'), 'create', '/big', String(4 << 20)], {
-      env: process.env,
-    });
-    expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout);
+    const out = await runWithSmallDevShm('shm.js', ['create', '/big', String(4 << 20)], '1m');
     expect(out.error).toMatchObject({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/big' });
     expect(out.devShm).toEqual([]);
   });

@@ -476,6 +476,15 @@ describe('listening and connecting', () => {
     for (const s of [first, third, conn1, conn3, server]) s.close();
   });
 
+  test('accept with no descriptor to spare (RLIMIT_NOFILE): EMFILE, and the connection waits for the next accept', async () => {
+    const r = await run('prlimit', ['--nofile=128:128', process.execPath, fixture('unix-socket.js'), 'acceptWithoutFds', sockPath()]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.filled).toBeGreaterThan(10);
+    expect(out.error).toMatchObject({ code: 'EMFILE', syscall: 'accept4' });
+    expect(out.said).toBe('waiting');
+  });
+
   test('accept: timeouts, aborts, and close() with accepts pending', async () => {
     const p = sockPath();
     const server = UnixSocket.listen({ path: p, type: 'seqpacket' });
