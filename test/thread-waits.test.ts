@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
-import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName, until } from './helpers';
+import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName, until, withOtherUser } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 let dir: string;
@@ -148,4 +148,14 @@ test('process.exit() with waits of every kind pending exits at once', async () =
     fileLock.release();
     h.close();
   }
+});
+
+test('no thread to be had (RLIMIT_NPROC, another uid): each wait rejects with EAGAIN from pthread_create, leaves nothing, and the process goes on', async () => {
+  const r = await withOtherUser((runAs) => runAs('thread-waits.js', ['withoutThreads']));
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const out = JSON.parse(r.stdout);
+  for (const kind of ['semaphore', 'futex', 'channel']) {
+    expect(out.results[kind]).toMatchObject({ code: 'EAGAIN', syscall: 'pthread_create' });
+  }
+  expect(out).toMatchObject({ leaked: { fds: 0, maps: 0 }, took: true, timer: true });
 });
