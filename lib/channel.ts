@@ -8,7 +8,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
-import { AbortError, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AbortError, closedError, corrupt, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { validateAdoptable } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
@@ -683,8 +683,4 @@ function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: 
     signal?.addEventListener('abort', onAbort, { once: true });
     void turn.then(() => finish(resolve));
   });
-}
-
-function corrupt(label: string, why: string): Error {
-  return stateError('ERR_IPC_CORRUPT', `${label} is corrupt: ${why}`);
 }

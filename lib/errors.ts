@@ -106,6 +106,11 @@ export function stateError(code: string, message: string): Error & CodedError {
   return coded(new Error(message), code);
 }
 
+/** `ERR_IPC_CORRUPT`: shared memory that `label` names holds what no peer of ours writes. */
+export function corrupt(label: string, why: string): Error & CodedError {
+  return stateError('ERR_IPC_CORRUPT', `${label} is corrupt: ${why}`);
+}
+
 /**
  * An operation given up through its `AbortSignal`, shaped like Node's own
  * (`name: 'AbortError'`, `code: 'ABORT_ERR'`, the signal's reason as `cause`).

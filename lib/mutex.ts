@@ -8,7 +8,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding, type MutexHandle } from './binding';
-import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AbortError, check, closedError, corrupt, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { SharedMemory } from './shared-memory';
 import {
@@ -16,7 +16,10 @@ import {
 } from './internal/validate';
 
 const { O_RDWR } = fsConstants;
-const { EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
+const { EBADMSG, EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
+
+/** Why a mutex is ERR_IPC_CORRUPT (native/mutex.cc: KindOk). */
+const OVERWRITTEN = 'the pthread mutex was overwritten (its kind is not what Mutex makes); it is not handed to the C library';
 
 /** Options of {@link Mutex.open}. */
 export interface MutexOpenOptions {
@@ -69,6 +72,7 @@ const SIZE: number = binding.MUTEX_SIZE;
 function map(fd: number, offset: number, init: boolean, path: string | null): MutexHandle {
   const r = binding.mutexMap(fd, offset, init);
   if (typeof r !== 'number') return r;
+  if (r === -EBADMSG) throw corrupt(path ?? `the mutex at offset ${offset}`, OVERWRITTEN);
   const why =
     r === -ENOTSUP ? "this C library's robust mutex word is not the kernel's robust-futex word" :
     r === -EEXIST ? `a mutex is already initialised at offset ${offset}` :
@@ -314,7 +318,7 @@ export class Mutex implements Disposable {
     if (!this.#held) this.#fail(-EPERM, 'pthread_mutex_consistent');
     const r = binding.mutexConsistent(handle);
     if (r === -EINVAL) throw new IpcError(r, 'pthread_mutex_consistent', this.#path, 'the mutex is consistent: its previous owner did not die');
-    check(r, 'pthread_mutex_consistent', this.#path);
+    if (r < 0) this.#fail(r, 'pthread_mutex_consistent');
   }
 
   /**
@@ -349,6 +353,7 @@ export class Mutex implements Disposable {
   }
 
   #fail(r: number, syscall: string): never {
+    if (r === -EBADMSG) throw corrupt(this.#path ?? 'the mutex', OVERWRITTEN);
     const why =
       r === -EPERM ? 'this handle does not hold the mutex' :
       r === -EDEADLK ? 'this thread already holds the mutex' :

@@ -93,10 +93,60 @@ int32_t Pid() {
   return cached_pid.load(std::memory_order_relaxed);
 }
 
+// Initialises `m` as ours (process-shared, robust) of `type`.
+int InitMutex(pthread_mutex_t* m, int type) {
+  pthread_mutexattr_t attr;
+  int e = pthread_mutexattr_init(&attr);
+  if (e != 0) return -e;
+  e = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  if (e == 0) e = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  if (e == 0) e = pthread_mutexattr_settype(&attr, type);
+  if (e == 0) e = pthread_mutex_init(m, &attr);
+  pthread_mutexattr_destroy(&attr);
+  return -e;
+}
+
+// Where glibc keeps a mutex's kind (its type, robust and shared bits), and
+// the kind of ours: the one int in which two private mutexes made like ours,
+// but of two types, differ. A mutex whose kind is not ours (its bytes
+// overwritten behind an intact magic) is never handed to glibc, which asserts,
+// hangs or silently changes behaviour on a kind it did not make: a
+// priority-protect kind aborts the process.
+struct Kind {
+  size_t offset;
+  int value;
+  bool found;
+};
+
+const Kind& OurKind() {
+  static const Kind kind = [] {
+    Kind k{0, 0, false};
+    pthread_mutex_t a, b;
+    std::memset(&a, 0, sizeof a);
+    std::memset(&b, 0, sizeof b);
+    if (InitMutex(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || InitMutex(&b, PTHREAD_MUTEX_NORMAL) != 0) return k;
+    int differ = 0;
+    for (size_t at = 0; at + sizeof(int) <= sizeof a; at += sizeof(int)) {
+      int x, y;
+      std::memcpy(&x, reinterpret_cast<char*>(&a) + at, sizeof x);
+      std::memcpy(&y, reinterpret_cast<char*>(&b) + at, sizeof y);
+      if (x == y) continue;
+      differ++;
+      k.offset = at;
+      k.value = x;
+    }
+    k.found = differ == 1;
+    return k;
+  }();
+  return kind;
+}
+
 // Locks a private robust mutex on this thread and checks that its first int
-// holds our TID, and 0 after unlocking: the word format the waits rely on.
+// holds our TID, and 0 after unlocking: the word format the waits rely on;
+// and that the mutex's kind can be found (OurKind).
 bool LayoutOk() {
   static const bool ok = [] {
+    if (!OurKind().found) return false;
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
@@ -139,6 +189,13 @@ class Mapping {
   size_t length_;
 };
 
+// Whether the mutex at `m` still has the kind ours are made with.
+bool KindOk(Mapping* m) {
+  const Kind& k = OurKind();
+  int value = __atomic_load_n(reinterpret_cast<int*>(reinterpret_cast<char*>(&m->record->mutex) + k.offset), __ATOMIC_RELAXED);
+  return value == k.value;
+}
+
 // What the JavaScript handle (an External) holds; emptied by mutexClose.
 struct Handle {
   std::shared_ptr<Mapping> mapping;
@@ -170,15 +227,8 @@ int MapRecord(int fd, off_t offset, std::shared_ptr<Mapping>* out) {
 }
 
 int InitRecord(Record* r) {
-  pthread_mutexattr_t attr;
-  int e = pthread_mutexattr_init(&attr);
-  if (e != 0) return -e;
-  e = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  if (e == 0) e = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  if (e == 0) e = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-  if (e == 0) e = pthread_mutex_init(&r->mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
-  if (e != 0) return -e;
+  int e = InitMutex(&r->mutex, PTHREAD_MUTEX_ERRORCHECK);
+  if (e != 0) return e;
   __atomic_store_n(&r->owner_pid, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->magic, kMagic, __ATOMIC_RELEASE);
   return 0;
@@ -207,8 +257,11 @@ void ReleaseIfOurs(Mapping* m) {
   if ((__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) != 0) Futex(word, FUTEX_WAKE, 1, nullptr);
 }
 
-// Sleeps on the lock word until it may be takeable: free, or its owner died.
-// It never takes the lock itself (the JavaScript thread must own it).
+// Sleeps on the lock word until it may be takeable: free (0), or its owner
+// died. It never takes the lock itself (the JavaScript thread must own it).
+// A word with no owner but other bits set is no state glibc leaves (its
+// unlock stores 0) and trylock refuses it: slept on like a held one, never
+// reported as a change, which would make lock() try again at once, forever.
 class MutexWait : public waiter::Wait {
  public:
   explicit MutexWait(std::shared_ptr<Mapping> mapping) : mapping_(std::move(mapping)) {}
@@ -217,7 +270,7 @@ class MutexWait : public waiter::Wait {
     uint32_t* word = mapping_->word();
     for (;;) {
       uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-      if ((v & FUTEX_TID_MASK) == 0 || (v & FUTEX_OWNER_DIED) != 0) return kChanged;
+      if (v == 0 || (v & FUTEX_OWNER_DIED) != 0) return kChanged;
       if ((v & FUTEX_WAITERS) == 0) {
         if (!__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
         v |= FUTEX_WAITERS;
@@ -262,7 +315,8 @@ Napi::Value Publish(const Napi::CallbackInfo& info) {
 
 // mutexMap(fd, offset, init) -> handle | -errno. Maps the record at `offset`;
 // with `init` initialises it (-EEXIST if it already holds a mutex), without
-// attaches to it (-EINVAL if it holds none). -ENOTSUP if this libc's mutex word
+// attaches to it (-EINVAL if it holds none, -EBADMSG if its kind was
+// overwritten: KindOk). -ENOTSUP if this libc's mutex word
 // is not the kernel's robust-futex word.
 Napi::Value Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -278,6 +332,8 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     r = initialised ? -EEXIST : InitRecord(m->record);
   } else if (!initialised) {
     r = -EINVAL;
+  } else if (!KindOk(m.get())) {
+    r = -EBADMSG;
   }
   if (r < 0) return Result(env, r);
   return Napi::External<Handle>::New(env, new Handle{std::move(m)}, OnHandleFinalized);
@@ -291,10 +347,12 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 }
 
 // mutexTryLock(handle, afterWait) -> 0 locked | 1 locked, owner died | -errno
-// (-EBUSY, -EDEADLK when this thread holds it, -ENOTRECOVERABLE).
+// (-EBUSY, -EDEADLK when this thread holds it, -ENOTRECOVERABLE, -EBADMSG
+// when its kind was overwritten: every call below checks it first).
 Napi::Value TryLock(const Napi::CallbackInfo& info) {
   Mapping* m = Get(info[0]);
   if (m == nullptr) return Result(info.Env(), -EBADF);
+  if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   bool after_wait = info[1].As<Napi::Boolean>().Value();
   int e = pthread_mutex_trylock(&m->record->mutex);
   if (e == ENOTRECOVERABLE) ReleaseIfOurs(m);
@@ -307,6 +365,7 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
 Napi::Value LockSync(const Napi::CallbackInfo& info) {
   Mapping* m = Get(info[0]);
   if (m == nullptr) return Result(info.Env(), -EBADF);
+  if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
   int e;
   if (timeout_ms < 0) {
@@ -323,6 +382,7 @@ Napi::Value Unlock(const Napi::CallbackInfo& info) {
   Mapping* m = Get(info[0]);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!m->held.load(std::memory_order_relaxed)) return Result(info.Env(), -EPERM);
+  if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   // Cleared first: once the word is free, the pid field is the next holder's.
   __atomic_store_n(&m->record->owner_pid, 0, __ATOMIC_RELAXED);
   int e = pthread_mutex_unlock(&m->record->mutex);
@@ -334,6 +394,7 @@ Napi::Value Unlock(const Napi::CallbackInfo& info) {
 Napi::Value Consistent(const Napi::CallbackInfo& info) {
   Mapping* m = Get(info[0]);
   if (m == nullptr) return Result(info.Env(), -EBADF);
+  if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   return Result(info.Env(), -pthread_mutex_consistent(&m->record->mutex));
 }
 

@@ -110,6 +110,15 @@ describe('Mutex.open', () => {
     expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/full' }), devShm: ['filler'] });
   });
 
+  test('bytes of the pthread mutex overwritten, its magic intact: clean errors (ERR_IPC_CORRUPT for a kind it never had), never a crash or a hang', async () => {
+    // In a child: glibc aborts the process on some kinds (priority-protect), which is what must never be reached.
+    const r = await runNode('mutex.js', ['scribbled', '500', '11'], { timeout: 60000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const outcomes = JSON.parse(r.stdout);
+    expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['ERR_IPC_CORRUPT', 'ok']));
+    for (const outcome of Object.keys(outcomes)) expect(['ok', 'busy', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'ENOTRECOVERABLE']).toContain(outcome);
+  });
+
   test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {
     const priv = name();
     const pub = name();
