@@ -5,12 +5,15 @@
  * any syscall; misuse of a closed handle has `code: 'ERR_IPC_CLOSED'`.
  * @packageDocumentation
  */
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { binding } from './binding';
 
 const systemErrors = getSystemErrorMap();
 
 /** [code, description]: libuv's words where it has them (as Node prints them), else libc's. */
+const { EBADMSG } = osConstants.errno;
+
 function describeErrno(errno: number): [string, string] {
   const known = systemErrors.get(errno) ?? binding.errnoName(-errno);
   if (known === null) return [`Unknown system error ${errno}`, 'unknown error'];
@@ -56,9 +59,21 @@ export class IpcError extends Error {
  */
 export function check(result: number, syscall: string, path?: string | null): number {
   if (result >= 0) return result;
-  const err = new IpcError(result, syscall, path);
+  const err = errorFor(result, syscall, path);
   Error.captureStackTrace(err, check);
   throw err;
+}
+
+/**
+ * The error for a negative `result`: an {@link IpcError}, or for -EBADMSG,
+ * the addon's word for an object in shared memory overwritten with what this
+ * library never writes (e.g. a sem_t's futex flags; it was not handed to the
+ * C library, which would have aborted the process), `ERR_IPC_CORRUPT`.
+ * @internal
+ */
+export function errorFor(result: number, syscall: string, path?: string | null): Error {
+  if (result === -EBADMSG) return corrupt(path ?? 'the object in shared memory', `its bytes were overwritten with what this library never writes; ${syscall} was not called`);
+  return new IpcError(result, syscall, path);
 }
 
 /** An error that is not a syscall's: it carries a Node-style `code`. */

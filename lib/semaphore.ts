@@ -6,7 +6,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { binding, type SemHandle } from './binding';
-import { check, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
@@ -162,7 +162,7 @@ export class Semaphore implements Disposable {
       throw invalidArgValue('offset', offset, 'holds no initialised semaphore (its bytes are all zero): one handle must pass options.initial first');
     }
     const r = binding.semInside(shm.fd, offset, initial ?? -1);
-    if (typeof r === 'number') throw new IpcError(r, 'mmap', shm.name);
+    if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
     return new Semaphore(r, null, shm.name);
   }
 

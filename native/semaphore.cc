@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -61,6 +62,49 @@ struct Handle {
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
+// Where glibc keeps a semaphore's futex flags (whether it is process-shared),
+// and the value ours have: the one int in which two semaphores made with
+// pshared 0 and 1 differ (none found: nothing is checked). glibc aborts the
+// process when the kernel refuses a futex call ("The futex facility returned
+// an unexpected error code"), which overwritten flags make it do, so a
+// semaphore whose flags are not ours is never handed to it: -EBADMSG.
+struct Flags {
+  size_t offset;
+  int value;
+  bool found;
+};
+
+const Flags& OurFlags() {
+  static const Flags flags = [] {
+    Flags f{0, 0, false};
+    sem_t a, b;
+    std::memset(&a, 0, sizeof a);
+    std::memset(&b, 0, sizeof b);
+    if (sem_init(&a, 1, 0) != 0 || sem_init(&b, 0, 0) != 0) return f;
+    int differ = 0;
+    for (size_t at = 0; at + sizeof(int) <= sizeof a; at += sizeof(int)) {
+      int x, y;
+      std::memcpy(&x, reinterpret_cast<char*>(&a) + at, sizeof x);
+      std::memcpy(&y, reinterpret_cast<char*>(&b) + at, sizeof y);
+      if (x == y) continue;
+      differ++;
+      f.offset = at;
+      f.value = x;
+    }
+    f.found = differ == 1;
+    return f;
+  }();
+  return flags;
+}
+
+// 0 when `sem` has the flags ours are made with, else -EBADMSG.
+int FlagsOk(const sem_t* sem) {
+  const Flags& f = OurFlags();
+  if (!f.found) return 0;
+  int value = __atomic_load_n(reinterpret_cast<const int*>(reinterpret_cast<const char*>(sem) + f.offset), __ATOMIC_RELAXED);
+  return value == f.value ? 0 : -EBADMSG;
+}
+
 // Maps the pages of `fd` that hold a sem_t at `offset`: the Sem, or -errno.
 int Map(int fd, int64_t offset, std::shared_ptr<Sem>* out) {
   int64_t start = offset & ~static_cast<int64_t>(sysconf(_SC_PAGESIZE) - 1);
@@ -81,6 +125,8 @@ int OpenNamed(const std::string& path, std::shared_ptr<Sem>* out) {
   int r = fstat(fd, &st) != 0 ? -errno : 0;
   if (r == 0 && (!S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(sem_t)))) r = -EINVAL;
   if (r == 0) r = Map(fd, 0, out);
+  if (r == 0) r = FlagsOk((*out)->sem);
+  if (r < 0) out->reset();
   close(fd);
   return r;
 }
@@ -120,6 +166,7 @@ Sem* Of(const Napi::CallbackInfo& info) { return info[0].As<Napi::External<Handl
 // 0 or -errno (-ETIMEDOUT). A signal handler's interruption is not the end of
 // the wait: it goes on to the same absolute deadline.
 int WaitUntil(sem_t* sem, const timespec* deadline) {
+  if (FlagsOk(sem) != 0) return -EBADMSG;
   for (;;) {
     int r = deadline == nullptr ? sem_wait(sem) : sem_clockwait(sem, CLOCK_MONOTONIC, deadline);
     if (r == 0) return 0;
@@ -134,7 +181,9 @@ class SemWait : public waiter::Wait {
   int Slice(const timespec& slice_end) override { return WaitUntil(sem_->sem, &slice_end); }
 
   // A token taken for a wait nobody listens to any more goes back.
-  void Undo(int) override { sem_post(sem_->sem); }
+  void Undo(int) override {
+    if (FlagsOk(sem_->sem) == 0) sem_post(sem_->sem);
+  }
 
  private:
   std::shared_ptr<Sem> sem_;
@@ -163,6 +212,7 @@ Napi::Value SemInside(const Napi::CallbackInfo& info) {
   std::shared_ptr<Sem> sem;
   int r = Map(fd, offset, &sem);
   if (r == 0 && value >= 0 && sem_init(sem->sem, 1, static_cast<unsigned>(value)) != 0) r = -errno;
+  if (r == 0 && value < 0) r = FlagsOk(sem->sem);
   return NewHandle(info.Env(), r, std::move(sem));
 }
 
@@ -183,6 +233,7 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
 Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
+  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
   return Result(info.Env(), RetryOnEintr([&] { return sem_trywait(s->sem); }));
 }
 
@@ -210,19 +261,22 @@ Napi::Value SemPost(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   int64_t n = info[1].As<Napi::Number>().Int64Value();
   if (s == nullptr) return Result(info.Env(), -EBADF);
+  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
   for (int64_t i = 0; i < n; i++) {
     if (sem_post(s->sem) != 0) return Result(info.Env(), -errno);
   }
   return Result(info.Env(), static_cast<double>(n));
 }
 
-// semGetValue(handle) -> value | -errno.
+// semGetValue(handle) -> value | -errno (-EBADMSG: its flags or its value overwritten).
 Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
+  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
   int value;
   if (sem_getvalue(s->sem, &value) != 0) return Result(info.Env(), -errno);
-  return Result(info.Env(), value);
+  // Never negative for a semaphore (SEM_VALUE_MAX is INT_MAX): overwritten.
+  return Result(info.Env(), value < 0 ? -EBADMSG : value);
 }
 
 }  // namespace

@@ -153,6 +153,16 @@ describe('Semaphore.open', () => {
     s.close();
   });
 
+  test('bytes of the sem_t overwritten: clean errors (ERR_IPC_CORRUPT for futex flags or a value it never has), never a crash or a hang', async () => {
+    // In a child: glibc aborts the process when the kernel refuses a futex call with flags it was never given.
+    const r = await runNode('semaphore.js', ['scribbled', '500', '11'], { timeout: 60000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const outcomes = JSON.parse(r.stdout);
+    // 'boolean': tryAcquire; 'undefined': a wait that took a token, release, attach; 'number': value.
+    expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['ERR_IPC_CORRUPT', 'boolean', 'number']));
+    for (const outcome of Object.keys(outcomes)) expect(['boolean', 'undefined', 'number', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EOVERFLOW']).toContain(outcome);
+  });
+
   test('a full /dev/shm fails with ENOSPC and leaves nothing behind', async () => {
     const out = await runWithSmallDevShm('semaphore.js', ['createInFull', '/full'], '64k', true);
     expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'sem_open', path: '/full' }), devShm: ['filler'] });
