@@ -107,36 +107,18 @@ int InitMutex(pthread_mutex_t* m, int type) {
 }
 
 // Where glibc keeps a mutex's kind (its type, robust and shared bits), and
-// the kind of ours: the one int in which two private mutexes made like ours,
-// but of two types, differ. A mutex whose kind is not ours (its bytes
+// the kind of ours: two private mutexes made like ours but of two types
+// differ there (OnlyDifference). A mutex whose kind is not ours (its bytes
 // overwritten behind an intact magic) is never handed to glibc, which asserts,
 // hangs or silently changes behaviour on a kind it did not make: a
 // priority-protect kind aborts the process.
-struct Kind {
-  size_t offset;
-  int value;
-  bool found;
-};
-
-const Kind& OurKind() {
-  static const Kind kind = [] {
-    Kind k{0, 0, false};
+const Field& OurKind() {
+  static const Field kind = [] {
     pthread_mutex_t a, b;
     std::memset(&a, 0, sizeof a);
     std::memset(&b, 0, sizeof b);
-    if (InitMutex(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || InitMutex(&b, PTHREAD_MUTEX_NORMAL) != 0) return k;
-    int differ = 0;
-    for (size_t at = 0; at + sizeof(int) <= sizeof a; at += sizeof(int)) {
-      int x, y;
-      std::memcpy(&x, reinterpret_cast<char*>(&a) + at, sizeof x);
-      std::memcpy(&y, reinterpret_cast<char*>(&b) + at, sizeof y);
-      if (x == y) continue;
-      differ++;
-      k.offset = at;
-      k.value = x;
-    }
-    k.found = differ == 1;
-    return k;
+    if (InitMutex(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || InitMutex(&b, PTHREAD_MUTEX_NORMAL) != 0) return Field{0, 0, false};
+    return OnlyDifference(&a, &b, sizeof a);
   }();
   return kind;
 }
@@ -190,11 +172,7 @@ class Mapping {
 };
 
 // Whether the mutex at `m` still has the kind ours are made with.
-bool KindOk(Mapping* m) {
-  const Kind& k = OurKind();
-  int value = __atomic_load_n(reinterpret_cast<int*>(reinterpret_cast<char*>(&m->record->mutex) + k.offset), __ATOMIC_RELAXED);
-  return value == k.value;
-}
+bool KindOk(Mapping* m) { return FieldIs(&m->record->mutex, OurKind()); }
 
 // What the JavaScript handle (an External) holds; emptied by mutexClose.
 struct Handle {

@@ -63,46 +63,26 @@ struct Handle {
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // Where glibc keeps a semaphore's futex flags (whether it is process-shared),
-// and the value ours have: the one int in which two semaphores made with
-// pshared 0 and 1 differ (none found: nothing is checked). glibc aborts the
-// process when the kernel refuses a futex call ("The futex facility returned
-// an unexpected error code"), which overwritten flags make it do, so a
-// semaphore whose flags are not ours is never handed to it: -EBADMSG.
-struct Flags {
-  size_t offset;
-  int value;
-  bool found;
-};
-
-const Flags& OurFlags() {
-  static const Flags flags = [] {
-    Flags f{0, 0, false};
+// and the value ours have: semaphores made with pshared 0 and 1 differ there
+// (OnlyDifference; not found: nothing is checked). glibc aborts the process
+// when the kernel refuses a futex call ("The futex facility returned an
+// unexpected error code"), which overwritten flags make it do, so a semaphore
+// whose flags are not ours is never handed to it: -EBADMSG.
+const Field& OurFlags() {
+  static const Field flags = [] {
     sem_t a, b;
     std::memset(&a, 0, sizeof a);
     std::memset(&b, 0, sizeof b);
-    if (sem_init(&a, 1, 0) != 0 || sem_init(&b, 0, 0) != 0) return f;
-    int differ = 0;
-    for (size_t at = 0; at + sizeof(int) <= sizeof a; at += sizeof(int)) {
-      int x, y;
-      std::memcpy(&x, reinterpret_cast<char*>(&a) + at, sizeof x);
-      std::memcpy(&y, reinterpret_cast<char*>(&b) + at, sizeof y);
-      if (x == y) continue;
-      differ++;
-      f.offset = at;
-      f.value = x;
-    }
-    f.found = differ == 1;
-    return f;
+    if (sem_init(&a, 1, 0) != 0 || sem_init(&b, 0, 0) != 0) return Field{0, 0, false};
+    return OnlyDifference(&a, &b, sizeof a);
   }();
   return flags;
 }
 
 // 0 when `sem` has the flags ours are made with, else -EBADMSG.
 int FlagsOk(const sem_t* sem) {
-  const Flags& f = OurFlags();
-  if (!f.found) return 0;
-  int value = __atomic_load_n(reinterpret_cast<const int*>(reinterpret_cast<const char*>(sem) + f.offset), __ATOMIC_RELAXED);
-  return value == f.value ? 0 : -EBADMSG;
+  const Field& f = OurFlags();
+  return !f.found || FieldIs(sem, f) ? 0 : -EBADMSG;
 }
 
 // Maps the pages of `fd` that hold a sem_t at `offset`: the Sem, or -errno.

@@ -8,6 +8,8 @@
 #define POSIX_IPC_COMMON_SYS_H_
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 namespace posix_ipc {
 
@@ -22,6 +24,38 @@ inline auto RetryOnEintr(F f) -> decltype(f()) {
     r = f();
   } while (r == -1 && errno == EINTR);
   return r == -1 ? -errno : r;
+}
+
+// Where a C library keeps a field it does not document (a mutex's kind, a
+// semaphore's futex flags), found by making the same object twice, differing
+// only in that field: `found` when exactly one int of the `size` bytes
+// differs, at `offset`, where `a` holds `value`. Callers check a shared
+// object's field against `value` before handing it to the C library.
+struct Field {
+  size_t offset;
+  int value;
+  bool found;
+};
+
+inline Field OnlyDifference(const void* a, const void* b, size_t size) {
+  Field f{0, 0, false};
+  int differ = 0;
+  for (size_t at = 0; at + sizeof(int) <= size; at += sizeof(int)) {
+    int x, y;
+    std::memcpy(&x, static_cast<const char*>(a) + at, sizeof x);
+    std::memcpy(&y, static_cast<const char*>(b) + at, sizeof y);
+    if (x == y) continue;
+    differ++;
+    f.offset = at;
+    f.value = x;
+  }
+  f.found = differ == 1;
+  return f;
+}
+
+// Whether the int at `offset` of `object` (shared memory: read once) is `f`'s value.
+inline bool FieldIs(const void* object, const Field& f) {
+  return __atomic_load_n(reinterpret_cast<const int*>(static_cast<const char*>(object) + f.offset), __ATOMIC_RELAXED) == f.value;
 }
 
 }  // namespace posix_ipc
