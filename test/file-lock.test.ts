@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, FileLock, IpcError, lockFile, lockFileSync, tryLockFile } from '../lib';
-import { fdsOpenedSince, fixture, openFds, run, runNode, threadWaitsSettled, until, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, openFds, run, runNode, runWithFewFds, threadWaitsSettled, until, withOtherUser } from './helpers';
 
 let dir: string;
 let counter = 0;
@@ -155,6 +155,11 @@ describe('taking a lock', () => {
       closeSync(ro);
       closeSync(wo);
     }
+  });
+
+  test('no descriptor to spare (RLIMIT_NOFILE): EMFILE from open, then a lock once one is free', async () => {
+    const out = await runWithFewFds('file-lock.js', ['lockWithoutFds', file()]);
+    expect(out).toMatchObject({ error: { code: 'EMFILE', syscall: 'open' }, then: 'locked' });
   });
 
   test('bad arguments are TypeErrors and RangeErrors before any syscall (nothing is opened or created)', async () => {

@@ -125,6 +125,19 @@ export async function runWithSmallDevShm(script: string, args: string[], size: s
 }
 
 /**
+ * Runs `node <fixture> ...args` with RLIMIT_NOFILE at 128, for a command
+ * built on common.js withoutFds: its JSON line (it must exit 0 with nothing on
+ * stderr), having checked that it did run out of descriptors.
+ */
+export async function runWithFewFds(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const r = await run('prlimit', ['--nofile=128:128', process.execPath, fixture(script), ...args]);
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  expect(out.filled).toBeGreaterThan(10);
+  return out;
+}
+
+/**
  * Runs fixture scripts as another uid (nobody), from a copy of dist/, the addon
  * and the fixtures that uid can read. CI runs as root, which bypasses
  * permission checks and some kernel limits: tests of those must drop to
