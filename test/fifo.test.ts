@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, Fifo, FifoClient, FifoServer, IpcError, mkfifo } from '../lib';
 import { fdsOpenedSince, fixture, openFds, run, runNode, until, withOtherUser } from './helpers';
@@ -599,6 +600,25 @@ describe('FifoServer and FifoClient', () => {
     expect(await again.request('back')).toBe('back');
     again.close();
     await next.close();
+  });
+
+  test('a server with no descriptor to spare (RLIMIT_NOFILE): that reply is a clientError (EMFILE) and the request times out; with two free, it answers again', async () => {
+    const requestPath = at('server');
+    const child = spawn('prlimit', ['--nofile=128:128', process.execPath, fixture('fifo.js'), 'serveWithoutFds', requestPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+    const closed = once(child, 'close');
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
+    expect(await next()).toEqual({ ready: 1 });
+    const client = await connect(requestPath, { replyDir: dir, timeoutMs: 20000 });
+    await expect(client.request(21, { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await next()).toEqual({ ready: 2 });
+    expect(await client.request(21, { timeoutMs: 20000 })).toBe(42);
+    const out = await next();
+    expect(out).toMatchObject({ error: { code: 'EMFILE', syscall: 'open' }, then: 'answered' });
+    expect(out.filled).toBeGreaterThan(10);
+    client.close();
+    expect(await closed).toEqual([0, null]);
   });
 
   test('a client that dies: its reply fails as a clientError, and the server goes on', async () => {
