@@ -406,9 +406,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /**
    * Zero-copy receive: the next message as a Buffer *over the shared memory
-   * itself* (the ring, or the lane's mailbox), or `null`. The view is valid only until the next receive of any kind on
-   * this handle (or close): then its bytes are given back to the producer and
-   * will be overwritten. Copy what you keep.
+   * itself* (the ring, or the lane's mailbox), or `null`. The view is valid
+   * only until the next receive of any kind on this handle (or close): then
+   * its bytes are given back to the producer and will be overwritten. Copy
+   * what you keep.
    */
   tryReceiveView(): Buffer | null {
     const r = channelReceiveView(this.#consumer().handle);

@@ -11,9 +11,9 @@ import { binding } from './binding';
 
 const systemErrors = getSystemErrorMap();
 
-/** [code, description]: libuv's words where it has them (as Node prints them), else libc's. */
 const { EBADMSG } = osConstants.errno;
 
+/** [code, description]: libuv's words where it has them (as Node prints them), else libc's. */
 function describeErrno(errno: number): [string, string] {
   const known = systemErrors.get(errno) ?? binding.errnoName(-errno);
   if (known === null) return [`Unknown system error ${errno}`, 'unknown error'];
@@ -65,15 +65,16 @@ export function check(result: number, syscall: string, path?: string | null): nu
 }
 
 /**
- * The error for a negative `result`: an {@link IpcError}, or for -EBADMSG,
- * the addon's word for an object in shared memory overwritten with what this
- * library never writes (e.g. a sem_t's futex flags; it was not handed to the
- * C library, which would have aborted the process), `ERR_IPC_CORRUPT`.
+ * The error for a negative `result`: an {@link IpcError} (with `description`
+ * when given), or for -EBADMSG, the addon's word for an object in shared
+ * memory overwritten with what this library never writes (a sem_t's futex
+ * flags, a mutex's kind; it was not handed to the C library, which would have
+ * aborted the process), `ERR_IPC_CORRUPT`.
  * @internal
  */
-export function errorFor(result: number, syscall: string, path?: string | null): Error {
-  if (result === -EBADMSG) return corrupt(path ?? 'the object in shared memory', `its bytes were overwritten with what this library never writes; ${syscall} was not called`);
-  return new IpcError(result, syscall, path);
+export function errorFor(result: number, syscall: string, path?: string | null, description?: string): Error {
+  if (result === -EBADMSG) return corrupt(path ?? 'the object in shared memory', `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`);
+  return new IpcError(result, syscall, path, description);
 }
 
 /** An error that is not a syscall's: it carries a Node-style `code`. */

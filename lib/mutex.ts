@@ -8,7 +8,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding, type MutexHandle } from './binding';
-import { AbortError, check, closedError, corrupt, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { SharedMemory } from './shared-memory';
 import {
@@ -16,10 +16,7 @@ import {
 } from './internal/validate';
 
 const { O_RDWR } = fsConstants;
-const { EBADMSG, EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
-
-/** Why a mutex is ERR_IPC_CORRUPT (native/mutex.cc: KindOk). */
-const OVERWRITTEN = 'the pthread mutex was overwritten (its kind is not what Mutex makes); it is not handed to the C library';
+const { EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
 
 /** Options of {@link Mutex.open}. */
 export interface MutexOpenOptions {
@@ -72,13 +69,12 @@ const SIZE: number = binding.MUTEX_SIZE;
 function map(fd: number, offset: number, init: boolean, path: string | null): MutexHandle {
   const r = binding.mutexMap(fd, offset, init);
   if (typeof r !== 'number') return r;
-  if (r === -EBADMSG) throw corrupt(path ?? `the mutex at offset ${offset}`, OVERWRITTEN);
   const why =
     r === -ENOTSUP ? "this C library's robust mutex word is not the kernel's robust-futex word" :
     r === -EEXIST ? `a mutex is already initialised at offset ${offset}` :
     r === -EINVAL ? `no initialised mutex at offset ${offset}` :
     undefined;
-  throw new IpcError(r, init ? 'pthread_mutex_init' : 'mmap', path, why);
+  throw errorFor(r, init ? 'pthread_mutex_init' : 'mmap', path, why);
 }
 
 /**
@@ -353,12 +349,11 @@ export class Mutex implements Disposable {
   }
 
   #fail(r: number, syscall: string): never {
-    if (r === -EBADMSG) throw corrupt(this.#path ?? 'the mutex', OVERWRITTEN);
     const why =
       r === -EPERM ? 'this handle does not hold the mutex' :
       r === -EDEADLK ? 'this thread already holds the mutex' :
       undefined;
-    throw new IpcError(r, syscall, this.#path, why);
+    throw errorFor(r, syscall, this.#path, why);
   }
 
   #timedOut(syscall: string, timeoutMs: number): IpcError {

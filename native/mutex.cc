@@ -129,14 +129,9 @@ const Field& OurKind() {
 bool LayoutOk() {
   static const bool ok = [] {
     if (!OurKind().found) return false;
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
     pthread_mutex_t probe;
-    bool good = pthread_mutex_init(&probe, &attr) == 0 && pthread_mutex_lock(&probe) == 0;
-    pthread_mutexattr_destroy(&attr);
-    if (!good) return false;
+    if (InitMutex(&probe, PTHREAD_MUTEX_ERRORCHECK) != 0 || pthread_mutex_lock(&probe) != 0) return false;
+    bool good;
     uint32_t word;
     std::memcpy(&word, &probe, sizeof word);
     good = (word & FUTEX_TID_MASK) == static_cast<uint32_t>(Tid());

@@ -146,7 +146,7 @@ Sem* Of(const Napi::CallbackInfo& info) { return info[0].As<Napi::External<Handl
 // 0 or -errno (-ETIMEDOUT). A signal handler's interruption is not the end of
 // the wait: it goes on to the same absolute deadline.
 int WaitUntil(sem_t* sem, const timespec* deadline) {
-  if (FlagsOk(sem) != 0) return -EBADMSG;
+  if (int bad = FlagsOk(sem)) return bad;
   for (;;) {
     int r = deadline == nullptr ? sem_wait(sem) : sem_clockwait(sem, CLOCK_MONOTONIC, deadline);
     if (r == 0) return 0;
@@ -213,7 +213,7 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
 Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
-  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
+  if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
   return Result(info.Env(), RetryOnEintr([&] { return sem_trywait(s->sem); }));
 }
 
@@ -241,7 +241,7 @@ Napi::Value SemPost(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   int64_t n = info[1].As<Napi::Number>().Int64Value();
   if (s == nullptr) return Result(info.Env(), -EBADF);
-  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
+  if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
   for (int64_t i = 0; i < n; i++) {
     if (sem_post(s->sem) != 0) return Result(info.Env(), -errno);
   }
@@ -252,7 +252,7 @@ Napi::Value SemPost(const Napi::CallbackInfo& info) {
 Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
-  if (FlagsOk(s->sem) != 0) return Result(info.Env(), -EBADMSG);
+  if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
   int value;
   if (sem_getvalue(s->sem, &value) != 0) return Result(info.Env(), -errno);
   // Never negative for a semaphore (SEM_VALUE_MAX is INT_MAX): overwritten.
