@@ -15,6 +15,7 @@ import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { toBytes, validateInteger, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 import { SharedMemory } from './shared-memory';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EAGAIN, EBUSY, EMSGSIZE, ETIMEDOUT } = osConstants.errno;
 /** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone. */
@@ -138,7 +139,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #received: Uint8Array | null = null;
   #receivedLength = 0;
 
-  private constructor(memory: SharedMemory) {
+  private constructor(key: Internal, memory: SharedMemory) {
+    assertInternal(key);
     const handle = binding.channelAttach(memory.fd, memory.size, this.#meta);
     if (typeof handle === 'number') {
       if (handle === CHANNEL_CORRUPT) throw corrupt(memory.name ?? 'anonymous channel', 'it is not a channel (bad or truncated header)');
@@ -173,7 +175,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const memory = path === null ? SharedMemory.anonymous(size, { seal: true }) : SharedMemory.create(path, size, { mode });
     try {
       binding.channelFormat(memory.buffer, capacity, producers);
-      return new Channel(memory);
+      return new Channel(INTERNAL, memory);
     } catch (err) {
       memory.close();
       if (path !== null) SharedMemory.unlink(path);
@@ -216,7 +218,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   static #attach(memory: SharedMemory): Channel {
     try {
-      return new Channel(memory);
+      return new Channel(INTERNAL, memory);
     } catch (err) {
       memory.close();
       throw err;

@@ -117,6 +117,11 @@ export function closedError(what: string): Error & CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_IPC_CLOSED');
 }
 
+/** `new X()` from outside the package: `TypeError [ERR_ILLEGAL_CONSTRUCTOR]`, as Node's own. @internal */
+export function illegalConstructor(): TypeError & CodedError {
+  return coded(new TypeError('Illegal constructor'), 'ERR_ILLEGAL_CONSTRUCTOR');
+}
+
 /** An operation the handle's own state forbids, e.g. `ERR_IPC_READ_ONLY`. @internal */
 export function stateError(code: string, message: string): Error & CodedError {
   return coded(new Error(message), code);

@@ -17,6 +17,7 @@ import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
 import { retryUntil } from './internal/retry';
 import { validateMode, validateOptions, validatePath, validateSignal, validateTimeout } from './internal/validate';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
 const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENXIO, EOPNOTSUPP, EPIPE, ETIMEDOUT } = osConstants.errno;
@@ -181,8 +182,8 @@ export class Fifo extends OwnedDescriptor {
   readonly #path: string;
   readonly #direction: FifoDirection;
 
-  private constructor(fd: number, path: string, direction: FifoDirection) {
-    super(fd);
+  private constructor(key: Internal, fd: number, path: string, direction: FifoDirection) {
+    super(key, fd);
     this.#path = path;
     this.#direction = direction;
   }
@@ -222,7 +223,7 @@ export class Fifo extends OwnedDescriptor {
    */
   static async openReader(path: string): Promise<Fifo> {
     validatePath(path);
-    return new Fifo(openNow(path, O_RDONLY), path, 'read');
+    return new Fifo(INTERNAL, openNow(path, O_RDONLY), path, 'read');
   }
 
   /**
@@ -236,7 +237,7 @@ export class Fifo extends OwnedDescriptor {
     const { signal, timeoutMs } = validateOptions(options);
     validateSignal(signal);
     validateTimeout(timeoutMs);
-    return new Fifo(await openWhenRead(path, O_WRONLY, signal, timeoutMs), path, 'write');
+    return new Fifo(INTERNAL, await openWhenRead(path, O_WRONLY, signal, timeoutMs), path, 'write');
   }
 
   /** The path it was opened by. */
@@ -399,7 +400,8 @@ export class FifoServer extends EventEmitter {
   #closing: Promise<void> | null = null;
   #finish: (() => void) | null = null;
 
-  private constructor(path: string, fd: number, handler: FifoHandler) {
+  private constructor(key: Internal, path: string, fd: number, handler: FifoHandler) {
+    assertInternal(key);
     super();
     this.#path = path;
     this.#handler = handler;
@@ -433,7 +435,7 @@ export class FifoServer extends EventEmitter {
     let fd = -1;
     try {
       fd = openNow(path, O_RDWR);
-      return new FifoServer(path, fd, handler as FifoHandler);
+      return new FifoServer(INTERNAL, path, fd, handler as FifoHandler);
     } catch (err) {
       if (fd >= 0) binding.close(fd);
       unlinkIfOurs(path);
@@ -597,7 +599,8 @@ export class FifoClient implements Disposable {
   #nextId = 1;
   #watch: AbortController | null = null;
 
-  private constructor(requestPath: string, fd: number, replyPath: string, replyFd: number) {
+  private constructor(key: Internal, requestPath: string, fd: number, replyPath: string, replyFd: number) {
+    assertInternal(key);
     this.#requestPath = requestPath;
     this.#replyPath = replyPath;
     this.#fd = fd;
@@ -646,7 +649,7 @@ export class FifoClient implements Disposable {
         else if (tries >= 100) check(-EEXIST, 'mkfifo', candidate);
       }
       replyFd = openNow(replyPath, O_RDWR);
-      return new FifoClient(requestPath, fd, replyPath, replyFd);
+      return new FifoClient(INTERNAL, requestPath, fd, replyPath, replyFd);
     } catch (err) {
       binding.close(fd);
       if (replyFd >= 0) binding.close(replyFd);

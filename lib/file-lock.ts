@@ -19,6 +19,7 @@ import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/threa
 import {
   validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath, validateSignal, validateTimeout,
 } from './internal/validate';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
 const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETIMEDOUT, ETXTBSY } = osConstants.errno;
@@ -204,10 +205,11 @@ export class FileLock implements Disposable {
   readonly #upgrades = new ThreadWaits();
 
   static {
-    makeLock = (fd, req) => new FileLock(fd, req);
+    makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
   }
 
-  private constructor(fd: number, req: Request) {
+  private constructor(key: Internal, fd: number, req: Request) {
+    assertInternal(key);
     this.#fd = fd;
     this.#mode = req.mode;
     this.#req = req;

@@ -14,6 +14,7 @@ import { OwnedDescriptor } from './internal/descriptor';
 import {
   toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_WRONLY, O_RDWR } = fsConstants;
 const { EAGAIN, EBADF, EINVAL, EMFILE, EMSGSIZE, ENOENT, ENOSPC, ETIMEDOUT } = osConstants.errno;
@@ -108,9 +109,10 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   #scratch: Buffer | null = null;
   readonly #priority = new Uint32Array(1);
 
-  private constructor(fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
+  private constructor(key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
+    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'mq_open', name);
-    super(fd, poller);
+    super(key, fd, poller);
     this.#poller = poller;
     this.#name = name;
     this.#access = access;
@@ -157,7 +159,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     try {
       // mq_open applied the umask; make the mode exactly what was asked.
       if (created) check(binding.fchmod(fd, mode), 'fchmod', path);
-      return new MessageQueue(fd, path, access, MessageQueue.#getattr(fd, path));
+      return new MessageQueue(INTERNAL, fd, path, access, MessageQueue.#getattr(fd, path));
     } catch (err) {
       binding.close(fd);
       if (created) binding.mqUnlink(path);

@@ -14,6 +14,7 @@ import { SharedMemory } from './shared-memory';
 import {
   validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDWR } = fsConstants;
 const { EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
@@ -107,7 +108,8 @@ export class Mutex implements Disposable {
   /** Bytes a mutex takes inside a {@link SharedMemory} ({@link Mutex.inside}): 64. */
   static readonly SIZE: number = SIZE;
 
-  private constructor(handle: MutexHandle, name: string | null, path: string | null) {
+  private constructor(key: Internal, handle: MutexHandle, name: string | null, path: string | null) {
+    assertInternal(key);
     this.#handle = handle;
     this.#name = name;
     this.#path = path;
@@ -137,7 +139,7 @@ export class Mutex implements Disposable {
       if (fd === -ENOENT && create) continue;
       check(fd, 'shm_open', path);
       try {
-        return new Mutex(map(fd, 0, false, path), path, path);
+        return new Mutex(INTERNAL, map(fd, 0, false, path), path, path);
       } finally {
         binding.close(fd);
       }
@@ -163,7 +165,7 @@ export class Mutex implements Disposable {
       throw invalidArgValue('offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the ${shm.size}-byte SharedMemory`, true);
     }
     if (shm.readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot place a Mutex in a read-only SharedMemory');
-    return new Mutex(map(shm.fd, offset, init, shm.name), null, shm.name);
+    return new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name);
   }
 
   /**
@@ -184,7 +186,7 @@ export class Mutex implements Disposable {
         if (r === -EEXIST) return null;
         throw new IpcError(r, 'linkat', path, r === -ENOENT ? 'naming a new mutex needs /proc mounted' : undefined);
       }
-      return new Mutex(handle, path, path);
+      return new Mutex(INTERNAL, handle, path, path);
     } finally {
       binding.close(fd);
     }

@@ -10,6 +10,7 @@ import { check } from './errors';
 import { OwnedDescriptor, validateAdoptable, type StreamOptions } from './internal/descriptor';
 import { MAX_PIPE_SIZE, pipeSize, setPipeSize } from './internal/pipe-size';
 import { validateOptions, validateSize } from './internal/validate';
+import { INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_WRONLY } = fsConstants;
 
@@ -24,9 +25,9 @@ export type Direction = 'read' | 'write' | 'both';
 export class PipeEnd extends OwnedDescriptor {
   readonly #direction: Direction;
 
-  /** @internal */
-  constructor(fd: number, direction: Direction) {
-    super(fd);
+  /** @internal Made by {@link pipe} and {@link inherited} only. */
+  constructor(key: Internal, fd: number, direction: Direction) {
+    super(key, fd);
     this.#direction = direction;
   }
 
@@ -103,7 +104,7 @@ export function pipe(options?: PipeOptions): { readEnd: PipeEnd; writeEnd: PipeE
   if (size !== undefined) validateSize(size, 'options.size', MAX_PIPE_SIZE);
   const out = new Int32Array(2);
   check(binding.pipe(out), 'pipe2');
-  const ends = { readEnd: new PipeEnd(out[0], 'read'), writeEnd: new PipeEnd(out[1], 'write') };
+  const ends = { readEnd: new PipeEnd(INTERNAL, out[0], 'read'), writeEnd: new PipeEnd(INTERNAL, out[1], 'write') };
   try {
     if (size !== undefined) setPipeSize(out[1], size, 'options.size');
   } catch (err) {
@@ -124,5 +125,5 @@ export function inherited(fd: number): PipeEnd {
   validateAdoptable(fd);
   const mode = check(binding.accessMode(fd), 'fcntl');
   check(binding.adoptFd(fd), 'fcntl');
-  return new PipeEnd(fd, mode === O_RDONLY ? 'read' : mode === O_WRONLY ? 'write' : 'both');
+  return new PipeEnd(INTERNAL, fd, mode === O_RDONLY ? 'read' : mode === O_WRONLY ? 'write' : 'both');
 }

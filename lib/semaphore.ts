@@ -11,6 +11,7 @@ import { createOrOpen } from './internal/create-or-open';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 import { SharedMemory } from './shared-memory';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EAGAIN, EOVERFLOW, ETIMEDOUT } = osConstants.errno;
 
@@ -79,7 +80,8 @@ export class Semaphore implements Disposable {
   readonly #path: string | null;
   readonly #waits = new ThreadWaits();
 
-  private constructor(handle: SemHandle, name: string | null, path: string | null) {
+  private constructor(key: Internal, handle: SemHandle, name: string | null, path: string | null) {
+    assertInternal(key);
     // The handle (an External) lets go of the semaphore when it is collected,
     // so a Semaphore dropped without close() leaks nothing.
     this.#handle = handle;
@@ -128,7 +130,7 @@ export class Semaphore implements Disposable {
     };
     if (create) createOrOpen(open, exclusive, 'sem_open', path);
     else check(open(0), 'sem_open', path);
-    return new Semaphore(handle!, path, path);
+    return new Semaphore(INTERNAL, handle!, path, path);
   }
 
   /**
@@ -163,7 +165,7 @@ export class Semaphore implements Disposable {
     }
     const r = binding.semInside(shm.fd, offset, initial ?? -1);
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
-    return new Semaphore(r, null, shm.name);
+    return new Semaphore(INTERNAL, r, null, shm.name);
   }
 
   /** Removes a named semaphore (`sem_unlink`); open handles keep working. */

@@ -12,6 +12,7 @@ import { createOrOpen } from './internal/create-or-open';
 import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
 import { waitsOnMemory } from './internal/thread-wait';
 import { validateBoolean, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
+import { INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_RDWR } = fsConstants;
 const { EINVAL, EFBIG } = osConstants.errno;
@@ -86,10 +87,10 @@ export class SharedMemory extends OwnedDescriptor {
   #readOnly: boolean;
   #buffer: ArrayBuffer | null;
 
-  private constructor(fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
+  private constructor(key: Internal, fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
     // A handle collected without close() gives its descriptor back; its
     // mapping lives as long as its ArrayBuffer does.
-    super(fd);
+    super(key, fd);
     this.#name = name;
     this.#size = buffer.byteLength;
     this.#readOnly = readOnly;
@@ -118,7 +119,7 @@ export class SharedMemory extends OwnedDescriptor {
       if (created || check(binding.fstatSize(fd), 'fstat', path) === 0) {
         check(binding.posixFallocate(fd, size), 'posix_fallocate', path);
       }
-      return new SharedMemory(fd, path, false, mapWhole(fd, false, path));
+      return new SharedMemory(INTERNAL, fd, path, false, mapWhole(fd, false, path));
     } catch (err) {
       binding.close(fd);
       if (created) binding.shmUnlink(path);
@@ -136,7 +137,7 @@ export class SharedMemory extends OwnedDescriptor {
     validateBoolean(readOnly, 'options.readOnly');
     const fd = check(binding.shmOpen(path, readOnly ? O_RDONLY : O_RDWR, 0), 'shm_open', path);
     try {
-      return new SharedMemory(fd, path, readOnly, mapWhole(fd, readOnly, path));
+      return new SharedMemory(INTERNAL, fd, path, readOnly, mapWhole(fd, readOnly, path));
     } catch (err) {
       binding.close(fd);
       throw err;
@@ -157,7 +158,7 @@ export class SharedMemory extends OwnedDescriptor {
     try {
       check(binding.posixFallocate(fd, size), 'posix_fallocate');
       if (seal) check(binding.sealSize(fd), 'fcntl');
-      return new SharedMemory(fd, null, false, map(fd, size, false, null));
+      return new SharedMemory(INTERNAL, fd, null, false, map(fd, size, false, null));
     } catch (err) {
       binding.close(fd);
       throw err;
@@ -182,7 +183,7 @@ export class SharedMemory extends OwnedDescriptor {
       binding.munmap(buffer);
       check(adopted, 'fcntl');
     }
-    return new SharedMemory(fd, null, readOnly, buffer);
+    return new SharedMemory(INTERNAL, fd, null, readOnly, buffer);
   }
 
   /** Removes a named object (`shm_unlink`). Mappings stay valid until closed. */

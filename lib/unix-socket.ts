@@ -19,6 +19,7 @@ import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
   toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
@@ -536,13 +537,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   #receiving = 0;
 
   static {
-    makeSocket = (fd, type, label, file) => new UnixSocket(fd, type, label, file);
+    makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
   }
 
-  private constructor(fd: number, type: UnixSocketType, label: string | null, file: string | null) {
+  private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: string | null) {
+    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     // The watcher first: if it cannot be made, the caller still owns fd.
     const poller = new Poller(fd, 'socket', label);
-    super(fd, poller);
+    super(key, fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#label = label;
@@ -566,7 +568,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         bindTo(fd, address, mode);
         bound = true;
       }
-      return new UnixSocket(fd, 'dgram', address?.label ?? null, address?.file ?? null);
+      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, address?.file ?? null);
     } catch (err) {
       binding.close(fd);
       if (bound) removeFile(address!.file);
@@ -632,7 +634,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         const r = binding.socketConnect(fd, address.bytes);
         return r === -EAGAIN ? AGAIN : check(r, 'connect', address.label);
       }, 100, wait, () => timedOut('connect', address.label, wait.timeoutMs!));
-      return new UnixSocket(fd, type, address.label, null);
+      return new UnixSocket(INTERNAL, fd, type, address.label, null);
     } catch (err) {
       binding.close(fd);
       throw err;
@@ -660,7 +662,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
     check(binding.adoptFd(fd), 'fcntl', label);
     try {
-      return new UnixSocket(fd, type, label, null);
+      return new UnixSocket(INTERNAL, fd, type, label, null);
     } catch (err) {
       binding.releaseFd(fd);
       throw err;
@@ -738,7 +740,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const dup = check(binding.dupFd(fd), 'fcntl', label);
     let sidecar: UnixSocket;
     try {
-      sidecar = new UnixSocket(dup, 'stream', label, null);
+      sidecar = new UnixSocket(INTERNAL, dup, 'stream', label, null);
     } catch (err) {
       binding.close(dup);
       throw err;
@@ -1456,12 +1458,13 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   #accepting = 0;
 
   static {
-    makeServer = (fd, type, address) => new UnixSocketServer(fd, type, address);
+    makeServer = (fd, type, address) => new UnixSocketServer(INTERNAL, fd, type, address);
   }
 
-  private constructor(fd: number, type: 'stream' | 'seqpacket', address: Address) {
+  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address) {
+    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'socket', address.label);
-    super(fd, poller);
+    super(key, fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#address = address;

@@ -12,6 +12,7 @@ import { binding } from '../binding';
 import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
+import { assertInternal, type INTERNAL, type Internal } from './construct';
 import { validateFd, validateOptions } from './validate';
 
 /** Options of `stream()` on a pipe end or a FIFO. */
@@ -46,11 +47,13 @@ export abstract class OwnedDescriptor implements Disposable {
   readonly #reclaim: Reclaim;
 
   /**
+   * @param key - {@link INTERNAL}: only this package's factories make handles.
    * @param fd - A descriptor the binding created (and tracks) or adopted.
    * @param poller - Its watcher, if the subclass has one: closed first if the
    *   handle is garbage-collected without close().
    */
-  protected constructor(fd: number, poller: Poller | null = null) {
+  protected constructor(key: Internal, fd: number, poller: Poller | null = null) {
+    assertInternal(key);
     this.#fd = fd;
     this.#reclaim = reclaimOnCollect(this, { fds: [fd], poller });
   }
