@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
-import { getSystemErrorMap, inspect } from 'node:util';
+import { getSystemErrorMap, inspect, types } from 'node:util';
 import { binding } from './binding';
 
 const systemErrors = getSystemErrorMap();
@@ -87,14 +87,41 @@ function coded<E extends Error>(err: E, code: string): E & CodedError {
   return Object.assign(err, { code });
 }
 
+// Says what a bad argument was without running any of its code: no getter,
+// no Proxy trap, no toString (any of which may throw, or lie).
 function describe(value: unknown): string {
   if (value == null) return ` Received ${value}`;
-  if (typeof value === 'function') return ` Received function ${value.name}`;
+  if (types.isProxy(value)) return ' Received a Proxy';
+  if (typeof value === 'function') return ` Received function ${safeName(value)}`;
   if (typeof value === 'object') {
-    const ctor = (value as object).constructor;
-    return ` Received ${ctor?.name ? `an instance of ${ctor.name}` : inspect(value, { depth: -1 })}`;
+    const ctor = ownValue(Object.getPrototypeOf(value), 'constructor');
+    const name = typeof ctor === 'function' ? ownValue(ctor, 'name') : undefined;
+    return ` Received ${typeof name === 'string' && name !== '' ? `an instance of ${name}` : show(value)}`;
   }
-  return ` Received type ${typeof value} (${inspect(value, { maxStringLength: 28 })})`;
+  return ` Received type ${typeof value} (${show(value, 28)})`;
+}
+
+function safeName(fn: object): string {
+  const name = ownValue(fn, 'name');
+  return typeof name === 'string' ? name : '<anonymous>';
+}
+
+// An own data property's value, without calling a getter (undefined otherwise).
+function ownValue(object: object | null, key: string): unknown {
+  if (object === null || types.isProxy(object)) return undefined;
+  const own = Object.getOwnPropertyDescriptor(object, key);
+  return own !== undefined && 'value' in own ? own.value : undefined;
+}
+
+// util.inspect never calls getters or Proxy traps unless asked to; anything
+// it still cannot show (a revoked Proxy, say) is shown as what it is.
+function show(value: unknown, maxStringLength = 64): string {
+  if (types.isProxy(value)) return 'a Proxy';
+  try {
+    return inspect(value, { depth: 0, maxStringLength, maxArrayLength: 8, breakLength: Infinity, customInspect: false, getters: false });
+  } catch {
+    return `a value of type ${typeof value}`;
+  }
 }
 
 /** `TypeError [ERR_INVALID_ARG_TYPE]`, worded like Node's. @internal */
@@ -108,7 +135,7 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
  */
 export function invalidArgValue(name: string, value: unknown, reason: string, range = false): Error & CodedError {
   const Ctor = range ? RangeError : TypeError;
-  const shown = inspect(value, { maxStringLength: 64 });
+  const shown = show(value);
   return coded(new Ctor(`The argument '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
 }
 

@@ -4,18 +4,31 @@
  * @internal
  * @packageDocumentation
  */
-import { invalidArgType, invalidArgValue } from '../errors';
+import { types } from 'node:util';
+import { invalidArgType, invalidArgValue, stateError } from '../errors';
 
 /** The longest name component Linux accepts (NAME_MAX). */
 const NAME_MAX = 255;
 
-/** Returns `options`, or `{}` for undefined; rejects anything but a plain object. */
+/**
+ * A copy of `options` (its enumerable properties, own and inherited, each
+ * read once), or `{}` for undefined; rejects anything but an object. What is
+ * validated is then what is used: a getter or a Proxy cannot answer one thing
+ * to the check and another to the use. An object that throws while being
+ * read is `ERR_INVALID_ARG_VALUE`, with what it threw as `cause`.
+ */
 export function validateOptions<T extends object>(options: T | undefined, name = 'options'): Partial<T> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalidArgType(name, 'of type object', options);
   }
-  return options;
+  const copy: Record<string, unknown> = {};
+  try {
+    for (const key in options) copy[key] = (options as Record<string, unknown>)[key];
+  } catch (cause) {
+    throw Object.assign(invalidArgValue(name, options, 'could not be read'), { cause });
+  }
+  return copy as Partial<T>;
 }
 
 export function validateBoolean(value: unknown, name: string): asserts value is boolean {
@@ -81,10 +94,76 @@ export function validateSignal(value: unknown, name = 'options.signal'): asserts
   if (value !== undefined && !(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
 }
 
+// What the engine itself says of a view, through the intrinsic getters: never
+// a `length` or `byteLength` a caller defined on the object, never a Proxy's
+// trap (util.types answers from the engine's own slots; a Proxy is no view).
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function intrinsic<T>(proto: object, key: string): (view: unknown) => T {
+  const get = Object.getOwnPropertyDescriptor(proto, key)!.get!;
+  return (view) => Reflect.apply(get, view, []) as T;
+}
+const typedBuffer = intrinsic<ArrayBufferLike>(TypedArrayPrototype, 'buffer');
+const typedByteOffset = intrinsic<number>(TypedArrayPrototype, 'byteOffset');
+const typedByteLength = intrinsic<number>(TypedArrayPrototype, 'byteLength');
+const typedLength = intrinsic<number>(TypedArrayPrototype, 'length');
+const viewBuffer = intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer');
+const viewByteOffset = intrinsic<number>(DataView.prototype, 'byteOffset');
+const viewByteLength = intrinsic<number>(DataView.prototype, 'byteLength');
+// ArrayBuffer.prototype.detached (Node 20+); before it, a detached buffer is
+// one of length 0, which no call reads or writes anything of.
+const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get;
+
+/** Whether `buffer` is an ArrayBuffer that was detached (transferred, or its memory closed). */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  return detachedGetter !== undefined && !types.isSharedArrayBuffer(buffer) && Reflect.apply(detachedGetter, buffer, []) === true;
+}
+
+const VIEW = 'an instance of Buffer, TypedArray or DataView';
+
+/**
+ * A Buffer, TypedArray or DataView as a Uint8Array over the same bytes, made
+ * from what the engine says of it (its real buffer, offset and length). A
+ * Proxy or anything else is `ERR_INVALID_ARG_TYPE`; a view of a detached
+ * buffer is `ERR_INVALID_STATE`. Nothing of the caller's object is called.
+ */
+export function viewBytes(value: unknown, name: string, expected = VIEW): Uint8Array {
+  if (types.isTypedArray(value)) {
+    const buffer = typedBuffer(value);
+    if (isDetached(buffer)) throw detachedError(name);
+    return new Uint8Array(buffer, typedByteOffset(value), typedByteLength(value));
+  }
+  if (types.isDataView(value)) {
+    const buffer = viewBuffer(value);
+    if (isDetached(buffer)) throw detachedError(name);
+    return new Uint8Array(buffer, viewByteOffset(value), viewByteLength(value));
+  }
+  throw invalidArgType(name, expected, value);
+}
+
+/**
+ * A Uint8Array (or Buffer) target to write into, checked as {@link viewBytes}
+ * checks; returned as it is (a Buffer stays a Buffer), so the caller's own
+ * object is what the addon is given, whose length the addon reads itself.
+ */
+export function validateUint8Array(value: unknown, name: string): Uint8Array {
+  if (!types.isUint8Array(value)) throw invalidArgType(name, 'an instance of Buffer or Uint8Array', value);
+  if (isDetached(typedBuffer(value))) throw detachedError(name);
+  return value;
+}
+
+/** An Int32Array, checked as {@link validateUint8Array}; returns its real element count. */
+export function validateInt32Array(value: unknown, name: string): number {
+  if (!types.isInt32Array(value)) throw invalidArgType(name, 'an instance of Int32Array', value);
+  if (isDetached(typedBuffer(value))) throw detachedError(name);
+  return typedLength(value);
+}
+
+function detachedError(name: string): Error {
+  return stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument's ArrayBuffer is detached`);
+}
+
 /** The bytes of a message: a view of a Buffer, TypedArray or DataView (no copy), or a string as UTF-8. */
 export function toBytes(value: unknown, name = 'data'): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);
+  return viewBytes(value, name, `of type string or ${VIEW}`);
 }
