@@ -19,13 +19,14 @@ const NAME_MAX = 255;
  */
 export function validateOptions<T extends object>(options: T | undefined, name = 'options'): Partial<T> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw invalidArgType(name, 'of type object', options);
-  }
+  if (options === null || typeof options !== 'object') throw invalidArgType(name, 'of type object', options);
   const copy: Record<string, unknown> = {};
   try {
+    // Inside: Array.isArray throws for a revoked Proxy.
+    if (Array.isArray(options)) throw invalidArgType(name, 'of type object', options);
     for (const key in options) copy[key] = (options as Record<string, unknown>)[key];
   } catch (cause) {
+    if ((cause as { code?: unknown } | null)?.code === 'ERR_INVALID_ARG_TYPE') throw cause;
     throw Object.assign(invalidArgValue(name, options, 'could not be read'), { cause });
   }
   return copy as Partial<T>;
@@ -90,8 +91,20 @@ export function validateTimeout(value: unknown, name = 'options.timeoutMs'): ass
   if (value !== undefined) validateInteger(value, name, 0, 2 ** 31 - 1);
 }
 
+const signalAborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+
+/** A real AbortSignal: asked through its own brand-checked getter, so neither a Proxy nor a look-alike passes. */
 export function validateSignal(value: unknown, name = 'options.signal'): asserts value is AbortSignal | undefined {
-  if (value !== undefined && !(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+  if (value === undefined) return;
+  let real = value !== null && typeof value === 'object' && !types.isProxy(value);
+  if (real) {
+    try {
+      Reflect.apply(signalAborted, value, []);
+    } catch {
+      real = false;
+    }
+  }
+  if (!real) throw invalidArgType(name, 'an instance of AbortSignal', value);
 }
 
 // What the engine itself says of a view, through the intrinsic getters: never
