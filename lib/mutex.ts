@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { binding, type MutexHandle } from './binding';
 import { AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
-import { HostedRecord, SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import {
   validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -165,7 +165,7 @@ export class Mutex implements Disposable {
    * its next call then dies of SIGBUS (see SharedMemory's limits).
    */
   static inside(shm: SharedMemory, offset: number, options?: MutexInsideOptions): Mutex {
-    if (!(shm instanceof SharedMemory)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
+    if (!isSharedMemory(shm)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
     if (offset % 8 !== 0) throw invalidArgValue('offset', offset, 'must be a multiple of 8', true);
     const { init = false } = validateOptions(options);
@@ -218,6 +218,11 @@ export class Mutex implements Disposable {
   static unlink(name: string): void {
     const path = validateName(name);
     check(binding.shmUnlink(path), 'shm_unlink', path);
+  }
+
+  /** Removes this mutex's name (see {@link Mutex.unlink}); nothing for one inside shared memory. */
+  unlink(): void {
+    if (this.#name !== null) Mutex.unlink(this.#name);
   }
 
   /** The name, with its leading '/'; `null` for a mutex inside shared memory. */

@@ -10,7 +10,7 @@ import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError
 import { createOrOpen } from './internal/create-or-open';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
-import { HostedRecord, SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EAGAIN, EOVERFLOW, ETIMEDOUT } = osConstants.errno;
@@ -154,7 +154,7 @@ export class Semaphore implements Disposable {
    *   {@link Semaphore.SIZE} bytes before the end of `shm`.
    */
   static inside(shm: SharedMemory, offset: number, options?: SemaphoreInsideOptions): Semaphore {
-    if (!(shm instanceof SharedMemory)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
+    if (!isSharedMemory(shm)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
     const { ALIGNMENT, SIZE, VALUE_MAX } = Semaphore;
     if (offset % ALIGNMENT !== 0) throw invalidArgValue('offset', offset, `must be a multiple of Semaphore.ALIGNMENT (${ALIGNMENT})`, true);

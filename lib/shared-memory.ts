@@ -168,6 +168,18 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
 }
 
 /**
+ * Whether `value` is a SharedMemory this package made: asked of the object
+ * itself (its private field), never through `instanceof`, which a Proxy's
+ * traps answer (or throw from) and which an `Object.create(SharedMemory.prototype)`
+ * passes without being one. A Proxy of a real one is not one.
+ * @internal
+ */
+export function isSharedMemory(value: unknown): value is SharedMemory {
+  return brand(value);
+}
+let brand: (value: unknown) => value is SharedMemory;
+
+/**
  * A shared-memory object mapped into this process.
  *
  * `buffer` is an `ArrayBuffer` directly over the mapping (zero-copy). After
@@ -185,6 +197,10 @@ export class SharedMemory extends OwnedDescriptor {
   #size: number;
   #readOnly: boolean;
   #buffer: ArrayBuffer | null;
+
+  static {
+    brand = (value): value is SharedMemory => typeof value === 'object' && value !== null && #buffer in value;
+  }
 
   private constructor(key: Internal, fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
     // A handle collected without close() gives its descriptor back; its
