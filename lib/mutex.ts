@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { binding, type MutexHandle } from './binding';
 import { AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
-import { SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import {
   validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -104,6 +104,8 @@ export class Mutex implements Disposable {
   readonly #path: string | null;
   #held = false;
   readonly #waits = new ThreadWaits();
+  // Its record in the memory it lives in, so no resize() of this process cuts it off.
+  #hosted: HostedRecord | null = null;
 
   /** Bytes a mutex takes inside a {@link SharedMemory} ({@link Mutex.inside}): 64. */
   static readonly SIZE: number = SIZE;
@@ -139,7 +141,8 @@ export class Mutex implements Disposable {
       if (fd === -ENOENT && create) continue;
       check(fd, 'shm_open', path);
       try {
-        return new Mutex(INTERNAL, map(fd, 0, false, path), path, path);
+        const { key } = HostedRecord.identify(fd, path);
+        return Mutex.#hosting(new Mutex(INTERNAL, map(fd, 0, false, path), path, path), key, 0);
       } finally {
         binding.close(fd);
       }
@@ -152,10 +155,17 @@ export class Mutex implements Disposable {
    * before the others attach with the default `{ init: false }`: typically the
    * creator of the memory, before it starts the others. A live mutex is never
    * initialised again (`EEXIST`), and attaching where none was initialised is
-   * `EINVAL`. The mutex has its own mapping: closing `shm` does not affect it.
+   * `EINVAL`.
+   *
+   * The mutex has its own mapping of the page(s) it is in: closing `shm` does
+   * not affect it, and it keeps that memory until it is closed itself. While
+   * it is open, `shm.resize()` (or that of any other handle of the same
+   * memory in this process) refuses to shrink the memory past it
+   * (`ERR_IPC_BUSY`). Another process can still truncate it under the mutex:
+   * its next call then dies of SIGBUS (see SharedMemory's limits).
    */
   static inside(shm: SharedMemory, offset: number, options?: MutexInsideOptions): Mutex {
-    if (!(shm instanceof SharedMemory)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
+    if (!isSharedMemory(shm)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
     if (offset % 8 !== 0) throw invalidArgValue('offset', offset, 'must be a multiple of 8', true);
     const { init = false } = validateOptions(options);
@@ -165,7 +175,18 @@ export class Mutex implements Disposable {
       throw invalidArgValue('offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the ${shm.size}-byte SharedMemory`, true);
     }
     if (shm.readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot place a Mutex in a read-only SharedMemory');
-    return new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name);
+    // The memory's real size: this handle's may be stale after another's resize().
+    const { key, size } = HostedRecord.identify(shm.fd, shm.name);
+    if (offset + SIZE > size) {
+      throw invalidArgValue('offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the shared memory object, now ${size} bytes`, true);
+    }
+    return Mutex.#hosting(new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name), key, offset);
+  }
+
+  /** Registers `mutex`'s record at `offset` of the memory `key` (see HostedRecord). */
+  static #hosting(mutex: Mutex, key: string, offset: number): Mutex {
+    mutex.#hosted = HostedRecord.register(key, mutex, 'Mutex', offset, SIZE);
+    return mutex;
   }
 
   /**
@@ -179,6 +200,7 @@ export class Mutex implements Disposable {
       // open(2) applied the umask; make the mode exactly what was asked.
       check(binding.fchmod(fd, mode), 'fchmod', path);
       check(binding.posixFallocate(fd, SIZE), 'posix_fallocate', path);
+      const { key } = HostedRecord.identify(fd, path);
       const handle = map(fd, 0, true, path);
       const r = binding.mutexPublish(fd, path);
       if (r < 0) {
@@ -186,7 +208,7 @@ export class Mutex implements Disposable {
         if (r === -EEXIST) return null;
         throw new IpcError(r, 'linkat', path, r === -ENOENT ? 'naming a new mutex needs /proc mounted' : undefined);
       }
-      return new Mutex(INTERNAL, handle, path, path);
+      return Mutex.#hosting(new Mutex(INTERNAL, handle, path, path), key, 0);
     } finally {
       binding.close(fd);
     }
@@ -196,6 +218,11 @@ export class Mutex implements Disposable {
   static unlink(name: string): void {
     const path = validateName(name);
     check(binding.shmUnlink(path), 'shm_unlink', path);
+  }
+
+  /** Removes this mutex's name (see {@link Mutex.unlink}); nothing for one inside shared memory. */
+  unlink(): void {
+    if (this.#name !== null) Mutex.unlink(this.#name);
   }
 
   /** The name, with its leading '/'; `null` for a mutex inside shared memory. */
@@ -288,7 +315,7 @@ export class Mutex implements Disposable {
   unlock(): void {
     const r = binding.mutexUnlock(this.#open());
     if (r < 0) this.#fail(r, 'pthread_mutex_unlock');
-    this.#held = false;
+    this.#setHeld(false);
   }
 
   /**
@@ -330,9 +357,10 @@ export class Mutex implements Disposable {
     if (handle === null) return;
     this.#waits.cancelAll(() => closedError('Mutex'));
     if (this.#held) binding.mutexUnlock(handle);
-    this.#held = false;
+    this.#setHeld(false);
     binding.mutexClose(handle);
     this.#handle = null;
+    this.#hosted?.release();
   }
 
   /** Same as `close()`, for `using`. */
@@ -346,8 +374,18 @@ export class Mutex implements Disposable {
   }
 
   #acquired(r: number): MutexLockResult {
-    this.#held = true;
+    this.#setHeld(true);
     return { ownerDied: r === 1 };
+  }
+
+  /**
+   * A held mutex is linked into this thread's robust list through its own
+   * bytes, which glibc writes when other mutexes are locked and unlocked: its
+   * record then stays protected from resize() even if this handle is dropped.
+   */
+  #setHeld(held: boolean): void {
+    this.#held = held;
+    this.#hosted?.pin(held);
   }
 
   #fail(r: number, syscall: string): never {

@@ -10,7 +10,7 @@ import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError
 import { createOrOpen } from './internal/create-or-open';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
-import { SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EAGAIN, EOVERFLOW, ETIMEDOUT } = osConstants.errno;
@@ -79,6 +79,8 @@ export class Semaphore implements Disposable {
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
   readonly #waits = new ThreadWaits();
+  // Its record in the memory it lives in, so no resize() of this process cuts it off.
+  #hosted: HostedRecord | null = null;
 
   private constructor(key: Internal, handle: SemHandle, name: string | null, path: string | null) {
     assertInternal(key);
@@ -144,11 +146,15 @@ export class Semaphore implements Disposable {
    *
    * The handle maps the few bytes it needs itself, so closing (or unmapping)
    * `shm` never affects it; it keeps the memory alive until it is closed too.
+   * While it is open, `shm.resize()` (or that of any other handle of the same
+   * memory in this process) refuses to shrink the memory past it
+   * (`ERR_IPC_BUSY`). Another process can still truncate it under the
+   * semaphore: its next call then dies of SIGBUS (see SharedMemory's limits).
    * @param offset - A multiple of {@link Semaphore.ALIGNMENT}, leaving
    *   {@link Semaphore.SIZE} bytes before the end of `shm`.
    */
   static inside(shm: SharedMemory, offset: number, options?: SemaphoreInsideOptions): Semaphore {
-    if (!(shm instanceof SharedMemory)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
+    if (!isSharedMemory(shm)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
     const { ALIGNMENT, SIZE, VALUE_MAX } = Semaphore;
     if (offset % ALIGNMENT !== 0) throw invalidArgValue('offset', offset, `must be a multiple of Semaphore.ALIGNMENT (${ALIGNMENT})`, true);
@@ -159,13 +165,21 @@ export class Semaphore implements Disposable {
     if (initial !== undefined) validateInteger(initial, 'options.initial', 0, VALUE_MAX);
     const bytes = new Uint8Array(shm.buffer, offset, SIZE); // ERR_IPC_CLOSED for a closed shm
     if (shm.readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot use a semaphore inside a read-only SharedMemory');
+    // The memory's real size: this handle's may be stale after another's
+    // resize(), and its bytes past the real end would be SIGBUS to read.
+    const { key, size } = HostedRecord.identify(shm.fd, shm.name);
+    if (offset + SIZE > size) {
+      throw invalidArgValue('offset', offset, `must leave Semaphore.SIZE (${SIZE}) bytes before the end of the shared memory object, now ${size} bytes`, true);
+    }
     // A semaphore initialised for processes is never all zeros; untouched memory is.
     if (initial === undefined && bytes.every((b) => b === 0)) {
       throw invalidArgValue('offset', offset, 'holds no initialised semaphore (its bytes are all zero): one handle must pass options.initial first');
     }
     const r = binding.semInside(shm.fd, offset, initial ?? -1);
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
-    return new Semaphore(INTERNAL, r, null, shm.name);
+    const sem = new Semaphore(INTERNAL, r, null, shm.name);
+    sem.#hosted = HostedRecord.register(key, sem, 'Semaphore', offset, SIZE);
+    return sem;
   }
 
   /** Removes a named semaphore (`sem_unlink`); open handles keep working. */
@@ -247,6 +261,7 @@ export class Semaphore implements Disposable {
     this.#waits.cancelAll(() => closedError('Semaphore'));
     binding.semClose(this.#handle);
     this.#handle = null;
+    this.#hosted?.release();
   }
 
   /** Same as `close()`, for `using`. */

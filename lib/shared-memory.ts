@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';
 import { check, closedError, IpcError, stateError } from './errors';
@@ -56,6 +56,105 @@ function map(fd: number, size: number, readOnly: boolean, path: string | null): 
   return result;
 }
 
+/**
+ * Objects of this JavaScript environment that map a record of a shared-memory
+ * object themselves (a Mutex or Semaphore `inside()` one, a named Mutex), by
+ * the object's identity (`dev:ino`), not by SharedMemory handle: a second
+ * handle of the same object (`open` again, `fromFd`) must not shrink it under
+ * them either. Their native side maps the record's pages on its own and
+ * touches them at every call, so truncating the object under a live one
+ * would kill the process with SIGBUS at its next call.
+ *
+ * Entries hold their object weakly, so a Mutex or Semaphore dropped without
+ * close() does not pin the memory's size for ever; except a Mutex while it is
+ * held, which glibc keeps linked (through its bytes) into this thread's
+ * robust list, so that its bytes are written when another mutex is locked or
+ * unlocked: that one is held strongly until unlocked (its native mapping is
+ * never unmapped while held either).
+ *
+ * The futex waits on a SharedMemory's own buffer (waitsOnMemory) are another
+ * matter, ended rather than refused: they wait on this handle's mapping,
+ * which resize() replaces, whereas a hosted record has a mapping of its own
+ * that may outlive every SharedMemory handle.
+ */
+const hosted = new Map<string, Set<HostedRecord>>();
+const collected = new FinalizationRegistry<HostedRecord>((record) => record.release());
+
+/** The identity of the object behind `fd` (`dev:ino`) and its size now. */
+function identify(fd: number, path: string | null): { key: string; size: number } {
+  let st;
+  try {
+    st = fstatSync(fd, { bigint: true });
+  } catch (err) {
+    const errno = (err as { errno?: number }).errno;
+    throw new IpcError(typeof errno === 'number' ? errno : -EINVAL, 'fstat', path);
+  }
+  return { key: `${st.dev}:${st.ino}`, size: Number(st.size) };
+}
+
+/**
+ * One record (`size` bytes at `offset`) of a shared-memory object that an
+ * object of this environment maps itself: while it is registered, no
+ * {@link SharedMemory.resize} in this environment cuts it off.
+ * @internal
+ */
+export class HostedRecord {
+  readonly #key: string;
+  readonly #object: WeakRef<object>;
+  #strong: object | null = null;
+  /** The kind of object, for messages: `'Mutex'`, `'Semaphore'`. */
+  readonly kind: string;
+  readonly offset: number;
+  readonly size: number;
+
+  private constructor(key: string, object: object, kind: string, offset: number, size: number) {
+    this.#key = key;
+    this.#object = new WeakRef(object);
+    this.kind = kind;
+    this.offset = offset;
+    this.size = size;
+  }
+
+  /**
+   * The identity of the object behind `fd` (whose name is `path`), for
+   * {@link HostedRecord.register}, and its real size now (fstat: a handle's
+   * `size` may be stale after another handle's resize).
+   */
+  static identify(fd: number, path: string | null): { key: string; size: number } {
+    return identify(fd, path);
+  }
+
+  /** Registers `object`'s record; `release()` (its close()) ends that. */
+  static register(key: string, object: object, kind: string, offset: number, size: number): HostedRecord {
+    const record = new HostedRecord(key, object, kind, offset, size);
+    let records = hosted.get(key);
+    if (records === undefined) hosted.set(key, (records = new Set()));
+    records.add(record);
+    collected.register(object, record, record);
+    return record;
+  }
+
+  /** The live records of the object `key`: those whose object is still there. */
+  static of(key: string): HostedRecord[] {
+    return [...(hosted.get(key) ?? [])].filter((r) => r.#strong !== null || r.#object.deref() !== undefined);
+  }
+
+  /** Holds the object strongly (`true`: a held Mutex) or weakly again. */
+  pin(strong: boolean): void {
+    this.#strong = strong ? (this.#object.deref() ?? null) : null;
+  }
+
+  /** The object closed (or was collected): its record no longer limits resize(). Idempotent. */
+  release(): void {
+    const records = hosted.get(this.#key);
+    if (records === undefined || !records.delete(this)) return;
+    this.#strong = null;
+    const object = this.#object.deref();
+    if (object !== undefined) collected.unregister(this);
+    if (records.size === 0) hosted.delete(this.#key);
+  }
+}
+
 /** Maps all of an object that already has its size; throws for an empty one. */
 function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuffer {
   const size = check(binding.fstatSize(fd), 'fstat', path);
@@ -67,6 +166,18 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
   }
   return map(fd, size, readOnly, path);
 }
+
+/**
+ * Whether `value` is a SharedMemory this package made: asked of the object
+ * itself (its private field), never through `instanceof`, which a Proxy's
+ * traps answer (or throw from) and which an `Object.create(SharedMemory.prototype)`
+ * passes without being one. A Proxy of a real one is not one.
+ * @internal
+ */
+export function isSharedMemory(value: unknown): value is SharedMemory {
+  return brand(value);
+}
+let brand: (value: unknown) => value is SharedMemory;
 
 /**
  * A shared-memory object mapped into this process.
@@ -86,6 +197,10 @@ export class SharedMemory extends OwnedDescriptor {
   #size: number;
   #readOnly: boolean;
   #buffer: ArrayBuffer | null;
+
+  static {
+    brand = (value): value is SharedMemory => typeof value === 'object' && value !== null && #buffer in value;
+  }
 
   private constructor(key: Internal, fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {
     // A handle collected without close() gives its descriptor back; its
@@ -214,15 +329,24 @@ export class SharedMemory extends OwnedDescriptor {
 
   /**
    * Changes the object's size and maps it anew; the old `buffer` is detached
-   * and `buffer` returns the new one. On failure nothing changes. Shrinking an
-   * object that other processes have mapped makes their accesses past the new
-   * end fail with SIGBUS: only shrink what you alone map.
+   * and `buffer` returns the new one. On failure nothing changes.
+   *
+   * Shrinking past a live `Mutex` or `Semaphore` of this process
+   * (JavaScript environment) inside the object, through this handle or any
+   * other, is refused with `ERR_IPC_BUSY` naming it and its offset: close it
+   * first. (It maps its record itself, so cutting the record off would kill
+   * the process with SIGBUS at its next call.) Shrinking that keeps every such
+   * record whole, and growing, are allowed. Shrinking an object that other
+   * processes (or Workers) have mapped makes their accesses past the new end
+   * fail with SIGBUS, their Mutexes and Semaphores inside it included: only
+   * shrink what you alone map.
    */
   resize(newSize: number): void {
     const old = this.#mapped();
     validateSize(newSize, 'newSize', MAX_SIZE);
     if (this.#readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot resize a read-only SharedMemory');
     if (newSize === this.#size) return;
+    if (newSize < this.#size) this.#refuseCuttingHosted(newSize);
     // Map first (mapping past the end of the file is allowed), then change the
     // size: if either step fails, the object and the old mapping are intact.
     const next = map(this.fd, newSize, false, this.#name);
@@ -239,8 +363,28 @@ export class SharedMemory extends OwnedDescriptor {
   }
 
   /**
+   * Refuses a shrink to `newSize` that would cut off a record a live object of
+   * this environment maps itself. A coded refusal rather than closing the
+   * object for the caller: the caller chose to keep it open, may hold its lock
+   * or wait on it, and can tell from the error which one to close; and a
+   * resize that fails changes nothing, as every other failure of resize().
+   */
+  #refuseCuttingHosted(newSize: number): void {
+    if (hosted.size === 0) return;
+    const { key } = identify(this.fd, this.#name);
+    const cut = HostedRecord.of(key).find((r) => r.offset + r.size > newSize);
+    if (cut === undefined) return;
+    const where = `a ${cut.kind} at offset ${cut.offset} (${cut.size} bytes)`;
+    throw stateError('ERR_IPC_BUSY', `Cannot shrink SharedMemory${this.#name === null ? '' : ` '${this.#name}'`} to ${newSize} bytes: ${where} of this process lives there; close it first`);
+  }
+
+  /**
    * On close: `buffer` is detached (every view reads `byteLength 0`) and
    * unmapped before the descriptor closes. The object stays until unlinked.
+   * A `Mutex` or `Semaphore` inside it has a mapping of its own
+   * and keeps working (and keeps the memory) until it is closed itself; while
+   * it lives, no other handle of the object in this process may shrink it
+   * past it either.
    */
   protected override onClose(): void {
     SharedMemory.#endWaits(this.#buffer!, 'it was closed');
