@@ -1,11 +1,15 @@
 // See: pthread_create(3), pthread_sigmask(3), clock_gettime(2), uv_async_send
-// (libuv docs: "Async handle"), napi_add_async_cleanup_hook.
+// (libuv docs: "Async handle"), napi_add_async_cleanup_hook, napi_wrap.
 //
 // Each environment has one Hub: a uv_async_t that wait threads signal when
 // they finish, and the list of finished waits. The Hub outlives its
 // environment for as long as any wait thread holds it: a thread that finishes
 // after teardown finds `alive` false, undoes its result itself and touches
 // nothing of JavaScript's.
+//
+// Code that can run while the environment is being torn down (OnAsync,
+// OnTeardown, Untrack) uses the C Node-API and checks each status: see
+// callback.h for why node-addon-api's wrappers abort the process there.
 #include "waiter.h"
 
 #include <pthread.h>
@@ -20,6 +24,7 @@
 
 #include "callback.h"
 #include "env_state.h"
+#include "handle.h"
 
 namespace posix_ipc {
 namespace waiter {
@@ -35,9 +40,9 @@ struct Pending {
   bool has_deadline = false;
   timespec deadline{};
   int result = 0;  // Written by the thread before it hands the wait to the Hub.
-  // JavaScript thread only. Empty once delivered or cancelled, so a Pending
+  // JavaScript thread only. Null once delivered or cancelled, so a Pending
   // freed on its own thread never deletes a reference of a dead environment.
-  Napi::FunctionReference callback;
+  napi_ref callback = nullptr;
 };
 
 bool NotBefore(const timespec& a, const timespec& b) {
@@ -56,13 +61,19 @@ struct Hub {
   std::unordered_set<std::shared_ptr<Pending>> outstanding;  // JavaScript thread only.
   std::shared_ptr<Hub> self;  // Keeps the Hub until uv_close has finished.
 
+  void DropCallback(Pending* p) {
+    if (p->callback == nullptr) return;
+    napi_delete_reference(env, p->callback);
+    p->callback = nullptr;
+  }
+
   // A pending wait keeps the process alive, as a pending read does.
   void Track(const std::shared_ptr<Pending>& p) {
     outstanding.insert(p);
     uv_ref(reinterpret_cast<uv_handle_t*>(&async));
   }
   void Untrack(const std::shared_ptr<Pending>& p) {
-    p->callback.Reset();
+    DropCallback(p.get());
     outstanding.erase(p);
     if (outstanding.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
   }
@@ -74,12 +85,15 @@ struct Box {
   std::shared_ptr<Pending> pending;
 };
 
-// What JavaScript holds for waitCancel(). Weak: a wait that is over is freed
-// (and with it whatever its Wait holds, a descriptor say) when its thread and
-// the Hub are done with it, not whenever the garbage collector gets to this.
+// What JavaScript holds for waitCancel(), wrapped in a handle of its own
+// kind (handle.h). Weak: a wait that is over is freed (and with it whatever
+// its Wait holds, a descriptor say) when its thread and the Hub are done with
+// it, not whenever the garbage collector gets to this.
 struct Handle {
   std::weak_ptr<Pending> pending;
 };
+
+constexpr HandleKind kWaitHandle{{0xf40aeba90945e611ULL, 0x4d1210d7f1782554ULL}};
 
 void* Run(void* arg) {
   std::shared_ptr<Pending> p = std::move(static_cast<Box*>(arg)->pending);
@@ -116,22 +130,25 @@ void OnAsync(uv_async_t* handle) {
     std::lock_guard<std::mutex> lock(hub->mu);
     batch.swap(hub->done);
   }
-  Napi::Env env(hub->env);
-  Napi::HandleScope scope(env);
   for (auto& p : batch) {
-    if (p->callback.IsEmpty()) {
+    if (p->callback == nullptr) {
       // JavaScript gave up first: give back what the wait took.
       if (p->result >= 0) p->wait->Undo(p->result);
       continue;
     }
-    Napi::Function callback = p->callback.Value();
+    // Taken out of the Pending before the call: JavaScript may cancel this
+    // very wait from inside it, which must then find nothing to delete.
+    napi_ref callback = p->callback;
+    p->callback = nullptr;
     hub->Untrack(p);
     // What a failed wait holds (a descriptor, say) is given back before
     // JavaScript sees the failure: nothing it can observe lingers. A result
     // stays undoable until JavaScript has it: when it can no longer run here
     // (a Worker being terminated), nobody received it.
     if (p->result < 0) p->wait.reset();
-    if (!CallIntoJs(env, callback, {Napi::Number::New(env, p->result)}) && p->result >= 0) p->wait->Undo(p->result);
+    bool received = CallIntoJs(hub->env, callback, {p->result});
+    napi_delete_reference(hub->env, callback);
+    if (!received && p->result >= 0) p->wait->Undo(p->result);
   }
 }
 
@@ -156,7 +173,7 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
   }
   for (auto& p : hub->outstanding) {
     p->cancelled.store(true, std::memory_order_release);
-    p->callback.Reset();
+    hub->DropCallback(p.get());
   }
   hub->outstanding.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&hub->async), OnHubClosed);
@@ -164,14 +181,17 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
 
 void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
-// waitCancel(handle) -> 0.
+// waitCancel(handle) -> 0, or -EBADF when `handle` is no wait handle.
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  std::shared_ptr<Pending> p = info[0].As<Napi::External<Handle>>().Data()->pending.lock();
-  if (p && !p->callback.IsEmpty()) {
+  Napi::Env env = info.Env();
+  Handle* handle = UnwrapHandle<Handle>(env, info[0], kWaitHandle);
+  if (handle == nullptr) return Napi::Number::New(env, -EBADF);
+  std::shared_ptr<Pending> p = handle->pending.lock();
+  if (p && p->callback != nullptr) {
     p->cancelled.store(true, std::memory_order_release);
     p->hub->Untrack(p);
   }
-  return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(env, 0);
 }
 
 }  // namespace
@@ -190,6 +210,11 @@ timespec MonotonicAfter(double ms) {
 }
 
 Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, Napi::Function callback) {
+  // The callback is called natively later: it must be a function now.
+  napi_valuetype type;
+  if (callback.IsEmpty() || napi_typeof(env, callback, &type) != napi_ok || type != napi_function) {
+    return Napi::Number::New(env, -EINVAL);
+  }
   std::shared_ptr<Hub> hub = EnvState::Get(env)->waiter_hub;
   auto p = std::make_shared<Pending>();
   p->wait = std::move(wait);
@@ -198,7 +223,18 @@ Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, 
     p->has_deadline = true;
     p->deadline = MonotonicAfter(timeout_ms);
   }
-  p->callback = Napi::Persistent(callback);
+  // The handle is made before the thread: when the engine refuses it (the
+  // environment is being torn down), no wait has started that nobody could
+  // cancel.
+  Napi::Value handle = WrapHandle<Handle>(env, kWaitHandle, new Handle{p}, OnHandleFinalized);
+  if (handle.IsEmpty()) {
+    DropPendingException(env);
+    return Napi::Number::New(env, -ECANCELED);
+  }
+  if (napi_create_reference(env, callback, 1, &p->callback) != napi_ok) {
+    DropPendingException(env);
+    return Napi::Number::New(env, -ECANCELED);
+  }
 
   // The thread blocks every signal, so signals reach the threads that handle
   // them and never interrupt a wait.
@@ -216,11 +252,11 @@ Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, 
   pthread_attr_destroy(&attr);
   if (r != 0) {
     delete arg;
-    p->callback.Reset();
+    hub->DropCallback(p.get());
     return Napi::Number::New(env, -r);
   }
   hub->Track(p);
-  return Napi::External<Handle>::New(env, new Handle{p}, OnHandleFinalized);
+  return handle;
 }
 
 void Init(Napi::Env env, Napi::Object exports) {
