@@ -28,7 +28,10 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a wrapper call that fails
+      # while a Worker is being terminated returns instead of aborting the
+      # process (node-addon-api cannot throw into a dying environment).
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra", "-pthread"],
       "cflags_cc": ["-fvisibility=hidden", "-Wall", "-Wextra", "-std=c++17", "-pthread"],
       "ldflags": ["-pthread"],
