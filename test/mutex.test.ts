@@ -120,6 +120,21 @@ describe('Mutex.open', () => {
     for (const outcome of Object.keys(outcomes)) expect(['object', 'false', 'undefined', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'ENOTRECOVERABLE']).toContain(outcome);
   });
 
+  test('a peer rewrites every byte of the mutex while this process is inside every call (named, and inside shared memory): coded errors or correct results, never a crash or a hang', async () => {
+    // In a child: before the fix, unlock() segfaulted (glibc wrote through the robust-list pointers a peer overwrote).
+    for (const where of ['named', 'inside']) {
+      const r = await runNode('mutex.js', ['peerScribble', name(), where, '4000', '7'], { timeout: 60000 });
+      expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+      const { outcomes, writes } = JSON.parse(r.stdout);
+      expect(writes).toBeGreaterThan(1000);
+      // 'object': a lock's { ownerDied }; 'false': tryLock found it held; 'undefined': unlock, markConsistent; 'number', 'null': ownerPid.
+      expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['object', 'undefined', 'ERR_IPC_CORRUPT']));
+      for (const outcome of Object.keys(outcomes)) {
+        expect(['object', 'false', 'undefined', 'number', 'null', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'EINVAL', 'ENOTRECOVERABLE']).toContain(outcome);
+      }
+    }
+  });
+
   test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {
     const priv = name();
     const pub = name();
