@@ -135,6 +135,20 @@ describe('Mutex.open', () => {
     }
   });
 
+  test("a peer overwrites a held mutex's robust-list links (through SharedMemory.open of its name): unlock works, never a segfault", async () => {
+    const r = await runNode('mutex.js', ['listOverwritten', name(), name()], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const unlocked = { ownerDied: false };
+    expect(JSON.parse(r.stdout)).toEqual({ first: unlocked, second: unlocked, unlockFirst: 'ok', unlockSecond: 'ok', again: [unlocked, unlocked, 'ok', 'ok'] });
+  });
+
+  test('the binding refuses handles it did not make (numbers, objects, a semaphore handle, a closed handle): EBADF, never a crash', async () => {
+    const r = await runNode('mutex.js', ['foreignHandles']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    for (const what of ['number', 'null', 'object', 'array', 'semaphore', 'closed']) expect(out[what]).toEqual([-9, -9, -9, -9, -9, -9, -9]);
+  });
+
   test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {
     const priv = name();
     const pub = name();
