@@ -27,8 +27,51 @@
 // Memory. A mapping is shared by the JavaScript handle and each pending wait
 // (std::shared_ptr), so closing a handle never unmaps memory a wait thread
 // reads. A mapping whose mutex this thread holds is never unmapped at all:
-// glibc links held robust mutexes into the thread's list through the mutexes
-// themselves, and the kernel walks that list when the thread exits.
+// held robust mutexes are linked into the thread's robust list through the
+// mutexes themselves, and the kernel walks that list when the thread exits.
+//
+// Locking without glibc. A peer can rewrite any byte of the mutex at any
+// moment. glibc's pthread_mutex_unlock reads the mutex's robust-list links
+// (__list.__prev/__next) from it and writes through them (DEQUEUE_MUTEX): a
+// peer's pointers made it write anywhere. Its lock calls read the kind again
+// after any check of ours, and a priority-protect kind aborts the process.
+// Checking first is no defence (the bytes can change right after), so glibc
+// never locks, unlocks or reads a mutex here once it is initialised: this file
+// does what glibc 2.36's robust, process-shared, error-checking mutex does
+// (nptl/pthread_mutex_trylock.c, pthread_mutex_lock.c, the robust branch of
+// pthread_mutex_unlock.c, ENQUEUE_MUTEX/DEQUEUE_MUTEX in pthreadP.h), with the
+// same bytes and the same futex calls, so C programs locking the same mutex
+// with glibc interoperate. What it needs of the list it keeps privately:
+//
+// The thread's robust list (set_robust_list(2)) starts at glibc's
+// robust_head, private to the thread; each held mutex's __next points to the
+// next entry, the last one back to the head; pointers name an entry's __next
+// field. Locking pushes the mutex at the front, as glibc does: the head's
+// list pointer becomes the mutex's __next, the head its __prev. So the true
+// links of every mutex this thread holds through us follow from the order we
+// locked them in: ThreadList keeps that order (never the links a peer can
+// rewrite), and unlocking unlinks a mutex with the links computed from it,
+// reading nothing from shared memory but the lock word and the __owner field,
+// both plain integers.
+//
+// A robust mutex this library did not lock (a C library's, on the JavaScript
+// thread) breaks that computation when it sits among ours, and glibc then
+// writes into our mutexes' links as well. Ours are therefore kept together at
+// the end of the list: a lock fails with ENOTSUP while the thread holds such a
+// mutex (the head's list pointer is not our latest mutex, or the head). One
+// locked after ours only goes in front of them; its unlock (by glibc) reads
+// its own links, which nobody but glibc writes, and rewrites our front mutex's
+// __prev, which we never read. When we unlock our front mutex while such
+// mutexes sit in front of it, we find its predecessor by walking them from the
+// head (their __next fields are what glibc itself trusts); if that walk does
+// not reach our mutex, the mutex is left linked and mapped (ENOTSUP) rather
+// than unlinked with links we cannot vouch for.
+//
+// What a peer's scribbling still does: a peer that rewrites a held mutex's
+// __next makes the kernel's walk at this thread's death stop there (the
+// kernel reads user memory fault-safely and at most ROBUST_LIST_LIMIT
+// entries), so later mutexes are not marked owner-died; and a lock word it
+// rewrites is what it is (held by nobody, or by a stranger). Neither crashes.
 #include "mutex.h"
 
 #include <fcntl.h>
@@ -39,15 +82,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/env_state.h"
+#include "common/handle.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 
@@ -123,24 +172,183 @@ const Field& OurKind() {
   return kind;
 }
 
-// Locks a private robust mutex on this thread and checks that its first int
-// holds our TID, and 0 after unlocking: the word format the waits rely on;
-// and that the mutex's kind can be found (OurKind).
-bool LayoutOk() {
-  static const bool ok = [] {
-    if (!OurKind().found) return false;
-    pthread_mutex_t probe;
-    if (InitMutex(&probe, PTHREAD_MUTEX_ERRORCHECK) != 0 || pthread_mutex_lock(&probe) != 0) return false;
-    bool good;
+// The calling thread's robust list head, as glibc registered it
+// (get_robust_list(2)), or nullptr.
+robust_list_head* OwnHead() {
+  robust_list_head* head = nullptr;
+  size_t length = 0;
+  if (syscall(SYS_get_robust_list, 0, &head, &length) != 0 || length != sizeof(robust_list_head)) return nullptr;
+  return head;
+}
+
+void* LoadPointer(const void* at) { return __atomic_load_n(static_cast<void* const*>(at), __ATOMIC_RELAXED); }
+void StorePointer(void* at, void* value) { __atomic_store_n(static_cast<void**>(at), value, __ATOMIC_RELAXED); }
+
+// Where glibc keeps what this file reads and writes besides the lock word (at
+// offset 0), and the __owner values glibc gives a mutex whose owner died:
+// learnt once per process from private mutexes (Probe), never assumed.
+struct Layout {
+  bool ok = false;
+  size_t owner = 0, count = 0, nusers = 0;  // int fields
+  size_t next = 0, prev = 0;                // __list.__next and __list.__prev
+  int inconsistent = 0, not_recoverable = 0;
+};
+
+// The int offsets of `m` that hold `value`, leaving out the lock word and the
+// list pointers found so far.
+std::vector<size_t> IntsHolding(const pthread_mutex_t& m, int value, const Layout& l) {
+  std::vector<size_t> found;
+  for (size_t at = sizeof(int); at + sizeof(int) <= sizeof m; at += sizeof(int)) {
+    bool in_list = (at >= l.next && at < l.next + sizeof(void*)) || (at >= l.prev && at < l.prev + sizeof(void*));
+    int v;
+    std::memcpy(&v, reinterpret_cast<const char*>(&m) + at, sizeof v);
+    if (!in_list && v == value) found.push_back(at);
+  }
+  return found;
+}
+
+// One int offset holding `value`, or false.
+bool OneIntHolding(const pthread_mutex_t& m, int value, const Layout& l, size_t* out) {
+  std::vector<size_t> found = IntsHolding(m, value, l);
+  if (found.size() != 1) return false;
+  *out = found[0];
+  return true;
+}
+
+int IntAt(const pthread_mutex_t& m, size_t at) {
+  int v;
+  std::memcpy(&v, reinterpret_cast<const char*>(&m) + at, sizeof v);
+  return v;
+}
+
+// Learns the Layout with glibc's own calls on private mutexes, on this thread:
+// - an error-checking one, locked: its first int is our TID (the kernel's
+//   robust-futex word); the head's list pointer now names a pointer field of
+//   the mutex (__next) holding the previous front entry; exactly one other
+//   pointer field names the head (__prev); the previous front entry's __prev
+//   names our __next (so an entry's __prev lies next - prev bytes before the
+//   pointer to it); the head's futex_offset leads from __next to the word;
+//   exactly one other int holds our TID (__owner). Unlocked: all of it undone.
+// - a recursive one locked twice: one int holds 2 (__count), one 1 (__nusers).
+// - an error-checking one whose owner, a thread, ended holding it: trylock
+//   says EOWNERDEAD and __owner holds glibc's "inconsistent" value; unlocked
+//   without pthread_mutex_consistent, its "not recoverable" one.
+Layout Probe() {
+  Layout l;
+  robust_list_head* head = OwnHead();
+  if (head == nullptr) return l;
+  const uint32_t tid = static_cast<uint32_t>(Tid());
+  char* const h = reinterpret_cast<char*>(head);
+
+  pthread_mutex_t p;
+  std::memset(&p, 0, sizeof p);
+  char* const base = reinterpret_cast<char*>(&p);
+  if (InitMutex(&p, PTHREAD_MUTEX_ERRORCHECK) != 0) return l;
+  char* const front = static_cast<char*>(LoadPointer(h));
+  if (pthread_mutex_lock(&p) != 0) return l;
+  char* const entry = static_cast<char*>(LoadPointer(h));
+  bool good = entry >= base + sizeof(int) && entry + sizeof(void*) <= base + sizeof p &&
+              (entry - base) % alignof(void*) == 0;
+  if (good) {
+    l.next = static_cast<size_t>(entry - base);
+    int prevs = 0;
+    for (size_t at = 0; at + sizeof(void*) <= sizeof p; at += alignof(void*)) {
+      if (at != l.next && LoadPointer(base + at) == h) {
+        prevs++;
+        l.prev = at;
+      }
+    }
     uint32_t word;
-    std::memcpy(&word, &probe, sizeof word);
-    good = (word & FUTEX_TID_MASK) == static_cast<uint32_t>(Tid());
-    pthread_mutex_unlock(&probe);
-    std::memcpy(&word, &probe, sizeof word);
-    pthread_mutex_destroy(&probe);
-    return good && word == 0;
+    std::memcpy(&word, &p, sizeof word);
+    good = prevs == 1 && l.prev < l.next && l.prev >= sizeof(int) && LoadPointer(entry) == front &&
+           LoadPointer(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(front) & ~uintptr_t{1}) - (l.next - l.prev)) == entry &&
+           head->futex_offset == -static_cast<long>(l.next) && word == tid && OneIntHolding(p, static_cast<int>(tid), l, &l.owner);
+  }
+  pthread_mutex_unlock(&p);
+  good = good && LoadPointer(h) == front && LoadPointer(base + l.next) == nullptr && LoadPointer(base + l.prev) == nullptr &&
+         IntAt(p, l.owner) == 0 && IntAt(p, 0) == 0;
+  pthread_mutex_destroy(&p);
+  if (!good) return l;
+
+  pthread_mutex_t q;
+  std::memset(&q, 0, sizeof q);
+  if (InitMutex(&q, PTHREAD_MUTEX_RECURSIVE) != 0 || pthread_mutex_lock(&q) != 0) return l;
+  if (pthread_mutex_lock(&q) == 0) {
+    good = OneIntHolding(q, 2, l, &l.count) && OneIntHolding(q, 1, l, &l.nusers) && l.count != l.owner && l.nusers != l.owner;
+    pthread_mutex_unlock(&q);
+  } else {
+    good = false;
+  }
+  pthread_mutex_unlock(&q);
+  good = good && IntAt(q, l.count) == 0 && IntAt(q, l.nusers) == 0;
+  pthread_mutex_destroy(&q);
+  if (!good) return l;
+
+  pthread_mutex_t r;
+  std::memset(&r, 0, sizeof r);
+  if (InitMutex(&r, PTHREAD_MUTEX_ERRORCHECK) != 0) return l;
+  // The kernel marks the mutex before the thread's TID is cleared, which is
+  // what join waits for.
+  std::thread([&r] { pthread_mutex_lock(&r); }).join();
+  if (pthread_mutex_trylock(&r) != EOWNERDEAD) return l;
+  l.inconsistent = IntAt(r, l.owner);
+  pthread_mutex_unlock(&r);
+  l.not_recoverable = IntAt(r, l.owner);
+  pthread_mutex_destroy(&r);
+  l.ok = l.inconsistent != 0 && l.not_recoverable != 0 && l.inconsistent != l.not_recoverable &&
+         l.inconsistent != static_cast<int>(tid) && l.not_recoverable != static_cast<int>(tid);
+  return l;
+}
+
+// The Layout, probed once per process (first from a JavaScript thread's
+// Init), with OurKind: when anything differs from what this file relies on,
+// every mutex fails with ENOTSUP rather than guess.
+const Layout& GetLayout() {
+  static const Layout layout = [] {
+    Layout l = OurKind().found ? Probe() : Layout{};
+    if (l.ok) {
+      size_t kind = OurKind().offset;
+      for (size_t at : {l.owner, l.count, l.nusers}) l.ok = l.ok && at != kind;
+    }
+    return l;
   }();
-  return ok;
+  return layout;
+}
+
+bool LayoutOk() { return GetLayout().ok; }
+
+// What this thread knows of its robust list: its head, its TID, and the
+// mutexes it holds through this file, in the order it locked them (the
+// list's order from its end: the last one locked is at the front). Learnt
+// again in a forked child, whose list glibc empties (and whose TID differs).
+struct ThreadList {
+  int32_t pid = 0;
+  uint32_t tid = 0;
+  robust_list_head* head = nullptr;
+  std::vector<char*> held;  // each mutex's entry: the address of its __next
+};
+
+thread_local ThreadList this_thread;
+
+// This thread's ThreadList, or nullptr when it has no robust list.
+ThreadList* Current() {
+  ThreadList& t = this_thread;
+  int32_t pid = Pid();
+  if (t.pid != pid) {
+    t.pid = pid;
+    t.tid = static_cast<uint32_t>(Tid());
+    t.head = OwnHead();
+    t.held.clear();
+  }
+  return t.head != nullptr ? &t : nullptr;
+}
+
+// Orders the list updates around the lock word's, for the kernel, which reads
+// them only when this very thread dies: the compiler barriers glibc uses.
+void SetPending(ThreadList* t, char* entry) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  StorePointer(&t->head->list_op_pending, entry);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 class Mapping {
@@ -155,6 +363,9 @@ class Mapping {
   }
 
   uint32_t* word() { return reinterpret_cast<uint32_t*>(&record->mutex); }
+  int* field(size_t offset) { return reinterpret_cast<int*>(reinterpret_cast<char*>(&record->mutex) + offset); }
+  // Its entry in a robust list: the address of its __next.
+  char* entry() { return reinterpret_cast<char*>(&record->mutex) + GetLayout().next; }
 
   Record* const record;
   // Whether this mapping's mutex is locked through this handle (JavaScript
@@ -169,14 +380,24 @@ class Mapping {
 // Whether the mutex at `m` still has the kind ours are made with.
 bool KindOk(Mapping* m) { return FieldIs(&m->record->mutex, OurKind()); }
 
-// What the JavaScript handle (an External) holds; emptied by mutexClose.
+// What the JavaScript handle (a handle of kMutexHandle) holds; emptied by mutexClose.
 struct Handle {
   std::shared_ptr<Mapping> mapping;
 };
 
+const HandleKind kMutexHandle{{0x6d75746578a91c4fULL, 0xb3e05d7a2c6f1e98ULL}};
+
 void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
-Mapping* Get(const Napi::Value& value) { return value.As<Napi::External<Handle>>().Data()->mapping.get(); }
+// The Handle info[0] is, or nullptr for anything this file did not make.
+Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kMutexHandle); }
+
+// The mapping of the handle in info[0], or nullptr for a closed handle or
+// anything that is not a handle of ours (-EBADF, never a crash).
+Mapping* Get(const Napi::CallbackInfo& info) {
+  Handle* h = HandleOf(info);
+  return h == nullptr ? nullptr : h->mapping.get();
+}
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
@@ -207,54 +428,165 @@ int InitRecord(Record* r) {
   return 0;
 }
 
-// The result of a pthread lock call `e` on `m`: kLocked or kOwnerDied with the
-// lock taken and our pid recorded, or -errno.
-int Acquired(Mapping* m, int e, bool after_wait) {
-  if (e != 0 && e != EOWNERDEAD) return -e;
-  // Having slept, we may share FUTEX_WAITERS with other sleepers: keep it, so
-  // our unlock wakes one of them (trylock takes a free lock without it).
-  if (after_wait) __atomic_fetch_or(m->word(), FUTEX_WAITERS, __ATOMIC_RELAXED);
-  __atomic_store_n(&m->record->owner_pid, Pid(), __ATOMIC_RELAXED);
-  m->held.store(true, std::memory_order_release);
-  return e == EOWNERDEAD ? kOwnerDied : kLocked;
-}
-
-// glibc's pthread_mutex_trylock takes a free, not-recoverable mutex and then
-// reports ENOTRECOVERABLE without releasing it (it compares the word's old
-// value, 0, with our TID), so every later locker would find it held by this
-// thread. Release the word as its lll_unlock would have: nobody can hold a
-// not-recoverable mutex legitimately, and it was never put on our robust list.
-void ReleaseIfOurs(Mapping* m) {
-  uint32_t* word = m->word();
-  if ((__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) != static_cast<uint32_t>(Tid())) return;
+// Releases the lock word as glibc's unlock does: 0, then one waiter woken
+// (shared: the memory is shared) when FUTEX_WAITERS was set.
+void ReleaseWord(uint32_t* word) {
   if ((__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) != 0) Futex(word, FUTEX_WAKE, 1, nullptr);
 }
 
+// One attempt at the lock, as glibc's pthread_mutex_trylock for a robust
+// error-checking mutex: kLocked, kOwnerDied (the word said FUTEX_OWNER_DIED:
+// taken, and inconsistent until mutexConsistent), -EBUSY, -EDEADLK when this
+// thread holds it, -ENOTRECOVERABLE (the word is let go again, which glibc
+// 2.36's trylock forgets), -ENOTSUP (a robust mutex we did not lock is held by
+// this thread: see the top of this file). Having slept (`after_wait`), we may
+// share FUTEX_WAITERS with other sleepers, so the word keeps it and our unlock
+// wakes one of them (glibc's pthread_mutex_lock does the same).
+int LockOnce(Mapping* m, bool after_wait) {
+  const Layout& l = GetLayout();
+  ThreadList* t = Current();
+  if (t == nullptr) return -ENOTSUP;
+  char* const head = reinterpret_cast<char*>(t->head);
+  char* const front = static_cast<char*>(LoadPointer(head));
+  if (front != (t->held.empty() ? head : t->held.back())) return -ENOTSUP;
+  char* const entry = m->entry();
+  uint32_t* const word = m->word();
+  const uint32_t waiters = after_wait ? FUTEX_WAITERS : 0;
+  SetPending(t, entry);
+  bool died = false;
+  uint32_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+  for (;;) {
+    if ((v & FUTEX_OWNER_DIED) != 0) {
+      if (!__atomic_compare_exchange_n(word, &v, t->tid | (v & FUTEX_WAITERS) | waiters, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+      died = true;
+      break;
+    }
+    if ((v & FUTEX_TID_MASK) == t->tid || v != 0) {
+      SetPending(t, nullptr);
+      return (v & FUTEX_TID_MASK) == t->tid ? -EDEADLK : -EBUSY;
+    }
+    if (__atomic_compare_exchange_n(word, &v, t->tid | waiters, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+  }
+  if (!died && __atomic_load_n(m->field(l.owner), __ATOMIC_RELAXED) == l.not_recoverable) {
+    __atomic_store_n(m->field(l.count), 0, __ATOMIC_RELAXED);
+    ReleaseWord(word);
+    SetPending(t, nullptr);
+    return -ENOTRECOVERABLE;
+  }
+  __atomic_store_n(m->field(l.count), 1, __ATOMIC_RELAXED);
+  if (died) __atomic_store_n(m->field(l.owner), l.inconsistent, __ATOMIC_RELAXED);
+  // ENQUEUE_MUTEX: in front of the list. The old front entry's __prev now
+  // names us (glibc's own robust_prev beside the head, which nothing ever
+  // reads, is left alone).
+  if (front != head) StorePointer(front - (l.next - l.prev), entry);
+  StorePointer(entry, front);
+  StorePointer(entry - (l.next - l.prev), head);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  StorePointer(head, entry);
+  t->held.push_back(entry);
+  SetPending(t, nullptr);
+  if (!died) {
+    __atomic_store_n(m->field(l.owner), static_cast<int>(t->tid), __ATOMIC_RELAXED);
+    __atomic_store_n(m->field(l.nusers), __atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+  }
+  return died ? kOwnerDied : kLocked;
+}
+
+// The entry in front of `entry`, our front mutex, when robust mutexes we did
+// not lock sit in front of it: found by walking them from the head through
+// their __next fields (memory glibc itself trusts, never ours: a peer cannot
+// steer this walk). nullptr when the walk does not reach `entry`.
+char* ForeignPredecessor(ThreadList* t, char* entry) {
+  char* const head = reinterpret_cast<char*>(t->head);
+  char* prev = head;
+  // The low bit marks a priority-inheritance mutex's entry (glibc, the kernel).
+  auto untag = [](void* p) { return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{1}); };
+  char* at = untag(LoadPointer(head));
+  for (int steps = 0; steps < 2048; steps++) {  // the kernel's ROBUST_LIST_LIMIT
+    if (at == entry) return prev;
+    if (at == head || at == nullptr || std::find(t->held.begin(), t->held.end(), at) != t->held.end()) return nullptr;
+    prev = at;
+    at = untag(LoadPointer(at));
+  }
+  return nullptr;
+}
+
+// Unlocks a mutex this thread holds through `m`, as the robust branch of
+// glibc's __pthread_mutex_unlock_full, but with the list links computed from
+// ThreadList: 0, -EBADMSG when the lock word no longer names this thread (a
+// peer rewrote it: the mutex is unlinked but the word left as the peer made
+// it), -ENOTSUP when the mutex could not be unlinked safely (it stays linked,
+// and mapped), -EPERM when this thread does not hold it through `m`.
+int UnlockOurs(Mapping* m) {
+  const Layout& l = GetLayout();
+  ThreadList* t = Current();
+  char* const entry = m->entry();
+  auto it = t == nullptr ? std::vector<char*>::iterator() : std::find(t->held.begin(), t->held.end(), entry);
+  if (t == nullptr || it == t->held.end()) return -EPERM;
+  char* const head = reinterpret_cast<char*>(t->head);
+  // held is in the list's order from its end: the entry after ours is the one
+  // locked before it (or the head), the one before ours the one locked after.
+  char* const next = it == t->held.begin() ? head : *(it - 1);
+  char* const prev = it + 1 != t->held.end() ? *(it + 1) : LoadPointer(head) == entry ? head : ForeignPredecessor(t, entry);
+  if (prev == nullptr) return -ENOTSUP;
+  uint32_t* const word = m->word();
+  SetPending(t, entry);
+  // DEQUEUE_MUTEX.
+  if (next != head) StorePointer(next - (l.next - l.prev), prev);
+  StorePointer(prev, next);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  StorePointer(entry - (l.next - l.prev), nullptr);
+  StorePointer(entry, nullptr);
+  t->held.erase(it);
+  // Unlocked without mutexConsistent after an owner's death: nobody may
+  // have it any more.
+  int* owner = m->field(l.owner);
+  __atomic_store_n(owner, __atomic_load_n(owner, __ATOMIC_RELAXED) == l.inconsistent ? l.not_recoverable : 0, __ATOMIC_RELAXED);
+  __atomic_store_n(m->field(l.nusers), __atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
+  bool ours = (__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) == t->tid;
+  if (ours) ReleaseWord(word);
+  SetPending(t, nullptr);
+  return ours ? 0 : -EBADMSG;
+}
+
 // Sleeps on the lock word until it may be takeable: free (0), or its owner
-// died. It never takes the lock itself (the JavaScript thread must own it).
-// A word with no owner but other bits set is no state glibc leaves (its
-// unlock stores 0) and trylock refuses it: slept on like a held one, never
-// reported as a change, which would make lock() try again at once, forever.
+// died; until `deadline` (CLOCK_MONOTONIC, nullptr: none). It never takes the
+// lock itself. kWoken, kChanged, -ETIMEDOUT or -errno. A word with no owner
+// but other bits set is no state glibc leaves (its unlock stores 0) and
+// trylock refuses it: slept on like a held one, never reported as a change,
+// which would make lock() try again at once, forever.
+int SleepWhileHeld(uint32_t* word, const timespec* deadline) {
+  for (;;) {
+    uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    if (v == 0 || (v & FUTEX_OWNER_DIED) != 0) return kChanged;
+    if ((v & FUTEX_WAITERS) == 0) {
+      if (!__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+      v |= FUTEX_WAITERS;
+    }
+    // Shared (no FUTEX_PRIVATE_FLAG), as glibc's process-shared mutexes and
+    // the kernel's owner-death wake-up are.
+    if (Futex(word, FUTEX_WAIT_BITSET, v, deadline) == 0) return kWoken;
+    if (errno == ETIMEDOUT) return -ETIMEDOUT;
+    if (errno != EAGAIN && errno != EINTR) return -errno;
+  }
+}
+
+// The outcome `r` of a lock attempt, with our pid recorded when it took the lock.
+int Acquired(Mapping* m, int r) {
+  if (r < 0) return r;
+  __atomic_store_n(&m->record->owner_pid, Pid(), __ATOMIC_RELAXED);
+  m->held.store(true, std::memory_order_release);
+  return r;
+}
+
+// The wait of an asynchronous lock(): sleeps on its own thread until the
+// mutex may be takeable, for JavaScript to try again (the JavaScript thread
+// must own it).
 class MutexWait : public waiter::Wait {
  public:
   explicit MutexWait(std::shared_ptr<Mapping> mapping) : mapping_(std::move(mapping)) {}
 
-  int Slice(const timespec& slice_end) override {
-    uint32_t* word = mapping_->word();
-    for (;;) {
-      uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-      if (v == 0 || (v & FUTEX_OWNER_DIED) != 0) return kChanged;
-      if ((v & FUTEX_WAITERS) == 0) {
-        if (!__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
-        v |= FUTEX_WAITERS;
-      }
-      // Shared (no FUTEX_PRIVATE_FLAG), as glibc's process-shared mutexes and
-      // the kernel's owner-death wake-up are.
-      if (Futex(word, FUTEX_WAIT_BITSET, v, &slice_end) == 0) return kWoken;
-      if (errno == ETIMEDOUT) return -ETIMEDOUT;
-      if (errno != EAGAIN && errno != EINTR) return -errno;
-    }
-  }
+  int Slice(const timespec& slice_end) override { return SleepWhileHeld(mapping_->word(), &slice_end); }
 
   // A wake-up nobody will act on goes to the next sleeper.
   void Undo(int result) override {
@@ -309,72 +641,81 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     r = -EBADMSG;
   }
   if (r < 0) return Result(env, r);
-  return Napi::External<Handle>::New(env, new Handle{std::move(m)}, OnHandleFinalized);
+  return WrapHandle(env, kMutexHandle, new Handle{std::move(m)}, OnHandleFinalized);
 }
 
-// mutexClose(handle) -> 0. The mapping goes once no wait uses it (and never
-// while this thread holds the mutex).
+// mutexClose(handle) -> 0 | -EBADF. The mapping goes once no wait uses it (and
+// never while this thread holds the mutex).
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  info[0].As<Napi::External<Handle>>().Data()->mapping.reset();
+  Handle* h = HandleOf(info);
+  if (h == nullptr) return Result(info.Env(), -EBADF);
+  h->mapping.reset();
   return Result(info.Env(), 0);
 }
 
 // mutexTryLock(handle, afterWait) -> 0 locked | 1 locked, owner died | -errno
 // (-EBUSY, -EDEADLK when this thread holds it, -ENOTRECOVERABLE, -EBADMSG
-// when its kind was overwritten: every call below checks it first).
+// when its kind was overwritten: every call below but unlock checks it first,
+// to report an overwritten mutex; nothing here relies on the kind).
 Napi::Value TryLock(const Napi::CallbackInfo& info) {
-  Mapping* m = Get(info[0]);
+  Mapping* m = Get(info);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   bool after_wait = info[1].As<Napi::Boolean>().Value();
-  int e = pthread_mutex_trylock(&m->record->mutex);
-  if (e == ENOTRECOVERABLE) ReleaseIfOurs(m);
-  return Result(info.Env(), Acquired(m, e, after_wait));
+  return Result(info.Env(), Acquired(m, LockOnce(m, after_wait)));
 }
 
 // mutexLockSync(handle, timeoutMs) -> as mutexTryLock, or -ETIMEDOUT. Blocks
-// this thread (timeoutMs < 0: without a deadline); glibc's wait goes on to the
-// same CLOCK_MONOTONIC deadline when a signal interrupts it.
+// this thread (timeoutMs < 0: without a deadline), sleeping on the lock word
+// between attempts; a signal does not move the CLOCK_MONOTONIC deadline.
 Napi::Value LockSync(const Napi::CallbackInfo& info) {
-  Mapping* m = Get(info[0]);
+  Mapping* m = Get(info);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  int e;
-  if (timeout_ms < 0) {
-    e = pthread_mutex_lock(&m->record->mutex);
-  } else {
-    timespec deadline = waiter::MonotonicAfter(timeout_ms);
-    e = pthread_mutex_clocklock(&m->record->mutex, CLOCK_MONOTONIC, &deadline);
+  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  for (bool after_wait = false;; after_wait = true) {
+    int r = LockOnce(m, after_wait);
+    if (r != -EBUSY) return Result(info.Env(), Acquired(m, r));
+    r = SleepWhileHeld(m->word(), timeout_ms < 0 ? nullptr : &deadline);
+    if (r < 0) return Result(info.Env(), r);
   }
-  return Result(info.Env(), Acquired(m, e, false));
 }
 
-// mutexUnlock(handle) -> 0 | -errno (-EPERM when this handle does not hold it).
+// mutexUnlock(handle) -> 0 | -errno (-EPERM when this handle does not hold
+// it; -EBADMSG when a peer rewrote the lock word: unlinked and no longer held
+// all the same). The kind is not checked: unlocking uses nothing but the
+// lock word, the __owner field and what this thread knows.
 Napi::Value Unlock(const Napi::CallbackInfo& info) {
-  Mapping* m = Get(info[0]);
+  Mapping* m = Get(info);
+  if (m == nullptr) return Result(info.Env(), -EBADF);
+  if (!m->held.load(std::memory_order_relaxed)) return Result(info.Env(), -EPERM);
+  // Cleared first: once the word is free, the pid field is the next holder's.
+  __atomic_store_n(&m->record->owner_pid, 0, __ATOMIC_RELAXED);
+  int r = UnlockOurs(m);
+  if (r != -ENOTSUP) m->held.store(false, std::memory_order_release);
+  return Result(info.Env(), r);
+}
+
+// mutexConsistent(handle) -> 0 | -errno (-EINVAL when the mutex is
+// consistent, -EPERM when this handle does not hold it): what
+// pthread_mutex_consistent does, __owner from "inconsistent" to our TID.
+Napi::Value Consistent(const Napi::CallbackInfo& info) {
+  Mapping* m = Get(info);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!m->held.load(std::memory_order_relaxed)) return Result(info.Env(), -EPERM);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
-  // Cleared first: once the word is free, the pid field is the next holder's.
-  __atomic_store_n(&m->record->owner_pid, 0, __ATOMIC_RELAXED);
-  int e = pthread_mutex_unlock(&m->record->mutex);
-  if (e == 0 || e == EPERM) m->held.store(false, std::memory_order_release);
-  return Result(info.Env(), -e);
-}
-
-// mutexConsistent(handle) -> 0 | -errno (-EINVAL when the mutex is consistent).
-Napi::Value Consistent(const Napi::CallbackInfo& info) {
-  Mapping* m = Get(info[0]);
-  if (m == nullptr) return Result(info.Env(), -EBADF);
-  if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
-  return Result(info.Env(), -pthread_mutex_consistent(&m->record->mutex));
+  ThreadList* t = Current();
+  int expected = GetLayout().inconsistent;
+  bool done = t != nullptr && __atomic_compare_exchange_n(m->field(GetLayout().owner), &expected, static_cast<int>(t->tid), false,
+                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  return Result(info.Env(), done ? 0 : -EINVAL);
 }
 
 // mutexOwnerPid(handle) -> the holder's pid, 0 when nobody holds it (or its
 // holder died, or has not recorded itself yet), or -errno.
 Napi::Value OwnerPid(const Napi::CallbackInfo& info) {
-  Mapping* m = Get(info[0]);
+  Mapping* m = Get(info);
   if (m == nullptr) return Result(info.Env(), -EBADF);
   uint32_t word = __atomic_load_n(m->word(), __ATOMIC_ACQUIRE);
   if ((word & FUTEX_TID_MASK) == 0) return Result(info.Env(), 0);
@@ -384,8 +725,9 @@ Napi::Value OwnerPid(const Napi::CallbackInfo& info) {
 // mutexWait(handle, timeoutMs, done) -> wait handle | -errno; done(0 woken |
 // 1 changed | -ETIMEDOUT | -errno) once the mutex may be takeable.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
-  const std::shared_ptr<Mapping>& m = info[0].As<Napi::External<Handle>>().Data()->mapping;
-  if (!m) return Result(info.Env(), -EBADF);
+  Handle* h = HandleOf(info);
+  if (h == nullptr || !h->mapping) return Result(info.Env(), -EBADF);
+  const std::shared_ptr<Mapping>& m = h->mapping;
   return waiter::Start(info.Env(), std::make_unique<MutexWait>(m), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }

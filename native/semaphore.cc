@@ -2,8 +2,8 @@
 // living inside shared memory (sem_init with pshared = 1).
 //
 // See: sem_overview(7), sem_open(3), sem_unlink(3), sem_init(3),
-// sem_clockwait(3), sem_trywait(3), sem_post(3), sem_getvalue(3), mmap(2),
-// mkostemp(3), link(2).
+// sem_clockwait(3), sem_trywait(3), sem_post(3), sem_getvalue(3), futex(2),
+// futex(7), mmap(2), mkostemp(3), link(2).
 //
 // A named semaphore is a file /dev/shm/sem.<name> holding one sem_t, mapped
 // shared. glibc's sem_open (2.36) opens that file and its creation temp file
@@ -19,12 +19,30 @@
 // on it, owning a mapping of its own; the last owner unmaps it. A semaphore
 // inside shared memory never uses the SharedMemory's ArrayBuffer, which
 // JavaScript unmaps whenever it closes that.
+//
+// Waits and posts. A peer can rewrite any byte of a sem_t at any moment, and
+// glibc aborts the process when the futex flags it reads from the sem_t make
+// the kernel refuse a futex call ("The futex facility returned an unexpected
+// error code"); checking the flags first is no defence, since they can change
+// between the check and glibc's read. So glibc never waits on, posts or reads
+// a semaphore here: this file does what glibc 2.36's sem_post.c and
+// sem_waitcommon.c do, on the 64-bit word they use (the value in its low half,
+// the number of waiters in its high half), with shared futex calls on the
+// value's half, and never reads the flags word to decide anything. It stays
+// the same semaphore for C programs using sem_wait/sem_post on it: they wait
+// on the same futex word, count themselves in the same waiter field and wake
+// with the same (shared) futex operation, since a pshared semaphore's flags
+// say shared. The layout is checked once per process (LayoutOk); where it
+// differs, every semaphore fails with ENOTSUP rather than guess. glibc still
+// initialises semaphores (sem_init writes and reads nothing shared).
 #include "semaphore.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <semaphore.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +52,7 @@
 #include <memory>
 #include <string>
 
+#include "common/handle.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 
@@ -55,10 +74,17 @@ struct Sem {
   sem_t* const sem;
 };
 
-// What a JavaScript handle holds (through an External); empty after semClose.
+// What a JavaScript handle holds (a handle of kSemHandle); empty after semClose.
 struct Handle {
   std::shared_ptr<Sem> sem;
 };
+
+const HandleKind kSemHandle{{0x7365a3d1c0de5e3aULL, 0x9b2f4c81e6a7d053ULL}};
+
+void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
+
+// The Handle `value` is, or nullptr for anything this file did not make.
+Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kSemHandle); }
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
@@ -79,10 +105,90 @@ const Field& OurFlags() {
   return flags;
 }
 
-// 0 when `sem` has the flags ours are made with, else -EBADMSG.
+// 0 when `sem` has the flags ours are made with, else -EBADMSG. Nothing here
+// uses the flags, so this is a report that the sem_t was overwritten (C
+// programs' glibc would abort on it), not a defence: a peer may change them
+// right after.
 int FlagsOk(const sem_t* sem) {
   const Field& f = OurFlags();
   return !f.found || FieldIs(sem, f) ? 0 : -EBADMSG;
+}
+
+// glibc 2.36's struct new_sem with 64-bit atomics: a uint64_t `data` first,
+// holding the value in its low 32 bits and the number of waiters above them;
+// the futex word is the value's half (the first on a little-endian machine).
+constexpr int kWaitersShift = 32;
+constexpr uint64_t kValueMask = 0xffffffffu;
+constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
+static_assert(sizeof(sem_t) >= sizeof(uint64_t) && alignof(sem_t) >= alignof(uint64_t), "a sem_t must hold glibc's 64-bit data word");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the value's futex word is the low half of the data word");
+
+uint64_t* Data(sem_t* sem) { return reinterpret_cast<uint64_t*>(sem); }
+uint32_t* ValueWord(sem_t* sem) { return reinterpret_cast<uint32_t*>(sem); }
+
+// Whether this glibc lays a semaphore out as above, checked on private ones:
+// sem_init stores the value in the low half of the first 8 bytes, sem_trywait
+// takes from it, sem_post adds to it and keeps a waiter count in the high
+// half, and the flags word (OurFlags) lies after it.
+bool LayoutOk() {
+  static const bool ok = [] {
+    const Field& flags = OurFlags();
+    if (!flags.found || flags.offset < sizeof(uint64_t)) return false;
+    sem_t s;
+    std::memset(&s, 0, sizeof s);
+    if (sem_init(&s, 1, 3) != 0) return false;
+    uint64_t d;
+    std::memcpy(&d, &s, sizeof d);
+    bool good = d == 3 && sem_trywait(&s) == 0;
+    std::memcpy(&d, &s, sizeof d);
+    good = good && d == 2;
+    // One waiter recorded: sem_post adds one token and leaves the count (its
+    // wake-up finds nobody on this private memory).
+    d = kOneWaiter | 2;
+    std::memcpy(&s, &d, sizeof d);
+    int value = -1;
+    good = good && sem_post(&s) == 0 && sem_getvalue(&s, &value) == 0 && value == 3;
+    std::memcpy(&d, &s, sizeof d);
+    good = good && d == (kOneWaiter | 3);
+    sem_destroy(&s);
+    return good;
+  }();
+  return ok;
+}
+
+// The value a data word holds, or -EBADMSG above SEM_VALUE_MAX (no semaphore
+// ever holds that: a peer wrote it).
+int64_t ValueOf(uint64_t d) {
+  uint64_t v = d & kValueMask;
+  return v > SEM_VALUE_MAX ? -EBADMSG : static_cast<int64_t>(v);
+}
+
+// sem_trywait: 0 with a token taken, -EAGAIN when there is none, -EBADMSG.
+int TakeToken(sem_t* sem) {
+  uint64_t d = __atomic_load_n(Data(sem), __ATOMIC_RELAXED);
+  for (;;) {
+    int64_t v = ValueOf(d);
+    if (v < 0) return static_cast<int>(v);
+    if (v == 0) return -EAGAIN;
+    // Acquire: whoever posted this token synchronises with us.
+    if (__atomic_compare_exchange_n(Data(sem), &d, d - 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+  }
+}
+
+// sem_post: 0, -EOVERFLOW at SEM_VALUE_MAX, -EBADMSG. Wakes one waiter when
+// any is counted, with a shared futex call (the flags word is never read).
+int PostToken(sem_t* sem) {
+  uint64_t d = __atomic_load_n(Data(sem), __ATOMIC_RELAXED);
+  for (;;) {
+    int64_t v = ValueOf(d);
+    if (v < 0) return static_cast<int>(v);
+    if (v == SEM_VALUE_MAX) return -EOVERFLOW;
+    if (__atomic_compare_exchange_n(Data(sem), &d, d + 1, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) break;
+  }
+  // The futex word is mapped for as long as this Sem lives: a failure can
+  // only say nobody was woken, which is no error of the post.
+  if ((d >> kWaitersShift) != 0) syscall(SYS_futex, ValueWord(sem), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  return 0;
 }
 
 // Maps the pages of `fd` that hold a sem_t at `offset`: the Sem, or -errno.
@@ -106,6 +212,7 @@ int OpenNamed(const std::string& path, std::shared_ptr<Sem>* out) {
   if (r == 0 && (!S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(sem_t)))) r = -EINVAL;
   if (r == 0) r = Map(fd, 0, out);
   if (r == 0) r = FlagsOk((*out)->sem);
+  if (r == 0 && ValueOf(__atomic_load_n(Data((*out)->sem), __ATOMIC_RELAXED)) < 0) r = -EBADMSG;
   if (r < 0) out->reset();
   close(fd);
   return r;
@@ -135,23 +242,48 @@ int CreateNamed(const std::string& path, mode_t mode, unsigned value, std::share
 
 Napi::Value NewHandle(Napi::Env env, int r, std::shared_ptr<Sem> sem) {
   if (r < 0) return Result(env, r);
-  return Napi::External<Handle>::New(env, new Handle{std::move(sem)}, [](Napi::Env, Handle* h) { delete h; });
+  return WrapHandle(env, kSemHandle, new Handle{std::move(sem)}, OnHandleFinalized);
 }
 
-// The semaphore of the handle in info[0], or nullptr once it was closed (so a
-// closed handle is an error, never a crash).
-Sem* Of(const Napi::CallbackInfo& info) { return info[0].As<Napi::External<Handle>>().Data()->sem.get(); }
+// The semaphore of the handle in info[0], or nullptr for a closed handle or
+// anything that is not a handle of ours (so either is an error, never a crash).
+Sem* Of(const Napi::CallbackInfo& info) {
+  Handle* h = HandleOf(info);
+  return h == nullptr ? nullptr : h->sem.get();
+}
 
 // Takes one token, waiting until `deadline` (CLOCK_MONOTONIC; nullptr: none):
-// 0 or -errno (-ETIMEDOUT). A signal handler's interruption is not the end of
-// the wait: it goes on to the same absolute deadline.
+// 0 or -errno (-ETIMEDOUT, -EBADMSG). glibc's sem_clockwait step by step: count
+// ourselves a waiter, sleep while the value is 0 (FUTEX_WAIT_BITSET takes an
+// absolute CLOCK_MONOTONIC deadline), take a token and stop being a waiter in
+// one step. A signal handler's interruption is not the end of the wait: it
+// goes on to the same absolute deadline.
 int WaitUntil(sem_t* sem, const timespec* deadline) {
   if (int bad = FlagsOk(sem)) return bad;
+  int r = TakeToken(sem);
+  if (r != -EAGAIN) return r;
+  uint64_t d = __atomic_fetch_add(Data(sem), kOneWaiter, __ATOMIC_RELAXED);
   for (;;) {
-    int r = deadline == nullptr ? sem_wait(sem) : sem_clockwait(sem, CLOCK_MONOTONIC, deadline);
-    if (r == 0) return 0;
-    if (errno != EINTR) return -errno;
+    int64_t v = ValueOf(d);
+    if (v < 0) {
+      r = static_cast<int>(v);
+      break;
+    }
+    if (v > 0) {
+      if (__atomic_compare_exchange_n(Data(sem), &d, d - 1 - kOneWaiter, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+      continue;
+    }
+    long w = syscall(SYS_futex, ValueWord(sem), FUTEX_WAIT_BITSET, 0, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
+    // Woken, the value no longer 0 (EAGAIN) or a signal (EINTR): look again.
+    if (w != 0 && errno != EAGAIN && errno != EINTR) {
+      r = -errno;
+      break;
+    }
+    d = __atomic_load_n(Data(sem), __ATOMIC_RELAXED);
   }
+  // No longer a waiter.
+  __atomic_fetch_sub(Data(sem), kOneWaiter, __ATOMIC_RELAXED);
+  return r;
 }
 
 class SemWait : public waiter::Wait {
@@ -161,8 +293,8 @@ class SemWait : public waiter::Wait {
   int Slice(const timespec& slice_end) override { return WaitUntil(sem_->sem, &slice_end); }
 
   // A token taken for a wait nobody listens to any more goes back.
-  void Undo(int) override {
-    if (FlagsOk(sem_->sem) == 0) sem_post(sem_->sem);
+  void Undo(int result) override {
+    if (result == 0) PostToken(sem_->sem);
   }
 
  private:
@@ -178,7 +310,7 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   mode_t mode = info[2].As<Napi::Number>().Uint32Value();
   unsigned value = info[3].As<Napi::Number>().Uint32Value();
   std::shared_ptr<Sem> sem;
-  int r = create ? CreateNamed(path, mode, value, &sem) : OpenNamed(path, &sem);
+  int r = !LayoutOk() ? -ENOTSUP : create ? CreateNamed(path, mode, value, &sem) : OpenNamed(path, &sem);
   return NewHandle(info.Env(), r, std::move(sem));
 }
 
@@ -190,16 +322,19 @@ Napi::Value SemInside(const Napi::CallbackInfo& info) {
   int64_t offset = info[1].As<Napi::Number>().Int64Value();
   int64_t value = info[2].As<Napi::Number>().Int64Value();
   std::shared_ptr<Sem> sem;
-  int r = Map(fd, offset, &sem);
+  int r = LayoutOk() ? Map(fd, offset, &sem) : -ENOTSUP;
   if (r == 0 && value >= 0 && sem_init(sem->sem, 1, static_cast<unsigned>(value)) != 0) r = -errno;
   if (r == 0 && value < 0) r = FlagsOk(sem->sem);
+  if (r == 0 && value < 0 && ValueOf(__atomic_load_n(Data(sem->sem), __ATOMIC_RELAXED)) < 0) r = -EBADMSG;
   return NewHandle(info.Env(), r, std::move(sem));
 }
 
-// semClose(handle) -> 0. The handle lets go of its semaphore; the memory goes
-// once no wait uses it either. Idempotent.
+// semClose(handle) -> 0 | -EBADF. The handle lets go of its semaphore; the
+// memory goes once no wait uses it either. Idempotent.
 Napi::Value SemClose(const Napi::CallbackInfo& info) {
-  info[0].As<Napi::External<Handle>>().Data()->sem.reset();
+  Handle* h = HandleOf(info);
+  if (h == nullptr) return Result(info.Env(), -EBADF);
+  h->sem.reset();
   return Result(info.Env(), 0);
 }
 
@@ -214,7 +349,7 @@ Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
   if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
-  return Result(info.Env(), RetryOnEintr([&] { return sem_trywait(s->sem); }));
+  return Result(info.Env(), TakeToken(s->sem));
 }
 
 // semWaitSync(handle, timeoutMs) -> 0 | -ETIMEDOUT | -errno. Blocks this
@@ -229,21 +364,22 @@ Napi::Value SemWaitSync(const Napi::CallbackInfo& info) {
 
 // semWait(handle, timeoutMs, callback(0 | -ETIMEDOUT | -errno)) -> wait | -errno.
 Napi::Value SemWaitAsync(const Napi::CallbackInfo& info) {
-  std::shared_ptr<Sem> s = info[0].As<Napi::External<Handle>>().Data()->sem;
-  if (s == nullptr) return Result(info.Env(), -EBADF);
+  Handle* h = HandleOf(info);
+  if (h == nullptr || h->sem == nullptr) return Result(info.Env(), -EBADF);
+  std::shared_ptr<Sem> s = h->sem;
   return waiter::Start(info.Env(), std::make_unique<SemWait>(std::move(s)), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }
 
 // semPost(handle, n) -> n | -errno. -EOVERFLOW when the value reached
-// SEM_VALUE_MAX; the posts before that one stay.
+// SEM_VALUE_MAX; the posts before that one stay (-EBADMSG: overwritten).
 Napi::Value SemPost(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   int64_t n = info[1].As<Napi::Number>().Int64Value();
   if (s == nullptr) return Result(info.Env(), -EBADF);
   if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
   for (int64_t i = 0; i < n; i++) {
-    if (sem_post(s->sem) != 0) return Result(info.Env(), -errno);
+    if (int r = PostToken(s->sem)) return Result(info.Env(), r);
   }
   return Result(info.Env(), static_cast<double>(n));
 }
@@ -253,15 +389,14 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
   if (int bad = FlagsOk(s->sem)) return Result(info.Env(), bad);
-  int value;
-  if (sem_getvalue(s->sem, &value) != 0) return Result(info.Env(), -errno);
-  // Never negative for a semaphore (SEM_VALUE_MAX is INT_MAX): overwritten.
-  return Result(info.Env(), value < 0 ? -EBADMSG : value);
+  // Above SEM_VALUE_MAX (INT_MAX), which no semaphore holds: overwritten.
+  return Result(info.Env(), static_cast<double>(ValueOf(__atomic_load_n(Data(s->sem), __ATOMIC_RELAXED))));
 }
 
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
+  LayoutOk();  // Probed once per process.
   exports.Set("semOpen", Napi::Function::New(env, SemOpen, "semOpen"));
   exports.Set("semInside", Napi::Function::New(env, SemInside, "semInside"));
   exports.Set("semClose", Napi::Function::New(env, SemClose, "semClose"));

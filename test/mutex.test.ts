@@ -120,6 +120,35 @@ describe('Mutex.open', () => {
     for (const outcome of Object.keys(outcomes)) expect(['object', 'false', 'undefined', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'ENOTRECOVERABLE']).toContain(outcome);
   });
 
+  test('a peer rewrites every byte of the mutex while this process is inside every call (named, and inside shared memory): coded errors or correct results, never a crash or a hang', async () => {
+    // In a child: before the fix, unlock() segfaulted (glibc wrote through the robust-list pointers a peer overwrote).
+    for (const where of ['named', 'inside']) {
+      const r = await runNode('mutex.js', ['peerScribble', name(), where, '4000', '7'], { timeout: 60000 });
+      expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+      const { outcomes, writes } = JSON.parse(r.stdout);
+      expect(writes).toBeGreaterThan(1000);
+      // 'object': a lock's { ownerDied }; 'false': tryLock found it held; 'undefined': unlock, markConsistent; 'number', 'null': ownerPid.
+      expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['object', 'undefined', 'ERR_IPC_CORRUPT']));
+      for (const outcome of Object.keys(outcomes)) {
+        expect(['object', 'false', 'undefined', 'number', 'null', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'EINVAL', 'ENOTRECOVERABLE']).toContain(outcome);
+      }
+    }
+  });
+
+  test("a peer overwrites a held mutex's robust-list links (through SharedMemory.open of its name): unlock works, never a segfault", async () => {
+    const r = await runNode('mutex.js', ['listOverwritten', name(), name()], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const unlocked = { ownerDied: false };
+    expect(JSON.parse(r.stdout)).toEqual({ first: unlocked, second: unlocked, unlockFirst: 'ok', unlockSecond: 'ok', again: [unlocked, unlocked, 'ok', 'ok'] });
+  });
+
+  test('the binding refuses handles it did not make (numbers, objects, a semaphore handle, a closed handle): EBADF, never a crash', async () => {
+    const r = await runNode('mutex.js', ['foreignHandles']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    for (const what of ['number', 'null', 'object', 'array', 'semaphore', 'closed']) expect(out[what]).toEqual([-9, -9, -9, -9, -9, -9, -9]);
+  });
+
   test('another uid: a 0600 mutex keeps it out, a 0666 one lets it lock', async () => {
     const priv = name();
     const pub = name();

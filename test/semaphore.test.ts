@@ -163,6 +163,27 @@ describe('Semaphore.open', () => {
     for (const outcome of Object.keys(outcomes)) expect(['boolean', 'undefined', 'number', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EOVERFLOW']).toContain(outcome);
   });
 
+  test('a peer rewrites every byte of the sem_t while this process is inside every call, waits included (named, and inside shared memory): never a crash or a hang', async () => {
+    // In a child: before the fix, glibc aborted ("The futex facility returned an unexpected error code")
+    // when the flags word changed between the check and its use.
+    for (const where of ['named', 'inside']) {
+      const r = await runNode('semaphore.js', ['peerScribble', name(), where, '4000', '7'], { timeout: 60000 });
+      expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+      const { outcomes, writes } = JSON.parse(r.stdout);
+      expect(writes).toBeGreaterThan(1000);
+      // 'boolean'/'false': tryAcquire; 'undefined': a wait that took a token, release; 'number': value.
+      expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['boolean', 'undefined', 'number', 'ETIMEDOUT', 'ERR_IPC_CORRUPT']));
+      for (const outcome of Object.keys(outcomes)) expect(['boolean', 'false', 'undefined', 'number', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EOVERFLOW']).toContain(outcome);
+    }
+  });
+
+  test('the binding refuses handles it did not make (numbers, objects, a mutex handle, a closed handle): EBADF, never a crash', async () => {
+    const r = await runNode('semaphore.js', ['foreignHandles']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    for (const what of ['number', 'null', 'object', 'array', 'mutex', 'closed']) expect(out[what]).toEqual([-9, -9, -9, -9, -9, -9]);
+  });
+
   test('a full /dev/shm fails with ENOSPC and leaves nothing behind', async () => {
     const out = await runWithSmallDevShm('semaphore.js', ['createInFull', '/full'], '64k', true);
     expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'sem_open', path: '/full' }), devShm: ['filler'] });
