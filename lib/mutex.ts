@@ -314,8 +314,11 @@ export class Mutex implements Disposable {
    */
   unlock(): void {
     const r = binding.mutexUnlock(this.#open());
+    // The addon lets go of the lock on every outcome but ENOTSUP (it could not
+    // unlink the mutex from this thread's robust list safely, so it stays
+    // held and linked): a corrupt lock word still ends this handle's hold.
+    if (r !== -ENOTSUP) this.#setHeld(false);
     if (r < 0) this.#fail(r, 'pthread_mutex_unlock');
-    this.#setHeld(false);
   }
 
   /**
@@ -392,6 +395,7 @@ export class Mutex implements Disposable {
     const why =
       r === -EPERM ? 'this handle does not hold the mutex' :
       r === -EDEADLK ? 'this thread already holds the mutex' :
+      r === -ENOTSUP ? 'this thread holds a robust mutex this library did not lock, which shares the list the kernel keeps of held mutexes' :
       undefined;
     throw errorFor(r, syscall, this.#path, why);
   }

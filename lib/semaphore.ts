@@ -84,7 +84,7 @@ export class Semaphore implements Disposable {
 
   private constructor(key: Internal, handle: SemHandle, name: string | null, path: string | null) {
     assertInternal(key);
-    // The handle (an External) lets go of the semaphore when it is collected,
+    // The handle (a tagged native handle) lets go of the semaphore when it is collected,
     // so a Semaphore dropped without close() leaks nothing.
     this.#handle = handle;
     this.#name = name;

@@ -67,10 +67,10 @@ function map(fd: number, size: number, readOnly: boolean, path: string | null): 
  *
  * Entries hold their object weakly, so a Mutex or Semaphore dropped without
  * close() does not pin the memory's size for ever; except a Mutex while it is
- * held, which glibc keeps linked (through its bytes) into this thread's
- * robust list, so that its bytes are written when another mutex is locked or
- * unlocked: that one is held strongly until unlocked (its native mapping is
- * never unmapped while held either).
+ * held, which stays linked (through its bytes) into this thread's robust
+ * list, whose neighbours' unlocks write those bytes: its record is pinned
+ * until unlocked, and for good if the Mutex is collected while held (its
+ * native mapping is never unmapped while held either).
  *
  * The futex waits on a SharedMemory's own buffer (waitsOnMemory) are another
  * matter, ended rather than refused: they wait on this handle's mapping,
@@ -78,7 +78,8 @@ function map(fd: number, size: number, readOnly: boolean, path: string | null): 
  * that may outlive every SharedMemory handle.
  */
 const hosted = new Map<string, Set<HostedRecord>>();
-const collected = new FinalizationRegistry<HostedRecord>((record) => record.release());
+// A pinned record (a held Mutex) outlives its object: the native mapping does too.
+const collected = new FinalizationRegistry<HostedRecord>((record) => record.pinned || record.release());
 
 /** The identity of the object behind `fd` (`dev:ino`) and its size now. */
 function identify(fd: number, path: string | null): { key: string; size: number } {
@@ -101,7 +102,7 @@ function identify(fd: number, path: string | null): { key: string; size: number 
 export class HostedRecord {
   readonly #key: string;
   readonly #object: WeakRef<object>;
-  #strong: object | null = null;
+  #pinned = false;
   /** The kind of object, for messages: `'Mutex'`, `'Semaphore'`. */
   readonly kind: string;
   readonly offset: number;
@@ -136,19 +137,28 @@ export class HostedRecord {
 
   /** The live records of the object `key`: those whose object is still there. */
   static of(key: string): HostedRecord[] {
-    return [...(hosted.get(key) ?? [])].filter((r) => r.#strong !== null || r.#object.deref() !== undefined);
+    return [...(hosted.get(key) ?? [])].filter((r) => r.#pinned || r.#object.deref() !== undefined);
   }
 
-  /** Holds the object strongly (`true`: a held Mutex) or weakly again. */
-  pin(strong: boolean): void {
-    this.#strong = strong ? (this.#object.deref() ?? null) : null;
+  /**
+   * `true` (a held Mutex): the record limits resize() even after its object
+   * is collected, as long as the process lives (a held mutex stays mapped and
+   * linked into the thread's robust list); `false`: as long as its object does.
+   */
+  pin(pinned: boolean): void {
+    this.#pinned = pinned;
+  }
+
+  /** Whether {@link HostedRecord.pin} pinned it. */
+  get pinned(): boolean {
+    return this.#pinned;
   }
 
   /** The object closed (or was collected): its record no longer limits resize(). Idempotent. */
   release(): void {
     const records = hosted.get(this.#key);
     if (records === undefined || !records.delete(this)) return;
-    this.#strong = null;
+    this.#pinned = false;
     const object = this.#object.deref();
     if (object !== undefined) collected.unregister(this);
     if (records.size === 0) hosted.delete(this.#key);
