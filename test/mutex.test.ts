@@ -409,6 +409,59 @@ describe('between processes', () => {
   });
 });
 
+describe('interop with C programs that lock through glibc (pthread_mutex_lock)', () => {
+  let dir: string;
+  let exe: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pipc-c-'));
+    exe = path.join(dir, 'mutex-interop');
+    expect(await run('cc', ['-O2', '-Wall', '-o', exe, fixture('mutex-interop.c'), '-lrt', '-pthread'])).toMatchObject({ code: 0, stderr: '' });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('two Node and two C processes add 50,000 each to a non-atomic counter under one mutex: exactly 200,000', async () => {
+    const n = name();
+    const shm = SharedMemory.create(n, 4096);
+    Mutex.inside(shm, 0, { init: true }).close();
+    const results = await Promise.all([
+      runNode('mutex.js', ['count', n, '50000']), runNode('mutex.js', ['count', n, '50000']),
+      run(exe, ['count', n, '50000']), run(exe, ['count', n, '50000']),
+    ]);
+    for (const r of results) expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(new Int32Array(shm.buffer, 64, 1)[0]).toBe(200000);
+    shm.close();
+    SharedMemory.unlink(n);
+  });
+
+  test('a C holder killed with SIGKILL: the waiting lock() gets ownerDied', async () => {
+    const n = name();
+    const m = Mutex.open(n, { create: true });
+    const child = spawn(exe, ['hold', n], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as string[];
+    expect(line).toBe('locked');
+    expect(m.tryLock()).toBe(false);
+    const waiting = m.lock({ timeoutMs: 30000 });
+    child.kill('SIGKILL');
+    expect(await waiting).toEqual({ ownerDied: true });
+    m.markConsistent();
+    m.unlock();
+    m.close();
+  });
+
+  test('a Node holder of three mutexes (the middle one unlocked again) killed with SIGKILL: glibc in C gets EOWNERDEAD for the two it held, 0 for the other', async () => {
+    const names = [name(), name(), name()];
+    for (const n of names) Mutex.open(n, { create: true }).close();
+    const { child, next } = start('holdMany', ...names);
+    expect(await next()).toEqual({ held: [true, false, true] });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const r = await run(exe, ['lock', ...names]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toBe('EOWNERDEAD\n0\nEOWNERDEAD\n');
+  });
+});
+
 describe('waits, threads and teardown', () => {
   test('64 pending lock() park no pool thread: fs stays prompt; all 64 get the lock in turn when the holder unlocks', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-fs-'));
