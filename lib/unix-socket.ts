@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { once } from 'node:events';
+import { types } from 'node:util';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -17,7 +18,7 @@ import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
-  toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+  toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -191,8 +192,8 @@ function parseAddress(options: { path?: unknown; abstract?: unknown }, name: str
 
 /** A `to` option: `{ path }` or `{ abstract }`. */
 function parseDestination(value: unknown, name: string): Address {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
-  return parseAddress(value as { path?: unknown; abstract?: unknown }, name, true)!;
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value);
+  return parseAddress(validateOptions(value as { path?: unknown; abstract?: unknown }, name), name, true)!;
 }
 
 /** sun_path bytes from the kernel to a public address; undefined for an unnamed socket. */
@@ -208,33 +209,50 @@ function labelOf(address: UnixAddress | undefined | null): string | null {
   return address.path ?? `@${address.abstract}`;
 }
 
-function validateFds(value: unknown, name: string): Int32Array | null {
-  if (value === undefined) return null;
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
-  if (value.length > SCM_MAX_FD) {
-    throw invalidArgValue(name, `${value.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+/**
+ * The elements of a caller's array, each read once, into an array of ours: a
+ * Proxy (which could answer the check one thing and the use another) is
+ * `ERR_INVALID_ARG_TYPE`, an element getter that throws is
+ * `ERR_INVALID_ARG_VALUE` with what it threw as `cause`.
+ */
+function readArray(value: unknown, name: string): unknown[] {
+  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  try {
+    return Array.from(value as unknown[]);
+  } catch (cause) {
+    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
   }
-  value.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
-  return value.length === 0 ? null : Int32Array.from(value as number[]);
 }
 
-/** sendMany's messages as the binding takes them, validated before any syscall. */
+function validateFds(value: unknown, name: string): Int32Array | null {
+  if (value === undefined) return null;
+  const fds = readArray(value, name);
+  if (fds.length > SCM_MAX_FD) {
+    throw invalidArgValue(name, `${fds.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+  }
+  fds.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
+  return fds.length === 0 ? null : Int32Array.from(fds as number[]);
+}
+
+/**
+ * sendMany's messages as the binding takes them, every one validated before
+ * any syscall: a batch with one message refused sends nothing. Each entry's
+ * bytes are a view the engine describes (toBytes), never the caller's object.
+ */
 function validateMessages(value: unknown, name: string): SendBatch {
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  const messages = readArray(value, name);
   const datas: Uint8Array[] = [];
   let fds: (Int32Array | null)[] | null = null;
-  for (let i = 0; i < value.length; i++) {
-    const message: unknown = value[i];
-    if (message instanceof Uint8Array) {
-      datas.push(message);
-    } else if (typeof message === 'string' || ArrayBuffer.isView(message)) {
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    if (typeof message === 'string' || types.isArrayBufferView(message) || types.isProxy(message)) {
       datas.push(toBytes(message, `${name}[${i}]`));
     } else if (message !== null && typeof message === 'object') {
-      const { data, fds: own } = message as { data?: unknown; fds?: unknown };
+      const { data, fds: own } = validateOptions(message as { data?: unknown; fds?: unknown }, `${name}[${i}]`);
       datas.push(toBytes(data, `${name}[${i}].data`));
       const descriptors = validateFds(own, `${name}[${i}].fds`);
       if (descriptors !== null) {
-        fds ??= new Array<Int32Array | null>(value.length).fill(null);
+        fds ??= new Array<Int32Array | null>(messages.length).fill(null);
         fds[i] = descriptors;
       }
     } else {
@@ -257,9 +275,10 @@ function validateBatch(max: unknown, options: { messageSize?: unknown }): { max:
 
 /** The view a receiveInto call fills: any ArrayBufferView, at least one byte. */
 function validateTarget(value: unknown): Uint8Array {
-  if (!ArrayBuffer.isView(value)) throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', value);
-  if (value.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
-  return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  const bytes = viewBytes(value, 'buffer');
+  if (bytes.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
+  // A Buffer over the bytes the engine says the view has (what an error's `data` shows).
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
