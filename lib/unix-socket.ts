@@ -7,13 +7,13 @@
  */
 import { once } from 'node:events';
 import { types } from 'node:util';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
@@ -326,26 +326,33 @@ function currentUmask(): number {
  * file chmod'ed to the rest. Bound, or nothing left behind: a file whose
  * chmod failed is removed again.
  */
-function bindTo(fd: number, address: Address, mode: number): void {
+/** A socket file we bound, and which file it was, so close() removes only that one. */
+type BoundFile = { readonly path: string; readonly identity: FileIdentity | null };
+
+/**
+ * Binds fd to `address` (a path's file with exactly `mode`); returns the
+ * socket file made, or null for an abstract name (no file).
+ */
+function bindTo(fd: number, address: Address, mode: number): BoundFile | null {
   const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
   if (r === -EADDRINUSE && address.file !== null) {
     throw new IpcError(r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)');
   }
   check(r, 'bind', address.label);
-  const umask = address.file === null ? 0 : currentUmask();
-  if (umask !== -1 && (mode & umask) === 0) return;
+  if (address.file === null) return null;
+  // Recorded at once: fstat of a socket describes the socket, not its file.
+  const bound = { path: address.file, identity: identityOfPath(address.file, (st) => st.isSocket()) };
+  const umask = currentUmask();
+  if (umask !== -1 && (mode & umask) === 0) return bound;
   const chmod = binding.socketChmodPath(address.bytes, mode);
-  if (chmod < 0) removeFile(address.file);
+  if (chmod < 0) removeFile(bound);
   check(chmod, 'chmod', address.label);
+  return bound;
 }
 
-function removeFile(file: string | null): void {
-  if (file === null) return;
-  try {
-    unlinkSync(file);
-  } catch {
-    // Already gone (someone removed it); nothing to do.
-  }
+/** Removes a socket file we bound, if its path still names it (see unlinkIfSame). */
+function removeFile(file: BoundFile | null): void {
+  if (file !== null) unlinkIfSame(file.path, file.identity);
 }
 
 /**
@@ -516,7 +523,7 @@ function full(fd: number, job: SendJob): SendState {
 }
 
 /** Makes a UnixSocket (its constructor is private to the module's own factories). */
-let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: string | null) => UnixSocket;
+let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) => UnixSocket;
 
 /**
  * A Unix-domain socket: a datagram (`'dgram'`) or sequenced-packet
@@ -545,7 +552,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   readonly #type: UnixSocketType;
   readonly #label: string | null;
   /** The socket file this object bound and removes on close. */
-  #file: string | null;
+  #file: BoundFile | null;
   #poller: Poller | null;
   readonly #sends: SendJob[] = [];
   #pumping = false;
@@ -559,7 +566,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
   }
 
-  private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: string | null) {
+  private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     // The watcher first: if it cannot be made, the caller still owns fd.
     const poller = new Poller(fd, 'socket', label);
@@ -581,16 +588,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const { mode = 0o600 } = opts;
     validateMode(mode);
     const fd = check(binding.socketCreate(SOCK_DGRAM), 'socket', address?.label);
-    let bound = false;
+    let file: BoundFile | null = null;
     try {
-      if (address !== null) {
-        bindTo(fd, address, mode);
-        bound = true;
-      }
-      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, address?.file ?? null);
+      if (address !== null) file = bindTo(fd, address, mode);
+      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, file);
     } catch (err) {
       binding.close(fd);
-      if (bound) removeFile(address!.file);
+      removeFile(file);
       throw err;
     }
   }
@@ -609,15 +613,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     validateMode(mode);
     validateInteger(backlog, 'options.backlog', 0, 2 ** 31 - 1);
     const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
-    let bound = false;
+    let file: BoundFile | null = null;
     try {
-      bindTo(fd, address, mode);
-      bound = true;
+      file = bindTo(fd, address, mode);
       check(binding.socketListen(fd, backlog), 'listen', address.label);
-      return makeServer(fd, type, address);
+      return makeServer(fd, type, address, file);
     } catch (err) {
       binding.close(fd);
-      if (bound) removeFile(address.file);
+      removeFile(file);
       throw err;
     }
   }
@@ -1462,7 +1465,7 @@ function addressOf(fd: number, peer: boolean): UnixAddress | undefined {
   return decodeAddress(addressScratch, n);
 }
 
-let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address) => UnixSocketServer;
+let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) => UnixSocketServer;
 
 /**
  * A listening stream or seqpacket socket ({@link UnixSocket.listen}). Each
@@ -1471,23 +1474,23 @@ let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address) => 
 export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<UnixSocket> {
   readonly #type: 'stream' | 'seqpacket';
   readonly #address: Address;
-  #file: string | null;
+  #file: BoundFile | null;
   #poller: Poller | null;
   /** accept() calls not yet settled (acceptSync would jump their queue). */
   #accepting = 0;
 
   static {
-    makeServer = (fd, type, address) => new UnixSocketServer(INTERNAL, fd, type, address);
+    makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
   }
 
-  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address) {
+  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'socket', address.label);
     super(key, fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#address = address;
-    this.#file = address.file;
+    this.#file = file;
   }
 
   /** `'stream'` or `'seqpacket'`: the type of the connections it accepts. */

@@ -1460,3 +1460,32 @@ describe('hostile buffers: refused with a code, and nothing is sent', () => {
     b.close();
   });
 });
+
+describe('close() removes only its own socket file', () => {
+  test.each(['server', 'dgram'] as const)("%s: another socket made at the path after ours was removed survives our close()", async (kind) => {
+    const file = sockPath();
+    const ours = kind === 'server' ? UnixSocket.listen({ path: file }) : UnixSocket.datagram({ path: file });
+    rmSync(file);
+    const theirs = UnixSocket.listen({ path: file });
+    ours.close();
+    expect(statSync(file).isSocket()).toBe(true);
+    // Still theirs: a connection reaches it.
+    const client = await UnixSocket.connect({ path: file });
+    const conn = await theirs.accept({ timeoutMs: LONG });
+    client.sendSync('hi');
+    expect(text(await conn.receive({ timeoutMs: LONG }))).toBe('hi');
+    for (const s of [client, conn, theirs]) s.close();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test('a regular file put at the path is not removed either', () => {
+    const file = sockPath();
+    const server = UnixSocket.listen({ path: file });
+    rmSync(file);
+    writeFileSync(file, 'not a socket');
+    server.close();
+    expect(readFileSync(file, 'utf8')).toBe('not a socket');
+    rmSync(file);
+  });
+});
+
