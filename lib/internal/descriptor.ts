@@ -14,7 +14,7 @@ import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
 import { assertInternal, type INTERNAL, type Internal } from './construct';
-import { validateFd, validateOptions } from './validate';
+import { validateFd, validateOptions, validateUint8Array } from './validate';
 
 /** Options of `stream()` on a pipe end or a FIFO. */
 export interface StreamOptions {
@@ -104,14 +104,17 @@ export abstract class OwnedDescriptor implements Disposable {
    */
   protected toSocket(options: { readable: boolean; writable: boolean }, stream?: StreamOptions): Socket {
     const fd = this.openFd;
-    const { onread } = validateOptions(stream);
-    if (onread !== undefined) {
-      if (onread === null || typeof onread !== 'object') throw invalidArgType('options.onread', 'of type object', onread);
-      if (!(onread.buffer instanceof Uint8Array) && typeof onread.buffer !== 'function') {
-        throw invalidArgType('options.onread.buffer', 'an instance of Uint8Array or a function', onread.buffer);
-      }
-      if (typeof onread.callback !== 'function') throw invalidArgType('options.onread.callback', 'of type function', onread.callback);
-      if (!options.readable) throw invalidArgValue('options.onread', onread, 'needs a descriptor open for reading');
+    const { onread: given } = validateOptions(stream);
+    let onread: StreamOptions['onread'];
+    if (given !== undefined) {
+      if (given === null || typeof given !== 'object') throw invalidArgType('options.onread', 'of type object', given);
+      // Read once (a getter cannot answer the check one thing and Node another);
+      // a buffer is a real Uint8Array (a Proxy is refused), or a function.
+      const { buffer, callback } = validateOptions(given, 'options.onread');
+      if (typeof buffer !== 'function') validateUint8Array(buffer, 'options.onread.buffer');
+      if (typeof callback !== 'function') throw invalidArgType('options.onread.callback', 'of type function', callback);
+      if (!options.readable) throw invalidArgValue('options.onread', given, 'needs a descriptor open for reading');
+      onread = { buffer: buffer!, callback };
     }
     this.onClose();
     const socket = new Socket({ fd, ...options, ...(onread && { onread }) });
