@@ -5,13 +5,13 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
-import { constants as fsConstants, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { constants as fsConstants, lstatSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { OwnedDescriptor, type StreamOptions } from './internal/descriptor';
+import { identityOfFd, OwnedDescriptor, unlinkIfSame, type FileIdentity, type StreamOptions } from './internal/descriptor';
 import { pipeSize, setPipeSize } from './internal/pipe-size';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
@@ -113,23 +113,6 @@ function createFifo(path: string, mode: number): number {
     check(chmod, 'fchmodat', path);
   }
   return 0;
-}
-
-/** The identity of an open FIFO, to remove its path only while it still names that FIFO. */
-type Identity = { dev: bigint; ino: bigint };
-
-function identityOf(fd: number): Identity {
-  const { dev, ino } = fstatSync(fd, { bigint: true });
-  return { dev, ino };
-}
-
-function unlinkIfSame(path: string, identity: Identity): void {
-  try {
-    const st = lstatSync(path, { bigint: true });
-    if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
-  } catch {
-    // already gone, or replaced by something that is not ours
-  }
 }
 
 /** Removes a FIFO this call just created, after a later step failed. */
@@ -392,7 +375,7 @@ interface ReplyChannel {
  */
 export class FifoServer extends EventEmitter {
   readonly #path: string;
-  readonly #identity: Identity;
+  readonly #identity: FileIdentity;
   readonly #handler: FifoHandler;
   readonly #channels = new Map<string, ReplyChannel>();
   #socket: Socket | null;
@@ -405,7 +388,7 @@ export class FifoServer extends EventEmitter {
     super();
     this.#path = path;
     this.#handler = handler;
-    this.#identity = identityOf(fd);
+    this.#identity = identityOfFd(fd);
     // Opened O_RDWR: this process is a writer too, so the stream never ends
     // when clients come and go (the classic "dummy writer").
     this.#socket = adoptIntoSocket(fd, true, false);
@@ -590,7 +573,7 @@ let replyCounter = 0;
 export class FifoClient implements Disposable {
   readonly #requestPath: string;
   readonly #replyPath: string;
-  readonly #replyIdentity: Identity;
+  readonly #replyIdentity: FileIdentity;
   readonly #replyFd: number;
   readonly #reply: Socket;
   readonly #pending = new Map<number, PendingRequest>();
@@ -604,7 +587,7 @@ export class FifoClient implements Disposable {
     this.#requestPath = requestPath;
     this.#replyPath = replyPath;
     this.#fd = fd;
-    this.#replyIdentity = identityOf(replyFd);
+    this.#replyIdentity = identityOfFd(replyFd);
     this.#replyFd = replyFd;
     const poller = new Poller(fd, 'open', requestPath);
     try {

@@ -10,9 +10,9 @@
  * @packageDocumentation
  */
 import { binding } from './binding';
-import { check, invalidArgType, invalidArgValue } from './errors';
+import { check, invalidArgValue } from './errors';
 import { TIMED_OUT, waitsOnMemory, type ThreadWaitOptions } from './internal/thread-wait';
-import { validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import { validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 
 /** How a futex wait ended. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -34,12 +34,20 @@ export interface FutexWaitSyncOptions {
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const RESULTS: readonly FutexWaitResult[] = ['ok', 'not-equal'];
+// The array's real buffer, from the engine (an own `buffer` property on the
+// array would otherwise pick whose close() ends the wait).
+const bufferOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int32Array.prototype) as object, 'buffer')!.get!;
 
+/**
+ * Checks `array` is a real Int32Array (not a Proxy, not detached) and `index`
+ * a word inside it, by the element count the engine holds: an own `length`
+ * on the array changes nothing (the addon checks the same again).
+ */
 function validateWord(array: unknown, index: unknown): asserts array is Int32Array {
-  if (!(array instanceof Int32Array)) throw invalidArgType('array', 'an instance of Int32Array', array);
+  const length = validateInt32Array(array, 'array');
   validateInteger(index, 'index', 0, INT32_MAX);
-  if (index >= array.length) {
-    throw invalidArgValue('index', index, `must be less than the array's length (${array.length}${array.length === 0 ? ': is its memory closed?' : ''})`, true);
+  if (index >= length) {
+    throw invalidArgValue('index', index, `must be less than the array's length (${length}${length === 0 ? ': is its memory closed?' : ''})`, true);
   }
 }
 
@@ -78,7 +86,7 @@ export const futex = {
     // The value already differs: no thread needed (the kernel would say the same).
     if (!signal?.aborted && Atomics.load(array, index) !== expected) return Promise.resolve('not-equal');
     const opts: ThreadWaitOptions = { timeoutMs, signal };
-    return waitsOnMemory(array.buffer)
+    return waitsOnMemory(Reflect.apply(bufferOf, array, []) as ArrayBufferLike)
       .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
       .then(toResult);
   },

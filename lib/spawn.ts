@@ -4,9 +4,10 @@
  * @packageDocumentation
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions as NodeSpawnOptions, type StdioOptions } from 'node:child_process';
+import { types } from 'node:util';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue } from './errors';
-import { validateInteger, validateOptions, validatePath } from './internal/validate';
+import { validateFd, validateOptions, validatePath } from './internal/validate';
 
 /** Anything with a descriptor: PipeEnd, SharedMemory, a socket... or a plain number. */
 export type Passable = number | { readonly fd: number };
@@ -19,6 +20,19 @@ export interface SpawnOptions extends NodeSpawnOptions {
    * the child has its own.
    */
   fds?: Record<number, Passable>;
+}
+
+/**
+ * A caller's array, each element read once into an array of ours: a Proxy is
+ * `ERR_INVALID_ARG_TYPE`, a throwing element `ERR_INVALID_ARG_VALUE`.
+ */
+function readArray(value: unknown, name: string): unknown[] {
+  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  try {
+    return Array.from(value as unknown[]);
+  } catch (cause) {
+    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
+  }
 }
 
 /** The largest child descriptor number `fds` may name. */
@@ -36,25 +50,43 @@ export function spawn(command: string, args: readonly string[] = [], options?: S
   // Checked here, before close_range below; Node checks them again, and the
   // options it knows (cwd, env, ...), after it.
   validatePath(command, 'command');
-  if (!Array.isArray(args)) throw invalidArgType('args', 'an instance of Array', args);
-  args.forEach((arg, i) => {
+  const argv = readArray(args, 'args');
+  argv.forEach((arg, i) => {
     if (typeof arg !== 'string') throw invalidArgType(`args[${i}]`, 'of type string', arg);
     if (arg.includes('\0')) throw invalidArgValue(`args[${i}]`, arg, 'must not contain NUL characters');
   });
   const { fds = {}, stdio = 'pipe', ...rest } = validateOptions(options);
   if (fds === null || typeof fds !== 'object') throw invalidArgType('options.fds', 'of type object', fds);
-  const base: StdioOptions = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;
-  if (!Array.isArray(base) || base.length > 3) {
+  // What is checked is what is used: fds' entries and each handle's fd are
+  // read once, into locals, before any of them is checked.
+  const entries = validateOptions(fds as Record<string, unknown>, 'options.fds');
+  const stdioCopy: unknown = typeof stdio === 'string' ? stdio : readArray(stdio, 'options.stdio');
+  const base = (typeof stdioCopy === 'string' ? [stdioCopy, stdioCopy, stdioCopy] : stdioCopy) as unknown[];
+  if (base.length > 3) {
     throw invalidArgValue('options.stdio', stdio, 'must be a string or at most 3 entries (pass more descriptors with options.fds)');
   }
-  const full: Exclude<StdioOptions, string> = [...base];
+  const full = [...base] as Exclude<StdioOptions, string>;
   while (full.length < 3) full.push('pipe');
-  for (const [key, value] of Object.entries(fds)) {
-    const at = Number(key);
-    validateInteger(at, `options.fds key '${key}'`, 3, MAX_CHILD_FD);
-    const fd = typeof value === 'number' ? value : (value as { fd?: unknown })?.fd;
-    if (typeof fd !== 'number') throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
-    if (!Number.isInteger(fd) || fd < 0) throw invalidArgValue(`options.fds[${at}]`, value, 'is closed or not a descriptor');
+  for (const [key, value] of Object.entries(entries)) {
+    // A key is a canonical decimal number ('3', not '03' or '3.0'), 3 to MAX_CHILD_FD.
+    const at = /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : NaN;
+    if (!(at >= 3 && at <= MAX_CHILD_FD)) {
+      throw invalidArgValue(`options.fds key '${key}'`, key, `must be a descriptor number >= 3 and <= ${MAX_CHILD_FD}`, true);
+    }
+    let fd: unknown = value;
+    if (typeof value !== 'number') {
+      if (value === null || typeof value !== 'object') throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      try {
+        fd = (value as { fd?: unknown }).fd;
+      } catch (cause) {
+        throw Object.assign(invalidArgValue(`options.fds[${at}]`, value, 'could not be read'), { cause });
+      }
+      if (typeof fd !== 'number') throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      // A closed handle reports fd -1: say so rather than "out of range".
+      if (fd === -1) throw invalidArgValue(`options.fds[${at}]`, value, 'is closed');
+    }
+    // int32 >= 0 before anything converts it: 2 ** 32 + 1 must not become 1.
+    validateFd(fd, `options.fds[${at}]`);
     while (full.length <= at) full.push('ignore');
     full[at] = fd;
   }

@@ -6,18 +6,19 @@
  * @packageDocumentation
  */
 import { once } from 'node:events';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { types } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
-  toBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+  toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -191,8 +192,8 @@ function parseAddress(options: { path?: unknown; abstract?: unknown }, name: str
 
 /** A `to` option: `{ path }` or `{ abstract }`. */
 function parseDestination(value: unknown, name: string): Address {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
-  return parseAddress(value as { path?: unknown; abstract?: unknown }, name, true)!;
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value);
+  return parseAddress(validateOptions(value as { path?: unknown; abstract?: unknown }, name), name, true)!;
 }
 
 /** sun_path bytes from the kernel to a public address; undefined for an unnamed socket. */
@@ -208,33 +209,50 @@ function labelOf(address: UnixAddress | undefined | null): string | null {
   return address.path ?? `@${address.abstract}`;
 }
 
-function validateFds(value: unknown, name: string): Int32Array | null {
-  if (value === undefined) return null;
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
-  if (value.length > SCM_MAX_FD) {
-    throw invalidArgValue(name, `${value.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+/**
+ * The elements of a caller's array, each read once, into an array of ours: a
+ * Proxy (which could answer the check one thing and the use another) is
+ * `ERR_INVALID_ARG_TYPE`, an element getter that throws is
+ * `ERR_INVALID_ARG_VALUE` with what it threw as `cause`.
+ */
+function readArray(value: unknown, name: string): unknown[] {
+  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  try {
+    return Array.from(value as unknown[]);
+  } catch (cause) {
+    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
   }
-  value.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
-  return value.length === 0 ? null : Int32Array.from(value as number[]);
 }
 
-/** sendMany's messages as the binding takes them, validated before any syscall. */
+function validateFds(value: unknown, name: string): Int32Array | null {
+  if (value === undefined) return null;
+  const fds = readArray(value, name);
+  if (fds.length > SCM_MAX_FD) {
+    throw invalidArgValue(name, `${fds.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+  }
+  fds.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
+  return fds.length === 0 ? null : Int32Array.from(fds as number[]);
+}
+
+/**
+ * sendMany's messages as the binding takes them, every one validated before
+ * any syscall: a batch with one message refused sends nothing. Each entry's
+ * bytes are a view the engine describes (toBytes), never the caller's object.
+ */
 function validateMessages(value: unknown, name: string): SendBatch {
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  const messages = readArray(value, name);
   const datas: Uint8Array[] = [];
   let fds: (Int32Array | null)[] | null = null;
-  for (let i = 0; i < value.length; i++) {
-    const message: unknown = value[i];
-    if (message instanceof Uint8Array) {
-      datas.push(message);
-    } else if (typeof message === 'string' || ArrayBuffer.isView(message)) {
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    if (typeof message === 'string' || types.isArrayBufferView(message) || types.isProxy(message)) {
       datas.push(toBytes(message, `${name}[${i}]`));
     } else if (message !== null && typeof message === 'object') {
-      const { data, fds: own } = message as { data?: unknown; fds?: unknown };
+      const { data, fds: own } = validateOptions(message as { data?: unknown; fds?: unknown }, `${name}[${i}]`);
       datas.push(toBytes(data, `${name}[${i}].data`));
       const descriptors = validateFds(own, `${name}[${i}].fds`);
       if (descriptors !== null) {
-        fds ??= new Array<Int32Array | null>(value.length).fill(null);
+        fds ??= new Array<Int32Array | null>(messages.length).fill(null);
         fds[i] = descriptors;
       }
     } else {
@@ -257,9 +275,10 @@ function validateBatch(max: unknown, options: { messageSize?: unknown }): { max:
 
 /** The view a receiveInto call fills: any ArrayBufferView, at least one byte. */
 function validateTarget(value: unknown): Uint8Array {
-  if (!ArrayBuffer.isView(value)) throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', value);
-  if (value.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
-  return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  const bytes = viewBytes(value, 'buffer');
+  if (bytes.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
+  // A Buffer over the bytes the engine says the view has (what an error's `data` shows).
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -307,26 +326,33 @@ function currentUmask(): number {
  * file chmod'ed to the rest. Bound, or nothing left behind: a file whose
  * chmod failed is removed again.
  */
-function bindTo(fd: number, address: Address, mode: number): void {
+/** A socket file we bound, and which file it was, so close() removes only that one. */
+type BoundFile = { readonly path: string; readonly identity: FileIdentity | null };
+
+/**
+ * Binds fd to `address` (a path's file with exactly `mode`); returns the
+ * socket file made, or null for an abstract name (no file).
+ */
+function bindTo(fd: number, address: Address, mode: number): BoundFile | null {
   const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
   if (r === -EADDRINUSE && address.file !== null) {
     throw new IpcError(r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)');
   }
   check(r, 'bind', address.label);
-  const umask = address.file === null ? 0 : currentUmask();
-  if (umask !== -1 && (mode & umask) === 0) return;
+  if (address.file === null) return null;
+  // Recorded at once: fstat of a socket describes the socket, not its file.
+  const bound = { path: address.file, identity: identityOfPath(address.file, (st) => st.isSocket()) };
+  const umask = currentUmask();
+  if (umask !== -1 && (mode & umask) === 0) return bound;
   const chmod = binding.socketChmodPath(address.bytes, mode);
-  if (chmod < 0) removeFile(address.file);
+  if (chmod < 0) removeFile(bound);
   check(chmod, 'chmod', address.label);
+  return bound;
 }
 
-function removeFile(file: string | null): void {
-  if (file === null) return;
-  try {
-    unlinkSync(file);
-  } catch {
-    // Already gone (someone removed it); nothing to do.
-  }
+/** Removes a socket file we bound, if its path still names it (see unlinkIfSame). */
+function removeFile(file: BoundFile | null): void {
+  if (file !== null) unlinkIfSame(file.path, file.identity);
 }
 
 /**
@@ -497,7 +523,7 @@ function full(fd: number, job: SendJob): SendState {
 }
 
 /** Makes a UnixSocket (its constructor is private to the module's own factories). */
-let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: string | null) => UnixSocket;
+let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) => UnixSocket;
 
 /**
  * A Unix-domain socket: a datagram (`'dgram'`) or sequenced-packet
@@ -526,7 +552,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   readonly #type: UnixSocketType;
   readonly #label: string | null;
   /** The socket file this object bound and removes on close. */
-  #file: string | null;
+  #file: BoundFile | null;
   #poller: Poller | null;
   readonly #sends: SendJob[] = [];
   #pumping = false;
@@ -540,7 +566,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
   }
 
-  private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: string | null) {
+  private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     // The watcher first: if it cannot be made, the caller still owns fd.
     const poller = new Poller(fd, 'socket', label);
@@ -562,16 +588,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const { mode = 0o600 } = opts;
     validateMode(mode);
     const fd = check(binding.socketCreate(SOCK_DGRAM), 'socket', address?.label);
-    let bound = false;
+    let file: BoundFile | null = null;
     try {
-      if (address !== null) {
-        bindTo(fd, address, mode);
-        bound = true;
-      }
-      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, address?.file ?? null);
+      if (address !== null) file = bindTo(fd, address, mode);
+      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, file);
     } catch (err) {
       binding.close(fd);
-      if (bound) removeFile(address!.file);
+      removeFile(file);
       throw err;
     }
   }
@@ -590,15 +613,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     validateMode(mode);
     validateInteger(backlog, 'options.backlog', 0, 2 ** 31 - 1);
     const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
-    let bound = false;
+    let file: BoundFile | null = null;
     try {
-      bindTo(fd, address, mode);
-      bound = true;
+      file = bindTo(fd, address, mode);
       check(binding.socketListen(fd, backlog), 'listen', address.label);
-      return makeServer(fd, type, address);
+      return makeServer(fd, type, address, file);
     } catch (err) {
       binding.close(fd);
-      if (bound) removeFile(address.file);
+      removeFile(file);
       throw err;
     }
   }
@@ -1443,7 +1465,7 @@ function addressOf(fd: number, peer: boolean): UnixAddress | undefined {
   return decodeAddress(addressScratch, n);
 }
 
-let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address) => UnixSocketServer;
+let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) => UnixSocketServer;
 
 /**
  * A listening stream or seqpacket socket ({@link UnixSocket.listen}). Each
@@ -1452,23 +1474,23 @@ let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address) => 
 export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<UnixSocket> {
   readonly #type: 'stream' | 'seqpacket';
   readonly #address: Address;
-  #file: string | null;
+  #file: BoundFile | null;
   #poller: Poller | null;
   /** accept() calls not yet settled (acceptSync would jump their queue). */
   #accepting = 0;
 
   static {
-    makeServer = (fd, type, address) => new UnixSocketServer(INTERNAL, fd, type, address);
+    makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
   }
 
-  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address) {
+  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'socket', address.label);
     super(key, fd, poller);
     this.#poller = poller;
     this.#type = type;
     this.#address = address;
-    this.#file = address.file;
+    this.#file = file;
   }
 
   /** `'stream'` or `'seqpacket'`: the type of the connections it accepts. */

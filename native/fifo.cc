@@ -124,15 +124,33 @@ Napi::Value FifoOpen(const Napi::CallbackInfo& info) {
   return Result(env, fd);
 }
 
+// The bytes of `value` as the engine holds them, when it is a real Uint8Array
+// (or Buffer): never a `byteLength` JavaScript can redefine, never a Proxy's
+// answer. Anything else is false, which the caller returns as -EINVAL before
+// any syscall. (JavaScript passes only views it made from what the engine
+// said; this is the last guard. The same helper is in socket.cc.)
+bool BytesArg(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  bool is_typedarray = false;
+  if (value == nullptr || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return false;
+  napi_typedarray_type type;
+  void* at = nullptr;
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, value, &type, &n, &at, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+  if (at == nullptr && n > 0) return false;
+  *data = static_cast<uint8_t*>(at);
+  *length = n;
+  return true;
+}
+
 // fifoWrite(fd, data: Uint8Array) -> bytes written | -errno. One write(2): on
 // a non-blocking FIFO, up to PIPE_BUF bytes go in whole or not at all
 // (-EAGAIN), never interleaved with other writers. No reader: -EPIPE (Node
 // ignores SIGPIPE, so the signal does not end the process).
 Napi::Value FifoWrite(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
-  auto data = info[1].As<Napi::Uint8Array>();
-  const uint8_t* bytes = data.Data();
-  size_t length = data.ByteLength();
+  uint8_t* bytes;
+  size_t length;
+  if (!BytesArg(info.Env(), info[1], &bytes, &length)) return Result(info.Env(), -EINVAL);
   return Result(info.Env(), static_cast<double>(RetryOnEintr([&] { return write(fd, bytes, length); })));
 }
 

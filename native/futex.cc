@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <ctime>
 #include <memory>
@@ -91,30 +92,84 @@ class FutexWait : public waiter::Wait {
   size_t alias_size_ = 0;
 };
 
-int32_t* Address(const Napi::CallbackInfo& info) {
-  auto array = info[0].As<Napi::Int32Array>();
-  return array.Data() + info[1].As<Napi::Number>().Uint32Value();
+// The address of word `info[1]` of the Int32Array `info[0]`, or -errno: what
+// the engine says of the array (its type, element count and data), never a
+// `length` property JavaScript can redefine, nor a Proxy's answer. JavaScript
+// checks all of this first; this is the last guard against an address past
+// the array. -EINVAL: not a real Int32Array, or an index that is not a whole
+// number; -ERANGE: an index at or past its end (a detached array has none).
+int Address(const Napi::CallbackInfo& info, int32_t** out) {
+  napi_env env = info.Env();
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  bool is_typedarray = false;
+  if (napi_is_typedarray(env, info[0], &is_typedarray) != napi_ok || !is_typedarray) return -EINVAL;
+  if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok) return -EINVAL;
+  if (type != napi_int32_array) return -EINVAL;
+  double index;
+  if (napi_get_value_double(env, info[1], &index) != napi_ok || !(index >= 0) || index != static_cast<double>(static_cast<int64_t>(index))) return -EINVAL;
+  if (data == nullptr || index >= static_cast<double>(length)) return -ERANGE;
+  *out = static_cast<int32_t*>(data) + static_cast<size_t>(index);
+  return 0;
+}
+
+// An int32 argument: a number that is exactly one (JavaScript checked it).
+bool Int32Arg(const Napi::CallbackInfo& info, size_t i, int32_t* out) {
+  double v;
+  if (napi_get_value_double(info.Env(), info[i], &v) != napi_ok) return false;
+  if (!(v >= INT32_MIN && v <= INT32_MAX) || v != static_cast<double>(static_cast<int32_t>(v))) return false;
+  *out = static_cast<int32_t>(v);
+  return true;
+}
+
+// A timeout in milliseconds: a number (< 0: none); anything else is not one.
+bool TimeoutArg(const Napi::CallbackInfo& info, size_t i, double* out) {
+  return napi_get_value_double(info.Env(), info[i], out) == napi_ok && *out == *out;
 }
 
 // futexWait(int32Array, index, expected, timeoutMs, callback(result)) -> handle | -errno.
-// The caller keeps the array's buffer alive until the callback runs.
+// The caller keeps the array alive until the callback runs. That array's
+// buffer may still be detached or transferred meanwhile (SharedMemory close(),
+// postMessage, ArrayBuffer.prototype.transfer): the thread never reads or
+// writes the word itself, it only hands its address to futex(2), whose kernel
+// side reads it with a fault-safe copy (EFAULT for memory no longer mapped).
+// Memory of a SharedMemory is waited on through the alias mapping FutexWait
+// makes, which the thread owns, so it stays mapped whatever JavaScript does;
+// any other memory is waited on in place, where the worst a transfer can do
+// is end the wait early (EFAULT) or let a wake meant for the new owner's word
+// at that address reach it: a spurious wake, which callers already expect.
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
-  auto wait = std::make_unique<FutexWait>(Address(info), info[2].As<Napi::Number>().Int32Value());
-  return waiter::Start(info.Env(), std::move(wait), info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Function>());
+  int32_t* addr = nullptr;
+  int32_t expected = 0;
+  double timeout_ms = 0;
+  int r = Address(info, &addr);
+  if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms) || !info[4].IsFunction())) r = -EINVAL;
+  if (r < 0) return Napi::Number::New(info.Env(), r);
+  auto wait = std::make_unique<FutexWait>(addr, expected);
+  return waiter::Start(info.Env(), std::move(wait), timeout_ms, info[4].As<Napi::Function>());
 }
 
 // futexWaitSync(int32Array, index, expected, timeoutMs) -> kWoken | kNotEqual | -errno.
 // Blocks this thread; timeoutMs < 0 waits without a deadline.
 Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
-  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
+  int32_t* addr = nullptr;
+  int32_t expected = 0;
+  double timeout_ms = 0;
+  int r = Address(info, &addr);
+  if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms))) r = -EINVAL;
+  if (r < 0) return Napi::Number::New(info.Env(), r);
   timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  int r = WaitUntil(Address(info), info[2].As<Napi::Number>().Int32Value(), timeout_ms < 0 ? nullptr : &deadline);
-  return Napi::Number::New(info.Env(), r);
+  return Napi::Number::New(info.Env(), WaitUntil(addr, expected, timeout_ms < 0 ? nullptr : &deadline));
 }
 
 // futexWake(int32Array, index, count) -> woken | -errno.
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), Wake(Address(info), info[2].As<Napi::Number>().Int32Value()));
+  int32_t* addr = nullptr;
+  int32_t count = 0;
+  int r = Address(info, &addr);
+  if (r == 0 && (!Int32Arg(info, 2, &count) || count < 1)) r = -EINVAL;
+  return Napi::Number::New(info.Env(), r < 0 ? r : Wake(addr, count));
 }
 
 }  // namespace

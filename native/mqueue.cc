@@ -100,27 +100,49 @@ const struct timespec kPast = {0, 0};
 
 int NowOrEagain(int r) { return r == -ETIMEDOUT ? -EAGAIN : r; }
 
+// The bytes of `value` as the engine holds them, when it is a real Uint8Array
+// (or Buffer): never a `byteLength` JavaScript can redefine, never a Proxy's
+// answer. Anything else is false, which the caller returns as -EINVAL before
+// any syscall. (JavaScript passes only views it made from what the engine
+// said; this is the last guard. The same helper is in socket.cc.)
+bool BytesArg(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  bool is_typedarray = false;
+  if (value == nullptr || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return false;
+  napi_typedarray_type type;
+  void* at = nullptr;
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, value, &type, &n, &at, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
+  if (at == nullptr && n > 0) return false;
+  *data = static_cast<uint8_t*>(at);
+  *length = n;
+  return true;
+}
+
 // mqSend(mqd, data: Uint8Array, priority) -> 0 | -errno (-EAGAIN when full).
 Napi::Value MqSend(const Napi::CallbackInfo& info) {
   mqd_t mqd = MqdArg(info);
-  auto data = info[1].As<Napi::Uint8Array>();
+  uint8_t* data;
+  size_t length;
+  if (!BytesArg(info.Env(), info[1], &data, &length)) return Result(info.Env(), -EINVAL);
   unsigned priority = info[2].As<Napi::Number>().Uint32Value();
-  const char* bytes = reinterpret_cast<const char*>(data.Data());
-  return Result(info.Env(), NowOrEagain(RetryOnEintr([&] { return mq_timedsend(mqd, bytes, data.ByteLength(), priority, &kPast); })));
+  const char* bytes = reinterpret_cast<const char*>(data);
+  return Result(info.Env(), NowOrEagain(RetryOnEintr([&] { return mq_timedsend(mqd, bytes, length, priority, &kPast); })));
 }
 
 // mqSendSync(blockingFd, data, priority, timeoutMs) -> 0 | -errno (-ETIMEDOUT).
 // timeoutMs < 0: no limit.
 Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
   mqd_t mqd = MqdArg(info);
-  auto data = info[1].As<Napi::Uint8Array>();
+  uint8_t* data;
+  size_t length;
+  if (!BytesArg(info.Env(), info[1], &data, &length)) return Result(info.Env(), -EINVAL);
   unsigned priority = info[2].As<Napi::Number>().Uint32Value();
   struct timespec at;
   const struct timespec* deadline = Deadline(info[3].As<Napi::Number>().Int64Value(), &at);
-  const char* bytes = reinterpret_cast<const char*>(data.Data());
+  const char* bytes = reinterpret_cast<const char*>(data);
   // glibc declares the timeout nonnull: no deadline means plain mq_send.
   return Result(info.Env(), RetryOnEintr([&] {
-    return deadline ? mq_timedsend(mqd, bytes, data.ByteLength(), priority, deadline) : mq_send(mqd, bytes, data.ByteLength(), priority);
+    return deadline ? mq_timedsend(mqd, bytes, length, priority, deadline) : mq_send(mqd, bytes, length, priority);
   }));
 }
 
@@ -128,13 +150,17 @@ Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
 // with the priority written to priorityOut[0].
 Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadline) {
   mqd_t mqd = MqdArg(info);
-  auto scratch = info[1].As<Napi::Uint8Array>();
+  uint8_t* scratch;
+  size_t scratch_length;
+  if (!BytesArg(info.Env(), info[1], &scratch, &scratch_length)) return Result(info.Env(), -EINVAL);
   uint32_t* priority_out = info[2].As<Napi::Uint32Array>().Data();
-  char* bytes = reinterpret_cast<char*>(scratch.Data());
+  char* bytes = reinterpret_cast<char*>(scratch);
   unsigned priority = 0;
   // glibc declares the timeout nonnull: no deadline means plain mq_receive.
+  // The kernel writes at most scratch_length bytes (EMSGSIZE when that is
+  // less than mq_msgsize), the real view's length.
   ssize_t r = RetryOnEintr([&] {
-    return deadline ? mq_timedreceive(mqd, bytes, scratch.ByteLength(), &priority, deadline) : mq_receive(mqd, bytes, scratch.ByteLength(), &priority);
+    return deadline ? mq_timedreceive(mqd, bytes, scratch_length, &priority, deadline) : mq_receive(mqd, bytes, scratch_length, &priority);
   });
   if (r >= 0) *priority_out = priority;
   if (deadline == &kPast) r = NowOrEagain(static_cast<int>(r));

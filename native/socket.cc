@@ -85,6 +85,33 @@ Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r);
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
+// The memory of `value` as the engine holds it, when it is a real typed array
+// of `type`: its data and element count (bytes, for a Uint8Array). Never a
+// `length` or `byteLength` JavaScript can redefine, never a Proxy's answer: a
+// Proxy, a DataView or any other object is false, which the caller turns into
+// -EINVAL before anything is sent or received. (JavaScript hands this file
+// only views it made itself from what the engine said; this is the last
+// guard.) A detached array is a real one of length 0.
+bool ViewArg(napi_env env, napi_value value, napi_typedarray_type type, void** data, size_t* length) {
+  bool is_typedarray = false;
+  if (value == nullptr || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return false;
+  napi_typedarray_type actual;
+  void* at = nullptr;
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, value, &actual, &n, &at, nullptr, nullptr) != napi_ok || actual != type) return false;
+  if (at == nullptr && n > 0) return false;
+  *data = at;
+  *length = n;
+  return true;
+}
+
+bool BytesArg(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  void* at = nullptr;
+  if (!ViewArg(env, value, napi_uint8_array, &at, length)) return false;
+  *data = static_cast<uint8_t*>(at);
+  return true;
+}
+
 // When a *Sync call gives up: a CLOCK_MONOTONIC time (a wall-clock change must
 // not move it), computed once per call so that retries after EINTR and
 // spurious wake-ups wait only for what is left of it.
@@ -203,16 +230,17 @@ ssize_t AttemptOrWait(const Napi::CallbackInfo& info, size_t i, int fd, short ev
 // one that does not fit (JavaScript validates first; this is the last guard
 // against overrunning sun_path).
 int MakeAddress(Napi::Value value, struct sockaddr_un* addr, socklen_t* length) {
-  auto bytes = value.As<Napi::Uint8Array>();
-  size_t n = bytes.ByteLength();
-  bool abstract = n > 0 && bytes.Data()[0] == 0;
+  uint8_t* data;
+  size_t n;
+  if (!BytesArg(value.Env(), value, &data, &n)) return -EINVAL;
+  bool abstract = n > 0 && data[0] == 0;
   // A path needs room for its terminating NUL; an abstract name does not.
   size_t max = abstract ? sizeof(addr->sun_path) : sizeof(addr->sun_path) - 1;
   if (n == 0) return -EINVAL;
   if (n > max) return -ENAMETOOLONG;
   std::memset(addr, 0, sizeof(*addr));
   addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path, bytes.Data(), n);
+  std::memcpy(addr->sun_path, data, n);
   *length = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 0 : 1));
   return 0;
 }
@@ -267,8 +295,10 @@ Napi::Value SocketBind(const Napi::CallbackInfo& info) {
 // another kind of file in the meantime is refused (-ELOOP, -ENOTSOCK).
 Napi::Value SocketChmodPath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto bytes = info[0].As<Napi::Uint8Array>();
-  std::string path(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  uint8_t* bytes;
+  size_t bytes_length;
+  if (!BytesArg(env, info[0], &bytes, &bytes_length)) return Result(env, -EINVAL);
+  std::string path(reinterpret_cast<const char*>(bytes), bytes_length);
   mode_t mode = static_cast<mode_t>(IntArg(info, 1));
   int fd = RetryOnEintr([&] { return open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC); });
   if (fd < 0) return Result(env, fd);
@@ -359,8 +389,9 @@ int AttachAddress(Napi::Value to, struct msghdr* msg, struct sockaddr_un* addr) 
 // more than the kernel takes.
 int AttachFds(Napi::Value fds_value, struct msghdr* msg, SendControl* control) {
   if (fds_value.IsNull() || fds_value.IsUndefined()) return 0;
-  auto fds = fds_value.As<Napi::Int32Array>();
-  size_t count = fds.ElementLength();
+  void* fds_data;
+  size_t count;
+  if (!ViewArg(fds_value.Env(), fds_value, napi_int32_array, &fds_data, &count)) return -EINVAL;
   if (count > static_cast<size_t>(kScmMaxFd)) return -EINVAL;
   if (count == 0) return 0;
   std::memset(control, 0, sizeof(*control));
@@ -370,7 +401,7 @@ int AttachFds(Napi::Value fds_value, struct msghdr* msg, SendControl* control) {
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
-  std::memcpy(CMSG_DATA(cmsg), fds.Data(), sizeof(int) * count);
+  std::memcpy(CMSG_DATA(cmsg), fds_data, sizeof(int) * count);
   return 0;
 }
 
@@ -385,11 +416,14 @@ struct Outgoing {
   SendControl control;
 };
 
-// Fills `out`: 0, or -errno for a bad address or too many descriptors.
+// Fills `out`: 0, or -errno for a bad address or too many descriptors, or
+// -EINVAL for data that is not a real Uint8Array (nothing is sent then).
 int PrepareSend(const Napi::CallbackInfo& info, size_t first, Outgoing* out) {
-  auto data = info[first].As<Napi::Uint8Array>();
+  uint8_t* data;
+  size_t length;
+  if (!BytesArg(info.Env(), info[first], &data, &length)) return -EINVAL;
   std::memset(&out->msg, 0, sizeof(out->msg));
-  out->iov = {data.Data(), data.ByteLength()};
+  out->iov = {data, length};
   out->msg.msg_iov = &out->iov;
   out->msg.msg_iovlen = 1;
   int r = AttachAddress(info[first + 2], &out->msg, &out->addr);
@@ -516,9 +550,11 @@ Napi::Value SocketSendSync(const Napi::CallbackInfo& info) {
 Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
+  if (!info[1].IsArray()) return Result(env, -EINVAL);
   auto datas = info[1].As<Napi::Array>();
   Napi::Value fds_value = info[2];
   bool with_fds = !fds_value.IsNull() && !fds_value.IsUndefined();
+  if (with_fds && !fds_value.IsArray()) return Result(env, -EINVAL);
   uint32_t start = info[4].As<Napi::Number>().Uint32Value();
   uint32_t length = datas.Length();
   if (start >= length) return Result(env, 0);
@@ -532,9 +568,17 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
   std::vector<struct iovec> iovs(count);
   std::vector<SendControl> controls(with_fds ? count : 0);
   Napi::Array fds_list = with_fds ? fds_value.As<Napi::Array>() : Napi::Array();
+  // Every message of the chunk is checked before the first goes: one that is
+  // not a real Uint8Array fails the call with -EINVAL and none is sent.
+  // (JavaScript checked the whole batch before the first chunk.)
   for (size_t i = 0; i < count; i++) {
-    auto data = datas.Get(static_cast<uint32_t>(start + i)).As<Napi::Uint8Array>();
-    iovs[i] = {data.Data(), data.ByteLength()};
+    napi_value item;
+    uint8_t* data;
+    size_t data_length;
+    if (napi_get_element(env, datas, static_cast<uint32_t>(start + i), &item) != napi_ok || !BytesArg(env, item, &data, &data_length)) {
+      return Result(env, -EINVAL);
+    }
+    iovs[i] = {data, data_length};
     struct msghdr& msg = msgs[i].msg_hdr;
     msg = common;
     msg.msg_iov = &iovs[i];
@@ -766,12 +810,14 @@ Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
 Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   int type = IntArg(info, 1);
-  auto target = info[2].As<Napi::Uint8Array>();
+  uint8_t* target;
+  size_t target_length;
+  if (!BytesArg(info.Env(), info[2], &target, &target_length)) return Result(info.Env(), -EINVAL);
   int32_t* meta = info[3].As<Napi::Int32Array>().Data();
   Slot slot;
   struct msghdr msg;
   auto attempt = [&]() -> ssize_t {
-    PrepareReceive(&slot, target.Data(), target.ByteLength(), false, &msg);
+    PrepareReceive(&slot, target, target_length, false, &msg);
     return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
   };
   ssize_t n = AttemptOrWait(info, 4, fd, POLLIN, attempt);

@@ -3,11 +3,12 @@ import { once, setMaxListeners } from 'node:events';
 import { chmodSync, writeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, Fifo, FifoClient, FifoServer, IpcError, mkfifo } from '../lib';
+import { binding } from '../lib/binding';
 import { fdsOpenedSince, fixture, openFds, run, runNode, until, withOtherUser } from './helpers';
 
 let dir: string;
@@ -84,6 +85,16 @@ function start(command: string, args: string[]): { done: Promise<{ code: number 
   });
   return { done, pid: child.pid! };
 }
+
+describe('hostile buffers', () => {
+  test('the addon refuses a write from anything but a real Uint8Array (-EINVAL), writing nothing', () => {
+    const { EINVAL } = osConstants.errno;
+    // Any descriptor will do: the refusal comes before the write(2).
+    expect(binding.fifoWrite(1, new Proxy(Buffer.from('x'), {}))).toBe(-EINVAL);
+    expect(binding.fifoWrite(1, new DataView(new ArrayBuffer(1)) as never)).toBe(-EINVAL);
+    expect(binding.fifoWrite(1, 'x' as never)).toBe(-EINVAL);
+  });
+});
 
 describe('mkfifo', () => {
   test('creates a FIFO, 0600 by default under umask 000, and the exact mode under umask 077', () => {

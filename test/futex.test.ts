@@ -1,6 +1,8 @@
+import { constants } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, SharedMemory, futex } from '../lib';
+import { binding } from '../lib/binding';
 import { fdsOpenedSince, fsReadLatency, leftoverObjects, openFds, run, runNode, threadWaitsStarted, uniqueName } from './helpers';
 
 const made: string[] = [];
@@ -47,11 +49,66 @@ describe('futex arguments', () => {
     expect(() => futex.wake(word, 0, 0)).toThrow(expect.objectContaining({ name: 'RangeError' }));
   });
 
-  test('a view of closed memory has length 0: a RangeError that says so, not a crash', () => {
+  test('a view of closed (detached) memory is a coded error, not a crash', () => {
     const { word, shm } = shared();
     shm.close();
-    expect(() => futex.wake(word, 0)).toThrow(/is its memory closed/);
-    expect(() => futex.waitSync(word, 0, 0, { timeoutMs: 1 })).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    // ERR_INVALID_STATE where the engine says a buffer is detached (Node 22+);
+    // before, a detached view has length 0: a RangeError that says so.
+    const refused = (call: () => unknown) => {
+      try {
+        call();
+      } catch (err) {
+        const { code, message } = err as NodeJS.ErrnoException;
+        return code === 'ERR_INVALID_STATE' ? code : /is its memory closed/.test(message) ? code : message;
+      }
+      return 'not refused';
+    };
+    for (const call of [() => futex.wake(word, 0), () => futex.waitSync(word, 0, 0, { timeoutMs: 1 }), () => futex.wait(word, 0, 0, { timeoutMs: 1 })]) {
+      expect(['ERR_INVALID_STATE', 'ERR_INVALID_ARG_VALUE']).toContain(refused(call));
+    }
+  });
+
+  test('sizes come from the engine: an own length or a Proxy is no way past the array', () => {
+    const sab = new SharedArrayBuffer(8);
+    const outside = new Int32Array(sab);
+    Atomics.store(outside, 1, 7);
+    // One word, claiming two: word 1 of the buffer is past the array.
+    const one = new Int32Array(sab, 0, 1);
+    Object.defineProperty(one, 'length', { value: 2 });
+    expect(() => futex.waitSync(one, 1, 7, { timeoutMs: 1 })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => futex.wake(one, 1)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    // Far past it: a RangeError, not EFAULT from the kernel.
+    const far = new Int32Array(sab, 0, 1);
+    Object.defineProperty(far, 'length', { value: 2 ** 31 - 1 });
+    expect(() => futex.wake(far, 2 ** 31 - 2)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    const proxy = new Proxy(new Int32Array(1), {});
+    for (const call of [() => futex.wake(proxy, 0), () => futex.waitSync(proxy, 0, 1), () => futex.wait(proxy, 0, 1)]) {
+      expect(call).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+  });
+
+  test('the addon bound-checks the word itself, against the real array', () => {
+    const one = new Int32Array(new SharedArrayBuffer(8), 0, 1);
+    Object.defineProperty(one, 'length', { value: 2 ** 31 - 1 });
+    const { EINVAL, ERANGE } = constants.errno;
+    expect(binding.futexWake(one, 1, 1)).toBe(-ERANGE);
+    expect(binding.futexWake(one, 2 ** 31 - 2, 1)).toBe(-ERANGE);
+    expect(binding.futexWaitSync(one, 1, 0, 1)).toBe(-ERANGE);
+    expect(binding.futexWait(one, 1, 0, 1, () => undefined)).toBe(-ERANGE);
+    expect(binding.futexWake(new Proxy(one, {}), 0, 1)).toBe(-EINVAL);
+    expect(binding.futexWake(new Uint32Array(2) as unknown as Int32Array, 0, 1)).toBe(-EINVAL);
+    expect(binding.futexWake(one, -1, 1)).toBe(-EINVAL);
+    expect(binding.futexWake(one, 0.5, 1)).toBe(-EINVAL);
+    expect(binding.futexWake(one, 0, 0)).toBe(-EINVAL);
+  });
+
+  test("the buffer of a pending wait detached (transferred) meanwhile: no crash, each wait ends", async () => {
+    const r = await runNode('futex.js', ['transferDuringWait', '20']);
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    const out = JSON.parse(r.stdout);
+    expect(out.done).toBe(20);
+    for (const outcome of out.outcomes) expect(['ok', 'not-equal', 'timed-out', 'EFAULT']).toContain(outcome);
   });
 });
 

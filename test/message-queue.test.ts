@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, MessageQueue } from '../lib';
+import { binding } from '../lib/binding';
 import { fdsOpenedSince, fixture, fsReadLatency, namesUnlinkedAfterEach, openFds, run, runNode, withOtherUser } from './helpers';
 
 /** A fresh queue name that afterEach unlinks if the test left it behind. */
@@ -90,6 +91,21 @@ describe('MessageQueue.open', () => {
       expect(await open(pub, 'read')).toEqual({ ok: true });
       expect((await open(pub, 'write')).error).toMatchObject({ code: 'EACCES', syscall: 'mq_open', path: pub });
     });
+  });
+});
+
+describe('hostile buffers', () => {
+  test('a Proxy or an unreal view sends nothing: a coded error in JS, -EINVAL from the addon', () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 8, messageSize: 64 });
+    const proxy = new Proxy(Buffer.from('x'), {});
+    expect(() => q.trySend(proxy)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => q.sendSync(proxy)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const { EINVAL } = osConstants.errno;
+    expect(binding.mqSend(q.fd, proxy, 0)).toBe(-EINVAL);
+    expect(binding.mqSend(q.fd, new DataView(new ArrayBuffer(1)) as never, 0)).toBe(-EINVAL);
+    expect(binding.mqReceive(q.fd, proxy, new Uint32Array(1))).toBe(-EINVAL);
+    expect(q.tryReceive()).toBeNull();
+    q.close();
   });
 });
 

@@ -202,6 +202,8 @@ describe('stream({ onread })', () => {
     expect(() => readEnd.stream({ onread: { buffer: 'no' as never, callback: () => {} } })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => readEnd.stream({ onread: { buffer: Buffer.alloc(1), callback: 1 as never } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => readEnd.stream({ onread: null as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => readEnd.stream({ onread: { buffer: new Proxy(Buffer.alloc(8), {}), callback: () => {} } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => readEnd.stream({ onread: { get buffer(): never { throw new Error('boom'); }, callback: () => {} } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => writeEnd.stream({ onread: { buffer: Buffer.alloc(1), callback: () => {} } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(readEnd.closed || writeEnd.closed).toBe(false);
     readEnd.close();

@@ -81,6 +81,26 @@ describe('spawn()', () => {
     writeEnd.close();
   });
 
+  test('descriptor numbers are int32 >= 0 before any conversion: 2 ** 32 + 1 is not fd 1', () => {
+    const range = expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
+    for (const bad of [2 ** 32 + 1, 2 ** 32, 2 ** 31, 2 ** 53, -2, 1.5, NaN, Infinity, -Infinity]) {
+      expect(() => spawn(lister, [], { fds: { 3: bad } })).toThrow(range);
+      expect(() => spawn(lister, [], { fds: { 3: { fd: bad } } })).toThrow(range);
+    }
+    for (const key of ['3.0', '03', '1e1', '-3', '2', '1024', ' 3']) {
+      expect(() => spawn(lister, [], { fds: { [key]: 1 } as never })).toThrow(range);
+    }
+    const throwing = { get fd(): never { throw new Error('boom'); } };
+    expect(() => spawn(lister, [], { fds: { 3: throwing } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    const fdsThrowing = { get 3(): never { throw new Error('boom'); } };
+    expect(() => spawn(lister, [], { fds: fdsThrowing as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => spawn(lister, new Proxy([], {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const revoked = Proxy.revocable([], {});
+    revoked.revoke();
+    expect(() => spawn(lister, revoked.proxy)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => spawn(lister, [], { stdio: revoked.proxy as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
   test('fork safety: 1,000 children see only stdio and what was passed while a Worker churns objects', async () => {
     const worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');

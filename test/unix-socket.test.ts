@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, pipe, SharedMemory, spawn as spawnWithFds } from '../lib';
 import { socketPair, UnixSocket, type UnixMessage, type UnixSocketType } from '../lib';
+import { binding } from '../lib/binding';
 import { fdsOpenedSince, fixture, openFds, run, runNode, runWithFewFds, uniqueName, withOtherUser } from './helpers';
 
 const O_NONBLOCK = 0o4000;
@@ -1398,3 +1399,93 @@ describe('batches (sendMany, receiveMany) and receiveInto', () => {
     expect(() => a.receiveIntoSync(Buffer.alloc(1))).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
   });
 });
+
+describe('hostile buffers: refused with a code, and nothing is sent', () => {
+  test('a Proxy of a Uint8Array (or one message of a batch) sends nothing on any send call', async () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const proxy = new Proxy(new Uint8Array([1, 2, 3]), {});
+    const revoked = Proxy.revocable(new Uint8Array(1), {});
+    revoked.revoke();
+    const typeError = expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    expect(() => a.trySend(proxy)).toThrow(typeError);
+    expect(() => a.sendSync(proxy)).toThrow(typeError);
+    await expect(a.send(proxy)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // The first messages are fine: they must not go either.
+    for (const bad of [proxy, revoked.proxy]) {
+      expect(() => a.trySendMany([Buffer.from('x'), bad])).toThrow(typeError);
+      expect(() => a.sendManySync([Buffer.from('x'), bad])).toThrow(typeError);
+      await expect(a.sendMany([Buffer.from('x'), bad])).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+      expect(() => a.trySendMany([Buffer.from('x'), { data: bad }])).toThrow(typeError);
+    }
+    // A Proxy of the batch itself, and an entry whose getter throws.
+    expect(() => a.trySendMany(new Proxy([Buffer.from('x')], {}))).toThrow(typeError);
+    const throwing = { get data(): never { throw new Error('boom'); } };
+    expect(() => a.trySendMany([Buffer.from('x'), throwing])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    const element = [Buffer.from('x')];
+    Object.defineProperty(element, 1, { get() { throw new Error('boom'); }, enumerable: true });
+    expect(() => a.trySendMany(element)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => a.trySend('x', { fds: new Proxy([0], {}) })).toThrow(typeError);
+    expect(b.tryReceiveMany(8)).toEqual([]);
+    a.close();
+    b.close();
+  });
+
+  test('the addon reads each buffer from the engine and refuses what is not a real view, sending nothing', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const fd = a.fd;
+    const { EINVAL } = osConstants.errno;
+    const proxy = new Proxy(new Uint8Array([1, 2, 3]), {});
+    expect(binding.socketSend(fd, proxy, null, null)).toBe(-EINVAL);
+    expect(binding.socketSend(fd, new DataView(new ArrayBuffer(1)) as never, null, null)).toBe(-EINVAL);
+    expect(binding.socketSendSync(fd, proxy, null, null, 0)).toBe(-EINVAL);
+    expect(binding.socketSendMany(fd, [Buffer.from('x'), proxy], null, null, 0, null)).toBe(-EINVAL);
+    expect(binding.socketSend(fd, Buffer.from('x'), new Proxy(new Int32Array([0]), {}) as never, null)).toBe(-EINVAL);
+    expect(binding.socketSend(fd, Buffer.from('x'), null, proxy)).toBe(-EINVAL);
+    expect(b.tryReceiveMany(8)).toEqual([]);
+    a.close();
+    b.close();
+  });
+
+  test('receiveInto writes only inside the real view: an own byteLength changes nothing', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const backing = new Uint8Array(16);
+    const target = new Uint8Array(backing.buffer, 0, 4);
+    Object.defineProperty(target, 'byteLength', { value: 16 });
+    Object.defineProperty(target, 'length', { value: 16 });
+    a.sendSync(Buffer.alloc(12, 7));
+    expect(() => b.tryReceiveInto(target)).toThrow(expect.objectContaining({ code: 'ERR_IPC_TRUNCATED' }));
+    expect([...backing.subarray(4)]).toEqual(new Array(12).fill(0));
+    expect(() => b.tryReceiveInto(new Proxy(new Uint8Array(4), {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    a.close();
+    b.close();
+  });
+});
+
+describe('close() removes only its own socket file', () => {
+  test.each(['server', 'dgram'] as const)("%s: another socket made at the path after ours was removed survives our close()", async (kind) => {
+    const file = sockPath();
+    const ours = kind === 'server' ? UnixSocket.listen({ path: file }) : UnixSocket.datagram({ path: file });
+    rmSync(file);
+    const theirs = UnixSocket.listen({ path: file });
+    ours.close();
+    expect(statSync(file).isSocket()).toBe(true);
+    // Still theirs: a connection reaches it.
+    const client = await UnixSocket.connect({ path: file });
+    const conn = await theirs.accept({ timeoutMs: LONG });
+    client.sendSync('hi');
+    expect(text(await conn.receive({ timeoutMs: LONG }))).toBe('hi');
+    for (const s of [client, conn, theirs]) s.close();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test('a regular file put at the path is not removed either', () => {
+    const file = sockPath();
+    const server = UnixSocket.listen({ path: file });
+    rmSync(file);
+    writeFileSync(file, 'not a socket');
+    server.close();
+    expect(readFileSync(file, 'utf8')).toBe('not a socket');
+    rmSync(file);
+  });
+});
+

@@ -7,13 +7,14 @@
  * @internal
  * @packageDocumentation
  */
+import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { binding } from '../binding';
 import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
 import { assertInternal, type INTERNAL, type Internal } from './construct';
-import { validateFd, validateOptions } from './validate';
+import { validateFd, validateOptions, validateUint8Array } from './validate';
 
 /** Options of `stream()` on a pipe end or a FIFO. */
 export interface StreamOptions {
@@ -103,14 +104,17 @@ export abstract class OwnedDescriptor implements Disposable {
    */
   protected toSocket(options: { readable: boolean; writable: boolean }, stream?: StreamOptions): Socket {
     const fd = this.openFd;
-    const { onread } = validateOptions(stream);
-    if (onread !== undefined) {
-      if (onread === null || typeof onread !== 'object') throw invalidArgType('options.onread', 'of type object', onread);
-      if (!(onread.buffer instanceof Uint8Array) && typeof onread.buffer !== 'function') {
-        throw invalidArgType('options.onread.buffer', 'an instance of Uint8Array or a function', onread.buffer);
-      }
-      if (typeof onread.callback !== 'function') throw invalidArgType('options.onread.callback', 'of type function', onread.callback);
-      if (!options.readable) throw invalidArgValue('options.onread', onread, 'needs a descriptor open for reading');
+    const { onread: given } = validateOptions(stream);
+    let onread: StreamOptions['onread'];
+    if (given !== undefined) {
+      if (given === null || typeof given !== 'object') throw invalidArgType('options.onread', 'of type object', given);
+      // Read once (a getter cannot answer the check one thing and Node another);
+      // a buffer is a real Uint8Array (a Proxy is refused), or a function.
+      const { buffer, callback } = validateOptions(given, 'options.onread');
+      if (typeof buffer !== 'function') validateUint8Array(buffer, 'options.onread.buffer');
+      if (typeof callback !== 'function') throw invalidArgType('options.onread.callback', 'of type function', callback);
+      if (!options.readable) throw invalidArgValue('options.onread', given, 'needs a descriptor open for reading');
+      onread = { buffer: buffer!, callback };
     }
     this.onClose();
     const socket = new Socket({ fd, ...options, ...(onread && { onread }) });
@@ -118,5 +122,51 @@ export abstract class OwnedDescriptor implements Disposable {
     binding.releaseFd(fd);
     this.#fd = -1;
     return socket;
+  }
+}
+
+/**
+ * Which file a path named when we made it (device and inode), so that
+ * `close()` removes the path only while it still names that file, never one
+ * another process made there after ours was removed (libuv's pipe close
+ * unlinks blindly; a FIFO or socket server must not).
+ */
+export type FileIdentity = { readonly dev: bigint; readonly ino: bigint };
+
+/** The identity of the file `fd` has open (a FIFO: fstat sees its inode). */
+export function identityOfFd(fd: number): FileIdentity {
+  const { dev, ino } = fstatSync(fd, { bigint: true });
+  return { dev, ino };
+}
+
+/**
+ * The identity of the file at `path` if it is of the kind `is` accepts (lstat:
+ * a symbolic link is never followed), else null. For a socket, whose
+ * descriptor's fstat describes the socket and not its file, this is read just
+ * after bind(2): a process that replaces the file in that instant has its own
+ * file recorded (and removed at close); that window is what remains.
+ */
+export function identityOfPath(path: string, is: (st: { isSocket(): boolean; isFIFO(): boolean }) => boolean): FileIdentity | null {
+  try {
+    const st = lstatSync(path, { bigint: true });
+    return is(st) ? { dev: st.dev, ino: st.ino } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Removes `path` if it still names the file `identity` recorded. The check
+ * and the unlink are two calls (there is no unlink-if-inode): a file swapped
+ * in between them is removed. Only a process that can write the directory can
+ * do that, and it could remove our file itself.
+ */
+export function unlinkIfSame(path: string, identity: FileIdentity | null): void {
+  if (identity === null) return;
+  try {
+    const st = lstatSync(path, { bigint: true });
+    if (st.dev === identity.dev && st.ino === identity.ino) unlinkSync(path);
+  } catch {
+    // already gone, or replaced by something that is not ours
   }
 }
