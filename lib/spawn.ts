@@ -4,10 +4,9 @@
  * @packageDocumentation
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions as NodeSpawnOptions, type StdioOptions } from 'node:child_process';
-import { types } from 'node:util';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue } from './errors';
-import { validateFd, validateOptions, validatePath } from './internal/validate';
+import { readArray, validateFd, validateOptions, validatePath } from './internal/validate';
 
 /** Anything with a descriptor: PipeEnd, SharedMemory, a socket... or a plain number. */
 export type Passable = number | { readonly fd: number };
@@ -22,18 +21,6 @@ export interface SpawnOptions extends NodeSpawnOptions {
   fds?: Record<number, Passable>;
 }
 
-/**
- * A caller's array, each element read once into an array of ours: a Proxy is
- * `ERR_INVALID_ARG_TYPE`, a throwing element `ERR_INVALID_ARG_VALUE`.
- */
-function readArray(value: unknown, name: string): unknown[] {
-  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
-  try {
-    return Array.from(value as unknown[]);
-  } catch (cause) {
-    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
-  }
-}
 
 /** The largest child descriptor number `fds` may name. */
 const MAX_CHILD_FD = 1023;

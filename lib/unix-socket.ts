@@ -18,7 +18,7 @@ import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
-  toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -209,20 +209,6 @@ function labelOf(address: UnixAddress | undefined | null): string | null {
   return address.path ?? `@${address.abstract}`;
 }
 
-/**
- * The elements of a caller's array, each read once, into an array of ours: a
- * Proxy (which could answer the check one thing and the use another) is
- * `ERR_INVALID_ARG_TYPE`, an element getter that throws is
- * `ERR_INVALID_ARG_VALUE` with what it threw as `cause`.
- */
-function readArray(value: unknown, name: string): unknown[] {
-  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
-  try {
-    return Array.from(value as unknown[]);
-  } catch (cause) {
-    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
-  }
-}
 
 function validateFds(value: unknown, name: string): Int32Array | null {
   if (value === undefined) return null;

@@ -122,13 +122,22 @@ const typedLength = intrinsic<number>(TypedArrayPrototype, 'length');
 const viewBuffer = intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer');
 const viewByteOffset = intrinsic<number>(DataView.prototype, 'byteOffset');
 const viewByteLength = intrinsic<number>(DataView.prototype, 'byteLength');
-// ArrayBuffer.prototype.detached (Node 20+); before it, a detached buffer is
-// one of length 0, which no call reads or writes anything of.
+// ArrayBuffer.prototype.detached where the engine has it (not Node 20's);
+// else a detached buffer is one of length 0 over which no view can be made.
 const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get;
+const arrayBufferByteLength = intrinsic<number>(ArrayBuffer.prototype, 'byteLength');
 
 /** Whether `buffer` is an ArrayBuffer that was detached (transferred, or its memory closed). */
 export function isDetached(buffer: ArrayBufferLike): boolean {
-  return detachedGetter !== undefined && !types.isSharedArrayBuffer(buffer) && Reflect.apply(detachedGetter, buffer, []) === true;
+  if (types.isSharedArrayBuffer(buffer)) return false;
+  if (detachedGetter !== undefined) return Reflect.apply(detachedGetter, buffer, []) === true;
+  if (arrayBufferByteLength(buffer) !== 0) return false;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 const VIEW = 'an instance of Buffer, TypedArray or DataView';
@@ -169,6 +178,20 @@ export function validateInt32Array(value: unknown, name: string): number {
   if (!types.isInt32Array(value)) throw invalidArgType(name, 'an instance of Int32Array', value);
   if (isDetached(typedBuffer(value))) throw detachedError(name);
   return typedLength(value);
+}
+
+/**
+ * A copy of the array `value`, each element read once; a Proxy or anything
+ * not an array is `ERR_INVALID_ARG_TYPE`, an array that throws while read is
+ * `ERR_INVALID_ARG_VALUE` with the cause.
+ */
+export function readArray(value: unknown, name: string): unknown[] {
+  if (types.isProxy(value) || !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value);
+  try {
+    return Array.from(value as unknown[]);
+  } catch (cause) {
+    throw Object.assign(invalidArgValue(name, value, 'could not be read'), { cause });
+  }
 }
 
 function detachedError(name: string): Error {
