@@ -31,6 +31,7 @@
 
 #include "common/env_state.h"
 #include "common/sys.h"
+#include "common/view.h"
 
 namespace posix_ipc {
 namespace fifo {
@@ -122,24 +123,6 @@ Napi::Value FifoOpen(const Napi::CallbackInfo& info) {
   int fd = OpenFifo(path.c_str(), accmode, type_out);
   if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
   return Result(env, fd);
-}
-
-// The bytes of `value` as the engine holds them, when it is a real Uint8Array
-// (or Buffer): never a `byteLength` JavaScript can redefine, never a Proxy's
-// answer. Anything else is false, which the caller returns as -EINVAL before
-// any syscall. (JavaScript passes only views it made from what the engine
-// said; this is the last guard. The same helper is in socket.cc.)
-bool BytesArg(napi_env env, napi_value value, uint8_t** data, size_t* length) {
-  bool is_typedarray = false;
-  if (value == nullptr || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return false;
-  napi_typedarray_type type;
-  void* at = nullptr;
-  size_t n = 0;
-  if (napi_get_typedarray_info(env, value, &type, &n, &at, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
-  if (at == nullptr && n > 0) return false;
-  *data = static_cast<uint8_t*>(at);
-  *length = n;
-  return true;
 }
 
 // fifoWrite(fd, data: Uint8Array) -> bytes written | -errno. One write(2): on

@@ -46,6 +46,7 @@
 
 #include "common/env_state.h"
 #include "common/sys.h"
+#include "common/view.h"
 
 // Newer than some C libraries' headers: a pidfd the kernel attaches when the
 // receiving socket has SO_PASSPIDFD set (never by us, perhaps by whoever
@@ -84,33 +85,6 @@ size_t MaxMessageSize() {
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
-
-// The memory of `value` as the engine holds it, when it is a real typed array
-// of `type`: its data and element count (bytes, for a Uint8Array). Never a
-// `length` or `byteLength` JavaScript can redefine, never a Proxy's answer: a
-// Proxy, a DataView or any other object is false, which the caller turns into
-// -EINVAL before anything is sent or received. (JavaScript hands this file
-// only views it made itself from what the engine said; this is the last
-// guard.) A detached array is a real one of length 0.
-bool ViewArg(napi_env env, napi_value value, napi_typedarray_type type, void** data, size_t* length) {
-  bool is_typedarray = false;
-  if (value == nullptr || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return false;
-  napi_typedarray_type actual;
-  void* at = nullptr;
-  size_t n = 0;
-  if (napi_get_typedarray_info(env, value, &actual, &n, &at, nullptr, nullptr) != napi_ok || actual != type) return false;
-  if (at == nullptr && n > 0) return false;
-  *data = at;
-  *length = n;
-  return true;
-}
-
-bool BytesArg(napi_env env, napi_value value, uint8_t** data, size_t* length) {
-  void* at = nullptr;
-  if (!ViewArg(env, value, napi_uint8_array, &at, length)) return false;
-  *data = static_cast<uint8_t*>(at);
-  return true;
-}
 
 // When a *Sync call gives up: a CLOCK_MONOTONIC time (a wall-clock change must
 // not move it), computed once per call so that retries after EINTR and
