@@ -1,6 +1,6 @@
 /**
- * Hostile arguments to every public call of futex, UnixSocket, socketPair,
- * spawn, pipe, Fifo*, MessageQueue and the file locks (the tables are in
+ * Hostile arguments to every public call of SharedMemory, Mutex, Semaphore,
+ * futex, UnixSocket, socketPair, spawn, pipe, Fifo*, MessageQueue and the file locks (the tables are in
  * test/fixtures/hostile-arguments.js: add a group of calls, or a value, there).
  * Each group runs in a child process, so a crash fails its test instead of
  * the run; every outcome must be a result or an error with a `code`, and a
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { leftoverObjects, runNode } from './helpers';
 
-const GROUPS = ['futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock'];
+const GROUPS = ['shm', 'mutex', 'semaphore', 'futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock'];
 
 let dir: string;
 beforeAll(() => {
