@@ -7,17 +7,18 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
+import { types } from 'node:util';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
 import { AbortError, closedError, corrupt, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { validateAdoptable } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
-import { toBytes, validateInteger, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import { toBytes, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout, validateUint8Array, viewBytes } from './internal/validate';
 import { SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
-const { EAGAIN, EBUSY, EMSGSIZE, ETIMEDOUT } = osConstants.errno;
+const { EAGAIN, EBUSY, EMSGSIZE, EPERM, ETIMEDOUT } = osConstants.errno;
 /** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone. */
 const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD } = binding;
 // Calls made per message, taken off the binding once: the binding object has
@@ -30,6 +31,13 @@ const MAX_CAPACITY = 2 ** 30;
 const MAX_PRODUCERS = 1024;
 const DEFAULT_CAPACITY = 2 ** 20;
 const DEFAULT_SPIN_NS = 50_000;
+/**
+ * The longest `spinNs`: 1 s. Spinning only pays while it is shorter than
+ * the futex wake-up it saves (microseconds); a second of a core is already
+ * far past that, and keeps a mistaken value (3e9, meant as µs or ms) from
+ * pinning a core for longer. The timeout bounds the spin as well.
+ */
+const MAX_SPIN_NS = 1e9;
 /** How often an event-loop consumer that waits checks that its producers live. */
 const PROBE_MS = 50;
 
@@ -41,7 +49,54 @@ const MAX_MESSAGE = 3;
 const LANE = 4;
 const NEEDED = 5;
 const OFFSET = 6;
-const META_SIZE = 7;
+/** Written by this file: 1 when attaching must find the object sealed against shrinking. */
+const SEALED = 7;
+const META_SIZE = 8;
+
+// What the engine says of a Uint8Array and its buffer, through the intrinsic
+// getters (never a property a caller defined on the object). They decide
+// when the hot calls may leave their data or target out: native/ring.cc then
+// uses the pointer and byte length it read from the engine the time before
+// (see BytesArg there), which is right only while the view is the same
+// object, its buffer cannot move or change size but by being detached
+// (neither resizable nor growable), and its byteLength is still the one
+// remembered and not 0 (a detached view reads 0).
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const byteLengthGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength')!.get!;
+const bufferGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'buffer')!.get!;
+const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const growableGetter = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
+function byteLengthOf(view: Uint8Array): number {
+  return Reflect.apply(byteLengthGetter, view, []) as number;
+}
+const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
+/**
+ * ERR_INVALID_STATE when `value` is a typed array or DataView over a
+ * detached ArrayBuffer. validate.ts asks ArrayBuffer.prototype.detached,
+ * which Node 20 lacks; there a detached buffer is one of byteLength 0 that
+ * cannot be viewed (constructing a view over it throws), asked only of
+ * empty buffers, so the usual call pays one getter.
+ */
+function assertAttached(value: unknown, name: string): void {
+  if (!ArrayBuffer.isView(value) || types.isProxy(value)) return;
+  const buffer = (types.isDataView(value) ? Reflect.apply(dataViewBufferGetter, value, []) : Reflect.apply(bufferGetter, value, [])) as ArrayBufferLike;
+  if (types.isSharedArrayBuffer(buffer) || Reflect.apply(arrayBufferByteLength, buffer, []) !== 0) return;
+  try {
+    new Uint8Array(buffer as ArrayBuffer, 0, 0);
+  } catch {
+    throw stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument's ArrayBuffer is detached`);
+  }
+}
+const dataViewBufferGetter = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get!;
+
+/** The byteLength of a validated view whose native pointer may be remembered, or 0 when it may not. */
+function rememberable(view: Uint8Array): number {
+  const buffer = Reflect.apply(bufferGetter, view, []) as ArrayBufferLike;
+  const getter = types.isSharedArrayBuffer(buffer) ? growableGetter : resizableGetter;
+  if (getter !== undefined && Reflect.apply(getter, buffer, []) !== false) return 0;
+  return byteLengthOf(view);
+}
+
 
 /** Options of {@link Channel.create}. */
 export interface ChannelCreateOptions {
@@ -129,21 +184,25 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #sending: Promise<void> = Promise.resolve();
   #sendsPending = 0;
   #slot: ChannelSlot | null = null;
-  // The Uint8Arrays last handed to the binding to send from and to receive
-  // into, and their length then: native/ring.cc remembers where their
-  // bytes are, and the argument is left out for "the same one again". (A
-  // Uint8Array's length is its byteLength, 0 once detached; V8 reads
-  // `length` inline but calls the `byteLength` getter, ~8 ns a message.)
+  // The caller's Uint8Arrays last handed to the binding to send from and to
+  // receive into, and their byteLength then (from the engine): native/ring.cc
+  // remembers where their bytes are, and the argument is left out for "the
+  // same one again" (see rememberable()). Null when it may not be left out.
   #sent: Uint8Array | null = null;
   #sentLength = 0;
   #received: Uint8Array | null = null;
   #receivedLength = 0;
 
-  private constructor(key: Internal, memory: SharedMemory) {
+  private constructor(key: Internal, memory: SharedMemory, sealed: boolean) {
     assertInternal(key);
+    this.#meta[SEALED] = sealed ? 1 : 0;
     const handle = binding.channelAttach(memory.fd, memory.size, this.#meta);
     if (typeof handle === 'number') {
-      if (handle === CHANNEL_CORRUPT) throw corrupt(memory.name ?? 'anonymous channel', 'it is not a channel (bad or truncated header)');
+      const label = memory.name ?? 'anonymous channel';
+      if (handle === CHANNEL_CORRUPT) throw corrupt(label, 'it is not a channel (bad or truncated header)');
+      if (handle === -EPERM && sealed) {
+        throw corrupt(label, 'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)');
+      }
       throw new IpcError(handle, 'mmap', memory.name);
     }
     this.#memory = memory;
@@ -165,9 +224,12 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const named = typeof nameOrOptions === 'string';
     const path = named ? validateName(nameOrOptions) : null;
     const options = named ? maybeOptions : nameOrOptions;
-    const { capacity = DEFAULT_CAPACITY, producers = 1, mode = 0o600 } = validateOptions(options);
+    const { capacity = DEFAULT_CAPACITY, producers = 1, mode = 0o600 } = readOptions(options);
     validateCapacity(capacity);
     validateInteger(producers, 'options.producers', 1, MAX_PRODUCERS);
+    // An anonymous channel has no permission bits of its own, but a bad
+    // mode is a bad argument whichever kind is made.
+    validateMode(mode);
     const size = binding.CHANNEL_HEADER_SIZE + producers * (binding.CHANNEL_LANE_SIZE + capacity);
     if (size > bufferConstants.MAX_LENGTH) {
       throw invalidArgValue('options', { capacity, producers }, `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`, true);
@@ -175,7 +237,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const memory = path === null ? SharedMemory.anonymous(size, { seal: true }) : SharedMemory.create(path, size, { mode });
     try {
       binding.channelFormat(memory.buffer, capacity, producers);
-      return new Channel(INTERNAL, memory);
+      return new Channel(INTERNAL, memory, false);
     } catch (err) {
       memory.close();
       if (path !== null) SharedMemory.unlink(path);
@@ -188,16 +250,21 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * makes no sense, fails with `ERR_IPC_CORRUPT`.
    */
   static open(name: string): Channel {
-    return Channel.#attach(SharedMemory.open(validateName(name)));
+    return Channel.#attach(SharedMemory.open(validateName(name)), false);
   }
 
   /**
-   * Attaches to an anonymous (or any) channel through a descriptor this
-   * process inherited, e.g. `Channel.fromFd(3)` in a child given
-   * `fds: { 3: ch }` by {@link spawn}. The handle owns the descriptor from
-   * then on, also when attaching fails (it is closed then: cannot be mapped,
-   * or not a channel). A bad number, or one an open handle owns, is refused
-   * as it is and stays as it was.
+   * Attaches to an anonymous channel through a descriptor this process
+   * inherited, e.g. `Channel.fromFd(3)` in a child given `fds: { 3: ch }` by
+   * {@link spawn}. The object must be sealed against shrinking
+   * (`F_SEAL_SHRINK`, as {@link Channel.create} seals an anonymous channel):
+   * whoever holds an unsealed one could truncate it, and this process would
+   * die of SIGBUS at its next message. Anything else (an unsealed memfd, a
+   * named channel's or a file's descriptor) is `ERR_IPC_CORRUPT`; open a
+   * named channel by its name. The handle owns the descriptor from then on,
+   * also when attaching fails (it is closed then: not sealed, cannot be
+   * mapped, or not a channel). A bad number, or one an open handle owns, is
+   * refused as it is and stays as it was.
    */
   static fromFd(fd: number): Channel {
     validateAdoptable(fd);
@@ -208,7 +275,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       binding.close(fd);
       throw err;
     }
-    return Channel.#attach(memory);
+    return Channel.#attach(memory, true);
   }
 
   /** Removes a named channel's name (`shm_unlink`); attached handles keep working. */
@@ -216,9 +283,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     SharedMemory.unlink(name);
   }
 
-  static #attach(memory: SharedMemory): Channel {
+  static #attach(memory: SharedMemory, sealed: boolean): Channel {
     try {
-      return new Channel(INTERNAL, memory);
+      return new Channel(INTERNAL, memory, sealed);
     } catch (err) {
       memory.close();
       throw err;
@@ -262,10 +329,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `data`: a Buffer, TypedArray or DataView (copied), or a string (UTF-8).
    */
   trySend(data: Uint8Array | ArrayBufferView | string): boolean {
-    const bytes = this.#unchanged(data) ? null : toBytes(data);
+    const bytes = this.#unchanged(data) ? null : this.#bytes(data);
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = bytes === null ? calls.send() : calls.send(this.#remember(bytes));
+    const r = bytes === null ? calls.send() : calls.send(this.#remember(data, bytes));
     if (r === undefined) return true;
     if (r === 0) return false;
     throw this.#error(r, 'send', data);
@@ -278,16 +345,17 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * message `i - 1` ended; each arrives as a message of its own, as from
    * {@link Channel.trySend}. The mirror of {@link Channel.receiveManyInto}.
    */
-  trySendMany(source: Uint8Array, lengths: Uint32Array, count: number = lengths?.length): number {
-    if (!(source instanceof Uint8Array)) throw invalidArgType('source', 'an instance of Buffer or Uint8Array', source);
-    if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
-    validateInteger(count, 'count', 0, lengths.length);
+  trySendMany(source: Uint8Array, lengths: Uint32Array, count?: number): number {
+    const size = byteLengthOf(this.#target(source, 'source'));
+    const slots = validateLengths(lengths);
+    const n = count ?? slots;
+    validateInteger(n, 'count', 0, slots);
     let total = 0;
-    for (let i = 0; i < count; i++) total += lengths[i];
-    if (total > source.byteLength) throw invalidArgValue('lengths', lengths, `must add up to at most the ${source.byteLength} bytes of source (they add up to ${total})`, true);
+    for (let i = 0; i < n; i++) total += lengths[i];
+    if (total > size) throw invalidArgValue('lengths', lengths, `must add up to at most the ${size} bytes of source (they add up to ${total})`, true);
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = calls.sendManyFrom(source, lengths, count);
+    const r = calls.sendManyFrom(source, lengths, n);
     if (r < 0) throw this.#error(r, 'send', lengths[0]);
     return r;
   }
@@ -299,16 +367,16 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * while it waits.
    */
   sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
-    const bytes = this.#unchanged(data) ? null : toBytes(data);
+    const bytes = this.#unchanged(data) ? null : this.#bytes(data);
     let timeout = -1;
     if (options !== undefined) {
-      const { timeoutMs } = validateOptions(options);
+      const { timeoutMs } = readOptions(options);
       validateTimeout(timeoutMs);
       timeout = timeoutMs ?? -1;
     }
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
-    const r = bytes === null ? calls.sendSync(timeout) : calls.sendSync(timeout, this.#remember(bytes));
+    const r = bytes === null ? calls.sendSync(timeout) : calls.sendSync(timeout, this.#remember(data, bytes));
     if (r === undefined) return;
     if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeout} ms`);
     if (r < 0) throw this.#error(r, 'send', data);
@@ -322,10 +390,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   send(data: Uint8Array | ArrayBufferView | string, options?: ChannelWaitOptions): Promise<void> {
     try {
-      const bytes = toBytes(data);
-      const { signal, timeoutMs } = validateOptions(options);
+      const bytes = this.#bytes(data);
+      const { signal, timeoutMs } = readOptions(options);
       validateTimeout(timeoutMs);
-      validateSignal(signal);
+      checkSignal(signal);
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
       const timedOut = () => new IpcError(-ETIMEDOUT, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
@@ -398,9 +466,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * ring and throws `EMSGSIZE` (saying how long it is).
    */
   tryReceiveInto(target: Uint8Array): number | null {
-    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    const same = this.#same(target);
+    if (!same) this.#target(target);
     const calls = this.#consumer();
-    const r = (this.#same(target) ? calls.receive() : calls.receive(this.#into(target))) as number;
+    const r = (same ? calls.receive() : calls.receive(this.#into(target))) as number;
     if (r >= 0) return r;
     if (r === -EAGAIN) return null;
     throw this.#error(r, 'receive', target);
@@ -440,8 +509,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * one that does not fit an empty `target` throws `EMSGSIZE`.
    */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number {
-    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
-    if (!(lengths instanceof Uint32Array)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+    this.#target(target);
+    validateLengths(lengths);
     const calls = this.#consumer();
     const r = calls.receiveManyInto(target, lengths);
     if (r < 0) throw this.#error(r, 'receive', target);
@@ -461,7 +530,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length. */
   receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number {
-    if (!(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Buffer or Uint8Array', target);
+    if (!this.#same(target)) this.#target(target);
     return this.#receiveSync(target, options) as number;
   }
 
@@ -469,8 +538,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     let spinNs = DEFAULT_SPIN_NS;
     let timeoutMs: number | undefined;
     if (options !== undefined) {
-      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = validateOptions(options));
-      validateInteger(spinNs, 'options.spinNs', 0, Number.MAX_SAFE_INTEGER);
+      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = readOptions(options));
+      validateInteger(spinNs, 'options.spinNs', 0, MAX_SPIN_NS);
       validateTimeout(timeoutMs);
     }
     const calls = this.#consumer();
@@ -498,15 +567,19 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `target` stays in the ring and rejects with `EMSGSIZE`.
    */
   receiveInto(target: Uint8Array, options?: ChannelWaitOptions): Promise<number> {
-    if (!(target instanceof Uint8Array)) return Promise.reject(invalidArgType('target', 'an instance of Buffer or Uint8Array', target));
+    try {
+      this.#target(target);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#receiveWaiting(target, options) as Promise<number>;
   }
 
   #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number> {
     try {
-      const { signal, timeoutMs } = validateOptions(options);
+      const { signal, timeoutMs } = readOptions(options);
       validateTimeout(timeoutMs);
-      validateSignal(signal);
+      checkSignal(signal);
       const calls = this.#consumer();
       this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
       this.#receiving++;
@@ -522,6 +595,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         }
       }, PROBE_MS).unref();
       const attempt = () => {
+        // Again at each attempt: the target may have been detached while the receive waited.
+        if (target !== null) this.#target(target);
         const r = calls.receiveArmed(target);
         if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
@@ -585,28 +660,48 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     this.#memory.unlink();
   }
 
-  /** `data` for the binding, remembered as the last Uint8Array sent from. */
-  #remember(data: Uint8Array): Uint8Array {
-    this.#sent = data;
-    this.#sentLength = data.length;
-    return data;
+  /** The bytes of a message (toBytes), a view of a detached buffer refused on every Node. */
+  #bytes(data: unknown): Uint8Array {
+    assertAttached(data, 'data');
+    return toBytes(data);
+  }
+
+  /** A target to write into (validateUint8Array), a view of a detached buffer refused on every Node. */
+  #target(target: unknown, name = 'target'): Uint8Array {
+    const checked = validateUint8Array(target, name);
+    assertAttached(checked, name);
+    return checked;
+  }
+
+  /**
+   * `bytes` (what toBytes made of the caller's `data`) for the binding; the
+   * caller's Uint8Array is remembered as the last one sent from when its
+   * pointer may be (see rememberable()).
+   */
+  #remember(data: unknown, bytes: Uint8Array): Uint8Array {
+    const length = types.isUint8Array(data) ? rememberable(data) : 0;
+    this.#sent = length === 0 ? null : (data as Uint8Array);
+    this.#sentLength = length;
+    return bytes;
   }
 
   /** Whether `data` is the Uint8Array sent from last, unchanged (the binding knows where its bytes are). */
   #unchanged(data: unknown): boolean {
     const sent = this.#sent;
-    return data === sent && sent !== null && sent.length === this.#sentLength;
+    return data === sent && sent !== null && byteLengthOf(sent) === this.#sentLength;
   }
 
   /** Whether `target` is the Uint8Array received into last, unchanged (the binding knows where its bytes are). */
-  #same(target: Uint8Array): boolean {
-    return target === this.#received && target.length === this.#receivedLength;
+  #same(target: unknown): boolean {
+    const received = this.#received;
+    return target === received && received !== null && byteLengthOf(received) === this.#receivedLength;
   }
 
-  /** `target` for the binding, remembered as the last Uint8Array received into. */
+  /** `target` (validated) for the binding, remembered as the last Uint8Array received into when its pointer may be. */
   #into(target: Uint8Array): Uint8Array {
-    this.#received = target;
-    this.#receivedLength = target.length;
+    const length = rememberable(target);
+    this.#received = length === 0 ? null : target;
+    this.#receivedLength = length;
     return target;
   }
 
@@ -657,7 +752,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       return new IpcError(r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`);
     }
     if (r === -EMSGSIZE) {
-      return new IpcError(r, syscall, this.name, `message of ${this.#meta[NEEDED]} bytes does not fit the ${(data as Uint8Array).byteLength}-byte target`);
+      return new IpcError(r, syscall, this.name, `message of ${this.#meta[NEEDED]} bytes does not fit the ${byteLengthOf(data as Uint8Array)}-byte target`);
     }
     return new IpcError(r, syscall, this.name);
   }
@@ -666,6 +761,38 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   get lane(): number {
     return this.#producing ? this.#meta[LANE] : -1;
   }
+}
+
+/**
+ * validateOptions, a revoked Proxy included (validate.ts's Array.isArray
+ * throws an uncoded TypeError for one): ERR_INVALID_ARG_VALUE, as for any
+ * object that cannot be read.
+ */
+function readOptions<T extends object>(options: T | undefined): Partial<T> {
+  if (types.isProxy(options)) {
+    try {
+      Reflect.ownKeys(options as object);
+    } catch (cause) {
+      throw Object.assign(invalidArgValue('options', options, 'could not be read'), { cause });
+    }
+  }
+  return validateOptions(options);
+}
+
+/** validateSignal, refusing a Proxy first (its getPrototypeOf trap would run, or throw when revoked). */
+function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (types.isProxy(signal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+  validateSignal(signal);
+}
+
+/**
+ * A Uint32Array of message lengths, as the engine sees it (a Proxy is
+ * `ERR_INVALID_ARG_TYPE`, a detached one `ERR_INVALID_STATE`): its element count.
+ */
+function validateLengths(lengths: unknown): number {
+  if (!types.isUint32Array(lengths)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
+  assertAttached(lengths, 'lengths');
+  return viewBytes(lengths, 'lengths').byteLength / 4;
 }
 
 /**

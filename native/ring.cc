@@ -1,7 +1,7 @@
 // Channel: the shared-memory ring of native/ring.h, for JavaScript.
 //
-// See: mmap(2), fcntl(2) (F_OFD_SETLK), futex(2), socket(2), bind(2),
-// recv(2), getrandom(2), clock_gettime(2).
+// See: mmap(2), fcntl(2) (F_OFD_SETLK, F_GET_SEALS), fstat(2), futex(2),
+// socket(2), bind(2), recv(2), getrandom(2), clock_gettime(2).
 //
 // Each handle maps the segment itself (a second mapping of the same pages as
 // the SharedMemory that owns the object), held through a shared_ptr: a wait
@@ -17,13 +17,16 @@
 
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <cerrno>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/env_state.h"
+#include "common/handle.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 #include "ring_addon.h"
@@ -37,7 +40,16 @@ namespace {
 constexpr long kSliceMs = 20;
 
 // meta[] slots shared with JavaScript (lib/channel.ts reads them by name).
-enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kMetaSize };
+// kSealed is the one JavaScript writes: 1 before channelAttach when the
+// object must be sealed against shrinking (Channel.fromFd).
+enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kSealed, kMetaSize };
+
+// The tag of a channel's handle (native/common/handle.h).
+const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
+
+// The longest receiveSync spins before it sleeps (lib/channel.ts refuses
+// more): a futex wake-up costs microseconds, so spinning longer buys nothing.
+constexpr double kMaxSpinNs = 1e9;
 
 struct Segment {
   void* addr;
@@ -46,11 +58,13 @@ struct Segment {
 };
 
 // A receive's target or a send's data: none (a receive delivers a new
-// Buffer), or a Uint8Array's bytes.
+// Buffer), or a Uint8Array's bytes; `invalid` when the argument was neither
+// null nor a Uint8Array (a Proxy, another kind of array): nothing is done.
 struct Target {
   bool given;
   uint8_t* data;
   size_t length;
+  bool invalid = false;
 };
 
 struct Channel {
@@ -64,6 +78,7 @@ struct Channel {
   bool producer = false;
   bool consumer = false;
   bool view_pending = false;
+  uint64_t reserved_length = 0;  // the length of the record reserved (p.reserved)
   pipc_ring_producer p{};
   pipc_ring_consumer c{};
   std::vector<pipc_ring_cursor> cursors;
@@ -77,8 +92,21 @@ struct Channel {
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
+// The channel a handle made by channelAttach wraps, or nullptr for anything
+// else (the caller reports -EBADF).
 Channel* ChannelArg(const Napi::CallbackInfo& info) {
-  return info[0].As<Napi::External<Channel>>().Data();
+  return UnwrapHandle<Channel>(info.Env(), info[0], kChannelKind);
+}
+
+Napi::Number BadHandle(Napi::Env env) { return Result(env, -EBADF); }
+
+// A number argument, or `fallback` when it is not a finite number (the
+// binding's callers validate; this keeps a stray value from becoming
+// undefined behaviour in a conversion).
+double NumberArg(napi_env env, napi_value value, double fallback) {
+  double out;
+  if (value == nullptr || napi_get_value_double(env, value, &out) != napi_ok || !std::isfinite(out)) return fallback;
+  return out;
 }
 
 void Finalize(napi_env, Channel* ch) { delete ch; }
@@ -102,20 +130,49 @@ int64_t NowNs() {
 // channelFormat(buffer, capacity, lanes) -> 0 | -EINVAL. The creator's
 // mapping, before anybody else can know the object is there.
 Napi::Value Format(const Napi::CallbackInfo& info) {
-  auto buffer = info[0].As<Napi::ArrayBuffer>();
-  uint64_t capacity = info[1].As<Napi::Number>().Int64Value();
-  uint32_t lanes = info[2].As<Napi::Number>().Uint32Value();
-  return Result(info.Env(), pipc_ring_format(buffer.Data(), buffer.ByteLength(), capacity, lanes));
+  Napi::Env env = info.Env();
+  void* data = nullptr;
+  size_t length = 0;
+  if (!info[0].IsArrayBuffer() || napi_get_arraybuffer_info(env, info[0], &data, &length) != napi_ok || data == nullptr) {
+    return Result(env, -EINVAL);
+  }
+  double capacity = NumberArg(env, info[1], 0);
+  double lanes = NumberArg(env, info[2], 0);
+  if (capacity < 0 || capacity > PIPC_RING_MAX_CAPACITY || lanes < 0 || lanes > PIPC_RING_MAX_LANES) return Result(env, -EINVAL);
+  return Result(env, pipc_ring_format(data, length, static_cast<uint64_t>(capacity), static_cast<uint32_t>(lanes)));
 }
 
-// channelAttach(fd, size, meta) -> External | -errno (-EBADMSG: not a valid
-// channel). Maps the object, checks its header, and opens the handle's own
-// open file description (meta[kLockFd]) for its liveness lock.
+// channelAttach(fd, size, meta) -> handle | -errno (-EBADMSG: not a valid
+// channel; -EPERM: meta[kSealed] asked for a seal against shrinking and the
+// object has none). Maps the object, checks its header, and opens the
+// handle's own open file description (meta[kLockFd]) for its liveness lock.
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  napi_typedarray_type type;
+  size_t slots = 0;
+  void* meta_data = nullptr;
+  if (!info[2].IsTypedArray() ||
+      napi_get_typedarray_info(env, info[2], &type, &slots, &meta_data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || slots < kMetaSize) {
+    return Result(env, -EINVAL);
+  }
   auto meta = info[2].As<Napi::Float64Array>();
+  double fd_arg = NumberArg(env, info[0], -1);
+  double size_arg = NumberArg(env, info[1], -1);
+  if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0) return Result(env, -EINVAL);
+  int fd = static_cast<int>(fd_arg);
+  // A seal cannot be taken back: checked once, it holds for the mapping's life.
+  if (static_cast<double*>(meta_data)[kSealed] == 1) {
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 && errno != EINVAL) return Result(env, -errno);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) return Result(env, -EPERM);
+  }
+  // The size JavaScript measured, never more than the object has: mapped
+  // pages past its end would be SIGBUS at the first touch.
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Result(env, -errno);
+  if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX)) return Result(env, -EINVAL);
+  size_t size = static_cast<size_t>(size_arg);
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return Result(env, -errno);
   auto segment = std::shared_ptr<Segment>(new Segment{addr, size});
@@ -136,7 +193,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   ch->meta[kLanes] = ch->ring.lane_count;
   ch->meta[kCapacity] = static_cast<double>(ch->ring.capacity);
   ch->meta[kMaxMessage] = static_cast<double>(ch->ring.max_message);
-  return Napi::External<Channel>::New(env, ch.release(), Finalize);
+  return WrapHandle(env, kChannelKind, ch.release(), Finalize);
 }
 
 int NewSocket(Napi::Env env) {
@@ -150,6 +207,8 @@ int NewSocket(Napi::Env env) {
 Napi::Value ClaimLane(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr || ch->closed) return BadHandle(env);
+  if (ch->producer) return Result(env, ch->send_fd);
   int sock = NewSocket(env);
   if (sock < 0) return Result(env, sock);
   int lane = pipc_ring_claim_lane(&ch->ring, ch->lock_fd, &ch->p);
@@ -193,6 +252,8 @@ int BindDoorbell(Napi::Env env, uint8_t name[PIPC_RING_DOORBELL_BYTES]) {
 Napi::Value ClaimConsumer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr || ch->closed) return BadHandle(env);
+  if (ch->consumer) return Result(env, ch->doorbell_fd);
   uint8_t name[PIPC_RING_DOORBELL_BYTES];
   int fd = BindDoorbell(env, name);
   if (fd < 0) return Result(env, fd);
@@ -218,10 +279,13 @@ int SendOnce(Channel* ch, const uint8_t* data, size_t length) {
 }
 
 // The hot calls below are bound to their channel (its pointer is the
-// function's data: no External to unwrap) and use Node-API directly:
+// function's data: no handle to unwrap) and use Node-API directly:
 // node-addon-api would look each typed array up twice and wrap every value,
-// which costs as much as the ring operation itself. Their arguments are
-// checked by lib/channel.ts.
+// which costs as much as the ring operation itself. lib/channel.ts checks
+// their arguments; what they are given is still read from the engine (a
+// typed array's own pointer and byte length, never a number from
+// JavaScript), and a call made before its side was attached, or after
+// close, is -EBADF.
 
 // Fetches the channel and up to N arguments; returns how many were passed.
 template <size_t N>
@@ -234,28 +298,39 @@ size_t HotArgs(napi_env env, napi_callback_info info, Channel** ch, napi_value (
 }
 
 // The bytes of an argument: a Uint8Array (remembered in *last), null (none),
-// or, when the argument was left out (nullptr), *last: the Uint8Array given
-// before, which JavaScript saw unchanged (the same object with the same
-// byteLength). Leaving it out spares napi_get_typedarray_info per message.
+// anything else invalid; or, when the argument was left out (nullptr),
+// *last: the Uint8Array given before. Leaving it out spares
+// napi_get_typedarray_info per message.
+//
+// Why *last cannot be stale: lib/channel.ts leaves the argument out only for
+// the very object it gave last (it holds it, so it cannot be collected),
+// only when that object's ArrayBuffer is neither resizable nor growable (its
+// bytes never move, and its size changes only by being detached), and only
+// when the engine's own byteLength getter still says the length remembered
+// here, which is not 0 (a detached view reads 0). The size is never a
+// number JavaScript passed.
 Target BytesArg(napi_env env, napi_value value, Target* last) {
   if (value == nullptr) return *last;
   Target t{false, nullptr, 0};
   void* data;
-  // Fails (napi_invalid_arg) for null: no target. For a small typed array
-  // kept on V8's heap this moves its bytes off it, for good: where they are
-  // stays valid while the array lives and keeps its byteLength (a detached
-  // one reads 0).
-  if (napi_get_typedarray_info(env, value, nullptr, &t.length, &data, nullptr, nullptr) != napi_ok) return t;
+  napi_typedarray_type type;
+  // For a small typed array kept on V8's heap this moves its bytes off it,
+  // for good: where they are stays valid while the array lives and keeps
+  // its byteLength.
+  if (napi_get_typedarray_info(env, value, &type, &t.length, &data, nullptr, nullptr) != napi_ok) {
+    napi_valuetype kind;
+    t.invalid = napi_typeof(env, value, &kind) != napi_ok || kind != napi_null;
+    return t;
+  }
+  // The length is in elements: only byte arrays are taken.
+  if (type != napi_uint8_array && type != napi_uint8_clamped_array) {
+    t.invalid = true;
+    return t;
+  }
   t.given = true;
   t.data = static_cast<uint8_t*>(data);
   *last = t;
   return t;
-}
-
-double DoubleOf(napi_env env, napi_value value) {
-  double out;
-  napi_get_value_double(env, value, &out);
-  return out;
 }
 
 // Results are lengths (below 2^30) or -errno: an int32 is a small integer to
@@ -272,7 +347,9 @@ napi_value Send(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[1];
   size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->producer || ch->closed) return Int(env, -EBADF);
   Target data = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->sent);
+  if (data.invalid) return Int(env, -EINVAL);
   int r = SendOnce(ch, data.data, data.length);
   return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
 }
@@ -285,12 +362,22 @@ struct Packed {
   size_t slots;
 };
 
+// Both must be what they say (a byte array, a Uint32Array), else nullptr
+// lengths: the caller does nothing.
 Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
   Target unremembered{false, nullptr, 0};
   Packed packed{BytesArg(env, bytes, &unremembered), nullptr, 0};
+  if (!packed.bytes.given) return packed;
   void* lengths;
-  napi_get_typedarray_info(env, lengths_array, nullptr, &packed.slots, &lengths, nullptr, nullptr);
+  napi_typedarray_type type;
+  size_t slots;
+  if (lengths_array == nullptr ||
+      napi_get_typedarray_info(env, lengths_array, &type, &slots, &lengths, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array) {
+    return packed;
+  }
   packed.lengths = static_cast<uint32_t*>(lengths);
+  packed.slots = slots;
   return packed;
 }
 
@@ -303,14 +390,15 @@ Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
 napi_value SendManyFrom(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[3];
-  HotArgs(env, info, &ch, argv);
-  Packed packed = PackedArgs(env, argv[0], argv[1]);
+  size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->producer || ch->closed) return Int(env, -EBADF);
+  Packed packed = PackedArgs(env, argc > 0 ? argv[0] : nullptr, argc > 1 ? argv[1] : nullptr);
+  if (packed.lengths == nullptr) return Int(env, -EINVAL);
   const Target& source = packed.bytes;
   const uint32_t* lengths = packed.lengths;
   size_t slots = packed.slots;
-  uint32_t count;
-  napi_get_value_uint32(env, argv[2], &count);
-  if (count > slots) count = static_cast<uint32_t>(slots);
+  double wanted = NumberArg(env, argc > 2 ? argv[2] : nullptr, 0);
+  uint32_t count = wanted <= 0 ? 0 : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots) : static_cast<uint32_t>(wanted);
   size_t used = 0;
   uint32_t n = 0;
   uint32_t sleeping = 0;
@@ -344,11 +432,13 @@ napi_value SendSync(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[2];
   size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->producer || ch->closed) return Int(env, -EBADF);
   Target data = BytesArg(env, argc > 1 ? argv[1] : nullptr, &ch->sent);
+  if (data.invalid) return Int(env, -EINVAL);
   int r = SendOnce(ch, data.data, data.length);
   if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   // Full: only now is the clock read.
-  double timeout_ms = DoubleOf(env, argv[0]);
+  double timeout_ms = NumberArg(env, argc > 0 ? argv[0] : nullptr, 0);
   timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (;;) {
     uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
@@ -395,11 +485,14 @@ class SpaceWait : public waiter::Wait {
 Napi::Value WaitSpaceAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
-  uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
+  if (ch == nullptr || ch->closed || !ch->producer || !info[3].IsFunction()) return BadHandle(env);
+  double length = NumberArg(env, info[1], -1);
+  if (length < 0 || length > static_cast<double>(ch->ring.max_message)) return Result(env, -EMSGSIZE);
+  uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, static_cast<uint64_t>(length));
   int fd = RetryOnEintr([&] { return fcntl(ch->lock_fd, F_DUPFD_CLOEXEC, 0); });
   if (fd < 0) return Result(env, fd);
   auto wait = std::make_unique<SpaceWait>(ch, need, fd);
-  return waiter::Start(env, std::move(wait), info[2].As<Napi::Number>().DoubleValue(), info[3].As<Napi::Function>());
+  return waiter::Start(env, std::move(wait), NumberArg(env, info[2], 0), info[3].As<Napi::Function>());
 }
 
 // Finds the next message (after releasing a view handed out before): its
@@ -475,7 +568,9 @@ napi_value Receive(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[1];
   size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
   Target target = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->received);
+  if (target.invalid) return Int(env, -EINVAL);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length < 0) return Int(env, length);
@@ -488,9 +583,11 @@ napi_value Receive(napi_env env, napi_callback_info info) {
 napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[1];
-  HotArgs(env, info, &ch, argv);
+  size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
   Target unremembered{false, nullptr, 0};
-  Target target = BytesArg(env, argv[0], &unremembered);
+  Target target = BytesArg(env, argc > 0 ? argv[0] : nullptr, &unremembered);
+  if (target.invalid) return Int(env, -EINVAL);
   uint64_t offset;
   int64_t length = PeekArmed(ch, &offset);
   if (length < 0) return Int(env, length);
@@ -501,6 +598,7 @@ napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
 // payload starts in the segment. It is consumed at the next receive.
 Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr || ch->closed || !ch->consumer) return BadHandle(info.Env());
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length >= 0) {
@@ -511,19 +609,27 @@ Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
 }
 
 // receiveSync(spinNs, timeoutMs[, target|null]) -> Buffer | length |
-// -ETIMEDOUT | -EOWNERDEAD | -errno. Spins up to spinNs, then sleeps on the
-// bell in slices, checking the producers each slice. timeoutMs < 0: no limit.
+// -ETIMEDOUT | -EOWNERDEAD | -errno. Spins up to spinNs (at most kMaxSpinNs,
+// and never past the timeout), then sleeps on the bell in slices, checking
+// the producers each slice. timeoutMs < 0: no limit.
 napi_value ReceiveSync(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value rest[3];
   size_t argc = HotArgs(env, info, &ch, rest);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
   // Taken now, whatever the outcome: JavaScript counts on a given target being remembered.
   Target target = BytesArg(env, argc > 2 ? rest[2] : nullptr, &ch->received);
+  if (target.invalid) return Int(env, -EINVAL);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length == -EAGAIN) {
-    double spin_ns = DoubleOf(env, rest[0]);
+    double spin_ns = NumberArg(env, argc > 0 ? rest[0] : nullptr, 0);
     if (spin_ns > 0) {
+      if (spin_ns > kMaxSpinNs) spin_ns = kMaxSpinNs;
+      // The timeout bounds the spin too: a spin longer than the wait asked
+      // for would make the call outlast its timeout.
+      double timeout_ms = NumberArg(env, argc > 1 ? rest[1] : nullptr, 0);
+      if (timeout_ms >= 0 && timeout_ms * 1e6 < spin_ns) spin_ns = timeout_ms * 1e6;
       int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
       do {
         for (int i = 0; i < 64 && length == -EAGAIN; i++) {
@@ -534,7 +640,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     }
   }
   if (length == -EAGAIN) {
-    double timeout_ms = DoubleOf(env, rest[1]);
+    double timeout_ms = NumberArg(env, argc > 1 ? rest[1] : nullptr, 0);
     timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
     while (length == -EAGAIN) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
@@ -565,7 +671,9 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
 Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
-  uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+  if (ch == nullptr || ch->closed || !ch->consumer) return BadHandle(env);
+  double wanted = NumberArg(env, info[1], 0);
+  uint32_t max = wanted <= 0 ? 0 : wanted >= INT32_MAX ? INT32_MAX : static_cast<uint32_t>(wanted);
   Napi::Array out = Napi::Array::New(env);
   Target none{false, nullptr, 0};
   for (uint32_t n = 0; n < max; n++) {
@@ -587,8 +695,10 @@ Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
 napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value rest[2];
-  HotArgs(env, info, &ch, rest);
-  Packed packed = PackedArgs(env, rest[0], rest[1]);
+  size_t argc = HotArgs(env, info, &ch, rest);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
+  Packed packed = PackedArgs(env, argc > 0 ? rest[0] : nullptr, argc > 1 ? rest[1] : nullptr);
+  if (packed.lengths == nullptr) return Int(env, -EINVAL);
   const Target& target = packed.bytes;
   uint32_t* lengths = packed.lengths;
   size_t slots = packed.slots;
@@ -616,15 +726,27 @@ napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
 // (-EAGAIN: full, -EMSGSIZE: never fits).
 Napi::Value Reserve(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
-  int64_t at = pipc_ring_reserve(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
-  if (at >= 0) at += ch->p.ring - ch->ring.base;
+  if (ch == nullptr || ch->closed || !ch->producer) return BadHandle(info.Env());
+  double length = NumberArg(info.Env(), info[1], -1);
+  if (length < 0 || length > static_cast<double>(ch->ring.max_message)) return Result(info.Env(), -EMSGSIZE);
+  int64_t at = pipc_ring_reserve(&ch->ring, &ch->p, static_cast<uint64_t>(length));
+  if (at >= 0) {
+    ch->reserved_length = static_cast<uint64_t>(length);
+    at += ch->p.ring - ch->ring.base;
+  }
   return Result(info.Env(), static_cast<double>(at));
 }
 
-// channelCommit(ch, length) -> 0. length is at most what was reserved (lib/channel.ts checks).
+// channelCommit(ch, length) -> 0 | -EINVAL (nothing reserved, or longer
+// than what was: checked here too, as a record must end before the ring does).
 Napi::Value Commit(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
-  uint32_t sleeping = pipc_ring_commit(&ch->ring, &ch->p, info[1].As<Napi::Number>().Int64Value());
+  if (ch == nullptr || ch->closed || !ch->producer) return BadHandle(info.Env());
+  double length = NumberArg(info.Env(), info[1], -1);
+  if (ch->p.reserved == UINT64_MAX || length < 0 || length > static_cast<double>(ch->reserved_length)) {
+    return Result(info.Env(), -EINVAL);
+  }
+  uint32_t sleeping = pipc_ring_commit(&ch->ring, &ch->p, static_cast<uint64_t>(length));
   if (sleeping != 0) pipc_ring_wake_consumer(&ch->ring, sleeping, ch->send_fd);
   return Result(info.Env(), 0);
 }
@@ -635,6 +757,7 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
 // attempt runs and reports it.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr || ch->closed || !ch->consumer) return BadHandle(info.Env());
   int idle = Ready(ch) ? 0 : pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 0);
   if (idle == 0) return Result(info.Env(), 0);
   sockaddr_un addr;
@@ -649,6 +772,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 // the descriptors; the mapping goes with the last reference to it.
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr) return BadHandle(info.Env());
   if (!ch->closed) {
     ch->closed = true;
     if (ch->view_pending) {
@@ -675,6 +799,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Calls(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
+  if (ch == nullptr) return BadHandle(env);
   Napi::Object calls = Napi::Object::New(env);
   calls.Set("handle", info[0]);
   static const struct {

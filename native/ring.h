@@ -60,6 +60,9 @@
 #define PIPC_RING_NONE 0u
 #define PIPC_RING_ACTIVE 1u
 #define PIPC_RING_CLOSED 2u
+/* A producer's state only: it died, and the consumer reported it (the
+   consumer's compare-and-swap from the dead ACTIVE word). */
+#define PIPC_RING_DEAD 3u
 
 /* Bits of header->sleeping: how the consumer waits for a message. */
 #define PIPC_RING_SLEEP_FUTEX 1u
@@ -103,8 +106,9 @@ typedef struct pipc_ring_header {
 typedef struct pipc_ring_lane {
   /* Line 0: the producer. */
   uint64_t tail;           /* bytes ever published (monotonic) */
-  uint32_t producer_state; /* generation << 2 | NONE/ACTIVE/CLOSED */
-  uint8_t line0_pad[52];
+  uint32_t producer_state; /* generation << 2 | NONE/ACTIVE/CLOSED/DEAD */
+  uint32_t deaths;         /* predecessors found dead (ACTIVE, unreported) by producers claiming the lane */
+  uint8_t line0_pad[48];
   /* Line 1: the consumer. */
   uint64_t head;           /* bytes ever consumed (monotonic) */
   uint32_t box_taken;      /* sequence number of the last mailbox message consumed */
@@ -158,7 +162,7 @@ typedef struct pipc_ring_cursor {
   uint64_t head;           /* authoritative: only the consumer writes lane->head */
   uint64_t published;      /* the head last stored into lane->head */
   uint64_t tail_cache;     /* last tail read from the lane (checked against the records now and then) */
-  uint32_t dead_reported;  /* producer_state already reported dead (0: none) */
+  uint32_t deaths_seen;    /* the lane's deaths count already reported */
   uint32_t own;            /* this handle is also the lane's producer */
   uint32_t box_taken;      /* authoritative: only the consumer writes lane->box_taken */
   uint32_t tail_checked;   /* tail_cache was read from the lane since attaching */
@@ -293,10 +297,19 @@ static inline int pipc_ring_lock_held(int fd, uint32_t byte) {
   return fl.l_type != F_UNLCK;
 }
 
-/* A new holder of the role of `state` says ACTIVE, under the next generation. */
-static inline void pipc_ring_say_active(uint32_t* state) {
+/*
+ * A new holder of the role of `state` says ACTIVE, under the next
+ * generation. Returns 1 when the word said ACTIVE before: the previous holder
+ * died and nobody reported it yet (a consumer that reports a death first
+ * swaps the word to DEAD). A compare-and-swap, so that exactly one of the
+ * two, the new holder or the consumer, sees the death.
+ */
+static inline int pipc_ring_say_active(uint32_t* state) {
   uint32_t old = __atomic_load_n(state, __ATOMIC_RELAXED);
-  __atomic_store_n(state, ((old >> 2) + 1u) << 2 | PIPC_RING_ACTIVE, __ATOMIC_RELEASE);
+  while (!__atomic_compare_exchange_n(state, &old, ((old >> 2) + 1u) << 2 | PIPC_RING_ACTIVE, 0, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_RELAXED)) {
+  }
+  return (old & 3u) == PIPC_RING_ACTIVE;
 }
 
 /* The holder says goodbye (CLOSED, same generation): peers will not take it for a death. */
@@ -391,7 +404,10 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
       return PIPC_RING_CORRUPT;
     }
     __atomic_store_n(&lane->tail, tail, __ATOMIC_RELEASE);
-    pipc_ring_say_active(&lane->producer_state);
+    /* A predecessor that died while the consumer was not looking (it looks
+       only when it has nothing to read) would go unreported once this
+       producer's ACTIVE replaced its word: count it in the lane instead. */
+    if (pipc_ring_say_active(&lane->producer_state)) __atomic_fetch_add(&lane->deaths, 1u, __ATOMIC_RELEASE);
     p->lane = lane;
     p->ring = ring;
     p->index = i;
@@ -614,7 +630,7 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
     c->cursors[i].head = head;
     c->cursors[i].published = head;
     c->cursors[i].tail_cache = head;
-    c->cursors[i].dead_reported = 0;
+    c->cursors[i].deaths_seen = __atomic_load_n(&r->lanes[i].deaths, __ATOMIC_ACQUIRE);
     c->cursors[i].box_taken = box_taken;
     c->cursors[i].tail_checked = 0;
   }
@@ -713,7 +729,10 @@ static inline int64_t pipc_ring_peek_lane(const pipc_ring* r, pipc_ring_consumer
       return -EAGAIN;
     }
     uint64_t size;
-    if (kind == PIPC_RING_KIND_PAD) {
+    if (kind == PIPC_RING_KIND_PAD && offset != 0) {
+      /* Never at offset 0 (the message after a padding record always fits
+         there): so this loop skips one padding record at most, whatever
+         a peer writes while it runs. */
       size = contiguous;
     } else if (kind == PIPC_RING_KIND_MESSAGE && length <= r->max_message) {
       size = pipc_ring_record_size(length);
@@ -782,8 +801,11 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
  * For a consumer with nothing to read, before it sleeps: whether a lane's
  * tail makes no sense next to the head (CORRUPT: pipc_ring_check_tail, for
  * the lanes not checked since attaching or whose head moved since), or a
- * producer died (its lane says ACTIVE but nobody holds its lock) and was not
- * reported yet (PEER_DEAD, and it counts as reported when `report`), or 0.
+ * producer died and was not reported yet (PEER_DEAD, and it counts as
+ * reported when `report`), or 0. A death is seen one of two ways, never
+ * both: the lane says ACTIVE but nobody holds its lock (reporting swaps the
+ * word to DEAD), or the next producer of the lane found it so first and
+ * counted it in `deaths`.
  */
 static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
   for (uint32_t i = 0; i < r->lane_count; i++) {
@@ -792,10 +814,22 @@ static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c
   }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
+    uint32_t deaths = __atomic_load_n(&r->lanes[i].deaths, __ATOMIC_ACQUIRE);
+    if (deaths != cur->deaths_seen) {
+      /* One report per death counted, one per call. */
+      if (report) cur->deaths_seen++;
+      return PIPC_RING_PEER_DEAD;
+    }
     if (cur->own) continue; /* Our own lock looks free to us. */
-    uint32_t dead = pipc_ring_dead_state(fd, PIPC_RING_LANE_LOCK(i), &r->lanes[i].producer_state);
-    if (dead == 0 || dead == cur->dead_reported) continue;
-    if (report) cur->dead_reported = dead;
+    uint32_t* state = &r->lanes[i].producer_state;
+    uint32_t dead = pipc_ring_dead_state(fd, PIPC_RING_LANE_LOCK(i), state);
+    if (dead == 0) continue;
+    /* Reported only if no new producer took the lane meanwhile (it would
+       have counted the death in `deaths`, reported above next time). */
+    if (report && !__atomic_compare_exchange_n(state, &dead, (dead & ~3u) | PIPC_RING_DEAD, 0, __ATOMIC_ACQ_REL,
+                                               __ATOMIC_RELAXED)) {
+      continue;
+    }
     return PIPC_RING_PEER_DEAD;
   }
   return 0;
