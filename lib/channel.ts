@@ -9,12 +9,15 @@ import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
 import { types } from 'node:util';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
-import { AbortError, closedError, corrupt, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { AbortError, closedError, corrupt, invalidArgValue, IpcError, stateError } from './errors';
 import { validateAdoptable } from './internal/descriptor';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
-import { toBytes, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout, validateUint8Array, viewBytes } from './internal/validate';
+import {
+  byteLengthOf, fixedByteLength, toBytes, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  validateUint32Array, validateUint8Array,
+} from './internal/validate';
 import { SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -53,50 +56,12 @@ const OFFSET = 6;
 const SEALED = 7;
 const META_SIZE = 8;
 
-// What the engine says of a Uint8Array and its buffer, through the intrinsic
-// getters (never a property a caller defined on the object). They decide
-// when the hot calls may leave their data or target out: native/ring.cc then
-// uses the pointer and byte length it read from the engine the time before
-// (see BytesArg there), which is right only while the view is the same
-// object, its buffer cannot move or change size but by being detached
-// (neither resizable nor growable), and its byteLength is still the one
-// remembered and not 0 (a detached view reads 0).
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const byteLengthGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'byteLength')!.get!;
-const bufferGetter = Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'buffer')!.get!;
-const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
-const growableGetter = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
-function byteLengthOf(view: Uint8Array): number {
-  return Reflect.apply(byteLengthGetter, view, []) as number;
-}
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-/**
- * ERR_INVALID_STATE when `value` is a typed array or DataView over a
- * detached ArrayBuffer. validate.ts asks ArrayBuffer.prototype.detached,
- * which Node 20 lacks; there a detached buffer is one of byteLength 0 that
- * cannot be viewed (constructing a view over it throws), asked only of
- * empty buffers, so the usual call pays one getter.
- */
-function assertAttached(value: unknown, name: string): void {
-  if (!ArrayBuffer.isView(value) || types.isProxy(value)) return;
-  const buffer = (types.isDataView(value) ? Reflect.apply(dataViewBufferGetter, value, []) : Reflect.apply(bufferGetter, value, [])) as ArrayBufferLike;
-  if (types.isSharedArrayBuffer(buffer) || Reflect.apply(arrayBufferByteLength, buffer, []) !== 0) return;
-  try {
-    new Uint8Array(buffer as ArrayBuffer, 0, 0);
-  } catch {
-    throw stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument's ArrayBuffer is detached`);
-  }
-}
-const dataViewBufferGetter = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get!;
-
-/** The byteLength of a validated view whose native pointer may be remembered, or 0 when it may not. */
-function rememberable(view: Uint8Array): number {
-  const buffer = Reflect.apply(bufferGetter, view, []) as ArrayBufferLike;
-  const getter = types.isSharedArrayBuffer(buffer) ? growableGetter : resizableGetter;
-  if (getter !== undefined && Reflect.apply(getter, buffer, []) !== false) return 0;
-  return byteLengthOf(view);
-}
-
+// The hot calls may leave their data or target out ("the same one again"):
+// native/ring.cc then uses the pointer and byte length it read from the
+// engine the time before (see BytesArg there), which is right only while the
+// view is the same object, its buffer cannot move or change size but by being
+// detached (fixedByteLength), and its byteLength is still the one remembered
+// and not 0 (a detached view reads 0).
 
 /** Options of {@link Channel.create}. */
 export interface ChannelCreateOptions {
@@ -187,7 +152,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   // The caller's Uint8Arrays last handed to the binding to send from and to
   // receive into, and their byteLength then (from the engine): native/ring.cc
   // remembers where their bytes are, and the argument is left out for "the
-  // same one again" (see rememberable()). Null when it may not be left out.
+  // same one again" (see fixedByteLength). Null when it may not be left out.
   #sent: Uint8Array | null = null;
   #sentLength = 0;
   #received: Uint8Array | null = null;
@@ -224,7 +189,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     const named = typeof nameOrOptions === 'string';
     const path = named ? validateName(nameOrOptions) : null;
     const options = named ? maybeOptions : nameOrOptions;
-    const { capacity = DEFAULT_CAPACITY, producers = 1, mode = 0o600 } = readOptions(options);
+    const { capacity = DEFAULT_CAPACITY, producers = 1, mode = 0o600 } = validateOptions(options);
     validateCapacity(capacity);
     validateInteger(producers, 'options.producers', 1, MAX_PRODUCERS);
     // An anonymous channel has no permission bits of its own, but a bad
@@ -329,7 +294,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `data`: a Buffer, TypedArray or DataView (copied), or a string (UTF-8).
    */
   trySend(data: Uint8Array | ArrayBufferView | string): boolean {
-    const bytes = this.#unchanged(data) ? null : this.#bytes(data);
+    const bytes = this.#unchanged(data) ? null : toBytes(data);
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = bytes === null ? calls.send() : calls.send(this.#remember(data, bytes));
@@ -346,8 +311,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * {@link Channel.trySend}. The mirror of {@link Channel.receiveManyInto}.
    */
   trySendMany(source: Uint8Array, lengths: Uint32Array, count?: number): number {
-    const size = byteLengthOf(this.#target(source, 'source'));
-    const slots = validateLengths(lengths);
+    const size = byteLengthOf(validateUint8Array(source, 'source'));
+    const slots = validateUint32Array(lengths, 'lengths');
     const n = count ?? slots;
     validateInteger(n, 'count', 0, slots);
     let total = 0;
@@ -367,10 +332,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * while it waits.
    */
   sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
-    const bytes = this.#unchanged(data) ? null : this.#bytes(data);
+    const bytes = this.#unchanged(data) ? null : toBytes(data);
     let timeout = -1;
     if (options !== undefined) {
-      const { timeoutMs } = readOptions(options);
+      const { timeoutMs } = validateOptions(options);
       validateTimeout(timeoutMs);
       timeout = timeoutMs ?? -1;
     }
@@ -390,10 +355,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   send(data: Uint8Array | ArrayBufferView | string, options?: ChannelWaitOptions): Promise<void> {
     try {
-      const bytes = this.#bytes(data);
-      const { signal, timeoutMs } = readOptions(options);
+      const bytes = toBytes(data);
+      const { signal, timeoutMs } = validateOptions(options);
       validateTimeout(timeoutMs);
-      checkSignal(signal);
+      validateSignal(signal);
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
       const timedOut = () => new IpcError(-ETIMEDOUT, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
@@ -467,7 +432,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   tryReceiveInto(target: Uint8Array): number | null {
     const same = this.#same(target);
-    if (!same) this.#target(target);
+    if (!same) validateUint8Array(target, 'target');
     const calls = this.#consumer();
     const r = (same ? calls.receive() : calls.receive(this.#into(target))) as number;
     if (r >= 0) return r;
@@ -509,8 +474,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * one that does not fit an empty `target` throws `EMSGSIZE`.
    */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number {
-    this.#target(target);
-    validateLengths(lengths);
+    validateUint8Array(target, 'target');
+    validateUint32Array(lengths, 'lengths');
     const calls = this.#consumer();
     const r = calls.receiveManyInto(target, lengths);
     if (r < 0) throw this.#error(r, 'receive', target);
@@ -530,7 +495,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length. */
   receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number {
-    if (!this.#same(target)) this.#target(target);
+    if (!this.#same(target)) validateUint8Array(target, 'target');
     return this.#receiveSync(target, options) as number;
   }
 
@@ -538,7 +503,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     let spinNs = DEFAULT_SPIN_NS;
     let timeoutMs: number | undefined;
     if (options !== undefined) {
-      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = readOptions(options));
+      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = validateOptions(options));
       validateInteger(spinNs, 'options.spinNs', 0, MAX_SPIN_NS);
       validateTimeout(timeoutMs);
     }
@@ -568,7 +533,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   receiveInto(target: Uint8Array, options?: ChannelWaitOptions): Promise<number> {
     try {
-      this.#target(target);
+      validateUint8Array(target, 'target');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -577,9 +542,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number> {
     try {
-      const { signal, timeoutMs } = readOptions(options);
+      const { signal, timeoutMs } = validateOptions(options);
       validateTimeout(timeoutMs);
-      checkSignal(signal);
+      validateSignal(signal);
       const calls = this.#consumer();
       this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
       this.#receiving++;
@@ -596,7 +561,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       }, PROBE_MS).unref();
       const attempt = () => {
         // Again at each attempt: the target may have been detached while the receive waited.
-        if (target !== null) this.#target(target);
+        if (target !== null) validateUint8Array(target, 'target');
         const r = calls.receiveArmed(target);
         if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
@@ -660,26 +625,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     this.#memory.unlink();
   }
 
-  /** The bytes of a message (toBytes), a view of a detached buffer refused on every Node. */
-  #bytes(data: unknown): Uint8Array {
-    assertAttached(data, 'data');
-    return toBytes(data);
-  }
-
-  /** A target to write into (validateUint8Array), a view of a detached buffer refused on every Node. */
-  #target(target: unknown, name = 'target'): Uint8Array {
-    const checked = validateUint8Array(target, name);
-    assertAttached(checked, name);
-    return checked;
-  }
-
   /**
    * `bytes` (what toBytes made of the caller's `data`) for the binding; the
    * caller's Uint8Array is remembered as the last one sent from when its
-   * pointer may be (see rememberable()).
+   * pointer may be (see fixedByteLength).
    */
   #remember(data: unknown, bytes: Uint8Array): Uint8Array {
-    const length = types.isUint8Array(data) ? rememberable(data) : 0;
+    const length = types.isUint8Array(data) ? fixedByteLength(data) : 0;
     this.#sent = length === 0 ? null : (data as Uint8Array);
     this.#sentLength = length;
     return bytes;
@@ -699,7 +651,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** `target` (validated) for the binding, remembered as the last Uint8Array received into when its pointer may be. */
   #into(target: Uint8Array): Uint8Array {
-    const length = rememberable(target);
+    const length = fixedByteLength(target);
     this.#received = length === 0 ? null : target;
     this.#receivedLength = length;
     return target;
@@ -761,38 +713,6 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   get lane(): number {
     return this.#producing ? this.#meta[LANE] : -1;
   }
-}
-
-/**
- * validateOptions, a revoked Proxy included (validate.ts's Array.isArray
- * throws an uncoded TypeError for one): ERR_INVALID_ARG_VALUE, as for any
- * object that cannot be read.
- */
-function readOptions<T extends object>(options: T | undefined): Partial<T> {
-  if (types.isProxy(options)) {
-    try {
-      Reflect.ownKeys(options as object);
-    } catch (cause) {
-      throw Object.assign(invalidArgValue('options', options, 'could not be read'), { cause });
-    }
-  }
-  return validateOptions(options);
-}
-
-/** validateSignal, refusing a Proxy first (its getPrototypeOf trap would run, or throw when revoked). */
-function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
-  if (types.isProxy(signal)) throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
-  validateSignal(signal);
-}
-
-/**
- * A Uint32Array of message lengths, as the engine sees it (a Proxy is
- * `ERR_INVALID_ARG_TYPE`, a detached one `ERR_INVALID_STATE`): its element count.
- */
-function validateLengths(lengths: unknown): number {
-  if (!types.isUint32Array(lengths)) throw invalidArgType('lengths', 'an instance of Uint32Array', lengths);
-  assertAttached(lengths, 'lengths');
-  return viewBytes(lengths, 'lengths').byteLength / 4;
 }
 
 /**

@@ -173,6 +173,34 @@ export function validateUint8Array(value: unknown, name: string): Uint8Array {
   return value;
 }
 
+/** A Uint32Array, checked as {@link validateUint8Array}; returns its real element count. */
+export function validateUint32Array(value: unknown, name: string): number {
+  if (!types.isUint32Array(value)) throw invalidArgType(name, 'an instance of Uint32Array', value);
+  if (isDetached(typedBuffer(value))) throw detachedError(name);
+  return typedLength(value);
+}
+
+/** A typed array's byteLength, as the engine says it (0 once detached). */
+export function byteLengthOf(view: ArrayBufferView): number {
+  return typedByteLength(view);
+}
+
+const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const growableGetter = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get;
+
+/**
+ * A typed array's byteLength when its buffer can neither be resized nor
+ * grown (it can only be detached, which makes the length 0): what native
+ * code may remember its pointer for, as long as the length stays the same.
+ * 0 for a view whose memory may move or change size.
+ */
+export function fixedByteLength(view: ArrayBufferView): number {
+  const buffer = typedBuffer(view);
+  const getter = types.isSharedArrayBuffer(buffer) ? growableGetter : resizableGetter;
+  if (getter !== undefined && Reflect.apply(getter, buffer, []) !== false) return 0;
+  return typedByteLength(view);
+}
+
 /** An Int32Array, checked as {@link validateUint8Array}; returns its real element count. */
 export function validateInt32Array(value: unknown, name: string): number {
   if (!types.isInt32Array(value)) throw invalidArgType(name, 'an instance of Int32Array', value);
