@@ -11,7 +11,32 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { leftoverObjects, runNode } from './helpers';
 
-const GROUPS = ['shm', 'mutex', 'semaphore', 'futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock'];
+const GROUPS = ['shm', 'mutex', 'semaphore', 'channel', 'futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock'];
+
+/** A few documented outcomes, exactly ('<call> <= <value>': 'code:<code>' or 'ok'). */
+const EXPECTED: Record<string, Record<string, string>> = {
+  channel: {
+    'create mode <= \'1\'': 'code:ERR_INVALID_ARG_TYPE',
+    'create mode <= -1': 'code:ERR_INVALID_ARG_VALUE',
+    'create mode <= 2**32+1': 'code:ERR_INVALID_ARG_VALUE',
+    'tryReceiveInto(v) <= Proxy Uint8Array': 'code:ERR_INVALID_ARG_TYPE',
+    'tryReceiveInto(v) <= revoked Proxy': 'code:ERR_INVALID_ARG_TYPE',
+    'tryReceiveInto(v) <= detached view': 'code:ERR_INVALID_STATE',
+    'trySend(v) <= Proxy Uint8Array': 'code:ERR_INVALID_ARG_TYPE',
+    'trySendMany lengths <= Proxy Uint32Array': 'code:ERR_INVALID_ARG_TYPE',
+    'receiveManyInto lengths <= Proxy Uint32Array': 'code:ERR_INVALID_ARG_TYPE',
+    'receiveSync spinNs <= 2**53': 'code:ERR_INVALID_ARG_VALUE',
+    'create(v) <= throwing Proxy': 'code:ERR_INVALID_ARG_VALUE',
+    'receive options <= throwing Proxy': 'code:ERR_INVALID_ARG_VALUE',
+  },
+  futex: {
+    'wake(a, v) <= 2**31': 'code:ERR_INVALID_ARG_VALUE',
+    // The array's own `length` (2^30) is not its length (1): index 0 is in it.
+    'waitSync(v) <= own length': 'ok',
+    'waitSync(a, v) <= 2**31': 'code:ERR_INVALID_ARG_VALUE',
+    'wait(v) <= Proxy Int32Array': 'code:ERR_INVALID_ARG_TYPE',
+  },
+};
 
 let dir: string;
 beforeAll(() => {
@@ -23,7 +48,13 @@ afterEach(() => expect(leftoverObjects()).toEqual([]));
 test.each(GROUPS)('%s: every hostile value is a coded error or a documented result; nothing crashes', async (group) => {
   const r = await runNode('hostile-arguments.js', [group], { cwd: dir });
   expect({ signal: r.signal, code: r.code, stderr: r.stderr }).toEqual({ signal: null, code: 0, stderr: '' });
-  const { runs, failures } = JSON.parse(r.stdout) as { runs: number; failures: Array<{ call: string; value: string; outcome: string }> };
+  const { runs, failures, outcomes } = JSON.parse(r.stdout) as {
+    runs: number;
+    failures: Array<{ call: string; value: string; outcome: string }>;
+    outcomes: Record<string, string>;
+  };
   expect(runs).toBeGreaterThan(100);
   expect(failures).toEqual([]);
+  const expected = EXPECTED[group] ?? {};
+  expect(Object.fromEntries(Object.keys(expected).map((k) => [k, outcomes[k]]))).toEqual(expected);
 }, 60000);
