@@ -133,9 +133,13 @@ export interface Binding {
   // --- channel (native/ring.cc) ---
   /** Formats a fresh segment (native/ring.h): header, magic last. */
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
-  /** Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta = [lockFd, lanes, capacity, maxMessage, ...]. */
+  /**
+   * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (8 slots, else -EINVAL) =
+   * [lockFd, lanes, capacity, maxMessage, ...]; meta[7] is read as input: 1 requires the object sealed against
+   * shrinking (-EPERM when it is not). -EINVAL when `size` is past the object's end.
+   */
   channelAttach(fd: number, size: number, meta: Float64Array): ChannelHandle | number;
-  /** The hot calls, bound to this channel (see ChannelCalls). */
+  /** The hot calls, bound to this channel (see ChannelCalls; each -EBADF before its side attached, -EINVAL for a view that is not one); -EBADF for a handle it did not make. */
   channelCalls(channel: ChannelHandle): ChannelCalls;
   /** Claims a free lane (F_OFD_SETLK; -EBUSY): the doorbell-ringing socket's descriptor; meta[4] = lane. */
   channelClaimLane(channel: ChannelHandle): number;
@@ -149,7 +153,7 @@ export interface Binding {
   channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
-  /** Publishes the reserved record with `length` bytes. */
+  /** Publishes the reserved record with `length` bytes; -EINVAL when nothing is reserved or `length` is more than was. */
   channelCommit(channel: ChannelHandle, length: number): number;
   /** -EOWNERDEAD or -EBADMSG (and rings its own doorbell) when a producer died and nothing is left to read, or a lane's tail makes no sense; else 0. */
   channelProbe(channel: ChannelHandle): number;
@@ -161,7 +165,7 @@ export interface Binding {
   readonly CHANNEL_CORRUPT: number;
   /** -EOWNERDEAD: the peer a wait depends on is gone. */
   readonly CHANNEL_PEER_DEAD: number;
-  // --- mutex (native/mutex.cc) ---
+  // --- mutex (native/mutex.cc): glibc initialises; the addon locks and unlocks on glibc's robust protocol itself ---
   /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
   mutexTmpfile(mode: number): number;
   /** linkat(2) of that file (via /proc/self/fd) as /dev/shm/<name>; -EEXIST when taken. */
@@ -170,7 +174,7 @@ export interface Binding {
   mutexMap(fd: number, offset: number, init: boolean): MutexHandle | number;
   /** Drops the handle's mapping (unmapped once no wait uses it, never while this thread holds the mutex). */
   mutexClose(handle: MutexHandle): number;
-  /** pthread_mutex_trylock(3p): 0 locked, 1 locked with its owner dead, -EBUSY, -EDEADLK (this thread holds it), -ENOTRECOVERABLE. */
+  /** pthread_mutex_trylock(3p) semantics: 0 locked, 1 locked with its owner dead, -EBUSY, -EDEADLK (this thread holds it), -ENOTRECOVERABLE. */
   mutexTryLock(handle: MutexHandle, afterWait: boolean): number;
   /** pthread_mutex_clocklock(3) (CLOCK_MONOTONIC) on this thread, timeoutMs < 0: pthread_mutex_lock; as mutexTryLock, or -ETIMEDOUT. */
   mutexLockSync(handle: MutexHandle, timeoutMs: number): number;
@@ -250,7 +254,7 @@ export interface Binding {
   /** The largest datagram or seqpacket message a sender can make here (twice net.core.wmem_max, from 256 KiB to 64 MiB). */
   readonly MAX_MESSAGE_SIZE: number;
 
-  // --- semaphore (native/semaphore.cc) ---
+  // --- semaphore (native/semaphore.cc): glibc initialises (sem_init); waits, posts and values are the addon's, on glibc's layout ---
   /**
    * sem_open(3) as glibc does it, but close-on-exec throughout: create (EEXIST when taken; mode exact
    * from birth) or open /dev/shm/sem.<name>, mapped by the handle. `name` has its leading '/'.
