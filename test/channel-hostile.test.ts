@@ -203,7 +203,7 @@ describe('peer death, one report each', () => {
 });
 
 describe('a peer scribbling adversarial values', () => {
-  test('every field of the header and of a lane, while the victim is inside each call (attach too): ERR_IPC_CORRUPT or a correct result, never a crash or a hang', async () => {
+  test('every field, and every byte in turn, of the header and the lanes, while the victim is inside each call (attach too): ERR_IPC_CORRUPT or a correct result, never a crash or a hang', async () => {
     const n = name();
     const ch = Channel.create(n, { capacity: 1024, producers: 2 });
     ch.close(); // the victim attaches by itself
