@@ -3,14 +3,52 @@
  * real process and its output is checked for what it claims to show. No
  * assertion is about how fast anything was.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MessageQueue } from '../lib';
-import { run, type RunResult } from './helpers';
+import { run, until, type RunResult } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
 const duration = String.raw`\d+(?:\.\d+)? (?:ns|µs|ms|s)\b`;
 const rate = String.raw`\d+(?:\.\d+)? (?:MB|GB)/s`;
+
+/** A JavaScript stack frame, as an uncaught error prints it. */
+const stackFrame = /^\s+at \S/m;
+
+/**
+ * Runs the tour (`node cli.js ...args`, or under `prefix`, e.g. taskset), and
+ * sends `signal` to the tour's own process (not its children) as soon as its
+ * stdout matches `when`; the result once every holder of its output closed it,
+ * children included.
+ */
+function runAndSignal(args: string[], when: RegExp, signal: NodeJS.Signals, prefix: string[] = []): Promise<RunResult & { sent: boolean }> {
+  return new Promise((resolve, reject) => {
+    const argv = [...prefix, process.execPath, cli, ...args];
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!sent && when.test(stdout)) {
+        sent = true;
+        process.kill(child.pid!, signal);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr, sent }));
+  });
+}
+
+/** What the tour of parent `pid` left in /dev/shm and in the temporary directory. */
+function leftBehind(pid: number): string[] {
+  const shm = readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-tour-${pid}`) || n.startsWith(`sem.posix-ipc-tour-${pid}`));
+  const tmp = readdirSync(tmpdir()).filter((n) => n.startsWith(`posix-ipc-tour-${pid}-`));
+  return [...shm, ...tmp];
+}
 
 function parentPid(stdout: string): number {
   const match = /^parent pid (\d+) \(ppid \d+\)/m.exec(stdout);
@@ -83,6 +121,12 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster/);
+  });
+
+  test('every line fits in 100 columns, and nothing waits for Enter without a terminal', () => {
+    const long = `${result.stdout}${result.stderr}`.split('\n').filter((line) => [...line].length > 100);
+    expect(long).toEqual([]);
+    expect(result.stdout).not.toMatch(/Press Enter/);
   });
 
   test('leaves nothing behind in /dev/shm', () => {
@@ -539,12 +583,128 @@ describe('posix-ipc tour, channel chapter', () => {
   });
 });
 
+describe('posix-ipc tour, when a chapter meets a kernel limit', () => {
+  test('RLIMIT_MSGQUEUE 0: one paragraph with the code, the call and the fix; the next chapter runs; exit 1', async () => {
+    const r = await run('prlimit', ['--msgqueue=0', process.execPath, cli, 'tour', 'message-queue', 'pipe']);
+    const parent = parentPid(r.stdout);
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}\n${r.stderr}`).not.toMatch(stackFrame);
+    const paragraph = /^Chapter 3 \(message-queue\) stopped: [^]*?\n\n/m.exec(r.stderr);
+    expect(paragraph).not.toBeNull();
+    expect(paragraph![0]).toContain('EMFILE');
+    expect(paragraph![0]).toContain('mq_open');
+    expect(paragraph![0]).toContain('RLIMIT_MSGQUEUE');
+    expect(paragraph![0]).toContain('prlimit --msgqueue=');
+    // The next chapter ran, whole.
+    expect(r.stdout).toMatch(/^Chapter 4: Pipes: a one-way channel between parent and child$/m);
+    expect(r.stdout).toMatch(new RegExp(`^ +pipe: child pid \\d+ \\(ppid ${parent}\\) wrote`, 'm'));
+    expect(r.stdout).toMatch(/^End of the tour: 1 chapter failed \(message-queue\)\.$/m);
+    expect(leftBehind(parent)).toEqual([]);
+  });
+});
+
+describe('posix-ipc tour, interrupted with SIGINT', () => {
+  test.each([
+    // Waiting for the child that opens the named object: it is in /dev/shm.
+    ['shared-memory', /created \/posix-ipc-tour-\d+, 4096 bytes/],
+    // The process.send flood: its child's send() callbacks see the channel close.
+    ['pipe', /^How fast\?$/m],
+    // Three clients, each with a reply FIFO, and the request FIFO.
+    ['fifo', /parent started 3 client processes/],
+  ])('in the %s chapter: the tour and its children end quietly, leaving nothing behind', async (chapter, when) => {
+    const r = await runAndSignal(['tour', chapter], when, 'SIGINT');
+    expect(r.sent).toBe(true);
+    const parent = parentPid(r.stdout);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/^posix-ipc tour: interrupted \(SIGINT\) in chapter \d+ \([a-z-]+\); removed what it had made\.\n$/);
+    expect(r.stdout).not.toMatch(stackFrame);
+    expect(r.stdout).not.toMatch(/^End of the tour/m);
+    expect(leftBehind(parent)).toEqual([]);
+  });
+});
+
+describe('posix-ipc tour, channel chapter on a busy CPU', () => {
+  test('another process spinning on the same CPU: says the measurement is unreliable, claims no slowdown', async () => {
+    // A busy process pinned to CPU 0, and the tour pinned there too.
+    const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for (;;);'], { stdio: 'ignore' });
+    try {
+      await until(() => {
+        try {
+          return readFileSync(`/proc/${hog.pid}/cmdline`, 'utf8').startsWith(process.execPath);
+        } catch {
+          return false;
+        }
+      });
+      const r = await run('taskset', ['-c', '0', process.execPath, cli, 'tour', 'channel']);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout).toMatch(/^Chapter 8: Channel/m);
+      expect(r.stdout).toMatch(/measurement is unreliable/);
+      expect(r.stdout).toMatch(/other processes used \d+% of the 1 CPU this tour may run on/);
+      expect(r.stdout).not.toMatch(/x slower/);
+    } finally {
+      hog.kill('SIGKILL');
+    }
+  });
+});
+
 describe('posix-ipc command line', () => {
   test('runs a single chapter', async () => {
     const { code, stdout, stderr } = await run(process.execPath, [cli, 'tour', 'processes']);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(stdout).toMatch(/^Chapter 1: Processes and threads$/m);
     expect(stdout).not.toMatch(/^Chapter 2/m);
+  });
+
+  test('runs several chapters, in tour order', async () => {
+    const { code, stdout, stderr } = await run(process.execPath, [cli, 'tour', 'deadlock', 'processes']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout.indexOf('Chapter 1: ')).toBeGreaterThan(0);
+    expect(stdout.indexOf('Chapter 7: ')).toBeGreaterThan(stdout.indexOf('Chapter 1: '));
+  });
+
+  test('--version prints the version of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const r = await run(process.execPath, [cli, flag]);
+      expect(r).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
+  test.each([[['tour', '--help']], [['tour', '-h']], [['help', 'tour']]])("prints the tour's usage for %j", async (args) => {
+    const { code, stdout, stderr } = await run(process.execPath, [cli, ...args]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^Usage: posix-ipc tour \[options\] \[chapter\.\.\.\]/);
+    expect(stdout).toContain('--no-pause');
+    expect(stdout).toContain('message-queue');
+  });
+
+  test('pauses between chapters on a terminal, until Enter; --no-pause does not', async () => {
+    // script(1) gives the tour a pseudo-terminal as stdin and stdout.
+    const tty = (args: string) => new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', `${process.execPath} ${cli} tour ${args}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      let answered = 0;
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const prompts = out.split('Press Enter').length - 1;
+        if (prompts > answered) {
+          answered = prompts;
+          child.stdin.write('\n');
+        }
+      });
+      child.on('error', reject);
+      child.on('close', () => {
+        child.stdin.destroy();
+        resolve(out);
+      });
+    });
+    const paused = await tty('processes deadlock');
+    expect(paused).toMatch(/Press Enter for chapter 7 \(deadlock\), Ctrl-C to stop/);
+    expect(paused.indexOf('Press Enter')).toBeLessThan(paused.indexOf('Chapter 7: '));
+    expect(paused).toMatch(/End of the tour\./);
+    const straight = await tty('--no-pause processes deadlock');
+    expect(straight).not.toMatch(/Press Enter/);
+    expect(straight).toMatch(/End of the tour\./);
   });
 
   test.each([[[]], [['--help']], [['help']]])('prints usage for %j', async (args) => {
@@ -557,12 +717,13 @@ describe('posix-ipc command line', () => {
   test.each([
     [['bogus'], "unknown command 'bogus'"],
     [['tour', 'bogus'], "unknown chapter 'bogus'"],
-    [['tour', 'processes', 'shared-memory'], 'at most one chapter'],
+    [['tour', '--bogus'], "unknown option '--bogus'"],
+    [['--version', 'tour'], "unexpected argument 'tour'"],
   ])('exits 2 with usage on stderr for %j', async (args, message) => {
     const { code, stdout, stderr } = await run(process.execPath, [cli, ...args]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toContain(message);
-    expect(stderr).toContain('Usage: posix-ipc <command>');
+    expect(stderr).toMatch(/^Usage: posix-ipc (<command>|tour \[options\])/m);
   });
 });

@@ -13,6 +13,7 @@
 const { once } = require('node:events');
 const { createInterface } = require('node:readline');
 const { Mutex } = require('../../dist');
+const { runChild } = require('./util');
 
 const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -46,15 +47,20 @@ async function ordered(a, b, first, second, rounds) {
   print({ pid: process.pid, ppid: process.ppid, rounds: Number(rounds), longest });
 }
 
-const [role, first, second, number] = process.argv.slice(2);
-const a = Mutex.open(first);
-const b = Mutex.open(second);
-(role === 'cycle' ? cycle : ordered)(a, b, first, second, number)
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(() => {
+async function main(role, first, second, number) {
+  if (!['cycle', 'ordered'].includes(role) || number === undefined) {
+    console.error('This is a child of the tour; run `posix-ipc tour` instead.');
+    process.exitCode = 2;
+    return;
+  }
+  const a = Mutex.open(first);
+  const b = Mutex.open(second);
+  try {
+    await (role === 'cycle' ? cycle : ordered)(a, b, first, second, number);
+  } finally {
     a.close();
     b.close();
-  });
+  }
+}
+
+runChild(module, main);

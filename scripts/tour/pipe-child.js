@@ -13,6 +13,7 @@
 
 const fs = require('node:fs');
 const { inherited } = require('../../dist');
+const { runChild } = require('./util');
 
 /** What a descriptor of this process is: `pipe:[1234]`, `anon_inode:[eventfd]`, a path. */
 function target(fd) {
@@ -93,7 +94,8 @@ function send(ms, size) {
       bytes += size;
       process.send(chunk, (err) => {
         inFlight--;
-        if (err) throw err;
+        // The channel closed: the parent has gone (interrupted), and nobody is left to tell.
+        if (err) process.exit(1);
         if (process.hrtime.bigint() < stop) pump();
         else if (inFlight === 0) process.send({ pid: process.pid, ppid: process.ppid, bytes }, () => process.disconnect());
       });
@@ -111,4 +113,4 @@ function main(role, ...args) {
   process.exitCode = 2;
 }
 
-if (require.main === module) main(...process.argv.slice(2));
+runChild(module, main);

@@ -8,6 +8,7 @@
 //   ping-pong      maps descriptor 3 and answers every ping until told to stop
 
 const { SharedMemory } = require('../../dist');
+const { runChild } = require('./util');
 
 // A greeting: three Int32 (pid, ppid, text length in bytes), then UTF-8 text.
 const GREETING_TEXT = 16;
@@ -65,7 +66,8 @@ function answerPings(word) {
 function main(role, name) {
   if (!['named', 'fd', 'ping-pong'].includes(role)) {
     console.error('This is a child of the tour; run `posix-ipc tour` instead.');
-    process.exit(2);
+    process.exitCode = 2;
+    return;
   }
   const shm = role === 'named' ? SharedMemory.open(name) : SharedMemory.fromFd(3);
   try {
@@ -76,6 +78,6 @@ function main(role, name) {
   }
 }
 
-if (require.main === module) main(process.argv[2], process.argv[3]);
+runChild(module, main);
 
 module.exports = { TURN, READY, STOP, readGreeting };
