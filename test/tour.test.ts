@@ -104,7 +104,7 @@ describe('posix-ipc tour', () => {
   });
 
   test('shows two pids seeing the same bytes of shared memory', () => {
-    const named = new RegExp(String.raw`child pid (\d+) \(ppid ${parent}\) opened /posix-ipc-tour-${parent} by name, wrote "hello from pid (\d+)"`);
+    const named = new RegExp(String.raw`child pid (\d+) \(ppid ${parent}\) opened /posix-ipc-tour-${parent} by name\n +and wrote "hello from pid (\d+)"`);
     const match = named.exec(result.stdout);
     expect(match).not.toBeNull();
     expect(match![2]).toBe(match![1]);
@@ -148,7 +148,7 @@ describe('posix-ipc tour, message-queue chapter', () => {
   function sentJobs(): Map<string, number> {
     const jobs = new Map<string, number>();
     for (const line of result.stdout.matchAll(/ sent: (.*)$/gm)) {
-      for (const job of line[1].matchAll(/([a-z]+-\d+) \(priority (\d+)\)/g)) {
+      for (const job of line[1].matchAll(/([a-z]+-\d+) \((?:priority )?(\d+)\)/g)) {
         expect(jobs.has(job[1])).toBe(false);
         jobs.set(job[1], Number(job[2]));
       }
@@ -188,7 +188,7 @@ describe('posix-ipc tour, message-queue chapter', () => {
       expect(worker.ppid).toBe(parent);
     }
     expect(new Set(list.map((w) => w.pid)).size).toBe(list.length);
-    const producer = new RegExp(String.raw`child pid (\d+) \(ppid ${parent}\) sent: .*, and exited`).exec(result.stdout);
+    const producer = new RegExp(String.raw`child pid (\d+) \(ppid ${parent}\) sent: .*; exited`).exec(result.stdout);
     expect(producer).not.toBeNull();
     expect(Number(producer![1])).not.toBe(parent);
   });
@@ -283,13 +283,13 @@ describe('posix-ipc tour, pipe chapter', () => {
     // It said so itself, through the pipe, from the same pid, about the same pipe the parent holds.
     const pipeId = /^ +parent pid \d+ created a pipe, (pipe:\[\d+\]): read end fd \d+, write end fd \d+$/m.exec(result.stdout);
     expect(pipeId).not.toBeNull();
-    expect(result.stdout).toContain(`parent read: "hello from pid ${started![1]} (ppid ${parent}), through my descriptor 3: ${pipeId![1]}, a write end"`);
+    expect(result.stdout).toContain(`parent read: "hello from pid ${started![1]} (ppid ${parent}), through my fd 3: ${pipeId![1]}, a write end"`);
     expect(result.stdout).toMatch(/^ +parent pid \d+ also holds anonymous shared memory: fd \d+ \(\/memfd:/m);
     expect(result.stdout).toContain('nothing else of the parent reached the child');
   });
 
   test('EOF waits for the last write end: none while the parent holds one, then at once', () => {
-    expect(result.stdout).toMatch(/later the parent has no EOF yet: its own write end, fd \d+, is still open$/m);
+    expect(result.stdout).toMatch(/later, no EOF yet: the parent's write end, fd \d+, is still open$/m);
     expect(result.stdout).toMatch(new RegExp(`^ +parent closed fd \\d+: EOF ${duration} later`, 'm'));
   });
 
@@ -301,7 +301,7 @@ describe('posix-ipc tour, pipe chapter', () => {
   });
 
   test('prints the measured throughput with a unit, next to process.send', () => {
-    expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid \\d+ \\(ppid \\d+\\) wrote [\\d,]+ chunks, the parent read [\\d,]+ bytes: ${rate}$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +pipe: child pid \\d+ \\(ppid \\d+\\) wrote [\\d,]+ chunks, [\\d,]+ bytes: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`^ +process\\.send: child pid \\d+ \\(ppid \\d+\\) sent [\\d,]+ strings, .*: ${rate}$`, 'm'));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x as many bytes per second as/);
   });
@@ -364,14 +364,15 @@ describe('posix-ipc tour, unix-socket chapter', () => {
 
   test('the memfd arrives under another number, the visitor writes into it, the parent reads it', () => {
     const v = visitor();
-    const sent = /^ +parent pid \d+ created 4096 bytes of anonymous memory: its fd (\d+) -> \/memfd:posix-ipc \(deleted\), inode (\d+)$/m.exec(result.stdout);
+    const sent = /^ +parent pid \d+ made 4096 bytes of anonymous memory, as its fd (\d+)\n +its fd \1 -> \/memfd:posix-ipc \(deleted\), inode (\d+)$/m.exec(result.stdout);
     expect(sent).not.toBeNull();
     const [fd, inode] = [sent![1], sent![2]];
     expect(result.stdout).toMatch(new RegExp(`^ +parent sent "[^"]+" with fds: \\[${fd}\\]$`, 'm'));
-    const got = new RegExp(`^ +process pid ${v.pid} got the message "[^"]+", and with it the descriptor as its fd (\\d+) -> /memfd:posix-ipc \\(deleted\\)$`, 'm').exec(result.stdout);
+    const got = new RegExp(`^ +process pid ${v.pid} got "[^"]+" and, with it, the descriptor as its fd (\\d+)$`, 'm').exec(result.stdout);
     expect(got).not.toBeNull();
     const theirs = got![1];
-    const greeting = `hello from pid ${v.pid}, through my descriptor ${theirs}`;
+    expect(result.stdout).toMatch(new RegExp(`^ +its fd ${theirs} -> /memfd:posix-ipc \\(deleted\\)$`, 'm'));
+    const greeting = `hello from pid ${v.pid}, through my fd ${theirs}`;
     expect(result.stdout).toContain(`wrote "${greeting}"`);
     expect(result.stdout).toContain(`parent pid ${parent} reads its own mapping: "${greeting}"`);
     // Both tables, as /proc shows them: the same inode under each process's own number.
@@ -423,7 +424,7 @@ describe('posix-ipc tour, fifo chapter', () => {
   });
 
   function tempDir(): string {
-    const m = /^ +parent pid \d+ called mkfifo\('(\/\S+)\/jobs\.fifo'\); ls -ln (\/\S+):$/m.exec(result.stdout);
+    const m = /^ +parent pid \d+ called mkfifo\('(\/\S+)\/jobs\.fifo'\)\n +ls -ln (\/\S+):$/m.exec(result.stdout);
     expect(m).not.toBeNull();
     expect(m![2]).toBe(m![1]);
     return m![1];
@@ -431,7 +432,7 @@ describe('posix-ipc tour, fifo chapter', () => {
 
   /** `client A: child pid 123 (ppid 100), reply FIFO posix-ipc-123-0.fifo: replies to 1 (served #4), ...`. */
   function clients(): { letter: string; pid: number; ppid: number; fifo: string; replies: { seq: number; served: number }[] }[] {
-    return [...result.stdout.matchAll(/^ +client ([A-Z]): child pid (\d+) \(ppid (\d+)\), reply FIFO (\S+): replies to (.+)$/gm)].map((m) => ({
+    return [...result.stdout.matchAll(/^ +client ([A-Z]): child pid (\d+) \(ppid (\d+)\), reply FIFO (\S+)\n +replies to (.+)$/gm)].map((m) => ({
       letter: m[1],
       pid: Number(m[2]),
       ppid: Number(m[3]),
@@ -459,7 +460,7 @@ describe('posix-ipc tour, fifo chapter', () => {
     expect(shell).not.toBeNull();
     expect(Number(shell![2])).toBe(parent);
     expect(result.stdout).toContain(`parent read: "hello from pid ${shell![1]} (ppid ${parent})"`);
-    expect(result.stdout).toContain('parent read: "two lines, one open: both end up in the FIFO"');
+    expect(result.stdout).toContain('parent read: "two lines, one open"');
     expect(result.stdout).toContain('jobs.fifo exists: no');
   });
 
@@ -484,7 +485,7 @@ describe('posix-ipc tour, fifo chapter', () => {
     expect(takes).toHaveLength(9);
     for (const c of list) expect(takes.filter((t) => t[0] === c.letter)).toEqual([`${c.letter}1`, `${c.letter}2`, `${c.letter}3`]);
     expect(result.stdout).toContain('all in flight at once');
-    expect(result.stdout).toContain('matched to its request: yes; undeliverable or garbled lines: 0');
+    expect(result.stdout).toMatch(/matched to its request: yes;\n +undeliverable or garbled lines: 0$/m);
   });
 
   test('cleans up: reply FIFOs, the request FIFO and the directory are gone', () => {
@@ -502,7 +503,7 @@ describe('posix-ipc tour, fifo chapter', () => {
     expect(children).toHaveLength(6);
     for (const child of children) expect(child.ppid).toBe(parent);
     expect(new Set(children.map((c) => c.pid)).size).toBe(6);
-    expect(result.stdout).toMatch(new RegExp(`^ +request/reply over FIFOs: parent pid ${parent} \\(FifoClient\\) <-> child pid \\d+ \\(ppid ${parent}\\) \\(FifoServer\\)$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +FIFO request/reply: parent pid ${parent} \\(FifoClient\\) <-> child pid \\d+ \\(ppid ${parent}\\) \\(FifoServer\\)$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
     expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a FIFO request\/reply)/);
@@ -539,7 +540,7 @@ describe('posix-ipc tour, deadlock chapter', () => {
   test('a timeout reveals the deadlock, and giving up breaks it', () => {
     const gaveUp = new RegExp(`^ +child pid (\\d+): lock\\(B, \\{ timeoutMs: 500 \\}\\) gave up with ETIMEDOUT after ${duration}, and unlocked A$`, 'm').exec(result.stdout);
     expect(gaveUp).not.toBeNull();
-    expect(result.stdout).toMatch(new RegExp(`^ +child pid \\d+: lock\\(A, \\{ timeoutMs: 1500 \\}\\) got A after ${duration}, as soon as pid ${gaveUp![1]} let go of it$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +child pid \\d+: lock\\(A, \\{ timeoutMs: 1500 \\}\\) got A after ${duration}, when pid ${gaveUp![1]} let go$`, 'm'));
     expect(result.stdout).toContain('after both children exited: A is held by nobody, B by nobody');
   });
 
@@ -577,8 +578,10 @@ describe('posix-ipc tour, channel chapter', () => {
     }
     expect(result.stdout).toMatch(/^ +how +median +p99 +round trips +vs process\.send$/m);
     for (const how of [String.raw`Channel, sync \(spin, then futex\)`, String.raw`Channel, async \(event loop\)`]) {
-      expect(result.stdout).toMatch(new RegExp(`^ +${how} +${duration} +${duration} +[\\d,]+ +\\d+(?:\\.\\d)?x (?:faster|slower)$`, 'm'));
+      // On a machine busy with other work a slower Channel is no claim: 'unreliable', and a note says why.
+      expect(result.stdout).toMatch(new RegExp(`^ +${how} +${duration} +${duration} +[\\d,]+ +(?:\\d+(?:\\.\\d)?x (?:faster|slower)|unreliable)$`, 'm'));
     }
+    if (/ unreliable$/m.test(result.stdout)) expect(result.stdout).toMatch(/the measurement is unreliable: other processes used \d+%/);
     expect(result.stdout).toMatch(new RegExp(`^ +process\\.send \\(JSON over a socket\\) +${duration} +${duration} +[\\d,]+ +1x$`, 'm'));
   });
 });

@@ -45,7 +45,7 @@ async function cycle(names, a, b) {
   fact(`child pid ${gaveUp.pid}: lock(B, { timeoutMs: ${TIMEOUT_MS} }) ` +
     (gaveUp.code ? `gave up with ${gaveUp.code} after ${duration(gaveUp.after * 1e6)}, and unlocked A` : 'got B'));
   fact(`child pid ${patient.pid}: lock(A, { timeoutMs: ${PATIENT_MS} }) ` +
-    (patient.got ? `got A after ${duration(patient.after * 1e6)}, as soon as pid ${gaveUp.pid} let go of it` : `gave up with ${patient.code}`));
+    (patient.got ? `got A after ${duration(patient.after * 1e6)}, when pid ${gaveUp.pid} let go` : `gave up with ${patient.code}`));
   await Promise.all([one.exit, two.exit]);
   fact(`after both children exited: A is held by ${owner(a)}, B by ${owner(b)}`);
   console.log();
@@ -71,7 +71,7 @@ async function run() {
   const names = ['a', 'b'].map((x) => `/posix-ipc-tour-${process.pid}-${x}`);
   const [a, b] = names.map((n) => Mutex.open(n, { create: true, exclusive: true }));
   await withCleanup(async () => {
-    fact(`parent pid ${process.pid} created mutex A (${names[0]}) and mutex B (${names[1]})`);
+    fact(`parent pid ${process.pid} created mutex A (${names[0]}) and B (${names[1]})`);
     console.log();
 
     heading('Deadlock: two processes, two mutexes, opposite orders', '-');

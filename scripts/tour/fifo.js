@@ -85,7 +85,8 @@ function firstLine(child) {
 async function shellWriter(dir) {
   const file = path.join(dir, 'jobs.fifo');
   mkfifo(file);
-  fact(`parent pid ${process.pid} called mkfifo('${file}'); ls -ln ${dir}:`);
+  fact(`parent pid ${process.pid} called mkfifo('${file}')`);
+  fact(`ls -ln ${dir}:`);
   fact(`  ${lsLine(file)}`);
   fact(`  ${lsLine(dir).replace(/ \S+ \((\d+)\)$/, ' . ($1)')}`);
   const reader = (await Fifo.openReader(file)).stream().setEncoding('utf8');
@@ -95,14 +96,16 @@ async function shellWriter(dir) {
     reader.on('data', (d) => (text += d));
     const end = once(reader, 'end');
     end.catch(() => {});
-    const script = '{ echo "hello from pid $$ (ppid $PPID)"; echo "two lines, one open: both end up in the FIFO"; } > "$1"';
-    fact(`parent opened it for reading (it does not wait for a writer), then ran sh -c '${script}' sh ${path.basename(file)}`);
+    const script = '{ echo "hello from pid $$ (ppid $PPID)"; echo "two lines, one open"; } > "$1"';
+    fact('parent opened it for reading (that does not wait for a writer), then ran:');
+    fact(`  sh -c '${script}' sh ${path.basename(file)}`);
     child = nodeSpawn('/bin/sh', ['-c', script, 'sh', file], { stdio: 'inherit' });
     await within(Promise.all([exited(child), end]), `child pid ${child.pid}`);
     const lines = text.split('\n').filter(Boolean);
     const hello = /^hello from pid (\d+) \(ppid (\d+)\)$/.exec(lines[0] ?? '');
     if (!hello || Number(hello[1]) !== child.pid) throw new Error(`child pid ${child.pid} did not say hello: ${JSON.stringify(text)}`);
-    fact(`child pid ${hello[1]} (ppid ${hello[2]}), the shell, opened the FIFO by its path and wrote with echo (a builtin: no program of ours)`);
+    fact(`child pid ${hello[1]} (ppid ${hello[2]}), the shell, opened the FIFO by its path and wrote with echo`);
+    fact('  (a shell builtin: no program of ours)');
     for (const line of lines) fact(`parent read: "${line}"`);
     fact(`then EOF: the shell's redirection closed the only write end when its { ... } ended`);
   } finally {
@@ -158,20 +161,21 @@ async function serverAndClients(dir) {
     const letter = new Map(reports.map((r, i) => [r.pid, String.fromCharCode(65 + i)]));
     fact(`the server held every reply until all ${arrivals.length} requests had come: ${arrivals.length === total ? 'all in flight at once' : `only ${arrivals.length} came in ${GATHER_MS} ms`}`);
     if (listing.length > 0) {
-      fact(`ls -ln ${dir} at that moment: the request FIFO and one reply FIFO per client`);
+      fact('ls -ln of the directory then: the request FIFO and one reply FIFO per client');
       for (const line of listing) fact(`  ${line}`);
     }
     fact(`the server read them in this order: ${arrivals.map((a) => `${letter.get(a.pid) ?? '?'}${a.seq}`).join(' ')}` +
       ` (client letter, request number)`);
     const line = `{"id":1,"reply":"${reports[0].replyPath}","data":{"pid":${reports[0].pid},"seq":1}}\n`;
-    fact(`each request is one line of about ${Buffer.byteLength(line)} bytes, at most PIPE_BUF (${Fifo.PIPE_BUF}): one write(), whole, never mixed`);
+    fact(`each request is one line of about ${Buffer.byteLength(line)} bytes, at most PIPE_BUF (${Fifo.PIPE_BUF}): one write(), never mixed`);
     for (const r of reports) {
       const got = r.replies.map((x) => `${x.seq} (served #${x.served})`).join(', ');
-      fact(`client ${letter.get(r.pid)}: child pid ${r.pid} (ppid ${r.ppid}), reply FIFO ${path.basename(r.replyPath)}: replies to ${got}`);
+      fact(`client ${letter.get(r.pid)}: child pid ${r.pid} (ppid ${r.ppid}), reply FIFO ${path.basename(r.replyPath)}`);
+      fact(`  replies to ${got}`);
     }
     const mine = reports.every((r) => r.replies.every((x, i) => x.pid === r.pid && x.seq === i + 1));
-    fact(`every reply went into its own client's reply FIFO, matched to its request: ${mine ? 'yes' : 'NO'}` +
-      `; undeliverable or garbled lines: ${clientErrors.length}`);
+    fact(`every reply went into its own client's reply FIFO, matched to its request: ${mine ? 'yes' : 'NO'};`);
+    fact(`  undeliverable or garbled lines: ${clientErrors.length}`);
     const left = reports.filter((r) => fs.existsSync(r.replyPath)).length;
     fact(`each client's close() removed its reply FIFO: ${left === 0 ? 'none left' : `${left} LEFT`}`);
     const closing = now();
@@ -211,7 +215,7 @@ async function fifoPingPong(dir) {
   try {
     const hello = await within(firstLine(child), `child pid ${child.pid}`);
     client = await FifoClient.connect(requestPath, { replyDir: dir, timeoutMs: STALL_MS });
-    fact(`request/reply over FIFOs: parent pid ${process.pid} (FifoClient) <-> child pid ${hello.pid} (ppid ${hello.ppid}) (FifoServer)`);
+    fact(`FIFO request/reply: parent pid ${process.pid} (FifoClient) <-> child pid ${hello.pid} (ppid ${hello.ppid}) (FifoServer)`);
     await within(requestRoundTrips(client, FIFO_WARM_UP, WARM_UP_BUDGET_NS), `child pid ${child.pid}`);
     return await within(requestRoundTrips(client, FIFO_ROUNDS, BUDGET_NS), `child pid ${child.pid}`);
   } finally {

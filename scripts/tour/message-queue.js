@@ -116,7 +116,8 @@ function jobMessage(id, n) {
   return JSON.stringify({ id, n, from: process.pid });
 }
 
-const listJobs = (ids) => ids.map((id) => `${id} (priority ${priorityOf(id)})`).join(', ');
+// `urgent-1 (priority 9), normal-1 (5)`: the word once, so that the list fits a line.
+const listJobs = (ids) => ids.map((id, i) => `${id} (${i === 0 ? 'priority ' : ''}${priorityOf(id)})`).join(', ');
 
 /** The workers' reports, in the order the jobs left the queue, printed and checked. */
 function printTakes(takes) {
@@ -154,14 +155,14 @@ async function jobQueue() {
     const report = results.tryReceive();
     if (report === null) throw new Error(`the producer child pid ${producer.child.pid} exited without a report`);
     const produced = JSON.parse(report.data.toString());
-    fact(`child pid ${produced.pid} (ppid ${produced.ppid}) sent: ${listJobs(produced.sent)}, and exited`);
+    fact(`child pid ${produced.pid} (ppid ${produced.ppid}) sent: ${listJobs(produced.sent)}; exited`);
 
     for (let i = 0; i < WORKERS; i++) {
       await jobs.send(JSON.stringify({ stop: true, from: process.pid }), PRIORITY.stop, { timeoutMs: STALL_MS });
     }
     fact(`parent pid ${process.pid} sent ${WORKERS} stop jobs (priority ${PRIORITY.stop}), one per worker`);
     const { currentMessages, maxMessages } = jobs.attributes;
-    fact(`the queue now holds ${currentMessages} of ${maxMessages} messages, and nobody has received any;` +
+    fact(`the queue holds ${currentMessages} of ${maxMessages} messages, none received yet;` +
       ` one more: trySend() returns ${jobs.trySend('one too many')}`);
     console.log();
 
@@ -196,7 +197,9 @@ function readLimit(file) {
 /** Shows the kernel's limits, and what happens when a queue asks for more than msg_max. */
 function limits() {
   const values = ['msg_max', 'msgsize_max', 'msg_default', 'msgsize_default', 'queues_max'].map((f) => [f, readLimit(f)]);
-  fact(`read from ${LIMITS}: ${values.map(([f, v]) => `${f} ${v === undefined ? '(unreadable)' : count(v)}`).join(', ')}`);
+  const shown = values.map(([f, v]) => `${f} ${v === undefined ? '(unreadable)' : count(v)}`);
+  fact(`read from ${LIMITS}: ${shown.slice(0, 2).join(', ')},`);
+  fact(`  ${shown.slice(2).join(', ')}`);
   const rlimit = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max msgqueue size'));
   const bytes = rlimit?.slice(26).trim().split(/\s+/)[0] ?? 'unknown';
   fact(`RLIMIT_MSGQUEUE (ulimit -q), from /proc/self/limits: ${/^\d+$/.test(bytes) ? `${count(Number(bytes))} bytes` : bytes}`);
@@ -245,7 +248,8 @@ async function queuePingPong() {
   await withQueues(specs, async (ping, pong) => {
     const { exit } = startChild('echo', ping.name, pong.name);
     const hello = await nextReport(pong, anyFailure([exit]));
-    fact(`ping-pong over ${ping.name} and ${pong.name}: parent pid ${process.pid} <-> child pid ${hello.pid} (ppid ${hello.ppid})`);
+    fact(`ping-pong over ${ping.name} and ${pong.name}:`);
+    fact(`  parent pid ${process.pid} <-> child pid ${hello.pid} (ppid ${hello.ppid})`);
     const payload = Buffer.from('ping');
     queueRoundTrips(ping, pong, payload, MQ_WARM_UP, WARM_UP_BUDGET_NS);
     samples = queueRoundTrips(ping, pong, payload, MQ_ROUNDS, BUDGET_NS);

@@ -55,9 +55,9 @@ function hello() {
   const link = target(3);
   const own = ownDescriptors();
   const out = end.stream();
-  out.write(`hello from pid ${process.pid} (ppid ${process.ppid}), through my descriptor 3: ${link}, a ${end.direction} end\n`);
+  out.write(`hello from pid ${process.pid} (ppid ${process.ppid}), through my fd 3: ${link}, a ${end.direction} end\n`);
   const cloexec = own.cloexec === own.n ? 'all' : `${own.cloexec} of them`;
-  out.write(`Node.js then opened ${own.n} more descriptors in me at startup (${own.kinds}), ${cloexec} close-on-exec\n`);
+  out.write(`Node.js opened ${own.n} more at startup: ${own.kinds}; ${cloexec} close-on-exec\n`);
   out.end('the last line; my write end closes when I exit\n');
 }
 

@@ -99,7 +99,8 @@ async function whoGetsWhat() {
     const exit = exited(child);
     const closed = once(child, 'close');
     closed.catch(() => {});
-    fact(`parent called spawn('${SHELL}', [...], { fds: { 3: writeEnd } }): the child's descriptor 3 is the parent's fd ${w}`);
+    fact(`parent called spawn('${SHELL}', [...], { fds: { 3: writeEnd } }):`);
+    fact(`  the child's descriptor 3 is the parent's fd ${w}`);
     if (unmarked.length > 0) {
       // Descriptors this process itself inherited without the mark (from whoever started the tour).
       const still = unmarked.filter((fd) => !closeOnExec(fd));
@@ -118,25 +119,25 @@ async function whoGetsWhat() {
 
     await within(Promise.all([exit, closed]), `child pid ${child.pid}`);
     const lines = text.split('\n').filter(Boolean);
-    const hello = /^hello from pid (\d+) \(ppid (\d+)\), through my descriptor 3: (pipe:\[\d+\])/.exec(lines[0] ?? '');
+    const hello = /^hello from pid (\d+) \(ppid (\d+)\), through my fd 3: (pipe:\[\d+\])/.exec(lines[0] ?? '');
     if (!hello || Number(hello[1]) !== child.pid) throw new Error(`child pid ${child.pid} did not say hello: ${JSON.stringify(text)}`);
     const listed = listing.split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
-    fact(`child pid ${hello[1]} (ppid ${hello[2]}) started with descriptors ${listed.join(' ')}` +
-      ` (its shell listed them, then exec'd Node.js in the same process)`);
+    fact(`child pid ${hello[1]} (ppid ${hello[2]}) started with descriptors ${listed.join(' ')} (listed by its shell,`);
+    fact(`  which then exec'd Node.js in the same process)`);
     const extra = listed.filter((fd) => fd > 3);
     if (extra.length === 0) {
-      fact(`nothing else of the parent reached the child: not its shared memory (fd ${shm.fd}), not the read end (fd ${r}),`);
+      fact(`nothing else of the parent reached the child: not its memfd (fd ${shm.fd}), not the read end (fd ${r}),`);
       fact(`  none of its ${mine.length} descriptors but the one placed at 3`);
     } else {
       fact(`the child got MORE than stdio and descriptor 3: ${extra.join(' ')} leaked from the parent`);
     }
     for (const line of lines) fact(`parent read: "${line}"`);
-    fact(`the child's descriptor 3 is ${hello[3]}, the parent's read end is ${pipeId}: ${hello[3] === pipeId ? 'the same pipe' : 'NOT the same pipe'}`);
+    fact(`the child's fd 3 is ${hello[3]}, the parent's read end ${pipeId}: ${hello[3] === pipeId ? 'the same pipe' : 'NOT the same pipe'}`);
     console.log();
 
     await sleep(NO_EOF_MS);
-    fact(`child pid ${child.pid} has exited; ${NO_EOF_MS} ms later the parent has ` +
-      (eof ? `EOF already, though its own write end, fd ${w}, is open (unexpected)` : `no EOF yet: its own write end, fd ${w}, is still open`));
+    fact(`child pid ${child.pid} exited; ${NO_EOF_MS} ms later, ` +
+      (eof ? `EOF already, though the parent's write end, fd ${w}, is open (unexpected)` : `no EOF yet: the parent's write end, fd ${w}, is still open`));
     const start = now();
     writeEnd.close();
     await within(end, 'EOF');
@@ -166,8 +167,8 @@ async function backpressure() {
     const written = writes * PAGE;
     const inPipe = written - writer.writableLength;
     fact(`nobody reads yet: write() returned false after ${writes} writes of ${count(PAGE)} bytes (${count(written)} bytes)`);
-    fact(`the pipe took ${count(inPipe)} bytes (${inPipe / 1024} KiB); the other ${count(writer.writableLength)} wait in Node.js's` +
-      ` own buffer (writableHighWaterMark ${count(writer.writableHighWaterMark)})`);
+    fact(`the pipe took ${count(inPipe)} bytes (${inPipe / 1024} KiB); the other ${count(writer.writableLength)} wait in Node.js's own buffer`);
+    fact(`  (writableHighWaterMark ${count(writer.writableHighWaterMark)})`);
 
     reader = readEnd.stream();
     let received = 0;
@@ -289,10 +290,10 @@ async function run() {
     child sends strings of ${count(CHUNK)} characters with process.send for as long.`);
   const viaPipe = await pipeFlood();
   const viaSend = await sendFlood();
-  fact(`pipe: child pid ${viaPipe.pid} (ppid ${viaPipe.ppid}) wrote ${count(viaPipe.bytes / CHUNK)} chunks, the parent read` +
+  fact(`pipe: child pid ${viaPipe.pid} (ppid ${viaPipe.ppid}) wrote ${count(viaPipe.bytes / CHUNK)} chunks,` +
     ` ${count(viaPipe.bytes)} bytes: ${rate(viaPipe.bytes, viaPipe.ns)}`);
   fact(`process.send: child pid ${viaSend.pid} (ppid ${viaSend.ppid}) sent ${count(viaSend.bytes / CHUNK)} strings,` +
-    ` the parent got ${count(viaSend.bytes)} characters: ${rate(viaSend.bytes, viaSend.ns)}`);
+    ` ${count(viaSend.bytes)} characters: ${rate(viaSend.bytes, viaSend.ns)}`);
   const pipeRate = viaPipe.bytes / viaPipe.ns;
   const sendRate = viaSend.bytes / viaSend.ns;
   if (pipeRate > sendRate) fact(`the pipe carried ${ratio(pipeRate, sendRate)} as many bytes per second as process.send`);

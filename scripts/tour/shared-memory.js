@@ -36,11 +36,13 @@ async function namedMemory() {
   const file = `/dev/shm${name}`;
   const shm = SharedMemory.create(name, SIZE);
   await withCleanup(async () => {
-    fact(`parent pid ${process.pid} created ${name}, ${shm.size} bytes (${file} exists: ${existsSync(file) ? 'yes' : 'no'})`);
+    fact(`parent pid ${process.pid} created ${name}, ${shm.size} bytes`);
+    fact(`  ${file} exists: ${existsSync(file) ? 'yes' : 'no'}`);
     const child = spawnChild(['named', name]);
     await exited(child);
     const greeting = readGreeting(shm.buffer);
-    fact(`child pid ${greeting.pid} (ppid ${greeting.ppid}) opened ${name} by name, wrote "${greeting.text}" and exited`);
+    fact(`child pid ${greeting.pid} (ppid ${greeting.ppid}) opened ${name} by name`);
+    fact(`  and wrote "${greeting.text}" into it`);
     fact(`parent pid ${process.pid} reads its own mapping of ${name}: "${greeting.text}"`);
   }, () => {
     shm.close();

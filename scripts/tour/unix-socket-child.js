@@ -73,7 +73,7 @@ async function visitor(socketPath) {
     const link = target(fd);
     const shm = SharedMemory.fromFd(fd);
     try {
-      const text = `hello from pid ${process.pid}, through my descriptor ${fd}`;
+      const text = `hello from pid ${process.pid}, through my fd ${fd}`;
       writeGreeting(shm.buffer, text);
       await sock.send(JSON.stringify({ fd, link, size: shm.size, said: offer.data.toString(), wrote: text }));
       // Keep the mapping, and so the descriptor, until the parent has looked

@@ -114,7 +114,7 @@ async function withVisitor(body) {
     // No descriptor of the parent's goes along: /dev/null on 0, 1 and 2, and the path as an argument.
     const launcher = nodeSpawn('setsid', ['--fork', process.execPath, CHILD, 'visitor', socketPath], { stdio: 'ignore' });
     await within(exited(launcher), `setsid pid ${launcher.pid}`);
-    fact(`parent ran setsid --fork node ${path.basename(CHILD)} visitor ${socketPath}:`);
+    fact(`parent ran: setsid --fork node ${path.basename(CHILD)} visitor .../${path.basename(socketPath)}`);
     fact(`  setsid (pid ${launcher.pid}) started the process in a new session and exited at once`);
 
     try {
@@ -136,7 +136,7 @@ async function withVisitor(body) {
     const left = await gone(visitor, EXIT_MS);
     fact(`parent hung up: process pid ${visitor} ${left ? `saw the end of the stream and exited ${duration(since(start))} later` : `was still there after ${EXIT_MS} ms`}`);
     server.close();
-    fact(`parent closed the server, which removed the socket file (${socketPath} exists: ${fs.existsSync(socketPath) ? 'yes' : 'no'})`);
+    fact(`server.close() removed the socket file (${socketPath} exists: ${fs.existsSync(socketPath) ? 'yes' : 'no'})`);
   }, () => {
     conn?.close();
     server?.close();
@@ -168,15 +168,17 @@ async function handOver(conn, pid) {
   try {
     const mine = fs.readlinkSync(`/proc/self/fd/${shm.fd}`);
     const { dev, ino } = fs.fstatSync(shm.fd);
-    fact(`parent pid ${process.pid} created ${shm.size} bytes of anonymous memory: its fd ${shm.fd} -> ${mine}, inode ${ino}`);
+    fact(`parent pid ${process.pid} made ${shm.size} bytes of anonymous memory, as its fd ${shm.fd}`);
+    fact(`  its fd ${shm.fd} -> ${mine}, inode ${ino}`);
     fact(`  (no name: nothing in /dev/shm, no path anywhere)`);
     const offer = 'write your greeting here';
     await conn.send(offer, { fds: [shm.fd] });
     fact(`parent sent "${offer}" with fds: [${shm.fd}]`);
 
     const got = await nextReport(conn, `process pid ${pid}`);
-    fact(`process pid ${pid} got the message "${got.said}", and with it the descriptor as its fd ${got.fd} -> ${got.link}`);
-    fact(`  it mapped it (SharedMemory.fromFd(${got.fd}), ${got.size} bytes) and wrote "${got.wrote}"`);
+    fact(`process pid ${pid} got "${got.said}" and, with it, the descriptor as its fd ${got.fd}`);
+    fact(`  its fd ${got.fd} -> ${got.link}`);
+    fact(`  it ran SharedMemory.fromFd(${got.fd}), ${got.size} bytes, and wrote "${got.wrote}"`);
     const greeting = readGreeting(shm.buffer);
     fact(`parent pid ${process.pid} reads its own mapping: "${greeting ?? '(nothing)'}"`);
 
