@@ -410,7 +410,7 @@ describe('posix-ipc tour, unix-socket chapter', () => {
     expect(result.stdout).toMatch(new RegExp(`^ +ping-pong over a datagram socketPair: parent pid ${parent} <-> child pid \\d+ \\(ppid ${parent}\\)$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`datagram socket, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
-    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a datagram round trip)/);
+    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (?:process\.send|a datagram round trip)|the measurement is unreliable: other processes used \d+%/);
   });
 });
 
@@ -506,7 +506,7 @@ describe('posix-ipc tour, fifo chapter', () => {
     expect(result.stdout).toMatch(new RegExp(`^ +FIFO request/reply: parent pid ${parent} \\(FifoClient\\) <-> child pid \\d+ \\(ppid ${parent}\\) \\(FifoServer\\)$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`FIFO request/reply, async: +median round trip ${duration}, p99 ${duration} \\([\\d,]+ round trips\\)`));
     expect(result.stdout).toMatch(new RegExp(`process\\.send, IPC channel: +median round trip ${duration}, p99 ${duration}`));
-    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (process\.send|a FIFO request\/reply)/);
+    expect(result.stdout).toMatch(/\d+(?:\.\d+)?x faster than (?:process\.send|a FIFO request\/reply)|the measurement is unreliable: other processes used \d+%/);
   });
 });
 

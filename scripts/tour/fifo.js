@@ -13,7 +13,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Fifo, FifoClient, FifoServer, mkfifo } = require('../../dist');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, duration, ratio, median, exited, withCleanup } = require('./util');
+const { explain, fact, heading, now, duration, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'fifo-child.js');
 
@@ -259,18 +259,17 @@ async function run() {
       FifoClient and sends one small request at a time: a JSON line into the request FIFO, a
       JSON line back through its reply FIFO, both processes waiting in the event loop. For
       comparison, the same ping-pong over process.send.`);
+    const machine = watchTheMachine();
     const fifo = await fifoPingPong(dir);
     const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
+    const load = machine.stop();
     console.log();
     report('FIFO request/reply, async', fifo);
     report('process.send, IPC channel', send);
-    const cpus = os.availableParallelism();
-    const onCpus = `on ${cpus} CPU${cpus === 1 ? '' : 's'}`;
-    if (median(fifo) < median(send)) {
-      fact(`a FIFO request/reply was ${ratio(median(send), median(fifo))} faster than process.send (medians), ${onCpus}`);
-    } else {
-      fact(`here process.send was ${ratio(median(fifo), median(send))} faster than a FIFO request/reply (medians), ${onCpus}`);
-    }
+    compare(load, fifo, send, {
+      faster: (r) => `a FIFO request/reply was ${r} faster than process.send`,
+      slower: (r) => `here process.send was ${r} faster than a FIFO request/reply`,
+    });
     console.log();
   }, () => fs.rmSync(dir, { recursive: true, force: true }));
   fact(`parent removed ${dir}: exists: ${fs.existsSync(dir) ? 'yes' : 'no'}`);

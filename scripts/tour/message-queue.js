@@ -6,11 +6,10 @@
 const { spawn } = require('node:child_process');
 const { once } = require('node:events');
 const { readFileSync } = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { MessageQueue } = require('../../dist');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, ratio, count, median, exited, withCleanup } = require('./util');
+const { explain, fact, heading, now, count, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'message-queue-child.js');
 const LIMITS = '/proc/sys/fs/mqueue';
@@ -300,18 +299,17 @@ async function run() {
   explain(`The parent sends a 4-byte message on one queue and waits for the child's echo on a
     second queue, with sendSync and receiveSync on both sides. For comparison, the same
     ping-pong over process.send.`);
+  const machine = watchTheMachine();
   const queue = await queuePingPong();
   const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
+  const load = machine.stop();
   console.log();
   report('message queues, sync', queue);
   report('process.send, IPC channel', send);
-  const cpus = os.availableParallelism();
-  const onCpus = `on ${cpus} CPU${cpus === 1 ? '' : 's'}`;
-  if (median(queue) < median(send)) {
-    fact(`a message-queue round trip was ${ratio(median(send), median(queue))} faster than process.send (medians), ${onCpus}`);
-  } else {
-    fact(`here process.send was ${ratio(median(queue), median(send))} faster than a message-queue round trip (medians), ${onCpus}`);
-  }
+  compare(load, queue, send, {
+    faster: (r) => `a message-queue round trip was ${r} faster than process.send`,
+    slower: (r) => `here process.send was ${r} faster than a message-queue round trip`,
+  });
   console.log();
 
   explain(`Each message-queue round trip is a handful of system calls (mq_send, and

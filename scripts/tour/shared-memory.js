@@ -5,13 +5,12 @@
 
 const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { SharedMemory } = require('../../dist');
 const { TURN, READY, STOP, readGreeting } = require('./shared-memory-child');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, since, ratio, median, exited, withCleanup } = require('./util');
+const { explain, fact, heading, now, since, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'shared-memory-child.js');
 
@@ -152,19 +151,17 @@ async function run() {
     spins on Atomics.load until it sees it, and answers with the next number, which the
     parent spins on in turn. That is one round trip. For comparison, the same ping-pong
     over process.send, Node's built-in channel between a parent and a child it forked.`);
+  const machine = watchTheMachine();
   const spin = await spinPingPong();
   const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
+  const load = machine.stop();
   console.log();
   report('shared memory, Atomics spin', spin);
   report('process.send, IPC channel', send);
-  const cpus = os.availableParallelism();
-  const onCpus = `on ${cpus} CPU${cpus === 1 ? '' : 's'}`;
-  if (median(spin) < median(send)) {
-    fact(`a shared-memory round trip was ${ratio(median(send), median(spin))} faster than process.send (medians), ${onCpus}`);
-  } else {
-    fact(`here process.send was ${ratio(median(spin), median(send))} faster (medians), ${onCpus}: the two spinning`);
-    fact('processes had to take turns on a CPU, see "The price" below');
-  }
+  compare(load, spin, send, {
+    faster: (r) => `a shared-memory round trip was ${r} faster than process.send`,
+    slower: (r) => `here process.send was ${r} faster: the two spinning processes took turns on a CPU`,
+  });
   console.log();
 
   explain(`Why spinning on shared memory can be so fast: there is no system call and no copy on the way. The parent's store

@@ -14,7 +14,7 @@ const { setTimeout: sleep } = require('node:timers/promises');
 const { SharedMemory, UnixSocket, socketPair, spawn } = require('../../dist');
 const { readGreeting } = require('./unix-socket-child');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, since, duration, ratio, median, exited, withCleanup } = require('./util');
+const { explain, fact, heading, now, since, duration, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'unix-socket-child.js');
 
@@ -329,18 +329,17 @@ async function run() {
     to a child as its descriptor 3; the child echoes every 4-byte message back. Both sides
     await send() and receive(), so the event loop goes on between messages. For comparison,
     the same ping-pong over process.send.`);
+  const machine = watchTheMachine();
   const dgram = await datagramPingPong();
   const send = await sendPingPong(WARM_UP_BUDGET_NS, BUDGET_NS);
+  const load = machine.stop();
   console.log();
   report('datagram socket, async', dgram);
   report('process.send, IPC channel', send);
-  const cpus = os.availableParallelism();
-  const onCpus = `on ${cpus} CPU${cpus === 1 ? '' : 's'}`;
-  if (median(dgram) < median(send)) {
-    fact(`a datagram round trip was ${ratio(median(send), median(dgram))} faster than process.send (medians), ${onCpus}`);
-  } else {
-    fact(`here process.send was ${ratio(median(dgram), median(send))} faster than a datagram round trip (medians), ${onCpus}`);
-  }
+  compare(load, dgram, send, {
+    faster: (r) => `a datagram round trip was ${r} faster than process.send`,
+    slower: (r) => `here process.send was ${r} faster than a datagram round trip`,
+  });
   console.log();
 
   explain(`process.send runs over a Unix socket too (a stream socketpair made at fork). It
