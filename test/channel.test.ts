@@ -426,8 +426,10 @@ describe('between processes', () => {
     }
     expect(await producer.next()).toEqual({ pid });
     expect(await producer.exit).toEqual([0, null]);
-    // Both ways were taken, many times.
-    expect(lane.getUint32(BOX + 4, true)).toBeGreaterThan(20);
+    // Both ways were taken. How often the mailbox is free for the next send
+    // depends on how fast the consumer runs: 11 times of 20,000 under the
+    // ASan build on a loaded machine, hundreds on a quiet one.
+    expect(lane.getUint32(BOX + 4, true)).toBeGreaterThan(0);
     expect(lane.getBigUint64(TAIL, true)).toBeGreaterThan(100000n);
     expect(ch.tryReceive()).toBeNull();
     raw.close();
