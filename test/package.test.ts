@@ -30,7 +30,7 @@ let tarball: string;
 let entries: string[]; // `tar tzf` of the tarball
 let app: string; // the empty project that installs the tarball
 let installed: string; // app/node_modules/posix-ipc
-let bin: string; // a directory holding only node and npm
+let bin: string; // a directory holding only node, npm and sh
 let bare: NodeJS.ProcessEnv; // env with PATH = bin: no compiler, make or python reachable
 
 /** What building the addon needs; none of it may be reachable in `bare`. */
