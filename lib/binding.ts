@@ -7,6 +7,7 @@
  * @internal
  * @packageDocumentation
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** The addon's functions, by the syscall each one wraps. @internal */
@@ -321,13 +322,52 @@ export type MutexHandle = { readonly __mutex: unique symbol };
 /** An opaque handle to a wait running on its own thread. @internal */
 export type WaitHandle = { readonly __wait: unique symbol };
 
+/** The platform-arch pairs a published package carries a prebuilt addon for (scripts/prebuild.js refuses to pack without them). */
+const PREBUILT_FOR = ['linux-x64'];
+
+/**
+ * The error for "no addon this process can load": node-gyp-build found none
+ * for this system, or the one it found does not load (say, built for a newer
+ * glibc). It names the system as node-gyp-build matches it, the prebuilds the
+ * package ships and this copy has, and the command that builds one here.
+ */
+function noBinary(packageDir: string, cause: unknown): Error & { code: string } {
+  const { platform, arch, versions } = process;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
+  const prebuilds = path.join(packageDir, 'prebuilds');
+  const present = readdirOrNone(prebuilds).filter((tuple) => readdirOrNone(path.join(prebuilds, tuple)).some((f) => f.endsWith('.node')));
+  const reason = cause instanceof Error && cause.message.startsWith('No native build was found') ? 'none was found' : 'the one found does not load';
+  const message =
+    `posix-ipc has no native addon for ${platform}-${arch} (Node.js ${versions.node}, ABI ${versions.modules}, ` +
+    `N-API ${versions.napi}, ${libc}) in ${packageDir}: ${reason}. ` +
+    `Prebuilt addons ship for ${PREBUILT_FOR.join(', ')}; this copy has ${present.length > 0 ? present.join(', ') : 'none'}. ` +
+    'Build it from source: `npm rebuild posix-ipc` (needs python3, make and a C++17 compiler).';
+  return Object.assign(new Error(message, { cause }), { code: 'ERR_IPC_NO_BINARY' });
+}
+
+/** A directory's entries; none when it cannot be read (no prebuilds/: a clone never built, or a package packed without its prepack). */
+function readdirOrNone(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 function load(): Binding {
   // The sanitizer build (npm run test:asan) lives outside build/, so the test
   // suite can run against it without disturbing the normal build.
   const override = process.env.POSIX_IPC_ADDON;
   if (override) return require(path.resolve(override)) as Binding;
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => Binding;
-  return nodeGypBuild(path.join(__dirname, '..'));
+  const packageDir = path.join(__dirname, '..');
+  try {
+    return nodeGypBuild(packageDir);
+  } catch (err) {
+    // node-gyp-build's own message lists the system but not what to do about it.
+    throw noBinary(packageDir, err);
+  }
 }
 
 /** @internal */
