@@ -860,6 +860,7 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   Channel* ch;
   napi_value argv[1];
   size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
   void* data = nullptr;
   size_t length = 0;
   bool is_buffer = false;

@@ -167,6 +167,49 @@ describe('sending and receiving in one process', () => {
     ch.close();
   });
 
+  test('copying receives: Buffers of a pool, each its own bytes, across pools; longer ones their own; the pool cannot be transferred away', async () => {
+    const ch = Channel.create({ capacity: 1 << 16 });
+    const kept: Buffer[] = [];
+    // 64 KiB pools of 8-byte-aligned messages: 3000 of up to 100 bytes fill several.
+    for (let i = 0; i < 3000; i++) {
+      ch.trySend(Buffer.alloc(i % 101, i & 0xff));
+      const m = i % 3 === 0 ? ch.tryReceive()! : i % 3 === 1 ? ch.receiveSync({ timeoutMs: 0 })! : (await ch.receive())!;
+      expect(Buffer.isBuffer(m)).toBe(true);
+      kept.push(m);
+    }
+    expect(kept.findIndex((m, i) => !m.equals(Buffer.alloc(i % 101, i & 0xff)))).toBe(-1);
+    expect(kept[5]).toEqual(Buffer.alloc(5, 5)); // and to jest, a Buffer like any other
+    kept[0].fill(7); // a Buffer of the pool is the receiver's: writing it changes no other
+    expect(kept[3]).toEqual(Buffer.alloc(3, 3));
+    expect(new Set(kept.map((m) => m.buffer)).size).toBeGreaterThan(1);
+    // Longer than the pool takes (4 KiB): a Buffer of its own; receiveMany alike.
+    const long = Buffer.alloc(5000, 'l');
+    ch.trySend(long);
+    ch.trySend('short');
+    expect(ch.receiveMany(10)).toEqual([long, Buffer.from('short')]);
+    // Transferring the pool (a received Buffer's .buffer) copies it instead: the next receive still has its pool.
+    const pool = kept[kept.length - 1].buffer;
+    structuredClone(pool, { transfer: [pool] });
+    expect(pool.byteLength).toBe(64 * 1024);
+    ch.trySend('after');
+    expect(ch.tryReceive()!.toString()).toBe('after');
+    ch.close();
+  });
+
+  test('util.inspect shows the kind, name, fd, geometry, role and state', () => {
+    const { inspect } = require('node:util') as typeof import('node:util');
+    const n = name();
+    const ch = Channel.create(n, { capacity: 256, producers: 2 });
+    expect(inspect(ch)).toBe(`Channel {\n  name: '${n}',\n  fd: ${ch.fd},\n  capacity: 256,\n  producers: 2,\n  role: 'none yet',\n  lane: -1,\n  ended: false,\n  closed: false\n}`);
+    ch.trySend('x');
+    ch.tryReceive();
+    expect(inspect(ch, { breakLength: Infinity })).toContain("role: 'producer and consumer', lane: 0");
+    ch.close();
+    expect(inspect(ch, { breakLength: Infinity })).toContain('fd: -1, capacity: 256, producers: 2');
+    expect(inspect(ch, { breakLength: Infinity })).toContain('closed: true');
+    expect(inspect({ ch }, { depth: 0 })).toBe('{ ch: [Channel] }');
+  });
+
   test('a message over maxMessageSize is EMSGSIZE; a target too small keeps the message', () => {
     const ch = Channel.create({ capacity: 64 });
     expect(() => ch.trySend(Buffer.alloc(25))).toThrow(expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining('message of 25 bytes exceeds maxMessageSize 24') }));
