@@ -874,7 +874,7 @@ napi_value Pool(napi_env env, napi_callback_info info) {
 }
 
 // channelCalls(ch) -> { handle, send, sendManyFrom, sendSync, receive,
-// receiveArmed, receiveSync, receiveManyInto }: the hot calls, bound to this channel. The
+// receiveArmed, receiveSync, receiveManyInto, pool }: the hot calls, bound to this channel. The
 // object holds the handle too, so the channel outlives its calls.
 Napi::Value Calls(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
