@@ -10,9 +10,9 @@
 // liveness lock (ring.h); the descriptors are tracked by the environment and
 // returned to JavaScript, which closes them like any other.
 //
-// Hot path: one call per message, no allocation besides the Buffer of a
-// copying receive; the pending-view and sleeping bookkeeping is here, not in
-// JavaScript.
+// Hot path: one call per message, no allocation (a copying receive copies
+// into a pool JavaScript gives, and JavaScript makes the Buffer over it); the
+// pending-view and sleeping bookkeeping is here, not in JavaScript.
 #include "ring.h"
 
 #include <sys/mman.h>
@@ -40,9 +40,11 @@ namespace {
 constexpr long kSliceMs = 20;
 
 // meta[] slots shared with JavaScript (lib/channel.ts reads them by name).
-// kSealed is the one JavaScript writes: 1 before channelAttach when the
-// object must be sealed against shrinking (Channel.fromFd).
-enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kSealed, kMetaSize };
+// JavaScript writes kSealed (1 before channelAttach when the object must be
+// sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
+// consumer is claimed when this consumer's stream may end: see EndCheck).
+// kEnded is 1 once this consumer saw its stream end.
+enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kSealed, kEndWhenIdle, kEnded, kMetaSize };
 
 // The tag of a channel's handle (native/common/handle.h).
 const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
@@ -50,6 +52,13 @@ const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
 // The longest receiveSync spins before it sleeps (lib/channel.ts refuses
 // more): a futex wake-up costs microseconds, so spinning longer buys nothing.
 constexpr double kMaxSpinNs = 1e9;
+
+// The longest message a copying receive puts in the pool (lib/channel.ts
+// makes 64 KiB pools): longer ones get a Buffer of their own, whose
+// allocation costs little next to copying them. Node's own pool takes up to
+// half of its 8 KiB; half as much of a pool eight times larger here, so that
+// one kept message pins its pool less often.
+constexpr size_t kPooledMax = 4096;
 
 struct Segment {
   void* addr;
@@ -78,6 +87,8 @@ struct Channel {
   bool producer = false;
   bool consumer = false;
   bool view_pending = false;
+  bool end_when_idle = false;  // meta[kEndWhenIdle] when the consumer was claimed
+  bool ended = false;          // this consumer saw the end of its stream: for good
   uint64_t reserved_length = 0;  // the length of the record reserved (p.reserved)
   pipc_ring_producer p{};
   pipc_ring_consumer c{};
@@ -88,6 +99,11 @@ struct Channel {
   // leaves the argument out for "the same one again".
   Target sent{false, nullptr, 0};
   Target received{false, nullptr, 0};
+  // The pool copying receives copy into (an ArrayBuffer JavaScript made and
+  // keeps, never resizable, which it checks is not detached before each
+  // call), and how much of it is used.
+  Target pool{false, nullptr, 0};
+  size_t pool_used = 0;
 };
 
 Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
@@ -264,6 +280,7 @@ Napi::Value ClaimConsumer(const Napi::CallbackInfo& info) {
     return Result(env, r);
   }
   if (ch->producer) ch->cursors[ch->p.index].own = 1;
+  ch->end_when_idle = ch->meta[kEndWhenIdle] == 1;
   ch->consumer = true;
   ch->doorbell_fd = fd;
   memcpy(ch->doorbell_name, name, sizeof name);
@@ -502,15 +519,46 @@ int64_t Peek(Channel* ch, uint64_t* offset) {
     ch->view_pending = false;
     pipc_ring_release(&ch->ring, &ch->c);
   }
+  // An end is for good: what a producer attaching afterwards sends is not
+  // this consumer's stream any more (lib/channel.ts, Channel#ended).
+  if (ch->ended) return PIPC_RING_ENDED;
   return pipc_ring_peek(&ch->ring, &ch->c, offset);
+}
+
+// For a consumer with nothing to read and no death to report: whether its
+// stream ended (PIPC_RING_ENDED, remembered for good) or 0. Only a consumer
+// that asked for it looks (meta[kEndWhenIdle]: a named channel's server whose
+// clients come and go does not end when the last one leaves).
+int EndCheck(Channel* ch) {
+  if (ch->ended) return PIPC_RING_ENDED;
+  if (!ch->end_when_idle || pipc_ring_check_end(&ch->ring, &ch->c, ch->lock_fd) == 0) return 0;
+  ch->ended = true;
+  ch->meta[kEnded] = 1;
+  return PIPC_RING_ENDED;
 }
 
 // Delivers the message Peek found as JavaScript wants it: a copy in a new
 // Buffer, or copied into the target (the length; -EMSGSIZE and the message
 // stays when it does not fit, meta[kNeeded] says how many bytes).
-napi_value Deliver(napi_env env, Channel* ch, const Target& target, int64_t length, uint64_t offset) {
+//
+// Without a target and `pooled`, a message of up to kPooledMax bytes is
+// copied into the pool: its length, meta[kOffset] where it starts there
+// (8-byte aligned, as Node's pool aligns); -ENOBUFS, and the message stays,
+// when the pool has no room left (JavaScript gives a new one and asks again).
+// Making the Buffer in JavaScript over the pool costs a fifth of what
+// napi_create_buffer_copy does (an ArrayBuffer and a backing store each).
+napi_value Deliver(napi_env env, Channel* ch, const Target& target, int64_t length, uint64_t offset, bool pooled) {
   const uint8_t* payload = ch->ring.base + offset;
   size_t n = static_cast<size_t>(length);
+  if (!target.given && pooled && n <= kPooledMax && ch->pool.given) {
+    if (n > ch->pool.length - ch->pool_used) return Int(env, -ENOBUFS);
+    if (n != 0) memcpy(ch->pool.data + ch->pool_used, payload, n);
+    pipc_ring_release(&ch->ring, &ch->c);
+    ch->meta[kOffset] = static_cast<double>(ch->pool_used);
+    size_t used = ch->pool_used + ((n + 7) & ~static_cast<size_t>(7));
+    ch->pool_used = used < ch->pool.length ? used : ch->pool.length;
+    return Int(env, length);
+  }
   if (!target.given) {
     napi_value copy;
     void* unused;
@@ -556,7 +604,9 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
   length = pipc_ring_peek(&ch->ring, &ch->c, offset);
   if (length == -EAGAIN) {
     int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
-    if (dead == 0) return -EAGAIN;  // Asleep: a producer rings the doorbell.
+    if (dead == 0) dead = EndCheck(ch);
+    // Asleep: a producer rings the doorbell when it sends or closes.
+    if (dead == 0) return -EAGAIN;
     length = dead;
   }
   pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_DOORBELL);
@@ -574,7 +624,7 @@ napi_value Receive(napi_env env, napi_callback_info info) {
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, target, length, offset);
+  return Deliver(env, ch, target, length, offset, true);
 }
 
 // receiveArmed(target|null) -> Buffer | length | -errno: the event loop's
@@ -591,7 +641,7 @@ napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
   uint64_t offset;
   int64_t length = PeekArmed(ch, &offset);
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, target, length, offset);
+  return Deliver(env, ch, target, length, offset, true);
 }
 
 // channelReceiveView(ch) -> length | -errno; meta[kOffset] is where the
@@ -647,6 +697,8 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
       if (length != -EAGAIN) break;
       int dead = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 1);
+      // A producer that closes rings the bell as one that sends does.
+      if (dead == 0) dead = EndCheck(ch);
       if (dead != 0) {
         length = dead;
         break;
@@ -664,7 +716,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
   }
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, target, length, offset);
+  return Deliver(env, ch, target, length, offset, true);
 }
 
 // channelReceiveMany(ch, max) -> Buffer[] (copies, maybe none) | -errno.
@@ -681,7 +733,7 @@ Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
     int64_t length = Peek(ch, &offset);
     if (length == -EAGAIN) break;
     if (length < 0) return Result(env, static_cast<double>(length));
-    out.Set(n, Napi::Value(env, Deliver(env, ch, none, length, offset)));
+    out.Set(n, Napi::Value(env, Deliver(env, ch, none, length, offset, false)));
   }
   return out;
 }
@@ -751,14 +803,21 @@ Napi::Value Commit(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
-// channelProbe(ch) -> 0 | -EOWNERDEAD | -EBADMSG. For an event-loop consumer
-// waiting on its doorbell: when a producer died with nothing left to read, or
-// a lane's tail makes no sense, rings its own doorbell, so that the waiting
-// attempt runs and reports it.
+// channelProbe(ch) -> 0 | -EOWNERDEAD | -EBADMSG | -EPIPE. For an event-loop
+// consumer waiting on its doorbell: when a producer died with nothing left to
+// read, a lane's tail makes no sense, or the stream ended (EndCheck; a
+// producer that closed with pipc_ring_release_lane rang no doorbell), rings
+// its own doorbell, so that the waiting attempt runs and reports it. Also
+// what Channel#ended asks.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Channel* ch = ChannelArg(info);
   if (ch == nullptr || ch->closed || !ch->consumer) return BadHandle(info.Env());
-  int idle = Ready(ch) ? 0 : pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 0);
+  int idle = 0;
+  if (!Ready(ch)) {
+    idle = pipc_ring_check_idle(&ch->ring, &ch->c, ch->lock_fd, 0);
+    // Only now, with no view pending (Ready), may the scan state move.
+    if (idle == 0) idle = EndCheck(ch);
+  }
   if (idle == 0) return Result(info.Env(), 0);
   sockaddr_un addr;
   socklen_t len = pipc_ring_doorbell_name_address(ch->doorbell_name, &addr);
@@ -780,7 +839,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
       pipc_ring_release(&ch->ring, &ch->c);
     }
     if (ch->producer) {
-      pipc_ring_release_lane(&ch->p);
+      pipc_ring_close_lane(&ch->ring, &ch->p, ch->send_fd);
       pipc_ring_unlock(ch->lock_fd, PIPC_RING_LANE_LOCK(ch->p.index));
     }
     if (ch->consumer) {
@@ -793,8 +852,29 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
+// pool(arrayBuffer) -> 0 | -EINVAL: the pool copying receives copy into from
+// now on, from its start. lib/channel.ts makes it (never resizable), keeps it
+// while it is the pool, and checks it is not detached before each receive
+// (no JavaScript runs between that check and the copy).
+napi_value Pool(napi_env env, napi_callback_info info) {
+  Channel* ch;
+  napi_value argv[1];
+  size_t argc = HotArgs(env, info, &ch, argv);
+  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
+  void* data = nullptr;
+  size_t length = 0;
+  bool is_buffer = false;
+  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok || data == nullptr) {
+    return Int(env, -EINVAL);
+  }
+  ch->pool = Target{true, static_cast<uint8_t*>(data), length};
+  ch->pool_used = 0;
+  return Int(env, 0);
+}
+
 // channelCalls(ch) -> { handle, send, sendManyFrom, sendSync, receive,
-// receiveArmed, receiveSync, receiveManyInto }: the hot calls, bound to this channel. The
+// receiveArmed, receiveSync, receiveManyInto, pool }: the hot calls, bound to this channel. The
 // object holds the handle too, so the channel outlives its calls.
 Napi::Value Calls(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -811,7 +891,8 @@ Napi::Value Calls(const Napi::CallbackInfo& info) {
              {"receive", Receive},
              {"receiveArmed", ReceiveArmed},
              {"receiveSync", ReceiveSync},
-             {"receiveManyInto", ReceiveManyInto}};
+             {"receiveManyInto", ReceiveManyInto},
+             {"pool", Pool}};
   for (const auto& h : hot) {
     napi_value fn;
     napi_create_function(env, h.name, NAPI_AUTO_LENGTH, h.cb, ch, &fn);
@@ -839,6 +920,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CHANNEL_LANE_SIZE", Napi::Number::New(env, PIPC_RING_LANE_SIZE));
   exports.Set("CHANNEL_CORRUPT", Napi::Number::New(env, PIPC_RING_CORRUPT));
   exports.Set("CHANNEL_PEER_DEAD", Napi::Number::New(env, PIPC_RING_PEER_DEAD));
+  exports.Set("CHANNEL_ENDED", Napi::Number::New(env, PIPC_RING_ENDED));
 }
 
 }  // namespace ring

@@ -72,6 +72,9 @@
 #define PIPC_RING_CORRUPT (-EBADMSG)
 /* The peer a wait depends on is gone (died, or closed its end). */
 #define PIPC_RING_PEER_DEAD (-EOWNERDEAD)
+/* End of stream (pipc_ring_check_end): every producer that attached closed
+   cleanly, none is attached, and everything they committed was read. */
+#define PIPC_RING_ENDED (-EPIPE)
 
 /* The byte of the segment's file each side locks (F_OFD_SETLK). */
 #define PIPC_RING_CONSUMER_LOCK 0u
@@ -422,7 +425,13 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
   return -EBUSY;
 }
 
-/* Says goodbye: the consumer will not take this for a death. The caller then unlocks or closes fd. */
+/*
+ * Says goodbye without waking anybody: the consumer will not take this for a
+ * death. Prefer pipc_ring_close_lane, which also wakes a consumer that sleeps,
+ * so that it sees the end of the stream at once rather than at its next
+ * liveness check (within 20 ms for a futex sleeper, 50 ms for an event loop).
+ * The caller then unlocks or closes fd.
+ */
 static inline void pipc_ring_release_lane(pipc_ring_producer* p) {
   pipc_ring_say_closed(&p->lane->producer_state);
 }
@@ -589,6 +598,24 @@ static inline void pipc_ring_wake_consumer(const pipc_ring* r, uint32_t sleeping
     /* EAGAIN: already rung. ECONNREFUSED: the consumer is gone. Either way nothing to do. */
     sendto(sock, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr*)&addr, len);
   }
+}
+
+/*
+ * A producer's clean close: says CLOSED, then wakes the consumer if it sleeps
+ * (`sock` as for pipc_ring_wake_consumer, or -1 when the consumer waits only
+ * on the futex). A consumer that learns from this that every producer has
+ * closed ends its stream (pipc_ring_check_end) once it has read everything
+ * committed before. The CLOSED word is stored with a full barrier (xchg), as
+ * a commit's tail: either the consumer sees it when it looks once more before
+ * sleeping, or this sees its sleeping bit. The caller then unlocks or closes
+ * fd (the lane's lock): a producer that never says CLOSED has died, as far as
+ * the consumer can tell, and that is ERR_IPC_PEER_DEAD, never an end.
+ */
+static inline void pipc_ring_close_lane(const pipc_ring* r, pipc_ring_producer* p, int sock) {
+  uint32_t old = __atomic_load_n(&p->lane->producer_state, __ATOMIC_RELAXED);
+  __atomic_exchange_n(&p->lane->producer_state, (old & ~3u) | PIPC_RING_CLOSED, __ATOMIC_SEQ_CST);
+  uint32_t sleeping = __atomic_load_n(&r->header->sleeping, __ATOMIC_SEQ_CST);
+  if (sleeping != 0) pipc_ring_wake_consumer(r, sleeping, sock);
 }
 
 /*
@@ -833,6 +860,44 @@ static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c
     return PIPC_RING_PEER_DEAD;
   }
   return 0;
+}
+
+/*
+ * For a consumer with nothing to read and nothing to report
+ * (pipc_ring_check_idle said 0): whether the stream has ended,
+ * PIPC_RING_ENDED, or 0. It has when every lane says NONE (never used) or
+ * CLOSED (its last producer said goodbye), at least one says CLOSED (a
+ * consumer that starts first waits for its producers), nobody holds a lane's
+ * lock (a producer between taking its lock and saying ACTIVE is attached),
+ * and one more look at every lane finds nothing: a producer says CLOSED after
+ * its last commit (release), and the states are loaded here with acquire
+ * order before that look, so everything committed was read.
+ *
+ * A lane that says ACTIVE has a producer (or one that died: check_idle
+ * reports it first), and a lane that says DEAD lost its producer: neither
+ * ends the stream, until a new producer takes the lane and closes cleanly.
+ * A consumer decides for itself whether to look at all: an end is a moment,
+ * and a producer that attaches later finds a consumer that may have stopped
+ * reading (the Node addon keeps an end for good, per consumer handle).
+ * The last look moves the consumer's scan state as pipc_ring_peek does: peek
+ * again before releasing anything.
+ */
+static inline int pipc_ring_check_end(const pipc_ring* r, pipc_ring_consumer* c, int fd) {
+  uint32_t closed = 0;
+  for (uint32_t i = 0; i < r->lane_count; i++) {
+    uint32_t state = __atomic_load_n(&r->lanes[i].producer_state, __ATOMIC_ACQUIRE) & 3u;
+    if (state == PIPC_RING_CLOSED) {
+      closed++;
+    } else if (state != PIPC_RING_NONE) {
+      return 0;
+    }
+  }
+  if (closed == 0) return 0;
+  for (uint32_t i = 0; i < r->lane_count; i++) {
+    if (pipc_ring_lock_held(fd, PIPC_RING_LANE_LOCK(i)) != 0) return 0;
+  }
+  uint64_t payload;
+  return pipc_ring_peek(r, c, &payload) == -EAGAIN ? PIPC_RING_ENDED : 0;
 }
 
 /*

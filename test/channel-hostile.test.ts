@@ -65,7 +65,7 @@ describe('Channel.fromFd and seals', () => {
 describe('handles and raw binding calls', () => {
   test('a channel call given anything but a channel handle is -EBADF; a hot call before its side attached is -EBADF', () => {
     const ch = Channel.create({ capacity: 256 });
-    const meta = new Float64Array(8);
+    const meta = new Float64Array(10);
     const handle = binding.channelAttach(ch.fd, ch.capacity + 256 + 512, meta);
     expect(typeof handle).toBe('object');
     const calls = binding.channelCalls(handle as never);
@@ -73,6 +73,8 @@ describe('handles and raw binding calls', () => {
     expect(calls.send(Buffer.from('x'))).toBe(-9);
     expect(calls.receive(null)).toBe(-9);
     expect(calls.receiveSync(0, 0, null)).toBe(-9);
+    const pooled = calls as typeof calls & { pool(pool: unknown): number };
+    expect(pooled.pool(new ArrayBuffer(64))).toBe(-9);
     for (const bad of [{}, null, 42, 'x', meta, Buffer.alloc(8), new Proxy({}, {})]) {
       expect(binding.channelClaimLane(bad as never)).toBe(-9);
       expect(binding.channelReserve(bad as never, 1)).toBe(-9);
@@ -87,7 +89,8 @@ describe('handles and raw binding calls', () => {
     expect(calls.sendManyFrom(Buffer.from('ab'), new Proxy(new Uint32Array([1, 1]), {}) as never, 2)).toBe(-22);
     expect(binding.channelCommit(handle as never, 1)).toBe(-22); // nothing reserved
     // A meta array too short, a size past the object's end: refused before mmap.
-    expect(binding.channelAttach(ch.fd, 1 << 30, new Float64Array(8))).toBe(-22);
+    expect(binding.channelAttach(ch.fd, 1 << 30, new Float64Array(10))).toBe(-22);
+    expect(binding.channelAttach(ch.fd, 1024, new Float64Array(9))).toBe(-22);
     expect(binding.channelAttach(ch.fd, 1024, new Float64Array(2))).toBe(-22);
     binding.channelClose(handle as never);
     binding.close(meta[0]);

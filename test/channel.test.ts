@@ -167,6 +167,49 @@ describe('sending and receiving in one process', () => {
     ch.close();
   });
 
+  test('copying receives: Buffers of a pool, each its own bytes, across pools; longer ones their own; the pool cannot be transferred away', async () => {
+    const ch = Channel.create({ capacity: 1 << 16 });
+    const kept: Buffer[] = [];
+    // 64 KiB pools of 8-byte-aligned messages: 3000 of up to 100 bytes fill several.
+    for (let i = 0; i < 3000; i++) {
+      ch.trySend(Buffer.alloc(i % 101, i & 0xff));
+      const m = i % 3 === 0 ? ch.tryReceive()! : i % 3 === 1 ? ch.receiveSync({ timeoutMs: 0 })! : (await ch.receive())!;
+      expect(Buffer.isBuffer(m)).toBe(true);
+      kept.push(m);
+    }
+    expect(kept.findIndex((m, i) => !m.equals(Buffer.alloc(i % 101, i & 0xff)))).toBe(-1);
+    expect(kept[5]).toEqual(Buffer.alloc(5, 5)); // and to jest, a Buffer like any other
+    kept[0].fill(7); // a Buffer of the pool is the receiver's: writing it changes no other
+    expect(kept[3]).toEqual(Buffer.alloc(3, 3));
+    expect(new Set(kept.map((m) => m.buffer)).size).toBeGreaterThan(1);
+    // Longer than the pool takes (4 KiB): a Buffer of its own; receiveMany alike.
+    const long = Buffer.alloc(5000, 'l');
+    ch.trySend(long);
+    ch.trySend('short');
+    expect(ch.receiveMany(10)).toEqual([long, Buffer.from('short')]);
+    // Transferring the pool (a received Buffer's .buffer) copies it instead: the next receive still has its pool.
+    const pool = kept[kept.length - 1].buffer;
+    structuredClone(pool, { transfer: [pool] });
+    expect(pool.byteLength).toBe(64 * 1024);
+    ch.trySend('after');
+    expect(ch.tryReceive()!.toString()).toBe('after');
+    ch.close();
+  });
+
+  test('util.inspect shows the kind, name, fd, geometry, role and state', () => {
+    const { inspect } = require('node:util') as typeof import('node:util');
+    const n = name();
+    const ch = Channel.create(n, { capacity: 256, producers: 2 });
+    expect(inspect(ch)).toBe(`Channel {\n  name: '${n}',\n  fd: ${ch.fd},\n  capacity: 256,\n  producers: 2,\n  role: 'none yet',\n  lane: -1,\n  ended: false,\n  closed: false\n}`);
+    ch.trySend('x');
+    ch.tryReceive();
+    expect(inspect(ch, { breakLength: Infinity })).toContain("role: 'producer and consumer', lane: 0");
+    ch.close();
+    expect(inspect(ch, { breakLength: Infinity })).toContain('fd: -1, capacity: 256, producers: 2');
+    expect(inspect(ch, { breakLength: Infinity })).toContain('closed: true');
+    expect(inspect({ ch }, { depth: 0 })).toBe('{ ch: [Channel] }');
+  });
+
   test('a message over maxMessageSize is EMSGSIZE; a target too small keeps the message', () => {
     const ch = Channel.create({ capacity: 64 });
     expect(() => ch.trySend(Buffer.alloc(25))).toThrow(expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining('message of 25 bytes exceeds maxMessageSize 24') }));
@@ -237,7 +280,7 @@ describe('sending and receiving in one process', () => {
     const got: string[] = [];
     for (const target of [into, into, other, into, other, other, into, into]) {
       const n = target === into ? ch.tryReceiveInto(target)! : ch.receiveSyncInto(target, { timeoutMs: 0 });
-      got.push(target.subarray(0, n).toString('hex'));
+      got.push(target.subarray(0, n!).toString('hex'));
     }
     expect(got).toEqual(['01010101', '01010101', '02020202', '02020202', '62626262', '62626262', '03030303', '03030303']);
     // A detached buffer is refused (ERR_INVALID_STATE), never its old bytes sent or written; nothing is sent or taken.
@@ -396,12 +439,13 @@ describe('between processes', () => {
     while (seen.length < 5000) {
       const length = ch.receiveSyncInto(target, { timeoutMs: 20000 });
       expect(length).toBe(40);
-      seen.push(parse(target.subarray(0, length)).i);
+      seen.push(parse(target.subarray(0, length!)).i);
     }
     expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i));
     expect(await producer.exit).toEqual([0, null]);
-    // A producer that closed is not dead: the consumer just waits.
-    expect(() => ch.receiveSync({ timeoutMs: 50 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    // A producer that closed is not dead: its (only) producer said goodbye, so the stream ended.
+    expect(ch.receiveSync({ timeoutMs: 20000 })).toBeNull();
+    expect(ch.ended).toBe(true);
     ch.close();
   });
 
@@ -443,15 +487,14 @@ describe('between processes', () => {
       const include = path.join(__dirname, '..', 'native');
       expect(await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', `-I${include}`, '-o', exe, fixture('channel-producer.c'), '-lrt'])).toMatchObject({ code: 0, stderr: '' });
       const n = name();
-      const ch = Channel.create(n, { capacity: 128 });
+      const ch = Channel.create(n, { capacity: 128, endWhenIdle: true });
       ch.tryReceive();
       const producer = run(exe, [n, '3000']);
       const got: string[] = [];
-      for await (const msg of ch) {
-        got.push(msg.toString());
-        if (got.length === 3000) break;
-      }
+      // The C producer closes cleanly (pipc_ring_close_lane): the iteration ends after its last message.
+      for await (const msg of ch) got.push(msg.toString());
       expect(got).toEqual(Array.from({ length: 3000 }, (_, i) => `c:${i}`));
+      expect(ch.ended).toBe(true);
       expect(await producer).toMatchObject({ code: 0, stderr: '' });
       ch.close();
     } finally {
@@ -466,7 +509,7 @@ describe('between processes', () => {
     const producers = [0, 1, 2, 3].map(() => child(['produce', n, '2000', String(8 + Math.floor(Math.random() * 60)), 'close']));
     const next = new Map<number, number>();
     for (let got = 0; got < 8000; got++) {
-      const { pid, i } = parse(await ch.receive({ timeoutMs: 20000 }));
+      const { pid, i } = parse((await ch.receive({ timeoutMs: 20000 }))!);
       expect(i).toBe(next.get(pid) ?? 0);
       next.set(pid, i + 1);
     }
@@ -479,14 +522,14 @@ describe('between processes', () => {
   test('a producer killed between reserve and commit: what it committed arrives, the rest never; its death is reported', async () => {
     const ch = Channel.create({ capacity: 4096 });
     const producer = child(['produce', '3', '100', '20', 'reserve-kill'], { 3: ch });
-    for (let i = 0; i < 100; i++) expect(parse(ch.receiveSync({ timeoutMs: 20000 })).i).toBe(i);
+    for (let i = 0; i < 100; i++) expect(parse(ch.receiveSync({ timeoutMs: 20000 })!).i).toBe(i);
     expect(() => ch.receiveSync({ timeoutMs: 20000 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_PEER_DEAD' }));
     expect(await producer.exit).toEqual([null, 'SIGKILL']);
     // Reported once; afterwards an ordinary wait.
     expect(() => ch.receiveSync({ timeoutMs: 30 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
     // The dead producer's lane is free for the next one.
     const next = child(['produce', '3', '1', '8', 'close'], { 3: ch });
-    expect(parse(await ch.receive({ timeoutMs: 20000 })).i).toBe(0);
+    expect(parse((await ch.receive({ timeoutMs: 20000 }))!).i).toBe(0);
     expect(await next.exit).toEqual([0, null]);
     ch.close();
   });
@@ -500,6 +543,14 @@ describe('between processes', () => {
     })()).rejects.toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
     expect(got).toEqual([0, 1, 2, 3, 4]);
     expect(await producer.exit).toEqual([null, 'SIGKILL']);
+    // A death is not an end: the stream goes on, for the lane's next producer.
+    expect(ch.ended).toBe(false);
+    await expect(ch.receive({ timeoutMs: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const next = child(['produce', '3', '2', '20', 'close'], { 3: ch });
+    const after: number[] = [];
+    for await (const msg of ch) after.push(parse(msg).i);
+    expect(after).toEqual([0, 1]);
+    expect(await next.exit).toEqual([0, null]);
     ch.close();
   });
 
@@ -526,7 +577,7 @@ describe('between processes', () => {
     const ch = Channel.create({ capacity: 64 });
     const later = ch.receive({ timeoutMs: 20000 });
     setTimeout(() => ch.trySend('later'), 20);
-    expect((await later).toString()).toBe('later');
+    expect((await later)!.toString()).toBe('later');
     await expect(ch.receive({ timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recv' });
     const ac = new AbortController();
     const aborted = ch.receive({ signal: ac.signal });
@@ -537,7 +588,7 @@ describe('between processes', () => {
     await expect(ch.send('x', { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     const got: string[] = [];
     // Three 16-byte fills in the 64-byte ring (and 8 bytes for the next record's header), then one and two.
-    while (got.length < 5) got.push((await ch.receive({ timeoutMs: 20000 })).toString());
+    while (got.length < 5) got.push((await ch.receive({ timeoutMs: 20000 }))!.toString());
     await Promise.all(sends);
     got.push(...ch.receiveMany(10).map(String));
     expect(got.filter((m) => m !== 'fill')).toEqual(['one', 'two']);
@@ -553,11 +604,101 @@ describe('between processes', () => {
     expect(target.subarray(0, 5).toString()).toBe('later');
     ch.trySend('much too long');
     await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'EMSGSIZE', message: expect.stringContaining('message of 13 bytes does not fit the 8-byte target') });
-    expect((await ch.receive()).toString()).toBe('much too long');
+    expect((await ch.receive())!.toString()).toBe('much too long');
     await expect(ch.receiveInto(target, { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'recv' });
     await expect(ch.receiveInto('x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     ch.close();
     await expect(ch.receiveInto(target)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+  });
+});
+
+describe('end of stream', () => {
+  test('a producer process closes: for await ends after its last message; the end is for good', async () => {
+    const ch = Channel.create({ capacity: 1024 });
+    const producer = child(['produce', '3', '300', '24', 'close'], { 3: ch });
+    const seen: number[] = [];
+    for await (const msg of ch) seen.push(parse(msg).i);
+    expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(await producer.exit).toEqual([0, null]);
+    expect(ch.ended).toBe(true);
+    expect(ch.tryReceive()).toBeNull();
+    expect(await ch.receive()).toBeNull();
+    ch.close();
+  });
+
+  test('every receive says so: receiveSync, receive, receiveInto, receiveSyncInto null; tryReceive* null and ended tells why', async () => {
+    const n = name();
+    const ch = Channel.create(n, { capacity: 256, endWhenIdle: true });
+    const target = Buffer.alloc(16);
+    expect(ch.tryReceive()).toBeNull();
+    expect(ch.ended).toBe(false); // nobody attached yet: nothing now, not never
+    const producer = Channel.open(n);
+    for (const m of ['one', 'two', 'three', 'four']) producer.trySend(m);
+    producer.close();
+    // What was sent before the close comes first, whichever receive takes it.
+    expect(ch.receiveSync({ timeoutMs: 20000 })!.toString()).toBe('one');
+    expect((await ch.receive({ timeoutMs: 20000 }))!.toString()).toBe('two');
+    expect(await ch.receiveInto(target, { timeoutMs: 20000 })).toBe(5);
+    expect(ch.receiveSyncInto(target, { timeoutMs: 20000 })).toBe(4);
+    expect(ch.receiveSync({ timeoutMs: 20000 })).toBeNull();
+    expect(await ch.receive({ timeoutMs: 20000 })).toBeNull();
+    expect(await ch.receiveInto(target, { timeoutMs: 20000 })).toBeNull();
+    expect(ch.receiveSyncInto(target, { timeoutMs: 20000 })).toBeNull();
+    expect(ch.tryReceive()).toBeNull();
+    expect(ch.tryReceiveInto(target)).toBeNull();
+    expect(ch.tryReceiveView()).toBeNull();
+    expect(ch.receiveMany(10)).toEqual([]);
+    expect(ch.receiveManyInto(target, new Uint32Array(4))).toBe(0);
+    expect(ch.ended).toBe(true);
+    ch.close();
+  });
+
+  test('a named channel by default does not end when its producers leave (a server waits for the next client)', () => {
+    const n = name();
+    const server = Channel.create(n, { capacity: 256 });
+    for (let client = 0; client < 3; client++) {
+      const c = Channel.open(n);
+      c.trySend(`client ${client}`);
+      c.close();
+      expect(server.receiveSync({ timeoutMs: 20000 })!.toString()).toBe(`client ${client}`);
+      expect(() => server.receiveSync({ timeoutMs: 30, spinNs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+      expect(server.ended).toBe(false);
+    }
+    server.close();
+  });
+
+  test('two producers: one closes, the other keeps sending; the end comes only when both closed', async () => {
+    const ch = Channel.create({ capacity: 1024, producers: 2 });
+    const staying = child(['produceThenWait', '3', '10'], { 3: ch });
+    expect(await staying.next()).toEqual({ sent: 10 });
+    const leaving = child(['produce', '3', '10', '16', 'close'], { 3: ch });
+    expect(await leaving.exit).toEqual([0, null]);
+    const got: string[] = [];
+    let m: Buffer | null;
+    while ((m = await ch.receive({ timeoutMs: 100 }).catch((err) => (err.code === 'ETIMEDOUT' ? null : Promise.reject(err)))) !== null) got.push(m.toString());
+    expect(got).toHaveLength(20);
+    // One producer is still attached: no end, only "nothing now".
+    expect(ch.ended).toBe(false);
+    staying.proc.stdin!.end();
+    const rest: string[] = [];
+    for await (const msg of ch) rest.push(msg.toString());
+    expect(rest).toEqual(['last']);
+    expect(await staying.exit).toEqual([0, null]);
+    expect(ch.ended).toBe(true);
+    ch.close();
+  });
+
+  test('a consumer that starts first waits for its producer, then ends when it closes', async () => {
+    const ch = Channel.create({ capacity: 1024 });
+    expect(() => ch.receiveSync({ timeoutMs: 50, spinNs: 0 })).toThrow(expect.objectContaining({ code: 'ETIMEDOUT' }));
+    await expect(ch.receive({ timeoutMs: 50 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(ch.ended).toBe(false);
+    const pending = ch.receive({ timeoutMs: 20000 });
+    const producer = child(['produce', '3', '1', '16', 'close'], { 3: ch });
+    expect(parse((await pending)!).i).toBe(0);
+    expect(ch.receiveSync({ timeoutMs: 20000 })).toBeNull();
+    expect(await producer.exit).toEqual([0, null]);
+    ch.close();
   });
 });
 

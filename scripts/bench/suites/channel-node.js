@@ -13,6 +13,8 @@
 // Usage: node channel-node.js MODE ROLE IN OUT SIZE WARMUP COUNT CHUNK
 //   MODE  sync       trySend (ping, spinning while full) or sendSync / receiveSyncInto
 //                    (spins 50 µs, then sleeps on a futex): one call per message
+//         copy       as sync, received with receiveSync(): a new Buffer per message (the
+//                    everyday call; copied into a pool, as Buffer.allocUnsafe does)
 //         zero-copy  reserve() + commit() / tryReceiveView(), spinning while full or empty
 //         batch      trySendMany(source, lengths) / receiveManyInto(target, lengths): up
 //                    to BATCH messages back to back per call, nothing allocated; spinning
@@ -98,6 +100,15 @@ const MODES = {
         const n = ch.receiveSyncInto(buf);
         return n === buf.length ? buf : buf.subarray(0, n);
       };
+      return { ...roles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
+    },
+  },
+
+  copy: {
+    label: 'copy',
+    code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSync(): a new Buffer per message (copied into a 64 KiB pool, as Buffer.allocUnsafe does), the call most users make; spins 50 µs, then sleeps on a futex',
+    roles() {
+      const receive = (ch) => ch.receiveSync();
       return { ...roles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
     },
   },

@@ -15,6 +15,7 @@
 //                       two flags and the payload, both sides spinning: the floor
 //   C ring              channel.c ring: the Channel's protocol through native/ring.h
 //   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
+//   Channel sync (copy) channel-node.js copy: trySend/sendSync / receiveSync (a new Buffer each)
 //   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
 //   Channel batch       channel-node.js batch: trySendMany / receiveManyInto
 //   Channel async       pipe-node.js dgram on channel:NAME endpoints: await send() / receive()
@@ -247,6 +248,8 @@ module.exports = {
     { group: 'Channel async', cases: ['rtt64k'], versus: 'node-net', ratio: 0.5 },
     // Throughput: 20 million 64-byte messages/s with one call per message ...
     { contender: 'channel-sync', cases: ['tput64'], value: 20e6 },
+    // The everyday copying receive: receive-into plus a pooled allocation, within 2.5x of the C floor (issue #13).
+    { contender: 'channel-sync-copy', cases: ['rtt64'], versus: 'c-spin', ratio: 2.5 },
     // ... and 0.3x the C ring with the batch or the zero-copy API (the better of the two).
     { group: 'Channel batch', cases: ['tput64'], versus: 'c-ring', ratio: 0.3 },
   ],
@@ -341,6 +344,7 @@ module.exports = {
         command: c('ring'),
       },
       { id: 'channel-sync', label: 'Channel sync', group: 'Channel sync', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.sync.code, command: node('sync') },
+      { id: 'channel-sync-copy', label: 'Channel sync (copy)', group: 'Channel sync', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.copy.code, command: node('copy') },
       {
         id: 'channel-zero-copy',
         label: 'Channel zero-copy',
