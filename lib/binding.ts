@@ -135,9 +135,10 @@ export interface Binding {
   /** Formats a fresh segment (native/ring.h): header, magic last. */
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
   /**
-   * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (8 slots, else -EINVAL) =
-   * [lockFd, lanes, capacity, maxMessage, ...]; meta[7] is read as input: 1 requires the object sealed against
-   * shrinking (-EPERM when it is not). -EINVAL when `size` is past the object's end.
+   * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (10 slots, else -EINVAL) =
+   * [lockFd, lanes, capacity, maxMessage, lane, needed, offset, sealed, endWhenIdle, ended]: [7] (1: the object must be
+   * sealed against shrinking, else -EPERM) and [8] (1: the stream ends when every producer closed) are inputs, [9] says
+   * the stream ended. -EINVAL when `size` is past the object's end.
    */
   channelAttach(fd: number, size: number, meta: Float64Array): ChannelHandle | number;
   /** The hot calls, bound to this channel (see ChannelCalls; each -EBADF before its side attached, -EINVAL for a view that is not one); -EBADF for a handle it did not make. */
@@ -150,8 +151,6 @@ export interface Binding {
   channelWaitSpace(channel: ChannelHandle, length: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
   /** One receive as a view: the length, meta[6] = offset in the segment; consumed at the next receive. */
   channelReceiveView(channel: ChannelHandle): number;
-  /** Up to max copies, or -errno. */
-  channelReceiveMany(channel: ChannelHandle, max: number): Buffer[] | number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
   /** Publishes the reserved record with `length` bytes; -EINVAL when nothing is reserved or `length` is more than was. */
@@ -166,6 +165,8 @@ export interface Binding {
   readonly CHANNEL_CORRUPT: number;
   /** -EOWNERDEAD: the peer a wait depends on is gone. */
   readonly CHANNEL_PEER_DEAD: number;
+  /** -EPIPE (PIPC_RING_ENDED): every producer closed cleanly and everything was read; receives and channelProbe say so. */
+  readonly CHANNEL_ENDED: number;
   // --- mutex (native/mutex.cc): glibc initialises; the addon locks and unlocks on glibc's robust protocol itself ---
   /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
   mutexTmpfile(mode: number): number;
@@ -314,6 +315,8 @@ export interface ChannelCalls {
   receiveSync(spinNs: number, timeoutMs: number, target?: Uint8Array | null): Buffer | number;
   /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number;
+  /** Copying receives copy messages of up to 4 KiB into this pool from now on (a receive then gives the offset; -ENOBUFS when it is full): 0, or -EINVAL. */
+  pool(pool: ArrayBuffer): number;
 }
 
 /** An opaque handle to a mapped mutex record (native/mutex.cc). @internal */

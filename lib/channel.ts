@@ -24,20 +24,8 @@ import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 
 const { EAGAIN, EBUSY, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT } = osConstants.errno;
-/**
- * What native/ring.cc has that lib/binding.ts does not type yet: the end of
- * a stream (-EPIPE, PIPC_RING_ENDED), and the hot call that gives copying
- * receives their pool. (To move into lib/binding.ts.)
- */
-interface ChannelBindingEnd {
-  readonly CHANNEL_ENDED: number;
-}
-type PooledCalls = ChannelCalls & {
-  /** Copying receives copy messages of up to 4 KiB into this from now on (0), or -EINVAL. */
-  pool(pool: ArrayBuffer): number;
-};
 /** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone, the end of the stream. */
-const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD, CHANNEL_ENDED } = binding as typeof binding & ChannelBindingEnd;
+const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD, CHANNEL_ENDED } = binding;
 // Calls made per message, taken off the binding once: the binding object has
 // so many properties that V8 keeps it as a dictionary. (The other hot calls
 // are bound to their channel: binding.channelCalls.)
@@ -675,7 +663,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       const attempt = () => {
         // Again at each attempt: the target may have been detached while the receive waited.
         if (target !== null) validateUint8Array(target, 'target');
-        const r = target === null ? this.#copied(calls as PooledCalls, calls.receiveArmed(null)) : calls.receiveArmed(target);
+        const r = target === null ? this.#copied(calls, calls.receiveArmed(null)) : calls.receiveArmed(target);
         if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
         if (r === CHANNEL_ENDED) return null;
@@ -813,14 +801,14 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * is the pool; it is marked untransferable, and checked here anyway: no
    * JavaScript runs between this and the native copy).
    */
-  #pooledConsumer(): PooledCalls {
-    const calls = this.#consumer() as PooledCalls;
+  #pooledConsumer(): ChannelCalls {
+    const calls = this.#consumer() as ChannelCalls;
     const pool = this.#pool;
     if (pool === null || pool.byteLength === 0) this.#newPool(calls);
     return calls;
   }
 
-  #newPool(calls: PooledCalls): void {
+  #newPool(calls: ChannelCalls): void {
     const pool = new ArrayBuffer(POOL_SIZE);
     markAsUntransferable(pool);
     calls.pool(pool);
@@ -833,7 +821,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * A pool with no room left (-ENOBUFS: the message stays) is replaced, and
    * the message taken again, without waiting.
    */
-  #copied(calls: PooledCalls, r: Buffer | number): Buffer | number {
+  #copied(calls: ChannelCalls, r: Buffer | number): Buffer | number {
     if (typeof r !== 'number') return r;
     if (r === -ENOBUFS) {
       this.#newPool(calls);

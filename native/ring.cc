@@ -719,25 +719,6 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
   return Deliver(env, ch, target, length, offset, true);
 }
 
-// channelReceiveMany(ch, max) -> Buffer[] (copies, maybe none) | -errno.
-Napi::Value ReceiveMany(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Channel* ch = ChannelArg(info);
-  if (ch == nullptr || ch->closed || !ch->consumer) return BadHandle(env);
-  double wanted = NumberArg(env, info[1], 0);
-  uint32_t max = wanted <= 0 ? 0 : wanted >= INT32_MAX ? INT32_MAX : static_cast<uint32_t>(wanted);
-  Napi::Array out = Napi::Array::New(env);
-  Target none{false, nullptr, 0};
-  for (uint32_t n = 0; n < max; n++) {
-    uint64_t offset;
-    int64_t length = Peek(ch, &offset);
-    if (length == -EAGAIN) break;
-    if (length < 0) return Result(env, static_cast<double>(length));
-    out.Set(n, Napi::Value(env, Deliver(env, ch, none, length, offset, false)));
-  }
-  return out;
-}
-
 // receiveManyInto(target, lengths) -> how many messages | -errno.
 // Copies messages back to back into target, their lengths into lengths (a
 // Uint32Array), until either is full or the ring is empty. A message that
@@ -911,7 +892,6 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelClaimConsumer", Napi::Function::New(env, ClaimConsumer, "channelClaimConsumer"));
   exports.Set("channelWaitSpace", Napi::Function::New(env, WaitSpaceAsync, "channelWaitSpace"));
   exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
-  exports.Set("channelReceiveMany", Napi::Function::New(env, ReceiveMany, "channelReceiveMany"));
   exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
   exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
   exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));

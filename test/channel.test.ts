@@ -188,7 +188,7 @@ describe('sending and receiving in one process', () => {
     ch.trySend('short');
     expect(ch.receiveMany(10)).toEqual([long, Buffer.from('short')]);
     // Transferring the pool (a received Buffer's .buffer) copies it instead: the next receive still has its pool.
-    const pool = kept[kept.length - 1].buffer;
+    const pool = kept[kept.length - 1].buffer as ArrayBuffer;
     structuredClone(pool, { transfer: [pool] });
     expect(pool.byteLength).toBe(64 * 1024);
     ch.trySend('after');
