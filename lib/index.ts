@@ -28,6 +28,8 @@ export type { SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreIns
 export { FileLock, lockFile, lockFileSync, tryLockFile } from './file-lock';
 export type { FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions } from './file-lock';
 export { Channel } from './channel';
-export type { ChannelCreateOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions } from './channel';
+export type {
+  ChannelCreateOptions, ChannelOpenOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions,
+} from './channel';
 export { Mutex } from './mutex';
 export type { MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions } from './mutex';
