@@ -400,6 +400,7 @@ describe('npm run bench --quick', () => {
       ['c-spin', 'C', null],
       ['c-ring', 'C', null],
       ['channel-sync', 'Channel sync', 'c-ring'],
+      ['channel-sync-copy', 'Channel sync', 'c-ring'],
       ['channel-zero-copy', 'Channel batch', 'c-ring'],
       ['channel-batch', 'Channel batch', 'c-ring'],
       ['channel-async', 'Channel async', 'c-ring'],
@@ -419,7 +420,7 @@ describe('npm run bench --quick', () => {
     const note = (id: string) => suite.contenders.find((c) => c.id === id)!.note!;
     // Spinning pairs pinned to two CPUs (when there are two), C and Node alike; the others unpinned.
     const pinned = (readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1] ?? '').match(/[-,]/) !== null;
-    for (const id of ['c-spin', 'c-ring', 'channel-sync', 'channel-zero-copy', 'channel-batch']) {
+    for (const id of ['c-spin', 'c-ring', 'channel-sync', 'channel-sync-copy', 'channel-zero-copy', 'channel-batch']) {
       expect(note(id)).toMatch(pinned ? /placement \(pinned to CPUs \d+\/\d+\) rtt64: same \d+, split \d+/ : /placement \(unpinned\)/);
       // ... with the placement probe around each of the three runs: a cache line's round trip between the two CPUs, in ns.
       if (pinned) expect(note(id)).toMatch(/rtt64: .*cache-line round trip between the CPUs before\/after \(ns, by rep\): [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d*;/);
@@ -461,6 +462,7 @@ describe('npm run bench --quick', () => {
       ['Channel async', ['rtt64'], '<=', 'node-net', 1, null],
       ['Channel async', ['rtt64k'], '<=', 'node-net', 0.5, null],
       ['channel-sync', ['tput64'], '>=', null, null, 20e6],
+      ['channel-sync-copy', ['rtt64'], '<=', 'c-spin', 2.5, null],
       ['Channel batch', ['tput64'], '>=', 'c-ring', 0.3, null],
     ]);
     const rows = (report().suites.find((s) => s.id === 'channel') as MqSuiteResult).rows;
