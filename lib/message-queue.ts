@@ -5,10 +5,13 @@
  */
 import { constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { procNumber, softLimit } from './internal/limits';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { OwnedDescriptor } from './internal/descriptor';
 import {
@@ -98,6 +101,11 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  * ```
  */
 export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as MessageQueue).#loopRef : undefined));
+  }
+
+  readonly #loopRef = new LoopRef();
   #name: string;
   #access: keyof typeof ACCESS;
   #messageSize: number;
@@ -114,6 +122,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     const poller = new Poller(fd, 'mq_open', name);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#name = name;
     this.#access = access;
     this.#maxMessages = attributes.maxMessages;
@@ -338,6 +347,14 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     MessageQueue.unlink(this.#name);
   }
 
+  /** `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('MessageQueue', {
+      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages, messageSize: this.#messageSize,
+      ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   #open(): void {
     void this.openFd;
   }
@@ -388,3 +405,6 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     return new IpcError(-ETIMEDOUT, syscall, this.#name, `timed out after ${timeoutMs} ms`);
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface MessageQueue extends Referable {}

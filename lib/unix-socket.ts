@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { once } from 'node:events';
-import { types } from 'node:util';
+import { types, type InspectOptionsStylized } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -16,6 +16,8 @@ import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcErr
 import { identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
   readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
@@ -360,7 +362,9 @@ class Cancel {
       return;
     }
     wait.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs);
+    // Unref'd, as net.Socket's timeouts are: what is waited for keeps the
+    // loop alive while its handle is ref'd, and must not once it is unref()'d.
+    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs).unref();
   }
 
   get signal(): AbortSignal {
@@ -548,8 +552,11 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** receive() calls not yet settled (receiveSync would jump their queue). */
   #receiving = 0;
 
+  readonly #loopRef = new LoopRef();
+
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocket).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
@@ -558,6 +565,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const poller = new Poller(fd, 'socket', label);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#type = type;
     this.#label = label;
     this.#file = file;
@@ -1100,6 +1108,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     this.#file = null;
   }
 
+  /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('UnixSocket', {
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   /** Validates a send's arguments (before any syscall) into a job. */
   #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
     this.openFd;
@@ -1242,6 +1257,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       }
       poller = new Poller(helper, 'socket', to.label);
       this.#helpers.add(poller);
+      this.#loopRef.attach(poller);
       return await poller.wait(UV_WRITABLE, () => {
         const state = this.#attempt(job);
         return state === 'peer-full' ? AGAIN : state;
@@ -1249,6 +1265,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     } finally {
       if (poller !== null) {
         this.#helpers.delete(poller);
+        this.#loopRef.detach(poller);
         poller.close(() => closedError('UnixSocket'));
       }
       binding.close(helper);
@@ -1465,8 +1482,11 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   /** accept() calls not yet settled (acceptSync would jump their queue). */
   #accepting = 0;
 
+  readonly #loopRef = new LoopRef();
+
   static {
     makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocketServer).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) {
@@ -1474,6 +1494,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     const poller = new Poller(fd, 'socket', address.label);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#type = type;
     this.#address = address;
     this.#file = file;
@@ -1561,6 +1582,11 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     this.#file = null;
   }
 
+  /** `UnixSocketServer { type: 'stream', address: '/tmp/jobs.sock', fd: 21, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('UnixSocketServer', { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
+  }
+
   /** One accept4: a connection, or null when none waits; with `syncTimeoutMs` (-1: none), blocks for one. */
   #take(syncTimeoutMs?: number): UnixSocket | null {
     const fd = this.openFd;
@@ -1576,6 +1602,10 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     }
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface UnixSocket extends Referable {}
+export interface UnixSocketServer extends Referable {}
 
 /**
  * Two connected sockets (`socketpair(2)`, close-on-exec): a two-way pipe of
