@@ -66,8 +66,12 @@ export interface UnixSocketWaitOptions {
 
 /** Options of {@link UnixSocket.send} and {@link UnixSocket.trySend}. */
 export interface UnixSendOptions extends UnixSocketWaitOptions {
-  /** The destination, for a datagram socket that is not connected. */
-  to?: UnixAddress;
+  /**
+   * The destination, for a datagram socket that is not connected: `{ path }`,
+   * `{ abstract }`, or a string as `net.connect()` takes it (a path, or
+   * `'\0name'` for an abstract name).
+   */
+  to?: UnixAddress | string;
   /**
    * Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own
    * copies; these stay open here, and must stay open until the send resolves.
@@ -83,8 +87,8 @@ export interface UnixSocketSyncOptions {
 
 /** Options of {@link UnixSocket.sendSync}. */
 export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
-  /** The destination, for a datagram socket that is not connected. */
-  to?: UnixAddress;
+  /** The destination, for a datagram socket that is not connected (as {@link UnixSendOptions.to}). */
+  to?: UnixAddress | string;
   /** Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own copies; these stay open here. */
   fds?: readonly number[];
 }
@@ -168,6 +172,32 @@ function validateType(value: unknown, name: string, allowed: readonly UnixSocket
   return value as UnixSocketType;
 }
 
+/**
+ * `net`'s string form of an address, as `net.connect(path)` and
+ * `server.listen(path)` take it: a path, or `'\0name'` for a name in the
+ * abstract namespace (a leading NUL, as in sun_path).
+ */
+function fromString(address: string): { path?: string; abstract?: string } {
+  return address.startsWith('\0') ? { abstract: address.slice(1) } : { path: address };
+}
+
+/**
+ * The options of a call that takes its address first, as a string
+ * (`connect('/tmp/s')`, options after it) or inside the options object
+ * (`connect({ path: '/tmp/s' })`, nothing after it); read once.
+ */
+function addressAndOptions<T extends { path?: string; abstract?: string }>(target: unknown, options: unknown): Partial<T> {
+  if (typeof target !== 'string') {
+    if (options !== undefined) throw invalidArgValue('options', options, 'is only taken after an address given as a string');
+    return validateOptions(target as T | undefined);
+  }
+  const opts = validateOptions(options as T | undefined);
+  if (opts.path !== undefined || opts.abstract !== undefined) {
+    throw invalidArgValue('options', options, 'must not set path or abstract when the address is given as a string');
+  }
+  return { ...opts, ...fromString(target) } as Partial<T>;
+}
+
 /** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
 function parseAddress(options: { path?: unknown; abstract?: unknown }, name: string, required: boolean): Address | null {
   const { path, abstract } = options;
@@ -192,9 +222,10 @@ function parseAddress(options: { path?: unknown; abstract?: unknown }, name: str
     : { bytes: Buffer.concat([Buffer.alloc(1), bytes]), label: `@${value}`, file: null };
 }
 
-/** A `to` option: `{ path }` or `{ abstract }`. */
+/** A `to` option: `{ path }`, `{ abstract }`, or a string (see fromString). */
 function parseDestination(value: unknown, name: string): Address {
-  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value);
+  if (typeof value === 'string') return parseAddress(fromString(value), name, true)!;
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type string or object', value);
   return parseAddress(validateOptions(value as { path?: unknown; abstract?: unknown }, name), name, true)!;
 }
 
@@ -574,10 +605,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /**
    * A datagram socket (`SOCK_DGRAM`): bound to `path` or `abstract` to receive
    * from anyone who knows the address, or unbound to only send (`to`). Each
-   * `send` is one message, received whole or not at all.
+   * `send` is one message, received whole or not at all. The address may
+   * come first as a string, as for {@link UnixSocket.listen}.
    */
-  static datagram(options?: UnixDatagramOptions): UnixSocket {
-    const opts = validateOptions(options);
+  static datagram(address: string, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket;
+  static datagram(options?: UnixDatagramOptions): UnixSocket;
+  static datagram(target?: string | UnixDatagramOptions, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket {
+    const opts = addressAndOptions<UnixDatagramOptions>(target, options);
     const address = parseAddress(opts, 'options', false);
     const { mode = 0o600 } = opts;
     validateMode(mode);
@@ -598,9 +632,15 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * connections at `path` or `abstract`. A path's socket file is created with
    * `mode` (default `0o600`) and removed by `close()`; a stale file from a
    * process that is gone makes this fail with `EADDRINUSE`.
+   *
+   * The address may come first as a string, as `server.listen(path)` takes
+   * it: `listen('/tmp/jobs.sock', { type: 'seqpacket' })`; `'\0name'` is an
+   * abstract name.
    */
-  static listen(options: UnixListenOptions): UnixSocketServer {
-    const opts = validateOptions(options);
+  static listen(address: string, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer;
+  static listen(options: UnixListenOptions): UnixSocketServer;
+  static listen(target: string | UnixListenOptions, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer {
+    const opts = addressAndOptions<UnixListenOptions>(target, options);
     const address = parseAddress(opts, 'options', true)!;
     const { mode = 0o600, backlog = 511 } = opts;
     const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket']) as 'stream' | 'seqpacket';
@@ -625,13 +665,19 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * no `to`, and only that peer's messages are received). When the listener's
    * backlog is full this waits for room; the kernel has no readiness event for
    * that, so this one wait retries on a timer (1 ms, doubling up to 100 ms).
+   *
+   * The address may come first as a string, as `net.connect(path)` takes it:
+   * `connect('/tmp/jobs.sock')`, `connect('/tmp/jobs.sock', { type: 'seqpacket' })`;
+   * `'\0name'` is an abstract name.
    */
-  static connect(options: UnixConnectOptions): Promise<UnixSocket> {
+  static connect(address: string, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket>;
+  static connect(options: UnixConnectOptions): Promise<UnixSocket>;
+  static connect(target: string | UnixConnectOptions, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket> {
     let address: Address;
     let type: UnixSocketType;
     let wait: WaitOptions;
     try {
-      const opts = validateOptions(options);
+      const opts = addressAndOptions<UnixConnectOptions>(target, options);
       address = parseAddress(opts, 'options', true)!;
       type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
       wait = waitOptions(opts);

@@ -315,6 +315,37 @@ describe('datagram sockets', () => {
     server.close();
   });
 
+  test("an address as a string, as net takes it: connect(path), listen(path), datagram(path), to: path; '\\0name' is abstract", async () => {
+    const p = sockPath();
+    const server = UnixSocket.listen(p, { type: 'seqpacket' });
+    const client = await UnixSocket.connect(p, { type: 'seqpacket', timeoutMs: 1000 });
+    const conn = await server.accept();
+    await client.send('by path');
+    expect(text(await conn.receive())).toBe('by path');
+    expect(server.address).toEqual({ path: p });
+
+    const name = abstractName();
+    const abstractServer = UnixSocket.listen(`\0${name}`);
+    const abstractClient = await UnixSocket.connect(`\0${name}`);
+    expect(abstractServer.address).toEqual({ abstract: name });
+    expect(abstractClient.remoteAddress).toEqual({ abstract: name });
+
+    const d = sockPath();
+    const receiver = UnixSocket.datagram(d);
+    const sender = UnixSocket.datagram();
+    await sender.send('to a path', { to: d });
+    sender.sendSync('to a path, sync', { to: d });
+    expect([text(await receiver.receive()), text(await receiver.receive())]).toEqual(['to a path', 'to a path, sync']);
+
+    // One place for the address: a string, or path/abstract in the options, not both.
+    await expect(UnixSocket.connect(p, { path: p } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(UnixSocket.connect({ path: p } as never, {} as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(() => UnixSocket.listen('')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => UnixSocket.listen('\0')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    await expect(sender.send('x', { to: 'a\0b' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    for (const s of [server, client, conn, abstractServer, abstractClient, receiver, sender]) s.close();
+  });
+
   test('abstract names have no file; a name in use is EADDRINUSE; nobody there is ECONNREFUSED', async () => {
     const name = abstractName();
     const a = UnixSocket.datagram({ abstract: name });
