@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { inspect } from 'node:util';
 import { readdirSync, readFileSync, readlinkSync, statSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -564,4 +565,17 @@ describe('limits', () => {
     }
     expect(fdsOpenedSince(before)).toEqual([]);
   });
+});
+
+test('util.inspect shows kind, name, fd, attributes and state, open and closed', () => {
+  const n = `/pipc-${process.pid}-inspect`;
+  const q = MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 16 });
+  try {
+    expect(inspect(q, { breakLength: Infinity })).toBe(`MessageQueue { name: '${n}', fd: ${q.fd}, access: 'readwrite', maxMessages: 2, messageSize: 16, ref: true, closed: false }`);
+    q.unref();
+  } finally {
+    q.close();
+    MessageQueue.unlink(n);
+  }
+  expect(inspect(q, { breakLength: Infinity })).toBe(`MessageQueue { name: '${n}', fd: -1, access: 'readwrite', maxMessages: 2, messageSize: 16, ref: false, closed: true }`);
 });

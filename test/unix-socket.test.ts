@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { inspect } from 'node:util';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -1520,3 +1521,14 @@ describe('close() removes only its own socket file', () => {
   });
 });
 
+test('util.inspect shows kind, type, address, fd and state of sockets and servers, open and closed', async () => {
+  const name = `pipc-${process.pid}-inspect`;
+  const server = UnixSocket.listen({ abstract: name, type: 'seqpacket' });
+  const client = await UnixSocket.connect({ abstract: name, type: 'seqpacket' });
+  expect(inspect(server, { breakLength: Infinity })).toBe(`UnixSocketServer { type: 'seqpacket', address: '@${name}', fd: ${server.fd}, ref: true, closed: false }`);
+  expect(inspect(client.unref(), { breakLength: Infinity })).toBe(`UnixSocket { type: 'seqpacket', address: '@${name}', fd: ${client.fd}, ended: false, ref: false, closed: false }`);
+  server.close();
+  client.close();
+  expect(inspect(server, { breakLength: Infinity })).toBe(`UnixSocketServer { type: 'seqpacket', address: '@${name}', fd: -1, ref: true, closed: true }`);
+  expect(inspect(client, { breakLength: Infinity })).toBe(`UnixSocket { type: 'seqpacket', address: '@${name}', fd: -1, ended: false, ref: false, closed: true }`);
+});
