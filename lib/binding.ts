@@ -62,11 +62,15 @@ export interface Binding {
   watcherStop(watcher: Watcher): number;
   /** uv_close; idempotent. */
   watcherClose(watcher: Watcher): number;
+  /** uv_ref (true) or uv_unref (false) of the poll handle: whether polling keeps the loop alive; -EBADF, -EINVAL. */
+  watcherRef(watcher: Watcher, ref: boolean): number;
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
 
   /** Stops a wait started on its own thread (native/common/waiter.cc): its callback will not run, a late result is undone. */
   waitCancel(handle: WaitHandle): number;
+  /** Whether the wait keeps the event loop alive (each does when it starts); -EBADF for no wait handle, -EINVAL for no boolean. */
+  waitSetRef(handle: WaitHandle, ref: boolean): number;
 
   /** mq_open(3) with O_NONBLOCK | O_CLOEXEC added; maxMessages 0 means the system defaults. */
   mqOpen(name: string, oflag: number, mode: number, maxMessages: number, messageSize: number): number;

@@ -9,9 +9,12 @@ import { constants as fsConstants, lstatSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
 import { identityOfFd, OwnedDescriptor, unlinkIfSame, type FileIdentity, type StreamOptions } from './internal/descriptor';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
 import { pipeSize, setPipeSize } from './internal/pipe-size';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
@@ -263,6 +266,11 @@ export class Fifo extends OwnedDescriptor {
   stream(options?: StreamOptions): Socket {
     return this.toSocket({ readable: this.#direction === 'read', writable: this.#direction === 'write' }, options);
   }
+
+  /** `Fifo { path: '/tmp/jobs.fifo', fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('Fifo', { path: this.#path, fd: this.fd, direction: this.#direction, closed: this.closed }, depth, options);
+  }
 }
 
 /**
@@ -373,7 +381,12 @@ interface ReplyChannel {
  * await server.close();
  * ```
  */
-export class FifoServer extends EventEmitter {
+export class FifoServer extends EventEmitter implements AsyncDisposable {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoServer).#loopRef : undefined));
+  }
+
+  readonly #loopRef = new LoopRef();
   readonly #path: string;
   readonly #identity: FileIdentity;
   readonly #handler: FifoHandler;
@@ -392,6 +405,9 @@ export class FifoServer extends EventEmitter {
     // Opened O_RDWR: this process is a writer too, so the stream never ends
     // when clients come and go (the classic "dummy writer").
     this.#socket = adoptIntoSocket(fd, true, false);
+    // Waiting for requests is what keeps the process alive (as a listening
+    // net.Server does); replies being written still do after unref().
+    this.#loopRef.attach(socketPart(this.#socket));
     const lines = new LineSplitter(binding.PIPE_BUF - 1, (line) => this.#onLine(line), (bytes) => {
       this.#clientError(new IpcError(-EMSGSIZE, 'read', path, `request line of ${bytes}+ bytes exceeds PIPE_BUF (${binding.PIPE_BUF}), dropped`));
     });
@@ -450,9 +466,25 @@ export class FifoServer extends EventEmitter {
     return this.#closing;
   }
 
-  /** `close()` without waiting, for `using`. */
+  /**
+   * `close()`, for `await using`: resolves once the requests being handled
+   * are answered and everything is closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * `close()` without waiting for the requests being handled, for `using`
+   * in synchronous code; prefer `await using` ({@link FifoServer[Symbol.asyncDispose]}).
+   */
   [Symbol.dispose](): void {
     void this.close();
+  }
+
+  /** `FifoServer { path: '/tmp/calc.fifo', handling: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('FifoServer', { path: this.#path, handling: this.#inflight, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
   }
 
   #maybeFinish(): void {
@@ -571,6 +603,11 @@ let replyCounter = 0;
  * request FIFO. Many requests may be pending at once; replies are matched by id.
  */
 export class FifoClient implements Disposable {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoClient).#loopRef : undefined));
+  }
+
+  readonly #loopRef = new LoopRef();
   readonly #requestPath: string;
   readonly #replyPath: string;
   readonly #replyIdentity: FileIdentity;
@@ -601,6 +638,11 @@ export class FifoClient implements Disposable {
     this.#poller = poller;
     reclaimOnCollect(this, { fds: [fd], poller });
     this.#reply.unref();
+    // Pending requests keep the process alive through the poller (a write
+    // waiting for room, the watch for a server that goes) and the reply
+    // stream (ref'd only while a request is pending).
+    this.#loopRef.attach(poller);
+    this.#loopRef.attach({ setRef: (ref) => this.#pending.size > 0 && void (ref ? this.#reply.ref() : this.#reply.unref()) });
     const lines = new LineSplitter(Infinity, (line) => this.#onReply(line), () => undefined);
     this.#reply.on('data', (chunk: Buffer) => lines.push(chunk));
     // Reading our own FIFO does not fail; should it, the requests time out or are closed.
@@ -710,11 +752,12 @@ export class FifoClient implements Disposable {
         reject: (reason) => settle(() => reject(reason)),
       };
       const onAbort = () => entry.reject(new AbortError({ cause: signal!.reason }));
+      // Unref'd: the pending request keeps the process alive while it is ref'd (see #busy).
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
         entry.reject(entry.sent
           ? new IpcError(-ETIMEDOUT, 'read', this.#replyPath, `no reply within ${timeoutMs} ms`)
           : new IpcError(-ETIMEDOUT, 'write', this.#requestPath, `timed out after ${timeoutMs} ms waiting for room`));
-      }, timeoutMs);
+      }, timeoutMs).unref();
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.#pending.size === 0) this.#busy();
       this.#pending.set(id, entry);
@@ -756,9 +799,16 @@ export class FifoClient implements Disposable {
     this.close();
   }
 
-  /** The first request is pending: keep the process alive, and notice a server that goes away. */
+  /** `FifoClient { requestPath: '/tmp/calc.fifo', replyPath: '/tmp/posix-ipc-7-0.fifo', fd: 21, pending: 0, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('FifoClient', {
+      requestPath: this.#requestPath, replyPath: this.#replyPath, fd: this.#fd, pending: this.#pending.size, ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
+  /** The first request is pending: keep the process alive (unless unref()'d), and notice a server that goes away. */
   #busy(): void {
-    this.#reply.ref();
+    if (this.#loopRef.ref) this.#reply.ref();
     const watch = new AbortController();
     this.#watch = watch;
     // A write end polls POLLERR once no reader is left. That is the only
@@ -815,3 +865,7 @@ export class FifoClient implements Disposable {
     entry.reject(err);
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface FifoServer extends Referable {}
+export interface FifoClient extends Referable {}

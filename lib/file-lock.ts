@@ -13,8 +13,11 @@
 import { constants as fsConstants, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/thread-wait';
 import {
   validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath, validateSignal, validateTimeout,
@@ -60,6 +63,12 @@ export interface LockFileOptions extends FileLockOptions {
   timeoutMs?: number;
   /** Gives up with an `AbortError`. */
   signal?: AbortSignal;
+  /**
+   * `false`: the wait does not keep the process alive (as the `ref` option
+   * of `timers/promises`): a process with nothing else to do exits while
+   * it waits. Default `true`.
+   */
+  ref?: boolean;
 }
 
 /** Options of {@link lockFileSync}. */
@@ -199,6 +208,7 @@ let makeLock: (fd: number, req: Request) => FileLock;
  */
 export class FileLock implements Disposable {
   #fd: number;
+  readonly #loopRef = new LoopRef();
   #mode: FileLockMode;
   readonly #req: Request;
   /** A pending upgrade, so that release() can end it. */
@@ -206,6 +216,7 @@ export class FileLock implements Disposable {
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {
@@ -213,6 +224,8 @@ export class FileLock implements Disposable {
     this.#fd = fd;
     this.#mode = req.mode;
     this.#req = req;
+    // Its pending upgrade is what it can keep the loop alive with.
+    this.#loopRef.attach(this.#upgrades);
   }
 
   /**
@@ -331,6 +344,12 @@ export class FileLock implements Disposable {
     this.release();
   }
 
+  /** `FileLock { path: '/var/lock/jobs.lock', fd: 21, kind: 'ofd', mode: 'exclusive', start: 0, length: 0, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    const { path, kind, start, length } = this.#req;
+    return inspectHandle('FileLock', { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 }, depth, options);
+  }
+
   #convertible(): number {
     if (this.#fd < 0) throw closedError('FileLock');
     if (this.#req.kind === 'flock') {
@@ -339,6 +358,9 @@ export class FileLock implements Disposable {
     return this.#fd;
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface FileLock extends Referable {}
 
 /**
  * Locks a file, waiting as long as another open file description holds a
@@ -363,6 +385,8 @@ export class FileLock implements Disposable {
 export async function lockFile(target: string | number, options?: LockFileOptions): Promise<FileLock> {
   const req = parseRequest(target, options);
   const wait = validateWait(options);
+  const { ref = true } = validateOptions(options);
+  validateBoolean(ref, 'options.ref');
   if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
   const { kind, start, length, mode, path } = req;
   const fd = openFor(req);
@@ -371,7 +395,7 @@ export async function lockFile(target: string | number, options?: LockFileOption
     if (result === -EAGAIN) {
       const waited = await waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS[kind], start, length, TYPES[mode], false, t, done),
-        wait, SYSCALLS[kind], path,
+        { ...wait, ref }, SYSCALLS[kind], path,
       );
       if (waited === TIMED_OUT) throw timedOut(kind, path, wait.timeoutMs);
     } else if (result < 0) {

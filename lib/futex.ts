@@ -12,7 +12,7 @@
 import { binding } from './binding';
 import { check, invalidArgValue } from './errors';
 import { TIMED_OUT, waitsOnMemory, type ThreadWaitOptions } from './internal/thread-wait';
-import { validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import { validateBoolean, validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 
 /** How a futex wait ended. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -23,6 +23,13 @@ export interface FutexWaitOptions {
   timeoutMs?: number;
   /** Rejects the wait with an `AbortError`. */
   signal?: AbortSignal;
+  /**
+   * `false`: the wait does not keep the process alive (as the `ref` option
+   * of `timers/promises`): a process with nothing else to do exits while it
+   * waits. Default `true`. A futex word has no handle to `unref()`, so this
+   * is per wait.
+   */
+  ref?: boolean;
 }
 
 /** Options of {@link futex.waitSync}. */
@@ -80,12 +87,13 @@ export const futex = {
    */
   wait(array: Int32Array, index: number, expected: number, options?: FutexWaitOptions): Promise<FutexWaitResult> {
     validateWait(array, index, expected);
-    const { timeoutMs, signal } = validateOptions(options);
+    const { timeoutMs, signal, ref = true } = validateOptions(options);
     validateTimeout(timeoutMs);
     validateSignal(signal);
+    validateBoolean(ref, 'options.ref');
     // The value already differs: no thread needed (the kernel would say the same).
     if (!signal?.aborted && Atomics.load(array, index) !== expected) return Promise.resolve('not-equal');
-    const opts: ThreadWaitOptions = { timeoutMs, signal };
+    const opts: ThreadWaitOptions = { timeoutMs, signal, ref };
     return waitsOnMemory(Reflect.apply(bufferOf, array, []) as ArrayBufferLike)
       .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
       .then(toResult);

@@ -3,12 +3,15 @@
  * priorities, addressed by name, between any processes.
  * @packageDocumentation
  */
-import { constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import { constants as fsConstants, fstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, closedError, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { procNumber, softLimit } from './internal/limits';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { OwnedDescriptor } from './internal/descriptor';
 import {
@@ -78,6 +81,67 @@ function explainOpenFailure(errno: number, maxMessages: number, messageSize: num
   return undefined;
 }
 
+/** The mount points of mqueue filesystems, from /proc/self/mountinfo, in its order. */
+function mqueueMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' - '))
+    .filter(([, rest]) => rest?.startsWith('mqueue '))
+    // Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+    .map(([fields]) => fields.split(' ')[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+}
+
+/** st_dev of the file at `path`: for a mount point, of the filesystem mounted on top there. Null if unreachable. */
+function deviceOf(path: string): bigint | null {
+  try {
+    return statSync(path, { bigint: true }).dev;
+  } catch {
+    return null;
+  }
+}
+
+let probes = 0;
+
+/**
+ * The device of this IPC namespace's mqueue filesystem: mq_open(3) opens
+ * queues in the namespace's own filesystem, so a queue descriptor's st_dev is
+ * that filesystem's, and equals the st_dev of exactly its mounts. Null when
+ * no queue could be opened.
+ */
+function namespaceDevice(mountPoints: readonly string[]): bigint | null {
+  const probe = `/posix-ipc-list-${process.pid}-${probes++}`;
+  const made = binding.mqOpen(probe, O_RDONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600, 1, 1);
+  if (made >= 0) {
+    binding.mqUnlink(probe);
+    return deviceOfQueue(made);
+  }
+  // No room for one more queue: a queue that exists will do, if one opens.
+  for (const at of mountPoints) {
+    let names: string[];
+    try {
+      names = readdirSync(at);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const fd = binding.mqOpen(`/${name}`, O_RDONLY, 0, 0, 0);
+      if (fd >= 0) return deviceOfQueue(fd);
+    }
+  }
+  return null;
+}
+
+/** st_dev of the queue descriptor `fd`, which it closes. */
+function deviceOfQueue(fd: number): bigint | null {
+  try {
+    return fstatSync(fd, { bigint: true }).dev;
+  } catch {
+    return null;
+  } finally {
+    binding.close(fd);
+  }
+}
+
 /** The default size of one of the two attributes, when only the other was given. */
 function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
   return procNumber(`/proc/sys/fs/mqueue/${attribute}`) ?? (attribute === 'msg_default' ? 10 : 8192);
@@ -98,6 +162,11 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  * ```
  */
 export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as MessageQueue).#loopRef : undefined));
+  }
+
+  readonly #loopRef = new LoopRef();
   #name: string;
   #access: keyof typeof ACCESS;
   #messageSize: number;
@@ -114,6 +183,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     const poller = new Poller(fd, 'mq_open', name);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#name = name;
     this.#access = access;
     this.#maxMessages = attributes.maxMessages;
@@ -174,20 +244,28 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   }
 
   /**
-   * The names of the queues in this IPC namespace, from the mqueue filesystem
-   * (usually mounted at /dev/mqueue). When none is mounted, says how to mount it.
-   * A mount shows the queues of the IPC namespace that mounted it (after
-   * `unshare --ipc`, mount a fresh one).
+   * The names of the queues of this process's IPC namespace, from a mount of
+   * its mqueue filesystem (usually /dev/mqueue). Each IPC namespace has a
+   * filesystem of its own, and a mount shows the queues of the namespace
+   * that mounted it: mounts of other namespaces (inherited after `unshare
+   * --ipc`) are skipped. When none of this namespace is mounted, the error
+   * says how to mount one.
+   *
+   * To tell which mount is this namespace's, it briefly creates (and at once
+   * removes) a queue of its own, `/posix-ipc-list-<pid>-<n>`, one message of
+   * one byte, and compares its device with each mount's; when that cannot be
+   * created (queues_max or RLIMIT_MSGQUEUE reached), a queue found in a mount
+   * that this process can open serves instead.
    */
   static list(): string[] {
-    const mountPoint = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' - '))
-      .find(([, rest]) => rest?.startsWith('mqueue '))?.[0]
-      .split(' ')[4];
+    const mountPoints = mqueueMounts();
+    const ours = namespaceDevice(mountPoints);
+    const mountPoint = ours === null ? undefined : mountPoints.find((at) => deviceOf(at) === ours);
     if (mountPoint === undefined) {
-      throw new IpcError(-ENOENT, 'scandir', '/dev/mqueue',
-        'no mqueue filesystem is mounted; mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue');
+      throw new IpcError(-ENOENT, 'scandir', '/dev/mqueue', mountPoints.length === 0
+        ? 'no mqueue filesystem is mounted; mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue'
+        : `no mqueue filesystem of this process's IPC namespace is mounted (${mountPoints.join(', ')} ${mountPoints.length === 1 ? 'shows' : 'show'} another namespace's queues); ` +
+          'mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue');
     }
     return readdirSync(mountPoint).map((n) => `/${n}`).sort();
   }
@@ -338,6 +416,14 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     MessageQueue.unlink(this.#name);
   }
 
+  /** `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('MessageQueue', {
+      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages, messageSize: this.#messageSize,
+      ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   #open(): void {
     void this.openFd;
   }
@@ -388,3 +474,6 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     return new IpcError(-ETIMEDOUT, syscall, this.#name, `timed out after ${timeoutMs} ms`);
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface MessageQueue extends Referable {}

@@ -7,8 +7,11 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding, type MutexHandle } from './binding';
 import { AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import {
@@ -98,12 +101,17 @@ function map(fd: number, offset: number, init: boolean, path: string | null): Mu
  * ```
  */
 export class Mutex implements Disposable {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Mutex).#loopRef : undefined));
+  }
+
   #handle: MutexHandle | null;
   readonly #name: string | null;
   // The name errors carry: the mutex's own, or that of the memory it lives in.
   readonly #path: string | null;
   #held = false;
   readonly #waits = new ThreadWaits();
+  readonly #loopRef = new LoopRef();
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
 
@@ -115,6 +123,7 @@ export class Mutex implements Disposable {
     this.#handle = handle;
     this.#name = name;
     this.#path = path;
+    this.#loopRef.attach(this.#waits);
   }
 
   /**
@@ -371,6 +380,13 @@ export class Mutex implements Disposable {
     this.close();
   }
 
+  /** `Mutex { name: '/jobs.lock', held: false, pending: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('Mutex', {
+      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   #open(): MutexHandle {
     if (this.#handle === null) throw closedError('Mutex');
     return this.#handle;
@@ -404,3 +420,6 @@ export class Mutex implements Disposable {
     return new IpcError(-ETIMEDOUT, syscall, this.#path, `timed out after ${timeoutMs} ms`);
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface Mutex extends Referable {}

@@ -5,9 +5,11 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check } from './errors';
 import { OwnedDescriptor, validateAdoptable, type StreamOptions } from './internal/descriptor';
+import { inspectCustom, inspectHandle } from './internal/inspect';
 import { MAX_PIPE_SIZE, pipeSize, setPipeSize } from './internal/pipe-size';
 import { validateOptions, validateSize } from './internal/validate';
 import { INTERNAL, type Internal } from './internal/construct';
@@ -74,6 +76,11 @@ export class PipeEnd extends OwnedDescriptor {
    */
   stream(options?: StreamOptions): Socket {
     return this.toSocket({ readable: this.#direction !== 'write', writable: this.#direction !== 'read' }, options);
+  }
+
+  /** `PipeEnd { fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('PipeEnd', { fd: this.fd, direction: this.#direction, closed: this.closed }, depth, options);
   }
 }
 

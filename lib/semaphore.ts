@@ -5,9 +5,12 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding, type SemHandle } from './binding';
 import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
@@ -74,11 +77,16 @@ export interface SemaphoreAcquireSyncOptions {
  * ```
  */
 export class Semaphore implements Disposable {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Semaphore).#loopRef : undefined));
+  }
+
   #handle: SemHandle | null;
   readonly #name: string | null;
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
   readonly #waits = new ThreadWaits();
+  readonly #loopRef = new LoopRef();
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
 
@@ -89,6 +97,7 @@ export class Semaphore implements Disposable {
     this.#handle = handle;
     this.#name = name;
     this.#path = path;
+    this.#loopRef.attach(this.#waits);
   }
 
   /** The largest value a semaphore can hold (`SEM_VALUE_MAX`, 2147483647 on Linux). */
@@ -274,6 +283,15 @@ export class Semaphore implements Disposable {
     if (this.#name !== null) Semaphore.unlink(this.#name);
   }
 
+  /** `Semaphore { name: '/jobs', value: 1, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    const r = this.#handle === null ? -1 : binding.semGetValue(this.#handle);
+    const value = r >= 0 ? r : undefined;
+    return inspectHandle('Semaphore', {
+      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   #open(): SemHandle {
     if (this.#handle === null) throw closedError('Semaphore');
     return this.#handle;
@@ -290,3 +308,6 @@ export class Semaphore implements Disposable {
     return new IpcError(-ETIMEDOUT, 'sem_clockwait', this.#path, `timed out after ${timeoutMs} ms`);
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface Semaphore extends Referable {}

@@ -6,10 +6,12 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants, fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, closedError, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { inspectCustom, inspectHandle } from './internal/inspect';
 import { waitsOnMemory } from './internal/thread-wait';
 import { validateBoolean, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
 import { INTERNAL, type Internal } from './internal/construct';
@@ -410,6 +412,11 @@ export class SharedMemory extends OwnedDescriptor {
   /** Removes this object's name (see {@link SharedMemory.unlink}); nothing for anonymous memory. */
   unlink(): void {
     if (this.#name !== null) SharedMemory.unlink(this.#name);
+  }
+
+  /** `SharedMemory { name: '/jobs', fd: 21, size: 4096, readOnly: false, closed: false }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('SharedMemory', { name: this.#name, fd: this.fd, size: this.#size, readOnly: this.#readOnly, closed: this.closed }, depth, options);
   }
 
   #mapped(): ArrayBuffer {

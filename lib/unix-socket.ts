@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { once } from 'node:events';
-import { types } from 'node:util';
+import { types, type InspectOptionsStylized } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -16,6 +16,8 @@ import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcErr
 import { identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity } from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import {
   readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
@@ -64,8 +66,12 @@ export interface UnixSocketWaitOptions {
 
 /** Options of {@link UnixSocket.send} and {@link UnixSocket.trySend}. */
 export interface UnixSendOptions extends UnixSocketWaitOptions {
-  /** The destination, for a datagram socket that is not connected. */
-  to?: UnixAddress;
+  /**
+   * The destination, for a datagram socket that is not connected: `{ path }`,
+   * `{ abstract }`, or a string as `net.connect()` takes it (a path, or
+   * `'\0name'` for an abstract name).
+   */
+  to?: UnixAddress | string;
   /**
    * Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own
    * copies; these stay open here, and must stay open until the send resolves.
@@ -81,8 +87,8 @@ export interface UnixSocketSyncOptions {
 
 /** Options of {@link UnixSocket.sendSync}. */
 export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
-  /** The destination, for a datagram socket that is not connected. */
-  to?: UnixAddress;
+  /** The destination, for a datagram socket that is not connected (as {@link UnixSendOptions.to}). */
+  to?: UnixAddress | string;
   /** Descriptors to pass (`SCM_RIGHTS`), at most 253. The receiver gets its own copies; these stay open here. */
   fds?: readonly number[];
 }
@@ -166,6 +172,32 @@ function validateType(value: unknown, name: string, allowed: readonly UnixSocket
   return value as UnixSocketType;
 }
 
+/**
+ * `net`'s string form of an address, as `net.connect(path)` and
+ * `server.listen(path)` take it: a path, or `'\0name'` for a name in the
+ * abstract namespace (a leading NUL, as in sun_path).
+ */
+function fromString(address: string): { path?: string; abstract?: string } {
+  return address.startsWith('\0') ? { abstract: address.slice(1) } : { path: address };
+}
+
+/**
+ * The options of a call that takes its address first, as a string
+ * (`connect('/tmp/s')`, options after it) or inside the options object
+ * (`connect({ path: '/tmp/s' })`, nothing after it); read once.
+ */
+function addressAndOptions<T extends { path?: string; abstract?: string }>(target: unknown, options: unknown): Partial<T> {
+  if (typeof target !== 'string') {
+    if (options !== undefined) throw invalidArgValue('options', options, 'is only taken after an address given as a string');
+    return validateOptions(target as T | undefined);
+  }
+  const opts = validateOptions(options as T | undefined);
+  if (opts.path !== undefined || opts.abstract !== undefined) {
+    throw invalidArgValue('options', options, 'must not set path or abstract when the address is given as a string');
+  }
+  return { ...opts, ...fromString(target) } as Partial<T>;
+}
+
 /** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
 function parseAddress(options: { path?: unknown; abstract?: unknown }, name: string, required: boolean): Address | null {
   const { path, abstract } = options;
@@ -190,9 +222,10 @@ function parseAddress(options: { path?: unknown; abstract?: unknown }, name: str
     : { bytes: Buffer.concat([Buffer.alloc(1), bytes]), label: `@${value}`, file: null };
 }
 
-/** A `to` option: `{ path }` or `{ abstract }`. */
+/** A `to` option: `{ path }`, `{ abstract }`, or a string (see fromString). */
 function parseDestination(value: unknown, name: string): Address {
-  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value);
+  if (typeof value === 'string') return parseAddress(fromString(value), name, true)!;
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type string or object', value);
   return parseAddress(validateOptions(value as { path?: unknown; abstract?: unknown }, name), name, true)!;
 }
 
@@ -360,7 +393,9 @@ class Cancel {
       return;
     }
     wait.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs);
+    // Unref'd, as net.Socket's timeouts are: what is waited for keeps the
+    // loop alive while its handle is ref'd, and must not once it is unref()'d.
+    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs).unref();
   }
 
   get signal(): AbortSignal {
@@ -548,8 +583,11 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** receive() calls not yet settled (receiveSync would jump their queue). */
   #receiving = 0;
 
+  readonly #loopRef = new LoopRef();
+
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocket).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
@@ -558,6 +596,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const poller = new Poller(fd, 'socket', label);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#type = type;
     this.#label = label;
     this.#file = file;
@@ -566,10 +605,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /**
    * A datagram socket (`SOCK_DGRAM`): bound to `path` or `abstract` to receive
    * from anyone who knows the address, or unbound to only send (`to`). Each
-   * `send` is one message, received whole or not at all.
+   * `send` is one message, received whole or not at all. The address may
+   * come first as a string, as for {@link UnixSocket.listen}.
    */
-  static datagram(options?: UnixDatagramOptions): UnixSocket {
-    const opts = validateOptions(options);
+  static datagram(address: string, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket;
+  static datagram(options?: UnixDatagramOptions): UnixSocket;
+  static datagram(target?: string | UnixDatagramOptions, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket {
+    const opts = addressAndOptions<UnixDatagramOptions>(target, options);
     const address = parseAddress(opts, 'options', false);
     const { mode = 0o600 } = opts;
     validateMode(mode);
@@ -590,9 +632,15 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * connections at `path` or `abstract`. A path's socket file is created with
    * `mode` (default `0o600`) and removed by `close()`; a stale file from a
    * process that is gone makes this fail with `EADDRINUSE`.
+   *
+   * The address may come first as a string, as `server.listen(path)` takes
+   * it: `listen('/tmp/jobs.sock', { type: 'seqpacket' })`; `'\0name'` is an
+   * abstract name.
    */
-  static listen(options: UnixListenOptions): UnixSocketServer {
-    const opts = validateOptions(options);
+  static listen(address: string, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer;
+  static listen(options: UnixListenOptions): UnixSocketServer;
+  static listen(target: string | UnixListenOptions, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer {
+    const opts = addressAndOptions<UnixListenOptions>(target, options);
     const address = parseAddress(opts, 'options', true)!;
     const { mode = 0o600, backlog = 511 } = opts;
     const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket']) as 'stream' | 'seqpacket';
@@ -617,13 +665,19 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * no `to`, and only that peer's messages are received). When the listener's
    * backlog is full this waits for room; the kernel has no readiness event for
    * that, so this one wait retries on a timer (1 ms, doubling up to 100 ms).
+   *
+   * The address may come first as a string, as `net.connect(path)` takes it:
+   * `connect('/tmp/jobs.sock')`, `connect('/tmp/jobs.sock', { type: 'seqpacket' })`;
+   * `'\0name'` is an abstract name.
    */
-  static connect(options: UnixConnectOptions): Promise<UnixSocket> {
+  static connect(address: string, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket>;
+  static connect(options: UnixConnectOptions): Promise<UnixSocket>;
+  static connect(target: string | UnixConnectOptions, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket> {
     let address: Address;
     let type: UnixSocketType;
     let wait: WaitOptions;
     try {
-      const opts = validateOptions(options);
+      const opts = addressAndOptions<UnixConnectOptions>(target, options);
       address = parseAddress(opts, 'options', true)!;
       type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
       wait = waitOptions(opts);
@@ -1100,6 +1154,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     this.#file = null;
   }
 
+  /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('UnixSocket', {
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref, closed: this.closed,
+    }, depth, options);
+  }
+
   /** Validates a send's arguments (before any syscall) into a job. */
   #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
     this.openFd;
@@ -1242,6 +1303,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       }
       poller = new Poller(helper, 'socket', to.label);
       this.#helpers.add(poller);
+      this.#loopRef.attach(poller);
       return await poller.wait(UV_WRITABLE, () => {
         const state = this.#attempt(job);
         return state === 'peer-full' ? AGAIN : state;
@@ -1249,6 +1311,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     } finally {
       if (poller !== null) {
         this.#helpers.delete(poller);
+        this.#loopRef.detach(poller);
         poller.close(() => closedError('UnixSocket'));
       }
       binding.close(helper);
@@ -1465,8 +1528,11 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   /** accept() calls not yet settled (acceptSync would jump their queue). */
   #accepting = 0;
 
+  readonly #loopRef = new LoopRef();
+
   static {
     makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocketServer).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) {
@@ -1474,6 +1540,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     const poller = new Poller(fd, 'socket', address.label);
     super(key, fd, poller);
     this.#poller = poller;
+    this.#loopRef.attach(poller);
     this.#type = type;
     this.#address = address;
     this.#file = file;
@@ -1561,6 +1628,11 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     this.#file = null;
   }
 
+  /** `UnixSocketServer { type: 'stream', address: '/tmp/jobs.sock', fd: 21, ref: true, closed: false }`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    return inspectHandle('UnixSocketServer', { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
+  }
+
   /** One accept4: a connection, or null when none waits; with `syncTimeoutMs` (-1: none), blocks for one. */
   #take(syncTimeoutMs?: number): UnixSocket | null {
     const fd = this.openFd;
@@ -1576,6 +1648,10 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
     }
   }
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface UnixSocket extends Referable {}
+export interface UnixSocketServer extends Referable {}
 
 /**
  * Two connected sockets (`socketpair(2)`, close-on-exec): a two-way pipe of

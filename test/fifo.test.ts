@@ -1,4 +1,9 @@
+// jest's vm context lacks Symbol.asyncDispose (test/setup.ts adds only
+// Symbol.dispose); Node's own is the registered 'nodejs.asyncDispose'. Set
+// before the library loads: its classes are keyed by it.
+if (!Symbol.asyncDispose) Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') });
 import { spawn } from 'node:child_process';
+import { inspect } from 'node:util';
 import { once, setMaxListeners } from 'node:events';
 import { chmodSync, writeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -720,4 +725,45 @@ describe('FifoServer and FifoClient', () => {
       await Promise.all([closedServer.close(), openServer.close()]);
     }
   });
+});
+
+test('util.inspect shows Fifo, FifoServer and FifoClient with their paths and state, open and closed', async () => {
+  const p = at('inspect.fifo');
+  const server = FifoServer.listen(p, (x) => x);
+  const client = await FifoClient.connect(p, { replyDir: dir });
+  const reader = await Fifo.openReader(client.replyPath);
+  expect(inspect(server, { breakLength: Infinity })).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: false }`);
+  expect(inspect(client, { breakLength: Infinity })).toMatch(new RegExp(`^FifoClient \\{ requestPath: '${p}', replyPath: '${client.replyPath}', fd: \\d+, pending: 0, ref: true, closed: false \\}$`));
+  expect(inspect(reader, { breakLength: Infinity })).toBe(`Fifo { path: '${client.replyPath}', fd: ${reader.fd}, direction: 'read', closed: false }`);
+  reader.close();
+  client.close();
+  await server.close();
+  expect(inspect(server, { breakLength: Infinity })).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: true }`);
+  expect(inspect(client, { breakLength: Infinity })).toBe(`FifoClient { requestPath: '${p}', replyPath: '${client.replyPath}', fd: -1, pending: 0, ref: true, closed: true }`);
+  expect(inspect(reader, { breakLength: Infinity })).toBe(`Fifo { path: '${client.replyPath}', fd: -1, direction: 'read', closed: true }`);
+});
+
+test('await using closes a FifoServer and waits: a request being handled is answered first (Symbol.asyncDispose)', async () => {
+  const p = at('dispose.fifo');
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let answered = false;
+  const client = await (async () => {
+    await using server = FifoServer.listen(p, async (x) => {
+      await gate;
+      answered = true;
+      return x;
+    });
+    const c = await FifoClient.connect(p, { replyDir: dir });
+    const reply = c.request('slow');
+    await until(() => inspect(server).includes('handling: 1'));
+    setTimeout(release, 50);
+    return { c, reply, server };
+  })();
+  // The block ended only once the server had closed: its request was answered.
+  expect(answered).toBe(true);
+  expect(client.server.closed).toBe(true);
+  expect(existsSync(p)).toBe(false);
+  await expect(client.reply).resolves.toBe('slow');
+  client.c.close();
 });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inspect } from 'node:util';
 import { chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -531,4 +532,17 @@ describe('waits park no pool thread and end with their environment', () => {
     expect(await run(process.execPath, ['-e', code])).toMatchObject({ code: 3, stderr: '' });
     expect(free(p)).toBe(true);
   });
+});
+
+test('util.inspect shows kind, path, fd, kind, mode, range and state, held and released', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-inspect-'));
+  const p = path.join(dir, 'l');
+  try {
+    const lock = lockFileSync(p, { create: true, mode: 'shared', start: 4, length: 8 });
+    expect(inspect(lock, { breakLength: Infinity })).toBe(`FileLock { path: '${p}', fd: ${lock.fd}, kind: 'ofd', mode: 'shared', start: 4, length: 8, ref: true, closed: false }`);
+    lock.release();
+    expect(inspect(lock, { breakLength: Infinity })).toBe(`FileLock { path: '${p}', fd: -1, kind: 'ofd', mode: 'shared', start: 4, length: 8, ref: true, closed: true }`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

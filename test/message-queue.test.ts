@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { inspect } from 'node:util';
 import { readdirSync, readFileSync, readlinkSync, statSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -506,6 +507,46 @@ describe('limits', () => {
     expect(JSON.parse(unmounted.stdout).error.message).toContain('mount -t mqueue none /dev/mqueue');
   });
 
+  /**
+   * Runs mq.js `args` in an IPC and mount namespace of its own, whose
+   * mqueue filesystem is mounted at /mnt/other, and then in a second IPC
+   * namespace inside it (same mounts), which mounts its own at /mnt/mq when
+   * `mountOwn`: the fixture's queues are the second namespace's, and the
+   * first mqueue mount in /proc/self/mountinfo shows another namespace's.
+   */
+  function inNestedNamespace(mountOwn: boolean, ...args: string[]) {
+    const inner = `${mountOwn ? 'mount -t mqueue none /mnt/mq && ' : ''}exec "$0" "$@"`;
+    return run('unshare', ['--ipc', '--mount', 'sh', '-c',
+      'mount -t tmpfs none /mnt && mkdir /mnt/other /mnt/mq && mount -t mqueue none /mnt/other && exec unshare --ipc sh -c "$INNER" "$0" "$@"',
+      process.execPath, fixture('mq.js'), ...args], { env: { ...process.env, INNER: inner } });
+  }
+
+  test("list() lists this IPC namespace's queues when another namespace's mqueue mount comes first", async () => {
+    const a = name();
+    const b = name();
+    const r = await inNestedNamespace(true, 'list', b, a);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ list: [a, b].sort() });
+  });
+
+  test("list() with only another namespace's mqueue mount says so, instead of listing that namespace's queues", async () => {
+    const r = await inNestedNamespace(false, 'list', name());
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const { error } = JSON.parse(r.stdout);
+    expect(error).toMatchObject({ code: 'ENOENT', syscall: 'scandir', path: '/dev/mqueue' });
+    expect(error.message).toContain("no mqueue filesystem of this process's IPC namespace is mounted (/mnt/other shows another namespace's queues)");
+  });
+
+  test('list() finds its namespace by a queue that exists when it cannot create one (queues_max reached, another uid)', async () => {
+    const a = name();
+    // One queue fits: the fixture's; list() has no room for its own (root
+    // would: CAP_SYS_RESOURCE passes queues_max).
+    const r = await withOtherUser((runAs) => runAs('mq.js', ['list', a], ['unshare', '--ipc', '--mount', 'sh', '-c',
+      'echo 1 > /proc/sys/fs/mqueue/queues_max && mount -t tmpfs none /mnt && mkdir /mnt/mq && mount -t mqueue none /mnt/mq && exec "$0" "$@"']));
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ list: [a] });
+  });
+
   test('no descriptor leaks, on success and failure paths', async () => {
     const before = openFds();
     const n = name();
@@ -524,4 +565,17 @@ describe('limits', () => {
     }
     expect(fdsOpenedSince(before)).toEqual([]);
   });
+});
+
+test('util.inspect shows kind, name, fd, attributes and state, open and closed', () => {
+  const n = `/pipc-${process.pid}-inspect`;
+  const q = MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 16 });
+  try {
+    expect(inspect(q, { breakLength: Infinity })).toBe(`MessageQueue { name: '${n}', fd: ${q.fd}, access: 'readwrite', maxMessages: 2, messageSize: 16, ref: true, closed: false }`);
+    q.unref();
+  } finally {
+    q.close();
+    MessageQueue.unlink(n);
+  }
+  expect(inspect(q, { breakLength: Infinity })).toBe(`MessageQueue { name: '${n}', fd: -1, access: 'readwrite', maxMessages: 2, messageSize: 16, ref: false, closed: true }`);
 });

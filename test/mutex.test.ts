@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inspect } from 'node:util';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -551,4 +552,15 @@ describe('waits, threads and teardown', () => {
     m.unlock();
     m.close();
   });
+});
+
+test('util.inspect shows kind, name, held, pending waits and state, open and closed; inside memory, its memory', () => {
+  const shm = SharedMemory.anonymous(4096);
+  const m = Mutex.inside(shm, 0, { init: true });
+  m.lockSync();
+  expect(inspect(m, { breakLength: Infinity })).toBe('Mutex { name: null, in: null, held: true, pending: 0, ref: true, closed: false }');
+  m.unlock();
+  m.close();
+  shm.close();
+  expect(inspect(m, { breakLength: Infinity })).toBe('Mutex { name: null, in: null, held: false, pending: 0, ref: true, closed: true }');
 });

@@ -1,4 +1,5 @@
 import { openSync, readFileSync, writeSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { once } from 'node:events';
 import { inherited, pipe, SharedMemory, spawn } from '../lib';
 import { fdsOpenedSince, fixture, openFds, withOtherUser } from './helpers';
@@ -221,4 +222,12 @@ describe('inherited()', () => {
     readEnd.close();
     writeEnd.close();
   });
+});
+
+test('util.inspect shows kind, fd, direction and state, open and closed', () => {
+  const { readEnd, writeEnd } = pipe();
+  expect(inspect(readEnd, { breakLength: Infinity })).toBe(`PipeEnd { fd: ${readEnd.fd}, direction: 'read', closed: false }`);
+  readEnd.close();
+  writeEnd.close();
+  expect(inspect(writeEnd, { breakLength: Infinity })).toBe("PipeEnd { fd: -1, direction: 'write', closed: true }");
 });

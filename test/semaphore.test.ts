@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inspect } from 'node:util';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -594,4 +595,19 @@ describe('threads', () => {
     }
     expect(fdsOpenedSince(before)).toEqual([]);
   });
+});
+
+test('util.inspect shows kind, name, value, pending waits and state, open and closed', async () => {
+  const n = `/pipc-${process.pid}-inspect`;
+  const sem = Semaphore.open(n, { create: true, initial: 0 });
+  try {
+    const waiting = sem.acquire();
+    expect(inspect(sem, { breakLength: Infinity })).toBe(`Semaphore { name: '${n}', value: 0, pending: 1, ref: true, closed: false }`);
+    sem.release();
+    await waiting;
+  } finally {
+    sem.close();
+    Semaphore.unlink(n);
+  }
+  expect(inspect(sem, { breakLength: Infinity })).toBe(`Semaphore { name: '${n}', value: undefined, pending: 0, ref: true, closed: true }`);
 });

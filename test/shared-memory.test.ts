@@ -1,4 +1,5 @@
 import { constants as bufferConstants } from 'node:buffer';
+import { inspect } from 'node:util';
 import { existsSync, fstatSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -540,4 +541,18 @@ shm.close()
     shm.close();
     SharedMemory.unlink(n);
   });
+});
+
+test('util.inspect shows kind, name, fd, size and state, open and closed', () => {
+  const n = uniqueName();
+  const shm = SharedMemory.create(n, 4096);
+  try {
+    expect(inspect(shm, { breakLength: Infinity })).toBe(`SharedMemory { name: '${n}', fd: ${shm.fd}, size: 4096, readOnly: false, closed: false }`);
+    expect(inspect({ nested: { deeper: shm } }, { depth: 0 })).toBe('{ nested: [Object] }');
+    expect(inspect([shm], { depth: -1 })).toBe('[Array]');
+  } finally {
+    shm.close();
+    SharedMemory.unlink(n);
+  }
+  expect(inspect(shm, { breakLength: Infinity })).toBe(`SharedMemory { name: '${n}', fd: -1, size: 4096, readOnly: false, closed: true }`);
 });

@@ -4,12 +4,12 @@
  * libuv's four pool threads, and none may hold up a Worker's end or the
  * process's exit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { futex, lockFile, Mutex, Semaphore, SharedMemory } from '../lib';
-import { fsReadLatency, leftoverObjects, run, threadWaitsSettled, threadWaitsStarted, uniqueName, until, withOtherUser } from './helpers';
+import { futex, lockFile, MessageQueue, Mutex, Semaphore, SharedMemory } from '../lib';
+import { fsReadLatency, leftoverObjects, run, runNode, threadWaitsSettled, threadWaitsStarted, uniqueName, until, withOtherUser } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 let dir: string;
@@ -158,4 +158,68 @@ test('no thread to be had (RLIMIT_NPROC, another uid): each wait rejects with EA
     expect(out.results[kind]).toMatchObject({ code: 'EAGAIN', syscall: 'pthread_create' });
   }
   expect(out).toMatchObject({ leaked: { fds: 0, maps: 0 }, took: true, timer: true });
+});
+
+describe('ref() and unref(): a pending wait keeps the process alive unless unref()d', () => {
+  /** Makes what `kind` waits on, runs loop-ref.js, and removes it again. */
+  async function runKind(kind: string, mode: 'alone' | 'ref' | 'kept-up') {
+    const n = kind === 'accept' || kind === 'receive' ? `pipc-${process.pid}-${Math.random().toString(36).slice(2)}` : uniqueName();
+    const file = path.join(dir, 'lock');
+    const cleanup: Array<() => void> = [];
+    if (kind === 'semaphore') {
+      Semaphore.open(n, { create: true, initial: 0 }).close();
+      cleanup.push(() => Semaphore.unlink(n));
+    } else if (kind === 'mutex') {
+      Mutex.open(n, { create: true }).close();
+      cleanup.push(() => Mutex.unlink(n));
+    } else if (kind === 'futex') {
+      SharedMemory.create(n, 4096).close();
+      cleanup.push(() => SharedMemory.unlink(n));
+    } else if (kind === 'mqueue') {
+      MessageQueue.open(n, { create: true }).close();
+      cleanup.push(() => MessageQueue.unlink(n));
+    } else if (kind === 'lockFile') {
+      writeFileSync(file, '');
+    }
+    try {
+      return await runNode('loop-ref.js', [kind, mode, kind === 'lockFile' ? file : n], { timeout: 20000 });
+    } finally {
+      for (const f of cleanup) f();
+    }
+  }
+
+  const HANDLES = ['semaphore', 'mutex', 'mqueue', 'accept', 'receive'];
+  const OPTIONS = ['futex', 'lockFile'];
+
+  test.each([...HANDLES, ...OPTIONS])('%s: unref()d (or ref: false) and alone, the process exits by itself with code 0', async (kind) => {
+    const r = await runKind(kind, 'alone');
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '', stdout: 'waiting false\n' });
+  });
+
+  test.each([...HANDLES, ...OPTIONS])('%s: ref()d again (or by default), the process stays until the wait completes', async (kind) => {
+    const r = await runKind(kind, 'ref');
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '', stdout: 'waiting true\ndone\n' });
+  });
+
+  test.each([...HANDLES, ...OPTIONS])('%s: unref()d, the wait still completes while something else keeps the process up', async (kind) => {
+    const r = await runKind(kind, 'kept-up');
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '', stdout: 'waiting false\ndone\n' });
+  });
+
+  test('ref(), unref() and hasRef() return the handle and its state; a foreign this is refused', () => {
+    const n = uniqueName();
+    const sem = Semaphore.open(n, { create: true });
+    try {
+      expect(sem.hasRef()).toBe(true);
+      expect(sem.unref()).toBe(sem);
+      expect(sem.hasRef()).toBe(false);
+      expect(sem.ref()).toBe(sem);
+      expect(sem.hasRef()).toBe(true);
+      expect(() => Semaphore.prototype.unref.call(new Proxy(sem, {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      expect(sem.hasRef()).toBe(true);
+    } finally {
+      sem.close();
+      Semaphore.unlink(n);
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { inspect } from 'node:util';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -315,6 +316,37 @@ describe('datagram sockets', () => {
     server.close();
   });
 
+  test("an address as a string, as net takes it: connect(path), listen(path), datagram(path), to: path; '\\0name' is abstract", async () => {
+    const p = sockPath();
+    const server = UnixSocket.listen(p, { type: 'seqpacket' });
+    const client = await UnixSocket.connect(p, { type: 'seqpacket', timeoutMs: 1000 });
+    const conn = await server.accept();
+    await client.send('by path');
+    expect(text(await conn.receive())).toBe('by path');
+    expect(server.address).toEqual({ path: p });
+
+    const name = abstractName();
+    const abstractServer = UnixSocket.listen(`\0${name}`);
+    const abstractClient = await UnixSocket.connect(`\0${name}`);
+    expect(abstractServer.address).toEqual({ abstract: name });
+    expect(abstractClient.remoteAddress).toEqual({ abstract: name });
+
+    const d = sockPath();
+    const receiver = UnixSocket.datagram(d);
+    const sender = UnixSocket.datagram();
+    await sender.send('to a path', { to: d });
+    sender.sendSync('to a path, sync', { to: d });
+    expect([text(await receiver.receive()), text(await receiver.receive())]).toEqual(['to a path', 'to a path, sync']);
+
+    // One place for the address: a string, or path/abstract in the options, not both.
+    await expect(UnixSocket.connect(p, { path: p } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(UnixSocket.connect({ path: p } as never, {} as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(() => UnixSocket.listen('')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => UnixSocket.listen('\0')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    await expect(sender.send('x', { to: 'a\0b' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    for (const s of [server, client, conn, abstractServer, abstractClient, receiver, sender]) s.close();
+  });
+
   test('abstract names have no file; a name in use is EADDRINUSE; nobody there is ECONNREFUSED', async () => {
     const name = abstractName();
     const a = UnixSocket.datagram({ abstract: name });
@@ -366,7 +398,10 @@ describe('addresses are validated before any syscall', () => {
     await expect(UnixSocket.connect(undefined as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     const d = UnixSocket.datagram();
     await expect(d.send('x', { to: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(d.send('x', { to: '/tmp/x' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // A string is a path, as net takes it: nobody is there.
+    const nobody = sockPath();
+    await expect(d.send('x', { to: nobody })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'sendmsg', path: nobody });
+    await expect(d.send('x', { to: 42 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     d.close();
   });
 
@@ -1489,3 +1524,14 @@ describe('close() removes only its own socket file', () => {
   });
 });
 
+test('util.inspect shows kind, type, address, fd and state of sockets and servers, open and closed', async () => {
+  const name = `pipc-${process.pid}-inspect`;
+  const server = UnixSocket.listen({ abstract: name, type: 'seqpacket' });
+  const client = await UnixSocket.connect({ abstract: name, type: 'seqpacket' });
+  expect(inspect(server, { breakLength: Infinity })).toBe(`UnixSocketServer { type: 'seqpacket', address: '@${name}', fd: ${server.fd}, ref: true, closed: false }`);
+  expect(inspect(client.unref(), { breakLength: Infinity })).toBe(`UnixSocket { type: 'seqpacket', address: '@${name}', fd: ${client.fd}, ended: false, ref: false, closed: false }`);
+  server.close();
+  client.close();
+  expect(inspect(server, { breakLength: Infinity })).toBe(`UnixSocketServer { type: 'seqpacket', address: '@${name}', fd: -1, ref: true, closed: true }`);
+  expect(inspect(client, { breakLength: Infinity })).toBe(`UnixSocket { type: 'seqpacket', address: '@${name}', fd: -1, ended: false, ref: false, closed: true }`);
+});

@@ -8,6 +8,7 @@
  */
 import { binding, type Watcher } from '../binding';
 import { AbortError, check } from '../errors';
+import type { LoopRefPart } from './loop-ref';
 
 /** What an attempt returns when it would block. */
 export const AGAIN: unique symbol = Symbol('EAGAIN');
@@ -15,8 +16,17 @@ export const AGAIN: unique symbol = Symbol('EAGAIN');
 /** One non-blocking try: a result, AGAIN, or a thrown error. */
 export type Attempt<T> = () => T | typeof AGAIN;
 
+/**
+ * How every waiting call of this package gives up. The limit is `timeoutMs`,
+ * a number of milliseconds, in every options object (not Node's `timeout`,
+ * whose unit varies between its modules): the unit is in the name, and
+ * `timeoutMs: 0` means "only if it can be done now". Leaving it out waits
+ * as long as it takes.
+ */
 export interface WaitOptions {
+  /** Gives up with an `AbortError`. */
   signal?: AbortSignal;
+  /** Gives up with `ETIMEDOUT` after this many milliseconds. Undefined: no limit. */
   timeoutMs?: number;
 }
 
@@ -27,7 +37,12 @@ interface Waiter {
   done(): void;
 }
 
-export class Poller {
+/**
+ * One descriptor's waits. As a {@link LoopRefPart}, it follows its handle's
+ * `ref()`/`unref()`: the watcher is uv_ref'd or uv_unref'd, for the waits
+ * pending now and later ones.
+ */
+export class Poller implements LoopRefPart {
   #watcher: Watcher | null;
   // Kept here: the native side holds it weakly while not polling.
   readonly #onReady = (status: number, events: number) => this.#ready(status, events);
@@ -39,6 +54,11 @@ export class Poller {
     const watcher = binding.watchFd(fd, this.#onReady);
     if (typeof watcher === 'number') check(watcher, syscall, path);
     this.#watcher = watcher as Watcher;
+  }
+
+  /** Whether waiting keeps the event loop alive (see LoopRef). */
+  setRef(ref: boolean): void {
+    if (this.#watcher !== null) binding.watcherRef(this.#watcher, ref);
   }
 
   /**
@@ -60,7 +80,9 @@ export class Poller {
     }
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => settle(waiter, () => reject(new AbortError({ cause: signal!.reason })));
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs);
+      // Unref'd, as net.Socket's timeouts are: while the watcher is ref'd it
+      // keeps the loop alive itself, and once unref()'d the timer must not.
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs).unref();
       const waiter: Waiter = {
         attempt,
         resolve: resolve as (value: unknown) => void,

@@ -11,11 +11,23 @@
 import { constants } from 'node:os';
 import { binding, type WaitHandle } from '../binding';
 import { AbortError, check } from '../errors';
+import type { LoopRefPart } from './loop-ref';
+import type { WaitOptions } from './poller';
 
-export interface ThreadWaitOptions {
-  signal?: AbortSignal;
-  /** Undefined: no limit. */
-  timeoutMs?: number;
+export interface ThreadWaitOptions extends WaitOptions {
+  /**
+   * `false`: this wait does not keep the event loop alive (for waits that
+   * belong to no handle: futex.wait, lockFile). Default `true`. A wait keeps
+   * the loop alive only when this and its ThreadWaits' state both say so.
+   */
+  ref?: boolean;
+}
+
+interface Pending {
+  cancel(reason: Error): void;
+  handle: WaitHandle | null;
+  /** The wait's own `ref` option. */
+  ref: boolean;
 }
 
 /** The binding call that starts one wait: `onDone(result)` runs once, unless cancelled. */
@@ -24,13 +36,27 @@ export type StartWait = (timeoutMs: number, onDone: (result: number) => void) =>
 /** The -errno a wait reports when its deadline passed. */
 export const TIMED_OUT = -constants.errno.ETIMEDOUT;
 
-/** The pending thread waits of one handle, so that close() can end them. */
-export class ThreadWaits {
-  readonly #cancels = new Set<(reason: Error) => void>();
+/**
+ * The pending thread waits of one handle, so that close() can end them. As a
+ * {@link LoopRefPart}, they follow the handle's `ref()`/`unref()`: each wait
+ * is started with the state, and the running ones are flipped.
+ */
+export class ThreadWaits implements LoopRefPart {
+  readonly #pending = new Set<Pending>();
+  #ref = true;
 
   /** How many waits are pending. */
   get size(): number {
-    return this.#cancels.size;
+    return this.#pending.size;
+  }
+
+  /** Whether the waits (those whose own `ref` option allows it) keep the event loop alive. */
+  setRef(ref: boolean): void {
+    if (ref === this.#ref) return;
+    this.#ref = ref;
+    for (const wait of this.#pending) {
+      if (wait.handle !== null && wait.ref) binding.waitSetRef(wait.handle, ref);
+    }
   }
 
   /**
@@ -40,20 +66,23 @@ export class ThreadWaits {
    * memory the thread waits on) stays reachable until the thread is done.
    */
   run(start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object): Promise<number> {
-    const { signal, timeoutMs } = options;
+    const { signal, timeoutMs, ref = true } = options;
     if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
     return new Promise<number>((resolve, reject) => {
-      let handle: WaitHandle | null = null;
       const finish = () => {
-        this.#cancels.delete(cancel);
+        this.#pending.delete(wait);
         signal?.removeEventListener('abort', onAbort);
       };
-      const cancel = (reason: Error) => {
-        finish();
-        if (handle !== null) binding.waitCancel(handle);
-        reject(reason);
+      const wait: Pending = {
+        cancel: (reason: Error) => {
+          finish();
+          if (wait.handle !== null) binding.waitCancel(wait.handle);
+          reject(reason);
+        },
+        handle: null,
+        ref,
       };
-      const onAbort = () => cancel(new AbortError({ cause: signal!.reason }));
+      const onAbort = () => wait.cancel(new AbortError({ cause: signal!.reason }));
       const started = start(timeoutMs ?? -1, (result) => {
         void keepAlive;
         finish();
@@ -74,15 +103,18 @@ export class ThreadWaits {
         }
         return;
       }
-      handle = started;
-      this.#cancels.add(cancel);
+      wait.handle = started;
+      // Every wait starts ref'd; in the same synchronous step, so the loop
+      // never sees it otherwise.
+      if (!(ref && this.#ref)) binding.waitSetRef(started, false);
+      this.#pending.add(wait);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   /** Rejects every pending wait with `reason()` and stops its thread. */
   cancelAll(reason: () => Error): void {
-    for (const cancel of [...this.#cancels]) cancel(reason());
+    for (const wait of [...this.#pending]) wait.cancel(reason());
   }
 }
 

@@ -1,4 +1,5 @@
-// See: uv_poll_init(3) (libuv docs: "Poll handle"), uv_close, napi_make_callback,
+// See: uv_poll_init(3) (libuv docs: "Poll handle"), uv_close, uv_ref/uv_unref
+// (libuv docs: "Base handle"), napi_make_callback,
 // napi_add_async_cleanup_hook, napi_wrap.
 //
 // JavaScript gets a handle of its own kind (handle.h, "the box") for each
@@ -157,6 +158,23 @@ Napi::Value WatcherStop(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
+// watcherRef(box, ref) -> 0 | -EBADF | -EINVAL. Whether polling keeps the
+// event loop alive (uv_ref / uv_unref; a new watcher does). libuv keeps the
+// flag across uv_poll_stop and uv_poll_start, so it is set once, not per wait.
+Napi::Value WatcherRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Watch* w = WatchOf(info, 0);
+  if (w == nullptr) return Napi::Number::New(env, -EBADF);
+  bool ref;
+  napi_valuetype type;
+  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean || napi_get_value_bool(env, info[1], &ref) != napi_ok) {
+    return Napi::Number::New(env, -EINVAL);
+  }
+  if (ref) uv_ref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  else uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  return Napi::Number::New(env, 0);
+}
+
 // watcherClose(box) -> 0. Stops and releases the handle; idempotent.
 Napi::Value WatcherClose(const Napi::CallbackInfo& info) {
   Watch* w = WatchOf(info, 0);
@@ -171,6 +189,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watcherStart", Napi::Function::New(env, WatcherStart, "watcherStart"));
   exports.Set("watcherStop", Napi::Function::New(env, WatcherStop, "watcherStop"));
   exports.Set("watcherClose", Napi::Function::New(env, WatcherClose, "watcherClose"));
+  exports.Set("watcherRef", Napi::Function::New(env, WatcherRef, "watcherRef"));
   exports.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
   exports.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));
 }

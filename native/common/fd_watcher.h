@@ -8,7 +8,7 @@
 namespace posix_ipc {
 namespace fd_watcher {
 
-// Registers watchFd, watcherStart, watcherStop and watcherClose.
+// Registers watchFd, watcherStart, watcherStop, watcherClose and watcherRef.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace fd_watcher

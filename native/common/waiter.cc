@@ -1,5 +1,5 @@
-// See: pthread_create(3), pthread_sigmask(3), clock_gettime(2), uv_async_send
-// (libuv docs: "Async handle"), napi_add_async_cleanup_hook, napi_wrap.
+// See: pthread_create(3), pthread_sigmask(3), clock_gettime(2), uv_async_send,
+// uv_ref/uv_unref (libuv docs: "Async handle", "Base handle"), napi_add_async_cleanup_hook, napi_wrap.
 //
 // Each environment has one Hub: a uv_async_t that wait threads signal when
 // they finish, and the list of finished waits. The Hub outlives its
@@ -40,6 +40,9 @@ struct Pending {
   bool has_deadline = false;
   timespec deadline{};
   int result = 0;  // Written by the thread before it hands the wait to the Hub.
+  // JavaScript thread only. Whether this wait keeps the event loop alive
+  // (its handle's ref()/unref()); settable while it runs.
+  bool ref = true;
   // JavaScript thread only. Null once delivered or cancelled, so a Pending
   // freed on its own thread never deletes a reference of a dead environment.
   napi_ref callback = nullptr;
@@ -67,15 +70,34 @@ struct Hub {
     p->callback = nullptr;
   }
 
-  // A pending wait keeps the process alive, as a pending read does.
+  // A pending wait keeps the process alive, as a pending read does, unless
+  // its handle was unref()'d (as net.Socket's unref() lets a pending read go).
+  // The uv_async is ref'd exactly while `refs` (the outstanding ref'd waits)
+  // is above zero: one count, so flipping one wait never affects another.
+  size_t refs = 0;  // JavaScript thread only.
+
+  void AddRef() {
+    if (refs++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async));
+  }
+  void DropRef() {
+    if (--refs == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
+  }
+
   void Track(const std::shared_ptr<Pending>& p) {
     outstanding.insert(p);
-    uv_ref(reinterpret_cast<uv_handle_t*>(&async));
+    if (p->ref) AddRef();
   }
   void Untrack(const std::shared_ptr<Pending>& p) {
     DropCallback(p.get());
-    outstanding.erase(p);
-    if (outstanding.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
+    if (outstanding.erase(p) == 1 && p->ref) DropRef();
+  }
+  // Only an outstanding wait counts; one that is over just keeps the flag.
+  void SetRef(const std::shared_ptr<Pending>& p, bool ref) {
+    if (p->ref == ref) return;
+    p->ref = ref;
+    if (outstanding.count(p) == 0) return;
+    if (ref) AddRef();
+    else DropRef();
   }
 };
 
@@ -176,6 +198,7 @@ void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
     hub->DropCallback(p.get());
   }
   hub->outstanding.clear();
+  hub->refs = 0;
   uv_close(reinterpret_cast<uv_handle_t*>(&hub->async), OnHubClosed);
 }
 
@@ -191,6 +214,22 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
     p->cancelled.store(true, std::memory_order_release);
     p->hub->Untrack(p);
   }
+  return Napi::Number::New(env, 0);
+}
+
+// waitSetRef(handle, ref) -> 0, -EBADF when `handle` is no wait handle, or
+// -EINVAL when `ref` is no boolean. A wait that is over is left as it is.
+Napi::Value SetRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* handle = UnwrapHandle<Handle>(env, info[0], kWaitHandle);
+  if (handle == nullptr) return Napi::Number::New(env, -EBADF);
+  bool ref;
+  napi_valuetype type;
+  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean || napi_get_value_bool(env, info[1], &ref) != napi_ok) {
+    return Napi::Number::New(env, -EINVAL);
+  }
+  std::shared_ptr<Pending> p = handle->pending.lock();
+  if (p) p->hub->SetRef(p, ref);
   return Napi::Number::New(env, 0);
 }
 
@@ -271,6 +310,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   napi_add_async_cleanup_hook(env, OnTeardown, hub.get(), &hub->hook);
   EnvState::Get(env)->waiter_hub = hub;
   exports.Set("waitCancel", Napi::Function::New(env, Cancel, "waitCancel"));
+  exports.Set("waitSetRef", Napi::Function::New(env, SetRef, "waitSetRef"));
 }
 
 }  // namespace waiter

@@ -45,7 +45,8 @@ class Wait {
 Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, Napi::Function callback);
 
 // Exports waitCancel(handle): the callback will not run; a result that arrives
-// anyway is undone.
+// anyway is undone. And waitSetRef(handle, ref): whether the wait keeps the
+// event loop alive (every wait does when it starts), settable while it runs.
 void Init(Napi::Env env, Napi::Object exports);
 
 // CLOCK_MONOTONIC now + ms.
