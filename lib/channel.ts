@@ -22,6 +22,7 @@ import {
 import { SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 
 const { EAGAIN, EBUSY, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT } = osConstants.errno;
 /** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone, the end of the stream. */
@@ -188,12 +189,18 @@ function validateCapacity(capacity: unknown): asserts capacity is number {
  * ```
  */
 export class Channel implements Disposable, AsyncIterable<Buffer> {
+  static {
+    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
+  }
+
   #memory: SharedMemory;
   #handle: ChannelHandle | null;
   #calls: ChannelCalls | null;
   readonly #meta = new Float64Array(META_SIZE);
   readonly #reclaim: Reclaim;
   readonly #waits = new ThreadWaits();
+  /** Whether pending sends and receives keep the process alive (ref()/unref()): the waits' threads and the doorbell's watcher follow it. */
+  readonly #loopRef = new LoopRef();
   readonly #label: string;
   /** The pool copying receives copy into (native/ring.cc Deliver); never resizable, not transferable. */
   #pool: ArrayBuffer | null = null;
@@ -230,6 +237,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     this.#memory = memory;
     this.#handle = handle;
+    this.#loopRef.attach(this.#waits);
     this.#calls = binding.channelCalls(handle);
     this.#label = memory.name ?? `anonymous channel (fd ${memory.fd})`;
     this.#reclaim = reclaimOnCollect(this, { fds: [this.#meta[LOCK_FD]], poller: null });
@@ -647,7 +655,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateTimeout(timeoutMs);
       validateSignal(signal);
       const calls = target === null ? this.#pooledConsumer() : this.#consumer();
-      this.#poller ??= this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
+      if (this.#poller === null) {
+        this.#poller = this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
+        this.#loopRef.attach(this.#poller);
+      }
       this.#receiving++;
       // The probe stops itself at a tick with no receive pending, rather than
       // after each receive: a timer made and cleared per message costs more
@@ -735,6 +746,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       role,
       lane: this.lane,
       ended: this.#meta[ENDED] === 1,
+      ref: this.#loopRef.ref,
       closed: this.closed,
     }, depth, options);
   }
@@ -884,8 +896,12 @@ function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: 
       settle();
     };
     const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now()));
+    // Unref'd, as net.Socket's timers are: the send it waits behind keeps the process alive while ref'd.
+    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
     signal?.addEventListener('abort', onAbort, { once: true });
     void turn.then(() => finish(resolve));
   });
 }
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface Channel extends Referable {}

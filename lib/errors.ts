@@ -144,6 +144,11 @@ export function closedError(what: string): Error & CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_IPC_CLOSED');
 }
 
+/** A method called on something that is not its class's instance: `TypeError [ERR_INVALID_THIS]`, as Node's own. @internal */
+export function invalidThis(expected: string): TypeError & CodedError {
+  return coded(new TypeError(`Value of "this" must be of type ${expected}`), 'ERR_INVALID_THIS');
+}
+
 /** `new X()` from outside the package: `TypeError [ERR_ILLEGAL_CONSTRUCTOR]`, as Node's own. @internal */
 export function illegalConstructor(): TypeError & CodedError {
   return coded(new TypeError('Illegal constructor'), 'ERR_ILLEGAL_CONSTRUCTOR');

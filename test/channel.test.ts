@@ -200,7 +200,7 @@ describe('sending and receiving in one process', () => {
     const { inspect } = require('node:util') as typeof import('node:util');
     const n = name();
     const ch = Channel.create(n, { capacity: 256, producers: 2 });
-    expect(inspect(ch)).toBe(`Channel {\n  name: '${n}',\n  fd: ${ch.fd},\n  capacity: 256,\n  producers: 2,\n  role: 'none yet',\n  lane: -1,\n  ended: false,\n  closed: false\n}`);
+    expect(inspect(ch)).toBe(`Channel {\n  name: '${n}',\n  fd: ${ch.fd},\n  capacity: 256,\n  producers: 2,\n  role: 'none yet',\n  lane: -1,\n  ended: false,\n  ref: true,\n  closed: false\n}`);
     ch.trySend('x');
     ch.tryReceive();
     expect(inspect(ch, { breakLength: Infinity })).toContain("role: 'producer and consumer', lane: 0");

@@ -1,7 +1,3 @@
-// jest's vm context lacks Symbol.asyncDispose (test/setup.ts adds only
-// Symbol.dispose); Node's own is the registered 'nodejs.asyncDispose'. Set
-// before the library loads: its classes are keyed by it.
-if (!Symbol.asyncDispose) Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') });
 import { spawn } from 'node:child_process';
 import { inspect } from 'node:util';
 import { once, setMaxListeners } from 'node:events';

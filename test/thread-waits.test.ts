@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { futex, lockFile, MessageQueue, Mutex, Semaphore, SharedMemory } from '../lib';
+import { Channel, futex, lockFile, MessageQueue, Mutex, Semaphore, SharedMemory } from '../lib';
 import { fsReadLatency, leftoverObjects, run, runNode, threadWaitsSettled, threadWaitsStarted, uniqueName, until, withOtherUser } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
@@ -175,6 +175,9 @@ describe('ref() and unref(): a pending wait keeps the process alive unless unref
     } else if (kind === 'futex') {
       SharedMemory.create(n, 4096).close();
       cleanup.push(() => SharedMemory.unlink(n));
+    } else if (kind === 'channel') {
+      Channel.create(n, { capacity: 256 }).close();
+      cleanup.push(() => Channel.unlink(n));
     } else if (kind === 'mqueue') {
       MessageQueue.open(n, { create: true }).close();
       cleanup.push(() => MessageQueue.unlink(n));
@@ -188,7 +191,7 @@ describe('ref() and unref(): a pending wait keeps the process alive unless unref
     }
   }
 
-  const HANDLES = ['semaphore', 'mutex', 'mqueue', 'accept', 'receive'];
+  const HANDLES = ['semaphore', 'mutex', 'channel', 'mqueue', 'accept', 'receive'];
   const OPTIONS = ['futex', 'lockFile'];
 
   test.each([...HANDLES, ...OPTIONS])('%s: unref()d (or ref: false) and alone, the process exits by itself with code 0', async (kind) => {
@@ -215,7 +218,7 @@ describe('ref() and unref(): a pending wait keeps the process alive unless unref
       expect(sem.hasRef()).toBe(false);
       expect(sem.ref()).toBe(sem);
       expect(sem.hasRef()).toBe(true);
-      expect(() => Semaphore.prototype.unref.call(new Proxy(sem, {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      expect(() => Semaphore.prototype.unref.call(new Proxy(sem, {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_THIS' }));
       expect(sem.hasRef()).toBe(true);
     } finally {
       sem.close();

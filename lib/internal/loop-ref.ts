@@ -9,7 +9,7 @@
  * @internal
  * @packageDocumentation
  */
-import { invalidArgType } from '../errors';
+import { invalidThis } from '../errors';
 
 /** Something that keeps the loop alive, and can stop doing so. */
 export interface LoopRefPart {
@@ -70,12 +70,12 @@ export interface Referable {
  * `loopRefOf(self)` is the class's own brand check (e.g.
  * `#loopRef in self ? self.#loopRef : undefined`): anything else as `this` (a
  * Proxy of a handle, an object made from the prototype) is refused with
- * `ERR_INVALID_ARG_TYPE`, and nothing changes.
+ * `ERR_INVALID_THIS`, and nothing changes.
  */
 export function implementRef(target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined): void {
   const of = (self: unknown): LoopRef => {
     const state = loopRefOf(self);
-    if (state === undefined) throw invalidArgType('this', `an instance of ${target.name}`, self);
+    if (state === undefined) throw invalidThis(target.name);
     return state;
   };
   const methods: Referable = {
