@@ -59,9 +59,9 @@ export interface Referable {
    * and to later ones. Returns the handle.
    */
   unref(): this;
-  /** Undoes {@link Referable.unref}: pending waits keep the process alive again (the default). Returns the handle. */
+  /** Undoes `unref()`: pending waits keep the process alive again (the default). Returns the handle. */
   ref(): this;
-  /** Whether pending waits of this handle keep the process alive: `true` unless {@link Referable.unref} was called. */
+  /** Whether pending waits of this handle keep the process alive: `true` unless `unref()` was called. */
   hasRef(): boolean;
 }
 
