@@ -227,8 +227,15 @@ export interface Binding {
    * or of a stream's chunk (a Buffer); meta = [length, msg_flags, fd count, address bytes, end].
    */
   socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array): Buffer | number;
+  /**
+   * socketReceive that also copies a message of up to POOLED_MAX bytes into a receive pool from `offset` (which must
+   * leave POOLED_MAX bytes of room: else -EINVAL, nothing received).
+   */
+  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, pool: ArrayBuffer, offset: number): Buffer | number;
   /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
   socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number): Buffer | number;
+  /** socketReceiveSync with a receive pool, as socketReceive. */
+  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number, pool: ArrayBuffer, offset: number): Buffer | number;
   /**
    * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
    * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).
