@@ -998,6 +998,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * with it), waiting without blocking the event loop. Resolves `null` at the
    * end of the stream (stream and seqpacket sockets whose peer closed).
    *
+   * On datagram and seqpacket sockets a message of up to 4 KiB is copied into
+   * a 64 KiB pool shared by this thread's sockets, as `Buffer.allocUnsafe()`
+   * ones are into Node's: its Buffer stays valid and is never written again,
+   * and keeps the whole pool alive while it is kept. Longer messages and
+   * stream chunks get a Buffer of their own. The same holds for
+   * {@link UnixSocket.tryReceive}, {@link UnixSocket.receiveSync} and `for await`.
+   *
    * A message whose descriptors the kernel could not all install (MSG_CTRUNC,
    * e.g. at the RLIMIT_NOFILE limit) or whose bytes were cut short (MSG_TRUNC)
    * rejects with `ERR_IPC_TRUNCATED`; descriptors that did arrive with it are
