@@ -253,6 +253,27 @@ describe('copying receives and the receive pool', () => {
     q.close();
   });
 
+  test('a queue whose messageSize is over a quarter of the pool receives into a scratch and copies out (private IPC namespace)', async () => {
+    // Each message a Buffer of its own or Node's pool's (Buffer.allocUnsafe), never the receive pool's.
+    const code = `
+      const { MessageQueue } = require(${JSON.stringify(path.resolve(__dirname, '../dist'))});
+      const q = MessageQueue.open('/wide', { create: true, maxMessages: 3, messageSize: 100000 });
+      MessageQueue.unlink('/wide');
+      q.trySend(Buffer.alloc(70000, 3));
+      q.trySend('small');
+      q.trySend('last');
+      const big = q.tryReceive().data, small = q.receiveSync().data;
+      q.receive().then(({ data: last }) => {
+        console.log(JSON.stringify({ big: big.equals(Buffer.alloc(70000, 3)), small: small.toString(), last: last.toString(),
+          pools: [big, small, last].map((d) => d.buffer.byteLength === 64 * 1024) }));
+        q.close();
+      });`;
+    const setup = 'echo 1048576 > /proc/sys/fs/mqueue/msgsize_max && exec "$0" "$@"';
+    const r = await run('unshare', ['-Ur', '--ipc', 'sh', '-c', setup, process.execPath, '-e', code]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ big: true, small: 'small', last: 'last', pools: [false, false, false] });
+  });
+
   test('a pool detached behind its back is replaced; a bad pool or offset is -EINVAL from the addon', () => {
     const q = MessageQueue.open(name(), { create: true, maxMessages: 10, messageSize: 64 });
     q.trySend('one');
