@@ -86,8 +86,12 @@ export interface Binding {
   mqSendSync(blockingFd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
   /** mq_receive(3) into scratch, one non-blocking attempt; the length, or -EAGAIN when empty. */
   mqReceive(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array): number;
+  /** mqReceive into a receive pool (lib/internal/buffer-pool.ts) from `offset` on: -EMSGSIZE when less than mq_msgsize is left there. */
+  mqReceive(mqd: number, pool: ArrayBuffer, priorityOut: Uint32Array, offset: number): number;
   /** mq_timedreceive(3) on a blocking descriptor, timeoutMs from now (-1: no limit); -ETIMEDOUT. */
   mqReceiveSync(blockingFd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
+  /** mqReceiveSync into a receive pool from `offset` on, as mqReceive. */
+  mqReceiveSync(blockingFd: number, pool: ArrayBuffer, priorityOut: Uint32Array, timeoutMs: number, offset: number): number;
   /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
   readonly MQ_PRIO_MAX: number;
 
@@ -171,6 +175,8 @@ export interface Binding {
   readonly CHANNEL_PEER_DEAD: number;
   /** -EPIPE (PIPC_RING_ENDED): every producer closed cleanly and everything was read; receives and channelProbe say so. */
   readonly CHANNEL_ENDED: number;
+  /** The longest message a copying receive puts in a receive pool (native/common/pool.h kPooledMax). */
+  readonly POOLED_MAX: number;
   // --- mutex (native/mutex.cc): glibc initialises; the addon locks and unlocks on glibc's robust protocol itself ---
   /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
   mutexTmpfile(mode: number): number;
@@ -221,8 +227,15 @@ export interface Binding {
    * or of a stream's chunk (a Buffer); meta = [length, msg_flags, fd count, address bytes, end].
    */
   socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array): Buffer | number;
+  /**
+   * socketReceive that also copies a message of up to POOLED_MAX bytes into a receive pool from `offset` (which must
+   * leave POOLED_MAX bytes of room: else -EINVAL, nothing received).
+   */
+  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, pool: ArrayBuffer, offset: number): Buffer | number;
   /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
   socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number): Buffer | number;
+  /** socketReceiveSync with a receive pool, as socketReceive. */
+  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number, pool: ArrayBuffer, offset: number): Buffer | number;
   /**
    * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
    * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).

@@ -14,6 +14,7 @@ import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { OwnedDescriptor } from './internal/descriptor';
+import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {
   toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -22,6 +23,13 @@ import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 const { O_RDONLY, O_WRONLY, O_RDWR } = fsConstants;
 const { EAGAIN, EBADF, EINVAL, EMFILE, EMSGSIZE, ENOENT, ENOSPC, ETIMEDOUT } = osConstants.errno;
 const ACCESS = { read: O_RDONLY, write: O_WRONLY, readwrite: O_RDWR } as const;
+/**
+ * The largest messageSize whose queue receives straight into a receive pool
+ * (the kernel wants room for messageSize bytes, whatever a message's length):
+ * a quarter of a pool, so that a pool takes many messages before it is
+ * replaced. Larger queues receive into a scratch buffer and copy out.
+ */
+const POOLED_QUEUE_MAX = POOL_SIZE / 4;
 
 /** Options of {@link MessageQueue.open}. */
 export interface MessageQueueOptions {
@@ -175,6 +183,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   // Opened on the first *Sync call: the kernel hands messages straight to a
   // thread blocked in mq_timedreceive, which beats polling and retrying.
   #blocking = -1;
+  /** Where messages land: a receive pool (queues of up to POOLED_QUEUE_MAX), else the scratch. */
+  readonly #pool = new ReceivePool();
   #scratch: Buffer | null = null;
   readonly #priority = new Uint32Array(1);
 
@@ -351,7 +361,12 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     check(r, 'mq_timedsend', this.#name);
   }
 
-  /** Receives the highest-priority message, waiting without blocking the event loop. */
+  /**
+   * Receives the highest-priority message, waiting without blocking the
+   * event loop. Messages of up to 4 KiB land in a 64 KiB pool, as
+   * `Buffer.allocUnsafe()` ones do in Node's (one kept message keeps its pool
+   * alive); longer ones get a Buffer of their own.
+   */
   receive(options?: MessageQueueWaitOptions): Promise<Message> {
     let wait: WaitOptions;
     try {
@@ -360,27 +375,26 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     } catch (err) {
       return Promise.reject(err);
     }
-    const attempt = () => this.#take(binding.mqReceive(this.fd, this.#scratch!, this.#priority), 'mq_receive') ?? AGAIN;
+    const attempt = () => this.#take(false, -1) ?? AGAIN;
     return this.#poller!.wait(binding.UV_READABLE, attempt, wait, () => this.#timedOut('mq_receive', wait.timeoutMs!));
   }
 
-  /** Receives a message if there is one now; `null` when the queue is empty. */
+  /** Receives a message if there is one now; `null` when the queue is empty. Pooled as {@link MessageQueue.receive}. */
   tryReceive(): Message | null {
     this.#readable();
-    return this.#take(binding.mqReceive(this.fd, this.#scratch!, this.#priority), 'mq_receive');
+    return this.#take(false, -1);
   }
 
   /**
    * Receives, blocking this thread until a message arrives (`mq_timedreceive`):
    * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
+   * Pooled as {@link MessageQueue.receive}.
    */
   receiveSync(options?: { timeoutMs?: number }): Message {
     const { timeoutMs } = validateOptions(options);
     validateTimeout(timeoutMs);
     this.#readable();
-    const r = binding.mqReceiveSync(this.#blockingFd(), this.#scratch!, this.#priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedreceive', timeoutMs!);
-    return this.#take(r, 'mq_timedreceive')!;
+    return this.#take(true, timeoutMs ?? -1)!;
   }
 
   /**
@@ -451,7 +465,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   #readable(): void {
     this.#open();
     if (this.#access === 'write') throw new IpcError(-EBADF, 'mq_receive', this.#name, 'queue was opened with access: \'write\'');
-    this.#scratch ??= Buffer.allocUnsafe(this.#messageSize);
+    if (this.#messageSize > POOLED_QUEUE_MAX) this.#scratch ??= Buffer.allocUnsafe(this.#messageSize);
   }
 
   #waitOptions(options: MessageQueueWaitOptions | undefined): WaitOptions {
@@ -461,12 +475,36 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     return { signal, timeoutMs };
   }
 
-  /** A received length to a Message (copied out of the scratch buffer); null for EAGAIN. */
-  #take(length: number, syscall: string): Message | null {
+  /**
+   * One receive: a Message, or null for EAGAIN. `sync`: on the blocking
+   * descriptor, waiting up to `timeoutMs` (-1: no limit; ETIMEDOUT thrown).
+   * It lands in the pool, or in the scratch and is copied out.
+   */
+  #take(sync: boolean, timeoutMs: number): Message | null {
+    const pool = this.#scratch === null ? this.#pool : null;
+    let length: number;
+    if (pool === null) {
+      length = sync
+        ? binding.mqReceiveSync(this.#blockingFd(), this.#scratch!, this.#priority, timeoutMs)
+        : binding.mqReceive(this.fd, this.#scratch!, this.#priority);
+    } else {
+      const fd = sync ? this.#blockingFd() : this.fd;
+      const into = pool.room(this.#messageSize);
+      length = sync
+        ? binding.mqReceiveSync(fd, into, this.#priority, timeoutMs, pool.offset)
+        : binding.mqReceive(fd, into, this.#priority, pool.offset);
+    }
+    const syscall = sync ? 'mq_timedreceive' : 'mq_receive';
     if (length === -EAGAIN) return null;
+    if (length === -ETIMEDOUT && sync) throw this.#timedOut(syscall, timeoutMs);
     check(length, syscall, this.#name);
-    const data = Buffer.allocUnsafe(length);
-    this.#scratch!.copy(data, 0, 0, length);
+    let data: Buffer;
+    if (pool !== null) {
+      data = pool.take(length);
+    } else {
+      data = Buffer.allocUnsafe(length);
+      this.#scratch!.copy(data, 0, 0, length);
+    }
     return { data, priority: this.#priority[0] };
   }
 

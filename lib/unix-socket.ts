@@ -19,6 +19,7 @@ import { retryUntil } from './internal/retry';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
 import {
   readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
 } from './internal/validate';
@@ -484,6 +485,12 @@ const receiveAddress = new Uint8Array(108);
  * first use (its pages are touched only as far as messages reach).
  */
 let messageScratch: Buffer | null = null;
+/**
+ * Where the copying receives of message sockets put messages of up to
+ * POOLED_MAX bytes (the addon copies them there from the scratch), shared by
+ * every socket of this thread, as Node's Buffer pool is.
+ */
+const receivePool = new ReceivePool();
 /** Scratch of receiveMany, grown to the largest batch asked for. */
 const batchScratch = { max: 0, meta: new Int32Array(0), fds: new Int32Array(0), addresses: new Uint8Array(0) };
 /** The most bytes one receiveMany batch may take (max × messageSize). */
@@ -991,6 +998,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * with it), waiting without blocking the event loop. Resolves `null` at the
    * end of the stream (stream and seqpacket sockets whose peer closed).
    *
+   * On datagram and seqpacket sockets a message of up to 4 KiB is copied into
+   * a 64 KiB pool shared by this thread's sockets, as `Buffer.allocUnsafe()`
+   * ones are into Node's: its Buffer stays valid and is never written again,
+   * and keeps the whole pool alive while it is kept. Longer messages and
+   * stream chunks get a Buffer of their own. The same holds for
+   * {@link UnixSocket.tryReceive}, {@link UnixSocket.receiveSync} and `for await`.
+   *
    * A message whose descriptors the kernel could not all install (MSG_CTRUNC,
    * e.g. at the RLIMIT_NOFILE limit) or whose bytes were cut short (MSG_TRUNC)
    * rejects with `ERR_IPC_TRUNCATED`; descriptors that did arrive with it are
@@ -1412,9 +1426,20 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   #take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
     const fd = this.openFd;
     const scratch = messageScratch ??= Buffer.allocUnsafeSlow(binding.MAX_MESSAGE_SIZE);
-    const r = syncTimeoutMs === undefined
-      ? binding.socketReceive(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch)
-      : binding.socketReceiveSync(fd, TYPES[this.#type], receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs);
+    const type = TYPES[this.#type];
+    // Stream chunks come in a Buffer of their own; messages may land in the pool.
+    const pool = this.#type === 'stream' ? null : receivePool.room(POOLED_MAX);
+    let r: Buffer | number;
+    if (pool === null) {
+      r = syncTimeoutMs === undefined
+        ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch)
+        : binding.socketReceiveSync(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs);
+    } else {
+      const offset = receivePool.offset;
+      r = syncTimeoutMs === undefined
+        ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, pool, offset)
+        : binding.socketReceiveSync(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset);
+    }
     if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
     const [length, flags, count, addressLength, end] = receiveMeta;
     const fds = count === 0 ? [] : Array.from(receiveFds.subarray(0, count));
@@ -1422,8 +1447,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       this.#ended = true;
       return null;
     }
-    // A message is copied out of the scratch (small ones into Node's Buffer pool).
-    const data = typeof r === 'number' ? copyOut(scratch, Math.min(length, scratch.length)) : r.subarray(0, length);
+    // A message of up to POOLED_MAX bytes is in the pool (the addon copied it
+    // there); a longer one is copied out of the scratch into a Buffer of its own.
+    let data: Buffer;
+    if (typeof r !== 'number') data = r.subarray(0, length);
+    else if (r <= POOLED_MAX && r > 0) data = receivePool.take(r);
+    else data = copyOut(scratch, Math.min(length, scratch.length));
     if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
       for (const received of fds) binding.close(received);
       const why = (flags & MSG_CTRUNC) !== 0

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/env_state.h"
+#include "common/pool.h"
 #include "common/sys.h"
 #include "common/view.h"
 
@@ -130,12 +131,16 @@ Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
 }
 
 // One receive into `scratch` (which must hold mq_msgsize bytes): the length,
-// with the priority written to priorityOut[0].
-Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadline) {
+// with the priority written to priorityOut[0]. When info[offset_at] is given,
+// info[1] is a receive pool (common/pool.h) and the message goes straight
+// into it from that offset: the copying receives' one copy, the kernel's.
+Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadline, size_t offset_at) {
   mqd_t mqd = MqdArg(info);
   uint8_t* scratch;
   size_t scratch_length;
-  if (!BytesArg(info.Env(), info[1], &scratch, &scratch_length)) return Result(info.Env(), -EINVAL);
+  bool ok = info.Length() > offset_at ? PoolRoomArg(info.Env(), info[1], info[offset_at], &scratch, &scratch_length)
+                                      : BytesArg(info.Env(), info[1], &scratch, &scratch_length);
+  if (!ok) return Result(info.Env(), -EINVAL);
   uint32_t* priority_out = info[2].As<Napi::Uint32Array>().Data();
   char* bytes = reinterpret_cast<char*>(scratch);
   unsigned priority = 0;
@@ -150,14 +155,15 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadl
   return Result(info.Env(), static_cast<double>(r));
 }
 
-// mqReceive(mqd, scratch, priorityOut: Uint32Array(1)) -> length | -errno
-// (-EAGAIN when empty, whatever the descriptor's O_NONBLOCK says).
-Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, &kPast); }
+// mqReceive(mqd, scratch, priorityOut: Uint32Array(1)[, offset]) -> length | -errno
+// (-EAGAIN when empty, whatever the descriptor's O_NONBLOCK says). With an
+// offset, scratch is a receive pool.
+Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, &kPast, 3); }
 
-// mqReceiveSync(blockingFd, scratch, priorityOut, timeoutMs) -> length | -errno (-ETIMEDOUT).
+// mqReceiveSync(blockingFd, scratch, priorityOut, timeoutMs[, offset]) -> length | -errno (-ETIMEDOUT).
 Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
   struct timespec at;
-  return Receive(info, Deadline(info[3].As<Napi::Number>().Int64Value(), &at));
+  return Receive(info, Deadline(info[3].As<Napi::Number>().Int64Value(), &at), 4);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 
 #include "common/env_state.h"
 #include "common/handle.h"
+#include "common/pool.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 #include "ring_addon.h"
@@ -52,13 +53,6 @@ const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
 // The longest receiveSync spins before it sleeps (lib/channel.ts refuses
 // more): a futex wake-up costs microseconds, so spinning longer buys nothing.
 constexpr double kMaxSpinNs = 1e9;
-
-// The longest message a copying receive puts in the pool (lib/channel.ts
-// makes 64 KiB pools): longer ones get a Buffer of their own, whose
-// allocation costs little next to copying them. Node's own pool takes up to
-// half of its 8 KiB; half as much of a pool eight times larger here, so that
-// one kept message pins its pool less often.
-constexpr size_t kPooledMax = 4096;
 
 struct Segment {
   void* addr;
@@ -555,8 +549,7 @@ napi_value Deliver(napi_env env, Channel* ch, const Target& target, int64_t leng
     if (n != 0) memcpy(ch->pool.data + ch->pool_used, payload, n);
     pipc_ring_release(&ch->ring, &ch->c);
     ch->meta[kOffset] = static_cast<double>(ch->pool_used);
-    size_t used = ch->pool_used + ((n + 7) & ~static_cast<size_t>(7));
-    ch->pool_used = used < ch->pool.length ? used : ch->pool.length;
+    ch->pool_used = PoolNext(ch->pool_used, n, ch->pool.length);
     return Int(env, length);
   }
   if (!target.given) {
@@ -842,14 +835,10 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   size_t argc = HotArgs(env, info, &ch, argv);
   if (!ch->consumer || ch->closed) return Int(env, -EBADF);
-  void* data = nullptr;
-  size_t length = 0;
-  bool is_buffer = false;
-  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_arraybuffer_info(env, argv[0], &data, &length) != napi_ok || data == nullptr) {
-    return Int(env, -EINVAL);
-  }
-  ch->pool = Target{true, static_cast<uint8_t*>(data), length};
+  uint8_t* data;
+  size_t length;
+  if (argc < 1 || !PoolArg(env, argv[0], &data, &length)) return Int(env, -EINVAL);
+  ch->pool = Target{true, data, length};
   ch->pool_used = 0;
   return Int(env, 0);
 }
@@ -901,6 +890,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CHANNEL_CORRUPT", Napi::Number::New(env, PIPC_RING_CORRUPT));
   exports.Set("CHANNEL_PEER_DEAD", Napi::Number::New(env, PIPC_RING_PEER_DEAD));
   exports.Set("CHANNEL_ENDED", Napi::Number::New(env, PIPC_RING_ENDED));
+  exports.Set("POOLED_MAX", Napi::Number::New(env, static_cast<double>(kPooledMax)));
 }
 
 }  // namespace ring

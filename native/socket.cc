@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "common/env_state.h"
+#include "common/pool.h"
 #include "common/sys.h"
 #include "common/view.h"
 
@@ -706,14 +707,17 @@ void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta
 // first) waits again for what is left of the deadline.
 //
 // Datagram and sequenced-packet sockets: one recvmsg into JavaScript's scratch
-// buffer, as large as any message a sender can make (MaxMessageSize), which
-// JavaScript then copies out exactly (into Node's Buffer pool for small
-// messages: no allocation here). Stream sockets: what is queued
+// buffer, as large as any message a sender can make (MaxMessageSize). With a
+// receive pool and an offset (common/pool.h; info[pool_at], info[pool_at + 1]),
+// a message of up to kPooledMax bytes is copied into the pool from that offset
+// (which must leave kPooledMax bytes of room, else -EINVAL before anything is
+// received), and JavaScript makes its Buffer there; a longer one JavaScript
+// copies out of the scratch into a Buffer of its own. Stream sockets: what is queued
 // (SIOCINQ), up to 256 KiB; the kernel ends a read at a message that carries
 // descriptors, so they arrive with their own bytes. meta as for Finish; a
 // length over the Buffer's only if MSG_TRUNC is set (a sender forced its
 // SO_SNDBUF past net.core.wmem_max after this process started).
-Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
+Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline, size_t pool_at) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
   int type = IntArg(info, 1);
@@ -722,6 +726,12 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
   auto address_out = info[4].As<Napi::Uint8Array>();
   auto scratch = info[5].As<Napi::Uint8Array>();
   if (address_out.ByteLength() < kAddressBytes) return Result(env, -EINVAL);
+  uint8_t* pool = nullptr;
+  size_t pool_room = 0;
+  if (info.Length() > pool_at &&
+      (!PoolRoomArg(env, info[pool_at], info[pool_at + 1], &pool, &pool_room) || pool_room < kPooledMax)) {
+    return Result(env, -EINVAL);
+  }
 
   Napi::Buffer<uint8_t> buffer;
   Slot slot;
@@ -763,15 +773,23 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline) {
   if (n < 0) return Result(env, static_cast<double>(n));
   int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
   Finish(fd, type, msg, n, meta, fds_out.Data(), max_fds, address_out.Data());
-  if (type != SOCK_STREAM) return Result(env, static_cast<double>(n));
+  if (type != SOCK_STREAM) {
+    // n is the message's whole length (MSG_TRUNC): only what is in scratch is copied.
+    if (pool != nullptr && static_cast<size_t>(n) <= kPooledMax && static_cast<size_t>(n) <= size && n != 0) {
+      memcpy(pool, scratch.Data(), static_cast<size_t>(n));
+    }
+    return Result(env, static_cast<double>(n));
+  }
   return buffer;
 }
 
-Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr); }
+// socketReceive(..., scratch[, pool, offset]).
+Napi::Value SocketReceive(const Napi::CallbackInfo& info) { return Receive(info, nullptr, 6); }
 
+// socketReceiveSync(..., scratch, timeoutMs[, pool, offset]).
 Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
   Deadline deadline = DeadlineArg(info, 6);
-  return Receive(info, &deadline);
+  return Receive(info, &deadline, 7);
 }
 
 // socketReceiveInto(fd, type, target: Uint8Array, meta: Int32Array(kMetaSize),

@@ -226,6 +226,74 @@ describe('sending and receiving', () => {
   });
 });
 
+describe('copying receives and the receive pool', () => {
+  test('small messages share a 64 KiB pool and stay valid and unshared; longer ones get their own Buffer', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 10, messageSize: 8192 });
+    const kept: Buffer[] = [];
+    // Three pools' worth of 64-byte messages, through every copying receive.
+    for (let i = 0; i < 3000; i++) {
+      q.trySend(Buffer.alloc(64, i & 0xff));
+      const m = i % 3 === 0 ? q.tryReceive()! : i % 3 === 1 ? q.receiveSync() : await q.receive();
+      kept.push(m.data);
+    }
+    kept.forEach((data, i) => expect(data.equals(Buffer.alloc(64, i & 0xff))).toBe(true));
+    expect(Buffer.isBuffer(kept[0]) && kept[0] instanceof Buffer && kept[0].constructor === Buffer).toBe(true);
+    expect(kept[0].buffer.byteLength).toBe(64 * 1024);
+    expect(kept[1].buffer).toBe(kept[0].buffer);
+    expect(new Set(kept.map((d) => d.buffer)).size).toBeGreaterThanOrEqual(3);
+    // Writing one received Buffer changes no other.
+    kept[1].fill(0xee);
+    expect(kept[0].equals(Buffer.alloc(64, 0)) && kept[2].equals(Buffer.alloc(64, 2))).toBe(true);
+    q.trySend(Buffer.alloc(5000, 9));
+    const big = q.tryReceive()!.data;
+    expect(big.equals(Buffer.alloc(5000, 9))).toBe(true);
+    expect(big.buffer).not.toBe(kept[0].buffer);
+    q.trySend('after');
+    expect(q.tryReceive()!.data.toString()).toBe('after');
+    q.close();
+  });
+
+  test('a queue whose messageSize is over a quarter of the pool receives into a scratch and copies out (private IPC namespace)', async () => {
+    // Each message a Buffer of its own or Node's pool's (Buffer.allocUnsafe), never the receive pool's.
+    const code = `
+      const { MessageQueue } = require(${JSON.stringify(path.resolve(__dirname, '../dist'))});
+      const q = MessageQueue.open('/wide', { create: true, maxMessages: 3, messageSize: 100000 });
+      MessageQueue.unlink('/wide');
+      q.trySend(Buffer.alloc(70000, 3));
+      q.trySend('small');
+      q.trySend('last');
+      const big = q.tryReceive().data, small = q.receiveSync().data;
+      q.receive().then(({ data: last }) => {
+        console.log(JSON.stringify({ big: big.equals(Buffer.alloc(70000, 3)), small: small.toString(), last: last.toString(),
+          pools: [big, small, last].map((d) => d.buffer.byteLength === 64 * 1024) }));
+        q.close();
+      });`;
+    const setup = 'echo 1048576 > /proc/sys/fs/mqueue/msgsize_max && exec "$0" "$@"';
+    const r = await run('unshare', ['-Ur', '--ipc', 'sh', '-c', setup, process.execPath, '-e', code]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ big: true, small: 'small', last: 'last', pools: [false, false, false] });
+  });
+
+  test('a pool detached behind its back is replaced; a bad pool or offset is -EINVAL from the addon', () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 10, messageSize: 64 });
+    q.trySend('one');
+    const one = q.tryReceive()!.data;
+    structuredClone(one.buffer, { transfer: [one.buffer] as never });
+    q.trySend('two');
+    expect(q.tryReceive()!.data.toString()).toBe('two');
+    const prio = new Uint32Array(1);
+    const pool = new ArrayBuffer(128);
+    q.trySend('three');
+    for (const offset of [-1, 129, 1.5, NaN, '0' as unknown as number]) expect(binding.mqReceive(q.fd, pool, prio, offset)).toBe(-osConstants.errno.EINVAL);
+    expect(binding.mqReceive(q.fd, new Uint8Array(128) as unknown as ArrayBuffer, prio, 0)).toBe(-osConstants.errno.EINVAL);
+    // Less than messageSize left from the offset: the kernel refuses, and the message stays.
+    expect(binding.mqReceive(q.fd, pool, prio, 100)).toBe(-osConstants.errno.EMSGSIZE);
+    expect(binding.mqReceive(q.fd, pool, prio, 64)).toBe(5);
+    expect(Buffer.from(pool, 64, 5).toString()).toBe('three');
+    q.close();
+  });
+});
+
 describe('asynchronous waits', () => {
   test('receive() resolves when a process started later sends; send() waits for room', async () => {
     const n = name();

@@ -219,6 +219,58 @@ describe('messages', () => {
   });
 });
 
+describe('copying receives and the receive pool', () => {
+  test.each(['dgram', 'seqpacket'] as const)('%s: small messages share a 64 KiB pool and stay valid and unshared; longer ones and stream chunks get their own Buffer', async (type) => {
+    const [a, b] = socketPair({ type });
+    const kept: Buffer[] = [];
+    // Three pools' worth of 64-byte messages, through every copying receive.
+    for (let i = 0; i < 3000; i++) {
+      a.trySend(Buffer.alloc(64, i & 0xff));
+      const m = i % 3 === 0 ? b.tryReceive()! : i % 3 === 1 ? b.receiveSync()! : (await b.receive())!;
+      kept.push(m.data);
+    }
+    kept.forEach((data, i) => expect(data.equals(Buffer.alloc(64, i & 0xff))).toBe(true));
+    expect(Buffer.isBuffer(kept[0]) && kept[0] instanceof Buffer && kept[0].constructor === Buffer).toBe(true);
+    expect(kept[0].buffer.byteLength).toBe(64 * 1024);
+    expect(kept[1].buffer).toBe(kept[0].buffer);
+    expect(new Set(kept.map((d) => d.buffer)).size).toBeGreaterThanOrEqual(3);
+    kept[1].fill(0xee);
+    expect(kept[0].equals(Buffer.alloc(64, 0)) && kept[2].equals(Buffer.alloc(64, 2))).toBe(true);
+    a.trySend(Buffer.alloc(5000, 9));
+    const big = b.tryReceive()!.data;
+    expect(big.equals(Buffer.alloc(5000, 9))).toBe(true);
+    expect(big.buffer).not.toBe(kept[0].buffer);
+    // A pool detached behind its back is replaced.
+    structuredClone(kept[2999].buffer, { transfer: [kept[2999].buffer] as never });
+    a.trySend('after');
+    expect(b.tryReceive()!.data.toString()).toBe('after');
+    a.trySend(Buffer.alloc(0));
+    expect(b.tryReceive()!.data.length).toBe(0);
+    a.close();
+    b.close();
+    const [c, d] = socketPair({ type: 'stream' });
+    await c.send('chunk');
+    const chunk = (await d.receive())!.data;
+    expect(chunk.toString()).toBe('chunk');
+    expect(chunk.buffer.byteLength).not.toBe(64 * 1024);
+    c.close();
+    d.close();
+  });
+
+  test('the addon refuses a pool without 4 KiB of room at the offset, before anything is received', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    a.trySend('kept');
+    const args = [b.fd, binding.SOCK_DGRAM, new Int32Array(5), new Int32Array(binding.SCM_MAX_FD), new Uint8Array(108), Buffer.alloc(8192)] as const;
+    const pool = new ArrayBuffer(8192);
+    for (const offset of [-1, 4097, 8193, 0.5, NaN, '0' as unknown as number]) expect(binding.socketReceive(...args, pool, offset)).toBe(-osConstants.errno.EINVAL);
+    expect(binding.socketReceive(...args, new Uint8Array(8192) as unknown as ArrayBuffer, 0)).toBe(-osConstants.errno.EINVAL);
+    expect(binding.socketReceive(...args, pool, 4096)).toBe(4);
+    expect(Buffer.from(pool, 4096, 4).toString()).toBe('kept');
+    a.close();
+    b.close();
+  });
+});
+
 describe('datagram sockets', () => {
   test('bound to a path: 0600 under umask 000, receives from anyone with their address; close removes the file', async () => {
     const p = sockPath();
