@@ -216,3 +216,30 @@ export function threadWaitsStarted(): Promise<void> {
 export function threadWaitsSettled(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 100));
 }
+
+/**
+ * The receive pool's contract (lib/internal/buffer-pool.ts), through `send`
+ * and the copying receive `receive(i)` (the caller alternates its kinds by
+ * `i`): 3,000 64-byte messages share 64 KiB pools, each intact and its own
+ * (writing one changes no other); a 5,000-byte message gets a Buffer of its
+ * own. Returns the small messages kept.
+ */
+export async function expectPooledReceives(send: (data: Buffer) => unknown, receive: (i: number) => Buffer | Promise<Buffer>): Promise<Buffer[]> {
+  const kept: Buffer[] = [];
+  for (let i = 0; i < 3000; i++) {
+    send(Buffer.alloc(64, i & 0xff));
+    kept.push(await receive(i));
+  }
+  kept.forEach((data, i) => expect(data.equals(Buffer.alloc(64, i & 0xff))).toBe(true));
+  expect(Buffer.isBuffer(kept[0]) && kept[0] instanceof Buffer && kept[0].constructor === Buffer).toBe(true);
+  expect(kept[0].buffer.byteLength).toBe(64 * 1024);
+  expect(kept[1].buffer).toBe(kept[0].buffer);
+  expect(new Set(kept.map((d) => d.buffer)).size).toBeGreaterThanOrEqual(3);
+  kept[1].fill(0xee);
+  expect(kept[0].equals(Buffer.alloc(64, 0)) && kept[2].equals(Buffer.alloc(64, 2))).toBe(true);
+  send(Buffer.alloc(5000, 9));
+  const big = await receive(0);
+  expect(big.equals(Buffer.alloc(5000, 9))).toBe(true);
+  expect(big.buffer).not.toBe(kept[0].buffer);
+  return kept;
+}
