@@ -25,9 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/handle.h"
 #include "common/pool.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 #include "ring_addon.h"
@@ -100,7 +102,6 @@ struct Channel {
   size_t pool_used = 0;
 };
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // The channel a handle made by channelAttach wraps, or nullptr for anything
 // else (the caller reports -EBADF).
@@ -120,22 +121,6 @@ double NumberArg(napi_env env, napi_value value, double fallback) {
 }
 
 void Finalize(napi_env, Channel* ch) { delete ch; }
-
-timespec Earlier(const timespec& a, const timespec& b) {
-  return (a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)) ? a : b;
-}
-
-bool Passed(const timespec& deadline) {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
-}
-
-int64_t NowNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
 
 // channelFormat(buffer, capacity, lanes) -> 0 | -EINVAL. The creator's
 // mapping, before anybody else can know the object is there.
@@ -207,8 +192,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
 }
 
 int NewSocket(Napi::Env env) {
-  int fd = RetryOnEintr([] { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
-  if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
+  int fd = Tracked(env, RetryOnEintr([] { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }));
   return fd;
 }
 
@@ -450,12 +434,12 @@ napi_value SendSync(napi_env env, napi_callback_info info) {
   if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   // Full: only now is the clock read.
   double timeout_ms = NumberArg(env, argc > 0 ? argv[0] : nullptr, 0);
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (;;) {
     uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
     for (;;) {
       if (timeout_ms >= 0 && Passed(deadline)) return Int(env, -ETIMEDOUT);
-      timespec end = waiter::MonotonicAfter(kSliceMs);
+      timespec end = MonotonicAfter(kSliceMs);
       if (timeout_ms >= 0) end = Earlier(end, deadline);
       r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, end);
       if (r == 1) break;
@@ -684,7 +668,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
   }
   if (length == -EAGAIN) {
     double timeout_ms = NumberArg(env, argc > 1 ? rest[1] : nullptr, 0);
-    timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+    timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
     while (length == -EAGAIN) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
@@ -700,7 +684,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
         length = -ETIMEDOUT;
         break;
       }
-      timespec end = waiter::MonotonicAfter(kSliceMs);
+      timespec end = MonotonicAfter(kSliceMs);
       if (timeout_ms >= 0) end = Earlier(end, deadline);
       pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
       pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
