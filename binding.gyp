@@ -10,10 +10,10 @@
       "sources": [
         "native/addon.cc",
         "native/common/env_state.cc",
+        "native/common/errno_names.cc",
+        "native/common/fd.cc",
         "native/common/fd_watcher.cc",
         "native/common/waiter.cc",
-        "native/errno_names.cc",
-        "native/fd.cc",
         "native/fifo.cc",
         "native/flock.cc",
         "native/futex.cc",

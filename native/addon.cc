@@ -4,10 +4,10 @@
 #include <napi.h>
 
 #include "common/env_state.h"
+#include "common/errno_names.h"
+#include "common/fd.h"
 #include "common/fd_watcher.h"
 #include "common/waiter.h"
-#include "errno_names.h"
-#include "fd.h"
 #include "fifo.h"
 #include "flock.h"
 #include "futex.h"

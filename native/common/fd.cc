@@ -12,8 +12,8 @@
 
 #include <cstdlib>
 
-#include "common/env_state.h"
-#include "common/sys.h"
+#include "env_state.h"
+#include "sys.h"
 
 namespace posix_ipc {
 namespace fd {
