@@ -14,16 +14,16 @@
         "native/common/fd.cc",
         "native/common/fd_watcher.cc",
         "native/common/waiter.cc",
+        "native/channel.cc",
         "native/fifo.cc",
-        "native/flock.cc",
+        "native/file-lock.cc",
         "native/futex.cc",
-        "native/mqueue.cc",
+        "native/message-queue.cc",
         "native/mutex.cc",
         "native/pipe.cc",
         "native/semaphore.cc",
-        "native/ring.cc",
-        "native/shm.cc",
-        "native/socket.cc"
+        "native/shared-memory.cc",
+        "native/unix-socket.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

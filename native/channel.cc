@@ -32,7 +32,7 @@
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
-#include "ring_addon.h"
+#include "channel.h"
 
 namespace posix_ipc {
 namespace ring {

@@ -10,7 +10,7 @@
 // queue (reopened through /proc/self/fd): there the kernel hands a message
 // straight to a sleeping receiver, one wake-up instead of poll-then-retry, and
 // the non-blocking descriptor's open file description is left alone.
-#include "mqueue.h"
+#include "message-queue.h"
 
 #include <fcntl.h>
 #include <mqueue.h>

@@ -8,7 +8,7 @@
 // finalizer unmaps it. An explicit unmap detaches the ArrayBuffer in the same
 // native call, so every view over it reads byteLength 0 afterwards and no
 // JavaScript access can reach unmapped memory.
-#include "shm.h"
+#include "shared-memory.h"
 
 #include <errno.h>
 #include <fcntl.h>

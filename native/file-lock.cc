@@ -17,7 +17,7 @@
 // of its own (common/waiter), backing off from 1 ms to 10 ms; a timed
 // synchronous wait polls the same way on the calling thread. Only a
 // synchronous wait without a deadline blocks in the kernel.
-#include "flock.h"
+#include "file-lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

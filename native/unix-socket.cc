@@ -22,7 +22,7 @@
 // file description, which every duplicate and other processes share, and
 // SO_RCVTIMEO to the socket; so a receive that must wait costs a ppoll on top
 // of the receive, and UntilReady saves the failed attempt where it can.)
-#include "socket.h"
+#include "unix-socket.h"
 
 #include <fcntl.h>
 #include <poll.h>
