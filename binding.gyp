@@ -26,6 +26,7 @@
         "native/unix-socket.cc"
       ],
       "include_dirs": [
+        "include",
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a wrapper call that fails

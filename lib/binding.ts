@@ -140,7 +140,7 @@ export interface Binding {
   readonly F_WRLCK: number;
   readonly F_UNLCK: number;
   // --- channel (native/channel.cc) ---
-  /** Formats a fresh segment (native/ring.h): header, magic last. */
+  /** Formats a fresh segment (include/posix-ipc/ring.h): header, magic last. */
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
   /**
    * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (10 slots, else -EINVAL) =

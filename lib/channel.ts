@@ -2,7 +2,7 @@
  * Channel: messages through a lock-free ring in shared memory, between
  * processes, without a syscall per message. One consumer; one producer, or
  * several (each gets a lane of its own). The format is in
- * docs/channel-format.md; C programs join with native/ring.h.
+ * docs/channel-format.md; C programs join with include/posix-ipc/ring.h.
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';

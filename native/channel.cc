@@ -1,4 +1,4 @@
-// Channel: the shared-memory ring of native/ring.h, for JavaScript.
+// Channel: the shared-memory ring of include/posix-ipc/ring.h, for JavaScript.
 //
 // See: mmap(2), fcntl(2) (F_OFD_SETLK, F_GET_SEALS), fstat(2), futex(2),
 // socket(2), bind(2), recv(2), getrandom(2), clock_gettime(2).
@@ -13,7 +13,7 @@
 // Hot path: one call per message, no allocation (a copying receive copies
 // into a pool JavaScript gives, and JavaScript makes the Buffer over it); the
 // pending-view and sleeping bookkeeping is here, not in JavaScript.
-#include "ring.h"
+#include "posix-ipc/ring.h"
 
 #include <sys/mman.h>
 #include <sys/random.h>

@@ -1,4 +1,4 @@
-// Channel (native/channel.cc): the shared-memory ring of native/ring.h, exported
+// Channel (native/channel.cc): the shared-memory ring of include/posix-ipc/ring.h, exported
 // to JavaScript.
 #ifndef POSIX_IPC_CHANNEL_H_
 #define POSIX_IPC_CHANNEL_H_
