@@ -228,23 +228,36 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r);
 }
 
+// The (fd, address) arguments that socketBind and socketConnect share.
+struct Endpoint {
+  int fd;
+  struct sockaddr_un addr;
+  socklen_t length;
+  const struct sockaddr* sockaddr() const { return reinterpret_cast<const struct sockaddr*>(&addr); }
+};
+
+// Reads the (fd, address) arguments into `out`: 0, or -errno for an address
+// that does not fit.
+int EndpointArgs(const Napi::CallbackInfo& info, Endpoint* out) {
+  out->fd = IntArg(info, 0);
+  return MakeAddress(info[1], &out->addr, &out->length);
+}
+
 // socketBind(fd, address, mode) -> 0 | -errno. For a path, mode >= 0 is
 // applied to the socket's inode before bind(2): the kernel creates the file
 // with that mode less the umask, so it is never more open than asked, not even
 // for an instant. (An abstract name has no file and no permissions.)
 Napi::Value SocketBind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0);
-  struct sockaddr_un addr;
-  socklen_t length;
-  int r = MakeAddress(info[1], &addr, &length);
+  Endpoint e;
+  int r = EndpointArgs(info, &e);
   if (r < 0) return Result(env, r);
   int mode = IntArg(info, 2);
-  if (addr.sun_path[0] != 0 && mode >= 0) {
-    r = RetryOnEintr([&] { return fchmod(fd, static_cast<mode_t>(mode)); });
+  if (e.addr.sun_path[0] != 0 && mode >= 0) {
+    r = RetryOnEintr([&] { return fchmod(e.fd, static_cast<mode_t>(mode)); });
     if (r < 0) return Result(env, r);
   }
-  return Result(env, RetryOnEintr([&] { return bind(fd, reinterpret_cast<struct sockaddr*>(&addr), length); }));
+  return Result(env, RetryOnEintr([&] { return bind(e.fd, e.sockaddr(), e.length); }));
 }
 
 // socketChmodPath(path: Uint8Array, mode) -> 0 | -errno. Sets the exact mode of
@@ -310,12 +323,10 @@ Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
 // interrupted, and a retried connect could report EISCONN).
 Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0);
-  struct sockaddr_un addr;
-  socklen_t length;
-  int r = MakeAddress(info[1], &addr, &length);
+  Endpoint e;
+  int r = EndpointArgs(info, &e);
   if (r < 0) return Result(env, r);
-  r = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), length);
+  r = connect(e.fd, e.sockaddr(), e.length);
   return Result(env, r == -1 ? -errno : 0);
 }
 
