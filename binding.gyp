@@ -10,22 +10,23 @@
       "sources": [
         "native/addon.cc",
         "native/common/env_state.cc",
+        "native/common/errno_names.cc",
+        "native/common/fd.cc",
         "native/common/fd_watcher.cc",
         "native/common/waiter.cc",
-        "native/errno_names.cc",
-        "native/fd.cc",
+        "native/channel.cc",
         "native/fifo.cc",
-        "native/flock.cc",
+        "native/file-lock.cc",
         "native/futex.cc",
-        "native/mqueue.cc",
+        "native/message-queue.cc",
         "native/mutex.cc",
         "native/pipe.cc",
         "native/semaphore.cc",
-        "native/ring.cc",
-        "native/shm.cc",
-        "native/socket.cc"
+        "native/shared-memory.cc",
+        "native/unix-socket.cc"
       ],
       "include_dirs": [
+        "include",
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a wrapper call that fails

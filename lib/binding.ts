@@ -124,7 +124,7 @@ export interface Binding {
   /** FUTEX_WAKE (shared): how many woke. */
   futexWake(array: Int32Array, index: number, count: number): number;
 
-  // --- file lock (native/flock.cc) ---
+  // --- file lock (native/file-lock.cc) ---
   /** open(2) with O_CLOEXEC | O_NOCTTY | O_NONBLOCK added (a FIFO never blocks the open). */
   fileLockOpen(path: string, flags: number, mode: number): number;
   /** One F_OFD_SETLK (kind 0) or flock(LOCK_NB) (kind 1) setting the range to type: 0, -EAGAIN when held elsewhere, -errno. */
@@ -139,8 +139,8 @@ export interface Binding {
   readonly F_RDLCK: number;
   readonly F_WRLCK: number;
   readonly F_UNLCK: number;
-  // --- channel (native/ring.cc) ---
-  /** Formats a fresh segment (native/ring.h): header, magic last. */
+  // --- channel (native/channel.cc) ---
+  /** Formats a fresh segment (include/posix-ipc/ring.h): header, magic last. */
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
   /**
    * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (10 slots, else -EINVAL) =
@@ -201,7 +201,7 @@ export interface Binding {
   /** Bytes a mutex record takes in shared memory. */
   readonly MUTEX_SIZE: number;
 
-  // --- socket (native/socket.cc) ---
+  // --- socket (native/unix-socket.cc) ---
   /** socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK). */
   socketCreate(type: number): number;
   /** socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK) into out = [a, b]. */
@@ -307,11 +307,11 @@ export type SemHandle = { readonly __sem: unique symbol };
 /** An opaque handle to a uv_poll watcher. @internal */
 export type Watcher = { readonly __watcher: unique symbol };
 
-/** An opaque handle to an attached channel (native/ring.cc). @internal */
+/** An opaque handle to an attached channel (native/channel.cc). @internal */
 export type ChannelHandle = { readonly __channel: unique symbol };
 
 /**
- * The hot calls of one channel (native/ring.cc), bound to it. A left-out
+ * The hot calls of one channel (native/channel.cc), bound to it. A left-out
  * data or target argument means the Uint8Array given last time, which the
  * caller saw unchanged (same object, same byteLength). @internal
  */

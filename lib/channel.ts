@@ -2,7 +2,7 @@
  * Channel: messages through a lock-free ring in shared memory, between
  * processes, without a syscall per message. One consumer; one producer, or
  * several (each gets a lane of its own). The format is in
- * docs/channel-format.md; C programs join with native/ring.h.
+ * docs/channel-format.md; C programs join with include/posix-ipc/ring.h.
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';
@@ -47,7 +47,7 @@ const MAX_SPIN_NS = 1e9;
 /** How often an event-loop consumer that waits checks that its producers live. */
 const PROBE_MS = 50;
 
-// Slots of the meta array native/ring.cc fills.
+// Slots of the meta array native/channel.cc fills.
 const LOCK_FD = 0;
 const LANES = 1;
 const CAPACITY = 2;
@@ -66,7 +66,7 @@ const META_SIZE = 10;
 
 
 // The hot calls may leave their data or target out ("the same one again"):
-// native/ring.cc then uses the pointer and byte length it read from the
+// native/channel.cc then uses the pointer and byte length it read from the
 // engine the time before (see BytesArg there), which is right only while the
 // view is the same object, its buffer cannot move or change size but by being
 // detached (fixedByteLength), and its byteLength is still the one remembered
@@ -194,7 +194,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #sendsPending = 0;
   #slot: ChannelSlot | null = null;
   // The caller's Uint8Arrays last handed to the binding to send from and to
-  // receive into, and their byteLength then (from the engine): native/ring.cc
+  // receive into, and their byteLength then (from the engine): native/channel.cc
   // remembers where their bytes are, and the argument is left out for "the
   // same one again" (see fixedByteLength). Null when it may not be left out.
   #sent: Uint8Array | null = null;

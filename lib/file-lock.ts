@@ -288,7 +288,7 @@ export class FileLock implements Disposable {
     const { start, length, path } = this.#req;
     const deadline = wait.timeoutMs === undefined ? Infinity : performance.now() + wait.timeoutMs;
     for (;;) {
-      // Taken here, on this thread, never by the wait (native/flock.cc says why).
+      // Taken here, on this thread, never by the wait (native/file-lock.cc says why).
       const result = binding.fileLock(fd, KINDS.ofd, start, length, F_WRLCK);
       if (result === 0) break;
       if (result !== -EAGAIN) throw lockError(result, 'ofd', 'exclusive', path);

@@ -3,21 +3,21 @@
 // main thread or Worker, gets its own EnvState.
 #include <napi.h>
 
+#include "channel.h"
 #include "common/env_state.h"
+#include "common/errno_names.h"
+#include "common/fd.h"
 #include "common/fd_watcher.h"
 #include "common/waiter.h"
-#include "errno_names.h"
-#include "fd.h"
 #include "fifo.h"
-#include "flock.h"
+#include "file-lock.h"
 #include "futex.h"
-#include "mqueue.h"
+#include "message-queue.h"
 #include "mutex.h"
 #include "pipe.h"
 #include "semaphore.h"
-#include "ring_addon.h"
-#include "shm.h"
-#include "socket.h"
+#include "shared-memory.h"
+#include "unix-socket.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::EnvState::Install(env);

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "common/env_state.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/view.h"
 
@@ -37,7 +38,6 @@ namespace posix_ipc {
 namespace fifo {
 namespace {
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // The type bits of something that is not a FIFO, reported to JavaScript so the
 // error can say what the path is instead (a regular file, a directory, ...).
@@ -120,8 +120,7 @@ Napi::Value FifoOpen(const Napi::CallbackInfo& info) {
   int accmode = info[1].As<Napi::Number>().Int32Value() & O_ACCMODE;
   int32_t* type_out = info[2].As<Napi::Int32Array>().Data();
   *type_out = 0;
-  int fd = OpenFifo(path.c_str(), accmode, type_out);
-  if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
+  int fd = Tracked(env, OpenFifo(path.c_str(), accmode, type_out));
   return Result(env, fd);
 }
 

@@ -20,6 +20,7 @@
 #include <ctime>
 #include <memory>
 
+#include "common/deadline.h"
 #include "common/waiter.h"
 
 namespace posix_ipc {
@@ -159,7 +160,7 @@ Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
   int r = Address(info, &addr);
   if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms))) r = -EINVAL;
   if (r < 0) return Napi::Number::New(info.Env(), r);
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   return Napi::Number::New(info.Env(), WaitUntil(addr, expected, timeout_ms < 0 ? nullptr : &deadline));
 }
 

@@ -95,8 +95,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/handle.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 
@@ -399,7 +401,6 @@ Mapping* Get(const Napi::CallbackInfo& info) {
   return h == nullptr ? nullptr : h->mapping.get();
 }
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 long Futex(uint32_t* addr, int op, uint32_t val, const timespec* deadline) {
   return syscall(SYS_futex, addr, op, val, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -602,8 +603,7 @@ class MutexWait : public waiter::Wait {
 // before mutexPublish gives it its name. Nobody can open a half-made mutex.
 Napi::Value Tmpfile(const Napi::CallbackInfo& info) {
   mode_t mode = info[0].As<Napi::Number>().Uint32Value();
-  int fd = RetryOnEintr([&] { return open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode); }));
   return Result(info.Env(), fd);
 }
 
@@ -673,7 +673,7 @@ Napi::Value LockSync(const Napi::CallbackInfo& info) {
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (bool after_wait = false;; after_wait = true) {
     int r = LockOnce(m, after_wait);
     if (r != -EBUSY) return Result(info.Env(), Acquired(m, r));

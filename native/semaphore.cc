@@ -52,7 +52,9 @@
 #include <memory>
 #include <string>
 
+#include "common/deadline.h"
 #include "common/handle.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 
@@ -86,7 +88,6 @@ void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 // The Handle `value` is, or nullptr for anything this file did not make.
 Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kSemHandle); }
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // Where glibc keeps a semaphore's futex flags (whether it is process-shared),
 // and the value ours have: semaphores made with pshared 0 and 1 differ there
@@ -358,7 +359,7 @@ Napi::Value SemWaitSync(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   return Result(info.Env(), WaitUntil(s->sem, timeout_ms < 0 ? nullptr : &deadline));
 }
 

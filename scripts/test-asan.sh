@@ -3,10 +3,11 @@
 #
 #   npm run test:asan [-- <jest args>]      e.g. npm run test:asan -- test/shared-memory.test.ts
 #
-# The sanitizer build lives in build-asan/ (gitignored): binding.gyp and native/
-# are copied to build-asan/src and built there with -Dposix_ipc_sanitize=1, so
-# build/ and the normal `npm test` are never touched. Copies keep their mtimes,
-# so a second run only recompiles what changed.
+# The sanitizer build lives in build-asan/ (gitignored): binding.gyp, native/
+# and include/ are copied to build-asan/src and built there with
+# -Dposix_ipc_sanitize=1, so build/ and the normal `npm test` are never
+# touched. Copies keep their mtimes, so a second run only recompiles what
+# changed.
 #
 # The tests load the sanitized addon through POSIX_IPC_ADDON (lib/binding.ts).
 # Node itself is not instrumented, so the ASan runtime has to be the first
@@ -24,9 +25,9 @@ cd "$root"
 start=$SECONDS
 echo "test-asan: building the sanitized addon in ${src#"$root"/}" >&2
 mkdir -p "$src"
-rm -rf "$src/native"
+rm -rf "$src/native" "$src/include"
 cp -p binding.gyp "$src/"
-cp -pR native "$src/"
+cp -pR native include "$src/"
 # npx runs node-gyp with the user's npm config (e.g. nodedir), as npm install
 # would. Build chatter goes to stderr, so stdout is jest's alone (--json, --listTests).
 (

@@ -480,11 +480,11 @@ describe('between processes', () => {
     ch.close();
   });
 
-  test('a C producer (native/ring.h) and a Node consumer', async () => {
+  test('a C producer (include/posix-ipc/ring.h) and a Node consumer', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-channel-'));
     try {
       const exe = path.join(dir, 'channel-producer');
-      const include = path.join(__dirname, '..', 'native');
+      const include = path.join(__dirname, '..', 'include');
       expect(await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', `-I${include}`, '-o', exe, fixture('channel-producer.c'), '-lrt'])).toMatchObject({ code: 0, stderr: '' });
       const n = name();
       const ch = Channel.create(n, { capacity: 128, endWhenIdle: true });

@@ -176,6 +176,10 @@ describe('npm pack', () => {
     expect(entries).toEqual(expect.arrayContaining(['package/binding.gyp', 'package/native/addon.cc']));
   });
 
+  test('ships the public C header of the Channel format, which the addon also compiles against', () => {
+    expect(entries).toContain('package/include/posix-ipc/ring.h');
+  });
+
   test('ships no build output, tests, TypeScript sources or development scripts', () => {
     const unwanted = entries.filter(
       (e) =>

@@ -58,6 +58,14 @@ class EnvState {
   std::unordered_map<void*, Mapping*> mappings_;
 };
 
+// The step after every call that makes a descriptor: a new one (`fd` >= 0) is
+// tracked by env's state, so that environment teardown closes it if
+// JavaScript never does. Returns `fd` unchanged, -errno included.
+inline int Tracked(Napi::Env env, int fd) {
+  if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
+  return fd;
+}
+
 }  // namespace posix_ipc
 
 #endif  // POSIX_IPC_COMMON_ENV_STATE_H_

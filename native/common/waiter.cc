@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "callback.h"
+#include "deadline.h"
 #include "env_state.h"
 #include "handle.h"
 
@@ -47,10 +48,6 @@ struct Pending {
   // freed on its own thread never deletes a reference of a dead environment.
   napi_ref callback = nullptr;
 };
-
-bool NotBefore(const timespec& a, const timespec& b) {
-  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
-}
 
 }  // namespace
 
@@ -123,7 +120,7 @@ void* Run(void* arg) {
   int r = -ECANCELED;
   while (!p->cancelled.load(std::memory_order_acquire)) {
     timespec end = MonotonicAfter(kSliceMs);
-    bool last = p->has_deadline && NotBefore(end, p->deadline);
+    bool last = p->has_deadline && !Before(end, p->deadline);
     if (last) end = p->deadline;
     r = p->wait->Slice(end);
     if (r != -ETIMEDOUT || last) break;
@@ -234,19 +231,6 @@ Napi::Value SetRef(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
-
-timespec MonotonicAfter(double ms) {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  long long ns = static_cast<long long>(ms * 1e6);
-  t.tv_sec += ns / 1000000000;
-  t.tv_nsec += ns % 1000000000;
-  if (t.tv_nsec >= 1000000000) {
-    t.tv_sec += 1;
-    t.tv_nsec -= 1000000000;
-  }
-  return t;
-}
 
 Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, Napi::Function callback) {
   // The callback is called natively later: it must be a function now.

@@ -49,9 +49,6 @@ Napi::Value Start(Napi::Env env, std::unique_ptr<Wait> wait, double timeout_ms, 
 // event loop alive (every wait does when it starts), settable while it runs.
 void Init(Napi::Env env, Napi::Object exports);
 
-// CLOCK_MONOTONIC now + ms.
-timespec MonotonicAfter(double ms);
-
 }  // namespace waiter
 }  // namespace posix_ipc
 

@@ -104,7 +104,7 @@ const LDLIBS = ['-lrt'];
 /**
  * Compiles one C source file into this run's temporary directory with the
  * system compiler (`cc -O2 ... -lrt`, `-iquote` each of `includeDirs`: only
- * `#include "..."` looks there, so native/mqueue.h cannot shadow <mqueue.h>)
+ * `#include "..."` looks there, so a header of ours cannot shadow a system one such as <mqueue.h>)
  * and returns the executable's path.
  */
 function compileC(source, name = path.basename(source, '.c'), includeDirs = []) {

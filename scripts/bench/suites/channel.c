@@ -6,7 +6,7 @@
 //         message in and raises its flag; the receiver spins on the flag and
 //         copies the message out. No ring, no record headers, no liveness: the
 //         least two processes can do to hand each other a copy of a message.
-//   ring  the Channel's own protocol through native/ring.h (what a C program
+//   ring  the Channel's own protocol through include/posix-ipc/ring.h (what a C program
 //         joining a channel does): pipc_ring_send, and a spin on
 //         pipc_ring_peek, then copy out and pipc_ring_release.
 //
@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "ring.h"
+#include "posix-ipc/ring.h"
 
 // --- spin: the mailbox ------------------------------------------------------
 
@@ -91,7 +91,7 @@ static void box_receive(struct mailbox* box, char* buf, size_t size, uint64_t se
   __atomic_store_n(&box->taken, seq + 1, __ATOMIC_RELEASE);
 }
 
-// --- ring: native/ring.h ----------------------------------------------------
+// --- ring: include/posix-ipc/ring.h ---------------------------------------
 
 struct ring_end {
   int fd;  // the segment's descriptor: its open file description holds the liveness lock

@@ -13,7 +13,7 @@
 // Contenders:
 //   C spin (baseline)   channel.c spin: a one-message mailbox in shared memory,
 //                       two flags and the payload, both sides spinning: the floor
-//   C ring              channel.c ring: the Channel's protocol through native/ring.h
+//   C ring              channel.c ring: the Channel's protocol through include/posix-ipc/ring.h
 //   Channel sync        channel-node.js sync: trySend/sendSync / receiveSyncInto
 //   Channel sync (copy) channel-node.js copy: trySend/sendSync / receiveSync (a new Buffer each)
 //   Channel zero-copy   channel-node.js zero-copy: reserve+commit / tryReceiveView
@@ -73,7 +73,7 @@ const CHANNEL_SCRIPT = path.join(__dirname, 'channel-node.js');
 const PEERS_SCRIPT = path.join(__dirname, 'peers-node.js');
 const PIPE_SCRIPT = path.join(__dirname, 'pipe-node.js');
 const MQ_SCRIPT = path.join(__dirname, 'mq-node.js');
-const NATIVE = path.join(__dirname, '..', '..', '..', 'native');
+const INCLUDE = path.join(__dirname, '..', '..', '..', 'include');
 const SMALL = 64;
 const BULK = 64 * 1024;
 const CAPACITY = { rtt: 1 << 20, tput: 16 << 20 };
@@ -306,7 +306,7 @@ module.exports = {
   },
 
   async prepare(params) {
-    const bin = compileC(C_SOURCE, 'channel', [NATIVE]);
+    const bin = compileC(C_SOURCE, 'channel', [INCLUDE]);
     const cpus = spinCpus();
     const bounce = async () => (await runJson(bin, ['bounce', String(cpus[0]), String(cpus[1])], { label: 'cache-line bounce' })).line_rtt_ns;
     const c = (mode) => (role, ends, ...numbers) => [bin, [mode, role, ends.in, ends.out, ...numbers]];
@@ -340,7 +340,7 @@ module.exports = {
         link: 'ring',
         cpus,
         fast: true,
-        code: 'native/ring.h: pipc_ring_send / spin on pipc_ring_peek, memcpy out, pipc_ring_release: the Channel\'s protocol in C',
+        code: 'include/posix-ipc/ring.h: pipc_ring_send / spin on pipc_ring_peek, memcpy out, pipc_ring_release: the Channel\'s protocol in C',
         command: c('ring'),
       },
       { id: 'channel-sync', label: 'Channel sync', group: 'Channel sync', versus: 'c-ring', link: 'ring', cpus, fast: true, code: CHANNEL_MODES.sync.code, command: node('sync') },

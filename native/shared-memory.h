@@ -1,5 +1,5 @@
-#ifndef POSIX_IPC_SHM_H_
-#define POSIX_IPC_SHM_H_
+#ifndef POSIX_IPC_SHARED_MEMORY_H_
+#define POSIX_IPC_SHARED_MEMORY_H_
 
 #include <napi.h>
 
@@ -12,4 +12,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace shm
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_SHM_H_
+#endif  // POSIX_IPC_SHARED_MEMORY_H_

@@ -12,8 +12,8 @@
 
 #include <cstdlib>
 
-#include "common/env_state.h"
-#include "common/sys.h"
+#include "env_state.h"
+#include "sys.h"
 
 namespace posix_ipc {
 namespace fd {
@@ -68,8 +68,7 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info) {
 // under a number the caller cannot close.
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
-  int dup = RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); });
-  if (dup >= 0) EnvState::Get(info.Env())->TrackFd(dup);
+  int dup = Tracked(info.Env(), RetryOnEintr([&] { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }));
   return Napi::Number::New(info.Env(), dup);
 }
 

@@ -1,5 +1,5 @@
-#ifndef POSIX_IPC_MQUEUE_H_
-#define POSIX_IPC_MQUEUE_H_
+#ifndef POSIX_IPC_MESSAGE_QUEUE_H_
+#define POSIX_IPC_MESSAGE_QUEUE_H_
 
 #include <napi.h>
 
@@ -12,4 +12,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace mqueue
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_MQUEUE_H_
+#endif  // POSIX_IPC_MESSAGE_QUEUE_H_

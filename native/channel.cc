@@ -1,4 +1,4 @@
-// Channel: the shared-memory ring of native/ring.h, for JavaScript.
+// Channel: the shared-memory ring of include/posix-ipc/ring.h, for JavaScript.
 //
 // See: mmap(2), fcntl(2) (F_OFD_SETLK, F_GET_SEALS), fstat(2), futex(2),
 // socket(2), bind(2), recv(2), getrandom(2), clock_gettime(2).
@@ -13,7 +13,7 @@
 // Hot path: one call per message, no allocation (a copying receive copies
 // into a pool JavaScript gives, and JavaScript makes the Buffer over it); the
 // pending-view and sleeping bookkeeping is here, not in JavaScript.
-#include "ring.h"
+#include "posix-ipc/ring.h"
 
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -25,12 +25,14 @@
 #include <string>
 #include <vector>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/handle.h"
 #include "common/pool.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
-#include "ring_addon.h"
+#include "channel.h"
 
 namespace posix_ipc {
 namespace ring {
@@ -100,7 +102,6 @@ struct Channel {
   size_t pool_used = 0;
 };
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // The channel a handle made by channelAttach wraps, or nullptr for anything
 // else (the caller reports -EBADF).
@@ -120,22 +121,6 @@ double NumberArg(napi_env env, napi_value value, double fallback) {
 }
 
 void Finalize(napi_env, Channel* ch) { delete ch; }
-
-timespec Earlier(const timespec& a, const timespec& b) {
-  return (a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)) ? a : b;
-}
-
-bool Passed(const timespec& deadline) {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
-}
-
-int64_t NowNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
 
 // channelFormat(buffer, capacity, lanes) -> 0 | -EINVAL. The creator's
 // mapping, before anybody else can know the object is there.
@@ -207,8 +192,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
 }
 
 int NewSocket(Napi::Env env) {
-  int fd = RetryOnEintr([] { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
-  if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
+  int fd = Tracked(env, RetryOnEintr([] { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }));
   return fd;
 }
 
@@ -298,14 +282,17 @@ int SendOnce(Channel* ch, const uint8_t* data, size_t length) {
 // JavaScript), and a call made before its side was attached, or after
 // close, is -EBADF.
 
-// Fetches the channel and up to N arguments; returns how many were passed.
+// Fetches up to N arguments, nullptr for each one left out, and the channel:
+// null unless it is attached on `side` (producer or consumer) and open, which
+// the caller reports as -EBADF.
 template <size_t N>
-size_t HotArgs(napi_env env, napi_callback_info info, Channel** ch, napi_value (&argv)[N]) {
+Channel* HotArgs(napi_env env, napi_callback_info info, bool Channel::*side, napi_value (&argv)[N]) {
   size_t argc = N;
   void* data;
   napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  *ch = static_cast<Channel*>(data);
-  return argc;
+  for (size_t i = argc; i < N; i++) argv[i] = nullptr;
+  Channel* ch = static_cast<Channel*>(data);
+  return ch->*side && !ch->closed ? ch : nullptr;
 }
 
 // The bytes of an argument: a Uint8Array (remembered in *last), null (none),
@@ -355,11 +342,10 @@ napi_value Int(napi_env env, int64_t value) {
 // send([data]) -> undefined sent | 0 full | -errno. Nothing to make for
 // the usual outcome.
 napi_value Send(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[1];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->producer || ch->closed) return Int(env, -EBADF);
-  Target data = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->sent);
+  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
+  Target data = BytesArg(env, argv[0], &ch->sent);
   if (data.invalid) return Int(env, -EINVAL);
   int r = SendOnce(ch, data.data, data.length);
   return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
@@ -399,16 +385,15 @@ Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
 // for the next call. lib/channel.ts checks that count <= lengths.length and
 // that the lengths fit in source; this checks the latter again.
 napi_value SendManyFrom(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[3];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->producer || ch->closed) return Int(env, -EBADF);
-  Packed packed = PackedArgs(env, argc > 0 ? argv[0] : nullptr, argc > 1 ? argv[1] : nullptr);
+  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
+  Packed packed = PackedArgs(env, argv[0], argv[1]);
   if (packed.lengths == nullptr) return Int(env, -EINVAL);
   const Target& source = packed.bytes;
   const uint32_t* lengths = packed.lengths;
   size_t slots = packed.slots;
-  double wanted = NumberArg(env, argc > 2 ? argv[2] : nullptr, 0);
+  double wanted = NumberArg(env, argv[2], 0);
   uint32_t count = wanted <= 0 ? 0 : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots) : static_cast<uint32_t>(wanted);
   size_t used = 0;
   uint32_t n = 0;
@@ -440,22 +425,21 @@ int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64
 // sendSync(timeoutMs[, data]) -> undefined | -ETIMEDOUT | -EOWNERDEAD |
 // -errno. Blocks this thread; timeoutMs < 0 waits without a limit.
 napi_value SendSync(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[2];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->producer || ch->closed) return Int(env, -EBADF);
-  Target data = BytesArg(env, argc > 1 ? argv[1] : nullptr, &ch->sent);
+  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
+  Target data = BytesArg(env, argv[1], &ch->sent);
   if (data.invalid) return Int(env, -EINVAL);
   int r = SendOnce(ch, data.data, data.length);
   if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   // Full: only now is the clock read.
-  double timeout_ms = NumberArg(env, argc > 0 ? argv[0] : nullptr, 0);
-  timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  double timeout_ms = NumberArg(env, argv[0], 0);
+  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
   for (;;) {
     uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
     for (;;) {
       if (timeout_ms >= 0 && Passed(deadline)) return Int(env, -ETIMEDOUT);
-      timespec end = waiter::MonotonicAfter(kSliceMs);
+      timespec end = MonotonicAfter(kSliceMs);
       if (timeout_ms >= 0) end = Earlier(end, deadline);
       r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, end);
       if (r == 1) break;
@@ -608,11 +592,10 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
 
 // receive([target|null]) -> Buffer | length | -errno (-EAGAIN: empty).
 napi_value Receive(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[1];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
-  Target target = BytesArg(env, argc > 0 ? argv[0] : nullptr, &ch->received);
+  Channel* ch = HotArgs(env, info, &Channel::consumer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
+  Target target = BytesArg(env, argv[0], &ch->received);
   if (target.invalid) return Int(env, -EINVAL);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
@@ -624,14 +607,15 @@ napi_value Receive(napi_env env, napi_callback_info info) {
 // attempt (see PeekArmed), delivering as receive() does. The target is not
 // remembered: an attempt per wake-up is no hot call.
 napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[1];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
+  Channel* ch = HotArgs(env, info, &Channel::consumer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
   Target unremembered{false, nullptr, 0};
-  Target target = BytesArg(env, argc > 0 ? argv[0] : nullptr, &unremembered);
+  Target target = BytesArg(env, argv[0], &unremembered);
   if (target.invalid) return Int(env, -EINVAL);
-  uint64_t offset;
+  // Set by PeekArmed whenever it returns a length; the initialiser only
+  // spares GCC's -Wmaybe-uninitialized, which cannot see through Peek.
+  uint64_t offset = 0;
   int64_t length = PeekArmed(ch, &offset);
   if (length < 0) return Int(env, length);
   return Deliver(env, ch, target, length, offset, true);
@@ -656,22 +640,21 @@ Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
 // and never past the timeout), then sleeps on the bell in slices, checking
 // the producers each slice. timeoutMs < 0: no limit.
 napi_value ReceiveSync(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value rest[3];
-  size_t argc = HotArgs(env, info, &ch, rest);
-  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
+  Channel* ch = HotArgs(env, info, &Channel::consumer, rest);
+  if (ch == nullptr) return Int(env, -EBADF);
   // Taken now, whatever the outcome: JavaScript counts on a given target being remembered.
-  Target target = BytesArg(env, argc > 2 ? rest[2] : nullptr, &ch->received);
+  Target target = BytesArg(env, rest[2], &ch->received);
   if (target.invalid) return Int(env, -EINVAL);
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length == -EAGAIN) {
-    double spin_ns = NumberArg(env, argc > 0 ? rest[0] : nullptr, 0);
+    double spin_ns = NumberArg(env, rest[0], 0);
     if (spin_ns > 0) {
       if (spin_ns > kMaxSpinNs) spin_ns = kMaxSpinNs;
       // The timeout bounds the spin too: a spin longer than the wait asked
       // for would make the call outlast its timeout.
-      double timeout_ms = NumberArg(env, argc > 1 ? rest[1] : nullptr, 0);
+      double timeout_ms = NumberArg(env, rest[1], 0);
       if (timeout_ms >= 0 && timeout_ms * 1e6 < spin_ns) spin_ns = timeout_ms * 1e6;
       int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
       do {
@@ -683,8 +666,8 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     }
   }
   if (length == -EAGAIN) {
-    double timeout_ms = NumberArg(env, argc > 1 ? rest[1] : nullptr, 0);
-    timespec deadline = waiter::MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+    double timeout_ms = NumberArg(env, rest[1], 0);
+    timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
     while (length == -EAGAIN) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
@@ -700,7 +683,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
         length = -ETIMEDOUT;
         break;
       }
-      timespec end = waiter::MonotonicAfter(kSliceMs);
+      timespec end = MonotonicAfter(kSliceMs);
       if (timeout_ms >= 0) end = Earlier(end, deadline);
       pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
       pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
@@ -719,11 +702,10 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
 // -EMSGSIZE (meta[kNeeded] says how long). An error after some messages
 // were taken is left for the next call.
 napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value rest[2];
-  size_t argc = HotArgs(env, info, &ch, rest);
-  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
-  Packed packed = PackedArgs(env, argc > 0 ? rest[0] : nullptr, argc > 1 ? rest[1] : nullptr);
+  Channel* ch = HotArgs(env, info, &Channel::consumer, rest);
+  if (ch == nullptr) return Int(env, -EBADF);
+  Packed packed = PackedArgs(env, rest[0], rest[1]);
   if (packed.lengths == nullptr) return Int(env, -EINVAL);
   const Target& target = packed.bytes;
   uint32_t* lengths = packed.lengths;
@@ -831,13 +813,12 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 // while it is the pool, and checks it is not detached before each receive
 // (no JavaScript runs between that check and the copy).
 napi_value Pool(napi_env env, napi_callback_info info) {
-  Channel* ch;
   napi_value argv[1];
-  size_t argc = HotArgs(env, info, &ch, argv);
-  if (!ch->consumer || ch->closed) return Int(env, -EBADF);
+  Channel* ch = HotArgs(env, info, &Channel::consumer, argv);
+  if (ch == nullptr) return Int(env, -EBADF);
   uint8_t* data;
   size_t length;
-  if (argc < 1 || !PoolArg(env, argv[0], &data, &length)) return Int(env, -EINVAL);
+  if (argv[0] == nullptr || !PoolArg(env, argv[0], &data, &length)) return Int(env, -EINVAL);
   ch->pool = Target{true, data, length};
   ch->pool_used = 0;
   return Int(env, 0);

@@ -1,12 +1,12 @@
-#ifndef POSIX_IPC_SOCKET_H_
-#define POSIX_IPC_SOCKET_H_
+#ifndef POSIX_IPC_UNIX_SOCKET_H_
+#define POSIX_IPC_UNIX_SOCKET_H_
 
 #include <napi.h>
 
 namespace posix_ipc {
 namespace socket {
 
-// Registers the Unix-domain socket operations (native/socket.cc) on the
+// Registers the Unix-domain socket operations (native/unix-socket.cc) on the
 // binding: creating, binding, listening, accepting and connecting sockets,
 // sendmsg/recvmsg with descriptor passing, and peer credentials.
 void Init(Napi::Env env, Napi::Object exports);
@@ -14,4 +14,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace socket
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_SOCKET_H_
+#endif  // POSIX_IPC_UNIX_SOCKET_H_

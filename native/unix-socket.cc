@@ -22,7 +22,7 @@
 // file description, which every duplicate and other processes share, and
 // SO_RCVTIMEO to the socket; so a receive that must wait costs a ppoll on top
 // of the receive, and UntilReady saves the failed attempt where it can.)
-#include "socket.h"
+#include "unix-socket.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -44,8 +44,10 @@
 #include <string>
 #include <vector>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/pool.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/view.h"
 
@@ -83,7 +85,6 @@ size_t MaxMessageSize() {
   return size;
 }
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
@@ -98,15 +99,7 @@ struct Deadline {
 // timeout_ms < 0: no deadline.
 Deadline DeadlineIn(int64_t timeout_ms) {
   Deadline d = {timeout_ms < 0, {0, 0}};
-  if (!d.forever) {
-    clock_gettime(CLOCK_MONOTONIC, &d.at);
-    d.at.tv_sec += timeout_ms / 1000;
-    d.at.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (d.at.tv_nsec >= 1000000000) {
-      d.at.tv_sec++;
-      d.at.tv_nsec -= 1000000000;
-    }
-  }
+  if (!d.forever) d.at = MonotonicAfter(static_cast<double>(timeout_ms));
   return d;
 }
 
@@ -120,16 +113,8 @@ int WaitFor(int fd, short events, const Deadline& deadline) {
     struct timespec left;
     struct timespec* timeout = nullptr;
     if (!deadline.forever) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      left.tv_sec = deadline.at.tv_sec - now.tv_sec;
-      left.tv_nsec = deadline.at.tv_nsec - now.tv_nsec;
-      if (left.tv_nsec < 0) {
-        left.tv_sec--;
-        left.tv_nsec += 1000000000;
-      }
       // Past the deadline: one last look that does not wait.
-      if (left.tv_sec < 0) left = {0, 0};
+      left = Remaining(deadline.at);
       timeout = &left;
     }
     struct pollfd p = {fd, events, 0};
@@ -223,8 +208,7 @@ int MakeAddress(Napi::Value value, struct sockaddr_un* addr, socklen_t* length) 
 // socketCreate(type) -> fd | -errno. An unbound, unconnected AF_UNIX socket.
 Napi::Value SocketCreate(const Napi::CallbackInfo& info) {
   int type = IntArg(info, 0);
-  int fd = RetryOnEintr([&] { return ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }));
   return Result(info.Env(), fd);
 }
 
@@ -244,23 +228,36 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r);
 }
 
+// The (fd, address) arguments that socketBind and socketConnect share.
+struct Endpoint {
+  int fd;
+  struct sockaddr_un addr;
+  socklen_t length;
+  const struct sockaddr* sockaddr() const { return reinterpret_cast<const struct sockaddr*>(&addr); }
+};
+
+// Reads the (fd, address) arguments into `out`: 0, or -errno for an address
+// that does not fit.
+int EndpointArgs(const Napi::CallbackInfo& info, Endpoint* out) {
+  out->fd = IntArg(info, 0);
+  return MakeAddress(info[1], &out->addr, &out->length);
+}
+
 // socketBind(fd, address, mode) -> 0 | -errno. For a path, mode >= 0 is
 // applied to the socket's inode before bind(2): the kernel creates the file
 // with that mode less the umask, so it is never more open than asked, not even
 // for an instant. (An abstract name has no file and no permissions.)
 Napi::Value SocketBind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0);
-  struct sockaddr_un addr;
-  socklen_t length;
-  int r = MakeAddress(info[1], &addr, &length);
+  Endpoint e;
+  int r = EndpointArgs(info, &e);
   if (r < 0) return Result(env, r);
   int mode = IntArg(info, 2);
-  if (addr.sun_path[0] != 0 && mode >= 0) {
-    r = RetryOnEintr([&] { return fchmod(fd, static_cast<mode_t>(mode)); });
+  if (e.addr.sun_path[0] != 0 && mode >= 0) {
+    r = RetryOnEintr([&] { return fchmod(e.fd, static_cast<mode_t>(mode)); });
     if (r < 0) return Result(env, r);
   }
-  return Result(env, RetryOnEintr([&] { return bind(fd, reinterpret_cast<struct sockaddr*>(&addr), length); }));
+  return Result(env, RetryOnEintr([&] { return bind(e.fd, e.sockaddr(), e.length); }));
 }
 
 // socketChmodPath(path: Uint8Array, mode) -> 0 | -errno. Sets the exact mode of
@@ -304,8 +301,7 @@ Napi::Value SocketListen(const Napi::CallbackInfo& info) {
 int AcceptOnce(Napi::Env env, int fd) {
   int flags = fcntl(fd, F_GETFL);
   if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  int conn = RetryOnEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
-  if (conn >= 0) EnvState::Get(env)->TrackFd(conn);
+  int conn = Tracked(env, RetryOnEintr([&] { return accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); }));
   return conn;
 }
 
@@ -327,12 +323,10 @@ Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
 // interrupted, and a retried connect could report EISCONN).
 Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0);
-  struct sockaddr_un addr;
-  socklen_t length;
-  int r = MakeAddress(info[1], &addr, &length);
+  Endpoint e;
+  int r = EndpointArgs(info, &e);
   if (r < 0) return Result(env, r);
-  r = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), length);
+  r = connect(e.fd, e.sockaddr(), e.length);
   return Result(env, r == -1 ? -errno : 0);
 }
 

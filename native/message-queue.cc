@@ -10,7 +10,7 @@
 // queue (reopened through /proc/self/fd): there the kernel hands a message
 // straight to a sleeping receiver, one wake-up instead of poll-then-retry, and
 // the non-blocking descriptor's open file description is left alone.
-#include "mqueue.h"
+#include "message-queue.h"
 
 #include <fcntl.h>
 #include <mqueue.h>
@@ -21,8 +21,10 @@
 #include <cstdint>
 #include <string>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/pool.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/view.h"
 
@@ -30,7 +32,6 @@ namespace posix_ipc {
 namespace mqueue {
 namespace {
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 mqd_t MqdArg(const Napi::CallbackInfo& info) { return info[0].As<Napi::Number>().Int32Value(); }
 
@@ -44,8 +45,7 @@ Napi::Value MqOpen(const Napi::CallbackInfo& info) {
   attr.mq_maxmsg = info[3].As<Napi::Number>().Int64Value();
   attr.mq_msgsize = info[4].As<Napi::Number>().Int64Value();
   struct mq_attr* attr_arg = attr.mq_maxmsg > 0 ? &attr : nullptr;
-  mqd_t mqd = RetryOnEintr([&] { return mq_open(name.c_str(), oflag, mode, attr_arg); });
-  if (mqd >= 0) EnvState::Get(info.Env())->TrackFd(mqd);
+  mqd_t mqd = Tracked(info.Env(), RetryOnEintr([&] { return mq_open(name.c_str(), oflag, mode, attr_arg); }));
   return Result(info.Env(), mqd);
 }
 
@@ -75,8 +75,7 @@ Napi::Value MqOpenBlocking(const Napi::CallbackInfo& info) {
   int flags = RetryOnEintr([&] { return fcntl(mqd, F_GETFL); });
   if (flags < 0) return Result(info.Env(), flags);
   std::string path = "/proc/self/fd/" + std::to_string(mqd);
-  int fd = RetryOnEintr([&] { return open(path.c_str(), (flags & O_ACCMODE) | O_CLOEXEC); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return open(path.c_str(), (flags & O_ACCMODE) | O_CLOEXEC); }));
   return Result(info.Env(), fd);
 }
 
@@ -84,13 +83,7 @@ Napi::Value MqOpenBlocking(const Napi::CallbackInfo& info) {
 // no limit. EINTR retries reuse it, so signals never extend the wait.
 const struct timespec* Deadline(int64_t timeout_ms, struct timespec* at) {
   if (timeout_ms < 0) return nullptr;
-  clock_gettime(CLOCK_REALTIME, at);
-  at->tv_sec += timeout_ms / 1000;
-  at->tv_nsec += (timeout_ms % 1000) * 1000000;
-  if (at->tv_nsec >= 1000000000) {
-    at->tv_sec += 1;
-    at->tv_nsec -= 1000000000;
-  }
+  *at = ClockAfter(CLOCK_REALTIME, static_cast<double>(timeout_ms));
   return at;
 }
 

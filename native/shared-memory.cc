@@ -8,7 +8,7 @@
 // finalizer unmaps it. An explicit unmap detaches the ArrayBuffer in the same
 // native call, so every view over it reads byteLength 0 afterwards and no
 // JavaScript access can reach unmapped memory.
-#include "shm.h"
+#include "shared-memory.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +18,13 @@
 #include <string>
 
 #include "common/env_state.h"
+#include "common/result.h"
 #include "common/sys.h"
 
 namespace posix_ipc {
 namespace shm {
 namespace {
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // shmOpen(name, oflag, mode) -> fd | -errno. glibc opens with O_CLOEXEC and
 // O_NOFOLLOW, so the descriptor never leaks into exec'd children. O_NONBLOCK
@@ -35,8 +35,7 @@ Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   int oflag = info[1].As<Napi::Number>().Int32Value() | O_NONBLOCK;
   mode_t mode = info[2].As<Napi::Number>().Uint32Value();
-  int fd = RetryOnEintr([&] { return shm_open(name.c_str(), oflag, mode); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return shm_open(name.c_str(), oflag, mode); }));
   return Result(info.Env(), fd);
 }
 
@@ -51,8 +50,7 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   unsigned flags = MFD_CLOEXEC;
   if (info[0].As<Napi::Boolean>().Value()) flags |= MFD_ALLOW_SEALING;
-  int fd = RetryOnEintr([&] { return memfd_create("posix-ipc", flags); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return memfd_create("posix-ipc", flags); }));
   return Result(info.Env(), fd);
 }
 

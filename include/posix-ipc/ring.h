@@ -3,8 +3,12 @@
  * single-producer/single-consumer ring ("lane") per producer, each with a
  * mailbox beside it for one small message at a time, read by one consumer.
  * This header is the whole protocol, in plain C11 with GCC/Clang
- * __atomic builtins: the Node addon (native/ring.cc) and C programs include
+ * __atomic builtins: the Node addon (native/channel.cc) and C programs include
  * it alike. The layout is documented in docs/channel-format.md.
+ *
+ * The package ships this header as include/posix-ipc/ring.h: a C program
+ * compiles with -I node_modules/posix-ipc/include and includes
+ * "posix-ipc/ring.h".
  *
  * See: futex(2), fcntl(2) (F_OFD_SETLK, F_OFD_GETLK), unix(7) (abstract
  * addresses), sendto(2), getrandom(2).

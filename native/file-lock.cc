@@ -17,7 +17,7 @@
 // of its own (common/waiter), backing off from 1 ms to 10 ms; a timed
 // synchronous wait polls the same way on the calling thread. Only a
 // synchronous wait without a deadline blocks in the kernel.
-#include "flock.h"
+#include "file-lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -29,7 +29,9 @@
 #include <memory>
 #include <string>
 
+#include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
 
@@ -55,7 +57,6 @@ struct Request {
   off_t length;
 };
 
-Napi::Number Result(Napi::Env env, double r) { return Napi::Number::New(env, r); }
 
 // Sets the lock to `type` (F_RDLCK, F_WRLCK or F_UNLCK): 0, -EAGAIN when
 // another description holds a conflicting lock (POSIX lets fcntl say EACCES
@@ -77,10 +78,6 @@ int Apply(const Request& r, short type, bool wait) {
     res = RetryOnEintr([&] { return fcntl(r.fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl); });
   }
   return res == -EACCES ? -EAGAIN : res;
-}
-
-bool Before(const timespec& a, const timespec& b) {
-  return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
 }
 
 // Whether `type` could be set now, without setting it (F_OFD_GETLK): 0 when
@@ -106,8 +103,8 @@ int PollUntil(const Request& r, short type, bool probe, const timespec& deadline
   for (;;) {
     int res = probe ? Probe(r, type) : Apply(r, type, false);
     if (res != -EAGAIN) return res;
-    timespec wake = waiter::MonotonicAfter(*delay_ms);
-    timespec now = waiter::MonotonicAfter(0);
+    timespec wake = MonotonicAfter(*delay_ms);
+    timespec now = MonotonicAfter(0);
     if (!Before(now, deadline)) return -ETIMEDOUT;
     if (Before(deadline, wake)) wake = deadline;
     // clock_nanosleep returns the error number; the wait threads block every
@@ -169,8 +166,7 @@ Napi::Value FileLockOpen(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int flags = info[1].As<Napi::Number>().Int32Value() | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   mode_t mode = info[2].As<Napi::Number>().Uint32Value();
-  int fd = RetryOnEintr([&] { return open(path.c_str(), flags, mode); });
-  if (fd >= 0) EnvState::Get(info.Env())->TrackFd(fd);
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return open(path.c_str(), flags, mode); }));
   return Result(info.Env(), fd);
 }
 
@@ -202,7 +198,7 @@ Napi::Value FileLockSync(const Napi::CallbackInfo& info) {
   double timeout_ms = info[5].As<Napi::Number>().DoubleValue();
   if (timeout_ms < 0) return Result(info.Env(), Apply(r, type, true));
   long delay_ms = kFirstDelayMs;
-  return Result(info.Env(), PollUntil(r, type, false, waiter::MonotonicAfter(timeout_ms), &delay_ms));
+  return Result(info.Env(), PollUntil(r, type, false, MonotonicAfter(timeout_ms), &delay_ms));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-#ifndef POSIX_IPC_FD_H_
-#define POSIX_IPC_FD_H_
+#ifndef POSIX_IPC_COMMON_FD_H_
+#define POSIX_IPC_COMMON_FD_H_
 
 #include <napi.h>
 
@@ -12,4 +12,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace fd
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_FD_H_
+#endif  // POSIX_IPC_COMMON_FD_H_

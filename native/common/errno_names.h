@@ -1,5 +1,5 @@
-#ifndef POSIX_IPC_ERRNO_NAMES_H_
-#define POSIX_IPC_ERRNO_NAMES_H_
+#ifndef POSIX_IPC_COMMON_ERRNO_NAMES_H_
+#define POSIX_IPC_COMMON_ERRNO_NAMES_H_
 
 #include <napi.h>
 
@@ -12,4 +12,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace errno_names
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_ERRNO_NAMES_H_
+#endif  // POSIX_IPC_COMMON_ERRNO_NAMES_H_

@@ -1,5 +1,5 @@
-#ifndef POSIX_IPC_FLOCK_H_
-#define POSIX_IPC_FLOCK_H_
+#ifndef POSIX_IPC_FILE_LOCK_H_
+#define POSIX_IPC_FILE_LOCK_H_
 
 #include <napi.h>
 
@@ -12,4 +12,4 @@ void Init(Napi::Env env, Napi::Object exports);
 }  // namespace file_lock
 }  // namespace posix_ipc
 
-#endif  // POSIX_IPC_FLOCK_H_
+#endif  // POSIX_IPC_FILE_LOCK_H_
