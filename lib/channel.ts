@@ -16,7 +16,8 @@ import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import {
-  byteLengthOf, fixedByteLength, toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  byteLengthOf, fixedByteLength, toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions,
+  validateSignal, validateTimeout,
   validateUint32Array, validateUint8Array,
 } from './internal/validate';
 import { SharedMemory } from './shared-memory';
@@ -179,10 +180,16 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   readonly #meta = new Float64Array(META_SIZE);
   readonly #reclaim: Reclaim;
   readonly #waits = new ThreadWaits();
-  /** Whether pending sends and receives keep the process alive (ref()/unref()): the waits' threads and the doorbell's watcher follow it. */
+  /**
+   * Whether pending sends and receives keep the process alive (ref()/unref()): the waits' threads and the doorbell's
+   * watcher follow it.
+   */
   readonly #loopRef = new LoopRef();
   readonly #label: string;
-  /** The pool copying receives copy into (native/ring.cc Deliver; lib/internal/buffer-pool.ts): messages of up to 4 KiB, a Buffer of their own beyond. */
+  /**
+   * The pool copying receives copy into (native/ring.cc Deliver; lib/internal/buffer-pool.ts): messages of up to 4 KiB,
+   * a Buffer of their own beyond.
+   */
   #pool: ArrayBuffer | null = null;
   #producing = false;
   #consuming = false;
@@ -246,7 +253,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     if (size > bufferConstants.MAX_LENGTH) {
       throw invalidArgValue('options', { capacity, producers }, `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`, true);
     }
-    const memory = path === null ? SharedMemory.anonymous(size, { seal: true }) : SharedMemory.create(path, size, { mode });
+    const memory = path === null
+      ? SharedMemory.anonymous(size, { seal: true })
+      : SharedMemory.create(path, size, { mode });
     try {
       binding.channelFormat(memory.buffer, capacity, producers);
       return new Channel(INTERNAL, memory, false, endWhenIdle);
@@ -432,7 +441,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       // (within its own deadline and signal), then for room.
       const turn = this.#sending;
       this.#sendsPending++;
-      const done = queued(turn, signal, deadline, timedOut).then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
+      const done = queued(turn, signal, deadline, timedOut)
+        .then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
       this.#sending = Promise.allSettled([turn, done]).then(() => undefined);
       return done.finally(() => this.#sendsPending--);
     } catch (err) {
@@ -440,7 +450,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
   }
 
-  async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+  async #sendWaiting(
+    bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
+  ): Promise<void> {
     while (!this.trySend(bytes)) {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
       const { handle } = this.#producer();
@@ -573,7 +585,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     return this.#receiveSync(null, options) as Buffer | null;
   }
 
-  /** {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length, or `null` at the end of the stream. */
+  /**
+   * {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length, or `null` at the end of
+   * the stream.
+   */
   receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number | null {
     if (!this.#same(target)) validateUint8Array(target, 'target');
     return this.#receiveSync(target, options) as number | null;
@@ -594,7 +609,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       r = this.#copied(calls, calls.receiveSync(spinNs, timeout, null));
     } else {
       const calls = this.#consumer();
-      r = this.#same(target) ? calls.receiveSync(spinNs, timeout) : calls.receiveSync(spinNs, timeout, this.#into(target));
+      r = this.#same(target)
+        ? calls.receiveSync(spinNs, timeout)
+        : calls.receiveSync(spinNs, timeout, this.#into(target));
     }
     if (typeof r !== 'number' || r >= 0) return r;
     if (r === CHANNEL_ENDED) return null;
@@ -865,7 +882,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
  * Resolves when `turn` does, unless `deadline` (performance.now() time) or
  * `signal` comes first: then rejects with `timedOut()` or an AbortError.
  */
-function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+function queued(
+  turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
+): Promise<void> {
   if (deadline === undefined && signal === undefined) return turn;
   if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
   return new Promise<void>((resolve, reject) => {
@@ -876,7 +895,9 @@ function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: 
     };
     const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
     // Unref'd, as net.Socket's timers are: the send it waits behind keeps the process alive while ref'd.
-    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
+    const timer = deadline === undefined
+      ? undefined
+      : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
     signal?.addEventListener('abort', onAbort, { once: true });
     void turn.then(() => finish(resolve));
   });

@@ -22,7 +22,9 @@ import { retryUntil } from './internal/retry';
 import { validateMode, validateOptions, validatePath, validateSignal, validateTimeout } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
+const {
+  O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK,
+} = fsConstants;
 const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENXIO, EOPNOTSUPP, EPIPE, ETIMEDOUT } = osConstants.errno;
 
 /** What a path is when it is not a FIFO, for the error message. */
@@ -81,7 +83,9 @@ function openNow(path: string, access: number): number {
  * non-blocking open with backoff, never blocking a thread. Errors other than
  * ENXIO (and ENOENT with `whileMissing`: the FIFO is not made yet) end the wait.
  */
-function openWhenRead(path: string, access: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, whileMissing = false): Promise<number> {
+function openWhenRead(
+  path: string, access: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, whileMissing = false,
+): Promise<number> {
   const attempt = () => {
     let fd: number;
     try {
@@ -267,7 +271,9 @@ export class Fifo extends OwnedDescriptor {
     return this.toSocket({ readable: this.#direction === 'read', writable: this.#direction === 'write' }, options);
   }
 
-  /** `Fifo { path: '/tmp/jobs.fifo', fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `Fifo { path: '/tmp/jobs.fifo', fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('Fifo', { path: this.#path, fd: this.fd, direction: this.#direction, closed: this.closed }, depth, options);
   }
@@ -425,7 +431,9 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
    * by a server that did not close: remove it with `Fifo.unlink`) and starts
    * answering requests with `handler`. Requests are handled concurrently.
    */
-  static listen<Request = unknown, Reply = unknown>(path: string, handler: FifoHandler<Request, Reply>, options?: FifoServerOptions): FifoServer {
+  static listen<Request = unknown, Reply = unknown>(
+    path: string, handler: FifoHandler<Request, Reply>, options?: FifoServerOptions,
+  ): FifoServer {
     validatePath(path);
     if (typeof handler !== 'function') throw invalidArgType('handler', 'of type function', handler);
     const { mode = 0o600 } = validateOptions(options);
@@ -482,7 +490,10 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     void this.close();
   }
 
-  /** `FifoServer { path: '/tmp/calc.fifo', handling: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `FifoServer { path: '/tmp/calc.fifo', handling: 0, ref: true, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('FifoServer', { path: this.#path, handling: this.#inflight, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
   }
@@ -642,7 +653,9 @@ export class FifoClient implements Disposable {
     // waiting for room, the watch for a server that goes) and the reply
     // stream (ref'd only while a request is pending).
     this.#loopRef.attach(poller);
-    this.#loopRef.attach({ setRef: (ref) => this.#pending.size > 0 && void (ref ? this.#reply.ref() : this.#reply.unref()) });
+    this.#loopRef.attach({
+      setRef: (ref) => this.#pending.size > 0 && void (ref ? this.#reply.ref() : this.#reply.unref()),
+    });
     const lines = new LineSplitter(Infinity, (line) => this.#onReply(line), () => undefined);
     this.#reply.on('data', (chunk: Buffer) => lines.push(chunk));
     // Reading our own FIFO does not fail; should it, the requests time out or are closed.
@@ -799,10 +812,14 @@ export class FifoClient implements Disposable {
     this.close();
   }
 
-  /** `FifoClient { requestPath: '/tmp/calc.fifo', replyPath: '/tmp/posix-ipc-7-0.fifo', fd: 21, pending: 0, ref: true, closed: false }`. */
+  /**
+   * `FifoClient { requestPath: '/tmp/calc.fifo', replyPath: '/tmp/posix-ipc-7-0.fifo', fd: 21, pending: 0, ref: true,
+   * closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('FifoClient', {
-      requestPath: this.#requestPath, replyPath: this.#replyPath, fd: this.#fd, pending: this.#pending.size, ref: this.#loopRef.ref, closed: this.closed,
+      requestPath: this.#requestPath, replyPath: this.#replyPath, fd: this.#fd, pending: this.#pending.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

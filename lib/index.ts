@@ -16,7 +16,8 @@ export type { Passable, SpawnOptions } from './spawn';
 export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';
 export type {
   PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
-  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions, UnixSendSyncOptions,
+  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions,
+  UnixSendSyncOptions,
   UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
 export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
@@ -29,7 +30,8 @@ export { FileLock, lockFile, lockFileSync, tryLockFile } from './file-lock';
 export type { FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions } from './file-lock';
 export { Channel } from './channel';
 export type {
-  ChannelCreateOptions, ChannelOpenOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions,
+  ChannelCreateOptions, ChannelOpenOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot,
+  ChannelWaitOptions,
 } from './channel';
 export { Mutex } from './mutex';
 export type { MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions } from './mutex';

@@ -16,7 +16,8 @@ import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { OwnedDescriptor } from './internal/descriptor';
 import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {
-  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal,
+  validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -188,7 +189,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   #scratch: Buffer | null = null;
   readonly #priority = new Uint32Array(1);
 
-  private constructor(key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
+  private constructor(
+    key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes,
+  ) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'mq_open', name);
     super(key, fd, poller);
@@ -231,7 +234,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     try {
       opened = create ? createOrOpen(open, exclusive, 'mq_open', path) : { fd: check(open(0), 'mq_open', path), created: false };
     } catch (err) {
-      const why = err instanceof IpcError && create ? explainOpenFailure(err.errno, maxMessages, messageSize) : undefined;
+      const why = err instanceof IpcError && create
+        ? explainOpenFailure(err.errno, maxMessages, messageSize)
+        : undefined;
       if (why === undefined) throw err;
       throw new IpcError((err as IpcError).errno, 'mq_open', path, why);
     }
@@ -430,10 +435,14 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     MessageQueue.unlink(this.#name);
   }
 
-  /** `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true, closed: false }`. */
+  /**
+   * `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true,
+   * closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('MessageQueue', {
-      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages, messageSize: this.#messageSize,
+      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages,
+      messageSize: this.#messageSize,
       ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }

@@ -335,7 +335,9 @@ export class Mutex implements Disposable {
    * `fn` gets `{ ownerDied }`: when true, repair the shared state and call
    * {@link Mutex.markConsistent} inside `fn`.
    */
-  async withLock<T>(fn: (result: MutexLockResult) => T | PromiseLike<T>, options?: MutexLockOptions): Promise<Awaited<T>> {
+  async withLock<T>(
+    fn: (result: MutexLockResult) => T | PromiseLike<T>, options?: MutexLockOptions,
+  ): Promise<Awaited<T>> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
     const result = await this.lock(options);
     try {
@@ -380,10 +382,14 @@ export class Mutex implements Disposable {
     this.close();
   }
 
-  /** `Mutex { name: '/jobs.lock', held: false, pending: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `Mutex { name: '/jobs.lock', held: false, pending: 0, ref: true, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('Mutex', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

@@ -288,7 +288,8 @@ export class Semaphore implements Disposable {
     const r = this.#handle === null ? -1 : binding.semGetValue(this.#handle);
     const value = r >= 0 ? r : undefined;
     return inspectHandle('Semaphore', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

@@ -414,7 +414,10 @@ export class SharedMemory extends OwnedDescriptor {
     if (this.#name !== null) SharedMemory.unlink(this.#name);
   }
 
-  /** `SharedMemory { name: '/jobs', fd: 21, size: 4096, readOnly: false, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `SharedMemory { name: '/jobs', fd: 21, size: 4096, readOnly: false, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('SharedMemory', { name: this.#name, fd: this.fd, size: this.#size, readOnly: this.#readOnly, closed: this.closed }, depth, options);
   }

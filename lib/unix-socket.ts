@@ -21,14 +21,18 @@ import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
 import {
-  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal,
+  validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
 const ETOOMANYREFS = 109;
-const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE, UV_WRITABLE } = binding;
+const {
+  AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE,
+  UV_WRITABLE,
+} = binding;
 
 /** The kind of a socket: a byte stream, or messages with their boundaries kept. */
 export type UnixSocketType = 'stream' | 'seqpacket' | 'dgram';
@@ -98,7 +102,10 @@ export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
  * One message of {@link UnixSocket.sendMany}: its bytes, or its bytes and the
  * descriptors to pass with it (`SCM_RIGHTS`, at most 253).
  */
-export type UnixOutgoingMessage = string | ArrayBufferView | { data: string | ArrayBufferView; fds?: readonly number[] };
+export type UnixOutgoingMessage =
+  | string
+  | ArrayBufferView
+  | { data: string | ArrayBufferView; fds?: readonly number[] };
 
 /** Options of {@link UnixSocket.receiveMany} and {@link UnixSocket.tryReceiveMany}. */
 export interface UnixReceiveManyOptions extends UnixSocketWaitOptions {
@@ -187,7 +194,9 @@ function fromString(address: string): { path?: string; abstract?: string } {
  * (`connect('/tmp/s')`, options after it) or inside the options object
  * (`connect({ path: '/tmp/s' })`, nothing after it); read once.
  */
-function addressAndOptions<T extends { path?: string; abstract?: string }>(target: unknown, options: unknown): Partial<T> {
+function addressAndOptions<T extends { path?: string; abstract?: string }>(
+  target: unknown, options: unknown,
+): Partial<T> {
   if (typeof target !== 'string') {
     if (options !== undefined) throw invalidArgValue('options', options, 'is only taken after an address given as a string');
     return validateOptions(target as T | undefined);
@@ -200,7 +209,9 @@ function addressAndOptions<T extends { path?: string; abstract?: string }>(targe
 }
 
 /** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
-function parseAddress(options: { path?: unknown; abstract?: unknown }, name: string, required: boolean): Address | null {
+function parseAddress(
+  options: { path?: unknown; abstract?: unknown }, name: string, required: boolean,
+): Address | null {
   const { path, abstract } = options;
   if (path !== undefined && abstract !== undefined) throw invalidArgValue(name, options, 'must set only one of path and abstract');
   if (path === undefined && abstract === undefined) {
@@ -329,7 +340,9 @@ function syncTimeout(opts: { signal?: unknown; timeoutMs?: unknown }): number {
   return timeoutMs ?? -1;
 }
 
-/** This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown. */
+/**
+ * This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown.
+ */
 function currentUmask(): number {
   try {
     const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -520,7 +533,9 @@ function copyOut(scratch: Buffer, length: number): Buffer {
 }
 
 /** A send not yet tried. */
-function newJob(bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions): SendJob {
+function newJob(
+  bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions,
+): SendJob {
   return { bytes, fds, batch, to, wait, copied: false, state: 'full', cancel: null, settled: false, resolve: () => {}, reject: () => {} };
 }
 
@@ -533,7 +548,9 @@ function keepCopy(job: SendJob): void {
     job.bytes = Uint8Array.prototype.slice.call(job.bytes);
     return;
   }
-  for (let i = batch.sent; i < batch.datas.length; i++) batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
+  for (let i = batch.sent; i < batch.datas.length; i++) {
+    batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
+  }
 }
 
 /**
@@ -754,7 +771,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * plain read meets. Receive them on a {@link UnixSocket} (e.g. connected
    * with `UnixSocket.connect`), then call {@link UnixSocket.stream}.
    */
-  static sendFds(socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions): Promise<void> {
+  static sendFds(
+    socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions,
+  ): Promise<void> {
     let descriptors: Int32Array;
     let bytes: Uint8Array;
     let wait: WaitOptions;
@@ -792,7 +811,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         continue;
       }
       if (socket.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0) {
-        await unlessCancelled(new Promise<void>((resolve, reject) => socket.write(EMPTY, (err) => (err ? reject(err) : resolve()))), cancel);
+        const written = new Promise<void>((resolve, reject) =>
+          socket.write(EMPTY, (err) => (err ? reject(err) : resolve())),
+        );
+        await unlessCancelled(written, cancel);
         continue;
       }
       const fd = handle.fd;
@@ -1057,9 +1079,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     });
   }
 
-  /** {@link UnixSocket.receiveInto} if a message is there now: its length, or `null` (none now, or the end of the stream). */
+  /**
+   * {@link UnixSocket.receiveInto} if a message is there now: its length, or `null` (none now, or the end of the
+   * stream).
+   */
   tryReceiveInto(buffer: ArrayBufferView): number | null {
-    this.openFd;
+    void this.openFd;
     const r = this.#takeInto(validateTarget(buffer), null);
     return r === AGAIN ? null : r;
   }
@@ -1095,7 +1120,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     });
   }
 
-  /** {@link UnixSocket.receiveMany} of what is there now: `[]` when nothing is (or at the end of the stream: see `ended`). */
+  /**
+   * {@link UnixSocket.receiveMany} of what is there now: `[]` when nothing is (or at the end of the stream: see
+   * `ended`).
+   */
   tryReceiveMany(max: number, options?: Pick<UnixReceiveManyOptions, 'messageSize'>): UnixMessage[] {
     const r = this.#takeMany(this.#batchOf(max, validateOptions(options), 'tryReceiveMany'), null);
     return r === AGAIN || r === null ? [] : r;
@@ -1143,7 +1171,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * them first.
    */
   stream(): Socket {
-    this.openFd;
+    void this.openFd;
     if (this.#type !== 'stream') throw stateError('ERR_IPC_SOCKET_TYPE', `stream() needs a stream socket; this one is ${this.#type}`);
     if (this.#sends.length > 0) throw stateError('ERR_IPC_BUSY', 'stream() with a send still pending would cut it: await it first');
     return this.toSocket({ readable: true, writable: true });
@@ -1171,13 +1199,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('UnixSocket', {
-      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref, closed: this.closed,
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref,
+      closed: this.closed,
     }, depth, options);
   }
 
   /** Validates a send's arguments (before any syscall) into a job. */
   #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
-    this.openFd;
+    void this.openFd;
     const bytes = toBytes(data);
     const opts = validateOptions(options);
     const fds = validateFds(opts.fds, 'options.fds');
@@ -1190,7 +1219,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   /** Validates sendMany's arguments (before any syscall) into a job. */
   #sendManyJob(messages: unknown, options: Omit<UnixSendOptions, 'fds'> | undefined, waits: boolean, method: string): SendJob {
-    this.openFd;
+    void this.openFd;
     if (this.#type === 'stream') {
       throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`);
     }
@@ -1376,11 +1405,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * A receive that waits on the event loop: `prepare` validates (its error
    * rejects) and returns the attempt, which `syscall`'s timeout names.
    */
-  #whenReadable<T>(options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN): Promise<T> {
+  #whenReadable<T>(
+    options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN,
+  ): Promise<T> {
     let wait: WaitOptions;
     let attempt: () => T | typeof AGAIN;
     try {
-      this.openFd;
+      void this.openFd;
       wait = waitOptions(options);
       attempt = prepare();
     } catch (err) {
@@ -1393,7 +1424,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   /** The timeout of a blocking receive (-1: none); `ERR_IPC_BUSY` while a receive() waits (it would jump the queue). */
   #receiveTimeout(options: UnixSocketSyncOptions | undefined, method: string): number {
-    this.openFd;
+    void this.openFd;
     const timeoutMs = syncTimeout(validateOptions(options));
     if (this.#receiving > 0) {
       throw stateError('ERR_IPC_BUSY', `${method}() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`);
@@ -1403,7 +1434,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   /** receiveMany's batch, validated; message sockets only. */
   #batchOf(max: unknown, options: { messageSize?: unknown }, method: string): { max: number; messageSize: number } {
-    this.openFd;
+    void this.openFd;
     if (this.#type === 'stream') {
       throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use receive()`);
     }
@@ -1438,7 +1469,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       const offset = receivePool.offset;
       r = syncTimeoutMs === undefined
         ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, pool, offset)
-        : binding.socketReceiveSync(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset);
+        : binding.socketReceiveSync(
+          fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset,
+        );
     }
     if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
     const [length, flags, count, addressLength, end] = receiveMeta;
@@ -1490,9 +1523,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * One recvmmsg: the messages, null at the end of the stream (before any
    * message of the batch), or AGAIN; timeoutMs as for the binding.
    */
-  #takeMany({ max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null): UnixMessage[] | null | typeof AGAIN {
+  #takeMany(
+    { max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null,
+  ): UnixMessage[] | null | typeof AGAIN {
     const scratch = batchScratchFor(max);
-    const r = binding.socketReceiveMany(this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs);
+    const r = binding.socketReceiveMany(
+      this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs,
+    );
     if (typeof r === 'number') return this.#receiveFailed(r, 'recvmmsg', timeoutMs);
     const { meta } = scratch;
     const messages: UnixMessage[] = [];
@@ -1589,7 +1626,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   accept(options?: UnixSocketWaitOptions): Promise<UnixSocket> {
     let wait: WaitOptions;
     try {
-      this.openFd;
+      void this.openFd;
       wait = waitOptions(options);
     } catch (err) {
       return Promise.reject(err);
@@ -1606,7 +1643,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
    * `ERR_IPC_BUSY` while an `accept()` (or a `connections()` loop) is pending.
    */
   acceptSync(options?: UnixSocketSyncOptions): UnixSocket {
-    this.openFd;
+    void this.openFd;
     const timeoutMs = syncTimeout(validateOptions(options));
     if (this.#accepting > 0) {
       throw stateError('ERR_IPC_BUSY', `acceptSync() with ${this.#accepting} accept() pending on this server would jump their queue: await them (or abort them) first`);

@@ -15,7 +15,9 @@ export const inspectCustom: typeof inspect.custom = inspect.custom;
  * `Kind { name: '/jobs', fd: 21, size: 4096, closed: false }`; `[Kind]` once
  * nested deeper than `options.depth`.
  */
-export function inspectHandle(kind: string, fields: Record<string, unknown>, depth: number, options: InspectOptionsStylized): string {
+export function inspectHandle(
+  kind: string, fields: Record<string, unknown>, depth: number, options: InspectOptionsStylized,
+): string {
   if (depth < 0) return options.stylize(`[${kind}]`, 'special');
   const inner = { ...options, depth: options.depth == null ? null : options.depth - 1 };
   return `${kind} ${inspect(fields, inner)}`;

@@ -72,7 +72,9 @@ export interface Referable {
  * Proxy of a handle, an object made from the prototype) is refused with
  * `ERR_INVALID_THIS`, and nothing changes.
  */
-export function implementRef(target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined): void {
+export function implementRef(
+  target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined,
+): void {
   const of = (self: unknown): LoopRef => {
     const state = loopRefOf(self);
     if (state === undefined) throw invalidThis(target.name);

@@ -14,7 +14,9 @@ import { AGAIN, type WaitOptions } from './poller';
  * other than AGAIN (or throws). Rejects with an AbortError when `signal`
  * aborts and with `onTimeout()` after `timeoutMs`; leaves no timer behind.
  */
-export function retryUntil<T>(attempt: () => T | typeof AGAIN, maxDelayMs: number, wait: WaitOptions, onTimeout: () => Error): Promise<T> {
+export function retryUntil<T>(
+  attempt: () => T | typeof AGAIN, maxDelayMs: number, wait: WaitOptions, onTimeout: () => Error,
+): Promise<T> {
   const { signal, timeoutMs } = wait;
   return new Promise<T>((resolve, reject) => {
     if (signal?.aborted) {
@@ -33,7 +35,9 @@ export function retryUntil<T>(attempt: () => T | typeof AGAIN, maxDelayMs: numbe
       settle();
     };
     const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    const deadline = timeoutMs === undefined ? undefined : setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
+    const deadline = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
     const tryOnce = () => {
       let result: T | typeof AGAIN;
       try {

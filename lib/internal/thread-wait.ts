@@ -65,7 +65,9 @@ export class ThreadWaits implements LoopRefPart {
    * naming `syscall` for any other failure, or AbortError. `keepAlive` (the
    * memory the thread waits on) stays reachable until the thread is done.
    */
-  run(start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object): Promise<number> {
+  run(
+    start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object,
+  ): Promise<number> {
     const { signal, timeoutMs, ref = true } = options;
     if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
     return new Promise<number>((resolve, reject) => {
