@@ -4,7 +4,6 @@
  * Every function is a thin wrapper of one syscall: it returns a number >= 0 on
  * success or -errno on failure, and never throws for a syscall failure. The
  * public classes turn negative results into {@link IpcError}s (lib/errors.ts).
- * @internal
  * @packageDocumentation
  */
 import * as fs from 'node:fs';

@@ -1,7 +1,6 @@
 /**
  * Creating a named object with a creation mode that is exact whatever the
  * umask, and knowing whether this call created it.
- * @internal
  * @packageDocumentation
  */
 import { constants as fsConstants } from 'node:fs';

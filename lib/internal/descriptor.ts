@@ -4,7 +4,6 @@
  * by `using`, by environment teardown, and as a safety net when the handle is
  * garbage-collected. `toSocket()` hands it to a `net.Socket` for Node's stream
  * semantics (backpressure included); the socket owns it from then on.
- * @internal
  * @packageDocumentation
  */
 import { fstatSync, lstatSync, unlinkSync } from 'node:fs';

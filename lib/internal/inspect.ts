@@ -3,7 +3,6 @@
  * handle: its kind and the state a user debugs with (name, fd, size, closed),
  * like Node's own `Socket { ... }`, never `SharedMemory {}` (private fields are
  * invisible to inspect).
- * @internal
  * @packageDocumentation
  */
 import { inspect, type InspectOptionsStylized } from 'node:util';

@@ -6,7 +6,6 @@
  * follows every change, the waits already running included. The public
  * methods are put on each class by {@link implementRef}, so there is one copy
  * of them, not one per class.
- * @internal
  * @packageDocumentation
  */
 import { invalidThis } from '../errors';

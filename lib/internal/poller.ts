@@ -3,7 +3,6 @@
  * block (EAGAIN) queue up here, and a uv_poll watcher retries them when the
  * descriptor becomes readable or writable. No thread is parked, and the watcher
  * polls only while something waits.
- * @internal
  * @packageDocumentation
  */
 import { binding, type Watcher } from '../binding';

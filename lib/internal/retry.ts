@@ -3,7 +3,6 @@
  * reader, a full listen backlog that drains): try, and try again on a timer,
  * 1 ms after the first failure and twice as long each time up to a ceiling.
  * Never a blocking call, never a thread.
- * @internal
  * @packageDocumentation
  */
 import { AbortError } from '../errors';

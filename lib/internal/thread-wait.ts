@@ -5,7 +5,6 @@
  * tells the thread to stop (within one 20 ms slice). A result the thread gets
  * after JavaScript gave up is undone natively (a token posted back, a wake
  * passed on), so nothing is lost.
- * @internal
  * @packageDocumentation
  */
 import { constants } from 'node:os';
