@@ -138,7 +138,9 @@ export interface ChannelSlot {
 
 function validateCapacity(capacity: unknown): asserts capacity is number {
   validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
-  if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
+  if ((capacity & (capacity - 1)) !== 0) {
+    throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
+  }
 }
 
 /**
@@ -171,7 +173,8 @@ function validateCapacity(capacity: unknown): asserts capacity is number {
  */
 export class Channel implements Disposable, AsyncIterable<Buffer> {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
   }
 
   #memory: SharedMemory;
@@ -218,7 +221,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       const label = memory.name ?? 'anonymous channel';
       if (handle === CHANNEL_CORRUPT) throw corrupt(label, 'it is not a channel (bad or truncated header)');
       if (handle === -EPERM && sealed) {
-        throw corrupt(label, 'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)');
+        throw corrupt(
+          label,
+          'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)',
+        );
       }
       throw new IpcError(handle, 'mmap', memory.name);
     }
@@ -251,7 +257,11 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     validateMode(mode);
     const size = binding.CHANNEL_HEADER_SIZE + producers * (binding.CHANNEL_LANE_SIZE + capacity);
     if (size > bufferConstants.MAX_LENGTH) {
-      throw invalidArgValue('options', { capacity, producers }, `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`, true);
+      throw invalidArgValue(
+        'options', { capacity, producers },
+        `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`,
+        true,
+      );
     }
     const memory = path === null
       ? SharedMemory.anonymous(size, { seal: true })
@@ -392,7 +402,11 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     validateInteger(n, 'count', 0, slots);
     let total = 0;
     for (let i = 0; i < n; i++) total += lengths[i];
-    if (total > size) throw invalidArgValue('lengths', lengths, `must add up to at most the ${size} bytes of source (they add up to ${total})`, true);
+    if (total > size) {
+      throw invalidArgValue(
+        'lengths', lengths, `must add up to at most the ${size} bytes of source (they add up to ${total})`, true,
+      );
+    }
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = calls.sendManyFrom(source, lengths, n);
@@ -458,9 +472,14 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       const { handle } = this.#producer();
       let r: number;
       try {
-        r = await this.#waits.run((t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left }, 'futex', this.name);
+        r = await this.#waits.run(
+          (t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left },
+          'futex', this.name,
+        );
       } catch (err) {
-        throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT ? this.#error((err as IpcError).errno, 'send', bytes) : err;
+        throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT
+          ? this.#error((err as IpcError).errno, 'send', bytes)
+          : err;
       }
       if (r === TIMED_OUT) throw timedOut();
     }
@@ -482,7 +501,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       commit: (committed = length) => {
         validateInteger(committed, 'length', 0, length);
         const current = this.#producer().handle;
-        if (this.#slot !== slot) throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
+        if (this.#slot !== slot) {
+          throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
+        }
         this.#slot = null;
         channelCommit(current, committed);
       },
@@ -734,7 +755,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** `Channel { name, fd, capacity, producers, role, lane, ended, closed }` for `console.log` and `util.inspect`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    const role = this.#producing && this.#consuming ? 'producer and consumer' : this.#producing ? 'producer' : this.#consuming ? 'consumer' : 'none yet';
+    const role = this.#producing && this.#consuming ? 'producer and consumer'
+      : this.#producing ? 'producer'
+      : this.#consuming ? 'consumer'
+      : 'none yet';
     return inspectHandle('Channel', {
       name: this.name,
       fd: this.fd,
@@ -796,7 +820,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     if (calls !== null && this.#producing) return calls;
     const fd = binding.channelClaimLane(this.#live());
     if (fd < 0) {
-      if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
+      if (fd === -EBUSY) {
+        throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
+      }
       throw this.#error(fd, 'socket');
     }
     this.#reclaim.fds.push(fd);
@@ -864,10 +890,15 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     if (r === -EMSGSIZE && syscall === 'send') {
       const length = typeof data === 'number' ? data : toBytes(data).byteLength;
-      return new IpcError(r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`);
+      return new IpcError(
+        r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`,
+      );
     }
     if (r === -EMSGSIZE) {
-      return new IpcError(r, syscall, this.name, `message of ${this.#meta[NEEDED]} bytes does not fit the ${byteLengthOf(data as Uint8Array)}-byte target`);
+      return new IpcError(
+        r, syscall, this.name,
+        `message of ${this.#meta[NEEDED]} bytes does not fit the ${byteLengthOf(data as Uint8Array)}-byte target`,
+      );
     }
     return new IpcError(r, syscall, this.name);
   }

@@ -73,7 +73,12 @@ export function check(result: number, syscall: string, path?: string | null): nu
  * @internal
  */
 export function errorFor(result: number, syscall: string, path?: string | null, description?: string): Error {
-  if (result === -EBADMSG) return corrupt(path ?? 'the object in shared memory', `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`);
+  if (result === -EBADMSG) {
+    return corrupt(
+      path ?? 'the object in shared memory',
+      `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`,
+    );
+  }
   return new IpcError(result, syscall, path, description);
 }
 

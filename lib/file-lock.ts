@@ -111,7 +111,9 @@ function parseRequest(target: unknown, options: FileLockOptions | undefined): Re
   if (isFd) validateFd(target, 'target');
   else if (typeof target !== 'string') throw invalidArgType('target', 'of type string or number', target);
   else validatePath(target, 'target');
-  const { mode = 'exclusive', kind = 'ofd', start = 0, length = 0, create = false, fileMode = 0o600 } = validateOptions(options);
+  const {
+    mode = 'exclusive', kind = 'ofd', start = 0, length = 0, create = false, fileMode = 0o600,
+  } = validateOptions(options);
   if (!Object.hasOwn(TYPES, mode)) throw invalidArgValue('options.mode', mode, "must be 'exclusive' or 'shared'");
   if (!Object.hasOwn(KINDS, kind)) throw invalidArgValue('options.kind', kind, "must be 'ofd' or 'flock'");
   validateInteger(start, 'options.start', 0, Number.MAX_SAFE_INTEGER);
@@ -177,7 +179,9 @@ function openPath(req: Request, flags: number, orNotWritable = false): number {
 /** The error of a failed lock call; EBADF from an open descriptor means its access mode does not allow the lock. */
 function lockError(result: number, kind: FileLockKind, mode: FileLockMode, path: string | null): IpcError {
   if (result === -EBADF) {
-    const needs = mode === 'exclusive' ? 'an exclusive lock needs a descriptor open for writing' : 'a shared lock needs a descriptor open for reading';
+    const needs = mode === 'exclusive'
+      ? 'an exclusive lock needs a descriptor open for writing'
+      : 'a shared lock needs a descriptor open for reading';
     return new IpcError(result, SYSCALLS[kind], path, needs);
   }
   return new IpcError(result, SYSCALLS[kind], path);
@@ -222,7 +226,8 @@ export class FileLock implements Disposable {
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {
@@ -356,13 +361,20 @@ export class FileLock implements Disposable {
    */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     const { path, kind, start, length } = this.#req;
-    return inspectHandle('FileLock', { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 }, depth, options);
+    return inspectHandle(
+      'FileLock',
+      { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 },
+      depth, options,
+    );
   }
 
   #convertible(): number {
     if (this.#fd < 0) throw closedError('FileLock');
     if (this.#req.kind === 'flock') {
-      throw stateError('ERR_IPC_UNSUPPORTED', 'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): release it and lock again, or use an OFD lock');
+      throw stateError(
+        'ERR_IPC_UNSUPPORTED',
+        'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): release it and lock again, or use an OFD lock',
+      );
     }
     return this.#fd;
   }
