@@ -4,7 +4,6 @@
  * Every function is a thin wrapper of one syscall: it returns a number >= 0 on
  * success or -errno on failure, and never throws for a syscall failure. The
  * public classes turn negative results into {@link IpcError}s (lib/errors.ts).
- * @internal
  * @packageDocumentation
  */
 import * as fs from 'node:fs';
@@ -67,9 +66,15 @@ export interface Binding {
   readonly UV_READABLE: number;
   readonly UV_WRITABLE: number;
 
-  /** Stops a wait started on its own thread (native/common/waiter.cc): its callback will not run, a late result is undone. */
+  /**
+   * Stops a wait started on its own thread (native/common/waiter.cc): its callback will not run, a late result is
+   * undone.
+   */
   waitCancel(handle: WaitHandle): number;
-  /** Whether the wait keeps the event loop alive (each does when it starts); -EBADF for no wait handle, -EINVAL for no boolean. */
+  /**
+   * Whether the wait keeps the event loop alive (each does when it starts); -EBADF for no wait handle, -EINVAL for no
+   * boolean.
+   */
   waitSetRef(handle: WaitHandle, ref: boolean): number;
 
   /** mq_open(3) with O_NONBLOCK | O_CLOEXEC added; maxMessages 0 means the system defaults. */
@@ -86,12 +91,17 @@ export interface Binding {
   mqSendSync(blockingFd: number, data: Uint8Array, priority: number, timeoutMs: number): number;
   /** mq_receive(3) into scratch, one non-blocking attempt; the length, or -EAGAIN when empty. */
   mqReceive(mqd: number, scratch: Uint8Array, priorityOut: Uint32Array): number;
-  /** mqReceive into a receive pool (lib/internal/buffer-pool.ts) from `offset` on: -EMSGSIZE when less than mq_msgsize is left there. */
+  /**
+   * mqReceive into a receive pool (lib/internal/buffer-pool.ts) from `offset` on: -EMSGSIZE when less than mq_msgsize
+   * is left there.
+   */
   mqReceive(mqd: number, pool: ArrayBuffer, priorityOut: Uint32Array, offset: number): number;
   /** mq_timedreceive(3) on a blocking descriptor, timeoutMs from now (-1: no limit); -ETIMEDOUT. */
   mqReceiveSync(blockingFd: number, scratch: Uint8Array, priorityOut: Uint32Array, timeoutMs: number): number;
   /** mqReceiveSync into a receive pool from `offset` on, as mqReceive. */
-  mqReceiveSync(blockingFd: number, pool: ArrayBuffer, priorityOut: Uint32Array, timeoutMs: number, offset: number): number;
+  mqReceiveSync(
+    blockingFd: number, pool: ArrayBuffer, priorityOut: Uint32Array, timeoutMs: number, offset: number,
+  ): number;
   /** sysconf(_SC_MQ_PRIO_MAX): priorities are 0 .. MQ_PRIO_MAX - 1. */
   readonly MQ_PRIO_MAX: number;
 
@@ -118,7 +128,9 @@ export interface Binding {
 
   // --- futex (native/futex.cc) ---
   /** FUTEX_WAIT_BITSET (shared) on its own thread, in slices; done(0 woken | 1 not equal | -ETIMEDOUT | -errno). */
-  futexWait(array: Int32Array, index: number, expected: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  futexWait(
+    array: Int32Array, index: number, expected: number, timeoutMs: number, done: (result: number) => void,
+  ): WaitHandle | number;
   /** FUTEX_WAIT_BITSET on this thread up to timeoutMs (< 0: none): 0 woken, 1 not equal, -ETIMEDOUT, -errno. */
   futexWaitSync(array: Int32Array, index: number, expected: number, timeoutMs: number): number;
   /** FUTEX_WAKE (shared): how many woke. */
@@ -127,14 +139,24 @@ export interface Binding {
   // --- file lock (native/file-lock.cc) ---
   /** open(2) with O_CLOEXEC | O_NOCTTY | O_NONBLOCK added (a FIFO never blocks the open). */
   fileLockOpen(path: string, flags: number, mode: number): number;
-  /** One F_OFD_SETLK (kind 0) or flock(LOCK_NB) (kind 1) setting the range to type: 0, -EAGAIN when held elsewhere, -errno. */
+  /**
+   * One F_OFD_SETLK (kind 0) or flock(LOCK_NB) (kind 1) setting the range to type: 0, -EAGAIN when held elsewhere,
+   * -errno.
+   */
   fileLock(fd: number, kind: number, start: number, length: number, type: number): number;
   /**
-   * fileLock retried with backoff (1 to 10 ms) on its own thread, through a duplicate of fd; done(0 | -ETIMEDOUT | -errno);
-   * a late grant is unlocked. probe (OFD only): F_OFD_GETLK until the lock could be set, without setting it.
+   * fileLock retried with backoff (1 to 10 ms) on its own thread, through a duplicate of fd;
+   * done(0 | -ETIMEDOUT | -errno); a late grant is unlocked. probe (OFD only): F_OFD_GETLK until the lock could be set,
+   * without setting it.
    */
-  fileLockWait(fd: number, kind: number, start: number, length: number, type: number, probe: boolean, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
-  /** fileLock on this thread: timeoutMs < 0 blocks in the kernel (F_OFD_SETLKW, flock), else polls with backoff until then; -ETIMEDOUT. */
+  fileLockWait(
+    fd: number, kind: number, start: number, length: number, type: number, probe: boolean, timeoutMs: number,
+    done: (result: number) => void,
+  ): WaitHandle | number;
+  /**
+   * fileLock on this thread: timeoutMs < 0 blocks in the kernel (F_OFD_SETLKW, flock), else polls with backoff until
+   * then; -ETIMEDOUT.
+   */
   fileLockSync(fd: number, kind: number, start: number, length: number, type: number, timeoutMs: number): number;
   readonly F_RDLCK: number;
   readonly F_WRLCK: number;
@@ -143,27 +165,38 @@ export interface Binding {
   /** Formats a fresh segment (include/posix-ipc/ring.h): header, magic last. */
   channelFormat(buffer: ArrayBuffer, capacity: number, lanes: number): number;
   /**
-   * Maps the segment, checks its header (-EBADMSG), opens its own open file description; meta (10 slots, else -EINVAL) =
-   * [lockFd, lanes, capacity, maxMessage, lane, needed, offset, sealed, endWhenIdle, ended]: [7] (1: the object must be
-   * sealed against shrinking, else -EPERM) and [8] (1: the stream ends when every producer closed) are inputs, [9] says
-   * the stream ended. -EINVAL when `size` is past the object's end.
+   * Maps the segment, checks its header (-EBADMSG), opens its own open file description;
+   * meta (10 slots, else -EINVAL) =
+   * [lockFd, lanes, capacity, maxMessage, lane, needed, offset, sealed, endWhenIdle, ended]:
+   * [7] (1: the object must be sealed against shrinking, else -EPERM) and [8] (1: the stream ends when every producer
+   * closed) are inputs, [9] says the stream ended. -EINVAL when `size` is past the object's end.
    */
   channelAttach(fd: number, size: number, meta: Float64Array): ChannelHandle | number;
-  /** The hot calls, bound to this channel (see ChannelCalls; each -EBADF before its side attached, -EINVAL for a view that is not one); -EBADF for a handle it did not make. */
+  /**
+   * The hot calls, bound to this channel (see ChannelCalls; each -EBADF before its side attached, -EINVAL for a view
+   * that is not one); -EBADF for a handle it did not make.
+   */
   channelCalls(channel: ChannelHandle): ChannelCalls;
   /** Claims a free lane (F_OFD_SETLK; -EBUSY): the doorbell-ringing socket's descriptor; meta[4] = lane. */
   channelClaimLane(channel: ChannelHandle): number;
   /** Attaches as the consumer (F_OFD_SETLK; -EBUSY): the bound doorbell socket's descriptor. */
   channelClaimConsumer(channel: ChannelHandle): number;
   /** Waits for room for `length` bytes on its own thread: done(0) to try again, -EOWNERDEAD, -ETIMEDOUT, -errno. */
-  channelWaitSpace(channel: ChannelHandle, length: number, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
+  channelWaitSpace(
+    channel: ChannelHandle, length: number, timeoutMs: number, done: (result: number) => void,
+  ): WaitHandle | number;
   /** One receive as a view: the length, meta[6] = offset in the segment; consumed at the next receive. */
   channelReceiveView(channel: ChannelHandle): number;
   /** Reserves room: the payload's offset in the segment, -EAGAIN full, -errno. */
   channelReserve(channel: ChannelHandle, length: number): number;
-  /** Publishes the reserved record with `length` bytes; -EINVAL when nothing is reserved or `length` is more than was. */
+  /**
+   * Publishes the reserved record with `length` bytes; -EINVAL when nothing is reserved or `length` is more than was.
+   */
   channelCommit(channel: ChannelHandle, length: number): number;
-  /** -EOWNERDEAD or -EBADMSG (and rings its own doorbell) when a producer died and nothing is left to read, or a lane's tail makes no sense; else 0. */
+  /**
+   * -EOWNERDEAD or -EBADMSG (and rings its own doorbell) when a producer died and nothing is left to read, or a lane's
+   * tail makes no sense; else 0.
+   */
   channelProbe(channel: ChannelHandle): number;
   /** Marks this handle's sides closed and unlocks them; the descriptors are the caller's to close. */
   channelClose(channel: ChannelHandle): number;
@@ -173,7 +206,9 @@ export interface Binding {
   readonly CHANNEL_CORRUPT: number;
   /** -EOWNERDEAD: the peer a wait depends on is gone. */
   readonly CHANNEL_PEER_DEAD: number;
-  /** -EPIPE (PIPC_RING_ENDED): every producer closed cleanly and everything was read; receives and channelProbe say so. */
+  /**
+   * -EPIPE (PIPC_RING_ENDED): every producer closed cleanly and everything was read; receives and channelProbe say so.
+   */
   readonly CHANNEL_ENDED: number;
   /** The longest message a copying receive puts in a receive pool (native/common/pool.h kPooledMax). */
   readonly POOLED_MAX: number;
@@ -182,13 +217,22 @@ export interface Binding {
   mutexTmpfile(mode: number): number;
   /** linkat(2) of that file (via /proc/self/fd) as /dev/shm/<name>; -EEXIST when taken. */
   mutexPublish(fd: number, name: string): number;
-  /** mmap(2) of the MUTEX_SIZE-byte record at offset; init: pthread_mutex_init (-EEXIST if one is there), else -EINVAL if none is. */
+  /**
+   * mmap(2) of the MUTEX_SIZE-byte record at offset; init: pthread_mutex_init (-EEXIST if one is there), else -EINVAL
+   * if none is.
+   */
   mutexMap(fd: number, offset: number, init: boolean): MutexHandle | number;
   /** Drops the handle's mapping (unmapped once no wait uses it, never while this thread holds the mutex). */
   mutexClose(handle: MutexHandle): number;
-  /** pthread_mutex_trylock(3p) semantics: 0 locked, 1 locked with its owner dead, -EBUSY, -EDEADLK (this thread holds it), -ENOTRECOVERABLE. */
+  /**
+   * pthread_mutex_trylock(3p) semantics: 0 locked, 1 locked with its owner dead, -EBUSY, -EDEADLK (this thread holds
+   * it), -ENOTRECOVERABLE.
+   */
   mutexTryLock(handle: MutexHandle, afterWait: boolean): number;
-  /** pthread_mutex_clocklock(3) (CLOCK_MONOTONIC) on this thread, timeoutMs < 0: pthread_mutex_lock; as mutexTryLock, or -ETIMEDOUT. */
+  /**
+   * pthread_mutex_clocklock(3) (CLOCK_MONOTONIC) on this thread, timeoutMs < 0: pthread_mutex_lock; as mutexTryLock, or
+   * -ETIMEDOUT.
+   */
   mutexLockSync(handle: MutexHandle, timeoutMs: number): number;
   /** pthread_mutex_unlock(3p); -EPERM when this handle does not hold it. */
   mutexUnlock(handle: MutexHandle): number;
@@ -196,7 +240,10 @@ export interface Binding {
   mutexConsistent(handle: MutexHandle): number;
   /** The pid recorded by the holder; 0 when the lock word has no owner. */
   mutexOwnerPid(handle: MutexHandle): number;
-  /** Sleeps on the lock word (FUTEX_WAIT, shared) on its own thread until it may be takeable; done(0 woken | 1 changed | -ETIMEDOUT | -errno). Never locks. */
+  /**
+   * Sleeps on the lock word (FUTEX_WAIT, shared) on its own thread until it may be takeable; done(0 woken | 1 changed |
+   * -ETIMEDOUT | -errno). Never locks.
+   */
   mutexWait(handle: MutexHandle, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
   /** Bytes a mutex record takes in shared memory. */
   readonly MUTEX_SIZE: number;
@@ -214,44 +261,72 @@ export interface Binding {
   socketListen(fd: number, backlog: number): number;
   /** accept4(2) with SOCK_CLOEXEC | SOCK_NONBLOCK; -EAGAIN when nobody waits. */
   socketAccept(fd: number): number;
-  /** accept4 as socketAccept, blocking this thread with ppoll(2) until a connection or timeoutMs (< 0: none); -ETIMEDOUT. */
+  /**
+   * accept4 as socketAccept, blocking this thread with ppoll(2) until a connection or timeoutMs (< 0: none);
+   * -ETIMEDOUT.
+   */
   socketAcceptSync(fd: number, timeoutMs: number): number;
   /** connect(2) to sun_path bytes; -EAGAIN when the listener's backlog is full. */
   socketConnect(fd: number, address: Uint8Array): number;
   /** sendmsg(2) with MSG_NOSIGNAL | MSG_DONTWAIT, fds as SCM_RIGHTS, to as sun_path bytes; bytes sent. */
   socketSend(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null): number;
-  /** socketSend until all of data went (a stream: in parts), blocking this thread with ppoll(2) up to timeoutMs (< 0: none); -ETIMEDOUT. */
-  socketSendSync(fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null, timeoutMs: number): number;
+  /**
+   * socketSend until all of data went (a stream: in parts), blocking this thread with ppoll(2) up to timeoutMs (< 0:
+   * none); -ETIMEDOUT.
+   */
+  socketSendSync(
+    fd: number, data: Uint8Array, fds: Int32Array | null, to: Uint8Array | null, timeoutMs: number,
+  ): number;
   /**
    * recvmsg(2) with MSG_CMSG_CLOEXEC of one message into scratch (its bytes; over scratch's length with MSG_TRUNC),
    * or of a stream's chunk (a Buffer); meta = [length, msg_flags, fd count, address bytes, end].
    */
-  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array): Buffer | number;
+  socketReceive(
+    fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array,
+  ): Buffer | number;
   /**
    * socketReceive that also copies a message of up to POOLED_MAX bytes into a receive pool from `offset` (which must
    * leave POOLED_MAX bytes of room: else -EINVAL, nothing received).
    */
-  socketReceive(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, pool: ArrayBuffer, offset: number): Buffer | number;
-  /** socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT. */
-  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number): Buffer | number;
+  socketReceive(
+    fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array,
+    pool: ArrayBuffer, offset: number,
+  ): Buffer | number;
+  /**
+   * socketReceive, blocking this thread with ppoll(2) until something is there or timeoutMs (< 0: none); -ETIMEDOUT.
+   */
+  socketReceiveSync(
+    fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array,
+    timeoutMs: number,
+  ): Buffer | number;
   /** socketReceiveSync with a receive pool, as socketReceive. */
-  socketReceiveSync(fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array, timeoutMs: number, pool: ArrayBuffer, offset: number): Buffer | number;
+  socketReceiveSync(
+    fd: number, type: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, scratch: Uint8Array,
+    timeoutMs: number, pool: ArrayBuffer, offset: number,
+  ): Buffer | number;
   /**
    * recvmsg(2) with MSG_CMSG_CLOEXEC straight into target; bytes (over target's length with MSG_TRUNC). Descriptors are
-   * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN); else blocks with ppoll(2) (< 0: no limit).
+   * closed (MSG_CTRUNC); meta as socketReceive. timeoutMs null: one try (-EAGAIN);
+   * else blocks with ppoll(2) (< 0: no limit).
    */
   socketReceiveInto(fd: number, type: number, target: Uint8Array, meta: Int32Array, timeoutMs: number | null): number;
   /**
    * sendmmsg(2) of datas[start..] (at most SOCKET_BATCH_MAX), fds[i] as message i's SCM_RIGHTS, all to `to`; messages
    * sent (some went: how many) or -errno. timeoutMs null: one try (-EAGAIN); else blocks until all went (-ETIMEDOUT).
    */
-  socketSendMany(fd: number, datas: Uint8Array[], fds: (Int32Array | null)[] | null, to: Uint8Array | null, start: number, timeoutMs: number | null): number;
+  socketSendMany(
+    fd: number, datas: Uint8Array[], fds: (Int32Array | null)[] | null, to: Uint8Array | null, start: number,
+    timeoutMs: number | null,
+  ): number;
   /**
    * recvmmsg(2) with MSG_CMSG_CLOEXEC of up to max messages of up to messageSize bytes: their bytes back to back.
    * meta = [count, then per message the 5 fields of socketReceive]; fds one message's after another's; addressOut
    * 108 bytes per message. timeoutMs as for socketReceiveInto (a wait is for the first message).
    */
-  socketReceiveMany(fd: number, type: number, max: number, messageSize: number, meta: Int32Array, fdsOut: Int32Array, addressOut: Uint8Array, timeoutMs: number | null): Buffer | number;
+  socketReceiveMany(
+    fd: number, type: number, max: number, messageSize: number, meta: Int32Array, fdsOut: Int32Array,
+    addressOut: Uint8Array, timeoutMs: number | null,
+  ): Buffer | number;
   /** getsockopt(SO_PEERCRED) into out = [pid, uid, gid]. */
   socketPeerCredentials(fd: number, out: Int32Array): number;
   /** getsockname(2) (peer: getpeername) into out; the sun_path byte count. */
@@ -270,16 +345,22 @@ export interface Binding {
   readonly MSG_CTRUNC: number;
   /** The most messages one socketSendMany or socketReceiveMany call takes (UIO_MAXIOV, 1024). */
   readonly SOCKET_BATCH_MAX: number;
-  /** The largest datagram or seqpacket message a sender can make here (twice net.core.wmem_max, from 256 KiB to 64 MiB). */
+  /**
+   * The largest datagram or seqpacket message a sender can make here (twice net.core.wmem_max, from 256 KiB to 64 MiB).
+   */
   readonly MAX_MESSAGE_SIZE: number;
 
-  // --- semaphore (native/semaphore.cc): glibc initialises (sem_init); waits, posts and values are the addon's, on glibc's layout ---
+  // --- semaphore (native/semaphore.cc): glibc initialises (sem_init); waits, posts and values are the addon's, on
+  // glibc's layout ---
   /**
    * sem_open(3) as glibc does it, but close-on-exec throughout: create (EEXIST when taken; mode exact
    * from birth) or open /dev/shm/sem.<name>, mapped by the handle. `name` has its leading '/'.
    */
   semOpen(name: string, create: boolean, mode: number, value: number): SemHandle | number;
-  /** mmap(2) of its own of the pages of shared memory `fd` holding the sem_t at `offset`; sem_init(3) with pshared = 1 when value >= 0. */
+  /**
+   * mmap(2) of its own of the pages of shared memory `fd` holding the sem_t at `offset`; sem_init(3) with pshared = 1
+   * when value >= 0.
+   */
   semInside(fd: number, offset: number, value: number): SemHandle | number;
   /** The handle lets go of its semaphore (sem_close or munmap once no wait uses it either). Idempotent. */
   semClose(handle: SemHandle): number;
@@ -289,7 +370,9 @@ export interface Binding {
   semTryWait(handle: SemHandle): number;
   /** sem_clockwait(3) (CLOCK_MONOTONIC) on this thread up to timeoutMs (< 0: sem_wait, no limit); 0 or -ETIMEDOUT. */
   semWaitSync(handle: SemHandle, timeoutMs: number): number;
-  /** sem_clockwait on its own thread, in slices; done(0 | -ETIMEDOUT | -errno). A token taken too late is posted back. */
+  /**
+   * sem_clockwait on its own thread, in slices; done(0 | -ETIMEDOUT | -errno). A token taken too late is posted back.
+   */
   semWait(handle: SemHandle, timeoutMs: number, done: (result: number) => void): WaitHandle | number;
   /** sem_post(3) n times: n, or -errno (-EOVERFLOW at SEM_VALUE_MAX; earlier posts stay). */
   semPost(handle: SemHandle, n: number): number;
@@ -320,19 +403,39 @@ export interface ChannelCalls {
   readonly handle: ChannelHandle;
   /** One send: undefined sent, 0 full, -errno (-EMSGSIZE, -EBADMSG corrupt). */
   send(data?: Uint8Array): number | undefined;
-  /** The first count messages packed back to back in source (message i is lengths[i] bytes), as many as fit: how many were sent, or -errno (-EMSGSIZE) for the first. */
+  /**
+   * The first count messages packed back to back in source (message i is lengths[i] bytes), as many as fit: how many
+   * were sent, or -errno (-EMSGSIZE) for the first.
+   */
   sendManyFrom(source: Uint8Array, lengths: Uint32Array, count: number): number;
-  /** Sends, sleeping on the lane's futex in slices while full: undefined, -ETIMEDOUT, -EOWNERDEAD (consumer gone), -errno. */
+  /**
+   * Sends, sleeping on the lane's futex in slices while full: undefined, -ETIMEDOUT, -EOWNERDEAD (consumer gone),
+   * -errno.
+   */
   sendSync(timeoutMs: number, data?: Uint8Array): number | undefined;
-  /** One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length), -errno. */
+  /**
+   * One receive: a copy (target null) or the length copied into target; -EAGAIN empty, -EMSGSIZE (meta[5] = length),
+   * -errno.
+   */
   receive(target?: Uint8Array | null): Buffer | number;
-  /** The event loop's attempt: as receive (target not remembered), or -EAGAIN after announcing "asleep on the doorbell"; -EOWNERDEAD when a producer died. */
+  /**
+   * The event loop's attempt: as receive (target not remembered), or -EAGAIN after announcing "asleep on the doorbell";
+   * -EOWNERDEAD when a producer died.
+   */
   receiveArmed(target: Uint8Array | null): Buffer | number;
-  /** Spins spinNs, then sleeps on the bell futex in slices: as receive, or -ETIMEDOUT, -EOWNERDEAD (a producer died). */
+  /**
+   * Spins spinNs, then sleeps on the bell futex in slices: as receive, or -ETIMEDOUT, -EOWNERDEAD (a producer died).
+   */
   receiveSync(spinNs: number, timeoutMs: number, target?: Uint8Array | null): Buffer | number;
-  /** Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does not fit an empty target). */
+  /**
+   * Messages back to back into target, their lengths into lengths: how many, or -errno (-EMSGSIZE: the next one does
+   * not fit an empty target).
+   */
   receiveManyInto(target: Uint8Array, lengths: Uint32Array): number;
-  /** Copying receives copy messages of up to 4 KiB into this pool from now on (a receive then gives the offset; -ENOBUFS when it is full): 0, or -EINVAL. */
+  /**
+   * Copying receives copy messages of up to 4 KiB into this pool from now on (a receive then gives the offset; -ENOBUFS
+   * when it is full): 0, or -EINVAL.
+   */
   pool(pool: ArrayBuffer): number;
 }
 
@@ -342,7 +445,10 @@ export type MutexHandle = { readonly __mutex: unique symbol };
 /** An opaque handle to a wait running on its own thread. @internal */
 export type WaitHandle = { readonly __wait: unique symbol };
 
-/** The platform-arch pairs a published package carries a prebuilt addon for (scripts/prebuild.js refuses to pack without them). */
+/**
+ * The platform-arch pairs a published package carries a prebuilt addon for (scripts/prebuild.js refuses to pack without
+ * them).
+ */
 const PREBUILT_FOR = ['linux-x64'];
 
 /**
@@ -356,8 +462,12 @@ function noBinary(packageDir: string, cause: unknown): Error & { code: string } 
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
   const prebuilds = path.join(packageDir, 'prebuilds');
-  const present = readdirOrNone(prebuilds).filter((tuple) => readdirOrNone(path.join(prebuilds, tuple)).some((f) => f.endsWith('.node')));
-  const reason = cause instanceof Error && cause.message.startsWith('No native build was found') ? 'none was found' : 'the one found does not load';
+  const present = readdirOrNone(prebuilds).filter((tuple) =>
+    readdirOrNone(path.join(prebuilds, tuple)).some((f) => f.endsWith('.node')),
+  );
+  const reason = cause instanceof Error && cause.message.startsWith('No native build was found')
+    ? 'none was found'
+    : 'the one found does not load';
   const message =
     `posix-ipc has no native addon for ${platform}-${arch} (Node.js ${versions.node}, ABI ${versions.modules}, ` +
     `N-API ${versions.napi}, ${libc}) in ${packageDir}: ${reason}. ` +
@@ -366,7 +476,10 @@ function noBinary(packageDir: string, cause: unknown): Error & { code: string } 
   return Object.assign(new Error(message, { cause }), { code: 'ERR_IPC_NO_BINARY' });
 }
 
-/** A directory's entries; none when it cannot be read (no prebuilds/: a clone never built, or a package packed without its prepack). */
+/**
+ * A directory's entries; none when it cannot be read (no prebuilds/: a clone never built, or a package packed without
+ * its prepack).
+ */
 function readdirOrNone(dir: string): string[] {
   try {
     return fs.readdirSync(dir);

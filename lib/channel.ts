@@ -16,7 +16,8 @@ import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
 import {
-  byteLengthOf, fixedByteLength, toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  byteLengthOf, fixedByteLength, toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions,
+  validateSignal, validateTimeout,
   validateUint32Array, validateUint8Array,
 } from './internal/validate';
 import { SharedMemory } from './shared-memory';
@@ -137,7 +138,9 @@ export interface ChannelSlot {
 
 function validateCapacity(capacity: unknown): asserts capacity is number {
   validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
-  if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
+  if ((capacity & (capacity - 1)) !== 0) {
+    throw invalidArgValue('options.capacity', capacity, 'must be a power of two', true);
+  }
 }
 
 /**
@@ -170,7 +173,8 @@ function validateCapacity(capacity: unknown): asserts capacity is number {
  */
 export class Channel implements Disposable, AsyncIterable<Buffer> {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
   }
 
   #memory: SharedMemory;
@@ -179,10 +183,16 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   readonly #meta = new Float64Array(META_SIZE);
   readonly #reclaim: Reclaim;
   readonly #waits = new ThreadWaits();
-  /** Whether pending sends and receives keep the process alive (ref()/unref()): the waits' threads and the doorbell's watcher follow it. */
+  /**
+   * Whether pending sends and receives keep the process alive (ref()/unref()): the waits' threads and the doorbell's
+   * watcher follow it.
+   */
   readonly #loopRef = new LoopRef();
   readonly #label: string;
-  /** The pool copying receives copy into (native/ring.cc Deliver; lib/internal/buffer-pool.ts): messages of up to 4 KiB, a Buffer of their own beyond. */
+  /**
+   * The pool copying receives copy into (native/ring.cc Deliver; lib/internal/buffer-pool.ts): messages of up to 4 KiB,
+   * a Buffer of their own beyond.
+   */
   #pool: ArrayBuffer | null = null;
   #producing = false;
   #consuming = false;
@@ -211,7 +221,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       const label = memory.name ?? 'anonymous channel';
       if (handle === CHANNEL_CORRUPT) throw corrupt(label, 'it is not a channel (bad or truncated header)');
       if (handle === -EPERM && sealed) {
-        throw corrupt(label, 'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)');
+        throw corrupt(
+          label,
+          'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)',
+        );
       }
       throw new IpcError(handle, 'mmap', memory.name);
     }
@@ -244,9 +257,15 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     validateMode(mode);
     const size = binding.CHANNEL_HEADER_SIZE + producers * (binding.CHANNEL_LANE_SIZE + capacity);
     if (size > bufferConstants.MAX_LENGTH) {
-      throw invalidArgValue('options', { capacity, producers }, `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`, true);
+      throw invalidArgValue(
+        'options', { capacity, producers },
+        `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`,
+        true,
+      );
     }
-    const memory = path === null ? SharedMemory.anonymous(size, { seal: true }) : SharedMemory.create(path, size, { mode });
+    const memory = path === null
+      ? SharedMemory.anonymous(size, { seal: true })
+      : SharedMemory.create(path, size, { mode });
     try {
       binding.channelFormat(memory.buffer, capacity, producers);
       return new Channel(INTERNAL, memory, false, endWhenIdle);
@@ -383,7 +402,11 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     validateInteger(n, 'count', 0, slots);
     let total = 0;
     for (let i = 0; i < n; i++) total += lengths[i];
-    if (total > size) throw invalidArgValue('lengths', lengths, `must add up to at most the ${size} bytes of source (they add up to ${total})`, true);
+    if (total > size) {
+      throw invalidArgValue(
+        'lengths', lengths, `must add up to at most the ${size} bytes of source (they add up to ${total})`, true,
+      );
+    }
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = calls.sendManyFrom(source, lengths, n);
@@ -432,7 +455,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       // (within its own deadline and signal), then for room.
       const turn = this.#sending;
       this.#sendsPending++;
-      const done = queued(turn, signal, deadline, timedOut).then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
+      const done = queued(turn, signal, deadline, timedOut)
+        .then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
       this.#sending = Promise.allSettled([turn, done]).then(() => undefined);
       return done.finally(() => this.#sendsPending--);
     } catch (err) {
@@ -440,15 +464,22 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
   }
 
-  async #sendWaiting(bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+  async #sendWaiting(
+    bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
+  ): Promise<void> {
     while (!this.trySend(bytes)) {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
       const { handle } = this.#producer();
       let r: number;
       try {
-        r = await this.#waits.run((t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left }, 'futex', this.name);
+        r = await this.#waits.run(
+          (t, done) => binding.channelWaitSpace(handle, bytes.byteLength, t, done), { signal, timeoutMs: left },
+          'futex', this.name,
+        );
       } catch (err) {
-        throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT ? this.#error((err as IpcError).errno, 'send', bytes) : err;
+        throw (err as IpcError).errno === CHANNEL_PEER_DEAD || (err as IpcError).errno === CHANNEL_CORRUPT
+          ? this.#error((err as IpcError).errno, 'send', bytes)
+          : err;
       }
       if (r === TIMED_OUT) throw timedOut();
     }
@@ -470,7 +501,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       commit: (committed = length) => {
         validateInteger(committed, 'length', 0, length);
         const current = this.#producer().handle;
-        if (this.#slot !== slot) throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
+        if (this.#slot !== slot) {
+          throw stateError('ERR_IPC_SLOT_STALE', 'This slot was committed, or replaced by a later send or reserve');
+        }
         this.#slot = null;
         channelCommit(current, committed);
       },
@@ -573,7 +606,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     return this.#receiveSync(null, options) as Buffer | null;
   }
 
-  /** {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length, or `null` at the end of the stream. */
+  /**
+   * {@link Channel.receiveSync} into `target`, as {@link Channel.tryReceiveInto}: the length, or `null` at the end of
+   * the stream.
+   */
   receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number | null {
     if (!this.#same(target)) validateUint8Array(target, 'target');
     return this.#receiveSync(target, options) as number | null;
@@ -594,7 +630,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       r = this.#copied(calls, calls.receiveSync(spinNs, timeout, null));
     } else {
       const calls = this.#consumer();
-      r = this.#same(target) ? calls.receiveSync(spinNs, timeout) : calls.receiveSync(spinNs, timeout, this.#into(target));
+      r = this.#same(target)
+        ? calls.receiveSync(spinNs, timeout)
+        : calls.receiveSync(spinNs, timeout, this.#into(target));
     }
     if (typeof r !== 'number' || r >= 0) return r;
     if (r === CHANNEL_ENDED) return null;
@@ -717,7 +755,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** `Channel { name, fd, capacity, producers, role, lane, ended, closed }` for `console.log` and `util.inspect`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    const role = this.#producing && this.#consuming ? 'producer and consumer' : this.#producing ? 'producer' : this.#consuming ? 'consumer' : 'none yet';
+    const role = this.#producing && this.#consuming ? 'producer and consumer'
+      : this.#producing ? 'producer'
+      : this.#consuming ? 'consumer'
+      : 'none yet';
     return inspectHandle('Channel', {
       name: this.name,
       fd: this.fd,
@@ -779,7 +820,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     if (calls !== null && this.#producing) return calls;
     const fd = binding.channelClaimLane(this.#live());
     if (fd < 0) {
-      if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
+      if (fd === -EBUSY) {
+        throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
+      }
       throw this.#error(fd, 'socket');
     }
     this.#reclaim.fds.push(fd);
@@ -847,10 +890,15 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     if (r === -EMSGSIZE && syscall === 'send') {
       const length = typeof data === 'number' ? data : toBytes(data).byteLength;
-      return new IpcError(r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`);
+      return new IpcError(
+        r, syscall, this.name, `message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`,
+      );
     }
     if (r === -EMSGSIZE) {
-      return new IpcError(r, syscall, this.name, `message of ${this.#meta[NEEDED]} bytes does not fit the ${byteLengthOf(data as Uint8Array)}-byte target`);
+      return new IpcError(
+        r, syscall, this.name,
+        `message of ${this.#meta[NEEDED]} bytes does not fit the ${byteLengthOf(data as Uint8Array)}-byte target`,
+      );
     }
     return new IpcError(r, syscall, this.name);
   }
@@ -865,7 +913,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
  * Resolves when `turn` does, unless `deadline` (performance.now() time) or
  * `signal` comes first: then rejects with `timedOut()` or an AbortError.
  */
-function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error): Promise<void> {
+function queued(
+  turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
+): Promise<void> {
   if (deadline === undefined && signal === undefined) return turn;
   if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
   return new Promise<void>((resolve, reject) => {
@@ -876,7 +926,9 @@ function queued(turn: Promise<void>, signal: AbortSignal | undefined, deadline: 
     };
     const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
     // Unref'd, as net.Socket's timers are: the send it waits behind keeps the process alive while ref'd.
-    const timer = deadline === undefined ? undefined : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
+    const timer = deadline === undefined
+      ? undefined
+      : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
     signal?.addEventListener('abort', onAbort, { once: true });
     void turn.then(() => finish(resolve));
   });

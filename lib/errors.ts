@@ -73,7 +73,12 @@ export function check(result: number, syscall: string, path?: string | null): nu
  * @internal
  */
 export function errorFor(result: number, syscall: string, path?: string | null, description?: string): Error {
-  if (result === -EBADMSG) return corrupt(path ?? 'the object in shared memory', `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`);
+  if (result === -EBADMSG) {
+    return corrupt(
+      path ?? 'the object in shared memory',
+      `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`,
+    );
+  }
   return new IpcError(result, syscall, path, description);
 }
 
@@ -118,7 +123,9 @@ function ownValue(object: object | null, key: string): unknown {
 function show(value: unknown, maxStringLength = 64): string {
   if (types.isProxy(value)) return 'a Proxy';
   try {
-    return inspect(value, { depth: 0, maxStringLength, maxArrayLength: 8, breakLength: Infinity, customInspect: false, getters: false });
+    return inspect(value, {
+      depth: 0, maxStringLength, maxArrayLength: 8, breakLength: Infinity, customInspect: false, getters: false,
+    });
   } catch {
     return `a value of type ${typeof value}`;
   }
@@ -144,7 +151,10 @@ export function closedError(what: string): Error & CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_IPC_CLOSED');
 }
 
-/** A method called on something that is not its class's instance: `TypeError [ERR_INVALID_THIS]`, as Node's own. @internal */
+/**
+ * A method called on something that is not its class's instance: `TypeError [ERR_INVALID_THIS]`, as Node's own.
+ * @internal
+ */
 export function invalidThis(expected: string): TypeError & CodedError {
   return coded(new TypeError(`Value of "this" must be of type ${expected}`), 'ERR_INVALID_THIS');
 }

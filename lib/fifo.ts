@@ -11,8 +11,12 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
-import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { identityOfFd, OwnedDescriptor, unlinkIfSame, type FileIdentity, type StreamOptions } from './internal/descriptor';
+import {
+  AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError,
+} from './errors';
+import {
+  identityOfFd, OwnedDescriptor, unlinkIfSame, type FileIdentity, type StreamOptions,
+} from './internal/descriptor';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
 import { pipeSize, setPipeSize } from './internal/pipe-size';
@@ -22,7 +26,9 @@ import { retryUntil } from './internal/retry';
 import { validateMode, validateOptions, validatePath, validateSignal, validateTimeout } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
+const {
+  O_RDONLY, O_WRONLY, O_RDWR, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK,
+} = fsConstants;
 const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENXIO, EOPNOTSUPP, EPIPE, ETIMEDOUT } = osConstants.errno;
 
 /** What a path is when it is not a FIFO, for the error message. */
@@ -65,7 +71,9 @@ function tryOpen(path: string, access: number): number {
   const fd = binding.fifoOpen(path, access, type);
   if (fd >= 0 || fd === -ENXIO) return fd;
   if (type[0] === S_IFLNK) throw new IpcError(fd, 'open', path, 'a symbolic link, which a FIFO open never follows');
-  if (type[0] !== 0) throw new IpcError(fd, 'open', path, `not a FIFO but ${FILE_TYPES.get(type[0]) ?? 'another kind of file'}`);
+  if (type[0] !== 0) {
+    throw new IpcError(fd, 'open', path, `not a FIFO but ${FILE_TYPES.get(type[0]) ?? 'another kind of file'}`);
+  }
   return check(fd, 'open', path);
 }
 
@@ -81,7 +89,9 @@ function openNow(path: string, access: number): number {
  * non-blocking open with backoff, never blocking a thread. Errors other than
  * ENXIO (and ENOENT with `whileMissing`: the FIFO is not made yet) end the wait.
  */
-function openWhenRead(path: string, access: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, whileMissing = false): Promise<number> {
+function openWhenRead(
+  path: string, access: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, whileMissing = false,
+): Promise<number> {
   const attempt = () => {
     let fd: number;
     try {
@@ -111,7 +121,10 @@ function createFifo(path: string, mode: number): number {
   if (chmod < 0) {
     unlinkIfOurs(path);
     if (chmod === -EOPNOTSUPP) {
-      throw new IpcError(chmod, 'fchmodat', path, 'cannot set the exact mode without following a symbolic link (before Linux 6.6 that needs /proc)');
+      throw new IpcError(
+        chmod, 'fchmodat', path,
+        'cannot set the exact mode without following a symbolic link (before Linux 6.6 that needs /proc)',
+      );
     }
     check(chmod, 'fchmodat', path);
   }
@@ -197,7 +210,9 @@ export class Fifo extends OwnedDescriptor {
       throw new IpcError(errno ?? -EINVAL, syscall ?? 'unlink', path);
     }
     if ((mode & S_IFMT) !== S_IFIFO) {
-      throw new IpcError(-EINVAL, 'unlink', path, `not a FIFO but ${FILE_TYPES.get(mode & S_IFMT) ?? 'another kind of file'}`);
+      throw new IpcError(
+        -EINVAL, 'unlink', path, `not a FIFO but ${FILE_TYPES.get(mode & S_IFMT) ?? 'another kind of file'}`,
+      );
     }
   }
 
@@ -267,9 +282,13 @@ export class Fifo extends OwnedDescriptor {
     return this.toSocket({ readable: this.#direction === 'read', writable: this.#direction === 'write' }, options);
   }
 
-  /** `Fifo { path: '/tmp/jobs.fifo', fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `Fifo { path: '/tmp/jobs.fifo', fd: 21, direction: 'read', closed: false }` for `console.log` and `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    return inspectHandle('Fifo', { path: this.#path, fd: this.fd, direction: this.#direction, closed: this.closed }, depth, options);
+    return inspectHandle(
+      'Fifo', { path: this.#path, fd: this.fd, direction: this.#direction, closed: this.closed }, depth, options,
+    );
   }
 }
 
@@ -339,7 +358,9 @@ function isRequestLine(value: unknown): value is RequestLine {
 }
 
 function errorReply(id: number, err: unknown): string {
-  const { name, message, code } = err instanceof Error ? (err as Error & { code?: unknown }) : { name: 'Error', message: String(err), code: undefined };
+  const { name, message, code } = err instanceof Error
+    ? (err as Error & { code?: unknown })
+    : { name: 'Error', message: String(err), code: undefined };
   return `${JSON.stringify({ id, error: { name, message, code: typeof code === 'string' ? code : undefined } })}\n`;
 }
 
@@ -383,7 +404,8 @@ interface ReplyChannel {
  */
 export class FifoServer extends EventEmitter implements AsyncDisposable {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoServer).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoServer).#loopRef : undefined));
   }
 
   readonly #loopRef = new LoopRef();
@@ -409,7 +431,9 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     // net.Server does); replies being written still do after unref().
     this.#loopRef.attach(socketPart(this.#socket));
     const lines = new LineSplitter(binding.PIPE_BUF - 1, (line) => this.#onLine(line), (bytes) => {
-      this.#clientError(new IpcError(-EMSGSIZE, 'read', path, `request line of ${bytes}+ bytes exceeds PIPE_BUF (${binding.PIPE_BUF}), dropped`));
+      this.#clientError(new IpcError(
+        -EMSGSIZE, 'read', path, `request line of ${bytes}+ bytes exceeds PIPE_BUF (${binding.PIPE_BUF}), dropped`,
+      ));
     });
     this.#socket.on('data', (chunk: Buffer) => {
       if (this.#closing === null) lines.push(chunk);
@@ -425,7 +449,9 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
    * by a server that did not close: remove it with `Fifo.unlink`) and starts
    * answering requests with `handler`. Requests are handled concurrently.
    */
-  static listen<Request = unknown, Reply = unknown>(path: string, handler: FifoHandler<Request, Reply>, options?: FifoServerOptions): FifoServer {
+  static listen<Request = unknown, Reply = unknown>(
+    path: string, handler: FifoHandler<Request, Reply>, options?: FifoServerOptions,
+  ): FifoServer {
     validatePath(path);
     if (typeof handler !== 'function') throw invalidArgType('handler', 'of type function', handler);
     const { mode = 0o600 } = validateOptions(options);
@@ -482,9 +508,15 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     void this.close();
   }
 
-  /** `FifoServer { path: '/tmp/calc.fifo', handling: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `FifoServer { path: '/tmp/calc.fifo', handling: 0, ref: true, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    return inspectHandle('FifoServer', { path: this.#path, handling: this.#inflight, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
+    return inspectHandle(
+      'FifoServer', { path: this.#path, handling: this.#inflight, ref: this.#loopRef.ref, closed: this.closed }, depth,
+      options,
+    );
   }
 
   #maybeFinish(): void {
@@ -508,14 +540,18 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     }
     if (!isRequestLine(request)) {
       const shown = line.length > 64 ? `${line.subarray(0, 64).toString()}...` : line.toString();
-      this.#clientError(new IpcError(-EINVAL, 'read', this.#path, `malformed request ${JSON.stringify(shown)}, dropped`));
+      this.#clientError(new IpcError(
+        -EINVAL, 'read', this.#path, `malformed request ${JSON.stringify(shown)}, dropped`,
+      ));
       return;
     }
     const { id, reply } = request;
     this.#inflight++;
     new Promise((resolve) => resolve(this.#handler(request.data)))
       .then((data) => `${JSON.stringify({ id, data })}\n`, (err: unknown) => errorReply(id, err))
-      .catch((err: unknown) => errorReply(id, new Error(`the reply is not JSON-serializable: ${(err as Error).message}`)))
+      .catch((err: unknown) => errorReply(
+        id, new Error(`the reply is not JSON-serializable: ${(err as Error).message}`),
+      ))
       .then((text) => this.#reply(reply, text))
       .catch((err: unknown) => this.#clientError(err as Error))
       .finally(() => {
@@ -604,7 +640,8 @@ let replyCounter = 0;
  */
 export class FifoClient implements Disposable {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoClient).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoClient).#loopRef : undefined));
   }
 
   readonly #loopRef = new LoopRef();
@@ -642,7 +679,9 @@ export class FifoClient implements Disposable {
     // waiting for room, the watch for a server that goes) and the reply
     // stream (ref'd only while a request is pending).
     this.#loopRef.attach(poller);
-    this.#loopRef.attach({ setRef: (ref) => this.#pending.size > 0 && void (ref ? this.#reply.ref() : this.#reply.unref()) });
+    this.#loopRef.attach({
+      setRef: (ref) => this.#pending.size > 0 && void (ref ? this.#reply.ref() : this.#reply.unref()),
+    });
     const lines = new LineSplitter(Infinity, (line) => this.#onReply(line), () => undefined);
     this.#reply.on('data', (chunk: Buffer) => lines.push(chunk));
     // Reading our own FIFO does not fail; should it, the requests time out or are closed.
@@ -764,14 +803,17 @@ export class FifoClient implements Disposable {
       const attempt = () => {
         const r = binding.fifoWrite(this.#fd, bytes);
         if (r === -EAGAIN) return AGAIN;
-        if (r === -EPIPE) throw new IpcError(r, 'write', this.#requestPath, 'no server reads the request FIFO any more');
+        if (r === -EPIPE) {
+          throw new IpcError(r, 'write', this.#requestPath, 'no server reads the request FIFO any more');
+        }
         check(r, 'write', this.#requestPath);
         entry.sent = true;
         return r;
       };
-      poller.wait(binding.UV_WRITABLE, attempt, { signal: writing.signal }, () => new Error('unused')).catch((err: unknown) => {
-        if (!writing.signal.aborted || this.#poller === null) entry.reject(err);
-      });
+      poller.wait(binding.UV_WRITABLE, attempt, { signal: writing.signal }, () => new Error('unused'))
+        .catch((err: unknown) => {
+          if (!writing.signal.aborted || this.#poller === null) entry.reject(err);
+        });
     });
   }
 
@@ -799,10 +841,14 @@ export class FifoClient implements Disposable {
     this.close();
   }
 
-  /** `FifoClient { requestPath: '/tmp/calc.fifo', replyPath: '/tmp/posix-ipc-7-0.fifo', fd: 21, pending: 0, ref: true, closed: false }`. */
+  /**
+   * `FifoClient { requestPath: '/tmp/calc.fifo', replyPath: '/tmp/posix-ipc-7-0.fifo', fd: 21, pending: 0, ref: true,
+   * closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('FifoClient', {
-      requestPath: this.#requestPath, replyPath: this.#replyPath, fd: this.#fd, pending: this.#pending.size, ref: this.#loopRef.ref, closed: this.closed,
+      requestPath: this.#requestPath, replyPath: this.#replyPath, fd: this.#fd, pending: this.#pending.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 
@@ -842,7 +888,11 @@ export class FifoClient implements Disposable {
       return;
     }
     for (const entry of [...this.#pending.values()]) {
-      if (entry.sent) entry.reject(new IpcError(-EPIPE, 'poll', this.#requestPath, 'the server closed the request FIFO before replying'));
+      if (entry.sent) {
+        entry.reject(
+          new IpcError(-EPIPE, 'poll', this.#requestPath, 'the server closed the request FIFO before replying'),
+        );
+      }
     }
   }
 

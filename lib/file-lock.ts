@@ -20,7 +20,8 @@ import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/thread-wait';
 import {
-  validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath, validateSignal, validateTimeout,
+  validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath, validateSignal,
+  validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -31,7 +32,10 @@ const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETIMEDOUT, ETXTBSY } = osC
 const NOT_WRITABLE = new Set([-EACCES, -EROFS, -EISDIR, -ETXTBSY]);
 const { F_RDLCK, F_WRLCK, F_UNLCK } = binding;
 
-/** `'exclusive'` (a write lock: nobody else holds any lock on the range) or `'shared'` (a read lock: others may share it). */
+/**
+ * `'exclusive'` (a write lock: nobody else holds any lock on the range) or `'shared'` (a read lock: others may share
+ * it).
+ */
 export type FileLockMode = 'exclusive' | 'shared';
 
 /**
@@ -107,7 +111,9 @@ function parseRequest(target: unknown, options: FileLockOptions | undefined): Re
   if (isFd) validateFd(target, 'target');
   else if (typeof target !== 'string') throw invalidArgType('target', 'of type string or number', target);
   else validatePath(target, 'target');
-  const { mode = 'exclusive', kind = 'ofd', start = 0, length = 0, create = false, fileMode = 0o600 } = validateOptions(options);
+  const {
+    mode = 'exclusive', kind = 'ofd', start = 0, length = 0, create = false, fileMode = 0o600,
+  } = validateOptions(options);
   if (!Object.hasOwn(TYPES, mode)) throw invalidArgValue('options.mode', mode, "must be 'exclusive' or 'shared'");
   if (!Object.hasOwn(KINDS, kind)) throw invalidArgValue('options.kind', kind, "must be 'ofd' or 'flock'");
   validateInteger(start, 'options.start', 0, Number.MAX_SAFE_INTEGER);
@@ -118,7 +124,9 @@ function parseRequest(target: unknown, options: FileLockOptions | undefined): Re
   validateBoolean(create, 'options.create');
   validateMode(fileMode, 'options.fileMode');
   if (isFd && create) throw invalidArgValue('options.create', create, 'applies to a path, not to a descriptor');
-  return { target: isFd ? target : -1, path: isFd ? null : (target as string), mode, kind, start, length, create, fileMode };
+  return {
+    target: isFd ? target : -1, path: isFd ? null : (target as string), mode, kind, start, length, create, fileMode,
+  };
 }
 
 /**
@@ -171,7 +179,9 @@ function openPath(req: Request, flags: number, orNotWritable = false): number {
 /** The error of a failed lock call; EBADF from an open descriptor means its access mode does not allow the lock. */
 function lockError(result: number, kind: FileLockKind, mode: FileLockMode, path: string | null): IpcError {
   if (result === -EBADF) {
-    const needs = mode === 'exclusive' ? 'an exclusive lock needs a descriptor open for writing' : 'a shared lock needs a descriptor open for reading';
+    const needs = mode === 'exclusive'
+      ? 'an exclusive lock needs a descriptor open for writing'
+      : 'a shared lock needs a descriptor open for reading';
     return new IpcError(result, SYSCALLS[kind], path, needs);
   }
   return new IpcError(result, SYSCALLS[kind], path);
@@ -216,7 +226,8 @@ export class FileLock implements Disposable {
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {
@@ -344,16 +355,26 @@ export class FileLock implements Disposable {
     this.release();
   }
 
-  /** `FileLock { path: '/var/lock/jobs.lock', fd: 21, kind: 'ofd', mode: 'exclusive', start: 0, length: 0, ref: true, closed: false }`. */
+  /**
+   * `FileLock { path: '/var/lock/jobs.lock', fd: 21, kind: 'ofd', mode: 'exclusive', start: 0, length: 0, ref: true,
+   * closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     const { path, kind, start, length } = this.#req;
-    return inspectHandle('FileLock', { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 }, depth, options);
+    return inspectHandle(
+      'FileLock',
+      { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 },
+      depth, options,
+    );
   }
 
   #convertible(): number {
     if (this.#fd < 0) throw closedError('FileLock');
     if (this.#req.kind === 'flock') {
-      throw stateError('ERR_IPC_UNSUPPORTED', 'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): release it and lock again, or use an OFD lock');
+      throw stateError(
+        'ERR_IPC_UNSUPPORTED',
+        'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): release it and lock again, or use an OFD lock',
+      );
     }
     return this.#fd;
   }
@@ -433,13 +454,17 @@ export function lockFileSync(target: string | number, options?: LockFileSyncOpti
   const req = parseRequest(target, options);
   const { timeoutMs } = validateOptions(options);
   validateTimeout(timeoutMs);
-  const lock = lockNow(req, (fd) => binding.fileLockSync(fd, KINDS[req.kind], req.start, req.length, TYPES[req.mode], timeoutMs ?? -1));
+  const lock = lockNow(req, (fd) =>
+    binding.fileLockSync(fd, KINDS[req.kind], req.start, req.length, TYPES[req.mode], timeoutMs ?? -1),
+  );
   if (lock === TIMED_OUT) throw timedOut(req.kind, req.path, timeoutMs);
   if (typeof lock === 'number') throw lockError(lock, req.kind, req.mode, req.path);
   return lock;
 }
 
-/** Opens the target and calls `lock(fd)`: the FileLock when it returns 0, else its result, with the descriptor closed. */
+/**
+ * Opens the target and calls `lock(fd)`: the FileLock when it returns 0, else its result, with the descriptor closed.
+ */
 function lockNow(req: Request, lock: (fd: number) => number): FileLock | number {
   const fd = openFor(req);
   const result = lock(fd);

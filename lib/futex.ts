@@ -12,7 +12,9 @@
 import { binding } from './binding';
 import { check, invalidArgValue } from './errors';
 import { TIMED_OUT, waitsOnMemory, type ThreadWaitOptions } from './internal/thread-wait';
-import { validateBoolean, validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import {
+  validateBoolean, validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout,
+} from './internal/validate';
 
 /** How a futex wait ended. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -54,7 +56,10 @@ function validateWord(array: unknown, index: unknown): asserts array is Int32Arr
   const length = validateInt32Array(array, 'array');
   validateInteger(index, 'index', 0, INT32_MAX);
   if (index >= length) {
-    throw invalidArgValue('index', index, `must be less than the array's length (${length}${length === 0 ? ': is its memory closed?' : ''})`, true);
+    throw invalidArgValue(
+      'index', index,
+      `must be less than the array's length (${length}${length === 0 ? ': is its memory closed?' : ''})`, true,
+    );
   }
 }
 

@@ -16,20 +16,30 @@ export type { Passable, SpawnOptions } from './spawn';
 export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';
 export type {
   PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
-  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions, UnixSendSyncOptions,
+  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions,
+  UnixSendSyncOptions,
   UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
 export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
-export type { FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions } from './fifo';
+export type {
+  FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions,
+} from './fifo';
 export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
 export { Semaphore } from './semaphore';
-export type { SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreInsideOptions, SemaphoreOpenOptions } from './semaphore';
+export type {
+  SemaphoreAcquireOptions, SemaphoreAcquireSyncOptions, SemaphoreInsideOptions, SemaphoreOpenOptions,
+} from './semaphore';
 export { FileLock, lockFile, lockFileSync, tryLockFile } from './file-lock';
-export type { FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions } from './file-lock';
+export type {
+  FileLockKind, FileLockMode, FileLockOptions, FileLockUpgradeOptions, LockFileOptions, LockFileSyncOptions,
+} from './file-lock';
 export { Channel } from './channel';
 export type {
-  ChannelCreateOptions, ChannelOpenOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot, ChannelWaitOptions,
+  ChannelCreateOptions, ChannelOpenOptions, ChannelReceiveSyncOptions, ChannelSendSyncOptions, ChannelSlot,
+  ChannelWaitOptions,
 } from './channel';
 export { Mutex } from './mutex';
-export type { MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions } from './mutex';
+export type {
+  MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions,
+} from './mutex';

@@ -16,7 +16,8 @@ import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { OwnedDescriptor } from './internal/descriptor';
 import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {
-  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal,
+  validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -77,10 +78,16 @@ function explainOpenFailure(errno: number, maxMessages: number, messageSize: num
   if (errno === -EINVAL) {
     const msgMax = procNumber(`${limits}/msg_max`);
     const sizeMax = procNumber(`${limits}/msgsize_max`);
-    if (msgMax !== undefined && maxMessages > msgMax) return `maxMessages ${maxMessages} exceeds ${limits}/msg_max (${msgMax})`;
-    if (sizeMax !== undefined && messageSize > sizeMax) return `messageSize ${messageSize} exceeds ${limits}/msgsize_max (${sizeMax})`;
+    if (msgMax !== undefined && maxMessages > msgMax) {
+      return `maxMessages ${maxMessages} exceeds ${limits}/msg_max (${msgMax})`;
+    }
+    if (sizeMax !== undefined && messageSize > sizeMax) {
+      return `messageSize ${messageSize} exceeds ${limits}/msgsize_max (${sizeMax})`;
+    }
   }
-  if (errno === -ENOSPC) return `the system already has ${limits}/queues_max (${procNumber(`${limits}/queues_max`)}) queues`;
+  if (errno === -ENOSPC) {
+    return `the system already has ${limits}/queues_max (${procNumber(`${limits}/queues_max`)}) queues`;
+  }
   if (errno === -EMFILE) {
     const bytes = maxMessages && messageSize ? `${maxMessages} x ${messageSize} bytes plus overhead` : 'its bytes';
     return `the queue's ${bytes} would exceed RLIMIT_MSGQUEUE (${softLimit('Max msgqueue size')} bytes, ulimit -q), ` +
@@ -96,7 +103,9 @@ function mqueueMounts(): string[] {
     .map((line) => line.split(' - '))
     .filter(([, rest]) => rest?.startsWith('mqueue '))
     // Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
-    .map(([fields]) => fields.split(' ')[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+    .map(([fields]) => fields.split(' ')[4].replace(
+      /\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
+    ));
 }
 
 /** st_dev of the file at `path`: for a mount point, of the filesystem mounted on top there. Null if unreachable. */
@@ -171,7 +180,8 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  */
 export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as MessageQueue).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as MessageQueue).#loopRef : undefined));
   }
 
   readonly #loopRef = new LoopRef();
@@ -188,7 +198,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   #scratch: Buffer | null = null;
   readonly #priority = new Uint32Array(1);
 
-  private constructor(key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes) {
+  private constructor(
+    key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes,
+  ) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'mq_open', name);
     super(key, fd, poller);
@@ -214,7 +226,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     validateBoolean(create, 'options.create');
     validateBoolean(exclusive, 'options.exclusive');
     validateMode(mode);
-    if (!Object.hasOwn(ACCESS, access)) throw invalidArgValue('options.access', access, "must be 'read', 'write' or 'readwrite'");
+    if (!Object.hasOwn(ACCESS, access)) {
+      throw invalidArgValue('options.access', access, "must be 'read', 'write' or 'readwrite'");
+    }
     let { maxMessages = 0, messageSize = 0 } = opts;
     if (opts.maxMessages !== undefined) validateInteger(maxMessages, 'options.maxMessages', 1, 2 ** 31 - 1);
     if (opts.messageSize !== undefined) validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
@@ -229,9 +243,13 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     const open = (flags: number) => binding.mqOpen(path, ACCESS[access] | flags, mode, maxMessages, messageSize);
     let opened: { fd: number; created: boolean };
     try {
-      opened = create ? createOrOpen(open, exclusive, 'mq_open', path) : { fd: check(open(0), 'mq_open', path), created: false };
+      opened = create
+        ? createOrOpen(open, exclusive, 'mq_open', path)
+        : { fd: check(open(0), 'mq_open', path), created: false };
     } catch (err) {
-      const why = err instanceof IpcError && create ? explainOpenFailure(err.errno, maxMessages, messageSize) : undefined;
+      const why = err instanceof IpcError && create
+        ? explainOpenFailure(err.errno, maxMessages, messageSize)
+        : undefined;
       if (why === undefined) throw err;
       throw new IpcError((err as IpcError).errno, 'mq_open', path, why);
     }
@@ -430,10 +448,14 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     MessageQueue.unlink(this.#name);
   }
 
-  /** `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true, closed: false }`. */
+  /**
+   * `MessageQueue { name: '/jobs', fd: 21, access: 'readwrite', maxMessages: 10, messageSize: 8192, ref: true,
+   * closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('MessageQueue', {
-      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages, messageSize: this.#messageSize,
+      name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages,
+      messageSize: this.#messageSize,
       ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
@@ -455,16 +477,23 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     this.#open();
     const bytes = toBytes(data);
     validateInteger(priority, 'priority', 0, MessageQueue.PRIORITY_MAX - 1);
-    if (this.#access === 'read') throw new IpcError(-EBADF, 'mq_send', this.#name, 'queue was opened with access: \'read\'');
+    if (this.#access === 'read') {
+      throw new IpcError(-EBADF, 'mq_send', this.#name, 'queue was opened with access: \'read\'');
+    }
     if (bytes.byteLength > this.#messageSize) {
-      throw new IpcError(-EMSGSIZE, 'mq_send', this.#name, `message of ${bytes.byteLength} bytes exceeds messageSize ${this.#messageSize}`);
+      throw new IpcError(
+        -EMSGSIZE, 'mq_send', this.#name,
+        `message of ${bytes.byteLength} bytes exceeds messageSize ${this.#messageSize}`,
+      );
     }
     return bytes;
   }
 
   #readable(): void {
     this.#open();
-    if (this.#access === 'write') throw new IpcError(-EBADF, 'mq_receive', this.#name, 'queue was opened with access: \'write\'');
+    if (this.#access === 'write') {
+      throw new IpcError(-EBADF, 'mq_receive', this.#name, 'queue was opened with access: \'write\'');
+    }
     if (this.#messageSize > POOLED_QUEUE_MAX) this.#scratch ??= Buffer.allocUnsafe(this.#messageSize);
   }
 

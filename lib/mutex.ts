@@ -9,7 +9,9 @@ import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding, type MutexHandle } from './binding';
-import { AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import {
+  AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError,
+} from './errors';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
@@ -102,7 +104,8 @@ function map(fd: number, offset: number, init: boolean, path: string | null): Mu
  */
 export class Mutex implements Disposable {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Mutex).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Mutex).#loopRef : undefined));
   }
 
   #handle: MutexHandle | null;
@@ -181,13 +184,17 @@ export class Mutex implements Disposable {
     validateBoolean(init, 'options.init');
     if (shm.closed) throw closedError('SharedMemory');
     if (offset + SIZE > shm.size) {
-      throw invalidArgValue('offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the ${shm.size}-byte SharedMemory`, true);
+      throw invalidArgValue(
+        'offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the ${shm.size}-byte SharedMemory`, true,
+      );
     }
     if (shm.readOnly) throw stateError('ERR_IPC_READ_ONLY', 'Cannot place a Mutex in a read-only SharedMemory');
     // The memory's real size: this handle's may be stale after another's resize().
     const { key, size } = HostedRecord.identify(shm.fd, shm.name);
     if (offset + SIZE > size) {
-      throw invalidArgValue('offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the shared memory object, now ${size} bytes`, true);
+      throw invalidArgValue(
+        'offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the shared memory object, now ${size} bytes`, true,
+      );
     }
     return Mutex.#hosting(new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name), key, offset);
   }
@@ -284,7 +291,9 @@ export class Mutex implements Disposable {
       // A wait with no time left still marks the lock word as waited on before
       // it times out, so a wake-up this call consumed is never lost.
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const w = await this.#waits.run((t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path);
+      const w = await this.#waits.run(
+        (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
+      );
       if (w === TIMED_OUT) throw this.#timedOut('pthread_mutex_lock', timeoutMs!);
       afterWait = true;
     }
@@ -335,7 +344,9 @@ export class Mutex implements Disposable {
    * `fn` gets `{ ownerDied }`: when true, repair the shared state and call
    * {@link Mutex.markConsistent} inside `fn`.
    */
-  async withLock<T>(fn: (result: MutexLockResult) => T | PromiseLike<T>, options?: MutexLockOptions): Promise<Awaited<T>> {
+  async withLock<T>(
+    fn: (result: MutexLockResult) => T | PromiseLike<T>, options?: MutexLockOptions,
+  ): Promise<Awaited<T>> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
     const result = await this.lock(options);
     try {
@@ -354,7 +365,11 @@ export class Mutex implements Disposable {
     const handle = this.#open();
     if (!this.#held) this.#fail(-EPERM, 'pthread_mutex_consistent');
     const r = binding.mutexConsistent(handle);
-    if (r === -EINVAL) throw new IpcError(r, 'pthread_mutex_consistent', this.#path, 'the mutex is consistent: its previous owner did not die');
+    if (r === -EINVAL) {
+      throw new IpcError(
+        r, 'pthread_mutex_consistent', this.#path, 'the mutex is consistent: its previous owner did not die',
+      );
+    }
     if (r < 0) this.#fail(r, 'pthread_mutex_consistent');
   }
 
@@ -380,10 +395,14 @@ export class Mutex implements Disposable {
     this.close();
   }
 
-  /** `Mutex { name: '/jobs.lock', held: false, pending: 0, ref: true, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `Mutex { name: '/jobs.lock', held: false, pending: 0, ref: true, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('Mutex', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

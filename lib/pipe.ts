@@ -27,7 +27,10 @@ export type Direction = 'read' | 'write' | 'both';
 export class PipeEnd extends OwnedDescriptor {
   readonly #direction: Direction;
 
-  /** @internal Made by {@link pipe} and {@link inherited} only. */
+  /**
+   * Made by {@link pipe} and {@link inherited} only (kept in the .d.ts, so that `new PipeEnd()` does not type-check).
+   * @hidden
+   */
   constructor(key: Internal, fd: number, direction: Direction) {
     super(key, fd);
     this.#direction = direction;

@@ -12,7 +12,9 @@ import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
-import { validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout } from './internal/validate';
+import {
+  validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+} from './internal/validate';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -78,7 +80,8 @@ export interface SemaphoreAcquireSyncOptions {
  */
 export class Semaphore implements Disposable {
   static {
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as Semaphore).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Semaphore).#loopRef : undefined));
   }
 
   #handle: SemHandle | null;
@@ -119,7 +122,9 @@ export class Semaphore implements Disposable {
   static open(name: string, options?: SemaphoreOpenOptions): Semaphore {
     const path = validateName(name);
     if (Buffer.byteLength(path) - 1 > NAME_MAX) {
-      throw invalidArgValue('name', name, `must be at most ${NAME_MAX} bytes after the leading '/' (its file is /dev/shm/sem.<name>)`);
+      throw invalidArgValue(
+        'name', name, `must be at most ${NAME_MAX} bytes after the leading '/' (its file is /dev/shm/sem.<name>)`,
+      );
     }
     const opts = validateOptions(options);
     const { create = false, exclusive = false, mode = 0o600, initial = 0 } = opts;
@@ -166,9 +171,14 @@ export class Semaphore implements Disposable {
     if (!isSharedMemory(shm)) throw invalidArgType('shm', 'an instance of SharedMemory', shm);
     validateInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
     const { ALIGNMENT, SIZE, VALUE_MAX } = Semaphore;
-    if (offset % ALIGNMENT !== 0) throw invalidArgValue('offset', offset, `must be a multiple of Semaphore.ALIGNMENT (${ALIGNMENT})`, true);
+    if (offset % ALIGNMENT !== 0) {
+      throw invalidArgValue('offset', offset, `must be a multiple of Semaphore.ALIGNMENT (${ALIGNMENT})`, true);
+    }
     if (offset + SIZE > shm.size) {
-      throw invalidArgValue('offset', offset, `must leave Semaphore.SIZE (${SIZE}) bytes before the end of the ${shm.size}-byte SharedMemory`, true);
+      throw invalidArgValue(
+        'offset', offset,
+        `must leave Semaphore.SIZE (${SIZE}) bytes before the end of the ${shm.size}-byte SharedMemory`, true,
+      );
     }
     const { initial } = validateOptions(options);
     if (initial !== undefined) validateInteger(initial, 'options.initial', 0, VALUE_MAX);
@@ -178,11 +188,17 @@ export class Semaphore implements Disposable {
     // resize(), and its bytes past the real end would be SIGBUS to read.
     const { key, size } = HostedRecord.identify(shm.fd, shm.name);
     if (offset + SIZE > size) {
-      throw invalidArgValue('offset', offset, `must leave Semaphore.SIZE (${SIZE}) bytes before the end of the shared memory object, now ${size} bytes`, true);
+      throw invalidArgValue(
+        'offset', offset,
+        `must leave Semaphore.SIZE (${SIZE}) bytes before the end of the shared memory object, now ${size} bytes`, true,
+      );
     }
     // A semaphore initialised for processes is never all zeros; untouched memory is.
     if (initial === undefined && bytes.every((b) => b === 0)) {
-      throw invalidArgValue('offset', offset, 'holds no initialised semaphore (its bytes are all zero): one handle must pass options.initial first');
+      throw invalidArgValue(
+        'offset', offset,
+        'holds no initialised semaphore (its bytes are all zero): one handle must pass options.initial first',
+      );
     }
     const r = binding.semInside(shm.fd, offset, initial ?? -1);
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
@@ -224,7 +240,9 @@ export class Semaphore implements Disposable {
     const handle = this.#open();
     if (!signal?.aborted && this.#tryWait(handle)) return;
     if (timeoutMs === 0 && !signal?.aborted) throw this.#timedOut(0);
-    const r = await this.#waits.run((t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path);
+    const r = await this.#waits.run(
+      (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
+    );
     if (r === TIMED_OUT) throw this.#timedOut(timeoutMs!);
   }
 
@@ -255,7 +273,9 @@ export class Semaphore implements Disposable {
     validateInteger(n, 'n', 1, Semaphore.VALUE_MAX);
     const r = binding.semPost(this.#open(), n);
     if (r === -EOVERFLOW) {
-      throw new IpcError(r, 'sem_post', this.#path, `the value reached SEM_VALUE_MAX (${Semaphore.VALUE_MAX}) before ${n} were released`);
+      throw new IpcError(
+        r, 'sem_post', this.#path, `the value reached SEM_VALUE_MAX (${Semaphore.VALUE_MAX}) before ${n} were released`,
+      );
     }
     check(r, 'sem_post', this.#path);
   }
@@ -288,7 +308,8 @@ export class Semaphore implements Disposable {
     const r = this.#handle === null ? -1 : binding.semGetValue(this.#handle);
     const value = r >= 0 ? r : undefined;
     return inspectHandle('Semaphore', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size, ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size,
+      ref: this.#loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

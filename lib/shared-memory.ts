@@ -174,7 +174,10 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
     throw new IpcError(-EINVAL, 'mmap', path, 'shared memory object has size 0 (its creator has not sized it yet)');
   }
   if (size > MAX_SIZE) {
-    throw new IpcError(-EFBIG, 'mmap', path, `shared memory object has ${size} bytes, more than the ${MAX_SIZE} an ArrayBuffer can hold in this Node`);
+    throw new IpcError(
+      -EFBIG, 'mmap', path,
+      `shared memory object has ${size} bytes, more than the ${MAX_SIZE} an ArrayBuffer can hold in this Node`,
+    );
   }
   return map(fd, size, readOnly, path);
 }
@@ -239,7 +242,9 @@ export class SharedMemory extends OwnedDescriptor {
     validateMode(mode);
     validateBoolean(exclusive, 'options.exclusive');
 
-    const { fd, created } = createOrOpen((flags) => binding.shmOpen(path, O_RDWR | flags, mode), exclusive, 'shm_open', path);
+    const { fd, created } = createOrOpen(
+      (flags) => binding.shmOpen(path, O_RDWR | flags, mode), exclusive, 'shm_open', path,
+    );
     try {
       // shm_open applied the umask; make the mode exactly what was asked.
       if (created) check(binding.fchmod(fd, mode), 'fchmod', path);
@@ -387,7 +392,10 @@ export class SharedMemory extends OwnedDescriptor {
     const cut = HostedRecord.of(key).find((r) => r.offset + r.size > newSize);
     if (cut === undefined) return;
     const where = `a ${cut.kind} at offset ${cut.offset} (${cut.size} bytes)`;
-    throw stateError('ERR_IPC_BUSY', `Cannot shrink SharedMemory${this.#name === null ? '' : ` '${this.#name}'`} to ${newSize} bytes: ${where} of this process lives there; close it first`);
+    throw stateError(
+      'ERR_IPC_BUSY',
+      `Cannot shrink SharedMemory${this.#name === null ? '' : ` '${this.#name}'`} to ${newSize} bytes: ${where} of this process lives there; close it first`,
+    );
   }
 
   /**
@@ -406,7 +414,9 @@ export class SharedMemory extends OwnedDescriptor {
 
   /** Pending futex waits on `buffer` reject with ERR_IPC_CLOSED before it is unmapped. */
   static #endWaits(buffer: ArrayBuffer, why: string): void {
-    waitsOnMemory(buffer).cancelAll(() => stateError('ERR_IPC_CLOSED', `The SharedMemory mapping this futex word is in is gone: ${why}`));
+    waitsOnMemory(buffer).cancelAll(() => stateError(
+      'ERR_IPC_CLOSED', `The SharedMemory mapping this futex word is in is gone: ${why}`,
+    ));
   }
 
   /** Removes this object's name (see {@link SharedMemory.unlink}); nothing for anonymous memory. */
@@ -414,9 +424,16 @@ export class SharedMemory extends OwnedDescriptor {
     if (this.#name !== null) SharedMemory.unlink(this.#name);
   }
 
-  /** `SharedMemory { name: '/jobs', fd: 21, size: 4096, readOnly: false, closed: false }` for `console.log` and `util.inspect`. */
+  /**
+   * `SharedMemory { name: '/jobs', fd: 21, size: 4096, readOnly: false, closed: false }` for `console.log` and
+   * `util.inspect`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    return inspectHandle('SharedMemory', { name: this.#name, fd: this.fd, size: this.#size, readOnly: this.#readOnly, closed: this.closed }, depth, options);
+    return inspectHandle(
+      'SharedMemory',
+      { name: this.#name, fd: this.fd, size: this.#size, readOnly: this.#readOnly, closed: this.closed }, depth,
+      options,
+    );
   }
 
   #mapped(): ArrayBuffer {

@@ -3,7 +3,9 @@
  * named in `fds`, at the numbers named there.
  * @packageDocumentation
  */
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions as NodeSpawnOptions, type StdioOptions } from 'node:child_process';
+import {
+  spawn as nodeSpawn, type ChildProcess, type SpawnOptions as NodeSpawnOptions, type StdioOptions,
+} from 'node:child_process';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue } from './errors';
 import { readArray, validateFd, validateOptions, validatePath } from './internal/validate';
@@ -50,7 +52,9 @@ export function spawn(command: string, args: readonly string[] = [], options?: S
   const stdioCopy: unknown = typeof stdio === 'string' ? stdio : readArray(stdio, 'options.stdio');
   const base = (typeof stdioCopy === 'string' ? [stdioCopy, stdioCopy, stdioCopy] : stdioCopy) as unknown[];
   if (base.length > 3) {
-    throw invalidArgValue('options.stdio', stdio, 'must be a string or at most 3 entries (pass more descriptors with options.fds)');
+    throw invalidArgValue(
+      'options.stdio', stdio, 'must be a string or at most 3 entries (pass more descriptors with options.fds)',
+    );
   }
   const full = [...base] as Exclude<StdioOptions, string>;
   while (full.length < 3) full.push('pipe');
@@ -58,17 +62,23 @@ export function spawn(command: string, args: readonly string[] = [], options?: S
     // A key is a canonical decimal number ('3', not '03' or '3.0'), 3 to MAX_CHILD_FD.
     const at = /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : NaN;
     if (!(at >= 3 && at <= MAX_CHILD_FD)) {
-      throw invalidArgValue(`options.fds key '${key}'`, key, `must be a descriptor number >= 3 and <= ${MAX_CHILD_FD}`, true);
+      throw invalidArgValue(
+        `options.fds key '${key}'`, key, `must be a descriptor number >= 3 and <= ${MAX_CHILD_FD}`, true,
+      );
     }
     let fd: unknown = value;
     if (typeof value !== 'number') {
-      if (value === null || typeof value !== 'object') throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      if (value === null || typeof value !== 'object') {
+        throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      }
       try {
         fd = (value as { fd?: unknown }).fd;
       } catch (cause) {
         throw Object.assign(invalidArgValue(`options.fds[${at}]`, value, 'could not be read'), { cause });
       }
-      if (typeof fd !== 'number') throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      if (typeof fd !== 'number') {
+        throw invalidArgType(`options.fds[${at}]`, 'a descriptor number or an object with an fd', value);
+      }
       // A closed handle reports fd -1: say so rather than "out of range".
       if (fd === -1) throw invalidArgValue(`options.fds[${at}]`, value, 'is closed');
     }

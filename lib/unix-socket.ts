@@ -12,8 +12,12 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
-import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
-import { identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity } from './internal/descriptor';
+import {
+  AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError,
+} from './errors';
+import {
+  identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity,
+} from './internal/descriptor';
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { inspectCustom, inspectHandle } from './internal/inspect';
@@ -21,14 +25,18 @@ import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller, type WaitOptions } from './internal/poller';
 import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
 import {
-  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal, validateTimeout,
+  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal,
+  validateTimeout,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
 const ETOOMANYREFS = 109;
-const { AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE, UV_WRITABLE } = binding;
+const {
+  AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE,
+  UV_WRITABLE,
+} = binding;
 
 /** The kind of a socket: a byte stream, or messages with their boundaries kept. */
 export type UnixSocketType = 'stream' | 'seqpacket' | 'dgram';
@@ -98,7 +106,10 @@ export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
  * One message of {@link UnixSocket.sendMany}: its bytes, or its bytes and the
  * descriptors to pass with it (`SCM_RIGHTS`, at most 253).
  */
-export type UnixOutgoingMessage = string | ArrayBufferView | { data: string | ArrayBufferView; fds?: readonly number[] };
+export type UnixOutgoingMessage =
+  | string
+  | ArrayBufferView
+  | { data: string | ArrayBufferView; fds?: readonly number[] };
 
 /** Options of {@link UnixSocket.receiveMany} and {@link UnixSocket.tryReceiveMany}. */
 export interface UnixReceiveManyOptions extends UnixSocketWaitOptions {
@@ -168,7 +179,9 @@ interface Address {
 
 function validateType(value: unknown, name: string, allowed: readonly UnixSocketType[]): UnixSocketType {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw invalidArgValue(name, value, `must be ${allowed.map((t) => `'${t}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`);
+    throw invalidArgValue(
+      name, value, `must be ${allowed.map((t) => `'${t}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`,
+    );
   }
   return value as UnixSocketType;
 }
@@ -187,9 +200,13 @@ function fromString(address: string): { path?: string; abstract?: string } {
  * (`connect('/tmp/s')`, options after it) or inside the options object
  * (`connect({ path: '/tmp/s' })`, nothing after it); read once.
  */
-function addressAndOptions<T extends { path?: string; abstract?: string }>(target: unknown, options: unknown): Partial<T> {
+function addressAndOptions<T extends { path?: string; abstract?: string }>(
+  target: unknown, options: unknown,
+): Partial<T> {
   if (typeof target !== 'string') {
-    if (options !== undefined) throw invalidArgValue('options', options, 'is only taken after an address given as a string');
+    if (options !== undefined) {
+      throw invalidArgValue('options', options, 'is only taken after an address given as a string');
+    }
     return validateOptions(target as T | undefined);
   }
   const opts = validateOptions(options as T | undefined);
@@ -200,9 +217,13 @@ function addressAndOptions<T extends { path?: string; abstract?: string }>(targe
 }
 
 /** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
-function parseAddress(options: { path?: unknown; abstract?: unknown }, name: string, required: boolean): Address | null {
+function parseAddress(
+  options: { path?: unknown; abstract?: unknown }, name: string, required: boolean,
+): Address | null {
   const { path, abstract } = options;
-  if (path !== undefined && abstract !== undefined) throw invalidArgValue(name, options, 'must set only one of path and abstract');
+  if (path !== undefined && abstract !== undefined) {
+    throw invalidArgValue(name, options, 'must set only one of path and abstract');
+  }
   if (path === undefined && abstract === undefined) {
     if (required) throw invalidArgValue(name, options, 'must set path or abstract');
     return null;
@@ -248,7 +269,10 @@ function validateFds(value: unknown, name: string): Int32Array | null {
   if (value === undefined) return null;
   const fds = readArray(value, name);
   if (fds.length > SCM_MAX_FD) {
-    throw invalidArgValue(name, `${fds.length} descriptors`, `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true);
+    throw invalidArgValue(
+      name, `${fds.length} descriptors`,
+      `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true,
+    );
   }
   fds.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
   return fds.length === 0 ? null : Int32Array.from(fds as number[]);
@@ -276,7 +300,9 @@ function validateMessages(value: unknown, name: string): SendBatch {
         fds[i] = descriptors;
       }
     } else {
-      throw invalidArgType(`${name}[${i}]`, 'of type string or object, or an instance of Buffer, TypedArray or DataView', message);
+      throw invalidArgType(
+        `${name}[${i}]`, 'of type string or object, or an instance of Buffer, TypedArray or DataView', message,
+      );
     }
   }
   return { datas, fds, sent: 0 };
@@ -288,7 +314,10 @@ function validateBatch(max: unknown, options: { messageSize?: unknown }): { max:
   const { messageSize = 65536 } = options;
   validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
   if (max * messageSize > MAX_BATCH_BYTES) {
-    throw invalidArgValue('options.messageSize', messageSize, `times max (${max}) must be at most ${MAX_BATCH_BYTES} bytes (the room one batch takes)`, true);
+    throw invalidArgValue(
+      'options.messageSize', messageSize,
+      `times max (${max}) must be at most ${MAX_BATCH_BYTES} bytes (the room one batch takes)`, true,
+    );
   }
   return { max, messageSize };
 }
@@ -306,7 +335,9 @@ function validateTarget(value: unknown): Uint8Array {
  * descriptors were dropped (MSG_CTRUNC): `why` says which, `data` what came.
  */
 function truncated(why: string, label: string | null, syscall: string, data: Uint8Array): Error {
-  return Object.assign(stateError('ERR_IPC_TRUNCATED', `${why}${label === null ? '' : `, ${syscall} '${label}'`}`), { data });
+  return Object.assign(
+    stateError('ERR_IPC_TRUNCATED', `${why}${label === null ? '' : `, ${syscall} '${label}'`}`), { data },
+  );
 }
 
 /** Why descriptors were dropped (MSG_CTRUNC) when there was room for them all. */
@@ -323,13 +354,19 @@ function waitOptions(options: UnixSocketWaitOptions | undefined): WaitOptions {
 
 /** The timeout of a *Sync call (-1: none); a `signal` is refused, as nothing can run to abort it. */
 function syncTimeout(opts: { signal?: unknown; timeoutMs?: unknown }): number {
-  if (opts.signal !== undefined) throw invalidArgValue('options.signal', opts.signal, 'is not supported by blocking calls (nothing runs to abort them): use timeoutMs');
+  if (opts.signal !== undefined) {
+    throw invalidArgValue(
+      'options.signal', opts.signal, 'is not supported by blocking calls (nothing runs to abort them): use timeoutMs',
+    );
+  }
   const { timeoutMs } = opts;
   validateTimeout(timeoutMs);
   return timeoutMs ?? -1;
 }
 
-/** This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown. */
+/**
+ * This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown.
+ */
 function currentUmask(): number {
   try {
     const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -356,7 +393,9 @@ type BoundFile = { readonly path: string; readonly identity: FileIdentity | null
 function bindTo(fd: number, address: Address, mode: number): BoundFile | null {
   const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
   if (r === -EADDRINUSE && address.file !== null) {
-    throw new IpcError(r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)');
+    throw new IpcError(
+      r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)',
+    );
   }
   check(r, 'bind', address.label);
   if (address.file === null) return null;
@@ -520,8 +559,13 @@ function copyOut(scratch: Buffer, length: number): Buffer {
 }
 
 /** A send not yet tried. */
-function newJob(bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions): SendJob {
-  return { bytes, fds, batch, to, wait, copied: false, state: 'full', cancel: null, settled: false, resolve: () => {}, reject: () => {} };
+function newJob(
+  bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions,
+): SendJob {
+  return {
+    bytes, fds, batch, to, wait, copied: false, state: 'full', cancel: null, settled: false,
+    resolve: () => {}, reject: () => {},
+  };
 }
 
 /** A send that waits keeps its own copy of what is still to go: the caller may reuse its buffers at once. */
@@ -533,7 +577,9 @@ function keepCopy(job: SendJob): void {
     job.bytes = Uint8Array.prototype.slice.call(job.bytes);
     return;
   }
-  for (let i = batch.sent; i < batch.datas.length; i++) batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
+  for (let i = batch.sent; i < batch.datas.length; i++) {
+    batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
+  }
 }
 
 /**
@@ -594,7 +640,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocket).#loopRef : undefined));
+    implementRef(this, (self) =>
+      (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocket).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
@@ -617,7 +664,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   static datagram(address: string, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket;
   static datagram(options?: UnixDatagramOptions): UnixSocket;
-  static datagram(target?: string | UnixDatagramOptions, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>): UnixSocket {
+  static datagram(
+    target?: string | UnixDatagramOptions, options?: Omit<UnixDatagramOptions, 'path' | 'abstract'>,
+  ): UnixSocket {
     const opts = addressAndOptions<UnixDatagramOptions>(target, options);
     const address = parseAddress(opts, 'options', false);
     const { mode = 0o600 } = opts;
@@ -646,7 +695,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   static listen(address: string, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer;
   static listen(options: UnixListenOptions): UnixSocketServer;
-  static listen(target: string | UnixListenOptions, options?: Omit<UnixListenOptions, 'path' | 'abstract'>): UnixSocketServer {
+  static listen(
+    target: string | UnixListenOptions, options?: Omit<UnixListenOptions, 'path' | 'abstract'>,
+  ): UnixSocketServer {
     const opts = addressAndOptions<UnixListenOptions>(target, options);
     const address = parseAddress(opts, 'options', true)!;
     const { mode = 0o600, backlog = 511 } = opts;
@@ -679,7 +730,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   static connect(address: string, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket>;
   static connect(options: UnixConnectOptions): Promise<UnixSocket>;
-  static connect(target: string | UnixConnectOptions, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>): Promise<UnixSocket> {
+  static connect(
+    target: string | UnixConnectOptions, options?: Omit<UnixConnectOptions, 'path' | 'abstract'>,
+  ): Promise<UnixSocket> {
     let address: Address;
     let type: UnixSocketType;
     let wait: WaitOptions;
@@ -754,7 +807,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * plain read meets. Receive them on a {@link UnixSocket} (e.g. connected
    * with `UnixSocket.connect`), then call {@link UnixSocket.stream}.
    */
-  static sendFds(socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions): Promise<void> {
+  static sendFds(
+    socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions,
+  ): Promise<void> {
     let descriptors: Int32Array;
     let bytes: Uint8Array;
     let wait: WaitOptions;
@@ -764,7 +819,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       if (validated === null) throw invalidArgValue('fds', fds, 'must hold at least one descriptor');
       descriptors = validated;
       bytes = data === undefined ? NUL_BYTE : Uint8Array.prototype.slice.call(toBytes(data));
-      if (bytes.byteLength === 0) throw invalidArgValue('data', data, 'must not be empty (a stream carries descriptors with at least one byte)');
+      if (bytes.byteLength === 0) {
+        throw invalidArgValue('data', data, 'must not be empty (a stream carries descriptors with at least one byte)');
+      }
       wait = waitOptions(options);
     } catch (err) {
       return Promise.reject(err);
@@ -792,14 +849,21 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         continue;
       }
       if (socket.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0) {
-        await unlessCancelled(new Promise<void>((resolve, reject) => socket.write(EMPTY, (err) => (err ? reject(err) : resolve()))), cancel);
+        const written = new Promise<void>((resolve, reject) =>
+          socket.write(EMPTY, (err) => (err ? reject(err) : resolve())),
+        );
+        await unlessCancelled(written, cancel);
         continue;
       }
       const fd = handle.fd;
-      if (typeof fd !== 'number' || fd < 0) throw invalidArgValue('socket', socket, 'has no descriptor (not a Unix-domain stream socket?)');
+      if (typeof fd !== 'number' || fd < 0) {
+        throw invalidArgValue('socket', socket, 'has no descriptor (not a Unix-domain stream socket?)');
+      }
       const info = new Int32Array(3);
       check(binding.socketInfo(fd, info), 'getsockopt');
-      if (info[0] !== AF_UNIX || info[1] !== SOCK_STREAM) throw invalidArgValue('socket', socket, 'is not a Unix-domain stream socket');
+      if (info[0] !== AF_UNIX || info[1] !== SOCK_STREAM) {
+        throw invalidArgValue('socket', socket, 'is not a Unix-domain stream socket');
+      }
       break;
     }
     const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
@@ -908,7 +972,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   trySend(data: string | ArrayBufferView, options?: Omit<UnixSendOptions, 'signal' | 'timeoutMs'>): boolean {
     const job = this.#sendJob(data, options, false);
     if (this.#type === 'stream') {
-      throw stateError('ERR_IPC_SOCKET_TYPE', 'trySend() is for datagram and seqpacket sockets (a stream may take part of the data): use send()');
+      throw stateError(
+        'ERR_IPC_SOCKET_TYPE',
+        'trySend() is for datagram and seqpacket sockets (a stream may take part of the data): use send()',
+      );
     }
     return this.#attempt(job) === 'done';
   }
@@ -964,7 +1031,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * {@link UnixSocket.sendMany}), and returns how many went: 0 when the
    * socket (or a datagram's receiver) is full.
    */
-  trySendMany(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds' | 'signal' | 'timeoutMs'>): number {
+  trySendMany(
+    messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds' | 'signal' | 'timeoutMs'>,
+  ): number {
     const job = this.#sendManyJob(messages, options, false, 'trySendMany');
     if (job.batch!.datas.length > 0) this.#attempt(job);
     return job.batch!.sent;
@@ -1057,9 +1126,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     });
   }
 
-  /** {@link UnixSocket.receiveInto} if a message is there now: its length, or `null` (none now, or the end of the stream). */
+  /**
+   * {@link UnixSocket.receiveInto} if a message is there now: its length, or `null` (none now, or the end of the
+   * stream).
+   */
   tryReceiveInto(buffer: ArrayBufferView): number | null {
-    this.openFd;
+    void this.openFd;
     const r = this.#takeInto(validateTarget(buffer), null);
     return r === AGAIN ? null : r;
   }
@@ -1095,7 +1167,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     });
   }
 
-  /** {@link UnixSocket.receiveMany} of what is there now: `[]` when nothing is (or at the end of the stream: see `ended`). */
+  /**
+   * {@link UnixSocket.receiveMany} of what is there now: `[]` when nothing is (or at the end of the stream: see
+   * `ended`).
+   */
   tryReceiveMany(max: number, options?: Pick<UnixReceiveManyOptions, 'messageSize'>): UnixMessage[] {
     const r = this.#takeMany(this.#batchOf(max, validateOptions(options), 'tryReceiveMany'), null);
     return r === AGAIN || r === null ? [] : r;
@@ -1143,9 +1218,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * them first.
    */
   stream(): Socket {
-    this.openFd;
-    if (this.#type !== 'stream') throw stateError('ERR_IPC_SOCKET_TYPE', `stream() needs a stream socket; this one is ${this.#type}`);
-    if (this.#sends.length > 0) throw stateError('ERR_IPC_BUSY', 'stream() with a send still pending would cut it: await it first');
+    void this.openFd;
+    if (this.#type !== 'stream') {
+      throw stateError('ERR_IPC_SOCKET_TYPE', `stream() needs a stream socket; this one is ${this.#type}`);
+    }
+    if (this.#sends.length > 0) {
+      throw stateError('ERR_IPC_BUSY', 'stream() with a send still pending would cut it: await it first');
+    }
     return this.toSocket({ readable: true, writable: true });
   }
 
@@ -1171,32 +1250,44 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('UnixSocket', {
-      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref, closed: this.closed,
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref,
+      closed: this.closed,
     }, depth, options);
   }
 
   /** Validates a send's arguments (before any syscall) into a job. */
   #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
-    this.openFd;
+    void this.openFd;
     const bytes = toBytes(data);
     const opts = validateOptions(options);
     const fds = validateFds(opts.fds, 'options.fds');
     const to = this.#destination(opts.to);
     if (this.#type === 'stream' && fds !== null && bytes.byteLength === 0) {
-      throw invalidArgValue('data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)');
+      throw invalidArgValue(
+        'data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)',
+      );
     }
     return newJob(bytes, fds, null, to, waits ? waitOptions(opts) : {});
   }
 
   /** Validates sendMany's arguments (before any syscall) into a job. */
-  #sendManyJob(messages: unknown, options: Omit<UnixSendOptions, 'fds'> | undefined, waits: boolean, method: string): SendJob {
-    this.openFd;
+  #sendManyJob(
+    messages: unknown, options: Omit<UnixSendOptions, 'fds'> | undefined, waits: boolean, method: string,
+  ): SendJob {
+    void this.openFd;
     if (this.#type === 'stream') {
-      throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`);
+      throw stateError(
+        'ERR_IPC_SOCKET_TYPE',
+        `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`,
+      );
     }
     const batch = validateMessages(messages, 'messages');
     const opts = validateOptions(options) as UnixSendOptions;
-    if (opts.fds !== undefined) throw invalidArgValue('options.fds', opts.fds, 'is not taken: pass each message\'s descriptors with it, as { data, fds }');
+    if (opts.fds !== undefined) {
+      throw invalidArgValue(
+        'options.fds', opts.fds, 'is not taken: pass each message\'s descriptors with it, as { data, fds }',
+      );
+    }
     return newJob(EMPTY, null, batch, this.#destination(opts.to), waits ? waitOptions(opts) : {});
   }
 
@@ -1210,7 +1301,10 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** Throws `ERR_IPC_BUSY` for a blocking send while a `send()` waits: it would overtake it. */
   #notSending(method: string): void {
     if (this.#sends.length > 0) {
-      throw stateError('ERR_IPC_BUSY', `${method}() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`);
+      throw stateError(
+        'ERR_IPC_BUSY',
+        `${method}() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`,
+      );
     }
   }
 
@@ -1227,7 +1321,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     }
     keepCopy(job);
     const label = job.to?.label ?? this.#label;
-    const cancel = new Cancel(wait, () => timedOut(job.batch === null ? 'sendmsg' : 'sendmmsg', label, wait.timeoutMs!));
+    const cancel = new Cancel(wait, () => timedOut(
+      job.batch === null ? 'sendmsg' : 'sendmmsg', label, wait.timeoutMs!,
+    ));
     job.cancel = cancel;
     return new Promise<void>((resolve, reject) => {
       job.resolve = resolve;
@@ -1312,7 +1408,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       if (connected < 0) {
         // Most likely the receiver went away: the send itself will say so.
         const state = this.#attempt(job);
-        if (state === 'peer-full') throw new IpcError(-EAGAIN, 'sendmsg', to.label, `the receiver's queue is full, and waiting for it failed (connect: ${new IpcError(connected, 'connect').code})`);
+        if (state === 'peer-full') {
+          throw new IpcError(
+            -EAGAIN, 'sendmsg', to.label,
+            `the receiver's queue is full, and waiting for it failed (connect: ${new IpcError(connected, 'connect').code})`,
+          );
+        }
         return state;
       }
       poller = new Poller(helper, 'socket', to.label);
@@ -1355,7 +1456,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     if (errno === -ETIMEDOUT) {
       err = timedOut(syscall, label, timeoutMs);
     } else if (errno === -EAGAIN && job.to !== null) {
-      err = new IpcError(errno, syscall, label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)");
+      err = new IpcError(
+        errno, syscall, label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)",
+      );
     } else if (errno === -EMSGSIZE) {
       const sndbuf = binding.socketSendBufferSize(this.openFd, 0);
       const size = batch === null ? job.bytes.byteLength : batch.datas[batch.sent].byteLength;
@@ -1376,11 +1479,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * A receive that waits on the event loop: `prepare` validates (its error
    * rejects) and returns the attempt, which `syscall`'s timeout names.
    */
-  #whenReadable<T>(options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN): Promise<T> {
+  #whenReadable<T>(
+    options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN,
+  ): Promise<T> {
     let wait: WaitOptions;
     let attempt: () => T | typeof AGAIN;
     try {
-      this.openFd;
+      void this.openFd;
       wait = waitOptions(options);
       attempt = prepare();
     } catch (err) {
@@ -1393,19 +1498,25 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   /** The timeout of a blocking receive (-1: none); `ERR_IPC_BUSY` while a receive() waits (it would jump the queue). */
   #receiveTimeout(options: UnixSocketSyncOptions | undefined, method: string): number {
-    this.openFd;
+    void this.openFd;
     const timeoutMs = syncTimeout(validateOptions(options));
     if (this.#receiving > 0) {
-      throw stateError('ERR_IPC_BUSY', `${method}() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`);
+      throw stateError(
+        'ERR_IPC_BUSY',
+        `${method}() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`,
+      );
     }
     return timeoutMs;
   }
 
   /** receiveMany's batch, validated; message sockets only. */
   #batchOf(max: unknown, options: { messageSize?: unknown }, method: string): { max: number; messageSize: number } {
-    this.openFd;
+    void this.openFd;
     if (this.#type === 'stream') {
-      throw stateError('ERR_IPC_SOCKET_TYPE', `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use receive()`);
+      throw stateError(
+        'ERR_IPC_SOCKET_TYPE',
+        `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use receive()`,
+      );
     }
     return validateBatch(max, options);
   }
@@ -1438,7 +1549,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       const offset = receivePool.offset;
       r = syncTimeoutMs === undefined
         ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, pool, offset)
-        : binding.socketReceiveSync(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset);
+        : binding.socketReceiveSync(
+          fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset,
+        );
     }
     if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
     const [length, flags, count, addressLength, end] = receiveMeta;
@@ -1478,10 +1591,16 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       return null;
     }
     if ((flags & MSG_TRUNC) !== 0) {
-      throw truncated(`message of ${r} bytes did not fit the ${target.byteLength}-byte buffer (MSG_TRUNC): the rest of it is lost`, this.#label, 'recvmsg', target);
+      throw truncated(
+        `message of ${r} bytes did not fit the ${target.byteLength}-byte buffer (MSG_TRUNC): the rest of it is lost`,
+        this.#label, 'recvmsg', target,
+      );
     }
     if ((flags & MSG_CTRUNC) !== 0) {
-      throw truncated('descriptors came with the message, and receiveInto takes none (MSG_CTRUNC): they were closed; receive() takes them', this.#label, 'recvmsg', target.subarray(0, r));
+      throw truncated(
+        'descriptors came with the message, and receiveInto takes none (MSG_CTRUNC): they were closed; receive() takes them',
+        this.#label, 'recvmsg', target.subarray(0, r),
+      );
     }
     return r;
   }
@@ -1490,9 +1609,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * One recvmmsg: the messages, null at the end of the stream (before any
    * message of the batch), or AGAIN; timeoutMs as for the binding.
    */
-  #takeMany({ max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null): UnixMessage[] | null | typeof AGAIN {
+  #takeMany(
+    { max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null,
+  ): UnixMessage[] | null | typeof AGAIN {
     const scratch = batchScratchFor(max);
-    const r = binding.socketReceiveMany(this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs);
+    const r = binding.socketReceiveMany(
+      this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs,
+    );
     if (typeof r === 'number') return this.#receiveFailed(r, 'recvmmsg', timeoutMs);
     const { meta } = scratch;
     const messages: UnixMessage[] = [];
@@ -1516,7 +1639,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         for (const received of fds) binding.close(received);
         cut ??= truncated((flags & MSG_CTRUNC) !== 0
           ? descriptorsDropped(count)
-          : `message of ${length} bytes was cut to messageSize ${messageSize} (MSG_TRUNC); its ${count} descriptors were closed`, this.#label, 'recvmmsg', data);
+          : `message of ${length} bytes was cut to messageSize ${messageSize} (MSG_TRUNC); its ${count} descriptors were closed`,
+        this.#label, 'recvmmsg', data);
         continue;
       }
       const message: UnixMessage = { data, fds };
@@ -1543,7 +1667,9 @@ function addressOf(fd: number, peer: boolean): UnixAddress | undefined {
   return decodeAddress(addressScratch, n);
 }
 
-let makeServer: (fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) => UnixSocketServer;
+let makeServer: (
+  fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null,
+) => UnixSocketServer;
 
 /**
  * A listening stream or seqpacket socket ({@link UnixSocket.listen}). Each
@@ -1561,10 +1687,17 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
 
   static {
     makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
-    implementRef(this, (self) => (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocketServer).#loopRef : undefined));
+    implementRef(
+      this,
+      (self) => (typeof self === 'object' && self !== null && #loopRef in self
+        ? (self as UnixSocketServer).#loopRef
+        : undefined),
+    );
   }
 
-  private constructor(key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null) {
+  private constructor(
+    key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null,
+  ) {
     assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
     const poller = new Poller(fd, 'socket', address.label);
     super(key, fd, poller);
@@ -1589,13 +1722,15 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   accept(options?: UnixSocketWaitOptions): Promise<UnixSocket> {
     let wait: WaitOptions;
     try {
-      this.openFd;
+      void this.openFd;
       wait = waitOptions(options);
     } catch (err) {
       return Promise.reject(err);
     }
     this.#accepting++;
-    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut('accept4', this.#address.label, wait.timeoutMs!))
+    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut(
+      'accept4', this.#address.label, wait.timeoutMs!,
+    ))
       .finally(() => this.#accepting--);
   }
 
@@ -1606,10 +1741,13 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
    * `ERR_IPC_BUSY` while an `accept()` (or a `connections()` loop) is pending.
    */
   acceptSync(options?: UnixSocketSyncOptions): UnixSocket {
-    this.openFd;
+    void this.openFd;
     const timeoutMs = syncTimeout(validateOptions(options));
     if (this.#accepting > 0) {
-      throw stateError('ERR_IPC_BUSY', `acceptSync() with ${this.#accepting} accept() pending on this server would jump their queue: await them (or abort them) first`);
+      throw stateError(
+        'ERR_IPC_BUSY',
+        `acceptSync() with ${this.#accepting} accept() pending on this server would jump their queue: await them (or abort them) first`,
+      );
     }
     return this.#take(timeoutMs)!;
   }
@@ -1659,7 +1797,11 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
 
   /** `UnixSocketServer { type: 'stream', address: '/tmp/jobs.sock', fd: 21, ref: true, closed: false }`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    return inspectHandle('UnixSocketServer', { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.#loopRef.ref, closed: this.closed }, depth, options);
+    return inspectHandle(
+      'UnixSocketServer',
+      { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.#loopRef.ref, closed: this.closed },
+      depth, options,
+    );
   }
 
   /** One accept4: a connection, or null when none waits; with `syncTimeoutMs` (-1: none), blocks for one. */

@@ -41,7 +41,10 @@ interface SuiteResult {
   baseline: string;
   cases: { id: string; label: string }[];
   rows: Row[];
-  goal: { group: string; ratio: number; met: boolean; results: { case: string; contender: string; ratio: number; met: boolean }[] };
+  goal: {
+    group: string; ratio: number; met: boolean;
+    results: { case: string; contender: string; ratio: number; met: boolean }[];
+  };
 }
 
 interface Goal {
@@ -60,7 +63,9 @@ interface MqSuiteResult {
   reps: number;
   baseline: string;
   cases: { id: string; label: string; unit: string; higherIsBetter: boolean }[];
-  contenders: { id: string; label: string; group: string; baseline: boolean; versus: string | null; note: string | null }[];
+  contenders: {
+    id: string; label: string; group: string; baseline: boolean; versus: string | null; note: string | null;
+  }[];
   rows: (Row & { timeRatio?: Ratio | null; versus: string | null })[];
   goal: (Goal & { against: string })[];
 }
@@ -78,7 +83,8 @@ const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.
 /** A row's statistics are positive and finite, and it kept the samples of each of its 3 reps. */
 function expectWellFormed(row: Row, caseId?: string): void {
   for (const key of ['p50', 'p99', 'min', 'max'] as const) {
-    expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+    const value = row[key];
+    expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
   }
   expect(row.reps).toHaveLength(3);
   for (const rep of row.reps) {
@@ -361,7 +367,8 @@ describe('npm run bench --quick', () => {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
       for (const r of g.results) {
         expect(positiveFinite(r.ratio)).toBe(true);
-        expect(rows.find((row) => row.case === r.case && row.contender === r.contender)).toMatchObject({ group: g.group, best: true });
+        expect(rows.find((row) => row.case === r.case && row.contender === r.contender))
+          .toMatchObject({ group: g.group, best: true });
       }
       expect(typeof g.met).toBe('boolean');
     }
@@ -422,7 +429,8 @@ describe('npm run bench --quick', () => {
     const pinned = (readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(.*)$/m)?.[1] ?? '').match(/[-,]/) !== null;
     for (const id of ['c-spin', 'c-ring', 'channel-sync', 'channel-sync-copy', 'channel-zero-copy', 'channel-batch']) {
       expect(note(id)).toMatch(pinned ? /placement \(pinned to CPUs \d+\/\d+\) rtt64: same \d+, split \d+/ : /placement \(unpinned\)/);
-      // ... with the placement probe around each of the three runs: a cache line's round trip between the two CPUs, in ns.
+      // ... with the placement probe around each of the three runs: a cache line's round trip between the two CPUs, in
+      // ns.
       if (pinned) expect(note(id)).toMatch(/rtt64: .*cache-line round trip between the CPUs before\/after \(ns, by rep\): [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d* [1-9]\d*\/[1-9]\d*;/);
     }
     for (const id of ['channel-async', 'node-net', 'send-json', 'worker', 'dgram-sync', 'pipe-sync', 'mq-async']) {
@@ -439,7 +447,8 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
       for (const row of rows) {
         for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
-          expect({ row: row.contender, caseId, key, value: row[key], ok: positiveFinite(row[key]) }).toMatchObject({ ok: true });
+          const value = row[key];
+          expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
         }
         expect(row.reps).toHaveLength(3);
         if (!row.baseline) expect((row.ratio as Ratio).perRep).toHaveLength(3);
@@ -454,7 +463,10 @@ describe('npm run bench --quick', () => {
 
   test('the channel goals are evaluated against the contenders they name, and printed', () => {
     const suite = report().suites.find((s) => s.id === 'channel') as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
-    expect(suite.goal.map((g) => [g.contender ?? g.group, g.cases, g.direction, g.versus ?? null, g.ratio ?? null, g.value ?? null])).toEqual([
+    const goals = suite.goal.map((g) => [
+      g.contender ?? g.group, g.cases, g.direction, g.versus ?? null, g.ratio ?? null, g.value ?? null,
+    ]);
+    expect(goals).toEqual([
       ['channel-sync', ['rtt64', 'rtt64k'], '<=', 'c-spin', 1.5, null],
       ['channel-sync', ['rtt64'], '<=', 'send-json', 0.02, null],
       ['channel-sync', ['rtt64'], '<=', 'send-advanced', 0.02, null],
@@ -468,7 +480,8 @@ describe('npm run bench --quick', () => {
     const rows = (report().suites.find((s) => s.id === 'channel') as MqSuiteResult).rows;
     for (const g of suite.goal) {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
-      for (const r of g.results as { case: string; contender: string; ratio?: number; value?: number; met: boolean }[]) {
+      type Result = { case: string; contender: string; ratio?: number; value?: number; met: boolean };
+      for (const r of g.results as Result[]) {
         const row = rows.find((x) => x.case === r.case && x.contender === r.contender)!;
         if (g.value !== undefined) {
           expect(r.value).toBe(row.p50);

@@ -13,7 +13,11 @@ import { fixture, namesUnlinkedAfterEach, run, runNode } from './helpers';
 
 const name = namesUnlinkedAfterEach(Channel.unlink);
 
-function child(args: string[], fds: Record<number, { fd: number }> = {}): { proc: ChildProcess; next: () => Promise<Record<string, unknown>>; exit: Promise<[number | null, string | null]> } {
+function child(args: string[], fds: Record<number, { fd: number }> = {}): {
+  proc: ChildProcess;
+  next: () => Promise<Record<string, unknown>>;
+  exit: Promise<[number | null, string | null]>;
+} {
   const proc = spawn(process.execPath, [fixture('channel.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
@@ -128,7 +132,8 @@ describe('views from the engine', () => {
   test('remembered views: resized, detached, SharedArrayBuffer-backed; each call sees the real length', async () => {
     const ch = Channel.create({ capacity: 4096 });
     // Resizable ArrayBuffers (ES2024): typed loosely, the library's lib is older.
-    const rab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(64, { maxByteLength: 256 });
+    type Resizable = new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+    const rab = new (ArrayBuffer as unknown as Resizable)(64, { maxByteLength: 256 });
     const tracking = new Uint8Array(rab);
     ch.trySend(Buffer.alloc(64, 7));
     expect(ch.tryReceiveInto(tracking)).toBe(64);
@@ -218,7 +223,8 @@ describe('a peer scribbling adversarial values', () => {
     const { outcomes } = JSON.parse(victim.stdout) as { outcomes: Record<string, number> };
     const codes = new Set(Object.keys(outcomes).map((k) => k.split(': ')[1]));
     // ETIMEDOUT: a wait with nothing there; EMSGSIZE: a scribbled length longer than the target;
-    // PEER_DEAD: a state word said 'active' with nobody's lock; BUSY: a fresh handle while the last is still the consumer's... never.
+    // PEER_DEAD: a state word said 'active' with nobody's lock; BUSY: a fresh handle while the last is still the
+    // consumer's... never.
     for (const code of codes) expect(['ok', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EMSGSIZE', 'ERR_IPC_PEER_DEAD']).toContain(code);
     expect(codes).toContain('ERR_IPC_CORRUPT');
     expect(Object.keys(outcomes).some((k) => k.startsWith('attach'))).toBe(true);

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync as write } from 'node:fs';
+import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +21,11 @@ const BOX = 256; // the mailbox's word: length (4 bytes), sequence number (4); t
 const BOX_MAX = 248;
 
 /** A child running test/fixtures/channel.js, with its JSON lines as they come. */
-function child(args: string[], fds: Record<number, { fd: number }> = {}): { proc: ChildProcess; next: () => Promise<Record<string, unknown>>; exit: Promise<[number | null, string | null]> } {
+function child(args: string[], fds: Record<number, { fd: number }> = {}): {
+  proc: ChildProcess;
+  next: () => Promise<Record<string, unknown>>;
+  exit: Promise<[number | null, string | null]>;
+} {
   const proc = spawn(process.execPath, [fixture('channel.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
@@ -117,7 +122,6 @@ describe('Channel.create / open', () => {
   test('fromFd owns the descriptor it is given, also when attaching fails; a bad or owned one stays as it was', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-chfd-'));
     try {
-      const { openSync, fstatSync, writeFileSync: write } = require('node:fs') as typeof import('node:fs');
       write(path.join(dir, 'empty'), '');
       write(path.join(dir, 'small'), Buffer.alloc(100));
       const empty = openSync(path.join(dir, 'empty'), 'r+');
@@ -173,7 +177,9 @@ describe('sending and receiving in one process', () => {
     // 64 KiB pools of 8-byte-aligned messages: 3000 of up to 100 bytes fill several.
     for (let i = 0; i < 3000; i++) {
       ch.trySend(Buffer.alloc(i % 101, i & 0xff));
-      const m = i % 3 === 0 ? ch.tryReceive()! : i % 3 === 1 ? ch.receiveSync({ timeoutMs: 0 })! : (await ch.receive())!;
+      const m = i % 3 === 0 ? ch.tryReceive()!
+        : i % 3 === 1 ? ch.receiveSync({ timeoutMs: 0 })!
+        : (await ch.receive())!;
       expect(Buffer.isBuffer(m)).toBe(true);
       kept.push(m);
     }
@@ -197,7 +203,6 @@ describe('sending and receiving in one process', () => {
   });
 
   test('util.inspect shows the kind, name, fd, geometry, role and state', () => {
-    const { inspect } = require('node:util') as typeof import('node:util');
     const n = name();
     const ch = Channel.create(n, { capacity: 256, producers: 2 });
     expect(inspect(ch)).toBe(`Channel {\n  name: '${n}',\n  fd: ${ch.fd},\n  capacity: 256,\n  producers: 2,\n  role: 'none yet',\n  lane: -1,\n  ended: false,\n  ref: true,\n  closed: false\n}`);
@@ -725,7 +730,9 @@ describe('hostile peers', () => {
       for (let i = 0; i < 6; i++) ch.trySend(Buffer.alloc(Math.floor(random() * 60), 'a'));
       // Scribble where it hurts most: header fields, indices, record headers.
       const region = random();
-      const [from, to] = region < 0.2 ? [0, HEADER] : region < 0.6 ? [HEADER, HEADER + 2 * LANE] : [HEADER + 2 * LANE, bytes.length];
+      const [from, to] = region < 0.2 ? [0, HEADER]
+        : region < 0.6 ? [HEADER, HEADER + 2 * LANE]
+        : [HEADER + 2 * LANE, bytes.length];
       const count = 1 + Math.floor(random() * 8);
       for (let i = 0; i < count; i++) bytes[from + Math.floor(random() * (to - from))] = Math.floor(random() * 256);
       let outcome: string;

@@ -32,7 +32,9 @@ afterEach(async () => {
 });
 
 /** FifoServer.listen, closed after the test. */
-function listen<Q, R>(requestPath: string, handler: (request: Q) => R | Promise<R>, options?: { mode?: number }): FifoServer {
+function listen<Q, R>(
+  requestPath: string, handler: (request: Q) => R | Promise<R>, options?: { mode?: number },
+): FifoServer {
   const server = FifoServer.listen(requestPath, handler, options);
   cleanups.push(() => server.close());
   return server;
@@ -73,15 +75,18 @@ const closed = (stream: Socket) => new Promise<void>((resolve) => (stream.closed
 /** The JSON lines a fixture printed. */
 const lines = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l));
 
+/** How a child ended, and what it wrote. */
+interface Finished { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
 /** Starts a child and resolves with its output when it ends, without waiting for it now. */
-function start(command: string, args: string[]): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>; pid: number } {
+function start(command: string, args: string[]): { done: Promise<Finished>; pid: number } {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   cleanups.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
+  const done = new Promise<Finished>((resolve, reject) => {
     child.on('error', reject).on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return { done, pid: child.pid! };

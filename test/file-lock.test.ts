@@ -190,7 +190,9 @@ describe('taking a lock', () => {
       const shape = expect.objectContaining({ name, code });
       await expect(lockFile(target as never, options as never)).rejects.toEqual(shape);
       expect(() => lockFileSync(target as never, options as never)).toThrow(shape);
-      if ((options as { timeoutMs?: number }).timeoutMs === undefined) expect(() => tryLockFile(target as never, options as never)).toThrow(shape);
+      if ((options as { timeoutMs?: number }).timeoutMs === undefined) {
+        expect(() => tryLockFile(target as never, options as never)).toThrow(shape);
+      }
     }
     await expect(lockFile(p, { create: true, signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     expect(existsSync(p)).toBe(false);
@@ -482,7 +484,7 @@ describe('waits park no pool thread and end with their environment', () => {
     const pending = Array.from({ length: 64 }, () => lockFile(p));
     const t0 = process.hrtime.bigint();
     // libuv's pool has 4 threads: had the waits parked them, this would never finish.
-    await Promise.all([readFile(__filename), readFile(__filename), readFile(__filename), readFile(__filename), readFile(__filename)]);
+    await Promise.all(Array.from({ length: 5 }, () => readFile(__filename)));
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     console.log(`5 readFile() with 64 lock waits pending: ${ms.toFixed(1)} ms`);
     held.release();

@@ -63,7 +63,12 @@ describe('futex arguments', () => {
       }
       return 'not refused';
     };
-    for (const call of [() => futex.wake(word, 0), () => futex.waitSync(word, 0, 0, { timeoutMs: 1 }), () => futex.wait(word, 0, 0, { timeoutMs: 1 })]) {
+    const calls = [
+      () => futex.wake(word, 0),
+      () => futex.waitSync(word, 0, 0, { timeoutMs: 1 }),
+      () => futex.wait(word, 0, 0, { timeoutMs: 1 }),
+    ];
+    for (const call of calls) {
       expect(['ERR_INVALID_STATE', 'ERR_INVALID_ARG_VALUE']).toContain(refused(call));
     }
   });

@@ -89,7 +89,9 @@ export interface RunResult {
 }
 
 /** Runs a real process to completion and collects its output. */
-export function run(command: string, args: string[], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
+export function run(
+  command: string, args: string[], options: SpawnOptions & { input?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const stdin = options.input === undefined ? 'ignore' : 'pipe';
     const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'], ...options });
@@ -105,7 +107,9 @@ export function run(command: string, args: string[], options: SpawnOptions & { i
 }
 
 /** Runs a Node fixture script with the current Node binary. */
-export function runNode(script: string, args: string[] = [], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
+export function runNode(
+  script: string, args: string[] = [], options: SpawnOptions & { input?: string } = {},
+): Promise<RunResult> {
   return run(process.execPath, [fixture(script), ...args], options);
 }
 
@@ -116,7 +120,9 @@ export function runNode(script: string, args: string[] = [], options: SpawnOptio
  * without room. Resolves with the fixture's JSON line (it must write nothing
  * to stderr).
  */
-export async function runWithSmallDevShm(script: string, args: string[], size: string, full = false): Promise<Record<string, unknown>> {
+export async function runWithSmallDevShm(
+  script: string, args: string[], size: string, full = false,
+): Promise<Record<string, unknown>> {
   const fill = full ? ' && (cat /dev/zero > /dev/shm/filler 2>/dev/null; true)' : '';
   const setup = `mount -t tmpfs -o size=${size} none /dev/shm${fill} && exec "$0" "$@"`;
   const r = await run('unshare', ['-Urm', 'sh', '-c', setup, process.execPath, fixture(script), ...args], { env: process.env });
@@ -144,7 +150,9 @@ export async function runWithFewFds(script: string, args: string[]): Promise<Rec
  * another uid or they prove nothing. `prefix` runs before setpriv (e.g.
  * ['unshare', '-i', 'sh', '-c', '...; exec "$0" "$@"']).
  */
-export async function withOtherUser<T>(body: (runAs: (script: string, args: string[], prefix?: string[]) => Promise<RunResult>) => Promise<T>): Promise<T> {
+export async function withOtherUser<T>(
+  body: (runAs: (script: string, args: string[], prefix?: string[]) => Promise<RunResult>) => Promise<T>,
+): Promise<T> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pipc-uid-'));
   try {
     chmodSync(dir, 0o755);
@@ -224,7 +232,9 @@ export function threadWaitsSettled(): Promise<void> {
  * (writing one changes no other); a 5,000-byte message gets a Buffer of its
  * own. Returns the small messages kept.
  */
-export async function expectPooledReceives(send: (data: Buffer) => unknown, receive: (i: number) => Buffer | Promise<Buffer>): Promise<Buffer[]> {
+export async function expectPooledReceives(
+  send: (data: Buffer) => unknown, receive: (i: number) => Buffer | Promise<Buffer>,
+): Promise<Buffer[]> {
   const kept: Buffer[] = [];
   for (let i = 0; i < 3000; i++) {
     send(Buffer.alloc(64, i & 0xff));

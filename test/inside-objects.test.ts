@@ -17,8 +17,16 @@ afterAll(() => {
   expect(leftoverObjects()).toEqual([]);
 });
 
+interface ShrinkResult {
+  error: { name: string; code: string; message: string } | null;
+  size: number;
+  touched: unknown;
+}
+
 /** The fixture's shrinkUnder: what resize() said, the size after, and what the next call on the object returned. */
-async function shrinkUnder(kind: string, size: number, offset: number, newSize: number, via = 'same'): Promise<Record<string, any>> {
+async function shrinkUnder(
+  kind: string, size: number, offset: number, newSize: number, via = 'same',
+): Promise<ShrinkResult> {
   const r = await runNode('shm.js', ['shrinkUnder', kind, name(), String(size), String(offset), String(newSize), via]);
   // The old code: killed by SIGBUS at the call after the resize.
   expect(r).toMatchObject({ signal: null, code: 0, stderr: '' });
@@ -32,7 +40,7 @@ describe.each([
   test('shrinking past the object is refused with ERR_IPC_BUSY naming it, and nothing changes (the old code died of SIGBUS)', async () => {
     const out = await shrinkUnder(kind, 16384, 8192, 4096);
     expect(out.error).toMatchObject({ name: 'Error', code: 'ERR_IPC_BUSY' });
-    expect(out.error.message).toContain(`a ${kind} at offset 8192 (${size} bytes)`);
+    expect(out.error!.message).toContain(`a ${kind} at offset 8192 (${size} bytes)`);
     expect(out).toMatchObject({ size: 16384, touched });
   });
 

@@ -230,7 +230,8 @@ describe('copying receives and the receive pool', () => {
   test('small messages share a 64 KiB pool and stay valid and unshared; longer ones get their own Buffer', async () => {
     const q = MessageQueue.open(name(), { create: true, maxMessages: 10, messageSize: 8192 });
     // Three pools' worth of 64-byte messages, through every copying receive.
-    await expectPooledReceives((data) => q.trySend(data), async (i) => (i % 3 === 0 ? q.tryReceive()! : i % 3 === 1 ? q.receiveSync() : await q.receive()).data);
+    await expectPooledReceives((data) => q.trySend(data), async (i) =>
+      (i % 3 === 0 ? q.tryReceive()! : i % 3 === 1 ? q.receiveSync() : await q.receive()).data);
     q.trySend('after');
     expect(q.tryReceive()!.data.toString()).toBe('after');
     q.close();
@@ -268,7 +269,8 @@ describe('copying receives and the receive pool', () => {
     const pool = new ArrayBuffer(128);
     q.trySend('three');
     for (const offset of [-1, 129, 1.5, NaN, '0' as unknown as number]) expect(binding.mqReceive(q.fd, pool, prio, offset)).toBe(-osConstants.errno.EINVAL);
-    expect(binding.mqReceive(q.fd, new Uint8Array(128) as unknown as ArrayBuffer, prio, 0)).toBe(-osConstants.errno.EINVAL);
+    expect(binding.mqReceive(q.fd, new Uint8Array(128) as unknown as ArrayBuffer, prio, 0))
+      .toBe(-osConstants.errno.EINVAL);
     // Less than messageSize left from the offset: the kernel refuses, and the message stays.
     expect(binding.mqReceive(q.fd, pool, prio, 100)).toBe(-osConstants.errno.EMSGSIZE);
     expect(binding.mqReceive(q.fd, pool, prio, 64)).toBe(5);

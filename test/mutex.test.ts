@@ -128,7 +128,8 @@ describe('Mutex.open', () => {
       expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
       const { outcomes, writes } = JSON.parse(r.stdout);
       expect(writes).toBeGreaterThan(1000);
-      // 'object': a lock's { ownerDied }; 'false': tryLock found it held; 'undefined': unlock, markConsistent; 'number', 'null': ownerPid.
+      // 'object': a lock's { ownerDied }; 'false': tryLock found it held; 'undefined': unlock, markConsistent;
+      // 'number', 'null': ownerPid.
       expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(['object', 'undefined', 'ERR_IPC_CORRUPT']));
       for (const outcome of Object.keys(outcomes)) {
         expect(['object', 'false', 'undefined', 'number', 'null', 'ERR_IPC_CORRUPT', 'ETIMEDOUT', 'EDEADLK', 'EPERM', 'EINVAL', 'ENOTRECOVERABLE']).toContain(outcome);
@@ -292,7 +293,8 @@ describe('in one process', () => {
     a.close();
     expect(a.closed).toBe(true);
     expect(() => a.close()).not.toThrow();
-    for (const use of [() => a.tryLock(), () => a.unlock(), () => a.lockSync(), () => a.ownerPid, () => a.markConsistent()]) {
+    const uses = [() => a.tryLock(), () => a.unlock(), () => a.lockSync(), () => a.ownerPid, () => a.markConsistent()];
+    for (const use of uses) {
       expect(use).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
     }
     await expect(a.lock()).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });

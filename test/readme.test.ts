@@ -142,7 +142,9 @@ describe.each(parsed)('$file', ({ blocks }) => {
   if (fragments.length > 0) {
     test.each(fragments.map((b) => [b.where, b] as const))('%s (a fragment) parses', (_where, b) => {
       if (b.lang === 'ts' || b.lang === 'typescript') {
-        const out = ts.transpileModule(b.code, { reportDiagnostics: true, compilerOptions: { target: ts.ScriptTarget.ES2022 } });
+        const out = ts.transpileModule(b.code, {
+          reportDiagnostics: true, compilerOptions: { target: ts.ScriptTarget.ES2022 },
+        });
         expect((out.diagnostics ?? []).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
         return;
       }
@@ -169,7 +171,9 @@ describe.each(parsed)('$file', ({ blocks }) => {
 
       for (const round of [1, 2]) {
         const names = shmNames();
-        for (const p of paths) expect({ round, leftBefore: p, exists: existsSync(p) }).toEqual({ round, leftBefore: p, exists: false });
+        for (const p of paths) {
+          expect({ round, leftBefore: p, exists: existsSync(p) }).toEqual({ round, leftBefore: p, exists: false });
+        }
 
         const r = await runIsolated(dir, b.name!);
         expect({ round, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ round, code: 0, signal: null, stderr: '' });
@@ -189,7 +193,9 @@ describe.each(parsed)('$file', ({ blocks }) => {
 
         expect({ round, shmLeft: shmNames().filter((n) => !names.includes(n)) }).toEqual({ round, shmLeft: [] });
         expect({ round, files: readdirSync(dir).sort() }).toEqual({ round, files: startingFiles });
-        for (const p of paths) expect({ round, leftAfter: p, exists: existsSync(p) }).toEqual({ round, leftAfter: p, exists: false });
+        for (const p of paths) {
+          expect({ round, leftAfter: p, exists: existsSync(p) }).toEqual({ round, leftAfter: p, exists: false });
+        }
       }
     });
   }

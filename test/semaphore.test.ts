@@ -27,7 +27,9 @@ function spinUntil(condition: () => boolean): boolean {
 }
 
 describe('a process killed with SIGKILL', () => {
-  /** Starts fixture `hold` and resolves once it said it holds a token (or, `wait`, that it is about to wait for one). */
+  /**
+   * Starts fixture `hold` and resolves once it said it holds a token (or, `wait`, that it is about to wait for one).
+   */
   async function holder(n: string, wait: 'no' | 'wait'): Promise<ChildProcess> {
     const child = spawn(process.execPath, [fixture('semaphore.js'), 'hold', n, wait], { stdio: ['ignore', 'pipe', 'inherit'] });
     const [line] = await once(createInterface({ input: child.stdout! }), 'line');
@@ -114,7 +116,8 @@ describe('Semaphore.open', () => {
       [42, undefined, 'TypeError', 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [which, options, errorName, code] of bad) {
-      expect(() => Semaphore.open(which as string, options as never)).toThrow(expect.objectContaining({ name: errorName, code }));
+      expect(() => Semaphore.open(which as string, options as never))
+        .toThrow(expect.objectContaining({ name: errorName, code }));
     }
     expect(leftoverObjects()).toEqual([]);
     // The longest name there can be works.
@@ -225,7 +228,8 @@ describe('tokens', () => {
     s.release(3);
     expect(s.value).toBe(3);
     s.release();
-    expect([s.tryAcquire(), s.tryAcquire(), s.tryAcquire(), s.tryAcquire(), s.tryAcquire()]).toEqual([true, true, true, true, false]);
+    const taken = [s.tryAcquire(), s.tryAcquire(), s.tryAcquire(), s.tryAcquire(), s.tryAcquire()];
+    expect(taken).toEqual([true, true, true, true, false]);
     for (const n of [0, -1, 1.5, 2 ** 31]) expect(() => s.release(n)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => s.release('1' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(s.value).toBe(0);
@@ -385,7 +389,8 @@ describe('inside shared memory', () => {
       [shm, 0, undefined, 'TypeError', 'ERR_INVALID_ARG_VALUE'],
     ];
     for (const [memory, offset, options, errorName, code] of bad) {
-      expect(() => Semaphore.inside(memory as SharedMemory, offset as number, options as never)).toThrow(expect.objectContaining({ name: errorName, code }));
+      expect(() => Semaphore.inside(memory as SharedMemory, offset as number, options as never))
+        .toThrow(expect.objectContaining({ name: errorName, code }));
     }
     expect(() => Semaphore.inside(shm, 0)).toThrow(/holds no initialised semaphore/);
     expect(() => Semaphore.inside(shm, 4, { initial: 0 })).toThrow(/multiple of Semaphore.ALIGNMENT \(8\)/);

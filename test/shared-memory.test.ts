@@ -1,6 +1,8 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
-import { existsSync, fstatSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -277,7 +279,6 @@ describe('SharedMemory.anonymous and fromFd', () => {
     const shm = SharedMemory.create(n, 64);
     const empty = name();
     writeFileSync(devShm(empty), '', { mode: 0o600 });
-    const { openSync, closeSync, fstatSync } = require('node:fs') as typeof import('node:fs');
     const fd = openSync(devShm(empty), 'r+');
     expect(() => SharedMemory.fromFd(fd)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }));
     expect(fstatSync(fd).size).toBe(0); // still open and ours

@@ -23,7 +23,9 @@ const stackFrame = /^\s+at \S/m;
  * stdout matches `when`; the result once every holder of its output closed it,
  * children included.
  */
-function runAndSignal(args: string[], when: RegExp, signal: NodeJS.Signals, prefix: string[] = []): Promise<RunResult & { sent: boolean }> {
+function runAndSignal(
+  args: string[], when: RegExp, signal: NodeJS.Signals, prefix: string[] = [],
+): Promise<RunResult & { sent: boolean }> {
   return new Promise((resolve, reject) => {
     const argv = [...prefix, process.execPath, cli, ...args];
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -358,7 +360,8 @@ describe('posix-ipc tour, unix-socket chapter', () => {
     expect(says).not.toBeNull();
     expect(kernel).not.toBeNull();
     expect([Number(says![1]), Number(kernel![1])]).toEqual([v.pid, v.pid]);
-    expect([Number(says![2]), Number(kernel![2]), Number(kernel![3])]).toEqual([process.getuid!(), process.getuid!(), process.getgid!()]);
+    expect([Number(says![2]), Number(kernel![2]), Number(kernel![3])])
+      .toEqual([process.getuid!(), process.getuid!(), process.getgid!()]);
     expect(result.stdout).toContain(`it asked the kernel in turn who listens: pid ${parent}, uid ${process.getuid!()}, gid ${process.getgid!()}: the parent`);
   });
 
@@ -431,7 +434,9 @@ describe('posix-ipc tour, fifo chapter', () => {
   }
 
   /** `client A: child pid 123 (ppid 100), reply FIFO posix-ipc-123-0.fifo: replies to 1 (served #4), ...`. */
-  function clients(): { letter: string; pid: number; ppid: number; fifo: string; replies: { seq: number; served: number }[] }[] {
+  function clients(): {
+    letter: string; pid: number; ppid: number; fifo: string; replies: { seq: number; served: number }[];
+  }[] {
     return [...result.stdout.matchAll(/^ +client ([A-Z]): child pid (\d+) \(ppid (\d+)\), reply FIFO (\S+)\n +replies to (.+)$/gm)].map((m) => ({
       letter: m[1],
       pid: Number(m[2]),

@@ -223,7 +223,8 @@ describe('copying receives and the receive pool', () => {
   test.each(['dgram', 'seqpacket'] as const)('%s: small messages share a 64 KiB pool and stay valid and unshared; longer ones and stream chunks get their own Buffer', async (type) => {
     const [a, b] = socketPair({ type });
     // Three pools' worth of 64-byte messages, through every copying receive.
-    const kept = await expectPooledReceives((data) => a.trySend(data), async (i) => (i % 3 === 0 ? b.tryReceive()! : i % 3 === 1 ? b.receiveSync()! : (await b.receive())!).data);
+    const kept = await expectPooledReceives((data) => a.trySend(data), async (i) =>
+      (i % 3 === 0 ? b.tryReceive()! : i % 3 === 1 ? b.receiveSync()! : (await b.receive())!).data);
     // A pool detached behind its back is replaced.
     structuredClone(kept[2999].buffer, { transfer: [kept[2999].buffer] as never });
     a.trySend('after');
@@ -244,10 +245,14 @@ describe('copying receives and the receive pool', () => {
   test('the addon refuses a pool without 4 KiB of room at the offset, before anything is received', () => {
     const [a, b] = socketPair({ type: 'dgram' });
     a.trySend('kept');
-    const args = [b.fd, binding.SOCK_DGRAM, new Int32Array(5), new Int32Array(binding.SCM_MAX_FD), new Uint8Array(108), Buffer.alloc(8192)] as const;
+    const args = [
+      b.fd, binding.SOCK_DGRAM, new Int32Array(5), new Int32Array(binding.SCM_MAX_FD), new Uint8Array(108),
+      Buffer.alloc(8192),
+    ] as const;
     const pool = new ArrayBuffer(8192);
     for (const offset of [-1, 4097, 8193, 0.5, NaN, '0' as unknown as number]) expect(binding.socketReceive(...args, pool, offset)).toBe(-osConstants.errno.EINVAL);
-    expect(binding.socketReceive(...args, new Uint8Array(8192) as unknown as ArrayBuffer, 0)).toBe(-osConstants.errno.EINVAL);
+    expect(binding.socketReceive(...args, new Uint8Array(8192) as unknown as ArrayBuffer, 0))
+      .toBe(-osConstants.errno.EINVAL);
     expect(binding.socketReceive(...args, pool, 4096)).toBe(4);
     expect(Buffer.from(pool, 4096, 4).toString()).toBe('kept');
     a.close();
@@ -332,7 +337,8 @@ describe('datagram sockets', () => {
   });
 
   test('a socket file whose chmod fails is removed again: nothing left to make the next bind EADDRINUSE', async () => {
-    // /proc unmounted in a private mount namespace: the umask cannot be read and the chmod (through /proc/self/fd) fails.
+    // /proc unmounted in a private mount namespace: the umask cannot be read and the chmod (through /proc/self/fd)
+    // fails.
     const r = await run('unshare', ['--mount', process.execPath, fixture('unix-socket.js'), 'bindWhereChmodFails', dir]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ listen: 'ENOENT chmod', listenLeft: false, datagram: 'ENOENT chmod', datagramLeft: false });
@@ -1042,7 +1048,9 @@ describe('lifetime', () => {
 
 describe('blocking variants (sendSync, receiveSync, acceptSync)', () => {
   /** Waits for a child's exit and its stdout, one JSON value per line. */
-  function outputOf(child: ReturnType<typeof spawnWithFds>): Promise<{ code: number | null; lines: unknown[]; stderr: string }> {
+  function outputOf(
+    child: ReturnType<typeof spawnWithFds>,
+  ): Promise<{ code: number | null; lines: unknown[]; stderr: string }> {
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c) => (stdout += c));
@@ -1285,7 +1293,9 @@ describe('batches (sendMany, receiveMany) and receiveInto', () => {
     await a.sendMany(messages);
     closeSync(fd);
     const replies: string[] = [];
-    while (replies.length < 40) for (const m of (await a.receiveMany(64, { timeoutMs: LONG }))!) replies.push(m.data.toString());
+    while (replies.length < 40) {
+      for (const m of (await a.receiveMany(64, { timeoutMs: LONG }))!) replies.push(m.data.toString());
+    }
     expect(replies).toEqual(messages.map((_, i) => (i === 7 ? 'fds:3' : `echo:m${i}`)));
     a.sendManySync(['bye']);
     expect(await exited).toBe(0);
@@ -1306,7 +1316,9 @@ describe('batches (sendMany, receiveMany) and receiveInto', () => {
     expect(a.trySendMany(['no room'])).toBe(0);
     for (const buffer of buffers) buffer.fill(0x2a); // the caller's to reuse at once
     const got: string[] = [];
-    while (got.length < 51) for (const m of (await b.receiveMany(16, { timeoutMs: LONG }))!) got.push(m.data.toString().trimEnd());
+    while (got.length < 51) {
+      for (const m of (await b.receiveMany(16, { timeoutMs: LONG }))!) got.push(m.data.toString().trimEnd());
+    }
     await Promise.all([batch, after]);
     expect(got).toEqual([...buffers.map((_, i) => `batch ${i}`), 'after']);
     a.close();
@@ -1356,7 +1368,9 @@ describe('batches (sendMany, receiveMany) and receiveInto', () => {
     await turns();
     expect(() => sender.sendManySync(['x'], { to, timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_IPC_BUSY' }));
     const got: string[] = [];
-    while (got.length < 30) for (const m of (await receiver.receiveMany(8, { timeoutMs: LONG }))!) got.push(m.data.toString());
+    while (got.length < 30) {
+      for (const m of (await receiver.receiveMany(8, { timeoutMs: LONG }))!) got.push(m.data.toString());
+    }
     await sending;
     expect(got).toEqual(messages);
     while (sender.trySendMany(['fill'], { to }) === 1);

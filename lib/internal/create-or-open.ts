@@ -1,7 +1,6 @@
 /**
  * Creating a named object with a creation mode that is exact whatever the
  * umask, and knowing whether this call created it.
- * @internal
  * @packageDocumentation
  */
 import { constants as fsConstants } from 'node:fs';
@@ -16,7 +15,9 @@ const { EEXIST, ENOENT } = osConstants.errno;
  * taken); otherwise it creates the object, or opens it if it exists. `created`
  * tells which, so a failure after it can remove exactly what this call made.
  */
-export function createOrOpen(open: (extraFlags: number) => number, exclusive: boolean, syscall: string, path: string): { fd: number; created: boolean } {
+export function createOrOpen(
+  open: (extraFlags: number) => number, exclusive: boolean, syscall: string, path: string,
+): { fd: number; created: boolean } {
   for (;;) {
     const fd = open(O_CREAT | O_EXCL);
     if (fd !== -EEXIST || exclusive) return { fd: check(fd, syscall, path), created: true };

@@ -4,7 +4,6 @@
  * by `using`, by environment teardown, and as a safety net when the handle is
  * garbage-collected. `toSocket()` hands it to a `net.Socket` for Node's stream
  * semantics (backpressure included); the socket owns it from then on.
- * @internal
  * @packageDocumentation
  */
 import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
@@ -13,6 +12,7 @@ import { binding } from '../binding';
 import { closedError, invalidArgType, invalidArgValue } from '../errors';
 import type { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- INTERNAL is named by the {@link} in the TSDoc below.
 import { assertInternal, type INTERNAL, type Internal } from './construct';
 import { validateFd, validateOptions, validateUint8Array } from './validate';
 
@@ -91,7 +91,7 @@ export abstract class OwnedDescriptor implements Disposable {
   /** What a subclass releases before its descriptor closes (e.g. a watcher). */
   protected onClose(): void {}
 
-  /** The open descriptor; `ERR_IPC_CLOSED` after close. */
+  /** The open descriptor; `ERR_IPC_CLOSED` after close (`void this.openFd;` asserts that the handle is open). */
   protected get openFd(): number {
     if (this.#fd < 0) throw closedError(this.constructor.name);
     return this.#fd;
@@ -146,7 +146,9 @@ export function identityOfFd(fd: number): FileIdentity {
  * after bind(2): a process that replaces the file in that instant has its own
  * file recorded (and removed at close); that window is what remains.
  */
-export function identityOfPath(path: string, is: (st: { isSocket(): boolean; isFIFO(): boolean }) => boolean): FileIdentity | null {
+export function identityOfPath(
+  path: string, is: (st: { isSocket(): boolean; isFIFO(): boolean }) => boolean,
+): FileIdentity | null {
   try {
     const st = lstatSync(path, { bigint: true });
     return is(st) ? { dev: st.dev, ino: st.ino } : null;

@@ -3,7 +3,6 @@
  * handle: its kind and the state a user debugs with (name, fd, size, closed),
  * like Node's own `Socket { ... }`, never `SharedMemory {}` (private fields are
  * invisible to inspect).
- * @internal
  * @packageDocumentation
  */
 import { inspect, type InspectOptionsStylized } from 'node:util';
@@ -15,7 +14,9 @@ export const inspectCustom: typeof inspect.custom = inspect.custom;
  * `Kind { name: '/jobs', fd: 21, size: 4096, closed: false }`; `[Kind]` once
  * nested deeper than `options.depth`.
  */
-export function inspectHandle(kind: string, fields: Record<string, unknown>, depth: number, options: InspectOptionsStylized): string {
+export function inspectHandle(
+  kind: string, fields: Record<string, unknown>, depth: number, options: InspectOptionsStylized,
+): string {
   if (depth < 0) return options.stylize(`[${kind}]`, 'special');
   const inner = { ...options, depth: options.depth == null ? null : options.depth - 1 };
   return `${kind} ${inspect(fields, inner)}`;

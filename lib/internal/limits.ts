@@ -1,7 +1,6 @@
 /**
  * Reading the kernel limits that errors name: sysctls under /proc/sys and this
  * process's rlimits from /proc/self/limits.
- * @internal
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';

@@ -6,7 +6,6 @@
  * follows every change, the waits already running included. The public
  * methods are put on each class by {@link implementRef}, so there is one copy
  * of them, not one per class.
- * @internal
  * @packageDocumentation
  */
 import { invalidThis } from '../errors';
@@ -72,7 +71,9 @@ export interface Referable {
  * Proxy of a handle, an object made from the prototype) is refused with
  * `ERR_INVALID_THIS`, and nothing changes.
  */
-export function implementRef(target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined): void {
+export function implementRef(
+  target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined,
+): void {
   const of = (self: unknown): LoopRef => {
     const state = loopRefOf(self);
     if (state === undefined) throw invalidThis(target.name);

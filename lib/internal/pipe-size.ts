@@ -2,7 +2,6 @@
  * A pipe's capacity (`fcntl` F_GETPIPE_SZ / F_SETPIPE_SZ), shared by anonymous
  * pipe ends and FIFOs, which are the same kind of kernel pipe; errors name the
  * limit that refused a size.
- * @internal
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';

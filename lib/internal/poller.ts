@@ -3,7 +3,6 @@
  * block (EAGAIN) queue up here, and a uv_poll watcher retries them when the
  * descriptor becomes readable or writable. No thread is parked, and the watcher
  * polls only while something waits.
- * @internal
  * @packageDocumentation
  */
 import { binding, type Watcher } from '../binding';
@@ -82,7 +81,9 @@ export class Poller implements LoopRefPart {
       const onAbort = () => settle(waiter, () => reject(new AbortError({ cause: signal!.reason })));
       // Unref'd, as net.Socket's timeouts are: while the watcher is ref'd it
       // keeps the loop alive itself, and once unref()'d the timer must not.
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs).unref();
+      const timer = timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs).unref();
       const waiter: Waiter = {
         attempt,
         resolve: resolve as (value: unknown) => void,
@@ -162,7 +163,8 @@ export class Poller implements LoopRefPart {
     if (wanted === 0) {
       this.#stopping ??= setImmediate(() => {
         this.#stopping = null;
-        if (this.#watcher === null || this.#waiting.get(binding.UV_READABLE)!.length + this.#waiting.get(binding.UV_WRITABLE)!.length > 0) return;
+        if (this.#watcher === null) return;
+        if (this.#waiting.get(binding.UV_READABLE)!.length + this.#waiting.get(binding.UV_WRITABLE)!.length > 0) return;
         this.#events = 0;
         binding.watcherStop(this.#watcher);
       });

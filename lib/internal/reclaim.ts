@@ -5,7 +5,6 @@
  * descriptor *number* from epoll: done after the close, that number could
  * already belong to someone else's socket, which would silently stop getting
  * events.
- * @internal
  * @packageDocumentation
  */
 import { binding } from '../binding';

@@ -3,7 +3,6 @@
  * reader, a full listen backlog that drains): try, and try again on a timer,
  * 1 ms after the first failure and twice as long each time up to a ceiling.
  * Never a blocking call, never a thread.
- * @internal
  * @packageDocumentation
  */
 import { AbortError } from '../errors';
@@ -14,7 +13,9 @@ import { AGAIN, type WaitOptions } from './poller';
  * other than AGAIN (or throws). Rejects with an AbortError when `signal`
  * aborts and with `onTimeout()` after `timeoutMs`; leaves no timer behind.
  */
-export function retryUntil<T>(attempt: () => T | typeof AGAIN, maxDelayMs: number, wait: WaitOptions, onTimeout: () => Error): Promise<T> {
+export function retryUntil<T>(
+  attempt: () => T | typeof AGAIN, maxDelayMs: number, wait: WaitOptions, onTimeout: () => Error,
+): Promise<T> {
   const { signal, timeoutMs } = wait;
   return new Promise<T>((resolve, reject) => {
     if (signal?.aborted) {
@@ -33,7 +34,9 @@ export function retryUntil<T>(attempt: () => T | typeof AGAIN, maxDelayMs: numbe
       settle();
     };
     const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    const deadline = timeoutMs === undefined ? undefined : setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
+    const deadline = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
     const tryOnce = () => {
       let result: T | typeof AGAIN;
       try {

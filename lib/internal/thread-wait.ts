@@ -5,7 +5,6 @@
  * tells the thread to stop (within one 20 ms slice). A result the thread gets
  * after JavaScript gave up is undone natively (a token posted back, a wake
  * passed on), so nothing is lost.
- * @internal
  * @packageDocumentation
  */
 import { constants } from 'node:os';
@@ -65,7 +64,9 @@ export class ThreadWaits implements LoopRefPart {
    * naming `syscall` for any other failure, or AbortError. `keepAlive` (the
    * memory the thread waits on) stays reachable until the thread is done.
    */
-  run(start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object): Promise<number> {
+  run(
+    start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object,
+  ): Promise<number> {
     const { signal, timeoutMs, ref = true } = options;
     if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
     return new Promise<number>((resolve, reject) => {

@@ -1,7 +1,6 @@
 /**
  * Argument validation. Everything here throws before any syscall is made, with
  * the codes Node uses for its own arguments.
- * @internal
  * @packageDocumentation
  */
 import { types } from 'node:util';

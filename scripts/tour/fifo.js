@@ -13,7 +13,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Fifo, FifoClient, FifoServer, mkfifo } = require('../../dist');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, duration, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
+const { explain, fact, heading, now, duration, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'fifo-child.js');
 

@@ -4,12 +4,11 @@
 // compared with process.send.
 
 const { spawn } = require('node:child_process');
-const { once } = require('node:events');
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const { MessageQueue } = require('../../dist');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, count, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
+const { explain, fact, heading, now, count, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'message-queue-child.js');
 const LIMITS = '/proc/sys/fs/mqueue';

@@ -97,7 +97,9 @@ function send(ms, size) {
         // The channel closed: the parent has gone (interrupted), and nobody is left to tell.
         if (err) process.exit(1);
         if (process.hrtime.bigint() < stop) pump();
-        else if (inFlight === 0) process.send({ pid: process.pid, ppid: process.ppid, bytes }, () => process.disconnect());
+        else if (inFlight === 0) {
+          process.send({ pid: process.pid, ppid: process.ppid, bytes }, () => process.disconnect());
+        }
       });
     }
   };

@@ -10,7 +10,7 @@ const { setTimeout: sleep } = require('node:timers/promises');
 const { SharedMemory } = require('../../dist');
 const { TURN, READY, STOP, readGreeting } = require('./shared-memory-child');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, since, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
+const { explain, fact, heading, now, since, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'shared-memory-child.js');
 

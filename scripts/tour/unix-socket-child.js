@@ -65,7 +65,9 @@ async function visitor(socketPath) {
   try {
     const stdio = [0, 1, 2].map(target);
     const server = sock.peerCredentials;
-    await sock.send(JSON.stringify({ pid: process.pid, ppid: process.ppid, sid: sessionId(), uid: process.getuid(), stdio, server }));
+    await sock.send(JSON.stringify({
+      pid: process.pid, ppid: process.ppid, sid: sessionId(), uid: process.getuid(), stdio, server,
+    }));
 
     const offer = await sock.receive({ timeoutMs: LIFETIME_MS });
     if (offer === null || offer.fds.length !== 1) throw new Error('expected one message with one descriptor');

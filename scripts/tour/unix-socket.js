@@ -14,7 +14,7 @@ const { setTimeout: sleep } = require('node:timers/promises');
 const { SharedMemory, UnixSocket, socketPair, spawn } = require('../../dist');
 const { readGreeting } = require('./unix-socket-child');
 const { sendPingPong, report } = require('./process-send');
-const { explain, fact, heading, now, since, duration, median, exited, withCleanup, watchTheMachine, compare } = require('./util');
+const { explain, fact, heading, now, since, duration, exited, withCleanup, watchTheMachine, compare } = require('./util');
 
 const CHILD = path.join(__dirname, 'unix-socket-child.js');
 

@@ -30,7 +30,9 @@ function runJson(file, args, { label = path.basename(file), timeoutMs = CHILD_TI
   return new Promise((resolve, reject) => {
     const options = { stdio: ['ignore', 'pipe', 'pipe'], signal };
     // Required here, so that --help and usage errors work without a built library.
-    const child = fds && Object.keys(fds).length > 0 ? require(DIST).spawn(file, args, { ...options, fds }) : spawn(file, args, options);
+    const child = fds && Object.keys(fds).length > 0
+      ? require(DIST).spawn(file, args, { ...options, fds })
+      : spawn(file, args, options);
     resources.trackChild(child);
     let stdout = '';
     let stderr = '';

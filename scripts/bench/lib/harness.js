@@ -73,7 +73,10 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
 
   const rows = [];
   for (const { id: caseId, higherIsBetter } of cases) {
-    const summaries = new Map(contenders.map((c) => [c.id, runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], higherIsBetter), samples: r[caseId] }))]));
+    const summaries = new Map(contenders.map((c) => [
+      c.id,
+      runs.get(c.id).map((r) => ({ ...stats.summarize(r[caseId], higherIsBetter), samples: r[caseId] })),
+    ]));
     const caseRows = contenders.map((c) => {
       const cReps = summaries.get(c.id);
       const against = againstOf(c);
@@ -121,7 +124,9 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
     durationMs: Date.now() - started,
     order: orders,
     baseline: baseline.id,
-    contenders: contenders.map(({ id, label, group, baseline: b = false, versus = null, note = null }) => ({ id, label, group, baseline: b, versus, note })),
+    contenders: contenders.map(({ id, label, group, baseline: b = false, versus = null, note = null }) => ({
+      id, label, group, baseline: b, versus, note,
+    })),
     cases,
     rows,
     goal,
@@ -140,10 +145,13 @@ function evaluateGoal(spec, cases, rows, baseline, byId) {
   if (spec.versus !== undefined && !byId.has(spec.versus)) throw new Error(`goal ${JSON.stringify(spec)}: versus names no contender`);
   const goalCases = spec.cases ? cases.filter((c) => spec.cases.includes(c.id)) : cases;
   const results = goalCases.map(({ id, higherIsBetter }) => {
-    const row = rows.find((r) => r.case === id && (contender !== null ? r.contender === contender : r.group === group && r.best));
+    const row = rows.find((r) =>
+      r.case === id && (contender !== null ? r.contender === contender : r.group === group && r.best));
     if (!row || (!row.ratio && value === undefined && spec.versus === undefined)) throw new Error(`goal ${JSON.stringify(spec)}: no contender row for case '${id}'`);
     if (value !== undefined) {
-      return { case: id, contender: row.contender, value: row.p50, met: higherIsBetter ? row.p50 >= value : row.p50 <= value };
+      return {
+        case: id, contender: row.contender, value: row.p50, met: higherIsBetter ? row.p50 >= value : row.p50 <= value,
+      };
     }
     let v;
     if (spec.versus !== undefined) {

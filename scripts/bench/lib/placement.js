@@ -65,7 +65,9 @@ function start() {
 function finish(info, suites) {
   const { _times: before, ...rest } = info;
   const after = cpuTimes();
-  const stealPercent = before && after && after.total > before.total ? (100 * (after.steal - before.steal)) / (after.total - before.total) : null;
+  const stealPercent = before && after && after.total > before.total
+    ? (100 * (after.steal - before.steal)) / (after.total - before.total)
+    : null;
 
   const reasons = [];
   if (rest.virtualized && rest.cpus <= 2) reasons.push(`${rest.cpus}-vCPU virtual machine`);

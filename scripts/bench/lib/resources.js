@@ -122,4 +122,6 @@ function install() {
   }
 }
 
-module.exports = { SHM_PREFIX, shmName, mqName, tempDir, tempDirPath, trackChild, leftoverShm, leftoverMq, cleanup, install };
+module.exports = {
+  SHM_PREFIX, shmName, mqName, tempDir, tempDirPath, trackChild, leftoverShm, leftoverMq, cleanup, install,
+};

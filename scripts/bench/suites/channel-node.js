@@ -47,7 +47,8 @@ class Tally {
   }
 
   take(data, at, length, i) {
-    if (length !== this.size || (data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24)) !== (i | 0)) this.verified = false;
+    const stamp = data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24);
+    if (length !== this.size || stamp !== (i | 0)) this.verified = false;
     const done = i + 1 - this.warmup;
     if (done === 0) {
       this.start();
@@ -59,7 +60,12 @@ class Tally {
   }
 
   result() {
-    return { chunk_ns: this.ns, chunk_bytes: this.ns.map(() => this.chunk * this.size), verified: this.verified, placement: this.where.end() };
+    return {
+      chunk_ns: this.ns,
+      chunk_bytes: this.ns.map(() => this.chunk * this.size),
+      verified: this.verified,
+      placement: this.where.end(),
+    };
   }
 }
 
@@ -95,7 +101,8 @@ const MODES = {
     label: 'sync',
     code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSyncInto(buf): one native call per message, nothing allocated; spins 50 µs, then sleeps on a futex',
     roles() {
-      // Into the caller's buffer of the message's size: a longer message would throw EMSGSIZE, a shorter one fails the check.
+      // Into the caller's buffer of the message's size: a longer message would throw EMSGSIZE, a shorter one fails the
+      // check.
       const receive = (ch, buf) => {
         const n = ch.receiveSyncInto(buf);
         return n === buf.length ? buf : buf.subarray(0, n);
@@ -159,7 +166,11 @@ const MODES = {
             }
             // What did not fit goes again, from where it stopped, spinning while full.
             for (let sent = 0; sent < n;) {
-              sent += output.trySendMany(sent === 0 ? source : source.subarray(sent * size), sent === 0 ? lengths : lengths.subarray(sent), n - sent);
+              sent += output.trySendMany(
+                sent === 0 ? source : source.subarray(sent * size),
+                sent === 0 ? lengths : lengths.subarray(sent),
+                n - sent,
+              );
             }
             i += n;
           }

@@ -81,7 +81,12 @@ const MODES = {
           t0 = t1;
         }
       }
-      return { chunk_ns: Array.from(chunks), chunk_bytes: Array.from(chunks, () => chunk * size), verified, placement: where.end() };
+      return {
+        chunk_ns: Array.from(chunks),
+        chunk_bytes: Array.from(chunks, () => chunk * size),
+        verified,
+        placement: where.end(),
+      };
     },
   },
 
@@ -110,7 +115,12 @@ const MODES = {
           t0 = t1;
         }
       }
-      return { chunk_ns: Array.from(chunks), chunk_bytes: Array.from(chunks, () => chunk * size), verified, placement: where.end() };
+      return {
+        chunk_ns: Array.from(chunks),
+        chunk_bytes: Array.from(chunks, () => chunk * size),
+        verified,
+        placement: where.end(),
+      };
     },
   },
 };

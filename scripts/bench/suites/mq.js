@@ -114,7 +114,10 @@ function contender({ id, label, group, baseline = false, note, command }, params
         spawnSide('consume', q1, '-', throughputWarmup, throughputCount, chunk, signal),
       ]);
       checkVerified(consumer, `${label} consume`);
-      runs.push({ rtt: { a: ping.placement, b: pong.placement }, throughput: { a: producer.placement, b: consumer.placement } });
+      runs.push({
+        rtt: { a: ping.placement, b: pong.placement },
+        throughput: { a: producer.placement, b: consumer.placement },
+      });
       c.note = `${note}\n    placement (unpinned) ${placementNotes(runs, params)}`;
       return {
         rtt: ping.rtt_ns.map((ns) => ns / 1000),

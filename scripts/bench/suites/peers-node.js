@@ -50,7 +50,7 @@ function seqOf(data) {
  * and send(msg). It echoes (rtt) or consumes and reports (oneway), and on
  * 'done' sends its report.
  */
-function otherSide(port, { kind, size, warmup, count, chunk }) {
+function otherSide(port, { kind, size, warmup, chunk }) {
   const where = new Placement();
   let i = 0;
   const ns = [];
@@ -98,7 +98,9 @@ async function start(mode, params) {
       queue.push(m);
     }
   };
-  const next = () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => (waiting = resolve)));
+  const next = () => (queue.length > 0
+    ? Promise.resolve(queue.shift())
+    : new Promise((resolve) => (waiting = resolve)));
   if (mode === 'worker') {
     const worker = new Worker(__filename, { workerData: params });
     worker.on('message', deliver);

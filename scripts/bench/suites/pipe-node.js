@@ -175,7 +175,12 @@ function readMessage(fd, buf) {
 /** A consumer's state: the checks, the clock, and how many bytes make all the messages. */
 function consumer(size, warmup, count, chunk) {
   const where = new Placement();
-  return { where, verifier: new Verifier(size), marks: new Marks(warmup * size, chunk * size, count / chunk, where), all: (warmup + count) * size };
+  return {
+    where,
+    verifier: new Verifier(size),
+    marks: new Marks(warmup * size, chunk * size, count / chunk, where),
+    all: (warmup + count) * size,
+  };
 }
 
 /** A consumer's JSON result. */
@@ -236,7 +241,9 @@ function batchProducer(sendBatch) {
   };
 }
 
-/** A datagram consumer that takes up to BATCH messages per call: `receiveBatch(input, size)` returns (or resolves) them. */
+/**
+ * A datagram consumer that takes up to BATCH messages per call: `receiveBatch(input, size)` returns (or resolves) them.
+ */
 function batchConsumer(receiveBatch) {
   return async function consume(input, size, warmup, count, chunk) {
     const { verifier, marks, all, where } = consumer(size, warmup, count, chunk);

@@ -250,7 +250,8 @@ function contender({ id, label, group, baseline = false, versus, code, channel, 
   const runs = [];
   const rttByRep = [];
   const side = (role, end, size, warmup, count, chunk, signal) => {
-    const [file, args] = command(role, end.in, end.out, ...[size, warmup, count, chunk, ...(buffer ? [buffer] : [])].map(String));
+    const numbers = [size, warmup, count, chunk, ...(buffer ? [buffer] : [])].map(String);
+    const [file, args] = command(role, end.in, end.out, ...numbers);
     return runJson(file, args, { label: `${label} ${role}`, fds: end.fds, signal });
   };
   return {
@@ -339,8 +340,16 @@ module.exports = {
 
   params({ quick }) {
     return quick
-      ? { rttWarmup: 200, rttCount: 1000, smallWarmup: 2000, smallCount: 20000, smallChunk: 2000, bulkWarmup: 20, bulkCount: 400, bulkChunk: 40 }
-      : { rttWarmup: 1000, rttCount: 10000, smallWarmup: 20000, smallCount: 400000, smallChunk: 20000, bulkWarmup: 200, bulkCount: 4000, bulkChunk: 100 };
+      ? {
+        rttWarmup: 200, rttCount: 1000,
+        smallWarmup: 2000, smallCount: 20000, smallChunk: 2000,
+        bulkWarmup: 20, bulkCount: 400, bulkChunk: 40,
+      }
+      : {
+        rttWarmup: 1000, rttCount: 10000,
+        smallWarmup: 20000, smallCount: 400000, smallChunk: 20000,
+        bulkWarmup: 200, bulkCount: 4000, bulkChunk: 100,
+      };
   },
 
   describe({ rttWarmup, rttCount, smallWarmup, smallCount, smallChunk, bulkWarmup, bulkCount, bulkChunk }, reps) {
@@ -369,7 +378,9 @@ module.exports = {
       `net.core.wmem_max = ${wmemMax} here)`;
     const sized = (s, what) => ({ ...s, buffer: s.channel === 'unix-dgram' ? DGRAM_BUFFER : PIPE_SIZE, code: `${s.code}; ${what}` });
     const pipeSizedNode = (id, label, group, versus, channel, mode) =>
-      sized({ id, label, group, ...(versus && { versus }), channel, code: MODES[mode].code, command: node(mode) }, pipeSized);
+      sized({
+        id, label, group, ...(versus && { versus }), channel, code: MODES[mode].code, command: node(mode),
+      }, pipeSized);
     const spec = [
       {
         id: 'c-blocking',
