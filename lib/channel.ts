@@ -26,7 +26,10 @@ import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 
 const { EAGAIN, EBUSY, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT } = osConstants.errno;
-/** The ring's own outcomes (native/ring.h): a segment that breaks the protocol, a peer gone, the end of the stream. */
+/**
+ * The ring's own outcomes (include/posix-ipc/ring.h): a segment that breaks the protocol, a peer gone, the end of
+ * the stream.
+ */
 const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD, CHANNEL_ENDED } = binding;
 // Calls made per message, taken off the binding once: the binding object has
 // so many properties that V8 keeps it as a dictionary. (The other hot calls
@@ -190,8 +193,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   readonly #loopRef = new LoopRef();
   readonly #label: string;
   /**
-   * The pool copying receives copy into (native/ring.cc Deliver; lib/internal/buffer-pool.ts): messages of up to 4 KiB,
-   * a Buffer of their own beyond.
+   * The pool copying receives copy into (native/channel.cc Deliver; lib/internal/buffer-pool.ts): messages of up
+   * to 4 KiB, a Buffer of their own beyond.
    */
   #pool: ArrayBuffer | null = null;
   #producing = false;
