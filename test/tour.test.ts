@@ -632,7 +632,7 @@ describe('posix-ipc tour, interrupted with SIGINT', () => {
 });
 
 describe('posix-ipc tour, channel chapter on a busy CPU', () => {
-  test('another process spinning on the same CPU: says the measurement is unreliable, claims no slowdown', async () => {
+  test('another process spinning on the same CPU: claims no slowdown; a comparison the hog turned around is called unreliable', async () => {
     // A busy process pinned to CPU 0, and the tour pinned there too.
     const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for (;;);'], { stdio: 'ignore' });
     try {
@@ -646,9 +646,16 @@ describe('posix-ipc tour, channel chapter on a busy CPU', () => {
       const r = await run('taskset', ['-c', '0', process.execPath, cli, 'tour', 'channel']);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       expect(r.stdout).toMatch(/^Chapter 8: Channel/m);
-      expect(r.stdout).toMatch(/measurement is unreliable/);
-      expect(r.stdout).toMatch(/other processes used \d+% of the 1 CPU this tour may run on/);
       expect(r.stdout).not.toMatch(/x slower/);
+      // Whether the hog turns a comparison around depends on who gets the CPU (under the ASan
+      // build, Channel stayed ahead): every row is either a true "faster" or said to be unreliable.
+      const rows = r.stdout.split('\n').filter((line) => /^\s+Channel, (sync|async)/.test(line));
+      expect(rows).toHaveLength(2);
+      for (const row of rows) expect(row).toMatch(/x faster|unreliable/);
+      if (/unreliable/.test(r.stdout)) {
+        expect(r.stdout).toMatch(/measurement is unreliable/);
+        expect(r.stdout).toMatch(/other processes used \d+% of the 1 CPU this tour may run on/);
+      }
     } finally {
       hog.kill('SIGKILL');
     }
