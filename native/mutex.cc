@@ -488,7 +488,9 @@ int LockOnce(Mapping* m, bool after_wait) {
   SetPending(t, nullptr);
   if (!died) {
     __atomic_store_n(m->field(l.owner), static_cast<int>(t->tid), __ATOMIC_RELAXED);
-    __atomic_store_n(m->field(l.nusers), __atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    // __nusers is peer-writable: counted in unsigned arithmetic, so INT_MAX + 1 wraps instead of
+    // being undefined behaviour (UBSan found it in the peer-scribble test).
+    __atomic_store_n(m->field(l.nusers), static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) + 1u), __ATOMIC_RELAXED);
   }
   return died ? kOwnerDied : kLocked;
 }
@@ -543,7 +545,7 @@ int UnlockOurs(Mapping* m) {
   // have it any more.
   int* owner = m->field(l.owner);
   __atomic_store_n(owner, __atomic_load_n(owner, __ATOMIC_RELAXED) == l.inconsistent ? l.not_recoverable : 0, __ATOMIC_RELAXED);
-  __atomic_store_n(m->field(l.nusers), __atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
+  __atomic_store_n(m->field(l.nusers), static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) - 1u), __ATOMIC_RELAXED);
   bool ours = (__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) == t->tid;
   if (ours) ReleaseWord(word);
   SetPending(t, nullptr);

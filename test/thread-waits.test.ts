@@ -87,8 +87,10 @@ test('64 pending waits of every kind at once park no pool thread: fs stays promp
     await threadWaitsStarted();
     const during = await fsReadLatency();
     console.log(`4 x readFile median: ${(baseline / 1e6).toFixed(2)} ms alone, ${(during / 1e6).toFixed(2)} ms with 256 thread waits pending`);
-    // Four pool threads parked on these waits would make readFile hang outright.
-    expect(during).toBeLessThan(2 * baseline);
+    // Four pool threads parked on these waits would make readFile hang outright (it does not come
+    // back at all); within 20x the baseline leaves room for a loaded machine under the ASan build
+    // (2.4x there once), where 2x was a timing assertion that failed.
+    expect(during).toBeLessThan(20 * baseline);
     h.sem.release(64);
     h.mutex.unlock();
     Atomics.store(word, 0, 1);
