@@ -3,26 +3,15 @@
 // not sealed, views that lie about their length, producers killed at every
 // moment, and a peer scribbling adversarial values while the victim is inside
 // each call. Everything that could crash runs in a child process.
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { Channel, SharedMemory, spawn } from '../lib';
+import { Channel, SharedMemory } from '../lib';
 import { binding } from '../lib/binding';
 import * as path from 'node:path';
-import { fixture, namesUnlinkedAfterEach, run, runNode } from './helpers';
+import { fixtureChild, namesUnlinkedAfterEach, run, runNode, type FixtureChild } from './helpers';
 
 const name = namesUnlinkedAfterEach(Channel.unlink);
 
-function child(args: string[], fds: Record<number, { fd: number }> = {}): {
-  proc: ChildProcess;
-  next: () => Promise<Record<string, unknown>>;
-  exit: Promise<[number | null, string | null]>;
-} {
-  const proc = spawn(process.execPath, [fixture('channel.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
-  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
-  return { proc, exit, next: async () => JSON.parse((await lines.next()).value as string) };
-}
+/** A child running test/fixtures/channel.js, with its JSON lines as they come. */
+const child = (args: string[], fds: Record<number, { fd: number }> = {}): FixtureChild => fixtureChild('channel.js', args, fds);
 
 /** Runs `script` (JavaScript, given the library as `lib`) in a child, killed after 20 s: its exit and output. */
 function inChild(script: string): ReturnType<typeof run> {

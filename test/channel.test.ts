@@ -1,12 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync as write } from 'node:fs';
 import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Channel, SharedMemory, spawn } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser } from './helpers';
+import { Channel, SharedMemory } from '../lib';
+import { fdsOpenedSince, fixture, fixtureChild, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser, type FixtureChild } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);
@@ -21,20 +18,7 @@ const BOX = 256; // the mailbox's word: length (4 bytes), sequence number (4); t
 const BOX_MAX = 248;
 
 /** A child running test/fixtures/channel.js, with its JSON lines as they come. */
-function child(args: string[], fds: Record<number, { fd: number }> = {}): {
-  proc: ChildProcess;
-  next: () => Promise<Record<string, unknown>>;
-  exit: Promise<[number | null, string | null]>;
-} {
-  const proc = spawn(process.execPath, [fixture('channel.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
-  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
-  return {
-    proc,
-    exit,
-    next: async () => JSON.parse((await lines.next()).value as string),
-  };
-}
+const child = (args: string[], fds: Record<number, { fd: number }> = {}): FixtureChild => fixtureChild('channel.js', args, fds);
 
 /** The message a fixture producer sends: "<pid>:<i>:" padded with 'x'. */
 function parse(msg: Buffer): { pid: number; i: number } {

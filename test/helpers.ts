@@ -2,7 +2,10 @@
  * Shared test helpers: unique object names, descriptor and /dev/shm snapshots,
  * and running real child processes.
  */
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { spawn as spawnWithFds } from '../lib';
 import { chmodSync, cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -252,4 +255,22 @@ export async function expectPooledReceives(
   expect(big.equals(Buffer.alloc(5000, 9))).toBe(true);
   expect(big.buffer).not.toBe(kept[0].buffer);
   return kept;
+}
+
+/** A fixture child whose JSON lines are read as they come, with its exit. */
+export interface FixtureChild {
+  proc: ChildProcess;
+  next: () => Promise<Record<string, unknown>>;
+  exit: Promise<[number | null, string | null]>;
+}
+
+/**
+ * Starts `node test/fixtures/<script> ...args` with the library's spawn, so that `fds` (handles
+ * placed at exact descriptor numbers) reach it; stdin is a pipe, stderr is inherited.
+ */
+export function fixtureChild(script: string, args: string[], fds: Record<number, { fd: number }> = {}): FixtureChild {
+  const proc = spawnWithFds(process.execPath, [fixture(script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], fds });
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
+  return { proc, exit, next: async () => JSON.parse((await lines.next()).value as string) };
 }
