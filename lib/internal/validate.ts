@@ -127,7 +127,7 @@ const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'd
 const arrayBufferByteLength = intrinsic<number>(ArrayBuffer.prototype, 'byteLength');
 
 /** Whether `buffer` is an ArrayBuffer that was detached (transferred, or its memory closed). */
-export function isDetached(buffer: ArrayBufferLike): boolean {
+function isDetached(buffer: ArrayBufferLike): boolean {
   if (types.isSharedArrayBuffer(buffer)) return false;
   if (detachedGetter !== undefined) return Reflect.apply(detachedGetter, buffer, []) === true;
   if (arrayBufferByteLength(buffer) !== 0) return false;
