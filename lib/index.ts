@@ -4,6 +4,7 @@
  */
 export { AbortError, IpcError } from './errors';
 export type { CodedError } from './errors';
+export type { SyncWaitOptions, WaitOptions } from './options';
 export { SharedMemory } from './shared-memory';
 export type { SharedMemoryAnonymousOptions, SharedMemoryCreateOptions, SharedMemoryOpenOptions } from './shared-memory';
 export { MessageQueue } from './message-queue';

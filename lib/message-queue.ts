@@ -12,7 +12,8 @@ import { createOrOpen } from './internal/create-or-open';
 import { procNumber, softLimit } from './internal/limits';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import { AGAIN, Poller } from './internal/poller';
+import type { WaitOptions } from './options';
 import { OwnedDescriptor } from './internal/descriptor';
 import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {

@@ -7,18 +7,21 @@
 import { constants as osConstants } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding, type SemHandle } from './binding';
-import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { check, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
+import { Lifetime } from './internal/lifetime';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
 import {
-  validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
+  validateBoolean, validateInteger, validateMode, validateName, validateOptions,
 } from './internal/validate';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
-const { EAGAIN, EOVERFLOW, ETIMEDOUT } = osConstants.errno;
+const { EAGAIN, EOVERFLOW } = osConstants.errno;
 
 /** The longest name: its file, /dev/shm/sem.<name>, must fit NAME_MAX (255). */
 const NAME_MAX = 251;
@@ -46,18 +49,10 @@ export interface SemaphoreInsideOptions {
 }
 
 /** Options of {@link Semaphore.acquire}. */
-export interface SemaphoreAcquireOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface SemaphoreAcquireOptions extends WaitOptions {}
 
 /** Options of {@link Semaphore.acquireSync}. */
-export interface SemaphoreAcquireSyncOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface SemaphoreAcquireSyncOptions extends SyncWaitOptions {}
 
 /**
  * A counting semaphore shared between processes: `acquire` takes a token,
@@ -84,7 +79,7 @@ export class Semaphore implements Disposable {
       (typeof self === 'object' && self !== null && #loopRef in self ? (self as Semaphore).#loopRef : undefined));
   }
 
-  #handle: SemHandle | null;
+  readonly #life: Lifetime<SemHandle>;
   readonly #name: string | null;
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
@@ -97,7 +92,7 @@ export class Semaphore implements Disposable {
     assertInternal(key);
     // The handle (a tagged native handle) lets go of the semaphore when it is collected,
     // so a Semaphore dropped without close() leaks nothing.
-    this.#handle = handle;
+    this.#life = new Lifetime('Semaphore', handle, (reason) => this.#waits.cancelAll(reason));
     this.#name = name;
     this.#path = path;
     this.#loopRef.attach(this.#waits);
@@ -220,12 +215,12 @@ export class Semaphore implements Disposable {
 
   /** Whether `close()` was called. */
   get closed(): boolean {
-    return this.#handle === null;
+    return this.#life.closed;
   }
 
   /** The value now (`sem_getvalue`): how many tokens are free. Another process may change it at once. */
   get value(): number {
-    return check(binding.semGetValue(this.#open()), 'sem_getvalue', this.#path);
+    return check(binding.semGetValue(this.#life.open), 'sem_getvalue', this.#path);
   }
 
   /**
@@ -234,21 +229,19 @@ export class Semaphore implements Disposable {
    * `options.signal` aborts, with `ERR_IPC_CLOSED` when the handle closes.
    */
   async acquire(options?: SemaphoreAcquireOptions): Promise<void> {
-    const { signal, timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    validateSignal(signal);
-    const handle = this.#open();
+    const { signal, timeoutMs } = waitOptions(options);
+    const handle = this.#life.open;
     if (!signal?.aborted && this.#tryWait(handle)) return;
-    if (timeoutMs === 0 && !signal?.aborted) throw this.#timedOut(0);
+    if (timeoutMs === 0 && !signal?.aborted) throw timedOut('sem_clockwait', this.#path, 0);
     const r = await this.#waits.run(
       (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
     );
-    if (r === TIMED_OUT) throw this.#timedOut(timeoutMs!);
+    if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs!);
   }
 
   /** Takes a token if one is free now: `true`, else `false`. */
   tryAcquire(): boolean {
-    return this.#tryWait(this.#open());
+    return this.#tryWait(this.#life.open);
   }
 
   /**
@@ -257,11 +250,10 @@ export class Semaphore implements Disposable {
    * delivered meanwhile do not extend it.
    */
   acquireSync(options?: SemaphoreAcquireSyncOptions): void {
-    const { timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    const r = binding.semWaitSync(this.#open(), timeoutMs ?? -1);
-    if (r === TIMED_OUT) throw this.#timedOut(timeoutMs!);
-    check(r, timeoutMs === undefined ? 'sem_wait' : 'sem_clockwait', this.#path);
+    const timeoutMs = syncTimeout(validateOptions(options));
+    const r = binding.semWaitSync(this.#life.open, timeoutMs);
+    if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs);
+    check(r, timeoutMs === -1 ? 'sem_wait' : 'sem_clockwait', this.#path);
   }
 
   /**
@@ -271,7 +263,7 @@ export class Semaphore implements Disposable {
    */
   release(n = 1): void {
     validateInteger(n, 'n', 1, Semaphore.VALUE_MAX);
-    const r = binding.semPost(this.#open(), n);
+    const r = binding.semPost(this.#life.open, n);
     if (r === -EOVERFLOW) {
       throw new IpcError(
         r, 'sem_post', this.#path, `the value reached SEM_VALUE_MAX (${Semaphore.VALUE_MAX}) before ${n} were released`,
@@ -286,10 +278,9 @@ export class Semaphore implements Disposable {
    * Idempotent.
    */
   close(): void {
-    if (this.#handle === null) return;
-    this.#waits.cancelAll(() => closedError('Semaphore'));
-    binding.semClose(this.#handle);
-    this.#handle = null;
+    const handle = this.#life.end();
+    if (handle === null) return;
+    binding.semClose(handle);
     this.#hosted?.release();
   }
 
@@ -305,7 +296,8 @@ export class Semaphore implements Disposable {
 
   /** `Semaphore { name: '/jobs', value: 1, ref: true, closed: false }` for `console.log` and `util.inspect`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    const r = this.#handle === null ? -1 : binding.semGetValue(this.#handle);
+    const handle = this.#life.current;
+    const r = handle === null ? -1 : binding.semGetValue(handle);
     const value = r >= 0 ? r : undefined;
     return inspectHandle('Semaphore', {
       name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size,
@@ -313,20 +305,11 @@ export class Semaphore implements Disposable {
     }, depth, options);
   }
 
-  #open(): SemHandle {
-    if (this.#handle === null) throw closedError('Semaphore');
-    return this.#handle;
-  }
-
   #tryWait(handle: SemHandle): boolean {
     const r = binding.semTryWait(handle);
     if (r === -EAGAIN) return false;
     check(r, 'sem_trywait', this.#path);
     return true;
-  }
-
-  #timedOut(timeoutMs: number): IpcError {
-    return new IpcError(-ETIMEDOUT, 'sem_clockwait', this.#path, `timed out after ${timeoutMs} ms`);
   }
 }
 

@@ -22,11 +22,13 @@ import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { AGAIN, Poller, type WaitOptions } from './internal/poller';
+import { AGAIN, Poller } from './internal/poller';
+import { Cancel } from './internal/cancel';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
+import type { WaitOptions } from './options';
 import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
 import {
-  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions, validateSignal,
-  validateTimeout,
+  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -345,25 +347,6 @@ function descriptorsDropped(installed: number): string {
   return `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${softLimit('Max open files')}); the ${installed} it did install were closed`;
 }
 
-function waitOptions(options: UnixSocketWaitOptions | undefined): WaitOptions {
-  const { signal, timeoutMs } = validateOptions(options);
-  validateSignal(signal);
-  validateTimeout(timeoutMs);
-  return { signal, timeoutMs };
-}
-
-/** The timeout of a *Sync call (-1: none); a `signal` is refused, as nothing can run to abort it. */
-function syncTimeout(opts: { signal?: unknown; timeoutMs?: unknown }): number {
-  if (opts.signal !== undefined) {
-    throw invalidArgValue(
-      'options.signal', opts.signal, 'is not supported by blocking calls (nothing runs to abort them): use timeoutMs',
-    );
-  }
-  const { timeoutMs } = opts;
-  validateTimeout(timeoutMs);
-  return timeoutMs ?? -1;
-}
-
 /**
  * This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown.
  */
@@ -412,75 +395,6 @@ function bindTo(fd: number, address: Address, mode: number): BoundFile | null {
 /** Removes a socket file we bound, if its path still names it (see unlinkIfSame). */
 function removeFile(file: BoundFile | null): void {
   if (file !== null) unlinkIfSame(file.path, file.identity);
-}
-
-/**
- * One operation's ways of giving up (the caller's signal, its timeoutMs) as
- * one internal signal, for operations made of several waits.
- */
-class Cancel {
-  readonly #controller = new AbortController();
-  readonly #timer: NodeJS.Timeout | undefined;
-  readonly #signal: AbortSignal | undefined;
-  readonly #onAbort = () => this.#fire(new AbortError({ cause: this.#signal!.reason }));
-  /** Why it gave up, once it did. */
-  reason: Error | null = null;
-
-  constructor(wait: WaitOptions, onTimeout: () => Error) {
-    this.#signal = wait.signal;
-    if (wait.signal?.aborted) {
-      this.#onAbort();
-      return;
-    }
-    wait.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    // Unref'd, as net.Socket's timeouts are: what is waited for keeps the
-    // loop alive while its handle is ref'd, and must not once it is unref()'d.
-    if (wait.timeoutMs !== undefined) this.#timer = setTimeout(() => this.#fire(onTimeout()), wait.timeoutMs).unref();
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  /** The error to report for `err`, thrown by a wait that this cancellation ended. */
-  error(err: unknown): unknown {
-    return this.reason ?? err;
-  }
-
-  dispose(): void {
-    clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-  }
-
-  #fire(err: Error): void {
-    if (this.reason !== null) return;
-    this.reason = err;
-    this.dispose();
-    this.#controller.abort(err);
-  }
-}
-
-/** Settles like `promise`, or rejects at once when `cancel` fires. */
-function unlessCancelled<T>(promise: Promise<T>, cancel: Cancel): Promise<T> {
-  if (cancel.reason !== null) return Promise.reject(cancel.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancel.reason);
-    cancel.signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        cancel.signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err) => {
-        cancel.signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function timedOut(syscall: string, label: string | null, timeoutMs: number): IpcError {
-  return new IpcError(-ETIMEDOUT, syscall, label, `timed out after ${timeoutMs} ms`);
 }
 
 /** What one sendmsg attempt of a queued send came to. */
@@ -829,7 +743,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     // One at a time per socket, in call order.
     const previous = fdSends.get(socket) ?? Promise.resolve();
     const cancel = new Cancel(wait, () => timedOut('sendmsg', null, wait.timeoutMs!));
-    const result = unlessCancelled(previous, cancel)
+    const result = cancel.race(previous)
       .then(() => UnixSocket.#sendOverNet(socket, descriptors, bytes, cancel))
       .catch((err) => Promise.reject(cancel.error(err)))
       .finally(() => cancel.dispose());
@@ -852,7 +766,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
         const written = new Promise<void>((resolve, reject) =>
           socket.write(EMPTY, (err) => (err ? reject(err) : resolve())),
         );
-        await unlessCancelled(written, cancel);
+        await cancel.race(written);
         continue;
       }
       const fd = handle.fd;

@@ -91,10 +91,15 @@ export abstract class OwnedDescriptor implements Disposable {
   /** What a subclass releases before its descriptor closes (e.g. a watcher). */
   protected onClose(): void {}
 
-  /** The open descriptor; `ERR_IPC_CLOSED` after close (`void this.openFd;` asserts that the handle is open). */
+  /** The open descriptor; `ERR_IPC_CLOSED` after close. */
   protected get openFd(): number {
-    if (this.#fd < 0) throw closedError(this.constructor.name);
+    this.assertOpen();
     return this.#fd;
+  }
+
+  /** Throws `ERR_IPC_CLOSED` once closed or handed to a stream. */
+  protected assertOpen(): void {
+    if (this.#fd < 0) throw closedError(this.constructor.name);
   }
 
   /**

@@ -6,7 +6,9 @@
  * @packageDocumentation
  */
 import { binding, type Watcher } from '../binding';
-import { AbortError, check } from '../errors';
+import { check } from '../errors';
+import type { WaitOptions } from '../options';
+import { abortError, armGiveUp } from './cancel';
 import type { LoopRefPart } from './loop-ref';
 
 /** What an attempt returns when it would block. */
@@ -14,20 +16,6 @@ export const AGAIN: unique symbol = Symbol('EAGAIN');
 
 /** One non-blocking try: a result, AGAIN, or a thrown error. */
 export type Attempt<T> = () => T | typeof AGAIN;
-
-/**
- * How every waiting call of this package gives up. The limit is `timeoutMs`,
- * a number of milliseconds, in every options object (not Node's `timeout`,
- * whose unit varies between its modules): the unit is in the name, and
- * `timeoutMs: 0` means "only if it can be done now". Leaving it out waits
- * as long as it takes.
- */
-export interface WaitOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Undefined: no limit. */
-  timeoutMs?: number;
-}
 
 interface Waiter {
   attempt: Attempt<unknown>;
@@ -66,8 +54,7 @@ export class Poller implements LoopRefPart {
    * `onTimeout` makes the error for `timeoutMs`.
    */
   wait<T>(events: number, attempt: Attempt<T>, options: WaitOptions, onTimeout: () => Error): Promise<T> {
-    const { signal, timeoutMs } = options;
-    if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     const queue = this.#waiting.get(events)!;
     if (queue.length === 0) {
       try {
@@ -78,30 +65,13 @@ export class Poller implements LoopRefPart {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => settle(waiter, () => reject(new AbortError({ cause: signal!.reason })));
-      // Unref'd, as net.Socket's timeouts are: while the watcher is ref'd it
-      // keeps the loop alive itself, and once unref()'d the timer must not.
-      const timer = timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => settle(waiter, () => reject(onTimeout())), timeoutMs).unref();
-      const waiter: Waiter = {
-        attempt,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        done: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-        },
-      };
-      const settle = (w: Waiter, finish: () => void) => {
-        const at = queue.indexOf(w);
-        if (at === -1) return;
-        queue.splice(at, 1);
-        w.done();
-        finish();
+      const waiter: Waiter = { attempt, resolve: resolve as (value: unknown) => void, reject, done: () => {} };
+      waiter.done = armGiveUp(options, onTimeout, (reason) => {
+        const at = queue.indexOf(waiter);
+        if (at !== -1) queue.splice(at, 1);
+        reject(reason);
         this.#update();
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      });
       queue.push(waiter);
       this.#update();
     });

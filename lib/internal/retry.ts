@@ -5,8 +5,9 @@
  * Never a blocking call, never a thread.
  * @packageDocumentation
  */
-import { AbortError } from '../errors';
-import { AGAIN, type WaitOptions } from './poller';
+import type { WaitOptions } from '../options';
+import { abortError, armGiveUp } from './cancel';
+import { AGAIN } from './poller';
 
 /**
  * Calls `attempt` now and then on a backoff timer until it returns something
@@ -16,43 +17,31 @@ import { AGAIN, type WaitOptions } from './poller';
 export function retryUntil<T>(
   attempt: () => T | typeof AGAIN, maxDelayMs: number, wait: WaitOptions, onTimeout: () => Error,
 ): Promise<T> {
-  const { signal, timeoutMs } = wait;
+  if (wait.signal?.aborted) return Promise.reject(abortError(wait.signal));
   return new Promise<T>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortError({ cause: signal.reason }));
-      return;
-    }
-    let done = false;
     let delay = 1;
     let retry: NodeJS.Timeout | undefined;
-    const finish = (settle: () => void) => {
-      if (done) return;
-      done = true;
+    const disarm = armGiveUp(wait, onTimeout, (reason) => {
       clearTimeout(retry);
-      clearTimeout(deadline);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    const deadline = timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
+      reject(reason);
+    });
     const tryOnce = () => {
       let result: T | typeof AGAIN;
       try {
         result = attempt();
       } catch (err) {
-        finish(() => reject(err));
+        disarm();
+        reject(err);
         return;
       }
       if (result !== AGAIN) {
-        finish(() => resolve(result as T));
+        disarm();
+        resolve(result);
         return;
       }
       retry = setTimeout(tryOnce, delay);
       delay = Math.min(delay * 2, maxDelayMs);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
     tryOnce();
   });
 }

@@ -9,9 +9,10 @@
  */
 import { constants } from 'node:os';
 import { binding, type WaitHandle } from '../binding';
-import { AbortError, check } from '../errors';
+import { check } from '../errors';
+import type { WaitOptions } from '../options';
+import { abortError, armGiveUp } from './cancel';
 import type { LoopRefPart } from './loop-ref';
-import type { WaitOptions } from './poller';
 
 export interface ThreadWaitOptions extends WaitOptions {
   /**
@@ -68,12 +69,8 @@ export class ThreadWaits implements LoopRefPart {
     start: StartWait, options: ThreadWaitOptions, syscall: string, path: string | null, keepAlive?: object,
   ): Promise<number> {
     const { signal, timeoutMs, ref = true } = options;
-    if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<number>((resolve, reject) => {
-      const finish = () => {
-        this.#pending.delete(wait);
-        signal?.removeEventListener('abort', onAbort);
-      };
       const wait: Pending = {
         cancel: (reason: Error) => {
           finish();
@@ -83,7 +80,11 @@ export class ThreadWaits implements LoopRefPart {
         handle: null,
         ref,
       };
-      const onAbort = () => wait.cancel(new AbortError({ cause: signal!.reason }));
+      let disarm = () => {};
+      const finish = () => {
+        this.#pending.delete(wait);
+        disarm();
+      };
       const started = start(timeoutMs ?? -1, (result) => {
         void keepAlive;
         finish();
@@ -109,7 +110,8 @@ export class ThreadWaits implements LoopRefPart {
       // never sees it otherwise.
       if (!(ref && this.#ref)) binding.waitSetRef(started, false);
       this.#pending.add(wait);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // The deadline is the thread's own (it sleeps with it): only the signal is armed here.
+      disarm = armGiveUp({ signal }, null, wait.cancel);
     });
   }
 
