@@ -42,7 +42,8 @@ namespace {
 // there: dead peers are reported within a few slices.
 constexpr long kSliceMs = 20;
 
-// meta[] slots shared with JavaScript (lib/channel.ts reads them by name).
+// meta[] slots shared with JavaScript (exported as channelMeta; lib/channel.ts
+// reads them from there).
 // JavaScript writes kSealed (1 before channelAttach when the object must be
 // sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
 // consumer is claimed when this consumer's stream may end: see EndCheck).
@@ -872,6 +873,23 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CHANNEL_PEER_DEAD", Napi::Number::New(env, PIPC_RING_PEER_DEAD));
   exports.Set("CHANNEL_ENDED", Napi::Number::New(env, PIPC_RING_ENDED));
   exports.Set("POOLED_MAX", Napi::Number::New(env, static_cast<double>(kPooledMax)));
+  exports.Set("CHANNEL_MAX_SPIN_NS", Napi::Number::New(env, kMaxSpinNs));
+  // The slots of the meta array channelAttach fills, by name, so lib/channel.ts
+  // never keeps a second copy of the enum Meta above.
+  Napi::Object meta = Napi::Object::New(env);
+  meta.Set("LOCK_FD", Napi::Number::New(env, kLockFd));
+  meta.Set("LANES", Napi::Number::New(env, kLanes));
+  meta.Set("CAPACITY", Napi::Number::New(env, kCapacity));
+  meta.Set("MAX_MESSAGE", Napi::Number::New(env, kMaxMessage));
+  meta.Set("LANE", Napi::Number::New(env, kLane));
+  meta.Set("NEEDED", Napi::Number::New(env, kNeeded));
+  meta.Set("OFFSET", Napi::Number::New(env, kOffset));
+  meta.Set("SEALED", Napi::Number::New(env, kSealed));
+  meta.Set("END_WHEN_IDLE", Napi::Number::New(env, kEndWhenIdle));
+  meta.Set("ENDED", Napi::Number::New(env, kEnded));
+  meta.Set("SIZE", Napi::Number::New(env, kMetaSize));
+  meta.Freeze();
+  exports.Set("channelMeta", meta);
 }
 
 }  // namespace ring
