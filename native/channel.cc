@@ -36,7 +36,7 @@
 #include "channel.h"
 
 namespace posix_ipc {
-namespace ring {
+namespace channel {
 namespace {
 
 // The longest a sleeping side sleeps before it checks that its peer is still
@@ -899,5 +899,5 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelMeta", meta);
 }
 
-}  // namespace ring
+}  // namespace channel
 }  // namespace posix_ipc

@@ -30,7 +30,7 @@
 #include "common/view.h"
 
 namespace posix_ipc {
-namespace mqueue {
+namespace message_queue {
 namespace {
 
 
@@ -178,5 +178,5 @@ void Init(Napi::Env env, Napi::Object exports) {
   });
 }
 
-}  // namespace mqueue
+}  // namespace message_queue
 }  // namespace posix_ipc

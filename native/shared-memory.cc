@@ -23,7 +23,7 @@
 #include "common/sys.h"
 
 namespace posix_ipc {
-namespace shm {
+namespace shared_memory {
 namespace {
 
 
@@ -142,5 +142,5 @@ void Init(Napi::Env env, Napi::Object exports) {
   });
 }
 
-}  // namespace shm
+}  // namespace shared_memory
 }  // namespace posix_ipc

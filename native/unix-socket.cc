@@ -60,7 +60,7 @@
 #endif
 
 namespace posix_ipc {
-namespace socket {
+namespace unix_socket {
 namespace {
 
 // The kernel's limit on descriptors in one message (include/net/scm.h); it is
@@ -1000,5 +1000,5 @@ void Init(Napi::Env env, Napi::Object exports) {
   });
 }
 
-}  // namespace socket
+}  // namespace unix_socket
 }  // namespace posix_ipc
