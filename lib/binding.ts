@@ -212,6 +212,10 @@ export interface Binding {
   readonly CHANNEL_ENDED: number;
   /** The longest message a copying receive puts in a receive pool (native/common/pool.h kPooledMax). */
   readonly POOLED_MAX: number;
+  /** The longest spin a receiveSync may ask for, in nanoseconds (native/channel.cc kMaxSpinNs). */
+  readonly CHANNEL_MAX_SPIN_NS: number;
+  /** The slots of the meta array channelAttach fills (native/channel.cc enum Meta), frozen; SIZE is their count. */
+  readonly channelMeta: ChannelMeta;
   // --- mutex (native/mutex.cc): glibc initialises; the addon locks and unlocks on glibc's robust protocol itself ---
   /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
   mutexTmpfile(mode: number): number;
@@ -389,6 +393,21 @@ export type SemHandle = { readonly __sem: unique symbol };
 
 /** An opaque handle to a uv_poll watcher. @internal */
 export type Watcher = { readonly __watcher: unique symbol };
+
+/** The slot indices of a channel's meta array (native/channel.cc enum Meta). @internal */
+export interface ChannelMeta {
+  readonly LOCK_FD: number;
+  readonly LANES: number;
+  readonly CAPACITY: number;
+  readonly MAX_MESSAGE: number;
+  readonly LANE: number;
+  readonly NEEDED: number;
+  readonly OFFSET: number;
+  readonly SEALED: number;
+  readonly END_WHEN_IDLE: number;
+  readonly ENDED: number;
+  readonly SIZE: number;
+}
 
 /** An opaque handle to an attached channel (native/channel.cc). @internal */
 export type ChannelHandle = { readonly __channel: unique symbol };

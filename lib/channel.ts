@@ -47,25 +47,17 @@ const DEFAULT_SPIN_NS = 50_000;
  * far past that, and keeps a mistaken value (3e9, meant as µs or ms) from
  * pinning a core for longer. The timeout bounds the spin as well.
  */
-const MAX_SPIN_NS = 1e9;
+const MAX_SPIN_NS = binding.CHANNEL_MAX_SPIN_NS;
 /** How often an event-loop consumer that waits checks that its producers live. */
 const PROBE_MS = 50;
 
-// Slots of the meta array native/channel.cc fills.
-const LOCK_FD = 0;
-const LANES = 1;
-const CAPACITY = 2;
-const MAX_MESSAGE = 3;
-const LANE = 4;
-const NEEDED = 5;
-const OFFSET = 6;
-/** Written by this file: 1 when attaching must find the object sealed against shrinking. */
-const SEALED = 7;
-/** Written by this file: 1 when this handle's stream ends once its producers have closed. */
-const END_WHEN_IDLE = 8;
-/** 1 once this handle, as the consumer, saw its stream end. */
-const ENDED = 9;
-const META_SIZE = 10;
+// Slots of the meta array native/channel.cc fills (its enum Meta, exported as binding.channelMeta).
+// SEALED and END_WHEN_IDLE are written by this file: 1 when attaching must find the object sealed against
+// shrinking, 1 when this handle's stream ends once its producers have closed. ENDED is 1 once this handle, as the
+// consumer, saw its stream end.
+const {
+  LOCK_FD, LANES, CAPACITY, MAX_MESSAGE, LANE, NEEDED, OFFSET, SEALED, END_WHEN_IDLE, ENDED, SIZE: META_SIZE,
+} = binding.channelMeta;
 
 
 

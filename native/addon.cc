@@ -25,16 +25,16 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::fd::Init(env, exports);
   posix_ipc::fd_watcher::Init(env, exports);
   posix_ipc::waiter::Init(env, exports);
+  posix_ipc::channel::Init(env, exports);
   posix_ipc::fifo::Init(env, exports);
   posix_ipc::file_lock::Init(env, exports);
   posix_ipc::futex::Init(env, exports);
-  posix_ipc::mqueue::Init(env, exports);
+  posix_ipc::message_queue::Init(env, exports);
   posix_ipc::mutex::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
   posix_ipc::semaphore::Init(env, exports);
-  posix_ipc::ring::Init(env, exports);
-  posix_ipc::shm::Init(env, exports);
-  posix_ipc::socket::Init(env, exports);
+  posix_ipc::shared_memory::Init(env, exports);
+  posix_ipc::unix_socket::Init(env, exports);
   return exports;
 }
 

@@ -27,6 +27,7 @@
 
 #include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/handle.h"
 #include "common/pool.h"
 #include "common/result.h"
@@ -35,14 +36,15 @@
 #include "channel.h"
 
 namespace posix_ipc {
-namespace ring {
+namespace channel {
 namespace {
 
 // The longest a sleeping side sleeps before it checks that its peer is still
 // there: dead peers are reported within a few slices.
 constexpr long kSliceMs = 20;
 
-// meta[] slots shared with JavaScript (lib/channel.ts reads them by name).
+// meta[] slots shared with JavaScript (exported as channelMeta; lib/channel.ts
+// reads them from there).
 // JavaScript writes kSealed (1 before channelAttach when the object must be
 // sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
 // consumer is claimed when this consumer's stream may end: see EndCheck).
@@ -855,24 +857,47 @@ Napi::Value Calls(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("channelFormat", Napi::Function::New(env, Format, "channelFormat"));
-  exports.Set("channelAttach", Napi::Function::New(env, Attach, "channelAttach"));
-  exports.Set("channelCalls", Napi::Function::New(env, Calls, "channelCalls"));
-  exports.Set("channelClaimLane", Napi::Function::New(env, ClaimLane, "channelClaimLane"));
-  exports.Set("channelClaimConsumer", Napi::Function::New(env, ClaimConsumer, "channelClaimConsumer"));
-  exports.Set("channelWaitSpace", Napi::Function::New(env, WaitSpaceAsync, "channelWaitSpace"));
-  exports.Set("channelReceiveView", Napi::Function::New(env, ReceiveView, "channelReceiveView"));
-  exports.Set("channelReserve", Napi::Function::New(env, Reserve, "channelReserve"));
-  exports.Set("channelCommit", Napi::Function::New(env, Commit, "channelCommit"));
-  exports.Set("channelProbe", Napi::Function::New(env, Probe, "channelProbe"));
-  exports.Set("channelClose", Napi::Function::New(env, Close, "channelClose"));
-  exports.Set("CHANNEL_HEADER_SIZE", Napi::Number::New(env, PIPC_RING_HEADER_SIZE));
-  exports.Set("CHANNEL_LANE_SIZE", Napi::Number::New(env, PIPC_RING_LANE_SIZE));
-  exports.Set("CHANNEL_CORRUPT", Napi::Number::New(env, PIPC_RING_CORRUPT));
-  exports.Set("CHANNEL_PEER_DEAD", Napi::Number::New(env, PIPC_RING_PEER_DEAD));
-  exports.Set("CHANNEL_ENDED", Napi::Number::New(env, PIPC_RING_ENDED));
-  exports.Set("POOLED_MAX", Napi::Number::New(env, static_cast<double>(kPooledMax)));
+  SetFunctions(env, exports, {
+      {"channelFormat", Format},
+      {"channelAttach", Attach},
+      {"channelCalls", Calls},
+      {"channelClaimLane", ClaimLane},
+      {"channelClaimConsumer", ClaimConsumer},
+      {"channelWaitSpace", WaitSpaceAsync},
+      {"channelReceiveView", ReceiveView},
+      {"channelReserve", Reserve},
+      {"channelCommit", Commit},
+      {"channelProbe", Probe},
+      {"channelClose", Close},
+  });
+  SetConstants(env, exports, {
+      {"CHANNEL_HEADER_SIZE", PIPC_RING_HEADER_SIZE},
+      {"CHANNEL_LANE_SIZE", PIPC_RING_LANE_SIZE},
+      {"CHANNEL_CORRUPT", PIPC_RING_CORRUPT},
+      {"CHANNEL_PEER_DEAD", PIPC_RING_PEER_DEAD},
+      {"CHANNEL_ENDED", PIPC_RING_ENDED},
+      {"POOLED_MAX", kPooledMax},
+      {"CHANNEL_MAX_SPIN_NS", kMaxSpinNs},
+  });
+  // The slots of the meta array channelAttach fills, by name, so lib/channel.ts
+  // never keeps a second copy of the enum Meta above.
+  Napi::Object meta = Napi::Object::New(env);
+  SetConstants(env, meta, {
+      {"LOCK_FD", kLockFd},
+      {"LANES", kLanes},
+      {"CAPACITY", kCapacity},
+      {"MAX_MESSAGE", kMaxMessage},
+      {"LANE", kLane},
+      {"NEEDED", kNeeded},
+      {"OFFSET", kOffset},
+      {"SEALED", kSealed},
+      {"END_WHEN_IDLE", kEndWhenIdle},
+      {"ENDED", kEnded},
+      {"SIZE", kMetaSize},
+  });
+  meta.Freeze();
+  exports.Set("channelMeta", meta);
 }
 
-}  // namespace ring
+}  // namespace channel
 }  // namespace posix_ipc

@@ -6,11 +6,11 @@
 #include <napi.h>
 
 namespace posix_ipc {
-namespace ring {
+namespace channel {
 
 void Init(Napi::Env env, Napi::Object exports);
 
-}  // namespace ring
+}  // namespace channel
 }  // namespace posix_ipc
 
 #endif  // POSIX_IPC_CHANNEL_H_

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/view.h"
@@ -139,11 +140,15 @@ Napi::Value FifoWrite(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
-  exports.Set("fifoChmod", Napi::Function::New(env, FifoChmod, "fifoChmod"));
-  exports.Set("fifoOpen", Napi::Function::New(env, FifoOpen, "fifoOpen"));
-  exports.Set("fifoWrite", Napi::Function::New(env, FifoWrite, "fifoWrite"));
-  exports.Set("PIPE_BUF", Napi::Number::New(env, PIPE_BUF));
+  SetFunctions(env, exports, {
+      {"mkfifo", Mkfifo},
+      {"fifoChmod", FifoChmod},
+      {"fifoOpen", FifoOpen},
+      {"fifoWrite", FifoWrite},
+  });
+  SetConstants(env, exports, {
+      {"PIPE_BUF", PIPE_BUF},
+  });
 }
 
 }  // namespace fifo

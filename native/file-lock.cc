@@ -31,6 +31,7 @@
 
 #include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
@@ -204,13 +205,17 @@ Napi::Value FileLockSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("fileLockOpen", Napi::Function::New(env, FileLockOpen, "fileLockOpen"));
-  exports.Set("fileLock", Napi::Function::New(env, FileLock, "fileLock"));
-  exports.Set("fileLockWait", Napi::Function::New(env, FileLockWait, "fileLockWait"));
-  exports.Set("fileLockSync", Napi::Function::New(env, FileLockSync, "fileLockSync"));
-  exports.Set("F_RDLCK", Napi::Number::New(env, F_RDLCK));
-  exports.Set("F_WRLCK", Napi::Number::New(env, F_WRLCK));
-  exports.Set("F_UNLCK", Napi::Number::New(env, F_UNLCK));
+  SetFunctions(env, exports, {
+      {"fileLockOpen", FileLockOpen},
+      {"fileLock", FileLock},
+      {"fileLockWait", FileLockWait},
+      {"fileLockSync", FileLockSync},
+  });
+  SetConstants(env, exports, {
+      {"F_RDLCK", F_RDLCK},
+      {"F_WRLCK", F_WRLCK},
+      {"F_UNLCK", F_UNLCK},
+  });
 }
 
 }  // namespace file_lock

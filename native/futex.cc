@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "common/deadline.h"
+#include "common/exports.h"
 #include "common/waiter.h"
 
 namespace posix_ipc {
@@ -176,9 +177,11 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("futexWait", Napi::Function::New(env, FutexWaitAsync, "futexWait"));
-  exports.Set("futexWaitSync", Napi::Function::New(env, FutexWaitSync, "futexWaitSync"));
-  exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
+  SetFunctions(env, exports, {
+      {"futexWait", FutexWaitAsync},
+      {"futexWaitSync", FutexWaitSync},
+      {"futexWake", FutexWake},
+  });
 }
 
 }  // namespace futex

@@ -23,13 +23,14 @@
 
 #include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/pool.h"
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/view.h"
 
 namespace posix_ipc {
-namespace mqueue {
+namespace message_queue {
 namespace {
 
 
@@ -162,16 +163,20 @@ Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("mqOpen", Napi::Function::New(env, MqOpen, "mqOpen"));
-  exports.Set("mqUnlink", Napi::Function::New(env, MqUnlink, "mqUnlink"));
-  exports.Set("mqGetattr", Napi::Function::New(env, MqGetattr, "mqGetattr"));
-  exports.Set("mqOpenBlocking", Napi::Function::New(env, MqOpenBlocking, "mqOpenBlocking"));
-  exports.Set("mqSend", Napi::Function::New(env, MqSend, "mqSend"));
-  exports.Set("mqSendSync", Napi::Function::New(env, MqSendSync, "mqSendSync"));
-  exports.Set("mqReceive", Napi::Function::New(env, MqReceive, "mqReceive"));
-  exports.Set("mqReceiveSync", Napi::Function::New(env, MqReceiveSync, "mqReceiveSync"));
-  exports.Set("MQ_PRIO_MAX", Napi::Number::New(env, static_cast<double>(sysconf(_SC_MQ_PRIO_MAX))));
+  SetFunctions(env, exports, {
+      {"mqOpen", MqOpen},
+      {"mqUnlink", MqUnlink},
+      {"mqGetattr", MqGetattr},
+      {"mqOpenBlocking", MqOpenBlocking},
+      {"mqSend", MqSend},
+      {"mqSendSync", MqSendSync},
+      {"mqReceive", MqReceive},
+      {"mqReceiveSync", MqReceiveSync},
+  });
+  SetConstants(env, exports, {
+      {"MQ_PRIO_MAX", static_cast<double>(sysconf(_SC_MQ_PRIO_MAX))},
+  });
 }
 
-}  // namespace mqueue
+}  // namespace message_queue
 }  // namespace posix_ipc

@@ -4,12 +4,12 @@
 #include <napi.h>
 
 namespace posix_ipc {
-namespace mqueue {
+namespace message_queue {
 
 // Registers POSIX message queue operations on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
-}  // namespace mqueue
+}  // namespace message_queue
 }  // namespace posix_ipc
 
 #endif  // POSIX_IPC_MESSAGE_QUEUE_H_

@@ -97,6 +97,7 @@
 
 #include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/handle.h"
 #include "common/result.h"
 #include "common/sys.h"
@@ -738,17 +739,21 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process, here on a JavaScript thread.
-  exports.Set("mutexTmpfile", Napi::Function::New(env, Tmpfile, "mutexTmpfile"));
-  exports.Set("mutexPublish", Napi::Function::New(env, Publish, "mutexPublish"));
-  exports.Set("mutexMap", Napi::Function::New(env, Map, "mutexMap"));
-  exports.Set("mutexClose", Napi::Function::New(env, Close, "mutexClose"));
-  exports.Set("mutexTryLock", Napi::Function::New(env, TryLock, "mutexTryLock"));
-  exports.Set("mutexLockSync", Napi::Function::New(env, LockSync, "mutexLockSync"));
-  exports.Set("mutexUnlock", Napi::Function::New(env, Unlock, "mutexUnlock"));
-  exports.Set("mutexConsistent", Napi::Function::New(env, Consistent, "mutexConsistent"));
-  exports.Set("mutexOwnerPid", Napi::Function::New(env, OwnerPid, "mutexOwnerPid"));
-  exports.Set("mutexWait", Napi::Function::New(env, Wait, "mutexWait"));
-  exports.Set("MUTEX_SIZE", Napi::Number::New(env, kRecordSize));
+  SetFunctions(env, exports, {
+      {"mutexTmpfile", Tmpfile},
+      {"mutexPublish", Publish},
+      {"mutexMap", Map},
+      {"mutexClose", Close},
+      {"mutexTryLock", TryLock},
+      {"mutexLockSync", LockSync},
+      {"mutexUnlock", Unlock},
+      {"mutexConsistent", Consistent},
+      {"mutexOwnerPid", OwnerPid},
+      {"mutexWait", Wait},
+  });
+  SetConstants(env, exports, {
+      {"MUTEX_SIZE", kRecordSize},
+  });
 }
 
 }  // namespace mutex

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/sys.h"
 
 namespace posix_ipc {
@@ -50,8 +51,10 @@ Napi::Value PipeSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
-  exports.Set("pipeSize", Napi::Function::New(env, PipeSize, "pipeSize"));
+  SetFunctions(env, exports, {
+      {"pipe", Pipe},
+      {"pipeSize", PipeSize},
+  });
 }
 
 }  // namespace pipe

@@ -53,6 +53,7 @@
 #include <string>
 
 #include "common/deadline.h"
+#include "common/exports.h"
 #include "common/handle.h"
 #include "common/result.h"
 #include "common/sys.h"
@@ -398,18 +399,22 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process.
-  exports.Set("semOpen", Napi::Function::New(env, SemOpen, "semOpen"));
-  exports.Set("semInside", Napi::Function::New(env, SemInside, "semInside"));
-  exports.Set("semClose", Napi::Function::New(env, SemClose, "semClose"));
-  exports.Set("semUnlink", Napi::Function::New(env, SemUnlink, "semUnlink"));
-  exports.Set("semTryWait", Napi::Function::New(env, SemTryWait, "semTryWait"));
-  exports.Set("semWaitSync", Napi::Function::New(env, SemWaitSync, "semWaitSync"));
-  exports.Set("semWait", Napi::Function::New(env, SemWaitAsync, "semWait"));
-  exports.Set("semPost", Napi::Function::New(env, SemPost, "semPost"));
-  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue, "semGetValue"));
-  exports.Set("SEM_VALUE_MAX", Napi::Number::New(env, SEM_VALUE_MAX));
-  exports.Set("SEM_SIZE", Napi::Number::New(env, sizeof(sem_t)));
-  exports.Set("SEM_ALIGN", Napi::Number::New(env, alignof(sem_t)));
+  SetFunctions(env, exports, {
+      {"semOpen", SemOpen},
+      {"semInside", SemInside},
+      {"semClose", SemClose},
+      {"semUnlink", SemUnlink},
+      {"semTryWait", SemTryWait},
+      {"semWaitSync", SemWaitSync},
+      {"semWait", SemWaitAsync},
+      {"semPost", SemPost},
+      {"semGetValue", SemGetValue},
+  });
+  SetConstants(env, exports, {
+      {"SEM_VALUE_MAX", SEM_VALUE_MAX},
+      {"SEM_SIZE", sizeof(sem_t)},
+      {"SEM_ALIGN", alignof(sem_t)},
+  });
 }
 
 }  // namespace semaphore

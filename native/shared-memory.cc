@@ -18,11 +18,12 @@
 #include <string>
 
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/result.h"
 #include "common/sys.h"
 
 namespace posix_ipc {
-namespace shm {
+namespace shared_memory {
 namespace {
 
 
@@ -130,14 +131,16 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
-  exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
-  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
-  exports.Set("sealSize", Napi::Function::New(env, SealSize, "sealSize"));
-  exports.Set("posixFallocate", Napi::Function::New(env, PosixFallocate, "posixFallocate"));
-  exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
-  exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
+  SetFunctions(env, exports, {
+      {"shmOpen", ShmOpen},
+      {"shmUnlink", ShmUnlink},
+      {"memfdCreate", MemfdCreate},
+      {"sealSize", SealSize},
+      {"posixFallocate", PosixFallocate},
+      {"mmap", Mmap},
+      {"munmap", Munmap},
+  });
 }
 
-}  // namespace shm
+}  // namespace shared_memory
 }  // namespace posix_ipc

@@ -4,12 +4,12 @@
 #include <napi.h>
 
 namespace posix_ipc {
-namespace shm {
+namespace shared_memory {
 
 // Registers shared-memory objects and mappings on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
-}  // namespace shm
+}  // namespace shared_memory
 }  // namespace posix_ipc
 
 #endif  // POSIX_IPC_SHARED_MEMORY_H_

@@ -46,6 +46,7 @@
 
 #include "common/deadline.h"
 #include "common/env_state.h"
+#include "common/exports.h"
 #include "common/pool.h"
 #include "common/result.h"
 #include "common/sys.h"
@@ -59,7 +60,7 @@
 #endif
 
 namespace posix_ipc {
-namespace socket {
+namespace unix_socket {
 namespace {
 
 // The kernel's limit on descriptors in one message (include/net/scm.h); it is
@@ -965,35 +966,39 @@ Napi::Value SocketSendBufferSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("socketCreate", Napi::Function::New(env, SocketCreate, "socketCreate"));
-  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
-  exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
-  exports.Set("socketChmodPath", Napi::Function::New(env, SocketChmodPath, "socketChmodPath"));
-  exports.Set("socketListen", Napi::Function::New(env, SocketListen, "socketListen"));
-  exports.Set("socketAccept", Napi::Function::New(env, SocketAccept, "socketAccept"));
-  exports.Set("socketConnect", Napi::Function::New(env, SocketConnect, "socketConnect"));
-  exports.Set("socketAcceptSync", Napi::Function::New(env, SocketAcceptSync, "socketAcceptSync"));
-  exports.Set("socketSend", Napi::Function::New(env, SocketSend, "socketSend"));
-  exports.Set("socketSendSync", Napi::Function::New(env, SocketSendSync, "socketSendSync"));
-  exports.Set("socketReceive", Napi::Function::New(env, SocketReceive, "socketReceive"));
-  exports.Set("socketReceiveSync", Napi::Function::New(env, SocketReceiveSync, "socketReceiveSync"));
-  exports.Set("socketReceiveInto", Napi::Function::New(env, SocketReceiveInto, "socketReceiveInto"));
-  exports.Set("socketSendMany", Napi::Function::New(env, SocketSendMany, "socketSendMany"));
-  exports.Set("socketReceiveMany", Napi::Function::New(env, SocketReceiveMany, "socketReceiveMany"));
-  exports.Set("socketPeerCredentials", Napi::Function::New(env, SocketPeerCredentials, "socketPeerCredentials"));
-  exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
-  exports.Set("socketInfo", Napi::Function::New(env, SocketInfo, "socketInfo"));
-  exports.Set("socketSendBufferSize", Napi::Function::New(env, SocketSendBufferSize, "socketSendBufferSize"));
-  exports.Set("AF_UNIX", Napi::Number::New(env, AF_UNIX));
-  exports.Set("SOCK_STREAM", Napi::Number::New(env, SOCK_STREAM));
-  exports.Set("SOCK_DGRAM", Napi::Number::New(env, SOCK_DGRAM));
-  exports.Set("SOCK_SEQPACKET", Napi::Number::New(env, SOCK_SEQPACKET));
-  exports.Set("SCM_MAX_FD", Napi::Number::New(env, kScmMaxFd));
-  exports.Set("MSG_TRUNC", Napi::Number::New(env, MSG_TRUNC));
-  exports.Set("MSG_CTRUNC", Napi::Number::New(env, MSG_CTRUNC));
-  exports.Set("SOCKET_BATCH_MAX", Napi::Number::New(env, static_cast<double>(kMaxBatch)));
-  exports.Set("MAX_MESSAGE_SIZE", Napi::Number::New(env, static_cast<double>(MaxMessageSize())));
+  SetFunctions(env, exports, {
+      {"socketCreate", SocketCreate},
+      {"socketPair", SocketPair},
+      {"socketBind", SocketBind},
+      {"socketChmodPath", SocketChmodPath},
+      {"socketListen", SocketListen},
+      {"socketAccept", SocketAccept},
+      {"socketConnect", SocketConnect},
+      {"socketAcceptSync", SocketAcceptSync},
+      {"socketSend", SocketSend},
+      {"socketSendSync", SocketSendSync},
+      {"socketReceive", SocketReceive},
+      {"socketReceiveSync", SocketReceiveSync},
+      {"socketReceiveInto", SocketReceiveInto},
+      {"socketSendMany", SocketSendMany},
+      {"socketReceiveMany", SocketReceiveMany},
+      {"socketPeerCredentials", SocketPeerCredentials},
+      {"socketAddress", SocketAddress},
+      {"socketInfo", SocketInfo},
+      {"socketSendBufferSize", SocketSendBufferSize},
+  });
+  SetConstants(env, exports, {
+      {"AF_UNIX", AF_UNIX},
+      {"SOCK_STREAM", SOCK_STREAM},
+      {"SOCK_DGRAM", SOCK_DGRAM},
+      {"SOCK_SEQPACKET", SOCK_SEQPACKET},
+      {"SCM_MAX_FD", kScmMaxFd},
+      {"MSG_TRUNC", MSG_TRUNC},
+      {"MSG_CTRUNC", MSG_CTRUNC},
+      {"SOCKET_BATCH_MAX", kMaxBatch},
+      {"MAX_MESSAGE_SIZE", static_cast<double>(MaxMessageSize())},
+  });
 }
 
-}  // namespace socket
+}  // namespace unix_socket
 }  // namespace posix_ipc

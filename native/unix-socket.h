@@ -4,14 +4,14 @@
 #include <napi.h>
 
 namespace posix_ipc {
-namespace socket {
+namespace unix_socket {
 
 // Registers the Unix-domain socket operations (native/unix-socket.cc) on the
 // binding: creating, binding, listening, accepting and connecting sockets,
 // sendmsg/recvmsg with descriptor passing, and peer credentials.
 void Init(Napi::Env env, Napi::Object exports);
 
-}  // namespace socket
+}  // namespace unix_socket
 }  // namespace posix_ipc
 
 #endif  // POSIX_IPC_UNIX_SOCKET_H_

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "exports.h"
+
 namespace posix_ipc {
 namespace errno_names {
 namespace {
@@ -27,7 +29,9 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("errnoName", Napi::Function::New(env, ErrnoName, "errnoName"));
+  SetFunctions(env, exports, {
+      {"errnoName", ErrnoName},
+  });
 }
 
 }  // namespace errno_names

@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "env_state.h"
+#include "exports.h"
 #include "sys.h"
 
 namespace posix_ipc {
@@ -134,20 +135,24 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("close", Napi::Function::New(env, Close, "close"));
-  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
-  exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
-  exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
-  exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
-  exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
-  exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
-  exports.Set("ownsFd", Napi::Function::New(env, OwnsFd, "ownsFd"));
-  exports.Set("releaseFd", Napi::Function::New(env, ReleaseFd, "releaseFd"));
-  exports.Set("closeOnExecAll", Napi::Function::New(env, CloseOnExecAll, "closeOnExecAll"));
-  exports.Set("pollNow", Napi::Function::New(env, PollNow, "pollNow"));
-  exports.Set("POLLIN", Napi::Number::New(env, POLLIN));
-  exports.Set("POLLOUT", Napi::Number::New(env, POLLOUT));
-  exports.Set("POLLERR", Napi::Number::New(env, POLLERR));
+  SetFunctions(env, exports, {
+      {"close", Close},
+      {"dupFd", DupFd},
+      {"fstatSize", FstatSize},
+      {"fchmod", Fchmod},
+      {"ftruncate", Ftruncate},
+      {"accessMode", AccessMode},
+      {"adoptFd", AdoptFd},
+      {"ownsFd", OwnsFd},
+      {"releaseFd", ReleaseFd},
+      {"closeOnExecAll", CloseOnExecAll},
+      {"pollNow", PollNow},
+  });
+  SetConstants(env, exports, {
+      {"POLLIN", POLLIN},
+      {"POLLOUT", POLLOUT},
+      {"POLLERR", POLLERR},
+  });
 }
 
 }  // namespace fd

@@ -22,6 +22,7 @@
 #include <cerrno>
 
 #include "callback.h"
+#include "exports.h"
 #include "handle.h"
 
 namespace posix_ipc {
@@ -185,13 +186,17 @@ Napi::Value WatcherClose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("watchFd", Napi::Function::New(env, WatchFd, "watchFd"));
-  exports.Set("watcherStart", Napi::Function::New(env, WatcherStart, "watcherStart"));
-  exports.Set("watcherStop", Napi::Function::New(env, WatcherStop, "watcherStop"));
-  exports.Set("watcherClose", Napi::Function::New(env, WatcherClose, "watcherClose"));
-  exports.Set("watcherRef", Napi::Function::New(env, WatcherRef, "watcherRef"));
-  exports.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
-  exports.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));
+  SetFunctions(env, exports, {
+      {"watchFd", WatchFd},
+      {"watcherStart", WatcherStart},
+      {"watcherStop", WatcherStop},
+      {"watcherClose", WatcherClose},
+      {"watcherRef", WatcherRef},
+  });
+  SetConstants(env, exports, {
+      {"UV_READABLE", UV_READABLE},
+      {"UV_WRITABLE", UV_WRITABLE},
+  });
 }
 
 }  // namespace fd_watcher

@@ -25,6 +25,7 @@
 #include "callback.h"
 #include "deadline.h"
 #include "env_state.h"
+#include "exports.h"
 #include "handle.h"
 
 namespace posix_ipc {
@@ -293,8 +294,10 @@ void Init(Napi::Env env, Napi::Object exports) {
   hub->self = hub;
   napi_add_async_cleanup_hook(env, OnTeardown, hub.get(), &hub->hook);
   EnvState::Get(env)->waiter_hub = hub;
-  exports.Set("waitCancel", Napi::Function::New(env, Cancel, "waitCancel"));
-  exports.Set("waitSetRef", Napi::Function::New(env, SetRef, "waitSetRef"));
+  SetFunctions(env, exports, {
+      {"waitCancel", Cancel},
+      {"waitSetRef", SetRef},
+  });
 }
 
 }  // namespace waiter
