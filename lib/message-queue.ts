@@ -7,20 +7,20 @@ import { constants as fsConstants, fstatSync, readdirSync, readFileSync, statSyn
 import { constants as osConstants } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
-import { check, closedError, invalidArgValue, IpcError } from './errors';
+import { check, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { procNumber, softLimit } from './internal/limits';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { AGAIN, Poller } from './internal/poller';
-import type { WaitOptions } from './options';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { AGAIN } from './internal/poller';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
 import { OwnedDescriptor } from './internal/descriptor';
 import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {
-  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal,
-  validateTimeout,
+  toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions,
 } from './internal/validate';
-import { assertInternal, INTERNAL, type Internal } from './internal/construct';
+import { INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_WRONLY, O_RDWR } = fsConstants;
 const { EAGAIN, EBADF, EINVAL, EMFILE, EMSGSIZE, ENOENT, ENOSPC, ETIMEDOUT } = osConstants.errno;
@@ -66,12 +66,7 @@ export interface MessageQueueAttributes {
 }
 
 /** Options of the waiting `send`/`receive`. */
-export interface MessageQueueWaitOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface MessageQueueWaitOptions extends WaitOptions {}
 
 /** Names the kernel limit an mq_open(O_CREAT) failure ran into, and its value. */
 function explainOpenFailure(errno: number, maxMessages: number, messageSize: number): string | undefined {
@@ -182,15 +177,13 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
 export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
   static {
     implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as MessageQueue).#loopRef : undefined));
+      (typeof self === 'object' && self !== null && #access in self ? (self as MessageQueue).loopRef : undefined));
   }
 
-  readonly #loopRef = new LoopRef();
   #name: string;
   #access: keyof typeof ACCESS;
   #messageSize: number;
   #maxMessages: number;
-  #poller: Poller | null;
   // Opened on the first *Sync call: the kernel hands messages straight to a
   // thread blocked in mq_timedreceive, which beats polling and retrying.
   #blocking = -1;
@@ -202,11 +195,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   private constructor(
     key: Internal, fd: number, name: string, access: keyof typeof ACCESS, attributes: MessageQueueAttributes,
   ) {
-    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
-    const poller = new Poller(fd, 'mq_open', name);
-    super(key, fd, poller);
-    this.#poller = poller;
-    this.#loopRef.attach(poller);
+    super(key, fd, { syscall: 'mq_open', label: name });
     this.#name = name;
     this.#access = access;
     this.#maxMessages = attributes.maxMessages;
@@ -327,7 +316,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
 
   /** `{ maxMessages, messageSize, currentMessages }`, read from the kernel now. */
   get attributes(): MessageQueueAttributes {
-    this.#open();
+    this.assertOpen();
     return MessageQueue.#getattr(this.fd, this.#name);
   }
 
@@ -342,7 +331,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     let wait: WaitOptions;
     try {
       bytes = this.#message(data, priority);
-      wait = this.#waitOptions(options);
+      wait = waitOptions(options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -356,7 +345,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
       }
       return AGAIN;
     };
-    return this.#poller!.wait(binding.UV_WRITABLE, attempt, wait, () => this.#timedOut('mq_send', wait.timeoutMs!));
+    return this.poller.wait(binding.UV_WRITABLE, attempt, wait, () => timedOut('mq_send', this.#name, wait.timeoutMs!));
   }
 
   /** Sends if there is room now; `false` when the queue is full. */
@@ -371,12 +360,11 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    * Sends, blocking this thread until there is room (`mq_timedsend`): for
    * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
-  sendSync(data: string | ArrayBufferView, priority = 0, options?: { timeoutMs?: number }): void {
+  sendSync(data: string | ArrayBufferView, priority = 0, options?: SyncWaitOptions): void {
     const bytes = this.#message(data, priority);
-    const { timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    const r = binding.mqSendSync(this.#blockingFd(), bytes, priority, timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('mq_timedsend', timeoutMs!);
+    const timeoutMs = syncTimeout(validateOptions(options));
+    const r = binding.mqSendSync(this.#blockingFd(), bytes, priority, timeoutMs);
+    if (r === -ETIMEDOUT) throw timedOut('mq_timedsend', this.#name, timeoutMs);
     check(r, 'mq_timedsend', this.#name);
   }
 
@@ -389,13 +377,13 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   receive(options?: MessageQueueWaitOptions): Promise<Message> {
     let wait: WaitOptions;
     try {
-      wait = this.#waitOptions(options);
+      wait = waitOptions(options);
       this.#readable();
     } catch (err) {
       return Promise.reject(err);
     }
     const attempt = () => this.#take(false, -1) ?? AGAIN;
-    return this.#poller!.wait(binding.UV_READABLE, attempt, wait, () => this.#timedOut('mq_receive', wait.timeoutMs!));
+    return this.poller.wait(binding.UV_READABLE, attempt, wait, () => timedOut('mq_receive', this.#name, wait.timeoutMs!));
   }
 
   /** Receives a message if there is one now; `null` when the queue is empty. Pooled as {@link MessageQueue.receive}. */
@@ -409,11 +397,10 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    * for scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    * Pooled as {@link MessageQueue.receive}.
    */
-  receiveSync(options?: { timeoutMs?: number }): Message {
-    const { timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
+  receiveSync(options?: SyncWaitOptions): Message {
+    const timeoutMs = syncTimeout(validateOptions(options));
     this.#readable();
-    return this.#take(true, timeoutMs ?? -1)!;
+    return this.#take(true, timeoutMs)!;
   }
 
   /**
@@ -438,8 +425,6 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
 
   /** On close: pending `send`/`receive` calls reject with `ERR_IPC_CLOSED`. */
   protected override onClose(): void {
-    this.#poller!.close(() => closedError('MessageQueue'));
-    this.#poller = null;
     if (this.#blocking >= 0) binding.close(this.#blocking);
     this.#blocking = -1;
   }
@@ -457,12 +442,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     return inspectHandle('MessageQueue', {
       name: this.#name, fd: this.fd, access: this.#access, maxMessages: this.#maxMessages,
       messageSize: this.#messageSize,
-      ref: this.#loopRef.ref, closed: this.closed,
+      ref: this.loopRef.ref, closed: this.closed,
     }, depth, options);
-  }
-
-  #open(): void {
-    void this.openFd;
   }
 
   #blockingFd(): number {
@@ -475,7 +456,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
 
   /** Checks a message before any syscall: open, writable, size, priority. */
   #message(data: unknown, priority: unknown): Uint8Array {
-    this.#open();
+    this.assertOpen();
     const bytes = toBytes(data);
     validateInteger(priority, 'priority', 0, MessageQueue.PRIORITY_MAX - 1);
     if (this.#access === 'read') {
@@ -491,18 +472,11 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
   }
 
   #readable(): void {
-    this.#open();
+    this.assertOpen();
     if (this.#access === 'write') {
       throw new IpcError(-EBADF, 'mq_receive', this.#name, 'queue was opened with access: \'write\'');
     }
     if (this.#messageSize > POOLED_QUEUE_MAX) this.#scratch ??= Buffer.allocUnsafe(this.#messageSize);
-  }
-
-  #waitOptions(options: MessageQueueWaitOptions | undefined): WaitOptions {
-    const { signal, timeoutMs } = validateOptions(options);
-    validateSignal(signal);
-    validateTimeout(timeoutMs);
-    return { signal, timeoutMs };
   }
 
   /**
@@ -526,7 +500,7 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     }
     const syscall = sync ? 'mq_timedreceive' : 'mq_receive';
     if (length === -EAGAIN) return null;
-    if (length === -ETIMEDOUT && sync) throw this.#timedOut(syscall, timeoutMs);
+    if (length === -ETIMEDOUT && sync) throw timedOut(syscall, this.#name, timeoutMs);
     check(length, syscall, this.#name);
     let data: Buffer;
     if (pool !== null) {
@@ -536,10 +510,6 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
       this.#scratch!.copy(data, 0, 0, length);
     }
     return { data, priority: this.#priority[0] };
-  }
-
-  #timedOut(syscall: string, timeoutMs: number): IpcError {
-    return new IpcError(-ETIMEDOUT, syscall, this.#name, `timed out after ${timeoutMs} ms`);
   }
 }
 

@@ -21,7 +21,7 @@ import {
 import { procNumber, softLimit } from './internal/limits';
 import { retryUntil } from './internal/retry';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
+import { implementRef, type Referable } from './internal/loop-ref';
 import { AGAIN, Poller } from './internal/poller';
 import { Cancel } from './internal/cancel';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
@@ -30,7 +30,7 @@ import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
 import {
   readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions,
 } from './internal/validate';
-import { assertInternal, INTERNAL, type Internal } from './internal/construct';
+import { INTERNAL, type Internal } from './internal/construct';
 
 const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
 /** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
@@ -541,7 +541,6 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   readonly #label: string | null;
   /** The socket file this object bound and removes on close. */
   #file: BoundFile | null;
-  #poller: Poller | null;
   readonly #sends: SendJob[] = [];
   #pumping = false;
   /** Pollers of the helper sockets that wait for a full receiver (see #waitForReceiver). */
@@ -550,21 +549,15 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** receive() calls not yet settled (receiveSync would jump their queue). */
   #receiving = 0;
 
-  readonly #loopRef = new LoopRef();
 
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
     implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as UnixSocket).#loopRef : undefined));
+      (typeof self === 'object' && self !== null && #type in self ? (self as UnixSocket).loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
-    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
-    // The watcher first: if it cannot be made, the caller still owns fd.
-    const poller = new Poller(fd, 'socket', label);
-    super(key, fd, poller);
-    this.#poller = poller;
-    this.#loopRef.attach(poller);
+    super(key, fd, { syscall: 'socket', label });
     this.#type = type;
     this.#label = label;
     this.#file = file;
@@ -1152,8 +1145,6 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   protected override onClose(): void {
     const closed = () => closedError('UnixSocket');
-    this.#poller?.close(closed);
-    this.#poller = null;
     for (const helper of this.#helpers) helper.close(closed);
     this.#helpers.clear();
     for (const job of this.#sends.splice(0)) this.#settle(job, closed());
@@ -1164,7 +1155,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('UnixSocket', {
-      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.#loopRef.ref,
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.loopRef.ref,
       closed: this.closed,
     }, depth, options);
   }
@@ -1287,9 +1278,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       try {
         while (job.state !== 'done') {
           if (job.state === 'full') {
-            const poller = this.#poller;
-            if (poller === null) throw closedError('UnixSocket');
-            job.state = await poller.wait(UV_WRITABLE, () => {
+            job.state = await this.poller.wait(UV_WRITABLE, () => {
               const state = this.#attempt(job);
               return state === 'full' ? AGAIN : state;
             }, { signal: job.cancel!.signal }, () => new Error('unreachable'));
@@ -1332,7 +1321,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       }
       poller = new Poller(helper, 'socket', to.label);
       this.#helpers.add(poller);
-      this.#loopRef.attach(poller);
+      this.loopRef.attach(poller);
       return await poller.wait(UV_WRITABLE, () => {
         const state = this.#attempt(job);
         return state === 'peer-full' ? AGAIN : state;
@@ -1340,7 +1329,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     } finally {
       if (poller !== null) {
         this.#helpers.delete(poller);
-        this.#loopRef.detach(poller);
+        this.loopRef.detach(poller);
         poller.close(() => closedError('UnixSocket'));
       }
       binding.close(helper);
@@ -1406,7 +1395,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
       return Promise.reject(err);
     }
     this.#receiving++;
-    return this.#poller!.wait(UV_READABLE, attempt, wait, () => timedOut(syscall, this.#label, wait.timeoutMs!))
+    return this.poller.wait(UV_READABLE, attempt, wait, () => timedOut(syscall, this.#label, wait.timeoutMs!))
       .finally(() => this.#receiving--);
   }
 
@@ -1593,18 +1582,16 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   readonly #type: 'stream' | 'seqpacket';
   readonly #address: Address;
   #file: BoundFile | null;
-  #poller: Poller | null;
   /** accept() calls not yet settled (acceptSync would jump their queue). */
   #accepting = 0;
 
-  readonly #loopRef = new LoopRef();
 
   static {
     makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
     implementRef(
       this,
-      (self) => (typeof self === 'object' && self !== null && #loopRef in self
-        ? (self as UnixSocketServer).#loopRef
+      (self) => (typeof self === 'object' && self !== null && #address in self
+        ? (self as UnixSocketServer).loopRef
         : undefined),
     );
   }
@@ -1612,11 +1599,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   private constructor(
     key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null,
   ) {
-    assertInternal(key); // Before the watcher: nothing is touched for a caller from outside.
-    const poller = new Poller(fd, 'socket', address.label);
-    super(key, fd, poller);
-    this.#poller = poller;
-    this.#loopRef.attach(poller);
+    super(key, fd, { syscall: 'socket', label: address.label });
     this.#type = type;
     this.#address = address;
     this.#file = file;
@@ -1642,7 +1625,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
       return Promise.reject(err);
     }
     this.#accepting++;
-    return this.#poller!.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut(
+    return this.poller.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut(
       'accept4', this.#address.label, wait.timeoutMs!,
     ))
       .finally(() => this.#accepting--);
@@ -1703,8 +1686,6 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   }
 
   protected override onClose(): void {
-    this.#poller?.close(() => closedError('UnixSocketServer'));
-    this.#poller = null;
     removeFile(this.#file);
     this.#file = null;
   }
@@ -1713,7 +1694,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle(
       'UnixSocketServer',
-      { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.#loopRef.ref, closed: this.closed },
+      { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.loopRef.ref, closed: this.closed },
       depth, options,
     );
   }

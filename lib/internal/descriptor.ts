@@ -10,7 +10,8 @@ import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { binding } from '../binding';
 import { closedError, invalidArgType, invalidArgValue } from '../errors';
-import type { Poller } from './poller';
+import { LoopRef } from './loop-ref';
+import { Poller } from './poller';
 import { forget, reclaimOnCollect, type Reclaim } from './reclaim';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- INTERNAL is named by the {@link} in the TSDoc below.
 import { assertInternal, type INTERNAL, type Internal } from './construct';
@@ -43,19 +44,35 @@ export function validateAdoptable(fd: unknown): asserts fd is number {
   if (binding.ownsFd(fd)) throw invalidArgValue('fd', fd, 'already belongs to an open handle');
 }
 
+/** The watcher of a handle that waits on its descriptor from the event loop (see Poller). */
+export interface Watch {
+  /** The syscall and label an error of the watcher itself names. */
+  syscall: string;
+  label: string | null;
+}
+
 export abstract class OwnedDescriptor implements Disposable {
   #fd: number;
+  #poller: Poller | null;
+  readonly #loopRef: LoopRef | null;
   readonly #reclaim: Reclaim;
 
   /**
    * @param key - {@link INTERNAL}: only this package's factories make handles.
    * @param fd - A descriptor the binding created (and tracks) or adopted.
-   * @param poller - Its watcher, if the subclass has one: closed first if the
-   *   handle is garbage-collected without close().
+   * @param watch - For a handle with waiting calls: its Poller is made here,
+   *   after the key was checked (nothing is touched for a caller from
+   *   outside) and before the handle owns `fd` (if it cannot be made, the
+   *   caller still owns fd). Closed before the descriptor, by close() or when
+   *   the handle is garbage-collected. It follows the handle's `loopRef`.
    */
-  protected constructor(key: Internal, fd: number, poller: Poller | null = null) {
+  protected constructor(key: Internal, fd: number, watch: Watch | null = null) {
     assertInternal(key);
+    const poller = watch === null ? null : new Poller(fd, watch.syscall, watch.label);
     this.#fd = fd;
+    this.#poller = poller;
+    this.#loopRef = poller === null ? null : new LoopRef();
+    if (poller !== null) this.#loopRef!.attach(poller);
     this.#reclaim = reclaimOnCollect(this, { fds: [fd], poller });
   }
 
@@ -69,9 +86,10 @@ export abstract class OwnedDescriptor implements Disposable {
     return this.#fd < 0;
   }
 
-  /** Closes the descriptor. Idempotent. */
+  /** Closes the descriptor: pending waits reject with `ERR_IPC_CLOSED` first. Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
+    this.#endWaits();
     this.onClose();
     forget(this);
     binding.close(this.#fd);
@@ -88,8 +106,22 @@ export abstract class OwnedDescriptor implements Disposable {
     this.#reclaim.fds.push(fd);
   }
 
-  /** What a subclass releases before its descriptor closes (e.g. a watcher). */
+  /** What a subclass releases before its descriptor closes (its watcher's waits have ended). */
   protected onClose(): void {}
+
+  /**
+   * The ref state of a handle made with `watch` (its watcher follows it), for
+   * the handle's `ref()`/`unref()` (implementRef) and its other waiting parts.
+   */
+  protected get loopRef(): LoopRef {
+    return this.#loopRef!;
+  }
+
+  /** The watcher (made with `watch`), for waiting calls; `ERR_IPC_CLOSED` once closed. */
+  protected get poller(): Poller {
+    this.assertOpen();
+    return this.#poller!;
+  }
 
   /** The open descriptor; `ERR_IPC_CLOSED` after close. */
   protected get openFd(): number {
@@ -121,12 +153,23 @@ export abstract class OwnedDescriptor implements Disposable {
       if (!options.readable) throw invalidArgValue('options.onread', given, 'needs a descriptor open for reading');
       onread = { buffer: buffer!, callback };
     }
+    this.#endWaits();
     this.onClose();
     const socket = new Socket({ fd, ...options, ...(onread && { onread }) });
     forget(this);
     binding.releaseFd(fd);
     this.#fd = -1;
     return socket;
+  }
+
+  /**
+   * Rejects pending waits with `ERR_IPC_CLOSED` and releases the watcher,
+   * before the descriptor goes: closing a uv_poll handle removes the
+   * descriptor's number from epoll, and that number may be reused at once.
+   */
+  #endWaits(): void {
+    this.#poller?.close(() => closedError(this.constructor.name));
+    this.#poller = null;
   }
 }
 
