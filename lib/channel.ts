@@ -168,8 +168,7 @@ function validateCapacity(capacity: unknown): asserts capacity is number {
  */
 export class Channel implements Disposable, AsyncIterable<Buffer> {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Channel).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as Channel).#loopRef : undefined));
   }
 
   #memory: SharedMemory;

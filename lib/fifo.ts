@@ -404,8 +404,7 @@ interface ReplyChannel {
  */
 export class FifoServer extends EventEmitter implements AsyncDisposable {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoServer).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as FifoServer).#loopRef : undefined));
   }
 
   readonly #loopRef = new LoopRef();
@@ -640,8 +639,7 @@ let replyCounter = 0;
  */
 export class FifoClient implements Disposable {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FifoClient).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as FifoClient).#loopRef : undefined));
   }
 
   readonly #loopRef = new LoopRef();

@@ -226,8 +226,7 @@ export class FileLock implements Disposable {
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as FileLock).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as FileLock).#loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {

@@ -176,8 +176,7 @@ function systemDefault(attribute: 'msg_default' | 'msgsize_default'): number {
  */
 export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Message> {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #access in self ? (self as MessageQueue).loopRef : undefined));
+    implementRef(this, (self) => (#access in self ? (self as MessageQueue).loopRef : undefined));
   }
 
   #name: string;

@@ -104,8 +104,7 @@ function map(fd: number, offset: number, init: boolean, path: string | null): Mu
  */
 export class Mutex implements Disposable {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Mutex).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as Mutex).#loopRef : undefined));
   }
 
   #handle: MutexHandle | null;

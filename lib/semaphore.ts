@@ -75,8 +75,7 @@ export interface SemaphoreAcquireSyncOptions extends SyncWaitOptions {}
  */
 export class Semaphore implements Disposable {
   static {
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #loopRef in self ? (self as Semaphore).#loopRef : undefined));
+    implementRef(this, (self) => (#loopRef in self ? (self as Semaphore).#loopRef : undefined));
   }
 
   readonly #life: Lifetime<SemHandle>;

@@ -552,8 +552,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   static {
     makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
-    implementRef(this, (self) =>
-      (typeof self === 'object' && self !== null && #type in self ? (self as UnixSocket).loopRef : undefined));
+    implementRef(this, (self) => (#type in self ? (self as UnixSocket).loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) {
@@ -1588,12 +1587,7 @@ export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<U
 
   static {
     makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
-    implementRef(
-      this,
-      (self) => (typeof self === 'object' && self !== null && #address in self
-        ? (self as UnixSocketServer).loopRef
-        : undefined),
-    );
+    implementRef(this, (self) => (#address in self ? (self as UnixSocketServer).loopRef : undefined));
   }
 
   private constructor(

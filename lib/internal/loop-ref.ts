@@ -66,16 +66,16 @@ export interface Referable {
 
 /**
  * Puts `ref()`, `unref()` and `hasRef()` on `target`'s prototype.
- * `loopRefOf(self)` is the class's own brand check (e.g.
+ * `loopRefOf(self)`, asked only of objects, is the class's own brand check (e.g.
  * `#loopRef in self ? self.#loopRef : undefined`): anything else as `this` (a
  * Proxy of a handle, an object made from the prototype) is refused with
  * `ERR_INVALID_THIS`, and nothing changes.
  */
 export function implementRef(
-  target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: unknown) => LoopRef | undefined,
+  target: { readonly prototype: object; readonly name: string }, loopRefOf: (self: object) => LoopRef | undefined,
 ): void {
   const of = (self: unknown): LoopRef => {
-    const state = loopRefOf(self);
+    const state = typeof self === 'object' && self !== null ? loopRefOf(self) : undefined;
     if (state === undefined) throw invalidThis(target.name);
     return state;
   };
