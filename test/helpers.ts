@@ -1,6 +1,6 @@
 /**
  * Shared test helpers: unique object names, descriptor and /dev/shm snapshots,
- * and running real child processes.
+ * umask and descriptor-flag checks, and running real child processes.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,6 +10,34 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writ
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+
+/** The descriptor-flag helpers of test/fixtures/common.js (plain JS for the fixtures), typed for the tests. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fixtureCommon = require('./fixtures/common') as {
+  fdFlags(fd: number, pid?: number): number;
+  O_NONBLOCK: number;
+  O_CLOEXEC: number;
+};
+
+/** The open flags of descriptor `fd` of process `pid` (this one by default), from /proc/<pid>/fdinfo/<fd>. */
+export const fdFlags = fixtureCommon.fdFlags;
+/** O_NONBLOCK and O_CLOEXEC, the bits of {@link fdFlags} the tests check. */
+export const { O_NONBLOCK, O_CLOEXEC } = fixtureCommon;
+
+/**
+ * Sets the process umask to `mask` until the returned Disposable is disposed, which puts back the
+ * umask from before: `using _umask = withUmask(0o077);`. With `body`, the umask is `mask` just for
+ * that synchronous call, and its result is returned.
+ */
+export function withUmask(mask: number): Disposable;
+export function withUmask<T>(mask: number, body: () => T): T;
+export function withUmask<T>(mask: number, body?: () => T): T | Disposable {
+  const old = process.umask(mask);
+  const restore = { [Symbol.dispose]: () => void process.umask(old) };
+  if (body === undefined) return restore;
+  using _restore = restore;
+  return body();
+}
 
 let counter = 0;
 

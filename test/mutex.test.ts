@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Mutex, SharedMemory } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, withOtherUser, withUmask } from './helpers';
 
 const children: ChildProcess[] = [];
 const dist = path.join(__dirname, '..', 'dist');
@@ -40,13 +40,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('Mutex.open', () => {
   test('creates 0600 under umask 000 and the asked mode under umask 077; exclusive create of a taken name is EEXIST', () => {
     const n = name();
-    const old = process.umask(0);
-    let m: Mutex;
-    try {
-      m = Mutex.open(n, { create: true });
-    } finally {
-      process.umask(old);
-    }
+    const m = withUmask(0, () => Mutex.open(n, { create: true }));
     expect(statSync(`/dev/shm${n}`).mode & 0o777).toBe(0o600);
     expect(statSync(`/dev/shm${n}`).size).toBe(Mutex.SIZE);
     expect(m).toMatchObject({ name: n, closed: false, held: false, ownerPid: null });
@@ -61,12 +55,7 @@ describe('Mutex.open', () => {
     again.close();
 
     const n2 = name();
-    process.umask(0o077);
-    try {
-      Mutex.open(n2, { create: true, mode: 0o640 }).close();
-    } finally {
-      process.umask(old);
-    }
+    withUmask(0o077, () => Mutex.open(n2, { create: true, mode: 0o640 }).close());
     expect(statSync(`/dev/shm${n2}`).mode & 0o777).toBe(0o640);
   });
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, IpcError, Semaphore, SharedMemory } from '../lib';
-import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, threadWaitsStarted, until, withOtherUser } from './helpers';
+import { fdsOpenedSince, fixture, fsReadLatency, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runNode, runWithSmallDevShm, threadWaitsStarted, until, withOtherUser, withUmask } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 
@@ -65,13 +65,7 @@ describe('a process killed with SIGKILL', () => {
 describe('Semaphore.open', () => {
   test('creates /dev/shm/sem.<name> 0600 under umask 000 with its initial value; opens it again by name', () => {
     const n = name();
-    const old = process.umask(0);
-    let s: Semaphore;
-    try {
-      s = Semaphore.open(n, { create: true, initial: 3 });
-    } finally {
-      process.umask(old);
-    }
+    const s = withUmask(0, () => Semaphore.open(n, { create: true, initial: 3 }));
     expect(s).toMatchObject({ name: n, closed: false, value: 3 });
     expect(statSync(`/dev/shm/sem${n.replace('/', '.')}`).mode & 0o777).toBe(0o600);
     const same = Semaphore.open(n.slice(1));
@@ -83,12 +77,7 @@ describe('Semaphore.open', () => {
 
   test('the mode is exact under any umask; exclusive create of a taken name is EEXIST; create alone opens it as it is', () => {
     const n = name();
-    const old = process.umask(0o077);
-    try {
-      Semaphore.open(n, { create: true, mode: 0o640, initial: 5 }).close();
-    } finally {
-      process.umask(old);
-    }
+    withUmask(0o077, () => Semaphore.open(n, { create: true, mode: 0o640, initial: 5 }).close());
     expect(statSync(`/dev/shm/sem.${n.slice(1)}`).mode & 0o777).toBe(0o640);
     expect(() => Semaphore.open(n, { create: true, exclusive: true })).toThrow(
       expect.objectContaining({ code: 'EEXIST', errno: -17, syscall: 'sem_open', path: n, message: `EEXIST: file already exists, sem_open '${n}'` }),
@@ -140,13 +129,10 @@ describe('Semaphore.open', () => {
   test('another uid: 0600 keeps it out, 0666 lets it in, whatever the umask', async () => {
     const priv = name();
     const pub = name();
-    const old = process.umask(0o077);
-    try {
+    withUmask(0o077, () => {
       Semaphore.open(priv, { create: true }).close();
       Semaphore.open(pub, { create: true, mode: 0o666 }).close();
-    } finally {
-      process.umask(old);
-    }
+    });
     await withOtherUser(async (runAs) => {
       const open = async (n: string) => JSON.parse((await runAs('semaphore.js', ['open', n])).stdout);
       expect((await open(priv)).error).toMatchObject({ code: 'EACCES', syscall: 'sem_open', path: priv });
