@@ -175,6 +175,30 @@ export async function runWithFewFds(script: string, args: string[]): Promise<Rec
 }
 
 /**
+ * Runs `node <fixture> ...args` for a command built on common.js inSignalStorm: its JSON line (it
+ * must exit 0 with nothing on stderr), having checked that the storm came (more than 10 signals).
+ */
+export async function runInSignalStorm(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const r = await runNode(script, args);
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  expect(out.signals).toBeGreaterThan(10);
+  return out;
+}
+
+/**
+ * Checks a blocking call a storm fixture timed (common.js timed: { error, took }): it failed with
+ * ETIMEDOUT (from `syscall`, when given), no earlier than `atLeastMs`, and well before 10 s: EINTR
+ * retries must not restart the clock.
+ */
+export function expectTimedOut(call: unknown, atLeastMs: number, syscall?: string): void {
+  const { error, took } = call as { error: unknown; took: unknown };
+  expect(error).toMatchObject(syscall === undefined ? { code: 'ETIMEDOUT' } : { code: 'ETIMEDOUT', syscall });
+  expect(took).toBeGreaterThanOrEqual(atLeastMs);
+  expect(took).toBeLessThan(10000);
+}
+
+/**
  * Runs fixture scripts as another uid (nobody), from a copy of dist/, the addon
  * and the fixtures that uid can read. CI runs as root, which bypasses
  * permission checks and some kernel limits: tests of those must drop to
