@@ -199,6 +199,25 @@ export function expectTimedOut(call: unknown, atLeastMs: number, syscall?: strin
 }
 
 /**
+ * Runs `node <script> peerScribble <name> <where> 4000 7` (a command built on common.js
+ * underScribbler) for an object `named` and one `inside` shared memory, each under a fresh
+ * `name()`: every run must exit 0 with nothing on stderr after more than 1,000 bad writes, its
+ * outcomes including each of `seen` and none outside `allowed`.
+ */
+export async function expectPeerScribbleOutcomes(
+  script: string, name: () => string, seen: string[], allowed: string[],
+): Promise<void> {
+  for (const where of ['named', 'inside']) {
+    const r = await runNode(script, ['peerScribble', name(), where, '4000', '7'], { timeout: 60000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const { outcomes, writes } = JSON.parse(r.stdout) as { outcomes: Record<string, number>; writes: number };
+    expect(writes).toBeGreaterThan(1000);
+    expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(seen));
+    for (const outcome of Object.keys(outcomes)) expect(allowed).toContain(outcome);
+  }
+}
+
+/**
  * Runs fixture scripts as another uid (nobody), from a copy of dist/, the addon
  * and the fixtures that uid can read. CI runs as root, which bypasses
  * permission checks and some kernel limits: tests of those must drop to
