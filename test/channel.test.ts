@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Channel, SharedMemory } from '../lib';
-import { fdsOpenedSince, fixture, fixtureChild, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser, type FixtureChild } from './helpers';
+import { fdsOpenedSince, fixture, fixtureChild, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser, withUmask, type FixtureChild } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
 const name = namesUnlinkedAfterEach(Channel.unlink);
@@ -30,13 +30,7 @@ describe('Channel.create / open', () => {
   test('named: exact mode 0600 under umask 0, EEXIST, open, unlink; nothing left behind', () => {
     const n = name();
     const fdsBefore = openFds();
-    const old = process.umask(0);
-    let ch: Channel;
-    try {
-      ch = Channel.create(n, { capacity: 4096 });
-    } finally {
-      process.umask(old);
-    }
+    const ch = withUmask(0, () => Channel.create(n, { capacity: 4096 }));
     expect(statSync(`/dev/shm${n}`).mode & 0o777).toBe(0o600);
     expect(ch).toMatchObject({ name: n, capacity: 4096, producers: 1, maxMessageSize: 2040, closed: false });
     expect(() => Channel.create(n)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'shm_open', path: n }));

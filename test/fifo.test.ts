@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { AbortError, Fifo, FifoClient, FifoServer, IpcError, mkfifo } from '../lib';
 import { binding } from '../lib/binding';
-import { fdsOpenedSince, fixture, openFds, run, runNode, until, withOtherUser } from './helpers';
+import { fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, O_NONBLOCK, openFds, run, runNode, until, withOtherUser, withUmask } from './helpers';
 
 let dir: string;
 /** What afterEach undoes even when a test failed half-way: children, servers, clients. */
@@ -51,14 +51,6 @@ async function connect(requestPath: string, options?: Parameters<typeof FifoClie
 const at = (name: string) => path.join(dir, name);
 
 const dist = path.join(__dirname, '..', 'dist');
-
-/** The open flags of one of our descriptors, from /proc/self/fdinfo. */
-function flagsOf(fd: number): number {
-  return parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1], 8);
-}
-
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 
 /** Everything a readable stream gives until 'end'. */
 function readAll(stream: Socket): Promise<string> {
@@ -104,15 +96,11 @@ describe('hostile buffers', () => {
 
 describe('mkfifo', () => {
   test('creates a FIFO, 0600 by default under umask 000, and the exact mode under umask 077', () => {
-    const old = process.umask(0);
-    try {
-      mkfifo(at('default'));
-      process.umask(0o077);
+    withUmask(0, () => mkfifo(at('default')));
+    withUmask(0o077, () => {
       mkfifo(at('shared'), 0o644);
       Fifo.mkfifo(at('wide'), 0o666);
-    } finally {
-      process.umask(old);
-    }
+    });
     expect(lstatSync(at('default')).isFIFO()).toBe(true);
     expect(lstatSync(at('default')).mode & 0o7777).toBe(0o600);
     expect(lstatSync(at('shared')).mode & 0o7777).toBe(0o644);
@@ -164,11 +152,11 @@ describe('opening', () => {
     mkfifo(at('f'));
     const reader = await Fifo.openReader(at('f'));
     expect(reader).toMatchObject({ path: at('f'), direction: 'read', closed: false });
-    expect(flagsOf(reader.fd) & (O_NONBLOCK | O_CLOEXEC)).toBe(O_NONBLOCK | O_CLOEXEC);
+    expect(fdFlags(reader.fd) & (O_NONBLOCK | O_CLOEXEC)).toBe(O_NONBLOCK | O_CLOEXEC);
     const writer = await Fifo.openWriter(at('f'));
     expect(writer).toMatchObject({ direction: 'write' });
-    expect(flagsOf(writer.fd) & (O_NONBLOCK | O_CLOEXEC | 3)).toBe(O_NONBLOCK | O_CLOEXEC | 1); // O_WRONLY
-    expect(flagsOf(reader.fd) & 3).toBe(0); // O_RDONLY
+    expect(fdFlags(writer.fd) & (O_NONBLOCK | O_CLOEXEC | 3)).toBe(O_NONBLOCK | O_CLOEXEC | 1); // O_WRONLY
+    expect(fdFlags(reader.fd) & 3).toBe(0); // O_RDONLY
     writer.close();
     reader.close();
   });

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { inspect } from 'node:util';
-import { chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, FileLock, IpcError, lockFile, lockFileSync, tryLockFile } from '../lib';
-import { fdsOpenedSince, fixture, openFds, run, runNode, runWithFewFds, threadWaitsSettled, until, withOtherUser } from './helpers';
+import { expectTimedOut, fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, openFds, run, runInSignalStorm, runNode, runWithFewFds, threadWaitsSettled, until, withOtherUser, withUmask } from './helpers';
 
 let dir: string;
 let counter = 0;
@@ -88,8 +88,8 @@ describe('taking a lock', () => {
     const lock = await lockFile(p);
     expect(lock).toBeInstanceOf(FileLock);
     expect(lock).toMatchObject({ mode: 'exclusive', kind: 'ofd', start: 0, length: 0, path: p, released: false });
-    const flags = parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${lock.fd}`, 'utf8'))![1], 8);
-    expect(flags & 0o2000000).toBe(0o2000000); // O_CLOEXEC
+    const flags = fdFlags(lock.fd);
+    expect(flags & O_CLOEXEC).toBe(O_CLOEXEC);
     expect(flags & 3).toBe(2); // O_RDWR
     expect(free(p)).toBe(false);
     lock.release();
@@ -104,13 +104,11 @@ describe('taking a lock', () => {
   test('create: true makes the file with exactly fileMode (0600 by default) whatever the umask; an existing file keeps its mode', async () => {
     const a = file(false);
     const b = file(false);
-    const old = process.umask(0o077);
-    try {
+    {
+      using _umask = withUmask(0o077);
       (await lockFile(a, { create: true })).release();
       lockFileSync(b, { create: true, fileMode: 0o644 }).release();
       tryLockFile(b, { create: true, fileMode: 0o600 })!.release();
-    } finally {
-      process.umask(old);
     }
     expect(statSync(a).mode & 0o777).toBe(0o600);
     expect(statSync(b).mode & 0o777).toBe(0o644);
@@ -418,13 +416,7 @@ describe('between processes', () => {
   });
 
   test('a sync timeout holds through a signal storm (EINTR does not restart the clock)', async () => {
-    const r = await runNode('file-lock.js', ['timeoutInStorm', file(), '300']);
-    expect(r).toMatchObject({ code: 0, stderr: '' });
-    const out = JSON.parse(r.stdout);
-    expect(out.signals).toBeGreaterThan(10);
-    expect(out.error).toMatchObject({ code: 'ETIMEDOUT', syscall: 'fcntl' });
-    expect(out.took).toBeGreaterThanOrEqual(290);
-    expect(out.took).toBeLessThan(10000);
+    expectTimedOut(await runInSignalStorm('file-lock.js', ['timeoutInStorm', file(), '300']), 290, 'fcntl');
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Shared test helpers: unique object names, descriptor and /dev/shm snapshots,
- * and running real child processes.
+ * umask and descriptor-flag checks, and running real child processes.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,6 +10,34 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writ
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+
+/** The descriptor-flag helpers of test/fixtures/common.js (plain JS for the fixtures), typed for the tests. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fixtureCommon = require('./fixtures/common') as {
+  fdFlags(fd: number, pid?: number): number;
+  O_NONBLOCK: number;
+  O_CLOEXEC: number;
+};
+
+/** The open flags of descriptor `fd` of process `pid` (this one by default), from /proc/<pid>/fdinfo/<fd>. */
+export const fdFlags = fixtureCommon.fdFlags;
+/** O_NONBLOCK and O_CLOEXEC, the bits of {@link fdFlags} the tests check. */
+export const { O_NONBLOCK, O_CLOEXEC } = fixtureCommon;
+
+/**
+ * Sets the process umask to `mask` until the returned Disposable is disposed, which puts back the
+ * umask from before: `using _umask = withUmask(0o077);`. With `body`, the umask is `mask` just for
+ * that synchronous call, and its result is returned.
+ */
+export function withUmask(mask: number): Disposable;
+export function withUmask<T>(mask: number, body: () => T): T;
+export function withUmask<T>(mask: number, body?: () => T): T | Disposable {
+  const old = process.umask(mask);
+  const restore = { [Symbol.dispose]: () => void process.umask(old) };
+  if (body === undefined) return restore;
+  using _restore = restore;
+  return body();
+}
 
 let counter = 0;
 
@@ -144,6 +172,49 @@ export async function runWithFewFds(script: string, args: string[]): Promise<Rec
   const out = JSON.parse(r.stdout) as Record<string, unknown>;
   expect(out.filled).toBeGreaterThan(10);
   return out;
+}
+
+/**
+ * Runs `node <fixture> ...args` for a command built on common.js inSignalStorm: its JSON line (it
+ * must exit 0 with nothing on stderr), having checked that the storm came (more than 10 signals).
+ */
+export async function runInSignalStorm(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const r = await runNode(script, args);
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  expect(out.signals).toBeGreaterThan(10);
+  return out;
+}
+
+/**
+ * Checks a blocking call a storm fixture timed (common.js timed: { error, took }): it failed with
+ * ETIMEDOUT (from `syscall`, when given), no earlier than `atLeastMs`, and well before 10 s: EINTR
+ * retries must not restart the clock.
+ */
+export function expectTimedOut(call: unknown, atLeastMs: number, syscall?: string): void {
+  const { error, took } = call as { error: unknown; took: unknown };
+  expect(error).toMatchObject(syscall === undefined ? { code: 'ETIMEDOUT' } : { code: 'ETIMEDOUT', syscall });
+  expect(took).toBeGreaterThanOrEqual(atLeastMs);
+  expect(took).toBeLessThan(10000);
+}
+
+/**
+ * Runs `node <script> peerScribble <name> <where> 4000 7` (a command built on common.js
+ * underScribbler) for an object `named` and one `inside` shared memory, each under a fresh
+ * `name()`: every run must exit 0 with nothing on stderr after more than 1,000 bad writes, its
+ * outcomes including each of `seen` and none outside `allowed`.
+ */
+export async function expectPeerScribbleOutcomes(
+  script: string, name: () => string, seen: string[], allowed: string[],
+): Promise<void> {
+  for (const where of ['named', 'inside']) {
+    const r = await runNode(script, ['peerScribble', name(), where, '4000', '7'], { timeout: 60000 });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const { outcomes, writes } = JSON.parse(r.stdout) as { outcomes: Record<string, number>; writes: number };
+    expect(writes).toBeGreaterThan(1000);
+    expect(Object.keys(outcomes)).toEqual(expect.arrayContaining(seen));
+    for (const outcome of Object.keys(outcomes)) expect(allowed).toContain(outcome);
+  }
 }
 
 /**

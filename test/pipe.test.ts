@@ -2,11 +2,9 @@ import { openSync, readFileSync, writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { once } from 'node:events';
 import { inherited, pipe, SharedMemory, spawn } from '../lib';
-import { fdsOpenedSince, fixture, openFds, withOtherUser } from './helpers';
+import { fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, openFds, withOtherUser } from './helpers';
 
 const PIPE_MAX_SIZE = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
-
-const flagsOf = (fd: number) => parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1], 8);
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
@@ -19,9 +17,9 @@ describe('pipe()', () => {
     const { readEnd, writeEnd } = pipe();
     expect(readEnd).toMatchObject({ direction: 'read', closed: false });
     expect(writeEnd).toMatchObject({ direction: 'write', closed: false });
-    for (const end of [readEnd, writeEnd]) expect(flagsOf(end.fd) & 0o2000000).toBe(0o2000000);
-    expect(flagsOf(readEnd.fd) & 3).toBe(0); // O_RDONLY
-    expect(flagsOf(writeEnd.fd) & 3).toBe(1); // O_WRONLY
+    for (const end of [readEnd, writeEnd]) expect(fdFlags(end.fd) & O_CLOEXEC).toBe(O_CLOEXEC);
+    expect(fdFlags(readEnd.fd) & 3).toBe(0); // O_RDONLY
+    expect(fdFlags(writeEnd.fd) & 3).toBe(1); // O_WRONLY
     readEnd.close();
     writeEnd.close();
     expect(readEnd.fd).toBe(-1);

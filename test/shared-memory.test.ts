@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IpcError, SharedMemory } from '../lib';
-import { addonPath, fdsOpenedSince, fixture, leftoverObjects, openFds, run, runNode, runWithSmallDevShm, uniqueName, withOtherUser } from './helpers';
+import { addonPath, fdFlags, fdsOpenedSince, fixture, leftoverObjects, O_CLOEXEC, openFds, run, runNode, runWithSmallDevShm, uniqueName, withOtherUser, withUmask } from './helpers';
 
 const made: string[] = [];
 
@@ -46,18 +46,14 @@ describe('SharedMemory.create', () => {
   });
 
   test('is 0600 by default even under umask 000, and the mode is exact under any umask', () => {
-    const old = process.umask(0o000);
-    try {
-      const a = name();
-      SharedMemory.create(a, 1).close();
-      expect(statSync(devShm(a)).mode & 0o777).toBe(0o600);
-      process.umask(0o077);
-      const b = name();
-      SharedMemory.create(b, 1, { mode: 0o640 }).close();
-      expect(statSync(devShm(b)).mode & 0o777).toBe(0o640);
-    } finally {
-      process.umask(old);
-    }
+    using _umask000 = withUmask(0o000);
+    const a = name();
+    SharedMemory.create(a, 1).close();
+    expect(statSync(devShm(a)).mode & 0o777).toBe(0o600);
+    using _umask077 = withUmask(0o077);
+    const b = name();
+    SharedMemory.create(b, 1, { mode: 0o640 }).close();
+    expect(statSync(devShm(b)).mode & 0o777).toBe(0o640);
   });
 
   test('reserves the pages (no sparse file)', () => {
@@ -236,8 +232,7 @@ describe('SharedMemory.anonymous and fromFd', () => {
     const shm = SharedMemory.anonymous(8192);
     expect(shm).toMatchObject({ name: null, size: 8192, readOnly: false });
     expect(readFileSync(`/proc/self/fdinfo/${shm.fd}`, 'utf8')).toMatch(/flags:\s*0*2?[0-7]*/);
-    const flags = parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${shm.fd}`, 'utf8'))![1], 8);
-    expect(flags & 0o2000000).toBe(0o2000000); // O_CLOEXEC
+    expect(fdFlags(shm.fd) & O_CLOEXEC).toBe(O_CLOEXEC);
     const r = await run(process.execPath, [fixture('shm.js'), 'fromFd', '3', 'from the child'], {
       stdio: ['pipe', 'pipe', 'pipe', shm.fd],
     });
