@@ -82,7 +82,7 @@ const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.
 
 /** A row's statistics are positive and finite, and it kept the samples of each of its 3 reps. */
 function expectWellFormed(row: Row, caseId?: string): void {
-  for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+  for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
     const value = row[key];
     expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
   }
@@ -109,22 +109,17 @@ describe('npm run bench --quick', () => {
   });
 
   const report = (): Report => JSON.parse(readFileSync(jsonPath, 'utf8')) as Report;
-  const shmCopy = (): SuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'shm-copy');
-    if (!suite) throw new Error('no shm-copy suite in the JSON');
-    return suite as SuiteResult;
+  /** The suite `id` of the JSON report (throws when it is missing). */
+  const suiteOf = <T extends SuiteResult | MqSuiteResult>(id: string): T => {
+    const suite = report().suites.find((s) => s.id === id);
+    if (!suite) throw new Error(`no ${id} suite in the JSON`);
+    return suite as T;
   };
-  const mq = (): MqSuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'mq');
-    if (!suite) throw new Error('no mq suite in the JSON');
-    return suite as MqSuiteResult;
-  };
-  // The pipe suite has the mq suite's shape: one unit per case, several goals.
-  const pipeSuite = (): MqSuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'pipe');
-    if (!suite) throw new Error('no pipe suite in the JSON');
-    return suite as MqSuiteResult;
-  };
+  const shmCopy = (): SuiteResult => suiteOf<SuiteResult>('shm-copy');
+  const mq = (): MqSuiteResult => suiteOf<MqSuiteResult>('mq');
+  // The pipe and channel suites have the mq suite's shape: one unit per case, several goals.
+  const pipeSuite = (): MqSuiteResult => suiteOf<MqSuiteResult>('pipe');
+  const channel = (): MqSuiteResult => suiteOf<MqSuiteResult>('channel');
 
   test('exits 0 and writes only the --json file and its chart', () => {
     // stderr is part of the expectation so that a failure shows it.
@@ -393,8 +388,7 @@ describe('npm run bench --quick', () => {
   });
 
   test('the channel suite: C spin and C ring, every Channel mode, Node\'s channels and the library\'s sockets, four cases', () => {
-    const suite = report().suites.find((s) => s.id === 'channel') as MqSuiteResult | undefined;
-    if (!suite) throw new Error('no channel suite in the JSON');
+    const suite = channel();
     expect(suite).toMatchObject({ reps: 3, baseline: 'c-spin' });
     expect(suite.cases).toEqual([
       expect.objectContaining({ id: 'rtt64', unit: 'µs', higherIsBetter: false }),
@@ -446,11 +440,7 @@ describe('npm run bench --quick', () => {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
       for (const row of rows) {
-        for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
-          const value = row[key];
-          expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
-        }
-        expect(row.reps).toHaveLength(3);
+        expectWellFormed(row, caseId);
         if (!row.baseline) expect((row.ratio as Ratio).perRep).toHaveLength(3);
       }
     }
@@ -462,7 +452,7 @@ describe('npm run bench --quick', () => {
   });
 
   test('the channel goals are evaluated against the contenders they name, and printed', () => {
-    const suite = report().suites.find((s) => s.id === 'channel') as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
+    const suite = channel() as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
     const goals = suite.goal.map((g) => [
       g.contender ?? g.group, g.cases, g.direction, g.versus ?? null, g.ratio ?? null, g.value ?? null,
     ]);
@@ -477,7 +467,7 @@ describe('npm run bench --quick', () => {
       ['channel-sync-copy', ['rtt64'], '<=', 'c-spin', 2.5, null],
       ['Channel batch', ['tput64'], '>=', 'c-ring', 0.3, null],
     ]);
-    const rows = (report().suites.find((s) => s.id === 'channel') as MqSuiteResult).rows;
+    const rows = channel().rows;
     for (const g of suite.goal) {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
       type Result = { case: string; contender: string; ratio?: number; value?: number; met: boolean };
