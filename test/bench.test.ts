@@ -93,6 +93,29 @@ function expectWellFormed(row: Row, caseId?: string): void {
   }
 }
 
+/**
+ * A row's ratios: none for the baseline; else the paired ratio (positive, one per rep) and, for
+ * a time (lower is better), the time ratio (contender / baseline) next to it. Returns whether
+ * the row is compared with another.
+ */
+function expectRatios(row: Row & { timeRatio?: Ratio | null }, time: boolean): boolean {
+  if (row.baseline) {
+    expect(row.ratio).toBeNull();
+    return false;
+  }
+  const ratio = row.ratio as Ratio;
+  expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
+  expect(ratio.perRep).toHaveLength(3);
+  if (time) {
+    // Node / C as a time ratio, next to the >1-is-better ratio.
+    const t = row.timeRatio as Ratio;
+    expect([t.p50, t.min, t.max].every(positiveFinite)).toBe(true);
+  } else {
+    expect(row.timeRatio).toBeUndefined();
+  }
+  return true;
+}
+
 describe('npm run bench --quick', () => {
   let dir: string;
   let jsonPath: string;
@@ -202,20 +225,7 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(['c-blocking', 'node-sync', 'node-async']);
       for (const row of rows) {
         expectWellFormed(row, caseId);
-        if (row.baseline) {
-          expect(row.ratio).toBeNull();
-          continue;
-        }
-        const ratio = row.ratio as Ratio;
-        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
-        expect(ratio.perRep).toHaveLength(3);
-        if (caseId === 'rtt') {
-          // Node / C as a time ratio, next to the >1-is-better ratio.
-          const time = row.timeRatio as Ratio;
-          expect([time.p50, time.min, time.max].every(positiveFinite)).toBe(true);
-        } else {
-          expect(row.timeRatio).toBeUndefined();
-        }
+        expectRatios(row, caseId === 'rtt');
       }
     }
   });
@@ -323,21 +333,16 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(ids);
       for (const row of rows) {
         expectWellFormed(row, caseId);
-        if (row.baseline) {
-          expect(row.ratio).toBeNull();
+        if (!expectRatios(row, caseId === 'rtt')) {
           expect(row.versus).toBeNull();
           continue;
         }
         const ratio = row.ratio as Ratio;
-        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
-        expect(ratio.perRep).toHaveLength(3);
         // Paired per rep with its versus (or the baseline), in the case's direction.
         const against = rows.find((r) => r.contender === (contenders.find(([id]) => id === row.contender)![3] ?? 'c-blocking'))!;
         expect(row.versus).toBe(against.contender);
         const expected = row.reps.map((rep, i) => (caseId === 'rtt' ? against.reps[i].p50 / rep.p50 : rep.p50 / against.reps[i].p50));
         ratio.perRep.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 9));
-        if (caseId === 'rtt') expect(positiveFinite((row.timeRatio as Ratio).p50)).toBe(true);
-        else expect(row.timeRatio).toBeUndefined();
       }
     }
   });
@@ -441,7 +446,7 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
       for (const row of rows) {
         expectWellFormed(row, caseId);
-        if (!row.baseline) expect((row.ratio as Ratio).perRep).toHaveLength(3);
+        expectRatios(row, caseId.startsWith('rtt'));
       }
     }
     const out = result.stdout;

@@ -7,6 +7,7 @@
 // it a table of cases (roundTrip, oneWay, solo below) and `pair`, how to
 // start one case's processes.
 
+const { runJson } = require('./child');
 const { placementNote } = require('./placement-node');
 
 /** A round trip case: ping/pong, one sample per round trip in µs, ping verifies. */
@@ -44,6 +45,18 @@ function solo(id, samples) {
 /** `command(role, ...args)` of a side: runs `file` with `prefix`, the role and the numbers (all strings). */
 function commandOf(file, ...prefix) {
   return (role, ...args) => [file, [...prefix, role, ...args]];
+}
+
+/**
+ * Starts case `c`'s processes, one per role, and returns their promises: side
+ * i runs `command(role, ...ends(i), ...numbers)` (the numbers as strings,
+ * by default the case's own) with the descriptors `fds(i)`.
+ */
+function startRoles(c, { label, command, ends, numbers = c.numbers, fds = () => undefined }, signal) {
+  return c.roles.map((role, i) => {
+    const [file, args] = command(role, ...ends(i), ...numbers.map(String));
+    return runJson(file, args, { label: `${label} ${role}`, fds: fds(i), signal });
+  });
 }
 
 /**
@@ -92,4 +105,4 @@ function pairContender(spec, cases, pair) {
   };
 }
 
-module.exports = { commandOf, pairContender, roundTrip, oneWay, solo };
+module.exports = { commandOf, pairContender, roundTrip, oneWay, solo, startRoles };

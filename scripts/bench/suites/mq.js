@@ -25,8 +25,8 @@
 
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { commandOf, oneWay, pairContender, roundTrip } = require('../lib/pair-contender');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, oneWay, pairContender, roundTrip, startRoles } = require('../lib/pair-contender');
 const { mqName } = require('../lib/resources');
 const { MODES } = require('./mq-node');
 
@@ -84,10 +84,7 @@ function contender(spec, command, params) {
     { ...oneWay('throughput', 'one way', throughputCount, MESSAGE_SIZE), queues: 1, numbers: [throughputWarmup, throughputCount, chunk] },
   ];
   return pairContender(spec, cases, (c) =>
-    runPair(c.queues, ([q1, q2 = '-'], signal) => c.roles.map((role) => {
-      const [file, args] = command(role, q1, q2, ...c.numbers.map(String));
-      return runJson(file, args, { label: `${spec.label} ${role}`, signal });
-    })));
+    runPair(c.queues, ([q1, q2 = '-'], signal) => startRoles(c, { label: spec.label, command, ends: () => [q1, q2] }, signal)));
 }
 
 module.exports = {

@@ -94,8 +94,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { commandOf, oneWay, pairContender, roundTrip } = require('../lib/pair-contender');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, oneWay, pairContender, roundTrip, startRoles } = require('../lib/pair-contender');
 const resources = require('../lib/resources');
 const stats = require('../lib/stats');
 const { BATCH, MODES } = require('./pipe-node');
@@ -233,12 +233,13 @@ function contender({ channel, command, buffer, ...spec }, params) {
     { ...oneWay('small', `one way ${SMALL} B`, p.smallCount, SMALL), numbers: [SMALL, p.smallWarmup, p.smallCount, p.smallChunk] },
     { ...oneWay('bulk', 'one way 64 KiB', p.bulkCount, 1e6), numbers: [BULK, p.bulkWarmup, p.bulkCount, p.bulkChunk] },
   ];
-  const c = pairContender({ ...spec, separator: ';\n      ' }, cases, ({ kind, roles, numbers }) =>
-    runPair(channel, kind === 'rtt', (link, signal) => roles.map((role, i) => {
-      const end = i === 0 ? link.a : link.b;
-      const [file, args] = command(role, end.in, end.out, ...[...numbers, ...(buffer ? [buffer] : [])].map(String));
-      return runJson(file, args, { label: `${spec.label} ${role}`, fds: end.fds, signal });
-    })));
+  const c = pairContender({ ...spec, separator: ';\n      ' }, cases, (k) =>
+    runPair(channel, k.kind === 'rtt', (link, signal) => {
+      const ends = [link.a, link.b];
+      const numbers = [...k.numbers, ...(buffer ? [buffer] : [])];
+      const [label, fds] = [spec.label, (i) => ends[i].fds];
+      return startRoles(k, { label, command, ends: (i) => [ends[i].in, ends[i].out], numbers, fds }, signal);
+    }));
   return Object.assign(c, { channel });
 }
 

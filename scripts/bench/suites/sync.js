@@ -22,8 +22,8 @@
 
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { commandOf, pairContender, roundTrip, solo } = require('../lib/pair-contender');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, pairContender, roundTrip, solo, startRoles } = require('../lib/pair-contender');
 const { shmName } = require('../lib/resources');
 const { PRIMS } = require('./sync-node');
 
@@ -64,10 +64,7 @@ function contender(spec, command, params) {
     { ...handoff, numbers: [handoffWarmup, handoffCount, 1] },
   ];
   return pairContender(spec, cases, (c) =>
-    withSegment((name, signal) => c.roles.map((role) => {
-      const [file, args] = command(role, name, ...c.numbers.map(String));
-      return runJson(file, args, { label: `${spec.label} ${role}`, signal });
-    })));
+    withSegment((name, signal) => startRoles(c, { label: spec.label, command, ends: () => [name] }, signal)));
 }
 
 module.exports = {
