@@ -82,7 +82,7 @@ const positiveFinite = (v: unknown): boolean => typeof v === 'number' && Number.
 
 /** A row's statistics are positive and finite, and it kept the samples of each of its 3 reps. */
 function expectWellFormed(row: Row, caseId?: string): void {
-  for (const key of ['p50', 'p99', 'min', 'max'] as const) {
+  for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
     const value = row[key];
     expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
   }
@@ -91,6 +91,29 @@ function expectWellFormed(row: Row, caseId?: string): void {
     expect(rep.samples.length).toBe(rep.n);
     expect(rep.samples.every(positiveFinite)).toBe(true);
   }
+}
+
+/**
+ * A row's ratios: none for the baseline; else the paired ratio (positive, one per rep) and, for
+ * a time (lower is better), the time ratio (contender / baseline) next to it. Returns whether
+ * the row is compared with another.
+ */
+function expectRatios(row: Row & { timeRatio?: Ratio | null }, time: boolean): boolean {
+  if (row.baseline) {
+    expect(row.ratio).toBeNull();
+    return false;
+  }
+  const ratio = row.ratio as Ratio;
+  expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
+  expect(ratio.perRep).toHaveLength(3);
+  if (time) {
+    // Node / C as a time ratio, next to the >1-is-better ratio.
+    const t = row.timeRatio as Ratio;
+    expect([t.p50, t.min, t.max].every(positiveFinite)).toBe(true);
+  } else {
+    expect(row.timeRatio).toBeUndefined();
+  }
+  return true;
 }
 
 describe('npm run bench --quick', () => {
@@ -109,22 +132,17 @@ describe('npm run bench --quick', () => {
   });
 
   const report = (): Report => JSON.parse(readFileSync(jsonPath, 'utf8')) as Report;
-  const shmCopy = (): SuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'shm-copy');
-    if (!suite) throw new Error('no shm-copy suite in the JSON');
-    return suite as SuiteResult;
+  /** The suite `id` of the JSON report (throws when it is missing). */
+  const suiteOf = <T extends SuiteResult | MqSuiteResult>(id: string): T => {
+    const suite = report().suites.find((s) => s.id === id);
+    if (!suite) throw new Error(`no ${id} suite in the JSON`);
+    return suite as T;
   };
-  const mq = (): MqSuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'mq');
-    if (!suite) throw new Error('no mq suite in the JSON');
-    return suite as MqSuiteResult;
-  };
-  // The pipe suite has the mq suite's shape: one unit per case, several goals.
-  const pipeSuite = (): MqSuiteResult => {
-    const suite = report().suites.find((s) => s.id === 'pipe');
-    if (!suite) throw new Error('no pipe suite in the JSON');
-    return suite as MqSuiteResult;
-  };
+  const shmCopy = (): SuiteResult => suiteOf<SuiteResult>('shm-copy');
+  const mq = (): MqSuiteResult => suiteOf<MqSuiteResult>('mq');
+  // The pipe and channel suites have the mq suite's shape: one unit per case, several goals.
+  const pipeSuite = (): MqSuiteResult => suiteOf<MqSuiteResult>('pipe');
+  const channel = (): MqSuiteResult => suiteOf<MqSuiteResult>('channel');
 
   test('exits 0 and writes only the --json file and its chart', () => {
     // stderr is part of the expectation so that a failure shows it.
@@ -207,20 +225,7 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(['c-blocking', 'node-sync', 'node-async']);
       for (const row of rows) {
         expectWellFormed(row, caseId);
-        if (row.baseline) {
-          expect(row.ratio).toBeNull();
-          continue;
-        }
-        const ratio = row.ratio as Ratio;
-        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
-        expect(ratio.perRep).toHaveLength(3);
-        if (caseId === 'rtt') {
-          // Node / C as a time ratio, next to the >1-is-better ratio.
-          const time = row.timeRatio as Ratio;
-          expect([time.p50, time.min, time.max].every(positiveFinite)).toBe(true);
-        } else {
-          expect(row.timeRatio).toBeUndefined();
-        }
+        expectRatios(row, caseId === 'rtt');
       }
     }
   });
@@ -328,21 +333,16 @@ describe('npm run bench --quick', () => {
       expect(rows.map((r) => r.contender)).toEqual(ids);
       for (const row of rows) {
         expectWellFormed(row, caseId);
-        if (row.baseline) {
-          expect(row.ratio).toBeNull();
+        if (!expectRatios(row, caseId === 'rtt')) {
           expect(row.versus).toBeNull();
           continue;
         }
         const ratio = row.ratio as Ratio;
-        expect([ratio.p50, ratio.min, ratio.max, ...ratio.perRep].every(positiveFinite)).toBe(true);
-        expect(ratio.perRep).toHaveLength(3);
         // Paired per rep with its versus (or the baseline), in the case's direction.
         const against = rows.find((r) => r.contender === (contenders.find(([id]) => id === row.contender)![3] ?? 'c-blocking'))!;
         expect(row.versus).toBe(against.contender);
         const expected = row.reps.map((rep, i) => (caseId === 'rtt' ? against.reps[i].p50 / rep.p50 : rep.p50 / against.reps[i].p50));
         ratio.perRep.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 9));
-        if (caseId === 'rtt') expect(positiveFinite((row.timeRatio as Ratio).p50)).toBe(true);
-        else expect(row.timeRatio).toBeUndefined();
       }
     }
   });
@@ -393,8 +393,7 @@ describe('npm run bench --quick', () => {
   });
 
   test('the channel suite: C spin and C ring, every Channel mode, Node\'s channels and the library\'s sockets, four cases', () => {
-    const suite = report().suites.find((s) => s.id === 'channel') as MqSuiteResult | undefined;
-    if (!suite) throw new Error('no channel suite in the JSON');
+    const suite = channel();
     expect(suite).toMatchObject({ reps: 3, baseline: 'c-spin' });
     expect(suite.cases).toEqual([
       expect.objectContaining({ id: 'rtt64', unit: 'µs', higherIsBetter: false }),
@@ -446,12 +445,8 @@ describe('npm run bench --quick', () => {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
       for (const row of rows) {
-        for (const key of ['p50', 'p99', 'p999', 'min', 'max'] as const) {
-          const value = row[key];
-          expect({ row: row.contender, caseId, key, value, ok: positiveFinite(value) }).toMatchObject({ ok: true });
-        }
-        expect(row.reps).toHaveLength(3);
-        if (!row.baseline) expect((row.ratio as Ratio).perRep).toHaveLength(3);
+        expectWellFormed(row, caseId);
+        expectRatios(row, caseId.startsWith('rtt'));
       }
     }
     const out = result.stdout;
@@ -462,7 +457,7 @@ describe('npm run bench --quick', () => {
   });
 
   test('the channel goals are evaluated against the contenders they name, and printed', () => {
-    const suite = report().suites.find((s) => s.id === 'channel') as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
+    const suite = channel() as unknown as { goal: (Goal & { versus?: string; value?: number })[] };
     const goals = suite.goal.map((g) => [
       g.contender ?? g.group, g.cases, g.direction, g.versus ?? null, g.ratio ?? null, g.value ?? null,
     ]);
@@ -477,7 +472,7 @@ describe('npm run bench --quick', () => {
       ['channel-sync-copy', ['rtt64'], '<=', 'c-spin', 2.5, null],
       ['Channel batch', ['tput64'], '>=', 'c-ring', 0.3, null],
     ]);
-    const rows = (report().suites.find((s) => s.id === 'channel') as MqSuiteResult).rows;
+    const rows = channel().rows;
     for (const g of suite.goal) {
       expect(g.results.map((r) => r.case)).toEqual(g.cases);
       type Result = { case: string; contender: string; ratio?: number; value?: number; met: boolean };

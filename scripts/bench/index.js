@@ -7,7 +7,8 @@
 // Layout: lib/harness.js interleaves contenders and computes statistics,
 // lib/stats.js holds the statistics, lib/table.js the printing, lib/report.js
 // the JSON output, lib/placement.js the machine facts, lib/placement-node.js
-// where contender processes ran, lib/child.js runs contender processes and
+// where contender processes ran, lib/pair-contender.js runs the cases of a
+// contender made of processes, lib/child.js runs contender processes and
 // compiles C ones, lib/resources.js cleans up.
 
 const fs = require('node:fs');

@@ -1,7 +1,7 @@
 'use strict';
 // What every Node contender script shares: its messages (as the C contenders
 // make them: `size` bytes of 0x5a, the sequence number in the first four) and
-// the loops of their ping, pong and produce roles; how it runs as a child process.
+// the loops of their ping, pong, produce and consume roles; how it runs as a child process.
 
 const { Placement } = require('./placement-node');
 
@@ -24,6 +24,45 @@ function printResult(result, extra) {
   if (result.verified !== false) return 0;
   process.stderr.write('verification failed: a message arrived out of order or with the wrong size\n');
   return 1;
+}
+
+/**
+ * A consumer's checks and clock, as bench.h's: each message's length and
+ * sequence number, and the time after the WARMUP-th and then every CHUNK
+ * messages. `take(data, i)` for message i (its bytes at data[at..at+length)).
+ */
+class Tally {
+  constructor(size, warmup, count, chunk) {
+    Object.assign(this, { size, warmup, count, chunk, ns: [], verified: true, t0: 0n, where: new Placement() });
+    if (warmup === 0) this.start();
+  }
+
+  start() {
+    this.where.start();
+    this.t0 = process.hrtime.bigint();
+  }
+
+  take(data, at, length, i) {
+    const stamp = data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24);
+    if (length !== this.size || stamp !== (i | 0)) this.verified = false;
+    const done = i + 1 - this.warmup;
+    if (done === 0) {
+      this.start();
+    } else if (done > 0 && done % this.chunk === 0) {
+      const t1 = process.hrtime.bigint();
+      this.ns.push(Number(t1 - this.t0));
+      this.t0 = t1;
+    }
+  }
+
+  result() {
+    return {
+      chunk_ns: this.ns,
+      chunk_bytes: this.ns.map(() => this.chunk * this.size),
+      verified: this.verified,
+      placement: this.where.end(),
+    };
+  }
 }
 
 /** What a ping role starts with: its round-trip times, the message it sends, a buffer for the echo, its placement. */
@@ -77,6 +116,16 @@ function blockingRoles(send, receive) {
       }
       return { placement: where.end() };
     },
+
+    consume(input, size, warmup, count, chunk) {
+      const buf = Buffer.alloc(size);
+      const tally = new Tally(size, warmup, count, chunk);
+      for (let i = 0; i < warmup + count; i++) {
+        const data = receive(input, buf);
+        tally.take(data, 0, data.length, i);
+      }
+      return tally.result();
+    },
   };
 }
 
@@ -122,6 +171,16 @@ function awaitingRoles(send, receive) {
       }
       return { placement: where.end() };
     },
+
+    async consume(input, size, warmup, count, chunk) {
+      const buf = Buffer.alloc(size);
+      const tally = new Tally(size, warmup, count, chunk);
+      for (let i = 0; i < warmup + count; i++) {
+        const data = await receive(input, buf);
+        tally.take(data, 0, data.length, i);
+      }
+      return tally.result();
+    },
   };
 }
 
@@ -137,4 +196,4 @@ function runAsScript(mod, main) {
   );
 }
 
-module.exports = { awaitingRoles, blockingRoles, isMessage, message, pingState, printResult, runAsScript };
+module.exports = { Tally, awaitingRoles, blockingRoles, isMessage, message, pingState, printResult, runAsScript };

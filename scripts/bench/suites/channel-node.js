@@ -3,8 +3,8 @@
 // shared-memory ring, with its calls that return when they are done
 // (spinning, or blocking in sync mode). The async contender (await send() /
 // receive()) is pipe-node.js's dgram mode over `channel:NAME` endpoints.
-// Ping, pong and produce are pipe-node.js's blockingRoles; the consumer is
-// here, lean enough for tens of millions of messages a second: a sequence
+// Ping, pong, produce and consume are lib/contender-node.js's blockingRoles, the
+// consumer lean enough for tens of millions of messages a second: a sequence
 // check and a clock mark every CHUNK messages, as channel.c (bench.h) does.
 // Same channels (created by the suite, opened here by name), same messages
 // (SIZE bytes of 0x5a, the sequence number in the first four), same WARMUP
@@ -24,72 +24,19 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 
-const { message, printResult, runAsScript } = require('../lib/contender-node');
+const { Tally, blockingRoles, message, printResult, runAsScript } = require('../lib/contender-node');
 const { Placement } = require('../lib/placement-node');
-const { blockingRoles } = require('./pipe-node');
 
 const BATCH = 1024;
-
-/**
- * A consumer's checks and clock, as bench.h's: each message's length and
- * sequence number, and the time after the WARMUP-th and then every CHUNK
- * messages. `take(data, i)` for message i (its bytes at data[at..at+length)).
- */
-class Tally {
-  constructor(size, warmup, count, chunk) {
-    Object.assign(this, { size, warmup, count, chunk, ns: [], verified: true, t0: 0n, where: new Placement() });
-    if (warmup === 0) this.start();
-  }
-
-  start() {
-    this.where.start();
-    this.t0 = process.hrtime.bigint();
-  }
-
-  take(data, at, length, i) {
-    const stamp = data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24);
-    if (length !== this.size || stamp !== (i | 0)) this.verified = false;
-    const done = i + 1 - this.warmup;
-    if (done === 0) {
-      this.start();
-    } else if (done > 0 && done % this.chunk === 0) {
-      const t1 = process.hrtime.bigint();
-      this.ns.push(Number(t1 - this.t0));
-      this.t0 = t1;
-    }
-  }
-
-  result() {
-    return {
-      chunk_ns: this.ns,
-      chunk_bytes: this.ns.map(() => this.chunk * this.size),
-      verified: this.verified,
-      placement: this.where.end(),
-    };
-  }
-}
-
-/** The consumer of a mode whose `receive(ch, buf)` returns the next message. */
-function consumer(receive) {
-  return (input, size, warmup, count, chunk) => {
-    const buf = Buffer.alloc(size);
-    const tally = new Tally(size, warmup, count, chunk);
-    for (let i = 0; i < warmup + count; i++) {
-      const data = receive(input, buf);
-      tally.take(data, 0, data.length, i);
-    }
-    return tally.result();
-  };
-}
 
 /** Sends one message, retrying at once while the ring is full (the busy-poll). */
 function trySendSpin(ch, msg) {
   while (!ch.trySend(msg));
 }
 
-/** The roles of a mode: `send(ch, msg)`, `receive(ch, buf)` -> the message (in buf, or a view, or a copy). */
-function roles(send, receive) {
-  return { ...blockingRoles(send, receive), consume: consumer(receive) };
+/** The roles of the sync modes: sendSync, but trySend spinning for ping; `receive(ch, buf)` -> the message. */
+function syncRoles(receive) {
+  return { ...blockingRoles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
 }
 
 /**
@@ -107,7 +54,7 @@ const MODES = {
         const n = ch.receiveSyncInto(buf);
         return n === buf.length ? buf : buf.subarray(0, n);
       };
-      return { ...roles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
+      return syncRoles(receive);
     },
   },
 
@@ -116,7 +63,7 @@ const MODES = {
     code: 'ch.trySend(msg) (ping) or ch.sendSync(msg) / ch.receiveSync(): a new Buffer per message (copied into a 64 KiB pool, as Buffer.allocUnsafe does), the call most users make; spins 50 µs, then sleeps on a futex',
     roles() {
       const receive = (ch) => ch.receiveSync();
-      return { ...roles((ch, msg) => ch.sendSync(msg), receive), ping: blockingRoles(trySendSpin, receive).ping };
+      return syncRoles(receive);
     },
   },
 
@@ -135,7 +82,7 @@ const MODES = {
         while ((view = ch.tryReceiveView()) === null);
         return view;
       };
-      return roles(send, receive);
+      return blockingRoles(send, receive);
     },
   },
 

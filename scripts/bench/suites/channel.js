@@ -58,7 +58,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { placementNote } = require('../lib/placement-node');
+const { oneWay, pairContender, roundTrip } = require('../lib/pair-contender');
 const resources = require('../lib/resources');
 const { runPair } = require('./pipe');
 const { MODES: CHANNEL_MODES } = require('./channel-node');
@@ -156,20 +156,6 @@ const LINKS = {
   'unix-stream': (rtt, start) => runPair('unix-stream', rtt, (link, signal) => [start('a', link.a, signal), start('b', link.b, signal)]),
 };
 
-const ROLES = { a: { rtt: 'ping', tput: 'produce' }, b: { rtt: 'pong', tput: 'consume' } };
-
-/** The sample arrays of one case from its two sides' results. */
-function samples(caseId, a, b) {
-  if (caseId.startsWith('rtt')) return a.rtt_ns.map((ns) => ns / 1000);
-  const per = caseId === 'tput64' ? SMALL : 1e6;
-  return b.chunk_ns.map((ns, i) => (b.chunk_bytes[i] / per / ns) * 1e9);
-}
-
-function checkVerified(out, label) {
-  if (out.verified !== true) throw new Error(`${label}: messages arrived out of order or with the wrong size`);
-  return out;
-}
-
 /**
  * A contender. Two-process contenders give `link` (a LINKS key) and
  * `command(role, ends, size, warmup, count, chunk)` -> [file, args] for one
@@ -179,58 +165,34 @@ function checkVerified(out, label) {
  * short ones (params.slow): the same statistics in a bearable time.
  */
 function contender(spec, params) {
-  const {
-    id, label, group, baseline = false, versus, code, link, command, solo, cpus = null, bounce = null, fast = false,
-  } = spec;
-  const runs = [];
+  const { label, link, command, solo, cpus = null, bounce = null, fast = false } = spec;
   const counts = (caseId) => (fast ? params.fast : params.slow)[caseId];
-  const runCase = async (caseId) => {
-    const kind = caseId.startsWith('rtt') ? 'rtt' : 'tput';
+  const cases = [
+    roundTrip('rtt64', 'rtt64', counts('rtt64').count),
+    roundTrip('rtt64k', 'rtt64k', counts('rtt64k').count),
+    oneWay('tput64', 'tput64', counts('tput64').count, SMALL),
+    oneWay('tput64k', 'tput64k', counts('tput64k').count, 1e6),
+  ];
+  const where = cpus ? `pinned to CPUs ${cpus[0]}/${cpus[1]}` : 'unpinned';
+  return pairContender({ ...spec, where, separator: ';\n      ' }, cases, async ({ id: caseId, kind, roles }) => {
     const size = SIZES[caseId];
     const { warmup, count, chunk = 1 } = counts(caseId);
     const numbers = [size, warmup, count, chunk].map(String);
     if (solo) {
-      const out = await runJson(...solo(kind === 'rtt' ? 'rtt' : 'oneway', ...numbers), { label: `${label} ${caseId}` });
-      checkVerified(out, `${label} ${caseId}`);
+      const out = await runJson(...solo(kind, ...numbers), { label: `${label} ${caseId}` });
       return [out, out, out.placement];
     }
     const start = (side, ends, signal) => {
-      let [file, args] = command(ROLES[side][kind], ends, ...numbers);
+      const role = roles[side === 'a' ? 0 : 1];
+      let [file, args] = command(role, ends, ...numbers);
       if (cpus) [file, args] = ['taskset', ['-c', String(cpus[side === 'a' ? 0 : 1]), file, ...args]];
-      return runJson(file, args, { label: `${label} ${ROLES[side][kind]} ${caseId}`, fds: ends.fds, signal });
+      return runJson(file, args, { label: `${label} ${role} ${caseId}`, fds: ends.fds, signal });
     };
     const before = cpus && bounce ? await bounce() : null;
     const [a, b] = await LINKS[link](kind === 'rtt', start, size);
-    checkVerified(kind === 'rtt' ? a : b, `${label} ${caseId}`);
     const lineRttNs = before === null ? {} : { lineRttNs: [before, await bounce()] };
     return [a, b, { a: a.placement, b: b.placement, ...lineRttNs }];
-  };
-  return {
-    id,
-    label,
-    group,
-    baseline,
-    ...(versus && { versus }),
-    get note() {
-      const where = cpus ? `pinned to CPUs ${cpus[0]}/${cpus[1]}` : 'unpinned';
-      if (runs.length === 0) return code;
-      const parts = Object.keys(SIZES).map((caseId) =>
-        placementNote(caseId, runs.map((r) => r[caseId]), counts(caseId).count, caseId.startsWith('rtt') ? 'ping/pong' : 'producer/consumer'),
-      );
-      return `${code}\n    placement (${where}) ${parts.join(';\n      ')}`;
-    },
-    async run() {
-      const result = {};
-      const placements = {};
-      for (const caseId of Object.keys(SIZES)) {
-        const [a, b, placement] = await runCase(caseId);
-        result[caseId] = samples(caseId, a, b);
-        placements[caseId] = placement;
-      }
-      runs.push(placements);
-      return result;
-    },
-  };
+  });
 }
 
 module.exports = {

@@ -17,8 +17,7 @@
 // Prints one JSON line: {"rtt_ns":[...]} (ping), {"chunk_ns":[...],
 // "chunk_bytes":[...]} (consume), and every role {"placement":{...}}.
 
-const { awaitingRoles, blockingRoles, isMessage, printResult, runAsScript } = require('../lib/contender-node');
-const { Placement } = require('../lib/placement-node');
+const { awaitingRoles, blockingRoles, printResult, runAsScript } = require('../lib/contender-node');
 
 const DEFAULT_SIZE = 64;
 
@@ -50,78 +49,21 @@ async function receive(q, buf) {
 }
 
 /**
- * The roles per mode: ping, pong and produce are the shared loops
- * (lib/contender-node.js: the sync ones make no promises at all, the async
- * ones await every call); consume counts msg/s per chunk. Each returns the
- * JSON result of the role.
+ * The roles per mode are the shared loops (lib/contender-node.js: the sync
+ * ones make no promises at all, the async ones await every call; consume
+ * counts msg/s per chunk). Each returns the JSON result of the role.
  */
 const MODES = {
   sync: {
     label: 'sync',
     code: 'q.sendSync(msg) / q.receiveSync()',
-
     ...blockingRoles(sendSync, receiveSync),
-
-    consume(q1, size, warmup, count, chunk) {
-      const buf = Buffer.alloc(size);
-      const chunks = new Float64Array(count / chunk);
-      const where = new Placement();
-      let verified = true;
-      let t0 = 0n;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) {
-          where.start();
-          t0 = process.hrtime.bigint();
-        }
-        if (!isMessage(receiveSync(q1, buf), size, i)) verified = false;
-        const done = i + 1 - warmup;
-        if (done > 0 && done % chunk === 0) {
-          const t1 = process.hrtime.bigint();
-          chunks[done / chunk - 1] = Number(t1 - t0);
-          t0 = t1;
-        }
-      }
-      return {
-        chunk_ns: Array.from(chunks),
-        chunk_bytes: Array.from(chunks, () => chunk * size),
-        verified,
-        placement: where.end(),
-      };
-    },
   },
 
   async: {
     label: 'async',
     code: 'await q.send(msg) / await q.receive()',
-
     ...awaitingRoles(send, receive),
-
-    async consume(q1, size, warmup, count, chunk) {
-      const buf = Buffer.alloc(size);
-      const chunks = new Float64Array(count / chunk);
-      const where = new Placement();
-      let verified = true;
-      let t0 = 0n;
-      for (let i = 0; i < warmup + count; i++) {
-        if (i === warmup) {
-          where.start();
-          t0 = process.hrtime.bigint();
-        }
-        if (!isMessage(await receive(q1, buf), size, i)) verified = false;
-        const done = i + 1 - warmup;
-        if (done > 0 && done % chunk === 0) {
-          const t1 = process.hrtime.bigint();
-          chunks[done / chunk - 1] = Number(t1 - t0);
-          t0 = t1;
-        }
-      }
-      return {
-        chunk_ns: Array.from(chunks),
-        chunk_bytes: Array.from(chunks, () => chunk * size),
-        verified,
-        placement: where.end(),
-      };
-    },
   },
 };
 

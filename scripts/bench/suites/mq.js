@@ -25,8 +25,8 @@
 
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { placementNote } = require('../lib/placement-node');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, oneWay, pairContender, roundTrip, startRoles } = require('../lib/pair-contender');
 const { mqName } = require('../lib/resources');
 const { MODES } = require('./mq-node');
 
@@ -73,59 +73,18 @@ function runPair(queueCount, start) {
   return withQueues(queueCount, MESSAGE_SIZE, (names) => runTogether((signal) => start(names, signal)));
 }
 
-/** The contender's note on where its processes ran, over its runs so far (lib/placement-node.js). */
-function placementNotes(runs, params) {
-  return [
-    placementNote('round trip', runs.map((r) => r.rtt), params.rttCount, 'ping/pong'),
-    placementNote('one way', runs.map((r) => r.throughput), params.throughputCount, 'producer/consumer'),
-  ].join('; ');
-}
-
-function checkVerified(out, label) {
-  if (out.verified !== true) throw new Error(`${label}: messages arrived out of order or with the wrong size`);
-  return out;
-}
-
 /**
  * A contender: `command(role, q1, q2, warmup, count, chunk)` gives the
- * executable and its arguments for one side.
+ * executable and its arguments for one side; each case runs on fresh queues.
  */
-function contender({ id, label, group, baseline = false, note, command }, params) {
-  const runs = [];
-  const c = {
-    id,
-    label,
-    group,
-    baseline,
-    note,
-    async run() {
-      const { rttWarmup, rttCount, throughputWarmup, throughputCount, chunk } = params;
-      const spawnSide = (role, q1, q2, warmup, count, chunkSize, signal) => {
-        const [file, args] = command(role, q1, q2, String(warmup), String(count), String(chunkSize));
-        return runJson(file, args, { label: `${label} ${role}`, signal });
-      };
-      const [ping, pong] = await runPair(2, ([q1, q2], signal) => [
-        spawnSide('ping', q1, q2, rttWarmup, rttCount, 1, signal),
-        spawnSide('pong', q1, q2, rttWarmup, rttCount, 1, signal),
-      ]);
-      checkVerified(ping, `${label} ping`);
-      const [producer, consumer] = await runPair(1, ([q1], signal) => [
-        spawnSide('produce', q1, '-', throughputWarmup, throughputCount, chunk, signal),
-        spawnSide('consume', q1, '-', throughputWarmup, throughputCount, chunk, signal),
-      ]);
-      checkVerified(consumer, `${label} consume`);
-      runs.push({
-        rtt: { a: ping.placement, b: pong.placement },
-        throughput: { a: producer.placement, b: consumer.placement },
-      });
-      c.note = `${note}\n    placement (unpinned) ${placementNotes(runs, params)}`;
-      return {
-        rtt: ping.rtt_ns.map((ns) => ns / 1000),
-        throughput: consumer.chunk_ns.map((ns) => (chunk * 1e9) / ns),
-      };
-    },
-  };
-  return c;
+function contender(spec, command, params) {
+  const { rttWarmup, rttCount, throughputWarmup, throughputCount, chunk } = params;
+  const cases = [
+    { ...roundTrip('rtt', 'round trip', rttCount), queues: 2, numbers: [rttWarmup, rttCount, 1] },
+    { ...oneWay('throughput', 'one way', throughputCount, MESSAGE_SIZE), queues: 1, numbers: [throughputWarmup, throughputCount, chunk] },
+  ];
+  return pairContender(spec, cases, (c) =>
+    runPair(c.queues, ([q1, q2 = '-'], signal) => startRoles(c, { label: spec.label, command, ends: () => [q1, q2] }, signal)));
 }
 
 module.exports = {
@@ -159,30 +118,18 @@ module.exports = {
 
   async prepare(params) {
     const bin = compileC(C_SOURCE);
-    const c = contender(
-      {
-        id: 'c-blocking',
-        label: 'C blocking',
-        group: 'C',
-        baseline: true,
-        note: `mq_send(3)/mq_receive(3) on blocking descriptors; ${compileCommand(C_SOURCE)}`,
-        command: (role, ...args) => [bin, [role, ...args]],
-      },
-      params,
-    );
-    const node = Object.entries(MODES).map(([mode, { label, code }]) =>
-      contender(
-        {
-          id: `node-${mode}`,
-          label: `Node ${label}`,
-          group: 'Node',
-          note: code,
-          command: (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]],
-        },
-        params,
-      ),
-    );
-    return [c, ...node];
+    const c = {
+      id: 'c-blocking',
+      label: 'C blocking',
+      group: 'C',
+      baseline: true,
+      code: `mq_send(3)/mq_receive(3) on blocking descriptors; ${compileCommand(C_SOURCE)}`,
+    };
+    const node = Object.entries(MODES).map(([mode, { label, code }]) => [
+      { id: `node-${mode}`, label: `Node ${label}`, group: 'Node', code },
+      commandOf(process.execPath, NODE_SCRIPT, mode),
+    ]);
+    return [[c, commandOf(bin)], ...node].map(([spec, command]) => contender(spec, command, params));
   },
 };
 

@@ -94,8 +94,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { placementNote } = require('../lib/placement-node');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, oneWay, pairContender, roundTrip, startRoles } = require('../lib/pair-contender');
 const resources = require('../lib/resources');
 const stats = require('../lib/stats');
 const { BATCH, MODES } = require('./pipe-node');
@@ -220,79 +220,27 @@ function median(values) {
   return values.length === 0 ? NaN : stats.median(values);
 }
 
-/** One line about where a contender's processes ran, per case, over its runs so far (lib/placement-node.js). */
-function placementNotes(runs, params) {
-  return [
-    placementNote('round trip', runs.map((r) => r.rtt), params.rttCount, 'ping/pong'),
-    placementNote(`one way ${SMALL} B`, runs.map((r) => r.small), params.smallCount, 'producer/consumer'),
-    placementNote('one way 64 KiB', runs.map((r) => r.bulk), params.bulkCount, 'producer/consumer'),
-  ].join(';\n      ');
-}
-
-function checkVerified(out, label) {
-  if (out.verified !== true) throw new Error(`${label}: messages arrived out of order`);
-  return out;
-}
-
-/** A consumer's marks as rates: `per` bytes per unit (64 per message, 1e6 per MB) per second. */
-function rates(out, per) {
-  return out.chunk_ns.map((ns, i) => (out.chunk_bytes[i] / per / ns) * 1e9);
-}
-
 /**
  * A contender: `command(role, in, out, size, warmup, count, chunk[, buffer])`
  * gives the executable and its arguments for one side (`buffer`: BUFFER of
  * pipe.c and pipe-node.js, when the contender sets one); `channel` names how
- * the sides are connected. Its round-trip medians per rep are kept in `rttByRep` for
- * comparisons between contenders.
+ * the sides are connected, a fresh one per case.
  */
-function contender({ id, label, group, baseline = false, versus, code, channel, command, buffer }, params) {
-  const runs = [];
-  const rttByRep = [];
-  const side = (role, end, size, warmup, count, chunk, signal) => {
-    const numbers = [size, warmup, count, chunk, ...(buffer ? [buffer] : [])].map(String);
-    const [file, args] = command(role, end.in, end.out, ...numbers);
-    return runJson(file, args, { label: `${label} ${role}`, fds: end.fds, signal });
-  };
-  return {
-    id,
-    label,
-    group,
-    baseline,
-    ...(versus && { versus }),
-    channel,
-    code,
-    rttByRep,
-    runs,
-    get note() {
-      return runs.length === 0 ? code : `${code}\n    placement (unpinned) ${placementNotes(runs, params)}`;
-    },
-    async run() {
-      const p = params;
-      const [ping, pong] = await runPair(channel, true, (link, signal) => [
-        side('ping', link.a, SMALL, p.rttWarmup, p.rttCount, 1, signal),
-        side('pong', link.b, SMALL, p.rttWarmup, p.rttCount, 1, signal),
-      ]);
-      checkVerified(ping, `${label} ping`);
-      const oneWay = (size, warmup, count, chunk) =>
-        runPair(channel, false, (link, signal) => [
-          side('produce', link.a, size, warmup, count, chunk, signal),
-          side('consume', link.b, size, warmup, count, chunk, signal),
-        ]);
-      const [smallProducer, smallConsumer] = await oneWay(SMALL, p.smallWarmup, p.smallCount, p.smallChunk);
-      checkVerified(smallConsumer, `${label} consume ${SMALL} B`);
-      const [bulkProducer, bulkConsumer] = await oneWay(BULK, p.bulkWarmup, p.bulkCount, p.bulkChunk);
-      checkVerified(bulkConsumer, `${label} consume 64 KiB`);
-      runs.push({
-        rtt: { a: ping.placement, b: pong.placement },
-        small: { a: smallProducer.placement, b: smallConsumer.placement },
-        bulk: { a: bulkProducer.placement, b: bulkConsumer.placement },
-      });
-      const rtt = ping.rtt_ns.map((ns) => ns / 1000);
-      rttByRep.push(median(rtt));
-      return { rtt, small: rates(smallConsumer, SMALL), bulk: rates(bulkConsumer, 1e6) };
-    },
-  };
+function contender({ channel, command, buffer, ...spec }, params) {
+  const p = params;
+  const cases = [
+    { ...roundTrip('rtt', 'round trip', p.rttCount), numbers: [SMALL, p.rttWarmup, p.rttCount, 1] },
+    { ...oneWay('small', `one way ${SMALL} B`, p.smallCount, SMALL), numbers: [SMALL, p.smallWarmup, p.smallCount, p.smallChunk] },
+    { ...oneWay('bulk', 'one way 64 KiB', p.bulkCount, 1e6), numbers: [BULK, p.bulkWarmup, p.bulkCount, p.bulkChunk] },
+  ];
+  const c = pairContender({ ...spec, separator: ';\n      ' }, cases, (k) =>
+    runPair(channel, k.kind === 'rtt', (link, signal) => {
+      const ends = [link.a, link.b];
+      const numbers = [...k.numbers, ...(buffer ? [buffer] : [])];
+      const [label, fds] = [spec.label, (i) => ends[i].fds];
+      return startRoles(k, { label, command, ends: (i) => [ends[i].in, ends[i].out], numbers, fds }, signal);
+    }));
+  return Object.assign(c, { channel });
 }
 
 /**
@@ -301,15 +249,17 @@ function contender({ id, label, group, baseline = false, versus, code, channel, 
  */
 function compareRoundTrip(c, reference) {
   const own = Object.getOwnPropertyDescriptor(c, 'note').get;
+  const rttByRep = (x) => x.results.map((r) => median(r.rtt));
   Object.defineProperty(c, 'note', {
     enumerable: true,
     get() {
-      const n = Math.min(c.rttByRep.length, reference.rttByRep.length);
+      const [mine, theirs] = [rttByRep(c), rttByRep(reference)];
+      const n = Math.min(mine.length, theirs.length);
       if (n === 0) return own.call(c);
-      const perRep = c.rttByRep.slice(0, n).map((v, i) => v / reference.rttByRep[i]);
+      const perRep = mine.slice(0, n).map((v, i) => v / theirs[i]);
       const range = n > 1 ? ` (per rep ${Math.min(...perRep).toFixed(2)}x..${Math.max(...perRep).toFixed(2)}x)` : '';
       return `${own.call(c)}\n    round trip next to ${reference.label}, same run: ${median(perRep).toFixed(2)}x its time${range}` +
-        ` (p50 ${median(c.rttByRep).toFixed(1)} µs vs ${median(reference.rttByRep).toFixed(1)} µs)`;
+        ` (p50 ${median(mine).toFixed(1)} µs vs ${median(theirs).toFixed(1)} µs)`;
     },
   });
 }
@@ -366,8 +316,8 @@ module.exports = {
 
   async prepare(params) {
     const bin = compileC(C_SOURCE);
-    const c = (mode) => (role, ...args) => [bin, [mode, role, ...args]];
-    const node = (mode) => (role, ...args) => [process.execPath, [NODE_SCRIPT, mode, role, ...args]];
+    const c = (mode) => commandOf(bin, mode);
+    const node = (mode) => commandOf(process.execPath, NODE_SCRIPT, mode);
     // A Node contender over the datagram socketPair, next to C dgram blocking.
     const dgram = (id, label, group, mode) => ({ id, label, group, versus: 'c-dgram', channel: 'unix-dgram', code: MODES[mode].code, command: node(mode) });
     const wmemMax = readNumber('/proc/sys/net/core/wmem_max');

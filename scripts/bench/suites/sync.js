@@ -22,8 +22,8 @@
 
 const path = require('node:path');
 
-const { compileC, compileCommand, runJson, runTogether } = require('../lib/child');
-const { placementNote } = require('../lib/placement-node');
+const { compileC, compileCommand, runTogether } = require('../lib/child');
+const { commandOf, pairContender, roundTrip, solo, startRoles } = require('../lib/pair-contender');
 const { shmName } = require('../lib/resources');
 const { PRIMS } = require('./sync-node');
 
@@ -47,32 +47,24 @@ async function withSegment(start) {
   }
 }
 
-function contender({ id, label, group, baseline = false, versus, note, command }, params) {
-  const runs = [];
-  const c = {
-    id,
-    label,
-    group,
-    baseline,
-    ...(versus && { versus }),
-    note,
-    async run() {
-      const { warmup, count, chunk, handoffWarmup, handoffCount } = params;
-      const side = (role, name, w, n, k, signal) => {
-        const [file, args] = command(role, name, String(w), String(n), String(k));
-        return runJson(file, args, { label: `${label} ${role}`, signal });
-      };
-      const [solo] = await withSegment((name, signal) => [side('solo', name, warmup, count, chunk, signal)]);
-      const [ping, pong] = await withSegment((name, signal) => [
-        side('ping', name, handoffWarmup, handoffCount, 1, signal),
-        side('pong', name, handoffWarmup, handoffCount, 1, signal),
-      ]);
-      runs.push({ a: ping.placement, b: pong.placement });
-      c.note = `${note}\n    placement (unpinned) ${placementNote('hand-off', runs, handoffCount, 'ping/pong')}`;
-      return { uncontended: solo.op_ns, handoff: ping.handoff_ns.map((ns) => ns / 1000) };
-    },
+/**
+ * A contender: `command(role, shm, warmup, count, chunk)` gives the executable
+ * and its arguments for one process; each case runs on a fresh segment.
+ */
+function contender(spec, command, params) {
+  const { warmup, count, chunk, handoffWarmup, handoffCount } = params;
+  const handoff = {
+    ...roundTrip('handoff', 'hand-off', handoffCount),
+    // A hand-off carries no message: nothing to verify; its times are handoff_ns.
+    verify: null,
+    samples: ([ping]) => ping.handoff_ns.map((ns) => ns / 1000),
   };
-  return c;
+  const cases = [
+    { ...solo('uncontended', (out) => out.op_ns), numbers: [warmup, count, chunk] },
+    { ...handoff, numbers: [handoffWarmup, handoffCount, 1] },
+  ];
+  return pairContender(spec, cases, (c) =>
+    withSegment((name, signal) => startRoles(c, { label: spec.label, command, ends: () => [name] }, signal)));
 }
 
 module.exports = {
@@ -100,33 +92,17 @@ module.exports = {
     const bin = compileC(C_SOURCE);
     const list = [];
     for (const prim of Object.keys(PRIMS)) {
-      list.push(
-        contender(
-          {
-            id: `c-${prim}`,
-            label: `C ${prim}`,
-            group: 'C',
-            baseline: prim === 'mutex',
-            note: `${C_CODE[prim]}; ${compileCommand(C_SOURCE)}`,
-            command: (role, ...args) => [bin, [prim, role, ...args]],
-          },
-          params,
-        ),
-      );
+      const c = {
+        id: `c-${prim}`,
+        label: `C ${prim}`,
+        group: 'C',
+        baseline: prim === 'mutex',
+        code: `${C_CODE[prim]}; ${compileCommand(C_SOURCE)}`,
+      };
+      list.push(contender(c, commandOf(bin, prim), params));
       for (const mode of ['sync', 'async']) {
-        list.push(
-          contender(
-            {
-              id: `node-${prim}-${mode}`,
-              label: `Node ${prim} ${mode}`,
-              group: 'Node',
-              versus: `c-${prim}`,
-              note: PRIMS[prim].code[mode],
-              command: (role, ...args) => [process.execPath, [NODE_SCRIPT, prim, mode, role, ...args]],
-            },
-            params,
-          ),
-        );
+        const node = { id: `node-${prim}-${mode}`, label: `Node ${prim} ${mode}`, group: 'Node', versus: `c-${prim}`, code: PRIMS[prim].code[mode] };
+        list.push(contender(node, commandOf(process.execPath, NODE_SCRIPT, prim, mode), params));
       }
     }
     return list;
