@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AbortError, Fifo, FifoClient, FifoServer, mkfifo } from '../lib';
-import { fdsOpenedSince, fixture, openFds, run, runNode, until, withOtherUser } from './helpers';
+import {
+  fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, O_NONBLOCK, openFds, run, runNode, until, withOtherUser,
+} from './helpers';
 
 let dir: string;
 /** What afterEach undoes even when a test failed half-way: children, servers, clients. */
@@ -68,7 +70,8 @@ function start(command: string, args: string[]): { done: Promise<Finished>; pid:
 }
 
 describe('FifoServer and FifoClient', () => {
-  test('20 client processes at once, each with 10 requests near PIPE_BUF in flight; every reply FIFO is removed', async () => {
+  test('20 client processes at once, each with 10 requests near PIPE_BUF in flight; ' +
+    'every reply FIFO is removed', async () => {
     const before = openFds();
     const requestPath = at('server');
     let handled = 0;
@@ -81,7 +84,9 @@ describe('FifoServer and FifoClient', () => {
     const errors: Error[] = [];
     server.on('clientError', (err: Error) => errors.push(err));
     expect(lstatSync(requestPath).mode & 0o7777).toBe(0o600);
-    const clients = await Promise.all(Array.from({ length: 20 }, () => runNode('fifo.js', ['client', requestPath, dir, '10', '3900'])));
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => runNode('fifo.js', ['client', requestPath, dir, '10', '3900'])),
+    );
     for (const c of clients) {
       expect(c).toMatchObject({ code: 0, stderr: '' });
       const { pid, replyPath, replies } = JSON.parse(c.stdout);
@@ -96,7 +101,8 @@ describe('FifoServer and FifoClient', () => {
     expect(fdsOpenedSince(before)).toEqual([]);
   });
 
-  test('errors: a handler that throws, data that is not JSON, a request over PIPE_BUF, timeouts and aborts', async () => {
+  test('errors: a handler that throws, data that is not JSON, a request over PIPE_BUF, ' +
+    'timeouts and aborts', async () => {
     const requestPath = at('server');
     const seen: unknown[] = [];
     const server = listen(requestPath, (request: string) => {
@@ -113,9 +119,13 @@ describe('FifoServer and FifoClient', () => {
 
     expect(await client.request('a')).toBe('echo a');
     await expect(client.request('throw')).rejects.toMatchObject({
-      code: 'ERR_IPC_REMOTE', message: 'out of range', cause: { name: 'RangeError', message: 'out of range', code: 'E_RANGE' },
+      code: 'ERR_IPC_REMOTE', message: 'out of range', cause: {
+        name: 'RangeError', message: 'out of range', code: 'E_RANGE',
+      },
     });
-    await expect(client.request('bigint')).rejects.toMatchObject({ code: 'ERR_IPC_REMOTE', message: expect.stringContaining('not JSON-serializable') });
+    await expect(client.request('bigint')).rejects.toMatchObject({
+      code: 'ERR_IPC_REMOTE', message: expect.stringContaining('not JSON-serializable'),
+    });
     await expect(client.request(10n)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
     const big = 'x'.repeat(4096);
     await expect(client.request(big)).rejects.toMatchObject({
@@ -123,14 +133,17 @@ describe('FifoServer and FifoClient', () => {
       message: expect.stringContaining('exceeds PIPE_BUF (4096), the most a FIFO writes atomically'),
     });
     await expect(client.request('slow', { timeoutMs: 20 })).rejects.toMatchObject({
-      code: 'ETIMEDOUT', syscall: 'read', path: client.replyPath, message: expect.stringContaining('no reply within 20 ms'),
+      code: 'ETIMEDOUT', syscall: 'read', path: client.replyPath,
+      message: expect.stringContaining('no reply within 20 ms'),
     });
     const ac = new AbortController();
     const aborted = client.request('slow', { signal: ac.signal });
     ac.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     await expect(client.request('b', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
-    await expect(client.request('c', { timeoutMs: 1.5 })).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(client.request('c', { timeoutMs: 1.5 })).rejects.toMatchObject({
+      name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE',
+    });
     // The late replies to the given-up requests arrive and are ignored.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await client.request('d')).toBe('echo d');
@@ -169,7 +182,8 @@ describe('FifoServer and FifoClient', () => {
     expect(fdsOpenedSince(before)).toEqual([]);
   });
 
-  test('a client closed with requests pending rejects them with ERR_IPC_CLOSED; the server shrugs off the lost reply', async () => {
+  test('a client closed with requests pending rejects them with ERR_IPC_CLOSED; ' +
+    'the server shrugs off the lost reply', async () => {
     const server = listen(at('server'), () => new Promise((resolve) => setTimeout(() => resolve('too late'), 100)));
     const errors: Error[] = [];
     server.on('clientError', (err: Error) => errors.push(err));
@@ -203,7 +217,9 @@ describe('FifoServer and FifoClient', () => {
     await expect(client.request('echo')).rejects.toMatchObject({ code: 'EPIPE', syscall: 'write' });
     client.close();
     // The killed server left its request FIFO: a new server there is EEXIST until it is removed.
-    expect(() => listen(requestPath, (request: string) => request)).toThrow(expect.objectContaining({ code: 'EEXIST', path: requestPath }));
+    expect(() => listen(requestPath, (request: string) => request)).toThrow(expect.objectContaining({
+      code: 'EEXIST', path: requestPath,
+    }));
     rmSync(requestPath);
     const next = listen(requestPath, (request: string) => request);
     const again = await connect(requestPath, { replyDir: dir, timeoutMs: 20000 });
@@ -212,9 +228,12 @@ describe('FifoServer and FifoClient', () => {
     await next.close();
   });
 
-  test('a server with no descriptor to spare (RLIMIT_NOFILE): that reply is a clientError (EMFILE) and the request times out; with two free, it answers again', async () => {
+  test('a server with no descriptor to spare (RLIMIT_NOFILE): that reply is a clientError (EMFILE) ' +
+    'and the request times out; with two free, it answers again', async () => {
     const requestPath = at('server');
-    const child = spawn('prlimit', ['--nofile=128:128', process.execPath, fixture('fifo.js'), 'serveWithoutFds', requestPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('prlimit', [
+      '--nofile=128:128', process.execPath, fixture('fifo.js'), 'serveWithoutFds', requestPath,
+    ], { stdio: ['ignore', 'pipe', 'inherit'] });
     cleanups.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
     const closed = once(child, 'close');
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -233,7 +252,8 @@ describe('FifoServer and FifoClient', () => {
 
   test('a client that dies: its reply fails as a clientError, and the server goes on', async () => {
     const requestPath = at('server');
-    const server = listen(requestPath, (request: string) => (request === 'hang' ? new Promise((resolve) => setTimeout(() => resolve('late'), 300)) : request));
+    const server = listen(requestPath, (request: string) =>
+      (request === 'hang' ? new Promise((resolve) => setTimeout(() => resolve('late'), 300)) : request));
     const errors: Error[] = [];
     server.on('clientError', (err: Error) => errors.push(err));
     const child = start(process.execPath, [fixture('fifo.js'), 'clientThenHang', requestPath, dir]);
@@ -253,7 +273,8 @@ describe('FifoServer and FifoClient', () => {
   test('a shell script can be a client: one JSON line each way', async () => {
     const requestPath = at('server');
     listen(requestPath, (n: number) => n + 1);
-    const script = 'mkfifo -m 600 "$1" && exec 3<>"$1" && echo "{\\"id\\": 7, \\"reply\\": \\"$1\\", \\"data\\": 20}" > "$0" && head -n 1 <&3 && rm "$1"';
+    const script = 'mkfifo -m 600 "$1" && exec 3<>"$1" && ' +
+      'echo "{\\"id\\": 7, \\"reply\\": \\"$1\\", \\"data\\": 20}" > "$0" && head -n 1 <&3 && rm "$1"';
     const r = await run('sh', ['-c', script, requestPath, at('shell-reply')], { timeout: 20000 });
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ id: 7, data: 21 });
@@ -264,10 +285,17 @@ describe('FifoServer and FifoClient', () => {
     const server = listen(requestPath, (request: string) => request);
     const errors: Error[] = [];
     server.on('clientError', (err: Error) => errors.push(err));
-    expect(await run('sh', ['-c', 'echo "not json" > "$0"; echo "{\\"id\\": 1}" > "$0"', requestPath])).toMatchObject({ code: 0 });
-    expect(await run('sh', ['-c', `head -c 5000 /dev/zero | tr '\\0' a > "$0"; echo > "$0"`, requestPath])).toMatchObject({ code: 0 });
+    expect(await run('sh', [
+      '-c', 'echo "not json" > "$0"; echo "{\\"id\\": 1}" > "$0"', requestPath,
+    ])).toMatchObject({ code: 0 });
+    expect(await run('sh', [
+      '-c', `head -c 5000 /dev/zero | tr '\\0' a > "$0"; echo > "$0"`, requestPath,
+    ])).toMatchObject({ code: 0 });
     await until(() => errors.length === 3);
-    expect(errors[0]).toMatchObject({ code: 'EINVAL', syscall: 'read', path: requestPath, message: expect.stringContaining('malformed request "not json"') });
+    expect(errors[0]).toMatchObject({
+      code: 'EINVAL', syscall: 'read', path: requestPath,
+      message: expect.stringContaining('malformed request "not json"'),
+    });
     expect(errors[1]).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('malformed request') });
     expect(errors[2]).toMatchObject({ code: 'EMSGSIZE', message: expect.stringContaining('exceeds PIPE_BUF (4096)') });
     const client = await connect(requestPath, { replyDir: dir });
@@ -276,15 +304,23 @@ describe('FifoServer and FifoClient', () => {
     await server.close();
   });
 
-  test('connect waits for a server that starts later, and gives up on timeout or abort leaving nothing behind', async () => {
+  test('connect waits for a server that starts later, and gives up on timeout or abort ' +
+    'leaving nothing behind', async () => {
     const requestPath = at('server');
     mkfifo(at('nobody-listens'));
     writeFileSync(at('file'), '');
-    await expect(FifoClient.connect(at('nobody-listens'), { replyDir: dir, timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'open' });
-    await expect(FifoClient.connect(at('nobody-listens'), { replyDir: dir, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(FifoClient.connect(at('nobody-listens'), { replyDir: dir, timeoutMs: 30 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT', syscall: 'open',
+    });
+    await expect(FifoClient.connect(at('nobody-listens'), { replyDir: dir, signal: AbortSignal.abort() }))
+      .rejects.toMatchObject({ name: 'AbortError' });
     // A request FIFO that does not exist yet is waited for, like one nobody reads.
-    await expect(FifoClient.connect(at('missing'), { replyDir: dir, timeoutMs: 30 })).rejects.toMatchObject({ code: 'ETIMEDOUT', path: at('missing') });
-    await expect(FifoClient.connect(at('file'), { replyDir: dir })).rejects.toMatchObject({ code: 'EINVAL', syscall: 'open' });
+    await expect(FifoClient.connect(at('missing'), { replyDir: dir, timeoutMs: 30 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT', path: at('missing'),
+    });
+    await expect(FifoClient.connect(at('file'), { replyDir: dir })).rejects.toMatchObject({
+      code: 'EINVAL', syscall: 'open',
+    });
     expect(readdirSync(dir).sort()).toEqual(['file', 'nobody-listens']);
 
     const connecting = connect(requestPath, { replyDir: dir, timeoutMs: 20000 });
@@ -292,10 +328,18 @@ describe('FifoServer and FifoClient', () => {
     const server = listen(requestPath, (request: number) => request + 1);
     const client = await connecting;
     expect(await client.request(1)).toBe(2);
-    expect(() => FifoServer.listen(requestPath, () => 0)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'mkfifo', path: requestPath }));
-    expect(() => FifoServer.listen(at('x'), 'nope' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => FifoServer.listen(at('x'), () => 0, { mode: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    await expect(FifoClient.connect(requestPath, { replyDir: 5 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(() => FifoServer.listen(requestPath, () => 0)).toThrow(expect.objectContaining({
+      code: 'EEXIST', syscall: 'mkfifo', path: requestPath,
+    }));
+    expect(() => FifoServer.listen(at('x'), 'nope' as never)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_TYPE',
+    }));
+    expect(() => FifoServer.listen(at('x'), () => 0, { mode: -1 })).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_VALUE',
+    }));
+    await expect(FifoClient.connect(requestPath, { replyDir: 5 as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
     client.close();
     await server.close();
     expect(readdirSync(dir).sort()).toEqual(['file', 'nobody-listens']);
@@ -304,7 +348,9 @@ describe('FifoServer and FifoClient', () => {
   test('another uid: a 0600 server is EACCES to it, a 0622 one answers it', async () => {
     chmodSync(dir, 0o755);
     const closedServer = listen(at('private'), (request: unknown) => request);
-    const openServer = listen(at('public'), (request: { pid: number; i: number }) => ({ ...request, served: true }), { mode: 0o622 });
+    const openServer = listen(
+      at('public'), (request: { pid: number; i: number }) => ({ ...request, served: true }), { mode: 0o622 },
+    );
     try {
       await withOtherUser(async (runAs) => {
         const denied = await runAs('fifo.js', ['client', at('private'), tmpdir(), '1']);
@@ -321,23 +367,53 @@ describe('FifoServer and FifoClient', () => {
   });
 });
 
-test('util.inspect shows Fifo, FifoServer and FifoClient with their paths and state, open and closed', async () => {
+test('util.inspect shows Fifo, FifoServer and FifoClient with their paths and state, ' +
+  'open and closed', async () => {
   const p = at('inspect.fifo');
   const server = FifoServer.listen(p, (x) => x);
   const client = await FifoClient.connect(p, { replyDir: dir });
   const reader = await Fifo.openReader(client.replyPath);
-  expect(inspect(server, { breakLength: Infinity })).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: false }`);
-  expect(inspect(client, { breakLength: Infinity })).toMatch(new RegExp(`^FifoClient \\{ requestPath: '${p}', replyPath: '${client.replyPath}', fd: \\d+, pending: 0, ref: true, closed: false \\}$`));
-  expect(inspect(reader, { breakLength: Infinity })).toBe(`Fifo { path: '${client.replyPath}', fd: ${reader.fd}, direction: 'read', closed: false }`);
+  const show = (handle: unknown) => inspect(handle, { breakLength: Infinity });
+  expect(show(server)).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: false }`);
+  expect(show(client)).toMatch(new RegExp(
+    `^FifoClient \\{ requestPath: '${p}', replyPath: '${client.replyPath}', fd: \\d+, pending: 0, ref: true, ` +
+    'closed: false \\}$',
+  ));
+  expect(show(reader)).toBe(`Fifo { path: '${client.replyPath}', fd: ${reader.fd}, direction: 'read', closed: false }`);
   reader.close();
   client.close();
   await server.close();
-  expect(inspect(server, { breakLength: Infinity })).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: true }`);
-  expect(inspect(client, { breakLength: Infinity })).toBe(`FifoClient { requestPath: '${p}', replyPath: '${client.replyPath}', fd: -1, pending: 0, ref: true, closed: true }`);
-  expect(inspect(reader, { breakLength: Infinity })).toBe(`Fifo { path: '${client.replyPath}', fd: -1, direction: 'read', closed: true }`);
+  expect(show(server)).toBe(`FifoServer { path: '${p}', handling: 0, ref: true, closed: true }`);
+  expect(show(client)).toBe(
+    `FifoClient { requestPath: '${p}', replyPath: '${client.replyPath}', fd: -1, pending: 0, ref: true, closed: true }`,
+  );
+  expect(show(reader)).toBe(`Fifo { path: '${client.replyPath}', fd: -1, direction: 'read', closed: true }`);
 });
 
-test('await using closes a FifoServer and waits: a request being handled is answered first (Symbol.asyncDispose)', async () => {
+test('a FifoClient owns its end of the request FIFO: fd is a non-blocking, close-on-exec write end; ' +
+  '`using` closes it, rejects what is pending with ERR_IPC_CLOSED and removes the reply FIFO', async () => {
+  listen(at('server'), () => new Promise(() => undefined)); // never answers
+  const before = openFds();
+  let fd = -1;
+  let replyPath = '';
+  let pending!: Promise<unknown>;
+  {
+    using client = await FifoClient.connect(at('server'), { replyDir: dir });
+    ({ fd, replyPath } = client);
+    expect(client.closed).toBe(false);
+    expect(fdFlags(fd) & (O_NONBLOCK | O_CLOEXEC | 3)).toBe(O_NONBLOCK | O_CLOEXEC | 1); // O_WRONLY
+    pending = client.request('lost');
+    await until(() => inspect(client).includes('pending: 1'));
+    expect(client.fd).toBe(fd);
+    expect(client.hasRef()).toBe(true);
+  }
+  await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED', message: 'FifoClient is closed' });
+  expect(existsSync(replyPath)).toBe(false);
+  expect(fdsOpenedSince(before)).toEqual([]);
+});
+
+test('await using closes a FifoServer and waits: a request being handled is answered first ' +
+  '(Symbol.asyncDispose)', async () => {
   const p = at('dispose.fifo');
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));

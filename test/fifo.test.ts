@@ -2,9 +2,11 @@
  * FIFO ends: mkfifo, opening a reader or a writer, their streams, capacity and
  * lifetime (the request/reply protocol is in fifo-request.test.ts).
  */
-import { spawn } from 'node:child_process';
 import { once, setMaxListeners } from 'node:events';
-import { chmodSync, writeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, writeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync,
+  symlinkSync, writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -12,26 +14,18 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AbortError, Fifo, IpcError, mkfifo } from '../lib';
 import { binding } from '../lib/binding';
-import { fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, O_NONBLOCK, openFds, run, runNode, until, withOtherUser, withUmask } from './helpers';
+import {
+  fdFlags, fdsOpenedSince, fixture, O_CLOEXEC, O_NONBLOCK, openFds, run, runNode, until, withOtherUser, withUmask,
+} from './helpers';
 
 let dir: string;
-/** What afterEach undoes even when a test failed half-way: children. */
-const cleanups: Array<() => unknown> = [];
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'pipc-fifo-'));
 });
 
-afterEach(async () => {
-  for (const undo of cleanups.splice(0).reverse()) {
-    try {
-      await undo();
-    } catch {
-      // already undone
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+// A child a test started ends by itself, or at its run() timeout if the test failed half-way.
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A path in this test's own directory. */
 const at = (name: string) => path.join(dir, name);
@@ -48,27 +42,12 @@ function readAll(stream: Socket): Promise<string> {
 }
 
 /** Resolves when the stream has closed its descriptor. */
-const closed = (stream: Socket) => new Promise<void>((resolve) => (stream.closed ? resolve() : stream.once('close', () => resolve())));
+const closed = (stream: Socket) =>
+  new Promise<void>((resolve) => (stream.closed ? resolve() : stream.once('close', () => resolve())));
 
 /** The JSON lines a fixture printed. */
 const lines = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l));
 
-/** How a child ended, and what it wrote. */
-interface Finished { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Starts a child and resolves with its output when it ends, without waiting for it now. */
-function start(command: string, args: string[]): { done: Promise<Finished>; pid: number } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<Finished>((resolve, reject) => {
-    child.on('error', reject).on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { done, pid: child.pid! };
-}
 
 describe('hostile buffers', () => {
   test('the addon refuses a write from anything but a real Uint8Array (-EINVAL), writing nothing', () => {
@@ -103,20 +82,29 @@ describe('mkfifo', () => {
     mkfifo(at('fifo'));
     for (const p of [file, at('link'), at('dangling'), at('fifo')]) {
       expect(() => mkfifo(p, 0o666)).toThrow(expect.objectContaining({
-        name: 'IpcError', code: 'EEXIST', errno: -17, syscall: 'mkfifo', path: p, message: `EEXIST: file already exists, mkfifo '${p}'`,
+        name: 'IpcError', code: 'EEXIST', errno: -17, syscall: 'mkfifo', path: p,
+        message: `EEXIST: file already exists, mkfifo '${p}'`,
       }));
     }
     expect(statSync(file).mode & 0o777).toBe(0o640); // the link's target was not touched
     expect(existsSync(at('nowhere'))).toBe(false); // nothing was created through the dangling link
-    expect(() => mkfifo(at('missing/dir/fifo'))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'mkfifo', path: at('missing/dir/fifo') }));
+    expect(() => mkfifo(at('missing/dir/fifo'))).toThrow(expect.objectContaining({
+      code: 'ENOENT', syscall: 'mkfifo', path: at('missing/dir/fifo'),
+    }));
   });
 
   test('bad arguments fail before any syscall', () => {
-    expect(() => mkfifo(42 as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => mkfifo(42 as never)).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
+    }));
     expect(() => mkfifo('')).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => mkfifo(at('a\0b'))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => mkfifo(at('x'), 0o1000)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => mkfifo(at('x'), '600' as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => mkfifo(at('x'), 0o1000)).toThrow(expect.objectContaining({
+      name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE',
+    }));
+    expect(() => mkfifo(at('x'), '600' as never)).toThrow(expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
+    }));
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -125,7 +113,9 @@ describe('mkfifo', () => {
     writeFileSync(at('file'), '');
     Fifo.unlink(at('fifo'));
     expect(existsSync(at('fifo'))).toBe(false);
-    expect(() => Fifo.unlink(at('fifo'))).toThrow(expect.objectContaining({ name: 'IpcError', code: 'ENOENT', path: at('fifo') }));
+    expect(() => Fifo.unlink(at('fifo'))).toThrow(expect.objectContaining({
+      name: 'IpcError', code: 'ENOENT', path: at('fifo'),
+    }));
     expect(() => Fifo.unlink(at('file'))).toThrow(expect.objectContaining({
       code: 'EINVAL', syscall: 'unlink', message: `EINVAL: not a FIFO but a regular file, unlink '${at('file')}'`,
     }));
@@ -158,20 +148,33 @@ describe('opening', () => {
     });
     await expect(Fifo.openWriter(at('link'))).rejects.toMatchObject({ code: 'ELOOP', syscall: 'open' });
     await expect(Fifo.openReader(at('file'))).rejects.toMatchObject({
-      code: 'EINVAL', errno: -22, syscall: 'open', path: at('file'), message: `EINVAL: not a FIFO but a regular file, open '${at('file')}'`,
+      code: 'EINVAL', errno: -22, syscall: 'open', path: at('file'),
+      message: `EINVAL: not a FIFO but a regular file, open '${at('file')}'`,
     });
-    await expect(Fifo.openWriter(at('dir'), { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('not a FIFO but a directory') });
-    await expect(Fifo.openReader('/dev/null')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('not a FIFO but a character device') });
-    await expect(Fifo.openReader(at('missing'))).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open', path: at('missing') });
+    await expect(Fifo.openWriter(at('dir'), { timeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'EINVAL', message: expect.stringContaining('not a FIFO but a directory'),
+    });
+    await expect(Fifo.openReader('/dev/null')).rejects.toMatchObject({
+      code: 'EINVAL', message: expect.stringContaining('not a FIFO but a character device'),
+    });
+    await expect(Fifo.openReader(at('missing'))).rejects.toMatchObject({
+      code: 'ENOENT', syscall: 'open', path: at('missing'),
+    });
     await expect(Fifo.openReader(at('missing'))).rejects.toBeInstanceOf(IpcError);
     expect(readFileSync(at('file'), 'utf8')).toBe('data');
   });
 
   test('bad arguments reject before any syscall', async () => {
-    await expect(Fifo.openReader(7 as never)).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(Fifo.openReader(7 as never)).rejects.toMatchObject({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
+    });
     await expect(Fifo.openWriter('')).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(Fifo.openWriter(at('f'), { timeoutMs: -1 })).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(Fifo.openWriter(at('f'), { signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(Fifo.openWriter(at('f'), { timeoutMs: -1 })).rejects.toMatchObject({
+      name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await expect(Fifo.openWriter(at('f'), { signal: 'no' as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
     await expect(Fifo.openWriter(at('f'), null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
   });
 
@@ -186,15 +189,21 @@ describe('opening', () => {
         writer: { error: { code: 'EACCES', syscall: 'open', path: at('private') } },
       });
       // The writer gets past the permission check and waits for a reader.
-      expect(await open(at('public'))).toMatchObject({ reader: { ok: 'read' }, writer: { error: { code: 'ETIMEDOUT', syscall: 'open' } } });
+      expect(await open(at('public'))).toMatchObject({
+        reader: { ok: 'read' }, writer: { error: { code: 'ETIMEDOUT', syscall: 'open' } },
+      });
     });
   });
 
-  test('without /proc (a chroot, a minimal container): exact modes, the same checks, and FIFOs still open', async () => {
+  test('without /proc (a chroot, a minimal container): exact modes, the same checks, ' +
+    'and FIFOs still open', async () => {
     mkfifo(at('fifo'));
     symlinkSync(at('fifo'), at('link'));
     writeFileSync(at('file'), '');
-    const r = await run('unshare', ['--mount', process.execPath, fixture('fifo.js'), 'withoutProc', at('made'), at('fifo'), at('link'), at('file'), '/dev/null']);
+    const r = await run('unshare', [
+      '--mount', process.execPath, fixture('fifo.js'), 'withoutProc', at('made'), at('fifo'), at('link'), at('file'),
+      '/dev/null',
+    ]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toMatchObject({
       proc: false,
@@ -211,7 +220,8 @@ describe('opening', () => {
 });
 
 describe('capacity', () => {
-  test('setPipeSize on one end is the FIFO\'s: the other end sees it; it lasts while an end is open; errors name the path', async () => {
+  test('setPipeSize on one end is the FIFO\'s: the other end sees it; it lasts while an end is open; ' +
+    'errors name the path', async () => {
     const before = openFds();
     const file = at('sized');
     mkfifo(file);
@@ -221,13 +231,17 @@ describe('capacity', () => {
     writer.setPipeSize(300_000);
     expect(reader.pipeSize).toBe(524288); // rounded up to a power-of-two number of pages
     expect(writeSync(writer.fd, Buffer.alloc(100 * 1024))).toBe(100 * 1024);
-    expect(() => reader.setPipeSize(4096)).toThrow(expect.objectContaining({ code: 'EBUSY', syscall: 'fcntl', path: file }));
+    expect(() => reader.setPipeSize(4096)).toThrow(expect.objectContaining({
+      code: 'EBUSY', syscall: 'fcntl', path: file,
+    }));
     writer.close();
     expect(reader.pipeSize).toBe(524288);
     reader.close();
     const again = await Fifo.openReader(file);
     expect(again.pipeSize).toBe(65536); // a FIFO's pipe is made anew when it is opened again
-    expect(() => again.setPipeSize(0)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => again.setPipeSize(0)).toThrow(expect.objectContaining({
+      name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE',
+    }));
     again.close();
     expect(() => again.pipeSize).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
     expect(fdsOpenedSince(before)).toEqual([]);
@@ -288,16 +302,17 @@ describe('streams', () => {
   test('openWriter waits for a reader that a process started later opens', async () => {
     mkfifo(at('f'));
     const writing = Fifo.openWriter(at('f'), { timeoutMs: 20000 });
-    const reader = start('sh', ['-c', 'sleep 0.2; exec "$0" "$@"', process.execPath, fixture('fifo.js'), 'read', at('f')]);
+    const script = ['-c', 'sleep 0.2; exec "$0" "$@"', process.execPath, fixture('fifo.js'), 'read', at('f')];
+    const reader = run('sh', script, { timeout: 20000 });
     const writer = (await writing).stream();
     writer.end('waited for you');
-    expect(await reader.done).toMatchObject({ code: 0, stderr: '' });
-    expect(JSON.parse((await reader.done).stdout)).toEqual({ read: 'waited for you' });
+    expect(await reader).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse((await reader).stdout)).toEqual({ read: 'waited for you' });
   });
 
   test('megabytes flow with backpressure into another process', async () => {
     mkfifo(at('f'));
-    const reader = start(process.execPath, [fixture('fifo.js'), 'readCount', at('f')]);
+    const reader = runNode('fifo.js', ['readCount', at('f')], { timeout: 20000 });
     const writer = (await Fifo.openWriter(at('f'), { timeoutMs: 20000 })).stream();
     const chunk = Buffer.alloc(64 * 1024);
     let sum = 0;
@@ -313,7 +328,7 @@ describe('streams', () => {
       }
     }
     writer.end();
-    const r = await reader.done;
+    const r = await reader;
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ bytes: 64 * chunk.length, sum: (sum * 64) % 65521 });
     expect(full).toBeGreaterThan(0); // write() did report a full pipe
@@ -366,7 +381,9 @@ describe('waiting for a reader', () => {
     });
     await expect(Fifo.openWriter(at('f'), { timeoutMs: 0 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     const reason = new Error('changed my mind');
-    await expect(Fifo.openWriter(at('f'), { signal: AbortSignal.abort(reason) })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    await expect(Fifo.openWriter(at('f'), { signal: AbortSignal.abort(reason) })).rejects.toMatchObject({
+      name: 'AbortError', code: 'ABORT_ERR', cause: reason,
+    });
     const ac = new AbortController();
     const pending = Fifo.openWriter(at('f'), { signal: ac.signal });
     setTimeout(() => ac.abort(), 20);
