@@ -21,10 +21,10 @@ export type {
   UnixSendSyncOptions,
   UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
-export { Fifo, FifoClient, FifoServer, mkfifo } from './fifo';
-export type {
-  FifoClientOptions, FifoDirection, FifoHandler, FifoOpenWriterOptions, FifoRequestOptions, FifoServerOptions,
-} from './fifo';
+export { Fifo, mkfifo } from './fifo';
+export type { FifoDirection, FifoOpenWriterOptions } from './fifo';
+export { FifoClient, FifoServer } from './fifo-request';
+export type { FifoClientOptions, FifoHandler, FifoRequestOptions, FifoServerOptions } from './fifo-request';
 export { futex } from './futex';
 export type { FutexWaitOptions, FutexWaitResult, FutexWaitSyncOptions } from './futex';
 export { Semaphore } from './semaphore';
