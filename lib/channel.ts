@@ -10,26 +10,26 @@ import { constants as osConstants } from 'node:os';
 import { types, type InspectOptionsStylized } from 'node:util';
 import { newPool, pooledBuffer } from './internal/buffer-pool';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
-import { AbortError, closedError, corrupt, invalidArgValue, IpcError, stateError } from './errors';
+import { corrupt, invalidArgValue, IpcError, stateError } from './errors';
+import { armGiveUp } from './internal/cancel';
 import { validateAdoptable } from './internal/descriptor';
+import { Lifetime } from './internal/lifetime';
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect, type Reclaim } from './internal/reclaim';
 import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import {
   byteLengthOf, fixedByteLength, toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions,
-  validateSignal, validateTimeout,
   validateUint32Array, validateUint8Array,
 } from './internal/validate';
+import type { SyncWaitOptions, WaitOptions } from './options';
 import { SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
 
 const { EAGAIN, EBUSY, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT } = osConstants.errno;
-/**
- * The ring's own outcomes (include/posix-ipc/ring.h): a segment that breaks the protocol, a peer gone, the end of
- * the stream.
- */
+/** The ring's own outcomes (include/posix-ipc/ring.h): a segment that breaks the protocol, a peer gone, the end. */
 const { CHANNEL_CORRUPT, CHANNEL_PEER_DEAD, CHANNEL_ENDED } = binding;
 // Calls made per message, taken off the binding once: the binding object has
 // so many properties that V8 keeps it as a dictionary. (The other hot calls
@@ -58,8 +58,6 @@ const PROBE_MS = 50;
 const {
   LOCK_FD, LANES, CAPACITY, MAX_MESSAGE, LANE, NEEDED, OFFSET, SEALED, END_WHEN_IDLE, ENDED, SIZE: META_SIZE,
 } = binding.channelMeta;
-
-
 
 // The hot calls may leave their data or target out ("the same one again"):
 // native/channel.cc then uses the pointer and byte length it read from the
@@ -97,26 +95,16 @@ export interface ChannelOpenOptions {
 }
 
 /** Options of {@link Channel.sendSync}. */
-export interface ChannelSendSyncOptions {
-  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface ChannelSendSyncOptions extends SyncWaitOptions {}
 
 /** Options of {@link Channel.receiveSync}. */
-export interface ChannelReceiveSyncOptions {
+export interface ChannelReceiveSyncOptions extends SyncWaitOptions {
   /** Spin this long (nanoseconds) before sleeping. Default 50,000 (50 µs); 0 sleeps at once. */
   spinNs?: number;
-  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
 }
 
 /** Options of the waiting {@link Channel.send} and {@link Channel.receive}. */
-export interface ChannelWaitOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface ChannelWaitOptions extends WaitOptions {}
 
 /**
  * Room for one message, reserved in the ring ({@link Channel.reserve}).
@@ -171,8 +159,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     implementRef(this, (self) => (#loopRef in self ? (self as Channel).#loopRef : undefined));
   }
 
-  #memory: SharedMemory;
-  #handle: ChannelHandle | null;
+  readonly #memory: SharedMemory;
+  /** The native handle; ending it ends the thread waits and the doorbell's watcher, in that order. */
+  readonly #life: Lifetime<ChannelHandle>;
   #calls: ChannelCalls | null;
   readonly #meta = new Float64Array(META_SIZE);
   readonly #reclaim: Reclaim;
@@ -217,13 +206,17 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       if (handle === -EPERM && sealed) {
         throw corrupt(
           label,
-          'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate it under this mapping; anonymous channels come from Channel.create(), named ones are opened with Channel.open(name)',
+          'its descriptor is not sealed against shrinking (F_SEAL_SHRINK), so whoever holds it could truncate ' +
+            'it under this mapping; anonymous channels come from Channel.create(), named ones are opened with ' +
+            'Channel.open(name)',
         );
       }
       throw new IpcError(handle, 'mmap', memory.name);
     }
     this.#memory = memory;
-    this.#handle = handle;
+    this.#life = new Lifetime(
+      'Channel', handle, (reason) => this.#waits.cancelAll(reason), (reason) => this.#poller?.close(reason),
+    );
     this.#loopRef.attach(this.#waits);
     this.#calls = binding.channelCalls(handle);
     this.#label = memory.name ?? `anonymous channel (fd ${memory.fd})`;
@@ -253,7 +246,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     if (size > bufferConstants.MAX_LENGTH) {
       throw invalidArgValue(
         'options', { capacity, producers },
-        `make a segment of ${size} bytes, more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`,
+        `make a segment of ${size} bytes, ` +
+          `more than the ${bufferConstants.MAX_LENGTH} an ArrayBuffer can hold in this Node`,
         true,
       );
     }
@@ -349,7 +343,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   /** Whether `close()` was called. */
   get closed(): boolean {
-    return this.#handle === null;
+    return this.#life.closed;
   }
 
   /**
@@ -361,8 +355,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   get ended(): boolean {
     if (this.#meta[ENDED] === 1) return true;
-    if (this.#handle === null || !this.#consuming) return false;
-    binding.channelProbe(this.#handle);
+    const handle = this.#life.current;
+    if (handle === null || !this.#consuming) return false;
+    binding.channelProbe(handle);
     return this.#meta[ENDED] === 1;
   }
 
@@ -416,17 +411,12 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
     const bytes = this.#unchanged(data) ? null : toBytes(data);
-    let timeout = -1;
-    if (options !== undefined) {
-      const { timeoutMs } = validateOptions(options);
-      validateTimeout(timeoutMs);
-      timeout = timeoutMs ?? -1;
-    }
+    const timeout = options === undefined ? -1 : syncTimeout(validateOptions(options));
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = bytes === null ? calls.sendSync(timeout) : calls.sendSync(timeout, this.#remember(data, bytes));
     if (r === undefined) return;
-    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no room in the ring within ${timeout} ms`);
+    if (r === -ETIMEDOUT) throw timedOut('futex', this.name, timeout);
     if (r < 0) throw this.#error(r, 'send', data);
   }
 
@@ -439,18 +429,17 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   send(data: Uint8Array | ArrayBufferView | string, options?: ChannelWaitOptions): Promise<void> {
     try {
       const bytes = toBytes(data);
-      const { signal, timeoutMs } = validateOptions(options);
-      validateTimeout(timeoutMs);
-      validateSignal(signal);
+      const wait = waitOptions(options);
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
+      const { signal, timeoutMs } = wait;
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
-      const timedOut = () => new IpcError(-ETIMEDOUT, 'futex', this.name, `no room in the ring within ${timeoutMs} ms`);
+      const onTimeout = () => timedOut('futex', this.name, timeoutMs!);
       // Sends complete in call order: each waits for the one before it
       // (within its own deadline and signal), then for room.
       const turn = this.#sending;
       this.#sendsPending++;
-      const done = queued(turn, signal, deadline, timedOut)
-        .then(() => this.#sendWaiting(bytes, signal, deadline, timedOut));
+      const done = queued(turn, wait, onTimeout)
+        .then(() => this.#sendWaiting(bytes, signal, deadline, onTimeout));
       this.#sending = Promise.allSettled([turn, done]).then(() => undefined);
       return done.finally(() => this.#sendsPending--);
     } catch (err) {
@@ -459,7 +448,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   }
 
   async #sendWaiting(
-    bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
+    bytes: Uint8Array, signal: AbortSignal | undefined, deadline: number | undefined, onTimeout: () => Error,
   ): Promise<void> {
     while (!this.trySend(bytes)) {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
@@ -475,7 +464,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
           ? this.#error((err as IpcError).errno, 'send', bytes)
           : err;
       }
-      if (r === TIMED_OUT) throw timedOut();
+      if (r === TIMED_OUT) throw onTimeout();
     }
   }
 
@@ -611,13 +600,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   #receiveSync(target: Uint8Array | null, options: ChannelReceiveSyncOptions | undefined): Buffer | number | null {
     let spinNs = DEFAULT_SPIN_NS;
-    let timeoutMs: number | undefined;
+    let timeout = -1;
     if (options !== undefined) {
-      ({ spinNs = DEFAULT_SPIN_NS, timeoutMs } = validateOptions(options));
+      const opts = validateOptions(options);
+      ({ spinNs = DEFAULT_SPIN_NS } = opts);
       validateInteger(spinNs, 'options.spinNs', 0, MAX_SPIN_NS);
-      validateTimeout(timeoutMs);
+      timeout = syncTimeout(opts);
     }
-    const timeout = timeoutMs ?? -1;
     let r: Buffer | number;
     if (target === null) {
       const calls = this.#pooledConsumer();
@@ -630,7 +619,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     }
     if (typeof r !== 'number' || r >= 0) return r;
     if (r === CHANNEL_ENDED) return null;
-    if (r === -ETIMEDOUT) throw new IpcError(r, 'futex', this.name, `no message within ${timeoutMs} ms`);
+    if (r === -ETIMEDOUT) throw timedOut('futex', this.name, timeout);
     throw this.#error(r, 'receive', target);
   }
 
@@ -663,9 +652,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 
   #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number | null> {
     try {
-      const { signal, timeoutMs } = validateOptions(options);
-      validateTimeout(timeoutMs);
-      validateSignal(signal);
+      const wait = waitOptions(options);
       const calls = target === null ? this.#pooledConsumer() : this.#consumer();
       if (this.#poller === null) {
         this.#poller = this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);
@@ -679,8 +666,9 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         if (this.#receiving === 0) {
           clearInterval(this.#probe!);
           this.#probe = null;
-        } else if (this.#handle !== null) {
-          binding.channelProbe(this.#handle);
+        } else {
+          const handle = this.#life.current;
+          if (handle !== null) binding.channelProbe(handle);
         }
       }, PROBE_MS).unref();
       const attempt = () => {
@@ -692,8 +680,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         if (r === CHANNEL_ENDED) return null;
         throw this.#error(r, 'receive', target);
       };
-      const timedOut = () => new IpcError(-ETIMEDOUT, 'recv', this.name, `no message within ${timeoutMs} ms`);
-      return this.#poller.wait(binding.UV_READABLE, attempt, { signal, timeoutMs }, timedOut).finally(() => {
+      const onTimeout = () => timedOut('recv', this.name, wait.timeoutMs!);
+      return this.#poller.wait(binding.UV_READABLE, attempt, wait, onTimeout).finally(() => {
         this.#receiving--;
       });
     } catch (err) {
@@ -713,7 +701,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       try {
         msg = await this.receive();
       } catch (err) {
-        if (this.#handle === null) return;
+        if (this.#life.closed) return;
         throw err;
       }
       if (msg === null) return;
@@ -727,15 +715,13 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * `tryReceiveView`/`reserve` read `byteLength 0` afterwards. Idempotent.
    */
   close(): void {
-    const handle = this.#handle;
+    // Pending waits end first (their threads told to stop, the watcher released before its descriptor closes).
+    const handle = this.#life.end();
     if (handle === null) return;
-    this.#handle = null;
     this.#calls = null;
     this.#slot = null;
     binding.channelClose(handle);
     forget(this);
-    this.#waits.cancelAll(() => closedError('Channel'));
-    this.#poller?.close(() => closedError('Channel'));
     if (this.#probe !== null) clearInterval(this.#probe);
     this.#probe = null;
     for (const fd of this.#reclaim.fds) binding.close(fd);
@@ -803,16 +789,11 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     return target;
   }
 
-  #live(): ChannelHandle {
-    if (this.#handle === null) throw closedError('Channel');
-    return this.#handle;
-  }
-
   /** This handle's calls, attached as a producer (claiming a lane the first time). */
   #producer(): ChannelCalls {
     const calls = this.#calls;
     if (calls !== null && this.#producing) return calls;
-    const fd = binding.channelClaimLane(this.#live());
+    const fd = binding.channelClaimLane(this.#life.open);
     if (fd < 0) {
       if (fd === -EBUSY) {
         throw stateError('ERR_IPC_BUSY', `All ${this.producers} producer lanes of ${this.#label} are taken`);
@@ -863,7 +844,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
   #consumer(): ChannelCalls {
     const calls = this.#calls;
     if (calls !== null && this.#consuming) return calls;
-    const fd = binding.channelClaimConsumer(this.#live());
+    const fd = binding.channelClaimConsumer(this.#life.open);
     if (fd < 0) {
       if (fd === -EBUSY) throw stateError('ERR_IPC_BUSY', `${this.#label} already has a consumer`);
       throw this.#error(fd, 'bind');
@@ -904,27 +885,17 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
 }
 
 /**
- * Resolves when `turn` does, unless `deadline` (performance.now() time) or
- * `signal` comes first: then rejects with `timedOut()` or an AbortError.
+ * Resolves when `turn` does, unless `wait` gives up first: then rejects with
+ * `onTimeout()` or an AbortError.
  */
-function queued(
-  turn: Promise<void>, signal: AbortSignal | undefined, deadline: number | undefined, timedOut: () => Error,
-): Promise<void> {
-  if (deadline === undefined && signal === undefined) return turn;
-  if (signal?.aborted) return Promise.reject(new AbortError({ cause: signal.reason }));
+function queued(turn: Promise<void>, wait: WaitOptions, onTimeout: () => Error): Promise<void> {
+  if (wait.signal === undefined && wait.timeoutMs === undefined) return turn;
   return new Promise<void>((resolve, reject) => {
-    const finish = (settle: () => void) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const onAbort = () => finish(() => reject(new AbortError({ cause: signal!.reason })));
-    // Unref'd, as net.Socket's timers are: the send it waits behind keeps the process alive while ref'd.
-    const timer = deadline === undefined
-      ? undefined
-      : setTimeout(() => finish(() => reject(timedOut())), Math.max(0, deadline - performance.now())).unref();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    void turn.then(() => finish(resolve));
+    const disarm = armGiveUp(wait, onTimeout, reject);
+    void turn.then(() => {
+      disarm();
+      resolve();
+    });
   });
 }
 

@@ -76,7 +76,8 @@ export function errorFor(result: number, syscall: string, path?: string | null, 
   if (result === -EBADMSG) {
     return corrupt(
       path ?? 'the object in shared memory',
-      `its bytes were overwritten with what this library never writes, so it is not handed to the C library (${syscall})`,
+      'its bytes were overwritten with what this library never writes, ' +
+        `so it is not handed to the C library (${syscall})`,
     );
   }
   return new IpcError(result, syscall, path, description);

@@ -11,20 +11,18 @@
  */
 import { binding } from './binding';
 import { check, invalidArgValue } from './errors';
-import { TIMED_OUT, waitsOnMemory, type ThreadWaitOptions } from './internal/thread-wait';
-import {
-  validateBoolean, validateInt32Array, validateInteger, validateOptions, validateSignal, validateTimeout,
-} from './internal/validate';
+import { TIMED_OUT, waitsOnMemory, type StartWait } from './internal/thread-wait';
+import { validateBoolean, validateInt32Array, validateInteger, validateOptions } from './internal/validate';
+import { syncTimeout, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
 
 /** How a futex wait ended. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
 
 /** Options of {@link futex.wait}. */
-export interface FutexWaitOptions {
+export interface FutexWaitOptions extends WaitOptions {
   /** Give up after this many milliseconds: resolves `'timed-out'`. Default: no limit. */
   timeoutMs?: number;
-  /** Rejects the wait with an `AbortError`. */
-  signal?: AbortSignal;
   /**
    * `false`: the wait does not keep the process alive (as the `ref` option
    * of `timers/promises`): a process with nothing else to do exits while it
@@ -35,7 +33,7 @@ export interface FutexWaitOptions {
 }
 
 /** Options of {@link futex.waitSync}. */
-export interface FutexWaitSyncOptions {
+export interface FutexWaitSyncOptions extends SyncWaitOptions {
   /** Give up after this many milliseconds: returns `'timed-out'`. Default: no limit. */
   timeoutMs?: number;
 }
@@ -92,15 +90,16 @@ export const futex = {
    */
   wait(array: Int32Array, index: number, expected: number, options?: FutexWaitOptions): Promise<FutexWaitResult> {
     validateWait(array, index, expected);
-    const { timeoutMs, signal, ref = true } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    validateSignal(signal);
+    // Read once: the signal and the limit are checked on that copy, then `ref`.
+    const opts = validateOptions(options);
+    const { signal, timeoutMs } = waitOptions(opts);
+    const { ref = true } = opts;
     validateBoolean(ref, 'options.ref');
     // The value already differs: no thread needed (the kernel would say the same).
     if (!signal?.aborted && Atomics.load(array, index) !== expected) return Promise.resolve('not-equal');
-    const opts: ThreadWaitOptions = { timeoutMs, signal, ref };
+    const start: StartWait = (t, done) => binding.futexWait(array, index, expected, t, done);
     return waitsOnMemory(Reflect.apply(bufferOf, array, []) as ArrayBufferLike)
-      .run((t, done) => binding.futexWait(array, index, expected, t, done), opts, 'futex', null, array)
+      .run(start, { signal, timeoutMs, ref }, 'futex', null, array)
       .then(toResult);
   },
 
@@ -110,9 +109,7 @@ export const futex = {
    */
   waitSync(array: Int32Array, index: number, expected: number, options?: FutexWaitSyncOptions): FutexWaitResult {
     validateWait(array, index, expected);
-    const { timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    return toResult(binding.futexWaitSync(array, index, expected, timeoutMs ?? -1));
+    return toResult(binding.futexWaitSync(array, index, expected, syncTimeout(validateOptions(options))));
   },
 
   /** Wakes up to `count` waiters on `array[index]`, in any process; returns how many woke. */

@@ -394,7 +394,8 @@ export class SharedMemory extends OwnedDescriptor {
     const where = `a ${cut.kind} at offset ${cut.offset} (${cut.size} bytes)`;
     throw stateError(
       'ERR_IPC_BUSY',
-      `Cannot shrink SharedMemory${this.#name === null ? '' : ` '${this.#name}'`} to ${newSize} bytes: ${where} of this process lives there; close it first`,
+      `Cannot shrink SharedMemory${this.#name === null ? '' : ` '${this.#name}'`} to ${newSize} bytes: ` +
+        `${where} of this process lives there; close it first`,
     );
   }
 

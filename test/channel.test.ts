@@ -220,6 +220,12 @@ describe('sending and receiving in one process', () => {
     expect(() => a.receiveManyInto(Buffer.alloc(8), [1] as never)).toThrow(expect.objectContaining(bad));
     expect(() => a.receiveMany(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => a.receiveSync({ spinNs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    // A blocking call is refused a signal, as every *Sync call is (nothing runs to abort it).
+    const signal = new AbortController().signal;
+    const noSignal = { code: 'ERR_INVALID_ARG_VALUE' };
+    expect(() => a.sendSync('x', { signal } as never)).toThrow(expect.objectContaining(noSignal));
+    expect(() => a.receiveSync({ signal } as never)).toThrow(expect.objectContaining(noSignal));
+    expect(() => a.receiveSyncInto(Buffer.alloc(8), { signal } as never)).toThrow(expect.objectContaining(noSignal));
     await expect(a.receive({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     // Neither role was taken by a: b can take both.
     expect(b.trySend('x')).toBe(true);

@@ -45,6 +45,10 @@ describe('futex arguments', () => {
     expect(() => futex.waitSync(word, -1, 0)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => futex.waitSync(word, 0, 2 ** 31)).toThrow(expect.objectContaining({ name: 'RangeError' }));
     expect(() => futex.waitSync(word, 0, 0, { timeoutMs: -1 })).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    // A blocking call is refused a signal, as every *Sync call is (nothing runs to abort it). The word holds 0, so
+    // the old code returned 'not-equal' here rather than hang.
+    const signal = new AbortController().signal;
+    expect(() => futex.waitSync(word, 0, 1, { signal } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => futex.wait(word, 0, 0, { signal: {} as AbortSignal })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => futex.wake(word, 0, 0)).toThrow(expect.objectContaining({ name: 'RangeError' }));
   });

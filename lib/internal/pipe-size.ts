@@ -39,9 +39,11 @@ function setFailure(errno: number, bytes: number): string | undefined {
   // power-of-two number of pages, so comparing the unrounded size is exact.
   const max = procNumber('/proc/sys/fs/pipe-max-size');
   if (max === undefined || bytes > max) {
-    return `pipe size ${bytes} exceeds /proc/sys/fs/pipe-max-size (${max ?? 'unknown'}) for a process without CAP_SYS_RESOURCE`;
+    return `pipe size ${bytes} exceeds /proc/sys/fs/pipe-max-size (${max ?? 'unknown'}) ` +
+      'for a process without CAP_SYS_RESOURCE';
   }
   const soft = procNumber('/proc/sys/fs/pipe-user-pages-soft') ?? 'unknown';
   const hard = procNumber('/proc/sys/fs/pipe-user-pages-hard') ?? 'unknown';
-  return `pipe size ${bytes}: this user's pipes already use /proc/sys/fs/pipe-user-pages-soft (${soft}) or pipe-user-pages-hard (${hard}) pages`;
+  return `pipe size ${bytes}: this user's pipes already use /proc/sys/fs/pipe-user-pages-soft (${soft}) ` +
+    `or pipe-user-pages-hard (${hard}) pages`;
 }
