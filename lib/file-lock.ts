@@ -18,9 +18,8 @@ import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { Lifetime } from './internal/lifetime';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { ThreadWaits, TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
 import { syncTimeout, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
@@ -205,17 +204,18 @@ let makeLock: (fd: number, req: Request) => FileLock;
  * ```
  */
 export class FileLock implements Disposable {
-  /** Its handle is the lock's descriptor (see the constructor). */
-  readonly #life: Lifetime<number>;
-  readonly #loopRef = new LoopRef();
+  /**
+   * Its handle is the lock's descriptor (see the constructor); its waits are
+   * a pending upgrade, which release() ends and which is what it can keep the
+   * loop alive with.
+   */
+  readonly #life: WaitingLifetime<number>;
   #mode: FileLockMode;
   readonly #req: Request;
-  /** A pending upgrade, so that release() can end it. */
-  readonly #upgrades = new ThreadWaits();
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
-    implementRef(this, (self) => (#loopRef in self ? (self as FileLock).#loopRef : undefined));
+    implementRef(this, (self) => (#life in self ? (self as FileLock).#life.loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {
@@ -224,11 +224,9 @@ export class FileLock implements Disposable {
     // the handle is garbage-collected, and a lock must not vanish whenever the
     // collector runs. The descriptor is tracked natively all the same, so the
     // end of its Worker or process closes it (and so releases the lock).
-    this.#life = new Lifetime('FileLock', fd, (reason) => this.#upgrades.cancelAll(reason));
+    this.#life = new WaitingLifetime('FileLock', fd);
     this.#mode = req.mode;
     this.#req = req;
-    // Its pending upgrade is what it can keep the loop alive with.
-    this.#loopRef.attach(this.#upgrades);
   }
 
   /**
@@ -285,7 +283,7 @@ export class FileLock implements Disposable {
   async upgrade(options?: FileLockUpgradeOptions): Promise<void> {
     this.#convertible();
     const wait = waitOptions(options);
-    if (this.#upgrades.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is already pending');
+    if (this.#life.waits.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is already pending');
     if (this.#mode === 'exclusive') return;
     if (wait.signal?.aborted) throw abortError(wait.signal);
     const { start, length, path } = this.#req;
@@ -299,7 +297,7 @@ export class FileLock implements Disposable {
       if (result === 0) break;
       if (result !== -EAGAIN) throw lockError(result, 'ofd', 'exclusive', path);
       const timeoutMs = deadline === Infinity ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const free = await this.#upgrades.run(
+      const free = await this.#life.waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS.ofd, start, length, F_WRLCK, true, t, done),
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
       );
@@ -312,7 +310,7 @@ export class FileLock implements Disposable {
   /** Turns an exclusive OFD lock into a shared one, atomically; never waits. Nothing to do when already shared. */
   downgrade(): void {
     const fd = this.#convertible();
-    if (this.#upgrades.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is pending');
+    if (this.#life.waits.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is pending');
     if (this.#mode === 'shared') return;
     const { start, length, path } = this.#req;
     const result = binding.fileLock(fd, KINDS.ofd, start, length, F_RDLCK);
@@ -355,7 +353,7 @@ export class FileLock implements Disposable {
     const { path, kind, start, length } = this.#req;
     return inspectHandle(
       'FileLock',
-      { path, fd: this.fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.released },
+      { path, fd: this.fd, kind, mode: this.#mode, start, length, ref: this.#life.loopRef.ref, closed: this.released },
       depth, options,
     );
   }

@@ -12,9 +12,8 @@ import { binding, type MutexHandle } from './binding';
 import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { Lifetime } from './internal/lifetime';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
@@ -100,16 +99,15 @@ function map(fd: number, offset: number, init: boolean, path: string | null): Mu
  */
 export class Mutex implements Disposable {
   static {
-    implementRef(this, (self) => (#loopRef in self ? (self as Mutex).#loopRef : undefined));
+    implementRef(this, (self) => (#life in self ? (self as Mutex).#life.loopRef : undefined));
   }
 
-  readonly #life: Lifetime<MutexHandle>;
+  readonly #life: WaitingLifetime<MutexHandle>;
+  // Whether this handle holds the lock (see #setHeld).
+  #held = false;
   readonly #name: string | null;
   // The name errors carry: the mutex's own, or that of the memory it lives in.
   readonly #path: string | null;
-  #held = false;
-  readonly #waits = new ThreadWaits();
-  readonly #loopRef = new LoopRef();
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
 
@@ -118,10 +116,9 @@ export class Mutex implements Disposable {
 
   private constructor(key: Internal, handle: MutexHandle, name: string | null, path: string | null) {
     assertInternal(key);
-    this.#life = new Lifetime('Mutex', handle, (reason) => this.#waits.cancelAll(reason));
+    this.#life = new WaitingLifetime('Mutex', handle);
     this.#name = name;
     this.#path = path;
-    this.#loopRef.attach(this.#waits);
   }
 
   /**
@@ -284,7 +281,7 @@ export class Mutex implements Disposable {
       // A wait with no time left still marks the lock word as waited on before
       // it times out, so a wake-up this call consumed is never lost.
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const w = await this.#waits.run(
+      const w = await this.#life.waits.run(
         (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
       );
       if (w === TIMED_OUT) throw timedOut('pthread_mutex_lock', this.#path, timeoutMs!);
@@ -392,8 +389,8 @@ export class Mutex implements Disposable {
    */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('Mutex', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size,
-      ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held,
+      pending: this.#life.waits.size, ref: this.#life.loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 
