@@ -15,13 +15,15 @@ import { performance } from 'node:perf_hooks';
 import { constants as osConstants } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
-import { AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { check, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { ThreadWaits, TIMED_OUT, type ThreadWaitOptions } from './internal/thread-wait';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { ThreadWaits, TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
+import { syncTimeout, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
 import {
-  validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath, validateSignal,
-  validateTimeout,
+  validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -62,11 +64,7 @@ export interface FileLockOptions {
 }
 
 /** Options of {@link lockFile}. */
-export interface LockFileOptions extends FileLockOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: wait as long as it takes. */
-  timeoutMs?: number;
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
+export interface LockFileOptions extends FileLockOptions, WaitOptions {
   /**
    * `false`: the wait does not keep the process alive (as the `ref` option
    * of `timers/promises`): a process with nothing else to do exits while
@@ -76,18 +74,10 @@ export interface LockFileOptions extends FileLockOptions {
 }
 
 /** Options of {@link lockFileSync}. */
-export interface LockFileSyncOptions extends FileLockOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: wait as long as it takes. */
-  timeoutMs?: number;
-}
+export interface LockFileSyncOptions extends FileLockOptions, SyncWaitOptions {}
 
-/** Options of {@link FileLock.upgrade}. */
-export interface FileLockUpgradeOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds; the lock stays shared. Default: no limit. */
-  timeoutMs?: number;
-  /** Gives up with an `AbortError`; the lock stays shared. */
-  signal?: AbortSignal;
-}
+/** Options of {@link FileLock.upgrade}: whichever way it gives up, the lock stays shared. */
+export interface FileLockUpgradeOptions extends WaitOptions {}
 
 const KINDS: Record<FileLockKind, number> = { ofd: 0, flock: 1 };
 const TYPES: Record<FileLockMode, number> = { exclusive: F_WRLCK, shared: F_RDLCK };
@@ -187,15 +177,12 @@ function lockError(result: number, kind: FileLockKind, mode: FileLockMode, path:
   return new IpcError(result, SYSCALLS[kind], path);
 }
 
+/**
+ * The ETIMEDOUT of a lock wait. Its message says what was waited for, which
+ * lib/internal/wait.ts's timedOut() cannot say yet: this stays until it can.
+ */
 function timedOut(kind: FileLockKind, path: string | null, timeoutMs: number | undefined): IpcError {
   return new IpcError(-ETIMEDOUT, SYSCALLS[kind], path, `timed out after ${timeoutMs} ms waiting for the lock`);
-}
-
-function validateWait(options: { timeoutMs?: number; signal?: AbortSignal } | undefined): ThreadWaitOptions {
-  const { timeoutMs, signal } = validateOptions(options);
-  validateTimeout(timeoutMs);
-  validateSignal(signal);
-  return { timeoutMs, signal };
 }
 
 /** lockFile() waits; they have no handle to end them, only their signal and timeout. */
@@ -217,25 +204,29 @@ let makeLock: (fd: number, req: Request) => FileLock;
  * ```
  */
 export class FileLock implements Disposable {
-  #fd: number;
-  readonly #loopRef = new LoopRef();
+  /**
+   * Its handle is the lock's descriptor (see the constructor); its waits are
+   * a pending upgrade, which release() ends and which is what it can keep the
+   * loop alive with.
+   */
+  readonly #life: WaitingLifetime<number>;
   #mode: FileLockMode;
   readonly #req: Request;
-  /** A pending upgrade, so that release() can end it. */
-  readonly #upgrades = new ThreadWaits();
 
   static {
     makeLock = (fd, req) => new FileLock(INTERNAL, fd, req);
-    implementRef(this, (self) => (#loopRef in self ? (self as FileLock).#loopRef : undefined));
+    implementRef(this, (self) => (#life in self ? (self as FileLock).#life.loopRef : undefined));
   }
 
   private constructor(key: Internal, fd: number, req: Request) {
     assertInternal(key);
-    this.#fd = fd;
+    // A Lifetime, not an OwnedDescriptor: that one closes its descriptor when
+    // the handle is garbage-collected, and a lock must not vanish whenever the
+    // collector runs. The descriptor is tracked natively all the same, so the
+    // end of its Worker or process closes it (and so releases the lock).
+    this.#life = new WaitingLifetime('FileLock', fd);
     this.#mode = req.mode;
     this.#req = req;
-    // Its pending upgrade is what it can keep the loop alive with.
-    this.#loopRef.attach(this.#upgrades);
   }
 
   /**
@@ -247,7 +238,7 @@ export class FileLock implements Disposable {
    * close a number that may belong to someone else by then).
    */
   get fd(): number {
-    return this.#fd;
+    return this.#life.current ?? -1;
   }
 
   /** `'exclusive'` or `'shared'`; changes with {@link FileLock.upgrade} and {@link FileLock.downgrade}. */
@@ -277,7 +268,7 @@ export class FileLock implements Disposable {
 
   /** Whether it was released. */
   get released(): boolean {
-    return this.#fd < 0;
+    return this.#life.closed;
   }
 
   /**
@@ -290,26 +281,27 @@ export class FileLock implements Disposable {
    * mode atomically: `ERR_IPC_UNSUPPORTED`.
    */
   async upgrade(options?: FileLockUpgradeOptions): Promise<void> {
-    const fd = this.#convertible();
-    const wait = validateWait(options);
-    if (this.#upgrades.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is already pending');
+    this.#convertible();
+    const wait = waitOptions(options);
+    if (this.#life.waits.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is already pending');
     if (this.#mode === 'exclusive') return;
-    if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
+    if (wait.signal?.aborted) throw abortError(wait.signal);
     const { start, length, path } = this.#req;
     const deadline = wait.timeoutMs === undefined ? Infinity : performance.now() + wait.timeoutMs;
     for (;;) {
+      // Asked again after each wait: code that ran before this continuation
+      // may have released the lock, and fd may be someone else's by now.
+      const fd = this.#life.open;
       // Taken here, on this thread, never by the wait (native/file-lock.cc says why).
       const result = binding.fileLock(fd, KINDS.ofd, start, length, F_WRLCK);
       if (result === 0) break;
       if (result !== -EAGAIN) throw lockError(result, 'ofd', 'exclusive', path);
       const timeoutMs = deadline === Infinity ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const free = await this.#upgrades.run(
+      const free = await this.#life.waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS.ofd, start, length, F_WRLCK, true, t, done),
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
       );
       if (free === TIMED_OUT) throw timedOut('ofd', path, wait.timeoutMs);
-      // Released by code that ran before this continuation: fd may be someone else's now.
-      if (this.#fd !== fd) throw closedError('FileLock');
       // The range was free a moment ago; someone may have been quicker: try again.
     }
     this.#mode = 'exclusive';
@@ -318,7 +310,7 @@ export class FileLock implements Disposable {
   /** Turns an exclusive OFD lock into a shared one, atomically; never waits. Nothing to do when already shared. */
   downgrade(): void {
     const fd = this.#convertible();
-    if (this.#upgrades.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is pending');
+    if (this.#life.waits.size > 0) throw stateError('ERR_IPC_BUSY', 'An upgrade of this FileLock is pending');
     if (this.#mode === 'shared') return;
     const { start, length, path } = this.#req;
     const result = binding.fileLock(fd, KINDS.ofd, start, length, F_RDLCK);
@@ -333,10 +325,9 @@ export class FileLock implements Disposable {
    * the caller still holds open.
    */
   release(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    this.#upgrades.cancelAll(() => closedError('FileLock'));
+    // end() rejects a pending upgrade with ERR_IPC_CLOSED first.
+    const fd = this.#life.end();
+    if (fd === null) return;
     const { kind, start, length } = this.#req;
     // Cannot fail on a descriptor this handle owns and a range it locked; and
     // a lock taken on a path goes with the descriptor anyway.
@@ -362,20 +353,22 @@ export class FileLock implements Disposable {
     const { path, kind, start, length } = this.#req;
     return inspectHandle(
       'FileLock',
-      { path, fd: this.#fd, kind, mode: this.#mode, start, length, ref: this.#loopRef.ref, closed: this.#fd < 0 },
+      { path, fd: this.fd, kind, mode: this.#mode, start, length, ref: this.#life.loopRef.ref, closed: this.released },
       depth, options,
     );
   }
 
+  /** The open descriptor of an OFD lock, whose mode can change (`ERR_IPC_CLOSED`, `ERR_IPC_UNSUPPORTED`). */
   #convertible(): number {
-    if (this.#fd < 0) throw closedError('FileLock');
+    const fd = this.#life.open;
     if (this.#req.kind === 'flock') {
       throw stateError(
         'ERR_IPC_UNSUPPORTED',
-        'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): release it and lock again, or use an OFD lock',
+        'A flock(2) lock cannot change mode atomically (the kernel unlocks it first): ' +
+          'release it and lock again, or use an OFD lock',
       );
     }
-    return this.#fd;
+    return fd;
   }
 }
 
@@ -403,11 +396,13 @@ export interface FileLock extends Referable {}
  * for a path (`ENOENT`, `EISDIR`, `EACCES`, ...).
  */
 export async function lockFile(target: string | number, options?: LockFileOptions): Promise<FileLock> {
-  const req = parseRequest(target, options);
-  const wait = validateWait(options);
-  const { ref = true } = validateOptions(options);
+  // Read once: the request, the wait and ref all come from this copy.
+  const opts = validateOptions(options);
+  const req = parseRequest(target, opts);
+  const wait = waitOptions(opts);
+  const { ref = true } = opts;
   validateBoolean(ref, 'options.ref');
-  if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
+  if (wait.signal?.aborted) throw abortError(wait.signal);
   const { kind, start, length, mode, path } = req;
   const fd = openFor(req);
   try {
@@ -450,11 +445,11 @@ export function tryLockFile(target: string | number, options?: FileLockOptions):
  * without a timeout, that waits forever.
  */
 export function lockFileSync(target: string | number, options?: LockFileSyncOptions): FileLock {
-  const req = parseRequest(target, options);
-  const { timeoutMs } = validateOptions(options);
-  validateTimeout(timeoutMs);
+  const opts = validateOptions(options);
+  const req = parseRequest(target, opts);
+  const timeoutMs = syncTimeout(opts);
   const lock = lockNow(req, (fd) =>
-    binding.fileLockSync(fd, KINDS[req.kind], req.start, req.length, TYPES[req.mode], timeoutMs ?? -1),
+    binding.fileLockSync(fd, KINDS[req.kind], req.start, req.length, TYPES[req.mode], timeoutMs),
   );
   if (lock === TIMED_OUT) throw timedOut(req.kind, req.path, timeoutMs);
   if (typeof lock === 'number') throw lockError(lock, req.kind, req.mode, req.path);

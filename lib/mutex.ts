@@ -9,20 +9,19 @@ import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { binding, type MutexHandle } from './binding';
-import {
-  AbortError, check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError,
-} from './errors';
+import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
 import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
-import {
-  validateBoolean, validateInteger, validateMode, validateName, validateOptions, validateSignal, validateTimeout,
-} from './internal/validate';
+import { validateBoolean, validateInteger, validateMode, validateName, validateOptions } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDWR } = fsConstants;
-const { EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM, ETIMEDOUT } = osConstants.errno;
+const { EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOTSUP, EPERM } = osConstants.errno;
 
 /** Options of {@link Mutex.open}. */
 export interface MutexOpenOptions {
@@ -44,18 +43,10 @@ export interface MutexInsideOptions {
 }
 
 /** Options of {@link Mutex.lock} and {@link Mutex.withLock}. */
-export interface MutexLockOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface MutexLockOptions extends WaitOptions {}
 
 /** Options of {@link Mutex.lockSync}. */
-export interface MutexLockSyncOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface MutexLockSyncOptions extends SyncWaitOptions {}
 
 /** What a successful lock tells. */
 export interface MutexLockResult {
@@ -67,6 +58,10 @@ export interface MutexLockResult {
    */
   ownerDied: boolean;
 }
+
+/** Why `ENOTSUP`: a robust mutex of another library sits among ours in the list (native/mutex.cc says why). */
+const FOREIGN_ROBUST_MUTEX =
+  'this thread holds a robust mutex this library did not lock, which shares the list the kernel keeps of held mutexes';
 
 /** Bytes a mutex takes inside shared memory. */
 const SIZE: number = binding.MUTEX_SIZE;
@@ -104,16 +99,15 @@ function map(fd: number, offset: number, init: boolean, path: string | null): Mu
  */
 export class Mutex implements Disposable {
   static {
-    implementRef(this, (self) => (#loopRef in self ? (self as Mutex).#loopRef : undefined));
+    implementRef(this, (self) => (#life in self ? (self as Mutex).#life.loopRef : undefined));
   }
 
-  #handle: MutexHandle | null;
+  readonly #life: WaitingLifetime<MutexHandle>;
+  // Whether this handle holds the lock (see #setHeld).
+  #held = false;
   readonly #name: string | null;
   // The name errors carry: the mutex's own, or that of the memory it lives in.
   readonly #path: string | null;
-  #held = false;
-  readonly #waits = new ThreadWaits();
-  readonly #loopRef = new LoopRef();
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
 
@@ -122,10 +116,9 @@ export class Mutex implements Disposable {
 
   private constructor(key: Internal, handle: MutexHandle, name: string | null, path: string | null) {
     assertInternal(key);
-    this.#handle = handle;
+    this.#life = new WaitingLifetime('Mutex', handle);
     this.#name = name;
     this.#path = path;
-    this.#loopRef.attach(this.#waits);
   }
 
   /**
@@ -247,7 +240,7 @@ export class Mutex implements Disposable {
 
   /** Whether `close()` was called. */
   get closed(): boolean {
-    return this.#handle === null;
+    return this.#life.closed;
   }
 
   /** Whether this handle holds the lock. */
@@ -262,7 +255,7 @@ export class Mutex implements Disposable {
    * diagnostics: it may change right after.
    */
   get ownerPid(): number | null {
-    const pid = binding.mutexOwnerPid(this.#open());
+    const pid = binding.mutexOwnerPid(this.#life.open);
     return pid > 0 ? pid : null;
   }
 
@@ -275,25 +268,23 @@ export class Mutex implements Disposable {
    * cannot tell a relock from contention.
    */
   async lock(options?: MutexLockOptions): Promise<MutexLockResult> {
-    const { signal, timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    validateSignal(signal);
-    const handle = this.#open();
-    if (signal?.aborted) throw new AbortError({ cause: signal.reason });
+    const { signal, timeoutMs } = waitOptions(options);
+    const handle = this.#life.open;
+    if (signal?.aborted) throw abortError(signal);
     const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     let afterWait = false;
     for (;;) {
-      const r = binding.mutexTryLock(this.#open(), afterWait);
+      const r = binding.mutexTryLock(this.#life.open, afterWait);
       if (r >= 0) return this.#acquired(r);
       // EDEADLK: this thread holds it, through this or another handle.
       if (r !== -EBUSY && r !== -EDEADLK) this.#fail(r, 'pthread_mutex_trylock');
       // A wait with no time left still marks the lock word as waited on before
       // it times out, so a wake-up this call consumed is never lost.
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const w = await this.#waits.run(
+      const w = await this.#life.waits.run(
         (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
       );
-      if (w === TIMED_OUT) throw this.#timedOut('pthread_mutex_lock', timeoutMs!);
+      if (w === TIMED_OUT) throw timedOut('pthread_mutex_lock', this.#path, timeoutMs!);
       afterWait = true;
     }
   }
@@ -303,7 +294,7 @@ export class Mutex implements Disposable {
    * held (by anyone, this handle included). Throws `ENOTRECOVERABLE`.
    */
   tryLock(): MutexLockResult | false {
-    const r = binding.mutexTryLock(this.#open(), false);
+    const r = binding.mutexTryLock(this.#life.open, false);
     if (r === -EBUSY || r === -EDEADLK) return false;
     if (r < 0) this.#fail(r, 'pthread_mutex_trylock');
     return this.#acquired(r);
@@ -316,11 +307,10 @@ export class Mutex implements Disposable {
    * when this thread already holds it (through any handle: it would wait forever).
    */
   lockSync(options?: MutexLockSyncOptions): MutexLockResult {
-    const { timeoutMs } = validateOptions(options);
-    validateTimeout(timeoutMs);
-    const r = binding.mutexLockSync(this.#open(), timeoutMs ?? -1);
-    if (r === -ETIMEDOUT) throw this.#timedOut('pthread_mutex_clocklock', timeoutMs!);
-    if (r < 0) this.#fail(r, timeoutMs === undefined ? 'pthread_mutex_lock' : 'pthread_mutex_clocklock');
+    const timeoutMs = syncTimeout(validateOptions(options));
+    const r = binding.mutexLockSync(this.#life.open, timeoutMs);
+    if (r === TIMED_OUT) throw timedOut('pthread_mutex_clocklock', this.#path, timeoutMs);
+    if (r < 0) this.#fail(r, timeoutMs === -1 ? 'pthread_mutex_lock' : 'pthread_mutex_clocklock');
     return this.#acquired(r);
   }
 
@@ -330,7 +320,7 @@ export class Mutex implements Disposable {
    * permanently unusable: every later lock fails with `ENOTRECOVERABLE`.
    */
   unlock(): void {
-    const r = binding.mutexUnlock(this.#open());
+    const r = binding.mutexUnlock(this.#life.open);
     // The addon lets go of the lock on every outcome but ENOTSUP (it could not
     // unlink the mutex from this thread's robust list safely, so it stays
     // held and linked): a corrupt lock word still ends this handle's hold.
@@ -361,7 +351,7 @@ export class Mutex implements Disposable {
    * `EPERM` unless this handle holds the lock; `EINVAL` if nobody died.
    */
   markConsistent(): void {
-    const handle = this.#open();
+    const handle = this.#life.open;
     if (!this.#held) this.#fail(-EPERM, 'pthread_mutex_consistent');
     const r = binding.mutexConsistent(handle);
     if (r === -EINVAL) {
@@ -379,13 +369,12 @@ export class Mutex implements Disposable {
    * itself stays until unlinked (or, inside shared memory, with it).
    */
   close(): void {
-    const handle = this.#handle;
+    // end() rejects pending lock() calls with ERR_IPC_CLOSED first.
+    const handle = this.#life.end();
     if (handle === null) return;
-    this.#waits.cancelAll(() => closedError('Mutex'));
     if (this.#held) binding.mutexUnlock(handle);
     this.#setHeld(false);
     binding.mutexClose(handle);
-    this.#handle = null;
     this.#hosted?.release();
   }
 
@@ -400,14 +389,9 @@ export class Mutex implements Disposable {
    */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('Mutex', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held, pending: this.#waits.size,
-      ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), held: this.#held,
+      pending: this.#life.waits.size, ref: this.#life.loopRef.ref, closed: this.closed,
     }, depth, options);
-  }
-
-  #open(): MutexHandle {
-    if (this.#handle === null) throw closedError('Mutex');
-    return this.#handle;
   }
 
   #acquired(r: number): MutexLockResult {
@@ -429,13 +413,9 @@ export class Mutex implements Disposable {
     const why =
       r === -EPERM ? 'this handle does not hold the mutex' :
       r === -EDEADLK ? 'this thread already holds the mutex' :
-      r === -ENOTSUP ? 'this thread holds a robust mutex this library did not lock, which shares the list the kernel keeps of held mutexes' :
+      r === -ENOTSUP ? FOREIGN_ROBUST_MUTEX :
       undefined;
     throw errorFor(r, syscall, this.#path, why);
-  }
-
-  #timedOut(syscall: string, timeoutMs: number): IpcError {
-    return new IpcError(-ETIMEDOUT, syscall, this.#path, `timed out after ${timeoutMs} ms`);
   }
 }
 

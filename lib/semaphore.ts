@@ -10,9 +10,8 @@ import { binding, type SemHandle } from './binding';
 import { check, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import { implementRef, LoopRef, type Referable } from './internal/loop-ref';
-import { Lifetime } from './internal/lifetime';
-import { ThreadWaits, TIMED_OUT } from './internal/thread-wait';
+import { implementRef, type Referable } from './internal/loop-ref';
+import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
@@ -75,15 +74,13 @@ export interface SemaphoreAcquireSyncOptions extends SyncWaitOptions {}
  */
 export class Semaphore implements Disposable {
   static {
-    implementRef(this, (self) => (#loopRef in self ? (self as Semaphore).#loopRef : undefined));
+    implementRef(this, (self) => (#life in self ? (self as Semaphore).#life.loopRef : undefined));
   }
 
-  readonly #life: Lifetime<SemHandle>;
+  readonly #life: WaitingLifetime<SemHandle>;
   readonly #name: string | null;
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
-  readonly #waits = new ThreadWaits();
-  readonly #loopRef = new LoopRef();
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
 
@@ -91,10 +88,9 @@ export class Semaphore implements Disposable {
     assertInternal(key);
     // The handle (a tagged native handle) lets go of the semaphore when it is collected,
     // so a Semaphore dropped without close() leaks nothing.
-    this.#life = new Lifetime('Semaphore', handle, (reason) => this.#waits.cancelAll(reason));
+    this.#life = new WaitingLifetime('Semaphore', handle);
     this.#name = name;
     this.#path = path;
-    this.#loopRef.attach(this.#waits);
   }
 
   /** The largest value a semaphore can hold (`SEM_VALUE_MAX`, 2147483647 on Linux). */
@@ -232,7 +228,7 @@ export class Semaphore implements Disposable {
     const handle = this.#life.open;
     if (!signal?.aborted && this.#tryWait(handle)) return;
     if (timeoutMs === 0 && !signal?.aborted) throw timedOut('sem_clockwait', this.#path, 0);
-    const r = await this.#waits.run(
+    const r = await this.#life.waits.run(
       (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
     );
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs!);
@@ -299,8 +295,8 @@ export class Semaphore implements Disposable {
     const r = handle === null ? -1 : binding.semGetValue(handle);
     const value = r >= 0 ? r : undefined;
     return inspectHandle('Semaphore', {
-      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#waits.size,
-      ref: this.#loopRef.ref, closed: this.closed,
+      name: this.#name, ...(this.#name === null && { in: this.#path }), value, pending: this.#life.waits.size,
+      ref: this.#life.loopRef.ref, closed: this.closed,
     }, depth, options);
   }
 

@@ -193,6 +193,9 @@ describe('taking a lock', () => {
       }
     }
     await expect(lockFile(p, { create: true, signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // A blocking call has nothing that could run to abort it: a signal is refused, not ignored.
+    const signal = new AbortController().signal;
+    expect(() => lockFileSync(p, { create: true, signal } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(existsSync(p)).toBe(false);
     expect(fdsOpenedSince(before)).toEqual([]);
   });

@@ -224,6 +224,8 @@ describe('in one process', () => {
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     await expect(b.lock({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(b.lock({ signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // lockSync() has nothing that could run to abort it: a signal is refused, not ignored (nor waited with).
+    expect(() => b.lockSync({ signal: new AbortController().signal } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     let got = false;
     const waiting = b.lock().then((r) => {
       got = true;

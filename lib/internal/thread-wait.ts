@@ -4,7 +4,8 @@
  * event loop; an AbortSignal or the owner's close() settles it at once and
  * tells the thread to stop (within one 20 ms slice). A result the thread gets
  * after JavaScript gave up is undone natively (a token posted back, a wake
- * passed on), so nothing is lost.
+ * passed on), so nothing is lost. A handle with such waits keeps them in a
+ * {@link WaitingLifetime}, which ends them when the handle closes.
  * @packageDocumentation
  */
 import { constants } from 'node:os';
@@ -12,7 +13,8 @@ import { binding, type WaitHandle } from '../binding';
 import { check } from '../errors';
 import type { WaitOptions } from '../options';
 import { abortError, armGiveUp } from './cancel';
-import type { LoopRefPart } from './loop-ref';
+import { Lifetime } from './lifetime';
+import { LoopRef, type LoopRefPart } from './loop-ref';
 
 export interface ThreadWaitOptions extends WaitOptions {
   /**
@@ -118,6 +120,24 @@ export class ThreadWaits implements LoopRefPart {
   /** Rejects every pending wait with `reason()` and stops its thread. */
   cancelAll(reason: () => Error): void {
     for (const wait of [...this.#pending]) wait.cancel(reason());
+  }
+}
+
+/**
+ * The Lifetime of a handle whose waits run on threads (a Semaphore, a Mutex,
+ * a FileLock), with those waits and its ref state: `end()` rejects them with
+ * `ERR_IPC_CLOSED`, and they follow the handle's `ref()`/`unref()` (implementRef
+ * is given `loopRef`).
+ */
+export class WaitingLifetime<H> extends Lifetime<H> {
+  readonly waits: ThreadWaits;
+  readonly loopRef = new LoopRef();
+
+  constructor(kind: string, handle: H) {
+    const waits = new ThreadWaits();
+    super(kind, handle, (reason) => waits.cancelAll(reason));
+    this.waits = waits;
+    this.loopRef.attach(waits);
   }
 }
 
