@@ -161,8 +161,8 @@ Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
   int r = Address(info, &addr);
   if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms))) r = -EINVAL;
   if (r < 0) return Napi::Number::New(info.Env(), r);
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  return Napi::Number::New(info.Env(), WaitUntil(addr, expected, timeout_ms < 0 ? nullptr : &deadline));
+  Deadline deadline = DeadlineIn(timeout_ms);
+  return Napi::Number::New(info.Env(), WaitUntil(addr, expected, deadline.get()));
 }
 
 // futexWake(int32Array, index, count) -> woken | -errno.

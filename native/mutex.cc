@@ -384,24 +384,16 @@ class Mapping {
 bool KindOk(Mapping* m) { return FieldIs(&m->record->mutex, OurKind()); }
 
 // What the JavaScript handle (a handle of kMutexHandle) holds; emptied by mutexClose.
-struct Handle {
-  std::shared_ptr<Mapping> mapping;
-};
+using Handle = SharedHandle<Mapping>;
 
 const HandleKind kMutexHandle{{0x6d75746578a91c4fULL, 0xb3e05d7a2c6f1e98ULL}};
-
-void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
 // The Handle info[0] is, or nullptr for anything this file did not make.
 Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kMutexHandle); }
 
 // The mapping of the handle in info[0], or nullptr for a closed handle or
 // anything that is not a handle of ours (-EBADF, never a crash).
-Mapping* Get(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  return h == nullptr ? nullptr : h->mapping.get();
-}
-
+Mapping* Get(const Napi::CallbackInfo& info) { return SharedObject(HandleOf(info)); }
 
 long Futex(uint32_t* addr, int op, uint32_t val, const timespec* deadline) {
   return syscall(SYS_futex, addr, op, val, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -644,17 +636,12 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     r = -EBADMSG;
   }
   if (r < 0) return Result(env, r);
-  return WrapHandle(env, kMutexHandle, new Handle{std::move(m)}, OnHandleFinalized);
+  return WrapShared(env, kMutexHandle, std::move(m));
 }
 
 // mutexClose(handle) -> 0 | -EBADF. The mapping goes once no wait uses it (and
 // never while this thread holds the mutex).
-Napi::Value Close(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  if (h == nullptr) return Result(info.Env(), -EBADF);
-  h->mapping.reset();
-  return Result(info.Env(), 0);
-}
+Napi::Value Close(const Napi::CallbackInfo& info) { return Result(info.Env(), CloseShared(HandleOf(info))); }
 
 // mutexTryLock(handle, afterWait) -> 0 locked | 1 locked, owner died | -errno
 // (-EBUSY, -EDEADLK when this thread holds it, -ENOTRECOVERABLE, -EBADMSG
@@ -676,11 +663,11 @@ Napi::Value LockSync(const Napi::CallbackInfo& info) {
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  Deadline deadline = DeadlineIn(timeout_ms);
   for (bool after_wait = false;; after_wait = true) {
     int r = LockOnce(m, after_wait);
     if (r != -EBUSY) return Result(info.Env(), Acquired(m, r));
-    r = SleepWhileHeld(m->word(), timeout_ms < 0 ? nullptr : &deadline);
+    r = SleepWhileHeld(m->word(), deadline.get());
     if (r < 0) return Result(info.Env(), r);
   }
 }
@@ -729,8 +716,8 @@ Napi::Value OwnerPid(const Napi::CallbackInfo& info) {
 // 1 changed | -ETIMEDOUT | -errno) once the mutex may be takeable.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
   Handle* h = HandleOf(info);
-  if (h == nullptr || !h->mapping) return Result(info.Env(), -EBADF);
-  const std::shared_ptr<Mapping>& m = h->mapping;
+  if (h == nullptr || !h->shared) return Result(info.Env(), -EBADF);
+  const std::shared_ptr<Mapping>& m = h->shared;
   return waiter::Start(info.Env(), std::make_unique<MutexWait>(m), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }

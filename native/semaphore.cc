@@ -78,17 +78,12 @@ struct Sem {
 };
 
 // What a JavaScript handle holds (a handle of kSemHandle); empty after semClose.
-struct Handle {
-  std::shared_ptr<Sem> sem;
-};
+using Handle = SharedHandle<Sem>;
 
 const HandleKind kSemHandle{{0x7365a3d1c0de5e3aULL, 0x9b2f4c81e6a7d053ULL}};
 
-void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
-
 // The Handle `value` is, or nullptr for anything this file did not make.
 Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kSemHandle); }
-
 
 // Where glibc keeps a semaphore's futex flags (whether it is process-shared),
 // and the value ours have: semaphores made with pshared 0 and 1 differ there
@@ -244,15 +239,12 @@ int CreateNamed(const std::string& path, mode_t mode, unsigned value, std::share
 
 Napi::Value NewHandle(Napi::Env env, int r, std::shared_ptr<Sem> sem) {
   if (r < 0) return Result(env, r);
-  return WrapHandle(env, kSemHandle, new Handle{std::move(sem)}, OnHandleFinalized);
+  return WrapShared(env, kSemHandle, std::move(sem));
 }
 
 // The semaphore of the handle in info[0], or nullptr for a closed handle or
 // anything that is not a handle of ours (so either is an error, never a crash).
-Sem* Of(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  return h == nullptr ? nullptr : h->sem.get();
-}
+Sem* Of(const Napi::CallbackInfo& info) { return SharedObject(HandleOf(info)); }
 
 // Takes one token, waiting until `deadline` (CLOCK_MONOTONIC; nullptr: none):
 // 0 or -errno (-ETIMEDOUT, -EBADMSG). glibc's sem_clockwait step by step: count
@@ -333,12 +325,7 @@ Napi::Value SemInside(const Napi::CallbackInfo& info) {
 
 // semClose(handle) -> 0 | -EBADF. The handle lets go of its semaphore; the
 // memory goes once no wait uses it either. Idempotent.
-Napi::Value SemClose(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  if (h == nullptr) return Result(info.Env(), -EBADF);
-  h->sem.reset();
-  return Result(info.Env(), 0);
-}
+Napi::Value SemClose(const Napi::CallbackInfo& info) { return Result(info.Env(), CloseShared(HandleOf(info))); }
 
 // semUnlink(name) -> 0 | -errno.
 Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
@@ -360,15 +347,14 @@ Napi::Value SemWaitSync(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  return Result(info.Env(), WaitUntil(s->sem, timeout_ms < 0 ? nullptr : &deadline));
+  return Result(info.Env(), WaitUntil(s->sem, DeadlineIn(timeout_ms).get()));
 }
 
 // semWait(handle, timeoutMs, callback(0 | -ETIMEDOUT | -errno)) -> wait | -errno.
 Napi::Value SemWaitAsync(const Napi::CallbackInfo& info) {
   Handle* h = HandleOf(info);
-  if (h == nullptr || h->sem == nullptr) return Result(info.Env(), -EBADF);
-  std::shared_ptr<Sem> s = h->sem;
+  if (h == nullptr || h->shared == nullptr) return Result(info.Env(), -EBADF);
+  std::shared_ptr<Sem> s = h->shared;
   return waiter::Start(info.Env(), std::make_unique<SemWait>(std::move(s)), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }

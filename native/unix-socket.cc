@@ -121,14 +121,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   int32_t* out = info[1].As<Napi::Int32Array>().Data();
   int sv[2];
   int r = RetryOnEintr([&] { return socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv); });
-  if (r == 0) {
-    EnvState* state = EnvState::Get(info.Env());
-    state->TrackFd(sv[0]);
-    state->TrackFd(sv[1]);
-    out[0] = sv[0];
-    out[1] = sv[1];
-  }
-  return Result(info.Env(), r);
+  return Result(info.Env(), TrackedPair(info.Env(), r, sv, out));
 }
 
 // The (fd, address) arguments that socketBind and socketConnect share.

@@ -5,17 +5,11 @@
 // See: poll(2), ppoll(2), clock_gettime(2) (CLOCK_MONOTONIC).
 #include "blocking_wait.h"
 
-#include "deadline.h"
-
 namespace posix_ipc {
 
-Deadline DeadlineIn(int64_t timeout_ms) {
-  Deadline d = {timeout_ms < 0, {0, 0}};
-  if (!d.forever) d.at = MonotonicAfter(static_cast<double>(timeout_ms));
-  return d;
+Deadline DeadlineArg(const Napi::CallbackInfo& info, size_t i) {
+  return DeadlineIn(static_cast<double>(info[i].As<Napi::Number>().Int64Value()));
 }
-
-Deadline DeadlineArg(const Napi::CallbackInfo& info, size_t i) { return DeadlineIn(info[i].As<Napi::Number>().Int64Value()); }
 
 int WaitFor(int fd, short events, const Deadline& deadline) {
   for (;;) {

@@ -18,18 +18,9 @@
 #include <cstdint>
 #include <ctime>
 
+#include "deadline.h"
+
 namespace posix_ipc {
-
-// When a *Sync call gives up: a CLOCK_MONOTONIC time (a wall-clock change must
-// not move it), computed once per call so that retries after EINTR and
-// spurious wake-ups wait only for what is left of it.
-struct Deadline {
-  bool forever;
-  struct timespec at;
-};
-
-// timeout_ms < 0: no deadline.
-Deadline DeadlineIn(int64_t timeout_ms);
 
 // The deadline of the timeoutMs number at info[i].
 Deadline DeadlineArg(const Napi::CallbackInfo& info, size_t i);
