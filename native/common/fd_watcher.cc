@@ -1,3 +1,6 @@
+// Watching pollable descriptors from the event loop (fd_watcher.h): the
+// uv_poll handles behind watchFd and the watcher calls.
+//
 // See: uv_poll_init(3) (libuv docs: "Poll handle"), uv_close, uv_ref/uv_unref
 // (libuv docs: "Base handle"), napi_make_callback,
 // napi_add_async_cleanup_hook, napi_wrap.
