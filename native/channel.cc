@@ -882,7 +882,7 @@ Napi::Value Calls(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"channelFormat", Format},
       {"channelAttach", Attach},
       {"channelCalls", Calls},
@@ -894,8 +894,9 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"channelCommit", Commit},
       {"channelProbe", Probe},
       {"channelClose", Close},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"CHANNEL_HEADER_SIZE", PIPC_RING_HEADER_SIZE},
       {"CHANNEL_LANE_SIZE", PIPC_RING_LANE_SIZE},
       {"CHANNEL_CORRUPT", PIPC_RING_CORRUPT},
@@ -903,11 +904,12 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"CHANNEL_ENDED", PIPC_RING_ENDED},
       {"POOLED_MAX", kPooledMax},
       {"CHANNEL_MAX_SPIN_NS", kMaxSpinNs},
-  });
+  };
+  SetConstants(env, exports, constants);
   // The slots of the meta array channelAttach fills, by name, so lib/channel.ts
   // never keeps a second copy of the enum Meta above.
   Napi::Object meta = Napi::Object::New(env);
-  SetConstants(env, meta, {
+  const ConstantExport slots[] = {
       {"LOCK_FD", kLockFd},
       {"LANES", kLanes},
       {"CAPACITY", kCapacity},
@@ -919,7 +921,8 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"END_WHEN_IDLE", kEndWhenIdle},
       {"ENDED", kEnded},
       {"SIZE", kMetaSize},
-  });
+  };
+  SetConstants(env, meta, slots);
   meta.Freeze();
   exports.Set("channelMeta", meta);
 }

@@ -140,15 +140,17 @@ Napi::Value FifoWrite(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"mkfifo", Mkfifo},
       {"fifoChmod", FifoChmod},
       {"fifoOpen", FifoOpen},
       {"fifoWrite", FifoWrite},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"PIPE_BUF", PIPE_BUF},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fifo

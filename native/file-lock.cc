@@ -205,17 +205,19 @@ Napi::Value FileLockSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"fileLockOpen", FileLockOpen},
       {"fileLock", FileLock},
       {"fileLockWait", FileLockWait},
       {"fileLockSync", FileLockSync},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"F_RDLCK", F_RDLCK},
       {"F_WRLCK", F_WRLCK},
       {"F_UNLCK", F_UNLCK},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace file_lock

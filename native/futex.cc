@@ -177,11 +177,12 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"futexWait", FutexWaitAsync},
       {"futexWaitSync", FutexWaitSync},
       {"futexWake", FutexWake},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace futex

@@ -162,7 +162,7 @@ Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"mqOpen", MqOpen},
       {"mqUnlink", MqUnlink},
       {"mqGetattr", MqGetattr},
@@ -171,10 +171,12 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"mqSendSync", MqSendSync},
       {"mqReceive", MqReceive},
       {"mqReceiveSync", MqReceiveSync},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"MQ_PRIO_MAX", static_cast<double>(sysconf(_SC_MQ_PRIO_MAX))},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace message_queue

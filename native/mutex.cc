@@ -726,7 +726,7 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process, here on a JavaScript thread.
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"mutexTmpfile", Tmpfile},
       {"mutexPublish", Publish},
       {"mutexMap", Map},
@@ -737,10 +737,12 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"mutexConsistent", Consistent},
       {"mutexOwnerPid", OwnerPid},
       {"mutexWait", Wait},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"MUTEX_SIZE", kRecordSize},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace mutex

@@ -44,10 +44,11 @@ Napi::Value PipeSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"pipe", Pipe},
       {"pipeSize", PipeSize},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace pipe

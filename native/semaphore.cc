@@ -385,7 +385,7 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process.
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"semOpen", SemOpen},
       {"semInside", SemInside},
       {"semClose", SemClose},
@@ -395,12 +395,14 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"semWait", SemWaitAsync},
       {"semPost", SemPost},
       {"semGetValue", SemGetValue},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"SEM_VALUE_MAX", SEM_VALUE_MAX},
       {"SEM_SIZE", sizeof(sem_t)},
       {"SEM_ALIGN", alignof(sem_t)},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace semaphore

@@ -131,7 +131,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"shmOpen", ShmOpen},
       {"shmUnlink", ShmUnlink},
       {"memfdCreate", MemfdCreate},
@@ -139,7 +139,8 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"posixFallocate", PosixFallocate},
       {"mmap", Mmap},
       {"munmap", Munmap},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace shared_memory

@@ -861,7 +861,7 @@ Napi::Value SocketSendBufferSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"socketCreate", SocketCreate},
       {"socketPair", SocketPair},
       {"socketBind", SocketBind},
@@ -881,8 +881,9 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"socketAddress", SocketAddress},
       {"socketInfo", SocketInfo},
       {"socketSendBufferSize", SocketSendBufferSize},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"AF_UNIX", AF_UNIX},
       {"SOCK_STREAM", SOCK_STREAM},
       {"SOCK_DGRAM", SOCK_DGRAM},
@@ -892,7 +893,8 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"MSG_CTRUNC", MSG_CTRUNC},
       {"SOCKET_BATCH_MAX", kMaxBatch},
       {"MAX_MESSAGE_SIZE", static_cast<double>(MaxMessageSize())},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace unix_socket

@@ -135,7 +135,7 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"close", Close},
       {"dupFd", DupFd},
       {"fstatSize", FstatSize},
@@ -147,12 +147,14 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"releaseFd", ReleaseFd},
       {"closeOnExecAll", CloseOnExecAll},
       {"pollNow", PollNow},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"POLLIN", POLLIN},
       {"POLLOUT", POLLOUT},
       {"POLLERR", POLLERR},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fd

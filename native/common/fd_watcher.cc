@@ -189,17 +189,19 @@ Napi::Value WatcherClose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"watchFd", WatchFd},
       {"watcherStart", WatcherStart},
       {"watcherStop", WatcherStop},
       {"watcherClose", WatcherClose},
       {"watcherRef", WatcherRef},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"UV_READABLE", UV_READABLE},
       {"UV_WRITABLE", UV_WRITABLE},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fd_watcher

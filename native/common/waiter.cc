@@ -294,10 +294,11 @@ void Init(Napi::Env env, Napi::Object exports) {
   hub->self = hub;
   napi_add_async_cleanup_hook(env, OnTeardown, hub.get(), &hub->hook);
   EnvState::Get(env)->waiter_hub = hub;
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"waitCancel", Cancel},
       {"waitSetRef", SetRef},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace waiter
