@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "channel.h"
 #include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/exports.h"
@@ -33,7 +34,6 @@
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
-#include "channel.h"
 
 namespace posix_ipc {
 namespace channel {
@@ -49,7 +49,19 @@ constexpr long kSliceMs = 20;
 // sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
 // consumer is claimed when this consumer's stream may end: see EndCheck).
 // kEnded is 1 once this consumer saw its stream end.
-enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kSealed, kEndWhenIdle, kEnded, kMetaSize };
+enum Meta {
+  kLockFd,
+  kLanes,
+  kCapacity,
+  kMaxMessage,
+  kLane,
+  kNeeded,
+  kOffset,
+  kSealed,
+  kEndWhenIdle,
+  kEnded,
+  kMetaSize
+};
 
 // The tag of a channel's handle (native/common/handle.h).
 const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
@@ -85,8 +97,8 @@ struct Channel {
   bool producer = false;
   bool consumer = false;
   bool view_pending = false;
-  bool end_when_idle = false;  // meta[kEndWhenIdle] when the consumer was claimed
-  bool ended = false;          // this consumer saw the end of its stream: for good
+  bool end_when_idle = false;    // meta[kEndWhenIdle] when the consumer was claimed
+  bool ended = false;            // this consumer saw the end of its stream: for good
   uint64_t reserved_length = 0;  // the length of the record reserved (p.reserved)
   pipc_ring_producer p{};
   pipc_ring_consumer c{};
@@ -104,12 +116,9 @@ struct Channel {
   size_t pool_used = 0;
 };
 
-
 // The channel a handle made by channelAttach wraps, or nullptr for anything
 // else (the caller reports -EBADF).
-Channel* ChannelArg(const Napi::CallbackInfo& info) {
-  return UnwrapHandle<Channel>(info.Env(), info[0], kChannelKind);
-}
+Channel* ChannelArg(const Napi::CallbackInfo& info) { return UnwrapHandle<Channel>(info.Env(), info[0], kChannelKind); }
 
 Napi::Number BadHandle(Napi::Env env) { return Result(env, -EBADF); }
 
@@ -130,12 +139,14 @@ Napi::Value Format(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   void* data = nullptr;
   size_t length = 0;
-  if (!info[0].IsArrayBuffer() || napi_get_arraybuffer_info(env, info[0], &data, &length) != napi_ok || data == nullptr) {
+  if (!info[0].IsArrayBuffer() || napi_get_arraybuffer_info(env, info[0], &data, &length) != napi_ok ||
+      data == nullptr) {
     return Result(env, -EINVAL);
   }
   double capacity = NumberArg(env, info[1], 0);
   double lanes = NumberArg(env, info[2], 0);
-  if (capacity < 0 || capacity > PIPC_RING_MAX_CAPACITY || lanes < 0 || lanes > PIPC_RING_MAX_LANES) return Result(env, -EINVAL);
+  if (capacity < 0 || capacity > PIPC_RING_MAX_CAPACITY || lanes < 0 || lanes > PIPC_RING_MAX_LANES)
+    return Result(env, -EINVAL);
   return Result(env, pipc_ring_format(data, length, static_cast<uint64_t>(capacity), static_cast<uint32_t>(lanes)));
 }
 
@@ -156,7 +167,8 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   auto meta = info[2].As<Napi::Float64Array>();
   double fd_arg = NumberArg(env, info[0], -1);
   double size_arg = NumberArg(env, info[1], -1);
-  if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0) return Result(env, -EINVAL);
+  if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0)
+    return Result(env, -EINVAL);
   int fd = static_cast<int>(fd_arg);
   // A seal cannot be taken back: checked once, it holds for the mapping's life.
   if (static_cast<double*>(meta_data)[kSealed] == 1) {
@@ -168,7 +180,8 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // pages past its end would be SIGBUS at the first touch.
   struct stat st;
   if (fstat(fd, &st) != 0) return Result(env, -errno);
-  if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX)) return Result(env, -EINVAL);
+  if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX))
+    return Result(env, -EINVAL);
   size_t size = static_cast<size_t>(size_arg);
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return Result(env, -errno);
@@ -203,7 +216,8 @@ int NewSocket(Napi::Env env) {
 // new descriptor from `make`, and `claim(ch)` (>= 0, or -errno: the
 // descriptor is closed again), after which the handle holds the side.
 template <typename Make, typename Claim>
-Napi::Value ClaimSide(const Napi::CallbackInfo& info, bool Channel::*side, int Channel::*side_fd, Make make, Claim claim) {
+Napi::Value ClaimSide(const Napi::CallbackInfo& info, bool Channel::*side, int Channel::*side_fd, Make make,
+                      Claim claim) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
   if (ch == nullptr || ch->closed) return BadHandle(env);
@@ -439,7 +453,9 @@ napi_value SendManyFrom(napi_env env, napi_callback_info info) {
   const uint32_t* lengths = call.packed.lengths;
   size_t slots = call.packed.slots;
   double wanted = NumberArg(env, call.argv[2], 0);
-  uint32_t count = wanted <= 0 ? 0 : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots) : static_cast<uint32_t>(wanted);
+  uint32_t count = wanted <= 0                            ? 0
+                   : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots)
+                                                          : static_cast<uint32_t>(wanted);
   size_t used = 0;
   uint32_t n = 0;
   uint32_t sleeping = 0;
@@ -497,7 +513,12 @@ napi_value SendSync(napi_env env, napi_callback_info info) {
 class SpaceWait : public waiter::Wait {
  public:
   SpaceWait(const Channel* ch, uint64_t need, int fd)
-      : segment_(ch->segment), ring_(ch->ring), lane_(ch->p.lane), tail_(ch->p.tail), need_(need), fd_(fd),
+      : segment_(ch->segment),
+        ring_(ch->ring),
+        lane_(ch->p.lane),
+        tail_(ch->p.tail),
+        need_(need),
+        fd_(fd),
         self_consumer_(ch->consumer) {}
   ~SpaceWait() override { close(fd_); }
 

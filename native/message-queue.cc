@@ -33,7 +33,6 @@ namespace posix_ipc {
 namespace message_queue {
 namespace {
 
-
 mqd_t MqdArg(const Napi::CallbackInfo& info) { return info[0].As<Napi::Number>().Int32Value(); }
 
 // mqOpen(name, oflag, mode, maxMessages, messageSize) -> mqd | -errno.
@@ -141,7 +140,8 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadl
   // The kernel writes at most scratch_length bytes (EMSGSIZE when that is
   // less than mq_msgsize), the real view's length.
   ssize_t r = RetryOnEintr([&] {
-    return deadline ? mq_timedreceive(mqd, bytes, scratch_length, &priority, deadline) : mq_receive(mqd, bytes, scratch_length, &priority);
+    return deadline ? mq_timedreceive(mqd, bytes, scratch_length, &priority, deadline)
+                    : mq_receive(mqd, bytes, scratch_length, &priority);
   });
   if (r >= 0) *priority_out = priority;
   if (deadline == &kPast) r = NowOrEagain(static_cast<int>(r));
@@ -163,14 +163,8 @@ Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"mqOpen", MqOpen},
-      {"mqUnlink", MqUnlink},
-      {"mqGetattr", MqGetattr},
-      {"mqOpenBlocking", MqOpenBlocking},
-      {"mqSend", MqSend},
-      {"mqSendSync", MqSendSync},
-      {"mqReceive", MqReceive},
-      {"mqReceiveSync", MqReceiveSync},
+      {"mqOpen", MqOpen}, {"mqUnlink", MqUnlink},     {"mqGetattr", MqGetattr}, {"mqOpenBlocking", MqOpenBlocking},
+      {"mqSend", MqSend}, {"mqSendSync", MqSendSync}, {"mqReceive", MqReceive}, {"mqReceiveSync", MqReceiveSync},
   };
   SetFunctions(env, exports, functions);
   const ConstantExport constants[] = {

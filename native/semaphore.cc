@@ -117,7 +117,8 @@ int FlagsOk(const sem_t* sem) {
 constexpr int kWaitersShift = 32;
 constexpr uint64_t kValueMask = 0xffffffffu;
 constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
-static_assert(sizeof(sem_t) >= sizeof(uint64_t) && alignof(sem_t) >= alignof(uint64_t), "a sem_t must hold glibc's 64-bit data word");
+static_assert(sizeof(sem_t) >= sizeof(uint64_t) && alignof(sem_t) >= alignof(uint64_t),
+              "a sem_t must hold glibc's 64-bit data word");
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the value's futex word is the low half of the data word");
 
 uint64_t* Data(sem_t* sem) { return reinterpret_cast<uint64_t*>(sem); }
@@ -264,7 +265,8 @@ int WaitUntil(sem_t* sem, const timespec* deadline) {
       break;
     }
     if (v > 0) {
-      if (__atomic_compare_exchange_n(Data(sem), &d, d - 1 - kOneWaiter, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+      if (__atomic_compare_exchange_n(Data(sem), &d, d - 1 - kOneWaiter, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
       continue;
     }
     long w = syscall(SYS_futex, ValueWord(sem), FUTEX_WAIT_BITSET, 0, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -386,15 +388,9 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process.
   const FunctionExport functions[] = {
-      {"semOpen", SemOpen},
-      {"semInside", SemInside},
-      {"semClose", SemClose},
-      {"semUnlink", SemUnlink},
-      {"semTryWait", SemTryWait},
-      {"semWaitSync", SemWaitSync},
-      {"semWait", SemWaitAsync},
-      {"semPost", SemPost},
-      {"semGetValue", SemGetValue},
+      {"semOpen", SemOpen},      {"semInside", SemInside},   {"semClose", SemClose},
+      {"semUnlink", SemUnlink},  {"semTryWait", SemTryWait}, {"semWaitSync", SemWaitSync},
+      {"semWait", SemWaitAsync}, {"semPost", SemPost},       {"semGetValue", SemGetValue},
   };
   SetFunctions(env, exports, functions);
   const ConstantExport constants[] = {

@@ -26,7 +26,6 @@ namespace posix_ipc {
 namespace shared_memory {
 namespace {
 
-
 // shmOpen(name, oflag, mode) -> fd | -errno. glibc opens with O_CLOEXEC and
 // O_NOFOLLOW, so the descriptor never leaks into exec'd children. O_NONBLOCK
 // too: what sits at /dev/shm/<name> need not be shared memory, and opening a
@@ -132,12 +131,8 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"shmOpen", ShmOpen},
-      {"shmUnlink", ShmUnlink},
-      {"memfdCreate", MemfdCreate},
-      {"sealSize", SealSize},
-      {"posixFallocate", PosixFallocate},
-      {"mmap", Mmap},
+      {"shmOpen", ShmOpen},   {"shmUnlink", ShmUnlink},           {"memfdCreate", MemfdCreate},
+      {"sealSize", SealSize}, {"posixFallocate", PosixFallocate}, {"mmap", Mmap},
       {"munmap", Munmap},
   };
   SetFunctions(env, exports, functions);

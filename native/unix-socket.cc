@@ -36,8 +36,8 @@
 #include <linux/sockios.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -201,7 +201,9 @@ int AcceptOnce(Napi::Env env, int fd) {
   return conn;
 }
 
-Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.Env(), AcceptOnce(info.Env(), IntArg(info, 0))); }
+Napi::Value SocketAccept(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), AcceptOnce(info.Env(), IntArg(info, 0)));
+}
 
 // socketAcceptSync(fd, timeoutMs) -> fd | -errno (-ETIMEDOUT): blocks the
 // calling thread until a connection comes or the deadline passes (timeoutMs
@@ -209,7 +211,8 @@ Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.En
 Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   Deadline deadline = DeadlineArg(info, 1);
-  return Result(info.Env(), static_cast<double>(UntilReady(fd, POLLIN, deadline, [&] { return AcceptOnce(info.Env(), fd); })));
+  return Result(info.Env(),
+                static_cast<double>(UntilReady(fd, POLLIN, deadline, [&] { return AcceptOnce(info.Env(), fd); })));
 }
 
 // socketConnect(fd, address) -> 0 | -errno. A Unix-domain connect never
@@ -440,7 +443,8 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
     napi_value item;
     uint8_t* data;
     size_t data_length;
-    if (napi_get_element(env, datas, static_cast<uint32_t>(start + i), &item) != napi_ok || !BytesArg(env, item, &data, &data_length)) {
+    if (napi_get_element(env, datas, static_cast<uint32_t>(start + i), &item) != napi_ok ||
+        !BytesArg(env, item, &data, &data_length)) {
       return Result(env, -EINVAL);
     }
     iovs[i] = {data, data_length};
@@ -460,7 +464,9 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
   int helper = -1;
   ssize_t failed = 0;
   auto send_rest = [&] {
-    return RetryOnEintr([&] { return sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(count - sent), MSG_NOSIGNAL | MSG_DONTWAIT); });
+    return RetryOnEintr([&] {
+      return sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(count - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
   };
   while (sent < count) {
     int n = send_rest();
@@ -475,8 +481,10 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
     int waited = WaitForRoom(fd, msgs[sent].msg_hdr, &helper, deadline);
     if (waited == kLastTry) {
       n = send_rest();
-      if (n > 0) sent += static_cast<size_t>(n);
-      else failed = n;
+      if (n > 0)
+        sent += static_cast<size_t>(n);
+      else
+        failed = n;
       break;
     }
     if (waited < 0) {
@@ -540,10 +548,12 @@ int ReceiveFlags(int type) { return MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == S
 // Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
 // caller: they are not tracked, so that SharedMemory.fromFd and the like can
 // adopt them.
-void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds, uint8_t* address_out) {
+void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds,
+            uint8_t* address_out) {
   int count = 0;
   bool dropped = false;
-  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET) continue;
     if (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) continue;
     size_t in_message = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -752,10 +762,12 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
   }
   auto attempt = [&]() -> ssize_t {
     for (size_t i = 0; i < max; i++) {
-      PrepareReceive(&batch.slots[i], batch.data.get() + i * message_size, message_size, type == SOCK_DGRAM, &batch.msgs[i].msg_hdr);
+      PrepareReceive(&batch.slots[i], batch.data.get() + i * message_size, message_size, type == SOCK_DGRAM,
+                     &batch.msgs[i].msg_hdr);
       batch.msgs[i].msg_len = 0;
     }
-    return RetryOnEintr([&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
+    return RetryOnEintr(
+        [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
   };
   ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
   if (n < 0) return Result(env, static_cast<double>(n));

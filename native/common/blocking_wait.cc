@@ -51,8 +51,10 @@ constexpr unsigned kProbeEvery = 16;
 bool WaitFirst(int fd) { return wait_first_on.fd == fd && ++wait_first_on.calls % kProbeEvery != 0; }
 
 void FirstTried(int fd, bool found_nothing) {
-  if (found_nothing) wait_first_on = {fd, 0};
-  else if (wait_first_on.fd == fd) wait_first_on.fd = -1;
+  if (found_nothing)
+    wait_first_on = {fd, 0};
+  else if (wait_first_on.fd == fd)
+    wait_first_on.fd = -1;
 }
 
 }  // namespace blocking_wait_detail

@@ -64,7 +64,9 @@ struct Deadline {
   // Whether it has come (never, for a wait without a limit).
   bool HasPassed() const { return !forever && Passed(at); }
   // The end of a sleep of at most slice_ms that ends no later than the deadline.
-  timespec SliceEnd(long slice_ms) const { return forever ? MonotonicAfter(slice_ms) : Earlier(MonotonicAfter(slice_ms), at); }
+  timespec SliceEnd(long slice_ms) const {
+    return forever ? MonotonicAfter(slice_ms) : Earlier(MonotonicAfter(slice_ms), at);
+  }
   // As the C calls take a deadline: nullptr for none.
   const timespec* get() const { return forever ? nullptr : &at; }
 };

@@ -20,9 +20,7 @@ namespace posix_ipc {
 namespace fd {
 namespace {
 
-int FdArg(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
-}
+int FdArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
 // close(fd) -> 0 | -errno. EINTR counts as closed (see sys.h).
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -136,16 +134,11 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"close", Close},
-      {"dupFd", DupFd},
-      {"fstatSize", FstatSize},
-      {"fchmod", Fchmod},
-      {"ftruncate", Ftruncate},
-      {"accessMode", AccessMode},
-      {"adoptFd", AdoptFd},
-      {"ownsFd", OwnsFd},
-      {"releaseFd", ReleaseFd},
-      {"closeOnExecAll", CloseOnExecAll},
+      {"close", Close},         {"dupFd", DupFd},
+      {"fstatSize", FstatSize}, {"fchmod", Fchmod},
+      {"ftruncate", Ftruncate}, {"accessMode", AccessMode},
+      {"adoptFd", AdoptFd},     {"ownsFd", OwnsFd},
+      {"releaseFd", ReleaseFd}, {"closeOnExecAll", CloseOnExecAll},
       {"pollNow", PollNow},
   };
   SetFunctions(env, exports, functions);

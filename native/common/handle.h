@@ -67,7 +67,8 @@ Napi::Value WrapHandle(Napi::Env env, const HandleKind& kind, T* data, void (*fi
       return Napi::Value();
     }
   } else {
-    if (napi_create_object(env, &value) != napi_ok || napi_wrap(env, value, data, handle_detail::Finalize<T>, hint, nullptr) != napi_ok) {
+    if (napi_create_object(env, &value) != napi_ok ||
+        napi_wrap(env, value, data, handle_detail::Finalize<T>, hint, nullptr) != napi_ok) {
       finalize(env, data);
       return Napi::Value();
     }
@@ -86,7 +87,8 @@ T* UnwrapHandle(Napi::Env env, napi_value value, const HandleKind& kind) {
   bool ours = false;
   if (napi_check_object_type_tag(env, value, &kind.tag, &ours) != napi_ok || !ours) return nullptr;
   void* data = nullptr;
-  napi_status status = type == napi_external ? napi_get_value_external(env, value, &data) : napi_unwrap(env, value, &data);
+  napi_status status =
+      type == napi_external ? napi_get_value_external(env, value, &data) : napi_unwrap(env, value, &data);
   return status == napi_ok ? static_cast<T*>(data) : nullptr;
 }
 
