@@ -9,6 +9,7 @@
       "target_name": "posix_ipc",
       "sources": [
         "native/addon.cc",
+        "native/common/blocking_wait.cc",
         "native/common/env_state.cc",
         "native/common/errno_names.cc",
         "native/common/fd.cc",

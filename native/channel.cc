@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "channel.h"
 #include "common/deadline.h"
 #include "common/env_state.h"
 #include "common/exports.h"
@@ -33,7 +34,6 @@
 #include "common/result.h"
 #include "common/sys.h"
 #include "common/waiter.h"
-#include "channel.h"
 
 namespace posix_ipc {
 namespace channel {
@@ -49,7 +49,19 @@ constexpr long kSliceMs = 20;
 // sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
 // consumer is claimed when this consumer's stream may end: see EndCheck).
 // kEnded is 1 once this consumer saw its stream end.
-enum Meta { kLockFd, kLanes, kCapacity, kMaxMessage, kLane, kNeeded, kOffset, kSealed, kEndWhenIdle, kEnded, kMetaSize };
+enum Meta {
+  kLockFd,
+  kLanes,
+  kCapacity,
+  kMaxMessage,
+  kLane,
+  kNeeded,
+  kOffset,
+  kSealed,
+  kEndWhenIdle,
+  kEnded,
+  kMetaSize
+};
 
 // The tag of a channel's handle (native/common/handle.h).
 const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
@@ -85,8 +97,8 @@ struct Channel {
   bool producer = false;
   bool consumer = false;
   bool view_pending = false;
-  bool end_when_idle = false;  // meta[kEndWhenIdle] when the consumer was claimed
-  bool ended = false;          // this consumer saw the end of its stream: for good
+  bool end_when_idle = false;    // meta[kEndWhenIdle] when the consumer was claimed
+  bool ended = false;            // this consumer saw the end of its stream: for good
   uint64_t reserved_length = 0;  // the length of the record reserved (p.reserved)
   pipc_ring_producer p{};
   pipc_ring_consumer c{};
@@ -104,12 +116,9 @@ struct Channel {
   size_t pool_used = 0;
 };
 
-
 // The channel a handle made by channelAttach wraps, or nullptr for anything
 // else (the caller reports -EBADF).
-Channel* ChannelArg(const Napi::CallbackInfo& info) {
-  return UnwrapHandle<Channel>(info.Env(), info[0], kChannelKind);
-}
+Channel* ChannelArg(const Napi::CallbackInfo& info) { return UnwrapHandle<Channel>(info.Env(), info[0], kChannelKind); }
 
 Napi::Number BadHandle(Napi::Env env) { return Result(env, -EBADF); }
 
@@ -130,12 +139,14 @@ Napi::Value Format(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   void* data = nullptr;
   size_t length = 0;
-  if (!info[0].IsArrayBuffer() || napi_get_arraybuffer_info(env, info[0], &data, &length) != napi_ok || data == nullptr) {
+  if (!info[0].IsArrayBuffer() || napi_get_arraybuffer_info(env, info[0], &data, &length) != napi_ok ||
+      data == nullptr) {
     return Result(env, -EINVAL);
   }
   double capacity = NumberArg(env, info[1], 0);
   double lanes = NumberArg(env, info[2], 0);
-  if (capacity < 0 || capacity > PIPC_RING_MAX_CAPACITY || lanes < 0 || lanes > PIPC_RING_MAX_LANES) return Result(env, -EINVAL);
+  if (capacity < 0 || capacity > PIPC_RING_MAX_CAPACITY || lanes < 0 || lanes > PIPC_RING_MAX_LANES)
+    return Result(env, -EINVAL);
   return Result(env, pipc_ring_format(data, length, static_cast<uint64_t>(capacity), static_cast<uint32_t>(lanes)));
 }
 
@@ -156,7 +167,8 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   auto meta = info[2].As<Napi::Float64Array>();
   double fd_arg = NumberArg(env, info[0], -1);
   double size_arg = NumberArg(env, info[1], -1);
-  if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0) return Result(env, -EINVAL);
+  if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0)
+    return Result(env, -EINVAL);
   int fd = static_cast<int>(fd_arg);
   // A seal cannot be taken back: checked once, it holds for the mapping's life.
   if (static_cast<double*>(meta_data)[kSealed] == 1) {
@@ -168,7 +180,8 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // pages past its end would be SIGBUS at the first touch.
   struct stat st;
   if (fstat(fd, &st) != 0) return Result(env, -errno);
-  if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX)) return Result(env, -EINVAL);
+  if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX))
+    return Result(env, -EINVAL);
   size_t size = static_cast<size_t>(size_arg);
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return Result(env, -errno);
@@ -198,26 +211,39 @@ int NewSocket(Napi::Env env) {
   return fd;
 }
 
-// channelClaimLane(ch) -> the doorbell-ringing socket | -errno (-EBUSY: every
-// lane is taken). meta[kLane] is the lane.
-Napi::Value ClaimLane(const Napi::CallbackInfo& info) {
+// What both claims do: the handle's channel, open (else BadHandle); the
+// descriptor of its `side` when this handle holds that side already; else a
+// new descriptor from `make`, and `claim(ch)` (>= 0, or -errno: the
+// descriptor is closed again), after which the handle holds the side.
+template <typename Make, typename Claim>
+Napi::Value ClaimSide(const Napi::CallbackInfo& info, bool Channel::*side, int Channel::*side_fd, Make make,
+                      Claim claim) {
   Napi::Env env = info.Env();
   Channel* ch = ChannelArg(info);
   if (ch == nullptr || ch->closed) return BadHandle(env);
-  if (ch->producer) return Result(env, ch->send_fd);
-  int sock = NewSocket(env);
-  if (sock < 0) return Result(env, sock);
-  int lane = pipc_ring_claim_lane(&ch->ring, ch->lock_fd, &ch->p);
-  if (lane < 0) {
-    EnvState::Get(env)->UntrackFd(sock);
-    close(sock);
-    return Result(env, lane);
+  if (ch->*side) return Result(env, ch->*side_fd);
+  int fd = make(env);
+  if (fd < 0) return Result(env, fd);
+  int r = claim(ch);
+  if (r < 0) {
+    CloseTracked(env, fd);
+    return Result(env, r);
   }
-  ch->producer = true;
-  ch->send_fd = sock;
-  ch->cursors[lane].own = 1;
-  ch->meta[kLane] = lane;
-  return Result(env, sock);
+  ch->*side = true;
+  ch->*side_fd = fd;
+  return Result(env, fd);
+}
+
+// channelClaimLane(ch) -> the doorbell-ringing socket | -errno (-EBUSY: every
+// lane is taken). meta[kLane] is the lane.
+Napi::Value ClaimLane(const Napi::CallbackInfo& info) {
+  return ClaimSide(info, &Channel::producer, &Channel::send_fd, NewSocket, [](Channel* ch) {
+    int lane = pipc_ring_claim_lane(&ch->ring, ch->lock_fd, &ch->p);
+    if (lane < 0) return lane;
+    ch->cursors[lane].own = 1;
+    ch->meta[kLane] = lane;
+    return lane;
+  });
 }
 
 // A doorbell bound to a fresh random abstract name; the name goes to `name`.
@@ -238,33 +264,23 @@ int BindDoorbell(Napi::Env env, uint8_t name[PIPC_RING_DOORBELL_BYTES]) {
     if (errno != EADDRINUSE) break;
   }
   int err = -errno;
-  EnvState::Get(env)->UntrackFd(fd);
-  close(fd);
+  CloseTracked(env, fd);
   return err;
 }
 
 // channelClaimConsumer(ch) -> the doorbell's descriptor | -errno (-EBUSY:
 // another consumer is attached).
 Napi::Value ClaimConsumer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Channel* ch = ChannelArg(info);
-  if (ch == nullptr || ch->closed) return BadHandle(env);
-  if (ch->consumer) return Result(env, ch->doorbell_fd);
   uint8_t name[PIPC_RING_DOORBELL_BYTES];
-  int fd = BindDoorbell(env, name);
-  if (fd < 0) return Result(env, fd);
-  int r = pipc_ring_claim_consumer(&ch->ring, ch->lock_fd, &ch->c, name);
-  if (r < 0) {
-    EnvState::Get(env)->UntrackFd(fd);
-    close(fd);
-    return Result(env, r);
-  }
-  if (ch->producer) ch->cursors[ch->p.index].own = 1;
-  ch->end_when_idle = ch->meta[kEndWhenIdle] == 1;
-  ch->consumer = true;
-  ch->doorbell_fd = fd;
-  memcpy(ch->doorbell_name, name, sizeof name);
-  return Result(env, fd);
+  auto bind = [&name](Napi::Env env) { return BindDoorbell(env, name); };
+  return ClaimSide(info, &Channel::consumer, &Channel::doorbell_fd, bind, [&name](Channel* ch) {
+    int r = pipc_ring_claim_consumer(&ch->ring, ch->lock_fd, &ch->c, name);
+    if (r < 0) return r;
+    if (ch->producer) ch->cursors[ch->p.index].own = 1;
+    ch->end_when_idle = ch->meta[kEndWhenIdle] == 1;
+    memcpy(ch->doorbell_name, name, sizeof name);
+    return r;
+  });
 }
 
 // One attempt: 0 sent, -EAGAIN full, -errno.
@@ -333,26 +349,6 @@ Target BytesArg(napi_env env, napi_value value, Target* last) {
   return t;
 }
 
-// Results are lengths (below 2^30) or -errno: an int32 is a small integer to
-// V8, made without allocating.
-napi_value Int(napi_env env, int64_t value) {
-  napi_value out;
-  napi_create_int32(env, static_cast<int32_t>(value), &out);
-  return out;
-}
-
-// send([data]) -> undefined sent | 0 full | -errno. Nothing to make for
-// the usual outcome.
-napi_value Send(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Target data = BytesArg(env, argv[0], &ch->sent);
-  if (data.invalid) return Int(env, -EINVAL);
-  int r = SendOnce(ch, data.data, data.length);
-  return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
-}
-
 // Messages packed back to back: their bytes (not remembered) and their
 // lengths (a Uint32Array of `slots`).
 struct Packed {
@@ -380,6 +376,69 @@ Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
   return packed;
 }
 
+// Results are lengths (below 2^30) or -errno: an int32 is a small integer to
+// V8, made without allocating.
+napi_value Int(napi_env env, int64_t value) {
+  napi_value out;
+  napi_create_int32(env, static_cast<int32_t>(value), &out);
+  return out;
+}
+
+// A hot call's arguments, read as the call takes them: argv (nullptr for
+// each one left out); its channel, or nullptr when the call is to report
+// `error` (-EBADF: not attached on its side, or closed; -EINVAL: bytes or
+// packed messages that are not what they must be); and its bytes or packed
+// messages.
+template <size_t N>
+struct HotCall {
+  napi_value argv[N];
+  Channel* ch = nullptr;
+  int error = -EBADF;
+  Target bytes{false, nullptr, 0};
+  Packed packed{{false, nullptr, 0}, nullptr, 0};
+};
+
+// A call whose bytes are argv[at], remembered in the channel's `last`
+// (nullptr: not remembered).
+template <size_t N>
+HotCall<N> HotBytesCall(napi_env env, napi_callback_info info, bool Channel::*side, size_t at, Target Channel::*last) {
+  HotCall<N> call;
+  Channel* ch = HotArgs(env, info, side, call.argv);
+  if (ch == nullptr) return call;
+  Target unremembered{false, nullptr, 0};
+  call.bytes = BytesArg(env, call.argv[at], last == nullptr ? &unremembered : &(ch->*last));
+  if (call.bytes.invalid) {
+    call.error = -EINVAL;
+    return call;
+  }
+  call.ch = ch;
+  return call;
+}
+
+// A call whose messages are packed in argv[0], their lengths in argv[1].
+template <size_t N>
+HotCall<N> HotPackedCall(napi_env env, napi_callback_info info, bool Channel::*side) {
+  HotCall<N> call;
+  Channel* ch = HotArgs(env, info, side, call.argv);
+  if (ch == nullptr) return call;
+  call.packed = PackedArgs(env, call.argv[0], call.argv[1]);
+  if (call.packed.lengths == nullptr) {
+    call.error = -EINVAL;
+    return call;
+  }
+  call.ch = ch;
+  return call;
+}
+
+// send([data]) -> undefined sent | 0 full | -errno. Nothing to make for
+// the usual outcome.
+napi_value Send(napi_env env, napi_callback_info info) {
+  auto call = HotBytesCall<1>(env, info, &Channel::producer, 0, &Channel::sent);
+  if (call.ch == nullptr) return Int(env, call.error);
+  int r = SendOnce(call.ch, call.bytes.data, call.bytes.length);
+  return r == 0 ? nullptr : Int(env, r == -EAGAIN ? 0 : r);
+}
+
 // sendManyFrom(source, lengths, count) -> how many were sent | -errno.
 // Sends the first `count` messages packed back to back in source (message i
 // is lengths[i] bytes), as many as there is room for, and wakes a sleeping
@@ -387,16 +446,16 @@ Packed PackedArgs(napi_env env, napi_value bytes, napi_value lengths_array) {
 // for the next call. lib/channel.ts checks that count <= lengths.length and
 // that the lengths fit in source; this checks the latter again.
 napi_value SendManyFrom(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Packed packed = PackedArgs(env, argv[0], argv[1]);
-  if (packed.lengths == nullptr) return Int(env, -EINVAL);
-  const Target& source = packed.bytes;
-  const uint32_t* lengths = packed.lengths;
-  size_t slots = packed.slots;
-  double wanted = NumberArg(env, argv[2], 0);
-  uint32_t count = wanted <= 0 ? 0 : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots) : static_cast<uint32_t>(wanted);
+  auto call = HotPackedCall<3>(env, info, &Channel::producer);
+  if (call.ch == nullptr) return Int(env, call.error);
+  Channel* ch = call.ch;
+  const Target& source = call.packed.bytes;
+  const uint32_t* lengths = call.packed.lengths;
+  size_t slots = call.packed.slots;
+  double wanted = NumberArg(env, call.argv[2], 0);
+  uint32_t count = wanted <= 0                            ? 0
+                   : wanted >= static_cast<double>(slots) ? static_cast<uint32_t>(slots)
+                                                          : static_cast<uint32_t>(wanted);
   size_t used = 0;
   uint32_t n = 0;
   uint32_t sleeping = 0;
@@ -427,23 +486,19 @@ int WaitSpace(const pipc_ring& ring, pipc_ring_lane* lane, uint64_t tail, uint64
 // sendSync(timeoutMs[, data]) -> undefined | -ETIMEDOUT | -EOWNERDEAD |
 // -errno. Blocks this thread; timeoutMs < 0 waits without a limit.
 napi_value SendSync(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  Channel* ch = HotArgs(env, info, &Channel::producer, argv);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Target data = BytesArg(env, argv[1], &ch->sent);
-  if (data.invalid) return Int(env, -EINVAL);
+  auto call = HotBytesCall<2>(env, info, &Channel::producer, 1, &Channel::sent);
+  if (call.ch == nullptr) return Int(env, call.error);
+  Channel* ch = call.ch;
+  const Target& data = call.bytes;
   int r = SendOnce(ch, data.data, data.length);
   if (r != -EAGAIN) return r == 0 ? nullptr : Int(env, r);
   // Full: only now is the clock read.
-  double timeout_ms = NumberArg(env, argv[0], 0);
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  Deadline deadline = DeadlineIn(NumberArg(env, call.argv[0], 0));
   for (;;) {
     uint64_t need = pipc_ring_needed(&ch->ring, &ch->p, data.length);
     for (;;) {
-      if (timeout_ms >= 0 && Passed(deadline)) return Int(env, -ETIMEDOUT);
-      timespec end = MonotonicAfter(kSliceMs);
-      if (timeout_ms >= 0) end = Earlier(end, deadline);
-      r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, end);
+      if (deadline.HasPassed()) return Int(env, -ETIMEDOUT);
+      r = WaitSpace(ch->ring, ch->p.lane, ch->p.tail, need, ch->lock_fd, ch->consumer, deadline.SliceEnd(kSliceMs));
       if (r == 1) break;
       if (r != -ETIMEDOUT) return Int(env, r);
     }
@@ -458,7 +513,12 @@ napi_value SendSync(napi_env env, napi_callback_info info) {
 class SpaceWait : public waiter::Wait {
  public:
   SpaceWait(const Channel* ch, uint64_t need, int fd)
-      : segment_(ch->segment), ring_(ch->ring), lane_(ch->p.lane), tail_(ch->p.tail), need_(need), fd_(fd),
+      : segment_(ch->segment),
+        ring_(ch->ring),
+        lane_(ch->p.lane),
+        tail_(ch->p.tail),
+        need_(need),
+        fd_(fd),
         self_consumer_(ch->consumer) {}
   ~SpaceWait() override { close(fd_); }
 
@@ -592,36 +652,27 @@ int64_t PeekArmed(Channel* ch, uint64_t* offset) {
   return length;
 }
 
-// receive([target|null]) -> Buffer | length | -errno (-EAGAIN: empty).
-napi_value Receive(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Channel* ch = HotArgs(env, info, &Channel::consumer, argv);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Target target = BytesArg(env, argv[0], &ch->received);
-  if (target.invalid) return Int(env, -EINVAL);
-  uint64_t offset;
-  int64_t length = Peek(ch, &offset);
+// Receive and ReceiveArmed: the attempt `peek`, then the message delivered;
+// the target is remembered in `last` (nullptr: not remembered).
+template <int64_t (*peek)(Channel*, uint64_t*)>
+napi_value ReceiveBy(napi_env env, napi_callback_info info, Target Channel::*last) {
+  auto call = HotBytesCall<1>(env, info, &Channel::consumer, 0, last);
+  if (call.ch == nullptr) return Int(env, call.error);
+  // Set by peek whenever it returns a length; the initialiser only spares
+  // GCC's -Wmaybe-uninitialized, which cannot see through PeekArmed.
+  uint64_t offset = 0;
+  int64_t length = peek(call.ch, &offset);
   if (length < 0) return Int(env, length);
-  return Deliver(env, ch, target, length, offset, true);
+  return Deliver(env, call.ch, call.bytes, length, offset, true);
 }
+
+// receive([target|null]) -> Buffer | length | -errno (-EAGAIN: empty).
+napi_value Receive(napi_env env, napi_callback_info info) { return ReceiveBy<Peek>(env, info, &Channel::received); }
 
 // receiveArmed(target|null) -> Buffer | length | -errno: the event loop's
 // attempt (see PeekArmed), delivering as receive() does. The target is not
 // remembered: an attempt per wake-up is no hot call.
-napi_value ReceiveArmed(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Channel* ch = HotArgs(env, info, &Channel::consumer, argv);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Target unremembered{false, nullptr, 0};
-  Target target = BytesArg(env, argv[0], &unremembered);
-  if (target.invalid) return Int(env, -EINVAL);
-  // Set by PeekArmed whenever it returns a length; the initialiser only
-  // spares GCC's -Wmaybe-uninitialized, which cannot see through Peek.
-  uint64_t offset = 0;
-  int64_t length = PeekArmed(ch, &offset);
-  if (length < 0) return Int(env, length);
-  return Deliver(env, ch, target, length, offset, true);
-}
+napi_value ReceiveArmed(napi_env env, napi_callback_info info) { return ReceiveBy<PeekArmed>(env, info, nullptr); }
 
 // channelReceiveView(ch) -> length | -errno; meta[kOffset] is where the
 // payload starts in the segment. It is consumed at the next receive.
@@ -642,21 +693,20 @@ Napi::Value ReceiveView(const Napi::CallbackInfo& info) {
 // and never past the timeout), then sleeps on the bell in slices, checking
 // the producers each slice. timeoutMs < 0: no limit.
 napi_value ReceiveSync(napi_env env, napi_callback_info info) {
-  napi_value rest[3];
-  Channel* ch = HotArgs(env, info, &Channel::consumer, rest);
-  if (ch == nullptr) return Int(env, -EBADF);
-  // Taken now, whatever the outcome: JavaScript counts on a given target being remembered.
-  Target target = BytesArg(env, rest[2], &ch->received);
-  if (target.invalid) return Int(env, -EINVAL);
+  // The target is taken now, whatever the outcome: JavaScript counts on a given target being remembered.
+  auto call = HotBytesCall<3>(env, info, &Channel::consumer, 2, &Channel::received);
+  if (call.ch == nullptr) return Int(env, call.error);
+  Channel* ch = call.ch;
+  const Target& target = call.bytes;
   uint64_t offset;
   int64_t length = Peek(ch, &offset);
   if (length == -EAGAIN) {
-    double spin_ns = NumberArg(env, rest[0], 0);
+    double spin_ns = NumberArg(env, call.argv[0], 0);
     if (spin_ns > 0) {
       if (spin_ns > kMaxSpinNs) spin_ns = kMaxSpinNs;
       // The timeout bounds the spin too: a spin longer than the wait asked
       // for would make the call outlast its timeout.
-      double timeout_ms = NumberArg(env, rest[1], 0);
+      double timeout_ms = NumberArg(env, call.argv[1], 0);
       if (timeout_ms >= 0 && timeout_ms * 1e6 < spin_ns) spin_ns = timeout_ms * 1e6;
       int64_t spin_end = NowNs() + static_cast<int64_t>(spin_ns);
       do {
@@ -668,8 +718,7 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
     }
   }
   if (length == -EAGAIN) {
-    double timeout_ms = NumberArg(env, rest[1], 0);
-    timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+    Deadline deadline = DeadlineIn(NumberArg(env, call.argv[1], 0));
     while (length == -EAGAIN) {
       uint32_t bell = pipc_ring_announce_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
@@ -681,12 +730,11 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
         length = dead;
         break;
       }
-      if (timeout_ms >= 0 && Passed(deadline)) {
+      if (deadline.HasPassed()) {
         length = -ETIMEDOUT;
         break;
       }
-      timespec end = MonotonicAfter(kSliceMs);
-      if (timeout_ms >= 0) end = Earlier(end, deadline);
+      timespec end = deadline.SliceEnd(kSliceMs);
       pipc_ring_futex_wait(&ch->ring.header->bell, bell, &end);
       pipc_ring_end_sleep(&ch->ring, PIPC_RING_SLEEP_FUTEX);
       length = pipc_ring_peek(&ch->ring, &ch->c, &offset);
@@ -704,14 +752,12 @@ napi_value ReceiveSync(napi_env env, napi_callback_info info) {
 // -EMSGSIZE (meta[kNeeded] says how long). An error after some messages
 // were taken is left for the next call.
 napi_value ReceiveManyInto(napi_env env, napi_callback_info info) {
-  napi_value rest[2];
-  Channel* ch = HotArgs(env, info, &Channel::consumer, rest);
-  if (ch == nullptr) return Int(env, -EBADF);
-  Packed packed = PackedArgs(env, rest[0], rest[1]);
-  if (packed.lengths == nullptr) return Int(env, -EINVAL);
-  const Target& target = packed.bytes;
-  uint32_t* lengths = packed.lengths;
-  size_t slots = packed.slots;
+  auto call = HotPackedCall<2>(env, info, &Channel::consumer);
+  if (call.ch == nullptr) return Int(env, call.error);
+  Channel* ch = call.ch;
+  const Target& target = call.packed.bytes;
+  uint32_t* lengths = call.packed.lengths;
+  size_t slots = call.packed.slots;
   size_t used = 0;
   uint32_t n = 0;
   while (n < slots) {
@@ -857,7 +903,7 @@ Napi::Value Calls(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"channelFormat", Format},
       {"channelAttach", Attach},
       {"channelCalls", Calls},
@@ -869,8 +915,9 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"channelCommit", Commit},
       {"channelProbe", Probe},
       {"channelClose", Close},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"CHANNEL_HEADER_SIZE", PIPC_RING_HEADER_SIZE},
       {"CHANNEL_LANE_SIZE", PIPC_RING_LANE_SIZE},
       {"CHANNEL_CORRUPT", PIPC_RING_CORRUPT},
@@ -878,11 +925,12 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"CHANNEL_ENDED", PIPC_RING_ENDED},
       {"POOLED_MAX", kPooledMax},
       {"CHANNEL_MAX_SPIN_NS", kMaxSpinNs},
-  });
+  };
+  SetConstants(env, exports, constants);
   // The slots of the meta array channelAttach fills, by name, so lib/channel.ts
   // never keeps a second copy of the enum Meta above.
   Napi::Object meta = Napi::Object::New(env);
-  SetConstants(env, meta, {
+  const ConstantExport slots[] = {
       {"LOCK_FD", kLockFd},
       {"LANES", kLanes},
       {"CAPACITY", kCapacity},
@@ -894,7 +942,8 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"END_WHEN_IDLE", kEndWhenIdle},
       {"ENDED", kEnded},
       {"SIZE", kMetaSize},
-  });
+  };
+  SetConstants(env, meta, slots);
   meta.Freeze();
   exports.Set("channelMeta", meta);
 }

@@ -39,7 +39,6 @@ namespace posix_ipc {
 namespace fifo {
 namespace {
 
-
 // The type bits of something that is not a FIFO, reported to JavaScript so the
 // error can say what the path is instead (a regular file, a directory, ...).
 // Returns -ELOOP for a symbolic link (what O_NOFOLLOW reports), else -EINVAL.
@@ -107,7 +106,8 @@ Napi::Value FifoChmod(const Napi::CallbackInfo& info) {
   long r = RetryOnEintr([&] { return syscall(SYS_fchmodat2, AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW); });
   // ENOSYS: an older kernel. EPERM: a seccomp filter that does not know the
   // call yet (or a real EPERM, which the fallback reports again).
-  if (r == -ENOSYS || r == -EPERM) r = RetryOnEintr([&] { return fchmodat(AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW); });
+  if (r == -ENOSYS || r == -EPERM)
+    r = RetryOnEintr([&] { return fchmodat(AT_FDCWD, path.c_str(), mode, AT_SYMLINK_NOFOLLOW); });
   return Result(info.Env(), static_cast<double>(r));
 }
 
@@ -140,15 +140,17 @@ Napi::Value FifoWrite(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"mkfifo", Mkfifo},
       {"fifoChmod", FifoChmod},
       {"fifoOpen", FifoOpen},
       {"fifoWrite", FifoWrite},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"PIPE_BUF", PIPE_BUF},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fifo

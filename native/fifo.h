@@ -1,3 +1,4 @@
+// Named pipes (FIFOs), native/fifo.cc.
 #ifndef POSIX_IPC_FIFO_H_
 #define POSIX_IPC_FIFO_H_
 
@@ -6,7 +7,7 @@
 namespace posix_ipc {
 namespace fifo {
 
-// Registers this object's operations on the binding.
+// Registers mkfifo, fifoChmod, fifoOpen and fifoWrite on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace fifo

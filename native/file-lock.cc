@@ -58,7 +58,6 @@ struct Request {
   off_t length;
 };
 
-
 // Sets the lock to `type` (F_RDLCK, F_WRLCK or F_UNLCK): 0, -EAGAIN when
 // another description holds a conflicting lock (POSIX lets fcntl say EACCES
 // for that; flock's EWOULDBLOCK is EAGAIN), or -errno. `wait` blocks until
@@ -157,7 +156,9 @@ Request RequestArg(const Napi::CallbackInfo& info) {
   };
 }
 
-short TypeArg(const Napi::CallbackInfo& info, size_t i) { return static_cast<short>(info[i].As<Napi::Number>().Int32Value()); }
+short TypeArg(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<short>(info[i].As<Napi::Number>().Int32Value());
+}
 
 // fileLockOpen(path, flags, mode) -> fd | -errno: open(2) with O_CLOEXEC,
 // O_NOCTTY and O_NONBLOCK added. O_NONBLOCK keeps the open itself from
@@ -205,17 +206,19 @@ Napi::Value FileLockSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"fileLockOpen", FileLockOpen},
       {"fileLock", FileLock},
       {"fileLockWait", FileLockWait},
       {"fileLockSync", FileLockSync},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"F_RDLCK", F_RDLCK},
       {"F_WRLCK", F_WRLCK},
       {"F_UNLCK", F_UNLCK},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace file_lock

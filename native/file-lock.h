@@ -1,3 +1,4 @@
+// File locks (open-file-description and flock), native/file-lock.cc.
 #ifndef POSIX_IPC_FILE_LOCK_H_
 #define POSIX_IPC_FILE_LOCK_H_
 
@@ -6,7 +7,7 @@
 namespace posix_ipc {
 namespace file_lock {
 
-// Registers this object's operations on the binding.
+// Registers fileLockOpen, fileLock, fileLockWait and fileLockSync on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace file_lock

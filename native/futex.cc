@@ -110,7 +110,9 @@ int Address(const Napi::CallbackInfo& info, int32_t** out) {
   if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok) return -EINVAL;
   if (type != napi_int32_array) return -EINVAL;
   double index;
-  if (napi_get_value_double(env, info[1], &index) != napi_ok || !(index >= 0) || index != static_cast<double>(static_cast<int64_t>(index))) return -EINVAL;
+  if (napi_get_value_double(env, info[1], &index) != napi_ok || !(index >= 0) ||
+      index != static_cast<double>(static_cast<int64_t>(index)))
+    return -EINVAL;
   if (data == nullptr || index >= static_cast<double>(length)) return -ERANGE;
   *out = static_cast<int32_t*>(data) + static_cast<size_t>(index);
   return 0;
@@ -146,7 +148,8 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   int32_t expected = 0;
   double timeout_ms = 0;
   int r = Address(info, &addr);
-  if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms) || !info[4].IsFunction())) r = -EINVAL;
+  if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms) || !info[4].IsFunction()))
+    r = -EINVAL;
   if (r < 0) return Napi::Number::New(info.Env(), r);
   auto wait = std::make_unique<FutexWait>(addr, expected);
   return waiter::Start(info.Env(), std::move(wait), timeout_ms, info[4].As<Napi::Function>());
@@ -161,8 +164,8 @@ Napi::Value FutexWaitSync(const Napi::CallbackInfo& info) {
   int r = Address(info, &addr);
   if (r == 0 && (!Int32Arg(info, 2, &expected) || !TimeoutArg(info, 3, &timeout_ms))) r = -EINVAL;
   if (r < 0) return Napi::Number::New(info.Env(), r);
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  return Napi::Number::New(info.Env(), WaitUntil(addr, expected, timeout_ms < 0 ? nullptr : &deadline));
+  Deadline deadline = DeadlineIn(timeout_ms);
+  return Napi::Number::New(info.Env(), WaitUntil(addr, expected, deadline.get()));
 }
 
 // futexWake(int32Array, index, count) -> woken | -errno.
@@ -177,11 +180,12 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"futexWait", FutexWaitAsync},
       {"futexWaitSync", FutexWaitSync},
       {"futexWake", FutexWake},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace futex

@@ -1,3 +1,4 @@
+// Shared futexes on memory several processes map, native/futex.cc.
 #ifndef POSIX_IPC_FUTEX_H_
 #define POSIX_IPC_FUTEX_H_
 
@@ -6,7 +7,7 @@
 namespace posix_ipc {
 namespace futex {
 
-// Registers this object's operations on the binding.
+// Registers futexWait, futexWaitSync and futexWake on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace futex

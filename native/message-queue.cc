@@ -33,7 +33,6 @@ namespace posix_ipc {
 namespace message_queue {
 namespace {
 
-
 mqd_t MqdArg(const Napi::CallbackInfo& info) { return info[0].As<Napi::Number>().Int32Value(); }
 
 // mqOpen(name, oflag, mode, maxMessages, messageSize) -> mqd | -errno.
@@ -82,7 +81,7 @@ Napi::Value MqOpenBlocking(const Napi::CallbackInfo& info) {
 
 // The CLOCK_REALTIME time timeout_ms from now, as mq_timed* want it; null for
 // no limit. EINTR retries reuse it, so signals never extend the wait.
-const struct timespec* Deadline(int64_t timeout_ms, struct timespec* at) {
+const struct timespec* RealtimeDeadline(int64_t timeout_ms, struct timespec* at) {
   if (timeout_ms < 0) return nullptr;
   *at = ClockAfter(CLOCK_REALTIME, static_cast<double>(timeout_ms));
   return at;
@@ -96,32 +95,31 @@ const struct timespec kPast = {0, 0};
 
 int NowOrEagain(int r) { return r == -ETIMEDOUT ? -EAGAIN : r; }
 
-// mqSend(mqd, data: Uint8Array, priority) -> 0 | -errno (-EAGAIN when full).
-Napi::Value MqSend(const Napi::CallbackInfo& info) {
+// One send of info[1] (a Uint8Array) at priority info[2], waiting until
+// `deadline` (nullptr: no limit; &kPast: not at all, full is -EAGAIN).
+Napi::Value Send(const Napi::CallbackInfo& info, const struct timespec* deadline) {
   mqd_t mqd = MqdArg(info);
   uint8_t* data;
   size_t length;
   if (!BytesArg(info.Env(), info[1], &data, &length)) return Result(info.Env(), -EINVAL);
   unsigned priority = info[2].As<Napi::Number>().Uint32Value();
   const char* bytes = reinterpret_cast<const char*>(data);
-  return Result(info.Env(), NowOrEagain(RetryOnEintr([&] { return mq_timedsend(mqd, bytes, length, priority, &kPast); })));
+  // glibc declares the timeout nonnull: no deadline means plain mq_send.
+  int r = RetryOnEintr([&] {
+    return deadline ? mq_timedsend(mqd, bytes, length, priority, deadline) : mq_send(mqd, bytes, length, priority);
+  });
+  if (deadline == &kPast) r = NowOrEagain(r);
+  return Result(info.Env(), r);
 }
+
+// mqSend(mqd, data: Uint8Array, priority) -> 0 | -errno (-EAGAIN when full).
+Napi::Value MqSend(const Napi::CallbackInfo& info) { return Send(info, &kPast); }
 
 // mqSendSync(blockingFd, data, priority, timeoutMs) -> 0 | -errno (-ETIMEDOUT).
 // timeoutMs < 0: no limit.
 Napi::Value MqSendSync(const Napi::CallbackInfo& info) {
-  mqd_t mqd = MqdArg(info);
-  uint8_t* data;
-  size_t length;
-  if (!BytesArg(info.Env(), info[1], &data, &length)) return Result(info.Env(), -EINVAL);
-  unsigned priority = info[2].As<Napi::Number>().Uint32Value();
   struct timespec at;
-  const struct timespec* deadline = Deadline(info[3].As<Napi::Number>().Int64Value(), &at);
-  const char* bytes = reinterpret_cast<const char*>(data);
-  // glibc declares the timeout nonnull: no deadline means plain mq_send.
-  return Result(info.Env(), RetryOnEintr([&] {
-    return deadline ? mq_timedsend(mqd, bytes, length, priority, deadline) : mq_send(mqd, bytes, length, priority);
-  }));
+  return Send(info, RealtimeDeadline(info[3].As<Napi::Number>().Int64Value(), &at));
 }
 
 // One receive into `scratch` (which must hold mq_msgsize bytes): the length,
@@ -142,7 +140,8 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const struct timespec* deadl
   // The kernel writes at most scratch_length bytes (EMSGSIZE when that is
   // less than mq_msgsize), the real view's length.
   ssize_t r = RetryOnEintr([&] {
-    return deadline ? mq_timedreceive(mqd, bytes, scratch_length, &priority, deadline) : mq_receive(mqd, bytes, scratch_length, &priority);
+    return deadline ? mq_timedreceive(mqd, bytes, scratch_length, &priority, deadline)
+                    : mq_receive(mqd, bytes, scratch_length, &priority);
   });
   if (r >= 0) *priority_out = priority;
   if (deadline == &kPast) r = NowOrEagain(static_cast<int>(r));
@@ -157,25 +156,21 @@ Napi::Value MqReceive(const Napi::CallbackInfo& info) { return Receive(info, &kP
 // mqReceiveSync(blockingFd, scratch, priorityOut, timeoutMs[, offset]) -> length | -errno (-ETIMEDOUT).
 Napi::Value MqReceiveSync(const Napi::CallbackInfo& info) {
   struct timespec at;
-  return Receive(info, Deadline(info[3].As<Napi::Number>().Int64Value(), &at), 4);
+  return Receive(info, RealtimeDeadline(info[3].As<Napi::Number>().Int64Value(), &at), 4);
 }
 
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
-      {"mqOpen", MqOpen},
-      {"mqUnlink", MqUnlink},
-      {"mqGetattr", MqGetattr},
-      {"mqOpenBlocking", MqOpenBlocking},
-      {"mqSend", MqSend},
-      {"mqSendSync", MqSendSync},
-      {"mqReceive", MqReceive},
-      {"mqReceiveSync", MqReceiveSync},
-  });
-  SetConstants(env, exports, {
+  const FunctionExport functions[] = {
+      {"mqOpen", MqOpen}, {"mqUnlink", MqUnlink},     {"mqGetattr", MqGetattr}, {"mqOpenBlocking", MqOpenBlocking},
+      {"mqSend", MqSend}, {"mqSendSync", MqSendSync}, {"mqReceive", MqReceive}, {"mqReceiveSync", MqReceiveSync},
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"MQ_PRIO_MAX", static_cast<double>(sysconf(_SC_MQ_PRIO_MAX))},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace message_queue

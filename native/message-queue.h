@@ -1,3 +1,4 @@
+// POSIX message queues, native/message-queue.cc.
 #ifndef POSIX_IPC_MESSAGE_QUEUE_H_
 #define POSIX_IPC_MESSAGE_QUEUE_H_
 

@@ -169,7 +169,8 @@ const Field& OurKind() {
     pthread_mutex_t a, b;
     std::memset(&a, 0, sizeof a);
     std::memset(&b, 0, sizeof b);
-    if (InitMutex(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || InitMutex(&b, PTHREAD_MUTEX_NORMAL) != 0) return Field{0, 0, false};
+    if (InitMutex(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || InitMutex(&b, PTHREAD_MUTEX_NORMAL) != 0)
+      return Field{0, 0, false};
     return OnlyDifference(&a, &b, sizeof a);
   }();
   return kind;
@@ -250,8 +251,8 @@ Layout Probe() {
   char* const front = static_cast<char*>(LoadPointer(h));
   if (pthread_mutex_lock(&p) != 0) return l;
   char* const entry = static_cast<char*>(LoadPointer(h));
-  bool good = entry >= base + sizeof(int) && entry + sizeof(void*) <= base + sizeof p &&
-              (entry - base) % alignof(void*) == 0;
+  bool good =
+      entry >= base + sizeof(int) && entry + sizeof(void*) <= base + sizeof p && (entry - base) % alignof(void*) == 0;
   if (good) {
     l.next = static_cast<size_t>(entry - base);
     int prevs = 0;
@@ -264,12 +265,14 @@ Layout Probe() {
     uint32_t word;
     std::memcpy(&word, &p, sizeof word);
     good = prevs == 1 && l.prev < l.next && l.prev >= sizeof(int) && LoadPointer(entry) == front &&
-           LoadPointer(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(front) & ~uintptr_t{1}) - (l.next - l.prev)) == entry &&
-           head->futex_offset == -static_cast<long>(l.next) && word == tid && OneIntHolding(p, static_cast<int>(tid), l, &l.owner);
+           LoadPointer(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(front) & ~uintptr_t{1}) -
+                       (l.next - l.prev)) == entry &&
+           head->futex_offset == -static_cast<long>(l.next) && word == tid &&
+           OneIntHolding(p, static_cast<int>(tid), l, &l.owner);
   }
   pthread_mutex_unlock(&p);
-  good = good && LoadPointer(h) == front && LoadPointer(base + l.next) == nullptr && LoadPointer(base + l.prev) == nullptr &&
-         IntAt(p, l.owner) == 0 && IntAt(p, 0) == 0;
+  good = good && LoadPointer(h) == front && LoadPointer(base + l.next) == nullptr &&
+         LoadPointer(base + l.prev) == nullptr && IntAt(p, l.owner) == 0 && IntAt(p, 0) == 0;
   pthread_mutex_destroy(&p);
   if (!good) return l;
 
@@ -277,7 +280,8 @@ Layout Probe() {
   std::memset(&q, 0, sizeof q);
   if (InitMutex(&q, PTHREAD_MUTEX_RECURSIVE) != 0 || pthread_mutex_lock(&q) != 0) return l;
   if (pthread_mutex_lock(&q) == 0) {
-    good = OneIntHolding(q, 2, l, &l.count) && OneIntHolding(q, 1, l, &l.nusers) && l.count != l.owner && l.nusers != l.owner;
+    good = OneIntHolding(q, 2, l, &l.count) && OneIntHolding(q, 1, l, &l.nusers) && l.count != l.owner &&
+           l.nusers != l.owner;
     pthread_mutex_unlock(&q);
   } else {
     good = false;
@@ -384,24 +388,16 @@ class Mapping {
 bool KindOk(Mapping* m) { return FieldIs(&m->record->mutex, OurKind()); }
 
 // What the JavaScript handle (a handle of kMutexHandle) holds; emptied by mutexClose.
-struct Handle {
-  std::shared_ptr<Mapping> mapping;
-};
+using Handle = SharedHandle<Mapping>;
 
 const HandleKind kMutexHandle{{0x6d75746578a91c4fULL, 0xb3e05d7a2c6f1e98ULL}};
-
-void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
 
 // The Handle info[0] is, or nullptr for anything this file did not make.
 Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kMutexHandle); }
 
 // The mapping of the handle in info[0], or nullptr for a closed handle or
 // anything that is not a handle of ours (-EBADF, never a crash).
-Mapping* Get(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  return h == nullptr ? nullptr : h->mapping.get();
-}
-
+Mapping* Get(const Napi::CallbackInfo& info) { return SharedObject(HandleOf(info)); }
 
 long Futex(uint32_t* addr, int op, uint32_t val, const timespec* deadline) {
   return syscall(SYS_futex, addr, op, val, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -459,7 +455,9 @@ int LockOnce(Mapping* m, bool after_wait) {
   uint32_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
   for (;;) {
     if ((v & FUTEX_OWNER_DIED) != 0) {
-      if (!__atomic_compare_exchange_n(word, &v, t->tid | (v & FUTEX_WAITERS) | waiters, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+      if (!__atomic_compare_exchange_n(word, &v, t->tid | (v & FUTEX_WAITERS) | waiters, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED))
+        continue;
       died = true;
       break;
     }
@@ -491,7 +489,10 @@ int LockOnce(Mapping* m, bool after_wait) {
     __atomic_store_n(m->field(l.owner), static_cast<int>(t->tid), __ATOMIC_RELAXED);
     // __nusers is peer-writable: counted in unsigned arithmetic, so INT_MAX + 1 wraps instead of
     // being undefined behaviour (UBSan found it in the peer-scribble test).
-    __atomic_store_n(m->field(l.nusers), static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) + 1u), __ATOMIC_RELAXED);
+    __atomic_store_n(
+        m->field(l.nusers),
+        static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) + 1u),
+        __ATOMIC_RELAXED);
   }
   return died ? kOwnerDied : kLocked;
 }
@@ -531,7 +532,9 @@ int UnlockOurs(Mapping* m) {
   // held is in the list's order from its end: the entry after ours is the one
   // locked before it (or the head), the one before ours the one locked after.
   char* const next = it == t->held.begin() ? head : *(it - 1);
-  char* const prev = it + 1 != t->held.end() ? *(it + 1) : LoadPointer(head) == entry ? head : ForeignPredecessor(t, entry);
+  char* const prev = it + 1 != t->held.end()      ? *(it + 1)
+                     : LoadPointer(head) == entry ? head
+                                                  : ForeignPredecessor(t, entry);
   if (prev == nullptr) return -ENOTSUP;
   uint32_t* const word = m->word();
   SetPending(t, entry);
@@ -545,8 +548,11 @@ int UnlockOurs(Mapping* m) {
   // Unlocked without mutexConsistent after an owner's death: nobody may
   // have it any more.
   int* owner = m->field(l.owner);
-  __atomic_store_n(owner, __atomic_load_n(owner, __ATOMIC_RELAXED) == l.inconsistent ? l.not_recoverable : 0, __ATOMIC_RELAXED);
-  __atomic_store_n(m->field(l.nusers), static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) - 1u), __ATOMIC_RELAXED);
+  __atomic_store_n(owner, __atomic_load_n(owner, __ATOMIC_RELAXED) == l.inconsistent ? l.not_recoverable : 0,
+                   __ATOMIC_RELAXED);
+  __atomic_store_n(m->field(l.nusers),
+                   static_cast<int>(static_cast<unsigned>(__atomic_load_n(m->field(l.nusers), __ATOMIC_RELAXED)) - 1u),
+                   __ATOMIC_RELAXED);
   bool ours = (__atomic_load_n(word, __ATOMIC_RELAXED) & FUTEX_TID_MASK) == t->tid;
   if (ours) ReleaseWord(word);
   SetPending(t, nullptr);
@@ -564,7 +570,8 @@ int SleepWhileHeld(uint32_t* word, const timespec* deadline) {
     uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
     if (v == 0 || (v & FUTEX_OWNER_DIED) != 0) return kChanged;
     if ((v & FUTEX_WAITERS) == 0) {
-      if (!__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+      if (!__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        continue;
       v |= FUTEX_WAITERS;
     }
     // Shared (no FUTEX_PRIVATE_FLAG), as glibc's process-shared mutexes and
@@ -618,7 +625,8 @@ Napi::Value Publish(const Napi::CallbackInfo& info) {
   std::string path = "/dev/shm" + info[1].As<Napi::String>().Utf8Value();
   char proc[64];
   std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  return Result(info.Env(), RetryOnEintr([&] { return linkat(AT_FDCWD, proc, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW); }));
+  return Result(info.Env(),
+                RetryOnEintr([&] { return linkat(AT_FDCWD, proc, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW); }));
 }
 
 // mutexMap(fd, offset, init) -> handle | -errno. Maps the record at `offset`;
@@ -644,17 +652,12 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     r = -EBADMSG;
   }
   if (r < 0) return Result(env, r);
-  return WrapHandle(env, kMutexHandle, new Handle{std::move(m)}, OnHandleFinalized);
+  return WrapShared(env, kMutexHandle, std::move(m));
 }
 
 // mutexClose(handle) -> 0 | -EBADF. The mapping goes once no wait uses it (and
 // never while this thread holds the mutex).
-Napi::Value Close(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  if (h == nullptr) return Result(info.Env(), -EBADF);
-  h->mapping.reset();
-  return Result(info.Env(), 0);
-}
+Napi::Value Close(const Napi::CallbackInfo& info) { return Result(info.Env(), CloseShared(HandleOf(info))); }
 
 // mutexTryLock(handle, afterWait) -> 0 locked | 1 locked, owner died | -errno
 // (-EBUSY, -EDEADLK when this thread holds it, -ENOTRECOVERABLE, -EBADMSG
@@ -676,11 +679,11 @@ Napi::Value LockSync(const Napi::CallbackInfo& info) {
   if (m == nullptr) return Result(info.Env(), -EBADF);
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
+  Deadline deadline = DeadlineIn(timeout_ms);
   for (bool after_wait = false;; after_wait = true) {
     int r = LockOnce(m, after_wait);
     if (r != -EBUSY) return Result(info.Env(), Acquired(m, r));
-    r = SleepWhileHeld(m->word(), timeout_ms < 0 ? nullptr : &deadline);
+    r = SleepWhileHeld(m->word(), deadline.get());
     if (r < 0) return Result(info.Env(), r);
   }
 }
@@ -710,8 +713,9 @@ Napi::Value Consistent(const Napi::CallbackInfo& info) {
   if (!KindOk(m)) return Result(info.Env(), -EBADMSG);
   ThreadList* t = Current();
   int expected = GetLayout().inconsistent;
-  bool done = t != nullptr && __atomic_compare_exchange_n(m->field(GetLayout().owner), &expected, static_cast<int>(t->tid), false,
-                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  bool done =
+      t != nullptr && __atomic_compare_exchange_n(m->field(GetLayout().owner), &expected, static_cast<int>(t->tid),
+                                                  false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
   return Result(info.Env(), done ? 0 : -EINVAL);
 }
 
@@ -729,8 +733,8 @@ Napi::Value OwnerPid(const Napi::CallbackInfo& info) {
 // 1 changed | -ETIMEDOUT | -errno) once the mutex may be takeable.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
   Handle* h = HandleOf(info);
-  if (h == nullptr || !h->mapping) return Result(info.Env(), -EBADF);
-  const std::shared_ptr<Mapping>& m = h->mapping;
+  if (h == nullptr || !h->shared) return Result(info.Env(), -EBADF);
+  const std::shared_ptr<Mapping>& m = h->shared;
   return waiter::Start(info.Env(), std::make_unique<MutexWait>(m), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }
@@ -739,21 +743,17 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process, here on a JavaScript thread.
-  SetFunctions(env, exports, {
-      {"mutexTmpfile", Tmpfile},
-      {"mutexPublish", Publish},
-      {"mutexMap", Map},
-      {"mutexClose", Close},
-      {"mutexTryLock", TryLock},
-      {"mutexLockSync", LockSync},
-      {"mutexUnlock", Unlock},
-      {"mutexConsistent", Consistent},
-      {"mutexOwnerPid", OwnerPid},
+  const FunctionExport functions[] = {
+      {"mutexTmpfile", Tmpfile}, {"mutexPublish", Publish},       {"mutexMap", Map},
+      {"mutexClose", Close},     {"mutexTryLock", TryLock},       {"mutexLockSync", LockSync},
+      {"mutexUnlock", Unlock},   {"mutexConsistent", Consistent}, {"mutexOwnerPid", OwnerPid},
       {"mutexWait", Wait},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"MUTEX_SIZE", kRecordSize},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace mutex

@@ -1,3 +1,4 @@
+// Robust process-shared mutexes, native/mutex.cc.
 #ifndef POSIX_IPC_MUTEX_H_
 #define POSIX_IPC_MUTEX_H_
 

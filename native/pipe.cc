@@ -24,14 +24,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   int32_t* out = info[0].As<Napi::Int32Array>().Data();
   int fds[2];
   int r = RetryOnEintr([&] { return pipe2(fds, O_CLOEXEC); });
-  if (r == 0) {
-    EnvState* state = EnvState::Get(info.Env());
-    state->TrackFd(fds[0]);
-    state->TrackFd(fds[1]);
-    out[0] = fds[0];
-    out[1] = fds[1];
-  }
-  return Napi::Number::New(info.Env(), r);
+  return Napi::Number::New(info.Env(), TrackedPair(info.Env(), r, fds, out));
 }
 
 // pipeSize(fd, bytes) -> capacity in bytes | -errno. bytes > 0 first sets it
@@ -51,10 +44,11 @@ Napi::Value PipeSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"pipe", Pipe},
       {"pipeSize", PipeSize},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace pipe

@@ -1,3 +1,4 @@
+// Anonymous pipes, native/pipe.cc.
 #ifndef POSIX_IPC_PIPE_H_
 #define POSIX_IPC_PIPE_H_
 
@@ -6,7 +7,7 @@
 namespace posix_ipc {
 namespace pipe {
 
-// Registers this object's operations on the binding.
+// Registers pipe and pipeSize on the binding.
 void Init(Napi::Env env, Napi::Object exports);
 
 }  // namespace pipe

@@ -78,17 +78,12 @@ struct Sem {
 };
 
 // What a JavaScript handle holds (a handle of kSemHandle); empty after semClose.
-struct Handle {
-  std::shared_ptr<Sem> sem;
-};
+using Handle = SharedHandle<Sem>;
 
 const HandleKind kSemHandle{{0x7365a3d1c0de5e3aULL, 0x9b2f4c81e6a7d053ULL}};
 
-void OnHandleFinalized(napi_env, Handle* handle) { delete handle; }
-
 // The Handle `value` is, or nullptr for anything this file did not make.
 Handle* HandleOf(const Napi::CallbackInfo& info) { return UnwrapHandle<Handle>(info.Env(), info[0], kSemHandle); }
-
 
 // Where glibc keeps a semaphore's futex flags (whether it is process-shared),
 // and the value ours have: semaphores made with pshared 0 and 1 differ there
@@ -122,7 +117,8 @@ int FlagsOk(const sem_t* sem) {
 constexpr int kWaitersShift = 32;
 constexpr uint64_t kValueMask = 0xffffffffu;
 constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
-static_assert(sizeof(sem_t) >= sizeof(uint64_t) && alignof(sem_t) >= alignof(uint64_t), "a sem_t must hold glibc's 64-bit data word");
+static_assert(sizeof(sem_t) >= sizeof(uint64_t) && alignof(sem_t) >= alignof(uint64_t),
+              "a sem_t must hold glibc's 64-bit data word");
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the value's futex word is the low half of the data word");
 
 uint64_t* Data(sem_t* sem) { return reinterpret_cast<uint64_t*>(sem); }
@@ -244,15 +240,12 @@ int CreateNamed(const std::string& path, mode_t mode, unsigned value, std::share
 
 Napi::Value NewHandle(Napi::Env env, int r, std::shared_ptr<Sem> sem) {
   if (r < 0) return Result(env, r);
-  return WrapHandle(env, kSemHandle, new Handle{std::move(sem)}, OnHandleFinalized);
+  return WrapShared(env, kSemHandle, std::move(sem));
 }
 
 // The semaphore of the handle in info[0], or nullptr for a closed handle or
 // anything that is not a handle of ours (so either is an error, never a crash).
-Sem* Of(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  return h == nullptr ? nullptr : h->sem.get();
-}
+Sem* Of(const Napi::CallbackInfo& info) { return SharedObject(HandleOf(info)); }
 
 // Takes one token, waiting until `deadline` (CLOCK_MONOTONIC; nullptr: none):
 // 0 or -errno (-ETIMEDOUT, -EBADMSG). glibc's sem_clockwait step by step: count
@@ -272,7 +265,8 @@ int WaitUntil(sem_t* sem, const timespec* deadline) {
       break;
     }
     if (v > 0) {
-      if (__atomic_compare_exchange_n(Data(sem), &d, d - 1 - kOneWaiter, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+      if (__atomic_compare_exchange_n(Data(sem), &d, d - 1 - kOneWaiter, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
       continue;
     }
     long w = syscall(SYS_futex, ValueWord(sem), FUTEX_WAIT_BITSET, 0, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
@@ -333,12 +327,7 @@ Napi::Value SemInside(const Napi::CallbackInfo& info) {
 
 // semClose(handle) -> 0 | -EBADF. The handle lets go of its semaphore; the
 // memory goes once no wait uses it either. Idempotent.
-Napi::Value SemClose(const Napi::CallbackInfo& info) {
-  Handle* h = HandleOf(info);
-  if (h == nullptr) return Result(info.Env(), -EBADF);
-  h->sem.reset();
-  return Result(info.Env(), 0);
-}
+Napi::Value SemClose(const Napi::CallbackInfo& info) { return Result(info.Env(), CloseShared(HandleOf(info))); }
 
 // semUnlink(name) -> 0 | -errno.
 Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
@@ -360,15 +349,14 @@ Napi::Value SemWaitSync(const Napi::CallbackInfo& info) {
   Sem* s = Of(info);
   if (s == nullptr) return Result(info.Env(), -EBADF);
   double timeout_ms = info[1].As<Napi::Number>().DoubleValue();
-  timespec deadline = MonotonicAfter(timeout_ms < 0 ? 0 : timeout_ms);
-  return Result(info.Env(), WaitUntil(s->sem, timeout_ms < 0 ? nullptr : &deadline));
+  return Result(info.Env(), WaitUntil(s->sem, DeadlineIn(timeout_ms).get()));
 }
 
 // semWait(handle, timeoutMs, callback(0 | -ETIMEDOUT | -errno)) -> wait | -errno.
 Napi::Value SemWaitAsync(const Napi::CallbackInfo& info) {
   Handle* h = HandleOf(info);
-  if (h == nullptr || h->sem == nullptr) return Result(info.Env(), -EBADF);
-  std::shared_ptr<Sem> s = h->sem;
+  if (h == nullptr || h->shared == nullptr) return Result(info.Env(), -EBADF);
+  std::shared_ptr<Sem> s = h->shared;
   return waiter::Start(info.Env(), std::make_unique<SemWait>(std::move(s)), info[1].As<Napi::Number>().DoubleValue(),
                        info[2].As<Napi::Function>());
 }
@@ -399,22 +387,18 @@ Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   LayoutOk();  // Probed once per process.
-  SetFunctions(env, exports, {
-      {"semOpen", SemOpen},
-      {"semInside", SemInside},
-      {"semClose", SemClose},
-      {"semUnlink", SemUnlink},
-      {"semTryWait", SemTryWait},
-      {"semWaitSync", SemWaitSync},
-      {"semWait", SemWaitAsync},
-      {"semPost", SemPost},
-      {"semGetValue", SemGetValue},
-  });
-  SetConstants(env, exports, {
+  const FunctionExport functions[] = {
+      {"semOpen", SemOpen},      {"semInside", SemInside},   {"semClose", SemClose},
+      {"semUnlink", SemUnlink},  {"semTryWait", SemTryWait}, {"semWaitSync", SemWaitSync},
+      {"semWait", SemWaitAsync}, {"semPost", SemPost},       {"semGetValue", SemGetValue},
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"SEM_VALUE_MAX", SEM_VALUE_MAX},
       {"SEM_SIZE", sizeof(sem_t)},
       {"SEM_ALIGN", alignof(sem_t)},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace semaphore

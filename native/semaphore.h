@@ -1,3 +1,4 @@
+// POSIX semaphores, named and in shared memory, native/semaphore.cc.
 #ifndef POSIX_IPC_SEMAPHORE_H_
 #define POSIX_IPC_SEMAPHORE_H_
 

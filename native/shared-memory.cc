@@ -26,7 +26,6 @@ namespace posix_ipc {
 namespace shared_memory {
 namespace {
 
-
 // shmOpen(name, oflag, mode) -> fd | -errno. glibc opens with O_CLOEXEC and
 // O_NOFOLLOW, so the descriptor never leaks into exec'd children. O_NONBLOCK
 // too: what sits at /dev/shm/<name> need not be shared memory, and opening a
@@ -131,15 +130,12 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
-      {"shmOpen", ShmOpen},
-      {"shmUnlink", ShmUnlink},
-      {"memfdCreate", MemfdCreate},
-      {"sealSize", SealSize},
-      {"posixFallocate", PosixFallocate},
-      {"mmap", Mmap},
+  const FunctionExport functions[] = {
+      {"shmOpen", ShmOpen},   {"shmUnlink", ShmUnlink},           {"memfdCreate", MemfdCreate},
+      {"sealSize", SealSize}, {"posixFallocate", PosixFallocate}, {"mmap", Mmap},
       {"munmap", Munmap},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace shared_memory

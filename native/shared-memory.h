@@ -1,3 +1,4 @@
+// Shared memory objects and their mappings, native/shared-memory.cc.
 #ifndef POSIX_IPC_SHARED_MEMORY_H_
 #define POSIX_IPC_SHARED_MEMORY_H_
 

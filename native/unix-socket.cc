@@ -5,7 +5,7 @@
 // See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
 // connect(2), sendmsg(2), recvmsg(2), sendmmsg(2), recvmmsg(2), cmsg(3),
 // getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2),
-// ppoll(2), clock_gettime(2) (CLOCK_MONOTONIC), fcntl(2) (F_DUPFD_CLOEXEC).
+// fcntl(2) (F_DUPFD_CLOEXEC).
 //
 // Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted
 // ones come from accept4(SOCK_CLOEXEC | SOCK_NONBLOCK), and received
@@ -14,14 +14,14 @@
 // may be blocking, and whose open file description other processes share, so
 // it must not be switched to O_NONBLOCK) never blocks the event loop either.
 // The asynchronous waits happen in JavaScript, on uv_poll (fd_watcher). The
-// *Sync variants, for dedicated processes and scripts, wait here instead: the
-// same non-blocking attempt, and on EAGAIN a ppoll(2) of the calling thread
-// until the descriptor is ready or one CLOCK_MONOTONIC deadline, computed once,
-// has passed, so that neither EINTR nor a spurious wake-up extends it. (A
-// socket cannot be made blocking for one call: O_NONBLOCK belongs to the open
-// file description, which every duplicate and other processes share, and
-// SO_RCVTIMEO to the socket; so a receive that must wait costs a ppoll on top
-// of the receive, and UntilReady saves the failed attempt where it can.)
+// *Sync variants, for dedicated processes and scripts, block the calling
+// thread instead, through common/blocking_wait.h: the same non-blocking
+// attempt, and on EAGAIN a ppoll(2) until the socket is ready or the deadline
+// has passed. (A socket cannot be made blocking for one call: O_NONBLOCK
+// belongs to the open file description, which every duplicate and other
+// processes share, and SO_RCVTIMEO to the socket; so a receive that must wait
+// costs a ppoll on top of the receive, and UntilReady saves the failed attempt
+// where it can.)
 #include "unix-socket.h"
 
 #include <fcntl.h>
@@ -36,15 +36,15 @@
 #include <linux/sockios.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
-#include "common/deadline.h"
+#include "common/blocking_wait.h"
 #include "common/env_state.h"
 #include "common/exports.h"
 #include "common/pool.h"
@@ -86,105 +86,7 @@ size_t MaxMessageSize() {
   return size;
 }
 
-
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
-
-// When a *Sync call gives up: a CLOCK_MONOTONIC time (a wall-clock change must
-// not move it), computed once per call so that retries after EINTR and
-// spurious wake-ups wait only for what is left of it.
-struct Deadline {
-  bool forever;
-  struct timespec at;
-};
-
-// timeout_ms < 0: no deadline.
-Deadline DeadlineIn(int64_t timeout_ms) {
-  Deadline d = {timeout_ms < 0, {0, 0}};
-  if (!d.forever) d.at = MonotonicAfter(static_cast<double>(timeout_ms));
-  return d;
-}
-
-Deadline DeadlineArg(const Napi::CallbackInfo& info, size_t i) { return DeadlineIn(info[i].As<Napi::Number>().Int64Value()); }
-
-// Blocks the calling thread until poll(2) reports `events` (or an error or
-// hang-up, which the next attempt reports) on fd: 0, -ETIMEDOUT once the
-// deadline has passed, or -errno. EINTR waits again for what is left.
-int WaitFor(int fd, short events, const Deadline& deadline) {
-  for (;;) {
-    struct timespec left;
-    struct timespec* timeout = nullptr;
-    if (!deadline.forever) {
-      // Past the deadline: one last look that does not wait.
-      left = Remaining(deadline.at);
-      timeout = &left;
-    }
-    struct pollfd p = {fd, events, 0};
-    int r = ppoll(&p, 1, timeout, nullptr);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -errno;
-    if (r == 0) return -ETIMEDOUT;
-    if (p.revents & POLLNVAL) return -EBADF;
-    return 0;
-  }
-}
-
-// The descriptor on which this thread's last blocking call found nothing at
-// its first try, and how many calls have waited on it first since.
-struct WaitFirst {
-  int fd = -1;
-  unsigned calls = 0;
-};
-thread_local WaitFirst wait_first_on;
-
-// How often a descriptor that is waited on first is tried first again.
-constexpr unsigned kProbeEvery = 16;
-
-// Runs `attempt`, one try that never blocks, until it gives anything but
-// -EAGAIN, blocking the calling thread in between until poll(2) reports
-// `events` on fd: the last try's result, or -ETIMEDOUT (or -errno) from the
-// wait once the deadline has passed.
-//
-// A request and its answer (a round trip) ask for the answer before it can be
-// there, so each blocking call would make a try that fails, a ppoll, and the
-// try again. When this thread's last blocking call on fd found nothing at its
-// first try, this one waits first: a ppoll and one try, the same outcome
-// (ppoll reports a descriptor that is ready at once, and one whose deadline
-// has passed as -ETIMEDOUT, as the wait after a failed try would). Every
-// kProbeEvery-th call tries first again, and one that finds something there
-// (a reader of a stream of messages) goes back to one try per message.
-template <typename Attempt>
-ssize_t UntilReady(int fd, short events, const Deadline& deadline, Attempt attempt) {
-  bool wait = wait_first_on.fd == fd && ++wait_first_on.calls % kProbeEvery != 0;
-  bool tried_first = !wait;
-  for (;;) {
-    if (wait) {
-      int waited = WaitFor(fd, events, deadline);
-      if (waited < 0) return waited;
-    }
-    ssize_t r = attempt();
-    if (tried_first) {
-      // Only a try made before any wait says whether fd keeps us waiting.
-      if (r == -EAGAIN) wait_first_on = {fd, 0};
-      else if (wait_first_on.fd == fd) wait_first_on.fd = -1;
-      tried_first = false;
-    }
-    if (r != -EAGAIN) return r;
-    wait = true;
-  }
-}
-
-// Whether a call that takes `timeoutMs: number | null` at info[i] waits:
-// null (or undefined) makes one try that never blocks; a number blocks the
-// thread up to that many milliseconds (< 0: no limit).
-bool Waits(const Napi::CallbackInfo& info, size_t i) { return !info[i].IsNull() && !info[i].IsUndefined(); }
-
-// `attempt` once, or as UntilReady runs it, as the timeoutMs at info[i] says.
-template <typename Attempt>
-ssize_t AttemptOrWait(const Napi::CallbackInfo& info, size_t i, int fd, short events, Attempt attempt) {
-  if (!Waits(info, i)) return attempt();
-  Deadline deadline = DeadlineArg(info, i);
-  return UntilReady(fd, events, deadline, attempt);
-}
 
 // Fills `addr` from the bytes of sun_path that JavaScript built: a path, or a
 // NUL followed by an abstract name. Returns the address length, or -errno for
@@ -219,14 +121,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   int32_t* out = info[1].As<Napi::Int32Array>().Data();
   int sv[2];
   int r = RetryOnEintr([&] { return socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv); });
-  if (r == 0) {
-    EnvState* state = EnvState::Get(info.Env());
-    state->TrackFd(sv[0]);
-    state->TrackFd(sv[1]);
-    out[0] = sv[0];
-    out[1] = sv[1];
-  }
-  return Result(info.Env(), r);
+  return Result(info.Env(), TrackedPair(info.Env(), r, sv, out));
 }
 
 // The (fd, address) arguments that socketBind and socketConnect share.
@@ -306,7 +201,9 @@ int AcceptOnce(Napi::Env env, int fd) {
   return conn;
 }
 
-Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.Env(), AcceptOnce(info.Env(), IntArg(info, 0))); }
+Napi::Value SocketAccept(const Napi::CallbackInfo& info) {
+  return Result(info.Env(), AcceptOnce(info.Env(), IntArg(info, 0)));
+}
 
 // socketAcceptSync(fd, timeoutMs) -> fd | -errno (-ETIMEDOUT): blocks the
 // calling thread until a connection comes or the deadline passes (timeoutMs
@@ -314,7 +211,8 @@ Napi::Value SocketAccept(const Napi::CallbackInfo& info) { return Result(info.En
 Napi::Value SocketAcceptSync(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   Deadline deadline = DeadlineArg(info, 1);
-  return Result(info.Env(), static_cast<double>(UntilReady(fd, POLLIN, deadline, [&] { return AcceptOnce(info.Env(), fd); })));
+  return Result(info.Env(),
+                static_cast<double>(UntilReady(fd, POLLIN, deadline, [&] { return AcceptOnce(info.Env(), fd); })));
 }
 
 // socketConnect(fd, address) -> 0 | -errno. A Unix-domain connect never
@@ -545,7 +443,8 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
     napi_value item;
     uint8_t* data;
     size_t data_length;
-    if (napi_get_element(env, datas, static_cast<uint32_t>(start + i), &item) != napi_ok || !BytesArg(env, item, &data, &data_length)) {
+    if (napi_get_element(env, datas, static_cast<uint32_t>(start + i), &item) != napi_ok ||
+        !BytesArg(env, item, &data, &data_length)) {
       return Result(env, -EINVAL);
     }
     iovs[i] = {data, data_length};
@@ -565,7 +464,9 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
   int helper = -1;
   ssize_t failed = 0;
   auto send_rest = [&] {
-    return RetryOnEintr([&] { return sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(count - sent), MSG_NOSIGNAL | MSG_DONTWAIT); });
+    return RetryOnEintr([&] {
+      return sendmmsg(fd, msgs.data() + sent, static_cast<unsigned>(count - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
   };
   while (sent < count) {
     int n = send_rest();
@@ -580,8 +481,10 @@ Napi::Value SocketSendMany(const Napi::CallbackInfo& info) {
     int waited = WaitForRoom(fd, msgs[sent].msg_hdr, &helper, deadline);
     if (waited == kLastTry) {
       n = send_rest();
-      if (n > 0) sent += static_cast<size_t>(n);
-      else failed = n;
+      if (n > 0)
+        sent += static_cast<size_t>(n);
+      else
+        failed = n;
       break;
     }
     if (waited < 0) {
@@ -645,10 +548,12 @@ int ReceiveFlags(int type) { return MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == S
 // Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
 // caller: they are not tracked, so that SharedMemory.fromFd and the like can
 // adopt them.
-void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds, uint8_t* address_out) {
+void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds,
+            uint8_t* address_out) {
   int count = 0;
   bool dropped = false;
-  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET) continue;
     if (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) continue;
     size_t in_message = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -857,10 +762,12 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
   }
   auto attempt = [&]() -> ssize_t {
     for (size_t i = 0; i < max; i++) {
-      PrepareReceive(&batch.slots[i], batch.data.get() + i * message_size, message_size, type == SOCK_DGRAM, &batch.msgs[i].msg_hdr);
+      PrepareReceive(&batch.slots[i], batch.data.get() + i * message_size, message_size, type == SOCK_DGRAM,
+                     &batch.msgs[i].msg_hdr);
       batch.msgs[i].msg_len = 0;
     }
-    return RetryOnEintr([&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
+    return RetryOnEintr(
+        [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
   };
   ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
   if (n < 0) return Result(env, static_cast<double>(n));
@@ -966,7 +873,7 @@ Napi::Value SocketSendBufferSize(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"socketCreate", SocketCreate},
       {"socketPair", SocketPair},
       {"socketBind", SocketBind},
@@ -986,8 +893,9 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"socketAddress", SocketAddress},
       {"socketInfo", SocketInfo},
       {"socketSendBufferSize", SocketSendBufferSize},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"AF_UNIX", AF_UNIX},
       {"SOCK_STREAM", SOCK_STREAM},
       {"SOCK_DGRAM", SOCK_DGRAM},
@@ -997,7 +905,8 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"MSG_CTRUNC", MSG_CTRUNC},
       {"SOCKET_BATCH_MAX", kMaxBatch},
       {"MAX_MESSAGE_SIZE", static_cast<double>(MaxMessageSize())},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace unix_socket

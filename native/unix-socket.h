@@ -1,3 +1,4 @@
+// Unix-domain sockets, native/unix-socket.cc.
 #ifndef POSIX_IPC_UNIX_SOCKET_H_
 #define POSIX_IPC_UNIX_SOCKET_H_
 

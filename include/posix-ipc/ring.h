@@ -92,12 +92,12 @@
 typedef struct pipc_ring_header {
   uint32_t magic;
   uint32_t version;
-  uint32_t header_size;    /* PIPC_RING_HEADER_SIZE */
-  uint32_t lane_size;      /* PIPC_RING_LANE_SIZE */
-  uint32_t record_header;  /* PIPC_RING_RECORD_HEADER */
-  uint32_t lane_count;     /* 1 .. PIPC_RING_MAX_LANES */
-  uint64_t capacity;       /* bytes of ring per lane: a power of two */
-  uint64_t total_size;     /* header + lanes + rings */
+  uint32_t header_size;   /* PIPC_RING_HEADER_SIZE */
+  uint32_t lane_size;     /* PIPC_RING_LANE_SIZE */
+  uint32_t record_header; /* PIPC_RING_RECORD_HEADER */
+  uint32_t lane_count;    /* 1 .. PIPC_RING_MAX_LANES */
+  uint64_t capacity;      /* bytes of ring per lane: a power of two */
+  uint64_t total_size;    /* header + lanes + rings */
   uint8_t line0_pad[24];
   /* Line 1: the consumer. */
   uint32_t consumer_state; /* generation << 2 | NONE/ACTIVE/CLOSED */
@@ -117,16 +117,16 @@ typedef struct pipc_ring_lane {
   uint32_t deaths;         /* predecessors found dead (ACTIVE, unreported) by producers claiming the lane */
   uint8_t line0_pad[48];
   /* Line 1: the consumer. */
-  uint64_t head;           /* bytes ever consumed (monotonic) */
-  uint32_t box_taken;      /* sequence number of the last mailbox message consumed */
+  uint64_t head;      /* bytes ever consumed (monotonic) */
+  uint32_t box_taken; /* sequence number of the last mailbox message consumed */
   uint8_t line1_pad[52];
   /* Line 2: a producer waiting for space. */
-  uint32_t waiting;        /* 1 while the producer waits; cleared by the waker */
-  uint32_t space;          /* futex word: the consumer adds 1 before FUTEX_WAKE */
+  uint32_t waiting; /* 1 while the producer waits; cleared by the waker */
+  uint32_t space;   /* futex word: the consumer adds 1 before FUTEX_WAKE */
   uint8_t line2_pad[56];
   uint8_t reserved[64];
   /* Lines 4-7: the mailbox, one small message at a time (the producer's). */
-  uint64_t box;            /* sequence number << 32 | length, stored after the data */
+  uint64_t box; /* sequence number << 32 | length, stored after the data */
   uint8_t box_data[PIPC_RING_BOX_MAX];
 } pipc_ring_lane;
 
@@ -143,11 +143,11 @@ typedef struct pipc_ring {
   uint8_t* base;
   pipc_ring_header* header;
   pipc_ring_lane* lanes;
-  uint8_t* data;           /* lane i's ring is data + i * capacity */
+  uint8_t* data; /* lane i's ring is data + i * capacity */
   uint32_t lane_count;
   uint64_t capacity;
   uint64_t mask;
-  uint64_t max_message;    /* capacity / 2 - record header */
+  uint64_t max_message; /* capacity / 2 - record header */
   uint64_t total_size;
 } pipc_ring;
 
@@ -156,23 +156,23 @@ typedef struct pipc_ring_producer {
   pipc_ring_lane* lane;
   uint8_t* ring;
   uint32_t index;
-  uint64_t tail;           /* authoritative: only this producer writes lane->tail */
-  uint64_t head_cache;     /* last head read from the lane */
-  uint64_t reserved;       /* position of the reserved record, or UINT64_MAX */
-  uint32_t box_seq;        /* sequence number of the last mailbox message */
-  uint32_t box_skips;      /* sends since head was last read for the mailbox */
-  uint32_t box_wait;       /* sends between two such reads: 1, doubling to 16 */
+  uint64_t tail;       /* authoritative: only this producer writes lane->tail */
+  uint64_t head_cache; /* last head read from the lane */
+  uint64_t reserved;   /* position of the reserved record, or UINT64_MAX */
+  uint32_t box_seq;    /* sequence number of the last mailbox message */
+  uint32_t box_skips;  /* sends since head was last read for the mailbox */
+  uint32_t box_wait;   /* sends between two such reads: 1, doubling to 16 */
 } pipc_ring_producer;
 
 /* The consumer's private state of one lane. */
 typedef struct pipc_ring_cursor {
-  uint64_t head;           /* authoritative: only the consumer writes lane->head */
-  uint64_t published;      /* the head last stored into lane->head */
-  uint64_t tail_cache;     /* last tail read from the lane (checked against the records now and then) */
-  uint32_t deaths_seen;    /* the lane's deaths count already reported */
-  uint32_t own;            /* this handle is also the lane's producer */
-  uint32_t box_taken;      /* authoritative: only the consumer writes lane->box_taken */
-  uint32_t tail_checked;   /* tail_cache was read from the lane since attaching */
+  uint64_t head;         /* authoritative: only the consumer writes lane->head */
+  uint64_t published;    /* the head last stored into lane->head */
+  uint64_t tail_cache;   /* last tail read from the lane (checked against the records now and then) */
+  uint32_t deaths_seen;  /* the lane's deaths count already reported */
+  uint32_t own;          /* this handle is also the lane's producer */
+  uint32_t box_taken;    /* authoritative: only the consumer writes lane->box_taken */
+  uint32_t tail_checked; /* tail_cache was read from the lane since attaching */
 } pipc_ring_cursor;
 
 typedef struct pipc_ring_consumer {
@@ -193,8 +193,8 @@ static inline uint64_t pipc_ring_segment_size(uint64_t capacity, uint32_t lanes)
 }
 
 static inline int pipc_ring_valid_geometry(uint64_t capacity, uint32_t lanes) {
-  return capacity >= PIPC_RING_MIN_CAPACITY && capacity <= PIPC_RING_MAX_CAPACITY &&
-         (capacity & (capacity - 1)) == 0 && lanes >= 1 && lanes <= PIPC_RING_MAX_LANES;
+  return capacity >= PIPC_RING_MIN_CAPACITY && capacity <= PIPC_RING_MAX_CAPACITY && (capacity & (capacity - 1)) == 0 &&
+         lanes >= 1 && lanes <= PIPC_RING_MAX_LANES;
 }
 
 static inline long pipc_ring_futex(uint32_t* word, int op, uint32_t value, const struct timespec* deadline) {
@@ -207,9 +207,7 @@ static inline void pipc_ring_futex_wait(uint32_t* word, uint32_t value, const st
   pipc_ring_futex(word, FUTEX_WAIT_BITSET, value, deadline);
 }
 
-static inline void pipc_ring_futex_wake(uint32_t* word) {
-  pipc_ring_futex(word, FUTEX_WAKE, 1, NULL);
-}
+static inline void pipc_ring_futex_wake(uint32_t* word) { pipc_ring_futex(word, FUTEX_WAKE, 1, NULL); }
 
 static inline void pipc_ring_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -436,9 +434,7 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
  * liveness check (within 20 ms for a futex sleeper, 50 ms for an event loop).
  * The caller then unlocks or closes fd.
  */
-static inline void pipc_ring_release_lane(pipc_ring_producer* p) {
-  pipc_ring_say_closed(&p->lane->producer_state);
-}
+static inline void pipc_ring_release_lane(pipc_ring_producer* p) { pipc_ring_say_closed(&p->lane->producer_state); }
 
 /*
  * Whether `need` more bytes fit after the producer's tail, re-reading the
@@ -503,10 +499,12 @@ static inline uint32_t pipc_ring_commit(const pipc_ring* r, pipc_ring_producer* 
   p->reserved = UINT64_MAX;
   p->tail = tail;
   __atomic_store_n(pipc_ring_record_at(p->ring, r, tail), 0, __ATOMIC_RELAXED);
-  __atomic_store_n(pipc_ring_record_at(p->ring, r, at), pipc_ring_record_word(PIPC_RING_KIND_MESSAGE, length), __ATOMIC_RELEASE);
+  __atomic_store_n(pipc_ring_record_at(p->ring, r, at), pipc_ring_record_word(PIPC_RING_KIND_MESSAGE, length),
+                   __ATOMIC_RELEASE);
   if (at != start) {
     uint64_t pad = at - start - PIPC_RING_RECORD_HEADER;
-    __atomic_store_n(pipc_ring_record_at(p->ring, r, start), pipc_ring_record_word(PIPC_RING_KIND_PAD, pad), __ATOMIC_RELEASE);
+    __atomic_store_n(pipc_ring_record_at(p->ring, r, start), pipc_ring_record_word(PIPC_RING_KIND_PAD, pad),
+                     __ATOMIC_RELEASE);
   }
   /* A full barrier (xchg), so the load of `sleeping` cannot pass the header
      stores: either the consumer sees the record when it re-checks before
@@ -550,7 +548,8 @@ static inline int pipc_ring_box_free(const pipc_ring* r, pipc_ring_producer* p) 
  */
 static inline int pipc_ring_send(const pipc_ring* r, pipc_ring_producer* p, const void* data, uint64_t length,
                                  uint32_t* sleeping) {
-  if (length <= PIPC_RING_BOX_MAX && length <= r->max_message && p->reserved == UINT64_MAX && pipc_ring_box_free(r, p)) {
+  if (length <= PIPC_RING_BOX_MAX && length <= r->max_message && p->reserved == UINT64_MAX &&
+      pipc_ring_box_free(r, p)) {
     if (length != 0) memcpy(p->lane->box_data, data, length);
     p->box_seq++;
     /* As in pipc_ring_commit. */
@@ -677,9 +676,7 @@ static inline int pipc_ring_claim_consumer(const pipc_ring* r, int fd, pipc_ring
 }
 
 /* Says goodbye; the caller then unlocks or closes fd. */
-static inline void pipc_ring_release_consumer(const pipc_ring* r) {
-  pipc_ring_say_closed(&r->header->consumer_state);
-}
+static inline void pipc_ring_release_consumer(const pipc_ring* r) { pipc_ring_say_closed(&r->header->consumer_state); }
 
 /*
  * Stores the consumer's head of lane `i` for the producer, and wakes the
@@ -691,7 +688,8 @@ static inline void pipc_ring_publish(const pipc_ring* r, pipc_ring_consumer* c, 
   pipc_ring_lane* lane = &r->lanes[i];
   cur->published = cur->head;
   __atomic_exchange_n(&lane->head, cur->head, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&lane->waiting, __ATOMIC_SEQ_CST) != 0 && __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
+  if (__atomic_load_n(&lane->waiting, __ATOMIC_SEQ_CST) != 0 &&
+      __atomic_exchange_n(&lane->waiting, 0u, __ATOMIC_ACQ_REL) != 0) {
     __atomic_fetch_add(&lane->space, 1u, __ATOMIC_RELEASE);
     pipc_ring_futex_wake(&lane->space);
   }
@@ -823,7 +821,8 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
   cur->head = c->release_to;
   uint8_t* ring = r->data + (uint64_t)i * r->capacity;
   if (cur->head - cur->published >= r->capacity / 4 || __atomic_load_n(&r->lanes[i].waiting, __ATOMIC_RELAXED) != 0 ||
-      (uint32_t)(__atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_RELAXED) >> 32) == PIPC_RING_KIND_NONE) {
+      (uint32_t)(__atomic_load_n(pipc_ring_record_at(ring, r, cur->head), __ATOMIC_RELAXED) >> 32) ==
+          PIPC_RING_KIND_NONE) {
     pipc_ring_publish(r, c, i);
   }
 }
@@ -841,7 +840,8 @@ static inline void pipc_ring_release(const pipc_ring* r, pipc_ring_consumer* c) 
 static inline int pipc_ring_check_idle(const pipc_ring* r, pipc_ring_consumer* c, int fd, int report) {
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];
-    if ((!cur->tail_checked || cur->head != cur->tail_cache) && pipc_ring_check_tail(r, cur, i) < 0) return PIPC_RING_CORRUPT;
+    if ((!cur->tail_checked || cur->head != cur->tail_cache) && pipc_ring_check_tail(r, cur, i) < 0)
+      return PIPC_RING_CORRUPT;
   }
   for (uint32_t i = 0; i < r->lane_count; i++) {
     pipc_ring_cursor* cur = &c->cursors[i];

@@ -56,6 +56,28 @@ inline timespec Remaining(const timespec& deadline) {
   return left;
 }
 
+// A wait's limit: one CLOCK_MONOTONIC time, computed once per call, or none.
+struct Deadline {
+  bool forever;
+  timespec at;
+
+  // Whether it has come (never, for a wait without a limit).
+  bool HasPassed() const { return !forever && Passed(at); }
+  // The end of a sleep of at most slice_ms that ends no later than the deadline.
+  timespec SliceEnd(long slice_ms) const {
+    return forever ? MonotonicAfter(slice_ms) : Earlier(MonotonicAfter(slice_ms), at);
+  }
+  // As the C calls take a deadline: nullptr for none.
+  const timespec* get() const { return forever ? nullptr : &at; }
+};
+
+// timeout_ms < 0: no limit.
+inline Deadline DeadlineIn(double timeout_ms) {
+  Deadline d = {timeout_ms < 0, {0, 0}};
+  if (!d.forever) d.at = MonotonicAfter(timeout_ms);
+  return d;
+}
+
 // CLOCK_MONOTONIC now in nanoseconds, for short spins.
 inline int64_t NowNs() {
   timespec now;

@@ -1,3 +1,6 @@
+// Per-environment state (env_state.h): installing it, and closing what the
+// environment left open when it is torn down.
+//
 // See: napi_add_env_cleanup_hook, napi_set_instance_data, munmap(2), close(2).
 #include "env_state.h"
 

@@ -8,8 +8,10 @@
 #define POSIX_IPC_COMMON_ENV_STATE_H_
 
 #include <napi.h>
+#include <unistd.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -64,6 +66,26 @@ class EnvState {
 inline int Tracked(Napi::Env env, int fd) {
   if (fd >= 0) EnvState::Get(env)->TrackFd(fd);
   return fd;
+}
+
+// Undoes Tracked for a descriptor a call made but does not hand to JavaScript
+// after all (a later step failed): untracked and closed.
+inline void CloseTracked(Napi::Env env, int fd) {
+  EnvState::Get(env)->UntrackFd(fd);
+  close(fd);
+}
+
+// The same as Tracked for a call that makes a pair of descriptors (pipe2, socketpair):
+// after it returned `r`, 0 makes both tracked and copies them to out[0] and
+// out[1] (JavaScript's Int32Array(2)). Returns `r` unchanged, -errno included.
+inline int TrackedPair(Napi::Env env, int r, const int (&fds)[2], int32_t* out) {
+  if (r != 0) return r;
+  EnvState* state = EnvState::Get(env);
+  state->TrackFd(fds[0]);
+  state->TrackFd(fds[1]);
+  out[0] = fds[0];
+  out[1] = fds[1];
+  return r;
 }
 
 }  // namespace posix_ipc

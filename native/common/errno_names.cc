@@ -29,9 +29,10 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"errnoName", ErrnoName},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace errno_names

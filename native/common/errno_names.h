@@ -1,3 +1,4 @@
+// errno names and descriptions, native/common/errno_names.cc.
 #ifndef POSIX_IPC_COMMON_ERRNO_NAMES_H_
 #define POSIX_IPC_COMMON_ERRNO_NAMES_H_
 

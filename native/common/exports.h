@@ -1,11 +1,12 @@
 // The addon's exports as tables: each file's Init lists its functions and its
-// constants once, name beside value, instead of one exports.Set call a line.
+// constants once, name beside value, in an array, instead of one exports.Set
+// call a line.
 #ifndef POSIX_IPC_COMMON_EXPORTS_H_
 #define POSIX_IPC_COMMON_EXPORTS_H_
 
 #include <napi.h>
 
-#include <initializer_list>
+#include <cstddef>
 
 namespace posix_ipc {
 
@@ -23,11 +24,13 @@ struct ConstantExport {
   double value;
 };
 
-inline void SetFunctions(Napi::Env env, Napi::Object exports, std::initializer_list<FunctionExport> functions) {
+template <size_t N>
+void SetFunctions(Napi::Env env, Napi::Object exports, const FunctionExport (&functions)[N]) {
   for (const FunctionExport& f : functions) exports.Set(f.name, Napi::Function::New(env, f.function, f.name));
 }
 
-inline void SetConstants(Napi::Env env, Napi::Object exports, std::initializer_list<ConstantExport> constants) {
+template <size_t N>
+void SetConstants(Napi::Env env, Napi::Object exports, const ConstantExport (&constants)[N]) {
   for (const ConstantExport& c : constants) exports.Set(c.name, Napi::Number::New(env, c.value));
 }
 

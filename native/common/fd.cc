@@ -20,9 +20,7 @@ namespace posix_ipc {
 namespace fd {
 namespace {
 
-int FdArg(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
-}
+int FdArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
 // close(fd) -> 0 | -errno. EINTR counts as closed (see sys.h).
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -135,24 +133,21 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
-      {"close", Close},
-      {"dupFd", DupFd},
-      {"fstatSize", FstatSize},
-      {"fchmod", Fchmod},
-      {"ftruncate", Ftruncate},
-      {"accessMode", AccessMode},
-      {"adoptFd", AdoptFd},
-      {"ownsFd", OwnsFd},
-      {"releaseFd", ReleaseFd},
-      {"closeOnExecAll", CloseOnExecAll},
+  const FunctionExport functions[] = {
+      {"close", Close},         {"dupFd", DupFd},
+      {"fstatSize", FstatSize}, {"fchmod", Fchmod},
+      {"ftruncate", Ftruncate}, {"accessMode", AccessMode},
+      {"adoptFd", AdoptFd},     {"ownsFd", OwnsFd},
+      {"releaseFd", ReleaseFd}, {"closeOnExecAll", CloseOnExecAll},
       {"pollNow", PollNow},
-  });
-  SetConstants(env, exports, {
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"POLLIN", POLLIN},
       {"POLLOUT", POLLOUT},
       {"POLLERR", POLLERR},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fd

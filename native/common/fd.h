@@ -1,3 +1,4 @@
+// Descriptor operations every kernel object shares, native/common/fd.cc.
 #ifndef POSIX_IPC_COMMON_FD_H_
 #define POSIX_IPC_COMMON_FD_H_
 

@@ -1,3 +1,6 @@
+// Watching pollable descriptors from the event loop (fd_watcher.h): the
+// uv_poll handles behind watchFd and the watcher calls.
+//
 // See: uv_poll_init(3) (libuv docs: "Poll handle"), uv_close, uv_ref/uv_unref
 // (libuv docs: "Base handle"), napi_make_callback,
 // napi_add_async_cleanup_hook, napi_wrap.
@@ -137,7 +140,8 @@ Napi::Value WatcherStart(const Napi::CallbackInfo& info) {
   Watch* w = WatchOf(info, 0);
   if (w == nullptr) return Napi::Number::New(env, -EBADF);
   int32_t events;
-  if (!Int32Arg(info, 1, &events) || (events & ~(UV_READABLE | UV_WRITABLE)) != 0) return Napi::Number::New(env, -EINVAL);
+  if (!Int32Arg(info, 1, &events) || (events & ~(UV_READABLE | UV_WRITABLE)) != 0)
+    return Napi::Number::New(env, -EINVAL);
   int r = uv_poll_start(&w->poll, events, OnPoll);
   if (r == 0 && !w->polling) {
     w->polling = true;
@@ -168,11 +172,14 @@ Napi::Value WatcherRef(const Napi::CallbackInfo& info) {
   if (w == nullptr) return Napi::Number::New(env, -EBADF);
   bool ref;
   napi_valuetype type;
-  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean || napi_get_value_bool(env, info[1], &ref) != napi_ok) {
+  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean ||
+      napi_get_value_bool(env, info[1], &ref) != napi_ok) {
     return Napi::Number::New(env, -EINVAL);
   }
-  if (ref) uv_ref(reinterpret_cast<uv_handle_t*>(&w->poll));
-  else uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  if (ref)
+    uv_ref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  else
+    uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
   return Napi::Number::New(env, 0);
 }
 
@@ -186,17 +193,16 @@ Napi::Value WatcherClose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
-  SetFunctions(env, exports, {
-      {"watchFd", WatchFd},
-      {"watcherStart", WatcherStart},
-      {"watcherStop", WatcherStop},
-      {"watcherClose", WatcherClose},
-      {"watcherRef", WatcherRef},
-  });
-  SetConstants(env, exports, {
+  const FunctionExport functions[] = {
+      {"watchFd", WatchFd},           {"watcherStart", WatcherStart}, {"watcherStop", WatcherStop},
+      {"watcherClose", WatcherClose}, {"watcherRef", WatcherRef},
+  };
+  SetFunctions(env, exports, functions);
+  const ConstantExport constants[] = {
       {"UV_READABLE", UV_READABLE},
       {"UV_WRITABLE", UV_WRITABLE},
-  });
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace fd_watcher

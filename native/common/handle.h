@@ -21,6 +21,9 @@
 
 #include <napi.h>
 
+#include <cerrno>
+#include <memory>
+
 namespace posix_ipc {
 
 // Each kind of handle has a tag of its own (two random 64-bit halves).
@@ -64,7 +67,8 @@ Napi::Value WrapHandle(Napi::Env env, const HandleKind& kind, T* data, void (*fi
       return Napi::Value();
     }
   } else {
-    if (napi_create_object(env, &value) != napi_ok || napi_wrap(env, value, data, handle_detail::Finalize<T>, hint, nullptr) != napi_ok) {
+    if (napi_create_object(env, &value) != napi_ok ||
+        napi_wrap(env, value, data, handle_detail::Finalize<T>, hint, nullptr) != napi_ok) {
       finalize(env, data);
       return Napi::Value();
     }
@@ -83,8 +87,46 @@ T* UnwrapHandle(Napi::Env env, napi_value value, const HandleKind& kind) {
   bool ours = false;
   if (napi_check_object_type_tag(env, value, &kind.tag, &ours) != napi_ok || !ours) return nullptr;
   void* data = nullptr;
-  napi_status status = type == napi_external ? napi_get_value_external(env, value, &data) : napi_unwrap(env, value, &data);
+  napi_status status =
+      type == napi_external ? napi_get_value_external(env, value, &data) : napi_unwrap(env, value, &data);
   return status == napi_ok ? static_cast<T*>(data) : nullptr;
+}
+
+// What a handle holds when waits on other threads share its object (a mutex's
+// mapping, a semaphore): this handle's share, emptied by close. The object
+// goes once no wait uses it either.
+template <typename T>
+struct SharedHandle {
+  std::shared_ptr<T> shared;
+};
+
+namespace handle_detail {
+template <typename T>
+void DeleteShared(napi_env, SharedHandle<T>* handle) {
+  delete handle;
+}
+}  // namespace handle_detail
+
+// A new handle of `kind` holding a share of `object` (see WrapHandle).
+template <typename T>
+Napi::Value WrapShared(Napi::Env env, const HandleKind& kind, std::shared_ptr<T> object) {
+  return WrapHandle(env, kind, new SharedHandle<T>{std::move(object)}, handle_detail::DeleteShared<T>);
+}
+
+// The object of a handle UnwrapHandle found (or nullptr), or nullptr for a
+// closed one: either way the caller reports -EBADF.
+template <typename T>
+T* SharedObject(SharedHandle<T>* handle) {
+  return handle == nullptr ? nullptr : handle->shared.get();
+}
+
+// Closes a handle UnwrapHandle found (or nullptr): 0, idempotent, or -EBADF
+// for nullptr.
+template <typename T>
+int CloseShared(SharedHandle<T>* handle) {
+  if (handle == nullptr) return -EBADF;
+  handle->shared.reset();
+  return 0;
 }
 
 }  // namespace posix_ipc

@@ -55,7 +55,8 @@ inline Field OnlyDifference(const void* a, const void* b, size_t size) {
 
 // Whether the int at `offset` of `object` (shared memory: read once) is `f`'s value.
 inline bool FieldIs(const void* object, const Field& f) {
-  return __atomic_load_n(reinterpret_cast<const int*>(static_cast<const char*>(object) + f.offset), __ATOMIC_RELAXED) == f.value;
+  return __atomic_load_n(reinterpret_cast<const int*>(static_cast<const char*>(object) + f.offset), __ATOMIC_RELAXED) ==
+         f.value;
 }
 
 }  // namespace posix_ipc

@@ -27,7 +27,8 @@ inline bool ViewArg(napi_env env, napi_value value, napi_typedarray_type type, v
   napi_typedarray_type actual;
   void* at = nullptr;
   size_t n = 0;
-  if (napi_get_typedarray_info(env, value, &actual, &n, &at, nullptr, nullptr) != napi_ok || actual != type) return false;
+  if (napi_get_typedarray_info(env, value, &actual, &n, &at, nullptr, nullptr) != napi_ok || actual != type)
+    return false;
   if (at == nullptr && n > 0) return false;
   *data = at;
   *length = n;

@@ -54,13 +54,13 @@ struct Pending {
 
 struct Hub {
   std::mutex mu;
-  bool alive = true;                              // Under mu.
-  std::vector<std::shared_ptr<Pending>> done;     // Under mu.
-  uv_async_t async;                               // uv_async_send under mu.
+  bool alive = true;                           // Under mu.
+  std::vector<std::shared_ptr<Pending>> done;  // Under mu.
+  uv_async_t async;                            // uv_async_send under mu.
   napi_env env = nullptr;
   napi_async_cleanup_hook_handle hook = nullptr;
   std::unordered_set<std::shared_ptr<Pending>> outstanding;  // JavaScript thread only.
-  std::shared_ptr<Hub> self;  // Keeps the Hub until uv_close has finished.
+  std::shared_ptr<Hub> self;                                 // Keeps the Hub until uv_close has finished.
 
   void DropCallback(Pending* p) {
     if (p->callback == nullptr) return;
@@ -94,8 +94,10 @@ struct Hub {
     if (p->ref == ref) return;
     p->ref = ref;
     if (outstanding.count(p) == 0) return;
-    if (ref) AddRef();
-    else DropRef();
+    if (ref)
+      AddRef();
+    else
+      DropRef();
   }
 };
 
@@ -223,7 +225,8 @@ Napi::Value SetRef(const Napi::CallbackInfo& info) {
   if (handle == nullptr) return Napi::Number::New(env, -EBADF);
   bool ref;
   napi_valuetype type;
-  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean || napi_get_value_bool(env, info[1], &ref) != napi_ok) {
+  if (napi_typeof(env, info[1], &type) != napi_ok || type != napi_boolean ||
+      napi_get_value_bool(env, info[1], &ref) != napi_ok) {
     return Napi::Number::New(env, -EINVAL);
   }
   std::shared_ptr<Pending> p = handle->pending.lock();
@@ -294,10 +297,11 @@ void Init(Napi::Env env, Napi::Object exports) {
   hub->self = hub;
   napi_add_async_cleanup_hook(env, OnTeardown, hub.get(), &hub->hook);
   EnvState::Get(env)->waiter_hub = hub;
-  SetFunctions(env, exports, {
+  const FunctionExport functions[] = {
       {"waitCancel", Cancel},
       {"waitSetRef", SetRef},
-  });
+  };
+  SetFunctions(env, exports, functions);
 }
 
 }  // namespace waiter
