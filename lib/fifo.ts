@@ -16,12 +16,12 @@ import { pipeSize, setPipeSize } from './internal/pipe-size';
 import { AGAIN } from './internal/poller';
 import { retryUntil } from './internal/retry';
 import { validateMode, validatePath } from './internal/validate';
-import { waitOptions } from './internal/wait';
+import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
 import { INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_WRONLY, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK } = fsConstants;
-const { EEXIST, EINVAL, ENXIO, EOPNOTSUPP, ETIMEDOUT } = osConstants.errno;
+const { EEXIST, EINVAL, ENXIO, EOPNOTSUPP } = osConstants.errno;
 
 /** What a path is when it is not a FIFO, for the error message. */
 const FILE_TYPES = new Map<number, string>([
@@ -91,8 +91,7 @@ export function openWhenRead(path: string, access: number, wait: WaitOptions, wh
     }
     return fd === -ENXIO ? AGAIN : fd;
   };
-  return retryUntil(attempt, MAX_RETRY_MS, wait,
-    () => new IpcError(-ETIMEDOUT, 'open', path, `timed out after ${wait.timeoutMs} ms waiting for a reader`));
+  return retryUntil(attempt, MAX_RETRY_MS, wait, () => timedOut('open', path, wait.timeoutMs!, 'a reader'));
 }
 
 /**

@@ -20,7 +20,7 @@ import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { ThreadWaits, TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
-import { syncTimeout, waitOptions } from './internal/wait';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
   validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath,
@@ -28,7 +28,7 @@ import {
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
-const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETIMEDOUT, ETXTBSY } = osConstants.errno;
+const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETXTBSY } = osConstants.errno;
 
 /** What open(2) says when only write access is refused. */
 const NOT_WRITABLE = new Set([-EACCES, -EROFS, -EISDIR, -ETXTBSY]);
@@ -177,12 +177,9 @@ function lockError(result: number, kind: FileLockKind, mode: FileLockMode, path:
   return new IpcError(result, SYSCALLS[kind], path);
 }
 
-/**
- * The ETIMEDOUT of a lock wait. Its message says what was waited for, which
- * lib/internal/wait.ts's timedOut() cannot say yet: this stays until it can.
- */
-function timedOut(kind: FileLockKind, path: string | null, timeoutMs: number | undefined): IpcError {
-  return new IpcError(-ETIMEDOUT, SYSCALLS[kind], path, `timed out after ${timeoutMs} ms waiting for the lock`);
+/** The ETIMEDOUT of a lock wait. */
+function lockTimedOut(kind: FileLockKind, path: string | null, timeoutMs: number | undefined): IpcError {
+  return timedOut(SYSCALLS[kind], path, timeoutMs!, 'the lock');
 }
 
 /** lockFile() waits; they have no handle to end them, only their signal and timeout. */
@@ -301,7 +298,7 @@ export class FileLock implements Disposable {
         (t, done) => binding.fileLockWait(fd, KINDS.ofd, start, length, F_WRLCK, true, t, done),
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
       );
-      if (free === TIMED_OUT) throw timedOut('ofd', path, wait.timeoutMs);
+      if (free === TIMED_OUT) throw lockTimedOut('ofd', path, wait.timeoutMs);
       // The range was free a moment ago; someone may have been quicker: try again.
     }
     this.#mode = 'exclusive';
@@ -412,7 +409,7 @@ export async function lockFile(target: string | number, options?: LockFileOption
         (t, done) => binding.fileLockWait(fd, KINDS[kind], start, length, TYPES[mode], false, t, done),
         { ...wait, ref }, SYSCALLS[kind], path,
       );
-      if (waited === TIMED_OUT) throw timedOut(kind, path, wait.timeoutMs);
+      if (waited === TIMED_OUT) throw lockTimedOut(kind, path, wait.timeoutMs);
     } else if (result < 0) {
       throw lockError(result, kind, mode, path);
     }
@@ -451,7 +448,7 @@ export function lockFileSync(target: string | number, options?: LockFileSyncOpti
   const lock = lockNow(req, (fd) =>
     binding.fileLockSync(fd, KINDS[req.kind], req.start, req.length, TYPES[req.mode], timeoutMs),
   );
-  if (lock === TIMED_OUT) throw timedOut(req.kind, req.path, timeoutMs);
+  if (lock === TIMED_OUT) throw lockTimedOut(req.kind, req.path, timeoutMs);
   if (typeof lock === 'number') throw lockError(lock, req.kind, req.mode, req.path);
   return lock;
 }

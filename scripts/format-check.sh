@@ -20,13 +20,12 @@ if [[ ${#files[@]} -eq 0 ]]; then
 fi
 
 # The devDependency's own clang-format binary (its Node wrapper would add a
-# stack trace to every failed check); without node_modules, the pinned one
-# through npx.
-if binary="$(node -p "require('clang-format').getNativeBinary()" 2>/dev/null)" && [[ -x "$binary" ]]; then
-  clang_format=("$binary")
-else
-  clang_format=(npx --yes clang-format@1.8.0)
+# stack trace to every failed check).
+if ! binary="$(node -p "require('clang-format').getNativeBinary()" 2>/dev/null)" || [[ ! -x "$binary" ]]; then
+  echo "format-check: clang-format (a devDependency) is missing: run npm install" >&2
+  exit 1
 fi
+clang_format=("$binary")
 
 if [[ "${1:-}" == "--fix" ]]; then
   "${clang_format[@]}" --style=file:native/.clang-format -i "${files[@]}"

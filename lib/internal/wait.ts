@@ -35,7 +35,12 @@ export function syncTimeout(opts: SyncWaitOptions & { signal?: unknown }): numbe
   return timeoutMs ?? -1;
 }
 
-/** The error of a wait that gave up after `timeoutMs` (`label`: the object's name or path, if any). */
-export function timedOut(syscall: string, label: string | null, timeoutMs: number): IpcError {
-  return new IpcError(-ETIMEDOUT, syscall, label, `timed out after ${timeoutMs} ms`);
+/**
+ * The error of a wait that gave up after `timeoutMs` (`label`: the object's
+ * name or path, if any; `waitingFor`: what it waited for, when the syscall
+ * alone does not say, e.g. 'a reader').
+ */
+export function timedOut(syscall: string, label: string | null, timeoutMs: number, waitingFor?: string): IpcError {
+  const what = waitingFor === undefined ? '' : ` waiting for ${waitingFor}`;
+  return new IpcError(-ETIMEDOUT, syscall, label, `timed out after ${timeoutMs} ms${what}`);
 }
