@@ -14,13 +14,14 @@ export type { Direction, PipeOptions } from './pipe';
 export type { StreamOptions } from './internal/descriptor';
 export { spawn } from './spawn';
 export type { Passable, SpawnOptions } from './spawn';
-export { socketPair, UnixSocket, UnixSocketServer } from './unix-socket';
+export { socketPair, UnixSocket } from './unix-socket';
 export type {
-  PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixListenOptions,
-  UnixMessage, UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions,
-  UnixSendSyncOptions,
+  PeerCredentials, SocketPairOptions, UnixAddress, UnixConnectOptions, UnixDatagramOptions, UnixMessage,
+  UnixOutgoingMessage, UnixReceiveManyOptions, UnixReceiveManySyncOptions, UnixSendOptions, UnixSendSyncOptions,
   UnixSocketSyncOptions, UnixSocketType, UnixSocketWaitOptions,
 } from './unix-socket';
+export { UnixSocketServer } from './unix-socket-server';
+export type { UnixListenOptions } from './unix-socket-server';
 export { Fifo, mkfifo } from './fifo';
 export type { FifoDirection, FifoOpenWriterOptions } from './fifo';
 export { FifoClient, FifoServer } from './fifo-request';

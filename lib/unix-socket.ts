@@ -2,43 +2,37 @@
  * Unix-domain sockets (`unix(7)`) beyond what `net` offers: datagram and
  * sequenced-packet sockets that keep message boundaries, names in Linux's
  * abstract namespace, descriptor passing (`SCM_RIGHTS`) and peer credentials
- * (`SO_PEERCRED`), between any processes.
+ * (`SO_PEERCRED`), between any processes. This file is the socket itself and
+ * its factories; its addresses, sends, receives, the listening server and
+ * descriptor passing over a `net.Socket` each live in a file of their own.
  * @packageDocumentation
  */
-import { once } from 'node:events';
-import { types, type InspectOptionsStylized } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { InspectOptionsStylized } from 'node:util';
+import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { binding } from './binding';
-import {
-  AbortError, check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError,
-} from './errors';
-import {
-  identityOfPath, OwnedDescriptor, unlinkIfSame, validateAdoptable, type FileIdentity,
-} from './internal/descriptor';
-import { procNumber, softLimit } from './internal/limits';
-import { retryUntil } from './internal/retry';
+import { check, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
+import { INTERNAL, type Internal } from './internal/construct';
+import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
-import { AGAIN, Poller } from './internal/poller';
-import { Cancel } from './internal/cancel';
-import { syncTimeout, timedOut, waitOptions } from './internal/wait';
-import type { WaitOptions } from './options';
-import { POOLED_MAX, ReceivePool } from './internal/buffer-pool';
+import { AGAIN } from './internal/poller';
+import { retryUntil } from './internal/retry';
+import { abortError } from './internal/cancel';
+import { sendFds } from './internal/send-fds';
+import { SendQueue, sendJob, sendManyJob, type SendJob } from './internal/send-queue';
 import {
-  readArray, toBytes, viewBytes, validateFd, validateInteger, validateMode, validateOptions,
-} from './internal/validate';
-import { INTERNAL, type Internal } from './internal/construct';
+  addressAndOptions, addressOf, bindNew, labelOfFd, parseAddress, removeFile, TYPES, validateType, type Address,
+  type BoundFile,
+} from './internal/unix-address';
+import { Receiver, validateTarget } from './internal/unix-receive';
+import { validateInteger, validateMode, validateOptions } from './internal/validate';
+import { syncTimeout, timedOut, waitOptions } from './internal/wait';
+import type { SyncWaitOptions, WaitOptions } from './options';
+import { listen, type UnixListenOptions, type UnixSocketServer } from './unix-socket-server';
 
-const { EADDRINUSE, EAGAIN, EMSGSIZE, ENOTCONN, ENOTSOCK, ETIMEDOUT } = osConstants.errno;
-/** Not in Node's errno table; its Linux value (asm-generic/errno.h). */
-const ETOOMANYREFS = 109;
-const {
-  AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SCM_MAX_FD, MSG_TRUNC, MSG_CTRUNC, SOCKET_BATCH_MAX, UV_READABLE,
-  UV_WRITABLE,
-} = binding;
+const { EAGAIN, ENOTCONN, ENOTSOCK } = osConstants.errno;
+const { AF_UNIX } = binding;
 
 /** The kind of a socket: a byte stream, or messages with their boundaries kept. */
 export type UnixSocketType = 'stream' | 'seqpacket' | 'dgram';
@@ -68,12 +62,7 @@ export interface PeerCredentials {
 }
 
 /** Options of the waiting operations. */
-export interface UnixSocketWaitOptions {
-  /** Gives up with an `AbortError`. */
-  signal?: AbortSignal;
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface UnixSocketWaitOptions extends WaitOptions {}
 
 /** Options of {@link UnixSocket.send} and {@link UnixSocket.trySend}. */
 export interface UnixSendOptions extends UnixSocketWaitOptions {
@@ -91,10 +80,7 @@ export interface UnixSendOptions extends UnixSocketWaitOptions {
 }
 
 /** Options of the blocking variants ({@link UnixSocket.receiveSync}, {@link UnixSocketServer.acceptSync}). */
-export interface UnixSocketSyncOptions {
-  /** Gives up with `ETIMEDOUT` after this many milliseconds. Default: no limit. */
-  timeoutMs?: number;
-}
+export interface UnixSocketSyncOptions extends SyncWaitOptions {}
 
 /** Options of {@link UnixSocket.sendSync}. */
 export interface UnixSendSyncOptions extends UnixSocketSyncOptions {
@@ -138,18 +124,6 @@ export interface UnixDatagramOptions {
   mode?: number;
 }
 
-/** Options of {@link UnixSocket.listen}. */
-export interface UnixListenOptions {
-  path?: string;
-  abstract?: string;
-  /** Default `'stream'`. */
-  type?: 'stream' | 'seqpacket';
-  /** Connections the kernel queues before `accept`. Default 511 (capped at net.core.somaxconn). */
-  backlog?: number;
-  /** With `path`: the socket file's permission bits, exact whatever the umask. Default `0o600`. */
-  mode?: number;
-}
-
 /** Options of {@link UnixSocket.connect}. */
 export interface UnixConnectOptions extends UnixSocketWaitOptions {
   path?: string;
@@ -164,354 +138,12 @@ export interface SocketPairOptions {
   type?: UnixSocketType;
 }
 
-const TYPES: Record<UnixSocketType, number> = { stream: SOCK_STREAM, seqpacket: SOCK_SEQPACKET, dgram: SOCK_DGRAM };
-
-/** sun_path holds 108 bytes: a path and its NUL, or a NUL and an abstract name. */
-const MAX_ADDRESS_BYTES = 107;
-
-/** An address as the binding wants it, and as errors name it. */
-interface Address {
-  /** The bytes of sun_path: the path, or a NUL and the abstract name. */
-  bytes: Buffer;
-  /** `'/tmp/s'`, or `'@name'` for an abstract name (as ss(8) shows it). */
-  label: string;
-  /** The path when it names a file. */
-  file: string | null;
-}
-
-function validateType(value: unknown, name: string, allowed: readonly UnixSocketType[]): UnixSocketType {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw invalidArgValue(
-      name, value, `must be ${allowed.map((t) => `'${t}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`,
-    );
-  }
-  return value as UnixSocketType;
-}
-
 /**
- * `net`'s string form of an address, as `net.connect(path)` and
- * `server.listen(path)` take it: a path, or `'\0name'` for a name in the
- * abstract namespace (a leading NUL, as in sun_path).
+ * Makes a UnixSocket of a descriptor the binding just made (an accepted
+ * connection, a socketpair end, a second descriptor for a net.Socket); the
+ * descriptor is closed if the socket cannot be made.
  */
-function fromString(address: string): { path?: string; abstract?: string } {
-  return address.startsWith('\0') ? { abstract: address.slice(1) } : { path: address };
-}
-
-/**
- * The options of a call that takes its address first, as a string
- * (`connect('/tmp/s')`, options after it) or inside the options object
- * (`connect({ path: '/tmp/s' })`, nothing after it); read once.
- */
-function addressAndOptions<T extends { path?: string; abstract?: string }>(
-  target: unknown, options: unknown,
-): Partial<T> {
-  if (typeof target !== 'string') {
-    if (options !== undefined) {
-      throw invalidArgValue('options', options, 'is only taken after an address given as a string');
-    }
-    return validateOptions(target as T | undefined);
-  }
-  const opts = validateOptions(options as T | undefined);
-  if (opts.path !== undefined || opts.abstract !== undefined) {
-    throw invalidArgValue('options', options, 'must not set path or abstract when the address is given as a string');
-  }
-  return { ...opts, ...fromString(target) } as Partial<T>;
-}
-
-/** `{ path }` or `{ abstract }` to an Address; null when neither is set and none is required. */
-function parseAddress(
-  options: { path?: unknown; abstract?: unknown }, name: string, required: boolean,
-): Address | null {
-  const { path, abstract } = options;
-  if (path !== undefined && abstract !== undefined) {
-    throw invalidArgValue(name, options, 'must set only one of path and abstract');
-  }
-  if (path === undefined && abstract === undefined) {
-    if (required) throw invalidArgValue(name, options, 'must set path or abstract');
-    return null;
-  }
-  const isPath = path !== undefined;
-  const value = isPath ? path : abstract;
-  const field = `${name}.${isPath ? 'path' : 'abstract'}`;
-  if (typeof value !== 'string') throw invalidArgType(field, 'of type string', value);
-  const bytes = Buffer.from(value);
-  const why =
-    bytes.length === 0 ? 'must not be empty' :
-    bytes.length > MAX_ADDRESS_BYTES ? `must be at most ${MAX_ADDRESS_BYTES} bytes (sun_path holds 108, ${isPath ? 'with the terminating NUL' : 'with the leading NUL'})` :
-    isPath && bytes.includes(0) ? 'must not contain NUL characters' :
-    null;
-  if (why !== null) throw invalidArgValue(field, value, why);
-  return isPath
-    ? { bytes, label: value, file: value }
-    : { bytes: Buffer.concat([Buffer.alloc(1), bytes]), label: `@${value}`, file: null };
-}
-
-/** A `to` option: `{ path }`, `{ abstract }`, or a string (see fromString). */
-function parseDestination(value: unknown, name: string): Address {
-  if (typeof value === 'string') return parseAddress(fromString(value), name, true)!;
-  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type string or object', value);
-  return parseAddress(validateOptions(value as { path?: unknown; abstract?: unknown }, name), name, true)!;
-}
-
-/** sun_path bytes from the kernel to a public address; undefined for an unnamed socket. */
-function decodeAddress(bytes: Uint8Array, length: number): UnixAddress | undefined {
-  if (length === 0) return undefined;
-  if (bytes[0] === 0) return { abstract: Buffer.from(bytes.buffer, bytes.byteOffset + 1, length - 1).toString() };
-  const end = bytes.subarray(0, length).indexOf(0);
-  return { path: Buffer.from(bytes.buffer, bytes.byteOffset, end === -1 ? length : end).toString() };
-}
-
-function labelOf(address: UnixAddress | undefined | null): string | null {
-  if (!address) return null;
-  return address.path ?? `@${address.abstract}`;
-}
-
-
-function validateFds(value: unknown, name: string): Int32Array | null {
-  if (value === undefined) return null;
-  const fds = readArray(value, name);
-  if (fds.length > SCM_MAX_FD) {
-    throw invalidArgValue(
-      name, `${fds.length} descriptors`,
-      `must hold at most ${SCM_MAX_FD} descriptors (SCM_MAX_FD, the kernel's limit per message)`, true,
-    );
-  }
-  fds.forEach((fd, i) => validateFd(fd, `${name}[${i}]`));
-  return fds.length === 0 ? null : Int32Array.from(fds as number[]);
-}
-
-/**
- * sendMany's messages as the binding takes them, every one validated before
- * any syscall: a batch with one message refused sends nothing. Each entry's
- * bytes are a view the engine describes (toBytes), never the caller's object.
- */
-function validateMessages(value: unknown, name: string): SendBatch {
-  const messages = readArray(value, name);
-  const datas: Uint8Array[] = [];
-  let fds: (Int32Array | null)[] | null = null;
-  for (let i = 0; i < messages.length; i++) {
-    const message = messages[i];
-    if (typeof message === 'string' || types.isArrayBufferView(message) || types.isProxy(message)) {
-      datas.push(toBytes(message, `${name}[${i}]`));
-    } else if (message !== null && typeof message === 'object') {
-      const { data, fds: own } = validateOptions(message as { data?: unknown; fds?: unknown }, `${name}[${i}]`);
-      datas.push(toBytes(data, `${name}[${i}].data`));
-      const descriptors = validateFds(own, `${name}[${i}].fds`);
-      if (descriptors !== null) {
-        fds ??= new Array<Int32Array | null>(messages.length).fill(null);
-        fds[i] = descriptors;
-      }
-    } else {
-      throw invalidArgType(
-        `${name}[${i}]`, 'of type string or object, or an instance of Buffer, TypedArray or DataView', message,
-      );
-    }
-  }
-  return { datas, fds, sent: 0 };
-}
-
-/** `receiveMany`'s batch size and per-message room, validated before any syscall. */
-function validateBatch(max: unknown, options: { messageSize?: unknown }): { max: number; messageSize: number } {
-  validateInteger(max, 'max', 1, SOCKET_BATCH_MAX);
-  const { messageSize = 65536 } = options;
-  validateInteger(messageSize, 'options.messageSize', 1, 2 ** 31 - 1);
-  if (max * messageSize > MAX_BATCH_BYTES) {
-    throw invalidArgValue(
-      'options.messageSize', messageSize,
-      `times max (${max}) must be at most ${MAX_BATCH_BYTES} bytes (the room one batch takes)`, true,
-    );
-  }
-  return { max, messageSize };
-}
-
-/** The view a receiveInto call fills: any ArrayBufferView, at least one byte. */
-function validateTarget(value: unknown): Uint8Array {
-  const bytes = viewBytes(value, 'buffer');
-  if (bytes.byteLength === 0) throw invalidArgValue('buffer', value, 'must have room for at least one byte', true);
-  // A Buffer over the bytes the engine says the view has (what an error's `data` shows).
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/**
- * `ERR_IPC_TRUNCATED` for a message cut short (MSG_TRUNC) or whose
- * descriptors were dropped (MSG_CTRUNC): `why` says which, `data` what came.
- */
-function truncated(why: string, label: string | null, syscall: string, data: Uint8Array): Error {
-  return Object.assign(
-    stateError('ERR_IPC_TRUNCATED', `${why}${label === null ? '' : `, ${syscall} '${label}'`}`), { data },
-  );
-}
-
-/** Why descriptors were dropped (MSG_CTRUNC) when there was room for them all. */
-function descriptorsDropped(installed: number): string {
-  return `descriptors sent with a message were dropped (MSG_CTRUNC): the kernel could not install them all, most likely because this process reached RLIMIT_NOFILE (${softLimit('Max open files')}); the ${installed} it did install were closed`;
-}
-
-/**
- * This process's umask from /proc/self/status (reading it with umask(2) would change it for a moment); -1 if unknown.
- */
-function currentUmask(): number {
-  try {
-    const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return match ? parseInt(match[1], 8) : -1;
-  } catch {
-    return -1;
-  }
-}
-
-/**
- * Binds `fd`. A socket file gets `mode` exactly: the kernel creates it with
- * the mode set on the socket beforehand, less the umask (so never more open
- * than asked), and only when the umask took some of the asked bits is the
- * file chmod'ed to the rest. Bound, or nothing left behind: a file whose
- * chmod failed is removed again.
- */
-/** A socket file we bound, and which file it was, so close() removes only that one. */
-type BoundFile = { readonly path: string; readonly identity: FileIdentity | null };
-
-/**
- * Binds fd to `address` (a path's file with exactly `mode`); returns the
- * socket file made, or null for an abstract name (no file).
- */
-function bindTo(fd: number, address: Address, mode: number): BoundFile | null {
-  const r = binding.socketBind(fd, address.bytes, address.file === null ? -1 : mode);
-  if (r === -EADDRINUSE && address.file !== null) {
-    throw new IpcError(
-      r, 'bind', address.label, 'address already in use (a file exists there: if no process uses it, remove it first)',
-    );
-  }
-  check(r, 'bind', address.label);
-  if (address.file === null) return null;
-  // Recorded at once: fstat of a socket describes the socket, not its file.
-  const bound = { path: address.file, identity: identityOfPath(address.file, (st) => st.isSocket()) };
-  const umask = currentUmask();
-  if (umask !== -1 && (mode & umask) === 0) return bound;
-  const chmod = binding.socketChmodPath(address.bytes, mode);
-  if (chmod < 0) removeFile(bound);
-  check(chmod, 'chmod', address.label);
-  return bound;
-}
-
-/** Removes a socket file we bound, if its path still names it (see unlinkIfSame). */
-function removeFile(file: BoundFile | null): void {
-  if (file !== null) unlinkIfSame(file.path, file.identity);
-}
-
-/** What one sendmsg attempt of a queued send came to. */
-type SendState = 'done' | 'full' | 'peer-full';
-
-/** The messages of a sendMany, and how many of them went. */
-interface SendBatch {
-  datas: Uint8Array[];
-  /** Each message's descriptors; null when none has any. */
-  fds: (Int32Array | null)[] | null;
-  sent: number;
-}
-
-/** A send, and while it waits, its turn (sends leave in the order they were made). */
-interface SendJob {
-  /** One message (send); empty for a batch. */
-  bytes: Uint8Array;
-  /** null once sent (a stream send that went out in parts). */
-  fds: Int32Array | null;
-  /** sendMany's messages; null for one message. */
-  batch: SendBatch | null;
-  to: Address | null;
-  wait: WaitOptions;
-  /** Whether what is still to go is this job's own copy. */
-  copied: boolean;
-  state: SendState;
-  /** Made once the send has to wait. */
-  cancel: Cancel | null;
-  settled: boolean;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
-// Scratch space for receiving: JavaScript is single-threaded per environment,
-// and each Worker loads its own copy of this module.
-const receiveMeta = new Int32Array(5);
-const receiveFds = new Int32Array(SCM_MAX_FD);
-const receiveAddress = new Uint8Array(108);
-/**
- * Where a message lands first, as large as any a sender can make; made on
- * first use (its pages are touched only as far as messages reach).
- */
-let messageScratch: Buffer | null = null;
-/**
- * Where the copying receives of message sockets put messages of up to
- * POOLED_MAX bytes (the addon copies them there from the scratch), shared by
- * every socket of this thread, as Node's Buffer pool is.
- */
-const receivePool = new ReceivePool();
-/** Scratch of receiveMany, grown to the largest batch asked for. */
-const batchScratch = { max: 0, meta: new Int32Array(0), fds: new Int32Array(0), addresses: new Uint8Array(0) };
-/** The most bytes one receiveMany batch may take (max × messageSize). */
-const MAX_BATCH_BYTES = 64 * 1024 * 1024;
-/** What socketReceive and the others report per message, in order, in their meta. */
-const META_FIELDS = 5;
-
-function batchScratchFor(max: number): typeof batchScratch {
-  if (batchScratch.max < max) {
-    batchScratch.max = max;
-    batchScratch.meta = new Int32Array(1 + max * META_FIELDS);
-    batchScratch.fds = new Int32Array(max * SCM_MAX_FD);
-    batchScratch.addresses = new Uint8Array(max * 108);
-  }
-  return batchScratch;
-}
-const addressScratch = new Uint8Array(108);
-
-const EMPTY = Buffer.alloc(0);
-const NUL_BYTE = Buffer.alloc(1);
-
-/** The first `length` bytes of `scratch`, as a Buffer of their own. */
-function copyOut(scratch: Buffer, length: number): Buffer {
-  const data = Buffer.allocUnsafe(length);
-  scratch.copy(data, 0, 0, length);
-  return data;
-}
-
-/** A send not yet tried. */
-function newJob(
-  bytes: Uint8Array, fds: Int32Array | null, batch: SendBatch | null, to: Address | null, wait: WaitOptions,
-): SendJob {
-  return {
-    bytes, fds, batch, to, wait, copied: false, state: 'full', cancel: null, settled: false,
-    resolve: () => {}, reject: () => {},
-  };
-}
-
-/** A send that waits keeps its own copy of what is still to go: the caller may reuse its buffers at once. */
-function keepCopy(job: SendJob): void {
-  if (job.copied) return;
-  job.copied = true;
-  const { batch } = job;
-  if (batch === null) {
-    job.bytes = Uint8Array.prototype.slice.call(job.bytes);
-    return;
-  }
-  for (let i = batch.sent; i < batch.datas.length; i++) {
-    batch.datas[i] = Uint8Array.prototype.slice.call(batch.datas[i]);
-  }
-}
-
-/**
- * What a send that met EAGAIN waits for: room in the socket ('full'), or, for
- * an unconnected datagram socket that has room itself, room in its receiver's
- * queue (net.unix.max_dgram_qlen; 'peer-full'): poll(2) on this socket cannot
- * wait for that receiver (it would report writable forever).
- */
-function full(fd: number, job: SendJob): SendState {
-  if (job.to !== null) {
-    const revents = binding.pollNow(fd, binding.POLLOUT);
-    if (revents > 0 && (revents & binding.POLLOUT) !== 0) return 'peer-full';
-  }
-  return 'full';
-}
-
-/** Makes a UnixSocket (its constructor is private to the module's own factories). */
-let makeSocket: (fd: number, type: UnixSocketType, label: string | null, file: BoundFile | null) => UnixSocket;
+let adopt: (fd: number, type: UnixSocketType, label: string | null) => UnixSocket;
 
 /**
  * A Unix-domain socket: a datagram (`'dgram'`) or sequenced-packet
@@ -541,17 +173,18 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   readonly #label: string | null;
   /** The socket file this object bound and removes on close. */
   #file: BoundFile | null;
-  readonly #sends: SendJob[] = [];
-  #pumping = false;
-  /** Pollers of the helper sockets that wait for a full receiver (see #waitForReceiver). */
-  readonly #helpers = new Set<Poller>();
-  #ended = false;
-  /** receive() calls not yet settled (receiveSync would jump their queue). */
-  #receiving = 0;
-
+  readonly #sends: SendQueue;
+  readonly #receiver: Receiver;
 
   static {
-    makeSocket = (fd, type, label, file) => new UnixSocket(INTERNAL, fd, type, label, file);
+    adopt = (fd, type, label) => {
+      try {
+        return new UnixSocket(INTERNAL, fd, type, label, null);
+      } catch (err) {
+        binding.close(fd);
+        throw err;
+      }
+    };
     implementRef(this, (self) => (#type in self ? (self as UnixSocket).loopRef : undefined));
   }
 
@@ -560,6 +193,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     this.#type = type;
     this.#label = label;
     this.#file = file;
+    // What the send queue and the receiver use of this socket.
+    const parts = {
+      fd: () => this.openFd, poller: () => this.poller, loopRef: this.loopRef, type, label,
+      assertOpen: () => this.assertOpen(),
+    };
+    this.#sends = new SendQueue(parts);
+    this.#receiver = new Receiver(parts);
   }
 
   /**
@@ -577,16 +217,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const address = parseAddress(opts, 'options', false);
     const { mode = 0o600 } = opts;
     validateMode(mode);
-    const fd = check(binding.socketCreate(SOCK_DGRAM), 'socket', address?.label);
-    let file: BoundFile | null = null;
-    try {
-      if (address !== null) file = bindTo(fd, address, mode);
-      return new UnixSocket(INTERNAL, fd, 'dgram', address?.label ?? null, file);
-    } catch (err) {
-      binding.close(fd);
-      removeFile(file);
-      throw err;
-    }
+    const label = address?.label ?? null;
+    return bindNew('dgram', address, mode, (fd, file) => new UnixSocket(INTERNAL, fd, 'dgram', label, file));
   }
 
   /**
@@ -604,23 +236,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   static listen(
     target: string | UnixListenOptions, options?: Omit<UnixListenOptions, 'path' | 'abstract'>,
   ): UnixSocketServer {
-    const opts = addressAndOptions<UnixListenOptions>(target, options);
-    const address = parseAddress(opts, 'options', true)!;
-    const { mode = 0o600, backlog = 511 } = opts;
-    const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket']) as 'stream' | 'seqpacket';
-    validateMode(mode);
-    validateInteger(backlog, 'options.backlog', 0, 2 ** 31 - 1);
-    const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
-    let file: BoundFile | null = null;
-    try {
-      file = bindTo(fd, address, mode);
-      check(binding.socketListen(fd, backlog), 'listen', address.label);
-      return makeServer(fd, type, address, file);
-    } catch (err) {
-      binding.close(fd);
-      removeFile(file);
-      throw err;
-    }
+    return listen(target, options, adopt);
   }
 
   /**
@@ -645,7 +261,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     try {
       const opts = addressAndOptions<UnixConnectOptions>(target, options);
       address = parseAddress(opts, 'options', true)!;
-      type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
+      type = validateType<UnixSocketType>(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
       wait = waitOptions(opts);
     } catch (err) {
       return Promise.reject(err);
@@ -654,7 +270,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   }
 
   static async #connect(address: Address, type: UnixSocketType, wait: WaitOptions): Promise<UnixSocket> {
-    if (wait.signal?.aborted) throw new AbortError({ cause: wait.signal.reason });
+    if (wait.signal?.aborted) throw abortError(wait.signal);
     const fd = check(binding.socketCreate(TYPES[type]), 'socket', address.label);
     try {
       // While the listener's backlog is full there is nothing to poll for.
@@ -687,7 +303,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     const type = (Object.keys(TYPES) as UnixSocketType[]).find((t) => TYPES[t] === kind);
     if (type === undefined) throw invalidArgValue('fd', fd, `has an unsupported socket type (${kind})`);
     if (listening) throw invalidArgValue('fd', fd, 'is a listening socket');
-    const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
+    const label = labelOfFd(fd);
     check(binding.adoptFd(fd), 'fcntl', label);
     try {
       return new UnixSocket(INTERNAL, fd, type, label, null);
@@ -716,81 +332,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   static sendFds(
     socket: Socket, fds: readonly number[], data?: string | ArrayBufferView, options?: UnixSocketWaitOptions,
   ): Promise<void> {
-    let descriptors: Int32Array;
-    let bytes: Uint8Array;
-    let wait: WaitOptions;
-    try {
-      if (!(socket instanceof Socket)) throw invalidArgType('socket', 'an instance of net.Socket', socket);
-      const validated = validateFds(fds, 'fds');
-      if (validated === null) throw invalidArgValue('fds', fds, 'must hold at least one descriptor');
-      descriptors = validated;
-      bytes = data === undefined ? NUL_BYTE : Uint8Array.prototype.slice.call(toBytes(data));
-      if (bytes.byteLength === 0) {
-        throw invalidArgValue('data', data, 'must not be empty (a stream carries descriptors with at least one byte)');
-      }
-      wait = waitOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    // One at a time per socket, in call order.
-    const previous = fdSends.get(socket) ?? Promise.resolve();
-    const cancel = new Cancel(wait, () => timedOut('sendmsg', null, wait.timeoutMs!));
-    const result = cancel.race(previous)
-      .then(() => UnixSocket.#sendOverNet(socket, descriptors, bytes, cancel))
-      .catch((err) => Promise.reject(cancel.error(err)))
-      .finally(() => cancel.dispose());
-    fdSends.set(socket, result.then(() => undefined, () => undefined));
-    return result;
-  }
-
-  static async #sendOverNet(socket: Socket, fds: Int32Array, bytes: Uint8Array, cancel: Cancel): Promise<void> {
-    type Handle = { fd?: number; writeQueueSize?: number } | null | undefined;
-    // Wait until neither Node nor libuv holds bytes for this socket: a
-    // sendmsg in the middle of a partly written buffer would corrupt the stream.
-    for (;;) {
-      const handle = (socket as unknown as { _handle: Handle })._handle;
-      if (socket.destroyed || !handle) throw closedError('net.Socket');
-      if (socket.connecting) {
-        await once(socket, 'connect', { signal: cancel.signal });
-        continue;
-      }
-      if (socket.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0) {
-        const written = new Promise<void>((resolve, reject) =>
-          socket.write(EMPTY, (err) => (err ? reject(err) : resolve())),
-        );
-        await cancel.race(written);
-        continue;
-      }
-      const fd = handle.fd;
-      if (typeof fd !== 'number' || fd < 0) {
-        throw invalidArgValue('socket', socket, 'has no descriptor (not a Unix-domain stream socket?)');
-      }
-      const info = new Int32Array(3);
-      check(binding.socketInfo(fd, info), 'getsockopt');
-      if (info[0] !== AF_UNIX || info[1] !== SOCK_STREAM) {
-        throw invalidArgValue('socket', socket, 'is not a Unix-domain stream socket');
-      }
-      break;
-    }
-    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
-    // A second descriptor for the socket: uv_poll may watch it while the
-    // net.Socket's own libuv handle watches the first.
-    const label = labelOf(addressOf(fd, true)) ?? labelOf(addressOf(fd, false));
-    const dup = check(binding.dupFd(fd), 'fcntl', label);
-    let sidecar: UnixSocket;
-    try {
-      sidecar = new UnixSocket(INTERNAL, dup, 'stream', label, null);
-    } catch (err) {
-      binding.close(dup);
-      throw err;
-    }
-    socket.cork();
-    try {
-      await sidecar.send(bytes, { fds: Array.from(fds), signal: cancel.signal });
-    } finally {
-      sidecar.close();
-      socket.uncork();
-    }
+    return sendFds(socket, fds, data, options, (fd, label) => adopt(fd, 'stream', label));
   }
 
   /** `'stream'`, `'seqpacket'` or `'dgram'`. */
@@ -800,7 +342,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
 
   /** Whether a receive saw the end of the stream (connection-oriented sockets: the peer closed or shut down). */
   get ended(): boolean {
-    return this.#ended;
+    return this.#receiver.ended;
   }
 
   /** The address this socket is bound to (`getsockname`), or null when unnamed. */
@@ -824,7 +366,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     check(binding.socketPeerCredentials(this.openFd, out), 'getsockopt', this.#label);
     if (out[0] === 0 && out[1] === -1) {
       throw new IpcError(-ENOTCONN, 'getsockopt', this.#label,
-        'socket has no peer credentials (SO_PEERCRED): it is not connected, or is a datagram socket not made by socketPair()');
+        'socket has no peer credentials (SO_PEERCRED): it is not connected, ' +
+        'or is a datagram socket not made by socketPair()');
     }
     return { pid: out[0], uid: out[1] >>> 0, gid: out[2] >>> 0 };
   }
@@ -862,12 +405,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   send(data: string | ArrayBufferView, options?: UnixSendOptions): Promise<void> {
     let job: SendJob;
     try {
-      job = this.#sendJob(data, options, true);
+      this.assertOpen();
+      job = sendJob(this.#type, data, options, true);
     } catch (err) {
       return Promise.reject(err);
     }
     if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') return Promise.resolve();
-    return this.#queue(job);
+    return this.#sends.queue(job);
   }
 
   /**
@@ -876,14 +420,15 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * stream could take part of the data).
    */
   trySend(data: string | ArrayBufferView, options?: Omit<UnixSendOptions, 'signal' | 'timeoutMs'>): boolean {
-    const job = this.#sendJob(data, options, false);
+    this.assertOpen();
+    const job = sendJob(this.#type, data, options, false);
     if (this.#type === 'stream') {
       throw stateError(
         'ERR_IPC_SOCKET_TYPE',
         'trySend() is for datagram and seqpacket sockets (a stream may take part of the data): use send()',
       );
     }
-    return this.#attempt(job) === 'done';
+    return this.#sends.attempt(job) === 'done';
   }
 
   /**
@@ -900,12 +445,12 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   sendSync(data: string | ArrayBufferView, options?: UnixSendSyncOptions): void {
     const opts = validateOptions(options);
-    const job = this.#sendJob(data, { to: opts.to, fds: opts.fds }, false);
+    this.assertOpen();
+    const job = sendJob(this.#type, data, { to: opts.to, fds: opts.fds }, false);
     const timeoutMs = syncTimeout(opts);
-    this.#notSending('sendSync');
+    this.#sends.assertIdle('sendSync');
     if (job.bytes.byteLength === 0 && job.fds === null && this.#type === 'stream') return;
-    const r = binding.socketSendSync(this.openFd, job.bytes, job.fds, job.to?.bytes ?? null, timeoutMs);
-    if (r < 0) throw this.#sendError(r, job, timeoutMs);
+    this.#sends.sendSync(job, timeoutMs);
   }
 
   /**
@@ -924,12 +469,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   sendMany(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds'>): Promise<void> {
     let job: SendJob;
     try {
-      job = this.#sendManyJob(messages, options, true, 'sendMany');
+      this.assertOpen();
+      job = sendManyJob(this.#type, messages, options, true, 'sendMany');
     } catch (err) {
       return Promise.reject(err);
     }
     if (job.batch!.datas.length === 0) return Promise.resolve();
-    return this.#queue(job);
+    return this.#sends.queue(job);
   }
 
   /**
@@ -940,8 +486,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   trySendMany(
     messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendOptions, 'fds' | 'signal' | 'timeoutMs'>,
   ): number {
-    const job = this.#sendManyJob(messages, options, false, 'trySendMany');
-    if (job.batch!.datas.length > 0) this.#attempt(job);
+    this.assertOpen();
+    const job = sendManyJob(this.#type, messages, options, false, 'trySendMany');
+    if (job.batch!.datas.length > 0) this.#sends.attempt(job);
     return job.batch!.sent;
   }
 
@@ -953,19 +500,11 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   sendManySync(messages: readonly UnixOutgoingMessage[], options?: Omit<UnixSendSyncOptions, 'fds'>): void {
     const opts = validateOptions(options);
-    const job = this.#sendManyJob(messages, { to: opts.to }, false, 'sendManySync');
+    this.assertOpen();
+    const job = sendManyJob(this.#type, messages, { to: opts.to }, false, 'sendManySync');
     const timeoutMs = syncTimeout(opts);
-    this.#notSending('sendManySync');
-    const batch = job.batch!;
-    const fd = this.openFd;
-    // The binding waits at most for one chunk of SOCKET_BATCH_MAX messages.
-    const deadline = timeoutMs < 0 ? -1 : performance.now() + timeoutMs;
-    while (batch.sent < batch.datas.length) {
-      const left = deadline < 0 ? -1 : Math.max(0, Math.ceil(deadline - performance.now()));
-      const r = binding.socketSendMany(fd, batch.datas, batch.fds, job.to?.bytes ?? null, batch.sent, left);
-      if (r < 0) throw this.#sendError(r, job, timeoutMs);
-      batch.sent += r;
-    }
+    this.#sends.assertIdle('sendManySync');
+    this.#sends.sendManySync(job, timeoutMs);
   }
 
   /**
@@ -986,7 +525,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * closed, and its bytes are on the error's `data`.
    */
   receive(options?: UnixSocketWaitOptions): Promise<UnixMessage | null> {
-    return this.#whenReadable(options, 'recvmsg', () => () => this.#take());
+    return this.#receiver.whenReadable(options, 'recvmsg', () => () => this.#receiver.take());
   }
 
   /**
@@ -1001,7 +540,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * pending on this socket: it would take the message that one waits for.
    */
   receiveSync(options?: UnixSocketSyncOptions): UnixMessage | null {
-    const message = this.#take(this.#receiveTimeout(options, 'receiveSync'));
+    const message = this.#receiver.take(this.#receiver.syncTimeout(options, 'receiveSync'));
     return message === AGAIN ? null : message;
   }
 
@@ -1010,7 +549,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * end of the stream: see {@link UnixSocket.ended}).
    */
   tryReceive(): UnixMessage | null {
-    const message = this.#take();
+    const message = this.#receiver.take();
     return message === AGAIN ? null : message;
   }
 
@@ -1026,9 +565,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * descriptors (MSG_CTRUNC: they were closed; `err.data` is the message).
    */
   receiveInto(buffer: ArrayBufferView, options?: UnixSocketWaitOptions): Promise<number | null> {
-    return this.#whenReadable(options, 'recvmsg', () => {
+    return this.#receiver.whenReadable(options, 'recvmsg', () => {
       const target = validateTarget(buffer);
-      return () => this.#takeInto(target, null);
+      return () => this.#receiver.takeInto(target, null);
     });
   }
 
@@ -1037,8 +576,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * stream).
    */
   tryReceiveInto(buffer: ArrayBufferView): number | null {
-    void this.openFd;
-    const r = this.#takeInto(validateTarget(buffer), null);
+    this.assertOpen();
+    const r = this.#receiver.takeInto(validateTarget(buffer), null);
     return r === AGAIN ? null : r;
   }
 
@@ -1048,7 +587,7 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   receiveIntoSync(buffer: ArrayBufferView, options?: UnixSocketSyncOptions): number | null {
     const target = validateTarget(buffer);
-    const r = this.#takeInto(target, this.#receiveTimeout(options, 'receiveIntoSync'));
+    const r = this.#receiver.takeInto(target, this.#receiver.syncTimeout(options, 'receiveIntoSync'));
     return r === AGAIN ? null : r;
   }
 
@@ -1067,9 +606,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * the batch's whole messages, in order (their descriptors are yours).
    */
   receiveMany(max: number, options?: UnixReceiveManyOptions): Promise<UnixMessage[] | null> {
-    return this.#whenReadable(options, 'recvmmsg', () => {
-      const batch = this.#batchOf(max, validateOptions(options), 'receiveMany');
-      return () => this.#takeMany(batch, null);
+    return this.#receiver.whenReadable(options, 'recvmmsg', () => {
+      const batch = this.#receiver.batchOf(max, validateOptions(options), 'receiveMany');
+      return () => this.#receiver.takeMany(batch, null);
     });
   }
 
@@ -1078,7 +617,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * `ended`).
    */
   tryReceiveMany(max: number, options?: Pick<UnixReceiveManyOptions, 'messageSize'>): UnixMessage[] {
-    const r = this.#takeMany(this.#batchOf(max, validateOptions(options), 'tryReceiveMany'), null);
+    const receiver = this.#receiver;
+    const r = receiver.takeMany(receiver.batchOf(max, validateOptions(options), 'tryReceiveMany'), null);
     return r === AGAIN || r === null ? [] : r;
   }
 
@@ -1089,10 +629,11 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    */
   receiveManySync(max: number, options?: UnixReceiveManySyncOptions): UnixMessage[] | null {
     const opts = validateOptions(options);
-    const batch = this.#batchOf(max, opts, 'receiveManySync');
-    const r = this.#takeMany(batch, this.#receiveTimeout(opts, 'receiveManySync'));
+    const batch = this.#receiver.batchOf(max, opts, 'receiveManySync');
+    const r = this.#receiver.takeMany(batch, this.#receiver.syncTimeout(opts, 'receiveManySync'));
     return r === AGAIN ? null : r;
   }
+
   /**
    * The messages as they arrive, until the end of the stream or `close()`
    * (the iteration ends), or until `signal` aborts (it throws an `AbortError`).
@@ -1124,11 +665,11 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * them first.
    */
   stream(): Socket {
-    void this.openFd;
+    this.assertOpen();
     if (this.#type !== 'stream') {
       throw stateError('ERR_IPC_SOCKET_TYPE', `stream() needs a stream socket; this one is ${this.#type}`);
     }
-    if (this.#sends.length > 0) {
+    if (this.#sends.pending > 0) {
       throw stateError('ERR_IPC_BUSY', 'stream() with a send still pending would cut it: await it first');
     }
     return this.toSocket({ readable: true, writable: true });
@@ -1143,575 +684,25 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   }
 
   protected override onClose(): void {
-    const closed = () => closedError('UnixSocket');
-    for (const helper of this.#helpers) helper.close(closed);
-    this.#helpers.clear();
-    for (const job of this.#sends.splice(0)) this.#settle(job, closed());
+    this.#sends.close();
     removeFile(this.#file);
     this.#file = null;
   }
 
-  /** `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`. */
+  /**
+   * `UnixSocket { type: 'seqpacket', address: '/tmp/jobs.sock', fd: 21, ended: false, ref: true, closed: false }`.
+   */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     return inspectHandle('UnixSocket', {
-      type: this.#type, address: this.#label, fd: this.fd, ended: this.#ended, ref: this.loopRef.ref,
+      type: this.#type, address: this.#label, fd: this.fd, ended: this.#receiver.ended, ref: this.loopRef.ref,
       closed: this.closed,
     }, depth, options);
   }
 
-  /** Validates a send's arguments (before any syscall) into a job. */
-  #sendJob(data: unknown, options: UnixSendOptions | undefined, waits: boolean): SendJob {
-    void this.openFd;
-    const bytes = toBytes(data);
-    const opts = validateOptions(options);
-    const fds = validateFds(opts.fds, 'options.fds');
-    const to = this.#destination(opts.to);
-    if (this.#type === 'stream' && fds !== null && bytes.byteLength === 0) {
-      throw invalidArgValue(
-        'data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)',
-      );
-    }
-    return newJob(bytes, fds, null, to, waits ? waitOptions(opts) : {});
-  }
-
-  /** Validates sendMany's arguments (before any syscall) into a job. */
-  #sendManyJob(
-    messages: unknown, options: Omit<UnixSendOptions, 'fds'> | undefined, waits: boolean, method: string,
-  ): SendJob {
-    void this.openFd;
-    if (this.#type === 'stream') {
-      throw stateError(
-        'ERR_IPC_SOCKET_TYPE',
-        `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`,
-      );
-    }
-    const batch = validateMessages(messages, 'messages');
-    const opts = validateOptions(options) as UnixSendOptions;
-    if (opts.fds !== undefined) {
-      throw invalidArgValue(
-        'options.fds', opts.fds, 'is not taken: pass each message\'s descriptors with it, as { data, fds }',
-      );
-    }
-    return newJob(EMPTY, null, batch, this.#destination(opts.to), waits ? waitOptions(opts) : {});
-  }
-
-  /** A `to` option as an address (datagram sockets only); null when unset. */
-  #destination(to: unknown): Address | null {
-    if (to === undefined) return null;
-    if (this.#type !== 'dgram') throw invalidArgValue('options.to', to, 'is only for datagram sockets');
-    return parseDestination(to, 'options.to');
-  }
-
-  /** Throws `ERR_IPC_BUSY` for a blocking send while a `send()` waits: it would overtake it. */
-  #notSending(method: string): void {
-    if (this.#sends.length > 0) {
-      throw stateError(
-        'ERR_IPC_BUSY',
-        `${method}() with ${this.#sends.length} send() pending on this socket would overtake them: await them first`,
-      );
-    }
-  }
-
-  /** Sends `job` now if nothing waits before it and there is room, else queues it (with its own copy of the data). */
-  #queue(job: SendJob): Promise<void> {
-    const { wait } = job;
-    if (this.#sends.length === 0 && !wait.signal?.aborted) {
-      try {
-        job.state = this.#attempt(job);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      if (job.state === 'done') return Promise.resolve();
-    }
-    keepCopy(job);
-    const label = job.to?.label ?? this.#label;
-    const cancel = new Cancel(wait, () => timedOut(
-      job.batch === null ? 'sendmsg' : 'sendmmsg', label, wait.timeoutMs!,
-    ));
-    job.cancel = cancel;
-    return new Promise<void>((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-      if (cancel.reason !== null) {
-        job.settled = true;
-        reject(cancel.reason);
-        return;
-      }
-      cancel.signal.addEventListener('abort', () => this.#settle(job, cancel.reason), { once: true });
-      this.#sends.push(job);
-      if (!this.#pumping) void this.#pump();
-    });
-  }
-
-  /** One sendmsg (or sendmmsg calls while they make progress) for `job`. */
-  #attempt(job: SendJob): SendState {
-    const fd = this.openFd;
-    const { batch } = job;
-    if (batch !== null) {
-      for (;;) {
-        const r = binding.socketSendMany(fd, batch.datas, batch.fds, job.to?.bytes ?? null, batch.sent, null);
-        if (r === -EAGAIN) return full(fd, job);
-        if (r < 0) throw this.#sendError(r, job);
-        batch.sent += r;
-        if (batch.sent === batch.datas.length) return 'done';
-      }
-    }
-    const r = binding.socketSend(fd, job.bytes, job.fds, job.to?.bytes ?? null);
-    if (r === -EAGAIN) return full(fd, job);
-    if (r < 0) throw this.#sendError(r, job);
-    if (r < job.bytes.byteLength) {
-      // Only a stream takes part of the data. The descriptors went with it.
-      job.bytes = job.copied ? job.bytes.subarray(r) : Uint8Array.prototype.slice.call(job.bytes, r);
-      job.copied = true;
-      job.fds = null;
-      return 'full';
-    }
-    return 'done';
-  }
-
-  /** Runs the queued sends, in order, one at a time. */
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    while (this.#sends.length > 0) {
-      const job = this.#sends[0];
-      try {
-        while (job.state !== 'done') {
-          if (job.state === 'full') {
-            job.state = await this.poller.wait(UV_WRITABLE, () => {
-              const state = this.#attempt(job);
-              return state === 'full' ? AGAIN : state;
-            }, { signal: job.cancel!.signal }, () => new Error('unreachable'));
-          } else {
-            job.state = await this.#waitForReceiver(job);
-          }
-        }
-        this.#settle(job, null);
-      } catch (err) {
-        this.#settle(job, job.cancel!.error(err));
-      }
-    }
-    // In the same synchronous step as the last check of the queue: a send
-    // made from a continuation of the last settled one must start a new pump.
-    this.#pumping = false;
-  }
-
-  /**
-   * Waits until the receiver of an unconnected datagram send has room, then
-   * sends. A helper datagram socket connected to the receiver is polled: for
-   * a connected datagram socket the kernel does report writability by the
-   * peer's queue (unix_dgram_poll), and wakes it when the peer reads.
-   */
-  async #waitForReceiver(job: SendJob): Promise<SendState> {
-    const to = job.to!;
-    const helper = check(binding.socketCreate(SOCK_DGRAM), 'socket', to.label);
-    let poller: Poller | null = null;
-    try {
-      const connected = binding.socketConnect(helper, to.bytes);
-      if (connected < 0) {
-        // Most likely the receiver went away: the send itself will say so.
-        const state = this.#attempt(job);
-        if (state === 'peer-full') {
-          throw new IpcError(
-            -EAGAIN, 'sendmsg', to.label,
-            `the receiver's queue is full, and waiting for it failed (connect: ${new IpcError(connected, 'connect').code})`,
-          );
-        }
-        return state;
-      }
-      poller = new Poller(helper, 'socket', to.label);
-      this.#helpers.add(poller);
-      this.loopRef.attach(poller);
-      return await poller.wait(UV_WRITABLE, () => {
-        const state = this.#attempt(job);
-        return state === 'peer-full' ? AGAIN : state;
-      }, { signal: job.cancel!.signal }, () => new Error('unreachable'));
-    } finally {
-      if (poller !== null) {
-        this.#helpers.delete(poller);
-        this.loopRef.detach(poller);
-        poller.close(() => closedError('UnixSocket'));
-      }
-      binding.close(helper);
-    }
-  }
-
-  /** Settles a queued send once (err null: it went) and takes it off the queue. */
-  #settle(job: SendJob, err: unknown): void {
-    const at = this.#sends.indexOf(job);
-    if (at !== -1) this.#sends.splice(at, 1);
-    if (job.settled) return;
-    job.settled = true;
-    job.cancel?.dispose();
-    if (err === null) job.resolve();
-    else job.reject(err);
-  }
-
-  /**
-   * The error of a failed send: `timeoutMs` names a sync call's limit
-   * (ETIMEDOUT); a batch's error says how many messages went (`sent`).
-   */
-  #sendError(errno: number, job: SendJob, timeoutMs = -1): IpcError {
-    const { batch } = job;
-    const syscall = batch === null ? 'sendmsg' : 'sendmmsg';
-    const label = job.to?.label ?? this.#label;
-    let err: IpcError;
-    if (errno === -ETIMEDOUT) {
-      err = timedOut(syscall, label, timeoutMs);
-    } else if (errno === -EAGAIN && job.to !== null) {
-      err = new IpcError(
-        errno, syscall, label, "the receiver's queue is full, and waiting for it failed (it could not be connected to)",
-      );
-    } else if (errno === -EMSGSIZE) {
-      const sndbuf = binding.socketSendBufferSize(this.openFd, 0);
-      const size = batch === null ? job.bytes.byteLength : batch.datas[batch.sent].byteLength;
-      err = new IpcError(errno, syscall, label,
-        `message of ${size} bytes exceeds what the send buffer allows (SO_SNDBUF ${sndbuf} bytes less 32; ` +
-        `the default is net.core.wmem_default ${procNumber('/proc/sys/net/core/wmem_default') ?? 'unknown'}; ` +
-        `setSendBufferSize() raises it up to net.core.wmem_max ${procNumber('/proc/sys/net/core/wmem_max') ?? 'unknown'})`);
-    } else if (errno === -ETOOMANYREFS) {
-      err = new IpcError(errno, syscall, label,
-        `too many descriptors in flight: this user's descriptors queued in Unix sockets and not yet received exceed RLIMIT_NOFILE (${softLimit('Max open files')})`);
-    } else {
-      err = new IpcError(errno, syscall, label);
-    }
-    return batch === null ? err : Object.assign(err, { sent: batch.sent });
-  }
-
-  /**
-   * A receive that waits on the event loop: `prepare` validates (its error
-   * rejects) and returns the attempt, which `syscall`'s timeout names.
-   */
-  #whenReadable<T>(
-    options: UnixSocketWaitOptions | undefined, syscall: string, prepare: () => () => T | typeof AGAIN,
-  ): Promise<T> {
-    let wait: WaitOptions;
-    let attempt: () => T | typeof AGAIN;
-    try {
-      void this.openFd;
-      wait = waitOptions(options);
-      attempt = prepare();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.#receiving++;
-    return this.poller.wait(UV_READABLE, attempt, wait, () => timedOut(syscall, this.#label, wait.timeoutMs!))
-      .finally(() => this.#receiving--);
-  }
-
-  /** The timeout of a blocking receive (-1: none); `ERR_IPC_BUSY` while a receive() waits (it would jump the queue). */
-  #receiveTimeout(options: UnixSocketSyncOptions | undefined, method: string): number {
-    void this.openFd;
-    const timeoutMs = syncTimeout(validateOptions(options));
-    if (this.#receiving > 0) {
-      throw stateError(
-        'ERR_IPC_BUSY',
-        `${method}() with ${this.#receiving} receive() pending on this socket would jump their queue: await them (or abort them) first`,
-      );
-    }
-    return timeoutMs;
-  }
-
-  /** receiveMany's batch, validated; message sockets only. */
-  #batchOf(max: unknown, options: { messageSize?: unknown }, method: string): { max: number; messageSize: number } {
-    void this.openFd;
-    if (this.#type === 'stream') {
-      throw stateError(
-        'ERR_IPC_SOCKET_TYPE',
-        `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use receive()`,
-      );
-    }
-    return validateBatch(max, options);
-  }
-
-  /** The result of a receive that failed (timeoutMs: a blocking call's limit); AGAIN for EAGAIN. */
-  #receiveFailed(r: number, syscall: string, timeoutMs: number | null): typeof AGAIN {
-    if (r === -EAGAIN) return AGAIN;
-    if (r === -ETIMEDOUT && timeoutMs !== null) throw timedOut(syscall, this.#label, timeoutMs);
-    check(r, syscall, this.#label);
-    return AGAIN;
-  }
-
-  /**
-   * One recvmsg: a message, null at the end of the stream, or AGAIN. With
-   * `syncTimeoutMs` (-1: none) it blocks this thread until there is
-   * something to take, and never returns AGAIN.
-   */
-  #take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
-    const fd = this.openFd;
-    const scratch = messageScratch ??= Buffer.allocUnsafeSlow(binding.MAX_MESSAGE_SIZE);
-    const type = TYPES[this.#type];
-    // Stream chunks come in a Buffer of their own; messages may land in the pool.
-    const pool = this.#type === 'stream' ? null : receivePool.room(POOLED_MAX);
-    let r: Buffer | number;
-    if (pool === null) {
-      r = syncTimeoutMs === undefined
-        ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch)
-        : binding.socketReceiveSync(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs);
-    } else {
-      const offset = receivePool.offset;
-      r = syncTimeoutMs === undefined
-        ? binding.socketReceive(fd, type, receiveMeta, receiveFds, receiveAddress, scratch, pool, offset)
-        : binding.socketReceiveSync(
-          fd, type, receiveMeta, receiveFds, receiveAddress, scratch, syncTimeoutMs, pool, offset,
-        );
-    }
-    if (typeof r === 'number' && r < 0) return this.#receiveFailed(r, 'recvmsg', syncTimeoutMs ?? null);
-    const [length, flags, count, addressLength, end] = receiveMeta;
-    const fds = count === 0 ? [] : Array.from(receiveFds.subarray(0, count));
-    if (end) {
-      this.#ended = true;
-      return null;
-    }
-    // A message of up to POOLED_MAX bytes is in the pool (the addon copied it
-    // there); a longer one is copied out of the scratch into a Buffer of its own.
-    let data: Buffer;
-    if (typeof r !== 'number') data = r.subarray(0, length);
-    else if (r <= POOLED_MAX && r > 0) data = receivePool.take(r);
-    else data = copyOut(scratch, Math.min(length, scratch.length));
-    if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
-      for (const received of fds) binding.close(received);
-      const why = (flags & MSG_CTRUNC) !== 0
-        ? descriptorsDropped(count)
-        : `message of ${length} bytes was truncated to ${data.length} (MSG_TRUNC): its sender forced SO_SNDBUF past net.core.wmem_max after this process started; its ${count} descriptors were closed`;
-      throw truncated(why, this.#label, 'recvmsg', data);
-    }
-    const message: UnixMessage = { data, fds };
-    if (addressLength > 0 && this.#type === 'dgram') {
-      const from = decodeAddress(receiveAddress, addressLength);
-      if (from !== undefined) message.from = from;
-    }
-    return message;
-  }
-
-  /** One recvmsg into `target`: its length, null at the end of the stream, or AGAIN; timeoutMs as for the binding. */
-  #takeInto(target: Uint8Array, timeoutMs: number | null): number | null | typeof AGAIN {
-    const r = binding.socketReceiveInto(this.openFd, TYPES[this.#type], target, receiveMeta, timeoutMs);
-    if (r < 0) return this.#receiveFailed(r, 'recvmsg', timeoutMs);
-    const flags = receiveMeta[1];
-    if (receiveMeta[4]) {
-      this.#ended = true;
-      return null;
-    }
-    if ((flags & MSG_TRUNC) !== 0) {
-      throw truncated(
-        `message of ${r} bytes did not fit the ${target.byteLength}-byte buffer (MSG_TRUNC): the rest of it is lost`,
-        this.#label, 'recvmsg', target,
-      );
-    }
-    if ((flags & MSG_CTRUNC) !== 0) {
-      throw truncated(
-        'descriptors came with the message, and receiveInto takes none (MSG_CTRUNC): they were closed; receive() takes them',
-        this.#label, 'recvmsg', target.subarray(0, r),
-      );
-    }
-    return r;
-  }
-
-  /**
-   * One recvmmsg: the messages, null at the end of the stream (before any
-   * message of the batch), or AGAIN; timeoutMs as for the binding.
-   */
-  #takeMany(
-    { max, messageSize }: { max: number; messageSize: number }, timeoutMs: number | null,
-  ): UnixMessage[] | null | typeof AGAIN {
-    const scratch = batchScratchFor(max);
-    const r = binding.socketReceiveMany(
-      this.openFd, TYPES[this.#type], max, messageSize, scratch.meta, scratch.fds, scratch.addresses, timeoutMs,
-    );
-    if (typeof r === 'number') return this.#receiveFailed(r, 'recvmmsg', timeoutMs);
-    const { meta } = scratch;
-    const messages: UnixMessage[] = [];
-    let at = 0;
-    let fdsAt = 0;
-    let cut: Error | null = null;
-    for (let i = 0, n = meta[0]; i < n; i++) {
-      const base = 1 + i * META_FIELDS;
-      const length = meta[base];
-      const flags = meta[base + 1];
-      const count = meta[base + 2];
-      if (meta[base + 4]) {
-        this.#ended = true;
-        break;
-      }
-      const data = r.subarray(at, at + Math.min(length, messageSize));
-      at += data.length;
-      const fds = count === 0 ? [] : Array.from(scratch.fds.subarray(fdsAt, fdsAt + count));
-      fdsAt += count;
-      if ((flags & (MSG_TRUNC | MSG_CTRUNC)) !== 0) {
-        for (const received of fds) binding.close(received);
-        cut ??= truncated((flags & MSG_CTRUNC) !== 0
-          ? descriptorsDropped(count)
-          : `message of ${length} bytes was cut to messageSize ${messageSize} (MSG_TRUNC); its ${count} descriptors were closed`,
-        this.#label, 'recvmmsg', data);
-        continue;
-      }
-      const message: UnixMessage = { data, fds };
-      const addressLength = meta[base + 3];
-      if (addressLength > 0 && this.#type === 'dgram') {
-        const from = decodeAddress(scratch.addresses.subarray(i * 108), addressLength);
-        if (from !== undefined) message.from = from;
-      }
-      messages.push(message);
-    }
-    if (cut !== null) throw Object.assign(cut, { messages });
-    return messages.length === 0 && this.#ended ? null : messages;
-  }
-}
-
-/** The `net.Socket`s with a sendFds in progress, and its promise. */
-const fdSends = new WeakMap<Socket, Promise<void>>();
-
-/** getsockname/getpeername as a public address; undefined when unnamed or not connected. */
-function addressOf(fd: number, peer: boolean): UnixAddress | undefined {
-  const n = binding.socketAddress(fd, peer, addressScratch);
-  if (n === -ENOTCONN) return undefined;
-  check(n, peer ? 'getpeername' : 'getsockname');
-  return decodeAddress(addressScratch, n);
-}
-
-let makeServer: (
-  fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null,
-) => UnixSocketServer;
-
-/**
- * A listening stream or seqpacket socket ({@link UnixSocket.listen}). Each
- * `accept()` resolves with a connected {@link UnixSocket}.
- */
-export class UnixSocketServer extends OwnedDescriptor implements AsyncIterable<UnixSocket> {
-  readonly #type: 'stream' | 'seqpacket';
-  readonly #address: Address;
-  #file: BoundFile | null;
-  /** accept() calls not yet settled (acceptSync would jump their queue). */
-  #accepting = 0;
-
-
-  static {
-    makeServer = (fd, type, address, file) => new UnixSocketServer(INTERNAL, fd, type, address, file);
-    implementRef(this, (self) => (#address in self ? (self as UnixSocketServer).loopRef : undefined));
-  }
-
-  private constructor(
-    key: Internal, fd: number, type: 'stream' | 'seqpacket', address: Address, file: BoundFile | null,
-  ) {
-    super(key, fd, { syscall: 'socket', label: address.label });
-    this.#type = type;
-    this.#address = address;
-    this.#file = file;
-  }
-
-  /** `'stream'` or `'seqpacket'`: the type of the connections it accepts. */
-  get type(): 'stream' | 'seqpacket' {
-    return this.#type;
-  }
-
-  /** Where it listens. */
-  get address(): UnixAddress {
-    return this.#address.file !== null ? { path: this.#address.file } : { abstract: this.#address.label.slice(1) };
-  }
-
-  /** Accepts the next connection, waiting without blocking the event loop. */
-  accept(options?: UnixSocketWaitOptions): Promise<UnixSocket> {
-    let wait: WaitOptions;
-    try {
-      void this.openFd;
-      wait = waitOptions(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.#accepting++;
-    return this.poller.wait(UV_READABLE, () => this.#take() ?? AGAIN, wait, () => timedOut(
-      'accept4', this.#address.label, wait.timeoutMs!,
-    ))
-      .finally(() => this.#accepting--);
-  }
-
-  /**
-   * Accepts the next connection, blocking this thread until one comes: for
-   * dedicated processes and scripts. Throws `ETIMEDOUT` (`syscall:
-   * 'accept4'`) after `timeoutMs`, counted once from the call. Throws
-   * `ERR_IPC_BUSY` while an `accept()` (or a `connections()` loop) is pending.
-   */
-  acceptSync(options?: UnixSocketSyncOptions): UnixSocket {
-    void this.openFd;
-    const timeoutMs = syncTimeout(validateOptions(options));
-    if (this.#accepting > 0) {
-      throw stateError(
-        'ERR_IPC_BUSY',
-        `acceptSync() with ${this.#accepting} accept() pending on this server would jump their queue: await them (or abort them) first`,
-      );
-    }
-    return this.#take(timeoutMs)!;
-  }
-
-  /** Accepts a connection if one is waiting now; `null` otherwise. */
-  tryAccept(): UnixSocket | null {
-    return this.#take();
-  }
-
-  /**
-   * The connections as they come, until `close()` (the iteration ends) or
-   * `signal` aborts (it throws an `AbortError`).
-   */
-  async *connections(options?: { signal?: AbortSignal }): AsyncGenerator<UnixSocket, void, undefined> {
-    for (;;) {
-      let socket: UnixSocket;
-      try {
-        socket = await this.accept(options);
-      } catch (err) {
-        if ((err as CodedError).code === 'ERR_IPC_CLOSED') return;
-        throw err;
-      }
-      yield socket;
-    }
-  }
-
-  /** `for await (const conn of server)`: see {@link UnixSocketServer.connections}. */
-  [Symbol.asyncIterator](): AsyncGenerator<UnixSocket, void, undefined> {
-    return this.connections();
-  }
-
-  /**
-   * Stops listening; pending `accept` calls reject with `ERR_IPC_CLOSED`, and
-   * the socket file is removed (as `net.Server` does). Accepted sockets stay
-   * open. Idempotent.
-   */
-  override close(): void {
-    super.close();
-  }
-
-  protected override onClose(): void {
-    removeFile(this.#file);
-    this.#file = null;
-  }
-
-  /** `UnixSocketServer { type: 'stream', address: '/tmp/jobs.sock', fd: 21, ref: true, closed: false }`. */
-  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
-    return inspectHandle(
-      'UnixSocketServer',
-      { type: this.#type, address: this.#address.label, fd: this.fd, ref: this.loopRef.ref, closed: this.closed },
-      depth, options,
-    );
-  }
-
-  /** One accept4: a connection, or null when none waits; with `syncTimeoutMs` (-1: none), blocks for one. */
-  #take(syncTimeoutMs?: number): UnixSocket | null {
-    const fd = this.openFd;
-    const conn = syncTimeoutMs === undefined ? binding.socketAccept(fd) : binding.socketAcceptSync(fd, syncTimeoutMs);
-    if (conn === -EAGAIN) return null;
-    if (conn === -ETIMEDOUT) throw timedOut('accept4', this.#address.label, syncTimeoutMs!);
-    check(conn, 'accept4', this.#address.label);
-    try {
-      return makeSocket(conn, this.#type, this.#address.label, null);
-    } catch (err) {
-      binding.close(conn);
-      throw err;
-    }
-  }
 }
 
 // ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
 export interface UnixSocket extends Referable {}
-export interface UnixSocketServer extends Referable {}
 
 /**
  * Two connected sockets (`socketpair(2)`, close-on-exec): a two-way pipe of
@@ -1721,17 +712,20 @@ export interface UnixSocketServer extends Referable {}
  */
 export function socketPair(options?: SocketPairOptions): [UnixSocket, UnixSocket] {
   const opts = validateOptions(options);
-  const type = validateType(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
+  const type = validateType<UnixSocketType>(opts.type ?? 'stream', 'options.type', ['stream', 'seqpacket', 'dgram']);
   const out = new Int32Array(2);
   check(binding.socketPair(TYPES[type], out), 'socketpair');
-  let first: UnixSocket | null = null;
+  let first: UnixSocket;
   try {
-    first = makeSocket(out[0], type, null, null);
-    return [first, makeSocket(out[1], type, null, null)];
+    first = adopt(out[0], type, null);
   } catch (err) {
-    if (first !== null) first.close();
-    else binding.close(out[0]);
     binding.close(out[1]);
+    throw err;
+  }
+  try {
+    return [first, adopt(out[1], type, null)];
+  } catch (err) {
+    first.close();
     throw err;
   }
 }

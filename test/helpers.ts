@@ -6,7 +6,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { spawn as spawnWithFds } from '../lib';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -344,4 +344,65 @@ export function fixtureChild(script: string, args: string[], fds: Record<number,
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const exit = once(proc, 'exit') as Promise<[number | null, string | null]>;
   return { proc, exit, next: async () => JSON.parse((await lines.next()).value as string) };
+}
+
+/** A limit only a broken Unix-socket test reaches: its waits for a peer or a child. */
+export const LONG = 20000;
+
+/** A received message's bytes as text. */
+export const text = (m: { data: Buffer } | null): string => m!.data.toString();
+
+/** Resolves after the event loop has gone round a few times. */
+export const turns = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 20));
+
+/** What {@link socketTestFiles} gives a Unix-socket test file. */
+export interface SocketTestFiles {
+  /** The file's private directory (made before its tests, removed after them). */
+  readonly dir: string;
+  /** A fresh path in that directory: `prefix` and a number. */
+  path(prefix: string): string;
+  /** A fresh socket path in that directory. */
+  sockPath(): string;
+  /** A fresh abstract name no other jest worker uses. */
+  abstractName(): string;
+  /** A regular file opened for reading, to pass as a descriptor; the caller closes it. */
+  someFd(): number;
+}
+
+/**
+ * The setup the Unix-socket test files share, called at a file's top level:
+ * a private directory for socket files, and the check that every test leaves
+ * this process with the descriptors it found.
+ */
+export function socketTestFiles(): SocketTestFiles {
+  let dir = '';
+  let counter = 0;
+  let fdsBefore: string[] = [];
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pipc-sock-'));
+    // Child processes make libuv open its signal pipe once; do it before the
+    // descriptor snapshots.
+    await run(process.execPath, ['-e', '']);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    fdsBefore = openFds();
+  });
+  afterEach(() => {
+    expect(fdsOpenedSince(fdsBefore)).toEqual([]);
+  });
+  const files: SocketTestFiles = {
+    get dir() {
+      return dir;
+    },
+    path: (prefix) => path.join(dir, `${prefix}${counter++}`),
+    sockPath: () => files.path('s'),
+    abstractName: () => uniqueName().slice(1),
+    someFd: () => {
+      const file = files.path('f');
+      writeFileSync(file, 'x');
+      return openSync(file, 'r');
+    },
+  };
+  return files;
 }
