@@ -1,5 +1,6 @@
 // ESLint (flat config): the recommended rules of ESLint and typescript-eslint over lib/, test/
-// and scripts/, plus lines of at most 120 columns. native/ is C++ and has its own tools.
+// and scripts/, plus lines of at most 120 columns (in lib/, strings included). native/ is C++:
+// clang-format checks it (scripts/format-check.sh).
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -41,6 +42,12 @@ export default tseslint.config(
       // The same declaration merging is how a class states the members its mixin adds; the mixin does add them.
       '@typescript-eslint/no-unsafe-declaration-merging': 'off',
     },
+  },
+  {
+    // The library itself: every line within 120 columns, its strings included (a long message is
+    // split with `+`); only a URL may run past.
+    files: ['lib/**/*.ts', 'lib/**/*.mts'],
+    rules: { 'max-len': ['error', { code: 120, ignoreUrls: true }] },
   },
   {
     // The addon is loaded by a path known only at run time (node-gyp-build, or POSIX_IPC_ADDON for the ASan build).

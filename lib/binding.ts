@@ -490,7 +490,8 @@ function noBinary(packageDir: string, cause: unknown): Error & { code: string } 
   const message =
     `posix-ipc has no native addon for ${platform}-${arch} (Node.js ${versions.node}, ABI ${versions.modules}, ` +
     `N-API ${versions.napi}, ${libc}) in ${packageDir}: ${reason}. ` +
-    `Prebuilt addons ship for ${PREBUILT_FOR.join(', ')}; this copy has ${present.length > 0 ? present.join(', ') : 'none'}. ` +
+    `Prebuilt addons ship for ${PREBUILT_FOR.join(', ')}; ` +
+    `this copy has ${present.length > 0 ? present.join(', ') : 'none'}. ` +
     'Build it from source: `npm rebuild posix-ipc` (needs python3, make and a C++17 compiler).';
   return Object.assign(new Error(message, { cause }), { code: 'ERR_IPC_NO_BINARY' });
 }

@@ -279,10 +279,12 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     const ours = namespaceDevice(mountPoints);
     const mountPoint = ours === null ? undefined : mountPoints.find((at) => deviceOf(at) === ours);
     if (mountPoint === undefined) {
+      const mount = 'mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue';
+      const shows = mountPoints.length === 1 ? 'shows' : 'show';
       throw new IpcError(-ENOENT, 'scandir', '/dev/mqueue', mountPoints.length === 0
-        ? 'no mqueue filesystem is mounted; mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue'
-        : `no mqueue filesystem of this process's IPC namespace is mounted (${mountPoints.join(', ')} ${mountPoints.length === 1 ? 'shows' : 'show'} another namespace's queues); ` +
-          'mount one with: mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue');
+        ? `no mqueue filesystem is mounted; ${mount}`
+        : `no mqueue filesystem of this process's IPC namespace is mounted ` +
+          `(${mountPoints.join(', ')} ${shows} another namespace's queues); ${mount}`);
     }
     return readdirSync(mountPoint).map((n) => `/${n}`).sort();
   }
@@ -382,7 +384,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
       return Promise.reject(err);
     }
     const attempt = () => this.#take(false, -1) ?? AGAIN;
-    return this.poller.wait(binding.UV_READABLE, attempt, wait, () => timedOut('mq_receive', this.#name, wait.timeoutMs!));
+    const onTimeout = () => timedOut('mq_receive', this.#name, wait.timeoutMs!);
+    return this.poller.wait(binding.UV_READABLE, attempt, wait, onTimeout);
   }
 
   /** Receives a message if there is one now; `null` when the queue is empty. Pooled as {@link MessageQueue.receive}. */

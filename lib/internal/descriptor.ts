@@ -112,12 +112,16 @@ export abstract class OwnedDescriptor implements Disposable {
   /**
    * The ref state of a handle made with `watch` (its watcher follows it), for
    * the handle's `ref()`/`unref()` (implementRef) and its other waiting parts.
+   * @internal
    */
   protected get loopRef(): LoopRef {
     return this.#loopRef!;
   }
 
-  /** The watcher (made with `watch`), for waiting calls; `ERR_IPC_CLOSED` once closed. */
+  /**
+   * The watcher (made with `watch`), for waiting calls; `ERR_IPC_CLOSED` once closed.
+   * @internal
+   */
   protected get poller(): Poller {
     this.assertOpen();
     return this.#poller!;
