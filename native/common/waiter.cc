@@ -1,3 +1,6 @@
+// Running one blocking wait on a thread of its own and delivering its result
+// on the event loop (waiter.h).
+//
 // See: pthread_create(3), pthread_sigmask(3), clock_gettime(2), uv_async_send,
 // uv_ref/uv_unref (libuv docs: "Async handle", "Base handle"), napi_add_async_cleanup_hook, napi_wrap.
 //
