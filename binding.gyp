@@ -22,6 +22,7 @@
         "native/message-queue.cc",
         "native/mutex.cc",
         "native/pipe.cc",
+        "native/process.cc",
         "native/semaphore.cc",
         "native/shared-memory.cc",
         "native/unix-socket.cc"

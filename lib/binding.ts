@@ -111,6 +111,20 @@ export interface Binding {
   /** fcntl(F_SETPIPE_SZ, bytes) when bytes > 0, then fcntl(F_GETPIPE_SZ): the capacity in bytes. */
   pipeSize(fd: number, bytes: number): number;
 
+  // --- process (native/process.cc) ---
+  /** pidfd_open(2): a close-on-exec descriptor readable once the process exits; -ESRCH, -ENOSYS (< 5.3). */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2): 0, or -ESRCH once the process exited (never a process that reused its pid). */
+  pidfdSendSignal(fd: number, signal: number): number;
+  /** prctl(PR_SET_PDEATHSIG, signal), then getppid(): the parent's pid as seen after setting it, or -errno. */
+  processDieWithParent(signal: number): number;
+  /** setrlimit(2) of this process; a negative soft or hard limit is RLIM_INFINITY. 0 or -errno. */
+  processSetLimit(resource: number, soft: number, hard: number): number;
+  readonly RLIMIT_AS: number;
+  readonly RLIMIT_CPU: number;
+  readonly RLIMIT_DATA: number;
+  readonly RLIMIT_NOFILE: number;
+
   // --- fifo (native/fifo.cc) ---
   /** mkfifo(3) (mkfifoat at AT_FDCWD); the umask applies, fifoChmod makes the mode exact. */
   mkfifo(path: string, mode: number): number;

@@ -15,6 +15,7 @@
 #include "message-queue.h"
 #include "mutex.h"
 #include "pipe.h"
+#include "process.h"
 #include "semaphore.h"
 #include "shared-memory.h"
 #include "unix-socket.h"
@@ -32,6 +33,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::message_queue::Init(env, exports);
   posix_ipc::mutex::Init(env, exports);
   posix_ipc::pipe::Init(env, exports);
+  posix_ipc::process::Init(env, exports);
   posix_ipc::semaphore::Init(env, exports);
   posix_ipc::shared_memory::Init(env, exports);
   posix_ipc::unix_socket::Init(env, exports);
