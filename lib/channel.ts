@@ -302,6 +302,15 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     return Channel.#attach(memory, true, true);
   }
 
+  /**
+   * The memory a child needs to attach again (lib/internal/share.ts); undefined
+   * for anything that is not a Channel.
+   * @internal
+   */
+  static shareState(value: unknown): { memory: SharedMemory } | undefined {
+    return typeof value === 'object' && value !== null && #memory in value ? { memory: value.#memory } : undefined;
+  }
+
   /** Removes a named channel's name (`shm_unlink`); attached handles keep working. */
   static unlink(name: string): void {
     SharedMemory.unlink(name);

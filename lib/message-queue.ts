@@ -15,7 +15,7 @@ import { implementRef, type Referable } from './internal/loop-ref';
 import { AGAIN } from './internal/poller';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
-import { OwnedDescriptor } from './internal/descriptor';
+import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
 import { POOL_SIZE, ReceivePool } from './internal/buffer-pool';
 import {
   toBytes, validateBoolean, validateInteger, validateMode, validateName, validateOptions,
@@ -250,6 +250,40 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     } catch (err) {
       binding.close(fd);
       if (created) binding.mqUnlink(path);
+      throw err;
+    }
+  }
+
+  /**
+   * Its name and access, for a child (lib/internal/share.ts); undefined for
+   * anything that is not a MessageQueue.
+   * @internal
+   */
+  static shareState(value: unknown): { name: string; access: keyof typeof ACCESS } | undefined {
+    if (typeof value !== 'object' || value === null || !(#access in value)) return undefined;
+    return { name: value.#name, access: value.#access };
+  }
+
+  /**
+   * A queue from a descriptor another process passed (lib/internal/share.ts):
+   * on Linux an mqd_t is a descriptor, so the queue arrives even if its name
+   * was unlinked meanwhile, which a reopen by name would not survive. The
+   * descriptor must be a queue open for exactly `access`; on success the
+   * handle owns it (close-on-exec from then on), on failure it stays as it was.
+   * @internal
+   */
+  static adopt(fd: number, name: string, access: keyof typeof ACCESS): MessageQueue {
+    validateAdoptable(fd);
+    // mq_getattr fails (EBADF, EINVAL) for anything that is not a queue.
+    const attributes = MessageQueue.#getattr(fd, name);
+    if (check(binding.accessMode(fd), 'fcntl', name) !== ACCESS[access]) {
+      throw invalidArgValue('access', access, `is not the access descriptor ${fd} was opened with`);
+    }
+    check(binding.adoptFd(fd), 'fcntl', name);
+    try {
+      return new MessageQueue(INTERNAL, fd, name, access, attributes);
+    } catch (err) {
+      binding.releaseFd(fd);
       throw err;
     }
   }

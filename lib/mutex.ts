@@ -110,6 +110,9 @@ export class Mutex implements Disposable {
   readonly #path: string | null;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
+  // Inside shared memory: that memory and where, so a child can be given the
+  // same memory (lib/internal/share.ts). Kept until close().
+  #inside: { shm: SharedMemory; offset: number } | null = null;
 
   /** Bytes a mutex takes inside a {@link SharedMemory} ({@link Mutex.inside}): 64. */
   static readonly SIZE: number = SIZE;
@@ -188,7 +191,9 @@ export class Mutex implements Disposable {
         'offset', offset, `must leave Mutex.SIZE (${SIZE}) bytes in the shared memory object, now ${size} bytes`, true,
       );
     }
-    return Mutex.#hosting(new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name), key, offset);
+    const mutex = Mutex.#hosting(new Mutex(INTERNAL, map(shm.fd, offset, init, shm.name), null, shm.name), key, offset);
+    mutex.#inside = { shm, offset };
+    return mutex;
   }
 
   /** Registers `mutex`'s record at `offset` of the memory `key` (see HostedRecord). */
@@ -231,6 +236,19 @@ export class Mutex implements Disposable {
   /** Removes this mutex's name (see {@link Mutex.unlink}); nothing for one inside shared memory. */
   unlink(): void {
     if (this.#name !== null) Mutex.unlink(this.#name);
+  }
+
+  /**
+   * What a child needs to open it again (lib/internal/share.ts): its name, or
+   * the memory it lives in and where; undefined for anything that is not a
+   * Mutex.
+   * @internal
+   */
+  static shareState(
+    value: unknown,
+  ): { name: string | null; inside: { shm: SharedMemory; offset: number } | null } | undefined {
+    if (typeof value !== 'object' || value === null || !(#inside in value)) return undefined;
+    return { name: value.#name, inside: value.#inside };
   }
 
   /** The name, with its leading '/'; `null` for a mutex inside shared memory. */
@@ -376,6 +394,7 @@ export class Mutex implements Disposable {
     this.#setHeld(false);
     binding.mutexClose(handle);
     this.#hosted?.release();
+    this.#inside = null;
   }
 
   /** Same as `close()`, for `using`. */

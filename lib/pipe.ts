@@ -36,6 +36,16 @@ export class PipeEnd extends OwnedDescriptor {
     this.#direction = direction;
   }
 
+  /**
+   * Its direction, for a child to check (lib/internal/share.ts); undefined for
+   * anything that is not a PipeEnd.
+   * @internal
+   */
+  static shareState(value: unknown): { direction: Direction } | undefined {
+    if (typeof value !== 'object' || value === null || !(#direction in value)) return undefined;
+    return { direction: value.#direction };
+  }
+
   /** `'read'` for a read end, `'write'` for a write end; `'both'` for a socket or O_RDWR descriptor. */
   get direction(): Direction {
     return this.#direction;

@@ -83,6 +83,9 @@ export class Semaphore implements Disposable {
   readonly #path: string | null;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
+  // Inside shared memory: that memory and where, so a child can be given the
+  // same memory (lib/internal/share.ts). Kept until close().
+  #inside: { shm: SharedMemory; offset: number } | null = null;
 
   private constructor(key: Internal, handle: SemHandle, name: string | null, path: string | null) {
     assertInternal(key);
@@ -194,6 +197,7 @@ export class Semaphore implements Disposable {
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
     const sem = new Semaphore(INTERNAL, r, null, shm.name);
     sem.#hosted = HostedRecord.register(key, sem, 'Semaphore', offset, SIZE);
+    sem.#inside = { shm, offset };
     return sem;
   }
 
@@ -201,6 +205,19 @@ export class Semaphore implements Disposable {
   static unlink(name: string): void {
     const path = validateName(name);
     check(binding.semUnlink(path), 'sem_unlink', path);
+  }
+
+  /**
+   * What a child needs to open it again (lib/internal/share.ts): its name, or
+   * the memory it lives in and where; undefined for anything that is not a
+   * Semaphore.
+   * @internal
+   */
+  static shareState(
+    value: unknown,
+  ): { name: string | null; inside: { shm: SharedMemory; offset: number } | null } | undefined {
+    if (typeof value !== 'object' || value === null || !(#inside in value)) return undefined;
+    return { name: value.#name, inside: value.#inside };
   }
 
   /** The name, with its leading '/'; `null` for a semaphore inside shared memory. */
@@ -277,6 +294,7 @@ export class Semaphore implements Disposable {
     if (handle === null) return;
     binding.semClose(handle);
     this.#hosted?.release();
+    this.#inside = null;
   }
 
   /** Same as `close()`, for `using`. */

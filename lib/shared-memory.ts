@@ -318,6 +318,26 @@ export class SharedMemory extends OwnedDescriptor {
     return new SharedMemory(INTERNAL, fd, null, readOnly, buffer);
   }
 
+  /**
+   * What a child needs to map this object again (lib/internal/share.ts), read
+   * from its private state; undefined for anything that is not a SharedMemory.
+   * @internal
+   */
+  static shareState(value: unknown): { name: string | null; readOnly: boolean } | undefined {
+    return isSharedMemory(value) ? { name: value.#name, readOnly: value.#readOnly } : undefined;
+  }
+
+  /**
+   * {@link SharedMemory.fromFd}, keeping the name the sharing process knew the
+   * object by (lib/internal/share.ts), for errors and `unlink()`.
+   * @internal
+   */
+  static adopt(fd: number, name: string | null, readOnly: boolean): SharedMemory {
+    const shm = SharedMemory.fromFd(fd, { readOnly });
+    shm.#name = name;
+    return shm;
+  }
+
   /** Removes a named object (`shm_unlink`). Mappings stay valid until closed. */
   static unlink(name: string): void {
     const path = validateName(name);

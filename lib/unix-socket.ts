@@ -286,6 +286,15 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   }
 
   /**
+   * Its type, for a child to check (lib/internal/share.ts); undefined for
+   * anything that is not a UnixSocket.
+   * @internal
+   */
+  static shareState(value: unknown): { type: UnixSocketType } | undefined {
+    return typeof value === 'object' && value !== null && #type in value ? { type: value.#type } : undefined;
+  }
+
+  /**
    * Takes ownership of a Unix-domain socket descriptor this process received
    * (from a message's `fds`, or inherited, e.g. `fromFd(3)`). It becomes
    * close-on-exec and `close()` closes it. It is not switched to non-blocking
