@@ -274,18 +274,14 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    */
   static adopt(fd: number, name: string, access: keyof typeof ACCESS): MessageQueue {
     validateAdoptable(fd);
-    // mq_getattr fails (EBADF, EINVAL) for anything that is not a queue.
+    // mq_getattr fails (EBADF) for anything that is not a queue.
     const attributes = MessageQueue.#getattr(fd, name);
     if (check(binding.accessMode(fd), 'fcntl', name) !== ACCESS[access]) {
       throw invalidArgValue('access', access, `is not the access descriptor ${fd} was opened with`);
     }
+    // As inherited() adopts a pipe end: close-on-exec and tracked from here on.
     check(binding.adoptFd(fd), 'fcntl', name);
-    try {
-      return new MessageQueue(INTERNAL, fd, name, access, attributes);
-    } catch (err) {
-      binding.releaseFd(fd);
-      throw err;
-    }
+    return new MessageQueue(INTERNAL, fd, name, access, attributes);
   }
 
   /** Removes a queue's name (`mq_unlink`); open handles keep working. */

@@ -16,7 +16,7 @@ import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
-import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type Placement, type SharedMemory } from './shared-memory';
 import { validateBoolean, validateInteger, validateMode, validateName, validateOptions } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
@@ -112,7 +112,7 @@ export class Mutex implements Disposable {
   #hosted: HostedRecord | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
   // same memory (lib/internal/share.ts). Kept until close().
-  #inside: { shm: SharedMemory; offset: number } | null = null;
+  #inside: Placement | null = null;
 
   /** Bytes a mutex takes inside a {@link SharedMemory} ({@link Mutex.inside}): 64. */
   static readonly SIZE: number = SIZE;
@@ -196,6 +196,16 @@ export class Mutex implements Disposable {
     return mutex;
   }
 
+  /**
+   * For a child (lib/internal/share.ts): the name, or the memory and offset it
+   * was placed at; undefined when `value` is no Mutex.
+   * @internal
+   */
+  static shareState(value: unknown): { name: string | null; inside: Placement | null } | undefined {
+    if (typeof value !== 'object' || value === null || !(#inside in value)) return undefined;
+    return { name: value.#name, inside: value.#inside };
+  }
+
   /** Registers `mutex`'s record at `offset` of the memory `key` (see HostedRecord). */
   static #hosting(mutex: Mutex, key: string, offset: number): Mutex {
     mutex.#hosted = HostedRecord.register(key, mutex, 'Mutex', offset, SIZE);
@@ -236,19 +246,6 @@ export class Mutex implements Disposable {
   /** Removes this mutex's name (see {@link Mutex.unlink}); nothing for one inside shared memory. */
   unlink(): void {
     if (this.#name !== null) Mutex.unlink(this.#name);
-  }
-
-  /**
-   * What a child needs to open it again (lib/internal/share.ts): its name, or
-   * the memory it lives in and where; undefined for anything that is not a
-   * Mutex.
-   * @internal
-   */
-  static shareState(
-    value: unknown,
-  ): { name: string | null; inside: { shm: SharedMemory; offset: number } | null } | undefined {
-    if (typeof value !== 'object' || value === null || !(#inside in value)) return undefined;
-    return { name: value.#name, inside: value.#inside };
   }
 
   /** The name, with its leading '/'; `null` for a mutex inside shared memory. */

@@ -17,7 +17,7 @@ import type { SyncWaitOptions, WaitOptions } from './options';
 import {
   validateBoolean, validateInteger, validateMode, validateName, validateOptions,
 } from './internal/validate';
-import { HostedRecord, isSharedMemory, type SharedMemory } from './shared-memory';
+import { HostedRecord, isSharedMemory, type Placement, type SharedMemory } from './shared-memory';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { EAGAIN, EOVERFLOW } = osConstants.errno;
@@ -85,7 +85,7 @@ export class Semaphore implements Disposable {
   #hosted: HostedRecord | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
   // same memory (lib/internal/share.ts). Kept until close().
-  #inside: { shm: SharedMemory; offset: number } | null = null;
+  #inside: Placement | null = null;
 
   private constructor(key: Internal, handle: SemHandle, name: string | null, path: string | null) {
     assertInternal(key);
@@ -201,23 +201,21 @@ export class Semaphore implements Disposable {
     return sem;
   }
 
+  /**
+   * Its name or placement, for a child to open it again (lib/internal/share.ts);
+   * undefined for a non-Semaphore.
+   * @internal
+   */
+  static shareState(value: unknown): { name: string | null; inside: Placement | null } | undefined {
+    return typeof value === 'object' && value !== null && #inside in value
+      ? { name: value.#name, inside: value.#inside }
+      : undefined;
+  }
+
   /** Removes a named semaphore (`sem_unlink`); open handles keep working. */
   static unlink(name: string): void {
     const path = validateName(name);
     check(binding.semUnlink(path), 'sem_unlink', path);
-  }
-
-  /**
-   * What a child needs to open it again (lib/internal/share.ts): its name, or
-   * the memory it lives in and where; undefined for anything that is not a
-   * Semaphore.
-   * @internal
-   */
-  static shareState(
-    value: unknown,
-  ): { name: string | null; inside: { shm: SharedMemory; offset: number } | null } | undefined {
-    if (typeof value !== 'object' || value === null || !(#inside in value)) return undefined;
-    return { name: value.#name, inside: value.#inside };
   }
 
   /** The name, with its leading '/'; `null` for a semaphore inside shared memory. */

@@ -167,6 +167,12 @@ export class HostedRecord {
   }
 }
 
+/** Where a Mutex or Semaphore was placed inside shared memory, for a child to place its own there. @internal */
+export interface Placement {
+  shm: SharedMemory;
+  offset: number;
+}
+
 /** Maps all of an object that already has its size; throws for an empty one. */
 function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuffer {
   const size = check(binding.fstatSize(fd), 'fstat', path);

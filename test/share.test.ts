@@ -59,6 +59,7 @@ describe('every kind of object arrives open, of its own class, on the same kerne
       const mutexName = name();
       using anonymousShm = SharedMemory.anonymous(4096);
       using namedShm = SharedMemory.create(shmName, 4096);
+      using readOnlyShm = SharedMemory.open(shmName, { readOnly: true });
       using anonymousChannel = Channel.create({ capacity: 4096 });
       using namedChannel = Channel.create(chName, { capacity: 4096 });
       using queue = MessageQueue.open(qName, { create: true, maxMessages: 4, messageSize: 64 });
@@ -75,12 +76,13 @@ describe('every kind of object arrives open, of its own class, on the same kerne
       using _readEnd = readEnd;
 
       const { child, next, desc, stderr } = startChild({
-        anonymousShm, namedShm, anonymousChannel, namedChannel, queue, namedSem, semInside, mutexInside, namedMutex,
-        socket: there, pipeEnd: writeEnd,
+        anonymousShm, namedShm, readOnlyShm, anonymousChannel, namedChannel, queue, namedSem, semInside, mutexInside,
+        namedMutex, socket: there, pipeEnd: writeEnd,
       });
       // What each descriptor is sent as: memory by fd, named channels and named semaphores/mutexes by name.
       expect(desc.map(({ key, kind, fds }) => [key, kind, fds.length])).toEqual([
-        ['anonymousShm', 'SharedMemory', 1], ['namedShm', 'SharedMemory', 1], ['anonymousChannel', 'Channel', 1],
+        ['anonymousShm', 'SharedMemory', 1], ['namedShm', 'SharedMemory', 1], ['readOnlyShm', 'SharedMemory', 1],
+        ['anonymousChannel', 'Channel', 1],
         ['namedChannel', 'Channel', 0], ['queue', 'MessageQueue', 1], ['namedSem', 'Semaphore', 0],
         ['semInside', 'Semaphore', 1], ['mutexInside', 'Mutex', 1], ['namedMutex', 'Mutex', 0],
         ['socket', 'UnixSocket', 1], ['pipeEnd', 'PipeEnd', 1],
@@ -97,6 +99,8 @@ describe('every kind of object arrives open, of its own class, on the same kerne
       }
       expect(seen.anonymousShm).toMatchObject({ name: null, readOnly: false });
       expect(seen.namedShm).toMatchObject({ name: shmName, readOnly: false });
+      // Its descriptor is O_RDONLY: the child maps it read-only too (its write stayed private).
+      expect(seen.readOnlyShm).toMatchObject({ name: shmName, readOnly: true });
       expect(seen.namedChannel).toMatchObject({ name: chName });
       expect(seen.queue).toMatchObject({ name: qName, access: 'readwrite' });
       expect(seen.namedSem).toMatchObject({ name: semName });

@@ -59,6 +59,14 @@ function openFd(value: object, what: string): number {
   return fd;
 }
 
+/** share() of a handle that is one descriptor: its private state (plain values) is the data. */
+function ownFd(kind: string, state: (value: unknown) => object | undefined): Kind['share'] {
+  return (value) => {
+    const s = state(value);
+    return s === undefined ? undefined : { fds: [openFd(value as object, kind)], data: { ...s } };
+  };
+}
+
 /** `closed` of a class whose handle owns no descriptor of its own. */
 function assertOpen(closed: (self: object) => boolean, value: object, what: string): void {
   if (closed(value)) throw closedError(what);
@@ -74,13 +82,29 @@ function oneOf<T extends string>(value: unknown, name: string, allowed: readonly
 }
 
 /**
- * The object made of an adopted descriptor, checked against what the parent
- * said it is (`actual` against `expected`); closed again when it is not.
+ * A handle of one descriptor with one property the child checks against what
+ * the descriptor turns out to be (a socket's type, a pipe end's direction):
+ * `adopt` makes the handle, which is closed again when they differ.
  */
-function expect<T extends { close(): void }>(made: T, actual: string, expected: string, name: string): T {
-  if (actual === expected) return made;
-  made.close();
-  throw invalidArgValue(name, expected, `does not match the descriptor, which is '${actual}'`);
+function checked<K extends string, T extends string>(
+  kind: string, key: K, allowed: readonly T[], state: (value: unknown) => Record<K, T> | undefined,
+  adopt: (fd: number) => Record<K, T> & { close(): void },
+): Kind {
+  return {
+    share: ownFd(kind, state),
+    parse(data) {
+      const expected = oneOf(data[key], `data.${key}`, allowed);
+      return {
+        fds: 1,
+        revive([fd]) {
+          const made = adopt(fd);
+          if (made[key] === expected) return made;
+          made.close();
+          throw invalidArgValue(`data.${key}`, expected, `does not match the descriptor, which is '${made[key]}'`);
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -136,11 +160,7 @@ const DIRECTIONS: readonly Direction[] = ['read', 'write', 'both'];
 /** Every kind of object that can be shared, by the kind a child is told. */
 const KINDS = new Map<string, Kind>([
   ['SharedMemory', {
-    share(value) {
-      const s = SharedMemory.shareState(value);
-      if (s === undefined) return undefined;
-      return { fds: [openFd(value as object, 'SharedMemory')], data: { name: s.name, readOnly: s.readOnly } };
-    },
+    share: ownFd('SharedMemory', (v) => SharedMemory.shareState(v)),
     parse(data) {
       const name = nameOrNull(data.name, 'data.name');
       const readOnly = data.readOnly;
@@ -168,11 +188,7 @@ const KINDS = new Map<string, Kind>([
     },
   }],
   ['MessageQueue', {
-    share(value) {
-      const s = MessageQueue.shareState(value);
-      if (s === undefined) return undefined;
-      return { fds: [openFd(value as object, 'MessageQueue')], data: { name: s.name, access: s.access } };
-    },
+    share: ownFd('MessageQueue', (v) => MessageQueue.shareState(v)),
     parse(data) {
       const name = validateName(data.name, 'data.name');
       const access = oneOf(data.access, 'data.access', ['read', 'write', 'readwrite'] as const);
@@ -188,40 +204,10 @@ const KINDS = new Map<string, Kind>([
     'Mutex', getter(Mutex.prototype, 'closed'), (v) => Mutex.shareState(v),
     (name) => Mutex.open(name), (shm, offset) => Mutex.inside(shm, offset),
   )],
-  ['UnixSocket', {
-    share(value) {
-      const s = UnixSocket.shareState(value);
-      if (s === undefined) return undefined;
-      return { fds: [openFd(value as object, 'UnixSocket')], data: { type: s.type } };
-    },
-    parse(data) {
-      const type = oneOf(data.type, 'data.type', SOCKET_TYPES);
-      return {
-        fds: 1,
-        revive([fd]) {
-          const socket = UnixSocket.fromFd(fd);
-          return expect(socket, socket.type, type, 'data.type');
-        },
-      };
-    },
-  }],
-  ['PipeEnd', {
-    share(value) {
-      const s = PipeEnd.shareState(value);
-      if (s === undefined) return undefined;
-      return { fds: [openFd(value as object, 'PipeEnd')], data: { direction: s.direction } };
-    },
-    parse(data) {
-      const direction = oneOf(data.direction, 'data.direction', DIRECTIONS);
-      return {
-        fds: 1,
-        revive([fd]) {
-          const end = inherited(fd);
-          return expect(end, end.direction, direction, 'data.direction');
-        },
-      };
-    },
-  }],
+  ['UnixSocket', checked(
+    'UnixSocket', 'type', SOCKET_TYPES, (v) => UnixSocket.shareState(v), (fd) => UnixSocket.fromFd(fd),
+  )],
+  ['PipeEnd', checked('PipeEnd', 'direction', DIRECTIONS, (v) => PipeEnd.shareState(v), inherited)],
 ]);
 
 const KIND_NAMES = [...KINDS.keys()].join(', ');
