@@ -3,6 +3,7 @@
  * (test/fixtures/process-link.js) over two anonymous Channels.
  */
 import { once } from 'node:events';
+import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
 import { ProcessLink } from '../lib/internal/process-link';
 import { fdsOpenedSince, fixtureChild, leftoverObjects, openFds, run, type FixtureChild } from './helpers';
@@ -244,15 +245,40 @@ describe('ProcessLink', () => {
     expect(await child.exit).toEqual([0, null]);
   });
 
-  test('no value is taken before someone listens; receiving pauses when the last listener goes', async () => {
-    const [link, child] = linked('produce', ['3']);
-    const first = await take(link, 1);
-    expect(first).toEqual([{ i: 0 }]);
-    expect(link.listenerCount('message')).toBe(0);
-    const rest = await take(link, 2);
-    expect(rest).toEqual([{ i: 1 }, { i: 2 }]);
+  test('values taken one at a time (once, with pauses between) all arrive, in order', async () => {
+    const [link, child] = linked('produce', ['30']);
+    const got: unknown[] = [];
+    for (let i = 0; i < 30; i++) {
+      got.push(...(await take(link, 1)));
+      expect(link.listenerCount('message')).toBe(0);
+      // Every third value, long enough for the pending receive to be given up (the link pauses).
+      if (i % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => ({ i })));
     link.on('message', () => undefined);
     await closeEvent(link);
+    await child.exit;
+  });
+
+  test('a value received after the last listener went waits for the next listener', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const listener = () => undefined;
+    link.on('message', listener);
+    await new Promise<void>((resolve) => {
+      setTimeout(() => {
+        // In a timer: the receive still pending is given up only in this turn's check phase, after its poll phase,
+        // where the echo (surely back after the busy wait) is taken.
+        link.off('message', listener);
+        void link.send('held');
+        const until = performance.now() + 50;
+        while (performance.now() < until);
+        resolve();
+      }, 1);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await take(link, 1)).toEqual(['held']);
+    link.close();
     await child.exit;
   });
 
@@ -262,7 +288,7 @@ describe('ProcessLink', () => {
     using link = ProcessLink.create({ capacity: 4096 });
     expect(link.hasRef()).toBe(true);
     expect(link.unref().hasRef()).toBe(false);
-    expect(require('node:util').inspect(link)).toMatch(/^ProcessLink \{\s+side: 'parent',\s+toChild: \d+,\s+toParent: \d+/);
+    expect(inspect(link)).toMatch(/^ProcessLink \{\s+side: 'parent',\s+toChild: \d+,\s+toParent: \d+/);
     expect(() => ProcessLink.create({ capacity: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });
 });

@@ -116,6 +116,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #chunks: Buffer[] = [];
   #have = 0;
   #total = -1;
+  /** Values received while nobody listened, for the next listener. */
+  readonly #held: unknown[] = [];
 
   /** @internal */
   constructor(key: Internal, out: Channel, incoming: Channel, parent: boolean) {
@@ -144,8 +146,14 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.on('newListener', (event) => {
       if (event === 'message') process.nextTick(() => this.#start());
     });
+    // Pausing waits a turn of the loop: a caller that takes values one at a time with once('message') removes the
+    // last listener and adds the next one straight after, and should not stop and restart the receive each time.
     this.on('removeListener', (event) => {
-      if (event === 'message' && !this.#wanted()) this.#pause?.abort();
+      if (event === 'message' && !this.#wanted()) {
+        setImmediate(() => {
+          if (!this.#wanted()) this.#pause?.abort();
+        });
+      }
     });
   }
 
@@ -262,6 +270,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   }
 
   #start(): void {
+    this.#deliver();
     if (this.#reading || !this.#wanted()) return;
     this.#reading = true;
     void this.#read();
@@ -270,10 +279,12 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   /** The receive loop: waits on the event loop, then takes what else is there without waiting. */
   async #read(): Promise<void> {
     const incoming = this.#in;
+    // One controller for the whole run (making one per receive costs microseconds a message).
+    const pause = (this.#pause = new AbortController());
+    const options = { signal: pause.signal };
     try {
       while (this.#wanted()) {
-        const pause = (this.#pause = new AbortController());
-        let frame = await incoming.receive({ signal: pause.signal });
+        let frame = await incoming.receive(options);
         if (frame === null) return this.close();
         this.#frame(frame);
         while (this.#wanted() && (frame = incoming.tryReceive()) !== null) this.#frame(frame);
@@ -321,13 +332,26 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       const err = corrupt(LABEL, `a value could not be deserialized (${(cause as Error).message})`);
       return this.#report(Object.assign(err, { cause }));
     }
-    try {
-      this.emit('message', value);
-    } catch (err) {
-      // A listener's exception is the listener's: uncaught, as it would be from any event.
-      process.nextTick(() => {
-        throw err;
-      });
+    this.#held.push(value);
+    this.#deliver();
+  }
+
+  /**
+   * Emits the values held, in order, while someone listens. A value is held when it was received after the last
+   * listener went (the receive pending then is given up a turn later): it waits for the next listener.
+   */
+  #deliver(): void {
+    const held = this.#held;
+    while (held.length > 0 && this.#wanted()) {
+      const value = held.shift();
+      try {
+        this.emit('message', value);
+      } catch (err) {
+        // A listener's exception is the listener's: uncaught, as it would be from any event.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
     }
   }
 
@@ -413,6 +437,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.#closed = true;
     openLinks.delete(this);
     this.#dropPartial();
+    this.#held.length = 0;
     this.#out.close();
     this.#in.close();
     process.nextTick(() => this.emit('close'));
