@@ -1,0 +1,466 @@
+/**
+ * ProcessLink: the message link between a parent and a child process (the
+ * replacement for `process.send`): two anonymous Channels, one each way, that
+ * carry structured-clone values (`v8.serialize`), chunked when larger than a
+ * ring message.
+ *
+ * Frames (the first byte of each Channel message says which):
+ *
+ * ```
+ * HELLO  [1]                          sent once when a side attaches, so that
+ *                                     its peer sees an end (or a death) even
+ *                                     if nothing else was ever sent; skipped
+ * WHOLE  [2][v8 serialization]        one value
+ * FIRST  [3][total: uint48 LE][bytes] the start of a value too long for one
+ * MORE   [4][bytes]                   message; the value is whole once `total`
+ *                                     bytes came, and is then deserialized
+ * ```
+ *
+ * A value's frames follow one another in the ring (one producer each way, and
+ * Channel sends complete in call order). A chunked value whose send gave up
+ * half-way (timeout, abort) is left incomplete: the receiver drops it when
+ * the next value starts.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import { constants as bufferConstants } from 'node:buffer';
+import { DefaultSerializer, deserialize } from 'node:v8';
+import type { InspectOptionsStylized } from 'node:util';
+import { Channel } from '../channel';
+import { closedError, corrupt, stateError } from '../errors';
+import type { WaitOptions } from '../options';
+import { assertInternal, INTERNAL, type Internal } from './construct';
+import { inspectCustom, inspectHandle } from './inspect';
+import { implementRef, LoopRef, socketPart, type Referable } from './loop-ref';
+import { validateOptions } from './validate';
+import { waitOptions } from './wait';
+
+const HELLO = 1;
+const WHOLE = 2;
+const FIRST = 3;
+const MORE = 4;
+/** Bytes before a FIRST frame's data: the tag and the value's total length (48 bits). */
+const FIRST_HEADER = 7;
+const WHOLE_TAG = new Uint8Array([WHOLE]);
+const EMPTY = new Uint8Array(0);
+const LABEL = 'The process link';
+
+/**
+ * The links open in this process, closed when it exits normally (also through `process.exit()`), so that the peer
+ * sees a goodbye rather than a death. One 'exit' listener for all of them.
+ */
+const openLinks = new Set<ProcessLink>();
+let exitHooked = false;
+function closeAllOnExit(link: ProcessLink): void {
+  openLinks.add(link);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const each of openLinks) each.close();
+  });
+}
+
+/** Options of {@link ProcessLink.create}. */
+export interface ProcessLinkCreateOptions {
+  /**
+   * Bytes of ring each way: a power of two from 64 to 2^30 (as
+   * `Channel.create`). Default 1 MiB. Values longer than a ring message
+   * (`capacity / 2 - 8` bytes, its tag byte included) travel in chunks.
+   */
+  capacity?: number;
+}
+
+/**
+ * A message link between a parent and a child process, carrying any value
+ * `v8.serialize` takes (objects, Maps, Sets, Dates, RegExps, Buffers, typed
+ * arrays, BigInts, errors, cycles), as `process.send` with
+ * `serialization: 'advanced'` does, through shared memory.
+ *
+ * The parent calls {@link ProcessLink.create} and passes
+ * {@link ProcessLink.childFds} to the child (`spawn(..., { fds: { 3: a, 4: b } })`);
+ * the child calls `ProcessLink.adopt(3, 4)`.
+ *
+ * **Receiving** starts when a `'message'` listener is attached or iteration
+ * (`for await`) starts, and pauses when the last one goes (messages wait in
+ * the ring meanwhile). A pending receive keeps the process alive unless
+ * `unref()` was called, as `process.channel.unref()` does.
+ *
+ * **End.** `'close'` is emitted once: when the peer closes its end (or exits:
+ * a process closes its links when it exits normally, `process.exit()`
+ * included), when this side calls `close()`, or after a peer's death.
+ * A peer that dies (killed, or exits without closing) is an `'error'` with
+ * `code: 'ERR_IPC_PEER_DEAD'`, then `'close'`.
+ *
+ * **Hostile peers.** A message that cannot be deserialized (garbage, a
+ * truncated value, an unknown frame) is an `'error'` with
+ * `code: 'ERR_IPC_CORRUPT'`; it is dropped and the link goes on. `'error'` is
+ * emitted only while someone listens for it (an iteration does): a peer
+ * cannot crash this process through the link.
+ */
+export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>, Disposable {
+  static {
+    implementRef(this, (self) => (#loopRef in self ? (self as ProcessLink).#loopRef : undefined));
+  }
+
+  /** The channel this side sends on (its producer). */
+  readonly #out: Channel;
+  /** The channel this side receives from (its consumer). */
+  readonly #in: Channel;
+  readonly #parent: boolean;
+  readonly #loopRef = new LoopRef();
+  #closed = false;
+  #reading = false;
+  /** Aborts the pending receive when the last listener goes (the loop pauses). */
+  #pause: AbortController | null = null;
+  /** A chunked value being put together: its chunks, how many bytes they hold, and how many it will have. */
+  #chunks: Buffer[] = [];
+  #have = 0;
+  #total = -1;
+  /** Values received while nobody listened, for the next listener. */
+  readonly #held: unknown[] = [];
+
+  /** @internal */
+  constructor(key: Internal, out: Channel, incoming: Channel, parent: boolean) {
+    assertInternal(key);
+    super();
+    this.#out = out;
+    this.#in = incoming;
+    this.#parent = parent;
+    this.#loopRef.attach(socketPart(out));
+    this.#loopRef.attach(socketPart(incoming));
+    // Attach at once as the producer of one channel and the consumer of the other, so that the
+    // peer sees this side's close or death even if it never sends or receives. A receive into an
+    // empty target claims the consumer role and takes nothing (a waiting message stays:
+    // EMSGSIZE). Errors here (the peer already gone) are met again by the first send or receive.
+    try {
+      out.trySend(new Uint8Array([HELLO]));
+    } catch {
+      // see above
+    }
+    try {
+      incoming.tryReceiveInto(EMPTY);
+    } catch {
+      // see above
+    }
+    closeAllOnExit(this);
+    this.on('newListener', (event) => {
+      if (event === 'message') process.nextTick(() => this.#start());
+    });
+    // Pausing waits a turn of the loop: a caller that takes values one at a time with once('message') removes the
+    // last listener and adds the next one straight after, and should not stop and restart the receive each time.
+    this.on('removeListener', (event) => {
+      if (event === 'message' && !this.#wanted()) {
+        setImmediate(() => {
+          if (!this.#wanted()) this.#pause?.abort();
+        });
+      }
+    });
+  }
+
+  /**
+   * The parent's side: two anonymous Channels (parent to child, child to
+   * parent) of `capacity` bytes each. Pass {@link ProcessLink.childFds} to the
+   * child, which calls {@link ProcessLink.adopt}.
+   */
+  static create(options?: ProcessLinkCreateOptions): ProcessLink {
+    const { capacity } = validateOptions(options);
+    const toChild = Channel.create({ capacity });
+    let toParent: Channel;
+    try {
+      toParent = Channel.create({ capacity });
+    } catch (err) {
+      toChild.close();
+      throw err;
+    }
+    return new ProcessLink(INTERNAL, toChild, toParent, true);
+  }
+
+  /**
+   * The child's side, from the two descriptors it inherited, in the order
+   * {@link ProcessLink.childFds} lists them. The link owns them from then on
+   * (both are closed if either cannot be adopted, as `Channel.fromFd` says).
+   */
+  static adopt(toChildFd: number, toParentFd: number): ProcessLink {
+    const toChild = Channel.fromFd(toChildFd);
+    let toParent: Channel;
+    try {
+      toParent = Channel.fromFd(toParentFd);
+    } catch (err) {
+      toChild.close();
+      throw err;
+    }
+    return new ProcessLink(INTERNAL, toParent, toChild, false);
+  }
+
+  /**
+   * The parent's two descriptors to pass to the child, in the order
+   * {@link ProcessLink.adopt} takes them: `spawn(node, [file], { fds: { 3: toChild, 4: toParent } })`.
+   * Both are close-on-exec here; the parent keeps its own.
+   */
+  childFds(): [toChild: number, toParent: number] {
+    if (this.#closed) throw closedError(LABEL);
+    return this.#parent ? [this.#out.fd, this.#in.fd] : [this.#in.fd, this.#out.fd];
+  }
+
+  /** Whether `close()` was called, or the link ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends `value` (serialized with `v8.serialize`), waiting for room in the
+   * ring without blocking the event loop; sends arrive in call order. A
+   * value longer than a ring message goes in chunks (as many ring messages
+   * as it takes; the serialized copy is made whole first). Rejects, nothing
+   * sent: a value `v8.serialize` refuses (a function, a symbol, a Proxy, a
+   * getter that throws) with a `DataCloneError`, `code: 'ERR_IPC_DATA_CLONE'`;
+   * a closed link with `ERR_IPC_CLOSED`. Rejects `ETIMEDOUT`, `AbortError`,
+   * and `ERR_IPC_PEER_DEAD` once the peer closed or died.
+   */
+  send(value: unknown, options?: WaitOptions): Promise<void> {
+    try {
+      if (this.#closed) throw closedError(LABEL);
+      const wait = waitOptions(options);
+      const frames = this.#frames(value);
+      if (frames.length === 1) return this.#out.send(frames[0], wait);
+      // All at once: the Channel queues them in call order, so no other value's frames come between.
+      return Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `value` as frames: one WHOLE, or a FIRST and MOREs each at most a ring message long. */
+  #frames(value: unknown): Buffer[] {
+    let data: Buffer;
+    try {
+      const serializer = new DefaultSerializer();
+      serializer.writeRawBytes(WHOLE_TAG);
+      serializer.writeHeader();
+      serializer.writeValue(value);
+      data = serializer.releaseBuffer();
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw Object.assign(
+        stateError('ERR_IPC_DATA_CLONE', `The value could not be sent over the process link: ${why}`),
+        { name: 'DataCloneError', cause },
+      );
+    }
+    const max = this.#out.maxMessageSize;
+    if (data.byteLength <= max) return [data];
+    const body = data.subarray(1);
+    const first = Buffer.allocUnsafe(max);
+    first[0] = FIRST;
+    first.writeUIntLE(body.byteLength, 1, 6);
+    let at = body.copy(first, FIRST_HEADER, 0, max - FIRST_HEADER);
+    const frames = [first];
+    while (at < body.byteLength) {
+      const n = Math.min(max - 1, body.byteLength - at);
+      const frame = Buffer.allocUnsafe(n + 1);
+      frame[0] = MORE;
+      body.copy(frame, 1, at, at + n);
+      frames.push(frame);
+      at += n;
+    }
+    return frames;
+  }
+
+  #wanted(): boolean {
+    return !this.#closed && this.listenerCount('message') > 0;
+  }
+
+  #start(): void {
+    this.#deliver();
+    if (this.#reading || !this.#wanted()) return;
+    this.#reading = true;
+    void this.#read();
+  }
+
+  /** The receive loop: waits on the event loop, then takes what else is there without waiting. */
+  async #read(): Promise<void> {
+    const incoming = this.#in;
+    // One controller for the whole run (making one per receive costs microseconds a message).
+    const pause = (this.#pause = new AbortController());
+    const options = { signal: pause.signal };
+    try {
+      while (this.#wanted()) {
+        let frame = await incoming.receive(options);
+        if (frame === null) return this.close();
+        this.#frame(frame);
+        while (this.#wanted() && (frame = incoming.tryReceive()) !== null) this.#frame(frame);
+      }
+    } catch (err) {
+      if (this.#closed || (err as Error).name === 'AbortError') return;
+      this.#report(err as Error);
+      this.close();
+    } finally {
+      this.#pause = null;
+      this.#reading = false;
+      // A listener added while the paused receive was being given up.
+      if (this.#wanted()) process.nextTick(() => this.#start());
+    }
+  }
+
+  /** One frame: a value is emitted once whole; nonsense is reported and dropped. */
+  #frame(frame: Buffer): void {
+    const tag = frame.byteLength === 0 ? 0 : frame[0];
+    if (tag === HELLO && frame.byteLength === 1) return;
+    let whole: Buffer | null = null;
+    if (tag === WHOLE) {
+      this.#dropPartial();
+      whole = frame.subarray(1);
+    } else if (tag === FIRST && frame.byteLength > FIRST_HEADER) {
+      this.#dropPartial();
+      const total = frame.readUIntLE(1, 6);
+      if (total > bufferConstants.MAX_LENGTH) {
+        return this.#report(corrupt(LABEL, `a value of ${total} bytes was announced (Buffers hold at most ${
+          bufferConstants.MAX_LENGTH})`));
+      }
+      this.#total = total;
+      whole = this.#chunk(frame.subarray(FIRST_HEADER));
+    } else if (tag === MORE && this.#total >= 0) {
+      whole = this.#chunk(frame.subarray(1));
+    } else {
+      this.#dropPartial();
+      return this.#report(corrupt(LABEL, `a message of ${frame.byteLength} bytes is not a frame (tag ${tag})`));
+    }
+    if (whole === null || this.#closed) return;
+    let value: unknown;
+    try {
+      value = deserialize(whole);
+    } catch (cause) {
+      const err = corrupt(LABEL, `a value could not be deserialized (${(cause as Error).message})`);
+      return this.#report(Object.assign(err, { cause }));
+    }
+    this.#held.push(value);
+    this.#deliver();
+  }
+
+  /**
+   * Emits the values held, in order, while someone listens. A value is held when it was received after the last
+   * listener went (the receive pending then is given up a turn later): it waits for the next listener.
+   */
+  #deliver(): void {
+    const held = this.#held;
+    while (held.length > 0 && this.#wanted()) {
+      const value = held.shift();
+      try {
+        this.emit('message', value);
+      } catch (err) {
+        // A listener's exception is the listener's: uncaught, as it would be from any event.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  /** Adds a chunk to the value being put together: the value once whole, else null. */
+  #chunk(bytes: Buffer): Buffer | null {
+    this.#chunks.push(bytes);
+    this.#have += bytes.byteLength;
+    if (this.#have < this.#total) return null;
+    const total = this.#total;
+    const whole = this.#have === total ? Buffer.concat(this.#chunks, total) : null;
+    this.#dropPartial();
+    if (whole === null) this.#report(corrupt(LABEL, `a chunked value ran past its announced ${total} bytes`));
+    return whole;
+  }
+
+  #dropPartial(): void {
+    this.#chunks = [];
+    this.#have = 0;
+    this.#total = -1;
+  }
+
+  /** `'error'`, if anyone listens. */
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /**
+   * Values as they come (receiving starts with the iteration), until the
+   * link closes; throws the first `'error'` (e.g. `ERR_IPC_PEER_DEAD`), after
+   * the values that came before it. Values received but not yet taken when
+   * the loop stops early are dropped.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<unknown, void, undefined> {
+    const queue: unknown[] = [];
+    let head = 0;
+    let failure = null as { error: unknown } | null;
+    let ended = this.#closed as boolean;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const onMessage = (value: unknown) => {
+      queue.push(value);
+      poke();
+    };
+    const onError = (error: unknown) => {
+      failure ??= { error };
+      poke();
+    };
+    const onClose = () => {
+      ended = true;
+      poke();
+    };
+    this.on('error', onError).on('close', onClose).on('message', onMessage);
+    try {
+      for (;;) {
+        if (head < queue.length) {
+          const value = queue[head++];
+          if (head === queue.length) queue.length = head = 0;
+          yield value;
+        } else if (failure !== null) {
+          throw failure.error;
+        } else if (ended) {
+          return;
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      }
+    } finally {
+      this.off('message', onMessage).off('error', onError).off('close', onClose);
+    }
+  }
+
+  /**
+   * Closes both ends: the peer sees the end of the stream (a goodbye, not
+   * an error) and gets `'close'`; pending sends reject with `ERR_IPC_CLOSED`.
+   * Emits `'close'` (on the next tick). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    openLinks.delete(this);
+    this.#dropPartial();
+    this.#held.length = 0;
+    this.#out.close();
+    this.#in.close();
+    process.nextTick(() => this.emit('close'));
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `ProcessLink { side, toChild, toParent, receiving, ref, closed }` for `console.log` and `util.inspect`. */
+  [inspectCustom](depth: number, options: InspectOptionsStylized): string {
+    const [toChild, toParent] = this.#parent ? [this.#out.fd, this.#in.fd] : [this.#in.fd, this.#out.fd];
+    return inspectHandle('ProcessLink', {
+      side: this.#parent ? 'parent' : 'child',
+      toChild,
+      toParent,
+      receiving: this.#reading,
+      ref: this.#loopRef.ref,
+      closed: this.#closed,
+    }, depth, options);
+  }
+}
+
+// ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).
+export interface ProcessLink extends Referable {}

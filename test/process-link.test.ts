@@ -1,0 +1,294 @@
+/**
+ * ProcessLink (lib/internal/process-link.ts): structured-clone values between a parent and a real child process
+ * (test/fixtures/process-link.js) over two anonymous Channels.
+ */
+import { once } from 'node:events';
+import { inspect } from 'node:util';
+import { deserialize, serialize } from 'node:v8';
+import { ProcessLink } from '../lib/internal/process-link';
+import { fdsOpenedSince, fixtureChild, leftoverObjects, openFds, run, type FixtureChild } from './helpers';
+
+let fdsBefore: string[] = [];
+/** What each test started: links to close and children to reap (their stdio closed) before the leak check. */
+const links: ProcessLink[] = [];
+const children: Array<{ proc: FixtureChild['proc']; closed: Promise<unknown> }> = [];
+
+beforeAll(async () => {
+  // Child processes make libuv open its signal pipe once; do it before the descriptor snapshots.
+  await run(process.execPath, ['-e', '']);
+});
+beforeEach(() => {
+  fdsBefore = openFds();
+});
+afterEach(async () => {
+  for (const link of links.splice(0)) link.close();
+  for (const c of children.splice(0)) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await c.closed;
+  }
+  expect(fdsOpenedSince(fdsBefore)).toEqual([]);
+  expect(leftoverObjects()).toEqual([]);
+});
+
+/** Resolves at the link's 'close' (events.once would reject at an 'error' before it). */
+function closeEvent(link: ProcessLink): Promise<void> {
+  return new Promise((resolve) => link.once('close', resolve));
+}
+
+/**
+ * Whether `received` holds the values of `sent`: v8.serialize writes it as it writes `sent` after a round trip in this
+ * process (which makes arrays holey, as the link's own round trip does). Values the library deserialized are of
+ * Node's own realm, not of jest's sandbox, so toEqual cannot compare their Maps and typed arrays.
+ */
+function sameValues(received: unknown, sent: unknown): boolean {
+  return serialize(received).equals(serialize(deserialize(serialize(sent))));
+}
+
+/** What a value is, across realms: `[object Map]`. */
+const kind = (value: unknown): string => Object.prototype.toString.call(value);
+
+/** A link, and a child running `command` on its other end (the parent's copies of the descriptors stay open). */
+function linked(command: string, args: string[] = [], options?: { capacity?: number }): [ProcessLink, FixtureChild] {
+  const link = ProcessLink.create(options);
+  const [toChild, toParent] = link.childFds();
+  const child = fixtureChild('process-link.js', [command, ...args], { 3: { fd: toChild }, 4: { fd: toParent } });
+  links.push(link);
+  children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+  return [link, child];
+}
+
+/** The next `n` values the link delivers. */
+function take(link: ProcessLink, n: number): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const got: unknown[] = [];
+    const onMessage = (value: unknown) => {
+      got.push(value);
+      if (got.length === n) {
+        link.off('message', onMessage).off('close', onClose);
+        resolve(got);
+      }
+    };
+    const onClose = () => reject(new Error(`closed after ${got.length} of ${n} values`));
+    link.on('message', onMessage).on('close', onClose);
+  });
+}
+
+/** Sends each value and gets it back from the echoing child. */
+async function roundTrip(link: ProcessLink, values: unknown[]): Promise<unknown[]> {
+  const back = take(link, values.length);
+  await Promise.all(values.map((v) => link.send(v)));
+  return back;
+}
+
+describe('ProcessLink', () => {
+  test('objects, Maps, Sets, Dates, Buffers, typed arrays and nested values make the round trip', async () => {
+    const [link, child] = linked('echo');
+    expect(await child.next()).toEqual({ ready: true });
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const values = [
+      { a: 1, b: 'two', c: [true, null, undefined, 3.5] },
+      new Map<unknown, unknown>([['k', 1], [2, new Set(['x', 'y'])]]),
+      new Date(1_700_000_000_000),
+      Buffer.from('bytes \u00e9'),
+      new Float64Array([1.5, -2, Math.PI]),
+      new Uint16Array([1, 65535]),
+      { nested: { deeper: [{ map: new Map([[1, { date: new Date(0), big: 2n ** 70n }]]) }], re: /x+/gi } },
+      cyclic,
+      'a string',
+      42,
+    ];
+    const back = await roundTrip(link, values);
+    expect(back.map(kind)).toEqual(values.map(kind));
+    expect(values.filter((value, i) => !sameValues(back[i], value))).toEqual([]);
+    expect(Buffer.isBuffer(back[3]) && (back[3] as Buffer).toString()).toBe('bytes \u00e9');
+    expect(Array.from(back[4] as Float64Array)).toEqual([1.5, -2, Math.PI]);
+    expect((back[2] as Date).getTime()).toBe(1_700_000_000_000);
+    const loop = back[7] as Record<string, unknown>;
+    expect(loop.self).toBe(loop);
+    expect(back.slice(8)).toEqual(['a string', 42]);
+    link.close();
+    await child.exit;
+  });
+
+  test('order is kept over 10,000 values each way', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const values = Array.from({ length: 10000 }, (_, i) => ({ i }));
+    const back = (await roundTrip(link, values)) as Array<{ i: number }>;
+    expect(back.map((v) => v.i)).toEqual(values.map((v) => v.i));
+    link.close();
+    await child.exit;
+  });
+
+  test('values larger than a ring message travel in chunks, intact and in order', async () => {
+    const [link, child] = linked('echo', [], { capacity: 4096 });
+    await child.next();
+    const random = Buffer.alloc(100_000);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+    const values = [
+      random,
+      'small between',
+      new Float64Array(50_000).map((_, i) => i / 3),
+      'x'.repeat(300_000),
+      Buffer.alloc(2040 - 20, 1), // around the boundary of one message (2040 bytes)
+      Buffer.alloc(2040, 2),
+      { last: true },
+    ];
+    const back = await roundTrip(link, values);
+    expect(back.map(kind)).toEqual(values.map(kind));
+    back.forEach((value, i) => expect(sameValues(value, values[i])).toBe(true));
+    expect((back[0] as Buffer).equals(random)).toBe(true);
+    link.close();
+    await child.exit;
+  });
+
+  test('a value v8.serialize refuses is a DataCloneError, and nothing is sent', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    for (const bad of [() => 1, Symbol('s'), { f() {} }, new Proxy({}, {})]) {
+      await expect(link.send(bad)).rejects.toMatchObject({ name: 'DataCloneError', code: 'ERR_IPC_DATA_CLONE' });
+    }
+    expect(await roundTrip(link, ['next'])).toEqual(['next']);
+    await expect(link.send('x', { timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    link.close();
+    await expect(link.send('late')).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    expect(() => link.childFds()).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    await child.exit;
+  });
+
+  test('the parent closing gives the child its close, and the child exits', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const closing = closeEvent(link);
+    link.close();
+    link.close();
+    await closing;
+    expect(await child.next()).toEqual({ event: 'close' });
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  test('the child closing gives the parent its close after every value, with no error', async () => {
+    const [link, child] = linked('produce', ['5']);
+    const errors: unknown[] = [];
+    link.on('error', (err) => errors.push(err));
+    const got: unknown[] = [];
+    for await (const value of link) got.push(value);
+    expect(got).toEqual([0, 1, 2, 3, 4].map((i) => ({ i })));
+    expect(link.closed).toBe(true);
+    expect(errors).toEqual([]);
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  test('the child asking for a close from its side: the parent gets close', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const closing = closeEvent(link);
+    link.on('message', () => undefined);
+    await link.send('close-please');
+    await closing;
+    expect(await child.next()).toEqual({ event: 'close' });
+    await expect(link.send('late')).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  test('a SIGKILLed child is an ERR_IPC_PEER_DEAD error, then close', async () => {
+    const [link, child] = linked('wait');
+    await child.next();
+    const events: string[] = [];
+    const error = new Promise((resolve) => link.on('error', resolve));
+    link.on('error', () => events.push('error')).on('close', () => events.push('close'));
+    link.on('message', () => undefined);
+    const closing = closeEvent(link);
+    child.proc.kill('SIGKILL');
+    expect(await error).toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
+    await closing;
+    expect(events).toEqual(['error', 'close']);
+    expect(await child.exit).toEqual([null, 'SIGKILL']);
+  });
+
+  test('iteration throws ERR_IPC_PEER_DEAD when the child dies', async () => {
+    const [link, child] = linked('wait');
+    await child.next();
+    child.proc.kill('SIGKILL');
+    await expect((async () => {
+      for await (const _ of link) throw new Error('no value was sent');
+    })()).rejects.toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
+    await child.exit;
+    link.close();
+  });
+
+  test("an unref()'d listening child exits on its own; its exit closes the link as a goodbye", async () => {
+    const [link, child] = linked('unref');
+    const errors: unknown[] = [];
+    link.on('error', (err) => errors.push(err));
+    const closing = closeEvent(link);
+    link.on('message', () => undefined);
+    expect(await child.next()).toEqual({ ready: true, hasRef: false });
+    expect(await child.exit).toEqual([0, null]);
+    await closing;
+    expect(errors).toEqual([]);
+  });
+
+  test('garbage from a hostile peer is ERR_IPC_CORRUPT, dropped, and the link goes on', async () => {
+    const [link, child] = linked('garbage');
+    const errors: Array<{ code?: string }> = [];
+    const values: unknown[] = [];
+    link.on('error', (err) => errors.push(err));
+    link.on('message', (value) => values.push(value));
+    await closeEvent(link);
+    const { sent } = (await child.next()) as { sent: number };
+    expect(errors.length).toBeGreaterThan(10);
+    expect(errors.length).toBeLessThanOrEqual(sent);
+    for (const err of errors) expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT' });
+    expect(values[values.length - 1]).toEqual({ done: true });
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  test('values taken one at a time (once, with pauses between) all arrive, in order', async () => {
+    const [link, child] = linked('produce', ['30']);
+    const got: unknown[] = [];
+    for (let i = 0; i < 30; i++) {
+      got.push(...(await take(link, 1)));
+      expect(link.listenerCount('message')).toBe(0);
+      // Every third value, long enough for the pending receive to be given up (the link pauses).
+      if (i % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => ({ i })));
+    link.on('message', () => undefined);
+    await closeEvent(link);
+    await child.exit;
+  });
+
+  test('a value received after the last listener went waits for the next listener', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const listener = () => undefined;
+    link.on('message', listener);
+    await new Promise<void>((resolve) => {
+      setTimeout(() => {
+        // In a timer: the receive still pending is given up only in this turn's check phase, after its poll phase,
+        // where the echo (surely back after the busy wait) is taken.
+        link.off('message', listener);
+        void link.send('held');
+        const until = performance.now() + 50;
+        while (performance.now() < until);
+        resolve();
+      }, 1);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await take(link, 1)).toEqual(['held']);
+    link.close();
+    await child.exit;
+  });
+
+  test('is made by its factories only, and inspects as what it is', () => {
+    const Ctor = ProcessLink as unknown as new () => unknown;
+    expect(() => new Ctor()).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_CONSTRUCTOR' }));
+    using link = ProcessLink.create({ capacity: 4096 });
+    expect(link.hasRef()).toBe(true);
+    expect(link.unref().hasRef()).toBe(false);
+    expect(inspect(link)).toMatch(/^ProcessLink \{\s+side: 'parent',\s+toChild: \d+,\s+toParent: \d+/);
+    expect(() => ProcessLink.create({ capacity: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+});
