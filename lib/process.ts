@@ -298,7 +298,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   #exit: ProcessExit | null = null;
   #failure: Error | null = null;
   readonly #ended: Promise<ProcessExit>;
-  #settle!: (exit: ProcessExit | Error) => void;
+  #settle!: { resolve(exit: ProcessExit): void; reject(err: Error): void };
 
   /**
    * Describes the process; nothing starts until {@link Process.start}. Every
@@ -310,9 +310,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     const settings = settingsOf(file, options);
     super();
     this.#settings = settings;
-    this.#ended = new Promise<ProcessExit>((resolve, reject) => {
-      this.#settle = (exit) => (exit instanceof Error ? reject(exit) : resolve(exit));
-    });
+    this.#ended = new Promise<ProcessExit>((resolve, reject) => (this.#settle = { resolve, reject }));
     // Nobody may ever join: an unobserved spawn failure is not an unhandled rejection.
     this.#ended.catch(() => undefined);
   }
@@ -396,7 +394,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     this.#gone = true;
     this.#exit = exit;
     this.#release();
-    this.#settle(exit);
+    this.#settle.resolve(exit);
     this.emit('exit', exit.exitCode, exit.signal);
   }
 
@@ -404,7 +402,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     this.#gone = true;
     this.#failure = err;
     this.#release();
-    this.#settle(err);
+    this.#settle.reject(err);
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
