@@ -84,7 +84,9 @@ export interface ProcessOptions {
 
 /** How a process ended: its exit code, or the signal that killed it (the other is null). */
 export interface ProcessExit {
+  /** The code it exited with, or null when a signal killed it. */
   exitCode: number | null;
+  /** The signal that killed it, or null when it exited. */
   signal: NodeJS.Signals | null;
 }
 
@@ -134,6 +136,19 @@ const ENV_KEY = /^[^=\0]+$/;
 const BOOTSTRAP = __filename.endsWith('.ts')
   ? path.join(__dirname, '..', 'dist', 'internal', 'process-child.js')
   : path.join(__dirname, 'internal', 'process-child.js');
+
+/**
+ * Watches the pidfd `fd`: `onGone()` runs once it is readable (its process is
+ * gone), unless the watcher is closed first. The Poller is the caller's to
+ * close (before closing fd).
+ */
+function watchPidfd(fd: number, onGone: () => void): Poller {
+  const poller = new Poller(fd, 'pidfd_open', null);
+  const gone = () => (binding.pollNow(fd, binding.POLLIN) > 0 ? true : AGAIN);
+  // No timeout is given: its error is never made.
+  poller.wait(binding.UV_READABLE, gone, {}, () => new Error('unreachable')).then(onGone, () => undefined);
+  return poller;
+}
 
 /** A signal by name or number, checked; its number. */
 function signalNumber(value: unknown, name: string): number {
@@ -336,7 +351,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     });
     this.#child = child;
     child.once('exit', (code, signal) => this.#exited({ exitCode: code, signal }));
-    child.once('error', (err) => {
+    child.on('error', (err) => {
       // Only a failed spawn ends the process with an error ('error' also
       // reports a kill() that failed, which kill() reports itself).
       if (child.pid === undefined) this.#failed(err);
@@ -364,7 +379,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     check(fd, 'pidfd_open');
     let poller: Poller;
     try {
-      poller = new Poller(fd, 'pidfd_open', null);
+      poller = watchPidfd(fd, () => void (this.#gone = true));
     } catch (err) {
       binding.close(fd);
       throw err;
@@ -373,11 +388,6 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     this.#poller = poller;
     this.#loopRef.attach(poller);
     reclaimOnCollect(this, { fds: [fd], poller });
-    const gone = () => (binding.pollNow(fd, binding.POLLIN) > 0 ? true : AGAIN);
-    poller.wait(binding.UV_READABLE, gone, {}, () => new Error('never')).then(
-      () => void (this.#gone = true),
-      () => undefined, // closed: the exit came first
-    );
   }
 
   #release(): void {
@@ -531,17 +541,20 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging: implementRef's methods.
+/** `ref()`/`unref()` (the child, its pipes and its pidfd's watcher follow them), and the events' listener types. */
 export interface Process extends Referable {
   /** Once, when the process has ended: its exit code, or the signal that killed it (the other is null). */
   on(event: 'exit', listener: (exitCode: number | null, signal: NodeJS.Signals | null) => void): this;
   /** The process could not be started (join() rejects with the same error). */
   on(event: 'error', listener: (err: Error) => void): this;
+  /** Any other event, as EventEmitter. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own signature.
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   /** As {@link Process.on}, once. */
   once(event: 'exit', listener: (exitCode: number | null, signal: NodeJS.Signals | null) => void): this;
+  /** As {@link Process.on}, once. */
   once(event: 'error', listener: (err: Error) => void): this;
+  /** Any other event, as EventEmitter, once. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own signature.
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
@@ -613,10 +626,14 @@ export class ParentProcess extends EventEmitter {
       return;
     }
     this.#pidfd = fd;
-    this.#poller = new Poller(fd, 'pidfd_open', null);
+    try {
+      this.#poller = watchPidfd(fd, () => this.#ended());
+    } catch (err) {
+      binding.close(fd);
+      this.#pidfd = -1;
+      throw err;
+    }
     this.#poller.setRef(false);
-    const gone = () => (binding.pollNow(fd, binding.POLLIN) > 0 ? true : AGAIN);
-    this.#poller.wait(binding.UV_READABLE, gone, {}, () => new Error('never')).then(() => this.#ended(), () => undefined);
   }
 
   /** Says so once, on a later turn (a listener being added is not in the list yet). */
