@@ -259,6 +259,9 @@ describe('the parent', () => {
       expect(binding.pidfdSendSignal(staysFd, 9)).toBe(0);
       expect(await goneWithin(staysFd, 10000)).toBe(true);
     } finally {
+      // A failed run must not leave them behind (they hold the test's pipe).
+      binding.pidfdSendSignal(diesFd, 9);
+      binding.pidfdSendSignal(staysFd, 9);
       binding.close(diesFd);
       binding.close(staysFd);
     }
@@ -274,6 +277,7 @@ describe('the parent', () => {
       expect(said.ppid).not.toBe(middle.pid);
       expect(await goneWithin(toldFd, 10000)).toBe(true);
     } finally {
+      binding.pidfdSendSignal(toldFd, 9);
       binding.close(toldFd);
     }
   });
