@@ -65,6 +65,17 @@ async function goneWithin(pidfd: number, ms: number): Promise<boolean> {
   }
 }
 
+/**
+ * The environment of a child with a memory limit: without the sanitizer run's
+ * LD_PRELOAD and addon (npm run test:asan), as ASan cannot run under
+ * RLIMIT_DATA (its shadow memory and allocator map terabytes: "Failed to
+ * mmap"). Such a child runs the normal build; in a normal run this is process.env.
+ */
+function envForMemoryLimit(): Record<string, string | undefined> {
+  const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
+  return env;
+}
+
 const report = fixture('process-report.js');
 const stubborn = fixture('process-stubborn.js');
 const piped: ProcessOptions['stdio'] = ['ignore', 'pipe', 'inherit'];
@@ -208,7 +219,8 @@ describe('limits and nice', () => {
   test('limits and nice are in place before the module runs, on every thread', async () => {
     const nice = Math.min(getPriority() + 3, 19);
     const p = new Process(report, {
-      stdio: piped, nice, limits: { openFiles: 100, cpuSeconds: 50, memoryBytes: 512 * 2 ** 20 },
+      stdio: piped, nice, env: envForMemoryLimit(),
+      limits: { openFiles: 100, cpuSeconds: 50, memoryBytes: 512 * 2 ** 20 },
     }).start();
     const seen = JSON.parse(await firstLine(p));
     await p.join();
@@ -235,10 +247,10 @@ describe('limits and nice', () => {
   });
 
   test('memoryBytes: a Buffer beyond it fails, one within it does not', async () => {
-    const limits = { memoryBytes: 128 * 2 ** 20 };
-    const big = new Process(fixture('process-limits.js'), { args: ['buffer', '256'], stdio: piped, limits }).start();
+    const options = { stdio: piped, limits: { memoryBytes: 128 * 2 ** 20 }, env: envForMemoryLimit() };
+    const big = new Process(fixture('process-limits.js'), { args: ['buffer', '256'], ...options }).start();
     expect(JSON.parse(await firstLine(big))).toEqual({ result: 'Array buffer allocation failed' });
-    const small = new Process(fixture('process-limits.js'), { args: ['buffer', '16'], stdio: piped, limits }).start();
+    const small = new Process(fixture('process-limits.js'), { args: ['buffer', '16'], ...options }).start();
     expect(JSON.parse(await firstLine(small))).toEqual({ result: 'ok' });
     await Promise.all([big.join(), small.join()]);
   });
