@@ -45,3 +45,7 @@ export { Mutex } from './mutex';
 export type {
   MutexInsideOptions, MutexLockOptions, MutexLockResult, MutexLockSyncOptions, MutexOpenOptions,
 } from './mutex';
+export { ParentProcess, Process } from './process';
+export type {
+  ProcessExit, ProcessLimits, ProcessOptions, ProcessStdio, ProcessStdioEntry, TerminateOptions,
+} from './process';
