@@ -47,5 +47,7 @@ export type {
 } from './mutex';
 export { ParentProcess, Process } from './process';
 export type {
-  ProcessExit, ProcessLimits, ProcessOptions, ProcessStdio, ProcessStdioEntry, TerminateOptions,
+  ProcessExit, ProcessLimits, ProcessOptions, ProcessStdio, ProcessStdioEntry, Shareable, TerminateOptions,
 } from './process';
+export { ProcessLink } from './process-link';
+export type { ProcessLinkCreateOptions } from './process-link';

@@ -15,6 +15,8 @@ import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, stateError } from './errors';
 import { Cancel } from './internal/cancel';
+import { ProcessLink } from './process-link';
+import { reviveObject, shareObject, type SharedObject } from './internal/share';
 import { assertInternal, type Internal, INTERNAL } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
@@ -26,6 +28,13 @@ import {
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
 import { spawn, type Passable } from './spawn';
+import type { Channel } from './channel';
+import type { MessageQueue } from './message-queue';
+import type { Mutex } from './mutex';
+import type { PipeEnd } from './pipe';
+import type { Semaphore } from './semaphore';
+import type { SharedMemory } from './shared-memory';
+import type { UnixSocket } from './unix-socket';
 
 const { ENOSYS, ESRCH } = osConstants.errno;
 
@@ -80,7 +89,25 @@ export interface ProcessOptions {
    * the child: in a worker_threads Worker, the Worker's thread. Default false.
    */
   dieWithParent?: boolean;
+  /**
+   * IPC objects for the child, by the names it will know them by: they arrive
+   * open, of their own class, in `Process.parent.objects` (the same kernel
+   * object: shared memory, a Channel, a queue, a Semaphore or Mutex — named, or
+   * inside shared memory —, a Unix socket, a pipe end). The child uses no
+   * descriptor numbers and no naming convention. Each is passed as it is when
+   * `start()` runs; this process keeps its own.
+   */
+  objects?: Readonly<Record<string, Shareable>>;
+  /**
+   * The message link (`p.channel` / `Process.parent.channel`): structured-clone
+   * values both ways through shared memory. Default `true`; `{ capacity }` sets
+   * the bytes of ring each way (a power of two, default 1 MiB); `false`: none.
+   */
+  channel?: boolean | { capacity?: number };
 }
+
+/** What can be passed to a child in `options.objects`. */
+export type Shareable = SharedMemory | Channel | MessageQueue | Semaphore | Mutex | UnixSocket | PipeEnd;
 
 /** How a process ended: its exit code, or the signal that killed it (the other is null). */
 export interface ProcessExit {
@@ -106,22 +133,26 @@ export interface Description {
   limits: ProcessLimits;
   nice: number | null;
   dieWithParent: boolean;
-  /** What the plan's parts (objects, channel) tell the child about the descriptors they passed. */
-  plan: Record<string, unknown>;
+  /** What the child needs to take up the link and the objects (see ChildPlan). */
+  plan: PlanData;
 }
 
 /**
  * What a child gets besides its description: descriptors at fixed numbers
- * (from 3), and for each part of the plan the data the child needs to make
- * objects of them again. This is the seam of `objects` (shareObject: each
- * object's descriptors, and `{ kind, fds, data }` under `plan.objects`) and
- * of `channel` (ProcessLink.create().childFds(), under `plan.channel`):
- * `#plan()` in Process builds it, `ParentProcess` is given `plan` and the
- * child's descriptor numbers. Empty until they land.
+ * (from 3: the link's two first, then each object's), and the data it needs
+ * to make objects of them again (`data.channel`: the link's two numbers;
+ * `data.objects`: `{ kind, fds, data }` by name, fds being the child's
+ * numbers). `ParentProcess` takes them up in the child (adoptParent).
  */
 interface ChildPlan {
   fds: Record<number, Passable>;
-  data: Record<string, unknown>;
+  data: PlanData;
+}
+
+/** The plan's data, as the child reads it (checked there: it comes through the environment). */
+interface PlanData {
+  channel?: [number, number];
+  objects?: Record<string, SharedObject>;
 }
 
 const SIGNALS = osConstants.signals as Record<string, number>;
@@ -261,6 +292,30 @@ interface Settings {
   nice: number | null;
   execArgv: string[];
   dieWithParent: boolean;
+  /** The objects by name, read once (each checked now, and shared again at start()). */
+  objects: [string, unknown][];
+  /** The link's ring bytes each way, or null for no link. */
+  channel: { capacity?: number } | null;
+}
+
+/** options.objects: a record of this package's open shareable objects (shareObject checks each). */
+function validateObjects(value: unknown): [string, unknown][] {
+  if (value === undefined) return [];
+  if (value === null || typeof value !== 'object') throw invalidArgType('options.objects', 'of type object', value);
+  const entries = Object.entries(validateOptions(value as Record<string, unknown>, 'options.objects'));
+  for (const [name, object] of entries) shareObject(object, `options.objects.${name}`);
+  return entries;
+}
+
+function validateChannel(value: unknown): { capacity?: number } | null {
+  if (value === undefined || value === true) return {};
+  if (value === false) return null;
+  if (value === null || typeof value !== 'object') {
+    throw invalidArgType('options.channel', 'of type boolean or object', value);
+  }
+  const { capacity } = validateOptions(value as { capacity?: number }, 'options.channel');
+  if (capacity !== undefined) validateInteger(capacity, 'options.channel.capacity', 64, 2 ** 30);
+  return { capacity };
 }
 
 function settingsOf(file: unknown, options: ProcessOptions | undefined): Settings {
@@ -279,7 +334,8 @@ function settingsOf(file: unknown, options: ProcessOptions | undefined): Setting
   }
   return {
     file: resolved, args, env: validateEnv(opts.env), cwd, stdio: validateStdio(opts.stdio), limits,
-    nice: nice ?? null, execArgv, dieWithParent,
+    nice: nice ?? null, execArgv, dieWithParent, objects: validateObjects(opts.objects),
+    channel: validateChannel(opts.channel),
   };
 }
 
@@ -307,6 +363,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   readonly #settings: Settings;
   readonly #loopRef = new LoopRef();
   #child: ChildProcess | null = null;
+  #link: ProcessLink | null = null;
   #pidfd = -1;
   #poller: Poller | null = null;
   #gone = false;
@@ -342,7 +399,15 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   start(): this {
     if (this.#child !== null) throw stateError('ERR_INVALID_STATE', 'The process was already started');
     const s = this.#settings;
-    const plan = this.#plan();
+    const link = s.channel === null ? null : ProcessLink.create(s.channel);
+    let plan: ChildPlan;
+    try {
+      plan = this.#plan(link);
+    } catch (err) {
+      link?.close();
+      throw err;
+    }
+    this.#link = link;
     const description: Description = {
       parent: process.pid, limits: s.limits, nice: s.nice, dieWithParent: s.dieWithParent, plan: plan.data,
     };
@@ -365,8 +430,33 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   }
 
   /** The plan of descriptors and data for the child (see {@link ChildPlan}): where objects and channel go. */
-  #plan(): ChildPlan {
-    return { fds: {}, data: {} };
+  #plan(link: ProcessLink | null): ChildPlan {
+    const fds: Record<number, Passable> = {};
+    const data: PlanData = {};
+    let next = 3;
+    const place = (fd: number) => {
+      fds[next] = fd;
+      return next++;
+    };
+    if (link !== null) data.channel = link.childFds().map(place) as [number, number];
+    const objects: Record<string, SharedObject> = {};
+    // Shared again now: an object may have been closed since the constructor checked it.
+    for (const [name, value] of this.#settings.objects) {
+      const shared = shareObject(value, `options.objects.${name}`);
+      objects[name] = { ...shared, fds: shared.fds.map(place) };
+    }
+    if (this.#settings.objects.length > 0) data.objects = objects;
+    return { fds, data };
+  }
+
+  /**
+   * The message link with the child (`Process.parent.channel` there):
+   * structured-clone values both ways. Null before start() and with
+   * `channel: false`. It closes when the child exits, after what the child
+   * sent is delivered to the listeners there are.
+   */
+  get channel(): ProcessLink | null {
+    return this.#link;
   }
 
   /**
@@ -404,6 +494,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     this.#gone = true;
     this.#exit = exit;
     this.#release();
+    this.#link?.peerGone();
     this.#settle.resolve(exit);
     this.emit('exit', exit.exitCode, exit.signal);
   }
@@ -412,6 +503,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     this.#gone = true;
     this.#failure = err;
     this.#release();
+    this.#link?.close();
     this.#settle.reject(err);
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
@@ -568,6 +660,8 @@ export interface Process extends Referable {
  */
 export class ParentProcess extends EventEmitter {
   readonly #pid: number;
+  readonly #objects: Readonly<Record<string, object>>;
+  readonly #link: ProcessLink | null;
   #pidfd = -1;
   #poller: Poller | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -575,10 +669,12 @@ export class ParentProcess extends EventEmitter {
   #told = false;
 
   /** @internal */
-  constructor(key: Internal, pid: number) {
+  constructor(key: Internal, pid: number, objects: Readonly<Record<string, object>>, link: ProcessLink | null) {
     assertInternal(key);
     super();
     this.#pid = pid;
+    this.#objects = objects;
+    this.#link = link;
     this.on('newListener', (event, listener: () => void) => {
       if (event !== 'exit') return;
       // Told already: a listener that comes later is told on its own.
@@ -590,6 +686,24 @@ export class ParentProcess extends EventEmitter {
   /** The parent's pid, as the parent gave it. */
   get pid(): number {
     return this.#pid;
+  }
+
+  /**
+   * The IPC objects the parent passed in `options.objects`, by name, open and
+   * of their own class (a `SharedMemory`, a `Channel`, a `Mutex` on the same
+   * memory...). This process owns them: close them when done, or let exit do it.
+   */
+  get objects(): Readonly<Record<string, object>> {
+    return this.#objects;
+  }
+
+  /**
+   * The message link with the parent (`p.channel` there), or null when the
+   * parent passed `channel: false`. `unref()` it in a child that should exit
+   * once it has nothing else to do, as with `process.channel.unref()`.
+   */
+  get channel(): ProcessLink | null {
+    return this.#link;
   }
 
   /** The parent's pid as this process sees it now (getppid(2)): another once the parent is gone (1, a subreaper). */
@@ -666,6 +780,21 @@ let parentProcess: ParentProcess | null = null;
  * @internal
  */
 export function adoptParent(description: Description): ParentProcess {
-  parentProcess = new ParentProcess(INTERNAL, description.parent);
+  const { channel, objects } = validateOptions(description.plan, 'plan');
+  let link: ProcessLink | null = null;
+  if (channel !== undefined) {
+    const [toChild, toParent] = readArray(channel, 'plan.channel');
+    validateFd(toChild, 'plan.channel[0]');
+    validateFd(toParent, 'plan.channel[1]');
+    link = ProcessLink.adopt(toChild, toParent);
+  }
+  const revived: Record<string, object> = Object.create(null);
+  if (objects !== undefined) {
+    for (const [name, shared] of Object.entries(validateOptions(objects, 'plan.objects'))) {
+      const { kind, fds, data } = validateOptions(shared, `plan.objects.${name}`);
+      revived[name] = reviveObject(kind, fds, data);
+    }
+  }
+  parentProcess = new ParentProcess(INTERNAL, description.parent, Object.freeze(revived), link);
   return parentProcess;
 }

@@ -1,11 +1,11 @@
 /**
- * ProcessLink (lib/internal/process-link.ts): structured-clone values between a parent and a real child process
+ * ProcessLink (lib/process-link.ts): structured-clone values between a parent and a real child process
  * (test/fixtures/process-link.js) over two anonymous Channels.
  */
 import { once } from 'node:events';
 import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
-import { ProcessLink } from '../lib/internal/process-link';
+import { ProcessLink } from '../lib/process-link';
 import { fdsOpenedSince, fixtureChild, leftoverObjects, openFds, run, type FixtureChild } from './helpers';
 
 let fdsBefore: string[] = [];

@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
-import { Process, type ProcessOptions } from '../lib';
+import { Channel, MessageQueue, Mutex, Process, SharedMemory, type ProcessOptions } from '../lib';
 import { binding } from '../lib/binding';
-import { fdsOpenedSince, fixture, leftoverObjects, openFds, run } from './helpers';
+import { fdsOpenedSince, fixture, leftoverObjects, openFds, run, uniqueName } from './helpers';
 
 /** The lines a readable stream gives, as an async iterator (one per call of next()). */
 function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
@@ -403,5 +403,64 @@ describe('hostile options are refused before any process starts', () => {
       p.kill('SIGKILL');
       await p.join();
     }
+  });
+});
+
+describe('objects by name and the message link', () => {
+  test('the child gets the objects open, of their own class, on the same kernel objects; values go both ways', async () => {
+    const before = openFds();
+    const mem = SharedMemory.anonymous(4096);
+    const lock = Mutex.inside(mem, 0, { init: true });
+    const queueName = uniqueName();
+    const queue = MessageQueue.open(queueName, { create: true, exclusive: true });
+    MessageQueue.unlink(queueName); // passed by descriptor: the name is not needed
+    const jobs = Channel.create();
+    const p = new Process(fixture('process-objects.js'), { objects: { mem, lock, queue, jobs } }).start();
+    try {
+      const link = p.channel!;
+      const replies: unknown[] = [];
+      link.on('message', (value) => replies.push(value));
+      expect((await jobs.receive())!.toString()).toBe('sent on the channel');
+      expect((await queue.receive()).data.toString()).toBe('queued by the child');
+      expect(Buffer.from(mem.buffer).toString('utf8', 100, 114)).toBe('from the child');
+      // The child holds the very mutex this process has in the same memory.
+      expect(lock.tryLock()).toBe(false);
+      const sent = { n: 1, when: new Date(5), map: new Map([[1, 'a']]), bytes: Buffer.from([1, 2, 3]) };
+      await link.send(sent);
+      await link.send('unlock');
+      while (replies.length < 2) await once(link, 'message');
+      // v8.deserialize makes its Maps and Dates in Node's realm, not jest's: compared by what they hold.
+      const { echo, kinds, pid } = replies[0] as { echo: typeof sent; kinds: unknown; pid: number };
+      expect(pid).toBe(p.pid);
+      expect(kinds).toEqual({ mem: 'SharedMemory', lock: 'Mutex', queue: 'MessageQueue', jobs: 'Channel' });
+      expect([echo.n, echo.when.getTime(), echo.map.get(1), [...echo.bytes]]).toEqual([1, 5, 'a', [1, 2, 3]]);
+      expect(replies[1]).toEqual({ unlocked: true });
+      expect(lock.tryLock()).toEqual({ ownerDied: false });
+      lock.unlock();
+      await link.send('bye');
+      expect(await p.join()).toEqual({ exitCode: 0, signal: null });
+      expect(link.closed).toBe(true);
+    } finally {
+      await p.terminate({ graceMs: 0 }).catch(() => undefined);
+      for (const o of [lock, jobs, queue, mem]) o.close();
+    }
+    expect(fdsOpenedSince(before)).toEqual([]);
+  });
+
+  test('a child killed before it reads closes the link in the parent; objects that cannot be passed are refused', async () => {
+    const p = new Process(stubborn).start();
+    const closed = once(p.channel!, 'close');
+    p.kill('SIGKILL');
+    await p.join();
+    await closed;
+    expect(p.channel!.closed).toBe(true);
+    expect(() => new Process(report, { objects: { x: {} as never } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('options.objects.x') }),
+    );
+    const mem = SharedMemory.anonymous(64);
+    mem.close();
+    expect(() => new Process(report, { objects: { mem } })).toThrow(expect.objectContaining({ code: 'ERR_IPC_CLOSED' }));
+    expect(() => new Process(report, { channel: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(new Process(report, { channel: false }).channel).toBeNull();
   });
 });

@@ -26,14 +26,14 @@ import { EventEmitter } from 'node:events';
 import { constants as bufferConstants } from 'node:buffer';
 import { DefaultSerializer, deserialize } from 'node:v8';
 import type { InspectOptionsStylized } from 'node:util';
-import { Channel } from '../channel';
-import { closedError, corrupt, stateError } from '../errors';
-import type { WaitOptions } from '../options';
-import { assertInternal, INTERNAL, type Internal } from './construct';
-import { inspectCustom, inspectHandle } from './inspect';
-import { implementRef, LoopRef, socketPart, type Referable } from './loop-ref';
-import { validateOptions } from './validate';
-import { waitOptions } from './wait';
+import { Channel } from './channel';
+import { closedError, corrupt, stateError } from './errors';
+import type { WaitOptions } from './options';
+import { assertInternal, INTERNAL, type Internal } from './internal/construct';
+import { inspectCustom, inspectHandle } from './internal/inspect';
+import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
+import { validateOptions } from './internal/validate';
+import { waitOptions } from './internal/wait';
 
 const HELLO = 1;
 const WHOLE = 2;
@@ -432,6 +432,24 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * an error) and gets `'close'`; pending sends reject with `ERR_IPC_CLOSED`.
    * Emits `'close'` (on the next tick). Idempotent.
    */
+  /**
+   * The peer process is gone (its parent learned it): what it sent is
+   * delivered to the listeners there are, then the link closes. A peer that
+   * died before it ever attached would otherwise leave a receive waiting for
+   * good (a Channel ends only once a producer has attached).
+   * @internal
+   */
+  peerGone(): void {
+    if (this.#closed) return;
+    try {
+      let frame: Buffer | null;
+      while (this.#wanted() && (frame = this.#in.tryReceive()) !== null) this.#frame(frame);
+    } catch (err) {
+      this.#report(err as Error);
+    }
+    this.close();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
