@@ -450,6 +450,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.close();
   }
 
+  /**
+   * Closes this side: the peer gets `'close'` once it has read what was sent;
+   * values not yet received here are dropped. Emits `'close'`. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
