@@ -11,7 +11,7 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { InspectOptionsStylized } from 'node:util';
+import { types, type InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, stateError } from './errors';
 import { Cancel } from './internal/cancel';
@@ -202,7 +202,8 @@ function stringList(value: unknown, name: string): string[] {
 }
 
 function validateFile(value: unknown): string {
-  if (value instanceof URL) {
+  // A Proxy is not asked for its prototype (a revoked one throws): validatePath refuses it.
+  if (!types.isProxy(value) && value instanceof URL) {
     if (value.protocol !== 'file:') throw invalidArgValue('file', value.href, 'must be a file: URL');
     return fileURLToPath(value);
   }

@@ -71,17 +71,6 @@ const EXPECTED: Record<string, Record<string, string>> = {
   },
 };
 
-/**
- * Uncoded outcomes of bugs not fixed yet, each with the fix it waits for.
- * Listed exactly, so that the fix fails this test until its entries go.
- */
-const KNOWN: Record<string, string[]> = {
-  // lib/process.ts validateFile: `value instanceof URL` throws a TypeError
-  // for a revoked Proxy (its getPrototypeOf trap); asking `types.isProxy`
-  // first would leave it to validatePath, an ERR_INVALID_ARG_TYPE.
-  process: ['new Process(v) <= revoked Proxy', 'new Process(v) <= revoked Proxy []', 'new Process(v) <= revoked Proxy of a handle'],
-};
-
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'pipc-hostile-'));
@@ -98,10 +87,7 @@ test.each(GROUPS)('%s: every hostile value is a coded error or a documented resu
     outcomes: Record<string, string>;
   };
   expect(runs).toBeGreaterThan(100);
-  const known = KNOWN[group] ?? [];
-  const key = (f: { call: string; value: string }) => `${f.call} <= ${f.value}`;
-  expect(failures.filter((f) => !known.includes(key(f)))).toEqual([]);
-  expect(failures.map(key).filter((k) => known.includes(k))).toEqual(known);
+  expect(failures).toEqual([]);
   const expected = EXPECTED[group] ?? {};
   expect(Object.fromEntries(Object.keys(expected).map((k) => [k, outcomes[k]]))).toEqual(expected);
 }, 60000);
