@@ -201,13 +201,14 @@ function stringList(value: unknown, name: string): string[] {
   return list as string[];
 }
 
-function validateFile(value: unknown): string {
+/** A module path or file: URL, checked and made absolute (Pool checks its module the same way). @internal */
+export function validateFile(value: unknown, name = 'file'): string {
   // A Proxy is not asked for its prototype (a revoked one throws): validatePath refuses it.
   if (!types.isProxy(value) && value instanceof URL) {
-    if (value.protocol !== 'file:') throw invalidArgValue('file', value.href, 'must be a file: URL');
+    if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, 'must be a file: URL');
     return fileURLToPath(value);
   }
-  return path.resolve(validatePath(value, 'file'));
+  return path.resolve(validatePath(value, name));
 }
 
 function validateStdio(value: unknown): ProcessStdioEntry[] {
