@@ -51,3 +51,5 @@ export type {
 } from './process';
 export { ProcessLink } from './process-link';
 export type { ProcessLinkCreateOptions } from './process-link';
+export { Pool } from './pool';
+export type { PoolOptions, PoolRunOptions, PoolStats, WorkerDiedError } from './pool';

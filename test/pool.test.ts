@@ -1,0 +1,240 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Pool, type PoolOptions } from '../lib';
+import { fdsOpenedSince, fixture, leftoverObjects, openFds } from './helpers';
+
+const cjs = fixture('pool-tasks.js');
+const esm = fixture('pool-tasks.mjs');
+
+/** Pids of this process's children, from /proc/self/task/<tid>/children. */
+function children(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    const list = readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim();
+    return list === '' ? [] : list.split(' ').map(Number);
+  });
+}
+
+/** Whether a process `pid` exists (process.kill(pid, 0): ESRCH once it is gone and reaped). */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** The pids of every worker of `pool` (one broadcast). */
+async function pids(pool: Pool): Promise<number[]> {
+  return (await pool.broadcast(undefined, { name: 'pid' })) as number[];
+}
+
+let fdsBefore: string[];
+let pools: Pool[] = [];
+
+/** A pool destroyed after the test, whatever happens in it. */
+function pool(options: PoolOptions): Pool {
+  const p = new Pool(options);
+  pools.push(p);
+  return p;
+}
+
+beforeEach(() => {
+  fdsBefore = openFds();
+});
+
+afterEach(async () => {
+  await Promise.all(pools.map((p) => p.destroy()));
+  pools = [];
+  expect(fdsOpenedSince(fdsBefore)).toEqual([]);
+  expect(leftoverObjects()).toEqual([]);
+});
+
+describe('Pool', () => {
+  test('runs many tasks and gives their results in order; CommonJS and ESM, default and named exports', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    expect(p.size).toBe(2);
+    const inputs = Array.from({ length: 500 }, (_, i) => i);
+    expect(await Promise.all(inputs.map((i) => p.run(i)))).toEqual(inputs.map((i) => i * 2));
+    const value = { list: [1, 'a', null, { deep: true }], bytes: new Uint8Array([1, 2, 3]), big: 10n ** 20n };
+    expect(await p.run({ value, ms: 5 }, { name: 'echo' })).toEqual(value);
+    expect(p.stats).toEqual({ alive: 2, queued: 0, running: 0, completed: 501, failed: 0 });
+
+    const e = pool({ file: pathToFileURL(esm), size: 1 });
+    expect(await e.run(41)).toBe(42);
+    expect(await e.run(undefined, { name: 'pid' })).toEqual(expect.any(Number));
+    await expect(e.run(1, { name: 'nothing' })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_IPC_NO_SUCH_TASK' });
+  });
+
+  test('a task that throws rejects with its error, and the worker keeps serving', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const [pid] = await pids(p);
+    const err = await p.run('no good', { name: 'fail' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ name: 'RangeError', message: 'no good', code: 'E_TASK', detail: { n: 1 } });
+    expect((err as Error).stack).toContain('pool-tasks.js');
+    await expect(p.run(undefined, { name: 'unclonable' })).rejects.toMatchObject({ code: 'ERR_IPC_DATA_CLONE' });
+    await expect(p.run(() => 1)).rejects.toMatchObject({ code: 'ERR_IPC_DATA_CLONE' });
+    expect(await p.run(5)).toBe(10);
+    expect(await pids(p)).toEqual([pid]);
+    // Broadcasts and runs that resolved; the thrown error and the unclonable result (the unclonable argument
+    // never reached a worker).
+    expect(p.stats).toMatchObject({ alive: 1, completed: 3, failed: 2 });
+  });
+
+  test('workers that die mid-task (exit, SIGKILL, SIGSEGV, killed from outside) fail only their own task', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-pool-'));
+    try {
+      const p = pool({ file: cjs, size: 3 });
+      const deaths: Record<number, string> = { 20: 'SIGKILL', 60: 'SIGSEGV', 100: 'exit', 140: 'SIGKILL', 180: 'outside' };
+      const pidFile = path.join(dir, 'pid');
+      const settling = Promise.allSettled(Array.from({ length: 200 }, (_, i) => {
+        const how = deaths[i];
+        if (how === 'outside') return p.run(pidFile, { name: 'spinWritingPid' });
+        if (how !== undefined) return p.run(how, { name: 'die' });
+        return p.run({ value: i, ms: i % 3 }, { name: 'echo' });
+      }));
+      while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
+      const outsidePid = Number(readFileSync(pidFile, 'utf8'));
+      process.kill(outsidePid, 'SIGKILL');
+      const settled = await settling;
+      settled.forEach((result, i) => {
+        const how = deaths[i];
+        if (how === undefined) {
+          expect(result).toEqual({ status: 'fulfilled', value: i });
+          return;
+        }
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason as Record<string, unknown>;
+        expect(reason).toMatchObject({
+          code: 'ERR_IPC_WORKER_DIED',
+          exitCode: how === 'exit' ? 3 : null,
+          signal: how === 'exit' ? null : how === 'outside' ? 'SIGKILL' : how,
+          pid: expect.any(Number),
+        });
+        if (how === 'outside') expect(reason.pid).toBe(outsidePid);
+      });
+      expect(p.stats).toEqual({ alive: 3, queued: 0, running: 0, completed: 195, failed: 5 });
+      expect(new Set(await pids(p)).size).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a task past timeoutMs or aborted has its worker killed and replaced; a queued one just leaves', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const [first] = await pids(p);
+    const started = performance.now();
+    await expect(p.run(undefined, { name: 'spin', timeoutMs: 200 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const elapsed = performance.now() - started;
+    // The issue asks for 300 ms; on a loaded machine only a bound with room is asserted.
+    console.log(`pool: a spinning task with timeoutMs 200 rejected after ${elapsed.toFixed(1)} ms`);
+    expect(elapsed).toBeLessThan(2000);
+    expect(await p.run(1)).toBe(2);
+    const [second] = await pids(p);
+    expect(second).not.toBe(first);
+    expect(exists(first)).toBe(false);
+
+    const ac = new AbortController();
+    const spinning = p.run(undefined, { name: 'spin', signal: ac.signal });
+    // Queued behind the spinning task: they time out or abort without touching the worker.
+    const queuedAc = new AbortController();
+    const queuedTimeout = p.run(1, { timeoutMs: 50 });
+    const queuedAbort = p.run(1, { signal: queuedAc.signal });
+    await expect(queuedTimeout).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    queuedAc.abort();
+    await expect(queuedAbort).rejects.toMatchObject({ name: 'AbortError' });
+    expect(p.stats).toMatchObject({ queued: 0, running: 1 });
+    ac.abort();
+    await expect(spinning).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(p.run(1, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await p.run(2)).toBe(4);
+    expect(exists(second)).toBe(false);
+    expect(p.stats).toEqual({ alive: 1, queued: 0, running: 0, completed: 4, failed: 2 });
+  });
+
+  test('close() runs every task given, then stops the workers', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const workerPids = await pids(p);
+    const tasks = Array.from({ length: 5 }, (_, i) => p.run({ value: i, ms: 20 }, { name: 'echo' }));
+    const closed = p.close();
+    expect(p.close()).toBe(closed);
+    await expect(p.run(1)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    expect(await Promise.all(tasks)).toEqual([0, 1, 2, 3, 4]);
+    await closed;
+    for (const pid of workerPids) expect(exists(pid)).toBe(false);
+    expect(p.stats).toMatchObject({ alive: 0, completed: 6 });
+  });
+
+  test('destroy() rejects what is queued or running and leaves no worker alive', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const workerPids = await pids(p);
+    const outcomes = [
+      p.run(undefined, { name: 'spin' }), p.run(undefined, { name: 'spin' }), p.run(1), p.run(2),
+    ].map((task) => task.catch((err: unknown) => err));
+    await p.destroy();
+    for (const outcome of await Promise.all(outcomes)) expect(outcome).toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    for (const pid of workerPids) expect(exists(pid)).toBe(false);
+    expect(children()).toEqual([]);
+    await expect(p.run(1)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
+    await p.destroy();
+    await p.close();
+  });
+
+  test('broadcast reaches every worker once', async () => {
+    const p = pool({ file: cjs, size: 3 });
+    const answers = (await p.broadcast(undefined, { name: 'hit' })) as { pid: number; hits: number }[];
+    expect(answers).toHaveLength(3);
+    expect(new Set(answers.map((a) => a.pid)).size).toBe(3);
+    expect(answers.map((a) => a.hits)).toEqual([1, 1, 1]);
+  });
+
+  test('using and await using', async () => {
+    let workerPids: number[];
+    {
+      await using p = new Pool({ file: cjs, size: 1 });
+      workerPids = await pids(p);
+    }
+    for (const pid of workerPids) expect(exists(pid)).toBe(false);
+    const p = new Pool({ file: cjs, size: 1 });
+    pools.push(p);
+    {
+      using _p = p;
+      workerPids = await pids(p);
+    }
+    await p.destroy();
+    for (const pid of workerPids) expect(exists(pid)).toBe(false);
+  });
+
+  test('options are checked before any process starts', async () => {
+    const revoked = () => {
+      const { proxy, revoke } = Proxy.revocable({ file: cjs }, {});
+      revoke();
+      return proxy;
+    };
+    const bad: [unknown, string][] = [
+      [undefined, 'ERR_INVALID_ARG_TYPE'],
+      [{}, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: 42 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: new URL('http://example.com/x.js') }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: 0 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: 1.5 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: '2' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, size: 2, limits: { memoryBytes: 1 } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: 2, nice: 99 }, 'ERR_INVALID_ARG_VALUE'],
+      [revoked(), 'ERR_INVALID_ARG_VALUE'],
+    ];
+    for (const [options, code] of bad) {
+      expect(() => new Pool(options as PoolOptions)).toThrow(expect.objectContaining({ code }));
+    }
+    expect(children()).toEqual([]);
+    const p = pool({ file: cjs, size: 1 });
+    await expect(p.run(1, { name: 5 as unknown as string })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(p.run(1, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(p.broadcast(1, 'x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(p.stats.queued).toBe(0);
+  });
+});
