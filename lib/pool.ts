@@ -76,12 +76,22 @@ interface Worker {
   targeted: Task[];
   /** Died or being killed: given no more tasks. */
   dead: boolean;
+  /** Killed by the pool (a task's timeout or abort). */
+  killed: boolean;
+  /** Answered at least once: its module loaded and it serves. */
+  served: boolean;
 }
 
 type State = 'open' | 'closing' | 'stopping' | 'closed';
 
 const MAX_SIZE = 1024;
 const STOP_GRACE_MS = 5000;
+/**
+ * Workers in a row that may die before serving anything, with no task to run,
+ * before the pool stops replacing them until a task comes (a module that
+ * exits as it loads would otherwise have them replaced for ever).
+ */
+const START_FAILURES = 3;
 
 // Run from the TypeScript sources (the tests), the workers still run compiled JavaScript.
 const WORKER = __filename.endsWith('.ts')
@@ -95,7 +105,10 @@ function reviveError(data: SerializedError | null | undefined): Error {
   const err = new Error(text(d.message, 'The task failed'));
   const props = typeof d.props === 'object' && d.props !== null ? d.props : {};
   for (const [key, value] of Object.entries(props)) {
-    if (key !== 'stack' && key !== 'message' && key !== 'name') (err as unknown as Record<string, unknown>)[key] = value;
+    // Defined, not assigned: an own '__proto__' from the worker must not change the error's prototype.
+    if (key !== 'stack' && key !== 'message' && key !== 'name') {
+      Object.defineProperty(err, key, { value, writable: true, enumerable: true, configurable: true });
+    }
   }
   err.name = text(d.name, 'Error');
   if (typeof d.stack === 'string') err.stack = d.stack;
@@ -152,6 +165,8 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Settles close() once the pool is drained and its workers are gone. */
   #closed: Promise<void> | null = null;
   #drained: (() => void) | null = null;
+  /** Workers in a row that died before serving, with no task (see START_FAILURES). */
+  #startFailures = 0;
 
   /** Checks every option, then starts `size` workers (none starts if any option is wrong). */
   constructor(options: PoolOptions) {
@@ -168,7 +183,7 @@ export class Pool implements Disposable, AsyncDisposable {
 
   #newWorker(): Worker {
     const p = new Process(WORKER, { args: [this.#file], limits: this.#limits, nice: this.#nice });
-    return { process: p, task: null, targeted: [], dead: false };
+    return { process: p, task: null, targeted: [], dead: false, killed: false, served: false };
   }
 
   /** Starts `worker`: its answers settle its task, its end fails its task and replaces it. */
@@ -257,6 +272,8 @@ export class Pool implements Disposable, AsyncDisposable {
       if (aborted) return;
       if (target !== null) target.targeted.push(task);
       else this.#queue.push(task);
+      // Workers not replaced (they died as they started): a task is a reason to try again.
+      while (target === null && this.#workers.size < this.#size) this.#start(this.#newWorker());
       if (target !== null) this.#dispatch(target);
       else for (const worker of this.#workers) if (this.#dispatch(worker)) break;
     });
@@ -295,6 +312,7 @@ export class Pool implements Disposable, AsyncDisposable {
   #answer(worker: Worker, answer: PoolAnswer): void {
     const task = worker.task;
     if (task === null || typeof answer !== 'object' || answer === null || answer.id !== task.id) return;
+    worker.served = true;
     this.#finish(worker, task);
     if ('ok' in answer) {
       this.#completed++;
@@ -321,6 +339,7 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#failed++;
     task.reject(reason);
     worker.dead = true;
+    worker.killed = true;
     // Its exit replaces it.
     worker.process.kill('SIGKILL');
   }
@@ -340,7 +359,10 @@ export class Pool implements Disposable, AsyncDisposable {
       waiting.disarm();
       waiting.reject(diedError(worker, exit));
     }
-    if (this.#state === 'open' || this.#state === 'closing') {
+    if (worker.served || worker.killed || task !== null) this.#startFailures = 0;
+    else this.#startFailures++;
+    const work = this.#queue.length > 0 || this.#startFailures < START_FAILURES;
+    if ((this.#state === 'open' || this.#state === 'closing') && work) {
       const replacement = this.#newWorker();
       this.#start(replacement);
       this.#dispatch(replacement);

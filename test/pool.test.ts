@@ -184,6 +184,22 @@ describe('Pool', () => {
     await p.close();
   });
 
+  test('a module that fails to load fails its tasks; one that exits as it loads is not restarted for ever', async () => {
+    const broken = pool({ file: fixture('pool-throws-at-load.js'), size: 1 });
+    await expect(broken.run(1)).rejects.toMatchObject({ name: 'SyntaxError', message: 'this module is broken' });
+    expect(broken.stats.alive).toBe(1);
+
+    const exits = pool({ file: fixture('pool-exits-at-load.js'), size: 2 });
+    // Replaced a few times, then left dead until a task comes.
+    while (exits.stats.alive > 0 || children().length > 1) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(exits.stats.alive).toBe(0);
+    await expect(exits.run(1)).rejects.toMatchObject({ code: 'ERR_IPC_WORKER_DIED', exitCode: 7, signal: null });
+    await broken.close();
+    await exits.close();
+    expect(children()).toEqual([]);
+  });
+
   test('broadcast reaches every worker once', async () => {
     const p = pool({ file: cjs, size: 3 });
     const answers = (await p.broadcast(undefined, { name: 'hit' })) as { pid: number; hits: number }[];
