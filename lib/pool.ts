@@ -361,8 +361,9 @@ export class Pool implements Disposable, AsyncDisposable {
     }
     if (worker.served || worker.killed || task !== null) this.#startFailures = 0;
     else this.#startFailures++;
-    const work = this.#queue.length > 0 || this.#startFailures < START_FAILURES;
-    if ((this.#state === 'open' || this.#state === 'closing') && work) {
+    // Closing, a worker is needed only for tasks still queued.
+    const queued = this.#queue.length > 0;
+    if (this.#state === 'closing' ? queued : this.#state === 'open' && (queued || this.#startFailures < START_FAILURES)) {
       const replacement = this.#newWorker();
       this.#start(replacement);
       this.#dispatch(replacement);

@@ -160,13 +160,17 @@ describe('Pool', () => {
     const p = pool({ file: cjs, size: 1 });
     const workerPids = await pids(p);
     const tasks = Array.from({ length: 5 }, (_, i) => p.run({ value: i, ms: 20 }, { name: 'echo' }));
+    // The last task given runs past its time while closing: its worker is killed, and close() still ends.
+    const late = p.run(undefined, { name: 'spin', timeoutMs: 300 });
     const closed = p.close();
     expect(p.close()).toBe(closed);
     await expect(p.run(1)).rejects.toMatchObject({ code: 'ERR_IPC_CLOSED' });
     expect(await Promise.all(tasks)).toEqual([0, 1, 2, 3, 4]);
+    await expect(late).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     await closed;
+    expect(children()).toEqual([]);
     for (const pid of workerPids) expect(exists(pid)).toBe(false);
-    expect(p.stats).toMatchObject({ alive: 0, completed: 6 });
+    expect(p.stats).toMatchObject({ alive: 0, completed: 6, failed: 1 });
   });
 
   test('destroy() rejects what is queued or running and leaves no worker alive', async () => {
