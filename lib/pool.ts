@@ -363,7 +363,8 @@ export class Pool implements Disposable, AsyncDisposable {
     else this.#startFailures++;
     // Closing, a worker is needed only for tasks still queued.
     const queued = this.#queue.length > 0;
-    if (this.#state === 'closing' ? queued : this.#state === 'open' && (queued || this.#startFailures < START_FAILURES)) {
+    const open = this.#state === 'open' && (queued || this.#startFailures < START_FAILURES);
+    if (this.#state === 'closing' ? queued : open) {
       const replacement = this.#newWorker();
       this.#start(replacement);
       this.#dispatch(replacement);
