@@ -12,10 +12,10 @@ import { closedError, invalidArgType, stateError, type CodedError } from './erro
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import type { PoolAnswer, SerializedError } from './internal/pool-worker';
-import { validateInteger, validateOptions } from './internal/validate';
+import { validateFile, validateInteger, validateOptions } from './internal/validate';
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
-import { Process, validateFile, type ProcessExit, type ProcessLimits } from './process';
+import { Process, type ProcessExit, type ProcessLimits } from './process';
 
 /** Options of `new Pool()`. */
 export interface PoolOptions {

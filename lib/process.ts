@@ -10,8 +10,7 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { types, type InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from 'node:util';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, stateError } from './errors';
 import { Cancel } from './internal/cancel';
@@ -23,7 +22,8 @@ import { implementRef, LoopRef, socketPart, type Referable } from './internal/lo
 import { AGAIN, Poller } from './internal/poller';
 import { forget, reclaimOnCollect } from './internal/reclaim';
 import {
-  readArray, validateBoolean, validateFd, validateInteger, validateOptions, validatePath, validateTimeout,
+  readArray, validateBoolean, validateFd, validateFile, validateInteger, validateOptions, validatePath,
+  validateTimeout,
 } from './internal/validate';
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
@@ -199,16 +199,6 @@ function stringList(value: unknown, name: string): string[] {
     if (item.includes('\0')) throw invalidArgValue(`${name}[${i}]`, item, 'must not contain NUL characters');
   });
   return list as string[];
-}
-
-/** A module path or file: URL, checked and made absolute (Pool checks its module the same way). @internal */
-export function validateFile(value: unknown, name = 'file'): string {
-  // A Proxy is not asked for its prototype (a revoked one throws): validatePath refuses it.
-  if (!types.isProxy(value) && value instanceof URL) {
-    if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, 'must be a file: URL');
-    return fileURLToPath(value);
-  }
-  return path.resolve(validatePath(value, name));
 }
 
 function validateStdio(value: unknown): ProcessStdioEntry[] {

@@ -2,7 +2,7 @@
 //
 // See: mkfifo(3), fchmodat(2) and fchmodat2 (AT_SYMLINK_NOFOLLOW), open(2)
 // (O_PATH, O_NOFOLLOW, O_NONBLOCK), fifo(7), pipe(7) (PIPE_BUF, ENXIO, EPIPE),
-// poll(2), proc(5) (/proc/self/fd).
+// proc(5) (/proc/self/fd).
 //
 // Every end is opened O_NONBLOCK | O_CLOEXEC, so an open never waits: a reader
 // opens at once, and a writer without a reader fails with ENXIO, which the
@@ -20,7 +20,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>

@@ -3,6 +3,8 @@
  * the codes Node uses for its own arguments.
  * @packageDocumentation
  */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import { invalidArgType, invalidArgValue, stateError } from '../errors';
 
@@ -229,4 +231,14 @@ function detachedError(name: string): Error {
 export function toBytes(value: unknown, name = 'data'): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
   return viewBytes(value, name, `of type string or ${VIEW}`);
+}
+
+/** A module to run: a path or a file: URL, checked and made absolute (Process and Pool). */
+export function validateFile(value: unknown, name = 'file'): string {
+  // A Proxy is not asked for its prototype (a revoked one throws): validatePath refuses it.
+  if (!types.isProxy(value) && value instanceof URL) {
+    if (value.protocol !== 'file:') throw invalidArgValue(name, value.href, 'must be a file: URL');
+    return fileURLToPath(value);
+  }
+  return path.resolve(validatePath(value, name));
 }
