@@ -4,7 +4,7 @@
  * assertion is about how fast anything was.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MessageQueue } from '../lib';
@@ -698,6 +698,20 @@ describe('posix-ipc tour, browser chapter', () => {
     // Each was reaped by its own parent before that parent exited.
     expect(pids.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
     expect(leftBehind(parent)).toEqual([]);
+  });
+
+  test('where `ulimit -c` allows core files, the crash leaves none in the working directory', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'pipc-tour-core-'));
+    try {
+      // As large a core as the hard limit allows, the way a developer's shell may have it.
+      const script = `ulimit -c "$(ulimit -H -c)" && exec "${process.execPath}" "${cli}" tour browser`;
+      const r = await run('sh', ['-c', script], { cwd });
+      expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(r.stdout).toMatch(/crashed on bug\.example: killed by signal SIGSEGV/);
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 
   test('without python3 on PATH, says so and runs only the Node form', async () => {

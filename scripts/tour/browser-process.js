@@ -5,6 +5,7 @@
 // asks the others again, and replaces the crashed renderer with a new one.
 // It tells the tour what happens, as it happens, over Process.parent.channel.
 
+const { spawnSync } = require('node:child_process');
 const { once } = require('node:events');
 const path = require('node:path');
 const { Process } = require('../../dist');
@@ -51,6 +52,10 @@ async function main() {
     process.exitCode = 2;
     return;
   }
+  // Where `ulimit -c` allows it, a crash leaves a core file (`core`, in the
+  // working directory, by default): the renderers inherit this process's
+  // limits, so a core size of 0 here makes their crash leave nothing behind.
+  spawnSync('prlimit', [`--pid=${process.pid}`, '--core=0:0'], { stdio: 'ignore' });
   const tell = (event) => tour.send(event);
   await tell({ what: 'browser', pid: process.pid, ppid: process.ppid });
 
