@@ -4,7 +4,7 @@
  * assertion is about how fast anything was.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MessageQueue } from '../lib';
@@ -77,6 +77,7 @@ describe('posix-ipc tour', () => {
     expect(result.stdout).toMatch(/^Chapter 6: FIFOs: a named pipe, one server and several clients$/m);
     expect(result.stdout).toMatch(/^Chapter 7: Mutexes: a deadlock between two processes, and its fix$/m);
     expect(result.stdout).toMatch(/^Chapter 8: Channel: a ring of messages in shared memory$/m);
+    expect(result.stdout).toMatch(/^Chapter 9: A browser: one process per tab, and a crash that ends only its own$/m);
     expect(result.stdout).toMatch(/^End of the tour\.$/m);
   });
 
@@ -90,8 +91,9 @@ describe('posix-ipc tour', () => {
     // descriptor, pipe-throughput and process.send children in chapter 4; the
     // datagram and process.send ping-pong children in chapter 5 (its visitor
     // is a "process", not a child: its ppid is not the parent's); the shell
-    // writer, three clients, the FifoServer and process.send children in chapter 6.
-    expect(children.length).toBeGreaterThanOrEqual(23);
+    // writer, three clients, the FifoServer and process.send children in chapter 6;
+    // the browser in chapter 9 (its renderers are the browser's children, not the tour's).
+    expect(children.length).toBeGreaterThanOrEqual(24);
     for (const child of children) {
       expect(child.pid).not.toBe(parent);
       expect(child.ppid).toBe(parent);
@@ -588,6 +590,153 @@ describe('posix-ipc tour, channel chapter', () => {
     }
     if (/ unreliable$/m.test(result.stdout)) expect(result.stdout).toMatch(/the measurement is unreliable: other processes used \d+%/);
     expect(result.stdout).toMatch(new RegExp(`^ +process\\.send \\(JSON over a socket\\) +${duration} +${duration} +[\\d,]+ +1x$`, 'm'));
+  });
+});
+
+/** Whether process `pid` still runs: it exists, and is not a zombie (dead, waiting to be reaped). */
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Every pid the browser chapter printed: the browser, its renderers, the Python and Node children. */
+function browserChapterPids(stdout: string): number[] {
+  const pids = [...stdout.matchAll(/\b(?:child pid|pid|ppid) (\d+)/g)].map((m) => Number(m[1]));
+  return [...new Set(pids)];
+}
+
+describe('posix-ipc tour, browser chapter', () => {
+  let result: RunResult;
+  let parent: number;
+  let browser: number;
+  /** The first three renderers, by tab. */
+  let renderers: Map<number, number>;
+
+  beforeAll(async () => {
+    result = await run(process.execPath, [cli, 'tour', 'browser']);
+    parent = parentPid(result.stdout);
+    const started = /^ +the tour \(pid (\d+)\) started the browser: child pid (\d+) \(ppid (\d+)\)$/m.exec(result.stdout);
+    expect(started).not.toBeNull();
+    expect(Number(started![1])).toBe(parent);
+    expect(Number(started![3])).toBe(parent);
+    browser = Number(started![2]);
+    renderers = new Map();
+    for (const m of result.stdout.matchAll(/^ +renderer (\d) started for \S+: pid (\d+), ppid (\d+) \(the browser's pid\)$/gm)) {
+      expect(Number(m[3])).toBe(browser);
+      renderers.set(Number(m[1]), Number(m[2]));
+    }
+  });
+
+  test('runs only this chapter and exits 0 without complaint', () => {
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(result.stdout).toMatch(/^Chapter 9: A browser: one process per tab, and a crash that ends only its own$/m);
+    expect(result.stdout).not.toMatch(/^Chapter [1-8]:/m);
+    expect(result.stdout).toMatch(/^End of the tour\.$/m);
+    expect(result.stdout.split('\n').filter((line) => [...line].length > 100)).toEqual([]);
+  });
+
+  test('the browser, a child of the tour, starts three renderers whose ppid is its pid', () => {
+    expect(browser).not.toBe(parent);
+    expect([...renderers.keys()]).toEqual([1, 2, 3]);
+    const pids = [...renderers.values()];
+    expect(new Set([...pids, browser, parent]).size).toBe(5);
+    // Each rendered its page, all three before the crash.
+    const crash = result.stdout.indexOf('crashed on');
+    for (const [tab, pid] of renderers) {
+      const at = result.stdout.search(new RegExp(`^ +renderer ${tab} \\(pid ${pid}\\) rendered \\S+: \\d+ pixels painted$`, 'm'));
+      expect(at).toBeGreaterThan(0);
+      expect(at).toBeLessThan(crash);
+    }
+  });
+
+  test('renderer 2 crashes with SIGSEGV; the browser and the other two run on and answer', () => {
+    const crashed = new RegExp(`^ +renderer 2 \\(pid ${renderers.get(2)}\\) crashed on bug\\.example: killed by signal SIGSEGV, exit code null$`, 'm');
+    expect(result.stdout).toMatch(crashed);
+    expect(result.stdout).toContain(`the browser (pid ${browser}) runs on, and so do renderers 1 (pid ${renderers.get(1)}) and 3 (pid ${renderers.get(3)})`);
+    const crash = result.stdout.search(crashed);
+    for (const tab of [1, 3]) {
+      const again = result.stdout.search(new RegExp(`^ +renderer ${tab} \\(pid ${renderers.get(tab)}, still there\\) rendered \\S+: \\d+ pixels painted$`, 'm'));
+      expect(again).toBeGreaterThan(crash);
+    }
+  });
+
+  test('the crashed renderer is replaced by a new pid, a child of the browser, which renders the page again', () => {
+    const replaced = /^ +renderer 2 replaced: pid (\d+), ppid (\d+) \(the browser's pid\), in place of pid (\d+)$/m.exec(result.stdout);
+    expect(replaced).not.toBeNull();
+    const fresh = Number(replaced![1]);
+    expect(Number(replaced![2])).toBe(browser);
+    expect(Number(replaced![3])).toBe(renderers.get(2));
+    expect([...renderers.values(), browser, parent]).not.toContain(fresh);
+    expect(result.stdout).toMatch(new RegExp(`^ +renderer 2 \\(pid ${fresh}, the page reloaded\\) rendered mail\\.example: \\d+ pixels painted$`, 'm'));
+    expect(result.stdout).toContain(`the browser closed its tabs: pids ${renderers.get(1)}, ${fresh} and ${renderers.get(3)} exited with code 0`);
+    expect(result.stdout).toContain(`the browser (pid ${browser}) exited with code 0`);
+  });
+
+  test("shows the notes' Python example beside its Node form, and runs both", () => {
+    expect(result.stdout).toContain("        p = Process(target=f, args=('bob',))");
+    expect(result.stdout).toContain("    const p = new Process('browser-hello.js', { args: ['bob'] });");
+    expect(result.stdout).toContain('    await p.join();');
+    // python3 is on PATH here and in CI: it ran, and its child is its own.
+    const python = /^ +python3 \(pid (\d+)\) ran it, and printed: hello bob - pid (\d+) ppid (\d+)$/m.exec(result.stdout);
+    expect(python).not.toBeNull();
+    expect(Number(python![3])).toBe(Number(python![1]));
+    expect(Number(python![2])).not.toBe(Number(python![1]));
+    const node = /^ +the tour \(pid (\d+)\) ran the Node form, which printed: hello bob - pid (\d+) ppid (\d+)$/m.exec(result.stdout);
+    expect(node).not.toBeNull();
+    expect(Number(node![1])).toBe(parent);
+    expect(Number(node![3])).toBe(parent);
+    expect(Number(node![2])).not.toBe(parent);
+  });
+
+  test('leaves no process behind, and nothing in /dev/shm or the temporary directory', () => {
+    const pids = browserChapterPids(result.stdout).filter((pid) => pid !== parent && pid !== process.pid);
+    // The browser, four renderers, python3 and its child, the Node form's child.
+    expect(pids.length).toBeGreaterThanOrEqual(8);
+    // Each was reaped by its own parent before that parent exited.
+    expect(pids.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    expect(leftBehind(parent)).toEqual([]);
+  });
+
+  test('where `ulimit -c` allows core files, the crash leaves none in the working directory', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'pipc-tour-core-'));
+    try {
+      // As large a core as the hard limit allows, the way a developer's shell may have it.
+      const script = `ulimit -c "$(ulimit -H -c)" && exec "${process.execPath}" "${cli}" tour browser`;
+      const r = await run('sh', ['-c', script], { cwd });
+      expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(r.stdout).toMatch(/crashed on bug\.example: killed by signal SIGSEGV/);
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  test('without python3 on PATH, says so and runs only the Node form', async () => {
+    const r = await run(process.execPath, [cli, 'tour', 'browser'], { env: { ...process.env, PATH: '/nonexistent' } });
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const tour = parentPid(r.stdout);
+    expect(r.stdout).toContain('python3 is not on PATH here, so only the Node form runs');
+    expect(r.stdout).not.toMatch(/python3 \(pid/);
+    expect(r.stdout).toMatch(new RegExp(`^ +the tour \\(pid ${tour}\\) ran the Node form, which printed: hello bob - pid \\d+ ppid ${tour}$`, 'm'));
+    expect(leftBehind(tour)).toEqual([]);
+  });
+
+  test('interrupted with SIGINT while the renderers run: the browser and its renderers end, leaving nothing behind', async () => {
+    const r = await runAndSignal(['tour', 'browser'], /^ +renderer 2 started for/m, 'SIGINT');
+    expect(r.sent).toBe(true);
+    const tour = parentPid(r.stdout);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('posix-ipc tour: interrupted (SIGINT) in chapter 9 (browser); removed what it had made.\n');
+    expect(r.stdout).not.toMatch(stackFrame);
+    const pids = browserChapterPids(r.stdout).filter((pid) => pid !== tour && pid !== process.pid);
+    // The browser and the first two renderers at least.
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    // Renderers orphaned by the browser's death are reaped by init: dead, if maybe not yet reaped.
+    expect(pids.filter(running)).toEqual([]);
+    expect(leftBehind(tour)).toEqual([]);
   });
 });
 

@@ -18,6 +18,7 @@ const chapters = [
   { name: 'fifo', title: 'FIFOs: a named pipe, one server and several clients', file: './fifo' },
   { name: 'deadlock', title: 'Mutexes: a deadlock between two processes, and its fix', file: './deadlock' },
   { name: 'channel', title: 'Channel: a ring of messages in shared memory', file: './channel' },
+  { name: 'browser', title: 'A browser: one process per tab, and a crash that ends only its own', file: './browser' },
 ];
 
 /** A value from /proc/sys, or `?` when it cannot be read. */
