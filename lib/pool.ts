@@ -557,7 +557,8 @@ export class Pool implements Disposable, AsyncDisposable {
       }
     }
     worker.clock.busy(worker.held.length > 0);
-    this.#pump();
+    // Refilled once half its window is done: the next tasks go out together, in one message.
+    if (worker.held.length <= WINDOW / 2 || worker.dead) this.#pump();
   }
 
   /** Arms an idle worker's retirement, if the pool is above `min`. */

@@ -68,8 +68,8 @@ const STDERR_GRACE_MS = 1000;
 
 function processOf(settings: WorkerSettings, stderr: 'pipe' | 'inherit'): Process {
   const { file, limits, nice, env, execArgv, cwd } = settings;
-  // With a memory limit, the worker also watches its heap after each task (see pool-worker.ts).
-  const args = limits?.memoryBytes === undefined ? [file] : [file, 'heap'];
+  // With a memory limit, the worker also watches its memory after each task (see pool-worker.ts).
+  const args = limits?.memoryBytes === undefined ? [file] : [file, String(limits.memoryBytes)];
   return new Process(WORKER, { args, limits, nice, env, execArgv, cwd, stdio: ['inherit', 'inherit', stderr] });
 }
 

@@ -1,18 +1,21 @@
 /**
  * The worker's side of a `Pool` (lib/pool.ts): run by a `Process` as
- * `pool-worker.js <module> [heap]`, it loads the user's module (CommonJS or
+ * `pool-worker.js <module> [memoryBytes]`, it loads the user's module (CommonJS or
  * ESM, through `import()`) and serves tasks that come over
  * `Process.parent.channel`: a task `{ id, name, args }` or an array of them,
  * answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
  * object: structured clone keeps only an Error's name, message and stack),
  * each as soon as its task is done. Tasks run one at a time, in the order they
  * came: the parent may send several ahead (pipelining), and knows that the
- * first it holds unanswered is the one running. With `heap`, a task after
- * which the heap is above 90% of its limit is answered with `recycle: true`,
+ * first it holds unanswered is the one running. With `memoryBytes` (the
+ * worker's RLIMIT_DATA), a task after which its data (VmData, what that
+ * limit counts) is above 90% of it, or its heap above 90% of V8's limit, is
+ * answered with `recycle: true`,
  * and the worker then exits without running what else it holds (the parent
  * gives those to another worker).
  * @packageDocumentation
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Process } from '../process';
@@ -27,12 +30,12 @@ export interface PoolTask {
 
 /** An answer: `ok` with the value, or `error`. */
 export type PoolAnswer = ({ id: number; ok: unknown } | { id: number; error: SerializedError }) & {
-  /** The heap is near its limit: the worker exits after this answer, running nothing else it holds. */
+  /** Its memory is near its limit: the worker exits after this answer, running nothing else it holds. */
   recycle?: true;
 };
 
-/** The share of the heap's limit in use after a task above which the worker is recycled. */
-export const RECYCLE_HEAP_SHARE = 0.9;
+/** The share of its memory limit (or of V8's heap limit) in use after a task above which a worker is recycled. */
+export const RECYCLE_SHARE = 0.9;
 
 /** An error as it crosses the link: its own properties, name, message and stack. */
 export interface SerializedError {
@@ -90,7 +93,7 @@ function lookup(mod: Record<string, unknown>, name: string | undefined): (args: 
 const parent = Process.parent;
 const link = parent?.channel;
 const file = process.argv[2];
-const watchHeap = process.argv[3] === 'heap';
+const memoryBytes = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
 if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
 
 let mod: Record<string, unknown> | null = null;
@@ -115,10 +118,12 @@ link.on('message', (message: PoolTask | PoolTask[]) => {
 link.on('close', () => setImmediate(() => process.exit(0)));
 link.on('error', () => undefined);
 
-/** Whether the heap is near its limit now. */
-function heapHigh(): boolean {
+/** Whether this process's data (/proc/self/status VmData) or its heap is near its limit now. */
+function memoryHigh(): boolean {
   const { used_heap_size: used, heap_size_limit: limit } = getHeapStatistics();
-  return used > limit * RECYCLE_HEAP_SHARE;
+  if (used > limit * RECYCLE_SHARE) return true;
+  const vmData = /^VmData:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
 }
 
 /**
@@ -141,7 +146,7 @@ async function drain(): Promise<void> {
     } catch (err) {
       answer = { id: task.id, error: serializeError(err) };
     }
-    if (watchHeap && heapHigh()) {
+    if (memoryBytes > 0 && memoryHigh()) {
       answer.recycle = true;
       retiring = true;
       await sendAnswer(answer);
