@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { InspectOptionsStylized } from 'node:util';
 import { serialize } from 'node:v8';
-import { closedError, invalidArgType, stateError, type CodedError } from './errors';
+import { closedError, invalidArgType, invalidArgValue, stateError, type CodedError } from './errors';
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
@@ -19,7 +19,7 @@ import {
 } from './internal/pool-process';
 import { LatencyWindow, Utilisation, WorkerClock } from './internal/pool-stats';
 import type { PoolAnswer, PoolTask, SerializedError } from './internal/pool-worker';
-import { validateFile, validateInteger, validateOptions, validateTimeout } from './internal/validate';
+import { readArray, validateFile, validateInteger, validateOptions, validateTimeout } from './internal/validate';
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
 import type { ProcessExit, ProcessLimits } from './process';
@@ -214,12 +214,17 @@ function runOptions(options: PoolRunOptions | undefined): { name: string | undef
 
 /** options.size as `[min, max]`. */
 function sizeOf(value: unknown): [number, number] {
-  if (value === undefined) return [availableParallelism(), availableParallelism()].map((n) => Math.min(n, MAX_SIZE)) as [number, number];
+  if (value === undefined) {
+    const n = Math.min(availableParallelism(), MAX_SIZE);
+    return [n, n];
+  }
   if (typeof value === 'number') {
     validateInteger(value, 'options.size', 1, MAX_SIZE);
     return [value, value];
   }
-  if (value === null || typeof value !== 'object') throw invalidArgType('options.size', 'of type number or object', value);
+  if (value === null || typeof value !== 'object') {
+    throw invalidArgType('options.size', 'of type number or object', value);
+  }
   const { min = 0, max } = validateOptions(value as { min?: number; max?: number }, 'options.size');
   validateInteger(max, 'options.size.max', 1, MAX_SIZE);
   validateInteger(min, 'options.size.min', 0, max);
@@ -288,7 +293,15 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#idleTimeoutMs = idleTimeoutMs;
     if (maxQueue !== Infinity) validateInteger(maxQueue, 'options.maxQueue', 0, Number.MAX_SAFE_INTEGER);
     this.#maxQueue = maxQueue;
-    this.#settings = { file: this.#file, limits, nice, env, execArgv, cwd };
+    // Copied once (each read once): every worker is started with what was checked here.
+    this.#settings = {
+      file: this.#file,
+      limits: limits === undefined ? undefined : validateOptions(limits, 'options.limits'),
+      nice,
+      env: env === undefined ? undefined : validateOptions(env, 'options.env'),
+      execArgv: execArgv === undefined ? undefined : readArray(execArgv, 'options.execArgv') as string[],
+      cwd,
+    };
     // A Process checks its options when made: a bad one starts nothing.
     checkProcessWorker(this.#settings);
     for (let i = 0; i < this.#min; i++) this.#start();
@@ -361,8 +374,14 @@ export class Pool implements Disposable, AsyncDisposable {
     if (name !== undefined && typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
     validateInteger(concurrency, 'options.concurrency', 1, 2 ** 31 - 1);
     const wait = waitOptions({ signal, timeoutMs });
-    const ok = iterable !== null && (typeof iterable === 'object' || typeof iterable === 'function') &&
-      (Symbol.asyncIterator in iterable || Symbol.iterator in iterable);
+    let ok: boolean;
+    try {
+      // Inside: `in` throws for a revoked Proxy.
+      ok = iterable !== null && (typeof iterable === 'object' || typeof iterable === 'function') &&
+        (Symbol.asyncIterator in iterable || Symbol.iterator in iterable);
+    } catch (cause) {
+      throw Object.assign(invalidArgValue('iterable', iterable, 'could not be read'), { cause });
+    }
     if (!ok) throw invalidArgType('iterable', 'an iterable or async iterable', iterable);
     this.#assertOpen();
     const each = { timeoutMs: wait.timeoutMs };

@@ -163,6 +163,20 @@ describe('Pool', () => {
     expect(p.stats).toMatchObject({ alive: 1, queued: 0, running: 0, completed: 4, failed: 2 });
   });
 
+  test('tasks sent ahead to a worker killed for a timeout run elsewhere, not failed', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const [first] = await pids(p);
+    const spinning = p.run(undefined, { name: 'spin', timeoutMs: 300 });
+    // Sent ahead to the spinning worker (pipelined behind it).
+    const behind = Array.from({ length: 5 }, (_, i) => p.run(i));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.stats).toMatchObject({ running: 6, queued: 0 });
+    await expect(spinning).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await Promise.all(behind)).toEqual([0, 2, 4, 6, 8]);
+    expect(exists(first)).toBe(false);
+    expect(p.stats).toMatchObject({ alive: 1, completed: 6, failed: 1 });
+  });
+
   test('close() runs every task given, then stops the workers', async () => {
     const p = pool({ file: cjs, size: 1 });
     const workerPids = await pids(p);
@@ -252,6 +266,18 @@ describe('Pool', () => {
       [{ file: cjs, size: '2' }, 'ERR_INVALID_ARG_TYPE'],
       [{ file: cjs, size: 2, limits: { memoryBytes: 1 } }, 'ERR_INVALID_ARG_VALUE'],
       [{ file: cjs, size: 2, nice: 99 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: { min: 2, max: 1 } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: { min: 1 } }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, size: { max: 1025 } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: null }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, idleTimeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, idleTimeoutMs: '1' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, maxQueue: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, maxQueue: 1.5 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, env: { A: 1 } }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, execArgv: '--x' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, execArgv: [1] }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, cwd: 'a\0b' }, 'ERR_INVALID_ARG_VALUE'],
       [revoked(), 'ERR_INVALID_ARG_VALUE'],
     ];
     for (const [options, code] of bad) {
@@ -262,6 +288,20 @@ describe('Pool', () => {
     await expect(p.run(1, { name: 5 as unknown as string })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     await expect(p.run(1, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(p.broadcast(1, 'x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // map checks its options and its input at once, before taking any input.
+    const badMaps: [unknown, unknown, string][] = [
+      [42, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [null, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { concurrency: 0 }, 'ERR_INVALID_ARG_VALUE'],
+      [[1], { concurrency: '2' }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { name: 1 }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { timeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [[1], { signal: {} }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], 'x', 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [input, options, code] of badMaps) {
+      expect(() => p.map(input as number[], options as never)).toThrow(expect.objectContaining({ code }));
+    }
     expect(p.stats.queued).toBe(0);
   });
 });
@@ -318,7 +358,6 @@ describe('Pool#map', () => {
     expect(out).toEqual(Array.from({ length: k }, (_, i) => i));
 
     const timed = (async () => {
-      // eslint-disable-next-line @typescript-eslint/no-unused-vars
       for await (const _ of p.map([1, 2], { name: 'spin', timeoutMs: 100 }));
     })();
     await expect(timed).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -445,7 +484,9 @@ describe('Pool memory and chaos', () => {
     const p = pool({ file: cjs, size: 1, limits: { memoryBytes }, env: memoryEnv() });
     const [first] = await pids(p);
     const err = await p.run(undefined, { name: 'hog' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_IPC_WORKER_OUT_OF_MEMORY', signal: 'SIGABRT', exitCode: null, pid: first, memoryBytes });
+    expect(err).toMatchObject({
+      code: 'ERR_IPC_WORKER_OUT_OF_MEMORY', signal: 'SIGABRT', exitCode: null, pid: first, memoryBytes,
+    });
     expect(await p.run(1)).toBe(2);
     // Each call keeps 4 MiB more: the worker is replaced after answering, before it runs out.
     const seen = new Set<number>();
@@ -491,7 +532,8 @@ describe('Pool memory and chaos', () => {
     expect(diedPids.length).toBeGreaterThan(0);
     expect(done).toBe(count);
     console.log(`pool chaos: ${killed.size} workers killed, ${diedPids.length} tasks failed, ${count - diedPids.length} resolved`);
-    expect(p.stats).toMatchObject({ completed: before + count - diedPids.length, failed: diedPids.length, running: 0, queued: 0 });
+    const failed = diedPids.length;
+    expect(p.stats).toMatchObject({ completed: before + count - failed, failed, running: 0, queued: 0 });
     while (p.stats.alive < size) await new Promise((r) => setTimeout(r, 20));
     expect(new Set(await pids(p)).size).toBe(size);
   }, 60_000);

@@ -6,18 +6,10 @@
  * @packageDocumentation
  */
 import * as path from 'node:path';
-import { Process, type ProcessExit, type ProcessLimits } from '../process';
+import { Process, type ProcessExit, type ProcessOptions } from '../process';
 
-/** What every worker of a pool is started with (as {@link ProcessOptions}). */
-export interface WorkerSettings {
-  /** The user's module, resolved. */
-  file: string;
-  limits?: ProcessLimits;
-  nice?: number;
-  env?: Readonly<Record<string, string | undefined>>;
-  execArgv?: readonly string[];
-  cwd?: string;
-}
+/** What every worker of a pool is started with: the user's module (resolved), and process options. */
+export type WorkerSettings = { file: string } & Pick<ProcessOptions, 'limits' | 'nice' | 'env' | 'execArgv' | 'cwd'>;
 
 /** How a worker ended, and whether it was for want of memory. */
 export interface WorkerExit extends ProcessExit {
