@@ -1,32 +1,66 @@
 /**
- * Pool: a fixed number of worker processes (`Process`es running
- * internal/pool-worker.ts) that run the functions a module exports, tasks
- * queued first in, first out; a worker that dies fails only its own task and
- * is replaced; a task past its time or aborted has its worker killed.
+ * Pool: worker processes (see internal/pool-process.ts) that run the
+ * functions a module exports: tasks queued first in, first out and sent a few
+ * ahead to each worker; a worker that dies fails only the task it was
+ * running and is replaced; a task past its time or aborted has its worker
+ * killed. The pool grows from `min` to `max` workers while tasks wait.
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import * as path from 'node:path';
 import type { InspectOptionsStylized } from 'node:util';
-import { closedError, invalidArgType, stateError, type CodedError } from './errors';
+import { serialize } from 'node:v8';
+import { closedError, invalidArgType, invalidArgValue, stateError, type CodedError } from './errors';
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
-import type { PoolAnswer, SerializedError } from './internal/pool-worker';
-import { validateFile, validateInteger, validateOptions } from './internal/validate';
+import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
+import { mapOrdered } from './internal/pool-map';
+import {
+  checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerHost, type WorkerSettings,
+} from './internal/pool-process';
+import { LatencyWindow, Utilisation, WorkerClock } from './internal/pool-stats';
+import type { PoolAnswer, PoolTask, SerializedError } from './internal/pool-worker';
+import { readArray, validateFile, validateInteger, validateOptions, validateTimeout } from './internal/validate';
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
-import { Process, type ProcessExit, type ProcessLimits } from './process';
+import type { ProcessExit, ProcessLimits } from './process';
 
 /** Options of `new Pool()`. */
 export interface PoolOptions {
   /** The module whose exported functions the workers run (CommonJS or ESM): a path or a file: URL. */
   file: string | URL;
-  /** How many worker processes, 1 to 1024. Default: `os.availableParallelism()`. */
-  size?: number;
-  /** Resource limits of each worker (as {@link ProcessOptions.limits}). */
+  /**
+   * How many worker processes: a number (1 to 1024) for a fixed pool, or
+   * `{ min, max }` (0 <= min <= max, 1 <= max <= 1024): `min` are kept, and
+   * the pool grows towards `max` while tasks wait. Default:
+   * `os.availableParallelism()`.
+   */
+  size?: number | { min?: number; max?: number };
+  /**
+   * Milliseconds a worker above `min` may stay idle before it exits (0 to
+   * 2^31 - 1). Default 30000.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * How many tasks may wait that no worker has taken (each worker takes up
+   * to 16 ahead of the one it runs, see {@link Pool}); `run()` beyond it
+   * rejects with `ERR_IPC_QUEUE_FULL`, nothing queued. Default Infinity.
+   */
+  maxQueue?: number;
+  /**
+   * Resource limits of each worker (as {@link ProcessOptions.limits}). With
+   * `memoryBytes`, a worker that runs out of memory fails its task with
+   * `ERR_IPC_WORKER_OUT_OF_MEMORY`, and a worker whose heap is above 90% of
+   * its limit after a task is replaced (the task resolves).
+   */
   limits?: ProcessLimits;
   /** Each worker's nice value (as {@link ProcessOptions.nice}). */
   nice?: number;
+  /** Each worker's environment (as {@link ProcessOptions.env}). Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Node's options for each worker (as {@link ProcessOptions.execArgv}). */
+  execArgv?: readonly string[];
+  /** Each worker's working directory (as {@link ProcessOptions.cwd}). `file` is resolved against this process's. */
+  cwd?: string;
 }
 
 /** Options of {@link Pool.run} and {@link Pool.broadcast}. */
@@ -35,24 +69,57 @@ export interface PoolRunOptions extends WaitOptions {
   name?: string;
 }
 
+/** Options of {@link Pool.map}. */
+export interface PoolMapOptions {
+  /** The exported function to call for each input (as {@link PoolRunOptions.name}). */
+  name?: string;
+  /**
+   * Most tasks in flight at once (1 to 2^31 - 1). Default: the pool's `max`
+   * size times 16, so that every worker holds a full window of tasks.
+   */
+  concurrency?: number;
+  /** Ends the iteration with an AbortError (tasks in flight run to their end, their results dropped). */
+  signal?: AbortSignal;
+  /** Each task's time limit, as {@link PoolRunOptions.timeoutMs}. */
+  timeoutMs?: number;
+}
+
 /** Counts of {@link Pool.stats}. */
 export interface PoolStats {
   /** Worker processes running now. */
   alive: number;
-  /** Tasks waiting for a worker. */
+  /** Tasks no worker has taken yet. */
   queued: number;
-  /** Tasks a worker is running now. */
+  /** Tasks workers hold now: running, or sent ahead to run next. */
   running: number;
   /** Tasks that resolved. */
   completed: number;
   /** Tasks that rejected once given to a worker (an error thrown, a death, a timeout, an abort). */
   failed: number;
+  /**
+   * Median latency in milliseconds (from `run()` to the worker's answer) of
+   * the last 1,000 tasks a worker answered; 0 before any.
+   */
+  p50: number;
+  /** 99th percentile latency in milliseconds, over the same tasks as `p50`. */
+  p99: number;
+  /** Busy worker-time over alive worker-time since the pool started, 0 to 1 (busy: holding a task). */
+  utilisation: number;
 }
 
 /** The error of a task whose worker died: `code: 'ERR_IPC_WORKER_DIED'`, how it ended, and its pid. */
 export interface WorkerDiedError extends Error, CodedError, ProcessExit {
   /** The worker's process id. */
   pid: number | undefined;
+}
+
+/**
+ * The error of a task whose worker ran out of memory:
+ * `code: 'ERR_IPC_WORKER_OUT_OF_MEMORY'`, how it ended, its pid, and the limit.
+ */
+export interface WorkerOutOfMemoryError extends WorkerDiedError {
+  /** The worker's `limits.memoryBytes`. */
+  memoryBytes: number | undefined;
 }
 
 interface Task {
@@ -63,40 +130,48 @@ interface Task {
   reject(err: unknown): void;
   /** Stops the task's timeout and abort listener. */
   disarm(): void;
-  /** The worker running it, once it runs. */
+  /** The worker holding it, once sent. */
   worker: Worker | null;
   /** For a broadcast: the one worker it must run on. */
   target: Worker | null;
+  /** It can time out or be aborted: sent only to a worker that holds nothing, so that it runs at once. */
+  exclusive: boolean;
+  /** performance.now() at run(). */
+  born: number;
 }
 
 interface Worker {
-  process: Process;
-  task: Task | null;
-  /** Broadcast tasks for this worker only, run before the shared queue's. */
+  host: WorkerHost;
+  /** Tasks sent and not answered, in the order sent: the first is the one running. */
+  held: Task[];
+  /** Broadcast tasks for this worker only, taken before the shared queue's. */
   targeted: Task[];
-  /** Died or being killed: given no more tasks. */
+  /** Died, being killed, recycled or retired: given no more tasks. */
   dead: boolean;
-  /** Killed by the pool (a task's timeout or abort). */
+  /** Killed by the pool (a task's timeout or abort): the task it ran has been settled. */
   killed: boolean;
+  /** Exits after its last answer (its heap is near its limit, or it idled): what it holds goes to others. */
+  leaving: boolean;
   /** Answered at least once: its module loaded and it serves. */
   served: boolean;
+  clock: WorkerClock;
+  idleTimer: NodeJS.Timeout | null;
+  part: LoopRefPart;
 }
 
 type State = 'open' | 'closing' | 'stopping' | 'closed';
 
 const MAX_SIZE = 1024;
 const STOP_GRACE_MS = 5000;
+const DEFAULT_IDLE_MS = 30_000;
+/** Tasks a worker holds at most: the one it runs and those sent ahead (pipelining). */
+const WINDOW = 16;
 /**
  * Workers in a row that may die before serving anything, with no task to run,
  * before the pool stops replacing them until a task comes (a module that
  * exits as it loads would otherwise have them replaced for ever).
  */
 const START_FAILURES = 3;
-
-// Run from the TypeScript sources (the tests), the workers still run compiled JavaScript.
-const WORKER = __filename.endsWith('.ts')
-  ? path.join(__dirname, '..', 'dist', 'internal', 'pool-worker.js')
-  : path.join(__dirname, 'internal', 'pool-worker.js');
 
 /** The error a task's worker answered with, made an Error again (checked: the worker may be hostile). */
 function reviveError(data: SerializedError | null | undefined): Error {
@@ -116,11 +191,18 @@ function reviveError(data: SerializedError | null | undefined): Error {
   return err;
 }
 
-function diedError(worker: Worker, exit: ProcessExit): WorkerDiedError {
-  const pid = worker.process.pid;
+/** `ERR_IPC_WORKER_DIED`, or `ERR_IPC_WORKER_OUT_OF_MEMORY` when it ran out of memory. */
+function diedError(worker: Worker, exit: WorkerExit, memoryBytes: number | undefined): WorkerDiedError {
+  const pid = worker.host.pid;
   const how = exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+  const fields = { exitCode: exit.exitCode, signal: exit.signal, pid };
+  if (exit.outOfMemory) {
+    const message = `The pool worker ${pid} ran out of memory (limits.memoryBytes ${memoryBytes}) ` +
+      `while running the task: ${how}`;
+    return Object.assign(stateError('ERR_IPC_WORKER_OUT_OF_MEMORY', message), fields, { memoryBytes });
+  }
   const err = stateError('ERR_IPC_WORKER_DIED', `The pool worker ${pid} ${how} while running the task`);
-  return Object.assign(err, { exitCode: exit.exitCode, signal: exit.signal, pid });
+  return Object.assign(err, fields);
 }
 
 /** A run's or broadcast's options, read once and checked. */
@@ -130,79 +212,115 @@ function runOptions(options: PoolRunOptions | undefined): { name: string | undef
   return { name, wait: waitOptions({ signal, timeoutMs }) };
 }
 
+/** options.size as `[min, max]`. */
+function sizeOf(value: unknown): [number, number] {
+  if (value === undefined) {
+    const n = Math.min(availableParallelism(), MAX_SIZE);
+    return [n, n];
+  }
+  if (typeof value === 'number') {
+    validateInteger(value, 'options.size', 1, MAX_SIZE);
+    return [value, value];
+  }
+  if (value === null || typeof value !== 'object') {
+    throw invalidArgType('options.size', 'of type number or object', value);
+  }
+  const { min = 0, max } = validateOptions(value as { min?: number; max?: number }, 'options.size');
+  validateInteger(max, 'options.size.max', 1, MAX_SIZE);
+  validateInteger(min, 'options.size.min', 0, max);
+  return [min, max];
+}
+
 /**
  * A pool of worker processes running the functions `file` exports:
  * `await pool.run(args, { name })` calls `name` (the default export when left
- * out) with `args` in a free worker and resolves with what it returns (or
+ * out) with `args` in a worker and resolves with what it returns (or
  * rejects with what it throws: name, message, stack and own properties).
  * Arguments and results are structured-clone values, carried by each worker's
- * {@link ProcessLink}. Tasks wait first in, first out while every worker is
- * busy.
+ * {@link ProcessLink}. Tasks wait first in, first out.
+ *
+ * **Pipelining.** A worker runs one task at a time, but holds up to 16: the
+ * pool sends tasks ahead (several in one message) so that a worker never
+ * waits for the pool between two tasks. Tasks go to idle workers first, then
+ * to the least loaded. A task with `timeoutMs` or `signal` is sent only to a
+ * worker that holds nothing, so that it starts at once.
  *
  * **Crash isolation.** A worker that dies (exits, is killed, crashes) rejects
  * only the task it was running, with `code: 'ERR_IPC_WORKER_DIED'` (its
- * `exitCode`, `signal` and `pid`), and is replaced; other tasks go on.
- * A task past `timeoutMs`, or whose `signal` aborts, has its worker killed
- * (SIGKILL: the only sure way to stop running JavaScript) and replaced; it
- * rejects with `ETIMEDOUT` or an `AbortError`. A task still queued just leaves
- * the queue.
+ * `exitCode`, `signal` and `pid`), and is replaced; the tasks it held that
+ * had not started go to other workers. A worker out of memory rejects its
+ * task with `ERR_IPC_WORKER_OUT_OF_MEMORY` instead. A task past `timeoutMs`,
+ * or whose `signal` aborts, has its worker killed (SIGKILL: the only sure way
+ * to stop running JavaScript) and replaced; it rejects with `ETIMEDOUT` or an
+ * `AbortError`. A task still queued just leaves the queue.
  *
  * The workers keep this process alive until {@link Pool.close} or
- * {@link Pool.destroy}.
+ * {@link Pool.destroy}, unless {@link Pool.unref} was called.
  */
 export class Pool implements Disposable, AsyncDisposable {
   readonly #file: string;
-  readonly #size: number;
-  readonly #limits: ProcessLimits | undefined;
-  readonly #nice: number | undefined;
+  readonly #min: number;
+  readonly #max: number;
+  readonly #idleTimeoutMs: number;
+  readonly #maxQueue: number;
+  readonly #settings: WorkerSettings;
   readonly #workers = new Set<Worker>();
   readonly #queue: Task[] = [];
+  readonly #loopRef = new LoopRef();
+  readonly #latency = new LatencyWindow();
+  readonly #utilisation = new Utilisation();
   #state: State = 'open';
   #nextId = 1;
   #running = 0;
+  #targeted = 0;
   #completed = 0;
   #failed = 0;
+  #pumpSoon = false;
   /** Settles close() once the pool is drained and its workers are gone. */
   #closed: Promise<void> | null = null;
   #drained: (() => void) | null = null;
   /** Workers in a row that died before serving, with no task (see START_FAILURES). */
   #startFailures = 0;
 
-  /** Checks every option, then starts `size` workers (none starts if any option is wrong). */
+  /** Checks every option, then starts `min` workers (none starts if any option is wrong). */
   constructor(options: PoolOptions) {
-    const { file, size = availableParallelism(), limits, nice } = validateOptions(options);
+    const {
+      file, size, idleTimeoutMs = DEFAULT_IDLE_MS, maxQueue = Infinity, limits, nice, env, execArgv, cwd,
+    } = validateOptions(options);
     this.#file = validateFile(file, 'options.file');
-    validateInteger(size, 'options.size', 1, MAX_SIZE);
-    this.#size = size;
-    this.#limits = limits;
-    this.#nice = nice;
-    // Made first, started after: a Process checks its options when made, so a bad one starts nothing.
-    const workers = Array.from({ length: size }, () => this.#newWorker());
-    for (const worker of workers) this.#start(worker);
-  }
-
-  #newWorker(): Worker {
-    const p = new Process(WORKER, { args: [this.#file], limits: this.#limits, nice: this.#nice });
-    return { process: p, task: null, targeted: [], dead: false, killed: false, served: false };
-  }
-
-  /** Starts `worker`: its answers settle its task, its end fails its task and replaces it. */
-  #start(worker: Worker): void {
-    const p = worker.process;
-    this.#workers.add(worker);
-    let ended = false;
-    const end = (exit: ProcessExit) => {
-      if (ended) return;
-      ended = true;
-      this.#died(worker, exit);
+    [this.#min, this.#max] = sizeOf(size);
+    validateTimeout(idleTimeoutMs, 'options.idleTimeoutMs');
+    this.#idleTimeoutMs = idleTimeoutMs;
+    if (maxQueue !== Infinity) validateInteger(maxQueue, 'options.maxQueue', 0, Number.MAX_SAFE_INTEGER);
+    this.#maxQueue = maxQueue;
+    // Copied once (each read once): every worker is started with what was checked here.
+    this.#settings = {
+      file: this.#file,
+      limits: limits === undefined ? undefined : validateOptions(limits, 'options.limits'),
+      nice,
+      env: env === undefined ? undefined : validateOptions(env, 'options.env'),
+      execArgv: execArgv === undefined ? undefined : readArray(execArgv, 'options.execArgv') as string[],
+      cwd,
     };
-    p.once('exit', (exitCode, signal) => end({ exitCode, signal }));
-    p.on('error', () => end({ exitCode: null, signal: null }));
-    p.start();
-    const link = p.channel!;
-    link.on('message', (answer: PoolAnswer) => this.#answer(worker, answer));
-    // A link that fails ends with its worker, whose exit says why.
-    link.on('error', () => undefined);
+    // A Process checks its options when made: a bad one starts nothing.
+    checkProcessWorker(this.#settings);
+    for (let i = 0; i < this.#min; i++) this.#start();
+  }
+
+  /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
+  #start(): Worker {
+    const worker = {
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false,
+      clock: new WorkerClock(), idleTimer: null,
+    } as unknown as Worker;
+    worker.host = startProcessWorker(this.#settings, {
+      message: (value) => this.#answer(worker, value),
+      exit: (exit) => this.#died(worker, exit),
+    });
+    worker.part = { setRef: (ref) => worker.host.setRef(ref) };
+    this.#loopRef.attach(worker.part);
+    this.#workers.add(worker);
+    return worker;
   }
 
   /** The module the workers run. */
@@ -210,35 +328,72 @@ export class Pool implements Disposable, AsyncDisposable {
     return this.#file;
   }
 
-  /** How many workers the pool keeps. */
+  /** How many workers the pool keeps at most (its `max` size). */
   get size(): number {
-    return this.#size;
+    return this.#max;
   }
 
-  /** Counts of workers and tasks, as they are now. */
+  /** Counts of workers and tasks, as they are now, task latency and utilisation. */
   get stats(): PoolStats {
     let alive = 0;
-    let queued = this.#queue.length;
-    for (const worker of this.#workers) {
-      if (worker.process.alive) alive++;
-      queued += worker.targeted.length;
-    }
-    return { alive, queued, running: this.#running, completed: this.#completed, failed: this.#failed };
+    for (const worker of this.#workers) if (worker.host.alive) alive++;
+    const [p50, p99] = this.#latency.percentiles(0.5, 0.99);
+    const clocks = [...this.#workers].map((worker) => worker.clock);
+    return {
+      alive, queued: this.#queue.length + this.#targeted, running: this.#running, completed: this.#completed,
+      failed: this.#failed, p50, p99, utilisation: this.#utilisation.read(clocks),
+    };
   }
 
   /**
    * Runs the exported function `options.name` (default: the default export)
    * with `args` in a worker; resolves with its result. Rejects with
-   * `ERR_IPC_CLOSED` once close() or destroy() was called.
+   * `ERR_IPC_CLOSED` once close() or destroy() was called, and with
+   * `ERR_IPC_QUEUE_FULL` when `maxQueue` tasks already wait.
    */
   run(args?: unknown, options?: PoolRunOptions): Promise<unknown> {
     try {
       const { name, wait } = runOptions(options);
-      if (this.#state !== 'open') throw closedError('The pool');
+      this.#assertOpen();
       return this.#submit(name, args, wait, null);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Runs `options.name` for each input of `iterable` (sync or async, taken
+   * lazily: at most `concurrency` tasks in flight) and yields the results in
+   * the inputs' order. A task that fails is thrown at its place and ends the
+   * iteration; the tasks still in flight then run to their end, and their
+   * results are dropped. `break` (or `return`) ends it too, and takes no more
+   * input. Options are checked at once (before any input is taken).
+   */
+  map(iterable: Iterable<unknown> | AsyncIterable<unknown>, options?: PoolMapOptions): AsyncIterableIterator<unknown> {
+    const { name, concurrency = this.#max * WINDOW, signal, timeoutMs } = validateOptions(options);
+    if (name !== undefined && typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+    validateInteger(concurrency, 'options.concurrency', 1, 2 ** 31 - 1);
+    const wait = waitOptions({ signal, timeoutMs });
+    let ok: boolean;
+    try {
+      // Inside: `in` throws for a revoked Proxy.
+      ok = iterable !== null && (typeof iterable === 'object' || typeof iterable === 'function') &&
+        (Symbol.asyncIterator in iterable || Symbol.iterator in iterable);
+    } catch (cause) {
+      throw Object.assign(invalidArgValue('iterable', iterable, 'could not be read'), { cause });
+    }
+    if (!ok) throw invalidArgType('iterable', 'an iterable or async iterable', iterable);
+    this.#assertOpen();
+    const each = { timeoutMs: wait.timeoutMs };
+    const submit = (input: unknown) => {
+      try {
+        this.#assertOpen();
+        return this.#submit(name, input, each, null);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    return mapOrdered(iterable, submit, concurrency, wait.signal);
   }
 
   /**
@@ -257,71 +412,185 @@ export class Pool implements Disposable, AsyncDisposable {
     }
   }
 
+  #assertOpen(): void {
+    if (this.#state !== 'open') throw closedError('The pool');
+    if (this.#maxQueue !== Infinity && this.#queue.length >= this.#maxQueue + this.#freeSlots()) {
+      throw stateError('ERR_IPC_QUEUE_FULL', `The pool's queue is full (maxQueue ${this.#maxQueue})`);
+    }
+  }
+
+  /** Tasks the workers could take now without anything waiting. */
+  #freeSlots(): number {
+    let free = 0;
+    for (const worker of this.#workers) if (!worker.dead) free += WINDOW - worker.held.length;
+    return free;
+  }
+
   #submit(name: string | undefined, args: unknown, wait: WaitOptions, target: Worker | null): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const exclusive = wait.signal !== undefined || wait.timeoutMs !== undefined;
       const task: Task = {
-        id: this.#nextId++, name, args, resolve, reject, disarm: () => undefined, worker: null, target,
+        id: this.#nextId++, name, args, resolve, reject, disarm: () => undefined, worker: null, target, exclusive,
+        born: performance.now(),
       };
-      const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
-      let aborted = false;
-      task.disarm = armGiveUp(wait, onTimeout, (reason) => {
-        aborted = true;
-        this.#giveUp(task, reason);
-      });
-      // Aborted already: it has been rejected, and is queued nowhere.
-      if (aborted) return;
-      if (target !== null) target.targeted.push(task);
-      else this.#queue.push(task);
-      // Workers not replaced (they died as they started): a task is a reason to try again.
-      while (target === null && this.#workers.size < this.#size) this.#start(this.#newWorker());
-      if (target !== null) this.#dispatch(target);
-      else for (const worker of this.#workers) if (this.#dispatch(worker)) break;
+      if (exclusive) {
+        const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
+        let aborted = false;
+        task.disarm = armGiveUp(wait, onTimeout, (reason) => {
+          aborted = true;
+          this.#giveUp(task, reason);
+        });
+        // Aborted already: it has been rejected, and is queued nowhere.
+        if (aborted) return;
+      }
+      if (target !== null) {
+        target.targeted.push(task);
+        this.#targeted++;
+      } else {
+        this.#queue.push(task);
+      }
+      // At once when a worker is idle (a lone task's latency); else on the next tick, so that the tasks
+      // given meanwhile go out together (one message each worker).
+      if (this.#hasIdle()) this.#pump();
+      else if (!this.#pumpSoon) {
+        this.#pumpSoon = true;
+        process.nextTick(() => {
+          this.#pumpSoon = false;
+          this.#pump();
+        });
+      }
     });
   }
 
-  /** Gives `worker` its next task if it is free; whether it took one. */
-  #dispatch(worker: Worker): boolean {
-    if (worker.dead || worker.task !== null) return false;
-    const task = worker.targeted.shift() ?? this.#queue.shift();
-    if (task === undefined) {
-      this.#checkDrained();
-      return false;
+  #hasIdle(): boolean {
+    for (const worker of this.#workers) if (!worker.dead && !worker.leaving && worker.held.length === 0) return true;
+    return false;
+  }
+
+  /**
+   * Hands out what waits: first one task to each idle worker, then the
+   * windows filled level by level (the least loaded first); starts workers
+   * (up to `max`) while tasks still wait.
+   */
+  #pump(): void {
+    if (this.#state === 'stopping' || this.#state === 'closed') return;
+    const sends = new Map<Worker, Task[]>();
+    for (let level = 1; level <= WINDOW; level++) {
+      if (this.#queue.length === 0 && this.#targeted === 0) break;
+      for (const worker of this.#workers) this.#take(worker, level, sends);
+      if (level === 1) this.#grow();
     }
-    worker.task = task;
-    task.worker = worker;
-    this.#running++;
-    worker.process.channel!.send({ id: task.id, name: task.name, args: task.args }).catch((err: unknown) => {
-      // A value structured clone refuses fails its task only; any other failure is the worker's end.
-      if ((err as CodedError).code !== 'ERR_IPC_DATA_CLONE' || worker.task !== task) return;
-      this.#finish(worker, task);
-      task.reject(err);
-      this.#dispatch(worker);
+    for (const [worker, tasks] of sends) this.#send(worker, tasks);
+    for (const worker of this.#workers) this.#idle(worker);
+    this.#checkDrained();
+  }
+
+  /** Starts workers while tasks wait that no worker can take at once, up to `max`. */
+  #grow(): void {
+    let waiting = this.#queue.length;
+    if (waiting === 0) return;
+    // Also when every worker died as it started: a task is a reason to try again.
+    while (waiting-- > 0 && this.#workers.size < this.#max && this.#state !== 'stopping') this.#start();
+  }
+
+  /** Moves tasks for `worker` (its broadcasts first) into its window, up to `level` held. */
+  #take(worker: Worker, level: number, sends: Map<Worker, Task[]>): void {
+    if (worker.dead || worker.leaving) return;
+    while (worker.held.length < level) {
+      const queue = worker.targeted.length > 0 ? worker.targeted : this.#queue;
+      const task = queue[0];
+      if (task === undefined || (task.exclusive && worker.held.length > 0)) return;
+      queue.shift();
+      if (queue !== this.#queue) this.#targeted--;
+      task.worker = worker;
+      worker.held.push(task);
+      this.#running++;
+      let batch = sends.get(worker);
+      if (batch === undefined) sends.set(worker, (batch = []));
+      batch.push(task);
+    }
+    if (worker.idleTimer !== null) {
+      clearTimeout(worker.idleTimer);
+      worker.idleTimer = null;
+    }
+    worker.clock.busy(worker.held.length > 0);
+  }
+
+  /** Sends `tasks` (now held by `worker`) in one message. */
+  #send(worker: Worker, tasks: Task[]): void {
+    const message: PoolTask | PoolTask[] = tasks.length === 1
+      ? { id: tasks[0].id, name: tasks[0].name, args: tasks[0].args }
+      : tasks.map((task) => ({ id: task.id, name: task.name, args: task.args }));
+    worker.host.send(message).catch((err: unknown) => {
+      // A value structured clone refuses: nothing was sent. Those tasks leave the window; the one(s) whose
+      // arguments were refused fail, the others wait again. Any other failure is the worker's end.
+      if ((err as CodedError).code !== 'ERR_IPC_DATA_CLONE') return;
+      const unsent = tasks.filter((task) => task.worker === worker && worker.held.includes(task));
+      for (const task of unsent) worker.held.splice(worker.held.indexOf(task), 1);
+      this.#running -= unsent.length;
+      const again: Task[] = [];
+      for (const task of unsent) {
+        task.worker = null;
+        if (tasks.length === 1 || !clonable(task.args)) {
+          task.disarm();
+          task.reject(err);
+        } else again.push(task);
+      }
+      this.#requeue(again);
+      worker.clock.busy(worker.held.length > 0);
+      this.#pump();
     });
-    return true;
   }
 
-  /** The task `worker` ran is over (its promise is the caller's to settle). */
-  #finish(worker: Worker, task: Task): void {
-    worker.task = null;
-    task.worker = null;
-    task.disarm();
-    this.#running--;
+  /** Tasks that had not started go back to the front of their queue, in their order. */
+  #requeue(tasks: Task[]): void {
+    const shared = tasks.filter((task) => task.target === null);
+    for (const task of tasks) task.worker = null;
+    this.#queue.unshift(...shared);
   }
 
-  /** An answer from `worker`: for the task it runs, or ignored (a task given up since). */
-  #answer(worker: Worker, answer: PoolAnswer): void {
-    const task = worker.task;
-    if (task === null || typeof answer !== 'object' || answer === null || answer.id !== task.id) return;
-    worker.served = true;
-    this.#finish(worker, task);
-    if ('ok' in answer) {
-      this.#completed++;
-      task.resolve(answer.ok);
-    } else {
-      this.#failed++;
-      task.reject(reviveError((answer as { error?: SerializedError }).error));
+  /** Answers from `worker` (one, or an array): each for the first task it holds, or ignored. */
+  #answer(worker: Worker, value: unknown): void {
+    const answers = (Array.isArray(value) ? value : [value]) as unknown[];
+    const now = performance.now();
+    for (const answer of answers as PoolAnswer[]) {
+      const task = worker.held[0];
+      if (task === undefined || typeof answer !== 'object' || answer === null || answer.id !== task.id) continue;
+      worker.served = true;
+      worker.held.shift();
+      this.#running--;
+      task.worker = null;
+      task.disarm();
+      this.#latency.add(now - task.born);
+      if ('ok' in answer) {
+        this.#completed++;
+        task.resolve(answer.ok);
+      } else {
+        this.#failed++;
+        task.reject(reviveError((answer as { error?: SerializedError }).error));
+      }
+      if (answer.recycle === true) {
+        // It exits without running the rest: they wait again (see #died).
+        worker.leaving = true;
+        worker.dead = true;
+      }
     }
-    this.#dispatch(worker);
+    worker.clock.busy(worker.held.length > 0);
+    // Refilled once half its window is done: the next tasks go out together, in one message.
+    if (worker.held.length <= WINDOW / 2 || worker.dead) this.#pump();
+  }
+
+  /** Arms an idle worker's retirement, if the pool is above `min`. */
+  #idle(worker: Worker): void {
+    if (worker.dead || worker.held.length > 0 || worker.targeted.length > 0 || worker.idleTimer !== null) return;
+    if (this.#workers.size <= this.#min || this.#state !== 'open') return;
+    worker.idleTimer = setTimeout(() => {
+      worker.idleTimer = null;
+      if (worker.dead || worker.held.length > 0 || this.#workers.size <= this.#min) return;
+      worker.dead = true;
+      worker.leaving = true;
+      worker.host.hangUp();
+    }, this.#idleTimeoutMs).unref();
   }
 
   /** A timeout or abort: a queued task leaves its queue; a running one's worker is killed. */
@@ -330,46 +599,63 @@ export class Pool implements Disposable, AsyncDisposable {
     if (worker === null) {
       const queue = task.target?.targeted ?? this.#queue;
       const at = queue.indexOf(task);
-      if (at >= 0) queue.splice(at, 1);
+      if (at >= 0) {
+        queue.splice(at, 1);
+        if (task.target !== null) this.#targeted--;
+      }
       task.reject(reason);
       this.#checkDrained();
       return;
     }
-    this.#finish(worker, task);
+    // Exclusive: it is the first its worker holds, the one running.
+    worker.held.splice(worker.held.indexOf(task), 1);
+    this.#running--;
+    task.worker = null;
     this.#failed++;
     task.reject(reason);
     worker.dead = true;
     worker.killed = true;
-    // Its exit replaces it.
-    worker.process.kill('SIGKILL');
+    // Its exit replaces it, and gives what else it held to others.
+    worker.host.kill();
   }
 
-  /** `worker` ended: its task and those only it could run fail; it is replaced while there is work to do. */
-  #died(worker: Worker, exit: ProcessExit): void {
+  /**
+   * `worker` ended: the task it ran fails (unless the pool killed it for that
+   * task, or it left after answering), the others it held wait again, its
+   * broadcasts fail; it is replaced while there is work to do or the pool is
+   * below `min`.
+   */
+  #died(worker: Worker, exit: WorkerExit): void {
     worker.dead = true;
     this.#workers.delete(worker);
-    worker.process.channel?.close();
-    const task = worker.task;
-    if (task !== null) {
-      this.#finish(worker, task);
+    this.#loopRef.detach(worker.part);
+    this.#utilisation.retire(worker.clock);
+    if (worker.idleTimer !== null) clearTimeout(worker.idleTimer);
+    const held = worker.held.splice(0);
+    this.#running -= held.length;
+    const error = () => diedError(worker, exit, this.#settings.limits?.memoryBytes);
+    const running = worker.killed || worker.leaving ? undefined : held.shift();
+    if (running !== undefined) {
+      running.worker = null;
+      running.disarm();
       this.#failed++;
-      task.reject(diedError(worker, exit));
+      running.reject(error());
     }
-    for (const waiting of worker.targeted.splice(0)) {
+    for (const waiting of [...held.filter((task) => task.target !== null), ...worker.targeted.splice(0)]) {
+      if (waiting.worker === null) this.#targeted--;
       waiting.disarm();
-      waiting.reject(diedError(worker, exit));
+      waiting.reject(error());
     }
-    if (worker.served || worker.killed || task !== null) this.#startFailures = 0;
+    this.#requeue(held.filter((task) => task.target === null));
+    if (worker.served || worker.killed || worker.leaving || running !== undefined) this.#startFailures = 0;
     else this.#startFailures++;
     // Closing, a worker is needed only for tasks still queued.
     const queued = this.#queue.length > 0;
-    const open = this.#state === 'open' && (queued || this.#startFailures < START_FAILURES);
-    if (this.#state === 'closing' ? queued : open) {
-      const replacement = this.#newWorker();
-      this.#start(replacement);
-      this.#dispatch(replacement);
+    const below = this.#workers.size < this.#min && this.#startFailures < START_FAILURES;
+    if (this.#state === 'closing' ? queued : this.#state === 'open' && (queued || below)) {
+      if (this.#workers.size < this.#max) this.#start();
     }
-    this.#checkDrained();
+    this.#pump();
   }
 
   /** While closing: once nothing is queued or running, stops the workers. */
@@ -401,21 +687,17 @@ export class Pool implements Disposable, AsyncDisposable {
   destroy(): Promise<void> {
     this.#state = 'stopping';
     const closed = closedError('The pool');
-    for (const task of this.#queue.splice(0)) {
+    const tasks = this.#queue.splice(0);
+    for (const worker of this.#workers) {
+      this.#failed += worker.held.length;
+      this.#running -= worker.held.length;
+      tasks.push(...worker.targeted.splice(0), ...worker.held.splice(0));
+    }
+    this.#targeted = 0;
+    for (const task of tasks) {
+      task.worker = null;
       task.disarm();
       task.reject(closed);
-    }
-    for (const worker of this.#workers) {
-      for (const waiting of worker.targeted.splice(0)) {
-        waiting.disarm();
-        waiting.reject(closed);
-      }
-      const task = worker.task;
-      if (task !== null) {
-        this.#finish(worker, task);
-        this.#failed++;
-        task.reject(closed);
-      }
     }
     const stopped = this.#stop(true);
     this.#drained?.();
@@ -427,16 +709,15 @@ export class Pool implements Disposable, AsyncDisposable {
     const workers = [...this.#workers];
     for (const worker of workers) {
       worker.dead = true;
-      if (kill) worker.process.kill('SIGKILL');
-      else worker.process.channel?.close();
+      if (kill) worker.host.kill();
+      else worker.host.hangUp();
     }
     await Promise.all(workers.map(async (worker) => {
-      const p = worker.process;
       try {
-        await p.join({ timeoutMs: kill ? undefined : STOP_GRACE_MS });
+        await worker.host.join(kill ? undefined : STOP_GRACE_MS);
       } catch {
-        p.kill('SIGKILL');
-        await p.join().catch(() => undefined);
+        worker.host.kill();
+        await worker.host.join();
       }
     }));
     this.#state = 'closed';
@@ -455,7 +736,28 @@ export class Pool implements Disposable, AsyncDisposable {
   /** `Pool { file, size, alive, queued, running, state }` for `console.log` and `util.inspect`. */
   [inspectCustom](depth: number, options: InspectOptionsStylized): string {
     const { alive, queued, running } = this.stats;
-    const fields = { file: this.#file, size: this.#size, alive, queued, running, state: this.#state };
+    const fields = { file: this.#file, size: this.#max, alive, queued, running, state: this.#state };
     return inspectHandle('Pool', fields, depth, options);
+  }
+
+  static {
+    implementRef(this, (self) => (#loopRef in self ? self.#loopRef : undefined));
+  }
+}
+
+/**
+ * `ref()`/`unref()`/`hasRef()`: an unref'd pool (its workers, their links and
+ * pipes) does not keep the process alive, whether or not tasks are pending,
+ * as `net.Socket#unref()`.
+ */
+export interface Pool extends Referable {}
+
+/** Whether structured clone takes `value` (to find which of a batch's tasks was refused). */
+function clonable(value: unknown): boolean {
+  try {
+    serialize(value);
+    return true;
+  } catch {
+    return false;
   }
 }

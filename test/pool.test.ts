@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +33,12 @@ async function pids(pool: Pool): Promise<number[]> {
   return (await pool.broadcast(undefined, { name: 'pid' })) as number[];
 }
 
+/** The environment for a memory-limited worker: without preloads (a sanitizer runtime needs far more memory). */
+function memoryEnv(): Record<string, string | undefined> {
+  const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
+  return env;
+}
+
 let fdsBefore: string[];
 let pools: Pool[] = [];
 
@@ -61,7 +68,7 @@ describe('Pool', () => {
     expect(await Promise.all(inputs.map((i) => p.run(i)))).toEqual(inputs.map((i) => i * 2));
     const value = { list: [1, 'a', null, { deep: true }], bytes: new Uint8Array([1, 2, 3]), big: 10n ** 20n };
     expect(await p.run({ value, ms: 5 }, { name: 'echo' })).toEqual(value);
-    expect(p.stats).toEqual({ alive: 2, queued: 0, running: 0, completed: 501, failed: 0 });
+    expect(p.stats).toMatchObject({ alive: 2, queued: 0, running: 0, completed: 501, failed: 0 });
 
     const e = pool({ file: pathToFileURL(esm), size: 1 });
     expect(await e.run(41)).toBe(42);
@@ -117,7 +124,7 @@ describe('Pool', () => {
         });
         if (how === 'outside') expect(reason.pid).toBe(outsidePid);
       });
-      expect(p.stats).toEqual({ alive: 3, queued: 0, running: 0, completed: 195, failed: 5 });
+      expect(p.stats).toMatchObject({ alive: 3, queued: 0, running: 0, completed: 195, failed: 5 });
       expect(new Set(await pids(p)).size).toBe(3);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -153,7 +160,21 @@ describe('Pool', () => {
     await expect(p.run(1, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
     expect(await p.run(2)).toBe(4);
     expect(exists(second)).toBe(false);
-    expect(p.stats).toEqual({ alive: 1, queued: 0, running: 0, completed: 4, failed: 2 });
+    expect(p.stats).toMatchObject({ alive: 1, queued: 0, running: 0, completed: 4, failed: 2 });
+  });
+
+  test('tasks sent ahead to a worker killed for a timeout run elsewhere, not failed', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const [first] = await pids(p);
+    const spinning = p.run(undefined, { name: 'spin', timeoutMs: 300 });
+    // Sent ahead to the spinning worker (pipelined behind it).
+    const behind = Array.from({ length: 5 }, (_, i) => p.run(i));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.stats).toMatchObject({ running: 6, queued: 0 });
+    await expect(spinning).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await Promise.all(behind)).toEqual([0, 2, 4, 6, 8]);
+    expect(exists(first)).toBe(false);
+    expect(p.stats).toMatchObject({ alive: 1, completed: 6, failed: 1 });
   });
 
   test('close() runs every task given, then stops the workers', async () => {
@@ -245,6 +266,18 @@ describe('Pool', () => {
       [{ file: cjs, size: '2' }, 'ERR_INVALID_ARG_TYPE'],
       [{ file: cjs, size: 2, limits: { memoryBytes: 1 } }, 'ERR_INVALID_ARG_VALUE'],
       [{ file: cjs, size: 2, nice: 99 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: { min: 2, max: 1 } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: { min: 1 } }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, size: { max: 1025 } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, size: null }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, idleTimeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, idleTimeoutMs: '1' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, maxQueue: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, maxQueue: 1.5 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ file: cjs, env: { A: 1 } }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, execArgv: '--x' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, execArgv: [1] }, 'ERR_INVALID_ARG_TYPE'],
+      [{ file: cjs, cwd: 'a\0b' }, 'ERR_INVALID_ARG_VALUE'],
       [revoked(), 'ERR_INVALID_ARG_VALUE'],
     ];
     for (const [options, code] of bad) {
@@ -255,6 +288,254 @@ describe('Pool', () => {
     await expect(p.run(1, { name: 5 as unknown as string })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     await expect(p.run(1, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(p.broadcast(1, 'x' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // map checks its options and its input at once, before taking any input.
+    const badMaps: [unknown, unknown, string][] = [
+      [42, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [null, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { concurrency: 0 }, 'ERR_INVALID_ARG_VALUE'],
+      [[1], { concurrency: '2' }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { name: 1 }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], { timeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE'],
+      [[1], { signal: {} }, 'ERR_INVALID_ARG_TYPE'],
+      [[1], 'x', 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [input, options, code] of badMaps) {
+      expect(() => p.map(input as number[], options as never)).toThrow(expect.objectContaining({ code }));
+    }
     expect(p.stats.queued).toBe(0);
   });
+});
+
+describe('Pool#map', () => {
+  test('10,000 small tasks come back in order, from a sync iterable', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    let pulled = 0;
+    function* inputs() {
+      for (let i = 0; i < 10_000; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs(), { name: 'same' })) out.push(value);
+    expect(pulled).toBe(10_000);
+    expect(out).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
+    expect(p.stats).toMatchObject({ completed: 10_000, failed: 0, running: 0, queued: 0 });
+  });
+
+  test('an async generator as input, taken lazily: never more than `concurrency` in flight', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    let pulled = 0;
+    let yielded = 0;
+    let mostAhead = 0;
+    async function* inputs() {
+      for (let i = 0; i < 200; i++) {
+        await new Promise((r) => setImmediate(r));
+        pulled++;
+        mostAhead = Math.max(mostAhead, pulled - yielded);
+        yield { value: i, ms: i % 2 };
+      }
+    }
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs(), { name: 'echo', concurrency: 5 })) {
+      out.push(value);
+      yielded++;
+    }
+    expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    // In flight: at most 5, plus the one being yielded.
+    expect(mostAhead).toBeLessThanOrEqual(6);
+  });
+
+  test('a failure at index k is thrown at its place, after every earlier result; a timeout too', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const k = 137;
+    const out: unknown[] = [];
+    const inputs = Array.from({ length: 500 }, (_, i) => ({ i, k }));
+    const err = await (async () => {
+      for await (const value of p.map(inputs, { name: 'failAt' })) out.push(value);
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: `task ${k} fails`, index: k });
+    expect(out).toEqual(Array.from({ length: k }, (_, i) => i));
+
+    const timed = (async () => {
+      for await (const _ of p.map([1, 2], { name: 'spin', timeoutMs: 100 }));
+    })();
+    await expect(timed).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await p.run(3)).toBe(6);
+  });
+
+  test('break early takes no more input and returns the input iterator', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    let pulled = 0;
+    let returned = false;
+    function* inputs() {
+      try {
+        for (let i = 0; ; i++) {
+          pulled++;
+          yield i;
+        }
+      } finally {
+        returned = true;
+      }
+    }
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs(), { name: 'same', concurrency: 4 })) {
+      out.push(value);
+      if (out.length === 10) break;
+    }
+    expect(returned).toBe(true);
+    const after = pulled;
+    expect(after).toBeLessThanOrEqual(10 + 4);
+    await p.run(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pulled).toBe(after);
+    expect(out).toEqual(Array.from({ length: 10 }, (_, i) => i));
+
+    const ac = new AbortController();
+    const aborted = (async () => {
+      for await (const value of p.map(inputs(), { name: 'same', signal: ac.signal })) if (value === 5) ac.abort();
+    })();
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('Pool sizes, queue, stats, ref', () => {
+  test('size { min, max }: grows to max while tasks wait, idle workers above min exit', async () => {
+    const p = pool({ file: cjs, size: { min: 1, max: 3 }, idleTimeoutMs: 100 });
+    expect(p.size).toBe(3);
+    expect(p.stats.alive).toBeLessThanOrEqual(1);
+    let most = 0;
+    const tasks = Array.from({ length: 60 }, () => p.run(20, { name: 'sleep' }));
+    const watch = setInterval(() => (most = Math.max(most, p.stats.alive)), 5);
+    await Promise.all(tasks);
+    clearInterval(watch);
+    expect(most).toBe(3);
+    while (p.stats.alive > 1 || children().length > 1) await new Promise((r) => setTimeout(r, 20));
+    expect(p.stats.alive).toBe(1);
+    expect(await p.run(4)).toBe(8);
+
+    const zero = pool({ file: cjs, size: { min: 0, max: 1 }, idleTimeoutMs: 0 });
+    expect(zero.stats.alive).toBe(0);
+    expect(await zero.run(2)).toBe(4);
+    while (zero.stats.alive > 0) await new Promise((r) => setTimeout(r, 20));
+  });
+
+  test('maxQueue: run() beyond it rejects with ERR_IPC_QUEUE_FULL, nothing queued', async () => {
+    const p = pool({ file: cjs, size: 1, maxQueue: 2 });
+    await pids(p);
+    // The worker takes 16 (the one it runs and 15 ahead); 2 more may wait.
+    const outcomes = Array.from({ length: 30 }, (_, i) => p.run({ value: i, ms: 5 }, { name: 'echo' })
+      .then((value) => ({ value }), (err: { code?: string }) => ({ code: err.code })));
+    const settled = await Promise.all(outcomes);
+    const full = settled.filter((s) => 'code' in s);
+    expect(full.length).toBe(30 - 18);
+    for (const s of full) expect(s).toEqual({ code: 'ERR_IPC_QUEUE_FULL' });
+    expect(settled.slice(0, 18)).toEqual(Array.from({ length: 18 }, (_, i) => ({ value: i })));
+    expect(p.stats).toMatchObject({ queued: 0, completed: 19 });
+  });
+
+  test('stats: p50 and p99 latency, utilisation', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    expect(p.stats).toMatchObject({ p50: 0, p99: 0 });
+    for (let i = 0; i < 10; i++) await p.run(20, { name: 'sleep' });
+    const { p50, p99, utilisation } = p.stats;
+    expect(p50).toBeGreaterThanOrEqual(20);
+    expect(p50).toBeLessThan(200);
+    expect(p99).toBeGreaterThanOrEqual(p50);
+    expect(utilisation).toBeGreaterThan(0);
+    expect(utilisation).toBeLessThanOrEqual(1);
+  });
+
+  test('an unref\'d idle pool does not keep the process alive', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    expect(p.hasRef()).toBe(true);
+    expect(p.unref().ref()).toBe(p);
+    expect(() => Pool.prototype.ref.call({})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_THIS' }));
+    const r = spawnSync(process.execPath, [fixture('pool-unref.js')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r).toMatchObject({ status: 0, signal: null });
+    const workerPids = JSON.parse(r.stdout) as number[];
+    expect(workerPids).toHaveLength(2);
+    // The workers end once their parent is gone (their links close).
+    while (workerPids.some(exists)) await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+
+  test('env, execArgv and cwd reach each worker', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-pool-'));
+    try {
+      const p = pool({
+        file: cjs, size: 2, env: { ...process.env, PIPC_POOL_TEST: 'yes' }, execArgv: ['--max-old-space-size=200'], cwd: dir,
+      });
+      const seen = await p.broadcast('PIPC_POOL_TEST', { name: 'where' });
+      expect(seen).toEqual([
+        { env: 'yes', cwd: dir, execArgv: ['--max-old-space-size=200'] },
+        { env: 'yes', cwd: dir, execArgv: ['--max-old-space-size=200'] },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Pool memory and chaos', () => {
+  // A pool worker needs about 90 MiB of RLIMIT_DATA to start (node's own threads and heap): 128 MiB here.
+  const memoryBytes = 128 * 2 ** 20;
+
+  test('a memory hog fails with ERR_IPC_WORKER_OUT_OF_MEMORY; a worker near its limit is recycled', async () => {
+    const p = pool({ file: cjs, size: 1, limits: { memoryBytes }, env: memoryEnv() });
+    const [first] = await pids(p);
+    const err = await p.run(undefined, { name: 'hog' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_IPC_WORKER_OUT_OF_MEMORY', signal: 'SIGABRT', exitCode: null, pid: first, memoryBytes,
+    });
+    expect(await p.run(1)).toBe(2);
+    // Each call keeps 4 MiB more: the worker is replaced after answering, before it runs out.
+    const seen = new Set<number>();
+    for (let i = 0; i < 20 && seen.size < 2; i++) seen.add((await p.run(4, { name: 'keep' })) as number);
+    expect(seen.size).toBe(2);
+    expect(p.stats).toMatchObject({ alive: 1, failed: 1 });
+  });
+
+  test('10,000 tasks while 1% of workers are SIGKILLed mid-task', async () => {
+    const size = 4;
+    const p = pool({ file: cjs, size });
+    await pids(p);
+    const before = p.stats.completed;
+    const count = 10_000;
+    const kills = count / 100;
+    const killed = new Set<number>();
+    let done = 0;
+    const tasks = Array.from({ length: count }, (_, i) => p.run({ i, ms: 0.1 }, { name: 'busy' }).finally(() => done++));
+    let settledAll = false;
+    const all = Promise.allSettled(tasks).finally(() => (settledAll = true));
+    // Kill a worker at random moments, spread over the run.
+    while (!settledAll && killed.size < kills) {
+      await new Promise((r) => setTimeout(r, Math.random() * 4));
+      const live = children().filter((pid) => !killed.has(pid));
+      if (live.length === 0) continue;
+      const pid = live[Math.floor(Math.random() * live.length)];
+      killed.add(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+    const settled = await all;
+    const diedPids: number[] = [];
+    settled.forEach((result, i) => {
+      if (result.status === 'fulfilled') {
+        expect(result.value).toMatchObject({ i });
+        return;
+      }
+      expect(result.reason).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGKILL', exitCode: null });
+      diedPids.push((result.reason as { pid: number }).pid);
+    });
+    // Each rejection is a worker the test killed, and each killed worker failed at most one task.
+    for (const pid of diedPids) expect(killed.has(pid)).toBe(true);
+    expect(new Set(diedPids).size).toBe(diedPids.length);
+    expect(diedPids.length).toBeGreaterThan(0);
+    expect(done).toBe(count);
+    console.log(`pool chaos: ${killed.size} workers killed, ${diedPids.length} tasks failed, ${count - diedPids.length} resolved`);
+    const failed = diedPids.length;
+    expect(p.stats).toMatchObject({ completed: before + count - failed, failed, running: 0, queued: 0 });
+    while (p.stats.alive < size) await new Promise((r) => setTimeout(r, 20));
+    expect(new Set(await pids(p)).size).toBe(size);
+    // About 10 s here; each of the 100 replacements starts a node, far slower under the sanitizer build.
+  }, 240_000);
 });

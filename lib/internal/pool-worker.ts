@@ -1,14 +1,23 @@
 /**
  * The worker's side of a `Pool` (lib/pool.ts): run by a `Process` as
- * `pool-worker.js <module>`, it loads the user's module (CommonJS or ESM,
- * through `import()`) and serves tasks that come over
- * `Process.parent.channel`: `{ id, name, args }` → `{ id, ok: value }` or
- * `{ id, error }` (the error as a plain object: structured clone keeps only
- * an Error's name, message and stack). One task at a time; the parent sends
- * the next one only after this one's answer.
+ * `pool-worker.js <module> [memoryBytes]`, it loads the user's module (CommonJS or
+ * ESM, through `import()`) and serves tasks that come over
+ * `Process.parent.channel`: a task `{ id, name, args }` or an array of them,
+ * answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
+ * object: structured clone keeps only an Error's name, message and stack),
+ * each as soon as its task is done. Tasks run one at a time, in the order they
+ * came: the parent may send several ahead (pipelining), and knows that the
+ * first it holds unanswered is the one running. With `memoryBytes` (the
+ * worker's RLIMIT_DATA), a task after which its data (VmData, what that
+ * limit counts) is above 90% of it, or its heap above 90% of V8's limit, is
+ * answered with `recycle: true`,
+ * and the worker then exits without running what else it holds (the parent
+ * gives those to another worker).
  * @packageDocumentation
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { Process } from '../process';
 
 /** A task as the parent sends it. */
@@ -20,7 +29,13 @@ export interface PoolTask {
 }
 
 /** An answer: `ok` with the value, or `error`. */
-export type PoolAnswer = { id: number; ok: unknown } | { id: number; error: SerializedError };
+export type PoolAnswer = ({ id: number; ok: unknown } | { id: number; error: SerializedError }) & {
+  /** Its memory is near its limit: the worker exits after this answer, running nothing else it holds. */
+  recycle?: true;
+};
+
+/** The share of its memory limit (or of V8's heap limit) in use after a task above which a worker is recycled. */
+export const RECYCLE_SHARE = 0.9;
 
 /** An error as it crosses the link: its own properties, name, message and stack. */
 export interface SerializedError {
@@ -78,30 +93,79 @@ function lookup(mod: Record<string, unknown>, name: string | undefined): (args: 
 const parent = Process.parent;
 const link = parent?.channel;
 const file = process.argv[2];
+const memoryBytes = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
 if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
 
-const loaded = import(pathToFileURL(file).href) as Promise<Record<string, unknown>>;
-// A module that fails to load fails every task, with its error.
-loaded.catch(() => undefined);
+let mod: Record<string, unknown> | null = null;
+let loadError: unknown = null;
+const loaded = (import(pathToFileURL(file).href) as Promise<Record<string, unknown>>).then(
+  (m) => void (mod = m),
+  // A module that fails to load fails every task, with its error.
+  (err: unknown) => void (loadError = err),
+);
 
-link.on('message', (task: PoolTask) => void serve(task));
+/** Tasks received, not yet run (the parent keeps this short: its window). */
+const queue: PoolTask[] = [];
+let draining = false;
+let retiring = false;
+
+link.on('message', (message: PoolTask | PoolTask[]) => {
+  if (Array.isArray(message)) queue.push(...message);
+  else queue.push(message);
+  if (!draining) void drain();
+});
 // The pool hung up: this worker has nothing more to do, whatever the module still holds open.
 link.on('close', () => setImmediate(() => process.exit(0)));
 link.on('error', () => undefined);
 
-async function serve(task: PoolTask): Promise<void> {
-  let answer: PoolAnswer;
-  try {
-    const fn = lookup(await loaded, task.name);
-    answer = { id: task.id, ok: await fn(task.args) };
-  } catch (err) {
-    answer = { id: task.id, error: serializeError(err) };
+/** Whether this process's data (/proc/self/status VmData) or its heap is near its limit now. */
+function memoryHigh(): boolean {
+  const { used_heap_size: used, heap_size_limit: limit } = getHeapStatistics();
+  if (used > limit * RECYCLE_SHARE) return true;
+  const vmData = /^VmData:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
+}
+
+/**
+ * Runs what is queued, in order. Each answer is sent before the next task
+ * starts (a send with room in the ring is written at once): a worker that
+ * dies loses no answer, and the parent knows the first task it holds
+ * unanswered is the one that was running.
+ */
+async function drain(): Promise<void> {
+  draining = true;
+  if (mod === null && loadError === null) await loaded;
+  while (queue.length > 0 && !retiring) {
+    const task = queue.shift()!;
+    let answer: PoolAnswer;
+    try {
+      if (loadError !== null) throw loadError;
+      let value = lookup(mod!, task.name)(task.args);
+      if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+      answer = { id: task.id, ok: value };
+    } catch (err) {
+      answer = { id: task.id, error: serializeError(err) };
+    }
+    if (memoryBytes > 0 && memoryHigh()) {
+      answer.recycle = true;
+      retiring = true;
+      await sendAnswer(answer);
+      process.exit(0);
+    }
+    void sendAnswer(answer);
   }
+  draining = false;
+}
+
+/** Sends `answer`; resolves once sent. */
+async function sendAnswer(answer: PoolAnswer): Promise<void> {
   try {
     await link!.send(answer);
   } catch (err) {
-    // A value structured clone refuses is the task's error; a closed link ends the worker anyway.
+    // A value structured clone refuses is its task's error; a closed link ends the worker anyway.
     if ((err as { code?: unknown }).code !== 'ERR_IPC_DATA_CLONE') return;
-    await link!.send({ id: task.id, error: serializeError(err) }).catch(() => undefined);
+    const failed: PoolAnswer = { id: answer.id, error: serializeError(err) };
+    if (answer.recycle) failed.recycle = true;
+    await link!.send(failed).catch(() => undefined);
   }
 }
