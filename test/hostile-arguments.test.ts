@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { leftoverObjects, runNode } from './helpers';
 
-const GROUPS = ['shm', 'mutex', 'semaphore', 'channel', 'futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock', 'process'];
+const GROUPS = ['shm', 'mutex', 'semaphore', 'channel', 'futex', 'socket', 'spawn', 'pipe', 'fifo', 'mqueue', 'lock', 'process', 'pool'];
 
 /** A few documented outcomes, exactly ('<call> <= <value>': 'code:<code>' or 'ok'). */
 const EXPECTED: Record<string, Record<string, string>> = {
@@ -68,6 +68,15 @@ const EXPECTED: Record<string, Record<string, string>> = {
     'kill() before start()': 'code:ERR_INVALID_STATE',
     'join() before start()': 'code:ERR_INVALID_STATE',
     'start() twice': 'code:ERR_INVALID_STATE',
+  },
+  pool: {
+    'size: { min: 2, max: 1 }': 'code:ERR_INVALID_ARG_VALUE',
+    'size: 1025': 'code:ERR_INVALID_ARG_VALUE',
+    'maxQueue: 1.5': 'code:ERR_INVALID_ARG_VALUE',
+    'map concurrency: 0': 'code:ERR_INVALID_ARG_VALUE',
+    'limits <= revoked Proxy': 'code:ERR_INVALID_ARG_VALUE',
+    'env <= throwing Proxy': 'code:ERR_INVALID_ARG_VALUE',
+    'map(v) <= revoked Proxy []': 'code:ERR_INVALID_ARG_VALUE',
   },
 };
 
