@@ -72,7 +72,10 @@ module.exports = {
       group: id === BASELINE ? 'fork' : id === POOL ? 'posix-ipc' : 'libraries',
       baseline: id === BASELINE,
       note: code,
-      run: async () => toSamples(await runJson(process.execPath, [NODE_SCRIPT, id, ...numbers], { label }), params, label),
+      run: async () => {
+        const out = await runJson(process.execPath, [NODE_SCRIPT, id, ...numbers], { label });
+        return toSamples(out, params, label);
+      },
     }));
   },
 };
