@@ -52,7 +52,7 @@ module.exports = {
 
   params({ quick }) {
     return quick
-      ? { size: 2, warmup: 20, rounds: 200, tasks: 1000, inflight: 256, chunk: 250, bytes: MiB, bulk: 3 }
+      ? { size: 2, warmup: 20, rounds: 100, tasks: 1000, inflight: 256, chunk: 250, bytes: MiB, bulk: 3 }
       : { size: 2, warmup: 200, rounds: 5000, tasks: 10000, inflight: 256, chunk: 1000, bytes: 64 * MiB, bulk: 10 };
   },
 
