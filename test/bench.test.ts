@@ -72,7 +72,7 @@ interface MqSuiteResult {
 
 interface Report {
   pid: number;
-  options: { reps: number; quick: boolean };
+  options: { reps: number; quick: boolean; suites: string[] };
   placement: { cpus: number; noisy: boolean; noiseReasons: string[] };
   cleanup: { leftoverShm: string[]; leftoverMq: string[]; tmpDir: string | null; tmpDirRemoved: boolean };
   suites: (SuiteResult | MqSuiteResult)[];
@@ -116,43 +116,67 @@ function expectRatios(row: Row & { timeRatio?: Ratio | null }, time: boolean): b
   return true;
 }
 
+/**
+ * The quick runs this file checks, side by side (each suite once, the two
+ * largest alone, so the runs take about as long as each other): a run is
+ * `--suite` for each of its suites, with its own JSON file.
+ */
+const RUNS: Record<string, string[]> = {
+  pipe: ['pipe'],
+  channel: ['channel'],
+  rest: ['shm-copy', 'mq', 'sync', 'pool'],
+};
+
 describe('npm run bench --quick', () => {
   let dir: string;
-  let jsonPath: string;
-  let result: RunResult;
+  const results = new Map<string, RunResult>();
+  // Kills the runs still going when the hook times out, so that jest can exit.
+  const abort = new AbortController();
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'pipc-bench-test-'));
-    jsonPath = path.join(dir, 'results.json');
-    result = await run(process.execPath, [BENCH, '--quick', '--json', jsonPath]);
+    await Promise.all(Object.entries(RUNS).map(async ([name, suites]) => {
+      const args = [BENCH, '--quick', ...suites.flatMap((id) => ['--suite', id]), '--json', path.join(dir, `${name}.json`)];
+      results.set(name, await run(process.execPath, args, { signal: abort.signal }));
+    }));
   }, 300_000); // every suite, each contender a few processes per case and rep, on a shared VM
 
   afterAll(() => {
+    abort.abort();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const report = (): Report => JSON.parse(readFileSync(jsonPath, 'utf8')) as Report;
-  /** The suite `id` of the JSON report (throws when it is missing). */
+  const reportOf = (name: string): Report => JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as Report;
+  /** What every run printed, one after another. */
+  const stdout = (): string => [...results.values()].map((r) => r.stdout).join('\n');
+  /** The suite `id` of the JSON report of the run it is in (throws when it is missing). */
   const suiteOf = <T extends SuiteResult | MqSuiteResult>(id: string): T => {
-    const suite = report().suites.find((s) => s.id === id);
+    const name = Object.keys(RUNS).find((n) => RUNS[n].includes(id))!;
+    const suite = reportOf(name).suites.find((s) => s.id === id);
     if (!suite) throw new Error(`no ${id} suite in the JSON`);
     return suite as T;
   };
   const shmCopy = (): SuiteResult => suiteOf<SuiteResult>('shm-copy');
   const mq = (): MqSuiteResult => suiteOf<MqSuiteResult>('mq');
-  // The pipe and channel suites have the mq suite's shape: one unit per case, several goals.
+  // The pipe, channel and pool suites have the mq suite's shape: one unit per case, several goals.
   const pipeSuite = (): MqSuiteResult => suiteOf<MqSuiteResult>('pipe');
   const channel = (): MqSuiteResult => suiteOf<MqSuiteResult>('channel');
+  const pool = (): MqSuiteResult => suiteOf<MqSuiteResult>('pool');
 
-  test('exits 0 and writes only the --json file and its chart', () => {
-    // stderr is part of the expectation so that a failure shows it.
-    expect({ code: result.code, signal: result.signal, stderr: result.code === 0 ? '' : result.stderr }).toEqual({
-      code: 0,
-      signal: null,
-      stderr: '',
-    });
-    expect(readdirSync(dir).sort()).toEqual(['results.json', 'results.svg']);
-    expect(report()).toMatchObject({ options: { quick: true, reps: 3 } });
+  test('each run exits 0 and writes only its --json file and its chart', () => {
+    for (const [name, suites] of Object.entries(RUNS)) {
+      const r = results.get(name)!;
+      // stderr is part of the expectation so that a failure shows it.
+      expect({ name, code: r.code, signal: r.signal, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
+        name,
+        code: 0,
+        signal: null,
+        stderr: '',
+      });
+      expect(reportOf(name)).toMatchObject({ options: { quick: true, reps: 3, suites } });
+      expect(reportOf(name).suites.map((s) => s.id)).toEqual(suites);
+    }
+    expect(readdirSync(dir).sort()).toEqual(Object.keys(RUNS).flatMap((n) => [`${n}.json`, `${n}.svg`]).sort());
   });
 
   test('the shm-copy suite has a C baseline and Node contenders for both directions', () => {
@@ -192,7 +216,7 @@ describe('npm run bench --quick', () => {
   });
 
   test('prints a table that names both contenders, the ratio and the placement', () => {
-    const out = result.stdout;
+    const out = stdout();
     expect(out).toContain('shm-copy');
     expect(out).toContain('C memcpy (baseline)');
     expect(out).toMatch(/Node Uint8Array#set/);
@@ -202,7 +226,7 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/goal: Node >= 0\.8x C: into shm [\d.]+x (met|NOT met), out of shm [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/placement: \d+ CPUs? available/);
     expect(out).toMatch(/noisy: (yes|no)/);
-    const { placement } = report();
+    const { placement } = reportOf('rest');
     expect(placement.cpus).toBeGreaterThanOrEqual(1);
     expect(typeof placement.noisy).toBe('boolean');
   });
@@ -242,7 +266,7 @@ describe('npm run bench --quick', () => {
       expect(positiveFinite(g.results[0].ratio)).toBe(true);
       expect(typeof g.met).toBe('boolean');
     }
-    const out = result.stdout;
+    const out = stdout();
     expect(out).toContain('C blocking (baseline)');
     expect(out).toMatch(/round trip \(µs\)\s+\*? *Node sync/);
     expect(out).toMatch(/one way \(msg\/s\)\s+\*? *Node async/);
@@ -372,7 +396,7 @@ describe('npm run bench --quick', () => {
       }
       expect(typeof g.met).toBe('boolean');
     }
-    const out = result.stdout;
+    const out = stdout();
     expect(out).toMatch(/^pipe: Pipe round trip and one-way throughput, and the same over a datagram socket/m);
     expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Node net Unix socket/);
     expect(out).toMatch(/one way 64 KiB \(MB\/s\)\s+\*? *Node async/);
@@ -449,7 +473,7 @@ describe('npm run bench --quick', () => {
         expectRatios(row, caseId.startsWith('rtt'));
       }
     }
-    const out = result.stdout;
+    const out = stdout();
     expect(out).toMatch(/^channel: Channel round trip and one-way throughput/m);
     expect(out).toMatch(/p50\s+p99\s+p99\.9/);
     expect(out).toMatch(/round trip 64 B \(µs\)\s+\*? *Channel sync \(vs C ring\)/);
@@ -491,31 +515,101 @@ describe('npm run bench --quick', () => {
       }
       expect(g.met).toBe(g.results.every((r) => r.met));
     }
-    const out = result.stdout;
+    const out = stdout();
     expect(out).toMatch(/goal: Channel sync <= 1\.5x C spin: round trip 64 B \(µs\) [\d.]+x (met|NOT met), round trip 64 KiB \(µs\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Channel async <= 0\.5x Node net Unix socket: round trip 64 KiB \(µs\) [\d.]+x (met|NOT met)/);
     expect(out).toMatch(/goal: Channel sync >= 20000000: one way 64 B \(msg\/s\) \d+ (met|NOT met)/);
     expect(out).toMatch(/goal: Channel batch >= 0\.3x C ring: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met)/);
   });
 
-  test('the chart has a panel per suite and case, a bar per contender', () => {
-    const svg = readFileSync(path.join(dir, 'results.svg'), 'utf8');
-    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-    expect(svg.trimEnd()).toMatch(/<\/svg>$/);
-    const { suites } = report();
-    const panels = suites.reduce((n, s) => n + s.cases.length, 0);
-    const bars = suites.reduce((n, s) => n + s.rows.length, 0);
-    expect(svg.match(/class="title"/g)).toHaveLength(panels);
-    expect(svg.match(/<rect [^>]*class="bar/g)).toHaveLength(bars);
-    expect(svg).toContain('channel: round trip 64 B (µs, p50, log scale, lower is better)');
+  test('the pool suite: fork + process.send as the baseline, Pool (process) and three pool libraries, three cases', () => {
+    const suite = pool();
+    expect(suite).toMatchObject({ reps: 3, baseline: 'fork' });
+    expect(suite.cases).toEqual([
+      expect.objectContaining({ id: 'rtt', unit: 'µs', higherIsBetter: false }),
+      expect.objectContaining({ id: 'tput', unit: 'tasks/s', higherIsBetter: true }),
+      expect.objectContaining({ id: 'bulk', unit: 'ms', higherIsBetter: false }),
+    ]);
+    // Every pool of 2 workers, 256 tasks in flight; quick mode echoes 1 MiB (a full run 64 MiB).
+    const { params } = suite as unknown as { params: object };
+    expect(params).toMatchObject({ size: 2, inflight: 256, bytes: 1024 * 1024 });
+    // [id, group, baseline, what its note shows of how it is used]
+    const contenders: [string, string, boolean, RegExp][] = [
+      ['fork', 'fork', true, /^child_process\.fork\(worker, \{ serialization: 'advanced' \}\).*child\.send/],
+      ['pool-process', 'posix-ipc', false, /^new Pool\(\{ file, size \}\), await pool\.run\(arg, \{ name \}\)/],
+      ['piscina', 'libraries', false, /^new Piscina\(.*worker threads/],
+      ['tinypool', 'libraries', false, /^new Tinypool\(\{ filename, runtime: 'child_process', serialization: 'advanced'/],
+      ['workerpool', 'libraries', false, /^workerpool\.pool\(file, \{ workerType: 'process', forkOpts: \{ serialization: 'advanced' \}/],
+    ];
+    const shape = contenders.map(([id, group, baseline]) => [id, group, baseline]);
+    expect(suite.contenders.map((c) => [c.id, c.group, c.baseline])).toEqual(shape);
+    for (const [id, , , note] of contenders) expect(suite.contenders.find((c) => c.id === id)!.note).toMatch(note);
+    for (const caseId of ['rtt', 'tput', 'bulk']) {
+      const rows = suite.rows.filter((r) => r.case === caseId);
+      expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
+      for (const row of rows) {
+        expectWellFormed(row, caseId);
+        if (expectRatios(row, caseId !== 'tput')) expect(row.versus).toBe('fork');
+      }
+    }
+    const out = stdout();
+    expect(out).toMatch(/^pool: Worker pools: empty-task round trip/m);
+    expect(out).toMatch(/round trip, empty task \(µs\)\s+fork \+ process\.send \(baseline\)/);
+    expect(out).toMatch(/round trip, empty task \(µs\)\s+\*? *Pool \(process\)/);
+    expect(out).toMatch(/empty tasks, many in flight \(tasks\/s\)\s+\*? *tinypool \(child_process\)/);
+    expect(out).toMatch(/Buffer argument echoed \(ms\)\s+\*? *workerpool \(process\)/);
+  });
+
+  test('the pool goals compare Pool (process) with the pool they name, paired per rep, and are printed', () => {
+    const suite = pool() as unknown as { goal: (Goal & { versus: string })[] };
+    expect(suite.goal.map((g) => [g.contender, g.cases, g.direction, g.versus, g.ratio])).toEqual([
+      ['pool-process', ['rtt'], '<=', 'piscina', 1],
+      ['pool-process', ['rtt'], '<=', 'tinypool', 0.1],
+      ['pool-process', ['rtt'], '<=', 'workerpool', 0.1],
+      ['pool-process', ['bulk'], '<=', 'piscina', 0.1],
+    ]);
+    const rows = pool().rows;
+    for (const g of suite.goal) {
+      for (const r of g.results) {
+        const row = rows.find((x) => x.case === r.case && x.contender === 'pool-process')!;
+        const other = rows.find((x) => x.case === r.case && x.contender === g.versus)!;
+        // Pool's time over the other's, per rep; the median of the three.
+        const perRep = row.reps.map((rep, i) => rep.p50 / other.reps[i].p50).sort((a, b) => a - b);
+        expect(r.ratio).toBeCloseTo(perRep[1], 9);
+        expect(r.met).toBe(r.ratio <= g.ratio);
+      }
+      expect(g.met).toBe(g.results.every((r) => r.met));
+    }
+    const out = stdout();
+    expect(out).toMatch(/goal: Pool \(process\) <= 1x piscina \(threads\): round trip, empty task \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Pool \(process\) <= 0\.1x tinypool \(child_process\): round trip, empty task \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Pool \(process\) <= 0\.1x workerpool \(process\): round trip, empty task \(µs\) [\d.]+x (met|NOT met)/);
+    expect(out).toMatch(/goal: Pool \(process\) <= 0\.1x piscina \(threads\): Buffer argument echoed \(ms\) [\d.]+x (met|NOT met)/);
+  });
+
+  test('each chart has a panel per suite and case, a bar per contender', () => {
+    for (const name of Object.keys(RUNS)) {
+      const svg = readFileSync(path.join(dir, `${name}.svg`), 'utf8');
+      expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      expect(svg.trimEnd()).toMatch(/<\/svg>$/);
+      const { suites } = reportOf(name);
+      const panels = suites.reduce((n, s) => n + s.cases.length, 0);
+      const bars = suites.reduce((n, s) => n + s.rows.length, 0);
+      expect(svg.match(/class="title"/g)).toHaveLength(panels);
+      expect(svg.match(/<rect [^>]*class="bar/g)).toHaveLength(bars);
+    }
+    expect(readFileSync(path.join(dir, 'channel.svg'), 'utf8')).toContain('channel: round trip 64 B (µs, p50, log scale, lower is better)');
+    expect(readFileSync(path.join(dir, 'rest.svg'), 'utf8')).toContain('pool: round trip, empty task (µs, p50, log scale, lower is better)');
   });
 
   test('leaves no shared-memory objects, message queues or temporary files behind', () => {
-    const { pid, cleanup } = report();
-    expect(cleanup).toMatchObject({ leftoverShm: [], leftoverMq: [], tmpDirRemoved: true });
-    expect(cleanup.tmpDir).not.toBeNull();
-    expect(existsSync(cleanup.tmpDir as string)).toBe(false);
-    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-bench-${pid}-`))).toEqual([]);
+    for (const name of Object.keys(RUNS)) {
+      const { pid, cleanup } = reportOf(name);
+      expect(cleanup).toMatchObject({ leftoverShm: [], leftoverMq: [], tmpDirRemoved: true });
+      expect(cleanup.tmpDir).not.toBeNull();
+      expect(existsSync(cleanup.tmpDir as string)).toBe(false);
+      expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`posix-ipc-bench-${pid}-`))).toEqual([]);
+    }
   });
 });
 

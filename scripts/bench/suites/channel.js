@@ -233,16 +233,17 @@ module.exports = {
       ? {
           ...common,
           fast: {
-            rtt64: { warmup: 200, count: 1000 },
-            rtt64k: { warmup: 20, count: 200 },
-            tput64: { warmup: 10000, count: 200000, chunk: 20000 },
-            tput64k: { warmup: 100, count: 1000, chunk: 100 },
+            rtt64: { warmup: 50, count: 250 },
+            rtt64k: { warmup: 5, count: 50 },
+            tput64: { warmup: 2500, count: 50000, chunk: 5000 },
+            tput64k: { warmup: 25, count: 250, chunk: 25 },
           },
           slow: {
-            rtt64: { warmup: 50, count: 300 },
-            rtt64k: { warmup: 5, count: 20 },
+            rtt64: { warmup: 20, count: 100 },
+            rtt64k: { warmup: 2, count: 10 },
+            // Not fewer: a stream consumer reads up to 64 KiB at once, and needs several reads to take a sample.
             tput64: { warmup: 500, count: 3000, chunk: 500 },
-            tput64k: { warmup: 10, count: 50, chunk: 10 },
+            tput64k: { warmup: 5, count: 20, chunk: 5 },
           },
         }
       : {

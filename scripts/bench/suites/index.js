@@ -8,4 +8,5 @@ module.exports = [
   require('./pipe'),
   require('./sync'),
   require('./channel'),
+  require('./pool'),
 ];

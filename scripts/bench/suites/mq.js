@@ -103,7 +103,7 @@ module.exports = {
   params({ quick }) {
     const common = { messageSize: MESSAGE_SIZE, maxMessages: MAX_MESSAGES };
     return quick
-      ? { ...common, rttWarmup: 200, rttCount: 1000, throughputWarmup: 1000, throughputCount: 10000, chunk: 1000 }
+      ? { ...common, rttWarmup: 50, rttCount: 250, throughputWarmup: 250, throughputCount: 2500, chunk: 250 }
       : { ...common, rttWarmup: 1000, rttCount: 10000, throughputWarmup: 10000, throughputCount: 200000, chunk: 10000 };
   },
 

@@ -291,9 +291,10 @@ module.exports = {
   params({ quick }) {
     return quick
       ? {
-        rttWarmup: 200, rttCount: 1000,
+        rttWarmup: 50, rttCount: 250,
+        // Not fewer: a consumer reading into a 1 MiB buffer needs more than 1 MiB to take a sample.
         smallWarmup: 2000, smallCount: 20000, smallChunk: 2000,
-        bulkWarmup: 20, bulkCount: 400, bulkChunk: 40,
+        bulkWarmup: 5, bulkCount: 100, bulkChunk: 10,
       }
       : {
         rttWarmup: 1000, rttCount: 10000,

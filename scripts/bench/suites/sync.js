@@ -77,7 +77,7 @@ module.exports = {
 
   params({ quick }) {
     return quick
-      ? { warmup: 1000, count: 20000, chunk: 2000, handoffWarmup: 50, handoffCount: 300 }
+      ? { warmup: 1000, count: 20000, chunk: 2000, handoffWarmup: 20, handoffCount: 100 }
       : { warmup: 10000, count: 500000, chunk: 10000, handoffWarmup: 500, handoffCount: 5000 };
   },
 
