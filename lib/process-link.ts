@@ -45,13 +45,18 @@ const WHOLE_TAG = new Uint8Array([WHOLE]);
 const EMPTY = new Uint8Array(0);
 const LABEL = 'The process link';
 /**
- * How long the receive loop polls the ring after the last value received or sent before it sleeps on the event
- * loop, in milliseconds: 50 µs. A wake-up through the event loop costs 15-75 µs here (PERF-NOTES.md), a poll well
- * under one: a reply that comes within the spin is taken at once. Measured with `process-link.js bench` (round trip
- * of a small object): spinning 50 µs took the median from 43 µs to 12 µs. Also the longest the loop holds the event
- * loop at once (it then lets one turn run); an idle link spins once, for this long, and sleeps.
+ * How long, in milliseconds, the receive loop polls the ring for a reply after this side sent a value, before it
+ * sleeps on the event loop: 50 µs. A wake-up through the event loop costs 15-75 µs here (PERF-NOTES.md), a poll
+ * well under one: a reply that comes within the spin is taken without one. Chosen as the longest a wake-up costs on
+ * an idle machine like this one, so that a miss costs at most what sleeping at once would have. Also the longest the
+ * loop holds the event loop at once, however busy the link (it then lets one turn run).
  */
 const SPIN_MS = 0.05;
+/**
+ * Polls made, a microtask turn apart, after the last frame even when nothing was sent lately: a listener's reply is
+ * often a few promise hops away (an async handler, an iterator), and should find the loop spinning, not asleep.
+ */
+const GRACE_POLLS = 8;
 /**
  * After `n` spins in a row that caught nothing, the next `2^n - 1` only take what is there (and a send does not wake
  * a sleeping loop), `n` at most 6: a link whose replies come slower than {@link SPIN_MS} (a busy machine, slow
@@ -124,12 +129,14 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   readonly #loopRef = new LoopRef();
   #closed = false;
   #reading = false;
-  /** Aborts the sleeping receive when the last listener goes (the loop pauses), or a send wakes the loop. */
+  /** Aborts the receive loop's sleep when the last listener goes (the loop pauses), or a send wakes the loop. */
   #pause: AbortController | null = null;
-  /** Whether the sleeping receive was aborted by a send (to spin), not by a pause. */
+  /** Whether the receive loop sleeps on the event loop; whether a send aborted that sleep (to spin), not a pause. */
+  #asleep = false;
   #kicked = false;
-  /** Sends made so far: the receive loop spins on while they change. */
+  /** Sends made so far, and when the last one was: the receive loop waits for a reply up to SPIN_MS after it. */
   #sends = 0;
+  #sentAt = -Infinity;
   /** Spins that caught nothing, in a row (at most {@link MAX_BACKOFF_STEPS}), and how many spins to skip now. */
   #missed = 0;
   #backoff = 0;
@@ -290,9 +297,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   /** A send: the receive loop spins on, or, asleep, is woken to spin (a reply may be on its way). */
   #wake(): void {
     this.#sends++;
-    if (this.#pause === null || this.#kicked || this.#backoff > 0) return;
+    this.#sentAt = performance.now();
+    if (!this.#asleep || this.#kicked || this.#backoff > 0) return;
     this.#kicked = true;
-    this.#pause.abort();
+    this.#pause!.abort();
   }
 
   #wanted(): boolean {
@@ -312,21 +320,26 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * wake-up). Frames are taken only here, one at a time, so they are handled in ring order.
    */
   async #read(): Promise<void> {
+    // One controller for the run, and a new one only after a send woke the loop (making one per receive costs
+    // microseconds a message).
+    let pause = (this.#pause = new AbortController());
+    let options = { signal: pause.signal };
     try {
       while (this.#wanted()) {
         await this.#spin();
         if (!this.#wanted()) break;
-        // Asleep: one controller per sleep (the spin is the hot path); a send or the last listener going aborts it.
-        const wake = (this.#pause = new AbortController());
         let frame: Buffer | null;
+        this.#asleep = true;
         try {
-          frame = await this.#in.receive({ signal: wake.signal });
+          frame = await this.#in.receive(options);
         } catch (err) {
-          if (this.#kicked && (err as Error).name === 'AbortError') continue;
-          throw err;
-        } finally {
-          this.#pause = null;
+          if (!this.#kicked || (err as Error).name !== 'AbortError') throw err;
           this.#kicked = false;
+          pause = this.#pause = new AbortController();
+          options = { signal: pause.signal };
+          continue;
+        } finally {
+          this.#asleep = false;
         }
         if (frame === null) return this.close();
         this.#frame(frame);
@@ -336,6 +349,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       this.#report(err as Error);
       this.close();
     } finally {
+      this.#pause = null;
+      this.#kicked = false;
       this.#reading = false;
       // A listener added while the paused receive was being given up.
       if (this.#wanted()) process.nextTick(() => this.#start());
@@ -343,8 +358,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   }
 
   /**
-   * Takes frames as they come without sleeping, yielding to microtasks between polls (so that what the listeners
-   * do with a value, a reply sent, runs at once), until {@link SPIN_MS} passed with nothing received or sent.
+   * Takes the frames there are; then, if this side sent a value in the last {@link SPIN_MS} (a reply may be on its
+   * way), polls for more without sleeping, yielding to microtasks between polls (so that what the listeners do with
+   * a value, a reply sent, runs at once), until {@link SPIN_MS} passed with nothing sent. A side that only receives
+   * takes what is there at each wake-up and sleeps again.
    * The event loop is let run (a setImmediate turn) every {@link SPIN_MS}, however busy the link. A spin that
    * caught nothing makes the next ones only take what is there (see {@link MAX_BACKOFF_STEPS}): on a machine too busy
    * to run both sides at once, spinning only takes the peer's core.
@@ -354,35 +371,48 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const spinning = this.#backoff === 0;
     if (!spinning) this.#backoff--;
     let sends = this.#sends;
-    let last = performance.now();
-    let held = last;
+    let last = this.#sentAt;
+    let held = performance.now();
     let caught = false;
     let polled = false;
+    let grace = GRACE_POLLS;
     while (this.#wanted()) {
       const frame = incoming.tryReceive();
       if (frame !== null) {
         this.#frame(frame);
         caught ||= polled;
-      } else if (!spinning) {
-        return;
+        grace = GRACE_POLLS;
       }
       const now = performance.now();
-      if (frame !== null || sends !== this.#sends) {
+      if (sends !== this.#sends) {
         sends = this.#sends;
         last = now;
-      } else if (now - last > SPIN_MS) {
-        this.#missed = caught ? 0 : Math.min(this.#missed + 1, MAX_BACKOFF_STEPS);
-        this.#backoff = caught ? 0 : 2 ** this.#missed - 1;
-        return;
+      }
+      if (frame === null) {
+        // Nothing sent lately (a receiver only: it drains and sleeps), or the reply is slow in coming.
+        if (!spinning || now - last > SPIN_MS) {
+          if (grace-- > 0) {
+            await undefined;
+            continue;
+          }
+          if (polled) this.#backedOff(caught);
+          return;
+        }
+        polled = true;
       }
       if (now - held > SPIN_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         held = performance.now();
       } else if (frame === null) {
-        polled = true;
         await undefined;
       }
     }
+  }
+
+  /** After a spin that waited: whether it caught something decides how many of the next ones only drain. */
+  #backedOff(caught: boolean): void {
+    this.#missed = caught ? Math.max(this.#missed - 1, 0) : Math.min(this.#missed + 1, MAX_BACKOFF_STEPS);
+    this.#backoff = 2 ** this.#missed - 1;
   }
 
   /** One frame: a value is emitted once whole; nonsense is reported and dropped. */
