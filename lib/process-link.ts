@@ -103,6 +103,9 @@ export interface ProcessLinkCreateOptions {
  * (`for await`) starts, and pauses when the last one goes (messages wait in
  * the ring meanwhile). A pending receive keeps the process alive unless
  * `unref()` was called, as `process.channel.unref()` does.
+ * For a reply's sake, a side that just sent polls the ring for up to 50 µs
+ * (yielding to promise callbacks, and letting the event loop turn every
+ * 50 µs) before it sleeps on the event loop; an idle link uses no CPU.
  *
  * **End.** `'close'` is emitted once: when the peer closes its end (or exits:
  * a process closes its links when it exits normally, `process.exit()`
