@@ -44,6 +44,25 @@ const FIRST_HEADER = 7;
 const WHOLE_TAG = new Uint8Array([WHOLE]);
 const EMPTY = new Uint8Array(0);
 const LABEL = 'The process link';
+/**
+ * How long, in milliseconds, the receive loop polls the ring for a reply after this side sent a value, before it
+ * sleeps on the event loop: 50 µs. A wake-up through the event loop costs 15-75 µs here (PERF-NOTES.md), a poll
+ * well under one: a reply that comes within the spin is taken without one. Chosen as the longest a wake-up costs on
+ * an idle machine like this one, so that a miss costs at most what sleeping at once would have. Also the longest the
+ * loop holds the event loop at once, however busy the link (it then lets one turn run).
+ */
+const SPIN_MS = 0.05;
+/**
+ * Polls made, a microtask turn apart, after the last frame even when nothing was sent lately: a listener's reply is
+ * often a few promise hops away (an async handler, an iterator), and should find the loop spinning, not asleep.
+ */
+const GRACE_POLLS = 8;
+/**
+ * After `n` spins in a row that caught nothing, the next `2^n - 1` only take what is there (and a send does not wake
+ * a sleeping loop), `n` at most 6: a link whose replies come slower than {@link SPIN_MS} (a busy machine, slow
+ * handlers) spends at most one spin in 64 on waiting, and finds out when replies are fast again.
+ */
+const MAX_BACKOFF_STEPS = 6;
 
 /**
  * The links open in this process, closed when it exits normally (also through `process.exit()`), so that the peer
@@ -84,6 +103,9 @@ export interface ProcessLinkCreateOptions {
  * (`for await`) starts, and pauses when the last one goes (messages wait in
  * the ring meanwhile). A pending receive keeps the process alive unless
  * `unref()` was called, as `process.channel.unref()` does.
+ * For a reply's sake, a side that just sent polls the ring for up to 50 µs
+ * (yielding to promise callbacks, and letting the event loop turn every
+ * 50 µs) before it sleeps on the event loop; an idle link uses no CPU.
  *
  * **End.** `'close'` is emitted once: when the peer closes its end (or exits:
  * a process closes its links when it exits normally, `process.exit()`
@@ -110,8 +132,17 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   readonly #loopRef = new LoopRef();
   #closed = false;
   #reading = false;
-  /** Aborts the pending receive when the last listener goes (the loop pauses). */
+  /** Aborts the receive loop's sleep when the last listener goes (the loop pauses), or a send wakes the loop. */
   #pause: AbortController | null = null;
+  /** Whether the receive loop sleeps on the event loop; whether a send aborted that sleep (to spin), not a pause. */
+  #asleep = false;
+  #kicked = false;
+  /** Sends made so far, and when the last one was: the receive loop waits for a reply up to SPIN_MS after it. */
+  #sends = 0;
+  #sentAt = -Infinity;
+  /** Spins that caught nothing, in a row (at most {@link MAX_BACKOFF_STEPS}), and how many spins to skip now. */
+  #missed = 0;
+  #backoff = 0;
   /** A chunked value being put together: its chunks, how many bytes they hold, and how many it will have. */
   #chunks: Buffer[] = [];
   #have = 0;
@@ -222,6 +253,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       if (this.#closed) throw closedError(LABEL);
       const wait = waitOptions(options);
       const frames = this.#frames(value);
+      this.#wake();
       if (frames.length === 1) return this.#out.send(frames[0], wait);
       // All at once: the Channel queues them in call order, so no other value's frames come between.
       return Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined);
@@ -265,6 +297,15 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     return frames;
   }
 
+  /** A send: the receive loop spins on, or, asleep, is woken to spin (a reply may be on its way). */
+  #wake(): void {
+    this.#sends++;
+    this.#sentAt = performance.now();
+    if (!this.#asleep || this.#kicked || this.#backoff > 0) return;
+    this.#kicked = true;
+    this.#pause!.abort();
+  }
+
   #wanted(): boolean {
     return !this.#closed && this.listenerCount('message') > 0;
   }
@@ -276,18 +317,35 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     void this.#read();
   }
 
-  /** The receive loop: waits on the event loop, then takes what else is there without waiting. */
+  /**
+   * The receive loop: spins (see {@link SPIN_MS}) while values come or go, and sleeps on the event loop once a spin
+   * found nothing; a send made while it sleeps wakes it to spin again (the reply is then taken without an event-loop
+   * wake-up). Frames are taken only here, one at a time, so they are handled in ring order.
+   */
   async #read(): Promise<void> {
-    const incoming = this.#in;
-    // One controller for the whole run (making one per receive costs microseconds a message).
-    const pause = (this.#pause = new AbortController());
-    const options = { signal: pause.signal };
+    // One controller for the run, and a new one only after a send woke the loop (making one per receive costs
+    // microseconds a message).
+    let pause = (this.#pause = new AbortController());
+    let options = { signal: pause.signal };
     try {
       while (this.#wanted()) {
-        let frame = await incoming.receive(options);
+        await this.#spin();
+        if (!this.#wanted()) break;
+        let frame: Buffer | null;
+        this.#asleep = true;
+        try {
+          frame = await this.#in.receive(options);
+        } catch (err) {
+          if (!this.#kicked || (err as Error).name !== 'AbortError') throw err;
+          this.#kicked = false;
+          pause = this.#pause = new AbortController();
+          options = { signal: pause.signal };
+          continue;
+        } finally {
+          this.#asleep = false;
+        }
         if (frame === null) return this.close();
         this.#frame(frame);
-        while (this.#wanted() && (frame = incoming.tryReceive()) !== null) this.#frame(frame);
       }
     } catch (err) {
       if (this.#closed || (err as Error).name === 'AbortError') return;
@@ -295,10 +353,69 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       this.close();
     } finally {
       this.#pause = null;
+      this.#kicked = false;
       this.#reading = false;
       // A listener added while the paused receive was being given up.
       if (this.#wanted()) process.nextTick(() => this.#start());
     }
+  }
+
+  /**
+   * Takes the frames there are; then, if this side sent a value in the last {@link SPIN_MS} (a reply may be on its
+   * way), polls for more without sleeping, yielding to microtasks between polls (so that what the listeners do with
+   * a value, a reply sent, runs at once), until {@link SPIN_MS} passed with nothing sent. A side that only receives
+   * takes what is there at each wake-up and sleeps again.
+   * The event loop is let run (a setImmediate turn) every {@link SPIN_MS}, however busy the link. A spin that
+   * caught nothing makes the next ones only take what is there (see {@link MAX_BACKOFF_STEPS}): on a machine too busy
+   * to run both sides at once, spinning only takes the peer's core.
+   */
+  async #spin(): Promise<void> {
+    const incoming = this.#in;
+    const spinning = this.#backoff === 0;
+    if (!spinning) this.#backoff--;
+    let sends = this.#sends;
+    let last = this.#sentAt;
+    let held = performance.now();
+    let caught = false;
+    let polled = false;
+    let grace = GRACE_POLLS;
+    while (this.#wanted()) {
+      const frame = incoming.tryReceive();
+      if (frame !== null) {
+        this.#frame(frame);
+        caught ||= polled;
+        grace = GRACE_POLLS;
+      }
+      const now = performance.now();
+      if (sends !== this.#sends) {
+        sends = this.#sends;
+        last = now;
+      }
+      if (frame === null) {
+        // Nothing sent lately (a receiver only: it drains and sleeps), or the reply is slow in coming.
+        if (!spinning || now - last > SPIN_MS) {
+          if (grace-- > 0) {
+            await undefined;
+            continue;
+          }
+          if (polled) this.#backedOff(caught);
+          return;
+        }
+        polled = true;
+      }
+      if (now - held > SPIN_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        held = performance.now();
+      } else if (frame === null) {
+        await undefined;
+      }
+    }
+  }
+
+  /** After a spin that waited: whether it caught something decides how many of the next ones only drain. */
+  #backedOff(caught: boolean): void {
+    this.#missed = caught ? Math.max(this.#missed - 1, 0) : Math.min(this.#missed + 1, MAX_BACKOFF_STEPS);
+    this.#backoff = 2 ** this.#missed - 1;
   }
 
   /** One frame: a value is emitted once whole; nonsense is reported and dropped. */

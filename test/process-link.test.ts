@@ -3,6 +3,7 @@
  * (test/fixtures/process-link.js) over two anonymous Channels.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
 import { ProcessLink } from '../lib/process-link';
@@ -290,5 +291,119 @@ describe('ProcessLink', () => {
     expect(link.unref().hasRef()).toBe(false);
     expect(inspect(link)).toMatch(/^ProcessLink \{\s+side: 'parent',\s+toChild: \d+,\s+toParent: \d+/);
     expect(() => ProcessLink.create({ capacity: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  // The receive loop spins (polls the ring, yielding to microtasks) while values come and go, and sleeps on the
+  // event loop once a spin caught nothing; a send wakes a sleeping loop to spin again.
+  describe('spinning receive', () => {
+    /** CPU seconds a process has used (utime + stime, /proc/<pid>/stat, in clock ticks of 10 ms). */
+    function cpuTicks(pid: number): number {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    }
+
+    test('values sent from many interleaved senders come back in call order', async () => {
+      const [link, child] = linked('echo');
+      await child.next();
+      const order: number[] = [];
+      const total = 4 * 2000;
+      const back = take(link, total);
+      const sends: Array<Promise<void>> = [];
+      const send = (n: number) => {
+        order.push(n);
+        sends.push(link.send({ n }));
+      };
+      // Four senders: one that waits for each send, one that does not, one in timers, one in immediates.
+      const awaited = (async () => {
+        for (let i = 0; i < 2000; i++) {
+          order.push(i);
+          await link.send({ n: i });
+        }
+      })();
+      for (let i = 0; i < 2000; i++) send(10000 + i);
+      const timers = (async () => {
+        for (let i = 0; i < 2000; i += 100) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          for (let j = i; j < i + 100; j++) send(20000 + j);
+        }
+      })();
+      const immediates = (async () => {
+        for (let i = 0; i < 2000; i += 50) {
+          await new Promise((resolve) => setImmediate(resolve));
+          for (let j = i; j < i + 50; j++) send(30000 + j);
+        }
+      })();
+      await Promise.all([awaited, timers, immediates]);
+      await Promise.all(sends);
+      const got = ((await back) as Array<{ n: number }>).map((v) => v.n);
+      expect(got).toEqual(order);
+      link.close();
+      await child.exit;
+    });
+
+    test('an idle link costs no CPU on either side once the traffic stops', async () => {
+      const [link, child] = linked('echo');
+      await child.next();
+      link.on('message', () => undefined);
+      // Traffic first, so that both loops have spun, then a second of nothing.
+      for (let i = 0; i < 200; i++) await roundTrip(link, [i]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const parentBefore = process.cpuUsage();
+      const childBefore = cpuTicks(child.proc.pid!);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const parentUs = process.cpuUsage(parentBefore);
+      const childTicks = cpuTicks(child.proc.pid!) - childBefore;
+      // Under 5 % of the second each: 50 ms, 5 ticks.
+      expect(parentUs.user + parentUs.system).toBeLessThan(50_000);
+      expect(childTicks).toBeLessThan(5);
+      link.close();
+      await child.exit;
+    });
+
+    test('a listener that goes mid-spin, with values in flight, gets every one later, in order', async () => {
+      const [link, child] = linked('echo');
+      await child.next();
+      const got: number[] = [];
+      let gone!: () => void;
+      const paused = new Promise<void>((resolve) => (gone = resolve));
+      const listener = (value: unknown) => {
+        got.push((value as { i: number }).i);
+        if (got.length === 50) {
+          link.off('message', listener);
+          gone();
+        }
+      };
+      link.on('message', listener);
+      const sends = Array.from({ length: 300 }, (_, i) => link.send({ i }));
+      await paused;
+      await Promise.all(sends);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(got.length).toBe(50);
+      got.push(...((await take(link, 250)) as Array<{ i: number }>).map((v) => v.i));
+      expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      link.close();
+      await child.exit;
+    });
+
+    test('a peer that dies while this side spins is ERR_IPC_PEER_DEAD, then close', async () => {
+      const [link, child] = linked('echo');
+      await child.next();
+      const events: string[] = [];
+      const error = new Promise((resolve) => link.on('error', resolve));
+      link.on('error', () => events.push('error')).on('close', () => events.push('close'));
+      const closing = closeEvent(link);
+      let n = 0;
+      // Each echo sends the next value at once: the loop spins on, and the child is killed in the middle of it.
+      link.on('message', () => {
+        if (++n === 200) child.proc.kill('SIGKILL');
+        link.send(n).catch(() => undefined);
+      });
+      await link.send(0);
+      expect(await error).toMatchObject({ code: 'ERR_IPC_PEER_DEAD' });
+      await closing;
+      expect(events).toEqual(['error', 'close']);
+      expect(n).toBeGreaterThanOrEqual(200);
+      expect(await child.exit).toEqual([null, 'SIGKILL']);
+    });
   });
 });
