@@ -311,6 +311,23 @@ describe('the parent', () => {
     expect(r).toMatchObject({ code: 1, stdout: '' });
     expect(r.stderr).toContain('runs only as the child of a Process');
   });
+
+  // POSIX_IPC_PROCESS is an environment variable: anyone can set it to anything.
+  test.each([
+    ['not JSON', '{"parent": 1,', /POSIX_IPC_PROCESS is corrupt: not JSON \(/],
+    ['JSON null', 'null', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['a JSON array', '[1]', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['a JSON string', '"x"', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['parent: a string', '{"parent":"1","limits":{},"nice":null,"dieWithParent":false,"plan":{}}', /not the description a Process writes/],
+    ['limits: an array', '{"parent":1,"limits":[],"nice":null,"dieWithParent":false,"plan":{}}', /not the description a Process writes/],
+    ['plan: null', '{"parent":1,"limits":{},"nice":null,"dieWithParent":false,"plan":null}', /not the description a Process writes/],
+  ])('a child given a garbage description (%s) fails with ERR_IPC_CORRUPT before the module runs', async (_name, garbage, message) => {
+    const bootstrap = path.join(__dirname, '..', 'dist', 'internal', 'process-child.js');
+    const r = await run(process.execPath, [bootstrap, report], { env: { ...process.env, POSIX_IPC_PROCESS: garbage } });
+    expect(r).toMatchObject({ code: 1, signal: null, stdout: '' });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain("code: 'ERR_IPC_CORRUPT'");
+  });
 });
 
 describe('leaks', () => {
