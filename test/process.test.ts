@@ -1,7 +1,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants as osConstants, getPriority, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -26,8 +26,10 @@ async function firstLine(p: Process): Promise<string> {
  * reads its first `count` lines: its JSON line of pids (the children's
  * 'ready' lines may come in any order around it).
  */
-async function startMiddle(mode: string, count: number) {
-  const middle = nodeSpawn(process.execPath, [fixture('process-middle.js'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startMiddle(mode: string, count: number, launcher?: string) {
+  const argv = [process.execPath, fixture('process-middle.js'), mode];
+  if (launcher !== undefined) argv.unshift(launcher);
+  const middle = nodeSpawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(middle.stdout!);
   let pids: Record<string, number> = {};
   for (let i = 0; i < count; i++) {
@@ -62,6 +64,48 @@ async function goneWithin(pidfd: number, ms: number): Promise<boolean> {
     if (binding.pollNow(pidfd, binding.POLLIN) > 0) return true;
     if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/**
+ * Kills a parent (process-middle.js die, run by `launcher` if given) with
+ * SIGKILL: its dieWithParent child must be gone within 100 ms, the other not.
+ */
+async function diesWithParent(launcher?: string): Promise<void> {
+  const { middle, pids: { dies, stays } } = await startMiddle('die', 3, launcher);
+  // Opened while their parent runs: these pids are surely theirs.
+  const diesFd = binding.pidfdOpen(dies);
+  const staysFd = binding.pidfdOpen(stays);
+  expect(Math.min(diesFd, staysFd)).toBeGreaterThanOrEqual(0);
+  try {
+    middle.kill('SIGKILL');
+    await once(middle, 'exit');
+    expect(await goneWithin(diesFd, 100)).toBe(true);
+    expect(binding.pollNow(staysFd, binding.POLLIN)).toBe(0);
+    expect(binding.pidfdSendSignal(staysFd, 9)).toBe(0);
+    expect(await goneWithin(staysFd, 10000)).toBe(true);
+  } finally {
+    // A failed run must not leave them behind (they hold the test's pipe).
+    binding.pidfdSendSignal(diesFd, 9);
+    binding.pidfdSendSignal(staysFd, 9);
+    binding.close(diesFd);
+    binding.close(staysFd);
+  }
+}
+
+/** Kills a parent (process-middle.js tell, run by `launcher` if given): its child must hear of it. */
+async function toldOfParentDeath(launcher?: string): Promise<void> {
+  const { middle, out, pids: { told } } = await startMiddle('tell', 2, launcher);
+  const toldFd = binding.pidfdOpen(told);
+  try {
+    middle.kill('SIGKILL');
+    const said = JSON.parse((await out.next()).value as string);
+    expect(said).toMatchObject({ told: true, pid: middle.pid, alive: false });
+    expect(said.ppid).not.toBe(middle.pid);
+    expect(await goneWithin(toldFd, 10000)).toBe(true);
+  } finally {
+    binding.pidfdSendSignal(toldFd, 9);
+    binding.close(toldFd);
   }
 }
 
@@ -257,42 +301,10 @@ describe('limits and nice', () => {
 });
 
 describe('the parent', () => {
-  test('a parent killed with SIGKILL takes its dieWithParent children within 100 ms, and only those', async () => {
-    const { middle, pids: { dies, stays } } = await startMiddle('die', 3);
-    // Opened while their parent runs: these pids are surely theirs.
-    const diesFd = binding.pidfdOpen(dies);
-    const staysFd = binding.pidfdOpen(stays);
-    expect(Math.min(diesFd, staysFd)).toBeGreaterThanOrEqual(0);
-    try {
-      middle.kill('SIGKILL');
-      await once(middle, 'exit');
-      expect(await goneWithin(diesFd, 100)).toBe(true);
-      expect(binding.pollNow(staysFd, binding.POLLIN)).toBe(0);
-      expect(binding.pidfdSendSignal(staysFd, 9)).toBe(0);
-      expect(await goneWithin(staysFd, 10000)).toBe(true);
-    } finally {
-      // A failed run must not leave them behind (they hold the test's pipe).
-      binding.pidfdSendSignal(diesFd, 9);
-      binding.pidfdSendSignal(staysFd, 9);
-      binding.close(diesFd);
-      binding.close(staysFd);
-    }
-  });
+  test('a parent killed with SIGKILL takes its dieWithParent children within 100 ms, and only those', () =>
+    diesWithParent());
 
-  test("a child is told of its parent's death through Process.parent's 'exit'", async () => {
-    const { middle, out, pids: { told } } = await startMiddle('tell', 2);
-    const toldFd = binding.pidfdOpen(told);
-    try {
-      middle.kill('SIGKILL');
-      const said = JSON.parse((await out.next()).value as string);
-      expect(said).toMatchObject({ told: true, pid: middle.pid, alive: false });
-      expect(said.ppid).not.toBe(middle.pid);
-      expect(await goneWithin(toldFd, 10000)).toBe(true);
-    } finally {
-      binding.pidfdSendSignal(toldFd, 9);
-      binding.close(toldFd);
-    }
-  });
+  test("a child is told of its parent's death through Process.parent's 'exit'", () => toldOfParentDeath());
 
   test('a child whose parent is gone before it asks to die with it dies at once (the classic race)', async () => {
     // The bootstrap run by hand, told that its parent is pid 1: as if the
@@ -328,6 +340,55 @@ describe('the parent', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toContain("code: 'ERR_IPC_CORRUPT'");
   });
+});
+
+describe('a kernel without pidfd_open (Linux before 5.3)', () => {
+  // test/fixtures/no-pidfd.c runs a program under a seccomp filter that makes
+  // pidfd_open fail with ENOSYS, in it and in every process it starts: the
+  // same calls must work from child_process alone, and a child must learn of
+  // its parent's death by watching its ppid.
+  let dir: string;
+  let launcher: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pipc-no-pidfd-'));
+    launcher = path.join(dir, 'no-pidfd');
+    const cc = await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', launcher, fixture('no-pidfd.c')]);
+    expect(cc).toMatchObject({ code: 0, stderr: '' });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('start, join, exit codes and signals, exit events, alive, kill, terminate', async () => {
+    const r = await run(launcher, [process.execPath, fixture('process-no-pidfd.js')]);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const seen = JSON.parse(r.stdout);
+    // The filter is in place: this is the fallback being tested.
+    expect(seen.pidfdOpen).toBe(-osConstants.errno.ENOSYS);
+    expect(seen.exits).toEqual([
+      { exitCode: 0, signal: null },
+      { exitCode: 42, signal: null },
+      { exitCode: null, signal: 'SIGTERM' },
+      { exitCode: null, signal: 'SIGABRT' },
+    ].map((exit) => ({
+      joined: exit, again: exit, events: [[exit.exitCode, exit.signal]],
+      exitCode: exit.exitCode, signalCode: exit.signal, alive: false,
+    })));
+    expect(seen.report.joined).toEqual({ exitCode: 0, signal: null });
+    const { pid, ppid } = seen.report.seen;
+    expect(pid).toBe(seen.report.pid);
+    expect(seen.report.seen.parent).toEqual({ pid: ppid, ppid, alive: true });
+    expect(seen.kill).toEqual({
+      alive: true, zero: true, sigkill: true, aliveWithoutTurn: false, joined: { exitCode: null, signal: 'SIGKILL' },
+      after: false, aliveAfter: false,
+    });
+    expect(seen).toMatchObject({
+      timeout: 'ETIMEDOUT', aliveAfterTimeout: true,
+      terminate: { exitCode: null, signal: 'SIGKILL' }, obeys: { exitCode: null, signal: 'SIGTERM' },
+    });
+  });
+
+  test("a child is told of its parent's death through Process.parent's 'exit'", () => toldOfParentDeath(launcher));
+
+  test('dieWithParent children die with their parent within 100 ms, and only those', () => diesWithParent(launcher));
 });
 
 describe('leaks', () => {
