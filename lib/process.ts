@@ -7,6 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -179,6 +180,22 @@ function watchPidfd(fd: number, onGone: () => void): Poller {
   // No timeout is given: its error is never made.
   poller.wait(binding.UV_READABLE, gone, {}, () => new Error('unreachable')).then(onGone, () => undefined);
   return poller;
+}
+
+/**
+ * Whether `pid`, a child not yet reaped, has ended (a zombie): the fallback of
+ * a pidfd on kernels without pidfd_open. Not reaped, the pid is surely the
+ * child's: Node reaps it and emits 'exit' in one go, and alive asks no more.
+ */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  // "pid (comm) state ...": comm may hold anything, ')' too.
+  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
 }
 
 /** A signal by name or number, checked; its number. */
@@ -515,10 +532,14 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     return this.#settings.file;
   }
 
-  /** Whether the process runs now: false before start() and from the moment it is gone (asked of its pidfd). */
+  /**
+   * Whether the process runs now: false before start() and from the moment it
+   * is gone (asked of its pidfd; without pidfd_open, of /proc: a zombie).
+   */
   get alive(): boolean {
     if (this.#child === null || this.#gone || this.#child.pid === undefined) return false;
-    if (this.#pidfd >= 0 && binding.pollNow(this.#pidfd, binding.POLLIN) > 0) this.#gone = true;
+    const gone = this.#pidfd >= 0 ? binding.pollNow(this.#pidfd, binding.POLLIN) > 0 : isZombie(this.#child.pid);
+    if (gone) this.#gone = true;
     return !this.#gone;
   }
 

@@ -1,7 +1,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants as osConstants, getPriority, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -26,8 +26,10 @@ async function firstLine(p: Process): Promise<string> {
  * reads its first `count` lines: its JSON line of pids (the children's
  * 'ready' lines may come in any order around it).
  */
-async function startMiddle(mode: string, count: number) {
-  const middle = nodeSpawn(process.execPath, [fixture('process-middle.js'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startMiddle(mode: string, count: number, launcher?: string) {
+  const argv = [process.execPath, fixture('process-middle.js'), mode];
+  if (launcher !== undefined) argv.unshift(launcher);
+  const middle = nodeSpawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(middle.stdout!);
   let pids: Record<string, number> = {};
   for (let i = 0; i < count; i++) {
@@ -66,12 +68,55 @@ async function goneWithin(pidfd: number, ms: number): Promise<boolean> {
 }
 
 /**
- * The environment of a child with a memory limit: without the sanitizer run's
- * LD_PRELOAD and addon (npm run test:asan), as ASan cannot run under
- * RLIMIT_DATA (its shadow memory and allocator map terabytes: "Failed to
- * mmap"). Such a child runs the normal build; in a normal run this is process.env.
+ * Kills a parent (process-middle.js die, run by `launcher` if given) with
+ * SIGKILL: its dieWithParent child must be gone within 100 ms, the other not.
  */
-function envForMemoryLimit(): Record<string, string | undefined> {
+async function diesWithParent(launcher?: string): Promise<void> {
+  const { middle, pids: { dies, stays } } = await startMiddle('die', 3, launcher);
+  // Opened while their parent runs: these pids are surely theirs.
+  const diesFd = binding.pidfdOpen(dies);
+  const staysFd = binding.pidfdOpen(stays);
+  expect(Math.min(diesFd, staysFd)).toBeGreaterThanOrEqual(0);
+  try {
+    middle.kill('SIGKILL');
+    await once(middle, 'exit');
+    expect(await goneWithin(diesFd, 100)).toBe(true);
+    expect(binding.pollNow(staysFd, binding.POLLIN)).toBe(0);
+    expect(binding.pidfdSendSignal(staysFd, 9)).toBe(0);
+    expect(await goneWithin(staysFd, 10000)).toBe(true);
+  } finally {
+    // A failed run must not leave them behind (they hold the test's pipe).
+    binding.pidfdSendSignal(diesFd, 9);
+    binding.pidfdSendSignal(staysFd, 9);
+    binding.close(diesFd);
+    binding.close(staysFd);
+  }
+}
+
+/** Kills a parent (process-middle.js tell, run by `launcher` if given): its child must hear of it. */
+async function toldOfParentDeath(launcher?: string): Promise<void> {
+  const { middle, out, pids: { told } } = await startMiddle('tell', 2, launcher);
+  const toldFd = binding.pidfdOpen(told);
+  try {
+    middle.kill('SIGKILL');
+    const said = JSON.parse((await out.next()).value as string);
+    expect(said).toMatchObject({ told: true, pid: middle.pid, alive: false });
+    expect(said.ppid).not.toBe(middle.pid);
+    expect(await goneWithin(toldFd, 10000)).toBe(true);
+  } finally {
+    binding.pidfdSendSignal(toldFd, 9);
+    binding.close(toldFd);
+  }
+}
+
+/**
+ * The environment of a child that runs the plain build: without the sanitizer
+ * run's LD_PRELOAD and addon (npm run test:asan); in a normal run this is
+ * process.env. A child with a memory limit needs it, as ASan cannot run under
+ * RLIMIT_DATA (its shadow memory and allocator map terabytes: "Failed to
+ * mmap"); the 1,000 cycles use it for speed (see there).
+ */
+function plainEnv(): Record<string, string | undefined> {
   const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
   return env;
 }
@@ -219,7 +264,7 @@ describe('limits and nice', () => {
   test('limits and nice are in place before the module runs, on every thread', async () => {
     const nice = Math.min(getPriority() + 3, 19);
     const p = new Process(report, {
-      stdio: piped, nice, env: envForMemoryLimit(),
+      stdio: piped, nice, env: plainEnv(),
       limits: { openFiles: 100, cpuSeconds: 50, memoryBytes: 512 * 2 ** 20 },
     }).start();
     const seen = JSON.parse(await firstLine(p));
@@ -247,7 +292,7 @@ describe('limits and nice', () => {
   });
 
   test('memoryBytes: a Buffer beyond it fails, one within it does not', async () => {
-    const options = { stdio: piped, limits: { memoryBytes: 128 * 2 ** 20 }, env: envForMemoryLimit() };
+    const options = { stdio: piped, limits: { memoryBytes: 128 * 2 ** 20 }, env: plainEnv() };
     const big = new Process(fixture('process-limits.js'), { args: ['buffer', '256'], ...options }).start();
     expect(JSON.parse(await firstLine(big))).toEqual({ result: 'Array buffer allocation failed' });
     const small = new Process(fixture('process-limits.js'), { args: ['buffer', '16'], ...options }).start();
@@ -257,42 +302,10 @@ describe('limits and nice', () => {
 });
 
 describe('the parent', () => {
-  test('a parent killed with SIGKILL takes its dieWithParent children within 100 ms, and only those', async () => {
-    const { middle, pids: { dies, stays } } = await startMiddle('die', 3);
-    // Opened while their parent runs: these pids are surely theirs.
-    const diesFd = binding.pidfdOpen(dies);
-    const staysFd = binding.pidfdOpen(stays);
-    expect(Math.min(diesFd, staysFd)).toBeGreaterThanOrEqual(0);
-    try {
-      middle.kill('SIGKILL');
-      await once(middle, 'exit');
-      expect(await goneWithin(diesFd, 100)).toBe(true);
-      expect(binding.pollNow(staysFd, binding.POLLIN)).toBe(0);
-      expect(binding.pidfdSendSignal(staysFd, 9)).toBe(0);
-      expect(await goneWithin(staysFd, 10000)).toBe(true);
-    } finally {
-      // A failed run must not leave them behind (they hold the test's pipe).
-      binding.pidfdSendSignal(diesFd, 9);
-      binding.pidfdSendSignal(staysFd, 9);
-      binding.close(diesFd);
-      binding.close(staysFd);
-    }
-  });
+  test('a parent killed with SIGKILL takes its dieWithParent children within 100 ms, and only those', () =>
+    diesWithParent());
 
-  test("a child is told of its parent's death through Process.parent's 'exit'", async () => {
-    const { middle, out, pids: { told } } = await startMiddle('tell', 2);
-    const toldFd = binding.pidfdOpen(told);
-    try {
-      middle.kill('SIGKILL');
-      const said = JSON.parse((await out.next()).value as string);
-      expect(said).toMatchObject({ told: true, pid: middle.pid, alive: false });
-      expect(said.ppid).not.toBe(middle.pid);
-      expect(await goneWithin(toldFd, 10000)).toBe(true);
-    } finally {
-      binding.pidfdSendSignal(toldFd, 9);
-      binding.close(toldFd);
-    }
-  });
+  test("a child is told of its parent's death through Process.parent's 'exit'", () => toldOfParentDeath());
 
   test('a child whose parent is gone before it asks to die with it dies at once (the classic race)', async () => {
     // The bootstrap run by hand, told that its parent is pid 1: as if the
@@ -311,21 +324,92 @@ describe('the parent', () => {
     expect(r).toMatchObject({ code: 1, stdout: '' });
     expect(r.stderr).toContain('runs only as the child of a Process');
   });
+
+  // POSIX_IPC_PROCESS is an environment variable: anyone can set it to anything.
+  test.each([
+    ['not JSON', '{"parent": 1,', /POSIX_IPC_PROCESS is corrupt: not JSON \(/],
+    ['JSON null', 'null', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['a JSON array', '[1]', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['a JSON string', '"x"', /POSIX_IPC_PROCESS is corrupt: not a JSON object/],
+    ['parent: a string', '{"parent":"1","limits":{},"nice":null,"dieWithParent":false,"plan":{}}', /not the description a Process writes/],
+    ['limits: an array', '{"parent":1,"limits":[],"nice":null,"dieWithParent":false,"plan":{}}', /not the description a Process writes/],
+    ['plan: null', '{"parent":1,"limits":{},"nice":null,"dieWithParent":false,"plan":null}', /not the description a Process writes/],
+  ])('a child given a garbage description (%s) fails with ERR_IPC_CORRUPT before the module runs', async (_name, garbage, message) => {
+    const bootstrap = path.join(__dirname, '..', 'dist', 'internal', 'process-child.js');
+    const r = await run(process.execPath, [bootstrap, report], { env: { ...process.env, POSIX_IPC_PROCESS: garbage } });
+    expect(r).toMatchObject({ code: 1, signal: null, stdout: '' });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain("code: 'ERR_IPC_CORRUPT'");
+  });
+});
+
+describe('a kernel without pidfd_open (Linux before 5.3)', () => {
+  // test/fixtures/no-pidfd.c runs a program under a seccomp filter that makes
+  // pidfd_open fail with ENOSYS, in it and in every process it starts: the
+  // same calls must work from child_process alone, and a child must learn of
+  // its parent's death by watching its ppid.
+  let dir: string;
+  let launcher: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pipc-no-pidfd-'));
+    launcher = path.join(dir, 'no-pidfd');
+    const cc = await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', launcher, fixture('no-pidfd.c')]);
+    expect(cc).toMatchObject({ code: 0, stderr: '' });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('start, join, exit codes and signals, exit events, alive, kill, terminate', async () => {
+    const r = await run(launcher, [process.execPath, fixture('process-no-pidfd.js')]);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const seen = JSON.parse(r.stdout);
+    // The filter is in place: this is the fallback being tested.
+    expect(seen.pidfdOpen).toBe(-osConstants.errno.ENOSYS);
+    expect(seen.exits).toEqual([
+      { exitCode: 0, signal: null },
+      { exitCode: 42, signal: null },
+      { exitCode: null, signal: 'SIGTERM' },
+      { exitCode: null, signal: 'SIGABRT' },
+    ].map((exit) => ({
+      joined: exit, again: exit, events: [[exit.exitCode, exit.signal]],
+      exitCode: exit.exitCode, signalCode: exit.signal, alive: false,
+    })));
+    expect(seen.report.joined).toEqual({ exitCode: 0, signal: null });
+    const { pid, ppid } = seen.report.seen;
+    expect(pid).toBe(seen.report.pid);
+    expect(seen.report.seen.parent).toEqual({ pid: ppid, ppid, alive: true });
+    expect(seen.kill).toEqual({
+      alive: true, zero: true, sigkill: true, aliveWithoutTurn: false, joined: { exitCode: null, signal: 'SIGKILL' },
+      after: false, aliveAfter: false,
+    });
+    expect(seen).toMatchObject({
+      timeout: 'ETIMEDOUT', aliveAfterTimeout: true,
+      terminate: { exitCode: null, signal: 'SIGKILL' }, obeys: { exitCode: null, signal: 'SIGTERM' },
+    });
+  });
+
+  test("a child is told of its parent's death through Process.parent's 'exit'", () => toldOfParentDeath(launcher));
+
+  test('dieWithParent children die with their parent within 100 ms, and only those', () => diesWithParent(launcher));
 });
 
 describe('leaks', () => {
   // 1,000 start/join cycles, 8 at a time. Each is a Node start-up (~40 ms of
-  // CPU): measured 42 s to 102 s on 2 cores shared with 4 other test runs,
-  // 160 s for the whole file under npm run test:asan.
+  // CPU): measured 42 s to 102 s on 2 cores shared with 4 other test runs.
+  // What is checked is this process (its descriptors, its zombies, its
+  // objects), which runs the sanitized addon under npm run test:asan; the
+  // children run the plain build there (plainEnv), as a Node with
+  // the ASan runtime preloaded starts 3 times slower (every other test here
+  // runs its children sanitized).
   const CYCLES = 1000;
   test(`${CYCLES} start/join cycles leave no descriptor, no zombie, nothing in /dev/shm`, async () => {
     const fds = openFds();
+    const env = plainEnv();
     const pids: number[] = [];
     let next = 0;
     const worker = async () => {
       while (next < CYCLES) {
         next++;
-        const p = new Process(fixture('process-exit.js'), { args: ['0'], stdio: 'ignore' }).start();
+        const p = new Process(fixture('process-exit.js'), { args: ['0'], stdio: 'ignore', env }).start();
         pids.push(p.pid!);
         expect(await p.join()).toEqual({ exitCode: 0, signal: null });
       }

@@ -12,20 +12,31 @@ import { readdirSync } from 'node:fs';
 import Module from 'node:module';
 import { constants, setPriority } from 'node:os';
 import { binding } from '../binding';
-import { check } from '../errors';
+import { check, corrupt } from '../errors';
 import { adoptParent, DESCRIPTION_ENV, type Description, type ProcessLimits } from '../process';
 
-/** The description, read once and checked: it comes through the environment, which anyone could have set. */
+/**
+ * The description, read once and checked: it comes through the environment,
+ * which anyone could have set. One that is not JSON, or not the shape
+ * Process writes, is `ERR_IPC_CORRUPT` and nothing runs.
+ */
 function takeDescription(): Description {
   const raw = process.env[DESCRIPTION_ENV];
   delete process.env[DESCRIPTION_ENV];
   if (raw === undefined) throw new Error(`posix-ipc: ${process.argv[1]} runs only as the child of a Process`);
-  const d = JSON.parse(raw) as Partial<Description>;
+  let d: Partial<Description>;
+  try {
+    d = JSON.parse(raw) as Partial<Description>;
+  } catch (err) {
+    throw corrupt(DESCRIPTION_ENV, `not JSON (${(err as Error).message})`);
+  }
   const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+  const record = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!record(d)) throw corrupt(DESCRIPTION_ENV, 'not a JSON object');
   const limits = (d.limits ?? {}) as Record<string, unknown>;
   const ok = int(d.parent) && (d.nice === null || int(d.nice)) && typeof d.dieWithParent === 'boolean' &&
-    Object.values(limits).every((v) => int(v) && (v as number) >= 0) && typeof d.plan === 'object';
-  if (!ok) throw new Error(`posix-ipc: malformed ${DESCRIPTION_ENV}`);
+    record(limits) && Object.values(limits).every((v) => int(v) && (v as number) >= 0) && record(d.plan);
+  if (!ok) throw corrupt(DESCRIPTION_ENV, 'not the description a Process writes');
   return d as Description;
 }
 
