@@ -37,7 +37,7 @@ import type { Semaphore } from './semaphore';
 import type { SharedMemory } from './shared-memory';
 import type { UnixSocket } from './unix-socket';
 
-const { ENOSYS, ESRCH } = osConstants.errno;
+const { ESRCH } = osConstants.errno;
 
 /** Resource limits a child sets on itself before its module runs (setrlimit(2); soft = hard). */
 export interface ProcessLimits {
@@ -361,9 +361,10 @@ function settingsOf(file: unknown, options: ProcessOptions | undefined): Setting
  * soon as the process is gone, and `kill()` goes through the pidfd, so a
  * signal can never reach a process that reused the pid. The exit code and
  * signal come from Node's child_process, which reaps the child: no zombie is
- * left. On Linux before 5.3 (no pidfd_open), the same calls work from
- * child_process alone: `alive` turns false when Node reaps the child, and
- * signals go by pid, which stays the child's until Node has reaped it.
+ * left. Without a pidfd (Linux before 5.3, or a seccomp profile that refuses
+ * pidfd_open), the same calls work from child_process alone: `alive` asks
+ * /proc (a zombie is gone), and signals go by pid, which stays the child's
+ * until Node has reaped it.
  *
  * Emits `'exit'` `(exitCode, signal)` once, and `'error'` (only if listened
  * to; `join()` rejects with it anyway) when the process could not be started.
@@ -474,8 +475,9 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
    */
   #watch(pid: number): void {
     const fd = binding.pidfdOpen(pid);
-    if (fd === -ENOSYS) return;
-    check(fd, 'pidfd_open');
+    // No pidfd (ENOSYS before Linux 5.3; EPERM from a container's seccomp profile; EMFILE): the child runs
+    // already, and child_process alone still learns its end, so this only falls back.
+    if (fd < 0) return;
     let poller: Poller;
     try {
       poller = watchPidfd(fd, () => void (this.#gone = true));
@@ -742,7 +744,8 @@ export class ParentProcess extends EventEmitter {
       return;
     }
     const fd = binding.pidfdOpen(this.#pid);
-    if (fd === -ENOSYS) {
+    if (fd < 0 && fd !== -ESRCH && process.ppid === this.#pid) {
+      // No pidfd (ENOSYS, a seccomp profile's EPERM, EMFILE) while the parent lives: ask getppid() instead.
       this.#timer = setInterval(() => void (this.alive || this.#ended()), 100).unref();
       return;
     }

@@ -406,3 +406,17 @@ export function socketTestFiles(): SocketTestFiles {
   };
   return files;
 }
+
+/**
+ * The environment of a child that runs the plain build: without the sanitizer
+ * run's LD_PRELOAD and addon (npm run test:asan); in a normal run this is
+ * process.env. A child with a memory limit needs it, as ASan cannot run under
+ * RLIMIT_DATA (its shadow memory and allocator map terabytes: "Failed to
+ * mmap"); children that never reach the addon code under test (a plain C
+ * lister, the 1,000 start/join cycles) use it for speed: the preloaded runtime
+ * triples a start-up and checks nothing there.
+ */
+export function envWithoutSanitizer(): Record<string, string | undefined> {
+  const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
+  return env;
+}

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { Channel, MessageQueue, Mutex, Process, SharedMemory, type ProcessOptions } from '../lib';
 import { binding } from '../lib/binding';
-import { fdsOpenedSince, fixture, leftoverObjects, openFds, run, uniqueName } from './helpers';
+import { envWithoutSanitizer, fdsOpenedSince, fixture, leftoverObjects, openFds, run, uniqueName } from './helpers';
 
 /** The lines a readable stream gives, as an async iterator (one per call of next()). */
 function lines(stream: NodeJS.ReadableStream): AsyncIterator<string> {
@@ -107,18 +107,6 @@ async function toldOfParentDeath(launcher?: string): Promise<void> {
     binding.pidfdSendSignal(toldFd, 9);
     binding.close(toldFd);
   }
-}
-
-/**
- * The environment of a child that runs the plain build: without the sanitizer
- * run's LD_PRELOAD and addon (npm run test:asan); in a normal run this is
- * process.env. A child with a memory limit needs it, as ASan cannot run under
- * RLIMIT_DATA (its shadow memory and allocator map terabytes: "Failed to
- * mmap"); the 1,000 cycles use it for speed (see there).
- */
-function plainEnv(): Record<string, string | undefined> {
-  const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
-  return env;
 }
 
 const report = fixture('process-report.js');
@@ -264,7 +252,7 @@ describe('limits and nice', () => {
   test('limits and nice are in place before the module runs, on every thread', async () => {
     const nice = Math.min(getPriority() + 3, 19);
     const p = new Process(report, {
-      stdio: piped, nice, env: plainEnv(),
+      stdio: piped, nice, env: envWithoutSanitizer(),
       limits: { openFiles: 100, cpuSeconds: 50, memoryBytes: 512 * 2 ** 20 },
     }).start();
     const seen = JSON.parse(await firstLine(p));
@@ -292,7 +280,7 @@ describe('limits and nice', () => {
   });
 
   test('memoryBytes: a Buffer beyond it fails, one within it does not', async () => {
-    const options = { stdio: piped, limits: { memoryBytes: 128 * 2 ** 20 }, env: plainEnv() };
+    const options = { stdio: piped, limits: { memoryBytes: 128 * 2 ** 20 }, env: envWithoutSanitizer() };
     const big = new Process(fixture('process-limits.js'), { args: ['buffer', '256'], ...options }).start();
     expect(JSON.parse(await firstLine(big))).toEqual({ result: 'Array buffer allocation failed' });
     const small = new Process(fixture('process-limits.js'), { args: ['buffer', '16'], ...options }).start();
@@ -358,12 +346,16 @@ describe('a kernel without pidfd_open (Linux before 5.3)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('start, join, exit codes and signals, exit events, alive, kill, terminate', async () => {
-    const r = await run(launcher, [process.execPath, fixture('process-no-pidfd.js')]);
+  // ENOSYS: a kernel before 5.3; EPERM: a container whose seccomp profile refuses syscalls it does not know.
+  test.each(['ENOSYS', 'EPERM'] as const)('start, join, exit codes and signals, exit events, alive, kill, terminate (%s)',
+    async (errno) => {
+    const code = osConstants.errno[errno];
+    const env = { ...process.env, NO_PIDFD_ERRNO: String(code) };
+    const r = await run(launcher, [process.execPath, fixture('process-no-pidfd.js')], { env });
     expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
     const seen = JSON.parse(r.stdout);
     // The filter is in place: this is the fallback being tested.
-    expect(seen.pidfdOpen).toBe(-osConstants.errno.ENOSYS);
+    expect(seen.pidfdOpen).toBe(-code);
     expect(seen.exits).toEqual([
       { exitCode: 0, signal: null },
       { exitCode: 42, signal: null },
@@ -397,13 +389,13 @@ describe('leaks', () => {
   // CPU): measured 42 s to 102 s on 2 cores shared with 4 other test runs.
   // What is checked is this process (its descriptors, its zombies, its
   // objects), which runs the sanitized addon under npm run test:asan; the
-  // children run the plain build there (plainEnv), as a Node with
+  // children run the plain build there (envWithoutSanitizer), as a Node with
   // the ASan runtime preloaded starts 3 times slower (every other test here
   // runs its children sanitized).
   const CYCLES = 1000;
   test(`${CYCLES} start/join cycles leave no descriptor, no zombie, nothing in /dev/shm`, async () => {
     const fds = openFds();
-    const env = plainEnv();
+    const env = envWithoutSanitizer();
     const pids: number[] = [];
     let next = 0;
     const worker = async () => {

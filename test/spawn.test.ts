@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Channel, MessageQueue, Mutex, pipe, Semaphore, SharedMemory, spawn } from '../lib';
-import { fixture, run } from './helpers';
+import { envWithoutSanitizer, fixture, run } from './helpers';
 
 let dir: string;
 let lister: string;
@@ -34,15 +34,10 @@ async function middle(command: string): Promise<unknown> {
   return JSON.parse(out);
 }
 
-// The lister is a plain C program: under npm run test:asan the ASan runtime
-// preloaded into it would check nothing, and it triples its start-up, which
-// the 1,000 children of the fork-safety test pay. The spawning side, this
-// process, still runs the sanitized addon.
-const { LD_PRELOAD: _preload, ...listerEnv } = process.env;
-
 /** What descriptors a child started with `fds` has. */
 async function childSees(fds: Record<number, number | { fd: number }>): Promise<string> {
-  const child = spawn(lister, [], { stdio: ['ignore', 'pipe', 'inherit'], fds, env: listerEnv });
+  // The lister is a plain C program: it runs without the sanitizer (envWithoutSanitizer says why).
+  const child = spawn(lister, [], { stdio: ['ignore', 'pipe', 'inherit'], fds, env: envWithoutSanitizer() });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const [code] = await once(child, 'close');
