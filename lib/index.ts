@@ -52,4 +52,6 @@ export type {
 export { ProcessLink } from './process-link';
 export type { ProcessLinkCreateOptions } from './process-link';
 export { Pool } from './pool';
-export type { PoolMapOptions, PoolOptions, PoolRunOptions, PoolStats, WorkerDiedError, WorkerOutOfMemoryError } from './pool';
+export type {
+  PoolMapOptions, PoolOptions, PoolRunOptions, PoolStats, WorkerDiedError, WorkerOutOfMemoryError,
+} from './pool';
