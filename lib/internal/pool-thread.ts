@@ -63,7 +63,8 @@ function threadOptions(settings: WorkerSettings, data: ThreadData): ConstructorP
   }
   if (execArgv !== undefined) options.execArgv = [...execArgv];
   if (limits?.memoryBytes !== undefined) {
-    options.resourceLimits = { maxOldGenerationSizeMb: Math.max(1, Math.floor((limits.memoryBytes / MIB) * HEAP_SHARE)) };
+    const heapMb = Math.max(1, Math.floor((limits.memoryBytes / MIB) * HEAP_SHARE));
+    options.resourceLimits = { maxOldGenerationSizeMb: heapMb };
   }
   return options;
 }
@@ -79,7 +80,8 @@ function threadOptions(settings: WorkerSettings, data: ThreadData): ConstructorP
  */
 export const startThreadWorker: WorkerFactory = (settings, events) => {
   const link = ProcessLink.create();
-  const data: ThreadData = { fds: link.childFds(), file: settings.file, memoryBytes: settings.limits?.memoryBytes ?? 0 };
+  const memoryBytes = settings.limits?.memoryBytes ?? 0;
+  const data: ThreadData = { fds: link.childFds(), file: settings.file, memoryBytes };
   let worker: Worker | null = null;
   let alive = true;
   let adopted = false;
