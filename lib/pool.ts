@@ -15,8 +15,10 @@ import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
 import { mapOrdered } from './internal/pool-map';
 import {
-  checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerHost, type WorkerSettings,
+  checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
+  type WorkerSettings,
 } from './internal/pool-process';
+import { checkThreadWorker, startThreadWorker } from './internal/pool-thread';
 import { LatencyWindow, Utilisation, WorkerClock } from './internal/pool-stats';
 import type { PoolAnswer, PoolTask, SerializedError } from './internal/pool-worker';
 import { readArray, validateFile, validateInteger, validateOptions, validateTimeout } from './internal/validate';
@@ -28,6 +30,29 @@ import type { ProcessExit, ProcessLimits } from './process';
 export interface PoolOptions {
   /** The module whose exported functions the workers run (CommonJS or ESM): a path or a file: URL. */
   file: string | URL;
+  /**
+   * What each worker is: `'process'` (the default), a child process, or
+   * `'thread'`, a `worker_threads` Worker in this process. Both run the same
+   * module behind the same API, tasks and results travelling over the
+   * same {@link ProcessLink} (two anonymous Channels). A thread starts
+   * faster and costs less memory, but is not isolated: a crash of native
+   * code (SIGSEGV, abort) or `process.kill(process.pid)` takes the whole
+   * process down, pool and all, where a process worker fails one task.
+   * `process.exit()` in a thread ends that thread only (its task rejects
+   * `ERR_IPC_WORKER_DIED`, with this process's pid and `signal: null`).
+   *
+   * With `'thread'`: `limits.memoryBytes` limits the thread's JavaScript heap
+   * (`resourceLimits.maxOldGenerationSizeMb`, three quarters of it, as a
+   * process worker's `--max-old-space-size`; Buffers and native memory are
+   * the process's and not limited); a thread whose heap runs out fails its
+   * task with `ERR_IPC_WORKER_OUT_OF_MEMORY`. `env` and `execArgv` become
+   * the Worker's. `limits.cpuSeconds`, `limits.openFiles`, `nice` and `cwd`
+   * are refused (`ERR_INVALID_ARG_VALUE`, before anything starts): rlimits,
+   * priority and the working directory belong to the whole process, not to
+   * one thread. A timeout or abort stops the thread with
+   * `worker.terminate()`.
+   */
+  runtime?: 'process' | 'thread';
   /**
    * How many worker processes: a number (1 to 1024) for a fixed pool, or
    * `{ min, max }` (0 <= min <= max, 1 <= max <= 1024): `min` are kept, and
@@ -264,6 +289,7 @@ export class Pool implements Disposable, AsyncDisposable {
   readonly #idleTimeoutMs: number;
   readonly #maxQueue: number;
   readonly #settings: WorkerSettings;
+  readonly #factory: WorkerFactory;
   readonly #workers = new Set<Worker>();
   readonly #queue: Task[] = [];
   readonly #loopRef = new LoopRef();
@@ -286,7 +312,11 @@ export class Pool implements Disposable, AsyncDisposable {
   constructor(options: PoolOptions) {
     const {
       file, size, idleTimeoutMs = DEFAULT_IDLE_MS, maxQueue = Infinity, limits, nice, env, execArgv, cwd,
+      runtime = 'process',
     } = validateOptions(options);
+    if (runtime !== 'process' && runtime !== 'thread') {
+      throw invalidArgValue('options.runtime', runtime, "must be 'process' or 'thread'");
+    }
     this.#file = validateFile(file, 'options.file');
     [this.#min, this.#max] = sizeOf(size);
     validateTimeout(idleTimeoutMs, 'options.idleTimeoutMs');
@@ -302,8 +332,10 @@ export class Pool implements Disposable, AsyncDisposable {
       execArgv: execArgv === undefined ? undefined : readArray(execArgv, 'options.execArgv') as string[],
       cwd,
     };
-    // A Process checks its options when made: a bad one starts nothing.
-    checkProcessWorker(this.#settings);
+    // Checked as each runtime takes them: a bad one starts nothing.
+    if (runtime === 'thread') checkThreadWorker(this.#settings);
+    else checkProcessWorker(this.#settings);
+    this.#factory = runtime === 'thread' ? startThreadWorker : startProcessWorker;
     for (let i = 0; i < this.#min; i++) this.#start();
   }
 
@@ -313,7 +345,7 @@ export class Pool implements Disposable, AsyncDisposable {
       held: [], targeted: [], dead: false, killed: false, leaving: false, served: false,
       clock: new WorkerClock(), idleTimer: null,
     } as unknown as Worker;
-    worker.host = startProcessWorker(this.#settings, {
+    worker.host = this.#factory(this.#settings, {
       message: (value) => this.#answer(worker, value),
       exit: (exit) => this.#died(worker, exit),
     });

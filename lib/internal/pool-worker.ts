@@ -1,24 +1,29 @@
 /**
- * The worker's side of a `Pool` (lib/pool.ts): run by a `Process` as
- * `pool-worker.js <module> [memoryBytes]`, it loads the user's module (CommonJS or
- * ESM, through `import()`) and serves tasks that come over
- * `Process.parent.channel`: a task `{ id, name, args }` or an array of them,
- * answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
+ * The worker's side of a `Pool` (lib/pool.ts): {@link serve} loads the
+ * user's module (CommonJS or ESM, through `import()`) and serves tasks that
+ * come over a {@link ProcessLink}: a task `{ id, name, args }` or an array of
+ * them, answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
  * object: structured clone keeps only an Error's name, message and stack),
  * each as soon as its task is done. Tasks run one at a time, in the order they
  * came: the parent may send several ahead (pipelining), and knows that the
- * first it holds unanswered is the one running. With `memoryBytes` (the
- * worker's RLIMIT_DATA), a task after which its data (VmData, what that
- * limit counts) is above 90% of it, or its heap above 90% of V8's limit, is
- * answered with `recycle: true`,
- * and the worker then exits without running what else it holds (the parent
- * gives those to another worker).
+ * first it holds unanswered is the one running. With a memory limit, a task
+ * after which memory is above 90% of it (see {@link ServeOptions}) is
+ * answered with `recycle: true`, and the worker then exits without running
+ * what else it holds (the parent gives those to another worker).
+ *
+ * Run as a file, it starts the worker: in a `Process` as
+ * `pool-worker.js <module> [memoryBytes]` (its link is `Process.parent.channel`),
+ * or in a `worker_threads` Worker started by internal/pool-thread.ts (its link
+ * is adopted from duplicates of the parent's descriptors).
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
+import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { Process } from '../process';
+import type { ProcessLink } from '../process-link';
+import { threadLink } from './pool-thread';
 
 /** A task as the parent sends it. */
 export interface PoolTask {
@@ -90,82 +95,111 @@ function lookup(mod: Record<string, unknown>, name: string | undefined): (args: 
   return fn as (args: unknown) => unknown;
 }
 
-const parent = Process.parent;
-const link = parent?.channel;
-const file = process.argv[2];
-const memoryBytes = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
-if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
-
-let mod: Record<string, unknown> | null = null;
-let loadError: unknown = null;
-const loaded = (import(pathToFileURL(file).href) as Promise<Record<string, unknown>>).then(
-  (m) => void (mod = m),
-  // A module that fails to load fails every task, with its error.
-  (err: unknown) => void (loadError = err),
-);
-
-/** Tasks received, not yet run (the parent keeps this short: its window). */
-const queue: PoolTask[] = [];
-let draining = false;
-let retiring = false;
-
-link.on('message', (message: PoolTask | PoolTask[]) => {
-  if (Array.isArray(message)) queue.push(...message);
-  else queue.push(message);
-  if (!draining) void drain();
-});
-// The pool hung up: this worker has nothing more to do, whatever the module still holds open.
-link.on('close', () => setImmediate(() => process.exit(0)));
-link.on('error', () => undefined);
-
-/** Whether this process's data (/proc/self/status VmData) or its heap is near its limit now. */
-function memoryHigh(): boolean {
-  const { used_heap_size: used, heap_size_limit: limit } = getHeapStatistics();
-  if (used > limit * RECYCLE_SHARE) return true;
-  const vmData = /^VmData:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
+/** How a worker serves: in a process, or in a thread. */
+export interface ServeOptions {
+  /** The memory limit (0: none), checked after each task. */
+  memoryBytes: number;
+  /**
+   * In a worker thread: its heap is compared with its old generation's limit
+   * (what ends a thread with ERR_WORKER_OUT_OF_MEMORY, short of V8's
+   * heap_size_limit), and a hang-up waits for the module's load, so that no
+   * read of it is left open when the thread ends. In a process: its heap
+   * with V8's limit, and its data (/proc/self/status VmData, what
+   * RLIMIT_DATA counts) with `memoryBytes`.
+   */
+  thread: boolean;
 }
 
 /**
- * Runs what is queued, in order. Each answer is sent before the next task
- * starts (a send with room in the ring is written at once): a worker that
- * dies loses no answer, and the parent knows the first task it holds
- * unanswered is the one that was running.
+ * Serves the tasks that come over `link` with the functions `file` exports,
+ * until the link closes (then this process, or this thread, exits).
  */
-async function drain(): Promise<void> {
-  draining = true;
-  if (mod === null && loadError === null) await loaded;
-  while (queue.length > 0 && !retiring) {
-    const task = queue.shift()!;
-    let answer: PoolAnswer;
-    try {
-      if (loadError !== null) throw loadError;
-      let value = lookup(mod!, task.name)(task.args);
-      if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
-      answer = { id: task.id, ok: value };
-    } catch (err) {
-      answer = { id: task.id, error: serializeError(err) };
+export function serve(link: ProcessLink, file: string, options: ServeOptions): void {
+  const { memoryBytes, thread } = options;
+  let mod: Record<string, unknown> | null = null;
+  let loadError: unknown = null;
+  const loaded = (import(pathToFileURL(file).href) as Promise<Record<string, unknown>>).then(
+    (m) => void (mod = m),
+    // A module that fails to load fails every task, with its error.
+    (err: unknown) => void (loadError = err),
+  );
+
+  /** Tasks received, not yet run (the parent keeps this short: its window). */
+  const queue: PoolTask[] = [];
+  let draining = false;
+  let retiring = false;
+
+  link.on('message', (message: PoolTask | PoolTask[]) => {
+    if (Array.isArray(message)) queue.push(...message);
+    else queue.push(message);
+    if (!draining) void drain();
+  });
+  // The pool hung up: this worker has nothing more to do, whatever the module still holds open.
+  link.on('close', () => void (thread ? loaded : Promise.resolve()).then(() => setImmediate(() => process.exit(0))));
+  link.on('error', () => undefined);
+
+  const oldGeneration = (resourceLimits.maxOldGenerationSizeMb ?? 0) * 2 ** 20;
+  /** Whether the heap, or (for a process) its data, is near its limit now. */
+  const memoryHigh = (): boolean => {
+    const { used_heap_size: used, heap_size_limit: heapLimit } = getHeapStatistics();
+    if (used > (thread && oldGeneration > 0 ? oldGeneration : heapLimit) * RECYCLE_SHARE) return true;
+    if (thread) return false;
+    const vmData = /^VmData:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
+  };
+
+  /**
+   * Runs what is queued, in order. Each answer is sent before the next task
+   * starts (a send with room in the ring is written at once): a worker that
+   * dies loses no answer, and the parent knows the first task it holds
+   * unanswered is the one that was running.
+   */
+  const drain = async (): Promise<void> => {
+    draining = true;
+    if (mod === null && loadError === null) await loaded;
+    while (queue.length > 0 && !retiring) {
+      const task = queue.shift()!;
+      let answer: PoolAnswer;
+      try {
+        if (loadError !== null) throw loadError;
+        let value = lookup(mod!, task.name)(task.args);
+        if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+        answer = { id: task.id, ok: value };
+      } catch (err) {
+        answer = { id: task.id, error: serializeError(err) };
+      }
+      if (memoryBytes > 0 && memoryHigh()) {
+        answer.recycle = true;
+        retiring = true;
+        await sendAnswer(link, answer);
+        process.exit(0);
+      }
+      void sendAnswer(link, answer);
     }
-    if (memoryBytes > 0 && memoryHigh()) {
-      answer.recycle = true;
-      retiring = true;
-      await sendAnswer(answer);
-      process.exit(0);
-    }
-    void sendAnswer(answer);
-  }
-  draining = false;
+    draining = false;
+  };
 }
 
 /** Sends `answer`; resolves once sent. */
-async function sendAnswer(answer: PoolAnswer): Promise<void> {
+async function sendAnswer(link: ProcessLink, answer: PoolAnswer): Promise<void> {
   try {
-    await link!.send(answer);
+    await link.send(answer);
   } catch (err) {
     // A value structured clone refuses is its task's error; a closed link ends the worker anyway.
     if ((err as { code?: unknown }).code !== 'ERR_IPC_DATA_CLONE') return;
     const failed: PoolAnswer = { id: answer.id, error: serializeError(err) };
     if (answer.recycle) failed.recycle = true;
-    await link!.send(failed).catch(() => undefined);
+    await link.send(failed).catch(() => undefined);
   }
+}
+
+if (!isMainThread) {
+  const thread = threadLink();
+  if (thread === null) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
+  serve(thread.link, thread.file, { memoryBytes: thread.memoryBytes, thread: true });
+} else {
+  const link = Process.parent?.channel;
+  const file = process.argv[2];
+  if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
+  serve(link, file, { memoryBytes: process.argv[3] === undefined ? 0 : Number(process.argv[3]), thread: false });
 }
