@@ -111,7 +111,7 @@ export interface PoolMapOptions {
 
 /** Counts of {@link Pool.stats}. */
 export interface PoolStats {
-  /** Worker processes running now. */
+  /** Workers (processes, or threads with `runtime: 'thread'`) running now. */
   alive: number;
   /** Tasks no worker has taken yet. */
   queued: number;
@@ -257,7 +257,7 @@ function sizeOf(value: unknown): [number, number] {
 }
 
 /**
- * A pool of worker processes running the functions `file` exports:
+ * A pool of worker processes (or threads: `runtime`) running the functions `file` exports:
  * `await pool.run(args, { name })` calls `name` (the default export when left
  * out) with `args` in a worker and resolves with what it returns (or
  * rejects with what it throws: name, message, stack and own properties).

@@ -522,7 +522,7 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/goal: Channel batch >= 0\.3x C ring: one way 64 B \(msg\/s\) [\d.]+x (met|NOT met)/);
   });
 
-  test('the pool suite: fork + process.send as the baseline, Pool (process) and three pool libraries, three cases', () => {
+  test('the pool suite: fork + process.send as the baseline, Pool (process and thread), three pool libraries, three cases', () => {
     const suite = pool();
     expect(suite).toMatchObject({ reps: 3, baseline: 'fork' });
     expect(suite.cases).toEqual([
@@ -537,6 +537,7 @@ describe('npm run bench --quick', () => {
     const contenders: [string, string, boolean, RegExp][] = [
       ['fork', 'fork', true, /^child_process\.fork\(worker, \{ serialization: 'advanced' \}\).*child\.send/],
       ['pool-process', 'posix-ipc', false, /^new Pool\(\{ file, size \}\), await pool\.run\(arg, \{ name \}\)/],
+      ['pool-thread', 'posix-ipc', false, /^new Pool\(\{ file, size, runtime: 'thread' \}\), await pool\.run/],
       ['piscina', 'libraries', false, /^new Piscina\(.*worker threads/],
       ['tinypool', 'libraries', false, /^new Tinypool\(\{ filename, runtime: 'child_process', serialization: 'advanced'/],
       ['workerpool', 'libraries', false, /^workerpool\.pool\(file, \{ workerType: 'process', forkOpts: \{ serialization: 'advanced' \}/],

@@ -77,6 +77,11 @@ const EXPECTED: Record<string, Record<string, string>> = {
     'limits <= revoked Proxy': 'code:ERR_INVALID_ARG_VALUE',
     'env <= throwing Proxy': 'code:ERR_INVALID_ARG_VALUE',
     'map(v) <= revoked Proxy []': 'code:ERR_INVALID_ARG_VALUE',
+    "runtime 'thread', nice: 0": 'code:ERR_INVALID_ARG_VALUE',
+    "runtime 'thread', cwd: '.'": 'code:ERR_INVALID_ARG_VALUE',
+    "runtime 'thread', limits.cpuSeconds: 1": 'code:ERR_INVALID_ARG_VALUE',
+    "runtime 'thread', limits.openFiles: 64": 'code:ERR_INVALID_ARG_VALUE',
+    'runtime <= \'1\'': 'code:ERR_INVALID_ARG_VALUE',
   },
 };
 

@@ -70,6 +70,11 @@ const CONTENDERS = {
     code: 'new Pool({ file, size }), await pool.run(arg, { name }): v8-serialized over Channels',
     start: poolOf({}),
   },
+  'pool-thread': {
+    label: 'Pool (thread)',
+    code: "new Pool({ file, size, runtime: 'thread' }), await pool.run(arg, { name }): worker_threads, v8-serialized over Channels",
+    start: poolOf({ runtime: 'thread' }),
+  },
   'piscina': {
     label: 'piscina (threads)',
     code: 'new Piscina({ filename, minThreads: size, maxThreads: size }), await piscina.run(arg, { name }): worker threads, structured clone',

@@ -11,6 +11,7 @@
 // same tasks (pool-task.js) everywhere:
 //   fork + process.send (baseline)   child_process.fork, a hand-written loop
 //   Pool (process)                   new Pool({ file, size })
+//   Pool (thread)                    new Pool({ file, size, runtime: 'thread' })
 //   piscina (threads), tinypool (child_process), workerpool (process)
 // The goals (issue #15) compare Pool (process) with the others of the same run.
 
@@ -69,7 +70,7 @@ module.exports = {
     return Object.entries(CONTENDERS).map(([id, { label, code }]) => ({
       id,
       label,
-      group: id === BASELINE ? 'fork' : id === POOL ? 'posix-ipc' : 'libraries',
+      group: id === BASELINE ? 'fork' : id.startsWith('pool-') ? 'posix-ipc' : 'libraries',
       baseline: id === BASELINE,
       note: code,
       run: async () => {
