@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { spawn as spawnWithFds } from '../lib';
+import { Pool, spawn as spawnWithFds, type PoolOptions } from '../lib';
 import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -419,4 +419,29 @@ export function socketTestFiles(): SocketTestFiles {
 export function envWithoutSanitizer(): Record<string, string | undefined> {
   const { LD_PRELOAD: _preload, POSIX_IPC_ADDON: _addon, ...env } = process.env;
   return env;
+}
+
+/**
+ * Registers hooks for a pool test file and returns its `pool(options)`: each
+ * pool made through it (`fixed` set over its options) is destroyed after
+ * the test, whatever happens in it, and the test must then have left no
+ * descriptor open and no object behind.
+ */
+export function poolsDestroyedAfterEach(fixed: Partial<PoolOptions> = {}): (options: PoolOptions) => Pool {
+  let fdsBefore: string[];
+  let pools: Pool[] = [];
+  beforeEach(() => {
+    fdsBefore = openFds();
+  });
+  afterEach(async () => {
+    await Promise.all(pools.map((p) => p.destroy()));
+    pools = [];
+    expect(fdsOpenedSince(fdsBefore)).toEqual([]);
+    expect(leftoverObjects()).toEqual([]);
+  });
+  return (options) => {
+    const p = new Pool({ ...options, ...fixed });
+    pools.push(p);
+    return p;
+  };
 }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, openFds, runNode } from './helpers';
+import { fixture, poolsDestroyedAfterEach, runNode } from './helpers';
 
 const cjs = fixture('pool-thread-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -24,26 +24,8 @@ async function where(pool: Pool): Promise<Where[]> {
   return (await pool.broadcast(undefined, { name: 'thread' })) as Where[];
 }
 
-let fdsBefore: string[];
-let pools: Pool[] = [];
-
 /** A thread pool destroyed after the test, whatever happens in it. */
-function pool(options: Omit<PoolOptions, 'runtime'>): Pool {
-  const p = new Pool({ ...options, runtime: 'thread' });
-  pools.push(p);
-  return p;
-}
-
-beforeEach(() => {
-  fdsBefore = openFds();
-});
-
-afterEach(async () => {
-  await Promise.all(pools.map((p) => p.destroy()));
-  pools = [];
-  expect(fdsOpenedSince(fdsBefore)).toEqual([]);
-  expect(leftoverObjects()).toEqual([]);
-});
+const pool: (options: Omit<PoolOptions, 'runtime'>) => Pool = poolsDestroyedAfterEach({ runtime: 'thread' });
 
 describe("Pool runtime 'thread'", () => {
   test('runs tasks in threads of this process, results in order; CommonJS and ESM', async () => {

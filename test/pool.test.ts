@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
-import { fdsOpenedSince, fixture, leftoverObjects, openFds } from './helpers';
+import { fixture, poolsDestroyedAfterEach } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -39,26 +39,8 @@ function memoryEnv(): Record<string, string | undefined> {
   return env;
 }
 
-let fdsBefore: string[];
-let pools: Pool[] = [];
-
 /** A pool destroyed after the test, whatever happens in it. */
-function pool(options: PoolOptions): Pool {
-  const p = new Pool(options);
-  pools.push(p);
-  return p;
-}
-
-beforeEach(() => {
-  fdsBefore = openFds();
-});
-
-afterEach(async () => {
-  await Promise.all(pools.map((p) => p.destroy()));
-  pools = [];
-  expect(fdsOpenedSince(fdsBefore)).toEqual([]);
-  expect(leftoverObjects()).toEqual([]);
-});
+const pool = poolsDestroyedAfterEach();
 
 describe('Pool', () => {
   test('runs many tasks and gives their results in order; CommonJS and ESM, default and named exports', async () => {
@@ -240,8 +222,7 @@ describe('Pool', () => {
       workerPids = await pids(p);
     }
     for (const pid of workerPids) expect(exists(pid)).toBe(false);
-    const p = new Pool({ file: cjs, size: 1 });
-    pools.push(p);
+    const p = pool({ file: cjs, size: 1 });
     {
       using _p = p;
       workerPids = await pids(p);
