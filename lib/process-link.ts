@@ -124,6 +124,13 @@ export interface ProcessLinkCreateOptions {
  * A peer that dies (killed, or exits without closing) is an `'error'` with
  * `code: 'ERR_IPC_PEER_DEAD'`, then `'close'`.
  *
+ * **Large views.** A Buffer, typed array or DataView of 1 MiB or more
+ * travels in a sealed memfd of its own (one copy, made at `send()`); the
+ * receiver gets a view of a private mapping of it, not a copy (its writes
+ * stay its own). The memfd lives in the sending process until the receiver
+ * has mapped it: values of a sender that exits (or dies) before that are
+ * lost, reported as `ERR_IPC_CORRUPT`. Plain ArrayBuffers travel in the ring.
+ *
  * **Hostile peers.** A message that cannot be deserialized (garbage, a
  * truncated value, an unknown frame) is an `'error'` with
  * `code: 'ERR_IPC_CORRUPT'`; it is dropped and the link goes on. `'error'` is
@@ -263,7 +270,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * as it takes; the serialized copy is made whole first). Rejects, nothing
    * sent: a value `v8.serialize` refuses (a function, a symbol, a Proxy, a
    * getter that throws) with a `DataCloneError`, `code: 'ERR_IPC_DATA_CLONE'`;
-   * a closed link with `ERR_IPC_CLOSED`. Rejects `ETIMEDOUT`, `AbortError`,
+   * a closed link with `ERR_IPC_CLOSED`; a large view whose memfd cannot be
+   * made with the `IpcError` (`EMFILE`, `ENOMEM`, `ENOSPC`). Rejects `ETIMEDOUT`, `AbortError`,
    * and `ERR_IPC_PEER_DEAD` once the peer closed or died.
    */
   send(value: unknown, options?: WaitOptions): Promise<void> {
@@ -623,6 +631,18 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.#out.close();
     this.#in.close();
     process.nextTick(() => this.emit('close'));
+  }
+
+  /**
+   * Resolves once the peer has taken every large view this side sent (each
+   * travels in a memfd that lives only as long as this process: see the class
+   * notes), or the link closed. A process that means to exit right after a
+   * send waits for this first. Receiving ACKs needs this side to be reading
+   * (a `'message'` listener) or to send again.
+   * @internal
+   */
+  transfersSettled(): Promise<void> {
+    return this.#transfers.settled();
   }
 
   /** Same as `close()`, for `using`. */

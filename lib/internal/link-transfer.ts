@@ -101,6 +101,8 @@ const TYPE_NAMES = new Map([...VIEW_TYPES].map(([index, t]) => [index, t.make(Bu
 export class Transfers {
   #next = 0;
   readonly #fds = new Map<number, number>();
+  /** Who waits for every memfd to be closed ({@link Transfers.settled}). */
+  #waiting: Array<() => void> = [];
 
   /** How many are open. */
   get size(): number {
@@ -120,6 +122,16 @@ export class Transfers {
     if (fd === undefined) return;
     this.#fds.delete(id);
     binding.close(fd);
+    if (this.#fds.size > 0) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Resolves once no memfd is open: each was ACKed, or the link closed. */
+  settled(): Promise<void> {
+    if (this.#fds.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   /** The link is closing: closes them all. */
