@@ -25,6 +25,7 @@
         "native/process.cc",
         "native/semaphore.cc",
         "native/shared-memory.cc",
+        "native/transfer.cc",
         "native/unix-socket.cc"
       ],
       "include_dirs": [

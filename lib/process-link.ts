@@ -7,14 +7,21 @@
  * Frames (the first byte of each Channel message says which):
  *
  * ```
- * HELLO  [1]                          sent once when a side attaches, so that
+ * HELLO  [1][pid: u32 LE]            sent once when a side attaches, so that
  *                                     its peer sees an end (or a death) even
- *                                     if nothing else was ever sent; skipped
+ *                                     if nothing else was ever sent; says the
+ *                                     sender's pid (where its memfds are)
  * WHOLE  [2][v8 serialization]        one value
  * FIRST  [3][total: uint48 LE][bytes] the start of a value too long for one
  * MORE   [4][bytes]                   message; the value is whole once `total`
  *                                     bytes came, and is then deserialized
+ * ACK    [5][id: u32 LE]              the receiver has mapped (or refused) the
+ *                                     memfd `id`: its sender closes it
  * ```
+ *
+ * In a value's serialization, a Buffer, typed array or DataView of at least
+ * 1 MiB is only a reference to a sealed memfd of the sender that holds its
+ * bytes; the receiver maps it (lib/internal/link-transfer.ts says how).
  *
  * A value's frames follow one another in the ring (one producer each way, and
  * Channel sends complete in call order). A chunked value whose send gave up
@@ -24,13 +31,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { constants as bufferConstants } from 'node:buffer';
-import { DefaultSerializer, deserialize } from 'node:v8';
 import type { InspectOptionsStylized } from 'node:util';
 import { Channel } from './channel';
-import { closedError, corrupt, stateError } from './errors';
+import { closedError, corrupt } from './errors';
 import type { WaitOptions } from './options';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
+import { deserializeFromLink, serializeForLink, Transfers, type TransferPeer } from './internal/link-transfer';
 import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
 import { validateOptions } from './internal/validate';
 import { waitOptions } from './internal/wait';
@@ -39,9 +46,13 @@ const HELLO = 1;
 const WHOLE = 2;
 const FIRST = 3;
 const MORE = 4;
+const ACK = 5;
 /** Bytes before a FIRST frame's data: the tag and the value's total length (48 bits). */
 const FIRST_HEADER = 7;
 const WHOLE_TAG = new Uint8Array([WHOLE]);
+/** Bytes of a HELLO that says its pid, and of an ACK. */
+const HELLO_LENGTH = 5;
+const ACK_LENGTH = 5;
 const EMPTY = new Uint8Array(0);
 const LABEL = 'The process link';
 /**
@@ -113,6 +124,13 @@ export interface ProcessLinkCreateOptions {
  * A peer that dies (killed, or exits without closing) is an `'error'` with
  * `code: 'ERR_IPC_PEER_DEAD'`, then `'close'`.
  *
+ * **Large views.** A Buffer, typed array or DataView of 1 MiB or more
+ * travels in a sealed memfd of its own (one copy, made at `send()`); the
+ * receiver gets a view of a private mapping of it, not a copy (its writes
+ * stay its own). The memfd lives in the sending process until the receiver
+ * has mapped it: values of a sender that exits (or dies) before that are
+ * lost, reported as `ERR_IPC_CORRUPT`. Plain ArrayBuffers travel in the ring.
+ *
  * **Hostile peers.** A message that cannot be deserialized (garbage, a
  * truncated value, an unknown frame) is an `'error'` with
  * `code: 'ERR_IPC_CORRUPT'`; it is dropped and the link goes on. `'error'` is
@@ -149,6 +167,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #total = -1;
   /** Values received while nobody listened, for the next listener. */
   readonly #held: unknown[] = [];
+  /** The memfds this side sent, open until the peer ACKs them. */
+  readonly #transfers = new Transfers();
+  /** Where the peer's memfds are (its pid, from its HELLO), and how to ACK one. */
+  readonly #peer: TransferPeer & { pid: number } = { pid: 0, ack: (id) => this.#ack(id) };
 
   /** @internal */
   constructor(key: Internal, out: Channel, incoming: Channel, parent: boolean) {
@@ -164,7 +186,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     // empty target claims the consumer role and takes nothing (a waiting message stays:
     // EMSGSIZE). Errors here (the peer already gone) are met again by the first send or receive.
     try {
-      out.trySend(new Uint8Array([HELLO]));
+      const hello = Buffer.alloc(HELLO_LENGTH);
+      hello[0] = HELLO;
+      hello.writeUInt32LE(process.pid, 1);
+      out.trySend(hello);
     } catch {
       // see above
     }
@@ -245,7 +270,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * as it takes; the serialized copy is made whole first). Rejects, nothing
    * sent: a value `v8.serialize` refuses (a function, a symbol, a Proxy, a
    * getter that throws) with a `DataCloneError`, `code: 'ERR_IPC_DATA_CLONE'`;
-   * a closed link with `ERR_IPC_CLOSED`. Rejects `ETIMEDOUT`, `AbortError`,
+   * a closed link with `ERR_IPC_CLOSED`; a large view whose memfd cannot be
+   * made with the `IpcError` (`EMFILE`, `ENOMEM`, `ENOSPC`). Rejects `ETIMEDOUT`, `AbortError`,
    * and `ERR_IPC_PEER_DEAD` once the peer closed or died.
    */
   send(value: unknown, options?: WaitOptions): Promise<void> {
@@ -253,6 +279,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       if (this.#closed) throw closedError(LABEL);
       const wait = waitOptions(options);
       const frames = this.#frames(value);
+      this.#takeAcks();
       this.#wake();
       if (frames.length === 1) return this.#out.send(frames[0], wait);
       // All at once: the Channel queues them in call order, so no other value's frames come between.
@@ -264,20 +291,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
 
   /** `value` as frames: one WHOLE, or a FIRST and MOREs each at most a ring message long. */
   #frames(value: unknown): Buffer[] {
-    let data: Buffer;
-    try {
-      const serializer = new DefaultSerializer();
-      serializer.writeRawBytes(WHOLE_TAG);
-      serializer.writeHeader();
-      serializer.writeValue(value);
-      data = serializer.releaseBuffer();
-    } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw Object.assign(
-        stateError('ERR_IPC_DATA_CLONE', `The value could not be sent over the process link: ${why}`),
-        { name: 'DataCloneError', cause },
-      );
-    }
+    const data = serializeForLink(this.#transfers, WHOLE_TAG, value);
     const max = this.#out.maxMessageSize;
     if (data.byteLength <= max) return [data];
     const body = data.subarray(1);
@@ -295,6 +309,34 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       at += n;
     }
     return frames;
+  }
+
+  /**
+   * Memfds wait for their ACKs, and nothing receives (no listener): the frames waiting in the ring are taken now, so
+   * that the ACKs among them close their memfds (values among them are held for the next listener, as values that
+   * come while nobody listens are). Errors (the peer gone) are the next receive's to report.
+   */
+  #takeAcks(): void {
+    if (this.#transfers.size === 0 || this.#reading || this.#closed) return;
+    try {
+      let frame: Buffer | null;
+      while ((frame = this.#in.tryReceive()) !== null) this.#frame(frame);
+    } catch {
+      // see above
+    }
+  }
+
+  /** This side mapped (or refused) the peer's memfd `id`: the peer may close it. */
+  #ack(id: number): void {
+    const frame = Buffer.alloc(ACK_LENGTH);
+    frame[0] = ACK;
+    frame.writeUInt32LE(id, 1);
+    try {
+      if (this.#out.trySend(frame)) return;
+      this.#out.send(frame).catch(() => undefined);
+    } catch {
+      // The peer is gone, or this side closed: the memfd closes with the peer's link.
+    }
   }
 
   /** A send: the receive loop spins on, or, asleep, is woken to spin (a reply may be on its way). */
@@ -422,6 +464,12 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #frame(frame: Buffer): void {
     const tag = frame.byteLength === 0 ? 0 : frame[0];
     if (tag === HELLO && frame.byteLength === 1) return;
+    if (tag === HELLO && frame.byteLength === HELLO_LENGTH) {
+      this.#peer.pid = frame.readUInt32LE(1);
+      return;
+    }
+    // Between any two frames, even the chunks of a value: the peer's ACKs do not wait for its sends.
+    if (tag === ACK && frame.byteLength === ACK_LENGTH) return this.#transfers.release(frame.readUInt32LE(1));
     let whole: Buffer | null = null;
     if (tag === WHOLE) {
       this.#dropPartial();
@@ -444,8 +492,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     if (whole === null || this.#closed) return;
     let value: unknown;
     try {
-      value = deserialize(whole);
+      value = deserializeFromLink(whole, this.#peer);
     } catch (cause) {
+      // A reference refused (lib/internal/link-transfer.ts) says what was wrong itself.
+      if ((cause as { code?: unknown }).code === 'ERR_IPC_CORRUPT') return this.#report(cause as Error);
       const err = corrupt(LABEL, `a value could not be deserialized (${(cause as Error).message})`);
       return this.#report(Object.assign(err, { cause }));
     }
@@ -577,9 +627,22 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     openLinks.delete(this);
     this.#dropPartial();
     this.#held.length = 0;
+    this.#transfers.releaseAll();
     this.#out.close();
     this.#in.close();
     process.nextTick(() => this.emit('close'));
+  }
+
+  /**
+   * Resolves once the peer has taken every large view this side sent (each
+   * travels in a memfd that lives only as long as this process: see the class
+   * notes), or the link closed. A process that means to exit right after a
+   * send waits for this first. Receiving ACKs needs this side to be reading
+   * (a `'message'` listener) or to send again.
+   * @internal
+   */
+  transfersSettled(): Promise<void> {
+    return this.#transfers.settled();
   }
 
   /** Same as `close()`, for `using`. */

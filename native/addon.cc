@@ -18,6 +18,7 @@
 #include "process.h"
 #include "semaphore.h"
 #include "shared-memory.h"
+#include "transfer.h"
 #include "unix-socket.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -36,6 +37,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   posix_ipc::process::Init(env, exports);
   posix_ipc::semaphore::Init(env, exports);
   posix_ipc::shared_memory::Init(env, exports);
+  posix_ipc::transfer::Init(env, exports);
   posix_ipc::unix_socket::Init(env, exports);
   return exports;
 }

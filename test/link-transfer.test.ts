@@ -1,0 +1,276 @@
+/**
+ * Large Buffers and typed arrays over a ProcessLink, through sealed memfds mapped on the other side
+ * (lib/internal/link-transfer.ts), with real child processes (test/fixtures/link-transfer.js).
+ */
+import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { serialize } from 'node:v8';
+import { ProcessLink } from '../lib/process-link';
+import { deserializeFromLink, serializeForLink, TRANSFER_THRESHOLD, Transfers } from '../lib/internal/link-transfer';
+import { fdsOpenedSince, fixture, fixtureChild, openFds, run, type FixtureChild } from './helpers';
+
+const MiB = 1024 * 1024;
+/** What each test started, undone before the leak check: links closed, children killed and reaped. */
+const undo: Array<() => Promise<unknown> | void> = [];
+let fdsBefore: string[] = [];
+
+/** The memfds process `pid` holds open (named posix-ipc-transfer). */
+function memfds(pid: number | 'self' = 'self'): number {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir).filter((fd) => {
+    try {
+      return readlinkSync(`${dir}/${fd}`).startsWith('/memfd:posix-ipc-transfer');
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+// A first child makes libuv open its signal pipe: before the descriptor snapshots.
+beforeAll(() => run(process.execPath, ['-e', '']));
+beforeEach(() => void (fdsBefore = openFds()));
+afterEach(async () => {
+  for (const step of undo.splice(0)) await step();
+  expect([fdsOpenedSince(fdsBefore), memfds()]).toEqual([[], 0]);
+});
+
+function linked(command: string, args: string[] = []): [ProcessLink, FixtureChild] {
+  const link = ProcessLink.create();
+  const [toChild, toParent] = link.childFds();
+  const child = fixtureChild('link-transfer.js', [command, ...args], { 3: { fd: toChild }, 4: { fd: toParent } });
+  const closed = once(child.proc, 'close');
+  undo.push(() => link.close(), () => {
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+    return closed;
+  });
+  return [link, child];
+}
+
+function next(link: ProcessLink): Promise<unknown> {
+  return new Promise((resolve) => link.once('message', resolve));
+}
+
+/** The next `n` values the link delivers, in order. */
+function take(link: ProcessLink, n: number): Promise<unknown[]> {
+  return new Promise((resolve) => {
+    const got: unknown[] = [];
+    const onMessage = (value: unknown) => {
+      got.push(value);
+      if (got.length < n) return;
+      link.off('message', onMessage);
+      resolve(got);
+    };
+    link.on('message', onMessage);
+  });
+}
+
+/** Resolves at the link's 'close' (events.once would reject at an 'error' before it). */
+function closeEvent(link: ProcessLink): Promise<void> {
+  return new Promise((resolve) => link.once('close', resolve));
+}
+
+/** Asks the echo child how many memfds it holds. */
+async function childMemfds(link: ProcessLink): Promise<number> {
+  const back = next(link);
+  await link.send('memfds');
+  return ((await back) as { memfds: number }).memfds;
+}
+
+const kind = (value: unknown): string => Object.prototype.toString.call(value);
+/** The bytes a view covers, whatever realm made it. */
+const bytesOf = (v: NodeJS.ArrayBufferView): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
+/** A view of `bytes` bytes of pseudo-random contents. */
+function random(bytes: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(bytes);
+  let x = seed;
+  for (let i = 0; i + 4 <= bytes; i += 4) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+describe('large views travel through sealed memfds and come back whole', () => {
+  test('a 64 MiB Buffer round trip through a child: exact contents, no memfd left open on either side', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const big = random(64 * MiB, 1);
+    const back = next(link);
+    await link.send(big);
+    const got = (await back) as Buffer;
+    expect(Buffer.isBuffer(got)).toBe(true);
+    expect(got.byteLength).toBe(64 * MiB);
+    expect(got.equals(big)).toBe(true);
+    expect(await childMemfds(link)).toBe(0);
+    expect(memfds()).toBe(0);
+  });
+
+  test('Float64Array, DataView, a subarray with a byteOffset, and an object mixing large and small views', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const floats = new Float64Array(random(8 * MiB, 2).buffer.slice(0));
+    const under = random(4 * MiB, 3);
+    const view = new DataView(under.buffer, under.byteOffset + 12, 2 * MiB + 5);
+    const sub = random(5 * MiB, 4).subarray(1001, 1001 + 3 * MiB);
+    const mixed = {
+      a: random(2 * MiB, 5), b: new Int32Array(random(TRANSFER_THRESHOLD, 6).buffer.slice(0)),
+      small: Buffer.from('small'), tiny: new Uint16Array([1, 2, 3]), list: [random(MiB + 8, 7), 42, 'x'],
+      nested: new Map([['k', new BigInt64Array(random(2 * MiB, 8).buffer.slice(0))]]),
+    };
+    const back = take(link, 4);
+    await Promise.all([floats, view, sub, mixed].map((v) => link.send(v)));
+    const got = await back;
+    const [f, d, s, m] = got as [Float64Array, DataView, Buffer, typeof mixed];
+    expect(kind(f)).toBe('[object Float64Array]');
+    expect(f.length).toBe(floats.length);
+    expect(bytesOf(f).equals(bytesOf(floats))).toBe(true);
+    expect(kind(d)).toBe('[object DataView]');
+    expect(bytesOf(d).equals(bytesOf(view))).toBe(true);
+    expect(Buffer.isBuffer(s)).toBe(true);
+    expect(s.equals(sub)).toBe(true);
+    expect(m.a.equals(mixed.a)).toBe(true);
+    expect(kind(m.b)).toBe('[object Int32Array]');
+    expect(bytesOf(m.b).equals(bytesOf(mixed.b))).toBe(true);
+    expect(m.small.equals(mixed.small)).toBe(true);
+    expect([...m.tiny]).toEqual([1, 2, 3]);
+    expect((m.list[0] as Buffer).equals(mixed.list[0] as Buffer)).toBe(true);
+    expect(m.list.slice(1)).toEqual([42, 'x']);
+    const n = m.nested.get('k')!;
+    expect(kind(n)).toBe('[object BigInt64Array]');
+    expect(bytesOf(n).equals(bytesOf(mixed.nested.get('k')!))).toBe(true);
+    expect(await childMemfds(link)).toBe(0);
+  });
+
+  test('the receiver writing into its Buffer changes neither the sender\'s nor a second receive of the memfd', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const big = random(4 * MiB, 11);
+    const back = next(link);
+    await link.send({ scribble: big });
+    expect(await back).toEqual({ first: 0xee, memfds: 0 });
+    expect(big.equals(random(4 * MiB, 11))).toBe(true);
+    // In this process: the same reference received twice (its memfd still open, not yet ACKed).
+    const transfers = new Transfers();
+    const data = serializeForLink(transfers, Uint8Array.of(2), big);
+    const peer = { pid: process.pid, ack: () => undefined };
+    const first = deserializeFromLink(data.subarray(1), peer) as Buffer;
+    first.fill(0xee);
+    const second = deserializeFromLink(data.subarray(1), peer) as Buffer;
+    expect(second.equals(big)).toBe(true);
+    expect(first[0]).toBe(0xee);
+    transfers.releaseAll();
+  });
+
+  test('many transfers leave no descriptor open on either side', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    for (let round = 0; round < 4; round++) {
+      const back = take(link, 10);
+      for (let i = 0; i < 10; i++) void link.send({ i, big: Buffer.alloc(MiB + i, i) });
+      const got = (await back) as Array<{ i: number; big: Buffer }>;
+      got.forEach((v, i) => expect(v.i === i && v.big.equals(Buffer.alloc(MiB + i, i))).toBe(true));
+    }
+    expect(await childMemfds(link)).toBe(0);
+    expect(memfds()).toBe(0);
+  });
+
+  test('values below the threshold are written byte for byte as v8.serialize writes them', () => {
+    const value = {
+      a: Buffer.alloc(TRANSFER_THRESHOLD - 1, 1), b: new Float32Array(1000), c: [new DataView(new ArrayBuffer(8))],
+      d: new ArrayBuffer(2 * MiB),
+    };
+    const data = serializeForLink(new Transfers(), Uint8Array.of(2), value);
+    expect(data.subarray(1).equals(serialize(value))).toBe(true);
+    expect(memfds()).toBe(0);
+  });
+
+  test('a large view is a reference on the wire: the ring carries a few dozen bytes, not the view', () => {
+    const transfers = new Transfers();
+    const data = serializeForLink(transfers, Uint8Array.of(2), { big: Buffer.alloc(8 * MiB) });
+    expect(data.byteLength).toBeLessThan(64);
+    expect(transfers.size).toBe(1);
+    expect(memfds()).toBe(1);
+    transfers.releaseAll();
+    expect(memfds()).toBe(0);
+  });
+});
+
+describe('no memfd is left open when a side goes away', () => {
+  test('the receiver is SIGKILLed before reading: the sender closes its memfds when it learns', async () => {
+    const [link, child] = linked('hold');
+    await child.next();
+    await link.send({ big: random(4 * MiB, 9) });
+    expect(memfds()).toBe(1);
+    const closed = closeEvent(link);
+    child.proc.kill('SIGKILL');
+    await child.exit;
+    // What Process does when its child exits (lib/process.ts).
+    link.peerGone();
+    await closed;
+    expect(memfds()).toBe(0);
+  });
+
+  test('a sender that waits for transfersSettled() before it exits: the value arrives whole', async () => {
+    const [link, child] = linked('send', ['4', 'exit']);
+    const got = next(link);
+    expect(await child.next()).toMatchObject({ sent: true });
+    const value = (await got) as { big: Buffer; small: Buffer };
+    expect(value.big.equals(Buffer.alloc(4 * MiB, 3)) && value.small.toString() === 'small').toBe(true);
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  test('the sender is SIGKILLed after sending: its memfds die with it, the value is ERR_IPC_CORRUPT', async () => {
+    const [link, child] = linked('send', ['4']);
+    expect(await child.next()).toMatchObject({ sent: true, memfds: 1 });
+    child.proc.kill('SIGKILL');
+    await child.exit;
+    const errors: Array<{ code?: string; message: string }> = [];
+    link.on('error', (err) => errors.push(err));
+    const closed = closeEvent(link);
+    const values: unknown[] = [];
+    link.on('message', (v) => values.push(v));
+    await closed;
+    expect(values).toEqual([]);
+    expect(errors).toMatchObject([{ code: 'ERR_IPC_CORRUPT' }, { code: 'ERR_IPC_PEER_DEAD' }]);
+    expect(errors[0].message).toMatch(/cannot be opened \(ENOENT\)/);
+    expect(memfds()).toBe(0);
+  });
+});
+
+test('hostile references are ERR_IPC_CORRUPT and dropped, and the link goes on', async () => {
+  const [link, child] = linked('hostile');
+  const errors: Array<{ code?: string; message: string }> = [];
+  link.on('error', (err) => errors.push(err));
+  const got = next(link);
+  expect(await child.next()).toMatchObject({ sent: 11 });
+  expect(((await got) as { good: Buffer }).good.equals(Buffer.alloc(2 * MiB, 5))).toBe(true);
+  expect(errors).toHaveLength(10);
+  for (const err of errors) expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT' });
+  const messages = errors.map((e) => e.message);
+  expect(messages[0]).toMatch(/fd 99999.*cannot be opened \(ENOENT\)/);
+  expect(messages[1]).toMatch(/not a memfd/);
+  expect(messages[2]).toMatch(/cannot be opened \(EINVAL\)/);
+  expect(messages[3]).toMatch(/not sealed against changes/);
+  expect(messages[4]).toMatch(/its memfd holds 1048576 bytes/);
+  expect(messages[5]).toMatch(/a Buffer holds 1 to/);
+  expect(messages[6]).toMatch(/a Buffer holds 1 to/);
+  expect(messages[7]).toMatch(/view type 77/);
+  expect(messages[8]).toMatch(/not a whole number of Int16Array elements/);
+  expect(messages[9]).toMatch(/names no descriptor/);
+});
+
+test('descriptors run out (prlimit --nofile): the send rejects EMFILE, nothing is sent, later sends go', async () => {
+  const out = JSON.parse(
+    (await run('prlimit', ['--nofile=64:64', process.execPath, fixture('link-transfer.js'), 'emfile'])).stdout,
+  );
+  expect(out).toMatchObject({
+    filled: 'EMFILE',
+    error: { name: 'IpcError', code: 'EMFILE', syscall: 'memfd_create' },
+    memfdsBefore: 0,
+    memfdsAfter: 0,
+    laterSent: true,
+    memfdsClosed: 0,
+  });
+  expect(out.sent).toBeUndefined();
+});
