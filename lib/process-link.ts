@@ -128,8 +128,12 @@ export interface ProcessLinkCreateOptions {
  * travels in a sealed memfd of its own (one copy, made at `send()`); the
  * receiver gets a view of a private mapping of it, not a copy (its writes
  * stay its own). The memfd lives in the sending process until the receiver
- * has mapped it: values of a sender that exits (or dies) before that are
- * lost, reported as `ERR_IPC_CORRUPT`. Plain ArrayBuffers travel in the ring.
+ * has mapped it, so `send()` of such a value resolves only then (as a value
+ * chunked through the ring resolves once the receiver has read most of it):
+ * `await send()` and exiting is safe; a sender that exits or dies without
+ * waiting loses the value (the receiver reports `ERR_IPC_CORRUPT`). Both
+ * processes must see each other in /proc (same uid and pid namespace).
+ * Plain ArrayBuffers travel in the ring.
  *
  * **Hostile peers.** A message that cannot be deserialized (garbage, a
  * truncated value, an unknown frame) is an `'error'` with
@@ -205,9 +209,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     // Pausing waits a turn of the loop: a caller that takes values one at a time with once('message') removes the
     // last listener and adds the next one straight after, and should not stop and restart the receive each time.
     this.on('removeListener', (event) => {
-      if (event === 'message' && !this.#wanted()) {
+      if (event === 'message' && !this.#reads()) {
         setImmediate(() => {
-          if (!this.#wanted()) this.#pause?.abort();
+          if (!this.#reads()) this.#pause?.abort();
         });
       }
     });
@@ -278,12 +282,21 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     try {
       if (this.#closed) throw closedError(LABEL);
       const wait = waitOptions(options);
+      const before = this.#transfers.added;
       const frames = this.#frames(value);
       this.#takeAcks();
       this.#wake();
-      if (frames.length === 1) return this.#out.send(frames[0], wait);
       // All at once: the Channel queues them in call order, so no other value's frames come between.
-      return Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined);
+      const sent = frames.length === 1
+        ? this.#out.send(frames[0], wait)
+        : Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined);
+      const added = this.#transfers.added;
+      if (added === before) return sent;
+      // Its large views live in this process's memfds: the value is the peer's once it has mapped them (their ACKs
+      // come in through the receive loop, which runs until then even with no listener).
+      this.#start();
+      // Asked now: a link closed before the ring send resolves must still reject it.
+      return Promise.all([sent, this.#transfers.settled(added)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -352,9 +365,14 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     return !this.#closed && this.listenerCount('message') > 0;
   }
 
+  /** Whether the receive loop must run: for the listeners, or for the ACKs of memfds this side sent. */
+  #reads(): boolean {
+    return this.#wanted() || (!this.#closed && this.#transfers.size > 0);
+  }
+
   #start(): void {
     this.#deliver();
-    if (this.#reading || !this.#wanted()) return;
+    if (this.#reading || !this.#reads()) return;
     this.#reading = true;
     void this.#read();
   }
@@ -370,9 +388,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     let pause = (this.#pause = new AbortController());
     let options = { signal: pause.signal };
     try {
-      while (this.#wanted()) {
+      while (this.#reads()) {
         await this.#spin();
-        if (!this.#wanted()) break;
+        if (!this.#reads()) break;
         let frame: Buffer | null;
         this.#asleep = true;
         try {
@@ -397,8 +415,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       this.#pause = null;
       this.#kicked = false;
       this.#reading = false;
-      // A listener added while the paused receive was being given up.
-      if (this.#wanted()) process.nextTick(() => this.#start());
+      // A listener added (or a large view sent) while the paused receive was being given up.
+      if (this.#reads()) process.nextTick(() => this.#start());
     }
   }
 
@@ -421,7 +439,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     let caught = false;
     let polled = false;
     let grace = GRACE_POLLS;
-    while (this.#wanted()) {
+    while (this.#reads()) {
       const frame = incoming.tryReceive();
       if (frame !== null) {
         this.#frame(frame);
@@ -627,22 +645,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     openLinks.delete(this);
     this.#dropPartial();
     this.#held.length = 0;
-    this.#transfers.releaseAll();
+    this.#transfers.releaseAll(closedError(LABEL));
     this.#out.close();
     this.#in.close();
     process.nextTick(() => this.emit('close'));
-  }
-
-  /**
-   * Resolves once the peer has taken every large view this side sent (each
-   * travels in a memfd that lives only as long as this process: see the class
-   * notes), or the link closed. A process that means to exit right after a
-   * send waits for this first. Receiving ACKs needs this side to be reading
-   * (a `'message'` listener) or to send again.
-   * @internal
-   */
-  transfersSettled(): Promise<void> {
-    return this.#transfers.settled();
   }
 
   /** Same as `close()`, for `using`. */

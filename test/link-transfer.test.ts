@@ -159,7 +159,7 @@ describe('large views travel through sealed memfds and come back whole', () => {
     const second = deserializeFromLink(data.subarray(1), peer) as Buffer;
     expect(second.equals(big)).toBe(true);
     expect(first[0]).toBe(0xee);
-    transfers.releaseAll();
+    transfers.releaseAll(new Error('closed'));
   });
 
   test('many transfers leave no descriptor open on either side', async () => {
@@ -191,7 +191,7 @@ describe('large views travel through sealed memfds and come back whole', () => {
     expect(data.byteLength).toBeLessThan(64);
     expect(transfers.size).toBe(1);
     expect(memfds()).toBe(1);
-    transfers.releaseAll();
+    transfers.releaseAll(new Error('closed'));
     expect(memfds()).toBe(0);
   });
 });
@@ -200,7 +200,8 @@ describe('no memfd is left open when a side goes away', () => {
   test('the receiver is SIGKILLed before reading: the sender closes its memfds when it learns', async () => {
     const [link, child] = linked('hold');
     await child.next();
-    await link.send({ big: random(4 * MiB, 9) });
+    // In the ring once send() returns; its promise waits for the receiver to map it.
+    const sent = link.send({ big: random(4 * MiB, 9) }).then(() => 'resolved', (err) => err.code);
     expect(memfds()).toBe(1);
     const closed = closeEvent(link);
     child.proc.kill('SIGKILL');
@@ -208,10 +209,11 @@ describe('no memfd is left open when a side goes away', () => {
     // What Process does when its child exits (lib/process.ts).
     link.peerGone();
     await closed;
+    expect(await sent).toBe('ERR_IPC_CLOSED');
     expect(memfds()).toBe(0);
   });
 
-  test('a sender that waits for transfersSettled() before it exits: the value arrives whole', async () => {
+  test('send() resolves once the peer has mapped the value: a sender that awaits it and exits loses nothing', async () => {
     const [link, child] = linked('send', ['4', 'exit']);
     const got = next(link);
     expect(await child.next()).toMatchObject({ sent: true });
@@ -271,6 +273,7 @@ test('descriptors run out (prlimit --nofile): the send rejects EMFILE, nothing i
     memfdsAfter: 0,
     laterSent: true,
     memfdsClosed: 0,
+    bigSettled: 'ERR_IPC_CLOSED',
   });
   expect(out.sent).toBeUndefined();
 });

@@ -100,43 +100,56 @@ const TYPE_NAMES = new Map([...VIEW_TYPES].map(([index, t]) => [index, t.make(Bu
  */
 export class Transfers {
   #next = 0;
-  readonly #fds = new Map<number, number>();
-  /** Who waits for every memfd to be closed ({@link Transfers.settled}). */
-  #waiting: Array<() => void> = [];
+  /** Memfds added so far: the `n` of each, in send order. */
+  #added = 0;
+  readonly #fds = new Map<number, { fd: number; n: number }>();
+  /** Who waits for the memfds up to an `n` to be closed ({@link Transfers.settled}). */
+  #waiting: Array<{ n: number; resolve: () => void; reject: (err: Error) => void }> = [];
 
   /** How many are open. */
   get size(): number {
     return this.#fds.size;
   }
 
+  /** How many were added so far (the `n` of the last one). */
+  get added(): number {
+    return this.#added;
+  }
+
   /** Keeps `fd` open: its id. */
   add(fd: number): number {
     this.#next = (this.#next + 1) % TWO_32;
-    this.#fds.set(this.#next, fd);
+    this.#fds.set(this.#next, { fd, n: ++this.#added });
     return this.#next;
   }
 
-  /** The peer has it (an ACK), or nobody will: closes it. An id not open (a peer's nonsense) is ignored. */
+  /** The peer has it (an ACK): closes it. An id not open (a peer's nonsense) is ignored. */
   release(id: number): void {
-    const fd = this.#fds.get(id);
-    if (fd === undefined) return;
+    const open = this.#fds.get(id);
+    if (open === undefined) return;
     this.#fds.delete(id);
-    binding.close(fd);
-    if (this.#fds.size > 0) return;
+    binding.close(open.fd);
+    // A Map keeps insertion order: its first entry is the oldest memfd still open.
+    const oldest = this.#fds.values().next().value?.n ?? Infinity;
+    const waiting = this.#waiting;
+    this.#waiting = waiting.filter((w) => w.n >= oldest);
+    for (const w of waiting) if (w.n < oldest) w.resolve();
+  }
+
+  /** Resolves once the peer ACKed every memfd up to the `n`-th added; rejects if the link closes first. */
+  settled(n: number): Promise<void> {
+    const oldest = this.#fds.values().next().value?.n ?? Infinity;
+    if (oldest > n) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiting.push({ n, resolve, reject }));
+  }
+
+  /** The link is closing: closes them all; whoever waits for one is told `reason`. */
+  releaseAll(reason: Error): void {
+    for (const open of this.#fds.values()) binding.close(open.fd);
+    this.#fds.clear();
     const waiting = this.#waiting;
     this.#waiting = [];
-    for (const resolve of waiting) resolve();
-  }
-
-  /** Resolves once no memfd is open: each was ACKed, or the link closed. */
-  settled(): Promise<void> {
-    if (this.#fds.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-
-  /** The link is closing: closes them all. */
-  releaseAll(): void {
-    for (const id of [...this.#fds.keys()]) this.release(id);
+    for (const w of waiting) w.reject(reason);
   }
 }
 
