@@ -26,6 +26,7 @@ import {
   validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
+import { fileLockTarget, recordedWait } from './internal/wait-record';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
 const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETXTBSY } = osConstants.errno;
@@ -294,10 +295,11 @@ export class FileLock implements Disposable {
       if (result === 0) break;
       if (result !== -EAGAIN) throw lockError(result, 'ofd', 'exclusive', path);
       const timeoutMs = deadline === Infinity ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const free = await this.#life.waits.run(
+      const target = () => fileLockTarget(fd, path, start, length, true, 'ofd');
+      const free = await recordedWait(target, () => this.#life.waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS.ofd, start, length, F_WRLCK, true, t, done),
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
-      );
+      ));
       if (free === TIMED_OUT) throw lockTimedOut('ofd', path, wait.timeoutMs);
       // The range was free a moment ago; someone may have been quicker: try again.
     }
@@ -405,10 +407,11 @@ export async function lockFile(target: string | number, options?: LockFileOption
   try {
     const result = binding.fileLock(fd, KINDS[kind], start, length, TYPES[mode]);
     if (result === -EAGAIN) {
-      const waited = await waits.run(
+      const target = () => fileLockTarget(fd, path, start, length, mode === 'exclusive', kind);
+      const waited = await recordedWait(target, () => waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS[kind], start, length, TYPES[mode], false, t, done),
         { ...wait, ref }, SYSCALLS[kind], path,
-      );
+      ));
       if (waited === TIMED_OUT) throw lockTimedOut(kind, path, wait.timeoutMs);
     } else if (result < 0) {
       throw lockError(result, kind, mode, path);

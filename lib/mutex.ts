@@ -14,6 +14,7 @@ import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
+import { recordedWait, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import { HostedRecord, isSharedMemory, type Placement, type SharedMemory } from './shared-memory';
@@ -110,6 +111,8 @@ export class Mutex implements Disposable {
   readonly #path: string | null;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
+  // What a blocking lock() records it waits on (lib/internal/wait-record.ts).
+  #target: WaitTarget | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
   // same memory (lib/internal/share.ts). Kept until close().
   #inside: Placement | null = null;
@@ -209,6 +212,7 @@ export class Mutex implements Disposable {
   /** Registers `mutex`'s record at `offset` of the memory `key` (see HostedRecord). */
   static #hosting(mutex: Mutex, key: string, offset: number): Mutex {
     mutex.#hosted = HostedRecord.register(key, mutex, 'Mutex', offset, SIZE);
+    mutex.#target = { kind: 'mutex', key, offset, name: mutex.#path };
     return mutex;
   }
 
@@ -296,9 +300,9 @@ export class Mutex implements Disposable {
       // A wait with no time left still marks the lock word as waited on before
       // it times out, so a wake-up this call consumed is never lost.
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const w = await this.#life.waits.run(
+      const w = await recordedWait(this.#target!, () => this.#life.waits.run(
         (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
-      );
+      ));
       if (w === TIMED_OUT) throw timedOut('pthread_mutex_lock', this.#path, timeoutMs!);
       afterWait = true;
     }

@@ -12,6 +12,7 @@ import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
+import { recordedWait, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
@@ -81,6 +82,8 @@ export class Semaphore implements Disposable {
   readonly #name: string | null;
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
+  // What a blocking acquire() records it waits on (lib/internal/wait-record.ts).
+  #target: WaitTarget;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
@@ -94,6 +97,7 @@ export class Semaphore implements Disposable {
     this.#life = new WaitingLifetime('Semaphore', handle);
     this.#name = name;
     this.#path = path;
+    this.#target = { kind: 'semaphore', key: '', offset: 0, name: path };
   }
 
   /** The largest value a semaphore can hold (`SEM_VALUE_MAX`, 2147483647 on Linux). */
@@ -197,6 +201,7 @@ export class Semaphore implements Disposable {
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
     const sem = new Semaphore(INTERNAL, r, null, shm.name);
     sem.#hosted = HostedRecord.register(key, sem, 'Semaphore', offset, SIZE);
+    sem.#target = { kind: 'semaphore', key, offset, name: shm.name };
     sem.#inside = { shm, offset };
     return sem;
   }
@@ -243,9 +248,9 @@ export class Semaphore implements Disposable {
     const handle = this.#life.open;
     if (!signal?.aborted && this.#tryWait(handle)) return;
     if (timeoutMs === 0 && !signal?.aborted) throw timedOut('sem_clockwait', this.#path, 0);
-    const r = await this.#life.waits.run(
+    const r = await recordedWait(this.#target, () => this.#life.waits.run(
       (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
-    );
+    ));
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs!);
   }
 

@@ -1,0 +1,252 @@
+/**
+ * Who waits on what, written where another process can read it: glibc
+ * records a mutex's owner but no waiters, and a polled file lock never shows
+ * as blocked in /proc/locks. Each JavaScript environment (the main thread, each
+ * Worker) that blocks on a Mutex, a Semaphore or a file lock keeps one memfd
+ * (created on its first wait, MFD_CLOEXEC): it dies with its process, so a dead
+ * waiter's records vanish with it and nothing leaks into /dev/shm. A record is
+ * written before a wait starts and freed when it ends, whatever ended it; only
+ * waits that block are recorded, so an uncontended lock writes nothing.
+ * `posix-ipc locks` (scripts/cli/locks.js) finds these memfds through
+ * /proc/PID/fd, and reads them with {@link parseWaitRecords}, which trusts no
+ * byte: any process can write anything into a memfd of its own.
+ *
+ * Layout (little-endian; one header, then RECORD_SIZE-byte records):
+ * ```
+ * header  0 magic "PIPCWAIT"  8 u32 version (1)  12 u32 RECORD_SIZE
+ * record  0 u32 seq (odd while being written)  4 u32 state (0 free, 1 waiting, 2 holding)
+ *         8 u32 kind (1 mutex, 2 semaphore, 3 file lock)  12 u32 pid  16 u32 tid
+ *        20 u32 flags (file lock: bit 0 exclusive; bits 1-2: 1 ofd, 2 flock)
+ *        24 f64 since (ms since the epoch)  32 u64 st_dev  40 u64 st_ino
+ *        48 f64 offset (a file lock: start)  56 f64 length (a file lock)
+ *        64 u8 name length  65.. name (UTF-8, at most NAME_MAX bytes)
+ * ```
+ * @packageDocumentation
+ */
+import { fstatSync, readlinkSync } from 'node:fs';
+import { binding } from '../binding';
+
+/** The first bytes of a wait-record memfd. */
+export const MAGIC = 'PIPCWAIT';
+/** The layout's version. */
+export const VERSION = 1;
+/** Bytes of one record (the header takes one record's place). */
+export const RECORD_SIZE = 128;
+/** Bytes of a wait-record memfd: its header and CAPACITY records. */
+export const FILE_SIZE = 16384;
+/** Records one environment can keep at once: more simultaneous waits go unrecorded. */
+export const CAPACITY = FILE_SIZE / RECORD_SIZE - 1;
+/** The longest name kept, in bytes (longer ones are cut, on a character boundary). */
+export const NAME_MAX = 62;
+/** Record states. */
+export const STATES = ['free', 'waiting', 'holding'] as const;
+/** Record kinds, by number (0 is none). */
+export const KINDS = ['', 'mutex', 'semaphore', 'file-lock'] as const;
+/** File lock kinds in a record's flags (bits 1-2). */
+export const LOCK_KINDS = ['', 'ofd', 'flock'] as const;
+
+/** What a record says a thread waits on (or holds). */
+export interface WaitTarget {
+  kind: 'mutex' | 'semaphore' | 'file-lock';
+  /** The object's "st_dev:st_ino", or '' when unknown (a named semaphore: its name says it). */
+  key: string;
+  /** The offset of a Mutex/Semaphore inside its memory; a file lock's start. */
+  offset: number;
+  /** A file lock's length (0: to the end). */
+  length?: number;
+  /** A file lock: bit 0 exclusive, bits 1-2 its kind (see LOCK_KINDS). */
+  flags?: number;
+  /** The object's name or path, for people (the key says which object it is). */
+  name: string | null;
+}
+
+/** This environment's records: the mapping, and the slots not in use. */
+interface Table {
+  words: Int32Array;
+  view: DataView;
+  free: number[];
+}
+
+let table: Table | null | undefined;
+let thread: number | undefined;
+
+/** The memfd of this environment, made on its first blocking wait; null if that failed (waits go unrecorded). */
+function open(): Table | null {
+  if (table !== undefined) return table;
+  table = null;
+  const fd = binding.memfdCreate(false);
+  if (fd < 0) return null;
+  try {
+    if (binding.ftruncate(fd, FILE_SIZE) < 0) return null;
+    const buffer = binding.mmap(fd, FILE_SIZE, false);
+    if (typeof buffer === 'number') return null;
+    const bytes = new Uint8Array(buffer);
+    bytes.set(Buffer.from(MAGIC, 'latin1'));
+    const view = new DataView(buffer);
+    view.setUint32(8, VERSION, true);
+    view.setUint32(12, RECORD_SIZE, true);
+    table = { words: new Int32Array(buffer), view, free: [] };
+    for (let slot = CAPACITY; slot >= 1; slot--) table.free.push(slot);
+  } finally {
+    // The mapping stays; the descriptor is what `locks` finds it through, so it stays open too.
+    if (table === null) binding.close(fd);
+  }
+  return table;
+}
+
+/** The kernel's id of the calling thread: /proc/thread-self is "PID/task/TID". */
+function tid(): number {
+  if (thread === undefined) {
+    try {
+      thread = Number(readlinkSync('/proc/thread-self').split('/')[2]) || process.pid;
+    } catch {
+      thread = process.pid;
+    }
+  }
+  return thread;
+}
+
+/** Writes `target` into `slot` as `state`; seq is odd meanwhile, so a reader can tell a half-written record. */
+function write(t: Table, slot: number, target: WaitTarget, state: number): void {
+  const base = slot * RECORD_SIZE;
+  const seq = base / 4;
+  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) | 1) >>> 0);
+  const { view } = t;
+  view.setUint32(base + 8, KINDS.indexOf(target.kind), true);
+  view.setUint32(base + 12, process.pid, true);
+  view.setUint32(base + 16, tid(), true);
+  view.setUint32(base + 20, target.flags ?? 0, true);
+  view.setFloat64(base + 24, Date.now(), true);
+  const [dev = '0', ino = '0'] = target.key.split(':');
+  view.setBigUint64(base + 32, BigInt(dev), true);
+  view.setBigUint64(base + 40, BigInt(ino), true);
+  view.setFloat64(base + 48, target.offset, true);
+  view.setFloat64(base + 56, target.length ?? 0, true);
+  const name = Buffer.from(cut(target.name ?? ''));
+  view.setUint8(base + 64, name.length);
+  new Uint8Array(view.buffer, base + 65, NAME_MAX).set(name);
+  Atomics.store(t.words, seq + 1, state);
+  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) + 1) >>> 0);
+}
+
+/** `name` cut to NAME_MAX bytes of UTF-8, never inside a character. */
+function cut(name: string): string {
+  let out = name;
+  while (Buffer.byteLength(out) > NAME_MAX) out = out.slice(0, -1);
+  return out;
+}
+
+/** Frees `slot`: its state becomes free (seq moves on, so a reader never mistakes it for the old record). */
+function clear(t: Table, slot: number): void {
+  const seq = slot * RECORD_SIZE / 4;
+  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) | 1) >>> 0);
+  Atomics.store(t.words, seq + 1, 0);
+  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) + 1) >>> 0);
+  t.free.push(slot);
+}
+
+/**
+ * Runs `wait` (a wait that blocks: the fast path already failed) with a
+ * record saying this thread waits on `target`, freed when it settles, however
+ * (resolved, timed out, aborted, the handle closed). A Worker terminated
+ * mid-wait leaves its record behind in the memfd, but its thread is gone:
+ * `locks` ignores a record whose thread does not live.
+ */
+export async function recordedWait<T>(target: WaitTarget | (() => WaitTarget), wait: () => Promise<T>): Promise<T> {
+  const t = open();
+  const slot = t?.free.pop();
+  if (t === null || slot === undefined) return wait();
+  try {
+    write(t, slot, typeof target === 'function' ? target() : target, 1);
+    return await wait();
+  } finally {
+    clear(t, slot);
+  }
+}
+
+/** The WaitTarget of a file lock on `fd`; its key is '' if fstat fails. */
+export function fileLockTarget(fd: number, path: string | null, start: number, length: number,
+  exclusive: boolean, kind: 'ofd' | 'flock'): WaitTarget {
+  let key = '';
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    key = `${st.dev}:${st.ino}`;
+  } catch {
+    // A descriptor that cannot be described still gets its record, by path.
+  }
+  const flags = (exclusive ? 1 : 0) | (LOCK_KINDS.indexOf(kind) << 1);
+  return { kind: 'file-lock', key, offset: start, length, flags, name: path };
+}
+
+/** One record, as parseWaitRecords found it valid. */
+export interface ParsedWaitRecord {
+  state: 'waiting' | 'holding';
+  kind: 'mutex' | 'semaphore' | 'file-lock';
+  pid: number;
+  tid: number;
+  /** A file lock's: exclusive or shared, ofd or flock. */
+  exclusive: boolean;
+  lockKind: string;
+  since: number;
+  key: string;
+  offset: number;
+  length: number;
+  name: string;
+}
+
+/** A non-negative integer a record may hold in a float, else NaN. */
+function count(value: number): number {
+  return Number.isSafeInteger(value) && value >= 0 ? value : NaN;
+}
+
+/**
+ * The valid records of a wait-record memfd's bytes (two reads of it: a record
+ * counts only when both agree and it was not being written), null when
+ * the bytes are not one at all. Checks only what the bytes can prove: the
+ * caller checks that each pid is the memfd holder's and each tid one of its
+ * live threads.
+ */
+export function parseWaitRecords(first: Uint8Array, second: Uint8Array, now = Date.now()): ParsedWaitRecord[] | null {
+  if (first.length < RECORD_SIZE || first.length > FILE_SIZE * 64) return null;
+  const head = Buffer.from(first.buffer, first.byteOffset, first.length);
+  if (head.toString('latin1', 0, 8) !== MAGIC) return null;
+  if (head.readUInt32LE(8) !== VERSION || head.readUInt32LE(12) !== RECORD_SIZE) return null;
+  const other = Buffer.from(second.buffer, second.byteOffset, second.length);
+  const out: ParsedWaitRecord[] = [];
+  for (let base = RECORD_SIZE; base + RECORD_SIZE <= head.length; base += RECORD_SIZE) {
+    const record = head.subarray(base, base + RECORD_SIZE);
+    if (base + RECORD_SIZE > other.length || !record.equals(other.subarray(base, base + RECORD_SIZE))) continue;
+    const parsed = parseRecord(record, now);
+    if (parsed !== null) out.push(parsed);
+  }
+  return out;
+}
+
+/** One record's fields, each checked; null for a free, half-written or impossible one. */
+function parseRecord(r: Buffer, now: number): ParsedWaitRecord | null {
+  const seq = r.readUInt32LE(0);
+  const state = STATES[r.readUInt32LE(4)];
+  const kind = KINDS[r.readUInt32LE(8)];
+  if ((seq & 1) !== 0 || (state !== 'waiting' && state !== 'holding') || !kind) return null;
+  const pid = r.readUInt32LE(12);
+  const tid = r.readUInt32LE(16);
+  const flags = r.readUInt32LE(20);
+  const since = r.readDoubleLE(24);
+  const offset = count(r.readDoubleLE(48));
+  const length = count(r.readDoubleLE(56));
+  const nameLength = r.readUInt8(64);
+  if (pid < 1 || pid > 0x3fffffff || tid < 1 || tid > 0x3fffffff || flags > 7) return null;
+  if (!Number.isFinite(since) || since <= 0 || since > now + 60_000) return null;
+  if (Number.isNaN(offset) || Number.isNaN(length) || nameLength > NAME_MAX) return null;
+  if (kind !== 'file-lock' && offset % 8 !== 0) return null;
+  const name = r.toString('utf8', 65, 65 + nameLength);
+  // Names are for people, printed on a terminal: no control characters, no replacement of bad UTF-8.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f\ufffd]/.test(name)) return null;
+  const dev = r.readBigUInt64LE(32);
+  const ino = r.readBigUInt64LE(40);
+  return {
+    state, kind, pid, tid, exclusive: (flags & 1) === 1, lockKind: LOCK_KINDS[flags >> 1] ?? '',
+    since, key: dev === 0n && ino === 0n ? '' : `${dev}:${ino}`, offset, length, name,
+  };
+}

@@ -1,0 +1,370 @@
+'use strict';
+// `posix-ipc locks`: the wait-for graph of posix-ipc's Mutexes, Semaphores and
+// file locks, from the records waiters keep (lib/internal/wait-record.ts), the
+// mutexes' own owner fields and /proc/locks; cycles are flagged as deadlocks.
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const usage = `Usage: posix-ipc locks [--json]
+
+Shows who waits on whom: every process blocked on a posix-ipc Mutex,
+Semaphore or file lock (lockFile), what it waits for, and who holds that.
+glibc records a mutex's owner but no waiters, and a polled file lock never
+shows as blocked in /proc/locks, so each waiting process of posix-ipc keeps
+records of its waits in a memfd of its own (it dies with the process: a dead
+waiter leaves no record). Holders come from the mutex itself (its owner
+thread) and from /proc/locks. A cycle of waits is flagged as DEADLOCK.
+Only processes this user may inspect are seen (all of them as root).
+
+Options:
+  --json       Print { nodes, edges, cycles } as JSON
+  --help, -h   Show this text
+
+Exit status: 0 when the graph was read, deadlock or not (a deadlock found
+is not a failure of this command), 1 when it could not be read.
+`;
+
+const options = { json: { type: 'boolean' } };
+const positionals = { min: 0, max: 0 };
+
+/** The record parser, from the built package (dist/). */
+function records() {
+  return require(path.join(__dirname, '..', '..', 'dist', 'internal', 'wait-record.js'));
+}
+
+// ---- /proc, tolerant of processes that vanish or refuse ----
+
+/** `fn()`, or `fallback` when /proc refuses or the process vanished. */
+function tolerant(fn, fallback) {
+  try {
+    return fn();
+  } catch (err) {
+    if (['EACCES', 'ENOENT', 'ESRCH', 'EPERM', 'ENOTDIR', 'EINVAL'].includes(err.code)) return fallback;
+    throw err;
+  }
+}
+
+/** Every pid /proc lists. */
+function pids() {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+/** A process's command line, or its comm, for people. */
+function command(pid) {
+  const line = tolerant(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'), '');
+  const args = line.split('\0').filter((a) => a !== '');
+  // The program and scripts by their base names ("node a.js"), the rest as given.
+  const short = (a, i) => (i === 0 || /^\/.*\.[cm]?js$/.test(a) ? path.basename(a) : a);
+  if (args.length > 0) return args.map(short).join(' ').slice(0, 80);
+  return tolerant(() => fs.readFileSync(`/proc/${pid}/comm`, 'latin1').trim(), '?');
+}
+
+/** A process's descriptors: [{ fd, target }]. */
+function fds(pid) {
+  const names = tolerant(() => fs.readdirSync(`/proc/${pid}/fd`), []);
+  const out = [];
+  for (const name of names) {
+    const target = tolerant(() => fs.readlinkSync(`/proc/${pid}/fd/${name}`), null);
+    if (target !== null) out.push({ fd: Number(name), target });
+  }
+  return out;
+}
+
+/** Whether `tid` is a live thread of process `pid`. */
+function threadOf(pid, tid) {
+  return tolerant(() => fs.statSync(`/proc/${pid}/task/${tid}`).isDirectory(), false);
+}
+
+/** The "dev:ino" key of what a path (or /proc/PID/fd/N) names, or null. */
+function keyOf(file) {
+  const st = tolerant(() => fs.statSync(file, { bigint: true }), null);
+  return st === null ? null : `${st.dev}:${st.ino}`;
+}
+
+// ---- the waiters' records ----
+
+/** The memfds a wait record may live in: posix-ipc's memfds (the name memfdCreate gives). */
+const MEMFD = /^\/memfd:posix-ipc(-waits)? \(deleted\)$/;
+
+/** Every valid record of every process: a record counts only in its own process, from a live thread. */
+function readRecords(procs) {
+  const { parseWaitRecords, FILE_SIZE } = records();
+  const out = [];
+  for (const { pid, fds: open } of procs) {
+    for (const { fd, target } of open) {
+      if (!MEMFD.test(target)) continue;
+      const file = `/proc/${pid}/fd/${fd}`;
+      const read = () => tolerant(() => readAtMost(file, FILE_SIZE), null);
+      const first = read();
+      const second = first === null ? null : read();
+      if (second === null) continue;
+      const found = parseWaitRecords(first, second) ?? [];
+      for (const r of found) if (r.pid === pid && threadOf(pid, r.tid)) out.push(r);
+    }
+  }
+  return out;
+}
+
+/** Up to `max` bytes from the start of `file` (never trusting its size). */
+function readAtMost(file, max) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(max);
+    let got = 0;
+    while (got < max) {
+      const n = fs.readSync(fd, buffer, got, max - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buffer.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// ---- holders ----
+
+/** Where to read an object with key `key`: /dev/shm/<name> if it is that object, else any descriptor of it. */
+function locate(key, name, procs) {
+  if (name !== '' && !name.slice(1).includes('/')) {
+    const shm = `/dev/shm/${name.slice(1)}`;
+    if (keyOf(shm) === key) return shm;
+  }
+  for (const { pid, fds: open } of procs) {
+    for (const { fd, target } of open) {
+      if (!target.startsWith('/dev/shm/') && !target.startsWith('/memfd:')) continue;
+      const file = `/proc/${pid}/fd/${fd}`;
+      if (keyOf(file) === key) return file;
+    }
+  }
+  return null;
+}
+
+const MUTEX_MAGIC = 0x31584d50; // "PMX1", native/mutex.cc's Record::magic
+const OWNER_DIED = 0x40000000;
+const TID_MASK = 0x3fffffff;
+
+/**
+ * Who holds the Mutex at `offset` of `file`, from its own bytes (read once):
+ * the lock word's owner tid and the pid its holder recorded, believed only
+ * when that tid is a live thread of that pid. Null when free or unknown.
+ */
+function mutexHolder(file, offset) {
+  const bytes = tolerant(() => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(48);
+      return fs.readSync(fd, b, 0, 48, offset) === 48 ? b : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }, null);
+  if (bytes === null || bytes.readUInt32LE(44) !== MUTEX_MAGIC) return null;
+  const word = bytes.readUInt32LE(0);
+  const tid = word & TID_MASK;
+  if (tid === 0) return null;
+  if ((word & OWNER_DIED) !== 0) return { pid: null, tid, died: true };
+  const recorded = bytes.readInt32LE(40);
+  if (recorded > 0 && threadOf(recorded, tid)) return { pid: recorded, tid };
+  // Not recorded yet (or scribbled): the tid's own process, if it lives.
+  const status = tolerant(() => fs.readFileSync(`/proc/${tid}/status`, 'latin1'), '');
+  const tgid = Number(/^Tgid:\s+(\d+)$/m.exec(status)?.[1]);
+  return tgid > 0 && threadOf(tgid, tid) ? { pid: tgid, tid } : null;
+}
+
+/** A lock line of /proc/locks or fdinfo: { family, write, pid, key parts, start, end }. */
+function parseLockLine(line) {
+  const m = /^\d+:\s+(\S+)\s+\S+\s+(READ|WRITE)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s+(\d+)\s+(\d+|EOF)/.exec(line.trim());
+  if (m === null) return null;
+  return {
+    family: m[1] === 'FLOCK' ? 'flock' : 'fcntl', write: m[2] === 'WRITE', pid: Number(m[3]),
+    major: BigInt(`0x${m[4]}`), minor: BigInt(`0x${m[5]}`), ino: BigInt(m[6]),
+    start: Number(m[7]), end: m[8] === 'EOF' ? Infinity : Number(m[8]),
+  };
+}
+
+/** The "dev:ino" key of a lock line, with st_dev encoded the way glibc's makedev does. */
+function lockKey(l) {
+  const { major, minor } = l;
+  const dev = (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
+  return `${dev}:${l.ino}`;
+}
+
+/**
+ * The file locks held, each with its holder pids: a POSIX lock names its pid
+ * in /proc/locks; an OFD lock says -1 there, so its holders are the
+ * processes whose descriptor shows it (/proc/PID/fdinfo/FD "lock:" lines).
+ */
+function fileLocks(procs) {
+  const held = [];
+  const text = tolerant(() => fs.readFileSync('/proc/locks', 'latin1'), '');
+  for (const line of text.split('\n')) {
+    const l = parseLockLine(line);
+    if (l !== null && l.pid > 0) held.push({ ...l, key: lockKey(l), holders: [l.pid] });
+  }
+  for (const { pid, fds: open } of procs) {
+    for (const { fd, target } of open) {
+      if (!target.startsWith('/')) continue;
+      const info = tolerant(() => fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'), '');
+      for (const m of info.matchAll(/^lock:\s+(.*)$/gm)) {
+        const l = parseLockLine(m[1]);
+        if (l === null || l.pid > 0) continue;
+        held.push({ ...l, key: lockKey(l), holders: [pid], path: target });
+      }
+    }
+  }
+  return held;
+}
+
+/** Whether held lock `l` blocks record `r`'s request (same family, overlapping range, one of them exclusive). */
+function blocks(l, r) {
+  if (l.key !== r.key || (l.family === 'flock') !== (r.lockKind === 'flock')) return false;
+  if (!l.write && !r.exclusive) return false;
+  const end = r.length === 0 ? Infinity : r.offset + r.length - 1;
+  return l.start <= end && r.offset <= l.end;
+}
+
+// ---- the graph ----
+
+/** The node id and label of the object a record names. */
+function objectOf(r) {
+  const where = r.key === '' ? `name:${r.name}` : r.key;
+  const id = `${r.kind}:${where}@${r.offset}${r.kind === 'file-lock' ? `+${r.length}` : ''}`;
+  const name = r.name !== '' ? r.name : `inode ${r.key}`;
+  if (r.kind === 'file-lock') {
+    const range = r.offset === 0 && r.length === 0 ? '' : ` bytes ${r.offset}..${r.length === 0 ? 'EOF' : r.offset + r.length - 1}`;
+    return { id, kind: r.kind, name, offset: r.offset, length: r.length, lockKind: r.lockKind,
+      label: `${r.lockKind} lock ${name}${range}` };
+  }
+  return { id, kind: r.kind, name, offset: r.offset, label: `${r.kind} ${name}${r.offset > 0 ? `@${r.offset}` : ''}` };
+}
+
+/** Builds { nodes, edges, cycles } from the processes' records and the holders found. */
+function graph(procs) {
+  const recs = readRecords(procs);
+  const nodes = new Map();
+  const edges = [];
+  const proc = (pid) => {
+    const id = `pid:${pid}`;
+    if (!nodes.has(id)) nodes.set(id, { id, type: 'process', pid, command: command(pid) });
+    return id;
+  };
+  const locks = recs.some((r) => r.kind === 'file-lock') ? fileLocks(procs) : [];
+  const seen = new Set();
+  for (const r of recs) {
+    const object = objectOf(r);
+    if (!nodes.has(object.id)) nodes.set(object.id, { type: 'object', ...object });
+    edges.push({ from: proc(r.pid), to: object.id, type: r.state === 'waiting' ? 'waits' : 'holds', tid: r.tid,
+      since: new Date(r.since).toISOString() });
+    if (seen.has(object.id)) continue;
+    seen.add(object.id);
+    for (const holder of holdersOf(r, object, procs, locks)) {
+      if (holder.pid === null) {
+        nodes.get(object.id).ownerDied = true;
+        continue;
+      }
+      if (edges.some((e) => e.type === 'holds' && e.to === object.id && e.from === `pid:${holder.pid}`)) continue;
+      edges.push({ from: proc(holder.pid), to: object.id, type: 'holds', ...(holder.tid && { tid: holder.tid }) });
+    }
+  }
+  return { nodes: [...nodes.values()], edges, cycles: cycles(edges) };
+}
+
+/** Who holds the object of record `r`: [{ pid, tid? }] (pid null: the owner died holding it). */
+function holdersOf(r, object, procs, locks) {
+  if (r.kind === 'mutex' && r.key !== '') {
+    const file = locate(r.key, r.name, procs);
+    const holder = file === null ? null : mutexHolder(file, r.offset);
+    return holder === null ? [] : [holder];
+  }
+  if (r.kind === 'file-lock') {
+    const pids = locks.filter((l) => blocks(l, r)).flatMap((l) => l.holders).filter((p) => p !== r.pid);
+    return [...new Set(pids)].map((pid) => ({ pid }));
+  }
+  return []; // A semaphore has no owner: only its waiters show.
+}
+
+/**
+ * The cycles of the wait-for graph: process P waits for an object that
+ * process Q holds. Each cycle once, as node ids [P, object, Q, object, ...],
+ * starting at its smallest pid.
+ */
+function cycles(edges) {
+  const next = new Map(); // pid id -> [{ object, to }]
+  for (const w of edges.filter((e) => e.type === 'waits')) {
+    for (const h of edges.filter((e) => e.type === 'holds' && e.to === w.to && e.from !== w.from)) {
+      if (!next.has(w.from)) next.set(w.from, []);
+      next.get(w.from).push({ object: w.to, to: h.from });
+    }
+  }
+  const num = (id) => Number(id.slice(4));
+  const found = [];
+  const walk = (start, at, trail, visited) => {
+    for (const { object, to } of next.get(at) ?? []) {
+      if (to === start) found.push([...trail, object]);
+      else if (num(to) > num(start) && !visited.has(to)) {
+        visited.add(to);
+        walk(start, to, [...trail, object, to], visited);
+        visited.delete(to);
+      }
+    }
+  };
+  for (const start of [...next.keys()].sort((a, b) => num(a) - num(b))) walk(start, start, [start], new Set([start]));
+  return found;
+}
+
+// ---- drawing ----
+
+/** How long ago an ISO time was, for people. */
+function ago(iso) {
+  const ms = Math.max(0, Date.now() - Date.parse(iso));
+  return ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+/** The graph as lines of text: one per process, then one per cycle. */
+function draw({ nodes, edges, cycles: found }) {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const who = (id) => `pid ${byId.get(id).pid} (${byId.get(id).command})`;
+  const what = (id) => byId.get(id).label;
+  const holders = (id) => edges.filter((e) => e.type === 'holds' && e.to === id).map((e) => e.from);
+  const lines = [];
+  for (const p of nodes.filter((n) => n.type === 'process').sort((a, b) => a.pid - b.pid)) {
+    const parts = edges.filter((e) => e.from === p.id && e.type === 'holds').map((e) => `holds ${what(e.to)}`);
+    for (const w of edges.filter((e) => e.from === p.id && e.type === 'waits')) {
+      const by = holders(w.to).filter((h) => h !== p.id).map(who);
+      const held = byId.get(w.to).ownerDied ? ' whose holder died holding it' : by.length > 0 ? ` held by ${by.join(', ')}` : '';
+      parts.push(`waits for ${what(w.to)} (for ${ago(w.since)})${held}`);
+    }
+    lines.push(`${who(p.id)} ${parts.join(', ')}`);
+  }
+  for (const cycle of found) {
+    const steps = [];
+    for (let i = 0; i < cycle.length; i += 2) {
+      const to = cycle[(i + 2) % cycle.length];
+      steps.push(`${who(cycle[i])} waits for ${what(cycle[i + 1])} held by ${who(to)}`);
+    }
+    lines.push(`DEADLOCK: ${steps.join('; ')}`);
+  }
+  if (lines.length === 0) lines.push('No process waits on a posix-ipc Mutex, Semaphore or file lock.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** The processes this user may look into, each with its descriptors. */
+function processes() {
+  return pids().map((pid) => ({ pid, fds: fds(pid) })).filter((p) => p.fds.length > 0);
+}
+
+async function run({ values, stdout, stderr }) {
+  let g;
+  try {
+    g = graph(processes());
+  } catch (err) {
+    stderr.write(`posix-ipc locks: ${err.message}\n`);
+    return 1;
+  }
+  stdout.write(values.json ? `${JSON.stringify(g, null, 2)}\n` : draw(g));
+  return 0;
+}
+
+module.exports = { usage, options, positionals, run, graph, draw, processes };
