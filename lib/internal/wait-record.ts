@@ -3,7 +3,7 @@
  * records a mutex's owner but no waiters, and a polled file lock never shows
  * as blocked in /proc/locks. Each JavaScript environment (the main thread, each
  * Worker) that blocks on a Mutex, a Semaphore or a file lock keeps one memfd
- * (created on its first wait, MFD_CLOEXEC): it dies with its process, so a dead
+ * while it waits (MFD_CLOEXEC): it dies with its process, so a dead
  * waiter's records vanish with it and nothing leaks into /dev/shm. A record is
  * written before a wait starts and freed when it ends, whatever ended it; only
  * waits that block are recorded, so an uncontended lock writes nothing.
@@ -60,38 +60,48 @@ export interface WaitTarget {
   name: string | null;
 }
 
-/** This environment's records: the mapping, and the slots not in use. */
+/** This environment's records: the memfd, its mapping, and the slots not in use. */
 interface Table {
+  fd: number;
+  buffer: ArrayBuffer;
   words: Int32Array;
   view: DataView;
   free: number[];
 }
 
-let table: Table | null | undefined;
+let table: Table | null = null;
 let thread: number | undefined;
 
-/** The memfd of this environment, made on its first blocking wait; null if that failed (waits go unrecorded). */
+/**
+ * The memfd of this environment's records, made when a wait needs it and
+ * closed again when no wait is recorded (so an environment that waits on
+ * nothing holds no descriptor or mapping for it); null if it cannot be made
+ * (the wait then goes unrecorded).
+ */
 function open(): Table | null {
-  if (table !== undefined) return table;
-  table = null;
+  if (table !== null) return table;
   const fd = binding.memfdCreate(false);
   if (fd < 0) return null;
-  try {
-    if (binding.ftruncate(fd, FILE_SIZE) < 0) return null;
-    const buffer = binding.mmap(fd, FILE_SIZE, false);
-    if (typeof buffer === 'number') return null;
-    const bytes = new Uint8Array(buffer);
-    bytes.set(Buffer.from(MAGIC, 'latin1'));
-    const view = new DataView(buffer);
-    view.setUint32(8, VERSION, true);
-    view.setUint32(12, RECORD_SIZE, true);
-    table = { words: new Int32Array(buffer), view, free: [] };
-    for (let slot = CAPACITY; slot >= 1; slot--) table.free.push(slot);
-  } finally {
-    // The mapping stays; the descriptor is what `locks` finds it through, so it stays open too.
-    if (table === null) binding.close(fd);
+  const buffer = binding.ftruncate(fd, FILE_SIZE) < 0 ? -1 : binding.mmap(fd, FILE_SIZE, false);
+  if (typeof buffer === 'number') {
+    binding.close(fd);
+    return null;
   }
+  new Uint8Array(buffer).set(Buffer.from(MAGIC, 'latin1'));
+  const view = new DataView(buffer);
+  view.setUint32(8, VERSION, true);
+  view.setUint32(12, RECORD_SIZE, true);
+  table = { fd, buffer, words: new Int32Array(buffer), view, free: [] };
+  for (let slot = CAPACITY; slot >= 1; slot--) table.free.push(slot);
   return table;
+}
+
+/** Unmaps and closes the memfd once no record is in use. */
+function closeIfUnused(t: Table): void {
+  if (t.free.length < CAPACITY || table !== t) return;
+  table = null;
+  binding.munmap(t.buffer);
+  binding.close(t.fd);
 }
 
 /** The kernel's id of the calling thread: /proc/thread-self is "PID/task/TID". */
@@ -161,6 +171,7 @@ export async function recordedWait<T>(target: WaitTarget | (() => WaitTarget), w
     return await wait();
   } finally {
     clear(t, slot);
+    closeIfUnused(t);
   }
 }
 

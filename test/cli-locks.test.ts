@@ -1,0 +1,173 @@
+/**
+ * `posix-ipc locks` (scripts/cli/locks.js), run as a subprocess against real
+ * Mutexes, Semaphores and OFD locks that child processes
+ * (test/fixtures/cli-locks-child.js) hold and wait on: the wait-for graph, its
+ * cycles, and that no record outlives its wait or its process.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Mutex, Semaphore, SharedMemory } from '../lib';
+import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild } from './helpers';
+
+const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
+
+interface Node { id: string; type: 'process' | 'object'; pid?: number; command?: string; kind?: string; name?: string }
+interface Edge { from: string; to: string; type: 'holds' | 'waits'; tid?: number }
+interface Graph { nodes: Node[]; edges: Edge[]; cycles: string[][] }
+
+const shmName = namesUnlinkedAfterEach((n) => SharedMemory.unlink(n));
+const semName = namesUnlinkedAfterEach((n) => Semaphore.unlink(n));
+const children: FixtureChild[] = [];
+
+/** A child of the fixture, killed after the test if it still runs. */
+function child(...args: string[]): FixtureChild {
+  const c = fixtureChild('cli-locks-child.js', args);
+  children.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await c.exit;
+  }
+  expect(leftoverObjects()).toEqual([]);
+});
+
+/** `posix-ipc locks --json`, checked to exit 0 without complaint. */
+async function locks(): Promise<Graph> {
+  const result = await run(process.execPath, [cli, 'locks', '--json']);
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+  return JSON.parse(result.stdout) as Graph;
+}
+
+/** The graph's edges from or to process `pid`, as "pid:N holds|waits KIND". */
+function edgesOf(g: Graph, pid: number): string[] {
+  const kind = (id: string) => g.nodes.find((n) => n.id === id)!.kind;
+  return g.edges.filter((e) => e.from === `pid:${pid}`).map((e) => `${e.type} ${kind(e.to)}`).sort();
+}
+
+/** Waits until `locks` shows what `ready(graph)` asks (a record is written just before the wait starts). */
+async function graphWhen(ready: (g: Graph) => boolean): Promise<Graph> {
+  let g = await locks();
+  for (let i = 0; i < 50 && !ready(g); i++) g = await locks();
+  return g;
+}
+
+test('two processes each holding one Mutex and waiting for the other: a cycle with both pids', async () => {
+  const name = shmName();
+  using shm = SharedMemory.create(name, 4096);
+  Mutex.inside(shm, 0, { init: true }).close();
+  Mutex.inside(shm, 64, { init: true }).close();
+  const [one, two] = [child('mutex', name, '0', '64'), child('mutex', name, '64', '0')];
+  const [a, b] = [(await one.next()).pid as number, (await two.next()).pid as number];
+  one.proc.stdin!.write('go\n');
+  two.proc.stdin!.write('go\n');
+  await Promise.all([one.next(), two.next()]);
+  const g = await graphWhen((x) => x.cycles.some((c) => c.includes(`pid:${a}`)));
+  const cycle = g.cycles.find((c) => c.includes(`pid:${a}`))!;
+  expect(cycle).toHaveLength(4);
+  expect(cycle.filter((id) => id.startsWith('pid:')).sort()).toEqual([`pid:${a}`, `pid:${b}`].sort());
+  expect(edgesOf(g, a)).toEqual(['holds mutex', 'waits mutex']);
+  expect(edgesOf(g, b)).toEqual(['holds mutex', 'waits mutex']);
+  expect(g.nodes.find((n) => n.id === `pid:${a}`)!.command).toMatch(/^node cli-locks-child\.js mutex /);
+  const objects = g.nodes.filter((n) => cycle.includes(n.id) && n.type === 'object');
+  expect(objects.map((o) => o.name)).toEqual([name, name]);
+
+  const text = await run(process.execPath, [cli, 'locks']);
+  expect(text).toMatchObject({ code: 0, stderr: '' });
+  expect(text.stdout).toMatch(new RegExp(`^pid ${a} \\(node cli-locks-child\\.js [^)]*\\) holds mutex ${name}(@64)?, waits for mutex ${name}(@64)? \\(for [^)]+\\) held by pid ${b} `, 'm'));
+  expect(text.stdout).toMatch(new RegExp(`^DEADLOCK: pid (${a}|${b}) .* waits for mutex ${name}.* held by pid (${a}|${b}) `, 'm'));
+
+  // Once they end (SIGKILL: no chance to clean up), nothing of them remains.
+  one.proc.kill('SIGKILL');
+  two.proc.kill('SIGKILL');
+  await Promise.all([one.exit, two.exit]);
+  const after = await locks();
+  expect(after.nodes.filter((n) => n.pid === a || n.pid === b)).toEqual([]);
+  expect(after.cycles.filter((c) => c.includes(`pid:${a}`) || c.includes(`pid:${b}`))).toEqual([]);
+});
+
+test('a Semaphore waiter shows while it waits, and its record goes when the wait ends', async () => {
+  const name = semName();
+  using sem = Semaphore.open(name, { create: true, initial: 0 });
+  const waiter = child('semaphore', name);
+  const pid = (await waiter.next()).pid as number;
+  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  expect(edgesOf(g, pid)).toEqual(['waits semaphore']);
+  const edge = g.edges.find((e) => e.from === `pid:${pid}`)!;
+  expect(g.nodes.find((n) => n.id === edge.to)).toMatchObject({ kind: 'semaphore', name });
+  expect(edge.tid).toBe(pid);
+  sem.release();
+  expect(await waiter.next()).toEqual({ pid, acquired: name });
+  // Alive, but no longer waiting: no record of it.
+  expect(edgesOf(await locks(), pid)).toEqual([]);
+  waiter.proc.stdin!.end();
+  expect(await waiter.exit).toEqual([0, null]);
+});
+
+test('a waiter that is SIGKILLed leaves no record', async () => {
+  const name = semName();
+  using sem = Semaphore.open(name, { create: true, initial: 0 });
+  const waiter = child('semaphore', name);
+  const pid = (await waiter.next()).pid as number;
+  expect(edgesOf(await graphWhen((x) => edgesOf(x, pid).length > 0), pid)).toEqual(['waits semaphore']);
+  waiter.proc.kill('SIGKILL');
+  expect(await waiter.exit).toEqual([null, 'SIGKILL']);
+  const g = await locks();
+  expect(g.nodes.filter((n) => n.pid === pid)).toEqual([]);
+  expect(sem.value).toBe(0);
+});
+
+test('an OFD lock held by one process and waited for by another is an edge between them', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-locks-'));
+  try {
+    const file = path.join(dir, 'jobs.lock');
+    writeFileSync(file, '');
+    const holder = child('hold-file', file);
+    const h = (await holder.next()).pid as number;
+    const waiter = child('wait-file', file);
+    const w = (await waiter.next()).pid as number;
+    const g = await graphWhen((x) => edgesOf(x, w).length > 0 && edgesOf(x, h).length > 0);
+    expect(edgesOf(g, w)).toEqual(['waits file-lock']);
+    expect(edgesOf(g, h)).toEqual(['holds file-lock']);
+    const wait = g.edges.find((e) => e.from === `pid:${w}`)!;
+    expect(g.edges).toContainEqual(expect.objectContaining({ from: `pid:${h}`, to: wait.to, type: 'holds' }));
+    expect(g.nodes.find((n) => n.id === wait.to)).toMatchObject({ kind: 'file-lock', name: file, lockKind: 'ofd' });
+    const text = await run(process.execPath, [cli, 'locks']);
+    expect(text.stdout).toMatch(new RegExp(`^pid ${w} .* waits for ofd lock ${file} \\(for [^)]+\\) held by pid ${h} `, 'm'));
+    // The holder goes: the waiter gets the lock, and its record goes.
+    holder.proc.kill('SIGKILL');
+    await holder.exit;
+    const after = await graphWhen((x) => edgesOf(x, w).length === 0);
+    expect(edgesOf(after, w)).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('memfds of garbage in posix-ipc\'s name are ignored, and real waiters still show', async () => {
+  const hostile = child('hostile');
+  const bad = (await hostile.next()).pid as number;
+  expect(hostile.proc.exitCode).toBeNull();
+  const name = semName();
+  using sem = Semaphore.open(name, { create: true, initial: 0 });
+  const waiter = child('semaphore', name);
+  const pid = (await waiter.next()).pid as number;
+  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  expect(edgesOf(g, pid)).toEqual(['waits semaphore']);
+  expect(g.nodes.filter((n) => n.pid === bad || n.pid === 1)).toEqual([]);
+  const text = await run(process.execPath, [cli, 'locks']);
+  expect(text).toMatchObject({ code: 0, stderr: '' });
+  expect(text.stdout).not.toContain(`pid ${bad} `);
+  sem.release();
+  await waiter.next();
+});
+
+test('--help says a deadlock found is no failure of the command', async () => {
+  const result = await run(process.execPath, [cli, 'locks', '--help']);
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/^Usage: posix-ipc locks \[--json\]$/m);
+  expect(result.stdout).toMatch(/a deadlock found\s+is not a failure of this command/);
+});
