@@ -5,6 +5,10 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
+const proc = require('./proc');
+const { writeJson } = require('./format');
+
+const { tolerant } = proc;
 
 const usage = `Usage: posix-ipc locks [--json]
 
@@ -33,42 +37,12 @@ function records() {
   return require(path.join(__dirname, '..', '..', 'dist', 'internal', 'wait-record.js'));
 }
 
-// ---- /proc, tolerant of processes that vanish or refuse ----
+// ---- /proc (through proc.js) ----
 
-/** `fn()`, or `fallback` when /proc refuses or the process vanished. */
-function tolerant(fn, fallback) {
-  try {
-    return fn();
-  } catch (err) {
-    if (['EACCES', 'ENOENT', 'ESRCH', 'EPERM', 'ENOTDIR', 'EINVAL'].includes(err.code)) return fallback;
-    throw err;
-  }
-}
-
-/** Every pid /proc lists. */
-function pids() {
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
-}
-
-/** A process's command line, or its comm, for people. */
+/** A process's command line for people: the program and scripts by their base names ("node a.js"). */
 function command(pid) {
-  const line = tolerant(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'), '');
-  const args = line.split('\0').filter((a) => a !== '');
-  // The program and scripts by their base names ("node a.js"), the rest as given.
-  const short = (a, i) => (i === 0 || /^\/.*\.[cm]?js$/.test(a) ? path.basename(a) : a);
-  if (args.length > 0) return args.map(short).join(' ').slice(0, 80);
-  return tolerant(() => fs.readFileSync(`/proc/${pid}/comm`, 'latin1').trim(), '?');
-}
-
-/** A process's descriptors: [{ fd, target }]. */
-function fds(pid) {
-  const names = tolerant(() => fs.readdirSync(`/proc/${pid}/fd`), []);
-  const out = [];
-  for (const name of names) {
-    const target = tolerant(() => fs.readlinkSync(`/proc/${pid}/fd/${name}`), null);
-    if (target !== null) out.push({ fd: Number(name), target });
-  }
-  return out;
+  const args = (proc.processInfo(pid)?.command ?? '?').split(' ');
+  return args.map((a, i) => (i === 0 || /^\/.*\.[cm]?js$/.test(a) ? path.basename(a) : a)).join(' ').slice(0, 80);
 }
 
 /** Whether `tid` is a live thread of process `pid`. */
@@ -173,45 +147,26 @@ function mutexHolder(file, offset) {
   return tgid > 0 && threadOf(tgid, tid) ? { pid: tgid, tid } : null;
 }
 
-/** A lock line of /proc/locks or fdinfo: { family, write, pid, key parts, start, end }. */
-function parseLockLine(line) {
-  const m = /^\d+:\s+(\S+)\s+\S+\s+(READ|WRITE)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s+(\d+)\s+(\d+|EOF)/.exec(line.trim());
-  if (m === null) return null;
-  return {
-    family: m[1] === 'FLOCK' ? 'flock' : 'fcntl', write: m[2] === 'WRITE', pid: Number(m[3]),
-    major: BigInt(`0x${m[4]}`), minor: BigInt(`0x${m[5]}`), ino: BigInt(m[6]),
-    start: Number(m[7]), end: m[8] === 'EOF' ? Infinity : Number(m[8]),
-  };
-}
-
-/** The "dev:ino" key of a lock line, with st_dev encoded the way glibc's makedev does. */
+/** The "dev:ino" key (st_dev as stat gives it) of a lock proc.js parsed (dev "MM:mm" in hex). */
 function lockKey(l) {
-  const { major, minor } = l;
+  const [major, minor] = l.dev.split(':').map((x) => BigInt(`0x${x}`));
   const dev = (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
-  return `${dev}:${l.ino}`;
+  return `${dev}:${l.inode}`;
 }
 
 /**
- * The file locks held, each with its holder pids: a POSIX lock names its pid
- * in /proc/locks; an OFD lock says -1 there, so its holders are the
- * processes whose descriptor shows it (/proc/PID/fdinfo/FD "lock:" lines).
+ * The file locks held (waiters, "->", left out), each with its holder pids: a
+ * POSIX lock names its pid in /proc/locks; an OFD lock says -1 there, so its
+ * holders are the processes whose descriptor shows it (fdinfo "lock:" lines).
  */
 function fileLocks(procs) {
-  const held = [];
-  const text = tolerant(() => fs.readFileSync('/proc/locks', 'latin1'), '');
-  for (const line of text.split('\n')) {
-    const l = parseLockLine(line);
-    if (l !== null && l.pid > 0) held.push({ ...l, key: lockKey(l), holders: [l.pid] });
-  }
+  const lock = (l, holders) => ({ ...l, family: l.type === 'FLOCK' ? 'flock' : 'fcntl', write: l.access === 'WRITE',
+    key: lockKey(l), holders });
+  const held = proc.locks().filter((l) => l.pid > 0 && !l.blocked).map((l) => lock(l, [l.pid]));
   for (const { pid, fds: open } of procs) {
     for (const { fd, target } of open) {
       if (!target.startsWith('/')) continue;
-      const info = tolerant(() => fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'), '');
-      for (const m of info.matchAll(/^lock:\s+(.*)$/gm)) {
-        const l = parseLockLine(m[1]);
-        if (l === null || l.pid > 0) continue;
-        held.push({ ...l, key: lockKey(l), holders: [pid], path: target });
-      }
+      for (const l of proc.fdLocks(pid, fd)) if (l.pid <= 0 && !l.blocked) held.push(lock(l, [pid]));
     }
   }
   return held;
@@ -352,7 +307,7 @@ function draw({ nodes, edges, cycles: found }) {
 
 /** The processes this user may look into, each with its descriptors. */
 function processes() {
-  return pids().map((pid) => ({ pid, fds: fds(pid) })).filter((p) => p.fds.length > 0);
+  return proc.pids().map((pid) => ({ pid, fds: proc.descriptors(pid) })).filter((p) => p.fds.length > 0);
 }
 
 async function run({ values, stdout, stderr }) {
@@ -363,7 +318,8 @@ async function run({ values, stdout, stderr }) {
     stderr.write(`posix-ipc locks: ${err.message}\n`);
     return 1;
   }
-  stdout.write(values.json ? `${JSON.stringify(g, null, 2)}\n` : draw(g));
+  if (values.json) writeJson(stdout, g);
+  else stdout.write(draw(g));
   return 0;
 }
 
