@@ -544,10 +544,22 @@ describe('posix-ipc tour, deadlock chapter', () => {
     expect(result.stdout).toContain(`so pid ${holderA} waits for pid ${holderB}, which waits for pid ${holderA}: a cycle`);
   });
 
+  test('posix-ipc locks, run while the children wait, draws the cycle between their pids', () => {
+    const [holderA, holderB] = ['A, and now wants B', 'B, and now wants A'].map(
+      (what) => new RegExp(String.raw`^ +child pid (\d+) \(ppid ${parent}\) locked ${what}$`, 'm').exec(result.stdout)![1],
+    );
+    // fact() wraps long lines, going on eight columns in: join them back.
+    const text = result.stdout.replace(/\n {8}(?=\S)/g, ' ');
+    const [nameA, nameB] = ['a', 'b'].map((x) => `/posix-ipc-tour-${parent}-${x}`);
+    expect(text).toMatch(/^ {2}\$ posix-ipc locks$/m);
+    expect(text).toMatch(new RegExp(`^ {4}pid ${holderA} \\(node deadlock-child\\.js [^)]*\\) holds mutex ${nameA}, waits for mutex ${nameB} \\(for [^)]+\\) held by pid ${holderB} `, 'm'));
+    expect(text).toContain(`DEADLOCK: pid ${holderA} waits for mutex ${nameB} held by pid ${holderB}; pid ${holderB} waits for mutex ${nameA} held by pid ${holderA}`);
+  });
+
   test('a timeout reveals the deadlock, and giving up breaks it', () => {
-    const gaveUp = new RegExp(`^ +child pid (\\d+): lock\\(B, \\{ timeoutMs: 500 \\}\\) gave up with ETIMEDOUT after ${duration}, and unlocked A$`, 'm').exec(result.stdout);
+    const gaveUp = new RegExp(`^ +child pid (\\d+): lock\\(B, \\{ timeoutMs: 1000 \\}\\) gave up with ETIMEDOUT after ${duration}, and unlocked A$`, 'm').exec(result.stdout);
     expect(gaveUp).not.toBeNull();
-    expect(result.stdout).toMatch(new RegExp(`^ +child pid \\d+: lock\\(A, \\{ timeoutMs: 1500 \\}\\) got A after ${duration}, when pid ${gaveUp![1]} let go$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^ +child pid \\d+: lock\\(A, \\{ timeoutMs: 3000 \\}\\) got A after ${duration}, when pid ${gaveUp![1]} let go$`, 'm'));
     expect(result.stdout).toContain('after both children exited: A is held by nobody, B by nobody');
   });
 

@@ -42,7 +42,8 @@ function records() {
 /** A process's command line for people: the program and scripts by their base names ("node a.js"). */
 function command(pid) {
   const args = (proc.processInfo(pid)?.command ?? '?').split(' ');
-  return args.map((a, i) => (i === 0 || /^\/.*\.[cm]?js$/.test(a) ? path.basename(a) : a)).join(' ').slice(0, 80);
+  const text = args.map((a, i) => (i === 0 || /^\/.*\.[cm]?js$/.test(a) ? path.basename(a) : a)).join(' ');
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
 
 /** Whether `tid` is a live thread of process `pid`. */
@@ -297,7 +298,7 @@ function draw({ nodes, edges, cycles: found }) {
     const steps = [];
     for (let i = 0; i < cycle.length; i += 2) {
       const to = cycle[(i + 2) % cycle.length];
-      steps.push(`${who(cycle[i])} waits for ${what(cycle[i + 1])} held by ${who(to)}`);
+      steps.push(`pid ${byId.get(cycle[i]).pid} waits for ${what(cycle[i + 1])} held by pid ${byId.get(to).pid}`);
     }
     lines.push(`DEADLOCK: ${steps.join('; ')}`);
   }

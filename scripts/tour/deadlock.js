@@ -1,7 +1,7 @@
 'use strict';
 // Chapter 7: robust mutexes and a deadlock. Two processes take two mutexes in
-// opposite orders and wait for each other; a timeout reveals it, the mutexes'
-// owner pids show the cycle, and taking them in one agreed order fixes it.
+// opposite orders and wait for each other; `posix-ipc locks` shows the cycle
+// live, a timeout reveals it, and taking them in one agreed order fixes it.
 
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -11,7 +11,7 @@ const { explain, fact, heading, duration, exited, withCleanup } = require('./uti
 
 const CHILD = path.join(__dirname, 'deadlock-child.js');
 // The first child gives up sooner than the second, so the story has one end.
-const TIMEOUT_MS = 500;
+const TIMEOUT_MS = 1000;
 const PATIENT_MS = 3 * TIMEOUT_MS;
 const ROUNDS = 5;
 
@@ -27,6 +27,25 @@ function start(args) {
   return { child, next, exit: exited(child) };
 }
 
+/**
+ * Prints what `posix-ipc locks` shows of `pids` once it sees them in a cycle
+ * (each waiter records its wait just before it starts), or after half the
+ * first child's patience: the command's own module, called in this process,
+ * so the picture is taken while the deadlock lasts.
+ */
+async function showLocks(pids) {
+  const { graph, draw, processes } = require('../cli/locks');
+  const deadline = Date.now() + TIMEOUT_MS / 2;
+  const mine = (line) => pids.some((pid) => line.includes(`pid ${pid} `));
+  let lines = [];
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    lines = draw(graph(processes())).split('\n').filter(mine);
+  } while (!lines.some((l) => l.startsWith('DEADLOCK:')) && Date.now() < deadline);
+  fact('$ posix-ipc locks');
+  for (const line of lines) fact(`  ${line}`);
+}
+
 const owner = (m) => (m.ownerPid === null ? 'nobody' : `pid ${m.ownerPid}`);
 
 async function cycle(names, a, b) {
@@ -38,7 +57,7 @@ async function cycle(names, a, b) {
   fact(`child pid ${second.pid} (ppid ${second.ppid}) locked B, and now wants A`);
   one.child.stdin.end('go\n');
   two.child.stdin.end('go\n');
-  await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS / 5));
+  await showLocks([first.pid, second.pid]);
   fact(`parent pid ${process.pid} asks who holds what: A is held by ${owner(a)}, B by ${owner(b)}`);
   fact(`so pid ${first.pid} waits for pid ${b.ownerPid}, which waits for pid ${a.ownerPid}: a cycle, nobody can go on`);
   const [gaveUp, patient] = [await one.next(), await two.next()];
@@ -77,8 +96,10 @@ async function run() {
     heading('Deadlock: two processes, two mutexes, opposite orders', '-');
     explain(`One child locks A and then wants B; the other locks B and then wants A. Each waits
       for a lock the other will only release once it gets the lock it is waiting for. Without
-      a timeout they would wait forever. Mutex.ownerPid shows the cycle while it lasts;
-      lock({ timeoutMs }) reveals it, and the one that gives up first breaks it.`);
+      a timeout they would wait forever. \`posix-ipc locks\` draws who waits for whom while it
+      lasts (each waiting process records what it waits for, and the mutex knows its owner),
+      and flags the cycle; lock({ timeoutMs }) reveals it too, and the one that gives up
+      first breaks it.`);
     await cycle(names, a, b);
 
     heading('The fix: always lock in the same order', '-');
