@@ -26,7 +26,7 @@ import {
   validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validatePath,
 } from './internal/validate';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
-import { fileLockTarget, recordedWait } from './internal/wait-record';
+import { endWaitRecords, fileLockTarget, recordedWait } from './internal/wait-record';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
 const { EACCES, EAGAIN, EBADF, EEXIST, EISDIR, EROFS, ETXTBSY } = osConstants.errno;
@@ -299,7 +299,7 @@ export class FileLock implements Disposable {
       const free = await recordedWait(target, () => this.#life.waits.run(
         (t, done) => binding.fileLockWait(fd, KINDS.ofd, start, length, F_WRLCK, true, t, done),
         { signal: wait.signal, timeoutMs }, 'fcntl', path,
-      ));
+      ), this);
       if (free === TIMED_OUT) throw lockTimedOut('ofd', path, wait.timeoutMs);
       // The range was free a moment ago; someone may have been quicker: try again.
     }
@@ -327,6 +327,7 @@ export class FileLock implements Disposable {
     // end() rejects a pending upgrade with ERR_IPC_CLOSED first.
     const fd = this.#life.end();
     if (fd === null) return;
+    endWaitRecords(this);
     const { kind, start, length } = this.#req;
     // Cannot fail on a descriptor this handle owns and a range it locked; and
     // a lock taken on a path goes with the descriptor anyway.

@@ -14,7 +14,7 @@ import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
-import { recordedWait, type WaitTarget } from './internal/wait-record';
+import { endWaitRecords, recordedWait, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import { HostedRecord, isSharedMemory, type Placement, type SharedMemory } from './shared-memory';
@@ -302,7 +302,7 @@ export class Mutex implements Disposable {
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
       const w = await recordedWait(this.#target!, () => this.#life.waits.run(
         (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
-      ));
+      ), this);
       if (w === TIMED_OUT) throw timedOut('pthread_mutex_lock', this.#path, timeoutMs!);
       afterWait = true;
     }
@@ -391,6 +391,7 @@ export class Mutex implements Disposable {
     // end() rejects pending lock() calls with ERR_IPC_CLOSED first.
     const handle = this.#life.end();
     if (handle === null) return;
+    endWaitRecords(this);
     if (this.#held) binding.mutexUnlock(handle);
     this.#setHeld(false);
     binding.mutexClose(handle);

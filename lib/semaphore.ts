@@ -12,7 +12,7 @@ import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
-import { recordedWait, type WaitTarget } from './internal/wait-record';
+import { endWaitRecords, recordedWait, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
@@ -250,7 +250,7 @@ export class Semaphore implements Disposable {
     if (timeoutMs === 0 && !signal?.aborted) throw timedOut('sem_clockwait', this.#path, 0);
     const r = await recordedWait(this.#target, () => this.#life.waits.run(
       (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
-    ));
+    ), this);
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs!);
   }
 
@@ -295,6 +295,7 @@ export class Semaphore implements Disposable {
   close(): void {
     const handle = this.#life.end();
     if (handle === null) return;
+    endWaitRecords(this);
     binding.semClose(handle);
     this.#hosted?.release();
     this.#inside = null;

@@ -3,7 +3,8 @@
  * records a mutex's owner but no waiters, and a polled file lock never shows
  * as blocked in /proc/locks. Each JavaScript environment (the main thread, each
  * Worker) that blocks on a Mutex, a Semaphore or a file lock keeps one memfd
- * while it waits (MFD_CLOEXEC): it dies with its process, so a dead
+ * while it waits (MFD_CLOEXEC; memfd_create is cheap beside the thread a wait
+ * starts, which is why it is not kept longer): it dies with its process, so a dead
  * waiter's records vanish with it and nothing leaks into /dev/shm. A record is
  * written before a wait starts and freed when it ends, whatever ended it; only
  * waits that block are recorded, so an uncontended lock writes nothing.
@@ -14,7 +15,7 @@
  * Layout (little-endian; one header, then RECORD_SIZE-byte records):
  * ```
  * header  0 magic "PIPCWAIT"  8 u32 version (1)  12 u32 RECORD_SIZE
- * record  0 u32 seq (odd while being written)  4 u32 state (0 free, 1 waiting, 2 holding)
+ * record  0 u32 seq (the slot's generation)  4 u32 state (0 free, 1 waiting, 2 holding)
  *         8 u32 kind (1 mutex, 2 semaphore, 3 file lock)  12 u32 pid  16 u32 tid
  *        20 u32 flags (file lock: bit 0 exclusive; bits 1-2: 1 ofd, 2 flock)
  *        24 f64 since (ms since the epoch)  32 u64 st_dev  40 u64 st_ino
@@ -23,7 +24,7 @@
  * ```
  * @packageDocumentation
  */
-import { fstatSync, readlinkSync } from 'node:fs';
+import { fstatSync, readlinkSync, writeSync } from 'node:fs';
 import { binding } from '../binding';
 
 /** The first bytes of a wait-record memfd. */
@@ -32,7 +33,7 @@ export const MAGIC = 'PIPCWAIT';
 export const VERSION = 1;
 /** Bytes of one record (the header takes one record's place). */
 export const RECORD_SIZE = 128;
-/** Bytes of a wait-record memfd: its header and CAPACITY records. */
+/** Bytes a wait-record memfd can grow to: its header and CAPACITY records. */
 export const FILE_SIZE = 16384;
 /** Records one environment can keep at once: more simultaneous waits go unrecorded. */
 export const CAPACITY = FILE_SIZE / RECORD_SIZE - 1;
@@ -60,47 +61,48 @@ export interface WaitTarget {
   name: string | null;
 }
 
-/** This environment's records: the memfd, its mapping, and the slots not in use. */
+/** This environment's records: the memfd, each slot's generation, and the slots not in use. */
 interface Table {
   fd: number;
-  buffer: ArrayBuffer;
-  words: Int32Array;
-  view: DataView;
+  seq: Uint32Array;
   free: number[];
 }
 
 let table: Table | null = null;
 let thread: number | undefined;
+// One record's bytes, filled before each write.
+const scratch = Buffer.alloc(RECORD_SIZE);
 
 /**
  * The memfd of this environment's records, made when a wait needs it and
  * closed again when no wait is recorded (so an environment that waits on
- * nothing holds no descriptor or mapping for it); null if it cannot be made
- * (the wait then goes unrecorded).
+ * nothing holds no descriptor for it); null if it cannot be made (the wait
+ * then goes unrecorded). Records are written with pwrite, not through a
+ * mapping: mapping and unmapping cost more than the memfd itself.
  */
 function open(): Table | null {
   if (table !== null) return table;
   const fd = binding.memfdCreate(false);
   if (fd < 0) return null;
-  const buffer = binding.ftruncate(fd, FILE_SIZE) < 0 ? -1 : binding.mmap(fd, FILE_SIZE, false);
-  if (typeof buffer === 'number') {
+  const header = Buffer.alloc(RECORD_SIZE);
+  header.write(MAGIC, 0, 'latin1');
+  header.writeUInt32LE(VERSION, 8);
+  header.writeUInt32LE(RECORD_SIZE, 12);
+  try {
+    writeSync(fd, header, 0, RECORD_SIZE, 0);
+  } catch {
     binding.close(fd);
     return null;
   }
-  new Uint8Array(buffer).set(Buffer.from(MAGIC, 'latin1'));
-  const view = new DataView(buffer);
-  view.setUint32(8, VERSION, true);
-  view.setUint32(12, RECORD_SIZE, true);
-  table = { fd, buffer, words: new Int32Array(buffer), view, free: [] };
+  table = { fd, seq: new Uint32Array(CAPACITY + 1), free: [] };
   for (let slot = CAPACITY; slot >= 1; slot--) table.free.push(slot);
   return table;
 }
 
-/** Unmaps and closes the memfd once no record is in use. */
+/** Closes the memfd once no record is in use. */
 function closeIfUnused(t: Table): void {
   if (t.free.length < CAPACITY || table !== t) return;
   table = null;
-  binding.munmap(t.buffer);
   binding.close(t.fd);
 }
 
@@ -116,27 +118,38 @@ function tid(): number {
   return thread;
 }
 
-/** Writes `target` into `slot` as `state`; seq is odd meanwhile, so a reader can tell a half-written record. */
-function write(t: Table, slot: number, target: WaitTarget, state: number): void {
-  const base = slot * RECORD_SIZE;
-  const seq = base / 4;
-  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) | 1) >>> 0);
-  const { view } = t;
-  view.setUint32(base + 8, KINDS.indexOf(target.kind), true);
-  view.setUint32(base + 12, process.pid, true);
-  view.setUint32(base + 16, tid(), true);
-  view.setUint32(base + 20, target.flags ?? 0, true);
-  view.setFloat64(base + 24, Date.now(), true);
+/**
+ * Writes `bytes` at `slot` in one pwrite, with the slot's next generation: a
+ * reader that reads twice and sees the same bytes saw one whole record.
+ */
+function put(t: Table, slot: number, bytes: Buffer): boolean {
+  t.seq[slot] += 2;
+  bytes.writeUInt32LE(t.seq[slot], 0);
+  try {
+    return writeSync(t.fd, bytes, 0, bytes.length, slot * RECORD_SIZE) === bytes.length;
+  } catch {
+    return false; // ENOSPC, say: the wait goes unrecorded.
+  }
+}
+
+/** `target` as a record's bytes in `state`, in the scratch buffer. */
+function encode(target: WaitTarget, state: number): Buffer {
+  const r = scratch.fill(0);
+  r.writeUInt32LE(state, 4);
+  r.writeUInt32LE(KINDS.indexOf(target.kind), 8);
+  r.writeUInt32LE(process.pid, 12);
+  r.writeUInt32LE(tid(), 16);
+  r.writeUInt32LE(target.flags ?? 0, 20);
+  r.writeDoubleLE(Date.now(), 24);
   const [dev = '0', ino = '0'] = target.key.split(':');
-  view.setBigUint64(base + 32, BigInt(dev), true);
-  view.setBigUint64(base + 40, BigInt(ino), true);
-  view.setFloat64(base + 48, target.offset, true);
-  view.setFloat64(base + 56, target.length ?? 0, true);
+  r.writeBigUInt64LE(BigInt(dev), 32);
+  r.writeBigUInt64LE(BigInt(ino), 40);
+  r.writeDoubleLE(target.offset, 48);
+  r.writeDoubleLE(target.length ?? 0, 56);
   const name = Buffer.from(cut(target.name ?? ''));
-  view.setUint8(base + 64, name.length);
-  new Uint8Array(view.buffer, base + 65, NAME_MAX).set(name);
-  Atomics.store(t.words, seq + 1, state);
-  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) + 1) >>> 0);
+  r.writeUInt8(name.length, 64);
+  name.copy(r, 65);
+  return r;
 }
 
 /** `name` cut to NAME_MAX bytes of UTF-8, never inside a character. */
@@ -146,33 +159,62 @@ function cut(name: string): string {
   return out;
 }
 
-/** Frees `slot`: its state becomes free (seq moves on, so a reader never mistakes it for the old record). */
-function clear(t: Table, slot: number): void {
-  const seq = slot * RECORD_SIZE / 4;
-  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) | 1) >>> 0);
-  Atomics.store(t.words, seq + 1, 0);
-  Atomics.store(t.words, seq, (Atomics.load(t.words, seq) + 1) >>> 0);
-  t.free.push(slot);
+/** One record in use: freed once, by whichever comes first (its wait settling, or its owner closing). */
+interface Held {
+  t: Table;
+  slot: number;
+  freed: boolean;
+}
+
+// The records in use of each handle, so that its close() frees them at once.
+const byOwner = new WeakMap<object, Set<Held>>();
+
+/** Frees a record (its seq and state: free) and, when it was the last, closes the memfd. Idempotent. */
+function free(held: Held): void {
+  if (held.freed) return;
+  held.freed = true;
+  put(held.t, held.slot, Buffer.alloc(8));
+  held.t.free.push(held.slot);
+  closeIfUnused(held.t);
 }
 
 /**
  * Runs `wait` (a wait that blocks: the fast path already failed) with a
  * record saying this thread waits on `target`, freed when it settles, however
- * (resolved, timed out, aborted, the handle closed). A Worker terminated
- * mid-wait leaves its record behind in the memfd, but its thread is gone:
- * `locks` ignores a record whose thread does not live.
+ * (resolved, timed out, aborted), or when `owner` calls {@link endWaitRecords}
+ * (its close(), which settles its waits a microtask later). A Worker
+ * terminated mid-wait leaves its record behind in the memfd until the addon
+ * closes it, but its thread is gone: `locks` ignores a record whose thread
+ * does not live.
  */
-export async function recordedWait<T>(target: WaitTarget | (() => WaitTarget), wait: () => Promise<T>): Promise<T> {
+export async function recordedWait<T>(
+  target: WaitTarget | (() => WaitTarget), wait: () => Promise<T>, owner?: object,
+): Promise<T> {
   const t = open();
   const slot = t?.free.pop();
   if (t === null || slot === undefined) return wait();
+  const held: Held = { t, slot, freed: false };
+  let mine: Set<Held> | undefined;
+  if (owner !== undefined) {
+    mine = byOwner.get(owner);
+    if (mine === undefined) byOwner.set(owner, (mine = new Set()));
+    mine.add(held);
+  }
   try {
-    write(t, slot, typeof target === 'function' ? target() : target, 1);
+    put(t, slot, encode(typeof target === 'function' ? target() : target, 1));
     return await wait();
   } finally {
-    clear(t, slot);
-    closeIfUnused(t);
+    mine?.delete(held);
+    free(held);
   }
+}
+
+/** Frees the records of `owner`'s waits now: for its close(), whose waits settle only a microtask later. */
+export function endWaitRecords(owner: object): void {
+  const mine = byOwner.get(owner);
+  if (mine === undefined) return;
+  byOwner.delete(owner);
+  for (const held of mine) free(held);
 }
 
 /** The WaitTarget of a file lock on `fd`; its key is '' if fstat fails. */
