@@ -14,7 +14,7 @@ import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
-import { endWaitRecords, recordedWait, type WaitTarget } from './internal/wait-record';
+import { endWaitRecords, recordedWait, recordedWaitSync, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import { HostedRecord, isSharedMemory, type Placement, type SharedMemory } from './shared-memory';
@@ -327,7 +327,11 @@ export class Mutex implements Disposable {
    */
   lockSync(options?: MutexLockSyncOptions): MutexLockResult {
     const timeoutMs = syncTimeout(validateOptions(options));
-    const r = binding.mutexLockSync(this.#life.open, timeoutMs);
+    const handle = this.#life.open;
+    // Free: taken without a record. Otherwise (held, or an error lockSync reports itself) recorded.
+    const first = binding.mutexTryLock(handle, false);
+    if (first >= 0) return this.#acquired(first);
+    const r = recordedWaitSync(this.#target!, () => binding.mutexLockSync(handle, timeoutMs));
     if (r === TIMED_OUT) throw timedOut('pthread_mutex_clocklock', this.#path, timeoutMs);
     if (r < 0) this.#fail(r, timeoutMs === -1 ? 'pthread_mutex_lock' : 'pthread_mutex_clocklock');
     return this.#acquired(r);

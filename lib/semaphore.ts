@@ -12,7 +12,7 @@ import { createOrOpen } from './internal/create-or-open';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
 import { TIMED_OUT, WaitingLifetime } from './internal/thread-wait';
-import { endWaitRecords, recordedWait, type WaitTarget } from './internal/wait-record';
+import { endWaitRecords, recordedWait, recordedWaitSync, type WaitTarget } from './internal/wait-record';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import {
@@ -266,7 +266,10 @@ export class Semaphore implements Disposable {
    */
   acquireSync(options?: SemaphoreAcquireSyncOptions): void {
     const timeoutMs = syncTimeout(validateOptions(options));
-    const r = binding.semWaitSync(this.#life.open, timeoutMs);
+    const handle = this.#life.open;
+    // A free token is taken without a record; otherwise (none, or an error semWaitSync reports itself) recorded.
+    if (binding.semTryWait(handle) === 0) return;
+    const r = recordedWaitSync(this.#target, () => binding.semWaitSync(handle, timeoutMs));
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs);
     check(r, timeoutMs === -1 ? 'sem_wait' : 'sem_clockwait', this.#path);
   }

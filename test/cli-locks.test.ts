@@ -18,6 +18,7 @@ interface Graph { nodes: Node[]; edges: Edge[]; cycles: string[][] }
 
 const shmName = namesUnlinkedAfterEach((n) => SharedMemory.unlink(n));
 const semName = namesUnlinkedAfterEach((n) => Semaphore.unlink(n));
+const mutexName = namesUnlinkedAfterEach((n) => Mutex.unlink(n));
 const children: FixtureChild[] = [];
 
 /** A child of the fixture, killed after the test if it still runs. */
@@ -88,6 +89,21 @@ test('two processes each holding one Mutex and waiting for the other: a cycle wi
   const after = await locks();
   expect(after.nodes.filter((n) => n.pid === a || n.pid === b)).toEqual([]);
   expect(after.cycles.filter((c) => c.includes(`pid:${a}`) || c.includes(`pid:${b}`))).toEqual([]);
+});
+
+test('a process blocked in lockSync() on a named Mutex waits for the one holding it', async () => {
+  const name = mutexName();
+  using mutex = Mutex.open(name, { create: true });
+  mutex.lockSync();
+  const waiter = child('lock-sync', name);
+  const pid = (await waiter.next()).pid as number;
+  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  expect(edgesOf(g, pid)).toEqual(['waits mutex']);
+  const edge = g.edges.find((e) => e.from === `pid:${pid}`)!;
+  expect(g.nodes.find((n) => n.id === edge.to)).toMatchObject({ kind: 'mutex', name });
+  expect(g.edges).toContainEqual(expect.objectContaining({ from: `pid:${process.pid}`, to: edge.to, type: 'holds' }));
+  mutex.unlock();
+  expect(await waiter.exit).toEqual([0, null]);
 });
 
 test('a Semaphore waiter shows while it waits, and its record goes when the wait ends', async () => {

@@ -209,6 +209,23 @@ export async function recordedWait<T>(
   }
 }
 
+/**
+ * Runs `wait`, a call that blocks this thread (lockSync, acquireSync) after
+ * its fast path failed, with a record saying this thread waits on `target`.
+ */
+export function recordedWaitSync<T>(target: WaitTarget, wait: () => T): T {
+  const t = open();
+  const slot = t?.free.pop();
+  if (t === null || slot === undefined) return wait();
+  const held: Held = { t, slot, freed: false };
+  try {
+    put(t, slot, encode(target, 1));
+    return wait();
+  } finally {
+    free(held);
+  }
+}
+
 /** Frees the records of `owner`'s waits now: for its close(), whose waits settle only a microtask later. */
 export function endWaitRecords(owner: object): void {
   const mine = byOwner.get(owner);
