@@ -6,7 +6,8 @@
 const path = require('node:path');
 
 const { runBench, suites } = require('../bench');
-const { parseOptions, UsageError } = require('../bench/lib/options');
+const { parseOptions, UsageError: BenchUsageError } = require('../bench/lib/options');
+const { UsageError } = require('./format');
 
 const usage = `Usage: posix-ipc bench [options]
 
@@ -79,9 +80,8 @@ async function run({ values, stdout, stderr }) {
   try {
     opts = parseOptions(benchArgv(values), suites.map((s) => s.id));
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    stderr.write(`posix-ipc bench: ${err.message}\nRun 'posix-ipc bench --help' for the options.\n`);
-    return 2;
+    if (!(err instanceof BenchUsageError)) throw err;
+    throw new UsageError(err.message);
   }
   const { status, files } = await runBench(opts, {
     stdout, stderr, progress: progressTo(stderr), resultsDir: path.resolve('bench-results'),

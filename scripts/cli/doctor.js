@@ -8,6 +8,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const { size: bytes, writeJson } = require('./format');
+
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
 const MiB = 1024 * 1024;
@@ -64,14 +66,6 @@ function readNumber(file) {
   if (text === null) return null;
   const n = Number(text.trim());
   return Number.isFinite(n) ? n : null;
-}
-
-/** `1.5 GiB`, `64 MiB`, `512 KiB`, `100 B`. */
-function bytes(n) {
-  for (const [unit, size] of [['GiB', 1024 * MiB], ['MiB', MiB], ['KiB', 1024]]) {
-    if (n >= size) return `${+(n / size).toFixed(1)} ${unit}`;
-  }
-  return `${n} B`;
 }
 
 /** The mounts of this process's mount namespace: { point, type, options } from /proc/self/mountinfo. */
@@ -417,7 +411,8 @@ function render(list) {
 async function run({ values, stdout }) {
   const list = await checks();
   const ok = list.every((c) => c.status !== 'fail');
-  stdout.write(values.json ? `${JSON.stringify({ ok, checks: list }, null, 2)}\n` : render(list));
+  if (values.json) writeJson(stdout, { ok, checks: list });
+  else stdout.write(render(list));
   return ok ? 0 : 1;
 }
 
