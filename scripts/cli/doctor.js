@@ -243,7 +243,7 @@ function probePidfd({ binding }) {
 function probeMemfd({ lib }) {
   const shm = lib.SharedMemory.anonymous(4096, { seal: true });
   shm.close();
-  return 'memfd_create + F_SEAL_SHRINK/GROW work';
+  return 'memfd_create + F_SEAL_SHRINK/GROW/SEAL work';
 }
 
 /** An OFD lock (fcntl F_OFD_SETLK) on a temporary file, through tryLockFile. */
