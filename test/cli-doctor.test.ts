@@ -6,7 +6,7 @@
  */
 import { release } from 'node:os';
 import * as path from 'node:path';
-import { fixture, leftoverObjects, run, uniqueName } from './helpers';
+import { leftoverObjects, run, runWithSmallDevShm, uniqueName } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'scripts', 'cli.js');
 
@@ -88,10 +88,8 @@ describe('posix-ipc doctor', () => {
 
   test('a 1 MiB /dev/shm is a failure, with its use and the fix (exit 1)', async () => {
     // Another process holds 512 KiB of it while doctor runs.
-    const setup = 'mount -t tmpfs -o size=1m none /dev/shm && exec "$0" "$@"';
-    const r = await run('unshare', ['-Urm', 'sh', '-c', setup, process.execPath, fixture('cli-doctor-shm.js'), uniqueName(), String(512 * 1024)]);
-    expect(r.stderr).toBe('');
-    const { code, stderr, report } = JSON.parse(r.stdout) as { code: number; stderr: string; report: Report };
+    const out = await runWithSmallDevShm('cli-doctor-shm.js', [uniqueName(), String(512 * 1024)], '1m');
+    const { code, stderr, report } = out as unknown as { code: number; stderr: string; report: Report };
     expect(stderr).toBe('');
     expect(code).toBe(1);
     expect(report.ok).toBe(false);
