@@ -1,0 +1,429 @@
+'use strict';
+// `posix-ipc inspect <name|path>`: finds one IPC object (a /dev/shm name, a
+// named semaphore, a message queue, a path, or a descriptor a process holds)
+// and prints what its bytes and the kernel say about it: a Channel's header
+// and lanes, a Mutex at an offset, a semaphore's value, a queue's attributes,
+// and any object's size, mode, owner and holders. Bytes are decoded by
+// ./decode.js, which reports foreign or damaged ones instead of trusting them.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const decode = require('./decode');
+
+const usage = `Usage: posix-ipc inspect <name|path> [--offset N] [--json]
+
+Decodes one IPC object and prints what it knows of it:
+  a Channel            its header (version, lanes, capacity), each lane's head,
+                       tail, depth and producer state, whether a producer and
+                       the consumer are attached (their kernel locks), deaths,
+                       and who sleeps
+  a Mutex              at --offset N of a segment (or of a named Mutex's own
+                       file, offset 0): its state and owner pid/tid
+  a semaphore          its value and whether anybody waits
+  a message queue      its depth and attributes, and the system's limits
+  anything else        its size, mode, owner and the processes holding it
+
+The object, by name or path:
+  jobs, /jobs          /dev/shm/jobs (shared memory, a Channel, a Mutex)
+  sem.jobs             the named semaphore /jobs (/dev/shm/sem.jobs)
+  /jobs                a message queue, when /dev/shm has no such name
+  ./file, /a/b         any file (a path with a slash past the first)
+  PID:FD               descriptor FD of process PID (a memfd, say)
+
+Options:
+  --offset N           Decode the Mutex record at byte N (a multiple of 8)
+  --json               Print one JSON object instead of text
+  --help, -h           Show this text
+
+Exit status: 0 decoded (foreign or damaged bytes are reported, not an
+error), 1 the object does not exist or cannot be read, 2 a usage error.
+`;
+
+const options = {
+  offset: { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+const positionals = { min: 1, max: 1 };
+
+/**
+ * Where `target` names an object: { type: 'file', path, label } or
+ * { type: 'queue', name }, or null when nothing by that name exists.
+ */
+function locate(target) {
+  const fd = /^(\d+):(\d+)$/.exec(target);
+  if (fd !== null) {
+    const at = `/proc/${fd[1]}/fd/${fd[2]}`;
+    return exists(at) ? { type: 'file', path: at, label: `${target} (${readlink(at)})` } : null;
+  }
+  const bare = target.startsWith('/') ? target.slice(1) : target;
+  const explicitPath = target.startsWith('.') || bare.includes('/');
+  if (explicitPath) return exists(target) ? { type: 'file', path: path.resolve(target), label: target } : null;
+  if (bare !== '' && exists(`/dev/shm/${bare}`)) return { type: 'file', path: `/dev/shm/${bare}`, label: `/dev/shm/${bare}` };
+  if (target.startsWith('/') && bare !== '') return { type: 'queue', name: target };
+  return null;
+}
+
+/** Whether `at` can be stat'ed (following links, as /proc/<pid>/fd/<n> needs). */
+function exists(at) {
+  try {
+    fs.statSync(at);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The target of the link `at`, or '?'. */
+function readlink(at) {
+  try {
+    return fs.readlinkSync(at);
+  } catch {
+    return '?';
+  }
+}
+
+/** The offset given with --offset: a non-negative multiple of 8, or a usage error (a string). */
+function parseOffset(text) {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)) || Number(text) % 8 !== 0) {
+    return `--offset must be a non-negative multiple of 8, not '${text}'`;
+  }
+  return Number(text);
+}
+
+/** At most `length` bytes of `fd` from `position` (fewer at the end of the object). */
+function readAt(fd, length, position) {
+  const bytes = Buffer.alloc(length);
+  const got = fs.readSync(fd, bytes, 0, length, position);
+  return bytes.subarray(0, got);
+}
+
+/**
+ * The Channel in the object open at `fd` of `size` bytes, decoded: the
+ * header first, and the lanes only once the header's geometry checks out
+ * against `size` (so a damaged lane count never sizes a read).
+ */
+function readChannel(fd, size) {
+  const header = decode.decodeChannel(readAt(fd, decode.RING.HEADER_SIZE, 0), size);
+  if (header.kind !== 'channel' || !header.valid) return header;
+  return decode.decodeChannel(readAt(fd, decode.laneBytes(header), 0), size);
+}
+
+/** The device of a stat as /proc/locks prints it: major:minor:inode, in hex, hex, decimal. */
+function lockId(st) {
+  const major = Number((BigInt(st.dev) >> 8n) & 0xfffn);
+  const minor = Number((BigInt(st.dev) & 0xffn) | ((BigInt(st.dev) >> 12n) & 0xfff00n));
+  const hex = (n) => n.toString(16).padStart(2, '0');
+  return `${hex(major)}:${hex(minor)}:${st.ino}`;
+}
+
+/**
+ * The locks on the file of `st` from /proc/locks (or the `lock:` lines of
+ * one descriptor's fdinfo, `text`): { type (OFDLCK, POSIX, FLOCK), access,
+ * pid (-1 for an OFD lock: the kernel names no process), start, end
+ * (Infinity for EOF), waiting }.
+ */
+function lockedBytes(st, text = readText('/proc/locks')) {
+  const id = lockId(st);
+  const locks = [];
+  for (const line of text.split('\n')) {
+    const m = /^(?:lock:\s*)?\d+:\s+(->\s+)?(\S+)\s+\S+\s+(\S+)\s+(-?\d+)\s+(\S+)\s+(\d+)\s+(\d+|EOF)/.exec(line);
+    if (m === null || m[5] !== id) continue;
+    locks.push({
+      type: m[2], access: m[3], pid: Number(m[4]), start: Number(m[6]),
+      end: m[7] === 'EOF' ? Infinity : Number(m[7]), waiting: m[1] !== undefined,
+    });
+  }
+  return locks;
+}
+
+/** Whether one of `locks` (held, not waited for) covers `byte`. */
+function covers(locks, byte) {
+  return locks.some((l) => !l.waiting && l.start <= byte && byte <= l.end);
+}
+
+/** The text of `file`, or '' when it cannot be read. */
+function readText(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The processes holding the file of `st` open: [{ pid, command, fd, locks }]
+ * (locks: those its open file description holds, from its fdinfo).
+ */
+function holdersOf(st) {
+  const holders = [];
+  for (const entry of readDir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const fd of readDir(`/proc/${entry}/fd`)) {
+      let other;
+      try {
+        other = fs.statSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (other.dev !== st.dev || other.ino !== st.ino) continue;
+      const locks = lockedBytes(st, readText(`/proc/${entry}/fdinfo/${fd}`));
+      holders.push({ pid: Number(entry), command: commandOf(entry), fd: Number(fd), locks });
+    }
+    // A named semaphore or a Mutex keeps no descriptor: its process maps it.
+    const id = lockId(st).split(':');
+    const mapped = readText(`/proc/${entry}/maps`).split('\n').some((line) => {
+      const f = line.split(/\s+/);
+      return f[3] === `${id[0]}:${id[1]}` && f[4] === id[2];
+    });
+    if (mapped && !holders.some((h) => h.pid === Number(entry))) {
+      holders.push({ pid: Number(entry), command: commandOf(entry), fd: null, locks: [] });
+    }
+  }
+  return holders.filter((h) => h.pid !== process.pid);
+}
+
+/** The entries of directory `dir`, or none (a process that vanished or refuses). */
+function readDir(dir) {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The command line of process `pid`, or its comm, or '?'. */
+function commandOf(pid) {
+  const cmdline = readText(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ');
+  return cmdline || readText(`/proc/${pid}/comm`).trim() || '?';
+}
+
+/** Whether process `pid` exists (a zombie counts until its parent reaps it). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/** Who holds byte `byte` of the file: the holders whose open file description locks it. */
+function lockers(holders, byte) {
+  return holders.filter((h) => covers(h.locks, byte)).map((h) => h.pid);
+}
+
+/**
+ * Adds to a decoded Channel what the kernel attests: which lane locks and
+ * the consumer lock are held (ring.h: each side holds an OFD lock on one
+ * byte while attached) and by which holders, and whether each producer lives.
+ */
+function attest(channel, st, holders) {
+  const locks = lockedBytes(st);
+  channel.consumerAttached = covers(locks, 0);
+  channel.consumerPids = lockers(holders, 0);
+  for (const lane of channel.lane) {
+    const byte = decode.laneLockByte(lane.index);
+    lane.producerAttached = covers(locks, byte);
+    lane.producerPids = lockers(holders, byte);
+    // ACTIVE with nobody holding the lane's lock: the producer died unreported.
+    lane.producerLives = lane.producer === 'active' ? lane.producerAttached : null;
+  }
+  channel.notes = [
+    'the header records no pids: a side is attached while it holds its OFD lock (kernel-attested); ' +
+      'pids come from the holders whose open file holds that lock',
+    'tails and heads count bytes, not messages: message counts are not recorded',
+  ];
+}
+
+/** The mode, owner and size of `st`, for a report. */
+function fileFacts(st) {
+  return {
+    size: st.size,
+    mode: `0${(st.mode & 0o7777).toString(8)}`,
+    uid: st.uid,
+    gid: st.gid,
+    owner: userName(st.uid),
+  };
+}
+
+/** The user name of `uid` from /etc/passwd, or the number. */
+function userName(uid) {
+  const line = readText('/etc/passwd').split('\n').find((l) => l.split(':')[2] === String(uid));
+  return line === undefined ? String(uid) : line.split(':')[0];
+}
+
+/**
+ * Decodes the object at `where.path` (a Mutex when `offset` is given) into a
+ * report: { target, path, size, mode, owner, holders, object }.
+ */
+function inspectFile(where, offset) {
+  const fd = fs.openSync(where.path, 'r');
+  try {
+    const st = fs.fstatSync(fd);
+    const holders = holdersOf(st);
+    const report = { target: where.label, path: where.path, ...fileFacts(st), holders, object: null };
+    if (!st.isFile()) {
+      report.object = { kind: st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other' };
+    } else if (offset !== undefined) {
+      report.object = offset + decode.MUTEX_RECORD_SIZE > st.size
+        ? { kind: 'unknown', problems: [`offset ${offset} leaves fewer than ${decode.MUTEX_RECORD_SIZE} bytes`] }
+        : decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, offset));
+      report.offset = offset;
+      if (report.object.kind === 'mutex' && report.object.ownerPid !== null) {
+        report.object.ownerAlive = alive(report.object.ownerPid);
+      }
+    } else if (path.basename(where.path).startsWith('sem.') && where.path.startsWith('/dev/shm/')) {
+      report.object = decode.decodeSemaphore(readAt(fd, decode.SEM_SIZE, 0), st.size);
+    } else {
+      report.object = readChannel(fd, st.size);
+      if (report.object.kind === 'channel' && report.object.lane?.length > 0) attest(report.object, st, holders);
+      else if (report.object.kind === 'unknown') {
+        report.object.firstBytes = readAt(fd, 16, 0).toString('hex');
+        const mutex = decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, 0));
+        if (mutex.kind === 'mutex') report.object = { ...mutex, ownerAlive: mutex.ownerPid && alive(mutex.ownerPid) };
+      }
+    }
+    return report;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A message queue's report: its attributes (mq_getattr, through the
+ * library), its mqueue file text when a mount shows it, and the limits of
+ * /proc/sys/fs/mqueue.
+ */
+function inspectQueue(name) {
+  const { MessageQueue } = require('../../dist');
+  const queue = MessageQueue.open(name, { access: 'read' });
+  let attributes;
+  try {
+    attributes = queue.attributes;
+  } finally {
+    queue.close();
+  }
+  const text = readText(`/dev/mqueue${name}`);
+  const limits = {};
+  for (const file of ['msg_max', 'msgsize_max', 'queues_max']) {
+    const value = readText(`/proc/sys/fs/mqueue/${file}`).trim();
+    limits[file] = value === '' ? null : Number(value);
+  }
+  return {
+    target: name,
+    object: {
+      kind: 'queue',
+      depth: attributes.currentMessages,
+      maxMessages: attributes.maxMessages,
+      messageSize: attributes.messageSize,
+      file: text === '' ? null : decode.decodeQueueText(text),
+      limits,
+    },
+  };
+}
+
+/** A table of `rows` (arrays of cells) under `head`, columns padded to their widest cell. */
+function table(head, rows) {
+  const all = [head, ...rows].map((r) => r.map(String));
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`).join('');
+}
+
+/** "pid command" for each of `holders`, or 'none'. */
+function holderList(holders) {
+  if (holders.length === 0) return 'none\n';
+  return `\n${holders.map((h) => `    ${h.pid} (${h.fd === null ? 'mapped' : `fd ${h.fd}`}) ${h.command}\n`).join('')}`;
+}
+
+/** The lines describing a decoded Channel. */
+function describeChannel(c) {
+  if (!c.valid && !(c.lane?.length > 0)) {
+    return `Channel header (magic ${decode.RING.MAGIC.toString(16)}), DAMAGED or foreign: nothing past it was read\n` +
+      c.problems.map((p) => `  problem: ${p}\n`).join('');
+  }
+  const sleeping = [c.sleeping.futex && 'on its futex', c.sleeping.doorbell && 'on its doorbell'].filter(Boolean);
+  let out = `Channel version ${c.version}: ${c.lanes} lane(s) of ${c.capacity} bytes\n` +
+    `  consumer: ${c.consumer} (generation ${c.consumerGeneration}), ` +
+    `${c.consumerAttached ? `attached${c.consumerPids.length ? ` (pid ${c.consumerPids.join(', ')})` : ''}` : 'not attached'}, ` +
+    `${sleeping.length ? `sleeping ${sleeping.join(' and ')}` : 'not sleeping'}\n`;
+  out += table(['lane', 'producer', 'lives', 'pid', 'head', 'tail', 'depth', 'mailbox', 'deaths', 'waits'],
+    c.lane.map((l) => [l.index, `${l.producer}/${l.generation}`,
+      l.producerLives === null ? '-' : l.producerLives ? 'yes' : 'NO (died)', l.producerPids.join(',') || '-',
+      l.head, l.tail, l.depth, l.mailbox === null ? '-' : `${l.mailbox} B`, l.deaths,
+      l.producerWaitsForSpace ? 'for space' : '-']));
+  out += c.problems.map((p) => `  problem: ${p}\n`).join('');
+  out += c.notes.map((n) => `  note: ${n}\n`).join('');
+  return out;
+}
+
+/** The lines describing a decoded Mutex. */
+function describeMutex(m, offset) {
+  const owner = m.ownerPid === null ? 'none recorded'
+    : `pid ${m.ownerPid} (${m.ownerAlive ? 'alive' : 'dead'})${m.ownerTid !== null ? `, tid ${m.ownerTid}` : ''}`;
+  return `Mutex at offset ${offset ?? 0}: ${m.state}\n` +
+    `  owner: ${owner}${m.state === 'unlocked' ? ' (the last to lock it)' : ''}\n` +
+    `  waiters: ${m.waiters ? 'somebody sleeps on it (FUTEX_WAITERS; glibc records no waiter pids)' : 'none flagged'}\n`;
+}
+
+/** The text report of `inspect`. */
+function describe(r) {
+  const o = r.object;
+  let out = `${r.target}\n`;
+  if (r.path !== undefined) {
+    out += `  size ${r.size} bytes, mode ${r.mode}, owner ${r.owner} (${r.uid})\n  holders: ${holderList(r.holders)}`;
+  }
+  if (o.kind === 'channel') out += describeChannel(o);
+  else if (o.kind === 'mutex') out += describeMutex(o, r.offset);
+  else if (o.kind === 'semaphore') {
+    out += `Semaphore: value ${o.value}, ${o.waiters} waiter(s), ${o.shared ? 'process-shared' : 'process-private'}\n`;
+  } else if (o.kind === 'queue') {
+    out += `Message queue: ${o.depth} message(s) queued of ${o.maxMessages}, messages up to ${o.messageSize} bytes\n`;
+    out += o.file === null ? '  (no mqueue mount shows its file: QSIZE/NOTIFY not read)\n'
+      : `  ${o.file.bytes} bytes queued; notify ${o.file.notify}, signal ${o.file.signo}, notify pid ${o.file.notifyPid}\n`;
+    out += `  limits: msg_max ${o.limits.msg_max}, msgsize_max ${o.limits.msgsize_max}, queues_max ${o.limits.queues_max}\n`;
+  } else if (o.kind === 'unknown') {
+    out += `Not an object this package knows${o.firstBytes ? ` (first bytes ${o.firstBytes})` : ''}\n`;
+  } else {
+    out += `A ${o.kind}\n`;
+  }
+  if (o.kind !== 'channel') out += (o.problems ?? []).map((p) => `  problem: ${p}\n`).join('');
+  return out;
+}
+
+/** Runs `inspect`: 0 decoded, 1 no such object or unreadable, 2 a bad --offset. */
+async function run({ values, positionals: args, stdout, stderr }) {
+  const offset = parseOffset(values.offset);
+  if (typeof offset === 'string') {
+    stderr.write(`posix-ipc inspect: ${offset}\n`);
+    return 2;
+  }
+  const target = args[0];
+  const where = locate(target);
+  if (where === null) {
+    stderr.write(`posix-ipc inspect: '${target}' does not exist (no such name in /dev/shm, queue, path or PID:FD)\n`);
+    return 1;
+  }
+  if (where.type === 'queue' && offset !== undefined) {
+    stderr.write('posix-ipc inspect: --offset applies to shared memory, not to a message queue\n');
+    return 2;
+  }
+  let report;
+  try {
+    report = where.type === 'queue' ? inspectQueue(where.name) : inspectFile(where, offset);
+  } catch (err) {
+    const missing = err?.code === 'ENOENT';
+    stderr.write(`posix-ipc inspect: '${target}' ${missing ? 'does not exist' : `cannot be read: ${err?.message ?? err}`}\n`);
+    return 1;
+  }
+  stdout.write(values.json ? `${JSON.stringify(report, jsonValue, 2)}\n` : describe(report));
+  return 0;
+}
+
+/** JSON.stringify's replacer: BigInt positions (past 2^53) as decimal strings. */
+function jsonValue(_key, value) {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+module.exports = { usage, options, positionals, run, readChannel, lockedBytes };
