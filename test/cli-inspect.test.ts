@@ -1,0 +1,126 @@
+/**
+ * `posix-ipc inspect`, run as a subprocess against objects that other
+ * processes made (test/fixtures/cli-inspect-objects.js): a Channel mid-stream,
+ * a damaged segment, a Mutex whose owner dies, a semaphore, a queue, a memfd
+ * held by a process.
+ */
+import * as path from 'node:path';
+import { Channel, MessageQueue, Mutex, Semaphore } from '../lib';
+import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild } from './helpers';
+
+const CLI = path.join(__dirname, '..', 'scripts', 'cli.js');
+
+const children: FixtureChild[] = [];
+const name = namesUnlinkedAfterEach(Channel.unlink, Mutex.unlink, Semaphore.unlink, (n) => MessageQueue.unlink(n));
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    child.proc.stdin!.end();
+    await child.exit;
+  }
+  expect(leftoverObjects()).toEqual([]);
+});
+
+/** Starts the fixture making an object; resolves with the child and its ready line. */
+async function make(...args: string[]): Promise<{ child: FixtureChild; ready: Record<string, unknown> }> {
+  const child = fixtureChild('cli-inspect-objects.js', args);
+  children.push(child);
+  return { child, ready: await child.next() };
+}
+
+/** The report of `inspect --json`, loosely typed: the test checks its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Report = any;
+
+/** `posix-ipc inspect ...args`, with its output parsed when it is JSON. */
+async function inspect(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; json: Report }> {
+  const r = await run(process.execPath, [CLI, 'inspect', ...args]);
+  let json: Report = null;
+  if (args.includes('--json') && r.code === 0) json = JSON.parse(r.stdout);
+  return { ...r, json };
+}
+
+test('a Channel mid-stream: depth, producer state and the producer that holds the lane', async () => {
+  const n = name();
+  const { ready } = await make('channel', n, '5');
+  const r = await inspect(n, '--json');
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const ch = r.json.object;
+  expect(ch).toMatchObject({ kind: 'channel', valid: true, version: 3, lanes: 2, capacity: 4096 });
+  // The first message goes to the mailbox, the other four to the ring: 48-byte records.
+  expect(ch.lane[0]).toMatchObject({ producer: 'active', producerAttached: true, producerLives: true, mailbox: 40 });
+  expect(ch.lane[0].producerPids).toEqual([ready.pid]);
+  expect(ch.lane[0].depth).toBe(4 * 48);
+  expect(ch.lane[1]).toMatchObject({ producer: 'none', depth: 0, producerAttached: false });
+  expect(r.json.holders.map((h: { pid: number }) => h.pid)).toContain(ready.pid);
+
+  const text = await inspect(n.slice(1));
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain('Channel version 3: 2 lane(s) of 4096 bytes');
+  expect(text.stdout).toMatch(new RegExp(`\\n\\s+0\\s+active/1\\s+yes\\s+${ready.pid}\\s+0\\s+192\\s+192\\s+40 B`));
+  expect(text.stdout).toContain('the header records no pids');
+});
+
+test('a damaged segment (the magic, 2^31 lanes, a huge capacity) is reported, nothing past it read', async () => {
+  const n = name();
+  await make('garbage', n);
+  const r = await inspect(n, '--json');
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(r.json.object).toMatchObject({ kind: 'channel', valid: false, lane: [] });
+  expect(r.json.object.problems).toEqual(expect.arrayContaining([
+    'lane count 2147483648 outside 1..1024',
+    'capacity 4611686018427387904 is not a power of two in 64..1073741824',
+  ]));
+  const text = await inspect(n);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain('DAMAGED or foreign: nothing past it was read');
+});
+
+test('a Mutex held by a child names it as owner; once the child is SIGKILLed, owner died', async () => {
+  const n = name();
+  const { child, ready } = await make('mutex', n);
+  const held = await inspect(n, '--offset', '0', '--json');
+  expect(held).toMatchObject({ code: 0, stderr: '' });
+  expect(held.json.object).toMatchObject({ kind: 'mutex', state: 'locked', ownerPid: ready.pid, ownerTid: ready.pid, ownerAlive: true });
+
+  child.proc.kill('SIGKILL');
+  await child.exit;
+  const died = await inspect(n, '--offset', '0', '--json');
+  expect(died.json.object).toMatchObject({ kind: 'mutex', state: 'owner died', ownerPid: ready.pid, ownerTid: null, ownerAlive: false });
+  const text = await inspect(n, '--offset', '0');
+  expect(text.stdout).toContain(`Mutex at offset 0: owner died\n  owner: pid ${ready.pid} (dead)`);
+});
+
+test("a semaphore's value, and a queue's depth", async () => {
+  const s = name();
+  await make('semaphore', s, '7');
+  const sem = await inspect(`sem.${s.slice(1)}`, '--json');
+  expect(sem).toMatchObject({ code: 0, stderr: '' });
+  expect(sem.json.object).toMatchObject({ kind: 'semaphore', valid: true, value: 7, waiters: 0, shared: true });
+
+  const q = name();
+  await make('queue', q, '3');
+  const queue = await inspect(q, '--json');
+  expect(queue).toMatchObject({ code: 0, stderr: '' });
+  expect(queue.json.object).toMatchObject({ kind: 'queue', depth: 3, maxMessages: 8, messageSize: 64 });
+  expect((await inspect(q)).stdout).toContain('Message queue: 3 message(s) queued of 8');
+});
+
+test("a memfd Channel held by a process, as PID:FD", async () => {
+  const { ready } = await make('memfd', '2');
+  const r = await inspect(`${ready.pid}:${ready.fd}`, '--json');
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(r.json.target).toMatch(/memfd:/);
+  expect(r.json.object).toMatchObject({ kind: 'channel', valid: true, lanes: 1 });
+  expect(r.json.object.lane[0].depth + (r.json.object.lane[0].mailbox ?? 0)).toBeGreaterThan(0);
+});
+
+test('an object that does not exist: exit 1 saying so; a bad --offset: exit 2', async () => {
+  const missing = await inspect('pipc-no-such-object');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain("'pipc-no-such-object' does not exist");
+  const queue = await inspect(`/pipc-${process.pid}-no-such-queue`);
+  expect(queue.code).toBe(1);
+  expect(queue.stderr).toContain('does not exist');
+  expect((await inspect('x', '--offset', '3')).code).toBe(2);
+});
