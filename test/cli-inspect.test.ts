@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { Channel, MessageQueue, Mutex, Semaphore } from '../lib';
-import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild } from './helpers';
+import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild, type RunResult } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'scripts', 'cli.js');
 
@@ -33,7 +33,7 @@ async function make(...args: string[]): Promise<{ child: FixtureChild; ready: Re
 type Report = any;
 
 /** `posix-ipc inspect ...args`, with its output parsed when it is JSON. */
-async function inspect(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; json: Report }> {
+async function inspect(...args: string[]): Promise<RunResult & { json: Report }> {
   const r = await run(process.execPath, [CLI, 'inspect', ...args]);
   let json: Report = null;
   if (args.includes('--json') && r.code === 0) json = JSON.parse(r.stdout);
