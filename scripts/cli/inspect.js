@@ -9,6 +9,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const decode = require('./decode');
+const format = require('./format');
+const proc = require('./proc');
 
 const usage = `Usage: posix-ipc inspect <name|path> [--offset N] [--json]
 
@@ -83,11 +85,11 @@ function readlink(at) {
   }
 }
 
-/** The offset given with --offset: a non-negative multiple of 8, or a usage error (a string). */
+/** The offset given with --offset: a non-negative multiple of 8 (else a UsageError). */
 function parseOffset(text) {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)) || Number(text) % 8 !== 0) {
-    return `--offset must be a non-negative multiple of 8, not '${text}'`;
+    throw new format.UsageError(`--offset must be a non-negative multiple of 8, not '${text}'`);
   }
   return Number(text);
 }
@@ -110,103 +112,49 @@ function readChannel(fd, size) {
   return decode.decodeChannel(readAt(fd, decode.laneBytes(header), 0), size);
 }
 
-/** The device of a stat as /proc/locks prints it: major:minor:inode, in hex, hex, decimal. */
-function lockId(st) {
-  const major = Number((BigInt(st.dev) >> 8n) & 0xfffn);
-  const minor = Number((BigInt(st.dev) & 0xffn) | ((BigInt(st.dev) >> 12n) & 0xfff00n));
-  const hex = (n) => n.toString(16).padStart(2, '0');
-  return `${hex(major)}:${hex(minor)}:${st.ino}`;
-}
-
 /**
- * The locks on the file of `st` from /proc/locks (or the `lock:` lines of
- * one descriptor's fdinfo, `text`): { type (OFDLCK, POSIX, FLOCK), access,
- * pid (-1 for an OFD lock: the kernel names no process), start, end
- * (Infinity for EOF), waiting }.
+ * The locks on the file of `st`, from /proc/locks (proc.locks()) or from
+ * `list` (the locks of one open file description, proc.fdLocks()).
  */
-function lockedBytes(st, text = readText('/proc/locks')) {
-  const id = lockId(st);
-  const locks = [];
-  for (const line of text.split('\n')) {
-    const m = /^(?:lock:\s*)?\d+:\s+(->\s+)?(\S+)\s+\S+\s+(\S+)\s+(-?\d+)\s+(\S+)\s+(\d+)\s+(\d+|EOF)/.exec(line);
-    if (m === null || m[5] !== id) continue;
-    locks.push({
-      type: m[2], access: m[3], pid: Number(m[4]), start: Number(m[6]),
-      end: m[7] === 'EOF' ? Infinity : Number(m[7]), waiting: m[1] !== undefined,
-    });
-  }
-  return locks;
+function lockedBytes(st, list = proc.locks()) {
+  const dev = proc.devString(st.dev);
+  return list.filter((l) => l.dev === dev && l.inode === st.ino);
 }
 
 /** Whether one of `locks` (held, not waited for) covers `byte`. */
 function covers(locks, byte) {
-  return locks.some((l) => !l.waiting && l.start <= byte && byte <= l.end);
+  return locks.some((l) => !l.blocked && l.start <= byte && byte <= l.end);
 }
 
 /** The text of `file`, or '' when it cannot be read. */
 function readText(file) {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
+  return proc.tolerant(() => fs.readFileSync(file, 'utf8'), '');
 }
 
 /**
- * The processes holding the file of `st` open: [{ pid, command, fd, locks }]
- * (locks: those its open file description holds, from its fdinfo).
+ * The processes holding the file of `st`, this one left out: [{ pid,
+ * command, fd, locks }], one per descriptor (locks: those its open file
+ * description holds) and one with fd null per process that only maps it (a
+ * named semaphore or a Mutex keeps no descriptor).
  */
 function holdersOf(st) {
+  const dev = proc.devString(st.dev);
   const holders = [];
-  for (const entry of readDir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    for (const fd of readDir(`/proc/${entry}/fd`)) {
-      let other;
-      try {
-        other = fs.statSync(`/proc/${entry}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (other.dev !== st.dev || other.ino !== st.ino) continue;
-      const locks = lockedBytes(st, readText(`/proc/${entry}/fdinfo/${fd}`));
-      holders.push({ pid: Number(entry), command: commandOf(entry), fd: Number(fd), locks });
+  for (const p of proc.snapshot({ maps: true })) {
+    if (p.pid === process.pid) continue;
+    let held = false;
+    for (const { fd, target } of p.fds) {
+      if (!target.startsWith('/')) continue;
+      const other = proc.statFd(p.pid, fd);
+      if (other === null || other.dev !== st.dev || other.ino !== st.ino) continue;
+      holders.push({ pid: p.pid, command: p.command, fd, locks: lockedBytes(st, proc.fdLocks(p.pid, fd)) });
+      held = true;
     }
-    // A named semaphore or a Mutex keeps no descriptor: its process maps it.
-    const id = lockId(st).split(':');
-    const mapped = readText(`/proc/${entry}/maps`).split('\n').some((line) => {
-      const f = line.split(/\s+/);
-      return f[3] === `${id[0]}:${id[1]}` && f[4] === id[2];
-    });
-    if (mapped && !holders.some((h) => h.pid === Number(entry))) {
-      holders.push({ pid: Number(entry), command: commandOf(entry), fd: null, locks: [] });
+    if (!held && p.maps.some((m) => m.dev === dev && m.inode === st.ino)) {
+      holders.push({ pid: p.pid, command: p.command, fd: null, locks: [] });
     }
   }
-  return holders.filter((h) => h.pid !== process.pid);
-}
-
-/** The entries of directory `dir`, or none (a process that vanished or refuses). */
-function readDir(dir) {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-/** The command line of process `pid`, or its comm, or '?'. */
-function commandOf(pid) {
-  const cmdline = readText(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ');
-  return cmdline || readText(`/proc/${pid}/comm`).trim() || '?';
-}
-
-/** Whether process `pid` exists (a zombie counts until its parent reaps it). */
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
+  return holders;
 }
 
 /** Who holds byte `byte` of the file: the holders whose open file description locks it. */
@@ -241,17 +189,11 @@ function attest(channel, st, holders) {
 function fileFacts(st) {
   return {
     size: st.size,
-    mode: `0${(st.mode & 0o7777).toString(8)}`,
+    mode: format.mode(st.mode),
     uid: st.uid,
     gid: st.gid,
-    owner: userName(st.uid),
+    owner: proc.userName(st.uid),
   };
-}
-
-/** The user name of `uid` from /etc/passwd, or the number. */
-function userName(uid) {
-  const line = readText('/etc/passwd').split('\n').find((l) => l.split(':')[2] === String(uid));
-  return line === undefined ? String(uid) : line.split(':')[0];
 }
 
 /**
@@ -272,7 +214,7 @@ function inspectFile(where, offset) {
         : decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, offset));
       report.offset = offset;
       if (report.object.kind === 'mutex' && report.object.ownerPid !== null) {
-        report.object.ownerAlive = alive(report.object.ownerPid);
+        report.object.ownerAlive = proc.alive(report.object.ownerPid);
       }
     } else if (path.basename(where.path).startsWith('sem.') && where.path.startsWith('/dev/shm/')) {
       report.object = decode.decodeSemaphore(readAt(fd, decode.SEM_SIZE, 0), st.size);
@@ -282,7 +224,7 @@ function inspectFile(where, offset) {
       else if (report.object.kind === 'unknown') {
         report.object.firstBytes = readAt(fd, 16, 0).toString('hex');
         const mutex = decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, 0));
-        if (mutex.kind === 'mutex') report.object = { ...mutex, ownerAlive: mutex.ownerPid && alive(mutex.ownerPid) };
+        if (mutex.kind === 'mutex') report.object = { ...mutex, ownerAlive: mutex.ownerPid !== null && proc.alive(mutex.ownerPid) };
       }
     }
     return report;
@@ -324,11 +266,10 @@ function inspectQueue(name) {
   };
 }
 
-/** A table of `rows` (arrays of cells) under `head`, columns padded to their widest cell. */
-function table(head, rows) {
-  const all = [head, ...rows].map((r) => r.map(String));
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  return all.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`).join('');
+/** `rows` (arrays of cells) as a format.table() under `headers`, each line indented by two spaces. */
+function table(headers, rows) {
+  const columns = headers.map((header, i) => ({ key: header, header, get: (row) => row[i] }));
+  return format.table(rows, columns).split('\n').map((line) => (line === '' ? '' : `  ${line}`)).join('\n');
 }
 
 /** "pid command" for each of `holders`, or 'none'. */
@@ -395,10 +336,6 @@ function describe(r) {
 /** Runs `inspect`: 0 decoded, 1 no such object or unreadable, 2 a bad --offset. */
 async function run({ values, positionals: args, stdout, stderr }) {
   const offset = parseOffset(values.offset);
-  if (typeof offset === 'string') {
-    stderr.write(`posix-ipc inspect: ${offset}\n`);
-    return 2;
-  }
   const target = args[0];
   const where = locate(target);
   if (where === null) {
@@ -406,8 +343,7 @@ async function run({ values, positionals: args, stdout, stderr }) {
     return 1;
   }
   if (where.type === 'queue' && offset !== undefined) {
-    stderr.write('posix-ipc inspect: --offset applies to shared memory, not to a message queue\n');
-    return 2;
+    throw new format.UsageError('--offset applies to shared memory, not to a message queue');
   }
   let report;
   try {
@@ -417,13 +353,9 @@ async function run({ values, positionals: args, stdout, stderr }) {
     stderr.write(`posix-ipc inspect: '${target}' ${missing ? 'does not exist' : `cannot be read: ${err?.message ?? err}`}\n`);
     return 1;
   }
-  stdout.write(values.json ? `${JSON.stringify(report, jsonValue, 2)}\n` : describe(report));
+  if (values.json) format.writeJson(stdout, report);
+  else stdout.write(describe(report));
   return 0;
 }
 
-/** JSON.stringify's replacer: BigInt positions (past 2^53) as decimal strings. */
-function jsonValue(_key, value) {
-  return typeof value === 'bigint' ? value.toString() : value;
-}
-
-module.exports = { usage, options, positionals, run, readChannel, lockedBytes };
+module.exports = { usage, options, positionals, run, readChannel, lockedBytes, covers };

@@ -7,7 +7,8 @@
 // apart) for pipes and tests.
 
 const fs = require('node:fs');
-const { readChannel, lockedBytes } = require('./inspect');
+const { readChannel, lockedBytes, covers } = require('./inspect');
+const format = require('./format');
 const decode = require('./decode');
 
 const usage = `Usage: posix-ipc top [--interval MS] [--once]
@@ -84,11 +85,6 @@ function rate(bytesPerSecond) {
   return unit === 0 ? `${Math.round(value)} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Whether a held lock of `locks` covers `byte`. */
-function held(locks, byte) {
-  return locks.some((l) => !l.waiting && l.start <= byte && byte <= l.end);
-}
-
 /**
  * The rows of one frame: for each Channel of `now` (and its sample in
  * `before`), one row per lane; a damaged Channel gets one row saying why.
@@ -101,7 +97,7 @@ function rows(before, now) {
       continue;
     }
     const prev = before.get(name);
-    const consumer = held(locks, 0)
+    const consumer = covers(locks, 0)
       ? c.sleeping.futex || c.sleeping.doorbell ? 'sleeping' : 'awake'
       : 'detached';
     for (const lane of c.lane) {
@@ -111,7 +107,7 @@ function rows(before, now) {
         const moved = Number(BigInt(lane.tail) - BigInt(old.tail));
         speed = moved >= 0 ? rate((moved * 1000) / (at - prev.at)) : 'reset';
       }
-      const attached = held(locks, decode.laneLockByte(lane.index));
+      const attached = covers(locks, decode.laneLockByte(lane.index));
       const producer = lane.producer === 'active' && !attached ? 'active, DIED' : lane.producer;
       out.push([lane.index === 0 ? name : '', lane.index, producer, attached ? 'yes' : 'no', speed, lane.depth,
         lane.index === 0 ? consumer : '', lane.deaths > 0 ? `${lane.deaths} death(s)` : '']);
@@ -122,11 +118,10 @@ function rows(before, now) {
 
 /** The text of one frame: a title, the table, and what cannot be shown. */
 function frame(before, now, intervalMs) {
-  const head = ['CHANNEL', 'LANE', 'PRODUCER', 'ATTACHED', 'BYTES/S', 'DEPTH', 'CONSUMER', 'NOTE'];
+  const headers = ['CHANNEL', 'LANE', 'PRODUCER', 'ATTACHED', 'BYTES/S', 'DEPTH', 'CONSUMER', 'NOTE'];
   const body = rows(before, now);
-  const all = [head, ...body].map((r) => r.map(String));
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  const lines = all.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  const columns = headers.map((header, i) => ({ key: header, header, get: (row) => row[i] }));
+  const lines = format.table(body, columns).trimEnd().split('\n');
   return [
     `posix-ipc top: ${now.size} Channel(s) in ${SHM}, sampled every ${intervalMs} ms`,
     '',
@@ -141,11 +136,14 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The --interval value in ms, or a usage error (a string). */
+/** The --interval value in ms (else a UsageError). */
 function parseInterval(text) {
   if (text === undefined) return 1000;
   const ms = Number(text);
-  return /^\d+$/.test(text) && ms >= 50 && ms <= 3_600_000 ? ms : `--interval must be a whole number of ms, 50 to 3600000, not '${text}'`;
+  if (!/^\d+$/.test(text) || ms < 50 || ms > 3_600_000) {
+    throw new format.UsageError(`--interval must be a whole number of ms, 50 to 3600000, not '${text}'`);
+  }
+  return ms;
 }
 
 /**
@@ -191,12 +189,8 @@ function live(stdout, intervalMs) {
 }
 
 /** Runs `top`: one frame with --once, else the live view; 2 on a bad --interval. */
-async function run({ values, stdout, stderr }) {
+async function run({ values, stdout }) {
   const intervalMs = parseInterval(values.interval);
-  if (typeof intervalMs === 'string') {
-    stderr.write(`posix-ipc top: ${intervalMs}\n`);
-    return 2;
-  }
   if (values.once) {
     const before = sample();
     await sleep(intervalMs);
