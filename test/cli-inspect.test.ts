@@ -4,6 +4,9 @@
  * a damaged segment, a Mutex whose owner dies, a semaphore, a queue, a memfd
  * held by a process.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Channel, MessageQueue, Mutex, Semaphore } from '../lib';
 import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild, type RunResult } from './helpers';
@@ -113,6 +116,51 @@ test("a memfd Channel held by a process, as PID:FD", async () => {
   expect(r.json.target).toMatch(/memfd:/);
   expect(r.json.object).toMatchObject({ kind: 'channel', valid: true, lanes: 1 });
   expect(r.json.object.lane[0].depth + (r.json.object.lane[0].mailbox ?? 0)).toBeGreaterThan(0);
+});
+
+test('a FIFO a child holds: its kind and holder, without waiting for a writer', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-inspect-'));
+  try {
+    const file = path.join(dir, 'fifo');
+    const { ready } = await make('fifo', file);
+    const r = await inspect(file, '--json');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.json).toMatchObject({ path: file, mode: '0600', object: { kind: 'fifo' } });
+    expect(r.json.holders).toEqual([expect.objectContaining({ pid: ready.pid, fd: ready.fd })]);
+  } finally {
+    for (const child of children.splice(0)) {
+      child.proc.stdin!.end();
+      await child.exit;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the decoders never throw on random bytes, and never trust a count they read', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const decode = require('../scripts/cli/decode.js');
+  for (let i = 0; i < 3000; i++) {
+    const bytes = randomBytes(i % 7 === 0 ? 16 : 256 + (i % 5) * 512);
+    if (i % 2 === 0) bytes.writeUInt32LE(decode.RING.MAGIC, 0);
+    if (i % 4 === 0 && bytes.length >= 40) {
+      // A sound geometry over random lanes: the lanes are decoded, and their nonsense reported.
+      bytes.writeUInt32LE(3, 4);
+      bytes.writeUInt32LE(256, 8);
+      bytes.writeUInt32LE(512, 12);
+      bytes.writeUInt32LE(8, 16);
+      bytes.writeUInt32LE(1, 20);
+      bytes.writeBigUInt64LE(64n, 24);
+      bytes.writeBigUInt64LE(256n + 512n + 64n, 32);
+    }
+    const channel = decode.decodeChannel(bytes, bytes.length + (i % 3) * 64);
+    expect(['channel', 'unknown']).toContain(channel.kind);
+    if (channel.kind === 'channel' && !channel.valid) expect(channel.problems.length).toBeGreaterThan(0);
+    expect(['mutex', 'unknown']).toContain(decode.decodeMutex(bytes).kind);
+    expect(['semaphore', 'unknown']).toContain(decode.decodeSemaphore(bytes).kind);
+  }
+  expect(decode.decodeQueueText('garbage')).toMatchObject({ kind: 'queue', valid: false });
+  expect(decode.decodeQueueText('QSIZE:12         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n'))
+    .toMatchObject({ valid: true, bytes: 12, notify: 0, signo: 0, notifyPid: 0 });
 });
 
 test('an object that does not exist: exit 1 saying so; a bad --offset: exit 2', async () => {

@@ -196,38 +196,50 @@ function fileFacts(st) {
   };
 }
 
+/** The Mutex record at `offset` of the object open at `fd` of `size` bytes, decoded, with its owner's liveness. */
+function readMutex(fd, size, offset) {
+  if (offset + decode.MUTEX_RECORD_SIZE > size) {
+    return { kind: 'unknown', problems: [`offset ${offset} leaves fewer than ${decode.MUTEX_RECORD_SIZE} bytes`] };
+  }
+  const mutex = decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, offset));
+  if (mutex.kind === 'mutex') mutex.ownerAlive = mutex.ownerPid !== null && proc.alive(mutex.ownerPid);
+  return mutex;
+}
+
+/**
+ * What the regular file open at `fd` holds: a Mutex at `offset` when one is
+ * given; a semaphore for /dev/shm/sem.*; else a Channel, a Mutex (a named
+ * Mutex's file, offset 0), or unknown bytes (their first 16 in hex).
+ */
+function decodeFile(fd, st, file, offset, holders) {
+  if (offset !== undefined) return readMutex(fd, st.size, offset);
+  if (file.startsWith('/dev/shm/sem.')) return decode.decodeSemaphore(readAt(fd, decode.SEM_SIZE, 0), st.size);
+  const channel = readChannel(fd, st.size);
+  if (channel.kind === 'channel') {
+    if (channel.lane?.length > 0) attest(channel, st, holders);
+    return channel;
+  }
+  const mutex = readMutex(fd, st.size, 0);
+  return mutex.kind === 'mutex' ? mutex : { kind: 'unknown', firstBytes: readAt(fd, 16, 0).toString('hex') };
+}
+
 /**
  * Decodes the object at `where.path` (a Mutex when `offset` is given) into a
- * report: { target, path, size, mode, owner, holders, object }.
+ * report: { target, path, size, mode, owner, holders, object }. A FIFO, a
+ * socket or a device is not opened (a FIFO's open would wait for a writer).
  */
 function inspectFile(where, offset) {
-  const fd = fs.openSync(where.path, 'r');
+  const seen = fs.statSync(where.path);
+  if (!seen.isFile()) {
+    const kind = seen.isFIFO() ? 'fifo' : seen.isSocket() ? 'socket' : 'other';
+    return { target: where.label, path: where.path, ...fileFacts(seen), holders: holdersOf(seen), object: { kind } };
+  }
+  const fd = fs.openSync(where.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const st = fs.fstatSync(fd);
     const holders = holdersOf(st);
-    const report = { target: where.label, path: where.path, ...fileFacts(st), holders, object: null };
-    if (!st.isFile()) {
-      report.object = { kind: st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other' };
-    } else if (offset !== undefined) {
-      report.object = offset + decode.MUTEX_RECORD_SIZE > st.size
-        ? { kind: 'unknown', problems: [`offset ${offset} leaves fewer than ${decode.MUTEX_RECORD_SIZE} bytes`] }
-        : decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, offset));
-      report.offset = offset;
-      if (report.object.kind === 'mutex' && report.object.ownerPid !== null) {
-        report.object.ownerAlive = proc.alive(report.object.ownerPid);
-      }
-    } else if (path.basename(where.path).startsWith('sem.') && where.path.startsWith('/dev/shm/')) {
-      report.object = decode.decodeSemaphore(readAt(fd, decode.SEM_SIZE, 0), st.size);
-    } else {
-      report.object = readChannel(fd, st.size);
-      if (report.object.kind === 'channel' && report.object.lane?.length > 0) attest(report.object, st, holders);
-      else if (report.object.kind === 'unknown') {
-        report.object.firstBytes = readAt(fd, 16, 0).toString('hex');
-        const mutex = decode.decodeMutex(readAt(fd, decode.MUTEX_RECORD_SIZE, 0));
-        if (mutex.kind === 'mutex') report.object = { ...mutex, ownerAlive: mutex.ownerPid !== null && proc.alive(mutex.ownerPid) };
-      }
-    }
-    return report;
+    const object = decodeFile(fd, st, where.path, offset, holders);
+    return { target: where.label, path: where.path, ...fileFacts(st), holders, offset, object };
   } finally {
     fs.closeSync(fd);
   }
