@@ -286,7 +286,7 @@ function table(headers, rows) {
 
 /** "pid command" for each of `holders`, or 'none'. */
 function holderList(holders) {
-  if (holders.length === 0) return 'none\n';
+  if (holders.length === 0) return ' none\n';
   return `\n${holders.map((h) => `    ${h.pid} (${h.fd === null ? 'mapped' : `fd ${h.fd}`}) ${h.command}\n`).join('')}`;
 }
 
@@ -325,7 +325,7 @@ function describe(r) {
   const o = r.object;
   let out = `${r.target}\n`;
   if (r.path !== undefined) {
-    out += `  size ${r.size} bytes, mode ${r.mode}, owner ${r.owner} (${r.uid})\n  holders: ${holderList(r.holders)}`;
+    out += `  size ${r.size} bytes, mode ${r.mode}, owner ${r.owner} (${r.uid})\n  holders:${holderList(r.holders)}`;
   }
   if (o.kind === 'channel') out += describeChannel(o);
   else if (o.kind === 'mutex') out += describeMutex(o, r.offset);
