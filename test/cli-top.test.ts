@@ -23,27 +23,29 @@ afterEach(async () => {
   expect(leftoverObjects()).toEqual([]);
 });
 
-/** Starts a producer into the Channel `n`; resolves once it sends. */
-async function producer(n: string): Promise<number> {
+/** Starts a producer into the Channel `n` (and an anonymous one); resolves with its ready line once it sends. */
+async function producer(n: string): Promise<Record<string, unknown>> {
   const child = fixtureChild('cli-top-producer.js', [n]);
   children.push(child);
-  return (await child.next()).pid as number;
+  return child.next();
 }
 
-/** The row of `frame` for Channel `n` (its lane 0). */
-function rowOf(frame: string, n: string): string | undefined {
-  return frame.split('\n').find((line) => line.startsWith(`${n.slice(1)} `));
+/** The row of `frame` for the Channel labelled `label` (its lane 0). */
+function rowOf(frame: string, label: string): string | undefined {
+  return frame.split('\n').find((line) => line.startsWith(`${label} `));
 }
 
 test('--once: a frame with the Channel, its producer and its bytes/s while it produces', async () => {
   const n = name();
-  await producer(n);
+  const ready = await producer(n);
   const r = await run(process.execPath, [CLI, 'top', '--once', '--interval', '400']);
   expect(r).toMatchObject({ code: 0, stderr: '' });
   expect(r.stdout).toContain('CHANNEL');
   expect(r.stdout).toContain('messages/s: not shown, the header counts bytes (tails), not messages');
   // lane 0, producer active and attached, a rate above zero, a depth, the consumer detached.
-  expect(rowOf(r.stdout, n)).toMatch(/^\S+\s+0\s+active\s+yes\s+[1-9][\d.]* (B|KiB|MiB)\/s\s+[1-9]\d*\s+detached/);
+  expect(rowOf(r.stdout, n.slice(1))).toMatch(/^\S+\s+0\s+active\s+yes\s+[1-9][\d.]* (B|KiB|MiB)\/s\s+[1-9]\d*\s+detached/);
+  // The anonymous Channel, by its holder's pid and descriptor: one 40-byte message in its mailbox, none in the ring.
+  expect(rowOf(r.stdout, `${ready.pid}:${ready.fd}`)).toMatch(/^\S+\s+0\s+active\s+yes\s+0 B\/s\s+0\s/);
 });
 
 test('a bad --interval is a usage error', async () => {
@@ -70,11 +72,11 @@ test('live in tmux: the frame shows, q quits with exit 0, the terminal is cooked
     for (let i = 0; i < 300 && !shown; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
       screen = (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
-      shown = screen.includes('BYTES/S') && rowOf(screen, n) !== undefined;
+      shown = screen.includes('BYTES/S') && rowOf(screen, n.slice(1)) !== undefined;
     }
     expect({ shown, screen }).toMatchObject({ shown: true });
     expect(screen).toContain('q: quit');
-    expect(rowOf(screen, n)).toMatch(/\s0\s+active\s+yes\s/);
+    expect(rowOf(screen, n.slice(1))).toMatch(/\s0\s+active\s+yes\s/);
 
     expect((await tmux('send-keys', '-t', 'top', 'q')).code).toBe(0);
     expect(await until(() => existsSync(done) && readFileSync(done, 'utf8').includes('\n'), 15000)).toBe(true);

@@ -1,5 +1,6 @@
 'use strict';
-// `posix-ipc top`: a live view of this package's Channels in /dev/shm: per
+// `posix-ipc top`: a live view of this package's Channels (in /dev/shm, and
+// anonymous ones in the memfds processes hold): per
 // Channel and lane, bytes/s (from the tails' deltas between two samples),
 // depth, producer state and whether it is attached, and whether the consumer
 // sleeps. Redraws in place every interval; `q` or Ctrl-C quits and restores
@@ -9,11 +10,13 @@
 const fs = require('node:fs');
 const { readChannel, lockedBytes, covers } = require('./inspect');
 const format = require('./format');
+const proc = require('./proc');
 const decode = require('./decode');
 
 const usage = `Usage: posix-ipc top [--interval MS] [--once]
 
-A live view of the Channels in /dev/shm (recognised by their header): for
+A live view of the Channels in /dev/shm and in memfds processes hold (shown
+as PID:FD), recognised by their header: for
 each Channel and lane, bytes/s (the tail's progress between two samples),
 depth, the producer's state and whether it is attached (it holds the lane's
 lock), and whether the consumer is attached and sleeping. Messages/s is not
@@ -39,31 +42,44 @@ const positionals = { min: 0, max: 0 };
 const SHM = '/dev/shm';
 
 /**
- * One sample of every Channel in /dev/shm: a Map from name to { channel
- * (decoded), locks (of its file), at (ms) }. Damaged ones are kept (reported
- * as such); objects that vanish or refuse are skipped.
+ * Where Channels may be: every file of /dev/shm but the semaphores, by name,
+ * and every memfd a process holds, as PID:FD (anonymous Channels).
+ */
+function places() {
+  const list = proc.tolerant(() => fs.readdirSync(SHM), []).sort()
+    .filter((name) => !name.startsWith('sem.'))
+    .map((name) => ({ label: name, path: `${SHM}/${name}` }));
+  for (const p of proc.snapshot({ maps: false })) {
+    for (const { fd, target } of p.fds) {
+      if (target.startsWith('/memfd:')) list.push({ label: `${p.pid}:${fd}`, path: `/proc/${p.pid}/fd/${fd}` });
+    }
+  }
+  return list;
+}
+
+/**
+ * One sample of every Channel: a Map from its label to { channel (decoded),
+ * locks (of its file), at (ms) }. A memfd several processes hold is sampled
+ * once, under its first holder. Damaged Channels are kept (reported as
+ * such); objects that vanish or refuse are skipped.
  */
 function sample() {
   const found = new Map();
-  let names = [];
-  try {
-    names = fs.readdirSync(SHM);
-  } catch {
-    return found;
-  }
-  for (const name of names.sort()) {
-    if (name.startsWith('sem.')) continue;
+  const seen = new Set();
+  for (const { label, path } of places()) {
     let fd;
     try {
-      fd = fs.openSync(`${SHM}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch {
       continue;
     }
     try {
       const st = fs.fstatSync(fd);
-      if (!st.isFile()) continue;
+      const id = `${st.dev}:${st.ino}`;
+      if (!st.isFile() || seen.has(id)) continue;
+      seen.add(id);
       const channel = readChannel(fd, st.size);
-      if (channel.kind === 'channel') found.set(name, { channel, locks: lockedBytes(st), at: performance.now() });
+      if (channel.kind === 'channel') found.set(label, { channel, locks: lockedBytes(st), at: performance.now() });
     } catch {
       // Truncated or removed while read: not a Channel this time.
     } finally {
@@ -123,7 +139,7 @@ function frame(before, now, intervalMs) {
   const columns = headers.map((header, i) => ({ key: header, header, get: (row) => row[i] }));
   const lines = format.table(body, columns).trimEnd().split('\n');
   return [
-    `posix-ipc top: ${now.size} Channel(s) in ${SHM}, sampled every ${intervalMs} ms`,
+    `posix-ipc top: ${now.size} Channel(s) (${SHM}, and memfds as PID:FD), sampled every ${intervalMs} ms`,
     '',
     ...(body.length > 0 ? lines : ['(no Channels)']),
     '',
