@@ -106,7 +106,8 @@ test("a semaphore's value, and a queue's depth", async () => {
   const queue = await inspect(q, '--json');
   expect(queue).toMatchObject({ code: 0, stderr: '' });
   expect(queue.json.object).toMatchObject({ kind: 'queue', depth: 3, maxMessages: 8, messageSize: 64 });
-  expect((await inspect(q)).stdout).toContain('Message queue: 3 message(s) queued of 8');
+  // Without its slash too, as /dev/shm has no such name.
+  expect((await inspect(q.slice(1))).stdout).toContain('Message queue: 3 message(s) queued of 8');
 });
 
 test("a memfd Channel held by a process, as PID:FD", async () => {

@@ -28,7 +28,7 @@ Decodes one IPC object and prints what it knows of it:
 The object, by name or path:
   jobs, /jobs          /dev/shm/jobs (shared memory, a Channel, a Mutex)
   sem.jobs             the named semaphore /jobs (/dev/shm/sem.jobs)
-  /jobs                a message queue, when /dev/shm has no such name
+  jobs, /jobs          the message queue /jobs, when /dev/shm has no such name
   ./file, /a/b         any file (a path with a slash past the first)
   PID:FD               descriptor FD of process PID (a memfd, say)
 
@@ -62,8 +62,7 @@ function locate(target) {
   const explicitPath = target.startsWith('.') || bare.includes('/');
   if (explicitPath) return exists(target) ? { type: 'file', path: path.resolve(target), label: target } : null;
   if (bare !== '' && exists(`/dev/shm/${bare}`)) return { type: 'file', path: `/dev/shm/${bare}`, label: `/dev/shm/${bare}` };
-  if (target.startsWith('/') && bare !== '') return { type: 'queue', name: target };
-  return null;
+  return bare === '' ? null : { type: 'queue', name: `/${bare}` };
 }
 
 /** Whether `at` can be stat'ed (following links, as /proc/<pid>/fd/<n> needs). */
