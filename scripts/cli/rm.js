@@ -48,9 +48,9 @@ function resolve(arg, rows) {
   if (arg.startsWith('/dev/shm/')) {
     const entry = arg.slice(9);
     if (entry.includes('/') || entry === '') return `'${arg}' is not an object of /dev/shm`;
-    return entry.startsWith('sem.')
-      ? { kind: 'semaphore', name: `/${entry.slice(4)}`, path: arg }
-      : { kind: 'shm', name: `/${entry}`, path: arg };
+    if (entry.startsWith('sem.')) return { kind: 'semaphore', name: `/${entry.slice(4)}`, path: arg };
+    const channel = rows.some((r) => r.kind === 'channel' && r.path === arg);
+    return { kind: channel ? 'channel' : 'shm', name: `/${entry}`, path: arg };
   }
   const bare = arg.replace(/^\//, '');
   if (bare.includes('/') || arg.startsWith('.')) {
