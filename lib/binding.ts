@@ -130,6 +130,8 @@ export interface Binding {
   processDieWithParent(signal: number): number;
   /** setrlimit(2) of this process; a negative soft or hard limit is RLIM_INFINITY. 0 or -errno. */
   processSetLimit(resource: number, soft: number, hard: number): number;
+  /** sched_yield(2): this thread's CPU to another runnable thread, if any. */
+  processYield(): void;
   readonly RLIMIT_AS: number;
   readonly RLIMIT_CPU: number;
   readonly RLIMIT_DATA: number;

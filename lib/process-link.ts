@@ -32,6 +32,7 @@
 import { EventEmitter } from 'node:events';
 import { constants as bufferConstants } from 'node:buffer';
 import type { InspectOptionsStylized } from 'node:util';
+import { binding } from './binding';
 import { Channel } from './channel';
 import { closedError, corrupt } from './errors';
 import type { WaitOptions } from './options';
@@ -57,12 +58,21 @@ const EMPTY = new Uint8Array(0);
 const LABEL = 'The process link';
 /**
  * How long, in milliseconds, the receive loop polls the ring for a reply after this side sent a value, before it
- * sleeps on the event loop: 50 µs. A wake-up through the event loop costs 15-75 µs here (PERF-NOTES.md), a poll
- * well under one: a reply that comes within the spin is taken without one. Chosen as the longest a wake-up costs on
- * an idle machine like this one, so that a miss costs at most what sleeping at once would have. Also the longest the
- * loop holds the event loop at once, however busy the link (it then lets one turn run).
+ * sleeps on the event loop: 1 ms. A wake-up through the event loop costs 15-75 µs on an idle machine like this one
+ * (PERF-NOTES.md), a poll well under one; but a peer that is descheduled for a moment (a garbage collection, another
+ * thread taking its core) answers late, and a spin shorter than that moment misses it and pays the wake-up on top.
+ * Measured with the pool bench (a round trip each way): 50 µs caught the reply in about half the round trips
+ * (p50 57-60 µs), 0.5 ms in 80-90 % (p90 ~100 µs), 1 ms in more than 90 % (p50 9.5 µs, p90 17 µs). A link whose
+ * replies come later than this stops spinning (see {@link MAX_BACKOFF_STEPS}), so a slow peer costs at most one
+ * spin in 64.
  */
-const SPIN_MS = 0.05;
+const SPIN_MS = 1;
+/**
+ * The longest, in milliseconds, the receive loop holds the event loop at once while it spins, however busy the
+ * link: it then lets one turn of the event loop run (timers, I/O) and goes on. 50 µs: a turn with nothing to do
+ * costs a few µs.
+ */
+const HOLD_MS = 0.05;
 /**
  * Polls made, a microtask turn apart, after the last frame even when nothing was sent lately: a listener's reply is
  * often a few promise hops away (an async handler, an iterator), and should find the loop spinning, not asleep.
@@ -71,9 +81,13 @@ const GRACE_POLLS = 8;
 /**
  * After `n` spins in a row that caught nothing, the next `2^n - 1` only take what is there (and a send does not wake
  * a sleeping loop), `n` at most 6: a link whose replies come slower than {@link SPIN_MS} (a busy machine, slow
- * handlers) spends at most one spin in 64 on waiting, and finds out when replies are fast again.
+ * handlers) spends at most one spin in 64 on waiting, and finds out when replies are fast again. A spin that caught
+ * its frame only after {@link LATE_MS} counts as one that caught nothing: a peer that answers every 0.9 ms would
+ * otherwise keep this side spinning nine tenths of the time.
  */
 const MAX_BACKOFF_STEPS = 6;
+/** See {@link MAX_BACKOFF_STEPS}: a quarter of {@link SPIN_MS}. */
+const LATE_MS = SPIN_MS / 4;
 
 /**
  * The links open in this process, closed when it exits normally (also through `process.exit()`), so that the peer
@@ -114,9 +128,10 @@ export interface ProcessLinkCreateOptions {
  * (`for await`) starts, and pauses when the last one goes (messages wait in
  * the ring meanwhile). A pending receive keeps the process alive unless
  * `unref()` was called, as `process.channel.unref()` does.
- * For a reply's sake, a side that just sent polls the ring for up to 50 µs
+ * For a reply's sake, a side that just sent polls the ring for up to 1 ms
  * (yielding to promise callbacks, and letting the event loop turn every
- * 50 µs) before it sleeps on the event loop; an idle link uses no CPU.
+ * 50 µs) before it sleeps on the event loop; a link whose replies take
+ * longer soon stops doing so, and an idle link uses no CPU.
  *
  * **End.** `'close'` is emitted once: when the peer closes its end (or exits:
  * a process closes its links when it exits normally, `process.exit()`
@@ -425,9 +440,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * way), polls for more without sleeping, yielding to microtasks between polls (so that what the listeners do with
    * a value, a reply sent, runs at once), until {@link SPIN_MS} passed with nothing sent. A side that only receives
    * takes what is there at each wake-up and sleeps again.
-   * The event loop is let run (a setImmediate turn) every {@link SPIN_MS}, however busy the link. A spin that
+   * The event loop is let run (a setImmediate turn) every {@link HOLD_MS}, however busy the link. A spin that
    * caught nothing makes the next ones only take what is there (see {@link MAX_BACKOFF_STEPS}): on a machine too busy
-   * to run both sides at once, spinning only takes the peer's core.
+   * to run both sides at once, spinning only takes the peer's core. Between two empty polls it yields the CPU
+   * (sched_yield), which costs well under a microsecond when no other thread wants it.
    */
   async #spin(): Promise<void> {
     const incoming = this.#in;
@@ -437,16 +453,19 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     let last = this.#sentAt;
     let held = performance.now();
     let caught = false;
+    let late = false;
     let polled = false;
     let grace = GRACE_POLLS;
     while (this.#reads()) {
       const frame = incoming.tryReceive();
+      let now = performance.now();
       if (frame !== null) {
+        if (polled && now - last > LATE_MS) late = true;
+        else caught ||= polled;
         this.#frame(frame);
-        caught ||= polled;
         grace = GRACE_POLLS;
+        now = performance.now();
       }
-      const now = performance.now();
       if (sends !== this.#sends) {
         sends = this.#sends;
         last = now;
@@ -458,15 +477,18 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
             await undefined;
             continue;
           }
-          if (polled) this.#backedOff(caught);
+          if (polled) this.#backedOff(caught && !late);
           return;
         }
         polled = true;
       }
-      if (now - held > SPIN_MS) {
+      if (now - held > HOLD_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         held = performance.now();
       } else if (frame === null) {
+        // Polite: on a machine with more runnable threads than CPUs, the peer that sends the reply may be waiting
+        // for this one's.
+        binding.processYield();
         await undefined;
       }
     }

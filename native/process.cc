@@ -1,9 +1,10 @@
 // Processes: a pidfd for a child (its exit, pollable; signals that can never
-// reach a process that reused its pid), dying with the parent, and the
-// resource limits a child sets on itself before any user code runs.
+// reach a process that reused its pid), dying with the parent, the resource
+// limits a child sets on itself before any user code runs, and giving the CPU
+// to another process while spinning.
 //
 // See: pidfd_open(2), pidfd_send_signal(2), prctl(2) (PR_SET_PDEATHSIG),
-// getppid(2), setrlimit(2).
+// getppid(2), setrlimit(2), sched_yield(2).
 //
 // A pidfd is close-on-exec from birth (the kernel sets O_CLOEXEC on every
 // pidfd) and becomes readable when its process exits, whoever reaps it: libuv
@@ -11,6 +12,7 @@
 // there, and the pidfd says at once, without SIGCHLD, that the process is gone.
 #include "process.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -75,6 +77,16 @@ Napi::Value SetLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
+// processYield() -> undefined. Gives this thread's CPU to another runnable
+// thread, if any (sched_yield returns at once otherwise): a ProcessLink that
+// polls its ring for a reply calls it between polls, so that on a machine
+// with more runnable threads than CPUs the poll does not keep the peer that
+// would send the reply off the CPU.
+Napi::Value Yield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -83,6 +95,7 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"pidfdSendSignal", PidfdSendSignal},
       {"processDieWithParent", DieWithParent},
       {"processSetLimit", SetLimit},
+      {"processYield", Yield},
   };
   SetFunctions(env, exports, functions);
   const ConstantExport constants[] = {
