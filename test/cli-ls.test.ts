@@ -5,10 +5,12 @@
  * OFD lock and a Channel it produces into; ls must list each with the child's
  * pid as a holder, and filter by kind and by pid.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fixtureChild, run, uniqueName, type FixtureChild } from './helpers';
+import { fixture, fixtureChild, run, uniqueName, type FixtureChild } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
 
@@ -96,6 +98,36 @@ describe('posix-ipc ls --json lists what another process holds, with its pid', (
     expect(channel).toMatchObject({ path: `/dev/shm${held.names.channel}`, creatorAlive: true });
     // Its producer's liveness lock, on byte 1 of the segment.
     expect(heldRows('lock').some((r) => r.name === `/dev/shm${held.names.channel}` && r.lock!.start === 1)).toBe(true);
+  });
+});
+
+describe('posix-ipc ls: mappings and hostile names', () => {
+  test('a segment mapped with its descriptor closed is still held (through /proc/PID/maps)', async () => {
+    const name = uniqueName();
+    writeFileSync(`/dev/shm${name}`, Buffer.alloc(4096));
+    const mapper = spawn('python3', [fixture('cli-ls-mapped.py'), `/dev/shm${name}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await once(mapper.stdout!, 'data');
+      const shm = (await lsJson('--kind', 'shm')).find((r) => r.name === name);
+      expect(shm?.holders).toEqual([{ pid: mapper.pid, command: expect.stringContaining('cli-ls-mapped.py') }]);
+    } finally {
+      mapper.stdin!.end();
+      await once(mapper, 'exit');
+      rmSync(`/dev/shm${name}`);
+    }
+  });
+
+  test('a name with a newline and an escape sequence is printed escaped: one row, no control characters', async () => {
+    const name = `${uniqueName()}\n\u001b[2J`;
+    writeFileSync(`/dev/shm${name}`, 'x');
+    try {
+      const r = await posixIpc('ls', '--kind', 'shm', '--output', 'name');
+      expect(r.stdout.split('\n')).toContain(`${name.slice(0, name.indexOf('\n'))}\\x0a\\x1b[2J`);
+      expect(r.stdout).not.toContain('\u001b');
+      expect((await lsJson('--kind', 'shm')).some((row) => row.name === name)).toBe(true);
+    } finally {
+      rmSync(`/dev/shm${name}`);
+    }
   });
 });
 
