@@ -50,23 +50,34 @@ describe('posix-ipc rm of what another process holds', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test.each([
-    ['shm', (h: Held) => h.names.shm, (h: Held) => existsSync(`/dev/shm${h.names.shm}`)],
-    ['semaphore', (h: Held) => `sem.${h.names.sem.slice(1)}`, (h: Held) => existsSync(`/dev/shm/sem.${h.names.sem.slice(1)}`)],
-    ['mqueue', (h: Held) => h.names.mq, (h: Held) => queueExists(h.names.mq)],
-    ['channel', (h: Held) => `/dev/shm${h.names.channel}`, (h: Held) => existsSync(`/dev/shm${h.names.channel}`)],
-    ['fifo', (h: Held) => h.names.fifo, (h: Held) => existsSync(h.names.fifo)],
-    ['socket', (h: Held) => h.names.socket, (h: Held) => existsSync(h.names.socket)],
-  ])('a %s: refused while held (naming the holder), removed with --force', async (kind, name, exists) => {
-    const refused = await posixIpc('rm', name(held));
+  /** Each kind, the name rm is given for it, and whether it still exists. */
+  const objects = (h: Held): Array<[string, string, () => boolean]> => [
+    ['shm', h.names.shm, () => existsSync(`/dev/shm${h.names.shm}`)],
+    ['semaphore', `sem.${h.names.sem.slice(1)}`, () => existsSync(`/dev/shm/sem.${h.names.sem.slice(1)}`)],
+    ['mqueue', h.names.mq, () => queueExists(h.names.mq)],
+    ['channel', `/dev/shm${h.names.channel}`, () => existsSync(`/dev/shm${h.names.channel}`)],
+    ['fifo', h.names.fifo, () => existsSync(h.names.fifo)],
+    ['socket', h.names.socket, () => existsSync(h.names.socket)],
+  ];
+
+  test('refuses each (a shm segment, a semaphore, a queue, a Channel, a FIFO, a socket), naming the holder; exit 1', async () => {
+    const refused = await posixIpc('rm', ...objects(held).map(([, name]) => name));
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
-    expect(refused.stderr).toMatch(new RegExp(`^posix-ipc: not removing ${kind} .*: held by ${held.pid} \\(node cli-ls-holder\\.js`));
-    expect(exists(held)).toBe(true);
-    const forced = await posixIpc('rm', '--force', name(held));
+    const lines = refused.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(6);
+    for (const [i, [kind]] of objects(held).entries()) {
+      expect(lines[i]).toMatch(new RegExp(`^posix-ipc: not removing ${kind} .*: held by ${held.pid} \\(node cli-ls-holder\\.js.*--force`));
+    }
+    for (const [kind, , exists] of objects(held)) expect([kind, exists()]).toEqual([kind, true]);
+  });
+
+  test('--force removes each all the same, saying so', async () => {
+    const forced = await posixIpc('rm', '--force', ...objects(held).map(([, name]) => name));
     expect({ code: forced.code, stderr: forced.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(forced.stdout).toMatch(new RegExp(`^removed ${kind} `));
-    expect(exists(held)).toBe(false);
+    expect(forced.stdout.trimEnd().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')))
+      .toEqual(objects(held).map(([kind]) => `removed ${kind}`));
+    for (const [kind, , exists] of objects(held)) expect([kind, exists()]).toEqual([kind, false]);
   });
 });
 
