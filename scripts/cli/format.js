@@ -94,7 +94,7 @@ function holders(list) {
  */
 function shortCommand(command) {
   const words = String(command ?? '').split(' ');
-  const text = words.map((w, i) => (i < 2 && w.startsWith('/') ? w.slice(w.lastIndexOf('/') + 1) : w)).join(' ');
+  const text = words.map((w, i) => (i < 2 && w.includes('/') ? w.slice(w.lastIndexOf('/') + 1) : w)).join(' ');
   return text.length > 32 ? `${text.slice(0, 31)}…` : text;
 }
 
