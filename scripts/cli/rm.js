@@ -113,20 +113,30 @@ function removeNamed(names, values, rows, stdout, stderr) {
       failed = true;
       continue;
     }
-    if (values['dry-run']) {
-      stdout.write(`would remove ${describe(target)}\n`);
-      continue;
-    }
-    try {
-      unlink(target);
-      stdout.write(`removed ${describe(target)}\n`);
-    } catch (err) {
-      const reason = err?.code === 'ENOENT' ? `no such object: ${arg}` : `cannot remove ${describe(target)}: ${err?.message ?? err}`;
-      stderr.write(`posix-ipc: ${reason}\n`);
-      failed = true;
-    }
+    if (!remove(target, values['dry-run'], stdout, stderr, `no such object: ${arg}`)) failed = true;
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * Removes `target` and says so (with --dry-run, says it would): false when it could not. A target gone
+ * already (ENOENT) is the error `missing`, or, when `missing` is null, was removed by someone else meanwhile.
+ */
+function remove(target, dryRun, stdout, stderr, missing) {
+  if (dryRun) {
+    stdout.write(`would remove ${describe(target)}\n`);
+    return true;
+  }
+  try {
+    unlink(target);
+    stdout.write(`removed ${describe(target)}\n`);
+    return true;
+  } catch (err) {
+    if (err?.code === 'ENOENT' && missing === null) return true;
+    const reason = err?.code === 'ENOENT' ? missing : `cannot remove ${describe(target)}: ${err?.message ?? err}`;
+    stderr.write(`posix-ipc: ${reason}\n`);
+    return false;
+  }
 }
 
 /** The orphans: this package's named objects with no live holder and no live side attached. */
@@ -143,18 +153,7 @@ function removeOrphans(values, rows, stdout, stderr) {
   let failed = false;
   for (const r of found) {
     const target = { kind: r.kind, name: r.name, path: r.path };
-    if (values['dry-run']) {
-      stdout.write(`would remove ${describe(target)}\n`);
-      continue;
-    }
-    try {
-      unlink(target);
-      stdout.write(`removed ${describe(target)}\n`);
-    } catch (err) {
-      if (err?.code === 'ENOENT') continue; // Someone else removed it meanwhile.
-      stderr.write(`posix-ipc: cannot remove ${describe(target)}: ${err?.message ?? err}\n`);
-      failed = true;
-    }
+    if (!remove(target, values['dry-run'], stdout, stderr, null)) failed = true;
   }
   return failed ? 1 : 0;
 }
