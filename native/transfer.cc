@@ -153,11 +153,8 @@ Napi::Value UnwrittenIn(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"transferMemfd", TransferMemfd},
-      {"sealImmutable", SealImmutable},
-      {"isImmutable", IsImmutable},
-      {"openPeerFd", OpenPeerFd},
-      {"unwrittenIn", UnwrittenIn},
+      {"transferMemfd", TransferMemfd}, {"sealImmutable", SealImmutable}, {"isImmutable", IsImmutable},
+      {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
   };
   SetFunctions(env, exports, functions);
 }
