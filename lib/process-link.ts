@@ -142,7 +142,10 @@ export interface ProcessLinkCreateOptions {
  * **Large views.** A Buffer, typed array or DataView of 1 MiB or more
  * travels in a sealed memfd of its own (one copy, made at `send()`); the
  * receiver gets a view of a private mapping of it, not a copy (its writes
- * stay its own). The memfd lives in the sending process until the receiver
+ * stay its own). A received view sent on (or back) before this process
+ * wrote to it goes as the same memfd, with no copy at all. A process keeps
+ * one descriptor open per large view it received (at most 256, the oldest
+ * closed first) until the view is collected. The memfd lives in the sending process until the receiver
  * has mapped it, so `send()` of such a value resolves only then (as a value
  * chunked through the ring resolves once the receiver has read most of it):
  * `await send()` and exiting is safe; a sender that exits or dies without
