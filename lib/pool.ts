@@ -13,7 +13,7 @@ import { closedError, invalidArgType, invalidArgValue, stateError, type CodedErr
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
-import { mapOrdered } from './internal/pool-map';
+import { mapOrdered, type Settle } from './internal/pool-map';
 import {
   checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
   type WorkerSettings,
@@ -151,6 +151,7 @@ interface Task {
   id: number;
   name: string | undefined;
   args: unknown;
+  /** Called as a method: a map's tasks share one function that reads `index` and `settle`. */
   resolve(value: unknown): void;
   reject(err: unknown): void;
   /** Stops the task's timeout and abort listener. */
@@ -163,7 +164,21 @@ interface Task {
   exclusive: boolean;
   /** performance.now() at run(). */
   born: number;
+  /** Most tasks a worker may hold while this one is the next it takes (larger for a map's). */
+  window: number;
+  /** A map's task: its place in the map, and the map's outcome callback; else -1 and null. */
+  index: number;
+  settle: Settle | null;
 }
+
+/** The resolve and reject of every task of a map: its outcome goes to the map's {@link Settle}, at its place. */
+function settleResolve(this: Task, value: unknown): void {
+  this.settle!(this.index, true, value);
+}
+function settleReject(this: Task, err: unknown): void {
+  this.settle!(this.index, false, err);
+}
+const noop = (): void => undefined;
 
 interface Worker {
   host: WorkerHost;
@@ -191,6 +206,12 @@ const STOP_GRACE_MS = 5000;
 const DEFAULT_IDLE_MS = 30_000;
 /** Tasks a worker holds at most: the one it runs and those sent ahead (pipelining). */
 const WINDOW = 16;
+/**
+ * Tasks a worker holds at most while a map's tasks are the next it takes: a
+ * map has many, and a larger window means fewer, larger messages and fewer
+ * wake-ups each way (a task waiting behind others is no concern there).
+ */
+const MAP_WINDOW = 64;
 /**
  * Workers in a row that may die before serving anything, with no task to run,
  * before the pool stops replacing them until a task comes (a module that
@@ -402,7 +423,7 @@ export class Pool implements Disposable, AsyncDisposable {
    * input. Options are checked at once (before any input is taken).
    */
   map(iterable: Iterable<unknown> | AsyncIterable<unknown>, options?: PoolMapOptions): AsyncIterableIterator<unknown> {
-    const { name, concurrency = this.#max * WINDOW, signal, timeoutMs } = validateOptions(options);
+    const { name, concurrency = this.#max * MAP_WINDOW, signal, timeoutMs } = validateOptions(options);
     if (name !== undefined && typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
     validateInteger(concurrency, 'options.concurrency', 1, 2 ** 31 - 1);
     const wait = waitOptions({ signal, timeoutMs });
@@ -417,13 +438,9 @@ export class Pool implements Disposable, AsyncDisposable {
     if (!ok) throw invalidArgType('iterable', 'an iterable or async iterable', iterable);
     this.#assertOpen();
     const each = { timeoutMs: wait.timeoutMs };
-    const submit = (input: unknown) => {
-      try {
-        this.#assertOpen();
-        return this.#submit(name, input, each, null);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    const submit = (input: unknown, index: number, settle: Settle) => {
+      this.#assertOpen();
+      this.#enqueue(name, input, each, null, settleResolve, settleReject, MAP_WINDOW, index, settle);
     };
     return mapOrdered(iterable, submit, concurrency, wait.signal);
   }
@@ -459,40 +476,48 @@ export class Pool implements Disposable, AsyncDisposable {
   }
 
   #submit(name: string | undefined, args: unknown, wait: WaitOptions, target: Worker | null): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const exclusive = wait.signal !== undefined || wait.timeoutMs !== undefined;
-      const task: Task = {
-        id: this.#nextId++, name, args, resolve, reject, disarm: () => undefined, worker: null, target, exclusive,
-        born: performance.now(),
-      };
-      if (exclusive) {
-        const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
-        let aborted = false;
-        task.disarm = armGiveUp(wait, onTimeout, (reason) => {
-          aborted = true;
-          this.#giveUp(task, reason);
-        });
-        // Aborted already: it has been rejected, and is queued nowhere.
-        if (aborted) return;
-      }
-      if (target !== null) {
-        target.targeted.push(task);
-        this.#targeted++;
-      } else {
-        this.#queue.push(task);
-      }
-      // At once when a worker is idle (a lone task's latency); else on the next tick, so that the tasks
-      // given meanwhile go out together (one message each worker).
-      if (this.#hasIdle()) this.#pump();
-      else if (!this.#pumpSoon) {
-        this.#pumpSoon = true;
-        process.nextTick(() => {
-          this.#pumpSoon = false;
-          this.#pump();
-        });
-      }
-    });
+    return new Promise((resolve, reject) => this.#enqueue(name, args, wait, target, resolve, reject, WINDOW, -1, null));
   }
+
+  /** Queues a task (for `target` only, if given); its outcome goes to `resolve` or `reject`, called as its methods. */
+  #enqueue(
+    name: string | undefined, args: unknown, wait: WaitOptions, target: Worker | null, resolve: Task['resolve'],
+    reject: Task['reject'], window: number, index: number, settle: Settle | null,
+  ): void {
+    const exclusive = wait.signal !== undefined || wait.timeoutMs !== undefined;
+    const task: Task = {
+      id: this.#nextId++, name, args, resolve, reject, disarm: noop, worker: null, target, exclusive,
+      born: performance.now(), window, index, settle,
+    };
+    if (exclusive) {
+      const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
+      let aborted = false;
+      task.disarm = armGiveUp(wait, onTimeout, (reason) => {
+        aborted = true;
+        this.#giveUp(task, reason);
+      });
+      // Aborted already: it has been rejected, and is queued nowhere.
+      if (aborted) return;
+    }
+    if (target !== null) {
+      target.targeted.push(task);
+      this.#targeted++;
+    } else {
+      this.#queue.push(task);
+    }
+    // At once when a worker is idle (a lone task's latency); else on the next tick, so that the tasks
+    // given meanwhile go out together (one message each worker).
+    if (this.#hasIdle()) this.#pump();
+    else if (!this.#pumpSoon) {
+      this.#pumpSoon = true;
+      process.nextTick(this.#pumpLater);
+    }
+  }
+
+  readonly #pumpLater = (): void => {
+    this.#pumpSoon = false;
+    this.#pump();
+  };
 
   #hasIdle(): boolean {
     for (const worker of this.#workers) if (!worker.dead && !worker.leaving && worker.held.length === 0) return true;
@@ -507,7 +532,7 @@ export class Pool implements Disposable, AsyncDisposable {
   #pump(): void {
     if (this.#state === 'stopping' || this.#state === 'closed') return;
     const sends = new Map<Worker, Task[]>();
-    for (let level = 1; level <= WINDOW; level++) {
+    for (let level = 1; level <= MAP_WINDOW; level++) {
       if (this.#queue.length === 0 && this.#targeted === 0) break;
       for (const worker of this.#workers) this.#take(worker, level, sends);
       if (level === 1) this.#grow();
@@ -531,7 +556,7 @@ export class Pool implements Disposable, AsyncDisposable {
     while (worker.held.length < level) {
       const queue = worker.targeted.length > 0 ? worker.targeted : this.#queue;
       const task = queue[0];
-      if (task === undefined || (task.exclusive && worker.held.length > 0)) return;
+      if (task === undefined || (task.exclusive && worker.held.length > 0) || worker.held.length >= task.window) return;
       queue.shift();
       if (queue !== this.#queue) this.#targeted--;
       task.worker = worker;
@@ -583,33 +608,38 @@ export class Pool implements Disposable, AsyncDisposable {
 
   /** Answers from `worker` (one, or an array): each for the first task it holds, or ignored. */
   #answer(worker: Worker, value: unknown): void {
-    const answers = (Array.isArray(value) ? value : [value]) as unknown[];
     const now = performance.now();
-    for (const answer of answers as PoolAnswer[]) {
-      const task = worker.held[0];
-      if (task === undefined || typeof answer !== 'object' || answer === null || answer.id !== task.id) continue;
-      worker.served = true;
-      worker.held.shift();
-      this.#running--;
-      task.worker = null;
-      task.disarm();
-      this.#latency.add(now - task.born);
-      if ('ok' in answer) {
-        this.#completed++;
-        task.resolve(answer.ok);
-      } else {
-        this.#failed++;
-        task.reject(reviveError((answer as { error?: SerializedError }).error));
-      }
-      if (answer.recycle === true) {
-        // It exits without running the rest: they wait again (see #died).
-        worker.leaving = true;
-        worker.dead = true;
-      }
-    }
+    if (Array.isArray(value)) for (const answer of value) this.#settle(worker, answer, now);
+    else this.#settle(worker, value, now);
     worker.clock.busy(worker.held.length > 0);
     // Refilled once half its window is done: the next tasks go out together, in one message.
-    if (worker.held.length <= WINDOW / 2 || worker.dead) this.#pump();
+    const next = worker.targeted[0] ?? this.#queue[0];
+    if (worker.held.length <= (next === undefined ? WINDOW : next.window) / 2 || worker.dead) this.#pump();
+  }
+
+  /** One answer from `worker`: settles the first task it holds if it is that task's, else is ignored. */
+  #settle(worker: Worker, value: unknown, now: number): void {
+    const task = worker.held[0];
+    const answer = value as PoolAnswer;
+    if (task === undefined || typeof answer !== 'object' || answer === null || answer.id !== task.id) return;
+    worker.served = true;
+    worker.held.shift();
+    this.#running--;
+    task.worker = null;
+    task.disarm();
+    this.#latency.add(now - task.born);
+    if ('ok' in answer) {
+      this.#completed++;
+      task.resolve(answer.ok);
+    } else {
+      this.#failed++;
+      task.reject(reviveError((answer as { error?: SerializedError }).error));
+    }
+    if (answer.recycle === true) {
+      // It exits without running the rest: they wait again (see #died).
+      worker.leaving = true;
+      worker.dead = true;
+    }
   }
 
   /** Arms an idle worker's retirement, if the pool is above `min`. */

@@ -378,6 +378,39 @@ describe('Pool#map', () => {
     })();
     await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
   });
+
+  test('a worker SIGKILLed mid-map fails only its running place; no task runs twice', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-map-'));
+    try {
+      const log = path.join(dir, 'log');
+      const pidFile = path.join(dir, 'pid');
+      const k = 300;
+      const count = 2000;
+      const inputs = Array.from({ length: count }, (_, i) => ({ i, k, log, pidFile }));
+      const out: unknown[] = [];
+      const mapped = (async () => {
+        for await (const value of p.map(inputs, { name: 'logged' })) out.push(value);
+      })().catch((e: unknown) => e);
+      while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
+      const victim = Number(readFileSync(pidFile, 'utf8'));
+      // The worker holds a window of tasks behind the running one, and has answered those before it.
+      process.kill(victim, 'SIGKILL');
+      expect(await mapped).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGKILL', pid: victim });
+      expect(out).toEqual(Array.from({ length: k }, (_, i) => i));
+      // The tasks still in flight run to their end (their results dropped), each once.
+      while (p.stats.running > 0 || p.stats.queued > 0) await new Promise((r) => setTimeout(r, 10));
+      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+      const times = new Map<number, number>();
+      for (const i of runs) times.set(i, (times.get(i) ?? 0) + 1);
+      for (const [, n] of times) expect(n).toBe(1);
+      for (let i = 0; i <= k; i++) expect(times.get(i)).toBe(1);
+      expect(p.stats.failed).toBe(1);
+      expect(p.stats.completed).toBe(runs.length - 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Pool sizes, queue, stats, ref', () => {
