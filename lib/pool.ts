@@ -13,6 +13,7 @@ import { closedError, invalidArgType, invalidArgValue, stateError, type CodedErr
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
+import { answerId, answerValue } from './internal/pool-answer';
 import { mapOrdered, type Settle } from './internal/pool-map';
 import {
   checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
@@ -194,9 +195,23 @@ interface Worker {
   leaving: boolean;
   /** Answered at least once: its module loaded and it serves. */
   served: boolean;
+  /**
+   * Answers that came before the answer of a task held ahead of theirs, kept
+   * for their turn: a worker's answers come over two rings (compact ones and
+   * the others, see internal/pool-answer.ts), each in order, not in order
+   * with each other.
+   */
+  ahead: Map<number, Early> | null;
   clock: WorkerClock;
   idleTimer: NodeJS.Timeout | null;
   part: LoopRefPart;
+}
+
+/** An answer kept for its turn (see Worker.ahead). */
+interface Early {
+  ok: boolean;
+  value: unknown;
+  recycle: boolean;
 }
 
 type State = 'open' | 'closing' | 'stopping' | 'closed';
@@ -204,14 +219,12 @@ type State = 'open' | 'closing' | 'stopping' | 'closed';
 const MAX_SIZE = 1024;
 const STOP_GRACE_MS = 5000;
 const DEFAULT_IDLE_MS = 30_000;
-/** Tasks a worker holds at most: the one it runs and those sent ahead (pipelining). */
-const WINDOW = 16;
 /**
- * Tasks a worker holds at most while a map's tasks are the next it takes: a
- * map has many, and a larger window means fewer, larger messages and fewer
- * wake-ups each way (a task waiting behind others is no concern there).
+ * Tasks a worker holds at most: the one it runs and those sent ahead
+ * (pipelining); more when a map's tasks are the next it takes (a map has
+ * many: fewer, larger messages, fewer wake-ups each way).
  */
-const MAP_WINDOW = 64;
+const [WINDOW, MAP_WINDOW] = [16, 256];
 /**
  * Workers in a row that may die before serving anything, with no task to run,
  * before the pool stops replacing them until a task comes (a module that
@@ -363,11 +376,12 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
   #start(): Worker {
     const worker = {
-      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false,
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, ahead: null,
       clock: new WorkerClock(), idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
       message: (value) => this.#answer(worker, value),
+      answer: (frame) => this.#compact(worker, frame),
       exit: (exit) => this.#died(worker, exit),
     });
     worker.part = { setRef: (ref) => worker.host.setRef(ref) };
@@ -606,36 +620,79 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#queue.unshift(...shared);
   }
 
-  /** Answers from `worker` (one, or an array): each for the first task it holds, or ignored. */
+  /** Answers from `worker` over its link (one, or an array), checked: the worker may be hostile. */
   #answer(worker: Worker, value: unknown): void {
     const now = performance.now();
-    if (Array.isArray(value)) for (const answer of value) this.#settle(worker, answer, now);
-    else this.#settle(worker, value, now);
+    for (const each of Array.isArray(value) ? value as unknown[] : [value]) {
+      const answer = each as PoolAnswer;
+      if (typeof answer !== 'object' || answer === null) continue;
+      const ok = 'ok' in answer;
+      const result = ok ? answer.ok : (answer as { error?: SerializedError }).error;
+      this.#arrived(worker, answer.id, ok, result, answer.recycle === true, now);
+    }
+    this.#answered(worker);
+  }
+
+  /** A compact answer from `worker` (see internal/pool-answer.ts). */
+  #compact(worker: Worker, frame: Uint8Array): void {
+    const id = answerId(frame);
+    if (id < 0) return;
+    this.#arrived(worker, id, true, answerValue(frame), false, performance.now());
+    this.#answered(worker);
+  }
+
+  /** After answers: the worker's busy time, and its window refilled once half of it is done. */
+  #answered(worker: Worker): void {
     worker.clock.busy(worker.held.length > 0);
-    // Refilled once half its window is done: the next tasks go out together, in one message.
+    // The next tasks go out together, in one message.
     const next = worker.targeted[0] ?? this.#queue[0];
     if (worker.held.length <= (next === undefined ? WINDOW : next.window) / 2 || worker.dead) this.#pump();
   }
 
-  /** One answer from `worker`: settles the first task it holds if it is that task's, else is ignored. */
-  #settle(worker: Worker, value: unknown, now: number): void {
-    const task = worker.held[0];
-    const answer = value as PoolAnswer;
-    if (task === undefined || typeof answer !== 'object' || answer === null || answer.id !== task.id) return;
+  /**
+   * The answer for task `id` (its value, or its error with `ok` false): it
+   * settles the first task `worker` holds if it is that task's (then those
+   * after it whose answers came early), is kept if it is a later one's, and
+   * is ignored otherwise.
+   */
+  #arrived(worker: Worker, id: unknown, ok: boolean, value: unknown, recycle: boolean, now: number): void {
+    const first = worker.held[0];
+    if (first === undefined) return;
+    if (id !== first.id) {
+      const ahead = (worker.ahead ??= new Map());
+      if (typeof id === 'number' && !ahead.has(id) && worker.held.some((task) => task.id === id)) {
+        ahead.set(id, { ok, value, recycle });
+      }
+      return;
+    }
+    this.#finish(worker, first, ok, value, recycle, now);
+    const ahead = worker.ahead;
+    let next: Task | undefined;
+    while (ahead !== null && ahead.size > 0 && (next = worker.held[0]) !== undefined) {
+      const early = ahead.get(next.id);
+      if (early === undefined) return;
+      ahead.delete(next.id);
+      this.#finish(worker, next, early.ok, early.value, early.recycle, now);
+    }
+  }
+
+  /** `task`, held by `worker`, settles with its answer. */
+  #finish(worker: Worker, task: Task, ok: boolean, value: unknown, recycle: boolean, now: number): void {
     worker.served = true;
-    worker.held.shift();
+    if (worker.held[0] === task) worker.held.shift();
+    else worker.held.splice(worker.held.indexOf(task), 1);
     this.#running--;
     task.worker = null;
     task.disarm();
     this.#latency.add(now - task.born);
-    if ('ok' in answer) {
+    if (ok) {
       this.#completed++;
-      task.resolve(answer.ok);
+      task.resolve(value);
     } else {
       this.#failed++;
-      task.reject(reviveError((answer as { error?: SerializedError }).error));
+      task.reject(reviveError(value as SerializedError));
     }
-    if (answer.recycle === true) {
+    if (recycle) {
       // It exits without running the rest: they wait again (see #died).
       worker.leaving = true;
       worker.dead = true;
@@ -693,6 +750,13 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#loopRef.detach(worker.part);
     this.#utilisation.retire(worker.clock);
     if (worker.idleTimer !== null) clearTimeout(worker.idleTimer);
+    // Answers that came early (their turn never came: a hostile worker's, or one whose answer was lost) still count.
+    const now = performance.now();
+    for (const task of worker.ahead === null ? [] : [...worker.held]) {
+      const early = worker.ahead!.get(task.id);
+      if (early !== undefined) this.#finish(worker, task, early.ok, early.value, false, now);
+    }
+    worker.ahead = null;
     const held = worker.held.splice(0);
     this.#running -= held.length;
     const error = () => diedError(worker, exit, this.#settings.limits?.memoryBytes);
