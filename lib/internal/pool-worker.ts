@@ -184,7 +184,11 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
         await sendAnswer(link, answer);
         process.exit(0);
       }
-      const compact = answers !== null && 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
+      // The last answer before this worker waits goes over the link, whose reader polls for a reply a while
+      // after it sent (a lone task's answer is taken without an event-loop wake-up); those of a run of
+      // tasks go compact, cheaper to make and to read.
+      const more = answers !== null && queue.length > 0;
+      const compact = more && 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
       if (compact === null) {
         if (answers === null) void sendAnswer(link, answer);
         else await sendAnswer(link, answer);
