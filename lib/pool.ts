@@ -546,7 +546,8 @@ export class Pool implements Disposable, AsyncDisposable {
   #pump(): void {
     if (this.#state === 'stopping' || this.#state === 'closed') return;
     const sends = new Map<Worker, Task[]>();
-    for (let level = 1; level <= MAP_WINDOW; level++) {
+    // Up to the window of the task taken next (a map's larger): run()'s tasks never make it look further.
+    for (let level = 1; level <= (this.#queue[0]?.window ?? WINDOW); level++) {
       if (this.#queue.length === 0 && this.#targeted === 0) break;
       for (const worker of this.#workers) this.#take(worker, level, sends);
       if (level === 1) this.#grow();
@@ -589,9 +590,7 @@ export class Pool implements Disposable, AsyncDisposable {
 
   /** Sends `tasks` (now held by `worker`) in one message. */
   #send(worker: Worker, tasks: Task[]): void {
-    const message: PoolTask | PoolTask[] = tasks.length === 1
-      ? { id: tasks[0].id, name: tasks[0].name, args: tasks[0].args }
-      : tasks.map((task) => ({ id: task.id, name: task.name, args: task.args }));
+    const message: PoolTask | PoolTask[] = tasks.length === 1 ? taskMessage(tasks[0]) : tasks.map(taskMessage);
     worker.host.send(message).catch((err: unknown) => {
       // A value structured clone refuses: nothing was sent. Those tasks leave the window; the one(s) whose
       // arguments were refused fail, the others wait again. Any other failure is the worker's end.
@@ -623,14 +622,17 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Answers from `worker` over its link (one, or an array), checked: the worker may be hostile. */
   #answer(worker: Worker, value: unknown): void {
     const now = performance.now();
-    for (const each of Array.isArray(value) ? value as unknown[] : [value]) {
-      const answer = each as PoolAnswer;
-      if (typeof answer !== 'object' || answer === null) continue;
-      const ok = 'ok' in answer;
-      const result = ok ? answer.ok : (answer as { error?: SerializedError }).error;
-      this.#arrived(worker, answer.id, ok, result, answer.recycle === true, now);
-    }
+    if (Array.isArray(value)) for (const each of value as unknown[]) this.#linkAnswer(worker, each, now);
+    else this.#linkAnswer(worker, value, now);
     this.#answered(worker);
+  }
+
+  #linkAnswer(worker: Worker, value: unknown, now: number): void {
+    const answer = value as PoolAnswer;
+    if (typeof answer !== 'object' || answer === null) return;
+    const ok = 'ok' in answer;
+    const result = ok ? answer.ok : (answer as { error?: SerializedError }).error;
+    this.#arrived(worker, answer.id, ok, result, answer.recycle === true, now);
   }
 
   /** A compact answer from `worker` (see internal/pool-answer.ts). */
@@ -877,6 +879,17 @@ export class Pool implements Disposable, AsyncDisposable {
  * as `net.Socket#unref()`.
  */
 export interface Pool extends Referable {}
+
+/**
+ * A task as its worker gets it. A map's may be answered compact (see
+ * internal/pool-answer.ts): cheaper, but read without the link's poll for a
+ * reply, which run()'s answers keep.
+ */
+function taskMessage(task: Task): PoolTask {
+  return task.settle === null
+    ? { id: task.id, name: task.name, args: task.args }
+    : { id: task.id, name: task.name, args: task.args, compact: true };
+}
 
 /** Whether structured clone takes `value` (to find which of a batch's tasks was refused). */
 function clonable(value: unknown): boolean {

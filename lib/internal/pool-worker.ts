@@ -33,6 +33,8 @@ export interface PoolTask {
   /** The export to call; undefined: the default export. */
   name?: string;
   args: unknown;
+  /** It may be answered compact, when the worker has an answer Channel (see internal/pool-answer.ts). */
+  compact?: true;
 }
 
 /** An answer: `ok` with the value, or `error`. */
@@ -156,12 +158,16 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
     return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
   };
 
+  /** The last answer sent over the link, until a compact answer has waited for it to be written. */
+  let linkSend: Promise<void> | null = null;
+
   /**
    * Runs what is queued, in order. Each answer is in a ring before the next
    * task starts: a compact one (written at once when there is room, else
-   * awaited), or one over the link (awaited: written, and its large views
-   * mapped by the parent). A worker that dies loses no answer, and the parent
-   * knows the first task it holds unanswered is the one that was running
+   * awaited, and never before the link's answers before it), or one over
+   * the link (a send with room is written at once). A worker that dies
+   * loses no answer, and the parent knows the first task it holds
+   * unanswered is the one that was running
    * (the two rings' answers it puts back in order, see Pool).
    */
   const drain = async (): Promise<void> => {
@@ -185,14 +191,16 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
         process.exit(0);
       }
       // The last answer before this worker waits goes over the link, whose reader polls for a reply a while
-      // after it sent (a lone task's answer is taken without an event-loop wake-up); those of a run of
-      // tasks go compact, cheaper to make and to read.
-      const more = answers !== null && queue.length > 0;
+      // after it sent (a lone task's answer is taken without an event-loop wake-up); those of a run of a
+      // map's tasks go compact, cheaper to make and to read.
+      const more = answers !== null && task.compact === true && queue.length > 0;
       const compact = more && 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
       if (compact === null) {
-        if (answers === null) void sendAnswer(link, answer);
-        else await sendAnswer(link, answer);
+        linkSend = sendAnswer(link, answer);
       } else {
+        // Its answer in a ring only once every answer before it is (a death loses none of them).
+        if (linkSend !== null) await linkSend;
+        linkSend = null;
         const pending = sendCompact(answers!, compact);
         if (pending !== undefined) await pending;
       }
