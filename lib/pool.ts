@@ -101,7 +101,8 @@ export interface PoolMapOptions {
   name?: string;
   /**
    * Most tasks in flight at once (1 to 2^31 - 1). Default: the pool's `max`
-   * size times 16, so that every worker holds a full window of tasks.
+   * size times 256, so that every worker holds a full window of a map's
+   * tasks (a map's window is 256, see {@link Pool}).
    */
   concurrency?: number;
   /** Ends the iteration with an AbortError (tasks in flight run to their end, their results dropped). */
@@ -298,9 +299,13 @@ function sizeOf(value: unknown): [number, number] {
  * Arguments and results are structured-clone values, carried by each worker's
  * {@link ProcessLink}. Tasks wait first in, first out.
  *
- * **Pipelining.** A worker runs one task at a time, but holds up to 16: the
- * pool sends tasks ahead (several in one message) so that a worker never
- * waits for the pool between two tasks. Tasks go to idle workers first, then
+ * **Pipelining.** A worker runs one task at a time, but holds up to 16 (256
+ * of a map's): the pool sends tasks ahead (several in one message) so that a
+ * worker never waits for the pool between two tasks. A process worker writes
+ * the plain answers (undefined, null, a boolean, a number, a short string)
+ * of a map's tasks into a Channel of their own (9 bytes and the value), read
+ * many at a time; each answer is in a ring before the next task starts, so
+ * a worker's death loses none. Tasks go to idle workers first, then
  * to the least loaded. A task with `timeoutMs` or `signal` is sent only to a
  * worker that holds nothing, so that it starts at once.
  *
