@@ -166,7 +166,12 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
     stderrOpen = false;
     report();
   });
-  p.start();
+  try {
+    p.start();
+  } catch (err) {
+    answers.close();
+    throw err;
+  }
   if (watch && p.stderr !== null) {
     let tail = '';
     p.stderr.on('data', (chunk: Buffer) => {
