@@ -62,6 +62,8 @@ export interface Binding {
   isImmutable(fd: number): number;
   /** open(2) of /proc/<pid>/fd/<fd> (O_PATH first; a regular file only, else -EINVAL), read-only, close-on-exec. */
   openPeerFd(pid: number, fd: number): number;
+  /** 1 when every page of `view` lies in the private mapping `mapping`, never written here; -EINVAL outside. */
+  unwrittenIn(view: Uint8Array, mapping: ArrayBuffer): number;
 
   /** uv_poll_init(3) on `fd`; `onReady(status, events)` runs on the event loop. */
   watchFd(fd: number, onReady: (status: number, events: number) => void): Watcher | number;

@@ -13,7 +13,8 @@ import { closedError, invalidArgType, invalidArgValue, stateError, type CodedErr
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
-import { mapOrdered } from './internal/pool-map';
+import { answerId, answerValue } from './internal/pool-answer';
+import { mapOrdered, type Settle } from './internal/pool-map';
 import {
   checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
   type WorkerSettings,
@@ -100,7 +101,8 @@ export interface PoolMapOptions {
   name?: string;
   /**
    * Most tasks in flight at once (1 to 2^31 - 1). Default: the pool's `max`
-   * size times 16, so that every worker holds a full window of tasks.
+   * size times 256, so that every worker holds a full window of a map's
+   * tasks (a map's window is 256, see {@link Pool}).
    */
   concurrency?: number;
   /** Ends the iteration with an AbortError (tasks in flight run to their end, their results dropped). */
@@ -151,6 +153,7 @@ interface Task {
   id: number;
   name: string | undefined;
   args: unknown;
+  /** Called as a method: a map's tasks share one function that reads `index` and `settle`. */
   resolve(value: unknown): void;
   reject(err: unknown): void;
   /** Stops the task's timeout and abort listener. */
@@ -163,7 +166,21 @@ interface Task {
   exclusive: boolean;
   /** performance.now() at run(). */
   born: number;
+  /** Most tasks a worker may hold while this one is the next it takes (larger for a map's). */
+  window: number;
+  /** A map's task: its place in the map, and the map's outcome callback; else -1 and null. */
+  index: number;
+  settle: Settle | null;
 }
+
+/** The resolve and reject of every task of a map: its outcome goes to the map's {@link Settle}, at its place. */
+function settleResolve(this: Task, value: unknown): void {
+  this.settle!(this.index, true, value);
+}
+function settleReject(this: Task, err: unknown): void {
+  this.settle!(this.index, false, err);
+}
+const noop = (): void => undefined;
 
 interface Worker {
   host: WorkerHost;
@@ -179,9 +196,23 @@ interface Worker {
   leaving: boolean;
   /** Answered at least once: its module loaded and it serves. */
   served: boolean;
+  /**
+   * Answers that came before the answer of a task held ahead of theirs, kept
+   * for their turn: a worker's answers come over two rings (compact ones and
+   * the others, see internal/pool-answer.ts), each in order, not in order
+   * with each other.
+   */
+  ahead: Map<number, Early> | null;
   clock: WorkerClock;
   idleTimer: NodeJS.Timeout | null;
   part: LoopRefPart;
+}
+
+/** An answer kept for its turn (see Worker.ahead). */
+interface Early {
+  ok: boolean;
+  value: unknown;
+  recycle: boolean;
 }
 
 type State = 'open' | 'closing' | 'stopping' | 'closed';
@@ -189,8 +220,12 @@ type State = 'open' | 'closing' | 'stopping' | 'closed';
 const MAX_SIZE = 1024;
 const STOP_GRACE_MS = 5000;
 const DEFAULT_IDLE_MS = 30_000;
-/** Tasks a worker holds at most: the one it runs and those sent ahead (pipelining). */
-const WINDOW = 16;
+/**
+ * Tasks a worker holds at most: the one it runs and those sent ahead
+ * (pipelining); more when a map's tasks are the next it takes (a map has
+ * many: fewer, larger messages, fewer wake-ups each way).
+ */
+const [WINDOW, MAP_WINDOW] = [16, 256];
 /**
  * Workers in a row that may die before serving anything, with no task to run,
  * before the pool stops replacing them until a task comes (a module that
@@ -264,9 +299,13 @@ function sizeOf(value: unknown): [number, number] {
  * Arguments and results are structured-clone values, carried by each worker's
  * {@link ProcessLink}. Tasks wait first in, first out.
  *
- * **Pipelining.** A worker runs one task at a time, but holds up to 16: the
- * pool sends tasks ahead (several in one message) so that a worker never
- * waits for the pool between two tasks. Tasks go to idle workers first, then
+ * **Pipelining.** A worker runs one task at a time, but holds up to 16 (256
+ * of a map's): the pool sends tasks ahead (several in one message) so that a
+ * worker never waits for the pool between two tasks. A process worker writes
+ * the plain answers (undefined, null, a boolean, a number, a short string)
+ * of a map's tasks into a Channel of their own (9 bytes and the value), read
+ * many at a time; each answer is in a ring before the next task starts, so
+ * a worker's death loses none. Tasks go to idle workers first, then
  * to the least loaded. A task with `timeoutMs` or `signal` is sent only to a
  * worker that holds nothing, so that it starts at once.
  *
@@ -342,11 +381,12 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
   #start(): Worker {
     const worker = {
-      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false,
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, ahead: null,
       clock: new WorkerClock(), idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
       message: (value) => this.#answer(worker, value),
+      answer: (frame) => this.#compact(worker, frame),
       exit: (exit) => this.#died(worker, exit),
     });
     worker.part = { setRef: (ref) => worker.host.setRef(ref) };
@@ -402,7 +442,7 @@ export class Pool implements Disposable, AsyncDisposable {
    * input. Options are checked at once (before any input is taken).
    */
   map(iterable: Iterable<unknown> | AsyncIterable<unknown>, options?: PoolMapOptions): AsyncIterableIterator<unknown> {
-    const { name, concurrency = this.#max * WINDOW, signal, timeoutMs } = validateOptions(options);
+    const { name, concurrency = this.#max * MAP_WINDOW, signal, timeoutMs } = validateOptions(options);
     if (name !== undefined && typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
     validateInteger(concurrency, 'options.concurrency', 1, 2 ** 31 - 1);
     const wait = waitOptions({ signal, timeoutMs });
@@ -417,13 +457,9 @@ export class Pool implements Disposable, AsyncDisposable {
     if (!ok) throw invalidArgType('iterable', 'an iterable or async iterable', iterable);
     this.#assertOpen();
     const each = { timeoutMs: wait.timeoutMs };
-    const submit = (input: unknown) => {
-      try {
-        this.#assertOpen();
-        return this.#submit(name, input, each, null);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    const submit = (input: unknown, index: number, settle: Settle) => {
+      this.#assertOpen();
+      this.#enqueue(name, input, each, null, settleResolve, settleReject, MAP_WINDOW, index, settle);
     };
     return mapOrdered(iterable, submit, concurrency, wait.signal);
   }
@@ -459,40 +495,48 @@ export class Pool implements Disposable, AsyncDisposable {
   }
 
   #submit(name: string | undefined, args: unknown, wait: WaitOptions, target: Worker | null): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const exclusive = wait.signal !== undefined || wait.timeoutMs !== undefined;
-      const task: Task = {
-        id: this.#nextId++, name, args, resolve, reject, disarm: () => undefined, worker: null, target, exclusive,
-        born: performance.now(),
-      };
-      if (exclusive) {
-        const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
-        let aborted = false;
-        task.disarm = armGiveUp(wait, onTimeout, (reason) => {
-          aborted = true;
-          this.#giveUp(task, reason);
-        });
-        // Aborted already: it has been rejected, and is queued nowhere.
-        if (aborted) return;
-      }
-      if (target !== null) {
-        target.targeted.push(task);
-        this.#targeted++;
-      } else {
-        this.#queue.push(task);
-      }
-      // At once when a worker is idle (a lone task's latency); else on the next tick, so that the tasks
-      // given meanwhile go out together (one message each worker).
-      if (this.#hasIdle()) this.#pump();
-      else if (!this.#pumpSoon) {
-        this.#pumpSoon = true;
-        process.nextTick(() => {
-          this.#pumpSoon = false;
-          this.#pump();
-        });
-      }
-    });
+    return new Promise((resolve, reject) => this.#enqueue(name, args, wait, target, resolve, reject, WINDOW, -1, null));
   }
+
+  /** Queues a task (for `target` only, if given); its outcome goes to `resolve` or `reject`, called as its methods. */
+  #enqueue(
+    name: string | undefined, args: unknown, wait: WaitOptions, target: Worker | null, resolve: Task['resolve'],
+    reject: Task['reject'], window: number, index: number, settle: Settle | null,
+  ): void {
+    const exclusive = wait.signal !== undefined || wait.timeoutMs !== undefined;
+    const task: Task = {
+      id: this.#nextId++, name, args, resolve, reject, disarm: noop, worker: null, target, exclusive,
+      born: performance.now(), window, index, settle,
+    };
+    if (exclusive) {
+      const onTimeout = () => timedOut('run', this.#file, wait.timeoutMs!, 'the task');
+      let aborted = false;
+      task.disarm = armGiveUp(wait, onTimeout, (reason) => {
+        aborted = true;
+        this.#giveUp(task, reason);
+      });
+      // Aborted already: it has been rejected, and is queued nowhere.
+      if (aborted) return;
+    }
+    if (target !== null) {
+      target.targeted.push(task);
+      this.#targeted++;
+    } else {
+      this.#queue.push(task);
+    }
+    // At once when a worker is idle (a lone task's latency); else on the next tick, so that the tasks
+    // given meanwhile go out together (one message each worker).
+    if (this.#hasIdle()) this.#pump();
+    else if (!this.#pumpSoon) {
+      this.#pumpSoon = true;
+      process.nextTick(this.#pumpLater);
+    }
+  }
+
+  readonly #pumpLater = (): void => {
+    this.#pumpSoon = false;
+    this.#pump();
+  };
 
   #hasIdle(): boolean {
     for (const worker of this.#workers) if (!worker.dead && !worker.leaving && worker.held.length === 0) return true;
@@ -507,7 +551,8 @@ export class Pool implements Disposable, AsyncDisposable {
   #pump(): void {
     if (this.#state === 'stopping' || this.#state === 'closed') return;
     const sends = new Map<Worker, Task[]>();
-    for (let level = 1; level <= WINDOW; level++) {
+    // Up to the window of the task taken next (a map's larger): run()'s tasks never make it look further.
+    for (let level = 1; level <= (this.#queue[0]?.window ?? WINDOW); level++) {
       if (this.#queue.length === 0 && this.#targeted === 0) break;
       for (const worker of this.#workers) this.#take(worker, level, sends);
       if (level === 1) this.#grow();
@@ -531,7 +576,7 @@ export class Pool implements Disposable, AsyncDisposable {
     while (worker.held.length < level) {
       const queue = worker.targeted.length > 0 ? worker.targeted : this.#queue;
       const task = queue[0];
-      if (task === undefined || (task.exclusive && worker.held.length > 0)) return;
+      if (task === undefined || (task.exclusive && worker.held.length > 0) || worker.held.length >= task.window) return;
       queue.shift();
       if (queue !== this.#queue) this.#targeted--;
       task.worker = worker;
@@ -550,9 +595,7 @@ export class Pool implements Disposable, AsyncDisposable {
 
   /** Sends `tasks` (now held by `worker`) in one message. */
   #send(worker: Worker, tasks: Task[]): void {
-    const message: PoolTask | PoolTask[] = tasks.length === 1
-      ? { id: tasks[0].id, name: tasks[0].name, args: tasks[0].args }
-      : tasks.map((task) => ({ id: task.id, name: task.name, args: task.args }));
+    const message: PoolTask | PoolTask[] = tasks.length === 1 ? taskMessage(tasks[0]) : tasks.map(taskMessage);
     worker.host.send(message).catch((err: unknown) => {
       // A value structured clone refuses: nothing was sent. Those tasks leave the window; the one(s) whose
       // arguments were refused fail, the others wait again. Any other failure is the worker's end.
@@ -581,35 +624,86 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#queue.unshift(...shared);
   }
 
-  /** Answers from `worker` (one, or an array): each for the first task it holds, or ignored. */
+  /** Answers from `worker` over its link (one, or an array), checked: the worker may be hostile. */
   #answer(worker: Worker, value: unknown): void {
-    const answers = (Array.isArray(value) ? value : [value]) as unknown[];
     const now = performance.now();
-    for (const answer of answers as PoolAnswer[]) {
-      const task = worker.held[0];
-      if (task === undefined || typeof answer !== 'object' || answer === null || answer.id !== task.id) continue;
-      worker.served = true;
-      worker.held.shift();
-      this.#running--;
-      task.worker = null;
-      task.disarm();
-      this.#latency.add(now - task.born);
-      if ('ok' in answer) {
-        this.#completed++;
-        task.resolve(answer.ok);
-      } else {
-        this.#failed++;
-        task.reject(reviveError((answer as { error?: SerializedError }).error));
-      }
-      if (answer.recycle === true) {
-        // It exits without running the rest: they wait again (see #died).
-        worker.leaving = true;
-        worker.dead = true;
-      }
-    }
+    if (Array.isArray(value)) for (const each of value as unknown[]) this.#linkAnswer(worker, each, now);
+    else this.#linkAnswer(worker, value, now);
+    this.#answered(worker);
+  }
+
+  #linkAnswer(worker: Worker, value: unknown, now: number): void {
+    const answer = value as PoolAnswer;
+    if (typeof answer !== 'object' || answer === null) return;
+    const ok = 'ok' in answer;
+    const result = ok ? answer.ok : (answer as { error?: SerializedError }).error;
+    this.#arrived(worker, answer.id, ok, result, answer.recycle === true, now);
+  }
+
+  /** A compact answer from `worker` (see internal/pool-answer.ts). */
+  #compact(worker: Worker, frame: Uint8Array): void {
+    const id = answerId(frame);
+    if (id < 0) return;
+    this.#arrived(worker, id, true, answerValue(frame), false, performance.now());
+    this.#answered(worker);
+  }
+
+  /** After answers: the worker's busy time, and its window refilled once half of it is done. */
+  #answered(worker: Worker): void {
     worker.clock.busy(worker.held.length > 0);
-    // Refilled once half its window is done: the next tasks go out together, in one message.
-    if (worker.held.length <= WINDOW / 2 || worker.dead) this.#pump();
+    // The next tasks go out together, in one message.
+    const next = worker.targeted[0] ?? this.#queue[0];
+    if (worker.held.length <= (next === undefined ? WINDOW : next.window) / 2 || worker.dead) this.#pump();
+  }
+
+  /**
+   * The answer for task `id` (its value, or its error with `ok` false): it
+   * settles the first task `worker` holds if it is that task's (then those
+   * after it whose answers came early), is kept if it is a later one's, and
+   * is ignored otherwise.
+   */
+  #arrived(worker: Worker, id: unknown, ok: boolean, value: unknown, recycle: boolean, now: number): void {
+    const first = worker.held[0];
+    if (first === undefined) return;
+    if (id !== first.id) {
+      const ahead = (worker.ahead ??= new Map());
+      if (typeof id === 'number' && !ahead.has(id) && worker.held.some((task) => task.id === id)) {
+        ahead.set(id, { ok, value, recycle });
+      }
+      return;
+    }
+    this.#finish(worker, first, ok, value, recycle, now);
+    const ahead = worker.ahead;
+    let next: Task | undefined;
+    while (ahead !== null && ahead.size > 0 && (next = worker.held[0]) !== undefined) {
+      const early = ahead.get(next.id);
+      if (early === undefined) return;
+      ahead.delete(next.id);
+      this.#finish(worker, next, early.ok, early.value, early.recycle, now);
+    }
+  }
+
+  /** `task`, held by `worker`, settles with its answer. */
+  #finish(worker: Worker, task: Task, ok: boolean, value: unknown, recycle: boolean, now: number): void {
+    worker.served = true;
+    if (worker.held[0] === task) worker.held.shift();
+    else worker.held.splice(worker.held.indexOf(task), 1);
+    this.#running--;
+    task.worker = null;
+    task.disarm();
+    this.#latency.add(now - task.born);
+    if (ok) {
+      this.#completed++;
+      task.resolve(value);
+    } else {
+      this.#failed++;
+      task.reject(reviveError(value as SerializedError));
+    }
+    if (recycle) {
+      // It exits without running the rest: they wait again (see #died).
+      worker.leaving = true;
+      worker.dead = true;
+    }
   }
 
   /** Arms an idle worker's retirement, if the pool is above `min`. */
@@ -663,6 +757,13 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#loopRef.detach(worker.part);
     this.#utilisation.retire(worker.clock);
     if (worker.idleTimer !== null) clearTimeout(worker.idleTimer);
+    // Answers that came early (their turn never came: a hostile worker's, or one whose answer was lost) still count.
+    const now = performance.now();
+    for (const task of worker.ahead === null ? [] : [...worker.held]) {
+      const early = worker.ahead!.get(task.id);
+      if (early !== undefined) this.#finish(worker, task, early.ok, early.value, false, now);
+    }
+    worker.ahead = null;
     const held = worker.held.splice(0);
     this.#running -= held.length;
     const error = () => diedError(worker, exit, this.#settings.limits?.memoryBytes);
@@ -783,6 +884,17 @@ export class Pool implements Disposable, AsyncDisposable {
  * as `net.Socket#unref()`.
  */
 export interface Pool extends Referable {}
+
+/**
+ * A task as its worker gets it. A map's may be answered compact (see
+ * internal/pool-answer.ts): cheaper, but read without the link's poll for a
+ * reply, which run()'s answers keep.
+ */
+function taskMessage(task: Task): PoolTask {
+  return task.settle === null
+    ? { id: task.id, name: task.name, args: task.args }
+    : { id: task.id, name: task.name, args: task.args, compact: true };
+}
 
 /** Whether structured clone takes `value` (to find which of a batch's tasks was refused). */
 function clonable(value: unknown): boolean {

@@ -17,6 +17,9 @@
  *                                     bytes came, and is then deserialized
  * ACK    [5][id: u32 LE]              the receiver has mapped (or refused) the
  *                                     memfd `id`: its sender closes it
+ * RAW    [6][bytes]                   bytes for the receiver's `onRaw` (internal:
+ *                                     a Pool's compact answers), in order with
+ *                                     the values
  * ```
  *
  * In a value's serialization, a Buffer, typed array or DataView of at least
@@ -48,6 +51,7 @@ const WHOLE = 2;
 const FIRST = 3;
 const MORE = 4;
 const ACK = 5;
+const RAW = 6;
 /** Bytes before a FIRST frame's data: the tag and the value's total length (48 bits). */
 const FIRST_HEADER = 7;
 const WHOLE_TAG = new Uint8Array([WHOLE]);
@@ -142,7 +146,10 @@ export interface ProcessLinkCreateOptions {
  * **Large views.** A Buffer, typed array or DataView of 1 MiB or more
  * travels in a sealed memfd of its own (one copy, made at `send()`); the
  * receiver gets a view of a private mapping of it, not a copy (its writes
- * stay its own). The memfd lives in the sending process until the receiver
+ * stay its own). A received view sent on (or back) before this process
+ * wrote to it goes as the same memfd, with no copy at all. A process keeps
+ * one descriptor open per large view it received (at most 256, the oldest
+ * closed first) until the view is collected. The memfd lives in the sending process until the receiver
  * has mapped it, so `send()` of such a value resolves only then (as a value
  * chunked through the ring resolves once the receiver has read most of it):
  * `await send()` and exiting is safe; a sender that exits or dies without
@@ -186,6 +193,16 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #total = -1;
   /** Values received while nobody listened, for the next listener. */
   readonly #held: unknown[] = [];
+  /** Sends queued in the Channel (waiting for room): a RAW frame must not pass them. */
+  #queued = 0;
+  /** The tagged copy a RAW frame is made in (one send at a time: reused). */
+  #raw: Buffer | null = null;
+  /**
+   * Takes each RAW frame's bytes (a view valid only during the call) as it is received: in order with the values
+   * while a `'message'` listener is attached (values that came with none are held, RAW frames are not). A RAW frame
+   * with no taker is reported as corrupt. @internal
+   */
+  onRaw: ((bytes: Buffer) => void) | null = null;
   /** The memfds this side sent, open until the peer ACKs them. */
   readonly #transfers = new Transfers();
   /** Where the peer's memfds are (its pid, from its HELLO), and how to ACK one. */
@@ -302,9 +319,17 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       this.#takeAcks();
       this.#wake();
       // All at once: the Channel queues them in call order, so no other value's frames come between.
-      const sent = frames.length === 1
-        ? this.#out.send(frames[0], wait)
-        : Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined);
+      let sent: Promise<void>;
+      if (frames.length === 1 && this.#queued === 0 && this.#out.trySend(frames[0])) {
+        sent = Promise.resolve();
+      } else {
+        // Queued in the Channel until there is room: counted, so that no RAW frame passes it.
+        this.#queued++;
+        sent = (frames.length === 1
+          ? this.#out.send(frames[0], wait)
+          : Promise.all(frames.map((frame) => this.#out.send(frame, wait))).then(() => undefined)
+        ).finally(() => this.#queued--);
+      }
       const added = this.#transfers.added;
       if (added === before) return sent;
       // Its large views live in this process's memfds: the value is the peer's once it has mapped them (their ACKs
@@ -315,6 +340,23 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Sends `bytes` as one RAW frame if it can go now, in order after every value sent before: `true`; `false`, nothing
+   * sent, when the ring is full, a value waits for room, or `bytes` is longer than a ring message less one byte.
+   * No serialization, no promise. @internal
+   */
+  trySendRaw(bytes: Uint8Array): boolean {
+    if (this.#closed) throw closedError(LABEL);
+    const max = this.#out.maxMessageSize;
+    if (this.#queued > 0 || bytes.byteLength >= max) return false;
+    const raw = (this.#raw ??= Buffer.allocUnsafe(max));
+    raw[0] = RAW;
+    raw.set(bytes, 1);
+    if (!this.#out.trySend(raw.subarray(0, bytes.byteLength + 1))) return false;
+    this.#wake();
+    return true;
   }
 
   /** `value` as frames: one WHOLE, or a FIRST and MOREs each at most a ring message long. */
@@ -510,6 +552,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     }
     // Between any two frames, even the chunks of a value: the peer's ACKs do not wait for its sends.
     if (tag === ACK && frame.byteLength === ACK_LENGTH) return this.#transfers.release(frame.readUInt32LE(1));
+    if (tag === RAW && this.onRaw !== null) {
+      this.#dropPartial();
+      return this.onRaw(frame.subarray(1));
+    }
     let whole: Buffer | null = null;
     if (tag === WHOLE) {
       this.#dropPartial();

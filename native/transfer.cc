@@ -1,11 +1,14 @@
-// The two native steps of a ProcessLink's out-of-band views
+// The native steps of a ProcessLink's out-of-band views
 // (lib/internal/link-transfer.ts): the sender seals the memfd it wrote, the
 // receiver opens that memfd through the sender's /proc entry and reads its
-// seals. The mapping itself is shared-memory.cc's mmap(): one external
-// ArrayBuffer per mapping, unmapped by its finalizer.
+// seals; before a received view goes on, its pages are read in pagemap to
+// tell whether it still is the memfd's bytes. The mapping itself is
+// shared-memory.cc's mmap(): one external ArrayBuffer per mapping, unmapped
+// by its finalizer.
 //
 // See: memfd_create(2), fcntl(2) (F_ADD_SEALS, F_GET_SEALS), proc(5)
-// (/proc/<pid>/fd), open(2) (O_PATH), fstat(2).
+// (/proc/<pid>/fd, /proc/<pid>/pagemap), open(2) (O_PATH), fstat(2),
+// Documentation/admin-guide/mm/pagemap.rst.
 #include "transfer.h"
 
 #include <fcntl.h>
@@ -13,12 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 
 #include "common/env_state.h"
 #include "common/exports.h"
 #include "common/result.h"
 #include "common/sys.h"
+#include "common/view.h"
 
 namespace posix_ipc {
 namespace transfer {
@@ -82,14 +87,74 @@ Napi::Value OpenPeerFd(const Napi::CallbackInfo& info) {
   return Result(env, r);
 }
 
+// The pagemap bits that say what backs a page (pagemap.rst): present in
+// memory, in swap, and "file page or shared anonymous".
+constexpr uint64_t kPresent = uint64_t{1} << 63;
+constexpr uint64_t kSwapped = uint64_t{1} << 62;
+constexpr uint64_t kFilePage = uint64_t{1} << 61;
+// Pagemap entries read at once: 16 KiB of stack, 8 MiB of view.
+constexpr size_t kEntries = 2048;
+
+// Whether a page of a private file mapping may differ from its file. A page
+// this process wrote was copied (copy on write) into an anonymous page: in
+// memory, it is present without the file bit; swapped out, only anonymous
+// pages go to swap from a private mapping. A page never touched (not
+// present) or only read (present, the file's own page) is the file's.
+bool Written(uint64_t entry) {
+  return (entry & kSwapped) != 0 || ((entry & kPresent) != 0 && (entry & kFilePage) == 0);
+}
+
+// unwrittenIn(view, mapping) -> 1 | 0 | -errno: 1 when every page of the
+// Uint8Array `view` lies inside the ArrayBuffer `mapping` (a MAP_PRIVATE
+// mapping of a sealed memfd) and was never written by this process since it
+// was mapped, so the view's bytes are the memfd's; 0 when one was. -EINVAL
+// for a view outside the mapping. Both ranges come from the engine, never
+// from a JavaScript property. One pread(2) of 8 bytes per page (at most
+// kEntries at a time) on /proc/self/pagemap, which any process may read of
+// itself (page frame numbers read as 0 without CAP_SYS_ADMIN; the flags do not).
+Napi::Value UnwrittenIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data = nullptr;
+  size_t length = 0;
+  void* base = nullptr;
+  size_t mapped = 0;
+  if (!BytesArg(env, info[0], &data, &length) || !info[1].IsArrayBuffer() ||
+      napi_get_arraybuffer_info(env, info[1], &base, &mapped) != napi_ok) {
+    return Result(env, -EINVAL);
+  }
+  auto at = reinterpret_cast<uintptr_t>(data);
+  auto start = reinterpret_cast<uintptr_t>(base);
+  if (length == 0 || at < start || at - start > mapped || length > mapped - (at - start)) return Result(env, -EINVAL);
+  auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t first = at / page;
+  uintptr_t count = (at + length - 1) / page - first + 1;
+  int fd = RetryOnEintr([] { return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
+  if (fd < 0) return Result(env, fd);
+  uint64_t entries[kEntries];
+  int r = 1;
+  for (uintptr_t done = 0; done < count && r == 1;) {
+    size_t want = (count - done < kEntries ? count - done : kEntries) * sizeof entries[0];
+    ssize_t got = RetryOnEintr([&] { return pread(fd, entries, want, (first + done) * sizeof entries[0]); });
+    if (got <= 0 || got % sizeof entries[0] != 0) {
+      r = got < 0 ? static_cast<int>(got) : -EIO;
+      break;
+    }
+    size_t n = static_cast<size_t>(got) / sizeof entries[0];
+    for (size_t i = 0; i < n; i++) {
+      if (Written(entries[i])) r = 0;
+    }
+    done += n;
+  }
+  close(fd);
+  return Result(env, r);
+}
+
 }  // namespace
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"transferMemfd", TransferMemfd},
-      {"sealImmutable", SealImmutable},
-      {"isImmutable", IsImmutable},
-      {"openPeerFd", OpenPeerFd},
+      {"transferMemfd", TransferMemfd}, {"sealImmutable", SealImmutable}, {"isImmutable", IsImmutable},
+      {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
   };
   SetFunctions(env, exports, functions);
 }

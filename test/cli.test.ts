@@ -35,7 +35,7 @@ describe('posix-ipc help', () => {
     for (const flag of ['--version', '-v']) expect(await posixIpc(flag)).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
-  test.each([[['tour', '--help']], [['help', 'tour']], [['--help', 'tour']]])(
+  test.each([[['tour', '--help']], [['help', 'tour']], [['--help', 'tour']], [['ls', '-h']], [['help', 'rm']], [['rm', '--help']]])(
     "%j prints that command's usage, exit 0",
     async (args) => {
       const r = await posixIpc(...args);
@@ -54,6 +54,9 @@ describe('posix-ipc usage errors exit 2 with the usage on stderr', () => {
     [['--version', 'ls'], "unexpected argument 'ls'", '<command>'],
     [['tour', '--bogus'], "unknown option '--bogus'", 'tour'],
     [['tour', '--no-pause=yes'], "option '--no-pause' takes no value", 'tour'],
+    [['rm', '--bogus', 'x'], "unknown option '--bogus'", 'rm'],
+    [['rm'], "'rm' needs a name, or --orphans", 'rm'],
+    [['ls', '--pid'], "option '--pid' needs a value", 'ls'],
   ])('%j: %s', async (args, message, usage) => {
     const r = await posixIpc(...args);
     expect(r.code).toBe(2);

@@ -3,10 +3,12 @@
  * (lib/internal/link-transfer.ts), with real child processes (test/fixtures/link-transfer.js).
  */
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { ProcessLink } from '../lib/process-link';
-import { deserializeFromLink, serializeForLink, TRANSFER_THRESHOLD, Transfers } from '../lib/internal/link-transfer';
+import {
+  deserializeFromLink, forgetKept, serializeForLink, TRANSFER_THRESHOLD, transferCounts, Transfers,
+} from '../lib/internal/link-transfer';
 import { fdsOpenedSince, fixture, fixtureChild, openFds, run, type FixtureChild } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -14,10 +16,10 @@ const MiB = 1024 * 1024;
 const undo: Array<() => Promise<unknown> | void> = [];
 let fdsBefore: string[] = [];
 
-/** The memfds process `pid` holds open (named posix-ipc-transfer). */
-function memfds(pid: number | 'self' = 'self'): number {
-  const dir = `/proc/${pid}/fd`;
-  return readdirSync(dir).filter((fd) => {
+/** The memfds this process sent and holds open (named posix-ipc-transfer, less those kept for sending on). */
+function memfds(): number {
+  const dir = '/proc/self/fd';
+  return -transferCounts().kept + readdirSync(dir).filter((fd) => {
     try {
       return readlinkSync(`${dir}/${fd}`).startsWith('/memfd:posix-ipc-transfer');
     } catch {
@@ -31,6 +33,8 @@ beforeAll(() => run(process.execPath, ['-e', '']));
 beforeEach(() => void (fdsBefore = openFds()));
 afterEach(async () => {
   for (const step of undo.splice(0)) await step();
+  // Received memfds kept for sending their views on stay open until their mappings are collected: closed here.
+  forgetKept();
   expect([fdsOpenedSince(fdsBefore), memfds()]).toEqual([[], 0]);
 });
 
@@ -69,11 +73,29 @@ function closeEvent(link: ProcessLink): Promise<void> {
   return new Promise((resolve) => link.once('close', resolve));
 }
 
-/** Asks the echo child how many memfds it holds. */
-async function childMemfds(link: ProcessLink): Promise<number> {
+/** What the echo child holds: memfds sent and not ACKed, memfds kept, memfds it wrote, inodes of those it maps. */
+interface Holding {
+  memfds: number;
+  kept: number;
+  copies: number;
+  mapped: number[];
+}
+async function childHolding(link: ProcessLink, ask: 'memfds' | 'gc' = 'memfds'): Promise<Holding> {
   const back = next(link);
-  await link.send('memfds');
-  return ((await back) as { memfds: number }).memfds;
+  await link.send(ask);
+  return (await back) as Holding;
+}
+
+/** Asks the echo child how many memfds it sent and holds. */
+async function childMemfds(link: ProcessLink): Promise<number> {
+  return (await childHolding(link)).memfds;
+}
+
+/** The inodes of the memfds this process maps. */
+function mappedMemfds(): number[] {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n')
+    .filter((line) => line.includes('/memfd:posix-ipc-transfer'))
+    .map((line) => Number(line.trim().split(/\s+/)[4]));
 }
 
 const kind = (value: unknown): string => Object.prototype.toString.call(value);
@@ -196,6 +218,68 @@ describe('large views travel through sealed memfds and come back whole', () => {
   });
 });
 
+describe('a received view sent on unchanged is the same memfd, not a copy', () => {
+  test('an echo: the child maps the parent\'s memfd and sends it back as it is; so does the parent', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const big = random(16 * MiB, 21);
+    const copies = transferCounts().copies;
+    let back = next(link);
+    await link.send(big);
+    const got = (await back) as Buffer;
+    expect(got.equals(big)).toBe(true);
+    const held = await childHolding(link);
+    // The child wrote no memfd; the one it maps is the one the parent maps now: the parent's own, come back.
+    expect([held.copies, held.memfds, held.mapped.length]).toEqual([0, 0, 1]);
+    expect(mappedMemfds()).toContain(held.mapped[0]);
+    expect(transferCounts().copies).toBe(copies + 1);
+    // The parent sends what it received on again: no copy on either side.
+    back = next(link);
+    await link.send({ again: got, part: got.subarray(4 * MiB, 13 * MiB) });
+    const again = (await back) as { again: Buffer; part: Buffer };
+    expect(again.again.equals(big) && again.part.equals(big.subarray(4 * MiB, 13 * MiB))).toBe(true);
+    expect(transferCounts().copies).toBe(copies + 1);
+    expect((await childHolding(link)).copies).toBe(0);
+  });
+
+  test('a subarray covering half a received memfd goes back as (memfd, offset, length), not copied', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const floats = new Float64Array(random(8 * MiB, 22).buffer.slice(0));
+    const back = next(link);
+    await link.send({ sub: floats });
+    const half = (await back) as Float64Array;
+    expect(kind(half)).toBe('[object Float64Array]');
+    expect(bytesOf(half).equals(bytesOf(floats.subarray(floats.length / 2)))).toBe(true);
+    expect((await childHolding(link)).copies).toBe(0);
+  });
+
+  test('a view written in one byte after receiving goes back copied, with the byte; the sender\'s is unchanged', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const big = random(8 * MiB, 23);
+    const back = next(link);
+    await link.send({ poke: big, at: 5 * MiB + 3 });
+    const got = (await back) as Buffer;
+    expect(got[5 * MiB + 3]).toBe(0x42);
+    expect(big[5 * MiB + 3]).not.toBe(0x42);
+    expect(got.subarray(0, 5 * MiB + 3).equals(big.subarray(0, 5 * MiB + 3))).toBe(true);
+    expect(got.subarray(5 * MiB + 4).equals(big.subarray(5 * MiB + 4))).toBe(true);
+    expect(big.equals(random(8 * MiB, 23))).toBe(true);
+    expect((await childHolding(link)).copies).toBe(1);
+  });
+
+  test('a received mapping collected closes the memfd kept for it', async () => {
+    const [link, child] = linked('echo');
+    await child.next();
+    const back = next(link);
+    await link.send(random(2 * MiB, 24));
+    await back;
+    expect((await childHolding(link)).kept).toBe(1);
+    expect(await childHolding(link, 'gc')).toMatchObject({ kept: 0, memfds: 0 });
+  });
+});
+
 describe('no memfd is left open when a side goes away', () => {
   test('the receiver is SIGKILLed before reading: the sender closes its memfds when it learns', async () => {
     const [link, child] = linked('hold');
@@ -245,9 +329,9 @@ test('hostile references are ERR_IPC_CORRUPT and dropped, and the link goes on',
   const errors: Array<{ code?: string; message: string }> = [];
   link.on('error', (err) => errors.push(err));
   const got = next(link);
-  expect(await child.next()).toMatchObject({ sent: 11 });
+  expect(await child.next()).toMatchObject({ sent: 12 });
   expect(((await got) as { good: Buffer }).good.equals(Buffer.alloc(2 * MiB, 5))).toBe(true);
-  expect(errors).toHaveLength(10);
+  expect(errors).toHaveLength(11);
   for (const err of errors) expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT' });
   const messages = errors.map((e) => e.message);
   expect(messages[0]).toMatch(/fd 99999.*cannot be opened \(ENOENT\)/);
@@ -255,11 +339,12 @@ test('hostile references are ERR_IPC_CORRUPT and dropped, and the link goes on',
   expect(messages[2]).toMatch(/cannot be opened \(EINVAL\)/);
   expect(messages[3]).toMatch(/not sealed against changes/);
   expect(messages[4]).toMatch(/its memfd holds 1048576 bytes/);
-  expect(messages[5]).toMatch(/a Buffer holds 1 to/);
+  expect(messages[5]).toMatch(/2097152 bytes at 4096\): its memfd holds 2097152 bytes/);
   expect(messages[6]).toMatch(/a Buffer holds 1 to/);
-  expect(messages[7]).toMatch(/view type 77/);
-  expect(messages[8]).toMatch(/not a whole number of Int16Array elements/);
-  expect(messages[9]).toMatch(/names no descriptor/);
+  expect(messages[7]).toMatch(/a Buffer holds 1 to/);
+  expect(messages[8]).toMatch(/view type 77/);
+  expect(messages[9]).toMatch(/not a whole number of Int16Array elements/);
+  expect(messages[10]).toMatch(/names no descriptor/);
 });
 
 test('descriptors run out (prlimit --nofile): the send rejects EMFILE, nothing is sent, later sends go', async () => {

@@ -185,7 +185,7 @@ describe('npm pack', () => {
       (e) =>
         /^package\/(build|build-asan|test|lib|node_modules)\//.test(e) ||
         (/\.[cm]?ts$/.test(e) && !/\.d\.[cm]?ts$/.test(e)) ||
-        (e.startsWith('package/scripts/') && e !== 'package/scripts/cli.js' && !/^package\/scripts\/(cli|tour)\//.test(e)),
+        (e.startsWith('package/scripts/') && e !== 'package/scripts/cli.js' && !/^package\/scripts\/(bench|cli|tour)\//.test(e)),
     );
     expect(unwanted).toEqual([]);
   });

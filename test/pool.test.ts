@@ -378,6 +378,58 @@ describe('Pool#map', () => {
     })();
     await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
   });
+
+  test('answers of every kind come back exact and in order, compact or not', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const long = 'é'.repeat(5000);
+    const kinds = [0, -0, NaN, Infinity, -1.5, 2 ** 53 + 2, undefined, null, true, false, '', 'ü€😀', long,
+      { a: 1 }, [1, 2], 10n, new Date(0), Buffer.from('xy')];
+    const inputs = Array.from({ length: 3000 }, (_, i) => kinds[i % kinds.length]);
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs, { name: 'same' })) out.push(value);
+    expect(out).toEqual(inputs);
+    for (let i = 0; i < inputs.length; i++) expect(Object.is(out[i], inputs[i]) || typeof inputs[i] === 'object').toBe(true);
+    // run() too, and a failure between compact answers.
+    const runs = await Promise.allSettled([p.run(1.25, { name: 'same' }), p.run('boom', { name: 'fail' }), p.run(2)]);
+    expect(runs).toMatchObject([
+      { status: 'fulfilled', value: 1.25 }, { status: 'rejected', reason: { message: 'boom', code: 'E_TASK' } },
+      { status: 'fulfilled', value: 4 },
+    ]);
+    expect(p.stats).toMatchObject({ completed: 3002, failed: 1, running: 0 });
+  });
+
+  test('a worker SIGKILLed mid-map fails only its running place; no task runs twice', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-map-'));
+    try {
+      const log = path.join(dir, 'log');
+      const pidFile = path.join(dir, 'pid');
+      const k = 300;
+      const count = 2000;
+      const inputs = Array.from({ length: count }, (_, i) => ({ i, k, log, pidFile }));
+      const out: unknown[] = [];
+      const mapped = (async () => {
+        for await (const value of p.map(inputs, { name: 'logged' })) out.push(value);
+      })().catch((e: unknown) => e);
+      while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8') === '') await new Promise((r) => setTimeout(r, 5));
+      const victim = Number(readFileSync(pidFile, 'utf8'));
+      // The worker holds a window of tasks behind the running one, and has answered those before it.
+      process.kill(victim, 'SIGKILL');
+      expect(await mapped).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGKILL', pid: victim });
+      expect(out).toEqual(Array.from({ length: k }, (_, i) => (i % 3 === 0 ? { i } : i)));
+      // The tasks still in flight run to their end (their results dropped), each once.
+      while (p.stats.running > 0 || p.stats.queued > 0) await new Promise((r) => setTimeout(r, 10));
+      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+      const times = new Map<number, number>();
+      for (const i of runs) times.set(i, (times.get(i) ?? 0) + 1);
+      for (const [, n] of times) expect(n).toBe(1);
+      for (let i = 0; i <= k; i++) expect(times.get(i)).toBe(1);
+      expect(p.stats.failed).toBe(1);
+      expect(p.stats.completed).toBe(runs.length - 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('Pool sizes, queue, stats, ref', () => {

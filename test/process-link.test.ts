@@ -246,6 +246,27 @@ describe('ProcessLink', () => {
     expect(await child.exit).toEqual([0, null]);
   });
 
+  test('RAW frames (internal: compact answers) come to onRaw in order with the values; untaken, they are corrupt', async () => {
+    const [link, child] = linked('raw', ['200']);
+    const seen: string[] = [];
+    link.onRaw = (bytes) => seen.push(bytes.toString());
+    link.on('message', (value) => seen.push(`value ${(value as { i: number }).i}`));
+    await closeEvent(link);
+    expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => [`value ${i}`, `raw ${i}`]).flat());
+    expect(await child.exit).toEqual([0, null]);
+
+    const [other, second] = linked('raw', ['3']);
+    const errors: Array<{ code?: string }> = [];
+    const values: unknown[] = [];
+    other.on('error', (err) => errors.push(err));
+    other.on('message', (value) => values.push(value));
+    await closeEvent(other);
+    expect(values).toHaveLength(3);
+    expect(errors).toHaveLength(3);
+    for (const err of errors) expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT' });
+    expect(await second.exit).toEqual([0, null]);
+  });
+
   test('values taken one at a time (once, with pauses between) all arrive, in order', async () => {
     const [link, child] = linked('produce', ['30']);
     const got: unknown[] = [];

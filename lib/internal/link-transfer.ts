@@ -10,10 +10,17 @@
  *
  * ```
  * [OUT_OF_BAND + type index: u32][id: u32][fd: u32][length high: u32][length low: u32]
+ * [offset high: u32][offset low: u32]
  * ```
  *
- * The sender writes the bytes with pwrite(2) (one copy; measured faster here
- * than posix_fallocate + mmap + memcpy: 41 ms against 64 ms for 64 MiB), then
+ * The view is `length` bytes from `offset` in the memfd.
+ *
+ * The sender writes the bytes with pwrite(2) (one copy; for 64 MiB on the
+ * 2-core VM this was measured on, 32-36 ms, against 57-67 ms for
+ * posix_fallocate then pwrite, 58-80 ms for MADV_POPULATE_WRITE then memcpy
+ * into a shared mapping, 75-120 ms for that memcpy split over two threads:
+ * the cost is the new pages, which posix_fallocate alone takes 31-45 ms to
+ * get, not the copying), then
  * seals the memfd SHRINK | GROW | WRITE | SEAL: nobody can change its size or
  * its bytes again. It keeps the descriptor open under `id` until the receiver
  * ACKs that id (an ACK frame on the other channel of the link) or the link
@@ -22,12 +29,23 @@
  *
  * The receiver opens `/proc/<sender pid>/fd/<fd>` (the pid came in the
  * sender's HELLO frame), checks that it is a memfd sealed SHRINK | GROW |
- * WRITE of exactly the announced length, maps it MAP_PRIVATE (a store into
- * the view lands in a private copy of its page: the memfd stays intact),
- * closes the descriptor and ACKs. The mapping is one external ArrayBuffer,
- * unmapped by its finalizer. Anything else is ERR_IPC_CORRUPT: the value is
- * dropped, the link goes on. A value whose sender died before it was read
- * cannot be read (its descriptors died with it): ERR_IPC_CORRUPT too.
+ * WRITE that holds the announced range, maps the whole memfd MAP_PRIVATE (a
+ * store into the view lands in a private copy of its page: the memfd stays
+ * intact) and ACKs. The mapping is one external ArrayBuffer, unmapped by its
+ * finalizer. Anything else is ERR_IPC_CORRUPT: the value is dropped, the
+ * link goes on. A value whose sender died before it was read cannot be read
+ * (its descriptors died with it): ERR_IPC_CORRUPT too.
+ *
+ * Sent on without a copy: the receiver keeps its descriptor of each memfd it
+ * mapped (at most {@link MAX_KEPT}, the oldest closed first; closed when the
+ * mapping is collected), so that a view of a mapping sent on (an echo, a
+ * pipeline) is sent as the same memfd, not copied again, when it still holds
+ * the memfd's bytes. That is known without trusting anyone: a page of a
+ * private mapping that this process wrote became an anonymous copy, which
+ * /proc/self/pagemap tells apart from the file's own page (native
+ * unwrittenIn). A view covering less than half its memfd is copied (its
+ * receiver would keep the whole memfd alive). Its receiver checks it as any
+ * other memfd.
  *
  * Views below the threshold are written by Node's own serializer, byte for
  * byte as `v8.serialize` writes them. Not out of band: plain ArrayBuffers (v8
@@ -50,6 +68,8 @@ const LABEL = 'The process link';
 const TWO_32 = 2 ** 32;
 /** The most one write(2) moves on Linux is a bit less than 2 GiB: 1 GiB at a time. */
 const IO_MAX = 2 ** 30;
+/** Descriptors of received memfds kept open at most, for sending their views on (the oldest is closed first). */
+const MAX_KEPT = 256;
 
 /** Node's serializer and deserializer with the host-object hooks @types/node leaves out (read node:v8's docs). */
 const Serializer = DefaultSerializer as unknown as new () => DefaultSerializer & {
@@ -153,8 +173,59 @@ export class Transfers {
   }
 }
 
+/** A received memfd kept open (descriptor, size) while its mapping lives; `fd` is -1 once closed. */
+interface Kept {
+  fd: number;
+  readonly size: number;
+}
+/** Each received mapping's memfd; the open ones in the order they came (the first is the oldest). */
+const keptOf = new WeakMap<ArrayBuffer, Kept>();
+const keptOpen = new Set<Kept>();
+const keptCollected = new FinalizationRegistry<Kept>((kept) => forget(kept));
+/** Memfds this process wrote (copied bytes into) so far. */
+let copies = 0;
+
+function forget(kept: Kept): void {
+  if (!keptOpen.delete(kept)) return;
+  binding.close(kept.fd);
+  kept.fd = -1;
+}
+
+/** Keeps `fd`, the memfd `mapping` maps whole, open while the mapping lives. */
+function keep(mapping: ArrayBuffer, fd: number, size: number): void {
+  if (keptOpen.size >= MAX_KEPT) forget(keptOpen.values().next().value!);
+  const kept = { fd, size };
+  keptOf.set(mapping, kept);
+  keptOpen.add(kept);
+  keptCollected.register(mapping, kept);
+}
+
+/** Internal, for tests and measurements: memfds written so far, and received memfds kept open now. */
+export function transferCounts(): { copies: number; kept: number } {
+  return { copies, kept: keptOpen.size };
+}
+
+/** Internal, for tests: closes every kept memfd (their mappings stay; their views are copied if sent on). */
+export function forgetKept(): void {
+  for (const kept of [...keptOpen]) forget(kept);
+}
+
+/**
+ * When `bytes` is a view of a received mapping that still holds its memfd's bytes there, and covers at least half
+ * of it: a new descriptor of that memfd, and where the view starts in it. Else null (the view is copied).
+ */
+function sendOn(bytes: Uint8Array): { fd: number; offset: number } | null {
+  const mapping = bytes.buffer as ArrayBuffer;
+  const kept = keptOf.get(mapping);
+  if (kept === undefined || kept.fd < 0 || bytes.byteLength * 2 < kept.size) return null;
+  if (binding.unwrittenIn(bytes, mapping) !== 1) return null;
+  const fd = binding.dupFd(kept.fd);
+  return fd < 0 ? null : { fd, offset: bytes.byteOffset };
+}
+
 /** Writes `bytes` into a new sealed memfd: its descriptor. Throws the IpcError; no descriptor is left then. */
 function writeMemfd(bytes: Uint8Array): number {
+  copies++;
   const fd = check(binding.transferMemfd(), 'memfd_create');
   try {
     for (let at = 0; at < bytes.byteLength;) {
@@ -187,7 +258,7 @@ class TransferSerializer extends Serializer {
     }
     if (bytes.byteLength < TRANSFER_THRESHOLD) return super._writeHostObject(view);
     const index = typeIndexOf(view);
-    const fd = writeMemfd(bytes);
+    const { fd, offset } = sendOn(bytes) ?? { fd: writeMemfd(bytes), offset: 0 };
     const id = this.transfers.add(fd);
     this.made.push(id);
     this.writeUint32(OUT_OF_BAND + index);
@@ -195,6 +266,8 @@ class TransferSerializer extends Serializer {
     this.writeUint32(fd);
     this.writeUint32(Math.floor(bytes.byteLength / TWO_32));
     this.writeUint32(bytes.byteLength % TWO_32);
+    this.writeUint32(Math.floor(offset / TWO_32));
+    this.writeUint32(offset % TWO_32);
   }
 }
 
@@ -254,8 +327,9 @@ class TransferDeserializer extends Deserializer {
     const id = this.readUint32();
     const fd = this.readUint32();
     const length = this.readUint32() * TWO_32 + this.readUint32();
+    const offset = this.readUint32() * TWO_32 + this.readUint32();
     try {
-      return mapReference(this.peer.pid, index - OUT_OF_BAND, fd, length);
+      return mapReference(this.peer.pid, index - OUT_OF_BAND, fd, offset, length);
     } finally {
       // After the open (or its failure): the sender may close its descriptor now.
       this.peer.ack(id);
@@ -263,17 +337,20 @@ class TransferDeserializer extends Deserializer {
   }
 }
 
-/** The view a reference describes, over a private mapping of the sender's memfd; anything wrong is ERR_IPC_CORRUPT. */
-function mapReference(pid: number, index: number, fd: number, length: number): NodeJS.ArrayBufferView {
+/**
+ * The view a reference describes, over a private mapping of the sender's whole memfd (whose descriptor is kept:
+ * {@link keep}); anything wrong is ERR_IPC_CORRUPT.
+ */
+function mapReference(pid: number, index: number, fd: number, offset: number, length: number): NodeJS.ArrayBufferView {
   const type = VIEW_TYPES.get(index);
-  const what = `a reference (pid ${pid}, fd ${fd}, ${length} bytes)`;
+  const what = `a reference (pid ${pid}, fd ${fd}, ${length} bytes at ${offset})`;
   if (type === undefined) throw corrupt(LABEL, `a reference names view type ${index}`);
   if (pid <= 0 || pid > 0x7fffffff) throw corrupt(LABEL, `${what} came before the sender said its pid`);
   if (fd > 0x7fffffff) throw corrupt(LABEL, `${what} names no descriptor`);
   if (length === 0 || length > bufferConstants.MAX_LENGTH) {
     throw corrupt(LABEL, `${what}: a Buffer holds 1 to ${bufferConstants.MAX_LENGTH} bytes`);
   }
-  if (length % type.size !== 0) {
+  if (length % type.size !== 0 || offset % type.size !== 0) {
     throw corrupt(LABEL, `${what}: not a whole number of ${TYPE_NAMES.get(index)} elements`);
   }
   const mine = binding.openPeerFd(pid, fd);
@@ -281,20 +358,26 @@ function mapReference(pid: number, index: number, fd: number, length: number): N
     const cause = new IpcError(mine, 'open', `/proc/${pid}/fd/${fd}`);
     throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be opened (${cause.code})`), { cause });
   }
+  let kept = false;
   try {
     const sealed = binding.isImmutable(mine);
     if (sealed < 0) throw corrupt(LABEL, `${what}: not a memfd`);
     if (sealed === 0) throw corrupt(LABEL, `${what}: its memfd is not sealed against changes`);
     const size = binding.fstatSize(mine);
-    if (size !== length) throw corrupt(LABEL, `${what}: its memfd holds ${size} bytes`);
-    const mapped = binding.mmap(mine, length, true);
+    if (size < 0 || offset + length > size || size > bufferConstants.MAX_LENGTH) {
+      throw corrupt(LABEL, `${what}: its memfd holds ${size} bytes`);
+    }
+    const mapped = binding.mmap(mine, size, true);
     if (typeof mapped === 'number') {
       const cause = new IpcError(mapped, 'mmap');
       throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be mapped (${cause.code})`), { cause });
     }
-    return type.make(Buffer.from(mapped));
+    const view = type.make(Buffer.from(mapped, offset, length));
+    keep(mapped, mine, size);
+    kept = true;
+    return view;
   } finally {
-    binding.close(mine);
+    if (!kept) binding.close(mine);
   }
 }
 

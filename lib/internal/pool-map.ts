@@ -6,22 +6,29 @@
  */
 import { abortError } from './cancel';
 
-/** A task's outcome, held until its turn in the order. */
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+/** A task's outcome at place `index` of the map: its value (`ok`), or its error. Called once per place. */
+export type Settle = (index: number, ok: boolean, value: unknown) => void;
 
-const settled = (value: unknown): Outcome => ({ ok: true, value });
-const failed = (error: unknown): Outcome => ({ ok: false, error });
+/** Places forgotten at once once yielded, so that a long map holds only what is in flight. */
+const COMPACT = 1024;
+
+/** A place's state: its task still runs, or its outcome. */
+const PENDING = 0;
+const DONE = 1;
+const FAILED = 2;
 
 /**
- * Results of `submit(input)` for each input, in order. A failure is thrown
- * at its place and ends the iteration; the tasks still in flight then run to
- * their end and their outcomes are dropped. Ending early (`break`, `return`,
- * a failure, an abort) takes no more input and calls the input iterator's
+ * Results of the tasks `submit(input, index, settle)` starts, one per input,
+ * in order: each task's outcome comes through `settle` (no promise per task);
+ * a `submit` that throws fails its place. A failure is thrown at its place
+ * and ends the iteration; the tasks still in flight then run to their end
+ * and their outcomes are dropped. Ending early (`break`, `return`, a
+ * failure, an abort) takes no more input and calls the input iterator's
  * `return()`.
  */
 export async function* mapOrdered(
   iterable: Iterable<unknown> | AsyncIterable<unknown>,
-  submit: (input: unknown) => Promise<unknown>,
+  submit: (input: unknown, index: number, settle: Settle) => void,
   concurrency: number,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<unknown, void, undefined> {
@@ -37,13 +44,30 @@ export async function* mapOrdered(
     });
     aborted.catch(() => undefined);
   }
-  const inFlight: Promise<Outcome>[] = [];
+  // Places `base` onwards: their states and outcomes. `head` is the next to yield, `next` the next to start.
+  let states: number[] = [];
+  let outcomes: unknown[] = [];
+  let base = 0;
   let head = 0;
+  let next = 0;
+  let finished = false;
+  /** Wakes the iteration waiting for place `head`. */
+  let wake: (() => void) | null = null;
+  const settle: Settle = (index, ok, value) => {
+    if (finished) return;
+    states[index - base] = ok ? DONE : FAILED;
+    outcomes[index - base] = value;
+    if (index === head && wake !== null) {
+      const w = wake;
+      wake = null;
+      w();
+    }
+  };
   let exhausted = false;
   try {
     for (;;) {
       // Take input while there is room (a sync iterator without a turn of the event loop between items).
-      while (!exhausted && inFlight.length - head < concurrency) {
+      while (!exhausted && next - head < concurrency) {
         if (signal?.aborted) throw abortError(signal);
         let step = iterator.next();
         if (isAsync) step = await (aborted === null ? step : Promise.race([step, aborted]));
@@ -52,20 +76,35 @@ export async function* mapOrdered(
           exhausted = true;
           break;
         }
-        inFlight.push(submit(value).then(settled, failed));
+        const index = next++;
+        states.push(PENDING);
+        outcomes.push(undefined);
+        try {
+          submit(value, index, settle);
+        } catch (err) {
+          settle(index, false, err);
+        }
       }
-      if (head === inFlight.length) return;
-      const next = inFlight[head];
-      // Forget what was yielded now and then, so that a long map holds only what is in flight.
-      if (++head >= 1024) {
-        inFlight.splice(0, head);
-        head = 0;
+      if (head === next) return;
+      if (states[head - base] === PENDING) {
+        const settled = new Promise<void>((resolve) => (wake = resolve));
+        await (aborted === null ? settled : Promise.race([settled, aborted]));
       }
-      const outcome = await (aborted === null ? next : Promise.race([next, aborted]));
-      if (!outcome.ok) throw outcome.error;
-      yield outcome.value;
+      const at = head - base;
+      const state = states[at];
+      const outcome = outcomes[at];
+      outcomes[at] = undefined;
+      if (++head - base >= COMPACT) {
+        states = states.slice(head - base);
+        outcomes = outcomes.slice(head - base);
+        base = head;
+      }
+      if (state === FAILED) throw outcome;
+      yield outcome;
     }
   } finally {
+    finished = true;
+    wake = null;
     if (!exhausted) {
       exhausted = true;
       await iterator.return?.();

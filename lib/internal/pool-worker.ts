@@ -22,7 +22,9 @@ import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { Process } from '../process';
+import type { Channel } from '../channel';
 import type { ProcessLink } from '../process-link';
+import { encodeAnswer } from './pool-answer';
 import { threadLink } from './pool-thread';
 
 /** A task as the parent sends it. */
@@ -31,6 +33,8 @@ export interface PoolTask {
   /** The export to call; undefined: the default export. */
   name?: string;
   args: unknown;
+  /** It may be answered compact, when the worker has an answer Channel (see internal/pool-answer.ts). */
+  compact?: true;
 }
 
 /** An answer: `ok` with the value, or `error`. */
@@ -108,6 +112,12 @@ export interface ServeOptions {
    * RLIMIT_DATA counts) with `memoryBytes`.
    */
   thread: boolean;
+  /**
+   * A Channel this worker is the producer of: the answers with a compact form
+   * (internal/pool-answer.ts) go there, the others over the link. Null: all
+   * over the link.
+   */
+  answers: Channel | null;
 }
 
 /**
@@ -115,7 +125,7 @@ export interface ServeOptions {
  * until the link closes (then this process, or this thread, exits).
  */
 export function serve(link: ProcessLink, file: string, options: ServeOptions): void {
-  const { memoryBytes, thread } = options;
+  const { memoryBytes, thread, answers } = options;
   let mod: Record<string, unknown> | null = null;
   let loadError: unknown = null;
   const loaded = (import(pathToFileURL(file).href) as Promise<Record<string, unknown>>).then(
@@ -148,11 +158,17 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
     return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
   };
 
+  /** The last answer sent over the link, until a compact answer has waited for it to be written. */
+  let linkSend: Promise<void> | null = null;
+
   /**
-   * Runs what is queued, in order. Each answer is sent before the next task
-   * starts (a send with room in the ring is written at once): a worker that
-   * dies loses no answer, and the parent knows the first task it holds
-   * unanswered is the one that was running.
+   * Runs what is queued, in order. Each answer is in a ring before the next
+   * task starts: a compact one (written at once when there is room, else
+   * awaited, and never before the link's answers before it), or one over
+   * the link (a send with room is written at once). A worker that dies
+   * loses no answer, and the parent knows the first task it holds
+   * unanswered is the one that was running
+   * (the two rings' answers it puts back in order, see Pool).
    */
   const drain = async (): Promise<void> => {
     draining = true;
@@ -174,10 +190,35 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
         await sendAnswer(link, answer);
         process.exit(0);
       }
-      void sendAnswer(link, answer);
+      // The last answer before this worker waits goes over the link, whose reader polls for a reply a while
+      // after it sent (a lone task's answer is taken without an event-loop wake-up); those of a run of a
+      // map's tasks go compact, cheaper to make and to read.
+      const more = answers !== null && task.compact === true && queue.length > 0;
+      const compact = more && 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
+      if (compact === null) {
+        linkSend = sendAnswer(link, answer);
+      } else {
+        // Its answer in a ring only once every answer before it is (a death loses none of them).
+        if (linkSend !== null) await linkSend;
+        linkSend = null;
+        const pending = sendCompact(answers!, compact);
+        if (pending !== undefined) await pending;
+      }
     }
     draining = false;
   };
+}
+
+/** Writes a compact answer into the answer ring: at once when there is room, else once there is. */
+function sendCompact(answers: Channel, compact: Uint8Array): Promise<void> | undefined {
+  try {
+    if (answers.trySend(compact)) return undefined;
+    // The parent is slow to read: this answer waits for room (copied: the encoding buffer is reused).
+    return answers.send(Buffer.from(compact)).catch(() => undefined);
+  } catch {
+    // The parent is gone (this worker is about to be told, or killed).
+    return undefined;
+  }
 }
 
 /** Sends `answer`; resolves once sent. */
@@ -196,10 +237,12 @@ async function sendAnswer(link: ProcessLink, answer: PoolAnswer): Promise<void> 
 if (!isMainThread) {
   const thread = threadLink();
   if (thread === null) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
-  serve(thread.link, thread.file, { memoryBytes: thread.memoryBytes, thread: true });
+  serve(thread.link, thread.file, { memoryBytes: thread.memoryBytes, thread: true, answers: null });
 } else {
   const link = Process.parent?.channel;
   const file = process.argv[2];
   if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
-  serve(link, file, { memoryBytes: process.argv[3] === undefined ? 0 : Number(process.argv[3]), thread: false });
+  const answers = (Process.parent!.objects.answers as Channel | undefined) ?? null;
+  const memoryBytes = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
+  serve(link, file, { memoryBytes, thread: false, answers });
 }

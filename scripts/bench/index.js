@@ -9,7 +9,9 @@
 // the JSON output, lib/placement.js the machine facts, lib/placement-node.js
 // where contender processes ran, lib/pair-contender.js runs the cases of a
 // contender made of processes, lib/child.js runs contender processes and
-// compiles C ones, lib/resources.js cleans up.
+// compiles C ones, lib/resources.js cleans up, lib/peers.js knows which
+// suites need packages that are only devDependencies. `posix-ipc bench`
+// (scripts/cli/bench.js) calls runBench with a progress bar of its own.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,35 +21,30 @@ const suites = require('./suites');
 
 const DIST = path.join(__dirname, '..', '..', 'dist');
 
-function fail(message, status) {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exitCode = status;
-}
-
-async function main(argv) {
-  const suiteIds = suites.map((s) => s.id);
-  let opts;
-  try {
-    opts = parseOptions(argv, suiteIds);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench: ${err.message}\n\n${usage(suiteIds)}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (opts.help) {
-    process.stdout.write(usage(suiteIds));
-    return;
-  }
+/**
+ * Runs the suites of `opts` (parseOptions' result): prints the tables to
+ * `stdout`, warnings and failures to `stderr`, writes the JSON and its chart,
+ * and resolves with { status, files }: the exit status (0, or 1 when the
+ * library does not load or cleanup was incomplete) and the files written (each
+ * JSON file and its .svg chart). `progress(text, step)` hears of each contender run:
+ * step is { suite, suiteIndex, suiteCount, step, steps } (steps of that
+ * suite). Suites whose peer packages are missing (lib/peers.js) are skipped,
+ * with a line on stderr saying which. `resultsDir` replaces bench-results/ at
+ * the repository root when there is no --json.
+ */
+async function runBench(opts, { stdout, stderr, progress = () => {}, resultsDir } = {}) {
+  const fail = (message) => {
+    stderr.write(`bench: ${message}\n`);
+    return 1;
+  };
   try {
     require(DIST);
   } catch (err) {
-    fail(
+    const status = fail(
       `cannot load the library from ${DIST}: ${err.message.split('\n')[0]}\n` +
         'Build it first: npx tsc -p tsconfig.build.json (and npx node-gyp rebuild when build/ is missing).',
-      1,
     );
-    return;
+    return { status, files: [] };
   }
 
   const resources = require('./lib/resources');
@@ -55,18 +52,26 @@ async function main(argv) {
   const { runSuite } = require('./lib/harness');
   const { renderSuite } = require('./lib/table');
   const { writeResults } = require('./lib/report');
+  const { missingPeers } = require('./lib/peers');
   resources.install();
 
-  const progress = process.stderr.isTTY ? (msg) => process.stderr.write(`\r\x1b[K${msg}`) : () => {};
-  if (opts.reps < 3) process.stderr.write(`bench: warning: ${opts.reps} rep(s); ranges need at least 3\n`);
+  if (opts.reps < 3) stderr.write(`bench: warning: ${opts.reps} rep(s); ranges need at least 3\n`);
+
+  const chosen = [];
+  for (const suite of suites.filter((s) => opts.suites.includes(s.id))) {
+    const missing = missingPeers(suite.id);
+    if (missing.length === 0) chosen.push(suite);
+    else stderr.write(`bench: skipping suite ${suite.id}: it needs ${missing.join(', ')}, not installed (npm install ${missing.join(' ')})\n`);
+  }
 
   const startedAt = new Date();
   const where = placement.start();
   const results = [];
-  for (const suite of suites.filter((s) => opts.suites.includes(s.id))) {
-    results.push(await runSuite(suite, { reps: opts.reps, quick: opts.quick, progress }));
+  for (const [suiteIndex, suite] of chosen.entries()) {
+    const hear = (text, step) => progress(text, { suite: suite.id, suiteIndex, suiteCount: chosen.length, ...step });
+    results.push(await runSuite(suite, { reps: opts.reps, quick: opts.quick, progress: hear }));
   }
-  progress('');
+  progress('', null);
   const finishedAt = new Date();
   const place = placement.finish(where, results);
 
@@ -86,7 +91,7 @@ async function main(argv) {
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt - startedAt,
-    options: { reps: opts.reps, quick: opts.quick, suites: opts.suites },
+    options: { reps: opts.reps, quick: opts.quick, suites: chosen.map((s) => s.id) },
     placement: place,
     cleanup: { shmPrefix: resources.SHM_PREFIX, leftoverShm: leftovers, leftoverMq, tmpDir, tmpDirRemoved },
     suites: results,
@@ -98,14 +103,47 @@ async function main(argv) {
     '',
   ];
   for (const r of results) out.push(renderSuite(r), '');
-  const files = writeResults(report, { json: opts.json, startedAt });
+  const files = writeResults(report, { json: opts.json, startedAt, dir: resultsDir });
   out.push(`results: ${files.join(', ')} (${((finishedAt - startedAt) / 1000).toFixed(1)} s)`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  stdout.write(`${out.join('\n')}\n`);
 
   if (leftovers.length > 0 || leftoverMq.length > 0 || !tmpDirRemoved) {
     const what = [...leftovers.map((n) => `/dev/shm/${n}`), ...leftoverMq.map((n) => `message queue ${n}`), ...(tmpDirRemoved ? [] : [tmpDir])];
-    fail(`cleanup incomplete: ${what.join(', ')}`, 1);
+    return { status: fail(`cleanup incomplete: ${what.join(', ')}`), files };
   }
+  return { status: 0, files };
 }
 
-main(process.argv.slice(2)).catch((err) => fail(err.stack || String(err), 1));
+/** `npm run bench`: options from argv, progress on a terminal only, in place. */
+async function main(argv) {
+  const suiteIds = suites.map((s) => s.id);
+  let opts;
+  try {
+    opts = parseOptions(argv, suiteIds);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`bench: ${err.message}\n\n${usage(suiteIds)}`);
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(usage(suiteIds));
+    return 0;
+  }
+  const progress = process.stderr.isTTY ? (msg) => process.stderr.write(`\r\x1b[K${msg}`) : () => {};
+  const { status } = await runBench(opts, { stdout: process.stdout, stderr: process.stderr, progress });
+  return status;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (status) => {
+      process.exitCode = status;
+    },
+    (err) => {
+      process.stderr.write(`bench: ${err.stack || String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+module.exports = { runBench, suites };

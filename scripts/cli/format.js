@@ -34,12 +34,22 @@ function selectColumns(columns, output) {
  * `right: true` aligns a column's cells to the right (numbers).
  */
 function table(rows, columns) {
-  const cells = rows.map((row) => columns.map((c) => String(c.get(row) ?? '-')));
+  const cells = rows.map((row) => columns.map((c) => printable(String(c.get(row) ?? '-'))));
   const headers = columns.map((c) => c.header);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
   const pad = (v, i) => (columns[i].right ? v.padStart(widths[i]) : v.padEnd(widths[i]));
   const line = (values) => values.map(pad).join('  ').trimEnd();
   return [line(headers), ...cells.map(line)].join('\n') + '\n';
+}
+
+/**
+ * A cell made safe for a terminal: control characters (a newline in a file
+ * name or a command line, an escape sequence) become `\xNN`. Names come from
+ * other users and processes: they must not redraw the screen or split a row.
+ */
+function printable(text) {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Writes `rows` to `stream` as a table of the columns `output` chooses (see selectColumns). */
@@ -77,11 +87,17 @@ function holders(list) {
   return list.map((h) => `${h.pid} ${shortCommand(h.command)}`).join(', ');
 }
 
-/** A command line's program name without its directory (`/usr/bin/node x.js` -> `node x.js`), at most 40 characters. */
+/**
+ * A command line in a few words: the program and its first argument without
+ * their directories (`/usr/bin/node /x/y/server.js --port 1` -> `node server.js --port 1`),
+ * at most 32 characters.
+ */
 function shortCommand(command) {
-  const [program, ...args] = String(command ?? '').split(' ');
-  const text = [program.slice(program.lastIndexOf('/') + 1), ...args].join(' ');
-  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+  const words = String(command ?? '').split(' ');
+  const text = words.map((w, i) => (i < 2 && w.includes('/') ? w.slice(w.lastIndexOf('/') + 1) : w)).join(' ');
+  return text.length > 32 ? `${text.slice(0, 31)}…` : text;
 }
 
-module.exports = { UsageError, selectColumns, table, writeTable, writeJson, size, mode, holders, shortCommand };
+module.exports = {
+  UsageError, selectColumns, printable, table, writeTable, writeJson, size, mode, holders, shortCommand,
+};

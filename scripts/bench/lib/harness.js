@@ -34,7 +34,11 @@
 
 const stats = require('./stats');
 
-/** Runs one suite for `reps` interleaved repetitions; returns its result object. */
+/**
+ * Runs one suite for `reps` interleaved repetitions; returns its result
+ * object. `progress(text, { step, steps })` is called before each contender
+ * run (step counts from 0).
+ */
 async function runSuite(suite, { reps, quick, progress = () => {} }) {
   const params = suite.params({ quick });
   const cases = suite.cases.map((c) => ({ unit: suite.unit, higherIsBetter: suite.higherIsBetter, ...c }));
@@ -55,11 +59,12 @@ async function runSuite(suite, { reps, quick, progress = () => {} }) {
   const runs = new Map(contenders.map((c) => [c.id, []]));
   const orders = [];
   const started = Date.now();
+  const steps = reps * contenders.length;
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
     orders.push(order.map((c) => c.id));
-    for (const c of order) {
-      progress(`${suite.id}: rep ${rep + 1}/${reps}, ${c.label}`);
+    for (const [i, c] of order.entries()) {
+      progress(`${suite.id}: rep ${rep + 1}/${reps}, ${c.label}`, { step: rep * contenders.length + i, steps });
       const result = await c.run(rep);
       for (const { id } of cases) {
         const samples = result[id];

@@ -29,11 +29,11 @@ function chartPath(file) {
   return file.endsWith('.json') ? `${file.slice(0, -'.json'.length)}.svg` : `${file}.svg`;
 }
 
-/** Writes `result` and its chart; returns the paths written. */
-function writeResults(result, { json = null, startedAt }) {
+/** Writes `result` and its chart (without `json`, into `dir`); returns the paths written. */
+function writeResults(result, { json = null, startedAt, dir = RESULTS_DIR }) {
   const text = `${JSON.stringify(result, null, 2)}\n`;
   const svg = renderChart(result);
-  const files = json !== null ? [path.resolve(json)] : [path.join(RESULTS_DIR, `bench-${stamp(startedAt)}.json`), path.join(RESULTS_DIR, 'latest.json')];
+  const files = json !== null ? [path.resolve(json)] : [path.join(dir, `bench-${stamp(startedAt)}.json`), path.join(dir, 'latest.json')];
   const written = [];
   for (const file of files) {
     writeAtomically(file, text);
