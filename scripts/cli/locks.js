@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const proc = require('./proc');
 const { writeJson } = require('./format');
+const { decodeMutex } = require('./decode');
 
 const { tolerant } = proc;
 
@@ -116,32 +117,26 @@ function locate(key, name, procs) {
   return null;
 }
 
-const MUTEX_MAGIC = 0x31584d50; // "PMX1", native/mutex.cc's Record::magic
-const OWNER_DIED = 0x40000000;
-const TID_MASK = 0x3fffffff;
-
 /**
- * Who holds the Mutex at `offset` of `file`, from its own bytes (read once):
- * the lock word's owner tid and the pid its holder recorded, believed only
- * when that tid is a live thread of that pid. Null when free or unknown.
+ * Who holds the Mutex at `offset` of `file`, from its own bytes (read once,
+ * decoded by decode.js): the lock word's owner tid and the pid its holder
+ * recorded, believed only when that tid is a live thread of that pid. Null
+ * when free or unknown; `{ pid: null }` when its owner died holding it.
  */
 function mutexHolder(file, offset) {
   const bytes = tolerant(() => {
     const fd = fs.openSync(file, 'r');
     try {
-      const b = Buffer.alloc(48);
-      return fs.readSync(fd, b, 0, 48, offset) === 48 ? b : null;
+      const b = Buffer.alloc(64);
+      return fs.readSync(fd, b, 0, 64, offset) === 64 ? b : null;
     } finally {
       fs.closeSync(fd);
     }
   }, null);
-  if (bytes === null || bytes.readUInt32LE(44) !== MUTEX_MAGIC) return null;
-  const word = bytes.readUInt32LE(0);
-  const tid = word & TID_MASK;
-  if (tid === 0) return null;
-  if ((word & OWNER_DIED) !== 0) return { pid: null, tid, died: true };
-  const recorded = bytes.readInt32LE(40);
-  if (recorded > 0 && threadOf(recorded, tid)) return { pid: recorded, tid };
+  const m = bytes === null ? null : decodeMutex(bytes);
+  if (m === null || m.kind !== 'mutex' || m.ownerTid === null) return m?.state === 'owner died' ? { pid: null } : null;
+  const tid = m.ownerTid;
+  if (m.ownerPid !== null && threadOf(m.ownerPid, tid)) return { pid: m.ownerPid, tid };
   // Not recorded yet (or scribbled): the tid's own process, if it lives.
   const status = tolerant(() => fs.readFileSync(`/proc/${tid}/status`, 'latin1'), '');
   const tgid = Number(/^Tgid:\s+(\d+)$/m.exec(status)?.[1]);
