@@ -42,8 +42,8 @@ export interface Binding {
   shmOpen(name: string, oflag: number, mode: number): number;
   /** shm_unlink(3). */
   shmUnlink(name: string): number;
-  /** memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when asked. */
-  memfdCreate(allowSealing: boolean): number;
+  /** memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when asked; `name` (default "posix-ipc") for /proc. */
+  memfdCreate(allowSealing: boolean, name?: string): number;
   /** memfd_create(2) of "posix-ipc-transfer", MFD_CLOEXEC | MFD_ALLOW_SEALING. */
   transferMemfd(): number;
   /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL). */

@@ -45,12 +45,14 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
   return Result(info.Env(), RetryOnEintr([&] { return shm_unlink(name.c_str()); }));
 }
 
-// memfdCreate(allowSealing) -> fd | -errno. The name only shows up in
-// /proc/<pid>/fd links; the memory has no name in any namespace.
+// memfdCreate(allowSealing[, name]) -> fd | -errno. The name (default
+// "posix-ipc") only shows up in /proc/<pid>/fd links, for people and tools;
+// the memory has no name in any namespace.
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   unsigned flags = MFD_CLOEXEC;
   if (info[0].As<Napi::Boolean>().Value()) flags |= MFD_ALLOW_SEALING;
-  int fd = Tracked(info.Env(), RetryOnEintr([&] { return memfd_create("posix-ipc", flags); }));
+  std::string name = info.Length() > 1 ? info[1].As<Napi::String>().Utf8Value() : "posix-ipc";
+  int fd = Tracked(info.Env(), RetryOnEintr([&] { return memfd_create(name.c_str(), flags); }));
   return Result(info.Env(), fd);
 }
 

@@ -49,18 +49,22 @@ export function uniqueName(): string {
 /**
  * The descriptors this process has open, from /proc/self/fd. The listing's
  * own descriptor shows up in it, under whatever number was free, and is
- * closed by the time readlink looks: it is left out.
+ * closed by the time readlink looks: it is left out, as is the wait-record
+ * memfd, kept open from the first wait that blocks.
  */
 export function openFds(): string[] {
   return readdirSync('/proc/self/fd').filter((fd) => {
     try {
-      readlinkSync(`/proc/self/fd/${fd}`);
-      return true;
+      // The wait-record memfd (lib/internal/wait-record.ts) stays open by design from the first wait that blocks.
+      return readlinkSync(`/proc/self/fd/${fd}`) !== WAIT_RECORDS;
     } catch {
       return false;
     }
   }).sort();
 }
+
+/** What /proc/self/fd shows for this process's wait-record memfd. */
+const WAIT_RECORDS = '/memfd:posix-ipc-waits (deleted)';
 
 /**
  * The descriptors open now that were not open at `before` (an {@link openFds}

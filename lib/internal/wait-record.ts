@@ -3,9 +3,11 @@
  * records a mutex's owner but no waiters, and a polled file lock never shows
  * as blocked in /proc/locks. Each JavaScript environment (the main thread, each
  * Worker) that blocks on a Mutex, a Semaphore or a file lock keeps one memfd
- * while it waits (MFD_CLOEXEC; memfd_create is cheap beside the thread a wait
- * starts, which is why it is not kept longer): it dies with its process, so a dead
- * waiter's records vanish with it and nothing leaks into /dev/shm. A record is
+ * from its first such wait on (MFD_CLOEXEC, named `posix-ipc-waits` in
+ * /proc/PID/fd; made and closed per wait it cost ~20 µs a wait, two fifths of
+ * a blocked semaphore hand-over): it dies with its process, or with its Worker
+ * (the addon closes it at the environment's teardown), so a dead waiter's
+ * records vanish with it and nothing leaks into /dev/shm. A record is
  * written before a wait starts and freed when it ends, whatever ended it; only
  * waits that block are recorded, so an uncontended lock writes nothing.
  * `posix-ipc locks` (scripts/cli/locks.js) finds these memfds through
@@ -70,19 +72,23 @@ interface Table {
 
 let table: Table | null = null;
 let thread: number | undefined;
-// One record's bytes, filled before each write.
+// One record's bytes, filled before each write; a freed record's first bytes (seq, then state 0).
 const scratch = Buffer.alloc(RECORD_SIZE);
+const FREED = Buffer.alloc(8);
+
+/** The name of the record memfds, as /proc/PID/fd shows them: `/memfd:posix-ipc-waits (deleted)`. */
+export const MEMFD_NAME = 'posix-ipc-waits';
 
 /**
- * The memfd of this environment's records, made when a wait needs it and
- * closed again when no wait is recorded (so an environment that waits on
- * nothing holds no descriptor for it); null if it cannot be made (the wait
- * then goes unrecorded). Records are written with pwrite, not through a
- * mapping: mapping and unmapping cost more than the memfd itself.
+ * The memfd of this environment's records, made when a wait first needs it
+ * (an environment that never blocks holds no descriptor for it) and kept;
+ * null if it cannot be made (the wait then goes unrecorded, and the next one
+ * tries again). Records are written with pwrite, not through a mapping:
+ * mapping and unmapping cost more than the memfd itself.
  */
 function open(): Table | null {
   if (table !== null) return table;
-  const fd = binding.memfdCreate(false);
+  const fd = binding.memfdCreate(false, MEMFD_NAME);
   if (fd < 0) return null;
   const header = Buffer.alloc(RECORD_SIZE);
   header.write(MAGIC, 0, 'latin1');
@@ -97,13 +103,6 @@ function open(): Table | null {
   table = { fd, seq: new Uint32Array(CAPACITY + 1), free: [] };
   for (let slot = CAPACITY; slot >= 1; slot--) table.free.push(slot);
   return table;
-}
-
-/** Closes the memfd once no record is in use. */
-function closeIfUnused(t: Table): void {
-  if (t.free.length < CAPACITY || table !== t) return;
-  table = null;
-  binding.close(t.fd);
 }
 
 /** The kernel's id of the calling thread: /proc/thread-self is "PID/task/TID". */
@@ -169,13 +168,12 @@ interface Held {
 // The records in use of each handle, so that its close() frees them at once.
 const byOwner = new WeakMap<object, Set<Held>>();
 
-/** Frees a record (its seq and state: free) and, when it was the last, closes the memfd. Idempotent. */
+/** Frees a record (its seq and state: free). Idempotent. */
 function free(held: Held): void {
   if (held.freed) return;
   held.freed = true;
-  put(held.t, held.slot, Buffer.alloc(8));
+  put(held.t, held.slot, FREED);
   held.t.free.push(held.slot);
-  closeIfUnused(held.t);
 }
 
 /**
