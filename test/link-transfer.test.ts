@@ -352,6 +352,10 @@ describe('views of sealed anonymous SharedMemory travel by reference: the same m
     expect(view[3]).toBe(2.5);
     view[4] = -1;
     expect(echo[4]).toBe(-1);
+    // The same memfd again, while its first mapping lives: a view of that mapping, nothing mapped anew.
+    const again = (await pool.run({ value: view.subarray(10) }, { name: 'echo' })) as Float64Array;
+    expect(again.buffer).toBe(echo.buffer);
+    expect([again.length, again.byteOffset, again[0]]).toEqual([990, 208, view[10]]);
   });
 
   test('an unsealed anonymous or a named segment\'s view is copied: the child\'s write is not seen', async () => {

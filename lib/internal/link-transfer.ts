@@ -70,7 +70,10 @@
  * sender wrote into (its private copy: pagemap, as above) is copied instead.
  * The receiver keeps the descriptor while the mapping lives (no limit: a
  * SharedMemory holds its own as long), so that its views go on by reference
- * too (a Pool task's echo). A named segment (no seals possible) and an
+ * too (a Pool task's echo); and a later reference to a memfd it still maps
+ * shared (the same `dev:ino`) is a view of that same mapping: no mmap, and no
+ * 64 MiB more of external memory for the garbage collector to chase at each
+ * echo (a new mapping per echo cost a full collection in each process). A named segment (no seals possible) and an
  * unsealed anonymous one are not shared: their views are copied as any other.
  *
  * Views below the threshold are written by Node's own serializer, byte for
@@ -79,7 +82,7 @@
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { binding } from '../binding';
 import { check, corrupt, IpcError, stateError } from '../errors';
@@ -216,6 +219,12 @@ interface Kept {
 const keptOf = new WeakMap<ArrayBuffer, Kept>();
 const keptOpen = new Set<Kept>();
 const keptShared = new Set<Kept>();
+/** The received SHARED mappings alive, by their memfd's identity (`dev:ino`): a later reference maps nothing new. */
+const sharedMappings = new Map<string, WeakRef<ArrayBuffer>>();
+const sharedCollected = new FinalizationRegistry<string>((key) => {
+  // A newer mapping of the same memfd may have taken the key since.
+  if (sharedMappings.get(key)?.deref() === undefined) sharedMappings.delete(key);
+});
 const keptCollected = new FinalizationRegistry<Kept>((kept) => forget(kept));
 /** Memfds this process wrote (copied bytes into) so far. */
 let copies = 0;
@@ -449,6 +458,10 @@ function mapReference(
     if (size < 0 || offset + length > size || size > bufferConstants.MAX_LENGTH) {
       throw corrupt(LABEL, `${what}: its memfd holds ${size} bytes`);
     }
+    const key = kind === SHARED ? identityOf(mine) : '';
+    const live = sharedMappings.get(key)?.deref();
+    // The same memfd, shared and sealed at this size: its bytes are the same whichever mapping shows them.
+    if (live !== undefined && live.byteLength === size) return type.make(Buffer.from(live, offset, length));
     const mapped = binding.mmap(mine, size, kind !== SHARED);
     if (typeof mapped === 'number') {
       const cause = new IpcError(mapped, 'mmap');
@@ -456,11 +469,21 @@ function mapReference(
     }
     const view = type.make(Buffer.from(mapped, offset, length));
     keep(mapped, mine, size, kind);
+    if (kind === SHARED) {
+      sharedMappings.set(key, new WeakRef(mapped));
+      sharedCollected.register(mapped, key);
+    }
     kept = true;
     return view;
   } finally {
     if (!kept) binding.close(mine);
   }
+}
+
+/** The identity (`dev:ino`) of the file `fd` opens. */
+function identityOf(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
 }
 
 /** A value's serialization (after its frame tag) read back, its out-of-band views mapped from `peer`'s memfds. */
