@@ -332,7 +332,7 @@ describe('views of sealed anonymous SharedMemory travel by reference: the same m
     await sent;
     const echo = (await back) as Uint8Array;
     expect(echo.byteLength).toBe(2 * MiB - 4096);
-    expect(Buffer.from(echo.buffer, echo.byteOffset, echo.byteLength).equals(Buffer.alloc(2 * MiB - 4096, 3))).toBe(true);
+    expect(bytesOf(echo).equals(Buffer.alloc(2 * MiB - 4096, 3))).toBe(true);
     expect(echo.byteOffset).toBe(4096);
     const mine = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith('/memfd:posix-ipc (deleted)'));
     expect(mine.map((l) => Number(l.trim().split(/\s+/)[4]))).toContain(ino);

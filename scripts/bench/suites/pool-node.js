@@ -199,7 +199,9 @@ async function main(argv) {
       shared.close();
     }
     const verified = plain.verified && inShared.verified;
-    const out = { rtt_ns: rttNs, tput_ns: tputNs, bulk_ns: plain.ns, bulk_shared_ns: inShared.ns, verified, contender: id };
+    const out = {
+      rtt_ns: rttNs, tput_ns: tputNs, bulk_ns: plain.ns, bulk_shared_ns: inShared.ns, verified, contender: id,
+    };
     process.stdout.write(`${JSON.stringify(out)}\n`);
     if (verified) return 0;
     process.stderr.write('verification failed: an echoed Buffer came back with other bytes\n');

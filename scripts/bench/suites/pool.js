@@ -43,7 +43,7 @@ function toSamples(out, { chunk }, label) {
 
 module.exports = {
   id: 'pool',
-  title: 'Worker pools: empty-task round trip, tasks/s with many in flight, a large Buffer echoed',
+  title: 'Worker pools: empty-task round trip, tasks/s with many in flight, a large Buffer echoed (plain, in SharedMemory)',
   cases: [
     { id: 'rtt', label: 'round trip, empty task', unit: 'µs', higherIsBetter: false },
     { id: 'tput', label: 'empty tasks, many in flight', unit: 'tasks/s', higherIsBetter: true },
