@@ -1,6 +1,7 @@
 /**
- * Large Buffers and typed arrays over a ProcessLink, through sealed memfds mapped on the other side
- * (lib/internal/link-transfer.ts), with real child processes (test/fixtures/link-transfer.js).
+ * Large Buffers and typed arrays over a ProcessLink, through sealed memfds mapped on the other side, and views of
+ * sealed SharedMemory by reference (lib/internal/link-transfer.ts), with real child processes
+ * (test/fixtures/link-transfer.js) and Pools.
  */
 import { once } from 'node:events';
 import { fstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
