@@ -396,6 +396,18 @@ describe('views of sealed anonymous SharedMemory travel by reference: the same m
   });
 });
 
+test('a view of a closed SharedMemory (detached) is refused as v8.serialize refuses it: nothing is sent or kept', () => {
+  const shm = SharedMemory.anonymous(64 * 1024, { seal: true });
+  const view = new Uint8Array(shm.buffer, 16);
+  shm.close();
+  const transfers = new Transfers();
+  expect(() => serializeForLink(transfers, Uint8Array.of(2), { view })).toThrow(
+    expect.objectContaining({ code: 'ERR_IPC_DATA_CLONE', name: 'DataCloneError' }),
+  );
+  expect(() => serialize(view)).toThrow();
+  expect(transfers.size).toBe(0);
+});
+
 describe('no memfd is left open when a side goes away', () => {
   test('the receiver is SIGKILLed before reading: the sender closes its memfds when it learns', async () => {
     const [link, child] = linked('hold');
