@@ -60,8 +60,13 @@ export interface Binding {
   sealImmutable(fd: number): number;
   /** fcntl(F_GET_SEALS): 1 when SHRINK, GROW and WRITE are all sealed, else 0; -EINVAL for a file that is no memfd. */
   isImmutable(fd: number): number;
-  /** open(2) of /proc/<pid>/fd/<fd> (O_PATH first; a regular file only, else -EINVAL), read-only, close-on-exec. */
-  openPeerFd(pid: number, fd: number): number;
+  /** fcntl(F_GET_SEALS): 1 when SHRINK and GROW are both sealed, else 0; -EINVAL for a file that is no memfd. */
+  isSizeSealed(fd: number): number;
+  /**
+   * open(2) of /proc/<pid>/fd/<fd> (O_PATH first; a regular file only, else -EINVAL), read-only (read-write when
+   * `writable`), close-on-exec.
+   */
+  openPeerFd(pid: number, fd: number, writable: boolean): number;
   /** 1 when every page of `view` lies in the private mapping `mapping`, never written here; -EINVAL outside. */
   unwrittenIn(view: Uint8Array, mapping: ArrayBuffer): number;
 

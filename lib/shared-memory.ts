@@ -188,6 +188,20 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
   return map(fd, size, readOnly, path);
 }
 
+/** Each live mapping's handle, by the mapping's ArrayBuffer (set where the buffer is made): {@link sharedMappingOf}. */
+const mappingOwner = new WeakMap<ArrayBuffer, SharedMemory>();
+
+/**
+ * When `buffer` is the mapping of an open SharedMemory: its descriptor, size and access, for a ProcessLink to send
+ * its views by reference (lib/internal/link-transfer.ts); else null (a closed or resized handle's old buffer too).
+ * @internal
+ */
+export function sharedMappingOf(buffer: ArrayBuffer): { fd: number; size: number; readOnly: boolean } | null {
+  const shm = mappingOwner.get(buffer);
+  if (shm === undefined || shm.closed || shm.buffer !== buffer) return null;
+  return { fd: shm.fd, size: shm.size, readOnly: shm.readOnly };
+}
+
 /**
  * Whether `value` is a SharedMemory this package made: asked of the object
  * itself (its private field), never through `instanceof`, which a Proxy's
@@ -231,6 +245,7 @@ export class SharedMemory extends OwnedDescriptor {
     this.#size = buffer.byteLength;
     this.#readOnly = readOnly;
     this.#buffer = buffer;
+    mappingOwner.set(buffer, this);
   }
 
   /**
@@ -402,6 +417,7 @@ export class SharedMemory extends OwnedDescriptor {
     SharedMemory.#endWaits(old, 'resize() mapped it anew');
     binding.munmap(old);
     this.#buffer = next;
+    mappingOwner.set(next, this);
     this.#size = newSize;
   }
 

@@ -1,10 +1,11 @@
 // The native steps of a ProcessLink's out-of-band views
 // (lib/internal/link-transfer.ts): the sender seals the memfd it wrote, the
-// receiver opens that memfd through the sender's /proc entry and reads its
-// seals; before a received view goes on, its pages are read in pagemap to
-// tell whether it still is the memfd's bytes. The mapping itself is
-// shared-memory.cc's mmap(): one external ArrayBuffer per mapping, unmapped
-// by its finalizer.
+// receiver opens that memfd (or a SharedMemory's memfd, shared by reference)
+// through the sender's /proc entry and reads its seals; before a received
+// view goes on, its pages are read in pagemap to tell whether it still is the
+// memfd's bytes. The mapping itself is shared-memory.cc's mmap() (MAP_PRIVATE
+// for a copy or a read-only reference, MAP_SHARED for a writable reference):
+// one external ArrayBuffer per mapping, unmapped by its finalizer.
 //
 // See: memfd_create(2), fcntl(2) (F_ADD_SEALS, F_GET_SEALS), proc(5)
 // (/proc/<pid>/fd, /proc/<pid>/pagemap), open(2) (O_PATH), fstat(2),
@@ -33,6 +34,10 @@ namespace {
 // change again, so a mapping of the whole memfd can neither SIGBUS nor see a
 // byte move under it.
 constexpr int kImmutable = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+// The seals a receiver requires of a SharedMemory memfd shared by reference:
+// its bytes may change (that is the point), its size never, so no peer can
+// truncate it under our mapping and kill us with SIGBUS.
+constexpr int kSizeSealed = F_SEAL_SHRINK | F_SEAL_GROW;
 
 // transferMemfd() -> fd | -errno: a memfd that can be sealed, named apart
 // from the library's other memfds in /proc/<pid>/fd links (and so in leak
@@ -51,27 +56,38 @@ Napi::Value SealImmutable(const Napi::CallbackInfo& info) {
   return Result(info.Env(), RetryOnEintr([&] { return fcntl(fd, F_ADD_SEALS, kImmutable | F_SEAL_SEAL); }));
 }
 
-// isImmutable(fd) -> 1 | 0 | -errno. F_GET_SEALS fails with EINVAL on any
-// file that is not a memfd (or a sealable shmem file), which is how a
-// receiver tells a peer's memfd from an ordinary file it named.
-Napi::Value IsImmutable(const Napi::CallbackInfo& info) {
+// 1 when the file `info[0]` carries every seal of `wanted`, 0 when not,
+// -errno. F_GET_SEALS fails with EINVAL on any file that is not a memfd (or a
+// sealable shmem file), which is how a receiver tells a peer's memfd from an
+// ordinary file it named.
+Napi::Value HasSeals(const Napi::CallbackInfo& info, int wanted) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int seals = RetryOnEintr([&] { return fcntl(fd, F_GET_SEALS); });
-  return Result(info.Env(), seals < 0 ? seals : (seals & kImmutable) == kImmutable ? 1 : 0);
+  return Result(info.Env(), seals < 0 ? seals : (seals & wanted) == wanted ? 1 : 0);
 }
 
-// openPeerFd(pid, fd) -> a close-on-exec, read-only descriptor | -errno.
+// isImmutable(fd) -> 1 | 0 | -errno: size and bytes sealed (kImmutable).
+Napi::Value IsImmutable(const Napi::CallbackInfo& info) { return HasSeals(info, kImmutable); }
+
+// isSizeSealed(fd) -> 1 | 0 | -errno: size sealed (kSizeSealed), bytes free.
+Napi::Value IsSizeSealed(const Napi::CallbackInfo& info) { return HasSeals(info, kSizeSealed); }
+
+// openPeerFd(pid, fd, writable) -> a close-on-exec descriptor | -errno,
+// read-only, or read-write when `writable` (for a MAP_SHARED writable mapping
+// of a SharedMemory shared by reference).
 //
 // The peer's descriptor is first opened with O_PATH, which never runs a
 // driver's open: a hostile peer could name a terminal (which would become our
 // controlling terminal), a FIFO (which would wait for a writer) or a device
-// whose open has side effects. Only a regular file is then opened for reading,
-// through our own /proc entry for the O_PATH descriptor. A wrong pid or fd is
+// whose open has side effects. Only a regular file is then opened, through
+// our own /proc entry for the O_PATH descriptor (O_RDWR neither truncates nor
+// creates: the open changes nothing in the file). A wrong pid or fd is
 // ENOENT; a process we may not inspect (another user, not dumpable) is EACCES.
 Napi::Value OpenPeerFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = info[0].As<Napi::Number>().Int32Value();
   int peer_fd = info[1].As<Napi::Number>().Int32Value();
+  int access = info[2].ToBoolean().Value() ? O_RDWR : O_RDONLY;
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, peer_fd);
   int at = RetryOnEintr([&] { return open(path, O_PATH | O_CLOEXEC); });
@@ -81,7 +97,7 @@ Napi::Value OpenPeerFd(const Napi::CallbackInfo& info) {
   if (r == 0 && !S_ISREG(st.st_mode)) r = -EINVAL;
   if (r == 0) {
     std::snprintf(path, sizeof path, "/proc/self/fd/%d", at);
-    r = Tracked(env, RetryOnEintr([&] { return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); }));
+    r = Tracked(env, RetryOnEintr([&] { return open(path, access | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); }));
   }
   close(at);
   return Result(env, r);
@@ -154,7 +170,7 @@ Napi::Value UnwrittenIn(const Napi::CallbackInfo& info) {
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
       {"transferMemfd", TransferMemfd}, {"sealImmutable", SealImmutable}, {"isImmutable", IsImmutable},
-      {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
+      {"isSizeSealed", IsSizeSealed},   {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
   };
   SetFunctions(env, exports, functions);
 }

@@ -1,5 +1,5 @@
-// Large ArrayBuffer views of a ProcessLink, through sealed memfds,
-// native/transfer.cc.
+// Large ArrayBuffer views of a ProcessLink, through sealed memfds, and views
+// of SharedMemory shared by reference, native/transfer.cc.
 #ifndef POSIX_IPC_TRANSFER_H_
 #define POSIX_IPC_TRANSFER_H_
 

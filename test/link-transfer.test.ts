@@ -1,15 +1,20 @@
 /**
- * Large Buffers and typed arrays over a ProcessLink, through sealed memfds mapped on the other side
- * (lib/internal/link-transfer.ts), with real child processes (test/fixtures/link-transfer.js).
+ * Large Buffers and typed arrays over a ProcessLink, through sealed memfds mapped on the other side, and views of
+ * sealed SharedMemory by reference (lib/internal/link-transfer.ts), with real child processes
+ * (test/fixtures/link-transfer.js) and Pools.
  */
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { fstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { serialize } from 'node:v8';
+import { Pool } from '../lib/pool';
 import { ProcessLink } from '../lib/process-link';
+import { SharedMemory } from '../lib/shared-memory';
 import {
   deserializeFromLink, forgetKept, serializeForLink, TRANSFER_THRESHOLD, transferCounts, Transfers,
 } from '../lib/internal/link-transfer';
-import { fdsOpenedSince, fixture, fixtureChild, openFds, run, type FixtureChild } from './helpers';
+import {
+  fdsOpenedSince, fixture, fixtureChild, leftoverObjects, openFds, run, uniqueName, type FixtureChild,
+} from './helpers';
 
 const MiB = 1024 * 1024;
 /** What each test started, undone before the leak check: links closed, children killed and reaped. */
@@ -35,7 +40,7 @@ afterEach(async () => {
   for (const step of undo.splice(0)) await step();
   // Received memfds kept for sending their views on stay open until their mappings are collected: closed here.
   forgetKept();
-  expect([fdsOpenedSince(fdsBefore), memfds()]).toEqual([[], 0]);
+  expect([fdsOpenedSince(fdsBefore), memfds(), leftoverObjects()]).toEqual([[], 0, []]);
 });
 
 function linked(command: string, args: string[] = []): [ProcessLink, FixtureChild] {
@@ -280,6 +285,129 @@ describe('a received view sent on unchanged is the same memfd, not a copy', () =
   });
 });
 
+/** What the `shared` child answers to `{ write: view, at, byte }`. */
+interface Written {
+  value: number;
+  kind: string;
+  maps: Array<{ inode: number; perms: string }>;
+}
+/** Sends `value` to the child and waits for its answer. */
+async function ask(link: ProcessLink, value: unknown): Promise<unknown> {
+  const back = next(link);
+  await link.send(value);
+  return back;
+}
+/** A sealed anonymous SharedMemory of `size` bytes, closed after the test. */
+function sealed(size: number): SharedMemory {
+  const shm = SharedMemory.anonymous(size, { seal: true });
+  undo.push(() => shm.close());
+  return shm;
+}
+const inodeOf = (shm: SharedMemory): number => fstatSync(shm.fd).ino;
+
+describe('views of sealed anonymous SharedMemory travel by reference: the same memory on both sides', () => {
+  test('the child writes into a small view and the parent sees it, and back; the child maps the same memfd shared', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const shm = sealed(64 * 1024);
+    const view = new Uint16Array(shm.buffer, 4096, 1000);
+    const copies = transferCounts().copies;
+    const got = (await ask(link, { write: view, at: 7, byte: 0xbeef })) as Written;
+    expect(got).toMatchObject({ value: 0xbeef, kind: 'Uint16Array' });
+    expect(view[7]).toBe(0xbeef);
+    expect(got.maps).toContainEqual({ inode: inodeOf(shm), perms: 'rw-s' });
+    view[9] = 4242;
+    expect(await ask(link, { peek: 9 })).toBe(4242);
+    expect(transferCounts().copies).toBe(copies);
+  });
+
+  test('closing the SharedMemory right after send() is safe; the echo comes back as the same memfd', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const shm = SharedMemory.anonymous(2 * MiB, { seal: true });
+    const ino = inodeOf(shm);
+    new Uint8Array(shm.buffer).fill(3);
+    const back = next(link);
+    const sent = link.send(new Uint8Array(shm.buffer, 4096));
+    shm.close();
+    await sent;
+    const echo = (await back) as Uint8Array;
+    expect(echo.byteLength).toBe(2 * MiB - 4096);
+    expect(bytesOf(echo).equals(Buffer.alloc(2 * MiB - 4096, 3))).toBe(true);
+    expect(echo.byteOffset).toBe(4096);
+    const mine = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith('/memfd:posix-ipc (deleted)'));
+    expect(mine.map((l) => Number(l.trim().split(/\s+/)[4]))).toContain(ino);
+    expect(transferCounts().shared).toBeGreaterThan(0);
+  });
+
+  test.each(['process', 'thread'] as const)('a Pool task (%s) gets a SharedMemory view and returns it: the same memory comes back', async (runtime) => {
+    const shm = sealed(MiB);
+    const view = new Float64Array(shm.buffer, 128, 1000);
+    const pool = new Pool({ file: fixture('pool-tasks.js'), size: 1, runtime });
+    undo.push(() => pool.close());
+    const echo = (await pool.run({ value: view }, { name: 'echo' })) as Float64Array;
+    expect(kind(echo)).toBe('[object Float64Array]');
+    expect([echo.length, echo.byteOffset]).toEqual([1000, 128]);
+    expect(echo.buffer).not.toBe(shm.buffer);
+    echo[3] = 2.5;
+    expect(view[3]).toBe(2.5);
+    view[4] = -1;
+    expect(echo[4]).toBe(-1);
+    // The same memfd again, while its first mapping lives: a view of that mapping, nothing mapped anew.
+    const again = (await pool.run({ value: view.subarray(10) }, { name: 'echo' })) as Float64Array;
+    expect(again.buffer).toBe(echo.buffer);
+    expect([again.length, again.byteOffset, again[0]]).toEqual([990, 208, view[10]]);
+  });
+
+  test('an unsealed anonymous or a named segment\'s view is copied: the child\'s write is not seen', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const name = uniqueName();
+    const named = SharedMemory.create(name, 2 * MiB);
+    undo.push(() => {
+      named.close();
+      SharedMemory.unlink(name);
+    });
+    const loose = SharedMemory.anonymous(2 * MiB);
+    undo.push(() => loose.close());
+    for (const shm of [loose, named]) {
+      const view = new Uint8Array(shm.buffer);
+      const got = (await ask(link, { write: view, at: 100, byte: 9 })) as Written;
+      expect(got.value).toBe(9);
+      expect(view[100]).toBe(0);
+      expect(got.maps.map((m) => m.inode)).not.toContain(inodeOf(shm));
+    }
+  });
+
+  test('a read-only handle\'s view arrives mapped private: the child sees the memory, its writes stay its own', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const shm = sealed(64 * 1024);
+    const ro = SharedMemory.fromFd(openSync(`/proc/self/fd/${shm.fd}`, 'r'));
+    undo.push(() => ro.close());
+    expect(ro.readOnly).toBe(true);
+    const got = (await ask(link, { write: new Uint8Array(ro.buffer), at: 10, byte: 5 })) as Written;
+    // The write did not crash the child (no SIGSEGV): it landed in its private copy of the page.
+    expect(got.value).toBe(5);
+    expect(got.maps).toContainEqual({ inode: inodeOf(shm), perms: 'rw-p' });
+    expect(new Uint8Array(shm.buffer)[10]).toBe(0);
+    new Uint8Array(shm.buffer)[3 * 4096] = 66;
+    expect(await ask(link, { peek: 3 * 4096 })).toBe(66);
+  });
+});
+
+test('a view of a closed SharedMemory (detached) is refused as v8.serialize refuses it: nothing is sent or kept', () => {
+  const shm = SharedMemory.anonymous(64 * 1024, { seal: true });
+  const view = new Uint8Array(shm.buffer, 16);
+  shm.close();
+  const transfers = new Transfers();
+  expect(() => serializeForLink(transfers, Uint8Array.of(2), { view })).toThrow(
+    expect.objectContaining({ code: 'ERR_IPC_DATA_CLONE', name: 'DataCloneError' }),
+  );
+  expect(() => serialize(view)).toThrow();
+  expect(transfers.size).toBe(0);
+});
+
 describe('no memfd is left open when a side goes away', () => {
   test('the receiver is SIGKILLed before reading: the sender closes its memfds when it learns', async () => {
     const [link, child] = linked('hold');
@@ -329,9 +457,10 @@ test('hostile references are ERR_IPC_CORRUPT and dropped, and the link goes on',
   const errors: Array<{ code?: string; message: string }> = [];
   link.on('error', (err) => errors.push(err));
   const got = next(link);
-  expect(await child.next()).toMatchObject({ sent: 12 });
+  const said = await child.next();
+  expect(said).toMatchObject({ sent: 14 });
   expect(((await got) as { good: Buffer }).good.equals(Buffer.alloc(2 * MiB, 5))).toBe(true);
-  expect(errors).toHaveLength(11);
+  expect(errors).toHaveLength(13);
   for (const err of errors) expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT' });
   const messages = errors.map((e) => e.message);
   expect(messages[0]).toMatch(/fd 99999.*cannot be opened \(ENOENT\)/);
@@ -345,6 +474,10 @@ test('hostile references are ERR_IPC_CORRUPT and dropped, and the link goes on',
   expect(messages[8]).toMatch(/view type 77/);
   expect(messages[9]).toMatch(/not a whole number of Int16Array elements/);
   expect(messages[10]).toMatch(/names no descriptor/);
+  // A SharedMemory-like memfd whose size is not sealed (a peer could truncate it under our mapping): never mapped.
+  expect(messages[11]).toMatch(/shared reference .*its memfd is not sealed against resizing/);
+  expect(messages[12]).toMatch(/shared reference .*not a memfd/);
+  expect(readFileSync('/proc/self/maps', 'utf8')).not.toMatch(new RegExp(`\\s${(said as { unsealed: number }).unsealed}\\s`));
 });
 
 test('descriptors run out (prlimit --nofile): the send rejects EMFILE, nothing is sent, later sends go', async () => {

@@ -3,17 +3,21 @@
  * serializer of lib/process-link.ts writes each ArrayBuffer view of at least
  * {@link TRANSFER_THRESHOLD} bytes into a sealed memfd of its own, and only a
  * reference into the ring; the receiver maps that memfd (no copy) and hands
- * out a view of the mapping.
+ * out a view of the mapping. Views of SharedMemory whose size is sealed
+ * travel by reference whatever their size, never copied (below).
  *
  * A reference, inside v8's host-object record (Node writes a view there as
  * `[type index: u32][byteLength: u32][bytes]`):
  *
  * ```
- * [OUT_OF_BAND + type index: u32][id: u32][fd: u32][length high: u32][length low: u32]
+ * [kind + type index: u32][id: u32][fd: u32][length high: u32][length low: u32]
  * [offset high: u32][offset low: u32]
  * ```
  *
- * The view is `length` bytes from `offset` in the memfd.
+ * The view is `length` bytes from `offset` in the memfd. The kind:
+ * OUT_OF_BAND (a sealed copy, or a received one sent on), SHARED (a
+ * SharedMemory's memfd, by reference), SHARED_READ_ONLY (the same from a
+ * read-only handle).
  *
  * The sender writes the bytes with pwrite(2) (one copy; for 64 MiB on the
  * 2-core VM this was measured on, 32-36 ms, against 57-67 ms for
@@ -47,23 +51,55 @@
  * receiver would keep the whole memfd alive). Its receiver checks it as any
  * other memfd.
  *
+ * Shared memory by reference: a view (any size but 0) of the mapping of a
+ * SharedMemory (lib/shared-memory.ts sharedMappingOf) whose memfd's size is
+ * sealed (`SharedMemory.anonymous(size, { seal: true })`, or such a memfd
+ * adopted with `fromFd`) is sent as a reference to that memfd itself: no
+ * copy, no seal added. The sender keeps a duplicate of its descriptor open
+ * until the receiver ACKs (as for a copy), so closing the SharedMemory right
+ * after `send()` is safe. The receiver opens it as above (read-write for
+ * SHARED), requires a memfd sealed SHRINK | GROW (else a peer could truncate
+ * it under our mapping and kill us with SIGBUS) holding the announced range,
+ * maps the whole memfd MAP_SHARED, and hands out a view of the same bytes at
+ * the same offset and length: writes on either side are seen by the other,
+ * as a SharedArrayBuffer's through postMessage. A read-only handle's view
+ * (SHARED_READ_ONLY) is mapped MAP_PRIVATE, as a read-only SharedMemory is
+ * (a store into a PROT_READ page would kill the process with SIGSEGV, and
+ * JavaScript cannot make an ArrayBuffer read-only): the receiver sees the
+ * memfd's bytes, and its own writes stay private; a read-only view that its
+ * sender wrote into (its private copy: pagemap, as above) is copied instead.
+ * The receiver keeps the descriptor while the mapping lives (no limit: a
+ * SharedMemory holds its own as long), so that its views go on by reference
+ * too (a Pool task's echo); and a later reference to a memfd it still maps
+ * shared (the same `dev:ino`) is a view of that same mapping: no mmap, and no
+ * 64 MiB more of external memory for the garbage collector to chase at each
+ * echo (a new mapping per echo cost a full collection in each process). A named segment (no seals possible) and an
+ * unsealed anonymous one are not shared: their views are copied as any other.
+ *
  * Views below the threshold are written by Node's own serializer, byte for
  * byte as `v8.serialize` writes them. Not out of band: plain ArrayBuffers (v8
  * writes them itself, not through the host-object hook).
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { binding } from '../binding';
 import { check, corrupt, IpcError, stateError } from '../errors';
+import { sharedMappingOf } from '../shared-memory';
 import { viewBytes } from './validate';
 
 /** Views of at least this many bytes travel out of band. */
 export const TRANSFER_THRESHOLD = 1024 * 1024;
 
-/** Added to Node's view type index: an index Node's own deserializer does not know (it fails, never misreads). */
+/**
+ * The kinds of reference, added to Node's view type index (an index Node's own deserializer does not know: it fails,
+ * never misreads): a sealed copy (mapped MAP_PRIVATE); a SharedMemory's memfd (MAP_SHARED); the same from a read-only
+ * handle (MAP_PRIVATE).
+ */
 const OUT_OF_BAND = 0x100;
+const SHARED = 0x200;
+const SHARED_READ_ONLY = 0x300;
 const LABEL = 'The process link';
 const TWO_32 = 2 ** 32;
 /** The most one write(2) moves on Linux is a bit less than 2 GiB: 1 GiB at a time. */
@@ -173,54 +209,98 @@ export class Transfers {
   }
 }
 
-/** A received memfd kept open (descriptor, size) while its mapping lives; `fd` is -1 once closed. */
+/** A received memfd kept open (descriptor, size, kind of reference) while its mapping lives; `fd` is -1 once closed. */
 interface Kept {
   fd: number;
   readonly size: number;
+  readonly kind: number;
 }
-/** Each received mapping's memfd; the open ones in the order they came (the first is the oldest). */
+/** Each received mapping's memfd; the open copies in the order they came (the first is the oldest); shared ones. */
 const keptOf = new WeakMap<ArrayBuffer, Kept>();
 const keptOpen = new Set<Kept>();
+const keptShared = new Set<Kept>();
+/** The received SHARED mappings alive, by their memfd's identity (`dev:ino`): a later reference maps nothing new. */
+const sharedMappings = new Map<string, WeakRef<ArrayBuffer>>();
+const sharedCollected = new FinalizationRegistry<string>((key) => {
+  // A newer mapping of the same memfd may have taken the key since.
+  if (sharedMappings.get(key)?.deref() === undefined) sharedMappings.delete(key);
+});
 const keptCollected = new FinalizationRegistry<Kept>((kept) => forget(kept));
 /** Memfds this process wrote (copied bytes into) so far. */
 let copies = 0;
 
 function forget(kept: Kept): void {
-  if (!keptOpen.delete(kept)) return;
+  if (!keptOpen.delete(kept) && !keptShared.delete(kept)) return;
   binding.close(kept.fd);
   kept.fd = -1;
 }
 
-/** Keeps `fd`, the memfd `mapping` maps whole, open while the mapping lives. */
-function keep(mapping: ArrayBuffer, fd: number, size: number): void {
-  if (keptOpen.size >= MAX_KEPT) forget(keptOpen.values().next().value!);
-  const kept = { fd, size };
+/** Keeps `fd`, the memfd `mapping` maps whole (a reference of `kind`), open while the mapping lives. */
+function keep(mapping: ArrayBuffer, fd: number, size: number, kind: number): void {
+  const open = kind === OUT_OF_BAND ? keptOpen : keptShared;
+  if (open === keptOpen && keptOpen.size >= MAX_KEPT) forget(keptOpen.values().next().value!);
+  const kept = { fd, size, kind };
   keptOf.set(mapping, kept);
-  keptOpen.add(kept);
+  open.add(kept);
   keptCollected.register(mapping, kept);
 }
 
-/** Internal, for tests and measurements: memfds written so far, and received memfds kept open now. */
-export function transferCounts(): { copies: number; kept: number } {
-  return { copies, kept: keptOpen.size };
+/**
+ * Internal, for tests and measurements: memfds written so far, received copies' memfds kept open now, and received
+ * SharedMemory memfds kept open now.
+ */
+export function transferCounts(): { copies: number; kept: number; shared: number } {
+  return { copies, kept: keptOpen.size, shared: keptShared.size };
 }
 
 /** Internal, for tests: closes every kept memfd (their mappings stay; their views are copied if sent on). */
 export function forgetKept(): void {
-  for (const kept of [...keptOpen]) forget(kept);
+  for (const kept of [...keptOpen, ...keptShared]) forget(kept);
+}
+
+/** A reference's memfd (a new descriptor, open until ACKed), its kind, and where the view starts in it. */
+interface Outgoing {
+  fd: number;
+  kind: number;
+  offset: number;
+}
+
+/**
+ * When `bytes` is a view of a SharedMemory mapping (a handle of this process, or a mapping received by reference)
+ * whose memfd's size is sealed: a reference to that memfd, SHARED, or SHARED_READ_ONLY from a read-only handle
+ * (whose mapping is private: a view its process wrote into is no longer the memfd's bytes, and is copied). Else
+ * null. Throws the IpcError of a descriptor that cannot be duplicated (EMFILE): never copied in silence instead.
+ */
+function shareOf(bytes: Uint8Array): Outgoing | null {
+  const mapping = bytes.buffer as ArrayBuffer;
+  const own = sharedMappingOf(mapping);
+  let fd: number;
+  let readOnly: boolean;
+  if (own !== null) {
+    if (binding.isSizeSealed(own.fd) !== 1) return null;
+    ({ fd, readOnly } = own);
+  } else {
+    const kept = keptOf.get(mapping);
+    if (kept === undefined || kept.kind === OUT_OF_BAND || kept.fd < 0) return null;
+    fd = kept.fd;
+    readOnly = kept.kind === SHARED_READ_ONLY;
+  }
+  if (readOnly && binding.unwrittenIn(bytes, mapping) !== 1) return null;
+  const dup = check(binding.dupFd(fd), 'fcntl');
+  return { fd: dup, kind: readOnly ? SHARED_READ_ONLY : SHARED, offset: bytes.byteOffset };
 }
 
 /**
  * When `bytes` is a view of a received mapping that still holds its memfd's bytes there, and covers at least half
  * of it: a new descriptor of that memfd, and where the view starts in it. Else null (the view is copied).
  */
-function sendOn(bytes: Uint8Array): { fd: number; offset: number } | null {
+function sendOn(bytes: Uint8Array): Outgoing | null {
   const mapping = bytes.buffer as ArrayBuffer;
   const kept = keptOf.get(mapping);
   if (kept === undefined || kept.fd < 0 || bytes.byteLength * 2 < kept.size) return null;
   if (binding.unwrittenIn(bytes, mapping) !== 1) return null;
   const fd = binding.dupFd(kept.fd);
-  return fd < 0 ? null : { fd, offset: bytes.byteOffset };
+  return fd < 0 ? null : { fd, kind: OUT_OF_BAND, offset: bytes.byteOffset };
 }
 
 /** Writes `bytes` into a new sealed memfd: its descriptor. Throws the IpcError; no descriptor is left then. */
@@ -240,7 +320,10 @@ function writeMemfd(bytes: Uint8Array): number {
   }
 }
 
-/** Node's serializer, but views of at least the threshold go into memfds; the ids it kept open, for the caller. */
+/**
+ * Node's serializer, but views of at least the threshold go into memfds, and views of sealed SharedMemory by
+ * reference; the ids it kept open, for the caller.
+ */
 class TransferSerializer extends Serializer {
   readonly made: number[] = [];
 
@@ -256,12 +339,13 @@ class TransferSerializer extends Serializer {
     } catch {
       return super._writeHostObject(view);
     }
-    if (bytes.byteLength < TRANSFER_THRESHOLD) return super._writeHostObject(view);
+    const shared = bytes.byteLength === 0 ? null : shareOf(bytes);
+    if (shared === null && bytes.byteLength < TRANSFER_THRESHOLD) return super._writeHostObject(view);
     const index = typeIndexOf(view);
-    const { fd, offset } = sendOn(bytes) ?? { fd: writeMemfd(bytes), offset: 0 };
+    const { fd, kind, offset } = shared ?? sendOn(bytes) ?? { fd: writeMemfd(bytes), kind: OUT_OF_BAND, offset: 0 };
     const id = this.transfers.add(fd);
     this.made.push(id);
-    this.writeUint32(OUT_OF_BAND + index);
+    this.writeUint32(kind + index);
     this.writeUint32(id);
     this.writeUint32(fd);
     this.writeUint32(Math.floor(bytes.byteLength / TWO_32));
@@ -328,8 +412,9 @@ class TransferDeserializer extends Deserializer {
     const fd = this.readUint32();
     const length = this.readUint32() * TWO_32 + this.readUint32();
     const offset = this.readUint32() * TWO_32 + this.readUint32();
+    const kind = index >= SHARED_READ_ONLY ? SHARED_READ_ONLY : index >= SHARED ? SHARED : OUT_OF_BAND;
     try {
-      return mapReference(this.peer.pid, index - OUT_OF_BAND, fd, offset, length);
+      return mapReference(this.peer.pid, kind, index - kind, fd, offset, length);
     } finally {
       // After the open (or its failure): the sender may close its descriptor now.
       this.peer.ack(id);
@@ -338,12 +423,15 @@ class TransferDeserializer extends Deserializer {
 }
 
 /**
- * The view a reference describes, over a private mapping of the sender's whole memfd (whose descriptor is kept:
- * {@link keep}); anything wrong is ERR_IPC_CORRUPT.
+ * The view a reference of `kind` describes, over a mapping of the sender's whole memfd (private, shared for SHARED;
+ * its descriptor is kept: {@link keep}); anything wrong is ERR_IPC_CORRUPT.
  */
-function mapReference(pid: number, index: number, fd: number, offset: number, length: number): NodeJS.ArrayBufferView {
+function mapReference(
+  pid: number, kind: number, index: number, fd: number, offset: number, length: number,
+): NodeJS.ArrayBufferView {
   const type = VIEW_TYPES.get(index);
-  const what = `a reference (pid ${pid}, fd ${fd}, ${length} bytes at ${offset})`;
+  const ref = kind === OUT_OF_BAND ? 'a reference' : 'a shared reference';
+  const what = `${ref} (pid ${pid}, fd ${fd}, ${length} bytes at ${offset})`;
   if (type === undefined) throw corrupt(LABEL, `a reference names view type ${index}`);
   if (pid <= 0 || pid > 0x7fffffff) throw corrupt(LABEL, `${what} came before the sender said its pid`);
   if (fd > 0x7fffffff) throw corrupt(LABEL, `${what} names no descriptor`);
@@ -353,32 +441,49 @@ function mapReference(pid: number, index: number, fd: number, offset: number, le
   if (length % type.size !== 0 || offset % type.size !== 0) {
     throw corrupt(LABEL, `${what}: not a whole number of ${TYPE_NAMES.get(index)} elements`);
   }
-  const mine = binding.openPeerFd(pid, fd);
+  const mine = binding.openPeerFd(pid, fd, kind === SHARED);
   if (mine < 0) {
     const cause = new IpcError(mine, 'open', `/proc/${pid}/fd/${fd}`);
     throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be opened (${cause.code})`), { cause });
   }
   let kept = false;
   try {
-    const sealed = binding.isImmutable(mine);
+    const copy = kind === OUT_OF_BAND;
+    const sealed = copy ? binding.isImmutable(mine) : binding.isSizeSealed(mine);
     if (sealed < 0) throw corrupt(LABEL, `${what}: not a memfd`);
-    if (sealed === 0) throw corrupt(LABEL, `${what}: its memfd is not sealed against changes`);
+    if (sealed === 0) {
+      throw corrupt(LABEL, `${what}: its memfd is not sealed against ${copy ? 'changes' : 'resizing'}`);
+    }
     const size = binding.fstatSize(mine);
     if (size < 0 || offset + length > size || size > bufferConstants.MAX_LENGTH) {
       throw corrupt(LABEL, `${what}: its memfd holds ${size} bytes`);
     }
-    const mapped = binding.mmap(mine, size, true);
+    const key = kind === SHARED ? identityOf(mine) : '';
+    const live = sharedMappings.get(key)?.deref();
+    // The same memfd, shared and sealed at this size: its bytes are the same whichever mapping shows them.
+    if (live !== undefined && live.byteLength === size) return type.make(Buffer.from(live, offset, length));
+    const mapped = binding.mmap(mine, size, kind !== SHARED);
     if (typeof mapped === 'number') {
       const cause = new IpcError(mapped, 'mmap');
       throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be mapped (${cause.code})`), { cause });
     }
     const view = type.make(Buffer.from(mapped, offset, length));
-    keep(mapped, mine, size);
+    keep(mapped, mine, size, kind);
+    if (kind === SHARED) {
+      sharedMappings.set(key, new WeakRef(mapped));
+      sharedCollected.register(mapped, key);
+    }
     kept = true;
     return view;
   } finally {
     if (!kept) binding.close(mine);
   }
+}
+
+/** The identity (`dev:ino`) of the file `fd` opens. */
+function identityOf(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
 }
 
 /** A value's serialization (after its frame tag) read back, its out-of-band views mapped from `peer`'s memfds. */

@@ -1,15 +1,18 @@
 'use strict';
 // Contender of the pool suite (run as a child process): starts one pool of
-// SIZE workers with one library and measures, with that same pool, the three
+// SIZE workers with one library and measures, with that same pool, the four
 // cases of pool.js: ROUNDS empty tasks one at a time (round trip, µs), TASKS
 // empty tasks with INFLIGHT in flight (tasks/s, one sample per CHUNK
-// completions), and BULK tasks echoing a BYTES-byte Buffer (ms per task, the
-// echo checked byte for byte outside the timing). WARMUP empty tasks, some
+// completions), BULK tasks echoing a BYTES-byte Buffer (ms per task, the
+// echo checked byte for byte outside the timing), and BULK echoes of a
+// BYTES-byte Buffer over sealed anonymous SharedMemory (this package's Pools
+// send it by reference; the other contenders, which cannot, get the same
+// bytes in a plain Buffer, so their time is their `bulk` again). WARMUP empty tasks, some
 // with every worker busy, come first, so every worker has started and loaded
 // pool-task.js before the clock runs.
 //
 // Usage: node pool-node.js CONTENDER SIZE WARMUP ROUNDS TASKS INFLIGHT CHUNK BYTES BULK
-// Prints one JSON line: {"rtt_ns":[...],"tput_ns":[...],"bulk_ns":[...],...}.
+// Prints one JSON line: {"rtt_ns":[...],"tput_ns":[...],"bulk_ns":[...],"bulk_shared_ns":[...],...}.
 
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -69,11 +72,13 @@ const CONTENDERS = {
     label: 'Pool (process)',
     code: 'new Pool({ file, size }), await pool.run(arg, { name }): v8-serialized over Channels',
     start: poolOf({}),
+    sharedMemory: true,
   },
   'pool-thread': {
     label: 'Pool (thread)',
     code: "new Pool({ file, size, runtime: 'thread' }), await pool.run(arg, { name }): worker_threads, v8-serialized over Channels",
     start: poolOf({ runtime: 'thread' }),
+    sharedMemory: true,
   },
   'piscina': {
     label: 'piscina (threads)',
@@ -140,6 +145,31 @@ function sameBytes(echo, buf) {
   return ArrayBuffer.isView(echo) && Buffer.from(echo.buffer, echo.byteOffset, echo.byteLength).equals(buf);
 }
 
+/**
+ * The Buffer of the bulk-shared case: over sealed anonymous SharedMemory for a contender that sends such views by
+ * reference (`sharedMemory`), a plain Buffer for the others; `close()` after the case.
+ */
+function sharedBuffer(id, bytes) {
+  if (CONTENDERS[id].sharedMemory !== true) return { buf: Buffer.alloc(bytes), close: () => undefined };
+  const { SharedMemory } = require(DIST);
+  const shm = SharedMemory.anonymous(bytes, { seal: true });
+  return { buf: Buffer.from(shm.buffer), close: () => shm.close() };
+}
+
+/** `bulk` echoes of `buf` (written with a pattern first): the time of each, and whether every echo held its bytes. */
+async function echoes(pool, buf, bulk) {
+  for (let i = 0; i < buf.byteLength; i += 4096) buf[i] = i >>> 12;
+  const ns = [];
+  let verified = true;
+  for (let i = 0; i < bulk; i++) {
+    const t0 = process.hrtime.bigint();
+    const echo = await pool.run('echo', buf);
+    ns.push(since(t0));
+    verified &&= sameBytes(echo, buf);
+  }
+  return { ns, verified };
+}
+
 async function main(argv) {
   if (argv.length !== 9 || !Object.hasOwn(CONTENDERS, argv[0])) {
     process.stderr.write(`usage: pool-node.js ${Object.keys(CONTENDERS).join('|')} SIZE WARMUP ROUNDS TASKS INFLIGHT CHUNK BYTES BULK\n`);
@@ -160,17 +190,19 @@ async function main(argv) {
 
     const tputNs = await throughput(pool, tasks, inflight, chunk);
 
-    const buf = Buffer.alloc(bytes);
-    for (let i = 0; i < bytes; i += 4096) buf[i] = i >>> 12;
-    const bulkNs = [];
-    let verified = true;
-    for (let i = 0; i < bulk; i++) {
-      const t0 = process.hrtime.bigint();
-      const echo = await pool.run('echo', buf);
-      bulkNs.push(since(t0));
-      verified &&= sameBytes(echo, buf);
+    const plain = await echoes(pool, Buffer.alloc(bytes), bulk);
+    const shared = sharedBuffer(id, bytes);
+    let inShared;
+    try {
+      inShared = await echoes(pool, shared.buf, bulk);
+    } finally {
+      shared.close();
     }
-    process.stdout.write(`${JSON.stringify({ rtt_ns: rttNs, tput_ns: tputNs, bulk_ns: bulkNs, verified, contender: id })}\n`);
+    const verified = plain.verified && inShared.verified;
+    const out = {
+      rtt_ns: rttNs, tput_ns: tputNs, bulk_ns: plain.ns, bulk_shared_ns: inShared.ns, verified, contender: id,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
     if (verified) return 0;
     process.stderr.write('verification failed: an echoed Buffer came back with other bytes\n');
     return 1;

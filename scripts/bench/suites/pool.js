@@ -7,6 +7,10 @@
 //   tput   TASKS empty tasks with INFLIGHT in flight (tasks/s, one sample
 //          per CHUNK completions)
 //   bulk   a Buffer of BYTES (64 MiB) echoed back (ms per task)
+//   bulk-shared  the same over sealed anonymous SharedMemory, which this
+//          package's Pools (process and thread) send by reference, no copy;
+//          the other contenders cannot, and echo the same bytes in a plain
+//          Buffer (their `bulk` again), as the case's label says
 // Contenders, each a fresh process per rep (pool-node.js CONTENDER ...), the
 // same tasks (pool-task.js) everywhere:
 //   fork + process.send (baseline)   child_process.fork, a hand-written loop
@@ -26,29 +30,37 @@ const NODE_SCRIPT = path.join(__dirname, 'pool-node.js');
 const BASELINE = 'fork';
 const POOL = 'pool-process';
 
-/** A contender's {rtt_ns, tput_ns, bulk_ns} as samples in the cases' units. */
+/** A contender's {rtt_ns, tput_ns, bulk_ns, bulk_shared_ns} as samples in the cases' units. */
 function toSamples(out, { chunk }, label) {
   if (out.verified !== true) throw new Error(`${label}: an echoed Buffer did not verify`);
   return {
     rtt: out.rtt_ns.map((ns) => ns / 1e3),
     tput: out.tput_ns.map((ns) => (chunk * 1e9) / ns),
     bulk: out.bulk_ns.map((ns) => ns / 1e6),
+    'bulk-shared': out.bulk_shared_ns.map((ns) => ns / 1e6),
   };
 }
 
 module.exports = {
   id: 'pool',
-  title: 'Worker pools: empty-task round trip, tasks/s with many in flight, a large Buffer echoed',
+  title: 'Worker pools: empty-task round trip, tasks/s with many in flight, a large Buffer echoed (plain, in SharedMemory)',
   cases: [
     { id: 'rtt', label: 'round trip, empty task', unit: 'µs', higherIsBetter: false },
     { id: 'tput', label: 'empty tasks, many in flight', unit: 'tasks/s', higherIsBetter: true },
     { id: 'bulk', label: 'Buffer argument echoed', unit: 'ms', higherIsBetter: false },
+    {
+      id: 'bulk-shared',
+      label: 'SharedMemory Buffer echoed (by reference in Pools; a plain Buffer for the others)',
+      unit: 'ms',
+      higherIsBetter: false,
+    },
   ],
   goal: [
     { contender: POOL, cases: ['rtt'], versus: 'piscina', ratio: 1 },
     { contender: POOL, cases: ['rtt'], versus: 'tinypool', ratio: 0.1 },
     { contender: POOL, cases: ['rtt'], versus: 'workerpool', ratio: 0.1 },
     { contender: POOL, cases: ['bulk'], versus: 'piscina', ratio: 0.1 },
+    { contender: POOL, cases: ['bulk-shared'], versus: 'piscina', ratio: 0.1 },
   ],
 
   params({ quick }) {
@@ -61,7 +73,8 @@ module.exports = {
     const mib = bytes % MiB === 0 ? `${bytes / MiB} MiB` : `${bytes} B`;
     return (
       `${this.title}; ${size} workers per pool, a fresh process per contender and rep; round trip: ${rounds} tasks one at a time; ` +
-      `${tasks} tasks ${inflight} in flight, a sample per ${chunk}; ${bulk} echoes of ${mib}; ${reps} reps interleaved`
+      `${tasks} tasks ${inflight} in flight, a sample per ${chunk}; ${bulk} echoes of ${mib}, then ${bulk} of ${mib} in ` +
+      `SharedMemory (a plain Buffer for libraries); ${reps} reps interleaved`
     );
   },
 
