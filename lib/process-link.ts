@@ -149,13 +149,27 @@ export interface ProcessLinkCreateOptions {
  * stay its own). A received view sent on (or back) before this process
  * wrote to it goes as the same memfd, with no copy at all. A process keeps
  * one descriptor open per large view it received (at most 256, the oldest
- * closed first) until the view is collected. The memfd lives in the sending process until the receiver
+ * closed first; one per SharedMemory memfd it maps, with no limit) until the
+ * view is collected. The memfd lives in the sending process until the receiver
  * has mapped it, so `send()` of such a value resolves only then (as a value
  * chunked through the ring resolves once the receiver has read most of it):
  * `await send()` and exiting is safe; a sender that exits or dies without
  * waiting loses the value (the receiver reports `ERR_IPC_CORRUPT`). Both
  * processes must see each other in /proc (same uid and pid namespace).
  * Plain ArrayBuffers travel in the ring.
+ *
+ * **Shared memory.** A view (any size) of a `SharedMemory` whose size is
+ * sealed (`SharedMemory.anonymous(size, { seal: true })`) travels by
+ * reference, never copied: the receiver maps the same memfd shared and gets
+ * a view of the same bytes at the same offset and length, so writes on
+ * either side are seen by the other (as a SharedArrayBuffer's through
+ * postMessage). Sent on or back it stays the same memory, and a memfd the
+ * receiver already maps is not mapped again. A read-only handle's view
+ * arrives mapped private: the receiver sees the memory, its own writes stay
+ * its own. Closing the SharedMemory right after `send()` is safe. A memfd
+ * whose size is not sealed is refused as a reference (`ERR_IPC_CORRUPT`: a
+ * peer could shrink it under the mapping); views of a named segment (which
+ * cannot be sealed) or of an unsealed anonymous one are copied as any other.
  *
  * **Hostile peers.** A message that cannot be deserialized (garbage, a
  * truncated value, an unknown frame) is an `'error'` with
