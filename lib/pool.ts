@@ -367,7 +367,8 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
   #start(): Worker {
     const worker = {
-      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, clock: new WorkerClock(), idleTimer: null,
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, clock: new WorkerClock(),
+      idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
       message: (value) => this.#answer(worker, value),
@@ -626,7 +627,7 @@ export class Pool implements Disposable, AsyncDisposable {
   }
 
   /** A compact answer from `worker` (see internal/pool-answer.ts). */
-  #compact(worker: Worker, frame: Uint8Array): void {
+  #compact(worker: Worker, frame: Buffer): void {
     const id = answerId(frame);
     if (id < 0) return;
     this.#arrived(worker, id, true, answerValue(frame), false, performance.now());

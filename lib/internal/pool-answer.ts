@@ -56,13 +56,13 @@ export function encodeAnswer(id: number, value: unknown): Uint8Array | null {
 }
 
 /** The id a compact answer is for, or -1 for a message that is not one (a hostile worker's). */
-export function answerId(frame: Uint8Array): number {
+export function answerId(frame: Buffer): number {
   if (frame.byteLength < HEAD || frame[0] < Kind.Undefined || frame[0] > Kind.String) return -1;
-  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getFloat64(1, true);
+  return frame.readDoubleLE(1);
 }
 
 /** The value of a compact answer whose {@link answerId} was not -1; undefined for a malformed one. */
-export function answerValue(frame: Uint8Array): unknown {
+export function answerValue(frame: Buffer): unknown {
   switch (frame[0]) {
     case Kind.Null:
       return null;
@@ -71,11 +71,9 @@ export function answerValue(frame: Uint8Array): unknown {
     case Kind.False:
       return false;
     case Kind.Number:
-      return frame.byteLength === HEAD + 8
-        ? new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getFloat64(HEAD, true)
-        : undefined;
+      return frame.byteLength === HEAD + 8 ? frame.readDoubleLE(HEAD) : undefined;
     case Kind.String:
-      return Buffer.from(frame.buffer, frame.byteOffset + HEAD, frame.byteLength - HEAD).toString('utf8');
+      return frame.toString('utf8', HEAD);
     default:
       return undefined;
   }

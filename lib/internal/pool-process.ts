@@ -25,7 +25,7 @@ export interface WorkerEvents {
    * A compact answer (internal/pool-answer.ts): a RAW frame of the worker's
    * link, in order with its values; a view valid only during the call.
    */
-  answer(frame: Uint8Array): void;
+  answer(frame: Buffer): void;
   /** Once: the worker is gone (or could not start). */
   exit(exit: WorkerExit): void;
 }
