@@ -196,23 +196,9 @@ interface Worker {
   leaving: boolean;
   /** Answered at least once: its module loaded and it serves. */
   served: boolean;
-  /**
-   * Answers that came before the answer of a task held ahead of theirs, kept
-   * for their turn: a worker's answers come over two rings (compact ones and
-   * the others, see internal/pool-answer.ts), each in order, not in order
-   * with each other.
-   */
-  ahead: Map<number, Early> | null;
   clock: WorkerClock;
   idleTimer: NodeJS.Timeout | null;
   part: LoopRefPart;
-}
-
-/** An answer kept for its turn (see Worker.ahead). */
-interface Early {
-  ok: boolean;
-  value: unknown;
-  recycle: boolean;
 }
 
 type State = 'open' | 'closing' | 'stopping' | 'closed';
@@ -301,12 +287,12 @@ function sizeOf(value: unknown): [number, number] {
  *
  * **Pipelining.** A worker runs one task at a time, but holds up to 16 (256
  * of a map's): the pool sends tasks ahead (several in one message) so that a
- * worker never waits for the pool between two tasks. A process worker writes
- * the plain answers (undefined, null, a boolean, a number, a short string)
- * of a map's tasks into a Channel of their own (9 bytes and the value), read
- * many at a time; each answer is in a ring before the next task starts, so
- * a worker's death loses none. Tasks go to idle workers first, then
- * to the least loaded. A task with `timeoutMs` or `signal` is sent only to a
+ * worker never waits for the pool between two tasks. A worker sends the
+ * plain answers (undefined, null, a boolean, a number, a short string) in a
+ * compact form (9 bytes and the value, no serialization), the others as
+ * values, all in order over its link; each answer is in the ring before the
+ * next task starts, so a worker's death loses none. Tasks go to idle
+ * workers first, then to the least loaded. A task with `timeoutMs` or `signal` is sent only to a
  * worker that holds nothing, so that it starts at once.
  *
  * **Crash isolation.** A worker that dies (exits, is killed, crashes) rejects
@@ -381,8 +367,8 @@ export class Pool implements Disposable, AsyncDisposable {
   /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
   #start(): Worker {
     const worker = {
-      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, ahead: null,
-      clock: new WorkerClock(), idleTimer: null,
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, clock: new WorkerClock(),
+      idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
       message: (value) => this.#answer(worker, value),
@@ -641,7 +627,7 @@ export class Pool implements Disposable, AsyncDisposable {
   }
 
   /** A compact answer from `worker` (see internal/pool-answer.ts). */
-  #compact(worker: Worker, frame: Uint8Array): void {
+  #compact(worker: Worker, frame: Buffer): void {
     const id = answerId(frame);
     if (id < 0) return;
     this.#arrived(worker, id, true, answerValue(frame), false, performance.now());
@@ -658,36 +644,14 @@ export class Pool implements Disposable, AsyncDisposable {
 
   /**
    * The answer for task `id` (its value, or its error with `ok` false): it
-   * settles the first task `worker` holds if it is that task's (then those
-   * after it whose answers came early), is kept if it is a later one's, and
-   * is ignored otherwise.
+   * settles the first task `worker` holds if it is that task's (a worker
+   * answers in order, over one ring), and is ignored otherwise.
    */
   #arrived(worker: Worker, id: unknown, ok: boolean, value: unknown, recycle: boolean, now: number): void {
-    const first = worker.held[0];
-    if (first === undefined) return;
-    if (id !== first.id) {
-      const ahead = (worker.ahead ??= new Map());
-      if (typeof id === 'number' && !ahead.has(id) && worker.held.some((task) => task.id === id)) {
-        ahead.set(id, { ok, value, recycle });
-      }
-      return;
-    }
-    this.#finish(worker, first, ok, value, recycle, now);
-    const ahead = worker.ahead;
-    let next: Task | undefined;
-    while (ahead !== null && ahead.size > 0 && (next = worker.held[0]) !== undefined) {
-      const early = ahead.get(next.id);
-      if (early === undefined) return;
-      ahead.delete(next.id);
-      this.#finish(worker, next, early.ok, early.value, early.recycle, now);
-    }
-  }
-
-  /** `task`, held by `worker`, settles with its answer. */
-  #finish(worker: Worker, task: Task, ok: boolean, value: unknown, recycle: boolean, now: number): void {
+    const task = worker.held[0];
+    if (task === undefined || id !== task.id) return;
     worker.served = true;
-    if (worker.held[0] === task) worker.held.shift();
-    else worker.held.splice(worker.held.indexOf(task), 1);
+    worker.held.shift();
     this.#running--;
     task.worker = null;
     task.disarm();
@@ -757,13 +721,6 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#loopRef.detach(worker.part);
     this.#utilisation.retire(worker.clock);
     if (worker.idleTimer !== null) clearTimeout(worker.idleTimer);
-    // Answers that came early (their turn never came: a hostile worker's, or one whose answer was lost) still count.
-    const now = performance.now();
-    for (const task of worker.ahead === null ? [] : [...worker.held]) {
-      const early = worker.ahead!.get(task.id);
-      if (early !== undefined) this.#finish(worker, task, early.ok, early.value, false, now);
-    }
-    worker.ahead = null;
     const held = worker.held.splice(0);
     this.#running -= held.length;
     const error = () => diedError(worker, exit, this.#settings.limits?.memoryBytes);
@@ -885,15 +842,9 @@ export class Pool implements Disposable, AsyncDisposable {
  */
 export interface Pool extends Referable {}
 
-/**
- * A task as its worker gets it. A map's may be answered compact (see
- * internal/pool-answer.ts): cheaper, but read without the link's poll for a
- * reply, which run()'s answers keep.
- */
+/** A task as its worker gets it. */
 function taskMessage(task: Task): PoolTask {
-  return task.settle === null
-    ? { id: task.id, name: task.name, args: task.args }
-    : { id: task.id, name: task.name, args: task.args, compact: true };
+  return { id: task.id, name: task.name, args: task.args };
 }
 
 /** Whether structured clone takes `value` (to find which of a batch's tasks was refused). */

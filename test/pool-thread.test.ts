@@ -69,6 +69,33 @@ describe("Pool runtime 'thread'", () => {
     expect(p.stats).toMatchObject({ alive: 2, failed: 1 });
   });
 
+  test('answers of every kind come back exact and in order, compact or not', async () => {
+    const p = pool({ file: cjs, size: 2 });
+    const kinds = [0, -0, NaN, -Infinity, -1.5, 2 ** 53 + 2, undefined, null, true, false, '', 'ü€😀',
+      'é'.repeat(5000), { a: 1 }, [1, 2], 10n, new Date(0), Buffer.from('xy')];
+    const inputs = Array.from({ length: 3000 }, (_, i) => kinds[i % kinds.length]);
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs, { name: 'same' })) out.push(value);
+    expect(out).toEqual(inputs);
+    for (let i = 0; i < inputs.length; i++) expect(Object.is(out[i], inputs[i]) || typeof inputs[i] === 'object').toBe(true);
+    const runs = await Promise.all(kinds.map((kind) => p.run(kind, { name: 'same' })));
+    expect(runs).toEqual(kinds);
+    for (let i = 0; i < kinds.length; i++) expect(Object.is(runs[i], kinds[i]) || typeof kinds[i] === 'object').toBe(true);
+    expect(p.stats).toMatchObject({ completed: 3000 + kinds.length, failed: 0, running: 0 });
+  });
+
+  test('a thread that exits mid-map loses none of the answers it sent: only its running place fails', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const k = 700;
+    const inputs = Array.from({ length: 1000 }, (_, i) => ({ i, k }));
+    const out: unknown[] = [];
+    const err = await (async () => {
+      for await (const value of p.map(inputs, { name: 'exitAt' })) out.push(value);
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', exitCode: 3, pid: process.pid });
+    expect(out).toEqual(Array.from({ length: k }, (_, i) => (i % 3 === 0 ? { i } : i)));
+  });
+
   test('a task past timeoutMs or aborted has its thread terminated and replaced', async () => {
     const p = pool({ file: cjs, size: 1 });
     const [first] = await where(p);

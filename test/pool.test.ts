@@ -398,6 +398,21 @@ describe('Pool#map', () => {
     expect(p.stats).toMatchObject({ completed: 3002, failed: 1, running: 0 });
   });
 
+  test("a worker's forged compact answers (malformed, id -1, NaN, no task's id) settle nothing", async () => {
+    const p = pool({ file: fixture('pool-forges.js'), size: 1 });
+    const inputs = Array.from({ length: 300 }, (_, i) => i);
+    const forged = Promise.all(inputs.map((i) => p.run(i, { name: 'forge' })));
+    const out: unknown[] = [];
+    for await (const value of p.map(inputs, { name: 'same' })) out.push(value);
+    expect(out).toEqual(inputs);
+    const answers = (await forged) as { x: number; sent: number }[];
+    expect(answers.map((a) => a.x)).toEqual(inputs);
+    // Most went (a frame finding the ring full is not sent: the worker's trySendRaw said false).
+    expect(answers.reduce((sum, a) => sum + a.sent, 0)).toBeGreaterThan(300);
+    expect(await p.run(21)).toBe(42);
+    expect(p.stats).toMatchObject({ alive: 1, completed: 601, failed: 0, running: 0 });
+  });
+
   test('a worker SIGKILLed mid-map fails only its running place; no task runs twice', async () => {
     const p = pool({ file: cjs, size: 2 });
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-map-'));

@@ -1,10 +1,10 @@
 /**
- * Compact answers: the layout of the answers a process worker writes into
- * its answer Channel (one ring message each, no v8 serialization), and their
+ * Compact answers: the layout of the answers a pool worker sends as RAW
+ * frames of its link (one ring message each, no v8 serialization), and their
  * reading back. Only the common answers travel so: a task that returned
  * undefined, null, a boolean, a number or a short string. Everything else
- * (an object, an error, a recycle) goes over the worker's ProcessLink as
- * before (see internal/pool-worker.ts).
+ * (an object, an error, a recycle) goes as a value (see
+ * internal/pool-worker.ts).
  *
  * ```
  * [kind: u8][id: f64 LE][value]
@@ -21,8 +21,6 @@ const enum Kind { Undefined = 1, Null, True, False, Number, String }
 const HEAD = 9;
 /** The longest string (UTF-16 units) sent compact; longer ones go over the link (UTF-8: up to 3 bytes a unit). */
 export const COMPACT_STRING = 1024;
-/** Bytes of ring of each answer Channel: room for far more than a window of compact answers. */
-export const ANSWER_RING = 64 * 1024;
 
 /** One reused buffer for encoding (an answer is sent before the next is made). */
 const scratch = Buffer.allocUnsafe(HEAD + COMPACT_STRING * 3);
@@ -58,13 +56,13 @@ export function encodeAnswer(id: number, value: unknown): Uint8Array | null {
 }
 
 /** The id a compact answer is for, or -1 for a message that is not one (a hostile worker's). */
-export function answerId(frame: Uint8Array): number {
+export function answerId(frame: Buffer): number {
   if (frame.byteLength < HEAD || frame[0] < Kind.Undefined || frame[0] > Kind.String) return -1;
-  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getFloat64(1, true);
+  return frame.readDoubleLE(1);
 }
 
 /** The value of a compact answer whose {@link answerId} was not -1; undefined for a malformed one. */
-export function answerValue(frame: Uint8Array): unknown {
+export function answerValue(frame: Buffer): unknown {
   switch (frame[0]) {
     case Kind.Null:
       return null;
@@ -73,11 +71,9 @@ export function answerValue(frame: Uint8Array): unknown {
     case Kind.False:
       return false;
     case Kind.Number:
-      return frame.byteLength === HEAD + 8
-        ? new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getFloat64(HEAD, true)
-        : undefined;
+      return frame.byteLength === HEAD + 8 ? frame.readDoubleLE(HEAD) : undefined;
     case Kind.String:
-      return Buffer.from(frame.buffer, frame.byteOffset + HEAD, frame.byteLength - HEAD).toString('utf8');
+      return frame.toString('utf8', HEAD);
     default:
       return undefined;
   }

@@ -6,9 +6,7 @@
  * @packageDocumentation
  */
 import * as path from 'node:path';
-import { Channel } from '../channel';
 import { Process, type ProcessExit, type ProcessOptions } from '../process';
-import { ANSWER_RING } from './pool-answer';
 
 /** What every worker of a pool is started with: the user's module (resolved), and process options. */
 export type WorkerSettings = { file: string } & Pick<ProcessOptions, 'limits' | 'nice' | 'env' | 'execArgv' | 'cwd'>;
@@ -24,10 +22,10 @@ export interface WorkerEvents {
   /** A value the worker sent (an answer: checked by the pool, the worker may be hostile). */
   message(value: unknown): void;
   /**
-   * A compact answer (internal/pool-answer.ts) from the worker's answer
-   * Channel, in the order written; a view valid only during the call.
+   * A compact answer (internal/pool-answer.ts): a RAW frame of the worker's
+   * link, in order with its values; a view valid only during the call.
    */
-  answer(frame: Uint8Array): void;
+  answer(frame: Buffer): void;
   /** Once: the worker is gone (or could not start). */
   exit(exit: WorkerExit): void;
 }
@@ -65,53 +63,12 @@ const OOM_TAIL = 128;
 /** How long a worker's stderr may stay open after its exit before the exit is reported anyway. */
 const STDERR_GRACE_MS = 1000;
 
-function processOf(settings: WorkerSettings, stderr: 'pipe' | 'inherit', answers?: Channel): Process {
+function processOf(settings: WorkerSettings, stderr: 'pipe' | 'inherit'): Process {
   const { file, limits, nice, env, execArgv, cwd } = settings;
   // With a memory limit, the worker also watches its memory after each task (see pool-worker.ts).
   const args = limits?.memoryBytes === undefined ? [file] : [file, String(limits.memoryBytes)];
-  const objects = answers === undefined ? undefined : { answers };
   const stdio: ['inherit', 'inherit', typeof stderr] = ['inherit', 'inherit', stderr];
-  return new Process(WORKER, { args, limits, nice, env, execArgv, cwd, stdio, objects });
-}
-
-/**
- * Hands the compact answers of `answers` to `events`, in order, as they
- * come: all there are at each wake-up, many per native call. Returns the
- * function that takes what is there now (for the worker's exit: every answer
- * it wrote comes before its death is reported).
- */
-function readAnswers(answers: Channel, events: WorkerEvents): () => void {
-  const frames = new Uint8Array(ANSWER_RING / 2);
-  const lengths = new Uint32Array(256);
-  const take = () => {
-    let n: number;
-    while ((n = answers.receiveManyInto(frames, lengths)) > 0) {
-      let at = 0;
-      for (let i = 0; i < n; i++) {
-        events.answer(frames.subarray(at, at + lengths[i]));
-        at += lengths[i];
-      }
-    }
-  };
-  void (async () => {
-    try {
-      for (;;) {
-        take();
-        const n = await answers.receiveInto(frames);
-        if (n === null) return;
-        events.answer(frames.subarray(0, n));
-      }
-    } catch {
-      // Closed at the worker's exit, or the worker died: its exit says why (and takes what is left).
-    }
-  })();
-  return () => {
-    try {
-      take();
-    } catch {
-      // As above.
-    }
-  };
+  return new Process(WORKER, { args, limits, nice, env, execArgv, cwd, stdio });
 }
 
 /**
@@ -131,15 +88,7 @@ export function checkProcessWorker(settings: WorkerSettings): void {
  */
 export const startProcessWorker: WorkerFactory = (settings, events) => {
   const watch = settings.limits?.memoryBytes !== undefined;
-  const answers = Channel.create({ capacity: ANSWER_RING });
-  let p: Process;
-  try {
-    p = processOf(settings, watch ? 'pipe' : 'inherit', answers);
-  } catch (err) {
-    answers.close();
-    throw err;
-  }
-  const takeAnswers = readAnswers(answers, events);
+  const p = processOf(settings, watch ? 'pipe' : 'inherit');
   let sawOom = false;
   let ended = false;
   let exit: ProcessExit | null = null;
@@ -147,8 +96,6 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
   const report = () => {
     if (ended || exit === null || stderrOpen) return;
     ended = true;
-    takeAnswers();
-    answers.close();
     events.exit({ ...exit, outOfMemory: sawOom && exit.signal !== null });
   };
   p.once('exit', (exitCode, signal) => {
@@ -166,12 +113,7 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
     stderrOpen = false;
     report();
   });
-  try {
-    p.start();
-  } catch (err) {
-    answers.close();
-    throw err;
-  }
+  p.start();
   if (watch && p.stderr !== null) {
     let tail = '';
     p.stderr.on('data', (chunk: Buffer) => {
@@ -187,6 +129,7 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
   }
   const link = p.channel!;
   link.on('message', (value: unknown) => events.message(value));
+  link.onRaw = (bytes) => events.answer(bytes);
   // A link that fails ends with its worker, whose exit says why.
   link.on('error', () => undefined);
   return {
@@ -211,11 +154,9 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
       if (ref) {
         p.ref();
         link.ref();
-        answers.ref();
       } else {
         p.unref();
         link.unref();
-        answers.unref();
       }
     },
   };

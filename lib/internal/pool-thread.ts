@@ -92,7 +92,8 @@ export const startThreadWorker: WorkerFactory = (settings, events) => {
   const end = (exitCode: number | null) => {
     if (!alive) return;
     alive = false;
-    link.close();
+    // What the thread sent before it ended (its last answers) is taken first: it loses none.
+    link.peerGone();
     gone();
     events.exit({ exitCode, signal: null, outOfMemory });
   };
@@ -112,6 +113,7 @@ export const startThreadWorker: WorkerFactory = (settings, events) => {
     process.nextTick(() => end(null));
   }
   link.on('message', (value: unknown) => events.message(value));
+  link.onRaw = (bytes) => events.answer(bytes);
   // A link that fails ends with its thread, whose exit says why.
   link.on('error', () => undefined);
   return {

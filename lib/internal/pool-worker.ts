@@ -4,7 +4,8 @@
  * come over a {@link ProcessLink}: a task `{ id, name, args }` or an array of
  * them, answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
  * object: structured clone keeps only an Error's name, message and stack),
- * each as soon as its task is done. Tasks run one at a time, in the order they
+ * each as soon as its task is done; a plain value's answer goes compact, as a
+ * RAW frame of the link (internal/pool-answer.ts). Tasks run one at a time, in the order they
  * came: the parent may send several ahead (pipelining), and knows that the
  * first it holds unanswered is the one running. With a memory limit, a task
  * after which memory is above 90% of it (see {@link ServeOptions}) is
@@ -22,7 +23,6 @@ import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { Process } from '../process';
-import type { Channel } from '../channel';
 import type { ProcessLink } from '../process-link';
 import { encodeAnswer } from './pool-answer';
 import { threadLink } from './pool-thread';
@@ -33,8 +33,6 @@ export interface PoolTask {
   /** The export to call; undefined: the default export. */
   name?: string;
   args: unknown;
-  /** It may be answered compact, when the worker has an answer Channel (see internal/pool-answer.ts). */
-  compact?: true;
 }
 
 /** An answer: `ok` with the value, or `error`. */
@@ -112,12 +110,6 @@ export interface ServeOptions {
    * RLIMIT_DATA counts) with `memoryBytes`.
    */
   thread: boolean;
-  /**
-   * A Channel this worker is the producer of: the answers with a compact form
-   * (internal/pool-answer.ts) go there, the others over the link. Null: all
-   * over the link.
-   */
-  answers: Channel | null;
 }
 
 /**
@@ -125,7 +117,7 @@ export interface ServeOptions {
  * until the link closes (then this process, or this thread, exits).
  */
 export function serve(link: ProcessLink, file: string, options: ServeOptions): void {
-  const { memoryBytes, thread, answers } = options;
+  const { memoryBytes, thread } = options;
   let mod: Record<string, unknown> | null = null;
   let loadError: unknown = null;
   const loaded = (import(pathToFileURL(file).href) as Promise<Record<string, unknown>>).then(
@@ -158,17 +150,12 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
     return vmData !== null && Number(vmData[1]) * 1024 > memoryBytes * RECYCLE_SHARE;
   };
 
-  /** The last answer sent over the link, until a compact answer has waited for it to be written. */
-  let linkSend: Promise<void> | null = null;
-
   /**
-   * Runs what is queued, in order. Each answer is in a ring before the next
-   * task starts: a compact one (written at once when there is room, else
-   * awaited, and never before the link's answers before it), or one over
-   * the link (a send with room is written at once). A worker that dies
-   * loses no answer, and the parent knows the first task it holds
-   * unanswered is the one that was running
-   * (the two rings' answers it puts back in order, see Pool).
+   * Runs what is queued, in order. Each answer is in the link's ring before
+   * the next task starts: a compact one (internal/pool-answer.ts) as a RAW
+   * frame when it can go at once, else (and any other answer) as a value,
+   * awaited. A worker that dies loses no answer, and the parent knows the
+   * first task it holds unanswered is the one that was running.
    */
   const drain = async (): Promise<void> => {
     draining = true;
@@ -190,34 +177,20 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
         await sendAnswer(link, answer);
         process.exit(0);
       }
-      // The last answer before this worker waits goes over the link, whose reader polls for a reply a while
-      // after it sent (a lone task's answer is taken without an event-loop wake-up); those of a run of a
-      // map's tasks go compact, cheaper to make and to read.
-      const more = answers !== null && task.compact === true && queue.length > 0;
-      const compact = more && 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
-      if (compact === null) {
-        linkSend = sendAnswer(link, answer);
-      } else {
-        // Its answer in a ring only once every answer before it is (a death loses none of them).
-        if (linkSend !== null) await linkSend;
-        linkSend = null;
-        const pending = sendCompact(answers!, compact);
-        if (pending !== undefined) await pending;
-      }
+      const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
+      if (compact === null || !sendRaw(link, compact)) await sendAnswer(link, answer);
     }
     draining = false;
   };
 }
 
-/** Writes a compact answer into the answer ring: at once when there is room, else once there is. */
-function sendCompact(answers: Channel, compact: Uint8Array): Promise<void> | undefined {
+/** Writes a compact answer as a RAW frame if it can go at once (true); false if it must go as a value. */
+function sendRaw(link: ProcessLink, compact: Uint8Array): boolean {
   try {
-    if (answers.trySend(compact)) return undefined;
-    // The parent is slow to read: this answer waits for room (copied: the encoding buffer is reused).
-    return answers.send(Buffer.from(compact)).catch(() => undefined);
+    return link.trySendRaw(compact);
   } catch {
-    // The parent is gone (this worker is about to be told, or killed).
-    return undefined;
+    // The link is closed: this worker is about to exit (its value send rejects too, and is ignored).
+    return false;
   }
 }
 
@@ -237,12 +210,11 @@ async function sendAnswer(link: ProcessLink, answer: PoolAnswer): Promise<void> 
 if (!isMainThread) {
   const thread = threadLink();
   if (thread === null) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
-  serve(thread.link, thread.file, { memoryBytes: thread.memoryBytes, thread: true, answers: null });
+  serve(thread.link, thread.file, { memoryBytes: thread.memoryBytes, thread: true });
 } else {
   const link = Process.parent?.channel;
   const file = process.argv[2];
   if (!link || file === undefined) throw new Error('posix-ipc: pool-worker.js runs only as a Pool worker');
-  const answers = (Process.parent!.objects.answers as Channel | undefined) ?? null;
   const memoryBytes = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
-  serve(link, file, { memoryBytes, thread: false, answers });
+  serve(link, file, { memoryBytes, thread: false });
 }
