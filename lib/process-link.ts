@@ -52,6 +52,8 @@ const FIRST = 3;
 const MORE = 4;
 const ACK = 5;
 const RAW = 6;
+/** Bytes of the buffer a spin takes frames into, many at a time. */
+const BATCH_BYTES = 64 * 1024;
 /** Bytes before a FIRST frame's data: the tag and the value's total length (48 bits). */
 const FIRST_HEADER = 7;
 const WHOLE_TAG = new Uint8Array([WHOLE]);
@@ -217,6 +219,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * with no taker is reported as corrupt. @internal
    */
   onRaw: ((bytes: Buffer) => void) | null = null;
+  /** Where a spin takes many frames at once (see #takeMany). */
+  #batch: Buffer | null = null;
+  readonly #lengths = new Uint32Array(64);
   /** The memfds this side sent, open until the peer ACKs them. */
   readonly #transfers = new Transfers();
   /** Where the peer's memfds are (its pid, from its HELLO), and how to ACK one. */
@@ -513,20 +518,18 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     let polled = false;
     let grace = GRACE_POLLS;
     while (this.#reads()) {
-      const frame = incoming.tryReceive();
-      let now = performance.now();
-      if (frame !== null) {
+      const took = this.#takeMany(incoming) > 0;
+      const now = performance.now();
+      if (took) {
         if (polled && now - last > LATE_MS) late = true;
         else caught ||= polled;
-        this.#frame(frame);
         grace = GRACE_POLLS;
-        now = performance.now();
       }
       if (sends !== this.#sends) {
         sends = this.#sends;
         last = now;
       }
-      if (frame === null) {
+      if (!took) {
         // Nothing sent lately (a receiver only: it drains and sleeps), or the reply is slow in coming.
         if (!spinning || now - last > SPIN_MS) {
           if (grace-- > 0) {
@@ -541,13 +544,39 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       if (now - held > HOLD_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         held = performance.now();
-      } else if (frame === null) {
+      } else if (!took) {
         // Polite: on a machine with more runnable threads than CPUs, the peer that sends the reply may be waiting
         // for this one's.
         binding.processYield();
         await undefined;
       }
     }
+  }
+
+  /**
+   * Takes the frames there are, many in one native call into a reused buffer (a RAW frame is handed over from
+   * there; the others are copied, as they are kept): how many (0: none now).
+   */
+  #takeMany(incoming: Channel): number {
+    const batch = (this.#batch ??= Buffer.allocUnsafe(BATCH_BYTES));
+    const lengths = this.#lengths;
+    let n: number;
+    try {
+      n = incoming.receiveManyInto(batch, lengths);
+    } catch (err) {
+      // A frame longer than the batch buffer: taken alone.
+      if ((err as { code?: unknown }).code !== 'EMSGSIZE') throw err;
+      const frame = incoming.tryReceive();
+      if (frame === null) return 0;
+      this.#frame(frame);
+      return 1;
+    }
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const view = batch.subarray(at, (at += lengths[i]));
+      this.#frame(view[0] === RAW && this.onRaw !== null ? view : Buffer.from(view));
+    }
+    return n;
   }
 
   /** After a spin that waited: whether it caught something decides how many of the next ones only drain. */
@@ -568,7 +597,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     if (tag === ACK && frame.byteLength === ACK_LENGTH) return this.#transfers.release(frame.readUInt32LE(1));
     if (tag === RAW && this.onRaw !== null) {
       this.#dropPartial();
-      return this.onRaw(frame.subarray(1));
+      // A batch taken at once (#takeMany) may go on after a listener closed the link: nothing is handed over then.
+      if (!this.#closed) this.onRaw(frame.subarray(1));
+      return;
     }
     let whole: Buffer | null = null;
     if (tag === WHOLE) {
@@ -635,6 +666,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   }
 
   #dropPartial(): void {
+    // Nothing being put together (the common case: every frame but a chunked value's): no new array.
+    if (this.#total < 0) return;
     this.#chunks = [];
     this.#have = 0;
     this.#total = -1;
