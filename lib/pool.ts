@@ -13,7 +13,7 @@ import { closedError, invalidArgType, invalidArgValue, stateError, type CodedErr
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
-import { answerId, answerValue } from './internal/pool-answer';
+import { answerId, answerValue, encodeTask } from './internal/pool-compact';
 import { mapOrdered, type Settle } from './internal/pool-map';
 import {
   checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
@@ -579,8 +579,20 @@ export class Pool implements Disposable, AsyncDisposable {
     worker.clock.busy(worker.held.length > 0);
   }
 
-  /** Sends `tasks` (now held by `worker`) in one message. */
-  #send(worker: Worker, tasks: Task[]): void {
+  /**
+   * Sends `all` (now held by `worker`), in order: compact tasks (a plain value's: internal/pool-compact.ts) at once,
+   * each as a RAW frame, until one cannot go so; it and the rest in one message.
+   */
+  #send(worker: Worker, all: Task[]): void {
+    let first = 0;
+    while (first < all.length) {
+      const task = all[first];
+      const bytes = encodeTask(task.id, task.name, task.args);
+      if (bytes === null || !worker.host.trySendRaw(bytes)) break;
+      first++;
+    }
+    if (first === all.length) return;
+    const tasks = first === 0 ? all : all.slice(first);
     const message: PoolTask | PoolTask[] = tasks.length === 1 ? taskMessage(tasks[0]) : tasks.map(taskMessage);
     worker.host.send(message).catch((err: unknown) => {
       // A value structured clone refuses: nothing was sent. Those tasks leave the window; the one(s) whose
@@ -626,7 +638,7 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#arrived(worker, answer.id, ok, result, answer.recycle === true, now);
   }
 
-  /** A compact answer from `worker` (see internal/pool-answer.ts). */
+  /** A compact answer from `worker` (see internal/pool-compact.ts). */
   #compact(worker: Worker, frame: Buffer): void {
     const id = answerId(frame);
     if (id < 0) return;

@@ -396,6 +396,12 @@ describe('Pool#map', () => {
       { status: 'fulfilled', value: 4 },
     ]);
     expect(p.stats).toMatchObject({ completed: 3002, failed: 1, running: 0 });
+    // Export names: a compact task carries up to 254 bytes of one; a longer one goes as a value. Both say the same.
+    const names = await Promise.allSettled([p.run(1, { name: 'é'.repeat(127) }), p.run(1, { name: 'é'.repeat(128) })]);
+    expect(names).toMatchObject([
+      { status: 'rejected', reason: { code: 'ERR_IPC_NO_SUCH_TASK', message: expect.stringContaining('é'.repeat(127)) } },
+      { status: 'rejected', reason: { code: 'ERR_IPC_NO_SUCH_TASK', message: expect.stringContaining('é'.repeat(128)) } },
+    ]);
   });
 
   test("a worker's forged compact answers (malformed, id -1, NaN, no task's id) settle nothing", async () => {

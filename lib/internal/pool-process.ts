@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import { Process, type ProcessExit, type ProcessOptions } from '../process';
+import { sendCompact } from './pool-compact';
 
 /** What every worker of a pool is started with: the user's module (resolved), and process options. */
 export type WorkerSettings = { file: string } & Pick<ProcessOptions, 'limits' | 'nice' | 'env' | 'execArgv' | 'cwd'>;
@@ -22,7 +23,7 @@ export interface WorkerEvents {
   /** A value the worker sent (an answer: checked by the pool, the worker may be hostile). */
   message(value: unknown): void;
   /**
-   * A compact answer (internal/pool-answer.ts): a RAW frame of the worker's
+   * A compact answer (internal/pool-compact.ts): a RAW frame of the worker's
    * link, in order with its values; a view valid only during the call.
    */
   answer(frame: Buffer): void;
@@ -38,6 +39,8 @@ export interface WorkerHost {
   readonly alive: boolean;
   /** Sends a value to the worker; rejects `ERR_IPC_DATA_CLONE` for a value structured clone refuses. */
   send(value: unknown): Promise<void>;
+  /** Sends a compact task (internal/pool-compact.ts) now, in order after what was sent: false if it cannot go now. */
+  trySendRaw(bytes: Uint8Array): boolean;
   /** Stops it at once (SIGKILL: the only sure way to stop running JavaScript). */
   kill(): void;
   /** Asks it to exit once it has answered what it holds (its link closes). */
@@ -140,6 +143,7 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
       return p.alive;
     },
     send: (value) => link.send(value),
+    trySendRaw: (bytes) => sendCompact(link, bytes),
     kill: () => void p.kill('SIGKILL'),
     hangUp: () => link.close(),
     join: async (timeoutMs) => {

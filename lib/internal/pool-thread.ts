@@ -13,6 +13,7 @@ import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { binding } from '../binding';
 import { check, invalidArgValue } from '../errors';
 import { ProcessLink } from '../process-link';
+import { sendCompact } from './pool-compact';
 import { checkProcessWorker, type WorkerFactory, type WorkerSettings } from './pool-process';
 import { timedOut } from './wait';
 
@@ -122,6 +123,7 @@ export const startThreadWorker: WorkerFactory = (settings, events) => {
       return alive;
     },
     send: (value) => link.send(value),
+    trySendRaw: (bytes) => sendCompact(link, bytes),
     kill: () => void worker?.terminate(),
     hangUp: () => {
       if (adopted || worker === null) link.close();

@@ -2,10 +2,11 @@
  * The worker's side of a `Pool` (lib/pool.ts): {@link serve} loads the
  * user's module (CommonJS or ESM, through `import()`) and serves tasks that
  * come over a {@link ProcessLink}: a task `{ id, name, args }` or an array of
- * them, answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
+ * them (a task whose argument is a plain value comes compact, as a RAW frame:
+ * internal/pool-compact.ts), answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
  * object: structured clone keeps only an Error's name, message and stack),
  * each as soon as its task is done; a plain value's answer goes compact, as a
- * RAW frame of the link (internal/pool-answer.ts). Tasks run one at a time, in the order they
+ * RAW frame of the link (internal/pool-compact.ts). Tasks run one at a time, in the order they
  * came: the parent may send several ahead (pipelining), and knows that the
  * first it holds unanswered is the one running. With a memory limit, a task
  * after which memory is above 90% of it (see {@link ServeOptions}) is
@@ -24,7 +25,7 @@ import { getHeapStatistics } from 'node:v8';
 import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { Process } from '../process';
 import type { ProcessLink } from '../process-link';
-import { encodeAnswer } from './pool-answer';
+import { encodeAnswer, sendCompact, taskOf } from './pool-compact';
 import { threadLink } from './pool-thread';
 
 /** A task as the parent sends it. */
@@ -136,6 +137,13 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
     else queue.push(message);
     if (!draining) void drain();
   });
+  // A compact task (internal/pool-compact.ts), in order with the others.
+  link.onRaw = (bytes) => {
+    const task = taskOf(bytes);
+    if (task === null) return;
+    queue.push(task);
+    if (!draining) void drain();
+  };
   // The pool hung up: this worker has nothing more to do, whatever the module still holds open.
   link.on('close', () => void (thread ? loaded : Promise.resolve()).then(() => setImmediate(() => process.exit(0))));
   link.on('error', () => undefined);
@@ -152,7 +160,7 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
 
   /**
    * Runs what is queued, in order. Each answer is in the link's ring before
-   * the next task starts: a compact one (internal/pool-answer.ts) as a RAW
+   * the next task starts: a compact one (internal/pool-compact.ts) as a RAW
    * frame when it can go at once, else (and any other answer) as a value,
    * awaited. A worker that dies loses no answer, and the parent knows the
    * first task it holds unanswered is the one that was running.
@@ -178,20 +186,10 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
         process.exit(0);
       }
       const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
-      if (compact === null || !sendRaw(link, compact)) await sendAnswer(link, answer);
+      if (compact === null || !sendCompact(link, compact)) await sendAnswer(link, answer);
     }
     draining = false;
   };
-}
-
-/** Writes a compact answer as a RAW frame if it can go at once (true); false if it must go as a value. */
-function sendRaw(link: ProcessLink, compact: Uint8Array): boolean {
-  try {
-    return link.trySendRaw(compact);
-  } catch {
-    // The link is closed: this worker is about to exit (its value send rejects too, and is ignored).
-    return false;
-  }
 }
 
 /** Sends `answer`; resolves once sent. */

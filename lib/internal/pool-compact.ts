@@ -1,0 +1,136 @@
+/**
+ * Compact frames: the layout of the tasks a Pool sends, and of the answers a
+ * pool worker sends, as RAW frames of their link (one ring message each, no
+ * v8 serialization), and their reading back. Only the common ones travel so:
+ * a task whose argument, or an answer whose value, is undefined, null, a
+ * boolean, a number or a short string (and, for a task, whose export's name
+ * is at most {@link MAX_NAME} bytes). Everything else (objects, errors, a
+ * recycle) goes as a value (see internal/pool-worker.ts and lib/pool.ts).
+ *
+ * ```
+ * answer  [kind: u8][id: f64 LE][value]
+ * task    [kind: u8][id: f64 LE][name length: u8, 255: the default export][name: UTF-8][value]
+ *   kind 1 undefined, 2 null, 3 true, 4 false   (no value)
+ *   kind 5 number                               value: f64 LE
+ *   kind 6 string                               value: UTF-8, the rest of the message
+ * ```
+ * @packageDocumentation
+ */
+import type { ProcessLink } from '../process-link';
+import type { PoolTask } from './pool-worker';
+
+/** A compact frame's kind (its value's), its first byte. */
+const enum Kind { Undefined = 1, Null, True, False, Number, String }
+/** Bytes before the value of an answer (before the name of a task): the kind and the task's id. */
+const HEAD = 9;
+/** The longest string (UTF-16 units) sent compact; longer ones go as values (UTF-8: up to 3 bytes a unit). */
+export const COMPACT_STRING = 1024;
+/** The longest export name (UTF-8 bytes) a compact task carries; the length byte 255 means the default export. */
+const MAX_NAME = 254;
+const DEFAULT_EXPORT = 255;
+
+/** One reused buffer for encoding (a frame is sent before the next is made). */
+const scratch = Buffer.allocUnsafe(HEAD + 1 + MAX_NAME + COMPACT_STRING * 3);
+
+/** Writes `value` into the scratch buffer at `at`, its kind at byte 0: where it ends, or -1 without a compact form. */
+function putValue(value: unknown, at: number): number {
+  switch (typeof value) {
+    case 'undefined':
+      scratch[0] = Kind.Undefined;
+      return at;
+    case 'boolean':
+      scratch[0] = value ? Kind.True : Kind.False;
+      return at;
+    case 'number':
+      scratch[0] = Kind.Number;
+      scratch.writeDoubleLE(value, at);
+      return at + 8;
+    case 'string':
+      if (value.length > COMPACT_STRING) return -1;
+      scratch[0] = Kind.String;
+      return at + scratch.write(value, at, 'utf8');
+    default:
+      if (value !== null) return -1;
+      scratch[0] = Kind.Null;
+      return at;
+  }
+}
+
+/** `value`, task `id`'s answer, as a compact answer (a view of a reused buffer), or null if it has no compact form. */
+export function encodeAnswer(id: number, value: unknown): Uint8Array | null {
+  const end = putValue(value, HEAD);
+  if (end < 0) return null;
+  scratch.writeDoubleLE(id, 1);
+  return scratch.subarray(0, end);
+}
+
+/** Task `id` (export `name`, args `args`) as a compact task (a view of a reused buffer), or null if it has none. */
+export function encodeTask(id: number, name: string | undefined, args: unknown): Uint8Array | null {
+  let at = HEAD + 1;
+  if (name === undefined) {
+    scratch[HEAD] = DEFAULT_EXPORT;
+  } else {
+    if (name.length > MAX_NAME || Buffer.byteLength(name) > MAX_NAME) return null;
+    const n = scratch.write(name, at, 'utf8');
+    scratch[HEAD] = n;
+    at += n;
+  }
+  const end = putValue(args, at);
+  if (end < 0) return null;
+  scratch.writeDoubleLE(id, 1);
+  return scratch.subarray(0, end);
+}
+
+/** Writes a compact frame as a RAW frame of `link` if it can go at once (true); false if it must go as a value. */
+export function sendCompact(link: ProcessLink, bytes: Uint8Array): boolean {
+  try {
+    return link.trySendRaw(bytes);
+  } catch {
+    // The link is closed: its peer is gone or going (a value sent now rejects too, and says so).
+    return false;
+  }
+}
+
+/** The id a compact answer is for, or -1 for a message that is not one (a hostile worker's). */
+export function answerId(frame: Buffer): number {
+  if (frame.byteLength < HEAD || frame[0] < Kind.Undefined || frame[0] > Kind.String) return -1;
+  return frame.readDoubleLE(1);
+}
+
+/** The value of a compact answer whose {@link answerId} was not -1; undefined for a malformed one. */
+export function answerValue(frame: Buffer): unknown {
+  return valueAt(frame, HEAD);
+}
+
+/** The task a compact task frame holds, or null for one that is not (the parent wrote it: checked all the same). */
+export function taskOf(frame: Buffer): PoolTask | null {
+  const id = answerId(frame);
+  if (id < 0 || frame.byteLength < HEAD + 1) return null;
+  const length = frame[HEAD];
+  let at = HEAD + 1;
+  let name: string | undefined;
+  if (length !== DEFAULT_EXPORT) {
+    if (length > MAX_NAME || at + length > frame.byteLength) return null;
+    name = frame.toString('utf8', at, at + length);
+    at += length;
+  }
+  return { id, name, args: valueAt(frame, at) };
+}
+
+/** The value a compact frame holds from `at`; undefined for a malformed one. */
+function valueAt(frame: Buffer, at: number): unknown {
+  switch (frame[0]) {
+    case Kind.Null:
+      return null;
+    case Kind.True:
+      return true;
+    case Kind.False:
+      return false;
+    case Kind.Number:
+      return frame.byteLength === at + 8 ? frame.readDoubleLE(at) : undefined;
+    case Kind.String:
+      return frame.toString('utf8', at);
+    default:
+      return undefined;
+  }
+}
