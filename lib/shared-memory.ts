@@ -188,8 +188,11 @@ function mapWhole(fd: number, readOnly: boolean, path: string | null): ArrayBuff
   return map(fd, size, readOnly, path);
 }
 
-/** Each live mapping's handle, by the mapping's ArrayBuffer (set where the buffer is made): {@link sharedMappingOf}. */
-const mappingOwner = new WeakMap<ArrayBuffer, SharedMemory>();
+/**
+ * Each live mapping's handle, by the mapping's ArrayBuffer (set where the buffer is made): {@link sharedMappingOf}.
+ * Held weakly: a view outliving its handle must not keep the handle (and its descriptor) from being collected.
+ */
+const mappingOwner = new WeakMap<ArrayBuffer, WeakRef<SharedMemory>>();
 
 /**
  * When `buffer` is the mapping of an open SharedMemory: its descriptor, size and access, for a ProcessLink to send
@@ -197,7 +200,7 @@ const mappingOwner = new WeakMap<ArrayBuffer, SharedMemory>();
  * @internal
  */
 export function sharedMappingOf(buffer: ArrayBuffer): { fd: number; size: number; readOnly: boolean } | null {
-  const shm = mappingOwner.get(buffer);
+  const shm = mappingOwner.get(buffer)?.deref();
   if (shm === undefined || shm.closed || shm.buffer !== buffer) return null;
   return { fd: shm.fd, size: shm.size, readOnly: shm.readOnly };
 }
@@ -245,7 +248,7 @@ export class SharedMemory extends OwnedDescriptor {
     this.#size = buffer.byteLength;
     this.#readOnly = readOnly;
     this.#buffer = buffer;
-    mappingOwner.set(buffer, this);
+    mappingOwner.set(buffer, new WeakRef(this));
   }
 
   /**
@@ -417,7 +420,7 @@ export class SharedMemory extends OwnedDescriptor {
     SharedMemory.#endWaits(old, 'resize() mapped it anew');
     binding.munmap(old);
     this.#buffer = next;
-    mappingOwner.set(next, this);
+    mappingOwner.set(next, new WeakRef(this));
     this.#size = newSize;
   }
 

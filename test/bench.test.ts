@@ -529,6 +529,7 @@ describe('npm run bench --quick', () => {
       expect.objectContaining({ id: 'rtt', unit: 'µs', higherIsBetter: false }),
       expect.objectContaining({ id: 'tput', unit: 'tasks/s', higherIsBetter: true }),
       expect.objectContaining({ id: 'bulk', unit: 'ms', higherIsBetter: false }),
+      expect.objectContaining({ id: 'bulk-shared', unit: 'ms', higherIsBetter: false }),
     ]);
     // Every pool of 2 workers, 256 tasks in flight; quick mode echoes 1 MiB (a full run 64 MiB).
     const { params } = suite as unknown as { params: object };
@@ -545,7 +546,7 @@ describe('npm run bench --quick', () => {
     const shape = contenders.map(([id, group, baseline]) => [id, group, baseline]);
     expect(suite.contenders.map((c) => [c.id, c.group, c.baseline])).toEqual(shape);
     for (const [id, , , note] of contenders) expect(suite.contenders.find((c) => c.id === id)!.note).toMatch(note);
-    for (const caseId of ['rtt', 'tput', 'bulk']) {
+    for (const caseId of ['rtt', 'tput', 'bulk', 'bulk-shared']) {
       const rows = suite.rows.filter((r) => r.case === caseId);
       expect(rows.map((r) => r.contender)).toEqual(contenders.map(([id]) => id));
       for (const row of rows) {
@@ -559,6 +560,7 @@ describe('npm run bench --quick', () => {
     expect(out).toMatch(/round trip, empty task \(µs\)\s+\*? *Pool \(process\)/);
     expect(out).toMatch(/empty tasks, many in flight \(tasks\/s\)\s+\*? *tinypool \(child_process\)/);
     expect(out).toMatch(/Buffer argument echoed \(ms\)\s+\*? *workerpool \(process\)/);
+    expect(out).toMatch(/SharedMemory Buffer echoed \(by reference in Pools; a plain Buffer for the others\) \(ms\)\s+\*? *Pool \(process\)/);
   });
 
   test('the pool goals compare Pool (process) with the pool they name, paired per rep, and are printed', () => {
@@ -568,6 +570,7 @@ describe('npm run bench --quick', () => {
       ['pool-process', ['rtt'], '<=', 'tinypool', 0.1],
       ['pool-process', ['rtt'], '<=', 'workerpool', 0.1],
       ['pool-process', ['bulk'], '<=', 'piscina', 0.1],
+      ['pool-process', ['bulk-shared'], '<=', 'piscina', 0.1],
     ]);
     const rows = pool().rows;
     for (const g of suite.goal) {
