@@ -18,7 +18,7 @@ const commands = [
   { name: 'rm', summary: "Remove objects by name, or this package's orphans (--orphans)", file: './cli/rm' },
   { name: 'doctor', summary: 'Check the limits and mounts IPC depends on, and say how to fix each problem', file: './cli/doctor' },
   { name: 'locks', summary: 'Who holds and who waits on which lock, with deadlocks flagged', file: './cli/locks' },
-  { name: 'top', summary: 'A live view of Channels: bytes/s, depth, producer and consumer state per lane (q quits)', file: './cli/top' },
+  { name: 'top', summary: 'A live view of Channels: messages/s, bytes/s, depth, producer and consumer per lane (q quits)', file: './cli/top' },
   { name: 'bench', summary: 'Run the benchmark suites, with a progress bar, the table and the chart', file: './cli/bench' },
   { name: 'help', summary: "Show this text, or a command's (also --help, -h)", file: null },
 ];

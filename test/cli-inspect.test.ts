@@ -52,6 +52,8 @@ test('a Channel mid-stream: depth, producer state and the producer that holds th
   expect(ch).toMatchObject({ kind: 'channel', valid: true, version: 3, lanes: 2, capacity: 4096 });
   // The first message goes to the mailbox, the other four to the ring: 48-byte records.
   expect(ch.lane[0]).toMatchObject({ producer: 'active', producerAttached: true, producerLives: true, mailbox: 40 });
+  // Counted: four messages committed to the ring, one through the mailbox (its sequence number).
+  expect(ch.lane[0]).toMatchObject({ messages: 4, boxSeq: 1 });
   expect(ch.lane[0].producerPids).toEqual([ready.pid]);
   expect(ch.lane[0].depth).toBe(4 * 48);
   expect(ch.lane[1]).toMatchObject({ producer: 'none', depth: 0, producerAttached: false });
@@ -60,7 +62,7 @@ test('a Channel mid-stream: depth, producer state and the producer that holds th
   const text = await inspect(n.slice(1));
   expect(text.code).toBe(0);
   expect(text.stdout).toContain('Channel version 3: 2 lane(s) of 4096 bytes');
-  expect(text.stdout).toMatch(new RegExp(`\\n\\s+0\\s+active/1\\s+yes\\s+${ready.pid}\\s+0\\s+192\\s+192\\s+40 B`));
+  expect(text.stdout).toMatch(new RegExp(`\\n\\s+0\\s+active/1\\s+yes\\s+${ready.pid}\\s+5\\s+0\\s+192\\s+192\\s+40 B`));
   expect(text.stdout).toContain('the header records no pids');
 });
 

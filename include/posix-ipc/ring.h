@@ -115,7 +115,8 @@ typedef struct pipc_ring_lane {
   uint64_t tail;           /* bytes ever published (monotonic) */
   uint32_t producer_state; /* generation << 2 | NONE/ACTIVE/CLOSED/DEAD */
   uint32_t deaths;         /* predecessors found dead (ACTIVE, unreported) by producers claiming the lane */
-  uint8_t line0_pad[48];
+  uint64_t messages;       /* messages ever committed to the ring (not the mailbox's: box counts those), for tools */
+  uint8_t line0_pad[40];
   /* Line 1: the consumer. */
   uint64_t head;      /* bytes ever consumed (monotonic) */
   uint32_t box_taken; /* sequence number of the last mailbox message consumed */
@@ -162,6 +163,7 @@ typedef struct pipc_ring_producer {
   uint32_t box_seq;    /* sequence number of the last mailbox message */
   uint32_t box_skips;  /* sends since head was last read for the mailbox */
   uint32_t box_wait;   /* sends between two such reads: 1, doubling to 16 */
+  uint64_t messages;   /* authoritative: only this producer writes lane->messages */
 } pipc_ring_producer;
 
 /* The consumer's private state of one lane. */
@@ -422,6 +424,7 @@ static inline int pipc_ring_claim_lane(const pipc_ring* r, int fd, pipc_ring_pro
     p->box_seq = box_seq;
     p->box_skips = 0;
     p->box_wait = 1;
+    p->messages = __atomic_load_n(&lane->messages, __ATOMIC_RELAXED);
     return (int)i;
   }
   return -EBUSY;
@@ -506,6 +509,8 @@ static inline uint32_t pipc_ring_commit(const pipc_ring* r, pipc_ring_producer* 
     __atomic_store_n(pipc_ring_record_at(p->ring, r, start), pipc_ring_record_word(PIPC_RING_KIND_PAD, pad),
                      __ATOMIC_RELEASE);
   }
+  /* Only counted, for tools that show messages/s (the producer's own line: no extra cache line). */
+  __atomic_store_n(&p->lane->messages, ++p->messages, __ATOMIC_RELAXED);
   /* A full barrier (xchg), so the load of `sleeping` cannot pass the header
      stores: either the consumer sees the record when it re-checks before
      sleeping, or this sees its sleeping bit. */

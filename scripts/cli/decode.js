@@ -107,6 +107,10 @@ function decodeLane(bytes, at, index, capacity) {
     producer: producer.state,
     generation: producer.generation,
     deaths: bytes.readUInt32LE(at + 12),
+    // Messages ever committed to the ring by its producers (0 from writers of an older ring.h), and the mailbox's
+    // sequence number (one per mailbox message; it wraps at 2^32).
+    messages: Number(BigInt.asUintN(53, bytes.readBigUInt64LE(at + 16))),
+    boxSeq,
     mailbox: boxSeq !== boxTaken ? Number(boxWord & 0xffffffffn) : null,
     producerWaitsForSpace: bytes.readUInt32LE(at + 128) !== 0,
     problems: [],

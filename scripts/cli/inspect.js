@@ -180,7 +180,7 @@ function attest(channel, st, holders) {
   channel.notes = [
     'the header records no pids: a side is attached while it holds its OFD lock (kernel-attested); ' +
       'pids come from the holders whose open file holds that lock',
-    'tails and heads count bytes, not messages: message counts are not recorded',
+    'sent: messages producers committed to the ring plus the mailbox sequence; head and tail count bytes',
   ];
 }
 
@@ -300,10 +300,10 @@ function describeChannel(c) {
     `  consumer: ${c.consumer} (generation ${c.consumerGeneration}), ` +
     `${c.consumerAttached ? `attached${c.consumerPids.length ? ` (pid ${c.consumerPids.join(', ')})` : ''}` : 'not attached'}, ` +
     `${sleeping.length ? `sleeping ${sleeping.join(' and ')}` : 'not sleeping'}\n`;
-  out += table(['lane', 'producer', 'lives', 'pid', 'head', 'tail', 'depth', 'mailbox', 'deaths', 'waits'],
+  out += table(['lane', 'producer', 'lives', 'pid', 'sent', 'head', 'tail', 'depth', 'mailbox', 'deaths', 'waits'],
     c.lane.map((l) => [l.index, `${l.producer}/${l.generation}`,
       l.producerLives === null ? '-' : l.producerLives ? 'yes' : 'NO (died)', l.producerPids.join(',') || '-',
-      l.head, l.tail, l.depth, l.mailbox === null ? '-' : `${l.mailbox} B`, l.deaths,
+      l.messages + l.boxSeq, l.head, l.tail, l.depth, l.mailbox === null ? '-' : `${l.mailbox} B`, l.deaths,
       l.producerWaitsForSpace ? 'for space' : '-']));
   out += c.problems.map((p) => `  problem: ${p}\n`).join('');
   out += c.notes.map((n) => `  note: ${n}\n`).join('');

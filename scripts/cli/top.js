@@ -1,7 +1,8 @@
 'use strict';
 // `posix-ipc top`: a live view of this package's Channels (in /dev/shm, and
 // anonymous ones in the memfds processes hold): per
-// Channel and lane, bytes/s (from the tails' deltas between two samples),
+// Channel and lane, messages/s and bytes/s (from the lanes' message counts and
+// tails between two samples),
 // depth, producer state and whether it is attached, and whether the consumer
 // sleeps. Redraws in place every interval; `q` or Ctrl-C quits and restores
 // the terminal. `--once` prints a single frame (two samples an interval
@@ -17,10 +18,11 @@ const usage = `Usage: posix-ipc top [--interval MS] [--once]
 
 A live view of the Channels in /dev/shm and in memfds processes hold (shown
 as PID:FD), recognised by their header: for
-each Channel and lane, bytes/s (the tail's progress between two samples),
-depth, the producer's state and whether it is attached (it holds the lane's
-lock), and whether the consumer is attached and sleeping. Messages/s is not
-shown: the header counts bytes, not messages.
+each Channel and lane, messages/s and bytes/s (between two samples), depth,
+the producer's state and whether it is attached (it holds the lane's lock),
+and whether the consumer is attached and sleeping. A producer built from an
+older ring.h counts no messages in the ring: its MSGS/S shows mailbox
+messages only.
 
 Keys: q quits (so does Ctrl-C).
 
@@ -109,7 +111,7 @@ function rows(before, now) {
   const out = [];
   for (const [name, { channel: c, locks, at }] of now) {
     if (!c.valid || c.lane.length === 0) {
-      out.push([name, '-', 'DAMAGED', '-', '-', '-', '-', c.problems[0] ?? '']);
+      out.push([name, '-', 'DAMAGED', '-', '-', '-', '-', '-', c.problems[0] ?? '']);
       continue;
     }
     const prev = before.get(name);
@@ -119,13 +121,16 @@ function rows(before, now) {
     for (const lane of c.lane) {
       const old = prev?.channel.lane?.[lane.index];
       let speed = '-';
+      let messages = '-';
       if (old !== undefined && prev.channel.valid && at > prev.at) {
         const moved = Number(BigInt(lane.tail) - BigInt(old.tail));
         speed = moved >= 0 ? rate((moved * 1000) / (at - prev.at)) : 'reset';
+        const sent = lane.messages - old.messages + ((lane.boxSeq - old.boxSeq) >>> 0);
+        messages = sent >= 0 ? String(Math.round((sent * 1000) / (at - prev.at))) : 'reset';
       }
       const attached = covers(locks, decode.laneLockByte(lane.index));
       const producer = lane.producer === 'active' && !attached ? 'active, DIED' : lane.producer;
-      out.push([lane.index === 0 ? name : '', lane.index, producer, attached ? 'yes' : 'no', speed, lane.depth,
+      out.push([lane.index === 0 ? name : '', lane.index, producer, attached ? 'yes' : 'no', messages, speed, lane.depth,
         lane.index === 0 ? consumer : '', lane.deaths > 0 ? `${lane.deaths} death(s)` : '']);
     }
   }
@@ -134,7 +139,7 @@ function rows(before, now) {
 
 /** The text of one frame: a title, the table, and what cannot be shown. */
 function frame(before, now, intervalMs) {
-  const headers = ['CHANNEL', 'LANE', 'PRODUCER', 'ATTACHED', 'BYTES/S', 'DEPTH', 'CONSUMER', 'NOTE'];
+  const headers = ['CHANNEL', 'LANE', 'PRODUCER', 'ATTACHED', 'MSGS/S', 'BYTES/S', 'DEPTH', 'CONSUMER', 'NOTE'];
   const body = rows(before, now);
   const columns = headers.map((header, i) => ({ key: header, header, get: (row) => row[i] }));
   const lines = format.table(body, columns).trimEnd().split('\n');
@@ -142,8 +147,6 @@ function frame(before, now, intervalMs) {
     `posix-ipc top: ${now.size} Channel(s) (${SHM}, and memfds as PID:FD), sampled every ${intervalMs} ms`,
     '',
     ...(body.length > 0 ? lines : ['(no Channels)']),
-    '',
-    'messages/s: not shown, the header counts bytes (tails), not messages',
   ].join('\n');
 }
 
