@@ -5,7 +5,9 @@
  * held by a process.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Channel, MessageQueue, Mutex, Semaphore } from '../lib';
@@ -135,6 +137,37 @@ test('a FIFO a child holds: its kind and holder, without waiting for a writer', 
       child.proc.stdin!.end();
       await child.exit;
     }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a name in /dev/shm linking to a FIFO a writer waits on: ls, inspect and top never open it', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-inspect-'));
+  const link = `/dev/shm/${name().slice(1)}`;
+  try {
+    const fifo = path.join(dir, 'fifo');
+    await run('mkfifo', [fifo]);
+    symlinkSync(fifo, link);
+    // Its open(O_WRONLY) returns only once someone opens the FIFO for reading: then it says so.
+    const writer = spawn(process.execPath, ['-e', `require('fs').openSync(${JSON.stringify(fifo)}, 'w'); console.log('opened')`]);
+    let said = '';
+    writer.stdout.on('data', (chunk: Buffer) => (said += chunk));
+    const exited = once(writer, 'exit');
+    try {
+      for (const args of [['ls', '--json'], ['inspect', link, '--json'], ['top', '--once', '--interval', '50']]) {
+        const r = await run(process.execPath, [CLI, ...args]);
+        expect(r).toMatchObject({ code: 0 });
+      }
+      const r = await inspect(link, '--json');
+      expect(r.json.object).toEqual({ kind: 'symlink' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(said).toBe('');
+    } finally {
+      writer.kill('SIGKILL');
+      await exited;
+    }
+  } finally {
+    rmSync(link, { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 });

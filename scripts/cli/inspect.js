@@ -224,16 +224,17 @@ function decodeFile(fd, st, file, offset, holders) {
 
 /**
  * Decodes the object at `where.path` (a Mutex when `offset` is given) into a
- * report: { target, path, size, mode, owner, holders, object }. A FIFO, a
- * socket or a device is not opened (a FIFO's open would wait for a writer).
+ * report: { target, path, size, mode, owner, holders, object }. Only a
+ * regular file is opened (proc.openRegular): not a FIFO (its open would wait
+ * for a writer), a socket, a device, nor a symbolic link outside /proc.
  */
 function inspectFile(where, offset) {
-  const seen = fs.statSync(where.path);
-  if (!seen.isFile()) {
-    const kind = seen.isFIFO() ? 'fifo' : seen.isSocket() ? 'socket' : 'other';
+  const fd = proc.openRegular(where.path);
+  if (fd === null) {
+    const seen = fs.lstatSync(where.path);
+    const kind = seen.isFIFO() ? 'fifo' : seen.isSocket() ? 'socket' : seen.isSymbolicLink() ? 'symlink' : 'other';
     return { target: where.label, path: where.path, ...fileFacts(seen), holders: holdersOf(seen), object: { kind } };
   }
-  const fd = fs.openSync(where.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const st = fs.fstatSync(fd);
     const holders = holdersOf(st);

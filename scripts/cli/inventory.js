@@ -27,7 +27,8 @@ function keyOf(dev, inode) {
 function isChannel(file, size) {
   if (typeof size === 'number' && size < RING_HEADER_SIZE) return false;
   return proc.tolerant(() => {
-    const fd = fs.openSync(file, 'r');
+    const fd = proc.openRegular(file);
+    if (fd === null) return false;
     try {
       const b = Buffer.alloc(4);
       return fs.readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32LE(0) === RING_MAGIC;

@@ -9,7 +9,7 @@ const proc = require('./proc');
 const { writeJson } = require('./format');
 const { decodeMutex } = require('./decode');
 
-const { tolerant } = proc;
+const { openRegular, tolerant } = proc;
 
 const usage = `Usage: posix-ipc locks [--json]
 
@@ -84,7 +84,8 @@ function readRecords(procs) {
 
 /** Up to `max` bytes from the start of `file` (never trusting its size). */
 function readAtMost(file, max) {
-  const fd = fs.openSync(file, 'r');
+  const fd = openRegular(file);
+  if (fd === null) return null;
   try {
     const buffer = Buffer.alloc(max);
     let got = 0;
@@ -125,7 +126,8 @@ function locate(key, name, procs) {
  */
 function mutexHolder(file, offset) {
   const bytes = tolerant(() => {
-    const fd = fs.openSync(file, 'r');
+    const fd = openRegular(file);
+    if (fd === null) return null;
     try {
       const b = Buffer.alloc(64);
       return fs.readSync(fd, b, 0, 64, offset) === 64 ? b : null;

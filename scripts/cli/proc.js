@@ -19,6 +19,27 @@ function tolerant(fn, fallback) {
   }
 }
 
+/** Linux's O_PATH (Node does not export it): a descriptor naming a file that is not opened (no driver's open runs). */
+const O_PATH = 0o10000000;
+
+/**
+ * Opens `file` for reading only if it is a regular file, never opening anything else (this command often runs as
+ * root, over names other users chose): the path is first taken with O_PATH, so a device's or a FIFO's open never
+ * runs, checked with fstat, and only then opened for reading through /proc/self/fd. A /proc/PID/fd or map_files
+ * link is followed (the kernel's, naming the file a process has); any other symbolic link is not (a name in a
+ * world-writable directory such as /dev/shm could point anywhere). The descriptor, or null when `file` is not a
+ * regular file; throws what open throws (ENOENT, EACCES: callers are tolerant).
+ */
+function openRegular(file) {
+  const handle = fs.openSync(file, O_PATH | (file.startsWith('/proc/') ? 0 : fs.constants.O_NOFOLLOW));
+  try {
+    if (!fs.fstatSync(handle).isFile()) return null;
+    return fs.openSync(`/proc/self/fd/${handle}`, fs.constants.O_RDONLY | fs.constants.O_NOCTTY);
+  } finally {
+    fs.closeSync(handle);
+  }
+}
+
 /** The pids of /proc, as numbers, ascending. */
 function pids() {
   return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
@@ -210,6 +231,6 @@ function userName(uid) {
 }
 
 module.exports = {
-  tolerant, pids, processInfo, processes, descriptors, mappings, fdLocks, statFd, devString,
+  tolerant, openRegular, pids, processInfo, processes, descriptors, mappings, fdLocks, statFd, devString,
   parseLock, locks, unixSockets, mounts, alive, snapshot, userName,
 };

@@ -71,14 +71,15 @@ function sample() {
   for (const { label, path } of places()) {
     let fd;
     try {
-      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      fd = proc.openRegular(path);
     } catch {
       continue;
     }
+    if (fd === null) continue;
     try {
       const st = fs.fstatSync(fd);
       const id = `${st.dev}:${st.ino}`;
-      if (!st.isFile() || seen.has(id)) continue;
+      if (seen.has(id)) continue;
       seen.add(id);
       const channel = readChannel(fd, st.size);
       if (channel.kind === 'channel') found.set(label, { channel, locks: lockedBytes(st), at: performance.now() });
