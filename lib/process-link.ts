@@ -598,7 +598,15 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     if (tag === RAW && this.onRaw !== null) {
       this.#dropPartial();
       // A batch taken at once (#takeMany) may go on after a listener closed the link: nothing is handed over then.
-      if (!this.#closed) this.onRaw(frame.subarray(1));
+      if (this.#closed) return;
+      try {
+        this.onRaw(frame.subarray(1));
+      } catch (err) {
+        // The taker's exception is the taker's (as a listener's is): uncaught, and the link goes on.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
       return;
     }
     let whole: Buffer | null = null;

@@ -383,6 +383,7 @@ describe('Pool#map', () => {
     const p = pool({ file: cjs, size: 2 });
     const long = 'é'.repeat(5000);
     const kinds = [0, -0, NaN, Infinity, -1.5, 2 ** 53 + 2, undefined, null, true, false, '', 'ü€😀', long,
+      'a\uD800b', '\uDC00', '\uD83D',
       { a: 1 }, [1, 2], 10n, new Date(0), Buffer.from('xy')];
     const inputs = Array.from({ length: 3000 }, (_, i) => kinds[i % kinds.length]);
     const out: unknown[] = [];

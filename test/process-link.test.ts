@@ -267,6 +267,19 @@ describe('ProcessLink', () => {
     expect(await second.exit).toEqual([0, null]);
   });
 
+  test("an exception from onRaw is the taker's (uncaught): the link stays open and the frames after it arrive", async () => {
+    const [link, child] = linked('rawThrows');
+    expect(await child.next()).toEqual({ ready: true });
+    for (const text of ['one', 'boom', 'two']) expect(link.trySendRaw(Buffer.from(text))).toBe(true);
+    await link.send('a value after them');
+    link.close();
+    expect(await child.next()).toEqual({ event: 'close' });
+    expect(await child.next()).toEqual({
+      took: ['one', 'boom', 'two'], values: ['a value after them'], uncaught: ['the taker threw'], closedByPeer: true,
+    });
+    expect(await child.exit).toEqual([0, null]);
+  });
+
   test('values taken one at a time (once, with pauses between) all arrive, in order', async () => {
     const [link, child] = linked('produce', ['30']);
     const got: unknown[] = [];

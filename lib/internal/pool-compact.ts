@@ -29,6 +29,12 @@ export const COMPACT_STRING = 1024;
 const MAX_NAME = 254;
 const DEFAULT_EXPORT = 255;
 
+/**
+ * A UTF-16 unit that is half of no pair: UTF-8 cannot hold it (it would come out as U+FFFD), so a string with one
+ * goes as a value (v8.serialize keeps it exact). (String.prototype.isWellFormed is not in Node 18.)
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** One reused buffer for encoding (a frame is sent before the next is made). */
 const scratch = Buffer.allocUnsafe(HEAD + 1 + MAX_NAME + COMPACT_STRING * 3);
 
@@ -46,7 +52,7 @@ function putValue(value: unknown, at: number): number {
       scratch.writeDoubleLE(value, at);
       return at + 8;
     case 'string':
-      if (value.length > COMPACT_STRING) return -1;
+      if (value.length > COMPACT_STRING || LONE_SURROGATE.test(value)) return -1;
       scratch[0] = Kind.String;
       return at + scratch.write(value, at, 'utf8');
     default:
@@ -70,7 +76,7 @@ export function encodeTask(id: number, name: string | undefined, args: unknown):
   if (name === undefined) {
     scratch[HEAD] = DEFAULT_EXPORT;
   } else {
-    if (name.length > MAX_NAME || Buffer.byteLength(name) > MAX_NAME) return null;
+    if (name.length > MAX_NAME || Buffer.byteLength(name) > MAX_NAME || LONE_SURROGATE.test(name)) return null;
     const n = scratch.write(name, at, 'utf8');
     scratch[HEAD] = n;
     at += n;
