@@ -306,6 +306,17 @@ function sealed(size: number): SharedMemory {
 const inodeOf = (shm: SharedMemory): number => fstatSync(shm.fd).ino;
 
 describe('views of sealed anonymous SharedMemory travel by reference: the same memory on both sides', () => {
+  test('a value referring to more than 1,024 SharedMemory memfds is refused (ERR_IPC_CORRUPT); the link goes on', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const views = Array.from({ length: 1025 }, () => new Uint8Array(sealed(4096).buffer, 0, 16));
+    void link.send({ views }).catch(() => undefined);
+    expect(await child.next()).toMatchObject({
+      event: 'error', error: { code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/1024 SharedMemory memfds/) },
+    });
+    expect(await ask(link, 'still there')).toBe('still there');
+  });
+
   test('the child writes into a small view and the parent sees it, and back; the child maps the same memfd shared', async () => {
     const [link, child] = linked('shared');
     await child.next();

@@ -68,8 +68,9 @@
  * JavaScript cannot make an ArrayBuffer read-only): the receiver sees the
  * memfd's bytes, and its own writes stay private; a read-only view that its
  * sender wrote into (its private copy: pagemap, as above) is copied instead.
- * The receiver keeps the descriptor while the mapping lives (no limit: a
- * SharedMemory holds its own as long), so that its views go on by reference
+ * The receiver keeps the descriptor while the mapping lives (at most
+ * {@link MAX_SHARED} such memfds at once: a reference to one more is refused,
+ * ERR_IPC_CORRUPT), so that its views go on by reference
  * too (a Pool task's echo); and a later reference to a memfd it still maps
  * shared (the same `dev:ino`) is a view of that same mapping: no mmap, and no
  * 64 MiB more of external memory for the garbage collector to chase at each
@@ -106,6 +107,11 @@ const TWO_32 = 2 ** 32;
 const IO_MAX = 2 ** 30;
 /** Descriptors of received memfds kept open at most, for sending their views on (the oldest is closed first). */
 const MAX_KEPT = 256;
+/**
+ * Received SharedMemory memfds mapped (each with its descriptor kept) at most at once: past it, a reference to
+ * another one is refused (a peer could otherwise fill this process's descriptor table and map count).
+ */
+const MAX_SHARED = 1024;
 
 /** Node's serializer and deserializer with the host-object hooks @types/node leaves out (read node:v8's docs). */
 const Serializer = DefaultSerializer as unknown as new () => DefaultSerializer & {
@@ -462,6 +468,9 @@ function mapReference(
     const live = sharedMappings.get(key)?.deref();
     // The same memfd, shared and sealed at this size: its bytes are the same whichever mapping shows them.
     if (live !== undefined && live.byteLength === size) return type.make(Buffer.from(live, offset, length));
+    if (!copy && keptShared.size >= MAX_SHARED) {
+      throw corrupt(LABEL, `${what}: ${MAX_SHARED} SharedMemory memfds of peers are mapped here already`);
+    }
     const mapped = binding.mmap(mine, size, kind !== SHARED);
     if (typeof mapped === 'number') {
       const cause = new IpcError(mapped, 'mmap');
