@@ -124,6 +124,42 @@ test('a Semaphore waiter shows while it waits, and its record goes when the wait
   expect(await waiter.exit).toEqual([0, null]);
 });
 
+test("a waiter's command line is printed with its control characters escaped", async () => {
+  const name = semName();
+  using sem = Semaphore.open(name, { create: true, initial: 0 });
+  const waiter = child('semaphore', name, 'title\x1b]0;pwned\x07\x1b[2J');
+  const pid = (await waiter.next()).pid as number;
+  await graphWhen((x) => edgesOf(x, pid).length > 0);
+  const text = await run(process.execPath, [cli, 'locks']);
+  expect(text.stdout).toContain(`pid ${pid}`);
+  expect(text.stdout).toContain('title\\x1b]0;pw');
+  // Only newlines: no control character of the argv reaches the terminal.
+  expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  sem.release();
+  await waiter.next();
+});
+
+test('hostile records tying processes through many objects: cycles are found once per pair, at most 100, at once', () => {
+  // 4 processes, each waiting on 90 objects held by the next ones: thousands of combinations of objects.
+  const edges: Array<{ type: string; from: string; to: string }> = [];
+  for (let p = 1; p <= 4; p++) {
+    for (let o = 0; o < 90; o++) {
+      edges.push({ type: 'holds', from: `pid:${p}`, to: `obj:${p}-${o}` });
+      for (let q = 1; q <= 4; q++) if (q !== p) edges.push({ type: 'waits', from: `pid:${q}`, to: `obj:${p}-${o}` });
+    }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { cycles, MAX_CYCLES } = require('../scripts/cli/locks.js') as {
+    cycles: (e: typeof edges) => string[][];
+    MAX_CYCLES: number;
+  };
+  const found = cycles(edges);
+  // Between 4 processes there are 20 simple cycles once each pair is one edge.
+  expect(found).toHaveLength(20);
+  expect(found.length).toBeLessThanOrEqual(MAX_CYCLES);
+  for (const cycle of found) expect(new Set(cycle.filter((id) => id.startsWith('pid:'))).size).toBe(cycle.length / 2);
+});
+
 test('a waiter that is SIGKILLed leaves no record', async () => {
   const name = semName();
   using sem = Semaphore.open(name, { create: true, initial: 0 });

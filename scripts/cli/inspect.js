@@ -366,7 +366,8 @@ async function run({ values, positionals: args, stdout, stderr }) {
     return 1;
   }
   if (values.json) format.writeJson(stdout, report);
-  else stdout.write(describe(report));
+  // Holders' commands and link targets are other users' (a process's argv may hold terminal escapes).
+  else stdout.write(format.printableLines(describe(report)));
   return 0;
 }
 

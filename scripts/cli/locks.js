@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const proc = require('./proc');
-const { writeJson } = require('./format');
+const { printableLines, writeJson } = require('./format');
 const { decodeMutex } = require('./decode');
 
 const { openRegular, tolerant } = proc;
@@ -238,23 +238,38 @@ function holdersOf(r, object, procs, locks) {
   return []; // A semaphore has no owner: only its waiters show.
 }
 
+/** The most cycles listed, and the most steps spent looking for them: hostile records could tie many objects. */
+const MAX_CYCLES = 100;
+const MAX_STEPS = 100_000;
+
 /**
  * The cycles of the wait-for graph: process P waits for an object that
  * process Q holds. Each cycle once, as node ids [P, object, Q, object, ...],
- * starting at its smallest pid.
+ * starting at its smallest pid; at most {@link MAX_CYCLES}. Two processes are
+ * tied by one edge, through the first object found between them: records
+ * (which any process writes for itself) could tie them through thousands of
+ * objects, and each combination would be a cycle of its own.
  */
 function cycles(edges) {
-  const next = new Map(); // pid id -> [{ object, to }]
+  const holdersOf = new Map(); // object id -> [pid id]
+  for (const h of edges.filter((e) => e.type === 'holds')) {
+    if (!holdersOf.has(h.to)) holdersOf.set(h.to, []);
+    holdersOf.get(h.to).push(h.from);
+  }
+  const next = new Map(); // pid id -> Map(pid id -> object id)
   for (const w of edges.filter((e) => e.type === 'waits')) {
-    for (const h of edges.filter((e) => e.type === 'holds' && e.to === w.to && e.from !== w.from)) {
-      if (!next.has(w.from)) next.set(w.from, []);
-      next.get(w.from).push({ object: w.to, to: h.from });
+    for (const holder of holdersOf.get(w.to) ?? []) {
+      if (holder === w.from) continue;
+      if (!next.has(w.from)) next.set(w.from, new Map());
+      if (!next.get(w.from).has(holder)) next.get(w.from).set(holder, w.to);
     }
   }
   const num = (id) => Number(id.slice(4));
   const found = [];
+  let steps = 0;
   const walk = (start, at, trail, visited) => {
-    for (const { object, to } of next.get(at) ?? []) {
+    for (const [to, object] of next.get(at) ?? []) {
+      if (found.length >= MAX_CYCLES || ++steps > MAX_STEPS) return;
       if (to === start) found.push([...trail, object]);
       else if (num(to) > num(start) && !visited.has(to)) {
         visited.add(to);
@@ -299,6 +314,7 @@ function draw({ nodes, edges, cycles: found }) {
     }
     lines.push(`DEADLOCK: ${steps.join('; ')}`);
   }
+  if (found.length >= MAX_CYCLES) lines.push(`(the first ${MAX_CYCLES} cycles found; there may be more)`);
   if (lines.length === 0) lines.push('No process waits on a posix-ipc Mutex, Semaphore or file lock.');
   return `${lines.join('\n')}\n`;
 }
@@ -317,8 +333,9 @@ async function run({ values, stdout, stderr }) {
     return 1;
   }
   if (values.json) writeJson(stdout, g);
-  else stdout.write(draw(g));
+  // Commands and names are other users' (a process's argv may hold terminal escapes).
+  else stdout.write(printableLines(draw(g)));
   return 0;
 }
 
-module.exports = { usage, options, positionals, run, graph, draw, processes };
+module.exports = { usage, options, positionals, run, graph, cycles, draw, processes, MAX_CYCLES };

@@ -93,7 +93,8 @@ function unlink(target) {
 
 /** What an object is called in messages: `shm /jobs`, `fifo /tmp/x.fifo`. */
 function describe(target) {
-  return `${target.kind} ${target.name}`;
+  // Names in /dev/shm are other users' choice: no terminal escapes from them.
+  return format.printable(`${target.kind} ${target.name}`);
 }
 
 /** `rm <name>...`: each name removed, or refused with the reason; 1 when any was not removed. */
@@ -108,7 +109,7 @@ function removeNamed(names, values, rows, stdout, stderr) {
     }
     const holders = liveHolders(target, rows);
     if (holders.length > 0 && !values.force) {
-      const who = holders.map((h) => `${h.pid} (${format.shortCommand(h.command)})`).join(', ');
+      const who = format.printable(holders.map((h) => `${h.pid} (${format.shortCommand(h.command)})`).join(', '));
       stderr.write(`posix-ipc: not removing ${describe(target)}: held by ${who}; --force removes its name anyway\n`);
       failed = true;
       continue;
