@@ -553,7 +553,28 @@ export class Pool implements Disposable, AsyncDisposable {
     let waiting = this.#queue.length;
     if (waiting === 0) return;
     // Also when every worker died as it started: a task is a reason to try again.
-    while (waiting-- > 0 && this.#workers.size < this.#max && this.#state !== 'stopping') this.#start();
+    while (waiting-- > 0 && this.#workers.size < this.#max && this.#state !== 'stopping') {
+      try {
+        this.#start();
+      } catch (err) {
+        this.#cannotStart(err as Error);
+        return;
+      }
+    }
+  }
+
+  /**
+   * A worker could not be started (its link or process: descriptors or memory ran out). With no worker alive, the
+   * tasks waiting fail with why (else they would wait for a worker that may never come, or, the caller told, run
+   * later all the same); with workers alive, they wait for those.
+   */
+  #cannotStart(err: Error): void {
+    if (this.#workers.size > 0) return;
+    for (const task of this.#queue.splice(0)) {
+      task.disarm();
+      this.#failed++;
+      task.reject(err);
+    }
   }
 
   /** Moves tasks for `worker` (its broadcasts first) into its window, up to `level` held. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
-import { fixture, poolsDestroyedAfterEach } from './helpers';
+import { fixture, poolsDestroyedAfterEach, run } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -403,6 +403,15 @@ describe('Pool#map', () => {
       { status: 'rejected', reason: { code: 'ERR_IPC_NO_SUCH_TASK', message: expect.stringContaining('é'.repeat(127)) } },
       { status: 'rejected', reason: { code: 'ERR_IPC_NO_SUCH_TASK', message: expect.stringContaining('é'.repeat(128)) } },
     ]);
+  });
+
+  test('a worker that cannot be started (EMFILE) fails the waiting task, which never runs later', async () => {
+    const r = await run('prlimit', ['--nofile=128:128', process.execPath, fixture('pool-no-fds.js')]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout);
+    expect(out.filled).toBeGreaterThan(10);
+    expect(out.error).toMatchObject({ code: 'EMFILE' });
+    expect(out).toMatchObject({ then: 42, completed: 1, failed: 1, queued: 0 });
   });
 
   test("a worker's forged compact answers (malformed, id -1, NaN, no task's id) settle nothing", async () => {
