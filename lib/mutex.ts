@@ -111,8 +111,6 @@ export class Mutex implements Disposable {
   readonly #path: string | null;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
-  // What a blocking lock() records it waits on (lib/internal/wait-record.ts).
-  #target: WaitTarget | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
   // same memory (lib/internal/share.ts). Kept until close().
   #inside: Placement | null = null;
@@ -212,8 +210,12 @@ export class Mutex implements Disposable {
   /** Registers `mutex`'s record at `offset` of the memory `key` (see HostedRecord). */
   static #hosting(mutex: Mutex, key: string, offset: number): Mutex {
     mutex.#hosted = HostedRecord.register(key, mutex, 'Mutex', offset, SIZE);
-    mutex.#target = { kind: 'mutex', key, offset, name: mutex.#path };
     return mutex;
+  }
+
+  /** What a blocking lock records it waits on (lib/internal/wait-record.ts): the memory it lives in, and where. */
+  #waitTarget(): WaitTarget {
+    return { kind: 'mutex', key: this.#hosted!.key, offset: this.#hosted!.offset, name: this.#path };
   }
 
   /**
@@ -300,7 +302,7 @@ export class Mutex implements Disposable {
       // A wait with no time left still marks the lock word as waited on before
       // it times out, so a wake-up this call consumed is never lost.
       const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
-      const w = await recordedWait(this.#target!, () => this.#life.waits.run(
+      const w = await recordedWait(() => this.#waitTarget(), () => this.#life.waits.run(
         (t, done) => binding.mutexWait(handle, t, done), { signal, timeoutMs: left }, 'futex', this.#path,
       ), this);
       if (w === TIMED_OUT) throw timedOut('pthread_mutex_lock', this.#path, timeoutMs!);
@@ -331,7 +333,7 @@ export class Mutex implements Disposable {
     // Free: taken without a record. Otherwise (held, or an error lockSync reports itself) recorded.
     const first = binding.mutexTryLock(handle, false);
     if (first >= 0) return this.#acquired(first);
-    const r = recordedWaitSync(this.#target!, () => binding.mutexLockSync(handle, timeoutMs));
+    const r = recordedWaitSync(this.#waitTarget(), () => binding.mutexLockSync(handle, timeoutMs));
     if (r === TIMED_OUT) throw timedOut('pthread_mutex_clocklock', this.#path, timeoutMs);
     if (r < 0) this.#fail(r, timeoutMs === -1 ? 'pthread_mutex_lock' : 'pthread_mutex_clocklock');
     return this.#acquired(r);

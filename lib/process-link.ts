@@ -110,6 +110,17 @@ function closeAllOnExit(link: ProcessLink): void {
   });
 }
 
+/** Runs `call`; what it throws is thrown again on the next tick (uncaught), not into the receive loop. */
+function uncaughtFrom(call: () => unknown): void {
+  try {
+    call();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
 /** Options of {@link ProcessLink.create}. */
 export interface ProcessLinkCreateOptions {
   /**
@@ -599,14 +610,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       this.#dropPartial();
       // A batch taken at once (#takeMany) may go on after a listener closed the link: nothing is handed over then.
       if (this.#closed) return;
-      try {
-        this.onRaw(frame.subarray(1));
-      } catch (err) {
-        // The taker's exception is the taker's (as a listener's is): uncaught, and the link goes on.
-        process.nextTick(() => {
-          throw err;
-        });
-      }
+      // The taker's exception is the taker's (as a listener's is): uncaught, and the link goes on.
+      uncaughtFrom(() => this.onRaw!(frame.subarray(1)));
       return;
     }
     let whole: Buffer | null = null;
@@ -650,14 +655,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const held = this.#held;
     while (held.length > 0 && this.#wanted()) {
       const value = held.shift();
-      try {
-        this.emit('message', value);
-      } catch (err) {
-        // A listener's exception is the listener's: uncaught, as it would be from any event.
-        process.nextTick(() => {
-          throw err;
-        });
-      }
+      // A listener's exception is the listener's: uncaught, as it would be from any event.
+      uncaughtFrom(() => this.emit('message', value));
     }
   }
 

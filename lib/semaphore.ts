@@ -82,8 +82,6 @@ export class Semaphore implements Disposable {
   readonly #name: string | null;
   /** The name errors carry: the semaphore's, or its SharedMemory's. */
   readonly #path: string | null;
-  // What a blocking acquire() records it waits on (lib/internal/wait-record.ts).
-  #target: WaitTarget;
   // Its record in the memory it lives in, so no resize() of this process cuts it off.
   #hosted: HostedRecord | null = null;
   // Inside shared memory: that memory and where, so a child can be given the
@@ -97,7 +95,15 @@ export class Semaphore implements Disposable {
     this.#life = new WaitingLifetime('Semaphore', handle);
     this.#name = name;
     this.#path = path;
-    this.#target = { kind: 'semaphore', key: '', offset: 0, name: path };
+  }
+
+  /**
+   * What a blocking acquire records it waits on (lib/internal/wait-record.ts): the memory it lives in and where, or
+   * (a named semaphore) its name alone.
+   */
+  #waitTarget(): WaitTarget {
+    const hosted = this.#hosted;
+    return { kind: 'semaphore', key: hosted?.key ?? '', offset: hosted?.offset ?? 0, name: this.#path };
   }
 
   /** The largest value a semaphore can hold (`SEM_VALUE_MAX`, 2147483647 on Linux). */
@@ -201,7 +207,6 @@ export class Semaphore implements Disposable {
     if (typeof r === 'number') throw errorFor(r, 'mmap', shm.name);
     const sem = new Semaphore(INTERNAL, r, null, shm.name);
     sem.#hosted = HostedRecord.register(key, sem, 'Semaphore', offset, SIZE);
-    sem.#target = { kind: 'semaphore', key, offset, name: shm.name };
     sem.#inside = { shm, offset };
     return sem;
   }
@@ -248,7 +253,7 @@ export class Semaphore implements Disposable {
     const handle = this.#life.open;
     if (!signal?.aborted && this.#tryWait(handle)) return;
     if (timeoutMs === 0 && !signal?.aborted) throw timedOut('sem_clockwait', this.#path, 0);
-    const r = await recordedWait(this.#target, () => this.#life.waits.run(
+    const r = await recordedWait(() => this.#waitTarget(), () => this.#life.waits.run(
       (t, done) => binding.semWait(handle, t, done), { signal, timeoutMs }, 'sem_clockwait', this.#path,
     ), this);
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs!);
@@ -269,7 +274,7 @@ export class Semaphore implements Disposable {
     const handle = this.#life.open;
     // A free token is taken without a record; otherwise (none, or an error semWaitSync reports itself) recorded.
     if (binding.semTryWait(handle) === 0) return;
-    const r = recordedWaitSync(this.#target, () => binding.semWaitSync(handle, timeoutMs));
+    const r = recordedWaitSync(this.#waitTarget(), () => binding.semWaitSync(handle, timeoutMs));
     if (r === TIMED_OUT) throw timedOut('sem_clockwait', this.#path, timeoutMs);
     check(r, timeoutMs === -1 ? 'sem_wait' : 'sem_clockwait', this.#path);
   }

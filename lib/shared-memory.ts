@@ -102,7 +102,8 @@ function identify(fd: number, path: string | null): { key: string; size: number 
  * @internal
  */
 export class HostedRecord {
-  readonly #key: string;
+  /** The identity of the memory the object lives in (see {@link HostedRecord.identify}). */
+  readonly key: string;
   readonly #object: WeakRef<object>;
   #pinned = false;
   /** The kind of object, for messages: `'Mutex'`, `'Semaphore'`. */
@@ -111,7 +112,7 @@ export class HostedRecord {
   readonly size: number;
 
   private constructor(key: string, object: object, kind: string, offset: number, size: number) {
-    this.#key = key;
+    this.key = key;
     this.#object = new WeakRef(object);
     this.kind = kind;
     this.offset = offset;
@@ -158,12 +159,12 @@ export class HostedRecord {
 
   /** The object closed (or was collected): its record no longer limits resize(). Idempotent. */
   release(): void {
-    const records = hosted.get(this.#key);
+    const records = hosted.get(this.key);
     if (records === undefined || !records.delete(this)) return;
     this.#pinned = false;
     const object = this.#object.deref();
     if (object !== undefined) collected.unregister(this);
-    if (records.size === 0) hosted.delete(this.#key);
+    if (records.size === 0) hosted.delete(this.key);
   }
 }
 

@@ -6,17 +6,18 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Pool, spawn as spawnWithFds, type PoolOptions } from '../lib';
-import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-/** The descriptor-flag helpers of test/fixtures/common.js (plain JS for the fixtures), typed for the tests. */
+/** The descriptor helpers of test/fixtures/common.js (plain JS for the fixtures), typed for the tests. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fixtureCommon = require('./fixtures/common') as {
   fdFlags(fd: number, pid?: number): number;
   O_NONBLOCK: number;
   O_CLOEXEC: number;
+  openFds: () => string[];
 };
 
 /** The open flags of descriptor `fd` of process `pid` (this one by default), from /proc/<pid>/fdinfo/<fd>. */
@@ -46,25 +47,8 @@ export function uniqueName(): string {
   return `/pipc-${process.pid}-${counter++}`;
 }
 
-/**
- * The descriptors this process has open, from /proc/self/fd. The listing's
- * own descriptor shows up in it, under whatever number was free, and is
- * closed by the time readlink looks: it is left out, as is the wait-record
- * memfd, kept open from the first wait that blocks.
- */
-export function openFds(): string[] {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      // The wait-record memfd (lib/internal/wait-record.ts) stays open by design from the first wait that blocks.
-      return readlinkSync(`/proc/self/fd/${fd}`) !== WAIT_RECORDS;
-    } catch {
-      return false;
-    }
-  }).sort();
-}
-
-/** What /proc/self/fd shows for this process's wait-record memfd. */
-const WAIT_RECORDS = '/memfd:posix-ipc-waits (deleted)';
+/** The descriptors this process has open (but the wait-record memfd), sorted: see fixtures/common.js. */
+export const openFds: () => string[] = fixtureCommon.openFds;
 
 /**
  * The descriptors open now that were not open at `before` (an {@link openFds}

@@ -271,6 +271,9 @@ interface Outgoing {
   offset: number;
 }
 
+/** This process's SharedMemory mappings whose memfd was seen sealed against resizing (asked once: seals stay). */
+const sizeSealed = new WeakSet<ArrayBuffer>();
+
 /**
  * When `bytes` is a view of a SharedMemory mapping (a handle of this process, or a mapping received by reference)
  * whose memfd's size is sealed: a reference to that memfd, SHARED, or SHARED_READ_ONLY from a read-only handle
@@ -283,7 +286,10 @@ function shareOf(bytes: Uint8Array): Outgoing | null {
   let fd: number;
   let readOnly: boolean;
   if (own !== null) {
-    if (binding.isSizeSealed(own.fd) !== 1) return null;
+    if (!sizeSealed.has(mapping)) {
+      if (binding.isSizeSealed(own.fd) !== 1) return null;
+      sizeSealed.add(mapping);
+    }
     ({ fd, readOnly } = own);
   } else {
     const kept = keptOf.get(mapping);
