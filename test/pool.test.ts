@@ -559,6 +559,17 @@ describe('Pool memory and chaos', () => {
     expect(p.stats).toMatchObject({ alive: 1, failed: 1 });
   });
 
+  test('a worker that aborts on std::bad_alloc ran out of memory too; without a limit it just died', async () => {
+    const limited = pool({ file: cjs, size: 1, limits: { memoryBytes }, env: memoryEnv() });
+    const [pid] = await pids(limited);
+    const err = await limited.run(undefined, { name: 'badAlloc' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_IPC_WORKER_OUT_OF_MEMORY', signal: 'SIGABRT', pid, memoryBytes });
+    expect(await limited.run(1)).toBe(2);
+    const plain = pool({ file: cjs, size: 1 });
+    const died = await plain.run(undefined, { name: 'badAlloc' }).catch((e: unknown) => e);
+    expect(died).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGABRT' });
+  });
+
   test('10,000 tasks while 1% of workers are SIGKILLed mid-task', async () => {
     const size = 4;
     const p = pool({ file: cjs, size });

@@ -59,8 +59,12 @@ const WORKER = __filename.endsWith('.ts')
   ? path.join(__dirname, '..', '..', 'dist', 'internal', 'pool-worker.js')
   : path.join(__dirname, 'pool-worker.js');
 
-/** What V8 and Node print when memory runs out, before they abort. */
-const OOM_LINE = /JavaScript heap out of memory|Fatal process out of memory|Fatal JavaScript invalid size error/;
+/**
+ * What V8, Node and the C++ runtime print when memory runs out, before they
+ * abort: a heap at its limit, or an allocation refused by `RLIMIT_DATA`
+ * where V8 or Node allocates with `new` (std::terminate on `std::bad_alloc`).
+ */
+const OOM_LINE = /out of memory|std::bad_alloc|Fatal JavaScript invalid size error/i;
 /** Bytes of stderr kept from one chunk to the next, so a line cut in two is still seen. */
 const OOM_TAIL = 128;
 /** How long a worker's stderr may stay open after its exit before the exit is reported anyway. */
