@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -283,6 +284,35 @@ describe('futex waits and the event loop', () => {
     const all = Promise.all(waits).finally(() => (ended = true));
     while (!ended) {
       futex.wake(word, 0, 64);
+      await sleep(5);
+    }
+    expect((await all).every((r) => r === 'ok' || r === 'not-equal')).toBe(true);
+  });
+
+  test('1,000 idle waits: their threads wake far less often than every 20 ms each, and all still end', async () => {
+    const { word } = shared();
+    const n = 1000;
+    const waits = Array.from({ length: n }, () => futex.wait(word, 0, 0, { timeoutMs: 60000 }));
+    for (const wait of waits) wait.catch(() => {}); // ended by afterEach's close() should an expectation fail
+    await threadWaitsStarted();
+    // Voluntary context switches of every thread of this process over one second of idling: with a 20 ms
+    // slice each, 1,000 waits alone would make about 50,000 (each slice's end is a wake-up).
+    const switches = (): number => readdirSync('/proc/self/task').reduce((sum, tid) => {
+      try {
+        const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+        return sum + Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      } catch {
+        return sum; // a thread that ended meanwhile
+      }
+    }, 0);
+    const before = switches();
+    await sleep(1000);
+    expect(switches() - before).toBeLessThan(10000);
+    Atomics.store(word, 0, 1);
+    let ended = false;
+    const all = Promise.all(waits).finally(() => (ended = true));
+    while (!ended) {
+      futex.wake(word, 0, n);
       await sleep(5);
     }
     expect((await all).every((r) => r === 'ok' || r === 'not-equal')).toBe(true);

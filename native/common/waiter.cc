@@ -120,17 +120,30 @@ struct Handle {
 
 constexpr HandleKind kWaitHandle{{0xf40aeba90945e611ULL, 0x4d1210d7f1782554ULL}};
 
+// Wait threads running now, in every environment of the process.
+std::atomic<long> running{0};
+
+// The next slice's length for the waits running now (waiter.h).
+long SliceMs() {
+  long n = running.load(std::memory_order_relaxed);
+  if (n <= kSliceWaits) return kSliceMs;
+  long ms = kSliceMs * n / kSliceWaits;
+  return ms < kMaxSliceMs ? ms : kMaxSliceMs;
+}
+
 void* Run(void* arg) {
   std::shared_ptr<Pending> p = std::move(static_cast<Box*>(arg)->pending);
   delete static_cast<Box*>(arg);
   int r = -ECANCELED;
+  running.fetch_add(1, std::memory_order_relaxed);
   while (!p->cancelled.load(std::memory_order_acquire)) {
-    timespec end = MonotonicAfter(kSliceMs);
+    timespec end = MonotonicAfter(SliceMs());
     bool last = p->has_deadline && !Before(end, p->deadline);
     if (last) end = p->deadline;
     r = p->wait->Slice(end);
     if (r != -ETIMEDOUT || last) break;
   }
+  running.fetch_sub(1, std::memory_order_relaxed);
   if (r == -ECANCELED) return nullptr;
   p->result = r;
   Hub* hub = p->hub.get();
