@@ -6,8 +6,9 @@
  *
  * - `// <file>.mjs` (or .cjs, .js) on the first line: a complete program. It
  *   is written under that name into a directory of its own, where
- *   `node_modules/posix-ipc` links to this project, and run with `node <file>`
- *   there, twice in a row (the second run proves the first cleaned up).
+ *   `node_modules/posix-ipc` links to this project, and run with `node <path>`
+ *   from another, empty directory (a user runs it from anywhere), twice in a
+ *   row (the second run proves the first cleaned up).
  * - `// <file>.mjs — <main>.mjs starts it`: a second process. It is written
  *   beside the nearest block before it named `<main>.mjs`, which runs it.
  * - `// fragment` (any words may follow): part of a program, not run; it must
@@ -114,9 +115,10 @@ function shmNames(): string[] {
 const AS_ROOT = process.getuid?.() === 0 ? [] : ['--map-root-user'];
 const WRAPPER = 'timeout 60 "$0" "$@"; rc=$?; ' +
   'mount -t tmpfs none /mnt && mkdir /mnt/mq && mount -t mqueue none /mnt/mq && echo "@@mqueue:$(ls -A /mnt/mq | tr "\\n" " ")"; exit $rc';
-function runIsolated(dir: string, file: string): ReturnType<typeof run> {
+/** Runs `file` (a path) from the directory `cwd`. */
+function runIsolated(cwd: string, file: string): ReturnType<typeof run> {
   const { NODE_OPTIONS: _ignored, ...env } = process.env;
-  return run('unshare', [...AS_ROOT, '--ipc', '--mount', '--propagation', 'private', 'sh', '-c', WRAPPER, process.execPath, file], { cwd: dir, env });
+  return run('unshare', [...AS_ROOT, '--ipc', '--mount', '--propagation', 'private', 'sh', '-c', WRAPPER, process.execPath, file], { cwd, env });
 }
 
 const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -161,6 +163,7 @@ describe.each(parsed)('$file', ({ blocks }) => {
         throw new Error(`${b.where}: node cannot run a .ts program as pasted; make it .mjs, or mark it "// fragment"`);
       }
       const dir = mkdtempSync(path.join(work, 'example-'));
+      const elsewhere = mkdtempSync(path.join(work, 'cwd-'));
       mkdirSync(path.join(dir, 'node_modules'));
       symlinkSync(ROOT, path.join(dir, 'node_modules', 'posix-ipc'));
       const group = [b, ...b.seconds];
@@ -175,7 +178,7 @@ describe.each(parsed)('$file', ({ blocks }) => {
           expect({ round, leftBefore: p, exists: existsSync(p) }).toEqual({ round, leftBefore: p, exists: false });
         }
 
-        const r = await runIsolated(dir, b.name!);
+        const r = await runIsolated(elsewhere, path.join(dir, b.name!));
         expect({ round, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ round, code: 0, signal: null, stderr: '' });
 
         const out = r.stdout.split('\n').map((l) => l.trimEnd());
@@ -193,6 +196,7 @@ describe.each(parsed)('$file', ({ blocks }) => {
 
         expect({ round, shmLeft: shmNames().filter((n) => !names.includes(n)) }).toEqual({ round, shmLeft: [] });
         expect({ round, files: readdirSync(dir).sort() }).toEqual({ round, files: startingFiles });
+        expect({ round, filesInCwd: readdirSync(elsewhere) }).toEqual({ round, filesInCwd: [] });
         for (const p of paths) {
           expect({ round, leftAfter: p, exists: existsSync(p) }).toEqual({ round, leftAfter: p, exists: false });
         }
