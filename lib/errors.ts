@@ -65,6 +65,20 @@ export function check(result: number, syscall: string, path?: string | null): nu
 }
 
 /**
+ * `EEXIST` for a name or path asked to be new, with the way out: a name left
+ * by a process that never removed it is the usual cause.
+ * @internal
+ */
+export function existsError(syscall: string, path: string): IpcError {
+  const quoted = /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+  return new IpcError(
+    -osConstants.errno.EEXIST, syscall, path,
+    `file already exists (left by a process that did not remove it? \`npx posix-ipc rm ${quoted}\` ` +
+      'removes it if no process holds it)',
+  );
+}
+
+/**
  * The error for a negative `result`: an {@link IpcError} (with `description`
  * when given), or for -EBADMSG, the addon's word for an object in shared
  * memory overwritten with what this library never writes (a sem_t's futex

@@ -7,9 +7,9 @@
 import { constants as fsConstants, lstatSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
-import { check, IpcError } from './errors';
+import { check, existsError, IpcError } from './errors';
 import { OwnedDescriptor, type StreamOptions } from './internal/descriptor';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { pipeSize, setPipeSize } from './internal/pipe-size';
@@ -125,8 +125,9 @@ export function createFifo(path: string, mode: number): number {
  * @internal
  */
 export function unlinkIfOurs(path: string): void {
+  if (!isFifo(path)) return;
   try {
-    if (lstatSync(path).isFIFO()) unlinkSync(path);
+    unlinkSync(path);
   } catch {
     // already gone
   }
@@ -151,7 +152,17 @@ export function adoptIntoSocket(fd: number, readable: boolean, writable: boolean
 export function mkfifo(path: string, mode = 0o600): void {
   validatePath(path);
   validateMode(mode, 'mode');
-  check(createFifo(path, mode), 'mkfifo', path);
+  if (createFifo(path, mode) !== -EEXIST) return;
+  // A FIFO left there is the usual case, and `posix-ipc rm` removes one; anything else is not ours to suggest removing.
+  throw isFifo(path) ? existsError('mkfifo', path) : new IpcError(-EEXIST, 'mkfifo', path);
+}
+
+function isFifo(path: string): boolean {
+  try {
+    return lstatSync(path).isFIFO();
+  } catch {
+    return false;
+  }
 }
 
 /**

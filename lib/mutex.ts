@@ -7,9 +7,11 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding, type MutexHandle } from './binding';
-import { check, closedError, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
+import {
+  check, closedError, errorFor, existsError, invalidArgType, invalidArgValue, IpcError, stateError,
+} from './errors';
 import { abortError } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, type Referable } from './internal/loop-ref';
@@ -142,7 +144,7 @@ export class Mutex implements Disposable {
       if (create) {
         const made = Mutex.#create(path, mode);
         if (made !== null) return made;
-        if (exclusive) throw new IpcError(-EEXIST, 'linkat', path);
+        if (exclusive) throw existsError('linkat', path);
       }
       const fd = binding.shmOpen(path, O_RDWR, 0);
       // Unlinked since we found the name taken: create it again.

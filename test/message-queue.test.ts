@@ -43,7 +43,7 @@ describe('MessageQueue.open', () => {
     const q = MessageQueue.open(n);
     expect(statSync(`/proc/self/fd/${descriptorOf(n)}`).mode & 0o777).toBe(0o640);
     expect(() => MessageQueue.open(n, { create: true, exclusive: true })).toThrow(
-      expect.objectContaining({ code: 'EEXIST', errno: -17, syscall: 'mq_open', path: n, message: `EEXIST: file already exists, mq_open '${n}'` }),
+      expect.objectContaining({ code: 'EEXIST', errno: -17, syscall: 'mq_open', path: n, message: `EEXIST: file already exists (left by a process that did not remove it? \`npx posix-ipc rm ${n}\` removes it if no process holds it), mq_open '${n}'` }),
     );
     // create without exclusive opens the existing queue as it is.
     const again = MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 10 });

@@ -48,7 +48,7 @@ describe('Mutex.open', () => {
     expect(statSync(`/dev/shm${n}`).size).toBe(Mutex.SIZE);
     expect(m).toMatchObject({ name: n, closed: false, held: false, ownerPid: null });
     expect(() => Mutex.open(n, { create: true, exclusive: true })).toThrow(
-      expect.objectContaining({ code: 'EEXIST', syscall: 'linkat', path: n, message: `EEXIST: file already exists, linkat '${n}'` }),
+      expect.objectContaining({ code: 'EEXIST', syscall: 'linkat', path: n, message: `EEXIST: file already exists (left by a process that did not remove it? \`npx posix-ipc rm ${n}\` removes it if no process holds it), linkat '${n}'` }),
     );
     // create without exclusive opens the existing mutex: the same lock.
     const again = Mutex.open(n, { create: true });

@@ -84,7 +84,7 @@ describe('Semaphore.open', () => {
     withUmask(0o077, () => Semaphore.open(n, { create: true, mode: 0o640, initial: 5 }).close());
     expect(statSync(`/dev/shm/sem.${n.slice(1)}`).mode & 0o777).toBe(0o640);
     expect(() => Semaphore.open(n, { create: true, exclusive: true })).toThrow(
-      expect.objectContaining({ code: 'EEXIST', errno: -17, syscall: 'sem_open', path: n, message: `EEXIST: file already exists, sem_open '${n}'` }),
+      expect.objectContaining({ code: 'EEXIST', errno: -17, syscall: 'sem_open', path: n, message: `EEXIST: file already exists (left by a process that did not remove it? \`npx posix-ipc rm ${n}\` removes it if no process holds it), sem_open '${n}'` }),
     );
     const again = Semaphore.open(n, { create: true, initial: 1, mode: 0o600 });
     expect(again.value).toBe(5);

@@ -1,13 +1,13 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import {
-  closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync,
+  closeSync, existsSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync,
 } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { IpcError, SharedMemory } from '../lib';
+import { Channel, IpcError, SharedMemory } from '../lib';
 import { addonPath, fdFlags, fdsOpenedSince, fixture, leftoverObjects, O_CLOEXEC, openFds, run, runNode, runWithSmallDevShm, uniqueName, withOtherUser, withUmask } from './helpers';
 
 const made: string[] = [];
@@ -56,6 +56,21 @@ describe('SharedMemory.create', () => {
     expect(statSync(devShm(b)).mode & 0o777).toBe(0o640);
   });
 
+  test('an anonymous segment (a memfd, which Linux makes 0777) is 0600 too, as a Channel\'s ring is', () => {
+    using _umask000 = withUmask(0o000);
+    const shm = SharedMemory.anonymous(4096);
+    const ring = Channel.create({ capacity: 4096 });
+    try {
+      expect((fstatSync(shm.fd).mode & 0o777).toString(8)).toBe('600');
+      const memfds = openFds().filter((fd) => readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:'));
+      expect(memfds.length).toBeGreaterThanOrEqual(2);
+      for (const fd of memfds) expect({ fd, mode: (fstatSync(Number(fd)).mode & 0o777).toString(8) }).toEqual({ fd, mode: '600' });
+    } finally {
+      ring.close();
+      shm.close();
+    }
+  });
+
   test('reserves the pages (no sparse file)', () => {
     const n = name();
     SharedMemory.create(n, 1 << 20).close();
@@ -71,7 +86,7 @@ describe('SharedMemory.create', () => {
       SharedMemory.create(n, 8192);
     } catch (err) {
       expect(err).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'shm_open', path: n });
-      expect((err as Error).message).toBe(`EEXIST: file already exists, shm_open '${n}'`);
+      expect((err as Error).message).toBe(`EEXIST: file already exists (left by a process that did not remove it? \`npx posix-ipc rm ${n}\` removes it if no process holds it), shm_open '${n}'`);
     }
     expect(statSync(devShm(n)).size).toBe(4096);
     expect(new Uint8Array(first.buffer)[0]).toBe(7);

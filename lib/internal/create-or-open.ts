@@ -5,7 +5,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { check } from '../errors';
+import { check, existsError } from '../errors';
 
 const { O_CREAT, O_EXCL } = fsConstants;
 const { EEXIST, ENOENT } = osConstants.errno;
@@ -20,7 +20,8 @@ export function createOrOpen(
 ): { fd: number; created: boolean } {
   for (;;) {
     const fd = open(O_CREAT | O_EXCL);
-    if (fd !== -EEXIST || exclusive) return { fd: check(fd, syscall, path), created: true };
+    if (fd === -EEXIST && exclusive) throw existsError(syscall, path);
+    if (fd !== -EEXIST) return { fd: check(fd, syscall, path), created: true };
     const existing = open(0);
     // ENOENT: it was unlinked between the two calls; try to create it again.
     if (existing !== -ENOENT) return { fd: check(existing, syscall, path), created: false };
