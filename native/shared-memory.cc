@@ -52,7 +52,7 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   unsigned flags = MFD_CLOEXEC;
   if (info[0].As<Napi::Boolean>().Value()) flags |= MFD_ALLOW_SEALING;
   std::string name = info.Length() > 1 ? info[1].As<Napi::String>().Utf8Value() : "posix-ipc";
-  int fd = Tracked(info.Env(), RetryOnEintr([&] { return memfd_create(name.c_str(), flags); }));
+  int fd = Tracked(info.Env(), PrivateMemfd(name.c_str(), flags));
   return Result(info.Env(), fd);
 }
 

@@ -7,6 +7,10 @@
 #ifndef POSIX_IPC_COMMON_SYS_H_
 #define POSIX_IPC_COMMON_SYS_H_
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -24,6 +28,21 @@ inline auto RetryOnEintr(F f) -> decltype(f()) {
     r = f();
   } while (r == -1 && errno == EINTR);
   return r == -1 ? -errno : r;
+}
+
+// memfd_create(2) of a memfd that is 0600 like every other object of the
+// library: Linux makes a memfd's inode 0777, which ls -l /proc/<pid>/fd and
+// posix-ipc ls show (only ptrace access reaches it, yet it should not read as
+// open to all). Returns the descriptor or -errno; nothing is left on failure.
+inline int PrivateMemfd(const char* name, unsigned flags) {
+  int fd = RetryOnEintr([&] { return memfd_create(name, flags); });
+  if (fd < 0) return fd;
+  if (fchmod(fd, 0600) == -1) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
 }
 
 // Where a C library keeps a field it does not document (a mutex's kind, a
