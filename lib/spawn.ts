@@ -90,5 +90,21 @@ export function spawn(command: string, args: readonly string[] = [], options?: S
   // Descriptors this process inherited without close-on-exec (Node keeps
   // them, and would pass them on) become close-on-exec first.
   check(binding.closeOnExecAll(), 'close_range');
-  return nodeSpawn(command, args, { ...rest, stdio: full });
+  try {
+    return nodeSpawn(command, args, { ...rest, stdio: full });
+  } catch (err) {
+    throw withClosedFd(err, full);
+  }
+}
+
+/**
+ * Node's `spawn EBADF` names no descriptor: the message gains the first
+ * `fds` entry that is not open (the error keeps its code, errno and syscall).
+ */
+function withClosedFd(err: unknown, stdio: unknown[]): unknown {
+  if ((err as { code?: unknown } | null)?.code !== 'EBADF') return err;
+  const at = stdio.findIndex((fd, i) => i >= 3 && typeof fd === 'number' && binding.accessMode(fd) < 0);
+  if (at < 0) return err;
+  (err as Error).message += `: options.fds[${at}] (${String(stdio[at])}) is not an open descriptor`;
+  return err;
 }

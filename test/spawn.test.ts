@@ -1,5 +1,5 @@
 import { spawn as nodeSpawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -80,6 +80,20 @@ describe('spawn()', () => {
     expect(() => spawn(lister, [], { fds: { 3: readEnd } })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => spawn(lister, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     writeEnd.close();
+  });
+
+  test('a listed descriptor that is not open: Node\'s EBADF, naming the entry', () => {
+    const { writeEnd } = pipe();
+    // A number no descriptor of this process has (jest's own come and go at low numbers).
+    const closed = 900;
+    expect(existsSync(`/proc/self/fd/${closed}`)).toBe(false);
+    try {
+      expect(() => spawn(process.execPath, ['-e', ''], { fds: { 3: writeEnd, 5: closed } })).toThrow(expect.objectContaining({
+        code: 'EBADF', errno: -9, syscall: 'spawn', message: `spawn EBADF: options.fds[5] (${closed}) is not an open descriptor`,
+      }));
+    } finally {
+      writeEnd.close();
+    }
   });
 
   test('descriptor numbers are int32 >= 0 before any conversion: 2 ** 32 + 1 is not fd 1', () => {

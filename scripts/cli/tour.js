@@ -7,7 +7,7 @@ const tour = require('../tour');
 const usage = `Usage: posix-ipc tour [options] [chapter...]
 
 Runs the tour: every chapter, or only those named (in the tour's order).
-On a terminal it pauses before each chapter until you press Enter.
+On a terminal it pauses between chapters until you press Enter.
 
 Chapters:
 ${tour.chapters.map((c, i) => `  ${String(i + 1).padStart(2)}. ${c.name.padEnd(15)}${c.title}`).join('\n')}

@@ -188,7 +188,9 @@ function endQuietlyOnSignals(where) {
         // One cleanup failing must not keep the others from running.
       }
     }
-    process.stderr.write(`posix-ipc tour: interrupted (${signal}) ${where()}; removed what it had made.\n`);
+    // On a terminal the ^C the terminal echoed (at a prompt, mid-line) gets a line of its own.
+    const newline = process.stderr.isTTY ? '\n' : '';
+    process.stderr.write(`${newline}posix-ipc tour: interrupted (${signal}) ${where()}; removed what it had made.\n`);
     process.exit(128 + os.constants.signals[signal]);
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
