@@ -7,7 +7,8 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
-import { types, type InspectOptionsStylized } from 'node:util';
+import { types } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { newPool, pooledBuffer } from './internal/buffer-pool';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
 import { corrupt, invalidArgValue, IpcError, stateError } from './errors';

@@ -9,7 +9,7 @@ import { constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, closedError, invalidArgType, invalidArgValue, IpcError, stateError, type CodedError } from './errors';
 import {

@@ -13,7 +13,7 @@
 import { constants as fsConstants, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { abortError } from './internal/cancel';

@@ -5,7 +5,7 @@
  */
 import { constants as fsConstants, fstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, invalidArgValue, IpcError } from './errors';
 import { createOrOpen } from './internal/create-or-open';

@@ -5,7 +5,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check } from './errors';
 import { OwnedDescriptor, validateAdoptable, type StreamOptions } from './internal/descriptor';

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { serialize } from 'node:v8';
 import { closedError, invalidArgType, invalidArgValue, stateError, type CodedError } from './errors';
 import { armGiveUp } from './internal/cancel';

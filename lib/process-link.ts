@@ -34,7 +34,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { constants as bufferConstants } from 'node:buffer';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { Channel } from './channel';
 import { closedError, corrupt } from './errors';

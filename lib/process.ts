@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, invalidArgType, invalidArgValue, stateError } from './errors';
 import { Cancel } from './internal/cancel';

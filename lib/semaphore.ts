@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding, type SemHandle } from './binding';
 import { check, errorFor, invalidArgType, invalidArgValue, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';

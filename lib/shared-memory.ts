@@ -6,7 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as fsConstants, fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, closedError, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';

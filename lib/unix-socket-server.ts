@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, stateError, type CodedError } from './errors';
 import { INTERNAL, type Internal } from './internal/construct';

@@ -7,7 +7,7 @@
  * descriptor passing over a `net.Socket` each live in a file of their own.
  * @packageDocumentation
  */
-import type { InspectOptionsStylized } from 'node:util';
+import type { InspectOptionsStylized } from './internal/inspect';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { binding } from './binding';

@@ -263,7 +263,7 @@ describe('the installed package', () => {
     expect(existsSync(`/dev/shm${n}`)).toBe(false);
   });
 
-  test('type-checks from CommonJS and ESM TypeScript, with real (not any) types', async () => {
+  test('type-checks from CommonJS and ESM TypeScript, with real (not any) types, under @types/node 20 and the newest', async () => {
     const usage = `
       const shm: SharedMemory = SharedMemory.create('/typed', 4096, { mode: 0o600 });
       const size: number = shm.size;
@@ -279,23 +279,29 @@ describe('the installed package', () => {
     `;
     writeFileSync(path.join(app, 'check.cts'), `import { Channel, IpcError, SharedMemory } from 'posix-ipc';\n${usage}`);
     writeFileSync(path.join(app, 'check.mts'), `import { Channel, IpcError, SharedMemory } from 'posix-ipc';\n${usage}`);
-    writeFileSync(
-      path.join(app, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'es2022',
-          lib: ['es2022', 'esnext.disposable'],
-          module: 'node16',
-          moduleResolution: 'node16',
-          strict: true,
-          noEmit: true,
-          types: ['node'],
-          typeRoots: [path.join(root, 'node_modules', '@types')],
-        },
-        files: ['check.cts', 'check.mts'],
-      }),
-    );
-    await sh(app, 'node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], bare);
+    // A user's @types/node may be far newer than ours (26 renamed a type every class used to import).
+    const newest = path.join(app, 'types-newest');
+    mkdirSync(newest, { recursive: true });
+    symlinkSync(path.join(root, 'node_modules', 'types-node-latest'), path.join(newest, 'node'));
+    for (const typeRoot of [path.join(root, 'node_modules', '@types'), newest]) {
+      writeFileSync(
+        path.join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'es2022',
+            lib: ['es2022', 'esnext.disposable'],
+            module: 'node16',
+            moduleResolution: 'node16',
+            strict: true,
+            noEmit: true,
+            types: ['node'],
+            typeRoots: [typeRoot],
+          },
+          files: ['check.cts', 'check.mts'],
+        }),
+      );
+      await sh(app, 'node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], bare);
+    }
   });
 
   test('installs the posix-ipc command, and it runs', async () => {

@@ -5,7 +5,14 @@
  * invisible to inspect).
  * @packageDocumentation
  */
-import { inspect, type InspectOptionsStylized } from 'node:util';
+import { inspect, type InspectOptions } from 'node:util';
+
+/**
+ * The options a custom inspector receives: declared here, not imported, because
+ * `@types/node` renamed its own (`InspectOptionsStylized`, `InspectContext` from 26 on)
+ * and a user's newer `@types/node` must still compile against this package.
+ */
+export type InspectOptionsStylized = InspectOptions & { stylize(text: string, styleType: string): string };
 
 /** The symbol a class implements as `[inspectCustom](depth, options)`. */
 export const inspectCustom: typeof inspect.custom = inspect.custom;
