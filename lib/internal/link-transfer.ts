@@ -519,7 +519,8 @@ function mapReference(
     const key = `${kind} ${identity}`;
     // The same memfd earlier in this value (a copy is sealed whole: the same bytes; a view sent on twice), or shared
     // and mapped by any value still alive: sealed at this size, its bytes are the same whichever mapping shows them.
-    const live = received.made.get(key)?.mapping ?? (kind === SHARED ? sharedMappings.get(identity)?.deref() : undefined);
+    const live = received.made.get(key)?.mapping
+      ?? (kind === SHARED ? sharedMappings.get(identity)?.deref() : undefined);
     if (live !== undefined && live.byteLength === size) return type.make(Buffer.from(live, offset, length));
     if (!copy && keptShared.size >= MAX_SHARED) {
       throw corrupt(LABEL, `${what}: ${MAX_SHARED} SharedMemory memfds of peers are mapped here already`);
