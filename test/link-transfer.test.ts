@@ -5,12 +5,13 @@
  */
 import { once } from 'node:events';
 import { fstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { serialize } from 'node:v8';
+import { serialize, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Pool } from '../lib/pool';
 import { ProcessLink } from '../lib/process-link';
 import { SharedMemory } from '../lib/shared-memory';
 import {
-  deserializeFromLink, forgetKept, serializeForLink, TRANSFER_THRESHOLD, transferCounts, Transfers,
+  deserializeFromLink, forgetKept, mappingLimit, serializeForLink, TRANSFER_THRESHOLD, transferCounts, Transfers,
 } from '../lib/internal/link-transfer';
 import {
   fdsOpenedSince, fixture, fixtureChild, leftoverObjects, openFds, run, uniqueName, type FixtureChild,
@@ -505,4 +506,72 @@ test('descriptors run out (prlimit --nofile): the send rejects EMFILE, nothing i
     bigSettled: 'ERR_IPC_CLOSED',
   });
   expect(out.sent).toBeUndefined();
+});
+
+describe('a peer\'s references cannot exhaust this process\'s mappings', () => {
+  /** The hostile `references` child's values and errors, until its 'done'; the inodes of its memfds. */
+  async function hostile(refs: number, count: number, values: number) {
+    const [link, child] = linked('references', [String(refs), String(count), String(values)]);
+    const errors: Array<{ code?: string; message: string }> = [];
+    const got: unknown[] = [];
+    link.on('error', (err) => errors.push(err));
+    const done = new Promise<void>((resolve) => link.on('message', (v) => (v === 'done' ? resolve() : got.push(v))));
+    const said = (await child.next()) as { inodes: number[] };
+    await done;
+    return { link, errors, got: got as Buffer[][], inodes: said.inodes };
+  }
+  /** How many lines of /proc/self/maps map one of `inodes`. */
+  function mapsOf(inodes: number[]): number {
+    return readFileSync('/proc/self/maps', 'utf8').split('\n')
+      .filter((line) => inodes.includes(Number(line.trim().split(/\s+/)[4]))).length;
+  }
+  /** Byte j of the 16-byte view k of the child's `count` memfds. */
+  const expected = (k: number, count: number): Buffer =>
+    Buffer.from(Array.from({ length: 16 }, (_, j) => (7 * (k % count) + ((16 * k) % 4096) + j) & 0xff));
+
+  test('2,000 references to one memfd in one value map it once; every view holds its own bytes', async () => {
+    const { errors, got, inodes } = await hostile(2000, 1, 1);
+    expect(errors).toEqual([]);
+    expect(got).toHaveLength(1);
+    expect(mapsOf(inodes)).toBe(1);
+    const views = got[0];
+    expect(views).toHaveLength(2000);
+    views.forEach((v, k) => expect([k, v.equals(expected(k, 1))]).toEqual([k, true]));
+    expect(new Set(views.map((v) => v.buffer)).size).toBe(1);
+  });
+
+  test('a value of more than 4,096 references is refused (ERR_IPC_CORRUPT), nothing of it stays; the link goes on', async () => {
+    const before = transferCounts().mapped;
+    const { errors, got, inodes } = await hostile(4097, 2, 1);
+    expect(got).toEqual([]);
+    expect(errors).toMatchObject([{ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/at most 4096 references/) }]);
+    expect(mapsOf(inodes)).toBe(0);
+    // Earlier tests' mappings may be collected meanwhile: never more than before.
+    expect(transferCounts().mapped).toBeLessThanOrEqual(before);
+  });
+
+  test('past the limit of live mappings a value is refused, its mappings undone; the process and the link go on', async () => {
+    const limit = mappingLimit();
+    expect(limit).toBe(Math.min(4096, Math.floor(Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8')) / 8)));
+    // 64 memfds a value, each mapped once in it: more values than the limit leaves room for.
+    const values = Math.ceil(limit / 64) + 2;
+    const { errors, got, inodes } = await hostile(64, 64, values);
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.length + got.length).toBe(values);
+    for (const err of errors) {
+      expect(err).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(`${limit} mappings of peers`) });
+    }
+    // Only the values delivered map anything, once per memfd; a refused value's mappings were undone at once.
+    expect(mapsOf(inodes)).toBe(got.length * 64);
+    expect(transferCounts().mapped).toBeLessThanOrEqual(limit);
+    got.forEach((views) => expect(views[63].equals(expected(63, 64))).toBe(true));
+    // This test's mappings collected: later tests have the room again.
+    got.length = 0;
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 20 && transferCounts().mapped > 0; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  });
 });

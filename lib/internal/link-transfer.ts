@@ -83,7 +83,7 @@
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 import { binding } from '../binding';
 import { check, corrupt, IpcError, stateError } from '../errors';
@@ -112,6 +112,15 @@ const MAX_KEPT = 256;
  * another one is refused (a peer could otherwise fill this process's descriptor table and map count).
  */
 const MAX_SHARED = 1024;
+/**
+ * References one value may hold at most: past it the value is refused (each costs an open(2) of the peer's
+ * descriptor and an ACK, whatever it names).
+ */
+const MAX_REFERENCES = 4096;
+/** Mappings of peers' memfds alive in this process now (each counted from its mmap to its finalizer or undo). */
+let mapped = 0;
+/** {@link mappingLimit}, once read. */
+let maxMapped = -1;
 
 /** Node's serializer and deserializer with the host-object hooks @types/node leaves out (read node:v8's docs). */
 const Serializer = DefaultSerializer as unknown as new () => DefaultSerializer & {
@@ -231,7 +240,10 @@ const sharedCollected = new FinalizationRegistry<string>((key) => {
   // A newer mapping of the same memfd may have taken the key since.
   if (sharedMappings.get(key)?.deref() === undefined) sharedMappings.delete(key);
 });
-const keptCollected = new FinalizationRegistry<Kept>((kept) => forget(kept));
+const keptCollected = new FinalizationRegistry<Kept>((kept) => {
+  mapped--;
+  forget(kept);
+});
 /** Memfds this process wrote (copied bytes into) so far. */
 let copies = 0;
 
@@ -248,15 +260,35 @@ function keep(mapping: ArrayBuffer, fd: number, size: number, kind: number): voi
   const kept = { fd, size, kind };
   keptOf.set(mapping, kept);
   open.add(kept);
-  keptCollected.register(mapping, kept);
+  keptCollected.register(mapping, kept, kept);
+  mapped++;
 }
 
 /**
- * Internal, for tests and measurements: memfds written so far, received copies' memfds kept open now, and received
- * SharedMemory memfds kept open now.
+ * Internal: how many mappings of peers' memfds may be alive here at once (past it a reference that would map one
+ * more is refused): 4,096, or an eighth of /proc/sys/vm/max_map_count when that is less. The kernel refuses every
+ * mmap(2) of the process past max_map_count, and then malloc and v8 fail too (the process aborts): a peer must not
+ * get near it. Read once.
  */
-export function transferCounts(): { copies: number; kept: number; shared: number } {
-  return { copies, kept: keptOpen.size, shared: keptShared.size };
+export function mappingLimit(): number {
+  if (maxMapped < 0) {
+    let count = NaN;
+    try {
+      count = Number(readFileSync('/proc/sys/vm/max_map_count', 'latin1'));
+    } catch {
+      // No procfs: the kernel's default count (65,530) stands.
+    }
+    maxMapped = Math.max(1, Math.min(4096, Math.floor((Number.isSafeInteger(count) ? count : 65530) / 8)));
+  }
+  return maxMapped;
+}
+
+/**
+ * Internal, for tests and measurements: memfds written so far, received copies' memfds kept open now, received
+ * SharedMemory memfds kept open now, and mappings of peers' memfds alive now.
+ */
+export function transferCounts(): { copies: number; kept: number; shared: number; mapped: number } {
+  return { copies, kept: keptOpen.size, shared: keptShared.size, mapped };
 }
 
 /** Internal, for tests: closes every kept memfd (their mappings stay; their views are copied if sent on). */
@@ -398,10 +430,20 @@ export interface TransferPeer {
   ack(id: number): void;
 }
 
+/**
+ * What one value's references made so far: how many it held, and the mappings it made, by kind and memfd
+ * (`kind dev:ino`), with the memfd's identity: undone if the value fails.
+ */
+interface Received {
+  references: number;
+  readonly made: Map<string, { mapping: ArrayBuffer; identity: string }>;
+}
+
 /** Node's deserializer, plus the references {@link TransferSerializer} writes. */
 class TransferDeserializer extends Deserializer {
   /** An index already read, for Node's own `_readHostObject` to read again. */
   #replay = -1;
+  readonly received: Received = { references: 0, made: new Map() };
 
   constructor(data: Buffer, readonly peer: TransferPeer) {
     super(data);
@@ -426,7 +468,7 @@ class TransferDeserializer extends Deserializer {
     const offset = this.readUint32() * TWO_32 + this.readUint32();
     const kind = index >= SHARED_READ_ONLY ? SHARED_READ_ONLY : index >= SHARED ? SHARED : OUT_OF_BAND;
     try {
-      return mapReference(this.peer.pid, kind, index - kind, fd, offset, length);
+      return mapReference(this.received, this.peer.pid, kind, index - kind, fd, offset, length);
     } finally {
       // After the open (or its failure): the sender may close its descriptor now.
       this.peer.ack(id);
@@ -436,14 +478,17 @@ class TransferDeserializer extends Deserializer {
 
 /**
  * The view a reference of `kind` describes, over a mapping of the sender's whole memfd (private, shared for SHARED;
- * its descriptor is kept: {@link keep}); anything wrong is ERR_IPC_CORRUPT.
+ * its descriptor is kept: {@link keep}), one per memfd in a value (`received`); anything wrong is ERR_IPC_CORRUPT.
  */
 function mapReference(
-  pid: number, kind: number, index: number, fd: number, offset: number, length: number,
+  received: Received, pid: number, kind: number, index: number, fd: number, offset: number, length: number,
 ): NodeJS.ArrayBufferView {
   const type = VIEW_TYPES.get(index);
   const ref = kind === OUT_OF_BAND ? 'a reference' : 'a shared reference';
   const what = `${ref} (pid ${pid}, fd ${fd}, ${length} bytes at ${offset})`;
+  if (++received.references > MAX_REFERENCES) {
+    throw corrupt(LABEL, `${what}: a value holds at most ${MAX_REFERENCES} references`);
+  }
   if (type === undefined) throw corrupt(LABEL, `a reference names view type ${index}`);
   if (pid <= 0 || pid > 0x7fffffff) throw corrupt(LABEL, `${what} came before the sender said its pid`);
   if (fd > 0x7fffffff) throw corrupt(LABEL, `${what} names no descriptor`);
@@ -470,23 +515,30 @@ function mapReference(
     if (size < 0 || offset + length > size || size > bufferConstants.MAX_LENGTH) {
       throw corrupt(LABEL, `${what}: its memfd holds ${size} bytes`);
     }
-    const key = kind === SHARED ? identityOf(mine) : '';
-    const live = sharedMappings.get(key)?.deref();
-    // The same memfd, shared and sealed at this size: its bytes are the same whichever mapping shows them.
+    const identity = identityOf(mine);
+    const key = `${kind} ${identity}`;
+    // The same memfd earlier in this value (a copy is sealed whole: the same bytes; a view sent on twice), or shared
+    // and mapped by any value still alive: sealed at this size, its bytes are the same whichever mapping shows them.
+    const live = received.made.get(key)?.mapping
+      ?? (kind === SHARED ? sharedMappings.get(identity)?.deref() : undefined);
     if (live !== undefined && live.byteLength === size) return type.make(Buffer.from(live, offset, length));
     if (!copy && keptShared.size >= MAX_SHARED) {
       throw corrupt(LABEL, `${what}: ${MAX_SHARED} SharedMemory memfds of peers are mapped here already`);
     }
-    const mapped = binding.mmap(mine, size, kind !== SHARED);
-    if (typeof mapped === 'number') {
-      const cause = new IpcError(mapped, 'mmap');
+    if (mapped >= mappingLimit()) {
+      throw corrupt(LABEL, `${what}: ${mappingLimit()} mappings of peers' memfds are alive here already`);
+    }
+    const mapping = binding.mmap(mine, size, kind !== SHARED);
+    if (typeof mapping === 'number') {
+      const cause = new IpcError(mapping, 'mmap');
       throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be mapped (${cause.code})`), { cause });
     }
-    const view = type.make(Buffer.from(mapped, offset, length));
-    keep(mapped, mine, size, kind);
+    const view = type.make(Buffer.from(mapping, offset, length));
+    keep(mapping, mine, size, kind);
+    received.made.set(key, { mapping, identity });
     if (kind === SHARED) {
-      sharedMappings.set(key, new WeakRef(mapped));
-      sharedCollected.register(mapped, key);
+      sharedMappings.set(identity, new WeakRef(mapping));
+      sharedCollected.register(mapping, identity);
     }
     kept = true;
     return view;
@@ -504,6 +556,21 @@ function identityOf(fd: number): string {
 /** A value's serialization (after its frame tag) read back, its out-of-band views mapped from `peer`'s memfds. */
 export function deserializeFromLink(data: Buffer, peer: TransferPeer): unknown {
   const deserializer = new TransferDeserializer(data, peer);
-  deserializer.readHeader();
-  return deserializer.readValue();
+  try {
+    deserializer.readHeader();
+    return deserializer.readValue();
+  } catch (err) {
+    // Nothing of a value refused stays: its mappings are reachable by nobody, so they go now, not at some collection.
+    for (const made of deserializer.received.made.values()) unmap(made.mapping, made.identity);
+    throw err;
+  }
+}
+
+/** Undoes a mapping {@link mapReference} made (of the memfd `identity`): its memfd closed, detached, unmapped. */
+function unmap(mapping: ArrayBuffer, identity: string): void {
+  const kept = keptOf.get(mapping);
+  if (kept !== undefined && keptCollected.unregister(kept)) mapped--;
+  if (kept !== undefined) forget(kept);
+  if (sharedMappings.get(identity)?.deref() === mapping) sharedMappings.delete(identity);
+  binding.munmap(mapping);
 }
