@@ -2,8 +2,15 @@
  * The classic request/reply protocol over FIFOs: a {@link FifoServer} reads
  * one-line JSON requests from a well-known request FIFO and writes each reply
  * to the reply FIFO its {@link FifoClient} made for itself.
+ *
+ * The lines: `{"id":1,"reply":"/tmp/posix-ipc-7-0.fifo","token":"<32 hex>","data":...}`
+ * in, `{"id":1,"token":"<the same>","data":...}` (or `"error":{name,message,code}`
+ * instead of `data`) out. The token is random per request and echoed by the
+ * server: a reply without it (a peer that named our reply FIFO in a request of
+ * its own) answers nothing of ours, whatever its id.
  * @packageDocumentation
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -20,17 +27,24 @@ import { identityOfFd, OwnedDescriptor, unlinkIfSame, type FileIdentity } from '
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, socketPart, type Referable } from './internal/loop-ref';
 import { AGAIN } from './internal/poller';
-import { validateMode, validateOptions, validatePath } from './internal/validate';
+import { validateMode, validateOptions, validatePath, validateSize } from './internal/validate';
 import { waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 
 const { O_WRONLY, O_RDWR } = fsConstants;
-const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, EPIPE, ETIMEDOUT } = osConstants.errno;
+const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENOBUFS, EPIPE, ETIMEDOUT } = osConstants.errno;
+
+/** Bytes of replies a server lets wait for one client before it gives up on that client. */
+const MAX_REPLY_BACKLOG = 1 << 20;
+/** The longest reply line a client takes by default (`maxReplyBytes`). */
+const DEFAULT_MAX_REPLY_BYTES = 16 << 20;
+/** How much of a line too long to take is kept to say whose it was. */
+const HEAD_BYTES = 128;
 
 /**
  * Splits a byte stream into lines at '\n', skipping blank ones. A line longer
- * than `max` bytes is dropped (reported once), up to its newline.
+ * than `max` bytes is dropped (reported once, with its first bytes), up to its newline.
  */
 class LineSplitter {
   #parts: Buffer[] = [];
@@ -40,7 +54,7 @@ class LineSplitter {
   constructor(
     private readonly max: number,
     private readonly onLine: (line: Buffer) => void,
-    private readonly onTooLong: (bytes: number) => void,
+    private readonly onTooLong: (bytes: number, head: Buffer) => void,
   ) {}
 
   push(chunk: Buffer): void {
@@ -49,7 +63,7 @@ class LineSplitter {
       const newline = chunk.indexOf(10, start);
       const piece = chunk.subarray(start, newline === -1 ? chunk.length : newline);
       if (!this.#skipping && this.#length + piece.length > this.max) {
-        this.onTooLong(this.#length + piece.length);
+        this.onTooLong(this.#length + piece.length, this.#head(piece));
         this.#skipping = true;
       }
       if (this.#skipping) {
@@ -71,33 +85,52 @@ class LineSplitter {
       if (line.length > 0) this.onLine(line); // blank lines are no requests
     }
   }
+
+  /** The first HEAD_BYTES of the line so far and `piece`. */
+  #head(piece: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let length = 0;
+    for (const part of this.#parts) {
+      if (length >= HEAD_BYTES) break;
+      parts.push(part);
+      length += part.length;
+    }
+    if (length < HEAD_BYTES) parts.push(piece);
+    return Buffer.concat(parts).subarray(0, HEAD_BYTES);
+  }
 }
 
 /** A request as it travels through the request FIFO, one JSON line. */
 interface RequestLine {
   id: number;
   reply: string;
+  /** Random per request; the reply carries it back (optional for clients such as shell scripts). */
+  token?: string;
   data?: unknown;
 }
 
 /** A reply as it travels through a reply FIFO, one JSON line. */
 interface ReplyLine {
   id: number;
+  token?: unknown;
   data?: unknown;
   error?: { name?: string; message?: string; code?: string };
 }
 
 function isRequestLine(value: unknown): value is RequestLine {
   if (value === null || typeof value !== 'object') return false;
-  const { id, reply } = value as Partial<RequestLine>;
-  return Number.isSafeInteger(id) && typeof reply === 'string' && nodePath.isAbsolute(reply) && !reply.includes('\0');
+  const { id, reply, token } = value as Partial<RequestLine>;
+  // A reply path is taken only in its plain form: absolute, no '.', '..' or '//' to play with.
+  return Number.isSafeInteger(id) && typeof reply === 'string' && nodePath.isAbsolute(reply) &&
+    !reply.includes('\0') && nodePath.normalize(reply) === reply && (token === undefined || typeof token === 'string');
 }
 
-function errorReply(id: number, err: unknown): string {
+function errorReply(id: number, token: string | undefined, err: unknown): string {
   const { name, message, code } = err instanceof Error
     ? (err as Error & { code?: unknown })
     : { name: 'Error', message: String(err), code: undefined };
-  return `${JSON.stringify({ id, error: { name, message, code: typeof code === 'string' ? code : undefined } })}\n`;
+  const error = { name, message, code: typeof code === 'string' ? code : undefined };
+  return `${JSON.stringify({ id, token, error })}\n`;
 }
 
 /** Options of {@link FifoServer.listen}. */
@@ -126,7 +159,9 @@ interface ReplyChannel {
  * naming the client's own reply FIFO, where the server writes the answer.
  *
  * Emits `'clientError'` (err) for a request it cannot read or answer (not
- * JSON, too long, a reply FIFO nobody reads); the server keeps going.
+ * JSON, too long, a reply FIFO nobody reads, `ENOBUFS` for a client that
+ * lets more than 1 MiB of replies wait: its reply FIFO is closed and those
+ * replies are dropped); the server keeps going.
  *
  * @example
  * ```ts
@@ -280,12 +315,12 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
       ));
       return;
     }
-    const { id, reply } = request;
+    const { id, reply, token } = request;
     this.#inflight++;
     new Promise((resolve) => resolve(this.#handler(request.data)))
-      .then((data) => `${JSON.stringify({ id, data })}\n`, (err: unknown) => errorReply(id, err))
+      .then((data) => `${JSON.stringify({ id, token, data })}\n`, (err: unknown) => errorReply(id, token, err))
       .catch((err: unknown) => errorReply(
-        id, new Error(`the reply is not JSON-serializable: ${(err as Error).message}`),
+        id, token, new Error(`the reply is not JSON-serializable: ${(err as Error).message}`),
       ))
       .then((text) => this.#reply(reply, text))
       .catch((err: unknown) => this.#clientError(err as Error))
@@ -306,10 +341,23 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     channel.users++;
     try {
       const socket = await channel.socket;
-      if (socket !== null && !socket.destroyed) await new Promise<unknown>((resolve) => socket.write(text, resolve));
+      if (socket !== null && !socket.destroyed) {
+        const written = new Promise<unknown>((resolve) => socket.write(text, resolve));
+        // Destroying the socket calls back every write still waiting (with an error), so `written` settles.
+        if (socket.writableLength > MAX_REPLY_BACKLOG) this.#giveUpOn(path, socket);
+        await written;
+      }
     } finally {
       if (--channel.users === 0) this.#endChannel(path, channel);
     }
+  }
+
+  /** A client that does not read its replies: close its reply FIFO rather than keep its replies in memory. */
+  #giveUpOn(path: string, socket: Socket): void {
+    socket.destroy();
+    this.#clientError(new IpcError(-ENOBUFS, 'write', path,
+      `the client does not read its replies (over ${MAX_REPLY_BACKLOG} bytes waiting): reply FIFO closed, ` +
+      'its replies dropped'));
   }
 
   #endChannel(path: string, channel: ReplyChannel): void {
@@ -349,12 +397,21 @@ export interface FifoClientOptions extends FifoOpenWriterOptions {
   replyDir?: string;
   /** Permission bits of the reply FIFO, exact whatever the umask. Default `0o600`. */
   mode?: number;
+  /**
+   * The longest reply line taken, in bytes (default 16 MiB). A longer one is
+   * dropped up to its newline, so a server cannot make the client hold an
+   * endless line: the request it answers rejects with `EMSGSIZE`, and a line
+   * that answers no pending request is skipped.
+   */
+  maxReplyBytes?: number;
 }
 
 /** Options of {@link FifoClient.request}. */
 export interface FifoRequestOptions extends WaitOptions {}
 
 interface PendingRequest {
+  /** The random token its reply must carry. */
+  token: string;
   /** Whether it is in the request FIFO (else it still waits for room, and its write reports a lost server). */
   sent: boolean;
   resolve(value: unknown): void;
@@ -388,7 +445,7 @@ export class FifoClient extends OwnedDescriptor {
   #nextId = 1;
   #watch: AbortController | null = null;
 
-  private constructor(key: Internal, requestPath: string, fd: number, reply: ReplyFifo) {
+  private constructor(key: Internal, requestPath: string, fd: number, reply: ReplyFifo, maxReplyBytes: number) {
     super(key, fd, { syscall: 'open', label: requestPath });
     this.#requestPath = requestPath;
     this.#reply = reply;
@@ -400,7 +457,9 @@ export class FifoClient extends OwnedDescriptor {
     this.loopRef.attach({
       setRef: (ref) => this.#pending.size > 0 && void (ref ? socket.ref() : socket.unref()),
     });
-    const lines = new LineSplitter(Infinity, (line) => this.#onReply(line), () => undefined);
+    const lines = new LineSplitter(
+      maxReplyBytes, (line) => this.#onReply(line), (bytes, head) => this.#onTooLong(bytes, head, maxReplyBytes),
+    );
     socket.on('data', (chunk: Buffer) => lines.push(chunk));
     // Reading our own FIFO does not fail; should it, the requests time out or are closed.
     socket.on('error', () => undefined);
@@ -416,9 +475,10 @@ export class FifoClient extends OwnedDescriptor {
     validatePath(requestPath, 'requestPath');
     const opts = validateOptions(options);
     const wait = waitOptions(opts);
-    const { replyDir = tmpdir(), mode = 0o600 } = opts;
+    const { replyDir = tmpdir(), mode = 0o600, maxReplyBytes = DEFAULT_MAX_REPLY_BYTES } = opts;
     validatePath(replyDir, 'options.replyDir');
     validateMode(mode);
+    validateSize(maxReplyBytes, 'options.maxReplyBytes');
     const fd = await openWhenRead(requestPath, O_WRONLY, wait, true);
     let replyPath: string | null = null;
     let replyFd = -1;
@@ -436,7 +496,8 @@ export class FifoClient extends OwnedDescriptor {
       // Opened O_RDWR, like the server's FIFO: this process is also a writer of
       // its reply FIFO, so the stream does not end each time the server closes.
       socket = adoptIntoSocket(replyFd, true, false);
-      return new FifoClient(INTERNAL, requestPath, fd, { path: replyPath, identity, fd: replyFd, socket });
+      const reply = { path: replyPath, identity, fd: replyFd, socket };
+      return new FifoClient(INTERNAL, requestPath, fd, reply, maxReplyBytes);
     } catch (err) {
       // The handle was not made: it owns neither descriptor.
       binding.close(fd);
@@ -463,18 +524,20 @@ export class FifoClient extends OwnedDescriptor {
    * error as `cause`. The request line, with its id and the reply path, must
    * fit in PIPE_BUF (4096 bytes) so that it never mixes with other clients'
    * (`EMSGSIZE` before any syscall). When the server goes away first it
-   * rejects with `EPIPE`. A reply that comes after a timeout or an abort is ignored.
+   * rejects with `EPIPE`. A reply that comes after a timeout or an abort is
+   * ignored, and so is one without this request's random token.
    */
   request<Reply = unknown>(data: unknown, options?: FifoRequestOptions): Promise<Reply> {
     let bytes: Buffer;
     let wait: WaitOptions;
     let id: number;
+    const token = randomBytes(16).toString('hex');
     try {
       this.assertOpen();
       wait = waitOptions(options);
       // The id is taken once the request is known to be good.
       id = this.#nextId;
-      bytes = this.#requestLine(id, data);
+      bytes = this.#requestLine(id, token, data);
       this.#nextId++;
     } catch (err) {
       return Promise.reject(err);
@@ -493,6 +556,7 @@ export class FifoClient extends OwnedDescriptor {
         finish();
       };
       const entry: PendingRequest = {
+        token,
         sent: false,
         resolve: (value) => settle(() => resolve(value as Reply)),
         reject: (reason) => settle(() => reject(reason)),
@@ -547,10 +611,10 @@ export class FifoClient extends OwnedDescriptor {
   }
 
   /** The request as one JSON line, checked: JSON-serializable, and no longer than PIPE_BUF. */
-  #requestLine(id: number, data: unknown): Buffer {
+  #requestLine(id: number, token: string, data: unknown): Buffer {
     let text: string;
     try {
-      text = JSON.stringify({ id, reply: this.#reply.path, data });
+      text = JSON.stringify({ id, reply: this.#reply.path, token, data });
     } catch (err) {
       throw invalidArgValue('data', data, `must be JSON-serializable (${(err as Error).message})`);
     }
@@ -613,6 +677,19 @@ export class FifoClient extends OwnedDescriptor {
     }
   }
 
+  /**
+   * A reply line over maxReplyBytes, being dropped: the request it answers (as
+   * its first bytes say, in the order the server writes them) fails.
+   */
+  #onTooLong(bytes: number, head: Buffer, max: number): void {
+    const match = /^\{"id":(\d{1,16}),"token":"([0-9a-f]{32})"/.exec(head.toString('latin1'));
+    const entry = match === null ? undefined : this.#pending.get(Number(match[1]));
+    if (entry === undefined || entry.token !== match![2]) return;
+    entry.reject(new IpcError(
+      -EMSGSIZE, 'read', this.#reply.path, `reply line of ${bytes}+ bytes exceeds maxReplyBytes (${max}), dropped`,
+    ));
+  }
+
   #onReply(line: Buffer): void {
     let reply: ReplyLine;
     try {
@@ -621,7 +698,8 @@ export class FifoClient extends OwnedDescriptor {
       return;
     }
     const entry = reply !== null && typeof reply === 'object' ? this.#pending.get(reply.id) : undefined;
-    if (entry === undefined) return; // given up on (timeout, abort), or not ours
+    // Given up on (timeout, abort), or not ours: a reply without the request's token answers nothing.
+    if (entry === undefined || reply.token !== entry.token) return;
     if (reply.error === undefined) {
       entry.resolve(reply.data);
       return;

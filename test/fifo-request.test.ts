@@ -437,3 +437,120 @@ test('await using closes a FifoServer and waits: a request being handled is answ
   await expect(client.reply).resolves.toBe('slow');
   client.c.close();
 });
+
+describe('hostile peers', () => {
+  test("another uid cannot answer for a 0622 server: a spoofed reply in a client's reply FIFO " +
+    "lacks the request's token and is ignored", async () => {
+    chmodSync(dir, 0o755);
+    const requestPath = at('public');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const seen: Array<{ amount: number }> = [];
+    const server = listen(requestPath, async (request: { amount: number }) => {
+      seen.push(request);
+      if (request.amount === 10) await gate; // the victim's request takes a while
+      return { echo: request };
+    }, { mode: 0o622 });
+    const client = await connect(requestPath, { replyDir: dir });
+    const pending = client.request({ amount: 10 });
+    await until(() => seen.length === 1);
+    // Reply FIFO names are guessable and ids start at 1.
+    const evil = JSON.stringify({ id: 1, reply: client.replyPath, data: { amount: 1e9 } });
+    await withOtherUser(async (runAs) => {
+      const direct = await runAs('fifo-peer.js', ['write', client.replyPath, evil]);
+      expect(direct.code).toBe(1);
+      expect(direct.stderr).toContain('EACCES');
+      expect(await runAs('fifo-peer.js', ['write', requestPath, evil])).toMatchObject({ code: 0, stderr: '' });
+    });
+    // The server has written the spoofed reply into the victim's FIFO (its handler ran, its reply is done).
+    await until(() => seen.length === 2 && inspect(server).includes('handling: 1'));
+    expect(seen[1]).toEqual({ amount: 1e9 });
+    release();
+    expect(await pending).toEqual({ echo: { amount: 10 } });
+    expect(await client.request({ amount: 11 })).toEqual({ echo: { amount: 11 } });
+  });
+
+  test('the server echoes a request\'s token; a token that is not a string, or a reply path that is ' +
+    'not normalized, is a malformed request', async () => {
+    const requestPath = at('server');
+    const server = listen(requestPath, (n: number) => n + 1);
+    const errors: Error[] = [];
+    server.on('clientError', (err: Error) => errors.push(err));
+    const script = 'mkfifo -m 600 "$1" && exec 3<>"$1" && ' +
+      'echo "{\\"id\\": 7, \\"reply\\": \\"$1\\", \\"token\\": \\"t0k\\", \\"data\\": 20}" > "$0" && ' +
+      'head -n 1 <&3 && rm "$1"';
+    const r = await run('sh', ['-c', script, requestPath, at('shell-reply')], { timeout: 20000 });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ id: 7, token: 't0k', data: 21 });
+    const lines = [
+      JSON.stringify({ id: 1, reply: at('x'), token: 5, data: 1 }),
+      JSON.stringify({ id: 2, reply: `${dir}/../${path.basename(dir)}/x`, data: 1 }),
+      JSON.stringify({ id: 3, reply: `${dir}//x`, data: 1 }),
+    ];
+    for (const line of lines) writeFileSync(requestPath, `${line}\n`);
+    await until(() => errors.length === 3);
+    for (const err of errors) {
+      expect(err).toMatchObject({ code: 'EINVAL', syscall: 'read', message: expect.stringContaining('malformed request') });
+    }
+  });
+
+  test('a client that never reads its replies: past 1 MiB of replies waiting, its reply channel is closed ' +
+    'with a clientError (ENOBUFS), and the server goes on', async () => {
+    const before = openFds();
+    const requestPath = at('server');
+    const server = listen(requestPath, (data: string) => data);
+    const errors: Array<Error & { code?: string }> = [];
+    server.on('clientError', (err: Error) => errors.push(err));
+    const replyPath = at('hostile-reply');
+    // 1000 replies of 3000 bytes: 3 MB, far more than the FIFO (64 KiB) and the bound (1 MiB) hold.
+    const child = start(process.execPath, [fixture('fifo-peer.js'), 'noread', requestPath, replyPath, '1000', '3000']);
+    expect(await until(() => errors.some((e) => e.code === 'ENOBUFS'), 10000)).toBe(true);
+    expect(errors.find((e) => e.code === 'ENOBUFS')).toMatchObject({
+      name: 'IpcError', syscall: 'write', path: replyPath,
+      message: expect.stringContaining('the client does not read its replies'),
+    });
+    process.kill(child.pid, 'SIGKILL');
+    await child.done;
+    const client = await connect(requestPath, { replyDir: dir });
+    expect(await client.request('still here')).toBe('still here');
+    client.close();
+    await server.close();
+    expect(fdsOpenedSince(before)).toEqual([]);
+  });
+
+  test('a reply line longer than maxReplyBytes is dropped up to its newline: the request it answers ' +
+    'rejects with EMSGSIZE, an endless line for no request is skipped, the next reply is delivered', async () => {
+    const requestPath = at('server');
+    mkfifo(requestPath);
+    const reader = await Fifo.openReader(requestPath);
+    cleanups.push(() => reader.close());
+    const requests = createInterface({ input: reader.stream() })[Symbol.asyncIterator]();
+    const nextRequest = async () =>
+      JSON.parse((await requests.next()).value as string) as { id: number; reply: string; token?: string };
+    for (const [maxReplyBytes, code] of [
+      ['1', 'ERR_INVALID_ARG_TYPE'], [0, 'ERR_INVALID_ARG_VALUE'], [1.5, 'ERR_INVALID_ARG_VALUE'],
+    ] as const) {
+      await expect(FifoClient.connect(requestPath, { replyDir: dir, maxReplyBytes: maxReplyBytes as never }))
+        .rejects.toMatchObject({ code, message: expect.stringContaining('options.maxReplyBytes') });
+    }
+    expect(readdirSync(dir)).toEqual(['server']);
+    const client = await connect(requestPath, { replyDir: dir, maxReplyBytes: 1024 });
+    const big = client.request('big');
+    const first = await nextRequest();
+    expect(first.token).toMatch(/^[0-9a-f]{32}$/);
+    const writer = (await Fifo.openWriter(first.reply)).stream();
+    cleanups.push(() => writer.destroy());
+    writer.write(`${JSON.stringify({ id: first.id, token: first.token, data: 'y'.repeat(2000) })}\n`);
+    await expect(big).rejects.toMatchObject({
+      name: 'IpcError', code: 'EMSGSIZE', syscall: 'read', path: client.replyPath,
+      message: expect.stringContaining('exceeds maxReplyBytes (1024)'),
+    });
+    const small = client.request('small');
+    const second = await nextRequest();
+    expect(second.token).not.toBe(first.token);
+    // 4 MiB of one line that answers nothing, then the real reply.
+    writer.write(Buffer.alloc(4 << 20, 'A'));
+    writer.write(`\n${JSON.stringify({ id: second.id, token: second.token, data: 'fine' })}\n`);
+    expect(await small).toBe('fine');
+  });
+});
