@@ -361,8 +361,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     let bytes: Uint8Array;
     let wait: WaitOptions;
     try {
-      bytes = this.#message(data, priority);
+      // Options first: a getter there may detach `data`, which is checked after.
       wait = waitOptions(options);
+      bytes = this.#message(data, priority);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -392,8 +393,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   sendSync(data: string | ArrayBufferView, priority = 0, options?: SyncWaitOptions): void {
-    const bytes = this.#message(data, priority);
+    // Options first: a getter there may detach `data`, which is checked after.
     const timeoutMs = syncTimeout(validateOptions(options));
+    const bytes = this.#message(data, priority);
     const r = binding.mqSendSync(this.#blockingFd(), bytes, priority, timeoutMs);
     if (r === -ETIMEDOUT) throw timedOut('mq_timedsend', this.#name, timeoutMs);
     check(r, 'mq_timedsend', this.#name);

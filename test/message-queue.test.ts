@@ -96,6 +96,27 @@ describe('hostile buffers', () => {
     expect(q.tryReceive()).toBeNull();
     q.close();
   });
+
+  test('an options getter that detaches the data is refused (ERR_INVALID_STATE); a detached view is -EINVAL to the addon, never an empty message', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 8, messageSize: 64 });
+    const detaching = (ab: ArrayBuffer) => ({
+      get timeoutMs() {
+        structuredClone(ab, { transfer: [ab] });
+        return 1000;
+      },
+    });
+    const first = new ArrayBuffer(8);
+    expect(() => q.sendSync(new Uint8Array(first).fill(7), 0, detaching(first)))
+      .toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    const second = new ArrayBuffer(8);
+    await expect(q.send(new Uint8Array(second).fill(7), 0, detaching(second))).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    const gone = new ArrayBuffer(8);
+    const view = new Uint8Array(gone);
+    structuredClone(gone, { transfer: [gone] });
+    expect(binding.mqSend(q.fd, view, 0)).toBe(-osConstants.errno.EINVAL);
+    expect(q.tryReceive()).toBeNull();
+    q.close();
+  });
 });
 
 describe('sending and receiving', () => {
