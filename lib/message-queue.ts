@@ -368,16 +368,25 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
       return Promise.reject(err);
     }
     let copied = false;
-    const attempt = () => {
-      const r = binding.mqSend(this.fd, bytes, priority);
-      if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
+    let tried = false;
+    const keep = () => {
       if (!copied) {
         bytes = Uint8Array.prototype.slice.call(bytes);
         copied = true;
       }
+    };
+    const attempt = () => {
+      tried = true;
+      const r = binding.mqSend(this.fd, bytes, priority);
+      if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
+      keep();
       return AGAIN;
     };
-    return this.poller.wait(binding.UV_WRITABLE, attempt, wait, () => timedOut('mq_send', this.#name, wait.timeoutMs!));
+    const sent = this.poller.wait(binding.UV_WRITABLE, attempt, wait, () => timedOut('mq_send', this.#name, wait.timeoutMs!));
+    // Queued behind other sends, it waits without a first try: copied now,
+    // before the caller can change or detach its data.
+    if (!tried) keep();
+    return sent;
   }
 
   /** Sends if there is room now; `false` when the queue is full. */

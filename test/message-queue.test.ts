@@ -283,6 +283,24 @@ describe('copying receives and the receive pool', () => {
 });
 
 describe('asynchronous waits', () => {
+  test('a send queued behind another keeps its own copy: the caller may change or detach its data at once', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 32 });
+    q.trySend('full');
+    const first = q.send('first');
+    const changed = Buffer.from('second');
+    const second = q.send(changed);
+    changed.fill('x');
+    const ab = new ArrayBuffer(5);
+    new Uint8Array(ab).set(Buffer.from('third'));
+    const third = q.send(new Uint8Array(ab));
+    structuredClone(ab, { transfer: [ab] });
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) got.push((await q.receive({ timeoutMs: 20000 })).data.toString());
+    await Promise.all([first, second, third]);
+    expect(got).toEqual(['full', 'first', 'second', 'third']);
+    q.close();
+  });
+
   test('receive() resolves when a process started later sends; send() waits for room', async () => {
     const n = name();
     const q = MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 32 });

@@ -12,10 +12,11 @@
 namespace posix_ipc {
 
 namespace {
-// The descriptors every environment of the process owns, each with how many
-// environments track it (1, unless a caller tracked one number twice), behind
-// a lock: environments run on threads of their own. Never destroyed, so a
-// Worker torn down during process exit still finds it.
+// The descriptors the environments of the process own, each with how many
+// environments track it (more than one only when a number one of them tracks
+// was closed behind its back and made again for another), behind a lock:
+// environments run on threads of their own. Never destroyed, so a Worker torn
+// down during process exit still finds it.
 std::mutex& OwnedLock() {
   static std::mutex* lock = new std::mutex();
   return *lock;
