@@ -382,7 +382,8 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
       keep();
       return AGAIN;
     };
-    const sent = this.poller.wait(binding.UV_WRITABLE, attempt, wait, () => timedOut('mq_send', this.#name, wait.timeoutMs!));
+    const onTimeout = () => timedOut('mq_send', this.#name, wait.timeoutMs!);
+    const sent = this.poller.wait(binding.UV_WRITABLE, attempt, wait, onTimeout);
     // Queued behind other sends, it waits without a first try: copied now,
     // before the caller can change or detach its data.
     if (!tried) keep();
