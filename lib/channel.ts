@@ -420,8 +420,10 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * while it waits.
    */
   sendSync(data: Uint8Array | ArrayBufferView | string, options?: ChannelSendSyncOptions): void {
-    const bytes = this.#unchanged(data) ? null : toBytes(data);
+    // Options first: a getter there may detach or unmap `data`, which must be
+    // checked (and its pointer reused) only after no more caller code runs.
     const timeout = options === undefined ? -1 : syncTimeout(validateOptions(options));
+    const bytes = this.#unchanged(data) ? null : toBytes(data);
     const calls = this.#producer();
     if (this.#slot !== null) this.#slot = null;
     const r = bytes === null ? calls.sendSync(timeout) : calls.sendSync(timeout, this.#remember(data, bytes));
@@ -438,8 +440,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    */
   send(data: Uint8Array | ArrayBufferView | string, options?: ChannelWaitOptions): Promise<void> {
     try {
-      const bytes = toBytes(data);
       const wait = waitOptions(options);
+      const bytes = toBytes(data);
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
       const { signal, timeoutMs } = wait;
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
@@ -604,7 +606,6 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * the stream.
    */
   receiveSyncInto(target: Uint8Array, options?: ChannelReceiveSyncOptions): number | null {
-    if (!this.#same(target)) validateUint8Array(target, 'target');
     return this.#receiveSync(target, options) as number | null;
   }
 
@@ -617,6 +618,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
       validateInteger(spinNs, 'options.spinNs', 0, MAX_SPIN_NS);
       timeout = syncTimeout(opts);
     }
+    // The target after the options: a getter there may have detached it.
+    if (target !== null && !this.#same(target)) validateUint8Array(target, 'target');
     let r: Buffer | number;
     if (target === null) {
       const calls = this.#pooledConsumer();
@@ -652,17 +655,14 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * with `EMSGSIZE`.
    */
   receiveInto(target: Uint8Array, options?: ChannelWaitOptions): Promise<number | null> {
-    try {
-      validateUint8Array(target, 'target');
-    } catch (err) {
-      return Promise.reject(err);
-    }
     return this.#receiveWaiting(target, options) as Promise<number | null>;
   }
 
   #receiveWaiting(target: Uint8Array | null, options: ChannelWaitOptions | undefined): Promise<Buffer | number | null> {
     try {
       const wait = waitOptions(options);
+      // The target after the options: a getter there may have detached it.
+      if (target !== null) validateUint8Array(target, 'target');
       const calls = target === null ? this.#pooledConsumer() : this.#consumer();
       if (this.#poller === null) {
         this.#poller = this.#reclaim.poller = new Poller(this.#doorbell, 'recv', this.name);

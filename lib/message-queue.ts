@@ -361,22 +361,33 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
     let bytes: Uint8Array;
     let wait: WaitOptions;
     try {
-      bytes = this.#message(data, priority);
+      // Options first: a getter there may detach `data`, which is checked after.
       wait = waitOptions(options);
+      bytes = this.#message(data, priority);
     } catch (err) {
       return Promise.reject(err);
     }
     let copied = false;
-    const attempt = () => {
-      const r = binding.mqSend(this.fd, bytes, priority);
-      if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
+    let tried = false;
+    const keep = () => {
       if (!copied) {
         bytes = Uint8Array.prototype.slice.call(bytes);
         copied = true;
       }
+    };
+    const attempt = () => {
+      tried = true;
+      const r = binding.mqSend(this.fd, bytes, priority);
+      if (r !== -EAGAIN) return void check(r, 'mq_send', this.#name);
+      keep();
       return AGAIN;
     };
-    return this.poller.wait(binding.UV_WRITABLE, attempt, wait, () => timedOut('mq_send', this.#name, wait.timeoutMs!));
+    const onTimeout = () => timedOut('mq_send', this.#name, wait.timeoutMs!);
+    const sent = this.poller.wait(binding.UV_WRITABLE, attempt, wait, onTimeout);
+    // Queued behind other sends, it waits without a first try: copied now,
+    // before the caller can change or detach its data.
+    if (!tried) keep();
+    return sent;
   }
 
   /** Sends if there is room now; `false` when the queue is full. */
@@ -392,8 +403,9 @@ export class MessageQueue extends OwnedDescriptor implements AsyncIterable<Messa
    * scripts and dedicated processes. Throws `ETIMEDOUT` after `timeoutMs`.
    */
   sendSync(data: string | ArrayBufferView, priority = 0, options?: SyncWaitOptions): void {
-    const bytes = this.#message(data, priority);
+    // Options first: a getter there may detach `data`, which is checked after.
     const timeoutMs = syncTimeout(validateOptions(options));
+    const bytes = this.#message(data, priority);
     const r = binding.mqSendSync(this.#blockingFd(), bytes, priority, timeoutMs);
     if (r === -ETIMEDOUT) throw timedOut('mq_timedsend', this.#name, timeoutMs);
     check(r, 'mq_timedsend', this.#name);

@@ -26,7 +26,7 @@ import {
   type BoundFile,
 } from './internal/unix-address';
 import { Receiver, validateTarget } from './internal/unix-receive';
-import { validateInteger, validateMode, validateOptions } from './internal/validate';
+import { byteLengthOf, validateInteger, validateMode, validateOptions } from './internal/validate';
 import { syncTimeout, timedOut, waitOptions } from './internal/wait';
 import type { SyncWaitOptions, WaitOptions } from './options';
 import { listen, type UnixListenOptions, type UnixSocketServer } from './unix-socket-server';
@@ -576,7 +576,8 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
   receiveInto(buffer: ArrayBufferView, options?: UnixSocketWaitOptions): Promise<number | null> {
     return this.#receiver.whenReadable(options, 'recvmsg', () => {
       const target = validateTarget(buffer);
-      return () => this.#receiver.takeInto(target, null);
+      // Checked again at each attempt when it reads empty: `buffer` may have been detached while the receive waited.
+      return () => this.#receiver.takeInto(byteLengthOf(target) === 0 ? validateTarget(buffer) : target, null);
     });
   }
 
@@ -595,8 +596,9 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * {@link UnixSocket.receiveSync} does (`timeoutMs`, `ERR_IPC_BUSY`).
    */
   receiveIntoSync(buffer: ArrayBufferView, options?: UnixSocketSyncOptions): number | null {
-    const target = validateTarget(buffer);
-    const r = this.#receiver.takeInto(target, this.#receiver.syncTimeout(options, 'receiveIntoSync'));
+    // The options first: a getter there may detach `buffer`, which is checked after.
+    const timeoutMs = this.#receiver.syncTimeout(options, 'receiveIntoSync');
+    const r = this.#receiver.takeInto(validateTarget(buffer), timeoutMs);
     return r === AGAIN ? null : r;
   }
 

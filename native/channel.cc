@@ -33,6 +33,7 @@
 #include "common/pool.h"
 #include "common/result.h"
 #include "common/sys.h"
+#include "common/view.h"
 #include "common/waiter.h"
 
 namespace posix_ipc {
@@ -324,22 +325,26 @@ Channel* HotArgs(napi_env env, napi_callback_info info, bool Channel::*side, nap
 // bytes never move, and its size changes only by being detached), and only
 // when the engine's own byteLength getter still says the length remembered
 // here, which is not 0 (a detached view reads 0). The size is never a
-// number JavaScript passed.
+// number JavaScript passed. lib/channel.ts decides "the same one again" only
+// after it read the options, the last caller code that runs before this
+// call: nothing can detach or unmap those bytes in between.
 Target BytesArg(napi_env env, napi_value value, Target* last) {
   if (value == nullptr) return *last;
   Target t{false, nullptr, 0};
   void* data;
   napi_typedarray_type type;
+  napi_value buffer = nullptr;
   // For a small typed array kept on V8's heap this moves its bytes off it,
   // for good: where they are stays valid while the array lives and keeps
   // its byteLength.
-  if (napi_get_typedarray_info(env, value, &type, &t.length, &data, nullptr, nullptr) != napi_ok) {
+  if (napi_get_typedarray_info(env, value, &type, &t.length, &data, &buffer, nullptr) != napi_ok) {
     napi_valuetype kind;
     t.invalid = napi_typeof(env, value, &kind) != napi_ok || kind != napi_null;
     return t;
   }
-  // The length is in elements: only byte arrays are taken.
-  if (type != napi_uint8_array && type != napi_uint8_clamped_array) {
+  // The length is in elements: only byte arrays are taken. A detached one is
+  // refused rather than sent or received into as 0 bytes.
+  if ((type != napi_uint8_array && type != napi_uint8_clamped_array) || DetachedBuffer(env, buffer)) {
     t.invalid = true;
     return t;
   }

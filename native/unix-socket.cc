@@ -698,13 +698,15 @@ Napi::Value SocketReceiveSync(const Napi::CallbackInfo& info) {
 // message are closed (MSG_CTRUNC in meta's flags). On a message socket, a
 // length in meta over target's size means the message was cut (MSG_TRUNC).
 // timeoutMs null: never blocks (-EAGAIN when nothing waits); a number: blocks
-// the calling thread as socketReceiveSync does.
+// the calling thread as socketReceiveSync does. A target of 0 bytes is
+// -EINVAL: recvmsg into it would read a stream as ended while data waits, and
+// take a datagram whole only to lose it as truncated.
 Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0);
   int type = IntArg(info, 1);
   uint8_t* target;
   size_t target_length;
-  if (!BytesArg(info.Env(), info[2], &target, &target_length)) return Result(info.Env(), -EINVAL);
+  if (!BytesArg(info.Env(), info[2], &target, &target_length) || target_length == 0) return Result(info.Env(), -EINVAL);
   int32_t* meta = info[3].As<Napi::Int32Array>().Data();
   Slot slot;
   struct msghdr msg;

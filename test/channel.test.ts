@@ -879,3 +879,45 @@ describe('hostile peers', () => {
     ch.close();
   });
 });
+
+describe('options are read before the bytes', () => {
+  // A getter on the options runs caller code: it may close the SharedMemory a
+  // view is over, or transfer the view's buffer away. The bytes must be looked
+  // at (and a remembered pointer reused) only after it ran. Each case runs in
+  // a child, so that the crash the old order led to fails the test, not the run.
+  test('a getter that unmaps or transfers the data, or transfers the target, is refused (ERR_INVALID_STATE): nothing crashes, nothing is sent or lost', async () => {
+    const code = `const { Channel, SharedMemory } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const out = {};
+      const outcome = (call) => { try { return call(); } catch (e) { return e.code; } };
+      const ch = Channel.create({ capacity: 1 << 20 });
+      // The view is remembered by the first send: the second would reuse its pointer.
+      const shm = SharedMemory.anonymous(256 * 1024);
+      const mapped = new Uint8Array(shm.buffer, 0, 200 * 1024);
+      ch.trySend(mapped); ch.tryReceive();
+      out.unmapped = outcome(() => ch.sendSync(mapped, { get timeoutMs() { shm.close(); return 1000; } }));
+      out.afterUnmapped = ch.tryReceive();
+      const ab = new ArrayBuffer(256 * 1024);
+      const data = new Uint8Array(ab).fill(0x41);
+      ch.trySend(data); ch.tryReceive();
+      out.transferred = outcome(() => ch.sendSync(data, { get timeoutMs() { structuredClone(ab, { transfer: [ab] }); return 1000; } }));
+      out.afterTransferred = ch.tryReceive();
+      const tb = new ArrayBuffer(64);
+      ch.trySend('hello');
+      out.receiveSyncInto = outcome(() => ch.receiveSyncInto(new Uint8Array(tb), { get timeoutMs() { structuredClone(tb, { transfer: [tb] }); return 1000; } }));
+      const rb = new ArrayBuffer(64);
+      ch.receiveInto(new Uint8Array(rb), { get timeoutMs() { structuredClone(rb, { transfer: [rb] }); return 1000; } }).then(
+        (r) => { out.receiveInto = r; }, (e) => { out.receiveInto = e.code; },
+      ).then(() => {
+        out.left = String(ch.tryReceive());
+        ch.close();
+        console.log(JSON.stringify(out));
+      });`;
+    const r = await run(process.execPath, ['-e', code], { timeout: 20000 });
+    expect({ signal: r.signal, code: r.code, stderr: r.stderr }).toEqual({ signal: null, code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      unmapped: 'ERR_INVALID_STATE', afterUnmapped: null,
+      transferred: 'ERR_INVALID_STATE', afterTransferred: null,
+      receiveSyncInto: 'ERR_INVALID_STATE', receiveInto: 'ERR_INVALID_STATE', left: 'hello',
+    });
+  });
+});

@@ -96,6 +96,27 @@ describe('hostile buffers', () => {
     expect(q.tryReceive()).toBeNull();
     q.close();
   });
+
+  test('an options getter that detaches the data is refused (ERR_INVALID_STATE); a detached view is -EINVAL to the addon, never an empty message', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 8, messageSize: 64 });
+    const detaching = (ab: ArrayBuffer) => ({
+      get timeoutMs() {
+        structuredClone(ab, { transfer: [ab] });
+        return 1000;
+      },
+    });
+    const first = new ArrayBuffer(8);
+    expect(() => q.sendSync(new Uint8Array(first).fill(7), 0, detaching(first)))
+      .toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    const second = new ArrayBuffer(8);
+    await expect(q.send(new Uint8Array(second).fill(7), 0, detaching(second))).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    const gone = new ArrayBuffer(8);
+    const view = new Uint8Array(gone);
+    structuredClone(gone, { transfer: [gone] });
+    expect(binding.mqSend(q.fd, view, 0)).toBe(-osConstants.errno.EINVAL);
+    expect(q.tryReceive()).toBeNull();
+    q.close();
+  });
 });
 
 describe('sending and receiving', () => {
@@ -262,6 +283,24 @@ describe('copying receives and the receive pool', () => {
 });
 
 describe('asynchronous waits', () => {
+  test('a send queued behind another keeps its own copy: the caller may change or detach its data at once', async () => {
+    const q = MessageQueue.open(name(), { create: true, maxMessages: 1, messageSize: 32 });
+    q.trySend('full');
+    const first = q.send('first');
+    const changed = Buffer.from('second');
+    const second = q.send(changed);
+    changed.fill('x');
+    const ab = new ArrayBuffer(5);
+    new Uint8Array(ab).set(Buffer.from('third'));
+    const third = q.send(new Uint8Array(ab));
+    structuredClone(ab, { transfer: [ab] });
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) got.push((await q.receive({ timeoutMs: 20000 })).data.toString());
+    await Promise.all([first, second, third]);
+    expect(got).toEqual(['full', 'first', 'second', 'third']);
+    q.close();
+  });
+
   test('receive() resolves when a process started later sends; send() waits for room', async () => {
     const n = name();
     const q = MessageQueue.open(n, { create: true, maxMessages: 2, messageSize: 32 });

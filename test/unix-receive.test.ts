@@ -3,7 +3,7 @@ import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { AbortError, socketPair, type UnixMessage, type UnixSocketType } from '../lib';
 import { binding } from '../lib/binding';
-import { expectPooledReceives, fdsOpenedSince, LONG, openFds, socketTestFiles } from './helpers';
+import { expectPooledReceives, fdsOpenedSince, LONG, openFds, socketTestFiles, text } from './helpers';
 
 const TYPES: UnixSocketType[] = ['stream', 'seqpacket', 'dgram'];
 const sockets = socketTestFiles();
@@ -144,5 +144,45 @@ describe('receiveMany and receiveInto', () => {
     expect(() => b.tryReceiveInto(new Proxy(new Uint8Array(4), {}))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     a.close();
     b.close();
+  });
+
+  test('a target detached by an options getter, or while receiveInto waits, is refused (ERR_INVALID_STATE): nothing is taken', async () => {
+    const detaching = (ab: ArrayBuffer) => ({
+      get timeoutMs() {
+        structuredClone(ab, { transfer: [ab] });
+        return LONG;
+      },
+    });
+    for (const type of ['stream', 'dgram'] as const) {
+      const [a, b] = socketPair({ type });
+      const later = new ArrayBuffer(64);
+      const waiting = b.receiveInto(new Uint8Array(later), { timeoutMs: LONG });
+      structuredClone(later, { transfer: [later] });
+      a.sendSync('hello');
+      await expect(waiting).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+      const ab = new ArrayBuffer(64);
+      expect(() => b.receiveIntoSync(new Uint8Array(ab), detaching(ab))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+      expect(b.ended).toBe(false);
+      expect(text(b.tryReceive())).toBe('hello');
+      a.close();
+      b.close();
+    }
+  });
+
+  test('the addon refuses a 0-byte or detached target (-EINVAL) before recvmsg: a stream does not end, a datagram is not lost', () => {
+    const { EINVAL } = osConstants.errno;
+    const meta = new Int32Array(5);
+    const gone = new ArrayBuffer(8);
+    const detached = new Uint8Array(gone);
+    structuredClone(gone, { transfer: [gone] });
+    for (const [type, kind] of [['stream', binding.SOCK_STREAM], ['dgram', binding.SOCK_DGRAM]] as const) {
+      const [a, b] = socketPair({ type });
+      a.sendSync('kept');
+      expect(binding.socketReceiveInto(b.fd, kind, new Uint8Array(0), meta, null)).toBe(-EINVAL);
+      expect(binding.socketReceiveInto(b.fd, kind, detached, meta, 0)).toBe(-EINVAL);
+      expect(text(b.tryReceive())).toBe('kept');
+      a.close();
+      b.close();
+    }
   });
 });

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { inspect } from 'node:util';
 import {
-  chmodSync, closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync,
+  chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -862,4 +862,79 @@ test('util.inspect shows kind, type, address, fd and state of sockets and server
   client.close();
   expect(inspect(server, { breakLength: Infinity })).toBe(`UnixSocketServer { type: 'seqpacket', address: '@${name}', fd: -1, ref: true, closed: true }`);
   expect(inspect(client, { breakLength: Infinity })).toBe(`UnixSocket { type: 'seqpacket', address: '@${name}', fd: -1, ended: false, ref: false, closed: true }`);
+});
+
+describe('options are read before the bytes', () => {
+  /** Options whose `key` getter transfers `ab` away (detaching every view of it). */
+  const detaching = (ab: ArrayBuffer, key: 'timeoutMs' | 'to') => ({
+    get [key]() {
+      structuredClone(ab, { transfer: [ab] });
+      return key === 'to' ? undefined : 1000;
+    },
+  });
+  const detachable = () => {
+    const ab = new ArrayBuffer(8);
+    return { ab, view: new Uint8Array(ab).fill(7) };
+  };
+
+  test('a getter that detaches the data is refused (ERR_INVALID_STATE): no empty message goes out', async () => {
+    const invalidState = expect.objectContaining({ code: 'ERR_INVALID_STATE' });
+    const [a, b] = socketPair({ type: 'dgram' });
+    let d = detachable();
+    expect(() => a.trySend(d.view, detaching(d.ab, 'to'))).toThrow(invalidState);
+    d = detachable();
+    expect(() => a.sendSync(d.view, detaching(d.ab, 'timeoutMs'))).toThrow(invalidState);
+    d = detachable();
+    await expect(a.send(d.view, detaching(d.ab, 'timeoutMs'))).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    d = detachable();
+    expect(() => a.sendManySync([d.view, 'ok'], detaching(d.ab, 'timeoutMs'))).toThrow(invalidState);
+    expect(b.tryReceive()).toBeNull();
+    a.close();
+    b.close();
+    const [s, t] = socketPair();
+    d = detachable();
+    await expect(s.send(d.view, detaching(d.ab, 'timeoutMs'))).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    s.sendSync('after');
+    expect(text(await t.receive({ timeoutMs: LONG }))).toBe('after');
+    s.close();
+    t.close();
+  });
+
+  test('a detached view is -EINVAL to the addon, never an empty message', () => {
+    const [a, b] = socketPair({ type: 'dgram' });
+    const gone = new ArrayBuffer(8);
+    const view = new Uint8Array(gone);
+    structuredClone(gone, { transfer: [gone] });
+    expect(binding.socketSend(a.fd, view, null, null)).toBe(-osConstants.errno.EINVAL);
+    expect(b.tryReceive()).toBeNull();
+    a.close();
+    b.close();
+  });
+});
+
+describe('descriptors owned by another thread', () => {
+  test('a Worker cannot adopt a descriptor a handle of the main thread owns: its teardown would close it under that handle', async () => {
+    const [a, b] = socketPair();
+    const shm = SharedMemory.anonymous(4096);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { SharedMemory, UnixSocket } = require(workerData.lib);
+       const outcome = (call) => { try { call(); return 'adopted'; } catch (e) { return e.code; } };
+       parentPort.postMessage({
+         socket: outcome(() => UnixSocket.fromFd(workerData.socket)),
+         shm: outcome(() => SharedMemory.fromFd(workerData.shm)),
+       });`,
+      { eval: true, workerData: { lib: path.join(__dirname, '..', 'dist'), socket: a.fd, shm: shm.fd } },
+    );
+    const outcomes = await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    await new Promise((resolve) => worker.once('exit', resolve));
+    expect(outcomes).toEqual({ socket: 'ERR_INVALID_ARG_VALUE', shm: 'ERR_INVALID_ARG_VALUE' });
+    // The Worker's teardown closed nothing of the main thread's.
+    a.sendSync('still mine');
+    expect(text(b.receiveSync({ timeoutMs: LONG }))).toBe('still mine');
+    expect(fstatSync(shm.fd).size).toBe(4096);
+    a.close();
+    b.close();
+    shm.close();
+  });
 });

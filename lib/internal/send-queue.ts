@@ -123,10 +123,12 @@ function newJob(
 export function sendJob(
   type: UnixSocketType, data: unknown, options: UnixSendOptions | undefined, waits: boolean,
 ): SendJob {
-  const bytes = toBytes(data);
+  // Everything that may run caller code (getters, array elements, an address)
+  // first: it may detach `data`, which is checked after it.
   const opts = validateOptions(options);
   const fds = validateFds(opts.fds, 'options.fds');
   const to = destination(type, opts.to);
+  const bytes = toBytes(data);
   if (type === 'stream' && fds !== null && bytes.byteLength === 0) {
     throw invalidArgValue(
       'data', data, 'must not be empty when a stream socket sends descriptors (they travel with at least one byte)',
@@ -146,14 +148,16 @@ export function sendManyJob(
       `${method}() is for datagram and seqpacket sockets (a stream has no message boundaries): use send()`,
     );
   }
-  const batch = validateMessages(messages, 'messages');
+  // The options first: a getter there may detach a message's data, which is checked after.
   const opts = validateOptions(options) as UnixSendOptions;
   if (opts.fds !== undefined) {
     throw invalidArgValue(
       'options.fds', opts.fds, 'is not taken: pass each message\'s descriptors with it, as { data, fds }',
     );
   }
-  return newJob(EMPTY, null, batch, destination(type, opts.to), waits ? waitOptions(opts) : {});
+  const to = destination(type, opts.to);
+  const wait = waits ? waitOptions(opts) : {};
+  return newJob(EMPTY, null, validateMessages(messages, 'messages'), to, wait);
 }
 
 /** A send that waits keeps its own copy of what is still to go: the caller may reuse its buffers at once. */

@@ -3,7 +3,9 @@
 // environment down closes it (better-sqlite3's Addon::Cleanup is the model).
 //
 // Everything here is touched only from the environment's own JavaScript
-// thread, so nothing needs a lock.
+// thread, so nothing needs a lock, except the process-wide record of which
+// descriptors some environment owns (see TrackFd): a descriptor number is the
+// process's, and each thread may ask about it.
 #ifndef POSIX_IPC_COMMON_ENV_STATE_H_
 #define POSIX_IPC_COMMON_ENV_STATE_H_
 
@@ -40,9 +42,19 @@ class EnvState {
   static void Install(Napi::Env env);
   static EnvState* Get(Napi::Env env);
 
-  void TrackFd(int fd) { fds_.insert(fd); }
-  bool OwnsFd(int fd) const { return fds_.count(fd) != 0; }
-  void UntrackFd(int fd) { fds_.erase(fd); }
+  // This environment owns `fd`: its teardown closes it. Also recorded
+  // process-wide, so that no other environment (a Worker) adopts the same
+  // number: its teardown would close a descriptor this one still uses, and
+  // this one's close() would then close whatever file reused the number.
+  void TrackFd(int fd);
+  // TrackFd, but only when no environment of this process owns `fd` yet,
+  // checked and recorded at once: whether it was.
+  bool ClaimFd(int fd);
+  // This environment no longer owns `fd` (call it before close(2): once the
+  // number is free, another thread may be given it and track it).
+  void UntrackFd(int fd);
+  // Whether any environment of this process owns `fd`.
+  static bool OwnedAnywhere(int fd);
 
   void TrackMapping(Mapping* m) { mappings_[m->addr] = m; }
   Mapping* FindMapping(void* addr) const;

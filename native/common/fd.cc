@@ -73,22 +73,23 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
 
 // adoptFd(fd) -> 0 | -errno. Takes ownership of a descriptor this process
 // inherited: it becomes close-on-exec, so it goes no further than on purpose,
-// and environment teardown closes it. -EBUSY when a handle already owns it:
-// two owners would close it twice, the second time maybe someone else's.
+// and environment teardown closes it. -EBUSY when a handle of any environment
+// (this thread's, or another Worker's) already owns it: two owners would close
+// it twice, the second time maybe someone else's.
 Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);
   EnvState* state = EnvState::Get(info.Env());
-  if (state->OwnsFd(fd)) return Napi::Number::New(info.Env(), -EBUSY);
+  if (!state->ClaimFd(fd)) return Napi::Number::New(info.Env(), -EBUSY);
   int r = RetryOnEintr([&] { return fcntl(fd, F_SETFD, FD_CLOEXEC); });
-  if (r == 0) state->TrackFd(fd);
+  if (r != 0) state->UntrackFd(fd);
   return Napi::Number::New(info.Env(), r);
 }
 
-// ownsFd(fd) -> boolean: whether a handle of this environment owns the
-// descriptor (adoptFd would say -EBUSY). No syscall: adopting callers ask it
-// before they look at the descriptor at all.
+// ownsFd(fd) -> boolean: whether a handle of any environment of this process
+// owns the descriptor (adoptFd would say -EBUSY). No syscall: adopting callers
+// ask it before they look at the descriptor at all.
 Napi::Value OwnsFd(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), EnvState::Get(info.Env())->OwnsFd(FdArg(info, 0)));
+  return Napi::Boolean::New(info.Env(), EnvState::OwnedAnywhere(FdArg(info, 0)));
 }
 
 // releaseFd(fd) -> 0. This environment no longer owns the descriptor (it was
