@@ -6,6 +6,10 @@
  * boolean, a number or a short string (and, for a task, whose export's name
  * is at most {@link MAX_NAME} bytes). Everything else (objects, errors, a
  * recycle) goes as a value (see internal/pool-worker.ts and lib/pool.ts).
+ * Tasks sent together go as one batch frame (one ring message, one native
+ * call each side); answers never do: each is in the ring before the worker
+ * starts its next task, so that a worker's death loses no answer and the
+ * pool knows which task was running.
  *
  * ```
  * answer  [kind: u8][id: f64 LE][value]
@@ -13,6 +17,8 @@
  *   kind 1 undefined, 2 null, 3 true, 4 false   (no value)
  *   kind 5 number                               value: f64 LE
  *   kind 6 string                               value: UTF-8, the rest of the message
+ * batch   [16][length: u16 LE][task]...         two or more tasks, each a task frame as above,
+ *                                               `length` its bytes; the entries fill the message
  * ```
  * @packageDocumentation
  */
@@ -20,7 +26,7 @@ import type { ProcessLink } from '../process-link';
 import type { PoolTask } from './pool-worker';
 
 /** A compact frame's kind (its value's), its first byte. */
-const enum Kind { Undefined = 1, Null, True, False, Number, String }
+const enum Kind { Undefined = 1, Null, True, False, Number, String, Batch = 16 }
 /** Bytes before the value of an answer (before the name of a task): the kind and the task's id. */
 const HEAD = 9;
 /** The longest string (UTF-16 units) sent compact; longer ones go as values (UTF-8: up to 3 bytes a unit). */
@@ -71,7 +77,7 @@ export function encodeAnswer(id: number, value: unknown): Uint8Array | null {
 }
 
 /** Task `id` (export `name`, args `args`) as a compact task (a view of a reused buffer), or null if it has none. */
-export function encodeTask(id: number, name: string | undefined, args: unknown): Uint8Array | null {
+function encodeTask(id: number, name: string | undefined, args: unknown): Uint8Array | null {
   let at = HEAD + 1;
   if (name === undefined) {
     scratch[HEAD] = DEFAULT_EXPORT;
@@ -85,6 +91,45 @@ export function encodeTask(id: number, name: string | undefined, args: unknown):
   if (end < 0) return null;
   scratch.writeDoubleLE(id, 1);
   return scratch.subarray(0, end);
+}
+
+/** Bytes of a batch frame at most (and of its buffer): many tasks, yet far below any ring's message size. */
+const BATCH_BYTES = 16 * 1024;
+/** Bytes before each task of a batch: its length. */
+const ENTRY_HEAD = 2;
+/** One reused buffer for a batch frame (sent before the next is made). */
+const batch = Buffer.allocUnsafe(BATCH_BYTES);
+
+/** What {@link sendTasks} needs of a task and of the worker's link. */
+interface TaskLike { id: number; name: string | undefined; args: unknown }
+interface RawSender { trySendRaw(bytes: Uint8Array): boolean }
+
+/**
+ * Sends `tasks` from the first, in order, as compact tasks: as many as have a compact form in a row, several in each
+ * batch frame (one alone as a task frame). Stops at the first without one, or when the ring has no room: how many
+ * were sent (the rest must go as values, after them).
+ */
+export function sendTasks(to: RawSender, tasks: readonly TaskLike[]): number {
+  let sent = 0;
+  while (sent < tasks.length) {
+    batch[0] = Kind.Batch;
+    let at = 1;
+    let n = 0;
+    for (let i = sent; i < tasks.length; i++) {
+      const task = tasks[i];
+      const bytes = encodeTask(task.id, task.name, task.args);
+      if (bytes === null || at + ENTRY_HEAD + bytes.byteLength > BATCH_BYTES) break;
+      batch.writeUInt16LE(bytes.byteLength, at);
+      batch.set(bytes, at + ENTRY_HEAD);
+      at += ENTRY_HEAD + bytes.byteLength;
+      n++;
+    }
+    if (n === 0) return sent;
+    // One task alone goes as its own frame (its copy in the batch: scratch may hold the next one's start now).
+    if (!to.trySendRaw(n === 1 ? batch.subarray(1 + ENTRY_HEAD, at) : batch.subarray(0, at))) return sent;
+    sent += n;
+  }
+  return sent;
 }
 
 /** Writes a compact frame as a RAW frame of `link` if it can go at once (true); false if it must go as a value. */
@@ -108,8 +153,32 @@ export function answerValue(frame: Buffer): unknown {
   return valueAt(frame, HEAD);
 }
 
-/** The task a compact task frame holds, or null for one that is not (the parent wrote it: checked all the same). */
-export function taskOf(frame: Buffer): PoolTask | null {
+/**
+ * The tasks a compact task frame or a batch frame holds, in order; null for one that is not (the parent wrote it:
+ * checked all the same; a batch with any malformed task is refused whole).
+ */
+export function tasksOf(frame: Buffer): PoolTask[] | null {
+  if (frame.byteLength === 0 || frame[0] !== Kind.Batch) {
+    const task = taskOf(frame);
+    return task === null ? null : [task];
+  }
+  const tasks: PoolTask[] = [];
+  let at = 1;
+  while (at < frame.byteLength) {
+    if (at + ENTRY_HEAD > frame.byteLength) return null;
+    const length = frame.readUInt16LE(at);
+    at += ENTRY_HEAD;
+    if (at + length > frame.byteLength) return null;
+    const task = taskOf(frame.subarray(at, at + length));
+    if (task === null) return null;
+    tasks.push(task);
+    at += length;
+  }
+  return tasks.length > 0 ? tasks : null;
+}
+
+/** The task a compact task frame holds, or null for one that is not. */
+function taskOf(frame: Buffer): PoolTask | null {
   const id = answerId(frame);
   if (id < 0 || frame.byteLength < HEAD + 1) return null;
   const length = frame[HEAD];
