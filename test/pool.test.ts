@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
-import { tasksOf } from '../lib/internal/pool-compact';
+import { sendTasks, tasksOf } from '../lib/internal/pool-compact';
 import { fixture, poolsDestroyedAfterEach, run } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
@@ -507,6 +507,18 @@ describe('Pool#map', () => {
     ]) {
       expect(tasksOf(bad)).toBeNull();
     }
+    // Names: each decoded right when they alternate, and a malformed one (U+FFFD) is not taken for the real U+FFFD.
+    const named = (id: number, name: number[]) => Buffer.from([6, ...task(id, 0).subarray(1, 9), name.length, ...name]);
+    const a = [0x61];
+    const replacement = [0xef, 0xbf, 0xbd];
+    expect(tasksOf(batch(named(1, a), named(2, [0x62]), named(3, a), named(4, replacement), named(5, [0xf0, 0x90, 0x80]))))
+      .toEqual(['a', 'b', 'a', '\uFFFD', '\uFFFD'].map((name, i) => ({ id: i + 1, name, args: '' })));
+    const frames: Buffer[] = [];
+    const link = { trySendRaw: (bytes: Uint8Array) => frames.push(Buffer.from(bytes)) > 0 };
+    expect(sendTasks(link, [{ id: 6, name: '\uFFFD', args: 1 }, { id: 7, name: 'a', args: 'x' }])).toBe(2);
+    expect(frames).toHaveLength(1);
+    expect(frames[0].includes(Buffer.from([3, ...replacement]))).toBe(true);
+    expect(tasksOf(frames[0])).toEqual([{ id: 6, name: '\uFFFD', args: 1 }, { id: 7, name: 'a', args: 'x' }]);
   });
 });
 

@@ -43,6 +43,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** One reused buffer for encoding (a frame is sent before the next is made). */
 const scratch = Buffer.allocUnsafe(HEAD + 1 + MAX_NAME + COMPACT_STRING * 3);
+/** Views of the scratch buffer from its start, by length: made once each (the sender copies what it is sent). */
+const views: Buffer[] = [];
+/** The first `end` bytes of the scratch buffer. */
+function scratchTo(end: number): Buffer {
+  return (views[end] ??= scratch.subarray(0, end));
+}
+/** The export name encoded last and its UTF-8 bytes: a map or a window of tasks names one export again and again. */
+let lastName: string | undefined;
+let lastNameBytes = Buffer.alloc(0);
 
 /** Writes `value` into the scratch buffer at `at`, its kind at byte 0: where it ends, or -1 without a compact form. */
 function putValue(value: unknown, at: number): number {
@@ -73,7 +82,7 @@ export function encodeAnswer(id: number, value: unknown): Uint8Array | null {
   const end = putValue(value, HEAD);
   if (end < 0) return null;
   scratch.writeDoubleLE(id, 1);
-  return scratch.subarray(0, end);
+  return scratchTo(end);
 }
 
 /** Task `id` (export `name`, args `args`) as a compact task (a view of a reused buffer), or null if it has none. */
@@ -82,15 +91,19 @@ function encodeTask(id: number, name: string | undefined, args: unknown): Uint8A
   if (name === undefined) {
     scratch[HEAD] = DEFAULT_EXPORT;
   } else {
-    if (name.length > MAX_NAME || Buffer.byteLength(name) > MAX_NAME || LONE_SURROGATE.test(name)) return null;
-    const n = scratch.write(name, at, 'utf8');
-    scratch[HEAD] = n;
-    at += n;
+    if (name !== lastName) {
+      if (name.length > MAX_NAME || Buffer.byteLength(name) > MAX_NAME || LONE_SURROGATE.test(name)) return null;
+      lastNameBytes = Buffer.from(name, 'utf8');
+      lastName = name;
+    }
+    scratch.set(lastNameBytes, at);
+    scratch[HEAD] = lastNameBytes.byteLength;
+    at += lastNameBytes.byteLength;
   }
   const end = putValue(args, at);
   if (end < 0) return null;
   scratch.writeDoubleLE(id, 1);
-  return scratch.subarray(0, end);
+  return scratchTo(end);
 }
 
 /** Bytes of a batch frame at most (and of its buffer): many tasks, yet far below any ring's message size. */
@@ -144,13 +157,18 @@ export function sendCompact(link: ProcessLink, bytes: Uint8Array): boolean {
 
 /** The id a compact answer is for, or -1 for a message that is not one (a hostile worker's). */
 export function answerId(frame: Buffer): number {
-  if (frame.byteLength < HEAD || frame[0] < Kind.Undefined || frame[0] > Kind.String) return -1;
-  return frame.readDoubleLE(1);
+  return idAt(frame, 0, frame.byteLength);
+}
+
+/** The id of the compact frame at `start` to `end` of `frame`, or -1 for one that is not. */
+function idAt(frame: Buffer, start: number, end: number): number {
+  if (end - start < HEAD || frame[start] < Kind.Undefined || frame[start] > Kind.String) return -1;
+  return frame.readDoubleLE(start + 1);
 }
 
 /** The value of a compact answer whose {@link answerId} was not -1; undefined for a malformed one. */
 export function answerValue(frame: Buffer): unknown {
-  return valueAt(frame, HEAD);
+  return valueAt(frame, 0, HEAD, frame.byteLength);
 }
 
 /**
@@ -159,7 +177,7 @@ export function answerValue(frame: Buffer): unknown {
  */
 export function tasksOf(frame: Buffer): PoolTask[] | null {
   if (frame.byteLength === 0 || frame[0] !== Kind.Batch) {
-    const task = taskOf(frame);
+    const task = taskOf(frame, 0, frame.byteLength);
     return task === null ? null : [task];
   }
   const tasks: PoolTask[] = [];
@@ -169,7 +187,7 @@ export function tasksOf(frame: Buffer): PoolTask[] | null {
     const length = frame.readUInt16LE(at);
     at += ENTRY_HEAD;
     if (at + length > frame.byteLength) return null;
-    const task = taskOf(frame.subarray(at, at + length));
+    const task = taskOf(frame, at, at + length);
     if (task === null) return null;
     tasks.push(task);
     at += length;
@@ -177,24 +195,40 @@ export function tasksOf(frame: Buffer): PoolTask[] | null {
   return tasks.length > 0 ? tasks : null;
 }
 
-/** The task a compact task frame holds, or null for one that is not. */
-function taskOf(frame: Buffer): PoolTask | null {
-  const id = answerId(frame);
-  if (id < 0 || frame.byteLength < HEAD + 1) return null;
-  const length = frame[HEAD];
-  let at = HEAD + 1;
+/** The task the compact task frame at `start` to `end` of `frame` holds, or null for one that is not. */
+function taskOf(frame: Buffer, start: number, end: number): PoolTask | null {
+  const id = idAt(frame, start, end);
+  if (id < 0 || end - start < HEAD + 1) return null;
+  const length = frame[start + HEAD];
+  let at = start + HEAD + 1;
   let name: string | undefined;
   if (length !== DEFAULT_EXPORT) {
-    if (length > MAX_NAME || at + length > frame.byteLength) return null;
-    name = frame.toString('utf8', at, at + length);
+    if (length > MAX_NAME || at + length > end) return null;
+    name = nameAt(frame, at, length);
     at += length;
   }
-  return { id, name, args: valueAt(frame, at) };
+  return { id, name, args: valueAt(frame, start, at, end) };
 }
 
-/** The value a compact frame holds from `at`; undefined for a malformed one. */
-function valueAt(frame: Buffer, at: number): unknown {
-  switch (frame[0]) {
+/** The export name of `length` bytes at `at`: the one decoded last again when its bytes are the same. */
+function nameAt(frame: Buffer, at: number, length: number): string {
+  const last = lastNameBytes;
+  let same = lastName !== undefined && last.byteLength === length;
+  for (let i = 0; same && i < length; i++) same = frame[at + i] === last[i];
+  if (same) return lastName!;
+  const name = frame.toString('utf8', at, at + length);
+  // Kept only when it encodes back to the same bytes (a malformed name decodes to U+FFFD).
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.equals(frame.subarray(at, at + length))) {
+    lastName = name;
+    lastNameBytes = bytes;
+  }
+  return name;
+}
+
+/** The value of the compact frame at `start` to `end` of `frame`, from `at`; undefined for a malformed one. */
+function valueAt(frame: Buffer, start: number, at: number, end: number): unknown {
+  switch (frame[start]) {
     case Kind.Null:
       return null;
     case Kind.True:
@@ -202,9 +236,9 @@ function valueAt(frame: Buffer, at: number): unknown {
     case Kind.False:
       return false;
     case Kind.Number:
-      return frame.byteLength === at + 8 ? frame.readDoubleLE(at) : undefined;
+      return end === at + 8 ? frame.readDoubleLE(at) : undefined;
     case Kind.String:
-      return frame.toString('utf8', at);
+      return frame.toString('utf8', at, end);
     default:
       return undefined;
   }
