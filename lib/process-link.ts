@@ -387,9 +387,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     raw.set(bytes, 1);
     // The same view as last time when the length is the same (a pool's compact frames mostly are): the Channel
     // knows it from its last send, and neither checks it again nor passes it to the binding.
-    let view = this.#rawView;
-    if (view === null || view.byteLength !== bytes.byteLength + 1) view = this.#rawView = raw.subarray(0, bytes.byteLength + 1);
-    if (!this.#out.trySend(view)) return false;
+    const length = bytes.byteLength + 1;
+    if (this.#rawView?.byteLength !== length) this.#rawView = raw.subarray(0, length);
+    if (!this.#out.trySend(this.#rawView!)) return false;
     this.#wake();
     return true;
   }

@@ -501,7 +501,8 @@ describe('Pool#map', () => {
     ]);
     const good = batch(task(1, 2), task(2, 3));
     for (const bad of [
-      Buffer.from([16]), Buffer.from([16, 18]), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([1])]),
+      Buffer.from([16]), Buffer.from([16, 18]), good.subarray(0, good.length - 1),
+      Buffer.concat([good, Buffer.from([1])]),
       batch(task(1, 2), Buffer.alloc(0)), batch(task(1, 2), Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0, 255])),
       batch(task(1, 2), batch(task(2, 3))), Buffer.from([16, 255, 255, 5]),
     ]) {
@@ -511,7 +512,8 @@ describe('Pool#map', () => {
     const named = (id: number, name: number[]) => Buffer.from([6, ...task(id, 0).subarray(1, 9), name.length, ...name]);
     const a = [0x61];
     const replacement = [0xef, 0xbf, 0xbd];
-    expect(tasksOf(batch(named(1, a), named(2, [0x62]), named(3, a), named(4, replacement), named(5, [0xf0, 0x90, 0x80]))))
+    const malformed = [0xf0, 0x90, 0x80];
+    expect(tasksOf(batch(named(1, a), named(2, [0x62]), named(3, a), named(4, replacement), named(5, malformed))))
       .toEqual(['a', 'b', 'a', '\uFFFD', '\uFFFD'].map((name, i) => ({ id: i + 1, name, args: '' })));
     const frames: Buffer[] = [];
     const link = { trySendRaw: (bytes: Uint8Array) => frames.push(Buffer.from(bytes)) > 0 };

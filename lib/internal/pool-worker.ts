@@ -3,11 +3,12 @@
  * user's module (CommonJS or ESM, through `import()`) and serves tasks that
  * come over a {@link ProcessLink}: a task `{ id, name, args }` or an array of
  * them (a task whose argument is a plain value comes compact, as a RAW frame,
- * several in one batch frame: internal/pool-compact.ts), answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
- * object: structured clone keeps only an Error's name, message and stack),
- * each as soon as its task is done; a plain value's answer goes compact, as a
- * RAW frame of the link (internal/pool-compact.ts). Tasks run one at a time, in the order they
- * came: the parent may send several ahead (pipelining), and knows that the
+ * several in one batch frame: internal/pool-compact.ts), answered
+ * `{ id, ok: value }` or `{ id, error }` (the error as a plain object:
+ * structured clone keeps only an Error's name, message and stack), each as
+ * soon as its task is done, one frame each; a plain value's answer goes
+ * compact, as a RAW frame of the link (internal/pool-compact.ts). Tasks run
+ * one at a time, in the order they came: the parent may send several ahead (pipelining), and knows that the
  * first it holds unanswered is the one running. With a memory limit, a task
  * after which memory is above 90% of it (see {@link ServeOptions}) is
  * answered with `recycle: true`, and the worker then exits without running
