@@ -697,13 +697,23 @@ export class Pool implements Disposable, AsyncDisposable {
     }
   }
 
+  /**
+   * Workers neither dead nor leaving: what an idle worker's retirement is checked against, so that workers whose
+   * idle timers fire together (the first ones leaving, not yet gone) do not all retire and take the pool below `min`.
+   */
+  #staying(): number {
+    let n = 0;
+    for (const worker of this.#workers) if (!worker.dead) n++;
+    return n;
+  }
+
   /** Arms an idle worker's retirement, if the pool is above `min`. */
   #idle(worker: Worker): void {
     if (worker.dead || worker.held.length > 0 || worker.targeted.length > 0 || worker.idleTimer !== null) return;
-    if (this.#workers.size <= this.#min || this.#state !== 'open') return;
+    if (this.#staying() <= this.#min || this.#state !== 'open') return;
     worker.idleTimer = setTimeout(() => {
       worker.idleTimer = null;
-      if (worker.dead || worker.held.length > 0 || this.#workers.size <= this.#min) return;
+      if (worker.dead || worker.held.length > 0 || this.#staying() <= this.#min) return;
       worker.dead = true;
       worker.leaving = true;
       worker.host.hangUp();

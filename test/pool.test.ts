@@ -545,6 +545,18 @@ describe('Pool sizes, queue, stats, ref', () => {
     while (zero.stats.alive > 0) await new Promise((r) => setTimeout(r, 20));
   });
 
+  test('idle workers whose timers fire together retire down to min, not below', async () => {
+    const p = pool({ file: cjs, size: { min: 1, max: 3 }, idleTimeoutMs: 50 });
+    await Promise.all(Array.from({ length: 30 }, () => p.run(20, { name: 'sleep' })));
+    // Answered at once by each: the three go idle together, and their idle timers fire together.
+    const three = await pids(p);
+    expect(three).toHaveLength(3);
+    while (p.stats.alive > 1 || children().length > 1) await new Promise((r) => setTimeout(r, 20));
+    const [left, ...more] = await pids(p);
+    expect(more).toEqual([]);
+    expect(three).toContain(left);
+  });
+
   test('maxQueue: run() beyond it rejects with ERR_IPC_QUEUE_FULL, nothing queued', async () => {
     const p = pool({ file: cjs, size: 1, maxQueue: 2 });
     await pids(p);
