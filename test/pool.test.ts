@@ -546,7 +546,8 @@ describe('Pool sizes, queue, stats, ref', () => {
   });
 
   test('idle workers whose timers fire together retire down to min, not below', async () => {
-    const p = pool({ file: cjs, size: { min: 1, max: 3 }, idleTimeoutMs: 50 });
+    // Idle long enough that none of the three retires before the broadcast, however slow the machine.
+    const p = pool({ file: cjs, size: { min: 1, max: 3 }, idleTimeoutMs: 2000 });
     await Promise.all(Array.from({ length: 30 }, () => p.run(20, { name: 'sleep' })));
     // Answered at once by each: the three go idle together, and their idle timers fire together.
     const three = await pids(p);
