@@ -13,7 +13,7 @@ import { closedError, invalidArgType, invalidArgValue, stateError, type CodedErr
 import { armGiveUp } from './internal/cancel';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { implementRef, LoopRef, type LoopRefPart, type Referable } from './internal/loop-ref';
-import { answerId, answerValue, encodeTask } from './internal/pool-compact';
+import { answerId, answerValue, sendTasks } from './internal/pool-compact';
 import { mapOrdered, type Settle } from './internal/pool-map';
 import {
   checkProcessWorker, startProcessWorker, type WorkerExit, type WorkerFactory, type WorkerHost,
@@ -602,16 +602,10 @@ export class Pool implements Disposable, AsyncDisposable {
 
   /**
    * Sends `all` (now held by `worker`), in order: compact tasks (a plain value's: internal/pool-compact.ts) at once,
-   * each as a RAW frame, until one cannot go so; it and the rest in one message.
+   * many in each RAW frame, until one cannot go so; it and the rest in one message.
    */
   #send(worker: Worker, all: Task[]): void {
-    let first = 0;
-    while (first < all.length) {
-      const task = all[first];
-      const bytes = encodeTask(task.id, task.name, task.args);
-      if (bytes === null || !worker.host.trySendRaw(bytes)) break;
-      first++;
-    }
+    const first = sendTasks(worker.host, all);
     if (first === all.length) return;
     const tasks = first === 0 ? all : all.slice(first);
     const message: PoolTask | PoolTask[] = tasks.length === 1 ? taskMessage(tasks[0]) : tasks.map(taskMessage);
@@ -703,13 +697,23 @@ export class Pool implements Disposable, AsyncDisposable {
     }
   }
 
+  /**
+   * Workers neither dead nor leaving: what an idle worker's retirement is checked against, so that workers whose
+   * idle timers fire together (the first ones leaving, not yet gone) do not all retire and take the pool below `min`.
+   */
+  #staying(): number {
+    let n = 0;
+    for (const worker of this.#workers) if (!worker.dead) n++;
+    return n;
+  }
+
   /** Arms an idle worker's retirement, if the pool is above `min`. */
   #idle(worker: Worker): void {
     if (worker.dead || worker.held.length > 0 || worker.targeted.length > 0 || worker.idleTimer !== null) return;
-    if (this.#workers.size <= this.#min || this.#state !== 'open') return;
+    if (this.#staying() <= this.#min || this.#state !== 'open') return;
     worker.idleTimer = setTimeout(() => {
       worker.idleTimer = null;
-      if (worker.dead || worker.held.length > 0 || this.#workers.size <= this.#min) return;
+      if (worker.dead || worker.held.length > 0 || this.#staying() <= this.#min) return;
       worker.dead = true;
       worker.leaving = true;
       worker.host.hangUp();

@@ -222,8 +222,9 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   readonly #held: unknown[] = [];
   /** Sends queued in the Channel (waiting for room): a RAW frame must not pass them. */
   #queued = 0;
-  /** The tagged copy a RAW frame is made in (one send at a time: reused). */
+  /** The tagged copy a RAW frame is made in (one send at a time: reused), and the view of it sent last. */
   #raw: Buffer | null = null;
+  #rawView: Buffer | null = null;
   /**
    * Takes each RAW frame's bytes (a view valid only during the call) as it is received: in order with the values
    * while a `'message'` listener is attached (values that came with none are held, RAW frames are not). A RAW frame
@@ -384,7 +385,11 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const raw = (this.#raw ??= Buffer.allocUnsafe(max));
     raw[0] = RAW;
     raw.set(bytes, 1);
-    if (!this.#out.trySend(raw.subarray(0, bytes.byteLength + 1))) return false;
+    // The same view as last time when the length is the same (a pool's compact frames mostly are): the Channel
+    // knows it from its last send, and neither checks it again nor passes it to the binding.
+    const length = bytes.byteLength + 1;
+    if (this.#rawView?.byteLength !== length) this.#rawView = raw.subarray(0, length);
+    if (!this.#out.trySend(this.#rawView!)) return false;
     this.#wake();
     return true;
   }
@@ -584,8 +589,11 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     }
     let at = 0;
     for (let i = 0; i < n; i++) {
-      const view = batch.subarray(at, (at += lengths[i]));
-      this.#frame(view[0] === RAW && this.onRaw !== null ? view : Buffer.from(view));
+      const start = at;
+      at += lengths[i];
+      // A RAW frame is handed over as a view of the batch, without its tag (one view made, nothing copied).
+      if (lengths[i] > 0 && batch[start] === RAW && this.onRaw !== null) this.#rawFrame(batch.subarray(start + 1, at));
+      else this.#frame(Buffer.from(batch.subarray(start, at)));
     }
     return n;
   }
@@ -606,14 +614,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     }
     // Between any two frames, even the chunks of a value: the peer's ACKs do not wait for its sends.
     if (tag === ACK && frame.byteLength === ACK_LENGTH) return this.#transfers.release(frame.readUInt32LE(1));
-    if (tag === RAW && this.onRaw !== null) {
-      this.#dropPartial();
-      // A batch taken at once (#takeMany) may go on after a listener closed the link: nothing is handed over then.
-      if (this.#closed) return;
-      // The taker's exception is the taker's (as a listener's is): uncaught, and the link goes on.
-      uncaughtFrom(() => this.onRaw!(frame.subarray(1)));
-      return;
-    }
+    if (tag === RAW && this.onRaw !== null) return this.#rawFrame(frame.subarray(1));
     let whole: Buffer | null = null;
     if (tag === WHOLE) {
       this.#dropPartial();
@@ -645,6 +646,16 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     }
     this.#held.push(value);
     this.#deliver();
+  }
+
+  /** A RAW frame's bytes (without its tag) for `onRaw`. */
+  #rawFrame(bytes: Buffer): void {
+    this.#dropPartial();
+    // A batch taken at once (#takeMany) may go on after a listener closed the link: nothing is handed over then.
+    if (this.#closed || this.onRaw === null) return;
+    // The taker's exception is the taker's (as a listener's is): uncaught, and the link goes on.
+    const onRaw = this.onRaw;
+    uncaughtFrom(() => onRaw(bytes));
   }
 
   /**

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
 import { fixture, poolsDestroyedAfterEach, runNode } from './helpers';
@@ -94,6 +96,25 @@ describe("Pool runtime 'thread'", () => {
     })().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', exitCode: 3, pid: process.pid });
     expect(out).toEqual(Array.from({ length: k }, (_, i) => (i % 3 === 0 ? { i } : i)));
+  });
+
+  test('a thread that exits mid-batch fails only its task; the rest of its batch runs elsewhere, each once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-batch-'));
+    try {
+      const log = path.join(dir, 'log');
+      const [k, count] = [700, 2000];
+      const env = { ...process.env, PIPC_POOL_LOG: log, PIPC_POOL_DIE_AT: String(k), PIPC_POOL_DIE_HOW: 'exit' };
+      const p = pool({ file: cjs, size: 2, env });
+      const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => p.run(i, { name: 'dieAt' })));
+      expect(settled[k]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IPC_WORKER_DIED', exitCode: 3 } });
+      const values = settled.map((s, i) => (i === k ? i : (s as PromiseFulfilledResult<unknown>).value));
+      expect(values).toEqual(Array.from({ length: count }, (_, i) => i));
+      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+      expect(runs).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(p.stats).toMatchObject({ alive: 2, completed: count - 1, failed: 1, running: 0, queued: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a task past timeoutMs or aborted has its thread terminated and replaced', async () => {

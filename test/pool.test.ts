@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
+import { sendTasks, tasksOf } from '../lib/internal/pool-compact';
 import { fixture, poolsDestroyedAfterEach, run } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
@@ -414,7 +415,7 @@ describe('Pool#map', () => {
     expect(out).toMatchObject({ then: 42, completed: 1, failed: 1, queued: 0 });
   });
 
-  test("a worker's forged compact answers (malformed, id -1, NaN, no task's id) settle nothing", async () => {
+  test("a worker's forged compact answers (malformed, id -1, NaN, no task's id, batches) settle nothing", async () => {
     const p = pool({ file: fixture('pool-forges.js'), size: 1 });
     const inputs = Array.from({ length: 300 }, (_, i) => i);
     const forged = Promise.all(inputs.map((i) => p.run(i, { name: 'forge' })));
@@ -461,6 +462,66 @@ describe('Pool#map', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a worker that dies mid-batch fails only its task; the rest of its batch runs elsewhere, each once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-batch-'));
+    try {
+      const log = path.join(dir, 'log');
+      const [k, count] = [700, 2000];
+      const p = pool({ file: cjs, size: 2, env: { ...process.env, PIPC_POOL_LOG: log, PIPC_POOL_DIE_AT: String(k) } });
+      const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => p.run(i, { name: 'dieAt' })));
+      expect(settled[k]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IPC_WORKER_DIED', signal: 'SIGKILL' } });
+      const values = settled.map((s, i) => (i === k ? i : (s as PromiseFulfilledResult<unknown>).value));
+      expect(values).toEqual(Array.from({ length: count }, (_, i) => i));
+      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+      expect(runs).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(p.stats).toMatchObject({ alive: 2, completed: count - 1, failed: 1, running: 0, queued: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a batch frame of tasks is read whole or not at all', () => {
+    const task = (id: number, value: number) => {
+      const bytes = Buffer.alloc(18);
+      bytes[0] = 5;
+      bytes.writeDoubleLE(id, 1);
+      bytes[9] = 255;
+      bytes.writeDoubleLE(value, 10);
+      return bytes;
+    };
+    const batch = (...entries: Buffer[]) => Buffer.concat([Buffer.from([16]), ...entries.flatMap((bytes) => {
+      const length = Buffer.alloc(2);
+      length.writeUInt16LE(bytes.length);
+      return [length, bytes];
+    })]);
+    expect(tasksOf(task(1, 2.5))).toEqual([{ id: 1, name: undefined, args: 2.5 }]);
+    expect(tasksOf(batch(task(1, 2), task(2, 3)))).toEqual([
+      { id: 1, name: undefined, args: 2 }, { id: 2, name: undefined, args: 3 },
+    ]);
+    const good = batch(task(1, 2), task(2, 3));
+    for (const bad of [
+      Buffer.from([16]), Buffer.from([16, 18]), good.subarray(0, good.length - 1),
+      Buffer.concat([good, Buffer.from([1])]),
+      batch(task(1, 2), Buffer.alloc(0)), batch(task(1, 2), Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0, 255])),
+      batch(task(1, 2), batch(task(2, 3))), Buffer.from([16, 255, 255, 5]),
+    ]) {
+      expect(tasksOf(bad)).toBeNull();
+    }
+    // Names: each decoded right when they alternate, and a malformed one (U+FFFD) is not taken for the real U+FFFD.
+    const named = (id: number, name: number[]) => Buffer.from([6, ...task(id, 0).subarray(1, 9), name.length, ...name]);
+    const a = [0x61];
+    const replacement = [0xef, 0xbf, 0xbd];
+    const malformed = [0xf0, 0x90, 0x80];
+    expect(tasksOf(batch(named(1, a), named(2, [0x62]), named(3, a), named(4, replacement), named(5, malformed))))
+      .toEqual(['a', 'b', 'a', '\uFFFD', '\uFFFD'].map((name, i) => ({ id: i + 1, name, args: '' })));
+    const frames: Buffer[] = [];
+    const link = { trySendRaw: (bytes: Uint8Array) => frames.push(Buffer.from(bytes)) > 0 };
+    expect(sendTasks(link, [{ id: 6, name: '\uFFFD', args: 1 }, { id: 7, name: 'a', args: 'x' }])).toBe(2);
+    expect(frames).toHaveLength(1);
+    expect(frames[0].includes(Buffer.from([3, ...replacement]))).toBe(true);
+    expect(tasksOf(frames[0])).toEqual([{ id: 6, name: '\uFFFD', args: 1 }, { id: 7, name: 'a', args: 'x' }]);
+  });
 });
 
 describe('Pool sizes, queue, stats, ref', () => {
@@ -482,6 +543,19 @@ describe('Pool sizes, queue, stats, ref', () => {
     expect(zero.stats.alive).toBe(0);
     expect(await zero.run(2)).toBe(4);
     while (zero.stats.alive > 0) await new Promise((r) => setTimeout(r, 20));
+  });
+
+  test('idle workers whose timers fire together retire down to min, not below', async () => {
+    // Idle long enough that none of the three retires before the broadcast, however slow the machine.
+    const p = pool({ file: cjs, size: { min: 1, max: 3 }, idleTimeoutMs: 2000 });
+    await Promise.all(Array.from({ length: 30 }, () => p.run(20, { name: 'sleep' })));
+    // Answered at once by each: the three go idle together, and their idle timers fire together.
+    const three = await pids(p);
+    expect(three).toHaveLength(3);
+    while (p.stats.alive > 1 || children().length > 1) await new Promise((r) => setTimeout(r, 20));
+    const [left, ...more] = await pids(p);
+    expect(more).toEqual([]);
+    expect(three).toContain(left);
   });
 
   test('maxQueue: run() beyond it rejects with ERR_IPC_QUEUE_FULL, nothing queued', async () => {

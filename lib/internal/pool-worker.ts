@@ -2,12 +2,13 @@
  * The worker's side of a `Pool` (lib/pool.ts): {@link serve} loads the
  * user's module (CommonJS or ESM, through `import()`) and serves tasks that
  * come over a {@link ProcessLink}: a task `{ id, name, args }` or an array of
- * them (a task whose argument is a plain value comes compact, as a RAW frame:
- * internal/pool-compact.ts), answered `{ id, ok: value }` or `{ id, error }` (the error as a plain
- * object: structured clone keeps only an Error's name, message and stack),
- * each as soon as its task is done; a plain value's answer goes compact, as a
- * RAW frame of the link (internal/pool-compact.ts). Tasks run one at a time, in the order they
- * came: the parent may send several ahead (pipelining), and knows that the
+ * them (a task whose argument is a plain value comes compact, as a RAW frame,
+ * several in one batch frame: internal/pool-compact.ts), answered
+ * `{ id, ok: value }` or `{ id, error }` (the error as a plain object:
+ * structured clone keeps only an Error's name, message and stack), each as
+ * soon as its task is done, one frame each; a plain value's answer goes
+ * compact, as a RAW frame of the link (internal/pool-compact.ts). Tasks run
+ * one at a time, in the order they came: the parent may send several ahead (pipelining), and knows that the
  * first it holds unanswered is the one running. With a memory limit, a task
  * after which memory is above 90% of it (see {@link ServeOptions}) is
  * answered with `recycle: true`, and the worker then exits without running
@@ -25,7 +26,7 @@ import { getHeapStatistics } from 'node:v8';
 import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { Process } from '../process';
 import type { ProcessLink } from '../process-link';
-import { encodeAnswer, sendCompact, taskOf } from './pool-compact';
+import { encodeAnswer, sendCompact, tasksOf } from './pool-compact';
 import { threadLink } from './pool-thread';
 
 /** A task as the parent sends it. */
@@ -137,11 +138,11 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
     else queue.push(message);
     if (!draining) void drain();
   });
-  // A compact task (internal/pool-compact.ts), in order with the others.
+  // A compact task, or a batch of them (internal/pool-compact.ts), in order with the others.
   link.onRaw = (bytes) => {
-    const task = taskOf(bytes);
-    if (task === null) return;
-    queue.push(task);
+    const tasks = tasksOf(bytes);
+    if (tasks === null) return;
+    for (const task of tasks) queue.push(task);
     if (!draining) void drain();
   };
   // The pool hung up: this worker has nothing more to do, whatever the module still holds open.
