@@ -96,7 +96,9 @@ export interface ProcessOptions {
    * object: shared memory, a Channel, a queue, a Semaphore or Mutex — named, or
    * inside shared memory —, a Unix socket, a pipe end). The child uses no
    * descriptor numbers and no naming convention. Each is passed as it is when
-   * `start()` runs; this process keeps its own.
+   * `start()` runs; this process keeps its own. A child can be given 1,021
+   * descriptors (the link takes 2 of them; an object takes at most one):
+   * objects that need more are refused with `ERR_INVALID_ARG_VALUE`.
    */
   objects?: Readonly<Record<string, Shareable>>;
   /**
@@ -162,8 +164,11 @@ const MIN_MEMORY = 64 * MIB;
 const DEFAULT_GRACE_MS = 5000;
 const STDIO_NAMES = ['pipe', 'inherit', 'ignore'];
 const ENV_KEY = /^[^=\0]+$/;
-/** The largest descriptor number spawn() (lib/spawn.ts) can give a child: its numbers run from 3 to this. */
+/** A child's descriptor numbers: the first after stdio, and the largest spawn() (lib/spawn.ts) takes. */
+const FIRST_CHILD_FD = 3;
 const MAX_CHILD_FD = 1023;
+/** The descriptors of the link ({@link ProcessLink.childFds}). */
+const LINK_FDS = 2;
 
 // Run from the TypeScript sources (the tests), the child still runs the
 // compiled bootstrap: node cannot run a .ts file.
@@ -322,11 +327,11 @@ function validateObjects(value: unknown, reserved: number): [string, unknown][] 
   const entries = Object.entries(validateOptions(value as Record<string, unknown>, 'options.objects'));
   let needed = 0;
   for (const [name, object] of entries) needed += shareObject(object, `options.objects.${name}`).fds.length;
-  const room = MAX_CHILD_FD - 2 - reserved;
+  const room = MAX_CHILD_FD - FIRST_CHILD_FD + 1 - reserved;
   if (needed > room) {
     const link = reserved === 0 ? '' : `, less the link's ${reserved}`;
     throw invalidArgValue('options.objects', entries.length, `needs ${needed} descriptors, more than the ${room} a ` +
-      `child can be given (at 3 to ${MAX_CHILD_FD}${link}); its number of entries`, true);
+      `child can be given (at ${FIRST_CHILD_FD} to ${MAX_CHILD_FD}${link}); its number of entries`, true);
   }
   return entries;
 }
@@ -359,8 +364,8 @@ function settingsOf(file: unknown, options: ProcessOptions | undefined): Setting
   }
   return {
     file: resolved, args, env: validateEnv(opts.env), cwd, stdio: validateStdio(opts.stdio), limits,
-    nice: nice ?? null, execArgv, dieWithParent, objects: validateObjects(opts.objects, channel === null ? 0 : 2),
-    channel,
+    nice: nice ?? null, execArgv, dieWithParent, channel,
+    objects: validateObjects(opts.objects, channel === null ? 0 : LINK_FDS),
   };
 }
 
@@ -467,7 +472,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   #plan(link: ProcessLink | null): ChildPlan {
     const fds: Record<number, Passable> = {};
     const data: PlanData = {};
-    let next = 3;
+    let next = FIRST_CHILD_FD;
     const place = (fd: number) => {
       fds[next] = fd;
       return next++;
