@@ -96,7 +96,9 @@ export interface ProcessOptions {
    * object: shared memory, a Channel, a queue, a Semaphore or Mutex — named, or
    * inside shared memory —, a Unix socket, a pipe end). The child uses no
    * descriptor numbers and no naming convention. Each is passed as it is when
-   * `start()` runs; this process keeps its own.
+   * `start()` runs; this process keeps its own. A child can be given 1,021
+   * descriptors (the link takes 2 of them; an object takes at most one):
+   * objects that need more are refused with `ERR_INVALID_ARG_VALUE`.
    */
   objects?: Readonly<Record<string, Shareable>>;
   /**
@@ -162,6 +164,11 @@ const MIN_MEMORY = 64 * MIB;
 const DEFAULT_GRACE_MS = 5000;
 const STDIO_NAMES = ['pipe', 'inherit', 'ignore'];
 const ENV_KEY = /^[^=\0]+$/;
+/** A child's descriptor numbers: the first after stdio, and the largest spawn() (lib/spawn.ts) takes. */
+const FIRST_CHILD_FD = 3;
+const MAX_CHILD_FD = 1023;
+/** The descriptors of the link ({@link ProcessLink.childFds}). */
+const LINK_FDS = 2;
 
 // Run from the TypeScript sources (the tests), the child still runs the
 // compiled bootstrap: node cannot run a .ts file.
@@ -307,12 +314,25 @@ interface Settings {
   channel: { capacity?: number } | null;
 }
 
-/** options.objects: a record of this package's open shareable objects (shareObject checks each). */
-function validateObjects(value: unknown): [string, unknown][] {
+/**
+ * options.objects: a record of this package's open shareable objects
+ * (shareObject checks each), whose descriptors must fit at the child's
+ * numbers after the `reserved` ones (the link's): spawn() takes 3 to
+ * MAX_CHILD_FD. Refused here, the user hears of the option they passed,
+ * before start() opens anything.
+ */
+function validateObjects(value: unknown, reserved: number): [string, unknown][] {
   if (value === undefined) return [];
   if (value === null || typeof value !== 'object') throw invalidArgType('options.objects', 'of type object', value);
   const entries = Object.entries(validateOptions(value as Record<string, unknown>, 'options.objects'));
-  for (const [name, object] of entries) shareObject(object, `options.objects.${name}`);
+  let needed = 0;
+  for (const [name, object] of entries) needed += shareObject(object, `options.objects.${name}`).fds.length;
+  const room = MAX_CHILD_FD - FIRST_CHILD_FD + 1 - reserved;
+  if (needed > room) {
+    const link = reserved === 0 ? '' : `, less the link's ${reserved}`;
+    throw invalidArgValue('options.objects', entries.length, `needs ${needed} descriptors, more than the ${room} a ` +
+      `child can be given (at ${FIRST_CHILD_FD} to ${MAX_CHILD_FD}${link}); its number of entries`, true);
+  }
   return entries;
 }
 
@@ -337,14 +357,15 @@ function settingsOf(file: unknown, options: ProcessOptions | undefined): Setting
   if (nice !== undefined) validateInteger(nice, 'options.nice', -20, 19);
   validateBoolean(dieWithParent, 'options.dieWithParent');
   const limits = validateLimits(opts.limits);
+  const channel = validateChannel(opts.channel);
   // V8 learns its heap limit only from the command line.
   if (limits.memoryBytes !== undefined && !execArgv.some((a) => a.startsWith('--max-old-space-size'))) {
     execArgv.push(`--max-old-space-size=${Math.floor((limits.memoryBytes / MIB) * 0.75)}`);
   }
   return {
     file: resolved, args, env: validateEnv(opts.env), cwd, stdio: validateStdio(opts.stdio), limits,
-    nice: nice ?? null, execArgv, dieWithParent, objects: validateObjects(opts.objects),
-    channel: validateChannel(opts.channel),
+    nice: nice ?? null, execArgv, dieWithParent, channel,
+    objects: validateObjects(opts.objects, channel === null ? 0 : LINK_FDS),
   };
 }
 
@@ -405,25 +426,33 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
     return parentProcess;
   }
 
-  /** Starts the process (once: again is `ERR_INVALID_STATE`). Returns the Process. */
+  /**
+   * Starts the process (once: again is `ERR_INVALID_STATE`). Returns the
+   * Process. A start() that throws (an object closed since the constructor,
+   * or a spawn that fails at once, such as `E2BIG` for arguments too long)
+   * leaves the Process as it was: not started, nothing of it left open, and
+   * start() may be called again. A spawn that fails later (`ENOENT`, `EACCES`,
+   * ...) is reported by `join()` and `'error'` instead.
+   */
   start(): this {
     if (this.#child !== null) throw stateError('ERR_INVALID_STATE', 'The process was already started');
     const s = this.#settings;
+    // The link is the only thing opened before spawn(): shareObject and the plan make no syscall.
     const link = s.channel === null ? null : ProcessLink.create(s.channel);
-    let plan: ChildPlan;
+    let child: ChildProcess;
     try {
-      plan = this.#plan(link);
+      const plan = this.#plan(link);
+      const description: Description = {
+        parent: process.pid, limits: s.limits, nice: s.nice, dieWithParent: s.dieWithParent, plan: plan.data,
+      };
+      child = spawn(process.execPath, [...s.execArgv, BOOTSTRAP, s.file, ...s.args], {
+        cwd: s.cwd, env: { ...s.env, [DESCRIPTION_ENV]: JSON.stringify(description) }, stdio: s.stdio, fds: plan.fds,
+      });
     } catch (err) {
       link?.close();
       throw err;
     }
     this.#link = link;
-    const description: Description = {
-      parent: process.pid, limits: s.limits, nice: s.nice, dieWithParent: s.dieWithParent, plan: plan.data,
-    };
-    const child = spawn(process.execPath, [...s.execArgv, BOOTSTRAP, s.file, ...s.args], {
-      cwd: s.cwd, env: { ...s.env, [DESCRIPTION_ENV]: JSON.stringify(description) }, stdio: s.stdio, fds: plan.fds,
-    });
     this.#child = child;
     child.once('exit', (code, signal) => this.#exited({ exitCode: code, signal }));
     child.on('error', (err) => {
@@ -443,7 +472,7 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
   #plan(link: ProcessLink | null): ChildPlan {
     const fds: Record<number, Passable> = {};
     const data: PlanData = {};
-    let next = 3;
+    let next = FIRST_CHILD_FD;
     const place = (fd: number) => {
       fds[next] = fd;
       return next++;

@@ -4,7 +4,8 @@
  * a segment another process holds in it) and an RLIMIT_MSGQUEUE of 0 are each
  * reported as a failure with the command that fixes it, and exit 1.
  */
-import { release } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { leftoverObjects, run, runWithSmallDevShm, uniqueName } from './helpers';
 
@@ -109,6 +110,21 @@ describe('posix-ipc doctor', () => {
     expect(limit).toMatchObject({ status: 'fail', value: '0 bytes (hard 0)' });
     expect(limit.detail).toMatch(/mq_open fails/);
     expect(limit.fix).toMatch(/ulimit -q/);
+  }, 20_000);
+
+  test('a mount point holding a terminal escape is printed escaped', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-doctor-'));
+    try {
+      // A mount of its own (user, mount and IPC namespaces), at a path another user chose.
+      const point = path.join(dir, 'mq\x1b[2J\x1b]0;pwned\x07');
+      const setup = 'mkdir "$0" && mount -t mqueue none "$0" && exec "$@"';
+      const r = await run('unshare', ['-Urm', '--ipc', 'sh', '-c', setup, point, process.execPath, CLI, 'doctor']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain(`mounted at ${dir}/mq\\x1b[2J\\x1b]0;pwned\\x07`);
+      expect([...r.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 20_000);
 
   test('takes no arguments: a usage error exits 2', async () => {

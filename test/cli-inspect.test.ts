@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Channel, MessageQueue, Mutex, Semaphore } from '../lib';
@@ -197,6 +197,40 @@ test('the decoders never throw on random bytes, and never trust a count they rea
   expect(decode.decodeQueueText('garbage')).toMatchObject({ kind: 'queue', valid: false });
   expect(decode.decodeQueueText('QSIZE:12         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n'))
     .toMatchObject({ valid: true, bytes: 12, notify: 0, signo: 0, notifyPid: 0 });
+});
+
+test("a file's name, its link target and its holder's command line cannot forge a line of the report", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-inspect-'));
+  try {
+    // Another user chose the name and the holder's argv: each holds a newline, a whole line and an escape.
+    const forged = '\n  holders: none\nNot an object this package knows (FORGED)\x1b[2J';
+    const file = path.join(dir, `held${forged}`);
+    writeFileSync(file, 'z');
+    const { ready } = await make('file', file, forged);
+    const escaped = '\\x0a  holders: none\\x0aNot an object this package knows (FORGED)\\x1b[2J';
+    for (const target of [file, `${ready.pid}:${ready.fd}`]) {
+      const r = await inspect(target);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      const lines = r.stdout.split('\n');
+      // The name (or PID:FD and its link target), size, holders, the holder, the kind: five lines, then the end.
+      expect(lines).toHaveLength(6);
+      expect(lines[0]).toContain(`held${escaped}`);
+      expect(lines[2]).toBe('  holders:');
+      expect(lines[3]).toMatch(new RegExp(`^    ${ready.pid} \\(fd ${ready.fd}\\) .*held.*FORGED.*FORGED`));
+      expect(lines[4]).toBe('Not an object this package knows (first bytes 7a)');
+      expect(lines[5]).toBe('');
+      // The forged text appears only escaped, and no control character reaches the terminal.
+      expect(r.stdout.split(escaped)).toHaveLength(4);
+      expect(r.stdout.replaceAll(escaped, '')).not.toContain('FORGED');
+      expect([...r.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+    }
+    // --json keeps them as they are: JSON escapes them itself.
+    const json = await inspect(file, '--json');
+    expect(json.json.target).toBe(file);
+    expect(json.json.holders[0].command).toContain(forged);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an object that does not exist: exit 1 saying so; a bad --offset: exit 2', async () => {

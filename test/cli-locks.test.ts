@@ -200,6 +200,38 @@ test('an OFD lock held by one process and waited for by another is an edge betwe
   }
 });
 
+test("a holder's and a waiter's command lines cannot forge a line", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-locks-'));
+  try {
+    // Other users chose both argvs: each holds a newline, a whole line and an escape.
+    const forged = '\nDEADLOCK: FORGED\x1b[2J';
+    const escaped = '\\x0aDEADLOCK: FORGED\\x1b[2J';
+    const file = path.join(dir, 'jobs.lock');
+    writeFileSync(file, '');
+    const holder = child('titled', forged, 'hold-file', file);
+    const h = (await holder.next()).pid as number;
+    const waiter = child('titled', forged, 'wait-file', file);
+    const w = (await waiter.next()).pid as number;
+    await graphWhen((x) => edgesOf(x, w).length > 0 && edgesOf(x, h).length > 0);
+    const text = await run(process.execPath, [cli, 'locks']);
+    expect(text.code).toBe(0);
+    const lines = text.stdout.split('\n');
+    // One line per process (other tests' processes may show too), none of them forged.
+    expect(lines.pop()).toBe('');
+    expect(lines.filter((l) => !/^pid \d+ /.test(l))).toEqual([]);
+    const ofWaiter = lines.find((l) => l.startsWith(`pid ${w} `))!;
+    // The waiter's command, then the holder's.
+    expect(ofWaiter).toMatch(/^pid \d+ \(node cli-locks-child\.js titled \\x0aDEADLOCK: FORGED\\x1b\[2J /);
+    expect(ofWaiter.split(escaped)).toHaveLength(3);
+    expect(ofWaiter).toContain(`waits for ofd lock ${file} (for `);
+    expect(ofWaiter).toContain(`held by pid ${h} (node cli-locks-child.js titled ${escaped} `);
+    expect(text.stdout.replaceAll(escaped, '')).not.toContain('FORGED');
+    expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('memfds of garbage in posix-ipc\'s name are ignored, and real waiters still show', async () => {
   const hostile = child('hostile');
   const bad = (await hostile.next()).pid as number;

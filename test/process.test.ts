@@ -1,6 +1,6 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { constants as osConstants, getPriority, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -216,6 +216,62 @@ describe('start and join', () => {
     p.start();
     expect(() => p.start()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
     await p.join();
+  });
+});
+
+/** The memfds this process has open, by descriptor: the link's rings are memfds. */
+function memfds(): string[] {
+  return openFds().filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:');
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('a start() that throws', () => {
+  test('a synchronous spawn failure (E2BIG) closes the link; the Process can be started again', async () => {
+    const fds = openFds();
+    const shm = memfds();
+    // One argument over 128 KiB (MAX_ARG_STRLEN): execve fails with E2BIG, and Node throws from spawn().
+    const args = ['x'.repeat(200000)];
+    for (let i = 0; i < 10; i++) {
+      const p = new Process(report, { args, stdio: i % 2 === 0 ? 'ignore' : 'pipe' });
+      expect(() => p.start()).toThrow(expect.objectContaining({ code: 'E2BIG', syscall: 'spawn' }));
+      // As before the call: nothing started, nothing open, and a second start() leaks no more.
+      expect(p.channel).toBeNull();
+      expect(p.pid).toBeUndefined();
+      expect(p.alive).toBe(false);
+      await expect(p.join()).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+      expect(() => p.start()).toThrow(expect.objectContaining({ code: 'E2BIG' }));
+    }
+    expect(fdsOpenedSince(fds)).toEqual([]);
+    expect(memfds().filter((fd) => !shm.includes(fd))).toEqual([]);
+  });
+
+  test('objects that need more descriptors than a child can be given are refused by the constructor', () => {
+    const mem = SharedMemory.anonymous(64);
+    const fds = openFds();
+    try {
+      const objects = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`o${i}`, mem]));
+      // The child's numbers run from 3 to 1023: 1,021 descriptors, two of them the link's.
+      expect(() => new Process(report, { objects: objects(1100) })).toThrow(expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: expect.stringMatching(/^The argument 'options\.objects' needs 1100 descriptors, more than the 1019 a child /),
+      }));
+      expect(() => new Process(report, { objects: objects(1020) })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options.objects') }),
+      );
+      expect(() => new Process(report, { objects: objects(1022), channel: false })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('more than the 1021 a child') }),
+      );
+      expect(new Process(report, { objects: objects(1019) }).channel).toBeNull();
+      expect(new Process(report, { objects: objects(1021), channel: false }).channel).toBeNull();
+      expect(fdsOpenedSince(fds)).toEqual([]);
+    } finally {
+      mem.close();
+    }
   });
 });
 

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { size: bytes, writeJson } = require('./format');
+const { printable, size: bytes, writeJson } = require('./format');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -393,14 +393,18 @@ async function checks() {
   ];
 }
 
-/** One line per check: `ok    /dev/shm          64 MiB...`, then the detail and fix indented. */
+/**
+ * One line per check: `ok    /dev/shm          64 MiB...`, then the detail and
+ * fix indented. Each field is made printable: a value may hold a mount point
+ * or an error another process wrote, and must not start a line of its own.
+ */
 function render(list) {
   const width = Math.max(...list.map((c) => c.title.length));
   const lines = [];
   for (const c of list) {
-    lines.push(`${c.status.padEnd(5)} ${c.title.padEnd(width)}  ${c.value}`);
-    if (c.status !== 'ok' && c.detail) lines.push(`${' '.repeat(width + 8)}${c.detail}`);
-    if (c.fix) lines.push(`${' '.repeat(width + 8)}fix: ${c.fix}`);
+    lines.push(`${c.status.padEnd(5)} ${c.title.padEnd(width)}  ${printable(String(c.value))}`);
+    if (c.status !== 'ok' && c.detail) lines.push(`${' '.repeat(width + 8)}${printable(String(c.detail))}`);
+    if (c.fix) lines.push(`${' '.repeat(width + 8)}fix: ${printable(String(c.fix))}`);
   }
   const count = (s) => list.filter((c) => c.status === s).length;
   lines.push('', `${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail`);

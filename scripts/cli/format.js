@@ -52,11 +52,6 @@ function printable(text) {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** `text` with each line made {@link printable}, its newlines kept: for text that holds names other users chose. */
-function printableLines(text) {
-  return text.split('\n').map(printable).join('\n');
-}
-
 /** Writes `rows` to `stream` as a table of the columns `output` chooses (see selectColumns). */
 function writeTable(stream, rows, columns, output) {
   stream.write(table(rows, selectColumns(columns, output)));
@@ -104,5 +99,5 @@ function shortCommand(command) {
 }
 
 module.exports = {
-  UsageError, selectColumns, printable, printableLines, table, writeTable, writeJson, size, mode, holders, shortCommand,
+  UsageError, selectColumns, printable, table, writeTable, writeJson, size, mode, holders, shortCommand,
 };

@@ -284,10 +284,11 @@ function table(headers, rows) {
   return format.table(rows, columns).split('\n').map((line) => (line === '' ? '' : `  ${line}`)).join('\n');
 }
 
-/** "pid command" for each of `holders`, or 'none'. */
+/** "pid command" for each of `holders`, or 'none' (each command made printable: another user chose it). */
 function holderList(holders) {
   if (holders.length === 0) return ' none\n';
-  return `\n${holders.map((h) => `    ${h.pid} (${h.fd === null ? 'mapped' : `fd ${h.fd}`}) ${h.command}\n`).join('')}`;
+  const line = (h) => `    ${h.pid} (${h.fd === null ? 'mapped' : `fd ${h.fd}`}) ${format.printable(h.command)}\n`;
+  return `\n${holders.map(line).join('')}`;
 }
 
 /** The lines describing a decoded Channel. */
@@ -320,12 +321,17 @@ function describeMutex(m, offset) {
     `  waiters: ${m.waiters ? 'somebody sleeps on it (FUTEX_WAITERS; glibc records no waiter pids)' : 'none flagged'}\n`;
 }
 
-/** The text report of `inspect`. */
+/**
+ * The text report of `inspect`. Each value another user or process chose (a
+ * name, a link target, a user name, a command line) is made printable on its
+ * own as the text is composed: a newline in it must not start a line of its own.
+ */
 function describe(r) {
   const o = r.object;
-  let out = `${r.target}\n`;
+  let out = `${format.printable(r.target)}\n`;
   if (r.path !== undefined) {
-    out += `  size ${r.size} bytes, mode ${r.mode}, owner ${r.owner} (${r.uid})\n  holders:${holderList(r.holders)}`;
+    const owner = format.printable(String(r.owner));
+    out += `  size ${r.size} bytes, mode ${r.mode}, owner ${owner} (${r.uid})\n  holders:${holderList(r.holders)}`;
   }
   if (o.kind === 'channel') out += describeChannel(o);
   else if (o.kind === 'mutex') out += describeMutex(o, r.offset);
@@ -351,7 +357,7 @@ async function run({ values, positionals: args, stdout, stderr }) {
   const target = args[0];
   const where = locate(target);
   if (where === null) {
-    stderr.write(`posix-ipc inspect: '${target}' does not exist (no such name in /dev/shm, queue, path or PID:FD)\n`);
+    stderr.write(`posix-ipc inspect: '${format.printable(target)}' does not exist (no such name in /dev/shm, queue, path or PID:FD)\n`);
     return 1;
   }
   if (where.type === 'queue' && offset !== undefined) {
@@ -361,13 +367,12 @@ async function run({ values, positionals: args, stdout, stderr }) {
   try {
     report = where.type === 'queue' ? inspectQueue(where.name) : inspectFile(where, offset);
   } catch (err) {
-    const missing = err?.code === 'ENOENT';
-    stderr.write(`posix-ipc inspect: '${target}' ${missing ? 'does not exist' : `cannot be read: ${err?.message ?? err}`}\n`);
+    const why = err?.code === 'ENOENT' ? 'does not exist' : `cannot be read: ${err?.message ?? err}`;
+    stderr.write(`posix-ipc inspect: ${format.printable(`'${target}' ${why}`)}\n`);
     return 1;
   }
   if (values.json) format.writeJson(stdout, report);
-  // Holders' commands and link targets are other users' (a process's argv may hold terminal escapes).
-  else stdout.write(format.printableLines(describe(report)));
+  else stdout.write(describe(report));
   return 0;
 }
 

@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const proc = require('./proc');
-const { printableLines, writeJson } = require('./format');
+const { printable, writeJson } = require('./format');
 const { decodeMutex } = require('./decode');
 
 const { openRegular, tolerant } = proc;
@@ -290,11 +290,15 @@ function ago(iso) {
   return ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
-/** The graph as lines of text: one per process, then one per cycle. */
+/**
+ * The graph as lines of text: one per process, then one per cycle. Commands
+ * and objects' names are other processes' (an argv, a waiter's record): each
+ * is made printable on its own, so that none can start a line.
+ */
 function draw({ nodes, edges, cycles: found }) {
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  const who = (id) => `pid ${byId.get(id).pid} (${byId.get(id).command})`;
-  const what = (id) => byId.get(id).label;
+  const who = (id) => `pid ${byId.get(id).pid} (${printable(byId.get(id).command)})`;
+  const what = (id) => printable(byId.get(id).label);
   const holders = (id) => edges.filter((e) => e.type === 'holds' && e.to === id).map((e) => e.from);
   const lines = [];
   for (const p of nodes.filter((n) => n.type === 'process').sort((a, b) => a.pid - b.pid)) {
@@ -329,12 +333,11 @@ async function run({ values, stdout, stderr }) {
   try {
     g = graph(processes());
   } catch (err) {
-    stderr.write(`posix-ipc locks: ${err.message}\n`);
+    stderr.write(`posix-ipc locks: ${printable(String(err.message))}\n`);
     return 1;
   }
   if (values.json) writeJson(stdout, g);
-  // Commands and names are other users' (a process's argv may hold terminal escapes).
-  else stdout.write(printableLines(draw(g)));
+  else stdout.write(draw(g));
   return 0;
 }
 

@@ -103,7 +103,7 @@ function removeNamed(names, values, rows, stdout, stderr) {
   for (const arg of names) {
     const target = resolve(arg, rows);
     if (typeof target === 'string') {
-      stderr.write(`posix-ipc: ${target}\n`);
+      stderr.write(`posix-ipc: ${format.printable(target)}\n`);
       failed = true;
       continue;
     }
@@ -134,8 +134,9 @@ function remove(target, dryRun, stdout, stderr, missing) {
     return true;
   } catch (err) {
     if (err?.code === 'ENOENT' && missing === null) return true;
-    const reason = err?.code === 'ENOENT' ? missing : `cannot remove ${describe(target)}: ${err?.message ?? err}`;
-    stderr.write(`posix-ipc: ${reason}\n`);
+    // An error's message names the path: an orphan's name is another user's choice.
+    const reason = err?.code === 'ENOENT' ? missing : `cannot remove ${target.kind} ${target.name}: ${err?.message ?? err}`;
+    stderr.write(`posix-ipc: ${format.printable(reason)}\n`);
     return false;
   }
 }
