@@ -28,7 +28,7 @@ import {
 } from './internal/validate';
 import { timedOut, waitOptions } from './internal/wait';
 import type { WaitOptions } from './options';
-import { spawn, type Passable } from './spawn';
+import { MAX_CHILD_FD, spawn, type Passable } from './spawn';
 import type { Channel } from './channel';
 import type { MessageQueue } from './message-queue';
 import type { Mutex } from './mutex';
@@ -166,7 +166,6 @@ const STDIO_NAMES = ['pipe', 'inherit', 'ignore'];
 const ENV_KEY = /^[^=\0]+$/;
 /** A child's descriptor numbers: the first after stdio, and the largest spawn() (lib/spawn.ts) takes. */
 const FIRST_CHILD_FD = 3;
-const MAX_CHILD_FD = 1023;
 /** The descriptors of the link ({@link ProcessLink.childFds}). */
 const LINK_FDS = 2;
 

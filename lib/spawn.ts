@@ -24,8 +24,11 @@ export interface SpawnOptions extends NodeSpawnOptions {
 }
 
 
-/** The largest child descriptor number `fds` may name. */
-const MAX_CHILD_FD = 1023;
+/**
+ * The largest child descriptor number `fds` may name.
+ * @internal
+ */
+export const MAX_CHILD_FD = 1023;
 
 /**
  * `child_process.spawn` that passes `fds` at exactly the numbers given, and

@@ -6,7 +6,7 @@
 // 2 a usage error (unknown command or option, a missing argument).
 
 const { parseArgs } = require('node:util');
-const { UsageError } = require('./cli/format');
+const { printable, UsageError } = require('./cli/format');
 
 // Every command, in the order `posix-ipc help` lists them. A command's module
 // exports `usage`, `options` (parseArgs), `positionals` ({ min, max }) and
@@ -152,7 +152,7 @@ if (require.main === module) {
     },
     (err) => {
       // Not a failure the command reported itself: it could not run at all.
-      process.stderr.write(`posix-ipc: ${err?.message ?? err}\n`);
+      process.stderr.write(`posix-ipc: ${printable(String(err?.message ?? err))}\n`);
       process.exitCode = 1;
     },
   );

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Mutex, Semaphore, SharedMemory } from '../lib';
-import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild } from './helpers';
+import { fixtureChild, leftoverObjects, namesUnlinkedAfterEach, run, type FixtureChild, uniqueName } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
 
@@ -134,6 +134,19 @@ test("a waiter's command line is printed with its control characters escaped", a
   expect(text.stdout).toContain(`pid ${pid}`);
   expect(text.stdout).toContain('title\\x1b]0;pw');
   // Only newlines: no control character of the argv reaches the terminal.
+  expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  sem.release();
+  await waiter.next();
+});
+
+test('a wait on an object whose name holds control characters is shown, the name escaped', async () => {
+  const name = semName(`${uniqueName()}\n\x1b[2J`);
+  using sem = Semaphore.open(name, { create: true, initial: 0 });
+  const waiter = child('semaphore', name);
+  const pid = (await waiter.next()).pid as number;
+  await graphWhen((x) => edgesOf(x, pid).length > 0);
+  const text = await run(process.execPath, [cli, 'locks']);
+  expect(text.stdout).toContain('\\x0a\\x1b[2J');
   expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
   sem.release();
   await waiter.next();
