@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { SharedMemory } from '../lib';
 import { fixture, fixtureChild, run, uniqueName, type FixtureChild } from './helpers';
 
 const cli = path.join(__dirname, '..', 'scripts', 'cli.js');
@@ -168,6 +169,26 @@ describe('posix-ipc ls filters', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`posix-ipc: ${message}`);
     expect(r.stderr).toMatch(/^Usage: posix-ipc ls /m);
+  });
+});
+
+describe('posix-ipc ls on a terminal', () => {
+  test('a 200-character name is cut in the middle so that lines fit the terminal; --json keeps it whole', async () => {
+    const name = `${uniqueName()}-${'a'.repeat(200)}-end`;
+    SharedMemory.create(name, 4096).close();
+    try {
+      // A pseudo-terminal 100 columns wide (script(1)), as a user's terminal is.
+      const r = await run('script', ['-qec', `stty cols 100; "${process.execPath}" "${cli}" ls --kind shm --output name,size`, '/dev/null']);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\r\n').filter(Boolean);
+      const mine = lines.find((l) => l.startsWith(name.slice(0, 20)));
+      expect(mine).toMatch(/^\S+…a*-end +4\.0K$/);
+      for (const line of lines) expect({ line, fits: line.length <= 100 }).toEqual({ line, fits: true });
+      const json = JSON.parse((await posixIpc('ls', '--kind', 'shm', '--json')).stdout) as Row[];
+      expect(json.some((row) => row.name === name)).toBe(true);
+    } finally {
+      SharedMemory.unlink(name);
+    }
   });
 });
 

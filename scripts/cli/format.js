@@ -28,15 +28,27 @@ function selectColumns(columns, output) {
   });
 }
 
+/** The least a `shrink` column is narrowed to. */
+const MIN_SHRUNK = 16;
+
 /**
  * The rows as a table: a header line, then one line per row, each column as
  * wide as its widest cell, two spaces between columns, the last one unpadded.
- * `right: true` aligns a column's cells to the right (numbers).
+ * `right: true` aligns a column's cells to the right (numbers). With
+ * `maxWidth` (a terminal's columns), a `shrink: true` column (a name, which
+ * anyone can make 255 characters long) is narrowed until the lines fit, its
+ * long cells cut in the middle (`/pipc-aaa…aaa-end`), never below 16.
  */
-function table(rows, columns) {
+function table(rows, columns, maxWidth = Infinity) {
   const cells = rows.map((row) => columns.map((c) => printable(String(c.get(row) ?? '-'))));
   const headers = columns.map((c) => c.header);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const total = widths.reduce((sum, w) => sum + w, 0) + 2 * (widths.length - 1);
+  const at = columns.findIndex((c) => c.shrink);
+  if (total > maxWidth && at >= 0 && widths[at] > MIN_SHRUNK) {
+    widths[at] = Math.max(MIN_SHRUNK, headers[at].length, widths[at] - (total - maxWidth));
+    for (const r of cells) r[at] = middleCut(r[at], widths[at]);
+  }
   const pad = (v, i) => (columns[i].right ? v.padStart(widths[i]) : v.padEnd(widths[i]));
   const line = (values) => values.map(pad).join('  ').trimEnd();
   return [line(headers), ...cells.map(line)].join('\n') + '\n';
@@ -52,9 +64,20 @@ function printable(text) {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Writes `rows` to `stream` as a table of the columns `output` chooses (see selectColumns). */
+/** `text` in at most `width` characters: its start and end, an ellipsis between. */
+function middleCut(text, width) {
+  if (text.length <= width) return text;
+  const head = Math.ceil((width - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
+}
+
+/**
+ * Writes `rows` to `stream` as a table of the columns `output` chooses (see
+ * selectColumns), fitted to the terminal's width when `stream` is one.
+ */
 function writeTable(stream, rows, columns, output) {
-  stream.write(table(rows, selectColumns(columns, output)));
+  const maxWidth = stream.isTTY && stream.columns > 0 ? stream.columns : Infinity;
+  stream.write(table(rows, selectColumns(columns, output), maxWidth));
 }
 
 /** Writes `value` to `stream` as JSON, two-space indented, with a final newline. */

@@ -46,7 +46,7 @@ const positionals = { min: 0, max: 0 };
 // The table's columns; --output chooses among their keys.
 const columns = [
   { key: 'kind', header: 'KIND', get: (r) => r.kind },
-  { key: 'name', header: 'NAME', get: (r) => (r.lock ? `${r.name} (${lockText(r.lock)})` : r.name) },
+  { key: 'name', header: 'NAME', shrink: true, get: (r) => (r.lock ? `${r.name} (${lockText(r.lock)})` : r.name) },
   { key: 'size', header: 'SIZE', get: (r) => format.size(r.size), right: true },
   { key: 'mode', header: 'MODE', get: (r) => r.mode ?? '-' },
   { key: 'owner', header: 'OWNER', get: (r) => r.owner ?? '-' },
