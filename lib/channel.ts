@@ -595,7 +595,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * said it sleeps: no syscall per message otherwise). For dedicated
    * low-latency processes. Returns `null` at the end of the stream (see
    * {@link Channel}). Throws `ETIMEDOUT`, or `ERR_IPC_PEER_DEAD` when a
-   * producer died and everything it committed was received.
+   * producer went away without `close()` (it exited or was killed) and
+   * everything it committed was received.
    */
   receiveSync(options?: ChannelReceiveSyncOptions): Buffer | null {
     return this.#receiveSync(null, options) as Buffer | null;
@@ -642,7 +643,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * abstract Unix datagram socket watched with uv_poll). Resolves `null` at
    * the end of the stream (see {@link Channel}). Rejects `ETIMEDOUT`,
    * `AbortError`, `ERR_IPC_CLOSED`, and `ERR_IPC_PEER_DEAD` when a producer
-   * died and everything it committed was received (checked every 50 ms).
+   * went away without `close()` (it exited or was killed) and everything it
+   * committed was received (checked every 50 ms).
    */
   receive(options?: ChannelWaitOptions): Promise<Buffer | null> {
     return this.#receiveWaiting(null, options) as Promise<Buffer | null>;
@@ -703,7 +705,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
    * Receives messages as they come, on the event loop (see
    * {@link Channel.receive}). The iteration ends at the end of the stream
    * (every producer closed: see {@link Channel}) and when this handle is
-   * closed; it throws `ERR_IPC_PEER_DEAD` when a producer died.
+   * closed; it throws `ERR_IPC_PEER_DEAD` when a producer went away without
+   * `close()`.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     for (;;) {
@@ -871,7 +874,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     if (r === CHANNEL_PEER_DEAD) {
       return stateError('ERR_IPC_PEER_DEAD', syscall === 'send'
         ? `The consumer of ${this.#label} is gone (it closed or died)`
-        : `A producer of ${this.#label} died; everything it committed was received`);
+        : `A producer of ${this.#label} went away without close() (it exited or was killed); everything it ` +
+          'committed was received (a producer that calls close() before it exits is no error)');
     }
     if (r === -EMSGSIZE && syscall === 'send') {
       const length = typeof data === 'number' ? data : toBytes(data).byteLength;

@@ -4,8 +4,8 @@
 //
 // See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
 // connect(2), sendmsg(2), recvmsg(2), sendmmsg(2), recvmmsg(2), cmsg(3),
-// getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF), ioctl(SIOCINQ), poll(2),
-// fcntl(2) (F_DUPFD_CLOEXEC).
+// getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF, SO_PASSCRED), setsockopt(2),
+// ioctl(SIOCINQ), poll(2), fcntl(2) (F_DUPFD_CLOEXEC).
 //
 // Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted
 // ones come from accept4(SOCK_CLOEXEC | SOCK_NONBLOCK), and received
@@ -539,22 +539,58 @@ void PrepareReceive(Slot* slot, void* target, size_t size, bool want_from, struc
 // close-on-exec, and on message sockets reports a message's full length.
 int ReceiveFlags(int type) { return MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == SOCK_STREAM ? 0 : MSG_TRUNC); }
 
+// Runs take (one recvmsg or recvmmsg) so that on a sequenced-packet socket
+// every message it takes is marked, and the end of the stream is not: both an
+// empty message and the end read as 0 bytes, with the same flags and, from an
+// unnamed peer, no address. Nothing about the socket tells them apart before
+// the read either: poll reports POLLIN | POLLRDHUP for both once the peer has
+// shut down, SIOCINQ (the bytes queued) is 0 for both, SO_MEMINFO's receive
+// allocation stays 0 on a Unix socket (its queued messages are charged to their
+// sender), and a MSG_PEEK reads 0 bytes for both. The mark is SCM_CREDENTIALS:
+// with SO_PASSCRED set when it runs, unix_dgram_recvmsg attaches them to every
+// message it dequeues, and returns 0 for the end before it attaches anything
+// (an empty queue and RCV_SHUTDOWN). Finish reads the mark. The option is set
+// for this one call only if it was not already set, and cleared again: left
+// set, it would make this socket bind itself to an abstract name the next time
+// it sends (unix(7), autobind), which its peer would see. Returns what take
+// returns, or -errno of getsockopt/setsockopt before anything is received.
+template <typename Take>
+ssize_t MarkedTake(int fd, int type, Take take) {
+  if (type != SOCK_SEQPACKET) return take();
+  int on = 0;
+  socklen_t length = sizeof(on);
+  int r = RetryOnEintr([&] { return getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &length); });
+  if (r < 0) return r;
+  if (on != 0) return take();
+  on = 1;
+  r = RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)); });
+  if (r < 0) return r;
+  ssize_t n = take();
+  // Clearing an option that was just set on this socket does not fail.
+  on = 0;
+  RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)); });
+  return n;
+}
+
 // After a receive of n >= 0 bytes into msg: puts the descriptors into fds_out
 // (up to max_fds; pidfds and any beyond are closed, and a closed SCM_RIGHTS
 // descriptor sets MSG_CTRUNC), the sender's sun_path into address_out (when
-// not null, kAddressBytes of room), tells the end of a stream, and fills
-// meta[0..kMetaSize).
+// not null, kAddressBytes of room), tells the end of a stream (on a
+// sequenced-packet socket, by the mark MarkedTake had the kernel put on every
+// message), and fills meta[0..kMetaSize).
 //
 // Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
 // caller: they are not tracked, so that SharedMemory.fromFd and the like can
 // adopt them.
-void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds,
+void Finish(int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_t* fds_out, int max_fds,
             uint8_t* address_out) {
   int count = 0;
   bool dropped = false;
+  bool marked = false;
   for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
        cmsg = CMSG_NXTHDR(const_cast<struct msghdr*>(&msg), cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET) continue;
+    if (cmsg->cmsg_type == SCM_CREDENTIALS) marked = true;
     if (cmsg->cmsg_type != SCM_RIGHTS && cmsg->cmsg_type != SCM_PIDFD) continue;
     size_t in_message = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < in_message; i++) {
@@ -576,10 +612,9 @@ void Finish(int fd, int type, const struct msghdr& msg, ssize_t n, int32_t* meta
     if (type == SOCK_STREAM) {
       end = 1;
     } else if (type == SOCK_SEQPACKET) {
-      // An empty message and the end of the stream both read as 0 bytes. Only
-      // a peer that has shut down can have ended it.
-      struct pollfd p = {fd, POLLRDHUP, 0};
-      if (RetryOnEintr([&] { return poll(&p, 1, 0); }) > 0 && (p.revents & (POLLRDHUP | POLLHUP))) end = 1;
+      // An empty message and the end of the stream both read as 0 bytes;
+      // MarkedTake made the kernel mark every message, and only messages.
+      end = marked ? 0 : 1;
     }
   }
 
@@ -666,13 +701,13 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline, si
       target = scratch.Data();
     }
     PrepareReceive(&slot, target, size, true, &msg);
-    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
+    return MarkedTake(fd, type, [&] { return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); }); });
   };
   ssize_t n = deadline == nullptr ? attempt() : UntilReady(fd, POLLIN, *deadline, attempt);
   if (env.IsExceptionPending()) return env.Undefined();
   if (n < 0) return Result(env, static_cast<double>(n));
   int max_fds = static_cast<int>(std::min(fds_out.ElementLength(), static_cast<size_t>(kScmMaxFd)));
-  Finish(fd, type, msg, n, meta, fds_out.Data(), max_fds, address_out.Data());
+  Finish(type, msg, n, meta, fds_out.Data(), max_fds, address_out.Data());
   if (type != SOCK_STREAM) {
     // n is the message's whole length (MSG_TRUNC): only what is in scratch is copied.
     if (pool != nullptr && static_cast<size_t>(n) <= kPooledMax && static_cast<size_t>(n) <= size && n != 0) {
@@ -712,10 +747,10 @@ Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
   struct msghdr msg;
   auto attempt = [&]() -> ssize_t {
     PrepareReceive(&slot, target, target_length, false, &msg);
-    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
+    return MarkedTake(fd, type, [&] { return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); }); });
   };
   ssize_t n = AttemptOrWait(info, 4, fd, POLLIN, attempt);
-  if (n >= 0) Finish(fd, type, msg, n, meta, nullptr, 0, nullptr);
+  if (n >= 0) Finish(type, msg, n, meta, nullptr, 0, nullptr);
   return Result(info.Env(), static_cast<double>(n));
 }
 
@@ -768,8 +803,10 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
                      &batch.msgs[i].msg_hdr);
       batch.msgs[i].msg_len = 0;
     }
-    return RetryOnEintr(
-        [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
+    return MarkedTake(fd, type, [&] {
+      return RetryOnEintr(
+          [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
+    });
   };
   ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
   if (n < 0) return Result(env, static_cast<double>(n));
@@ -781,7 +818,7 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
   for (ssize_t i = 0; i < n; i++) {
     int32_t* m = meta + 1 + i * kMetaSize;
     ssize_t length = batch.msgs[i].msg_len;
-    Finish(fd, type, batch.msgs[i].msg_hdr, length, m, fds_out.Data() + fds_at, std::min(kScmMaxFd, fds_room - fds_at),
+    Finish(type, batch.msgs[i].msg_hdr, length, m, fds_out.Data() + fds_at, std::min(kScmMaxFd, fds_room - fds_at),
            address_out.Data() + i * kAddressBytes);
     fds_at += m[kFdCount];
     total += std::min(static_cast<size_t>(length), message_size);

@@ -2,7 +2,8 @@ import { fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync as wr
 import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Channel, SharedMemory } from '../lib';
+import { once } from 'node:events';
+import { Channel, SharedMemory, spawn as spawnWithFds } from '../lib';
 import { fdsOpenedSince, fixture, fixtureChild, leftoverObjects, namesUnlinkedAfterEach, openFds, run, runWithSmallDevShm, withOtherUser, withUmask, type FixtureChild } from './helpers';
 
 /** A fresh channel name that afterEach unlinks if the test left it behind. */
@@ -520,6 +521,21 @@ describe('between processes', () => {
     const next = child(['produce', '3', '1', '8', 'close'], { 3: ch });
     expect(parse((await ch.receive({ timeoutMs: 20000 }))!).i).toBe(0);
     expect(await next.exit).toEqual([0, null]);
+    ch.close();
+  });
+
+  test('a producer that exits 0 without close(): what it sent arrives, then ERR_IPC_PEER_DEAD says it went away without close()', async () => {
+    const ch = Channel.create({ capacity: 4096 });
+    const dist = JSON.stringify(path.join(__dirname, '..', 'dist'));
+    const script = `const ch = require(${dist}).Channel.fromFd(3); ch.sendSync('forgot close()', { timeoutMs: 20000 });`;
+    const producer = spawnWithFds(process.execPath, ['-e', script], { fds: { 3: ch }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const exit = once(producer, 'exit');
+    expect((await ch.receive({ timeoutMs: 20000 }))!.toString()).toBe('forgot close()');
+    expect(await exit).toEqual([0, null]);
+    await expect(ch.receive({ timeoutMs: 20000 })).rejects.toMatchObject({
+      code: 'ERR_IPC_PEER_DEAD',
+      message: expect.stringMatching(/^A producer of anonymous channel \(fd \d+\) went away without close\(\) \(it exited or was killed\); everything it committed was received \(a producer that calls close\(\) before it exits is no error\)$/),
+    });
     ch.close();
   });
 

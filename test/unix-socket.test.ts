@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { inspect } from 'node:util';
 import {
-  chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync,
+  chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -159,6 +160,109 @@ describe('messages', () => {
     for await (const m of b) seen.push(m.data.toString());
     expect(seen).toEqual(['m1', 'm2', 'm3']);
     b.close();
+  });
+
+  describe('seqpacket: an empty message is a message, even once the peer has closed', () => {
+    // The kernel reads both an empty record and the end of the stream as 0
+    // bytes; every call must tell them apart.
+    const SENT = [
+      ['m1', '', 'm3', 'm4'],
+      ['', '', '', 'x', '', ''],
+      ['m1', ''],
+      [''],
+    ];
+    const DRAINS: Record<string, (sock: UnixSocket) => Promise<(string | null)[]>> = {
+      receive: async (sock) => {
+        const seen: (string | null)[] = [];
+        for (let m = await sock.receive({ timeoutMs: LONG }); ; m = await sock.receive({ timeoutMs: LONG })) {
+          seen.push(m === null ? null : m.data.toString());
+          if (m === null) return seen;
+        }
+      },
+      tryReceive: async (sock) => {
+        const seen: (string | null)[] = [];
+        for (let m = sock.tryReceive(); ; m = sock.tryReceive()) {
+          seen.push(m === null ? null : m.data.toString());
+          if (m === null) return seen;
+        }
+      },
+      receiveSync: async (sock) => {
+        const seen: (string | null)[] = [];
+        for (let m = sock.receiveSync({ timeoutMs: LONG }); ; m = sock.receiveSync({ timeoutMs: LONG })) {
+          seen.push(m === null ? null : m.data.toString());
+          if (m === null) return seen;
+        }
+      },
+      receiveInto: async (sock) => {
+        const seen: (string | null)[] = [];
+        const buffer = Buffer.alloc(16);
+        for (let n = await sock.receiveInto(buffer); ; n = await sock.receiveInto(buffer)) {
+          seen.push(n === null ? null : buffer.toString('utf8', 0, n));
+          if (n === null) return seen;
+        }
+      },
+      receiveMany: async (sock) => {
+        const seen: (string | null)[] = [];
+        // A batch of 2 also ends a batch between an empty message and the end.
+        for (let r = await sock.receiveMany(2); ; r = await sock.receiveMany(2)) {
+          if (r === null) return [...seen, null];
+          seen.push(...r.map((m) => m.data.toString()));
+        }
+      },
+      receiveManySync: async (sock) => {
+        const seen: (string | null)[] = [];
+        for (let r = sock.receiveManySync(8, { timeoutMs: LONG }); ; r = sock.receiveManySync(8, { timeoutMs: LONG })) {
+          if (r === null) return [...seen, null];
+          seen.push(...r.map((m) => m.data.toString()));
+        }
+      },
+      'for await': async (sock) => {
+        const seen: (string | null)[] = [];
+        for await (const m of sock) seen.push(m.data.toString());
+        return [...seen, null];
+      },
+    };
+    test.each(Object.keys(DRAINS))('%s: every message in order, then the end', async (how) => {
+      for (const sent of SENT) {
+        const [a, b] = socketPair({ type: 'seqpacket' });
+        for (const m of sent) await a.send(m);
+        a.close();
+        expect(await DRAINS[how](b)).toEqual([...sent, null]);
+        expect(b.ended).toBe(true);
+        // The end stays the end.
+        expect(b.tryReceive()).toBeNull();
+        b.close();
+      }
+    });
+
+    test('a receive waiting when the empty message and the close come gets the message, then the end', async () => {
+      const [a, b] = socketPair({ type: 'seqpacket' });
+      const first = b.receive({ timeoutMs: LONG });
+      const many = b.receiveMany(8, { timeoutMs: LONG });
+      await a.send('');
+      await a.send('');
+      a.close();
+      expect(text(await first)).toBe('');
+      expect((await many)!.map((m) => m.data.toString())).toEqual(['']);
+      expect(await b.receive()).toBeNull();
+      b.close();
+    });
+
+    test('telling them apart leaves the socket as it was: a receiver that sends after receiving stays unnamed', async () => {
+      // Receives set SO_PASSCRED for their one call; left set, the receiver's
+      // next send would bind it to an abstract name (unix(7), autobind).
+      const [a, b] = socketPair({ type: 'seqpacket' });
+      await a.send('');
+      expect(text(await b.receive())).toBe('');
+      expect(b.tryReceiveMany(4)).toEqual([]);
+      await b.send('answer');
+      expect(text(await a.receive())).toBe('answer');
+      const inode = String(fstatSync(b.fd).ino);
+      const entry = readFileSync('/proc/net/unix', 'utf8').split('\n').find((line) => line.split(/\s+/)[6] === inode);
+      expect(entry!.trim().split(/\s+/)).toHaveLength(7);
+      a.close();
+      b.close();
+    });
   });
 
   test('bad arguments fail before any syscall', async () => {
