@@ -439,6 +439,7 @@ export interface ChannelMeta {
   readonly SEALED: number;
   readonly END_WHEN_IDLE: number;
   readonly ENDED: number;
+  readonly FAILED_CALL: number;
   readonly SIZE: number;
 }
 

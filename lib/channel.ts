@@ -55,10 +55,13 @@ const PROBE_MS = 50;
 // Slots of the meta array native/channel.cc fills (its enum Meta, exported as binding.channelMeta).
 // SEALED and END_WHEN_IDLE are written by this file: 1 when attaching must find the object sealed against
 // shrinking, 1 when this handle's stream ends once its producers have closed. ENDED is 1 once this handle, as the
-// consumer, saw its stream end.
+// consumer, saw its stream end. FAILED_CALL says which call of channelAttach failed (ATTACH_CALLS[n]).
 const {
-  LOCK_FD, LANES, CAPACITY, MAX_MESSAGE, LANE, NEEDED, OFFSET, SEALED, END_WHEN_IDLE, ENDED, SIZE: META_SIZE,
+  LOCK_FD, LANES, CAPACITY, MAX_MESSAGE, LANE, NEEDED, OFFSET, SEALED, END_WHEN_IDLE, ENDED, FAILED_CALL,
+  SIZE: META_SIZE,
 } = binding.channelMeta;
+/** channelAttach's calls, by the number it writes to meta[FAILED_CALL] (native/channel.cc AttachCall). */
+const ATTACH_CALLS = ['mmap', 'fcntl', 'fstat', 'mmap', 'open'];
 
 // The hot calls may leave their data or target out ("the same one again"):
 // native/channel.cc then uses the pointer and byte length it read from the
@@ -212,7 +215,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
             'Channel.open(name)',
         );
       }
-      throw new IpcError(handle, 'mmap', memory.name);
+      throw new IpcError(handle, ATTACH_CALLS[this.#meta[FAILED_CALL]] ?? 'mmap', memory.name);
     }
     this.#memory = memory;
     this.#life = new Lifetime(
@@ -684,9 +687,11 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         }
       }, PROBE_MS).unref();
       const attempt = () => {
-        // Again at each attempt: the target may have been detached while the receive waited.
+        // Again at each attempt: the target, or the pool (where an engine can transfer it away), may have been
+        // detached while the receive waited.
         if (target !== null) validateUint8Array(target, 'target');
-        const r = target === null ? this.#copied(calls, calls.receiveArmed(null)) : calls.receiveArmed(target);
+        const now = target === null ? this.#pooledConsumer() : calls;
+        const r = target === null ? this.#copied(now, now.receiveArmed(null)) : now.receiveArmed(target);
         if (typeof r !== 'number' || r >= 0) return r;
         if (r === -EAGAIN) return AGAIN;
         if (r === CHANNEL_ENDED) return null;

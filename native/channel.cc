@@ -49,7 +49,8 @@ constexpr long kSliceMs = 20;
 // JavaScript writes kSealed (1 before channelAttach when the object must be
 // sealed against shrinking: Channel.fromFd) and kEndWhenIdle (1 before the
 // consumer is claimed when this consumer's stream may end: see EndCheck).
-// kEnded is 1 once this consumer saw its stream end.
+// kEnded is 1 once this consumer saw its stream end. kFailedCall says which
+// call of channelAttach failed (an AttachCall), for the error's syscall.
 enum Meta {
   kLockFd,
   kLanes,
@@ -61,8 +62,12 @@ enum Meta {
   kSealed,
   kEndWhenIdle,
   kEnded,
+  kFailedCall,
   kMetaSize
 };
+
+// The calls channelAttach makes that can fail, as meta[kFailedCall] names them.
+enum AttachCall { kCallFcntl = 1, kCallFstat, kCallMmap, kCallOpen };
 
 // The tag of a channel's handle (native/common/handle.h).
 const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
@@ -171,28 +176,33 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   if (fd_arg < 0 || fd_arg > INT32_MAX || fd_arg != static_cast<int>(fd_arg) || size_arg < 0)
     return Result(env, -EINVAL);
   int fd = static_cast<int>(fd_arg);
+  double* meta_slots = static_cast<double*>(meta_data);
+  auto failed = [&](AttachCall call, int r) {
+    meta_slots[kFailedCall] = call;
+    return Result(env, r);
+  };
   // A seal cannot be taken back: checked once, it holds for the mapping's life.
-  if (static_cast<double*>(meta_data)[kSealed] == 1) {
+  if (meta_slots[kSealed] == 1) {
     int seals = fcntl(fd, F_GET_SEALS);
-    if (seals < 0 && errno != EINVAL) return Result(env, -errno);
+    if (seals < 0 && errno != EINVAL) return failed(kCallFcntl, -errno);
     if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) return Result(env, -EPERM);
   }
   // The size JavaScript measured, never more than the object has: mapped
   // pages past its end would be SIGBUS at the first touch.
   struct stat st;
-  if (fstat(fd, &st) != 0) return Result(env, -errno);
+  if (fstat(fd, &st) != 0) return failed(kCallFstat, -errno);
   if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX))
     return Result(env, -EINVAL);
   size_t size = static_cast<size_t>(size_arg);
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (addr == MAP_FAILED) return Result(env, -errno);
+  if (addr == MAP_FAILED) return failed(kCallMmap, -errno);
   auto segment = std::shared_ptr<Segment>(new Segment{addr, size});
   auto ch = std::make_unique<Channel>();
   int r = pipc_ring_attach(&ch->ring, addr, size);
   if (r < 0) return Result(env, r);
   std::string path = "/proc/self/fd/" + std::to_string(fd);
   int lock_fd = RetryOnEintr([&] { return open(path.c_str(), O_RDWR | O_CLOEXEC); });
-  if (lock_fd < 0) return Result(env, lock_fd);
+  if (lock_fd < 0) return failed(kCallOpen, lock_fd);
   EnvState::Get(env)->TrackFd(lock_fd);
   ch->segment = std::move(segment);
   ch->lock_fd = lock_fd;
@@ -946,6 +956,7 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"SEALED", kSealed},
       {"END_WHEN_IDLE", kEndWhenIdle},
       {"ENDED", kEnded},
+      {"FAILED_CALL", kFailedCall},
       {"SIZE", kMetaSize},
   };
   SetConstants(env, meta, slots);

@@ -58,7 +58,7 @@ describe('Channel.fromFd and seals', () => {
 describe('handles and raw binding calls', () => {
   test('a channel call given anything but a channel handle is -EBADF; a hot call before its side attached is -EBADF', () => {
     const ch = Channel.create({ capacity: 256 });
-    const meta = new Float64Array(10);
+    const meta = new Float64Array(binding.channelMeta.SIZE);
     const handle = binding.channelAttach(ch.fd, ch.capacity + 256 + 512, meta);
     expect(typeof handle).toBe('object');
     const calls = binding.channelCalls(handle as never);

@@ -82,6 +82,30 @@ describe('Channel.create / open', () => {
     expect(out).toEqual({ error: expect.objectContaining({ code: 'ENOSPC', syscall: 'posix_fallocate', path: '/big' }), devShm: [] });
   });
 
+  test('out of descriptors while attaching: the error names the call that failed (open), and nothing stays open', async () => {
+    const n = name();
+    const code = `
+      const fs = require('node:fs');
+      const { Channel } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const ch = Channel.create(${JSON.stringify(n)}, { capacity: 4096 });
+      const base = fs.readdirSync('/proc/self/fd').length;
+      // Every descriptor but one: shm_open takes it, and the open of the lane lock's own description fails.
+      const held = [];
+      try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
+      fs.closeSync(held.pop());
+      let out;
+      try { Channel.open(${JSON.stringify(n)}); out = 'opened'; } catch (e) { out = { code: e.code, syscall: e.syscall, path: e.path }; }
+      for (const fd of held) fs.closeSync(fd);
+      const leaked = fs.readdirSync('/proc/self/fd').length - base;
+      ch.close();
+      Channel.unlink(${JSON.stringify(n)});
+      console.log(JSON.stringify({ out, leaked }));
+    `;
+    const r = await run('prlimit', ['--nofile=64:64', process.execPath, '-e', code]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ out: { code: 'EMFILE', syscall: 'open', path: n }, leaked: 0 });
+  });
+
   test('another uid: a 0600 channel is EACCES to it, one made 0666 takes its messages', async () => {
     const priv = name();
     const pub = name();
