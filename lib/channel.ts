@@ -12,7 +12,7 @@ import type { InspectOptionsStylized } from './internal/inspect';
 import { newPool, pooledBuffer } from './internal/buffer-pool';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
 import { corrupt, invalidArgValue, IpcError, stateError } from './errors';
-import { armGiveUp } from './internal/cancel';
+import { abortError, armGiveUp } from './internal/cancel';
 import { validateAdoptable } from './internal/descriptor';
 import { Lifetime } from './internal/lifetime';
 import { AGAIN, Poller } from './internal/poller';
@@ -445,6 +445,8 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
     try {
       const wait = waitOptions(options);
       const bytes = toBytes(data);
+      // Aborted already: nothing is sent, as Node's own calls do nothing with an aborted signal.
+      if (wait.signal?.aborted) return Promise.reject(abortError(wait.signal));
       if (this.#sendsPending === 0 && this.trySend(bytes)) return Promise.resolve();
       const { signal, timeoutMs } = wait;
       const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;

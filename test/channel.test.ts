@@ -612,6 +612,11 @@ describe('between processes', () => {
     const aborted = ch.receive({ signal: ac.signal });
     ac.abort();
     await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    // Aborted before the call: nothing is sent or taken, though there is room and a message.
+    await expect(ch.send('never', { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    ch.trySend('kept');
+    await expect(ch.receive({ signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(ch.tryReceive()!.toString()).toBe('kept');
     while (ch.trySend('fill'));
     const sends = [ch.send('one', { timeoutMs: 20000 }), ch.send('two', { timeoutMs: 20000 })];
     await expect(ch.send('x', { timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
