@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
+import { forgetKept } from '../lib/internal/link-transfer';
 import { ProcessLink } from '../lib/process-link';
 import { fdsOpenedSince, fixtureChild, leftoverObjects, openFds, run, type FixtureChild } from './helpers';
 
@@ -439,5 +440,82 @@ describe('ProcessLink', () => {
       expect(n).toBeGreaterThanOrEqual(200);
       expect(await child.exit).toEqual([null, 'SIGKILL']);
     });
+  });
+});
+
+/** A link, and a child (test/fixtures/link-hostile.js) that never reads and sends `count` frames of `command`. */
+function hostile(command: string, count: number, options?: { capacity?: number }): [ProcessLink, FixtureChild] {
+  const link = ProcessLink.create(options);
+  const [toChild, toParent] = link.childFds();
+  const child = fixtureChild('link-hostile.js', [command, String(count)], { 3: { fd: toChild }, 4: { fd: toParent } });
+  links.push(link);
+  children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+  return [link, child];
+}
+
+describe('ProcessLink bounds what a peer can make it hold', () => {
+  test('ACKs a peer never reads: ids wait in one array, and past 16,384 the link is corrupt and closes', async () => {
+    // 40,000 values, each a reference this side refuses (a descriptor that does not exist) and ACKs all the same.
+    const [link, child] = hostile('acks', 40000, { capacity: 4096 });
+    const errors: Array<Error & { code?: string }> = [];
+    link.on('error', (err: Error) => errors.push(err));
+    link.on('message', () => undefined);
+    const first = await Promise.race([
+      closeEvent(link).then(() => 'closed'),
+      child.next().then(() => 'the peer sent all 40,000 values', () => 'the peer ended'),
+    ]);
+    expect(first).toBe('closed');
+    const refused = errors.filter((err) => /its memfd cannot be opened/.test(err.message));
+    const overrun = errors.filter((err) => /16384 ACKs unread/.test(err.message));
+    expect(overrun).toEqual([expect.objectContaining({ code: 'ERR_IPC_CORRUPT' })]);
+    expect(refused.length + overrun.length).toBe(errors.length);
+    // One refusal (and ACK) per value: 16,385 ACKs waiting, plus what a 4 KiB ring and one frame of ids took.
+    expect(refused.length).toBeGreaterThan(16384);
+    expect(refused.length).toBeLessThan(16384 + 1024);
+  });
+
+  test('values held for no listener stop at 10,000: a send waiting for its ACK rejects, nothing is lost', async () => {
+    const count = 25000;
+    const [link, child] = hostile('flood', count, { capacity: 4096 });
+    // A large view waits for its ACK: the receive loop runs with no listener, and holds what comes before the ACK.
+    const sent = link.send(Buffer.alloc(2 * 1024 * 1024, 1));
+    const first = await Promise.race([
+      sent.then(() => 'acked', (err: unknown) => err),
+      child.next().then(() => `the peer sent all ${count} values`),
+    ]);
+    expect(first).toMatchObject({ code: 'ERR_IPC_PEER_OVERRUN', message: expect.stringMatching(/10000 values/) });
+    // The values held come first, then those that waited in the ring (the peer waited for room): all, in order.
+    const got = (await take(link, count)) as Array<{ i: number }>;
+    expect(got.every((value, i) => value.i === i)).toBe(true);
+  });
+
+  test('ACKs that wait for room go together, several ids a frame, and every one arrives', async () => {
+    // One value of 1,000 references to one memfd of the peer, which reads nothing until told: 1,000 ACKs of 5 bytes
+    // do not fit in a 4 KiB ring.
+    const [link, child] = hostile('refs', 1000, { capacity: 4096 });
+    const [value] = (await take(link, 1)) as Uint8Array[][];
+    expect(value).toHaveLength(1000);
+    expect(value[999][0]).toBe(7);
+    child.proc.stdin!.write('read\n');
+    const { ids, frames } = (await child.next()) as { ids: number; frames: number };
+    expect(ids).toBe(1000);
+    expect(frames).toBeLessThan(1000);
+    // The descriptor a received mapping keeps (lib/internal/link-transfer.ts), for the leak check.
+    forgetKept();
+  });
+
+  test('links dropped without close() are collected, their descriptors closed', async () => {
+    const child = fixtureChild('process-link-gc.js', ['dropped']);
+    children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+    const { before, made, after } = (await child.next()) as { before: number; made: number; after: number };
+    expect(made).toBe(before + 50 * 6);
+    expect(after).toBe(before);
+  });
+
+  test('a link reachable only through its listener is not collected: it receives after collections', async () => {
+    const child = fixtureChild('process-link-gc.js', ['listening']);
+    children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+    expect(await child.next()).toEqual({ got: [{ i: 0 }, { i: 1 }, { i: 2 }] });
+    expect(await child.exit).toEqual([0, null]);
   });
 });
