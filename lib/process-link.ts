@@ -283,8 +283,17 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   readonly #lengths = new Uint32Array(64);
   /** The memfds this side sent, open until the peer ACKs them. */
   readonly #transfers = new Transfers();
-  /** Where the peer's memfds are (its pid, from its HELLO), and how to ACK one. */
-  readonly #peer: TransferPeer & { pid: number } = { pid: 0, ack: (id) => this.#ack(id) };
+  /**
+   * The peer's pid when the one who made the link knows it (a Process its child's, a child its parent's, a thread
+   * worker's link this process's own): references are opened in that pid's /proc whatever the peer says, and a HELLO
+   * naming another pid is refused (`ERR_IPC_CORRUPT`); else 0, and the first HELLO's pid is the peer's. Set before
+   * receiving starts. @internal
+   */
+  peerPid = 0;
+  /** The pid the peer's first HELLO said (0 before it). */
+  #helloPid = 0;
+  /** Where the peer's memfds are (its pid: {@link ProcessLink.peerPid}, or its HELLO's), and how to ACK one. */
+  readonly #peer: TransferPeer;
 
   /** @internal */
   constructor(key: Internal, out: Channel, incoming: Channel, parent: boolean) {
@@ -293,6 +302,13 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.#out = out;
     this.#in = incoming;
     this.#parent = parent;
+    const pid = () => (this.peerPid > 0 ? this.peerPid : this.#helloPid);
+    this.#peer = {
+      get pid() {
+        return pid();
+      },
+      ack: (id) => this.#ack(id),
+    };
     this.#loopRef.attach(socketPart(out));
     this.#loopRef.attach(socketPart(incoming));
     // Attach at once as the producer of one channel and the consumer of the other, so that the
@@ -689,7 +705,11 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const tag = frame.byteLength === 0 ? 0 : frame[0];
     if (tag === HELLO && frame.byteLength === 1) return;
     if (tag === HELLO && frame.byteLength === HELLO_LENGTH) {
-      this.#peer.pid = frame.readUInt32LE(1);
+      // A peer is one process: a HELLO naming another would have this side open another process's descriptors.
+      const pid = frame.readUInt32LE(1);
+      const known = this.#peer.pid;
+      if (known === 0 || pid === known) this.#helloPid = pid;
+      else this.#report(corrupt(LABEL, `a HELLO says pid ${pid}, but the peer is pid ${known}: refused`));
       return;
     }
     // Between any two frames, even the chunks of a value: the peer's ACKs do not wait for its sends.
