@@ -15,8 +15,10 @@
  * FIRST  [3][total: uint48 LE][bytes] the start of a value too long for one
  * MORE   [4][bytes]                   message; the value is whole once `total`
  *                                     bytes came, and is then deserialized
- * ACK    [5][id: u32 LE]              the receiver has mapped (or refused) the
- *                                     memfd `id`: its sender closes it
+ * ACK    [5][id: u32 LE]...           the receiver has mapped (or refused) the
+ *                                     memfds `id` (one or more ids: ACKs that
+ *                                     waited for room go together): their
+ *                                     sender closes them
  * RAW    [6][bytes]                   bytes for the receiver's `onRaw` (internal:
  *                                     a Pool's compact answers), in order with
  *                                     the values
@@ -30,6 +32,14 @@
  * Channel sends complete in call order). A chunked value whose send gave up
  * half-way (timeout, abort) is left incomplete: the receiver drops it when
  * the next value starts.
+ *
+ * Bounds against a peer that does not read or floods: ACKs waiting for room
+ * are ids in one array, sent as one frame at a time; past
+ * {@link MAX_UNSENT_ACKS} of them the link is corrupt (closed). Values held
+ * for a later listener are at most {@link MAX_HELD} (or
+ * {@link MAX_HELD_BYTES} of serialization); past that, with nobody listening,
+ * no frame is taken (they wait in the ring, and the peer's sends wait for
+ * room), and sends waiting for their ACKs reject.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
@@ -37,7 +47,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { Channel } from './channel';
-import { closedError, corrupt } from './errors';
+import { closedError, corrupt, stateError } from './errors';
 import type { WaitOptions } from './options';
 import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 import { inspectCustom, inspectHandle } from './internal/inspect';
@@ -94,20 +104,45 @@ const GRACE_POLLS = 8;
 const MAX_BACKOFF_STEPS = 6;
 /** See {@link MAX_BACKOFF_STEPS}: a quarter of {@link SPIN_MS}. */
 const LATE_MS = SPIN_MS / 4;
+/**
+ * ACK ids that waited for room (the peer does not read its ring) before the link is closed as corrupt: 16,384, four
+ * values' worth of references (a value holds at most 4,096). A peer that reads owes none for long; one that sends
+ * references and never reads would otherwise cost this process memory without end.
+ */
+const MAX_UNSENT_ACKS = 16384;
+/**
+ * Values received while nobody listened that are held for the next listener, at most: 10,000, or
+ * {@link MAX_HELD_BYTES} of their serializations. Past that, with nobody listening, frames stay in the ring.
+ */
+const MAX_HELD = 10000;
+/** See {@link MAX_HELD}: 64 MiB. */
+const MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 /**
  * The links open in this process, closed when it exits normally (also through `process.exit()`), so that the peer
- * sees a goodbye rather than a death. One 'exit' listener for all of them.
+ * sees a goodbye rather than a death. One 'exit' listener for all of them. Held weakly: a link nobody can reach any
+ * more (dropped without close(), nothing pending on it) is collected, and its Channels' finalizers close their
+ * descriptors; a link that receives is reachable from its pending receive.
  */
-const openLinks = new Set<ProcessLink>();
+const openLinks = new Set<WeakRef<ProcessLink>>();
+const collectedLinks = new FinalizationRegistry<WeakRef<ProcessLink>>((ref) => openLinks.delete(ref));
 let exitHooked = false;
-function closeAllOnExit(link: ProcessLink): void {
-  openLinks.add(link);
+function closeAllOnExit(ref: WeakRef<ProcessLink>): void {
+  openLinks.add(ref);
+  collectedLinks.register(ref.deref()!, ref, ref);
   if (exitHooked) return;
   exitHooked = true;
   process.once('exit', () => {
-    for (const each of openLinks) each.close();
+    for (const each of openLinks) each.deref()?.close();
   });
+}
+
+/** An ACK frame for `ids`. */
+function ackFrame(ids: readonly number[]): Buffer {
+  const frame = Buffer.allocUnsafe(1 + 4 * ids.length);
+  frame[0] = ACK;
+  for (let i = 0; i < ids.length; i++) frame.writeUInt32LE(ids[i], 1 + 4 * i);
+  return frame;
 }
 
 /** Runs `call`; what it throws is thrown again on the next tick (uncaught), not into the receive loop. */
@@ -188,7 +223,11 @@ export interface ProcessLinkCreateOptions {
  * truncated value, an unknown frame) is an `'error'` with
  * `code: 'ERR_IPC_CORRUPT'`; it is dropped and the link goes on. `'error'` is
  * emitted only while someone listens for it (an iteration does): a peer
- * cannot crash this process through the link.
+ * cannot crash this process through the link. Nor can it make it hold
+ * without bound: values received while nobody listens are held up to
+ * 10,000 (or 64 MiB), then left in the ring (the peer waits for room); a
+ * peer that leaves 16,384 ACKs it is owed unread is `ERR_IPC_CORRUPT`, and
+ * the link closes.
  */
 export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>, Disposable {
   static {
@@ -220,6 +259,14 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #total = -1;
   /** Values received while nobody listened, for the next listener. */
   readonly #held: unknown[] = [];
+  /** The serialized length of each value held, and their sum (see {@link MAX_HELD}). */
+  readonly #heldSizes: number[] = [];
+  #heldBytes = 0;
+  /** ACK ids that waited for room, and whether a send of some waits for room now (one at a time). */
+  #acks: number[] = [];
+  #acking = false;
+  /** This link in {@link openLinks}. */
+  readonly #openRef: WeakRef<ProcessLink> = new WeakRef(this);
   /** Sends queued in the Channel (waiting for room): a RAW frame must not pass them. */
   #queued = 0;
   /** The tagged copy a RAW frame is made in (one send at a time: reused), and the view of it sent last. */
@@ -236,8 +283,17 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   readonly #lengths = new Uint32Array(64);
   /** The memfds this side sent, open until the peer ACKs them. */
   readonly #transfers = new Transfers();
-  /** Where the peer's memfds are (its pid, from its HELLO), and how to ACK one. */
-  readonly #peer: TransferPeer & { pid: number } = { pid: 0, ack: (id) => this.#ack(id) };
+  /**
+   * The peer's pid when the one who made the link knows it (a Process its child's, a child its parent's, a thread
+   * worker's link this process's own): references are opened in that pid's /proc whatever the peer says, and a HELLO
+   * naming another pid is refused (`ERR_IPC_CORRUPT`); else 0, and the first HELLO's pid is the peer's. Set before
+   * receiving starts. @internal
+   */
+  peerPid = 0;
+  /** The pid the peer's first HELLO said (0 before it). */
+  #helloPid = 0;
+  /** Where the peer's memfds are (its pid: {@link ProcessLink.peerPid}, or its HELLO's), and how to ACK one. */
+  readonly #peer: TransferPeer;
 
   /** @internal */
   constructor(key: Internal, out: Channel, incoming: Channel, parent: boolean) {
@@ -246,6 +302,13 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.#out = out;
     this.#in = incoming;
     this.#parent = parent;
+    const pid = () => (this.peerPid > 0 ? this.peerPid : this.#helloPid);
+    this.#peer = {
+      get pid() {
+        return pid();
+      },
+      ack: (id) => this.#ack(id),
+    };
     this.#loopRef.attach(socketPart(out));
     this.#loopRef.attach(socketPart(incoming));
     // Attach at once as the producer of one channel and the consumer of the other, so that the
@@ -265,7 +328,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     } catch {
       // see above
     }
-    closeAllOnExit(this);
+    closeAllOnExit(this.#openRef);
     this.on('newListener', (event) => {
       if (event === 'message') process.nextTick(() => this.#start());
     });
@@ -339,7 +402,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * getter that throws) with a `DataCloneError`, `code: 'ERR_IPC_DATA_CLONE'`;
    * a closed link with `ERR_IPC_CLOSED`; a large view whose memfd cannot be
    * made with the `IpcError` (`EMFILE`, `ENOMEM`, `ENOSPC`). Rejects `ETIMEDOUT`, `AbortError`,
-   * and `ERR_IPC_PEER_DEAD` once the peer closed or died.
+   * and `ERR_IPC_PEER_DEAD` once the peer closed or died. A value with large
+   * views rejects `ERR_IPC_PEER_OVERRUN` when, while it waits for the peer
+   * to map them, the peer sends 10,000 values (or 64 MiB) and nobody here
+   * listens: its memfds are closed, and the peer may not get it.
    */
   send(value: unknown, options?: WaitOptions): Promise<void> {
     try {
@@ -425,23 +491,46 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     if (this.#transfers.size === 0 || this.#reading || this.#closed) return;
     try {
       let frame: Buffer | null;
-      while ((frame = this.#in.tryReceive()) !== null) this.#frame(frame);
+      while (this.#reads() && (frame = this.#in.tryReceive()) !== null) this.#frame(frame);
     } catch {
       // see above
     }
   }
 
-  /** This side mapped (or refused) the peer's memfd `id`: the peer may close it. */
+  /**
+   * This side mapped (or refused) the peer's memfd `id`: the peer may close it. An ACK that finds no room waits with
+   * the others in one array, sent by one pending send (as many ids a frame as a ring message holds): a peer that
+   * never reads costs 4 bytes an ACK, and past {@link MAX_UNSENT_ACKS} the link is closed as corrupt.
+   */
   #ack(id: number): void {
-    const frame = Buffer.alloc(ACK_LENGTH);
-    frame[0] = ACK;
-    frame.writeUInt32LE(id, 1);
+    if (this.#closed) return;
     try {
-      if (this.#out.trySend(frame)) return;
-      this.#out.send(frame).catch(() => undefined);
+      if (this.#acks.length === 0 && !this.#acking && this.#out.trySend(ackFrame([id]))) return;
     } catch {
       // The peer is gone, or this side closed: the memfd closes with the peer's link.
+      return;
     }
+    this.#acks.push(id);
+    if (this.#acks.length > MAX_UNSENT_ACKS) {
+      this.#report(corrupt(LABEL, `the peer left ${MAX_UNSENT_ACKS} ACKs unread while it sent references`));
+      this.close();
+    } else if (!this.#acking) {
+      this.#sendAcks();
+    }
+  }
+
+  /** Sends the ACKs that waited, one frame at a time, each once there is room. */
+  #sendAcks(): void {
+    const ids = this.#acks.splice(0, (this.#out.maxMessageSize - 1) >>> 2);
+    this.#acking = true;
+    this.#out.send(ackFrame(ids)).then(() => {
+      this.#acking = false;
+      if (this.#acks.length > 0 && !this.#closed) this.#sendAcks();
+    }, () => {
+      // The peer is gone, or this side closed: its memfds close with its link.
+      this.#acking = false;
+      this.#acks = [];
+    });
   }
 
   /** A send: the receive loop spins on, or, asleep, is woken to spin (a reply may be on its way). */
@@ -457,9 +546,16 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     return !this.#closed && this.listenerCount('message') > 0;
   }
 
-  /** Whether the receive loop must run: for the listeners, or for the ACKs of memfds this side sent. */
+  /**
+   * Whether the receive loop must run: for the listeners, or for the ACKs of memfds this side sent while there is
+   * room to hold the values that come with them.
+   */
   #reads(): boolean {
-    return this.#wanted() || (!this.#closed && this.#transfers.size > 0);
+    return this.#wanted() || (!this.#closed && this.#transfers.size > 0 && !this.#heldFull());
+  }
+
+  #heldFull(): boolean {
+    return this.#held.length >= MAX_HELD || this.#heldBytes >= MAX_HELD_BYTES;
   }
 
   #start(): void {
@@ -609,11 +705,18 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const tag = frame.byteLength === 0 ? 0 : frame[0];
     if (tag === HELLO && frame.byteLength === 1) return;
     if (tag === HELLO && frame.byteLength === HELLO_LENGTH) {
-      this.#peer.pid = frame.readUInt32LE(1);
+      // A peer is one process: a HELLO naming another would have this side open another process's descriptors.
+      const pid = frame.readUInt32LE(1);
+      const known = this.#peer.pid;
+      if (known === 0 || pid === known) this.#helloPid = pid;
+      else this.#report(corrupt(LABEL, `a HELLO says pid ${pid}, but the peer is pid ${known}: refused`));
       return;
     }
     // Between any two frames, even the chunks of a value: the peer's ACKs do not wait for its sends.
-    if (tag === ACK && frame.byteLength === ACK_LENGTH) return this.#transfers.release(frame.readUInt32LE(1));
+    if (tag === ACK && frame.byteLength >= ACK_LENGTH && (frame.byteLength - 1) % 4 === 0) {
+      for (let at = 1; at < frame.byteLength; at += 4) this.#transfers.release(frame.readUInt32LE(at));
+      return;
+    }
     if (tag === RAW && this.onRaw !== null) return this.#rawFrame(frame.subarray(1));
     let whole: Buffer | null = null;
     if (tag === WHOLE) {
@@ -645,7 +748,16 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       return this.#report(Object.assign(err, { cause }));
     }
     this.#held.push(value);
+    this.#heldSizes.push(whole.byteLength);
+    this.#heldBytes += whole.byteLength;
     this.#deliver();
+    // Nobody listens and the values held fill their bound: the receive loop stops (the peer waits for room), and
+    // the ACKs this side's sends wait for may be behind values in the ring, never to be reached: those sends reject.
+    if (this.#transfers.size > 0 && !this.#wanted() && this.#heldFull()) {
+      const what = `${this.#held.length} values (${this.#heldBytes} bytes) that nobody received`;
+      this.#transfers.releaseAll(stateError('ERR_IPC_PEER_OVERRUN',
+        `${LABEL}'s peer sent ${what} before it ACKed the large views sent to it: those sends may not have arrived`));
+    }
   }
 
   /** A RAW frame's bytes (without its tag) for `onRaw`. */
@@ -666,6 +778,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     const held = this.#held;
     while (held.length > 0 && this.#wanted()) {
       const value = held.shift();
+      this.#heldBytes -= this.#heldSizes.shift()!;
       // A listener's exception is the listener's: uncaught, as it would be from any event.
       uncaughtFrom(() => this.emit('message', value));
     }
@@ -775,9 +888,13 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    openLinks.delete(this);
+    openLinks.delete(this.#openRef);
+    collectedLinks.unregister(this.#openRef);
+    this.#acks = [];
     this.#dropPartial();
     this.#held.length = 0;
+    this.#heldSizes.length = 0;
+    this.#heldBytes = 0;
     this.#transfers.releaseAll(closedError(LABEL));
     this.#out.close();
     this.#in.close();

@@ -6,7 +6,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
+import { forgetKept } from '../lib/internal/link-transfer';
 import { ProcessLink } from '../lib/process-link';
+import { SharedMemory } from '../lib/shared-memory';
 import { fdsOpenedSince, fixtureChild, leftoverObjects, openFds, run, type FixtureChild } from './helpers';
 
 let fdsBefore: string[] = [];
@@ -439,5 +441,120 @@ describe('ProcessLink', () => {
       expect(n).toBeGreaterThanOrEqual(200);
       expect(await child.exit).toEqual([null, 'SIGKILL']);
     });
+  });
+});
+
+/** A link, and a child (test/fixtures/link-hostile.js) that speaks raw frames: `command` with `args`. */
+function hostile(
+  command: string, args: Array<string | number>, options?: { capacity?: number },
+): [ProcessLink, FixtureChild] {
+  const link = ProcessLink.create(options);
+  const [toChild, toParent] = link.childFds();
+  const child = fixtureChild('link-hostile.js', [command, ...args.map(String)], { 3: { fd: toChild }, 4: { fd: toParent } });
+  links.push(link);
+  children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+  return [link, child];
+}
+
+describe('ProcessLink bounds what a peer can make it hold', () => {
+  test('ACKs a peer never reads: ids wait in one array, and past 16,384 the link is corrupt and closes', async () => {
+    // 40,000 values, each a reference this side refuses (a descriptor that does not exist) and ACKs all the same.
+    const [link, child] = hostile('acks', [40000], { capacity: 4096 });
+    const errors: Array<Error & { code?: string }> = [];
+    link.on('error', (err: Error) => errors.push(err));
+    link.on('message', () => undefined);
+    const first = await Promise.race([
+      closeEvent(link).then(() => 'closed'),
+      child.next().then(() => 'the peer sent all 40,000 values', () => 'the peer ended'),
+    ]);
+    expect(first).toBe('closed');
+    const refused = errors.filter((err) => /its memfd cannot be opened/.test(err.message));
+    const overrun = errors.filter((err) => /16384 ACKs unread/.test(err.message));
+    expect(overrun).toEqual([expect.objectContaining({ code: 'ERR_IPC_CORRUPT' })]);
+    expect(refused.length + overrun.length).toBe(errors.length);
+    // One refusal (and ACK) per value: 16,385 ACKs waiting, plus what a 4 KiB ring and one frame of ids took.
+    expect(refused.length).toBeGreaterThan(16384);
+    expect(refused.length).toBeLessThan(16384 + 1024);
+  });
+
+  test('values held for no listener stop at 10,000: a send waiting for its ACK rejects, nothing is lost', async () => {
+    const count = 25000;
+    const [link, child] = hostile('flood', [count], { capacity: 4096 });
+    // A large view waits for its ACK: the receive loop runs with no listener, and holds what comes before the ACK.
+    const sent = link.send(Buffer.alloc(2 * 1024 * 1024, 1));
+    const first = await Promise.race([
+      sent.then(() => 'acked', (err: unknown) => err),
+      child.next().then(() => `the peer sent all ${count} values`),
+    ]);
+    expect(first).toMatchObject({ code: 'ERR_IPC_PEER_OVERRUN', message: expect.stringMatching(/10000 values/) });
+    // The values held come first, then those that waited in the ring (the peer waited for room): all, in order.
+    const got = (await take(link, count)) as Array<{ i: number }>;
+    expect(got.every((value, i) => value.i === i)).toBe(true);
+  });
+
+  test('ACKs that wait for room go together, several ids a frame, and every one arrives', async () => {
+    // One value of 1,000 references to one memfd of the peer, which reads nothing until told: 1,000 ACKs of 5 bytes
+    // do not fit in a 4 KiB ring.
+    const [link, child] = hostile('refs', [1000], { capacity: 4096 });
+    const [value] = (await take(link, 1)) as Uint8Array[][];
+    expect(value).toHaveLength(1000);
+    expect(value[999][0]).toBe(7);
+    child.proc.stdin!.write('read\n');
+    const { ids, frames } = (await child.next()) as { ids: number; frames: number };
+    expect(ids).toBe(1000);
+    expect(frames).toBeLessThan(1000);
+    // The descriptor a received mapping keeps (lib/internal/link-transfer.ts), for the leak check.
+    forgetKept();
+  });
+
+  test('links dropped without close() are collected, their descriptors closed', async () => {
+    const child = fixtureChild('process-link-gc.js', ['dropped']);
+    children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+    const { before, made, after } = (await child.next()) as { before: number; made: number; after: number };
+    expect(made).toBe(before + 50 * 6);
+    expect(after).toBe(before);
+  });
+
+  test('a link reachable only through its listener is not collected: it receives after collections', async () => {
+    const child = fixtureChild('process-link-gc.js', ['listening']);
+    children.push({ proc: child.proc, closed: once(child.proc, 'close') });
+    expect(await child.next()).toEqual({ got: [{ i: 0 }, { i: 1 }, { i: 2 }] });
+    expect(await child.exit).toEqual([0, null]);
+  });
+
+  /**
+   * A peer's HELLO naming this very process, then a shared reference to the descriptor of this process's own sealed
+   * SharedMemory: believed, this side would map its own memory and hand it to its listener as the peer's.
+   */
+  async function spoofed(how: 'first' | 'second', pin: boolean): Promise<Array<Error & { code?: string }>> {
+    const shm = SharedMemory.anonymous(4096, { seal: true });
+    try {
+      new Uint8Array(shm.buffer).fill(42);
+      const [link, child] = hostile('spoof', [how, process.pid, shm.fd]);
+      if (pin) link.peerPid = child.proc.pid!;
+      const errors: Array<Error & { code?: string }> = [];
+      link.on('error', (err: Error) => errors.push(err));
+      const mapped = take(link, 1).then(([value]) => `a value: ${(value as Uint8Array[])[0][0]}`);
+      const refused = new Promise<string>((resolve) => link.on('error', (err: Error) => {
+        if (/reference/.test(err.message)) resolve('refused');
+      }));
+      expect(await Promise.race([mapped, refused])).toBe('refused');
+      child.proc.stdin!.end();
+      return errors;
+    } finally {
+      shm.close();
+    }
+  }
+
+  test('a HELLO naming another pid than the one its creator knows is refused: references open in the peer', async () => {
+    const errors = await spoofed('first', true);
+    expect(errors[0]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/HELLO says pid/) });
+    expect(errors[1]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/reference/) });
+  });
+
+  test('a second HELLO naming another pid is refused: the first one said who the peer is', async () => {
+    const errors = await spoofed('second', false);
+    expect(errors[0]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/HELLO says pid/) });
+    expect(errors[1]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/reference/) });
   });
 });
