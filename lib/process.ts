@@ -451,6 +451,8 @@ export class Process extends EventEmitter implements AsyncDisposable, Disposable
       link?.close();
       throw err;
     }
+    // The link's peer is this child, whatever pid its HELLO may name: its memfds are looked for in its /proc only.
+    if (link !== null && child.pid !== undefined) link.peerPid = child.pid;
     this.#link = link;
     this.#child = child;
     child.once('exit', (code, signal) => this.#exited({ exitCode: code, signal }));
@@ -831,6 +833,7 @@ export function adoptParent(description: Description): ParentProcess {
     validateFd(toChild, 'plan.channel[0]');
     validateFd(toParent, 'plan.channel[1]');
     link = ProcessLink.adopt(toChild, toParent);
+    link.peerPid = description.parent;
   }
   const revived: Record<string, object> = Object.create(null);
   if (objects !== undefined) {

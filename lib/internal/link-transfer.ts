@@ -31,9 +31,9 @@
  * closes. Nothing has a name: the kernel frees the memory when the last
  * descriptor and mapping go, whoever dies.
  *
- * The receiver opens `/proc/<sender pid>/fd/<fd>` (the pid came in the
- * sender's HELLO frame), checks that it is a memfd sealed SHRINK | GROW |
- * WRITE that holds the announced range, maps the whole memfd MAP_PRIVATE (a
+ * The receiver opens `/proc/<sender pid>/fd/<fd>` (the pid its link's maker
+ * pinned, ProcessLink.peerPid, else the one the sender's HELLO frame said),
+ * checks that it is a memfd sealed SHRINK | GROW | WRITE that holds the announced range, maps the whole memfd MAP_PRIVATE (a
  * store into the view lands in a private copy of its page: the memfd stays
  * intact) and ACKs. The mapping is one external ArrayBuffer, unmapped by its
  * finalizer. Anything else is ERR_IPC_CORRUPT: the value is dropped, the
@@ -424,7 +424,10 @@ export function serializeForLink(transfers: Transfers, tag: Uint8Array, value: u
   }
 }
 
-/** Where a receiver's references point: the sender's pid (0 before its HELLO), and how to ACK an id. */
+/**
+ * Where a receiver's references point: the sender's pid (pinned by the link's maker, else its HELLO's; 0 before
+ * either), and how to ACK an id.
+ */
 export interface TransferPeer {
   readonly pid: number;
   ack(id: number): void;
