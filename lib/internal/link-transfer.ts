@@ -33,7 +33,8 @@
  *
  * The receiver opens `/proc/<sender pid>/fd/<fd>` (the pid its link's maker
  * pinned, ProcessLink.peerPid, else the one the sender's HELLO frame said),
- * checks that it is a memfd sealed SHRINK | GROW | WRITE that holds the announced range, maps the whole memfd MAP_PRIVATE (a
+ * checks that it is a memfd sealed SHRINK | GROW | WRITE that holds the
+ * announced range, maps the whole memfd MAP_PRIVATE (a
  * store into the view lands in a private copy of its page: the memfd stays
  * intact) and ACKs. The mapping is one external ArrayBuffer, unmapped by its
  * finalizer. Anything else is ERR_IPC_CORRUPT: the value is dropped, the
