@@ -35,8 +35,14 @@ import { assertInternal, INTERNAL, type Internal } from './internal/construct';
 const { O_WRONLY, O_RDWR } = fsConstants;
 const { EAGAIN, EEXIST, EINVAL, EMSGSIZE, ENOBUFS, EPIPE, ETIMEDOUT } = osConstants.errno;
 
-/** Bytes of replies a server lets wait for one client before it gives up on that client. */
+/**
+ * Bytes of replies a server lets wait for one client: past this, a client whose FIFO took nothing for
+ * REPLY_STALL_MS is given up on; past MAX_REPLY_UNREAD, any client is (a reading client pipelining large replies
+ * goes past the first bound for a moment, never for long).
+ */
 const MAX_REPLY_BACKLOG = 1 << 20;
+const MAX_REPLY_UNREAD = 64 << 20;
+const REPLY_STALL_MS = 1000;
 /** The longest reply line a client takes by default (`maxReplyBytes`). */
 const DEFAULT_MAX_REPLY_BYTES = 16 << 20;
 /** How much of a line too long to take is kept to say whose it was. */
@@ -151,6 +157,10 @@ interface ReplyChannel {
   users: number;
   ending: boolean;
   done: Promise<void> | null;
+  /** When a write last reached the FIFO (performance.now()): the client reads. */
+  progress: number;
+  /** Armed while more than MAX_REPLY_BACKLOG bytes wait: checks that the client still reads. */
+  stall: NodeJS.Timeout | null;
 }
 
 /**
@@ -160,8 +170,9 @@ interface ReplyChannel {
  *
  * Emits `'clientError'` (err) for a request it cannot read or answer (not
  * JSON, too long, a reply FIFO nobody reads, `ENOBUFS` for a client that
- * lets more than 1 MiB of replies wait: its reply FIFO is closed and those
- * replies are dropped); the server keeps going.
+ * lets more than 1 MiB of replies wait and reads nothing for a second, or
+ * lets 64 MiB wait: its reply FIFO is closed and those replies are dropped);
+ * the server keeps going.
  *
  * @example
  * ```ts
@@ -335,16 +346,23 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     let channel = this.#channels.get(path);
     if (channel === undefined || channel.ending) {
       const previous = channel?.done ?? Promise.resolve();
-      channel = { socket: previous.then(() => this.#openReply(path)), users: 0, ending: false, done: null };
+      channel = {
+        socket: previous.then(() => this.#openReply(path)), users: 0, ending: false, done: null,
+        progress: performance.now(), stall: null,
+      };
       this.#channels.set(path, channel);
     }
     channel.users++;
     try {
       const socket = await channel.socket;
       if (socket !== null && !socket.destroyed) {
-        const written = new Promise<unknown>((resolve) => socket.write(text, resolve));
+        const written = new Promise<unknown>((resolve) => socket.write(text, (err) => {
+          if (!err) channel.progress = performance.now();
+          resolve(err);
+        }));
         // Destroying the socket calls back every write still waiting (with an error), so `written` settles.
-        if (socket.writableLength > MAX_REPLY_BACKLOG) this.#giveUpOn(path, socket);
+        if (socket.writableLength > MAX_REPLY_UNREAD) this.#giveUpOn(path, socket);
+        else if (socket.writableLength > MAX_REPLY_BACKLOG) this.#watchStall(path, channel, socket);
         await written;
       }
     } finally {
@@ -352,12 +370,25 @@ export class FifoServer extends EventEmitter implements AsyncDisposable {
     }
   }
 
+  /** Over MAX_REPLY_BACKLOG: once REPLY_STALL_MS pass with nothing taken by the client, it is given up on. */
+  #watchStall(path: string, channel: ReplyChannel, socket: Socket): void {
+    if (channel.stall !== null) return;
+    const armed = performance.now();
+    channel.stall = setTimeout(() => {
+      channel.stall = null;
+      if (socket.destroyed || socket.writableLength <= MAX_REPLY_BACKLOG) return;
+      if (channel.progress <= armed) this.#giveUpOn(path, socket);
+      else this.#watchStall(path, channel, socket);
+    }, REPLY_STALL_MS);
+    channel.stall.unref();
+  }
+
   /** A client that does not read its replies: close its reply FIFO rather than keep its replies in memory. */
   #giveUpOn(path: string, socket: Socket): void {
     socket.destroy();
     this.#clientError(new IpcError(-ENOBUFS, 'write', path,
-      `the client does not read its replies (over ${MAX_REPLY_BACKLOG} bytes waiting): reply FIFO closed, ` +
-      'its replies dropped'));
+      `the client does not read its replies (over ${MAX_REPLY_BACKLOG} bytes waiting, none taken for ` +
+      `${REPLY_STALL_MS} ms, or over ${MAX_REPLY_UNREAD}): reply FIFO closed, its replies dropped`));
   }
 
   #endChannel(path: string, channel: ReplyChannel): void {

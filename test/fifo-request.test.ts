@@ -518,6 +518,18 @@ describe('hostile peers', () => {
     expect(fdsOpenedSince(before)).toEqual([]);
   });
 
+  test('one reply larger than the server\'s 1 MiB backlog bound reaches a client that reads: only unread ' +
+    'replies count', async () => {
+    const requestPath = at('server');
+    const errors: Error[] = [];
+    const server = listen(requestPath, (n: number) => 'x'.repeat(n));
+    server.on('clientError', (err: Error) => errors.push(err));
+    const client = await connect(requestPath, { replyDir: dir });
+    const replies = await Promise.all([3 << 20, 10, 2 << 20].map((n) => client.request(n, { timeoutMs: 20000 })));
+    expect(replies.map((r) => (r as string).length)).toEqual([3 << 20, 10, 2 << 20]);
+    expect(errors).toEqual([]);
+  });
+
   test('a reply line longer than maxReplyBytes is dropped up to its newline: the request it answers ' +
     'rejects with EMSGSIZE, an endless line for no request is skipped, the next reply is delivered', async () => {
     const requestPath = at('server');
