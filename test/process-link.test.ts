@@ -538,7 +538,11 @@ describe('ProcessLink bounds what a peer can make it hold', () => {
       const refused = new Promise<string>((resolve) => link.on('error', (err: Error) => {
         if (/reference/.test(err.message)) resolve('refused');
       }));
-      expect(await Promise.race([mapped, refused])).toBe('refused');
+      // Never this process's own memory (42s). The reference opens in the peer's /proc: refused, or, when the peer
+      // happens to hold a sealed memfd of its own at that number (its link's ring), the peer's own bytes.
+      const outcome = await Promise.race([mapped, refused]);
+      expect(outcome).not.toBe('a value: 42');
+      if (outcome !== 'refused') forgetKept(); // the descriptor the peer's mapping keeps, for the leak check
       child.proc.stdin!.end();
       return errors;
     } finally {
@@ -549,12 +553,10 @@ describe('ProcessLink bounds what a peer can make it hold', () => {
   test('a HELLO naming another pid than the one its creator knows is refused: references open in the peer', async () => {
     const errors = await spoofed('first', true);
     expect(errors[0]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/HELLO says pid/) });
-    expect(errors[1]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/reference/) });
   });
 
   test('a second HELLO naming another pid is refused: the first one said who the peer is', async () => {
     const errors = await spoofed('second', false);
     expect(errors[0]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/HELLO says pid/) });
-    expect(errors[1]).toMatchObject({ code: 'ERR_IPC_CORRUPT', message: expect.stringMatching(/reference/) });
   });
 });
