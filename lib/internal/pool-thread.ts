@@ -146,6 +146,7 @@ export const startThreadWorker: WorkerFactory = (settings, events) => {
         link.unref();
       }
     },
+    takeWaiting: () => link.takeWaiting(),
   };
 };
 
