@@ -200,6 +200,11 @@ interface Worker {
   abandoned: number;
   /** The abandoned task's answer came after all: the task after it may have started, and must not run again. */
   answeredLate: boolean;
+  /**
+   * Its answers are being handed over now (what they settle may run code that gives up another of its tasks): its
+   * link is not to be read again from within.
+   */
+  reading: boolean;
   clock: WorkerClock;
   idleTimer: NodeJS.Timeout | null;
   part: LoopRefPart;
@@ -384,11 +389,11 @@ export class Pool implements Disposable, AsyncDisposable {
   #start(): Worker {
     const worker = {
       held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, abandoned: -1,
-      answeredLate: false, clock: new WorkerClock(), idleTimer: null,
+      answeredLate: false, reading: false, clock: new WorkerClock(), idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
-      message: (value) => this.#answer(worker, value),
-      answer: (frame) => this.#compact(worker, frame),
+      message: (value) => this.#reading(worker, this.#answer, value),
+      answer: (frame) => this.#reading(worker, this.#compact, frame),
       exit: (exit) => this.#died(worker, exit),
     });
     worker.part = { setRef: (ref) => worker.host.setRef(ref) };
@@ -424,6 +429,16 @@ export class Pool implements Disposable, AsyncDisposable {
    * with `args` in a worker; resolves with its result. Rejects with
    * `ERR_IPC_CLOSED` once close() or destroy() was called, and with
    * `ERR_IPC_QUEUE_FULL` when `maxQueue` tasks already wait.
+   *
+   * `args` is taken by reference and cloned when the task goes out to a
+   * worker, which may be after `run()` returns (on the next tick, or once a
+   * worker has room): a change made to it before then is what the worker
+   * sees, and memory it views (a `SharedMemory`'s) must stay open until the
+   * task settles. Pass `structuredClone(args)` for a copy as of the call.
+   * (A copy made at every call would cost each argument a second copy, and
+   * would turn a sealed `SharedMemory`'s view, which reaches the worker as
+   * the same memory, into a private copy.) The same holds for {@link Pool.map}'s inputs and {@link Pool.broadcast}'s
+   * `args`.
    */
   run(args?: unknown, options?: PoolRunOptions): Promise<unknown> {
     try {
@@ -668,6 +683,16 @@ export class Pool implements Disposable, AsyncDisposable {
     this.#targeted += targeted.length;
   }
 
+  /** `take(worker, value)` for what came from `worker`, marked as being read meanwhile (see `Worker.reading`). */
+  #reading<T>(worker: Worker, take: (worker: Worker, value: T) => void, value: T): void {
+    worker.reading = true;
+    try {
+      take.call(this, worker, value);
+    } finally {
+      worker.reading = false;
+    }
+  }
+
   /** Answers from `worker` over its link (one, or an array), checked: the worker may be hostile. */
   #answer(worker: Worker, value: unknown): void {
     const now = performance.now();
@@ -769,7 +794,7 @@ export class Pool implements Disposable, AsyncDisposable {
       return;
     }
     // Its answer may be in the link already, not yet read (this process was busy): it settles the task then.
-    worker.host.takeWaiting();
+    if (!worker.reading) worker.host.takeWaiting();
     if (task.worker !== worker) return;
     // Exclusive: it is the first its worker holds, the one running.
     worker.abandoned = task.id;

@@ -204,34 +204,32 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
    */
   const drain = async (): Promise<void> => {
     draining = true;
+    // In the same turn as the loop's last look at the queue (a task that comes later starts a drain again), and
+    // whatever happened: a worker is never left wedged.
     try {
-      await drainQueue();
+      if (mod === null && loadError === null) await loaded;
+      while (queue.length > 0 && !retiring) {
+        const task = queue.shift()!;
+        let answer: PoolAnswer;
+        try {
+          if (loadError !== null) throw loadError;
+          let value = lookup(mod!, task.name)(task.args);
+          if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+          answer = { id: task.id, ok: value };
+        } catch (err) {
+          answer = { id: task.id, error: serializeError(err) };
+        }
+        if (memoryBytes > 0 && memoryHigh()) {
+          answer.recycle = true;
+          retiring = true;
+          await sendAnswer(link, answer);
+          process.exit(0);
+        }
+        const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
+        if (compact === null || !sendCompact(link, compact)) await sendAnswer(link, answer);
+      }
     } finally {
-      // Whatever happened, the next task that comes starts a drain again: a worker is never left wedged.
       draining = false;
-    }
-  };
-  const drainQueue = async (): Promise<void> => {
-    if (mod === null && loadError === null) await loaded;
-    while (queue.length > 0 && !retiring) {
-      const task = queue.shift()!;
-      let answer: PoolAnswer;
-      try {
-        if (loadError !== null) throw loadError;
-        let value = lookup(mod!, task.name)(task.args);
-        if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
-        answer = { id: task.id, ok: value };
-      } catch (err) {
-        answer = { id: task.id, error: serializeError(err) };
-      }
-      if (memoryBytes > 0 && memoryHigh()) {
-        answer.recycle = true;
-        retiring = true;
-        await sendAnswer(link, answer);
-        process.exit(0);
-      }
-      const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
-      if (compact === null || !sendCompact(link, compact)) await sendAnswer(link, answer);
     }
   };
 }
