@@ -196,6 +196,15 @@ interface Worker {
   leaving: boolean;
   /** Answered at least once: its module loaded and it serves. */
   served: boolean;
+  /** The id of the task it was running when the pool gave that task up (a timeout, an abort); else -1. */
+  abandoned: number;
+  /** The abandoned task's answer came after all: the task after it may have started, and must not run again. */
+  answeredLate: boolean;
+  /**
+   * Its answers are being handed over now (what they settle may run code that gives up another of its tasks): its
+   * link is not to be read again from within.
+   */
+  reading: boolean;
   clock: WorkerClock;
   idleTimer: NodeJS.Timeout | null;
   part: LoopRefPart;
@@ -361,18 +370,30 @@ export class Pool implements Disposable, AsyncDisposable {
     if (runtime === 'thread') checkThreadWorker(this.#settings);
     else checkProcessWorker(this.#settings);
     this.#factory = runtime === 'thread' ? startThreadWorker : startProcessWorker;
-    for (let i = 0; i < this.#min; i++) this.#start();
+    try {
+      for (let i = 0; i < this.#min; i++) this.#start();
+    } catch (err) {
+      // Nothing could reach the workers already started (and they would keep this process alive): they go too.
+      this.#state = 'closed';
+      for (const worker of this.#workers) {
+        worker.dead = true;
+        worker.host.kill();
+        this.#loopRef.detach(worker.part);
+      }
+      this.#workers.clear();
+      throw err;
+    }
   }
 
   /** Starts a worker: its answers settle its tasks, its end fails the one it ran and replaces it. */
   #start(): Worker {
     const worker = {
-      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, clock: new WorkerClock(),
-      idleTimer: null,
+      held: [], targeted: [], dead: false, killed: false, leaving: false, served: false, abandoned: -1,
+      answeredLate: false, reading: false, clock: new WorkerClock(), idleTimer: null,
     } as unknown as Worker;
     worker.host = this.#factory(this.#settings, {
-      message: (value) => this.#answer(worker, value),
-      answer: (frame) => this.#compact(worker, frame),
+      message: (value) => this.#reading(worker, this.#answer, value),
+      answer: (frame) => this.#reading(worker, this.#compact, frame),
       exit: (exit) => this.#died(worker, exit),
     });
     worker.part = { setRef: (ref) => worker.host.setRef(ref) };
@@ -408,6 +429,16 @@ export class Pool implements Disposable, AsyncDisposable {
    * with `args` in a worker; resolves with its result. Rejects with
    * `ERR_IPC_CLOSED` once close() or destroy() was called, and with
    * `ERR_IPC_QUEUE_FULL` when `maxQueue` tasks already wait.
+   *
+   * `args` is taken by reference and cloned when the task goes out to a
+   * worker, which may be after `run()` returns (on the next tick, or once a
+   * worker has room): a change made to it before then is what the worker
+   * sees, and memory it views (a `SharedMemory`'s) must stay open until the
+   * task settles. Pass `structuredClone(args)` for a copy as of the call.
+   * (A copy made at every call would cost each argument a second copy, and
+   * would turn a sealed `SharedMemory`'s view, which reaches the worker as
+   * the same memory, into a private copy.) The same holds for {@link Pool.map}'s inputs and {@link Pool.broadcast}'s
+   * `args`.
    */
   run(args?: unknown, options?: PoolRunOptions): Promise<unknown> {
     try {
@@ -554,12 +585,21 @@ export class Pool implements Disposable, AsyncDisposable {
     if (waiting === 0) return;
     // Also when every worker died as it started: a task is a reason to try again.
     while (waiting-- > 0 && this.#workers.size < this.#max && this.#state !== 'stopping') {
-      try {
-        this.#start();
-      } catch (err) {
-        this.#cannotStart(err as Error);
-        return;
-      }
+      if (!this.#tryStart()) return;
+    }
+  }
+
+  /**
+   * Starts a worker where a throw would reach no caller (a worker's exit, a timer, the pump): false if it could
+   * not start (see {@link Pool.#cannotStart}).
+   */
+  #tryStart(): boolean {
+    try {
+      this.#start();
+      return true;
+    } catch (err) {
+      this.#cannotStart(err as Error);
+      return false;
     }
   }
 
@@ -630,11 +670,27 @@ export class Pool implements Disposable, AsyncDisposable {
     });
   }
 
-  /** Tasks that had not started go back to the front of their queue, in their order. */
+  /**
+   * Tasks that had not started go back to the front of their queue, in their order: the shared queue, or their
+   * worker's own for a broadcast's (a dead worker's are failed by its exit, see #died).
+   */
   #requeue(tasks: Task[]): void {
     const shared = tasks.filter((task) => task.target === null);
     for (const task of tasks) task.worker = null;
     this.#queue.unshift(...shared);
+    const targeted = tasks.filter((task) => task.target !== null);
+    for (let i = targeted.length - 1; i >= 0; i--) targeted[i].target!.targeted.unshift(targeted[i]);
+    this.#targeted += targeted.length;
+  }
+
+  /** `take(worker, value)` for what came from `worker`, marked as being read meanwhile (see `Worker.reading`). */
+  #reading<T>(worker: Worker, take: (worker: Worker, value: T) => void, value: T): void {
+    worker.reading = true;
+    try {
+      take.call(this, worker, value);
+    } finally {
+      worker.reading = false;
+    }
   }
 
   /** Answers from `worker` over its link (one, or an array), checked: the worker may be hostile. */
@@ -676,7 +732,10 @@ export class Pool implements Disposable, AsyncDisposable {
    */
   #arrived(worker: Worker, id: unknown, ok: boolean, value: unknown, recycle: boolean, now: number): void {
     const task = worker.held[0];
-    if (task === undefined || id !== task.id) return;
+    if (task === undefined || id !== task.id) {
+      if (id === worker.abandoned) worker.answeredLate = true;
+      return;
+    }
     worker.served = true;
     worker.held.shift();
     this.#running--;
@@ -734,7 +793,11 @@ export class Pool implements Disposable, AsyncDisposable {
       this.#checkDrained();
       return;
     }
+    // Its answer may be in the link already, not yet read (this process was busy): it settles the task then.
+    if (!worker.reading) worker.host.takeWaiting();
+    if (task.worker !== worker) return;
     // Exclusive: it is the first its worker holds, the one running.
+    worker.abandoned = task.id;
     worker.held.splice(worker.held.indexOf(task), 1);
     this.#running--;
     task.worker = null;
@@ -761,7 +824,9 @@ export class Pool implements Disposable, AsyncDisposable {
     const held = worker.held.splice(0);
     this.#running -= held.length;
     const error = () => diedError(worker, exit, this.#settings.limits?.memoryBytes);
-    const running = worker.killed || worker.leaving ? undefined : held.shift();
+    // Killed for a task given up, the next had not started, unless that task's answer came late: then it may have
+    // run (no task runs twice), and fails as a task its worker died running does.
+    const running = (worker.killed && !worker.answeredLate) || worker.leaving ? undefined : held.shift();
     if (running !== undefined) {
       running.worker = null;
       running.disarm();
@@ -780,7 +845,7 @@ export class Pool implements Disposable, AsyncDisposable {
     const queued = this.#queue.length > 0;
     const below = this.#workers.size < this.#min && this.#startFailures < START_FAILURES;
     if (this.#state === 'closing' ? queued : this.#state === 'open' && (queued || below)) {
-      if (this.#workers.size < this.#max) this.#start();
+      if (this.#workers.size < this.#max) this.#tryStart();
     }
     this.#pump();
   }

@@ -918,6 +918,21 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       closed: this.#closed,
     }, depth, options);
   }
+
+  /**
+   * Hands over now, synchronously, the frames already in the ring, as the receive loop would (values to the
+   * listeners, RAW frames to `onRaw`, in ring order): for a caller that must know what the peer already sent before
+   * it acts (a pool about to kill a worker whose answer may be there). Not from within a listener.
+   * @internal
+   */
+  takeWaiting(): void {
+    if (!this.#wanted()) return;
+    try {
+      while (this.#takeMany(this.#in) > 0 && this.#wanted());
+    } catch (err) {
+      this.#report(err as Error);
+    }
+  }
 }
 
 // ref(), unref() and hasRef(), from implementRef (lib/internal/loop-ref.ts).

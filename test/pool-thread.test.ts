@@ -197,6 +197,29 @@ describe("Pool runtime 'thread'", () => {
     expect(p.stats).toMatchObject({ alive: 1, failed: 1 });
   });
 
+  test('a thread that dies while no descriptor can be opened is not replaced: the waiting task fails EMFILE', async () => {
+    const r = await runNode('pool-emfile.js', ['died', 'thread']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      died: { code: 'ERR_IPC_WORKER_DIED' }, waiting: { code: 'EMFILE' }, then: 42,
+    });
+  });
+
+  test('an execArgv a thread does not take is refused at construction, with Node\'s error as the cause', () => {
+    for (const execArgv of [['--title=x'], ['--no-deprecation', '--max-old-space-size=64']]) {
+      let err: unknown;
+      try {
+        pool({ file: cjs, size: 1, execArgv });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({
+        code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options.execArgv'),
+        cause: { code: 'ERR_WORKER_INVALID_EXEC_ARGV' },
+      });
+    }
+  });
+
   test('env and execArgv become the Worker\'s', async () => {
     const p = pool({ file: cjs, size: 1, env: { ...process.env, PIPC_POOL_TEST: 'yes' }, execArgv: ['--no-deprecation'] });
     expect(await where(p)).toEqual([expect.objectContaining({ env: 'yes', execArgv: ['--no-deprecation'] })]);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
 import { sendTasks, tasksOf } from '../lib/internal/pool-compact';
-import { fixture, poolsDestroyedAfterEach, run } from './helpers';
+import { fixture, poolsDestroyedAfterEach, run, runNode } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -687,4 +687,79 @@ describe('Pool memory and chaos', () => {
     expect(new Set(await pids(p)).size).toBe(size);
     // About 10 s here; each of the 100 replacements starts a node, far slower under the sanitizer build.
   }, 240_000);
+});
+
+describe('Pool against odd failures', () => {
+  test('a worker that dies while no descriptor can be opened is not replaced: the waiting task fails EMFILE', async () => {
+    const r = await runNode('pool-emfile.js', ['died', 'process']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      died: { code: 'ERR_IPC_WORKER_DIED' }, waiting: { code: 'EMFILE' }, then: 42,
+    });
+  });
+
+  test('new Pool() that runs out of descriptors throws and leaves no worker running', async () => {
+    const r = await runNode('pool-emfile.js', ['construct', 'process', '5']);
+    expect(r).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ error: expect.objectContaining({ code: 'EMFILE' }), lingered: false });
+  });
+
+  test.each([
+    ['nullProto', { name: 'Error', message: 'a non-Error was thrown: [object Object]' }],
+    ['proxy', { name: 'Error', message: 'a non-Error was thrown: <unreadable>' }],
+    ['getter', { name: 'Error', message: 'odd', boom: '<unreadable>' }],
+    ['name', { name: 'Error', message: 'odd' }],
+  ])(
+    'a task that throws an odd value (%s) rejects with an Error saying so; the worker serves on',
+    async (kind, expected) => {
+      for (const file of [cjs, fixture('pool-logs-rejections.js')]) {
+        const p = pool({ file, size: 1 });
+        const [pid] = await pids(p);
+        const err = await p.run(kind, { name: 'throwOdd' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect(err).toMatchObject(expected);
+        expect(await p.run(5)).toBe(10);
+        expect(await pids(p)).toEqual([pid]);
+      }
+    },
+  );
+
+  test('a broadcast sent together with a task whose arguments cannot be cloned still runs', async () => {
+    const p = pool({ file: cjs, size: 1 });
+    const [pid] = await pids(p);
+    // The worker holds a task: the next ones go out together, in one message.
+    const busy = p.run({ value: 'busy', ms: 100 }, { name: 'echo' });
+    const everyone = p.broadcast({ value: 'all' }, { name: 'echo' });
+    const bad = p.run({ f() {} }, { name: 'echo' });
+    await expect(bad).rejects.toMatchObject({ code: 'ERR_IPC_DATA_CLONE' });
+    expect(await busy).toBe('busy');
+    expect(await everyone).toEqual(['all']);
+    expect(p.stats).toMatchObject({ queued: 0, running: 0 });
+    expect(await pids(p)).toEqual([pid]);
+  });
+
+  test('a task that answered before its timer ran resolves, and the task behind it runs once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-pool-'));
+    try {
+      const log = path.join(dir, 'log');
+      const p = pool({ file: cjs, size: 1 });
+      await p.run(0, { name: 'same' });
+      const start = performance.now();
+      // T works 30 ms: it answers while this process is busy.
+      const t = p.run({ i: 1, ms: 30 }, { name: 'busy', timeoutMs: 50 });
+      const u = p.run({ file: log, tag: 'U', ms: 300 }, { name: 'record' });
+      // This process busy (its link asleep) until U has started, so after T answered, and past T's time: T's
+      // timer then runs before the link reads T's answer.
+      await new Promise<void>((resolve) => setTimeout(() => setImmediate(() => {
+        while (!existsSync(log) || performance.now() - start < 100);
+        resolve();
+      }), 10));
+      expect(await t).toMatchObject({ i: 1 });
+      expect(await u).toBe('U');
+      expect(readFileSync(log, 'utf8')).toBe('U\n');
+      expect(p.stats).toMatchObject({ alive: 1, completed: 3, failed: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

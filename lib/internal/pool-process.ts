@@ -49,6 +49,8 @@ export interface WorkerHost {
   join(timeoutMs?: number): Promise<void>;
   /** Whether it keeps the event loop alive. */
   setRef(ref: boolean): void;
+  /** Hands over now what it has already sent (its answers in the link's ring), as its events. */
+  takeWaiting(): void;
 }
 
 /** Starts a worker for the given settings: a function of this shape per runtime. */
@@ -167,5 +169,6 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
         link.unref();
       }
     },
+    takeWaiting: () => link.takeWaiting(),
   };
 };

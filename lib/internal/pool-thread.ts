@@ -53,6 +53,26 @@ export function checkThreadWorker(settings: WorkerSettings): void {
   if (nice !== undefined) throw invalidArgValue('options.nice', nice, why);
   if (cwd !== undefined) throw invalidArgValue('options.cwd', cwd, `${why}: threads share the process's`);
   checkProcessWorker(settings);
+  checkExecArgv(settings.execArgv);
+}
+
+/**
+ * Node's own verdict on `execArgv` for a thread: `new Worker()` throws `ERR_WORKER_INVALID_EXEC_ARGV` (the cause of
+ * the `ERR_INVALID_ARG_VALUE` thrown here) for an option a thread does not take, before the thread starts. Taken
+ * with a Worker made for that and ended at once (only when there are options to check): refused later, each task
+ * would fail `ERR_IPC_WORKER_DIED` with no word of why.
+ */
+function checkExecArgv(execArgv: readonly string[] | undefined): void {
+  if (execArgv === undefined || execArgv.length === 0) return;
+  let probe: Worker;
+  try {
+    probe = new Worker('', { eval: true, execArgv: [...execArgv] });
+  } catch (cause) {
+    const reason = `is refused by worker_threads (${(cause as Error).message})`;
+    throw Object.assign(invalidArgValue('options.execArgv', execArgv, reason), { cause });
+  }
+  probe.unref();
+  void probe.terminate();
 }
 
 /** The Worker's options for the settings: env, execArgv, and the heap limit from `limits.memoryBytes`. */
@@ -146,6 +166,7 @@ export const startThreadWorker: WorkerFactory = (settings, events) => {
         link.unref();
       }
     },
+    takeWaiting: () => link.takeWaiting(),
   };
 };
 

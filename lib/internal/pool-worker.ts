@@ -56,14 +56,50 @@ export interface SerializedError {
   value?: unknown;
 }
 
-/** `err` as a structured-clone-safe object. */
+/**
+ * `err` as a structured-clone-safe object. Never throws, whatever was thrown (a Proxy whose traps throw, an object
+ * with no prototype, throwing getters): each step that reads `err` is guarded, so that the task is always answered.
+ */
 export function serializeError(err: unknown): SerializedError {
-  if (!(err instanceof Error)) {
-    return { name: 'Error', message: `a non-Error was thrown: ${String(err)}`, props: {}, value: safe(err) };
+  let isError = false;
+  try {
+    isError = err instanceof Error;
+  } catch {
+    // A Proxy whose getPrototypeOf throws: described as any other odd value.
+  }
+  if (!isError) {
+    return { name: 'Error', message: `a non-Error was thrown: ${describe(err)}`, props: {}, value: safe(err) };
   }
   const props: Record<string, unknown> = {};
-  for (const key of Object.keys(err)) props[key] = safe((err as unknown as Record<string, unknown>)[key]);
-  return { name: err.name, message: err.message, stack: err.stack, props };
+  const keys = read(() => Object.keys(err as object), [] as string[]);
+  for (const key of keys) props[key] = safe(read(() => (err as Record<string, unknown>)[key], UNREADABLE));
+  const text = (get: () => unknown, fallback: string) => {
+    const value = read(get, fallback);
+    return typeof value === 'string' ? value : fallback;
+  };
+  const error = err as Error;
+  const stack = read(() => error.stack, undefined);
+  return {
+    name: text(() => error.name, 'Error'), message: text(() => error.message, UNREADABLE),
+    stack: typeof stack === 'string' ? stack : undefined, props,
+  };
+}
+
+/** What stands for a value that could not be read. */
+const UNREADABLE = '<unreadable>';
+
+/** `get()`, or `fallback` if it throws. */
+function read<T>(get: () => T, fallback: T): T {
+  try {
+    return get();
+  } catch {
+    return fallback;
+  }
+}
+
+/** `String(value)`, or, if that throws (no prototype, a throwing toString), its `[object Tag]`, or '<unreadable>'. */
+function describe(value: unknown): string {
+  return read(() => String(value), read(() => Object.prototype.toString.call(value), UNREADABLE));
 }
 
 /** `value` if structured clone takes it, else its string form. */
@@ -72,7 +108,7 @@ function safe(value: unknown): unknown {
     structuredClone(value);
     return value;
   } catch {
-    return String(value);
+    return describe(value);
   }
 }
 
@@ -168,28 +204,33 @@ export function serve(link: ProcessLink, file: string, options: ServeOptions): v
    */
   const drain = async (): Promise<void> => {
     draining = true;
-    if (mod === null && loadError === null) await loaded;
-    while (queue.length > 0 && !retiring) {
-      const task = queue.shift()!;
-      let answer: PoolAnswer;
-      try {
-        if (loadError !== null) throw loadError;
-        let value = lookup(mod!, task.name)(task.args);
-        if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
-        answer = { id: task.id, ok: value };
-      } catch (err) {
-        answer = { id: task.id, error: serializeError(err) };
+    // In the same turn as the loop's last look at the queue (a task that comes later starts a drain again), and
+    // whatever happened: a worker is never left wedged.
+    try {
+      if (mod === null && loadError === null) await loaded;
+      while (queue.length > 0 && !retiring) {
+        const task = queue.shift()!;
+        let answer: PoolAnswer;
+        try {
+          if (loadError !== null) throw loadError;
+          let value = lookup(mod!, task.name)(task.args);
+          if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+          answer = { id: task.id, ok: value };
+        } catch (err) {
+          answer = { id: task.id, error: serializeError(err) };
+        }
+        if (memoryBytes > 0 && memoryHigh()) {
+          answer.recycle = true;
+          retiring = true;
+          await sendAnswer(link, answer);
+          process.exit(0);
+        }
+        const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
+        if (compact === null || !sendCompact(link, compact)) await sendAnswer(link, answer);
       }
-      if (memoryBytes > 0 && memoryHigh()) {
-        answer.recycle = true;
-        retiring = true;
-        await sendAnswer(link, answer);
-        process.exit(0);
-      }
-      const compact = 'ok' in answer ? encodeAnswer(answer.id, answer.ok) : null;
-      if (compact === null || !sendCompact(link, compact)) await sendAnswer(link, answer);
+    } finally {
+      draining = false;
     }
-    draining = false;
   };
 }
 
