@@ -27,7 +27,7 @@ export interface Binding {
   accessMode(fd: number): number;
   /** fcntl(F_SETFD, FD_CLOEXEC), and environment teardown will close it; -EBUSY if already owned. */
   adoptFd(fd: number): number;
-  /** Whether a handle of this environment owns fd (adoptFd would say -EBUSY); no syscall. */
+  /** Whether a handle of any environment (thread) of this process owns fd (adoptFd would say -EBUSY); no syscall. */
   ownsFd(fd: number): boolean;
   /** Environment teardown will no longer close it (a net.Socket owns it now). */
   releaseFd(fd: number): number;

@@ -433,7 +433,10 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
       // come in through the receive loop, which runs until then even with no listener).
       this.#start();
       // Asked now: a link closed before the ring send resolves must still reject it.
-      return Promise.all([sent, this.#transfers.settled(added)]).then(() => undefined);
+      const settled = Promise.all([sent, this.#transfers.settled(added)]).then(() => undefined);
+      // The receive loop stopped already (values held to their bound, nobody listening): no ACK can come.
+      if (!this.#wanted() && this.#heldFull()) this.#overrun();
+      return settled;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -753,11 +756,14 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
     this.#deliver();
     // Nobody listens and the values held fill their bound: the receive loop stops (the peer waits for room), and
     // the ACKs this side's sends wait for may be behind values in the ring, never to be reached: those sends reject.
-    if (this.#transfers.size > 0 && !this.#wanted() && this.#heldFull()) {
-      const what = `${this.#held.length} values (${this.#heldBytes} bytes) that nobody received`;
-      this.#transfers.releaseAll(stateError('ERR_IPC_PEER_OVERRUN',
-        `${LABEL}'s peer sent ${what} before it ACKed the large views sent to it: those sends may not have arrived`));
-    }
+    if (this.#transfers.size > 0 && !this.#wanted() && this.#heldFull()) this.#overrun();
+  }
+
+  /** Fails the sends waiting for ACKs that the stopped receive loop cannot reach (see #frame), closing their memfds. */
+  #overrun(): void {
+    const what = `${this.#held.length} values (${this.#heldBytes} bytes) that nobody received`;
+    this.#transfers.releaseAll(stateError('ERR_IPC_PEER_OVERRUN',
+      `${LABEL}'s peer sent ${what} before it ACKed the large views sent to it: those sends may not have arrived`));
   }
 
   /** A RAW frame's bytes (without its tag) for `onRaw`. */

@@ -122,6 +122,16 @@ describe('Channel.create / open', () => {
     shared.close();
   });
 
+  test('another uid handed an anonymous channel\'s descriptor attaches and sends (the memfd is reopened)', async () => {
+    const ch = Channel.create({ capacity: 4096 });
+    await withOtherUser(async (runAs) => {
+      const r = await runAs('channel.js', ['sendOneFd', '3', 'from nobody'], [], { stdio: ['ignore', 'pipe', 'pipe', ch.fd] });
+      expect(JSON.parse(r.stdout)).toEqual({ ok: true });
+    });
+    expect(ch.tryReceive()!.toString()).toBe('from nobody');
+    ch.close();
+  });
+
   test('fromFd owns the descriptor it is given, also when attaching fails; a bad or owned one stays as it was', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pipc-chfd-'));
     try {

@@ -213,7 +213,9 @@ export async function expectPeerScribbleOutcomes(
  * ['unshare', '-i', 'sh', '-c', '...; exec "$0" "$@"']).
  */
 export async function withOtherUser<T>(
-  body: (runAs: (script: string, args: string[], prefix?: string[]) => Promise<RunResult>) => Promise<T>,
+  body: (
+    runAs: (script: string, args: string[], prefix?: string[], options?: SpawnOptions) => Promise<RunResult>,
+  ) => Promise<T>,
 ): Promise<T> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pipc-uid-'));
   try {
@@ -223,9 +225,9 @@ export async function withOtherUser<T>(
     cpSync(addonPath(), path.join(dir, 'posix_ipc.node'));
     const env = { ...process.env, POSIX_IPC_ADDON: path.join(dir, 'posix_ipc.node'), POSIX_IPC_DIST: path.join(dir, 'dist') };
     const setpriv = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath];
-    return await body((script, args, prefix = []) => {
+    return await body((script, args, prefix = [], options = {}) => {
       const argv = [...prefix, ...setpriv, path.join(dir, 'fixtures', script), ...args];
-      return run(argv[0], argv.slice(1), { env, cwd: dir });
+      return run(argv[0], argv.slice(1), { env, cwd: dir, ...options });
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

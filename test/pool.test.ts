@@ -642,6 +642,9 @@ describe('Pool memory and chaos', () => {
     const plain = pool({ file: cjs, size: 1 });
     const died = await plain.run(undefined, { name: 'badAlloc' }).catch((e: unknown) => e);
     expect(died).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGABRT' });
+    // A task's own words "out of memory" on stderr are not the runtime's line.
+    const said = await limited.run(undefined, { name: 'saysOom' }).catch((e: unknown) => e);
+    expect(said).toMatchObject({ code: 'ERR_IPC_WORKER_DIED', signal: 'SIGABRT' });
   });
 
   test('10,000 tasks while 1% of workers are SIGKILLed mid-task', async () => {

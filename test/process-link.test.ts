@@ -487,6 +487,8 @@ describe('ProcessLink bounds what a peer can make it hold', () => {
       child.next().then(() => `the peer sent all ${count} values`),
     ]);
     expect(first).toMatchObject({ code: 'ERR_IPC_PEER_OVERRUN', message: expect.stringMatching(/10000 values/) });
+    // A large send made now (the receive loop has stopped: no ACK can be reached) rejects at once, not never.
+    await expect(link.send(Buffer.alloc(2 * 1024 * 1024, 2))).rejects.toMatchObject({ code: 'ERR_IPC_PEER_OVERRUN' });
     // The values held come first, then those that waited in the ring (the peer waited for room): all, in order.
     const got = (await take(link, count)) as Array<{ i: number }>;
     expect(got.every((value, i) => value.i === i)).toBe(true);

@@ -1,7 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import {
-  closeSync, existsSync, fstatSync, openSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync,
+  closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync,
 } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -56,15 +56,14 @@ describe('SharedMemory.create', () => {
     expect(statSync(devShm(b)).mode & 0o777).toBe(0o640);
   });
 
-  test('an anonymous segment (a memfd, which Linux makes 0777) is 0600 too, as a Channel\'s ring is', () => {
+  test('an anonymous segment (a memfd, which Linux makes 0777) is 0600; a Channel\'s ring 0666, to be reopened', () => {
     using _umask000 = withUmask(0o000);
     const shm = SharedMemory.anonymous(4096);
     const ring = Channel.create({ capacity: 4096 });
     try {
       expect((fstatSync(shm.fd).mode & 0o777).toString(8)).toBe('600');
-      const memfds = openFds().filter((fd) => readlinkSync(`/proc/self/fd/${fd}`).startsWith('/memfd:'));
-      expect(memfds.length).toBeGreaterThanOrEqual(2);
-      for (const fd of memfds) expect({ fd, mode: (fstatSync(Number(fd)).mode & 0o777).toString(8) }).toEqual({ fd, mode: '600' });
+      // Channel.fromFd in a process of another user reopens it through /proc (channel.test.ts shows it works).
+      expect((fstatSync(ring.fd).mode & 0o777).toString(8)).toBe('666');
     } finally {
       ring.close();
       shm.close();

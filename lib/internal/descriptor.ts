@@ -35,9 +35,10 @@ export interface StreamOptions {
 
 /**
  * A descriptor a caller hands over for a handle to own (`fromFd`,
- * `inherited`): a descriptor number no open handle of this environment owns
- * yet (two owners would close it twice, the second time maybe someone
- * else's). Asked before any syscall: a refused descriptor is not even looked at.
+ * `inherited`): a descriptor number no open handle of any thread of this
+ * process owns yet (two owners would close it twice, the second time maybe
+ * someone else's: a Worker's teardown closes what its handles own). Asked
+ * before any syscall: a refused descriptor is not even looked at.
  */
 export function validateAdoptable(fd: unknown): asserts fd is number {
   validateFd(fd);

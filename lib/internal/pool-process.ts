@@ -62,11 +62,20 @@ const WORKER = __filename.endsWith('.ts')
   : path.join(__dirname, 'pool-worker.js');
 
 /**
- * What V8, Node and the C++ runtime print when memory runs out, before they
- * abort: a heap at its limit, or an allocation refused by `RLIMIT_DATA`
+ * The lines V8, Node and the C++ runtime print when memory runs out, before
+ * they abort: a heap at its limit (`FATAL ERROR: ... out of memory`, V8's
+ * `# Fatal process out of memory`), or an allocation refused by `RLIMIT_DATA`
  * where V8 or Node allocates with `new` (std::terminate on `std::bad_alloc`).
+ * Whole lines from their start, as the runtime writes them: a task that logs
+ * the words "out of memory" is not taken for one.
  */
-const OOM_LINE = /out of memory|std::bad_alloc|Fatal JavaScript invalid size error/i;
+const OOM_LINE = new RegExp(
+  "^(?:FATAL ERROR: .*out of memory|#? ?Fatal process out of memory|#? ?Fatal JavaScript invalid size error|" +
+    "terminate called after throwing an instance of 'std::bad_alloc')",
+  'm',
+);
+/** How a process that ran out of memory ends: abort(), or V8's trap. */
+const OOM_SIGNALS = new Set(['SIGABRT', 'SIGTRAP', 'SIGILL']);
 /** Bytes of stderr kept from one chunk to the next, so a line cut in two is still seen. */
 const OOM_TAIL = 128;
 /** How long a worker's stderr may stay open after its exit before the exit is reported anyway. */
@@ -105,7 +114,7 @@ export const startProcessWorker: WorkerFactory = (settings, events) => {
   const report = () => {
     if (ended || exit === null || stderrOpen) return;
     ended = true;
-    events.exit({ ...exit, outOfMemory: sawOom && exit.signal !== null });
+    events.exit({ ...exit, outOfMemory: sawOom && exit.signal !== null && OOM_SIGNALS.has(exit.signal) });
   };
   p.once('exit', (exitCode, signal) => {
     exit = { exitCode, signal };

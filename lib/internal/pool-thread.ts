@@ -101,6 +101,8 @@ function threadOptions(settings: WorkerSettings, data: ThreadData): ConstructorP
  */
 export const startThreadWorker: WorkerFactory = (settings, events) => {
   const link = ProcessLink.create();
+  // The peer is a thread of this very process: its memfds are in this process's /proc, whatever a HELLO says.
+  link.peerPid = process.pid;
   const memoryBytes = settings.limits?.memoryBytes ?? 0;
   const data: ThreadData = { fds: link.childFds(), file: settings.file, memoryBytes };
   let worker: Worker | null = null;
@@ -190,6 +192,7 @@ export function threadLink(): { link: ProcessLink; file: string; memoryBytes: nu
   binding.releaseFd(toChild);
   binding.releaseFd(toParent);
   const link = ProcessLink.adopt(toChild, toParent);
+  link.peerPid = process.pid;
   parentPort.postMessage(ADOPTED);
   return { link, file: data.file, memoryBytes: data.memoryBytes };
 }
