@@ -354,7 +354,13 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
     return this.#receiver.ended;
   }
 
-  /** The address this socket is bound to (`getsockname`), or null when unnamed. */
+  /**
+   * The address this socket is bound to (`getsockname`), or null when unnamed.
+   * A seqpacket socket that has received turns SO_PASSCRED on for good (see
+   * {@link UnixSocket.receive}); if it then sends while unnamed, the kernel
+   * binds it to an abstract address of five hex digits (unix(7), autobind),
+   * which this shows and its peer's `remoteAddress` too.
+   */
   get address(): UnixAddress | null {
     return addressOf(this.openFd, false) ?? null;
   }
@@ -532,6 +538,14 @@ export class UnixSocket extends OwnedDescriptor implements AsyncIterable<UnixMes
    * e.g. at the RLIMIT_NOFILE limit) or whose bytes were cut short (MSG_TRUNC)
    * rejects with `ERR_IPC_TRUNCATED`; descriptors that did arrive with it are
    * closed, and its bytes are on the error's `data`.
+   *
+   * On a seqpacket socket an empty message and the end of the stream both
+   * read as 0 bytes; the kernel tells them apart only by the credentials it
+   * attaches to every message for a socket with SO_PASSCRED. So the first
+   * receive of each handle on a seqpacket socket turns SO_PASSCRED on, for
+   * good (turned off again, a receiver sharing the socket could read the end
+   * while its peer is open): a socket that sends unnamed afterwards is
+   * autobound to an abstract {@link UnixSocket.address}.
    */
   receive(options?: UnixSocketWaitOptions): Promise<UnixMessage | null> {
     return this.#receiver.whenReadable(options, 'recvmsg', () => () => this.#receiver.take());

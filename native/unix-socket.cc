@@ -539,45 +539,39 @@ void PrepareReceive(Slot* slot, void* target, size_t size, bool want_from, struc
 // close-on-exec, and on message sockets reports a message's full length.
 int ReceiveFlags(int type) { return MSG_DONTWAIT | MSG_CMSG_CLOEXEC | (type == SOCK_STREAM ? 0 : MSG_TRUNC); }
 
-// Runs take (one recvmsg or recvmmsg) so that on a sequenced-packet socket
-// every message it takes is marked, and the end of the stream is not: both an
-// empty message and the end read as 0 bytes, with the same flags and, from an
-// unnamed peer, no address. Nothing about the socket tells them apart before
-// the read either: poll reports POLLIN | POLLRDHUP for both once the peer has
-// shut down, SIOCINQ (the bytes queued) is 0 for both, SO_MEMINFO's receive
-// allocation stays 0 on a Unix socket (its queued messages are charged to their
-// sender), and a MSG_PEEK reads 0 bytes for both. The mark is SCM_CREDENTIALS:
-// with SO_PASSCRED set when it runs, unix_dgram_recvmsg attaches them to every
-// message it dequeues, and returns 0 for the end before it attaches anything
-// (an empty queue and RCV_SHUTDOWN). Finish reads the mark. The option is set
-// for this one call only if it was not already set, and cleared again: left
-// set, it would make this socket bind itself to an abstract name the next time
-// it sends (unix(7), autobind), which its peer would see. Returns what take
-// returns, or -errno of getsockopt/setsockopt before anything is received.
-template <typename Take>
-ssize_t MarkedTake(int fd, int type, Take take) {
-  if (type != SOCK_SEQPACKET) return take();
-  int on = 0;
-  socklen_t length = sizeof(on);
-  int r = RetryOnEintr([&] { return getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &length); });
-  if (r < 0) return r;
-  if (on != 0) return take();
-  on = 1;
-  r = RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)); });
-  if (r < 0) return r;
-  ssize_t n = take();
-  // Clearing an option that was just set on this socket does not fail.
-  on = 0;
-  RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)); });
-  return n;
+// How a receive tells, on a sequenced-packet socket, an empty message from
+// the end of the stream: both read as 0 bytes, with the same flags and, from
+// an unnamed peer, no address. Nothing about the socket tells them apart
+// before the read either: poll reports POLLIN | POLLRDHUP for both once the
+// peer has shut down, SIOCINQ (the bytes queued) is 0 for both, SO_MEMINFO's
+// receive allocation stays 0 on a Unix socket (its queued messages are charged
+// to their sender), and a MSG_PEEK reads 0 bytes for both. The mark is
+// SCM_CREDENTIALS: with SO_PASSCRED set on the receiving socket when the
+// receive runs, unix_dgram_recvmsg attaches them to every message it dequeues
+// (scm_recv), and returns 0 for the end before it attaches anything (an empty
+// queue and RCV_SHUTDOWN). So JavaScript sets the option once per handle,
+// before its first receive (socketPassCredentials), and never clears it: an
+// option that only ever goes on cannot be cleared under another receiver of
+// the same socket (a process sharing it, or another handle of ours) between
+// its setting and its read, which setting it around each receive could. The
+// price, documented: a socket with SO_PASSCRED that sends while unbound is
+// bound by the kernel to an abstract name of five hex digits for good
+// (unix(7), autobind; unix_dgram_sendmsg calls unix_autobind when the socket
+// passes credentials), and its peer sees that address.
+//
+// socketPassCredentials(fd) -> 0 | -errno: setsockopt(SO_PASSCRED, 1).
+Napi::Value SocketPassCredentials(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  int on = 1;
+  return Result(info.Env(), RetryOnEintr([&] { return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)); }));
 }
 
 // After a receive of n >= 0 bytes into msg: puts the descriptors into fds_out
 // (up to max_fds; pidfds and any beyond are closed, and a closed SCM_RIGHTS
 // descriptor sets MSG_CTRUNC), the sender's sun_path into address_out (when
 // not null, kAddressBytes of room), tells the end of a stream (on a
-// sequenced-packet socket, by the mark MarkedTake had the kernel put on every
-// message), and fills meta[0..kMetaSize).
+// sequenced-packet socket, by the credentials the kernel put on every message
+// of a socket with SO_PASSCRED: see SocketPassCredentials), and fills meta[0..kMetaSize).
 //
 // Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC) and belong to the
 // caller: they are not tracked, so that SharedMemory.fromFd and the like can
@@ -613,7 +607,8 @@ void Finish(int type, const struct msghdr& msg, ssize_t n, int32_t* meta, int32_
       end = 1;
     } else if (type == SOCK_SEQPACKET) {
       // An empty message and the end of the stream both read as 0 bytes;
-      // MarkedTake made the kernel mark every message, and only messages.
+      // with SO_PASSCRED (SocketPassCredentials) the kernel marks every
+      // message, and only messages.
       end = marked ? 0 : 1;
     }
   }
@@ -701,7 +696,7 @@ Napi::Value Receive(const Napi::CallbackInfo& info, const Deadline* deadline, si
       target = scratch.Data();
     }
     PrepareReceive(&slot, target, size, true, &msg);
-    return MarkedTake(fd, type, [&] { return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); }); });
+    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
   };
   ssize_t n = deadline == nullptr ? attempt() : UntilReady(fd, POLLIN, *deadline, attempt);
   if (env.IsExceptionPending()) return env.Undefined();
@@ -747,7 +742,7 @@ Napi::Value SocketReceiveInto(const Napi::CallbackInfo& info) {
   struct msghdr msg;
   auto attempt = [&]() -> ssize_t {
     PrepareReceive(&slot, target, target_length, false, &msg);
-    return MarkedTake(fd, type, [&] { return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); }); });
+    return RetryOnEintr([&] { return recvmsg(fd, &msg, ReceiveFlags(type)); });
   };
   ssize_t n = AttemptOrWait(info, 4, fd, POLLIN, attempt);
   if (n >= 0) Finish(type, msg, n, meta, nullptr, 0, nullptr);
@@ -803,10 +798,8 @@ Napi::Value SocketReceiveMany(const Napi::CallbackInfo& info) {
                      &batch.msgs[i].msg_hdr);
       batch.msgs[i].msg_len = 0;
     }
-    return MarkedTake(fd, type, [&] {
-      return RetryOnEintr(
-          [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
-    });
+    return RetryOnEintr(
+        [&] { return recvmmsg(fd, batch.msgs.data(), static_cast<unsigned>(max), ReceiveFlags(type), nullptr); });
   };
   ssize_t n = AttemptOrWait(info, 7, fd, POLLIN, attempt);
   if (n < 0) return Result(env, static_cast<double>(n));
@@ -932,6 +925,7 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"socketAddress", SocketAddress},
       {"socketInfo", SocketInfo},
       {"socketSendBufferSize", SocketSendBufferSize},
+      {"socketPassCredentials", SocketPassCredentials},
   };
   SetFunctions(env, exports, functions);
   const ConstantExport constants[] = {

@@ -1,9 +1,10 @@
 // UnixSocket (lib/unix-socket.ts): socket pairs, messages, datagram sockets, descriptor passing,
 // peer credentials, lifetime and blocking calls.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { inspect } from 'node:util';
 import {
-  chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync,
+  chmodSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -248,20 +249,49 @@ describe('messages', () => {
       b.close();
     });
 
-    test('telling them apart leaves the socket as it was: a receiver that sends after receiving stays unnamed', async () => {
-      // Receives set SO_PASSCRED for their one call; left set, the receiver's
-      // next send would bind it to an abstract name (unix(7), autobind).
+    test('a receiver that later sends unbound is autobound to an abstract address, which its peer sees', async () => {
+      // Receives turn SO_PASSCRED on for good; a socket passing credentials
+      // that sends unbound is bound by the kernel (unix(7), autobind).
       const [a, b] = socketPair({ type: 'seqpacket' });
+      await b.send('before');
+      expect(b.address).toBeNull();
+      expect(text(await a.receive())).toBe('before');
       await a.send('');
       expect(text(await b.receive())).toBe('');
       expect(b.tryReceiveMany(4)).toEqual([]);
       await b.send('answer');
       expect(text(await a.receive())).toBe('answer');
-      const inode = String(fstatSync(b.fd).ino);
-      const entry = readFileSync('/proc/net/unix', 'utf8').split('\n').find((line) => line.split(/\s+/)[6] === inode);
-      expect(entry!.trim().split(/\s+/)).toHaveLength(7);
+      expect(b.address).toEqual({ abstract: expect.stringMatching(/^[0-9a-f]{5}$/) });
+      expect(a.remoteAddress).toEqual(b.address);
       a.close();
       b.close();
+    });
+
+    test('two processes receiving on one socket: each message taken once in all, the end only once the peer closed', async () => {
+      // A receive must never see the end while the peer is open, whatever
+      // another receiver of the same socket does meanwhile.
+      const [a, b] = socketPair({ type: 'seqpacket' });
+      const children = [0, 1].map(() => spawnWithFds(process.execPath, [fixture('unix-seq-share.js')], {
+        fds: { 3: b }, stdio: ['ignore', 'pipe', 'inherit'],
+      }));
+      b.close();
+      const outputs = children.map(async (child) => {
+        let out = '';
+        child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+        const [code] = await once(child, 'exit');
+        expect(code).toBe(0);
+        return JSON.parse(out) as { empty: number; numbers: number[]; afterEnd: string };
+      });
+      const COUNT = 40000;
+      for (let i = 0; i < COUNT; i += 100) {
+        await a.sendMany(Array.from({ length: 100 }, (_, j) => ((i + j) % 3 === 0 ? String(i + j) : '')), { timeoutMs: LONG });
+      }
+      a.close();
+      const results = await Promise.all(outputs);
+      expect(results.map((r) => r.afterEnd)).toEqual(['end', 'end']);
+      expect(results[0].empty + results[1].empty).toBe(COUNT - Math.ceil(COUNT / 3));
+      const numbers = [...results[0].numbers, ...results[1].numbers].sort((x, y) => x - y);
+      expect(numbers).toEqual(Array.from({ length: Math.ceil(COUNT / 3) }, (_, k) => k * 3));
     });
   });
 

@@ -115,11 +115,23 @@ export interface ReceivingSocket {
   assertOpen(): void;
 }
 
+/**
+ * setsockopt(SO_PASSCRED, 1), native/unix-socket.cc's socketPassCredentials.
+ * Declared here until lib/binding.ts types it.
+ */
+const passCredentials = (binding as unknown as { socketPassCredentials(fd: number): number }).socketPassCredentials;
+
 /** One socket's receives, waiting (on its watcher) or blocking, and whether the stream ended. */
 export class Receiver {
   readonly #socket: ReceivingSocket;
   /** Whether a receive saw the end of the stream. */
   ended = false;
+  /**
+   * Whether this handle has turned SO_PASSCRED on (seqpacket only): once, for
+   * good, before its first receive, so that the kernel marks every message
+   * with credentials and the end of the stream with none.
+   */
+  #marking = false;
   /** Waiting receives not yet settled (a blocking one would jump their queue). */
   #receiving = 0;
 
@@ -187,12 +199,25 @@ export class Receiver {
   }
 
   /**
+   * The descriptor to receive on; on a seqpacket socket, SO_PASSCRED is on
+   * (native/unix-socket.cc says why it is never turned off).
+   */
+  #receivingFd(): number {
+    const fd = this.#socket.fd();
+    if (!this.#marking && this.#socket.type === 'seqpacket') {
+      check(passCredentials(fd), 'setsockopt', this.#socket.label);
+      this.#marking = true;
+    }
+    return fd;
+  }
+
+  /**
    * One recvmsg: a message, null at the end of the stream, or AGAIN. With
    * `syncTimeoutMs` (-1: none) it blocks this thread until there is
    * something to take, and never returns AGAIN.
    */
   take(syncTimeoutMs?: number): UnixMessage | null | typeof AGAIN {
-    const fd = this.#socket.fd();
+    const fd = this.#receivingFd();
     const { type: kind, label } = this.#socket;
     const scratch = messageScratch ??= Buffer.allocUnsafeSlow(binding.MAX_MESSAGE_SIZE);
     const type = TYPES[kind];
@@ -242,7 +267,7 @@ export class Receiver {
 
   /** One recvmsg into `target`: its length, null at the end of the stream, or AGAIN; timeoutMs as for the binding. */
   takeInto(target: Uint8Array, timeoutMs: number | null): number | null | typeof AGAIN {
-    const fd = this.#socket.fd();
+    const fd = this.#receivingFd();
     const { type, label } = this.#socket;
     const r = binding.socketReceiveInto(fd, TYPES[type], target, receiveMeta, timeoutMs);
     if (r < 0) return this.#failed(r, 'recvmsg', timeoutMs);
@@ -272,7 +297,7 @@ export class Receiver {
    * message of the batch), or AGAIN; timeoutMs as for the binding.
    */
   takeMany({ max, messageSize }: Batch, timeoutMs: number | null): UnixMessage[] | null | typeof AGAIN {
-    const fd = this.#socket.fd();
+    const fd = this.#receivingFd();
     const { type, label } = this.#socket;
     const scratch = batchScratchFor(max);
     const r = binding.socketReceiveMany(
