@@ -372,6 +372,8 @@ export interface Binding {
   socketInfo(fd: number, out: Int32Array): number;
   /** setsockopt(SO_SNDBUF) when bytes > 0, then getsockopt(SO_SNDBUF). */
   socketSendBufferSize(fd: number, bytes: number): number;
+  /** setsockopt(SO_PASSCRED, 1), for good: a seqpacket receiver's mark (see native/unix-socket.cc). */
+  socketPassCredentials(fd: number): number;
   readonly AF_UNIX: number;
   readonly SOCK_STREAM: number;
   readonly SOCK_DGRAM: number;

@@ -115,12 +115,6 @@ export interface ReceivingSocket {
   assertOpen(): void;
 }
 
-/**
- * setsockopt(SO_PASSCRED, 1), native/unix-socket.cc's socketPassCredentials.
- * Declared here until lib/binding.ts types it.
- */
-const passCredentials = (binding as unknown as { socketPassCredentials(fd: number): number }).socketPassCredentials;
-
 /** One socket's receives, waiting (on its watcher) or blocking, and whether the stream ended. */
 export class Receiver {
   readonly #socket: ReceivingSocket;
@@ -205,7 +199,7 @@ export class Receiver {
   #receivingFd(): number {
     const fd = this.#socket.fd();
     if (!this.#marking && this.#socket.type === 'seqpacket') {
-      check(passCredentials(fd), 'setsockopt', this.#socket.label);
+      check(binding.socketPassCredentials(fd), 'setsockopt', this.#socket.label);
       this.#marking = true;
     }
     return fd;
