@@ -6,7 +6,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Pool, spawn as spawnWithFds, type PoolOptions } from '../lib';
-import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -434,4 +434,29 @@ export function poolsDestroyedAfterEach(fixed: Partial<PoolOptions> = {}): (opti
     pools.push(p);
     return p;
   };
+}
+
+/**
+ * 2,000 tasks of the pool fixture's `dieAt` on a pool of 2 that `make` builds with `env` (plus `how`): task 700
+ * ends its worker. Only that task fails, with `death`; every other resolves with its input and ran exactly once
+ * (the fixture logs each run), though the dead worker held others of its batch.
+ */
+export async function onlyTheDyingTaskFails(
+  make: (env: NodeJS.ProcessEnv) => Pool, how: Record<string, string>, death: object,
+): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pipc-batch-'));
+  try {
+    const log = path.join(dir, 'log');
+    const [k, count] = [700, 2000];
+    const p = make({ ...process.env, PIPC_POOL_LOG: log, PIPC_POOL_DIE_AT: String(k), ...how });
+    const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => p.run(i, { name: 'dieAt' })));
+    expect(settled[k]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IPC_WORKER_DIED', ...death } });
+    const values = settled.map((s, i) => (i === k ? i : (s as PromiseFulfilledResult<unknown>).value));
+    expect(values).toEqual(Array.from({ length: count }, (_, i) => i));
+    const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+    expect(runs).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(p.stats).toMatchObject({ alive: 2, completed: count - 1, failed: 1, running: 0, queued: 0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,10 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { readdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
-import { fixture, poolsDestroyedAfterEach, runNode } from './helpers';
+import { fixture, onlyTheDyingTaskFails, poolsDestroyedAfterEach, runNode } from './helpers';
 
 const cjs = fixture('pool-thread-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -99,22 +97,7 @@ describe("Pool runtime 'thread'", () => {
   });
 
   test('a thread that exits mid-batch fails only its task; the rest of its batch runs elsewhere, each once', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-batch-'));
-    try {
-      const log = path.join(dir, 'log');
-      const [k, count] = [700, 2000];
-      const env = { ...process.env, PIPC_POOL_LOG: log, PIPC_POOL_DIE_AT: String(k), PIPC_POOL_DIE_HOW: 'exit' };
-      const p = pool({ file: cjs, size: 2, env });
-      const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => p.run(i, { name: 'dieAt' })));
-      expect(settled[k]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IPC_WORKER_DIED', exitCode: 3 } });
-      const values = settled.map((s, i) => (i === k ? i : (s as PromiseFulfilledResult<unknown>).value));
-      expect(values).toEqual(Array.from({ length: count }, (_, i) => i));
-      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
-      expect(runs).toEqual(Array.from({ length: count }, (_, i) => i));
-      expect(p.stats).toMatchObject({ alive: 2, completed: count - 1, failed: 1, running: 0, queued: 0 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await onlyTheDyingTaskFails((env) => pool({ file: cjs, size: 2, env }), { PIPC_POOL_DIE_HOW: 'exit' }, { exitCode: 3 });
   });
 
   test('a task past timeoutMs or aborted has its thread terminated and replaced', async () => {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, type PoolOptions } from '../lib';
 import { sendTasks, tasksOf } from '../lib/internal/pool-compact';
-import { fixture, poolsDestroyedAfterEach, run, runNode } from './helpers';
+import { fixture, onlyTheDyingTaskFails, poolsDestroyedAfterEach, run, runNode } from './helpers';
 
 const cjs = fixture('pool-tasks.js');
 const esm = fixture('pool-tasks.mjs');
@@ -464,21 +464,7 @@ describe('Pool#map', () => {
   });
 
   test('a worker that dies mid-batch fails only its task; the rest of its batch runs elsewhere, each once', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pipc-batch-'));
-    try {
-      const log = path.join(dir, 'log');
-      const [k, count] = [700, 2000];
-      const p = pool({ file: cjs, size: 2, env: { ...process.env, PIPC_POOL_LOG: log, PIPC_POOL_DIE_AT: String(k) } });
-      const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => p.run(i, { name: 'dieAt' })));
-      expect(settled[k]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_IPC_WORKER_DIED', signal: 'SIGKILL' } });
-      const values = settled.map((s, i) => (i === k ? i : (s as PromiseFulfilledResult<unknown>).value));
-      expect(values).toEqual(Array.from({ length: count }, (_, i) => i));
-      const runs = readFileSync(log, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
-      expect(runs).toEqual(Array.from({ length: count }, (_, i) => i));
-      expect(p.stats).toMatchObject({ alive: 2, completed: count - 1, failed: 1, running: 0, queued: 0 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await onlyTheDyingTaskFails((env) => pool({ file: cjs, size: 2, env }), {}, { signal: 'SIGKILL' });
   });
 
   test('a batch frame of tasks is read whole or not at all', () => {
