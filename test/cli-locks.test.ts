@@ -56,6 +56,20 @@ async function graphWhen(ready: (g: Graph) => boolean): Promise<Graph> {
   return g;
 }
 
+/** A child started with `args` (it reports its pid, then waits), once `locks` shows an edge of it: that graph. */
+async function waiting(...args: string[]): Promise<{ waiter: FixtureChild; pid: number; g: Graph }> {
+  const waiter = child(...args);
+  const pid = (await waiter.next()).pid as number;
+  return { waiter, pid, g: await graphWhen((x) => edgesOf(x, pid).length > 0) };
+}
+
+/** `posix-ipc locks` as text for a terminal: only newlines, no control character of an argv or a name. */
+async function lockText(): Promise<string> {
+  const text = await run(process.execPath, [cli, 'locks']);
+  expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  return text.stdout;
+}
+
 test('two processes each holding one Mutex and waiting for the other: a cycle with both pids', async () => {
   const name = shmName();
   using shm = SharedMemory.create(name, 4096);
@@ -95,9 +109,7 @@ test('a process blocked in lockSync() on a named Mutex waits for the one holding
   const name = mutexName();
   using mutex = Mutex.open(name, { create: true });
   mutex.lockSync();
-  const waiter = child('lock-sync', name);
-  const pid = (await waiter.next()).pid as number;
-  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  const { waiter, pid, g } = await waiting('lock-sync', name);
   expect(edgesOf(g, pid)).toEqual(['waits mutex']);
   const edge = g.edges.find((e) => e.from === `pid:${pid}`)!;
   expect(g.nodes.find((n) => n.id === edge.to)).toMatchObject({ kind: 'mutex', name });
@@ -109,9 +121,7 @@ test('a process blocked in lockSync() on a named Mutex waits for the one holding
 test('a Semaphore waiter shows while it waits, and its record goes when the wait ends', async () => {
   const name = semName();
   using sem = Semaphore.open(name, { create: true, initial: 0 });
-  const waiter = child('semaphore', name);
-  const pid = (await waiter.next()).pid as number;
-  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  const { waiter, pid, g } = await waiting('semaphore', name);
   expect(edgesOf(g, pid)).toEqual(['waits semaphore']);
   const edge = g.edges.find((e) => e.from === `pid:${pid}`)!;
   expect(g.nodes.find((n) => n.id === edge.to)).toMatchObject({ kind: 'semaphore', name });
@@ -127,14 +137,10 @@ test('a Semaphore waiter shows while it waits, and its record goes when the wait
 test("a waiter's command line is printed with its control characters escaped", async () => {
   const name = semName();
   using sem = Semaphore.open(name, { create: true, initial: 0 });
-  const waiter = child('semaphore', name, 'title\x1b]0;pwned\x07\x1b[2J');
-  const pid = (await waiter.next()).pid as number;
-  await graphWhen((x) => edgesOf(x, pid).length > 0);
-  const text = await run(process.execPath, [cli, 'locks']);
-  expect(text.stdout).toContain(`pid ${pid}`);
-  expect(text.stdout).toContain('title\\x1b]0;pw');
-  // Only newlines: no control character of the argv reaches the terminal.
-  expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  const { waiter, pid } = await waiting('semaphore', name, 'title\x1b]0;pwned\x07\x1b[2J');
+  const text = await lockText();
+  expect(text).toContain(`pid ${pid}`);
+  expect(text).toContain('title\\x1b]0;pw');
   sem.release();
   await waiter.next();
 });
@@ -142,12 +148,8 @@ test("a waiter's command line is printed with its control characters escaped", a
 test('a wait on an object whose name holds control characters is shown, the name escaped', async () => {
   const name = semName(`${uniqueName()}\n\x1b[2J`);
   using sem = Semaphore.open(name, { create: true, initial: 0 });
-  const waiter = child('semaphore', name);
-  const pid = (await waiter.next()).pid as number;
-  await graphWhen((x) => edgesOf(x, pid).length > 0);
-  const text = await run(process.execPath, [cli, 'locks']);
-  expect(text.stdout).toContain('\\x0a\\x1b[2J');
-  expect([...text.stdout].filter((c) => c !== '\n' && (c < ' ' || c === '\x7f'))).toEqual([]);
+  const { waiter } = await waiting('semaphore', name);
+  expect(await lockText()).toContain('\\x0a\\x1b[2J');
   sem.release();
   await waiter.next();
 });
@@ -176,9 +178,8 @@ test('hostile records tying processes through many objects: cycles are found onc
 test('a waiter that is SIGKILLed leaves no record', async () => {
   const name = semName();
   using sem = Semaphore.open(name, { create: true, initial: 0 });
-  const waiter = child('semaphore', name);
-  const pid = (await waiter.next()).pid as number;
-  expect(edgesOf(await graphWhen((x) => edgesOf(x, pid).length > 0), pid)).toEqual(['waits semaphore']);
+  const { waiter, pid, g: waits } = await waiting('semaphore', name);
+  expect(edgesOf(waits, pid)).toEqual(['waits semaphore']);
   waiter.proc.kill('SIGKILL');
   expect(await waiter.exit).toEqual([null, 'SIGKILL']);
   const g = await locks();
@@ -251,9 +252,7 @@ test('memfds of garbage in posix-ipc\'s name are ignored, and real waiters still
   expect(hostile.proc.exitCode).toBeNull();
   const name = semName();
   using sem = Semaphore.open(name, { create: true, initial: 0 });
-  const waiter = child('semaphore', name);
-  const pid = (await waiter.next()).pid as number;
-  const g = await graphWhen((x) => edgesOf(x, pid).length > 0);
+  const { waiter, pid, g } = await waiting('semaphore', name);
   expect(edgesOf(g, pid)).toEqual(['waits semaphore']);
   expect(g.nodes.filter((n) => n.pid === bad || n.pid === 1)).toEqual([]);
   const text = await run(process.execPath, [cli, 'locks']);
