@@ -262,6 +262,14 @@ test('memfds of garbage in posix-ipc\'s name are ignored, and real waiters still
   await waiter.next();
 });
 
+test('records are read only from wait-record memfds: a well-formed one in shared memory is not believed', async () => {
+  const forger = child('forged');
+  const { pid } = (await forger.next()) as { pid: number };
+  const g = await locks();
+  expect(g.nodes.filter((n) => n.pid === pid)).toEqual([]);
+  expect(g.nodes.filter((n) => n.name === 'forged')).toEqual([]);
+});
+
 test('--help says a deadlock found is no failure of the command', async () => {
   const result = await run(process.execPath, [cli, 'locks', '--help']);
   expect(result.code).toBe(0);

@@ -60,16 +60,17 @@ function keyOf(file) {
 
 // ---- the waiters' records ----
 
-/** The memfds a wait record may live in: posix-ipc's memfds (the name memfdCreate gives). */
-const MEMFD = /^\/memfd:posix-ipc(-waits)? \(deleted\)$/;
 
 /** Every valid record of every process: a record counts only in its own process, from a live thread. */
 function readRecords(procs) {
-  const { parseWaitRecords, FILE_SIZE } = records();
+  const { parseWaitRecords, FILE_SIZE, MEMFD_NAME } = records();
+  // Only the wait-record memfd (its own name): an anonymous SharedMemory (memfd "posix-ipc") is shared with peers,
+  // who could write well-formed records into it for its holder.
+  const memfd = `/memfd:${MEMFD_NAME} (deleted)`;
   const out = [];
   for (const { pid, fds: open } of procs) {
     for (const { fd, target } of open) {
-      if (!MEMFD.test(target)) continue;
+      if (target !== memfd) continue;
       const file = `/proc/${pid}/fd/${fd}`;
       const read = () => tolerant(() => readAtMost(file, FILE_SIZE), null);
       const first = read();
