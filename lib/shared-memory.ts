@@ -10,7 +10,7 @@ import type { InspectOptionsStylized } from './internal/inspect';
 import { binding } from './binding';
 import { check, closedError, IpcError, stateError } from './errors';
 import { createOrOpen } from './internal/create-or-open';
-import { OwnedDescriptor, validateAdoptable } from './internal/descriptor';
+import { descriptorOf, OwnedDescriptor, validateAdoptable } from './internal/descriptor';
 import { inspectCustom, inspectHandle } from './internal/inspect';
 import { waitsOnMemory } from './internal/thread-wait';
 import { validateBoolean, validateMode, validateName, validateOptions, validateSize } from './internal/validate';
@@ -202,9 +202,16 @@ const mappingOwner = new WeakMap<ArrayBuffer, WeakRef<SharedMemory>>();
  */
 export function sharedMappingOf(buffer: ArrayBuffer): { fd: number; size: number; readOnly: boolean } | null {
   const shm = mappingOwner.get(buffer)?.deref();
-  if (shm === undefined || shm.closed || shm.buffer !== buffer) return null;
-  return { fd: shm.fd, size: shm.size, readOnly: shm.readOnly };
+  if (shm === undefined) return null;
+  // From the handle's private fields: its public getters can be shadowed by own properties of the instance.
+  const own = mappingState(shm);
+  const fd = descriptorOf(shm);
+  if (fd < 0 || own.buffer !== buffer) return null;
+  return { fd, size: own.size, readOnly: own.readOnly };
 }
+
+/** A SharedMemory's mapping, size and access, read from its private fields (set in the class's static block). */
+let mappingState: (shm: SharedMemory) => { buffer: ArrayBuffer | null; size: number; readOnly: boolean };
 
 /**
  * Whether `value` is a SharedMemory this package made: asked of the object
@@ -239,6 +246,7 @@ export class SharedMemory extends OwnedDescriptor {
 
   static {
     brand = (value): value is SharedMemory => typeof value === 'object' && value !== null && #buffer in value;
+    mappingState = (shm) => ({ buffer: shm.#buffer, size: shm.#size, readOnly: shm.#readOnly });
   }
 
   private constructor(key: Internal, fd: number, name: string | null, readOnly: boolean, buffer: ArrayBuffer) {

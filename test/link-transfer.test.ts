@@ -318,6 +318,23 @@ describe('views of sealed anonymous SharedMemory travel by reference: the same m
     expect(await ask(link, 'still there')).toBe('still there');
   });
 
+  test('what goes by reference is read from the handle itself: an own `fd` or `readOnly` property shadowing it is ' +
+    'ignored', async () => {
+    const [link, child] = linked('shared');
+    await child.next();
+    const shm = sealed(64 * 1024);
+    const decoy = sealed(64 * 1024);
+    const ino = inodeOf(shm);
+    Object.defineProperty(shm, 'fd', { value: decoy.fd });
+    Object.defineProperty(shm, 'readOnly', { value: true });
+    const view = new Uint16Array(shm.buffer, 4096, 1000);
+    const got = (await ask(link, { write: view, at: 7, byte: 0xbeef })) as Written;
+    // The child mapped shm's own memfd, writable and shared: its write is seen here; the decoy is untouched.
+    expect(got.maps).toContainEqual({ inode: ino, perms: 'rw-s' });
+    expect(view[7]).toBe(0xbeef);
+    expect(new Uint16Array(decoy.buffer, 4096, 1000)[7]).toBe(0);
+  });
+
   test('the child writes into a small view and the parent sees it, and back; the child maps the same memfd shared', async () => {
     const [link, child] = linked('shared');
     await child.next();

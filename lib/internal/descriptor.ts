@@ -52,11 +52,22 @@ export interface Watch {
   label: string | null;
 }
 
+/**
+ * A handle's descriptor read from its private field, never through a property a caller could shadow on the
+ * instance (`Object.defineProperty(handle, 'fd', ...)`); -1 once closed.
+ * @internal
+ */
+export let descriptorOf: (handle: OwnedDescriptor) => number;
+
 export abstract class OwnedDescriptor implements Disposable {
   #fd: number;
   #poller: Poller | null;
   readonly #loopRef: LoopRef | null;
   readonly #reclaim: Reclaim;
+
+  static {
+    descriptorOf = (handle) => handle.#fd;
+  }
 
   /**
    * @param key - {@link INTERNAL}: only this package's factories make handles.
