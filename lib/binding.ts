@@ -63,10 +63,12 @@ export interface Binding {
   /** fcntl(F_GET_SEALS): 1 when SHRINK and GROW are both sealed, else 0; -EINVAL for a file that is no memfd. */
   isSizeSealed(fd: number): number;
   /**
-   * open(2) of /proc/<pid>/fd/<fd> (O_PATH first; a regular file only, else -EINVAL), read-only (read-write when
-   * `writable`), close-on-exec.
+   * open(2) of /proc/<pid>/fd/<fd> (O_PATH first; a regular file only, else -EINVAL; of tmpfs or hugetlbfs, where
+   * memfds live, else -EMEDIUMTYPE), read-only (read-write when `writable`), close-on-exec.
    */
   openPeerFd(pid: number, fd: number, writable: boolean): number;
+  /** Linux's EMEDIUMTYPE (not in Node's os.constants.errno): openPeerFd's file of no memfd's filesystem. */
+  readonly EMEDIUMTYPE: number;
   /** 1 when every page of `view` lies in the private mapping `mapping`, never written here; -EINVAL outside. */
   unwrittenIn(view: Uint8Array, mapping: ArrayBuffer): number;
 

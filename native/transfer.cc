@@ -13,8 +13,10 @@
 #include "transfer.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -78,10 +80,13 @@ Napi::Value IsSizeSealed(const Napi::CallbackInfo& info) { return HasSeals(info,
 // The peer's descriptor is first opened with O_PATH, which never runs a
 // driver's open: a hostile peer could name a terminal (which would become our
 // controlling terminal), a FIFO (which would wait for a writer) or a device
-// whose open has side effects. Only a regular file is then opened, through
-// our own /proc entry for the O_PATH descriptor (O_RDWR neither truncates nor
-// creates: the open changes nothing in the file). A wrong pid or fd is
-// ENOENT; a process we may not inspect (another user, not dumpable) is EACCES.
+// whose open has side effects. Only a regular file of tmpfs or hugetlbfs (where
+// every memfd lives) is then opened, through our own /proc entry for the O_PATH
+// descriptor: a peer naming a file of a real filesystem that it may only read
+// never gets it opened writable by us (which would, say, make its exec fail
+// with ETXTBSY while open): -EMEDIUMTYPE for a regular file elsewhere, -EINVAL
+// for anything that is no regular file. A wrong pid or fd is ENOENT; a
+// process we may not inspect (another user, not dumpable) is EACCES.
 Napi::Value OpenPeerFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = info[0].As<Napi::Number>().Int32Value();
@@ -92,8 +97,11 @@ Napi::Value OpenPeerFd(const Napi::CallbackInfo& info) {
   int at = RetryOnEintr([&] { return open(path, O_PATH | O_CLOEXEC); });
   if (at < 0) return Result(env, at);
   struct stat st;
+  struct statfs fs;
   int r = RetryOnEintr([&] { return fstat(at, &st); });
   if (r == 0 && !S_ISREG(st.st_mode)) r = -EINVAL;
+  if (r == 0) r = RetryOnEintr([&] { return fstatfs(at, &fs); });
+  if (r == 0 && fs.f_type != TMPFS_MAGIC && fs.f_type != HUGETLBFS_MAGIC) r = -EMEDIUMTYPE;
   if (r == 0) {
     std::snprintf(path, sizeof path, "/proc/self/fd/%d", at);
     r = Tracked(env, RetryOnEintr([&] { return open(path, access | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); }));
@@ -172,6 +180,11 @@ void Init(Napi::Env env, Napi::Object exports) {
       {"isSizeSealed", IsSizeSealed},   {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
   };
   SetFunctions(env, exports, functions);
+  // Node's os.constants.errno has no EMEDIUMTYPE: openPeerFd's "not where memfds live" is exported from here.
+  const ConstantExport constants[] = {
+      {"EMEDIUMTYPE", EMEDIUMTYPE},
+  };
+  SetConstants(env, exports, constants);
 }
 
 }  // namespace transfer

@@ -503,6 +503,7 @@ function mapReference(
     throw corrupt(LABEL, `${what}: not a whole number of ${TYPE_NAMES.get(index)} elements`);
   }
   const mine = binding.openPeerFd(pid, fd, kind === SHARED);
+  if (mine === -binding.EMEDIUMTYPE) throw corrupt(LABEL, `${what}: not a memfd`);
   if (mine < 0) {
     const cause = new IpcError(mine, 'open', `/proc/${pid}/fd/${fd}`);
     throw Object.assign(corrupt(LABEL, `${what}: its memfd cannot be opened (${cause.code})`), { cause });
