@@ -251,6 +251,8 @@ export interface Binding {
   readonly CHANNEL_MAX_SPIN_NS: number;
   /** The slots of the meta array channelAttach fills (native/channel.cc enum Meta), frozen; SIZE is their count. */
   readonly channelMeta: ChannelMeta;
+  /** The calls channelAttach makes, by the number it writes to meta[FAILED_CALL] (0: none of them failed). */
+  readonly channelAttachCalls: readonly string[];
   // --- mutex (native/mutex.cc): glibc initialises; the addon locks and unlocks on glibc's robust protocol itself ---
   /** open(2) of an unnamed O_TMPFILE file in /dev/shm, close-on-exec; the umask applies. */
   mutexTmpfile(mode: number): number;

@@ -55,13 +55,11 @@ const PROBE_MS = 50;
 // Slots of the meta array native/channel.cc fills (its enum Meta, exported as binding.channelMeta).
 // SEALED and END_WHEN_IDLE are written by this file: 1 when attaching must find the object sealed against
 // shrinking, 1 when this handle's stream ends once its producers have closed. ENDED is 1 once this handle, as the
-// consumer, saw its stream end. FAILED_CALL says which call of channelAttach failed (ATTACH_CALLS[n]).
+// consumer, saw its stream end. FAILED_CALL says which call of channelAttach failed (binding.channelAttachCalls[n]).
 const {
   LOCK_FD, LANES, CAPACITY, MAX_MESSAGE, LANE, NEEDED, OFFSET, SEALED, END_WHEN_IDLE, ENDED, FAILED_CALL,
   SIZE: META_SIZE,
 } = binding.channelMeta;
-/** channelAttach's calls, by the number it writes to meta[FAILED_CALL] (native/channel.cc AttachCall). */
-const ATTACH_CALLS = ['mmap', 'fcntl', 'fstat', 'mmap', 'open'];
 
 // The hot calls may leave their data or target out ("the same one again"):
 // native/channel.cc then uses the pointer and byte length it read from the
@@ -215,7 +213,7 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
             'Channel.open(name)',
         );
       }
-      throw new IpcError(handle, ATTACH_CALLS[this.#meta[FAILED_CALL]] ?? 'mmap', memory.name);
+      throw new IpcError(handle, binding.channelAttachCalls[this.#meta[FAILED_CALL]] ?? 'channelAttach', memory.name);
     }
     this.#memory = memory;
     this.#life = new Lifetime(

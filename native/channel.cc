@@ -21,6 +21,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,7 +68,9 @@ enum Meta {
 };
 
 // The calls channelAttach makes that can fail, as meta[kFailedCall] names them.
-enum AttachCall { kCallFcntl = 1, kCallFstat, kCallMmap, kCallOpen };
+// Their names, by number, are exported as channelAttachCalls (lib/channel.ts keeps no copy).
+enum AttachCall { kCallNone, kCallFcntl, kCallFstat, kCallMmap, kCallOpen };
+constexpr const char* kAttachCallNames[] = {"channelAttach", "fcntl", "fstat", "mmap", "open"};
 
 // The tag of a channel's handle (native/common/handle.h).
 const HandleKind kChannelKind{{0x8f1c2a7be3d94c01ULL, 0x5a6e0d93b7f2c418ULL}};
@@ -191,8 +194,9 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   // pages past its end would be SIGBUS at the first touch.
   struct stat st;
   if (fstat(fd, &st) != 0) return failed(kCallFstat, -errno);
+  // Smaller than measured (truncated meanwhile): what fstat said refuses it.
   if (size_arg > static_cast<double>(st.st_size) || size_arg > static_cast<double>(SIZE_MAX))
-    return Result(env, -EINVAL);
+    return failed(kCallFstat, -EINVAL);
   size_t size = static_cast<size_t>(size_arg);
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return failed(kCallMmap, -errno);
@@ -962,6 +966,10 @@ void Init(Napi::Env env, Napi::Object exports) {
   SetConstants(env, meta, slots);
   meta.Freeze();
   exports.Set("channelMeta", meta);
+  Napi::Array calls = Napi::Array::New(env, std::size(kAttachCallNames));
+  for (uint32_t i = 0; i < std::size(kAttachCallNames); i++) calls.Set(i, kAttachCallNames[i]);
+  calls.Freeze();
+  exports.Set("channelAttachCalls", calls);
 }
 
 }  // namespace channel
