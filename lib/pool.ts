@@ -733,7 +733,7 @@ export class Pool implements Disposable, AsyncDisposable {
   #arrived(worker: Worker, id: unknown, ok: boolean, value: unknown, recycle: boolean, now: number): void {
     const task = worker.held[0];
     if (task === undefined || id !== task.id) {
-      if (id === worker.abandoned) worker.answeredLate = true;
+      if (worker.abandoned >= 0 && id === worker.abandoned) worker.answeredLate = true;
       return;
     }
     worker.served = true;

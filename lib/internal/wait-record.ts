@@ -145,17 +145,9 @@ function encode(target: WaitTarget, state: number): Buffer {
   r.writeBigUInt64LE(BigInt(ino), 40);
   r.writeDoubleLE(target.offset, 48);
   r.writeDoubleLE(target.length ?? 0, 56);
-  const name = Buffer.from(cut(target.name ?? ''));
-  r.writeUInt8(name.length, 64);
-  name.copy(r, 65);
+  // At most NAME_MAX bytes of UTF-8: Buffer#write never writes part of a character.
+  r.writeUInt8(r.write(target.name ?? '', 65, NAME_MAX, 'utf8'), 64);
   return r;
-}
-
-/** `name` cut to NAME_MAX bytes of UTF-8, never inside a character. */
-function cut(name: string): string {
-  let out = name;
-  while (Buffer.byteLength(out) > NAME_MAX) out = out.slice(0, -1);
-  return out;
 }
 
 /** One record in use: freed once, by whichever comes first (its wait settling, or its owner closing). */
