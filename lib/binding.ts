@@ -43,7 +43,7 @@ export interface Binding {
   /** shm_unlink(3). */
   shmUnlink(name: string): number;
   /** memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when asked; `name` (default "posix-ipc") for /proc. */
-  memfdCreate(allowSealing: boolean, name?: string): number;
+  memfdCreate(allowSealing: boolean, name?: string, mode?: number): number;
   /** memfd_create(2) of "posix-ipc-transfer", MFD_CLOEXEC | MFD_ALLOW_SEALING. */
   transferMemfd(): number;
   /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL). */

@@ -11,7 +11,7 @@ import { types } from 'node:util';
 import type { InspectOptionsStylized } from './internal/inspect';
 import { newPool, pooledBuffer } from './internal/buffer-pool';
 import { binding, type ChannelCalls, type ChannelHandle } from './binding';
-import { check, corrupt, invalidArgValue, IpcError, stateError } from './errors';
+import { corrupt, invalidArgValue, IpcError, stateError } from './errors';
 import { abortError, armGiveUp } from './internal/cancel';
 import { validateAdoptable } from './internal/descriptor';
 import { Lifetime } from './internal/lifetime';
@@ -253,14 +253,12 @@ export class Channel implements Disposable, AsyncIterable<Buffer> {
         true,
       );
     }
+    // Channel.fromFd reopens an anonymous channel's memfd (/proc/self/fd) for its lane lock's own open file
+    // description, and that open is checked against the memfd's mode: another user handed the descriptor must pass.
     const memory = path === null
-      ? SharedMemory.anonymous(size, { seal: true })
+      ? SharedMemory.anonymousOfMode(size, true, 0o666)
       : SharedMemory.create(path, size, { mode });
     try {
-      // Channel.fromFd reopens the memfd (/proc/self/fd) for its lane lock's own open file description, and that
-      // open is checked against the memfd's mode: a process of another user handed the descriptor must pass it.
-      // Only holders of a descriptor (or who may ptrace one) reach a memfd at all: its mode guards nothing else.
-      if (path === null) check(binding.fchmod(memory.fd, 0o666), 'fchmod');
       binding.channelFormat(memory.buffer, capacity, producers);
       return new Channel(INTERNAL, memory, false, endWhenIdle);
     } catch (err) {

@@ -319,7 +319,16 @@ export class SharedMemory extends OwnedDescriptor {
     validateSize(size, 'size', MAX_SIZE);
     const { seal = false } = validateOptions(options);
     validateBoolean(seal, 'options.seal');
-    const fd = check(binding.memfdCreate(seal), 'memfd_create');
+    return SharedMemory.anonymousOfMode(size, seal, 0o600);
+  }
+
+  /**
+   * {@link SharedMemory.anonymous} with its memfd's mode (checked arguments): 0o666 for a Channel's ring, which
+   * Channel.fromFd reopens through /proc, also in a process of another user.
+   * @internal
+   */
+  static anonymousOfMode(size: number, seal: boolean, mode: number): SharedMemory {
+    const fd = check(binding.memfdCreate(seal, undefined, mode), 'memfd_create');
     try {
       check(binding.posixFallocate(fd, size), 'posix_fallocate');
       if (seal) check(binding.sealSize(fd), 'fcntl');

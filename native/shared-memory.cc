@@ -45,14 +45,15 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
   return Result(info.Env(), RetryOnEintr([&] { return shm_unlink(name.c_str()); }));
 }
 
-// memfdCreate(allowSealing[, name]) -> fd | -errno. The name (default
+// memfdCreate(allowSealing[, name[, mode]]) -> fd | -errno. The name (default
 // "posix-ipc") only shows up in /proc/<pid>/fd links, for people and tools;
-// the memory has no name in any namespace.
+// the memory has no name in any namespace. The mode defaults to 0600.
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   unsigned flags = MFD_CLOEXEC;
   if (info[0].As<Napi::Boolean>().Value()) flags |= MFD_ALLOW_SEALING;
-  std::string name = info.Length() > 1 ? info[1].As<Napi::String>().Utf8Value() : "posix-ipc";
-  int fd = Tracked(info.Env(), PrivateMemfd(name.c_str(), flags));
+  std::string name = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "posix-ipc";
+  mode_t mode = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() & 0777 : 0600;
+  int fd = Tracked(info.Env(), MemfdOfMode(name.c_str(), flags, mode));
   return Result(info.Env(), fd);
 }
 

@@ -46,7 +46,7 @@ constexpr int kSizeSealed = F_SEAL_SHRINK | F_SEAL_GROW;
 // checks): "/memfd:posix-ipc-transfer".
 Napi::Value TransferMemfd(const Napi::CallbackInfo& info) {
   unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-  return Result(info.Env(), Tracked(info.Env(), PrivateMemfd("posix-ipc-transfer", flags)));
+  return Result(info.Env(), Tracked(info.Env(), MemfdOfMode("posix-ipc-transfer", flags, 0600)));
 }
 
 // sealImmutable(fd) -> 0 | -errno. Adds kImmutable and F_SEAL_SEAL. F_SEAL_WRITE

@@ -30,14 +30,17 @@ inline auto RetryOnEintr(F f) -> decltype(f()) {
   return r == -1 ? -errno : r;
 }
 
-// memfd_create(2) of a memfd that is 0600 like every other object of the
-// library: Linux makes a memfd's inode 0777, which ls -l /proc/<pid>/fd and
-// posix-ipc ls show (only ptrace access reaches it, yet it should not read as
-// open to all). Returns the descriptor or -errno; nothing is left on failure.
-inline int PrivateMemfd(const char* name, unsigned flags) {
+// memfd_create(2) of a memfd of `mode`: Linux makes a memfd's inode 0777,
+// which ls -l /proc/<pid>/fd and posix-ipc ls show. Only holders of a
+// descriptor (or who may ptrace one) reach a memfd, so its mode guards one
+// thing: reopening it through /proc, which Channel.fromFd does (0666 for an
+// anonymous Channel, so that another user handed it can attach; 0600, like
+// every other object of the library, for the rest). Returns the descriptor or
+// -errno; nothing is left on failure.
+inline int MemfdOfMode(const char* name, unsigned flags, mode_t mode) {
   int fd = RetryOnEintr([&] { return memfd_create(name, flags); });
   if (fd < 0) return fd;
-  if (fchmod(fd, 0600) == -1) {
+  if (fchmod(fd, mode) == -1) {
     int err = errno;
     close(fd);
     return -err;
