@@ -44,8 +44,6 @@ export interface Binding {
   shmUnlink(name: string): number;
   /** memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when asked; `name` (default "posix-ipc") for /proc. */
   memfdCreate(allowSealing: boolean, name?: string, mode?: number): number;
-  /** memfd_create(2) of "posix-ipc-transfer", MFD_CLOEXEC | MFD_ALLOW_SEALING. */
-  transferMemfd(): number;
   /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL). */
   sealSize(fd: number): number;
   /** posix_fallocate(3) of [0, length). */
@@ -54,8 +52,6 @@ export interface Binding {
   mmap(fd: number, length: number, readOnly: boolean): ArrayBuffer | number;
   /** Detaches an ArrayBuffer made by mmap() and unmaps it. */
   munmap(buffer: ArrayBuffer): number;
-  /** memfd_create(2) of "posix-ipc-transfer", MFD_CLOEXEC | MFD_ALLOW_SEALING. */
-  transferMemfd(): number;
   /** fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL). */
   sealImmutable(fd: number): number;
   /** fcntl(F_GET_SEALS): 1 when SHRINK, GROW and WRITE are all sealed, else 0; -EINVAL for a file that is no memfd. */

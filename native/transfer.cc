@@ -41,14 +41,6 @@ constexpr int kImmutable = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 // truncate it under our mapping and kill us with SIGBUS.
 constexpr int kSizeSealed = F_SEAL_SHRINK | F_SEAL_GROW;
 
-// transferMemfd() -> fd | -errno: a memfd that can be sealed, named apart
-// from the library's other memfds in /proc/<pid>/fd links (and so in leak
-// checks): "/memfd:posix-ipc-transfer".
-Napi::Value TransferMemfd(const Napi::CallbackInfo& info) {
-  unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-  return Result(info.Env(), Tracked(info.Env(), MemfdOfMode("posix-ipc-transfer", flags, 0600)));
-}
-
 // sealImmutable(fd) -> 0 | -errno. Adds kImmutable and F_SEAL_SEAL. F_SEAL_WRITE
 // fails with EBUSY while a shared writable mapping of the memfd exists, so the
 // sender writes with pwrite(2) or unmaps first.
@@ -176,8 +168,8 @@ Napi::Value UnwrittenIn(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   const FunctionExport functions[] = {
-      {"transferMemfd", TransferMemfd}, {"sealImmutable", SealImmutable}, {"isImmutable", IsImmutable},
-      {"isSizeSealed", IsSizeSealed},   {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
+      {"sealImmutable", SealImmutable}, {"isImmutable", IsImmutable}, {"isSizeSealed", IsSizeSealed},
+      {"openPeerFd", OpenPeerFd},       {"unwrittenIn", UnwrittenIn},
   };
   SetFunctions(env, exports, functions);
   // Node's os.constants.errno has no EMEDIUMTYPE: openPeerFd's "not where memfds live" is exported from here.

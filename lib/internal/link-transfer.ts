@@ -91,6 +91,13 @@ import { check, corrupt, IpcError, stateError } from '../errors';
 import { sharedMappingOf } from '../shared-memory';
 import { viewBytes } from './validate';
 
+/**
+ * The name of the memfds a sender makes for its large views: apart from the library's other memfds in
+ * /proc/<pid>/fd links (and so in leak checks).
+ * @internal
+ */
+export const TRANSFER_MEMFD = 'posix-ipc-transfer';
+
 /** Views of at least this many bytes travel out of band. */
 export const TRANSFER_THRESHOLD = 1024 * 1024;
 
@@ -351,7 +358,7 @@ function sendOn(bytes: Uint8Array): Outgoing | null {
 /** Writes `bytes` into a new sealed memfd: its descriptor. Throws the IpcError; no descriptor is left then. */
 function writeMemfd(bytes: Uint8Array): number {
   copies++;
-  const fd = check(binding.transferMemfd(), 'memfd_create');
+  const fd = check(binding.memfdCreate(true, TRANSFER_MEMFD), 'memfd_create');
   try {
     for (let at = 0; at < bytes.byteLength;) {
       at += writeSync(fd, bytes, at, Math.min(bytes.byteLength - at, IO_MAX), at);
