@@ -197,8 +197,9 @@ export interface ProcessLinkCreateOptions {
  * stay its own). A received view sent on (or back) before this process
  * wrote to it goes as the same memfd, with no copy at all. A process keeps
  * one descriptor open per large view it received (at most 256, the oldest
- * closed first; one per SharedMemory memfd it maps, with no limit) until the
- * view is collected. The memfd lives in the sending process until the receiver
+ * closed first; one per SharedMemory memfd it maps, at most 1,024: a
+ * reference to one more is refused with ERR_IPC_CORRUPT) until the view is
+ * collected. The memfd lives in the sending process until the receiver
  * has mapped it, so `send()` of such a value resolves only then (as a value
  * chunked through the ring resolves once the receiver has read most of it):
  * `await send()` and exiting is safe; a sender that exits or dies without
@@ -571,7 +572,7 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   /**
    * The receive loop: spins (see {@link SPIN_MS}) while values come or go, and sleeps on the event loop once a spin
    * found nothing; a send made while it sleeps wakes it to spin again (the reply is then taken without an event-loop
-   * wake-up). Frames are taken only here, one at a time, so they are handled in ring order.
+   * wake-up). Frames are handled in ring order wherever they are taken (here a batch at a time).
    */
   async #read(): Promise<void> {
     // One controller for the run, and a new one only after a send woke the loop (making one per receive costs

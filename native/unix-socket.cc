@@ -4,7 +4,7 @@
 //
 // See: unix(7), socket(2), socketpair(2), bind(2), listen(2), accept4(2),
 // connect(2), sendmsg(2), recvmsg(2), sendmmsg(2), recvmmsg(2), cmsg(3),
-// getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF, SO_PASSCRED), setsockopt(2),
+// getsockopt(2) (SO_PEERCRED, SO_TYPE, SO_SNDBUF), setsockopt(2) (SO_PASSCRED),
 // ioctl(SIOCINQ), poll(2), fcntl(2) (F_DUPFD_CLOEXEC).
 //
 // Every socket this file creates is SOCK_CLOEXEC | SOCK_NONBLOCK, accepted

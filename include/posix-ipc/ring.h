@@ -134,9 +134,12 @@ typedef struct pipc_ring_lane {
 #if defined(__cplusplus)
 static_assert(sizeof(pipc_ring_header) == PIPC_RING_HEADER_SIZE, "header size");
 static_assert(sizeof(pipc_ring_lane) == PIPC_RING_LANE_SIZE, "lane size");
+/* Readers outside C (posix-ipc inspect/top, docs/channel-format.md) take the count at offset 16. */
+static_assert(offsetof(pipc_ring_lane, messages) == 16, "messages offset");
 #else
 _Static_assert(sizeof(pipc_ring_header) == PIPC_RING_HEADER_SIZE, "header size");
 _Static_assert(sizeof(pipc_ring_lane) == PIPC_RING_LANE_SIZE, "lane size");
+_Static_assert(offsetof(pipc_ring_lane, messages) == 16, "messages offset");
 #endif
 
 /* A checked view of a segment, private to this process. */

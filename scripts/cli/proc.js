@@ -19,6 +19,9 @@ function tolerant(fn, fallback) {
   }
 }
 
+/** The kernel's links naming a file a process has: /proc/PID/fd/N and /proc/PID/map_files/RANGE. */
+const PROCESS_FILE_LINK = /^\/proc\/(?:\d+|self)\/(?:fd|map_files)\/[^/]+$/;
+
 /** Linux's O_PATH (Node does not export it): a descriptor naming a file that is not opened (no driver's open runs). */
 const O_PATH = 0o10000000;
 
@@ -31,7 +34,7 @@ const O_PATH = 0o10000000;
  * regular file; throws what open throws (ENOENT, EACCES: callers are tolerant).
  */
 function openRegular(file) {
-  const handle = fs.openSync(file, O_PATH | (file.startsWith('/proc/') ? 0 : fs.constants.O_NOFOLLOW));
+  const handle = fs.openSync(file, O_PATH | (PROCESS_FILE_LINK.test(file) ? 0 : fs.constants.O_NOFOLLOW));
   try {
     if (!fs.fstatSync(handle).isFile()) return null;
     return fs.openSync(`/proc/self/fd/${handle}`, fs.constants.O_RDONLY | fs.constants.O_NOCTTY);
