@@ -311,8 +311,12 @@ interface Outgoing {
   offset: number;
 }
 
-/** This process's SharedMemory mappings whose memfd was seen sealed against resizing (asked once: seals stay). */
-const sizeSealed = new WeakSet<ArrayBuffer>();
+/**
+ * Whether each SharedMemory mapping's memfd is sealed against resizing, asked once per mapping: a seal never goes,
+ * and a named segment or a memfd made without MFD_ALLOW_SEALING never gets one (a memfd adopted with fromFd and
+ * sealed later by its maker stays copied).
+ */
+const sizeSealed = new WeakMap<ArrayBuffer, boolean>();
 
 /**
  * When `bytes` is a view of a SharedMemory mapping (a handle of this process, or a mapping received by reference)
@@ -326,10 +330,9 @@ function shareOf(bytes: Uint8Array): Outgoing | null {
   let fd: number;
   let readOnly: boolean;
   if (own !== null) {
-    if (!sizeSealed.has(mapping)) {
-      if (binding.isSizeSealed(own.fd) !== 1) return null;
-      sizeSealed.add(mapping);
-    }
+    let sealed = sizeSealed.get(mapping);
+    if (sealed === undefined) sizeSealed.set(mapping, (sealed = binding.isSizeSealed(own.fd) === 1));
+    if (!sealed) return null;
     ({ fd, readOnly } = own);
   } else {
     const kept = keptOf.get(mapping);
