@@ -132,6 +132,10 @@ test('a FIFO a child holds: its kind and holder, without waiting for a writer', 
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.json).toMatchObject({ path: file, mode: '0600', object: { kind: 'fifo' } });
     expect(r.json.holders).toEqual([expect.objectContaining({ pid: ready.pid, fd: ready.fd })]);
+    // As PID:FD too: the FIFO the link names, not the link.
+    const byFd = await inspect(`${ready.pid}:${ready.fd}`, '--json');
+    expect(byFd.json).toMatchObject({ mode: '0600', object: { kind: 'fifo' } });
+    expect(byFd.json.holders).toEqual([expect.objectContaining({ pid: ready.pid, fd: ready.fd })]);
   } finally {
     for (const child of children.splice(0)) {
       child.proc.stdin!.end();

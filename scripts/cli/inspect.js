@@ -231,7 +231,7 @@ function decodeFile(fd, st, file, offset, holders) {
 function inspectFile(where, offset) {
   const fd = proc.openRegular(where.path);
   if (fd === null) {
-    const seen = fs.lstatSync(where.path);
+    const seen = proc.statAsOpened(where.path);
     const kind = seen.isFIFO() ? 'fifo' : seen.isSocket() ? 'socket' : seen.isSymbolicLink() ? 'symlink' : 'other';
     return { target: where.label, path: where.path, ...fileFacts(seen), holders: holdersOf(seen), object: { kind } };
   }

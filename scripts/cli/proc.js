@@ -43,6 +43,11 @@ function openRegular(file) {
   }
 }
 
+/** `file`'s stat, following links as openRegular does: a /proc/PID/fd or map_files link, never another one. */
+function statAsOpened(file) {
+  return PROCESS_FILE_LINK.test(file) ? fs.statSync(file) : fs.lstatSync(file);
+}
+
 /** The pids of /proc, as numbers, ascending. */
 function pids() {
   return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
@@ -234,6 +239,6 @@ function userName(uid) {
 }
 
 module.exports = {
-  tolerant, openRegular, pids, processInfo, processes, descriptors, mappings, fdLocks, statFd, devString,
+  tolerant, openRegular, statAsOpened, pids, processInfo, processes, descriptors, mappings, fdLocks, statFd, devString,
   parseLock, locks, unixSockets, mounts, alive, snapshot, userName,
 };
