@@ -494,11 +494,15 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   #takeAcks(): void {
     if (this.#transfers.size === 0 || this.#reading || this.#closed) return;
     try {
-      let frame: Buffer | null;
-      while (this.#reads() && (frame = this.#in.tryReceive()) !== null) this.#frame(frame);
+      this.#drain(() => this.#reads());
     } catch {
       // see above
     }
+  }
+
+  /** Takes the frames waiting in the ring, a batch at a time (see #takeMany), while `more()` says so. */
+  #drain(more: () => boolean): void {
+    while (more() && this.#takeMany(this.#in) > 0);
   }
 
   /**
@@ -866,11 +870,6 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
   }
 
   /**
-   * Closes both ends: the peer sees the end of the stream (a goodbye, not
-   * an error) and gets `'close'`; pending sends reject with `ERR_IPC_CLOSED`.
-   * Emits `'close'` (on the next tick). Idempotent.
-   */
-  /**
    * The peer process is gone (its parent learned it): what it sent is
    * delivered to the listeners there are, then the link closes. A peer that
    * died before it ever attached would otherwise leave a receive waiting for
@@ -878,19 +877,15 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * @internal
    */
   peerGone(): void {
-    if (this.#closed) return;
-    try {
-      let frame: Buffer | null;
-      while (this.#wanted() && (frame = this.#in.tryReceive()) !== null) this.#frame(frame);
-    } catch (err) {
-      this.#report(err as Error);
-    }
+    this.takeWaiting();
     this.close();
   }
 
   /**
-   * Closes this side: the peer gets `'close'` once it has read what was sent;
-   * values not yet received here are dropped. Emits `'close'`. Idempotent.
+   * Closes this side: the peer sees the end of the stream (a goodbye, not an
+   * error) and gets `'close'` once it has read what was sent; values not yet
+   * received here are dropped; pending sends reject with `ERR_IPC_CLOSED`.
+   * Emits `'close'` (on the next tick). Idempotent.
    */
   close(): void {
     if (this.#closed) return;
@@ -933,9 +928,8 @@ export class ProcessLink extends EventEmitter implements AsyncIterable<unknown>,
    * @internal
    */
   takeWaiting(): void {
-    if (!this.#wanted()) return;
     try {
-      while (this.#takeMany(this.#in) > 0 && this.#wanted());
+      this.#drain(() => this.#wanted());
     } catch (err) {
       this.#report(err as Error);
     }
