@@ -146,11 +146,11 @@ function mutexHolder(file, offset) {
   return tgid > 0 && threadOf(tgid, tid) ? { pid: tgid, tid } : null;
 }
 
-/** The "dev:ino" key (st_dev as stat gives it) of a lock proc.js parsed (dev "MM:mm" in hex). */
-function lockKey(l) {
-  const [major, minor] = l.dev.split(':').map((x) => BigInt(`0x${x}`));
-  const dev = (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
-  return `${dev}:${l.inode}`;
+/** A record's file as /proc/locks names it ("MM:mm:ino", dev in hex: proc.devString), or '' when it names none. */
+function procLockKey(r) {
+  if (r.key === '') return '';
+  const [dev, ino] = r.key.split(':');
+  return `${proc.devString(dev)}:${ino}`;
 }
 
 /**
@@ -160,7 +160,7 @@ function lockKey(l) {
  */
 function fileLocks(procs) {
   const lock = (l, holders) => ({ ...l, family: l.type === 'FLOCK' ? 'flock' : 'fcntl', write: l.access === 'WRITE',
-    key: lockKey(l), holders });
+    key: `${l.dev}:${l.inode}`, holders });
   const held = proc.locks().filter((l) => l.pid > 0 && !l.blocked).map((l) => lock(l, [l.pid]));
   for (const { pid, fds: open } of procs) {
     for (const { fd, target } of open) {
@@ -173,7 +173,7 @@ function fileLocks(procs) {
 
 /** Whether held lock `l` blocks record `r`'s request (same family, overlapping range, one of them exclusive). */
 function blocks(l, r) {
-  if (l.key !== r.key || (l.family === 'flock') !== (r.lockKind === 'flock')) return false;
+  if (l.key !== procLockKey(r) || (l.family === 'flock') !== (r.lockKind === 'flock')) return false;
   if (!l.write && !r.exclusive) return false;
   const end = r.length === 0 ? Infinity : r.offset + r.length - 1;
   return l.start <= end && r.offset <= l.end;

@@ -135,7 +135,7 @@ function remove(target, dryRun, stdout, stderr, missing) {
   } catch (err) {
     if (err?.code === 'ENOENT' && missing === null) return true;
     // An error's message names the path: an orphan's name is another user's choice.
-    const reason = err?.code === 'ENOENT' ? missing : `cannot remove ${target.kind} ${target.name}: ${err?.message ?? err}`;
+    const reason = err?.code === 'ENOENT' ? missing : `cannot remove ${describe(target)}: ${err?.message ?? err}`;
     stderr.write(`posix-ipc: ${format.printable(reason)}\n`);
     return false;
   }
